@@ -1,0 +1,167 @@
+/*
+ * Configuration: one INI file, read with libinih.
+ *
+ * cfg_load() fills a struct cfg from a file; every key has a default, and
+ * unknown sections, unknown keys and bad values are errors that name the
+ * file, line and key. A loaded struct cfg is immutable: SIGHUP loads a new
+ * one and swaps the pointer (see proxy/), so readers never see a half-made
+ * configuration. The key table in cfg.c is the single list of settings,
+ * with each key's type, default and whether SIGHUP can change it.
+ */
+#ifndef DDLGATE_CONFIG_CFG_H
+#define DDLGATE_CONFIG_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MAX_LISTEN 8
+#define CFG_MAX_SCHEDULES 16
+#define CFG_MAX_RULES 64
+#define CFG_MAX_LIST 32
+
+enum cfg_tls_client { CFG_TLS_CLIENT_OFF, CFG_TLS_CLIENT_OPTIONAL, CFG_TLS_CLIENT_REQUIRED };
+enum cfg_tls_backend {
+	CFG_TLS_BACKEND_OFF,
+	CFG_TLS_BACKEND_PREFERRED,
+	CFG_TLS_BACKEND_VERIFY_CA,
+	CFG_TLS_BACKEND_VERIFY_IDENTITY,
+};
+enum cfg_audit_record { CFG_RECORD_DDL, CFG_RECORD_WRITES, CFG_RECORD_ALL };
+enum cfg_fsync { CFG_FSYNC_ALWAYS, CFG_FSYNC_INTERVAL };
+enum cfg_on_failure { CFG_ON_FAILURE_BLOCK, CFG_ON_FAILURE_ALLOW };
+enum cfg_conflict { CFG_CONFLICT_BLOCK, CFG_CONFLICT_HOLD };
+enum cfg_scope { CFG_SCOPE_SERVER, CFG_SCOPE_SCHEMA, CFG_SCOPE_TABLE };
+enum cfg_action { CFG_ACTION_DEFAULT = 0, CFG_ACTION_OFF, CFG_ACTION_WARN, CFG_ACTION_BLOCK };
+
+/* A host:port address as written ("127.0.0.1:3307", "[::1]:3307"). */
+struct cfg_addr {
+	char host[256];
+	uint16_t port;
+};
+
+/* A comma-separated list of patterns ('*' and '?' wildcards). */
+struct cfg_list {
+	char *items[CFG_MAX_LIST]; /* owned */
+	size_t n;
+};
+
+/* A weekly window: days is a bitmask (bit 0 = Monday), minutes since
+ * midnight in the zone of utc_offset_min (UTC = 0). end may be < start:
+ * the window crosses midnight. */
+struct cfg_schedule {
+	uint8_t days;
+	uint16_t start_min;
+	uint16_t end_min;
+	int16_t utc_offset_min;
+	char text[64]; /* as written, for /status */
+};
+
+/* [rule "id"]: the action of a built-in rule, or a custom rule. */
+struct cfg_rule {
+	char *id;                 /* owned */
+	enum cfg_action action;
+	char *pattern;            /* owned; custom rules only (PCRE2) */
+	char *message;            /* owned; custom rules only */
+	struct cfg_list schemas;  /* scope; empty = all */
+	struct cfg_list tables;
+	struct cfg_list users;
+	int line;                 /* where it was defined, for errors */
+};
+
+struct cfg {
+	char *path; /* owned: the file this came from */
+
+	struct {
+		struct cfg_addr listen[CFG_MAX_LISTEN];
+		size_t nlisten;
+		struct cfg_addr backend;
+		char *backend_socket; /* owned; NULL = TCP backend */
+		int threads;          /* 0 = one per core */
+		int max_connections;
+		uint64_t max_packet;
+		int handshake_timeout_ms;
+		int idle_timeout_s;        /* 0 = none */
+		int connect_timeout_ms;    /* backend connect */
+		int shutdown_timeout_ms;   /* SIGTERM: in-flight statements get this long */
+		bool allow_plaintext_backend;
+		bool allow_replication;
+		bool allow_local_infile;
+	} proxy;
+
+	struct {
+		char *cert; /* owned, NULL = none */
+		char *key;
+		enum cfg_tls_client client;
+		enum cfg_tls_backend backend;
+		char *backend_ca;
+		char *backend_name; /* expected server name for verify-identity; default: backend host */
+	} tls;
+
+	struct {
+		struct cfg_addr listen;
+		bool enabled;
+		char *token_file; /* owned */
+	} admin;
+
+	struct {
+		char *path; /* owned; NULL = no audit log */
+		enum cfg_audit_record record;
+		enum cfg_fsync fsync;
+		int fsync_interval_ms;
+		enum cfg_on_failure on_failure;
+		uint64_t rotate_bytes; /* 0 = no size rotation */
+		char *instance;        /* owned; default: hostname */
+		bool mirror;           /* copy records into a backend table */
+		char *mirror_table;    /* owned; default ddlgate.audit */
+	} audit;
+
+	struct {
+		struct cfg_list users;
+		struct cfg_list lock_names;
+		enum cfg_conflict conflict;
+		int hold_timeout_ms;
+		enum cfg_scope scope;
+		char *cluster_lock; /* owned: named lock shared by ddlgate instances */
+	} migration;
+
+	struct {
+		struct cfg_schedule schedule[CFG_MAX_SCHEDULES];
+		size_t nschedule;
+	} window;
+
+	struct {
+		char *user;     /* owned; NULL = no live probes */
+		char *password; /* owned */
+		int probe_timeout_ms;
+		uint64_t large_table_bytes;
+		int max_lock_wait_s;
+	} guard;
+
+	struct cfg_rule rules[CFG_MAX_RULES];
+	size_t nrules;
+};
+
+/*
+ * Loads path into a new struct cfg (defaults for every missing key).
+ * Returns NULL on error after writing "FILE:LINE: [section] key: why" into
+ * err (errlen bytes). The caller frees the result with cfg_free().
+ */
+struct cfg *cfg_load(const char *path, char *err, size_t errlen);
+
+/* A struct cfg with every default and no file; for tests and `check`. */
+struct cfg *cfg_defaults(void);
+
+void cfg_free(struct cfg *c);
+
+/* Returns the [rule "id"] section for id, or NULL. */
+const struct cfg_rule *cfg_rule_find(const struct cfg *c, const char *id);
+
+/* Shell-style match of name against a pattern with '*' and '?', case-insensitive. */
+bool cfg_pattern_match(const char *pattern, const char *name);
+bool cfg_list_match(const struct cfg_list *l, const char *name);
+
+/* Parses "64M", "1G", "4096" into bytes; false on garbage. */
+bool cfg_parse_size(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * The inspection hook: the one seam between the relay and everything that
+ * decides or records (policy, migration tracking, audit).
+ *
+ * The relay (session.c) knows packets; the hook knows statements. The relay
+ * calls hook_command() with every complete client command that carries SQL
+ * or changes session state, before a byte of it reaches the server, and
+ * hook_result() when the server's answer to one statement is complete.
+ * Both run on the session's event-loop thread and must not block: a hook
+ * that needs to wait (a hold, a live probe, an audit fsync) returns
+ * HOOK_WAIT and later calls sess_hook_resume() on that same thread (post to
+ * it with sess_post() from other threads).
+ *
+ * Ownership: payload pointers are borrowed for the duration of the call
+ * only. struct hook_sess is owned by the relay and valid until
+ * hook_session_end() returns.
+ */
+#ifndef DDLGATE_PROXY_HOOK_H
+#define DDLGATE_PROXY_HOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sess;
+
+/* What the relay tells the hook about a session. Fields are updated by the
+ * relay only; the hook reads them. */
+struct hook_sess {
+	uint64_t conn_id;       /* ddlgate's connection id, unique per process */
+	uint32_t server_thread; /* the backend's connection id from its greeting */
+	char client[64];        /* "addr:port" */
+	char user[128];         /* from the handshake response / COM_CHANGE_USER */
+	char schema[192];       /* current schema: handshake, COM_INIT_DB, USE */
+	bool tls;               /* client leg is TLS */
+	bool compressed;
+	bool multi_statements;  /* CLIENT_MULTI_STATEMENTS or COM_SET_OPTION */
+	void *policy;           /* owned by the hook: per-session state */
+};
+
+enum hook_verdict {
+	HOOK_FORWARD, /* send the command to the server */
+	HOOK_REJECT,  /* answer the client with reply, forward nothing */
+	HOOK_WAIT,    /* decision pending: the hook will call sess_hook_resume() */
+};
+
+/* An ERR packet's content. */
+struct hook_reply {
+	uint16_t code;     /* e.g. 1290 */
+	char sqlstate[6];  /* "HY000" */
+	char message[1024];
+};
+
+/* The server's answer to one statement of a command. A multi-statement
+ * COM_QUERY gets one per statement, in order; index counts from 0. */
+struct hook_result {
+	uint32_t index;
+	bool ok;               /* OK or a result set: true; ERR: false */
+	bool aborted;          /* the server or the client went away first */
+	bool more;             /* SERVER_MORE_RESULTS_EXISTS: another follows */
+	uint16_t error_code;
+	char sqlstate[6];
+	const char *error_message; /* borrowed; NULL when ok */
+	size_t error_message_len;
+	uint64_t affected_rows;
+	uint64_t last_insert_id;
+	bool result_set;       /* the answer was rows */
+	const uint8_t *first_value; /* first column of the first row, borrowed; NULL if none */
+	size_t first_value_len;     /* (GET_LOCK / RELEASE_LOCK return values) */
+	bool first_value_null;
+};
+
+/* Called once after authentication succeeds. */
+void hook_session_begin(struct sess *s, struct hook_sess *hs);
+/* Called once when the session ends (any reason); hs->policy must be freed. */
+void hook_session_end(struct sess *s, struct hook_sess *hs);
+/* COM_CHANGE_USER and COM_RESET_CONNECTION succeeded: session state reset. */
+void hook_session_reset(struct sess *s, struct hook_sess *hs);
+
+/*
+ * A complete client command: payload[0] is the command byte, len counts it,
+ * reassembled across 16 MiB continuation packets (and decompressed).
+ * Called for COM_QUERY, COM_STMT_PREPARE, COM_INIT_DB and the commands the
+ * relay refuses by default (replication, LOCAL INFILE). On HOOK_REJECT the
+ * relay sends reply as an ERR packet and the command is over.
+ */
+enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8_t *payload,
+			       size_t len, struct hook_reply *reply);
+
+/*
+ * The server finished answering one statement. Return true to let the relay
+ * deliver the answer now; false to make it wait until the hook calls
+ * sess_hook_release() (a DDL's audit record must be durable before the
+ * client sees the answer).
+ */
+bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result *r);
+
+/* Implemented by the relay, called by the hook on the session's thread. */
+void sess_hook_resume(struct sess *s, enum hook_verdict v, const struct hook_reply *reply);
+void sess_hook_release(struct sess *s);
+/* Runs fn(s, arg) on s's event-loop thread, if s still lives then. */
+void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg);
+
+#endif
