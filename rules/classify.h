@@ -1,0 +1,26 @@
+/*
+ * Fast statement classifier: the per-statement hot path of the proxy.
+ * Reads the first keyword (and a few more when needed) to tell DDL from
+ * DML, DCL, TCL and the rest, without allocating or copying.
+ */
+#ifndef DDLGATE_RULES_CLASSIFY_H
+#define DDLGATE_RULES_CLASSIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rules/stmt.h"
+
+struct classify_info {
+	const char *keyword; /* first keyword, pointer into input; NULL if none */
+	size_t keyword_len;
+	bool has_ddlgate_comment; /* a comment containing "ddlgate:" was seen before/inside */
+	bool multi;               /* a ';' followed by more SQL */
+};
+
+/* The DML hot path: no allocation, stops as early as possible. When in
+ * doubt about a statement that might change the schema, says STMT_DDL so
+ * the full parser decides. info may be NULL. */
+enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *info);
+
+#endif
