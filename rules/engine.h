@@ -1,0 +1,242 @@
+/*
+ * Rule engine: turns one parsed statement into a decision and findings.
+ *
+ * The engine is pure: it never performs I/O. Everything that depends on
+ * the data in the live database (does the table hold rows, would a unique
+ * key find duplicates, ...) is a *fact* asked through a struct rules_facts
+ * provider, and every fact can be YES, NO or UNKNOWN. Evaluation is
+ * two-phase so an event loop never blocks:
+ *
+ *   1. evaluate with a fact cache as provider; facts the cache has not seen
+ *      are answered UNKNOWN and recorded as pending (verdict.pending);
+ *   2. the caller builds probe SQL for each pending fact (rules/probe_sql.h),
+ *      runs it somewhere it may block (a worker thread, or inline in
+ *      `ddlgate check --dsn`), stores the answers in the cache, and
+ *      evaluates again. The second run finds every answer.
+ *
+ * Without a provider (offline `check`), every fact is UNKNOWN and rules
+ * stay conservative: a data-dependent rule fires unless the migration's
+ * own history proves it safe.
+ *
+ * Migration memory (struct rules_migration) carries what earlier statements
+ * of the same migration did: tables created (and still known empty),
+ * columns added and how. A final verdict that does not block updates it.
+ */
+#ifndef DDLGATE_RULES_ENGINE_H
+#define DDLGATE_RULES_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg.h"
+#include "rules/arena.h"
+#include "rules/directive.h"
+#include "rules/stmt.h"
+
+/* ---- rule catalogue ------------------------------------------------- */
+
+enum rules_action { RULES_ACTION_OFF, RULES_ACTION_WARN, RULES_ACTION_BLOCK };
+enum rules_decision { RULES_ALLOW, RULES_WARN, RULES_BLOCK };
+
+#define RULES_ID_MIGRATION_CONFLICT "migration-conflict"
+#define RULES_ID_OUTSIDE_WINDOW "ddl-outside-window"
+#define RULES_ID_UNPARSEABLE "unparseable-ddl"
+
+/* One built-in rule: its id, default action, whether an allow directive
+ * may lift it, and whether the engine decides it (migration-conflict and
+ * ddl-outside-window are the proxy policy's). */
+struct rules_builtin {
+	const char *id;
+	enum rules_action default_action;
+	bool liftable;
+	bool engine;
+};
+
+/* The built-in rules, in documentation order; *n receives the count. */
+const struct rules_builtin *rules_builtin_list(size_t *n);
+/* The built-in rule called id, or NULL. */
+const struct rules_builtin *rules_builtin_find(const char *id);
+const char *rules_action_name(enum rules_action a);
+const char *rules_decision_name(enum rules_decision d);
+
+/* ---- facts ---------------------------------------------------------- */
+
+enum rules_answer { RULES_UNKNOWN = 0, RULES_YES, RULES_NO };
+
+enum rules_fact_kind {
+	FACT_HAS_ROWS,      /* table holds rows; answer.number = rows seen, capped at 2 */
+	FACT_DUPLICATES,    /* key parts have a duplicate (rows with a NULL part excluded,
+			       prefix lengths respected); answer.detail = a sample value */
+	FACT_NULLS,         /* column holds a NULL */
+	FACT_COLUMN_DATA,   /* column holds a non-NULL value */
+	FACT_LARGE_TABLE,   /* data+index size > query.threshold; answer.number = bytes */
+	FACT_ORPHANS,       /* child rows (all FK parts non-NULL) without a parent row */
+	FACT_SCHEMA_TABLES, /* schema holds base tables; answer.number = how many */
+	FACT_COLUMN_TYPE,   /* column exists; answer.detail = its COLUMN_TYPE */
+};
+
+/* A question. Strings are borrowed from the statement being evaluated
+ * (or owned by the fact cache for its copies). schema is never NULL: the
+ * engine resolves it from the session's current schema ("" if none). */
+struct rules_fact_query {
+	enum rules_fact_kind kind;
+	struct stmt_name table;
+	const struct stmt_key_part *parts; /* DUPLICATES, ORPHANS (child columns), NULLS and
+					      COLUMN_DATA / COLUMN_TYPE (parts[0]) */
+	size_t nparts;
+	struct stmt_name ref;                  /* ORPHANS: parent table */
+	const struct stmt_key_part *ref_parts; /* ORPHANS: parent columns, nparts of them */
+	uint64_t threshold;                    /* LARGE_TABLE */
+};
+
+enum rules_fact_status {
+	RULES_FACT_NOT_FETCHED = 0, /* nobody asked the database (offline, or phase 1) */
+	RULES_FACT_OK,              /* value is YES or NO */
+	RULES_FACT_FAILED,          /* the probe failed; detail says why */
+};
+
+struct rules_fact_answer {
+	enum rules_answer value;
+	enum rules_fact_status status;
+	uint64_t number;
+	char detail[256];
+};
+
+/* A fact provider. ask() fills out (zeroed by the caller: NOT_FETCHED,
+ * UNKNOWN) and must not block if the caller is an event loop. */
+struct rules_facts {
+	void (*ask)(void *ctx, const struct rules_fact_query *q, struct rules_fact_answer *out);
+	void *ctx;
+};
+
+/*
+ * The two-phase helper: a provider that answers from stored answers and
+ * records every question it could not answer as pending. Heap object,
+ * owned by whoever made it; not thread-safe (hand it to one thread at a
+ * time).
+ */
+struct rules_fact_cache;
+
+struct rules_fact_cache *rules_fact_cache_new(void);
+void rules_fact_cache_free(struct rules_fact_cache *c);
+/* A provider backed by c (c must outlive its use). */
+struct rules_facts rules_fact_cache_provider(struct rules_fact_cache *c);
+/* Number of questions asked but not answered yet. */
+size_t rules_fact_cache_npending(const struct rules_fact_cache *c);
+/* The i-th pending question (i < npending); owned by the cache. */
+const struct rules_fact_query *rules_fact_cache_pending(const struct rules_fact_cache *c, size_t i);
+/* Stores the answer to pending question i; after all are answered,
+ * npending() returns 0 and the next evaluation sees every answer. */
+void rules_fact_cache_answer(struct rules_fact_cache *c, size_t i, const struct rules_fact_answer *a);
+
+/* ---- migration memory ----------------------------------------------- */
+
+struct rules_migration;
+
+struct rules_migration *rules_migration_new(void);
+void rules_migration_free(struct rules_migration *m);
+/* Forgets everything (a new migration starts). */
+void rules_migration_reset(struct rules_migration *m);
+/* Records what st did (called by rules_evaluate for final, non-blocking
+ * verdicts; exposed for callers that learn of statements otherwise).
+ * schema is the session's current schema (may be NULL). */
+void rules_migration_apply(struct rules_migration *m, const struct stmt *st, const char *schema);
+/* True when schema.table was created in this migration and is still known
+ * empty. */
+bool rules_migration_table_new(const struct rules_migration *m, const char *schema,
+			       const char *table);
+
+/* ---- engine --------------------------------------------------------- */
+
+struct rules_engine;
+
+/*
+ * Compiles the rule configuration: resolves each built-in rule's action
+ * (CFG_ACTION_DEFAULT = the built-in default) and compiles each custom rule
+ * (an id that is not built-in, with a pattern) with PCRE2, JIT where
+ * available. Returns NULL and writes why into err when a custom rule has no
+ * pattern, an unknown id has no pattern, or a pattern does not compile. The
+ * engine copies what it needs; cfg may be freed afterwards. Immutable once
+ * built: several threads may evaluate with one engine.
+ */
+struct rules_engine *rules_engine_new(const struct cfg_rule *cfg, size_t n, char *err,
+				      size_t errlen) __attribute__((warn_unused_result));
+void rules_engine_free(struct rules_engine *e);
+
+/* The action of rule id for this user on schema.table (any may be NULL =
+ * unknown, which matches every scope). Unknown ids are OFF. The proxy uses
+ * it for migration-conflict and ddl-outside-window. */
+enum rules_action rules_engine_action(const struct rules_engine *e, const char *id,
+				      const char *user, const char *schema, const char *table);
+
+/* Everything evaluation knows about the session. */
+struct rules_ctx {
+	const char *user;              /* NULL = unknown */
+	const char *schema;            /* current schema; NULL = none */
+	bool migration;                /* the session is a migration session */
+	long lock_wait_timeout;        /* session lock_wait_timeout in s; < 0 = unknown */
+	long max_lock_wait_s;          /* [guard] max_lock_wait_s */
+	uint64_t large_table_bytes;    /* [guard] large_table_bytes; 0 = rule skipped */
+	const struct rules_facts *facts; /* NULL = offline */
+	struct rules_migration *mig;   /* NULL = no memory: every table may hold data */
+};
+
+/* One rule that fired. Strings live in the evaluation arena. */
+struct rules_finding {
+	const char *rule;          /* id */
+	enum rules_action action;  /* WARN or BLOCK (never OFF: off rules are not reported) */
+	const char *message;       /* "<what and why>. <how to do it safely>" */
+	const char *guard;         /* what the guard found, e.g. "probe: 3 duplicates of 'a'"; NULL if none */
+	const char *object;        /* schema.table (or schema) concerned; NULL if none */
+	bool custom;               /* a [rule] with a pattern */
+	bool suppressed;           /* lifted by an allow directive */
+	const char *reason;        /* the directive's reason, when suppressed */
+	unsigned inner;            /* 0: the statement itself; k: its k-th inner statement */
+};
+
+struct rules_verdict {
+	enum rules_decision decision;
+	struct rules_finding *findings; /* arena array */
+	size_t nfindings;
+	struct rules_directives directives; /* the statement's ddlgate: comments */
+	bool pending;                /* a fact was not fetched: evaluate again once answered */
+};
+
+/*
+ * Evaluates one statement. st is the parsed model of sql[0..len) (the text
+ * is needed for directives and custom rules); ctx describes the session.
+ * Allocates findings from a (caller owns it). Fills out and returns it
+ * decision: BLOCK when a non-suppressed finding blocks, else WARN when one
+ * warns, else ALLOW. When out->pending is false and the decision is not
+ * BLOCK, ctx->mig learns what the statement did.
+ */
+enum rules_decision rules_evaluate(const struct rules_engine *e, struct arena *a,
+				   const struct stmt *st, const char *sql, size_t len,
+				   const struct rules_ctx *ctx, struct rules_verdict *out);
+
+/* The first blocking finding (NULL if none), for the ERR packet. */
+const struct rules_finding *rules_verdict_blocker(const struct rules_verdict *v);
+
+/*
+ * Writes the client's error message for a blocking verdict:
+ * "ddlgate: blocked by <rule-id>: <what and why>. <how to do it safely>".
+ * Truncates to n bytes (NUL included). Returns false when v does not block.
+ */
+bool rules_format_error(const struct rules_verdict *v, char *buf, size_t n);
+
+/*
+ * Normalised statement text, the input of custom rules and of audit
+ * fingerprints: comments removed (the SQL inside executable comments
+ * kept), every run of whitespace outside strings and quoted identifiers
+ * collapsed to one space, no leading or trailing space, trailing ';'
+ * dropped. Case, literals and quoting are kept as written. The result
+ * lives in a.
+ */
+const char *rules_normalise(struct arena *a, const char *sql, size_t len, size_t *outlen);
+
+/* Shell-style, case-insensitive match of name against pattern ('*', '?').
+ * (Same semantics as config's cfg_pattern_match; rules/ cannot link config.) */
+bool rules_pattern_match(const char *pattern, const char *name);
+
+#endif
