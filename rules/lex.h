@@ -8,8 +8,9 @@
  * with doubled backticks, "..." as identifier under ANSI_QUOTES, the three
  * comment forms ('-- ' only when followed by whitespace, a control character
  * or end of input), optimizer hints (comments) and executable comments
- * (/ *! .. * /, / *!50700 .. * /, / *M! .. * /, / *M!100100 .. * /) whose content is
- * lexed as SQL whatever the version, the closing marker dropped.
+ * ("/" "*! .. *" "/", "/" "*!50700 ..", MariaDB's "/" "*M! ..", "/" "*M!100100 ..")
+ * whose content is lexed as SQL whatever the version (conservative for a
+ * guard), the closing marker dropped.
  */
 #ifndef DDLGATE_RULES_LEX_H
 #define DDLGATE_RULES_LEX_H
@@ -28,7 +29,7 @@ enum lex_type {
 	LEX_VARIABLE, /* @x, @@x, @`x`, @'x', @@session.x */
 	LEX_PARAM,    /* ? */
 	LEX_OP,       /* punctuation and operators, ';' included */
-	LEX_COMMENT,  /* # .., -- .., / * .. * / (text kept for directives) */
+	LEX_COMMENT,  /* # .., -- .., C-style and hints (text kept for directives) */
 	LEX_ERROR,    /* unterminated string/comment/quoted identifier: runs to the end */
 };
 
@@ -49,7 +50,8 @@ struct lexer {
 	size_t pos;
 	unsigned line;
 	unsigned flags;
-	bool in_exec; /* inside an executable comment: its closing marker is dropped */
+	bool in_exec;        /* inside an executable comment: its closing marker is dropped */
+	enum lex_type last;  /* type of the previous non-comment token */
 };
 
 void lex_init(struct lexer *lx, const char *sql, size_t len, unsigned flags);
