@@ -1,0 +1,498 @@
+# Integration-test harness for ddlgate: a throw-away MariaDB, a fresh ddlgate per test, a tiny runner.
+"""
+Each tests/integration/test_*.py file shares one MariaDB (started lazily on
+first use and stopped when the file is done) and starts one fresh ddlgate
+per test with a generated configuration. Tests are plain functions named
+test_*; main() runs them in file order, each under a time limit, prints
+"PASS name" or "FAIL name" with the traceback (and the ddlgate and MariaDB
+logs), and ends with the line "N passed, M failed[, K skipped]".
+
+Environment:
+  DDLGATE_BIN     the ddlgate binary (set by ctest)
+  DDLGATE_SOURCE  the repository root (set by ctest)
+  DDLGATE_DIRECT  when 1, clients talk straight to MariaDB: proves that a
+                  test's expectations are those of the real server
+  DDLGATE_KEEP    when 1, temporary directories are left behind
+  DDLGATE_TEST_TIMEOUT  seconds per test (default 120)
+
+Runs with Debian's /usr/bin/python3: standard library and pymysql only.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+import pymysql
+
+DIRECT = os.environ.get("DDLGATE_DIRECT") == "1"
+KEEP = os.environ.get("DDLGATE_KEEP") == "1"
+TEST_TIMEOUT = int(os.environ.get("DDLGATE_TEST_TIMEOUT", "120"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+ROOT_PASSWORD = "root-secret"
+APP_USER = "app"
+APP_PASSWORD = "app-secret"
+APP_DB = "appdb"
+
+MAX_PACKET = 256 * 1024 * 1024
+
+
+class Skip(Exception):
+	"""Raised by a test that cannot run in this mode (reported as skipped)."""
+
+
+def free_port():
+	"""Returns a TCP port on 127.0.0.1 that was free a moment ago."""
+	with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+		s.bind(("127.0.0.1", 0))
+		return s.getsockname()[1]
+
+
+def wait_port(port, timeout, alive=None):
+	"""Waits until 127.0.0.1:port accepts a TCP connection. alive() is
+	polled meanwhile; when it returns False the wait fails at once."""
+	deadline = time.monotonic() + timeout
+	while time.monotonic() < deadline:
+		if alive is not None and not alive():
+			raise RuntimeError(f"process exited before port {port} accepted connections")
+		try:
+			with socket.create_connection(("127.0.0.1", port), timeout=1):
+				return
+		except OSError:
+			time.sleep(0.05)
+	raise TimeoutError(f"port {port} did not accept connections within {timeout}s")
+
+
+def tail(path, limit=8000):
+	"""Returns the last limit characters of a text file ('' if missing)."""
+	try:
+		with open(path, "r", errors="replace") as f:
+			data = f.read()
+	except OSError:
+		return ""
+	return data[-limit:]
+
+
+_tmp_root = None
+
+
+def tmpdir(prefix):
+	"""A new directory under this process's temporary root (removed at exit
+	unless DDLGATE_KEEP=1)."""
+	global _tmp_root
+	if _tmp_root is None:
+		_tmp_root = tempfile.mkdtemp(prefix="ddlgate-it-")
+	return tempfile.mkdtemp(prefix=prefix, dir=_tmp_root)
+
+
+_tls_pair = None
+
+
+def tls_pair():
+	"""Returns (cert, key) paths of a self-signed localhost certificate,
+	generated once per process with openssl."""
+	global _tls_pair
+	if _tls_pair is None:
+		d = tmpdir("tls-")
+		cert, key = os.path.join(d, "server.pem"), os.path.join(d, "server.key")
+		subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+				"-subj", "/CN=localhost", "-days", "2", "-keyout", key, "-out", cert],
+			       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+		_tls_pair = (cert, key)
+	return _tls_pair
+
+
+# Every server started during the current test (and the module's MariaDB),
+# so that a failure can print their logs and the runner can stop them.
+_live = []
+
+
+class MariaDB:
+	"""A MariaDB server in a temporary datadir, listening on 127.0.0.1 and a
+	unix socket. Accounts: root (ROOT_PASSWORD, also over TCP) and
+	app@127.0.0.1 (APP_PASSWORD, all privileges); database APP_DB.
+
+	stop()/kill()/restart() keep the same port and datadir, so a proxy in
+	front of it can see the backend go away and come back.
+	"""
+
+	def __init__(self, args=(), tls=False):
+		self.dir = tmpdir("mariadb-")
+		self.datadir = os.path.join(self.dir, "data")
+		self.socket = os.path.join(self.dir, "mysqld.sock")
+		self.pidfile = os.path.join(self.dir, "mysqld.pid")
+		self.log = os.path.join(self.dir, "error.log")
+		self.port = free_port()
+		self.host = "127.0.0.1"
+		self.args = list(args)
+		self.tls = tls
+		self.proc = None
+		self._install()
+		self.start()
+		self._make_accounts()
+		_live.append(self)
+
+	def _install(self):
+		r = subprocess.run(["mariadb-install-db", "--no-defaults",
+				    "--auth-root-authentication-method=normal",
+				    f"--datadir={self.datadir}", "--user=root", "--skip-test-db"],
+				   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+		if r.returncode != 0:
+			raise RuntimeError("mariadb-install-db failed:\n" + r.stdout[-4000:])
+
+	def command(self):
+		"""The mariadbd command line (for the log)."""
+		cmd = ["mariadbd", "--no-defaults", f"--datadir={self.datadir}",
+		       f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
+		       "--user=root", f"--pid-file={self.pidfile}", f"--log-error={self.log}",
+		       "--max-allowed-packet=256M", "--skip-name-resolve", "--skip-log-bin",
+		       "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=64M",
+		       "--innodb-flush-log-at-trx-commit=2"]
+		if self.tls:
+			cert, key = tls_pair()
+			cmd += [f"--ssl-cert={cert}", f"--ssl-key={key}"]
+		return cmd + self.args
+
+	def start(self, timeout=60):
+		"""Starts mariadbd and waits until it answers on its socket."""
+		self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+					     stderr=subprocess.DEVNULL, start_new_session=True)
+		deadline = time.monotonic() + timeout
+		while time.monotonic() < deadline:
+			if self.proc.poll() is not None:
+				raise RuntimeError("mariadbd exited at start:\n" + tail(self.log))
+			try:
+				self.admin_connect(connect_timeout=1).close()
+				return
+			except pymysql.err.OperationalError:
+				time.sleep(0.1)
+		raise TimeoutError("mariadbd not ready:\n" + tail(self.log))
+
+	def admin_connect(self, **kw):
+		"""A root connection over the unix socket (bypasses every proxy)."""
+		kw.setdefault("connect_timeout", 10)
+		try:
+			return pymysql.connect(unix_socket=self.socket, user="root",
+					       password=ROOT_PASSWORD, autocommit=True,
+					       max_allowed_packet=MAX_PACKET, **kw)
+		except pymysql.err.OperationalError as e:
+			# Fresh install: root has no password yet.
+			if e.args[0] != 1045:
+				raise
+			return pymysql.connect(unix_socket=self.socket, user="root", password="",
+					       autocommit=True, max_allowed_packet=MAX_PACKET, **kw)
+
+	def _make_accounts(self):
+		c = self.admin_connect()
+		with c.cursor() as cur:
+			for sql in (
+				f"CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY '{ROOT_PASSWORD}'",
+				"GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION",
+				f"CREATE OR REPLACE USER '{APP_USER}'@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'",
+				f"GRANT ALL ON *.* TO '{APP_USER}'@'127.0.0.1'",
+				f"CREATE DATABASE IF NOT EXISTS {APP_DB}",
+				f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{ROOT_PASSWORD}'",
+			):
+				cur.execute(sql)
+		c.close()
+
+	def query(self, sql, args=None):
+		"""Runs sql as root over the socket; returns all rows."""
+		c = self.admin_connect()
+		try:
+			with c.cursor() as cur:
+				cur.execute(sql, args)
+				return cur.fetchall()
+		finally:
+			c.close()
+
+	def stop(self, timeout=60):
+		"""Clean shutdown (SIGTERM, wait)."""
+		if self.proc and self.proc.poll() is None:
+			self.proc.terminate()
+			try:
+				self.proc.wait(timeout)
+			except subprocess.TimeoutExpired:
+				self.proc.kill()
+				self.proc.wait()
+		self.proc = None
+
+	def kill(self):
+		"""Abrupt death (SIGKILL), as in a crash."""
+		if self.proc and self.proc.poll() is None:
+			self.proc.kill()
+			self.proc.wait()
+		self.proc = None
+
+	def restart(self):
+		"""Starts again on the same port and datadir (after stop or kill)."""
+		self.stop()
+		self.start()
+
+	def alive(self):
+		return self.proc is not None and self.proc.poll() is None
+
+	def logs(self):
+		return f"--- MariaDB error log ({self.log}) ---\n{tail(self.log)}"
+
+
+class Ddlgate:
+	"""One ddlgate process with a generated configuration.
+
+	sections is a dict of INI sections ({"proxy": {"max_connections": 1000}})
+	merged over the defaults written here: [proxy] listen/backend, [admin]
+	listen and [tls] cert/key. A value of None drops a default key.
+	"""
+
+	def __init__(self, db, sections=None, start=True):
+		bin_path = os.environ.get("DDLGATE_BIN")
+		if not bin_path or not os.access(bin_path, os.X_OK):
+			raise RuntimeError("DDLGATE_BIN must name the built ddlgate binary "
+					   "(or set DDLGATE_DIRECT=1 to test against MariaDB itself)")
+		self.bin = bin_path
+		self.db = db
+		self.dir = tmpdir("ddlgate-")
+		self.host = "127.0.0.1"
+		self.port = free_port()
+		self.admin_port = free_port()
+		self.config = os.path.join(self.dir, "ddlgate.ini")
+		self.log = os.path.join(self.dir, "ddlgate.log")
+		self.audit = os.path.join(self.dir, "audit.jsonl")
+		cert, key = tls_pair()
+		conf = {
+			"proxy": {"listen": f"127.0.0.1:{self.port}",
+				  "backend": f"{db.host}:{db.port}"},
+			"tls": {"cert": cert, "key": key},
+			"admin": {"listen": f"127.0.0.1:{self.admin_port}"},
+		}
+		for name, keys in (sections or {}).items():
+			conf.setdefault(name, {}).update(keys)
+		self.write_config(conf)
+		self.proc = None
+		_live.append(self)
+		if start:
+			self.start()
+
+	def write_config(self, conf):
+		"""Writes conf (dict of sections) as the INI file; used again
+		before sighup() to test a reload."""
+		lines = ["; written by the ddlgate integration harness"]
+		for name, keys in conf.items():
+			lines.append(f"[{name}]")
+			for k, v in keys.items():
+				if v is None:
+					continue
+				if isinstance(v, bool):
+					v = "true" if v else "false"
+				lines.append(f"{k} = {v}")
+			lines.append("")
+		with open(self.config, "w") as f:
+			f.write("\n".join(lines))
+		self.conf = conf
+
+	def start(self, timeout=20):
+		self.logf = open(self.log, "ab")
+		self.proc = subprocess.Popen([self.bin, "serve", "-c", self.config],
+					     stdout=self.logf, stderr=subprocess.STDOUT,
+					     stdin=subprocess.DEVNULL, start_new_session=True)
+		wait_port(self.port, timeout, alive=lambda: self.proc.poll() is None)
+
+	def alive(self):
+		return self.proc is not None and self.proc.poll() is None
+
+	def sighup(self):
+		self.proc.send_signal(signal.SIGHUP)
+
+	def sigterm(self):
+		if self.alive():
+			self.proc.send_signal(signal.SIGTERM)
+
+	def wait(self, timeout=30):
+		"""Waits for exit; returns the exit code."""
+		return self.proc.wait(timeout)
+
+	def stop(self):
+		"""SIGTERM, then SIGKILL if it does not exit in 15 s."""
+		if self.proc is None:
+			return None
+		if self.proc.poll() is None:
+			self.proc.send_signal(signal.SIGTERM)
+			try:
+				self.proc.wait(15)
+			except subprocess.TimeoutExpired:
+				self.proc.kill()
+				self.proc.wait()
+				print(f"ddlgate did not exit within 15 s of SIGTERM (killed)")
+		self.logf.close()
+		return self.proc.returncode
+
+	def admin_get(self, path, timeout=10):
+		"""GET on the admin listener; returns (status, body text)."""
+		url = f"http://127.0.0.1:{self.admin_port}{path}"
+		try:
+			with urllib.request.urlopen(url, timeout=timeout) as r:
+				return r.status, r.read().decode("utf-8", "replace")
+		except urllib.error.HTTPError as e:
+			return e.code, e.read().decode("utf-8", "replace")
+
+	def logs(self):
+		return f"--- ddlgate log ({self.log}) ---\n{tail(self.log)}"
+
+
+class Direct:
+	"""Stands in for Ddlgate under DDLGATE_DIRECT=1: clients go straight to
+	MariaDB. Tests of proxy-only behaviour call require_proxy()."""
+
+	def __init__(self, db, sections=None, start=True):
+		self.db = db
+		self.host = db.host
+		self.port = db.port
+		self.proc = None
+
+	def alive(self):
+		return self.db.alive()
+
+	def stop(self):
+		return None
+
+	def logs(self):
+		return ""
+
+
+def gateway(db, sections=None):
+	"""A fresh ddlgate in front of db (or db itself under DDLGATE_DIRECT=1)."""
+	return Direct(db, sections) if DIRECT else Ddlgate(db, sections)
+
+
+def require_proxy(why="needs ddlgate itself"):
+	if DIRECT:
+		raise Skip(why)
+
+
+def connect(gw, user=APP_USER, password=APP_PASSWORD, database=APP_DB, **kw):
+	"""A pymysql connection through gw with no special client settings
+	beyond a larger max_allowed_packet (pymysql's own limit is 16 MiB)."""
+	kw.setdefault("connect_timeout", 10)
+	kw.setdefault("read_timeout", 60)
+	kw.setdefault("write_timeout", 60)
+	kw.setdefault("autocommit", True)
+	kw.setdefault("charset", "utf8mb4")
+	kw.setdefault("max_allowed_packet", MAX_PACKET)
+	return pymysql.connect(host=gw.host, port=gw.port, user=user, password=password,
+			       database=database, **kw)
+
+
+def scalar(conn, sql, args=None):
+	with conn.cursor() as cur:
+		cur.execute(sql, args)
+		row = cur.fetchone()
+		return row[0] if row else None
+
+
+def run(cmd, timeout=120, env=None, input=None, cwd=None):
+	"""Runs a client command; returns CompletedProcess with text output."""
+	return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+			      timeout=timeout, env=env, input=input, cwd=cwd)
+
+
+def mariadb_cli(gw, *args, user=APP_USER, password=APP_PASSWORD, database=None, timeout=60,
+		input=None):
+	"""Runs the mariadb command-line client against gw (no option files);
+	input, if given, is the SQL script fed on standard input."""
+	cmd = ["mariadb", "--no-defaults", "-h", gw.host, "-P", str(gw.port), "-u", user,
+	       f"-p{password}", "--connect-timeout=10"]
+	if database:
+		cmd += ["-D", database]
+	return run(cmd + list(args), timeout=timeout, input=input)
+
+
+_shared = {}
+
+
+def shared_mariadb(args=(), tls=False):
+	"""The MariaDB shared by the tests of the calling file (one per
+	process), started on first call."""
+	key = "db"
+	if key not in _shared:
+		_shared[key] = MariaDB(args=args, tls=tls)
+	return _shared[key]
+
+
+class _Timeout(Exception):
+	pass
+
+
+def _alarm(signum, frame):
+	raise _Timeout(f"test exceeded {TEST_TIMEOUT}s")
+
+
+def main(namespace):
+	"""Runs every test_* function of namespace (a module's globals()) in
+	definition order; prints PASS/FAIL/SKIP lines and the closing count;
+	exits 1 if any test failed."""
+	tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
+	only = os.environ.get("DDLGATE_ONLY")
+	if only:
+		tests = [(n, f) for n, f in tests if n in only.split(",")]
+	passed = failed = skipped = 0
+	signal.signal(signal.SIGALRM, _alarm)
+	mode = "direct to MariaDB" if DIRECT else "through ddlgate"
+	print(f"# {os.path.basename(namespace.get('__file__', '?'))}: {len(tests)} tests, {mode}",
+	      flush=True)
+	for name, fn in tests:
+		base = len(_live)
+		t0 = time.monotonic()
+		signal.alarm(TEST_TIMEOUT)
+		try:
+			fn()
+			signal.alarm(0)
+			passed += 1
+			print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+		except Skip as e:
+			signal.alarm(0)
+			skipped += 1
+			print(f"SKIP {name}: {e}", flush=True)
+		except BaseException as e:  # noqa: B036 (timeouts and KeyboardInterrupt too)
+			signal.alarm(0)
+			if isinstance(e, KeyboardInterrupt):
+				raise
+			failed += 1
+			print(f"FAIL {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+			traceback.print_exc(file=sys.stdout)
+			for srv in _live:
+				text = srv.logs()
+				if text:
+					print(text)
+			sys.stdout.flush()
+		finally:
+			signal.alarm(0)
+			# Per-test servers (ddlgates) stop here; the file's MariaDB stays.
+			for srv in _live[base:]:
+				if not isinstance(srv, MariaDB):
+					try:
+						srv.stop()
+					except Exception as e:
+						print(f"(stopping a server failed: {e})")
+			_live[base:] = [s for s in _live[base:] if isinstance(s, MariaDB)]
+	for srv in list(_live):
+		try:
+			srv.stop()
+		except Exception:
+			pass
+	if _tmp_root and not KEEP:
+		shutil.rmtree(_tmp_root, ignore_errors=True)
+	summary = f"{passed} passed, {failed} failed"
+	if skipped:
+		summary += f", {skipped} skipped"
+	print(summary, flush=True)
+	sys.exit(1 if failed else 0)
