@@ -1,0 +1,568 @@
+/* Migration sessions: signal scanning, per-session state, shared registry. */
+#include "proxy/migration.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rules/lex.h"
+
+/* ---- signal scanning ---- */
+
+static bool mig_has_ci(const char *s, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (size_t i = 0; i + n <= len; i++) {
+		if (tolower((unsigned char)s[i]) == needle[0] && strncasecmp(s + i, needle, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool migration_maybe_signal(const char *sql, size_t len)
+{
+	return mig_has_ci(sql, len, "lock") || mig_has_ci(sql, len, "ddlgate:");
+}
+
+/* Copies the text of a string or quoted-identifier token without its
+ * quotes (and charset prefix), undoing doubled quotes and backslashes. */
+static void mig_unquote(const struct lex_token *t, char *out, size_t outlen)
+{
+	const char *p = t->p, *end = t->p + t->n;
+	size_t o = 0;
+	char q;
+
+	if (t->type != LEX_STRING && t->type != LEX_QUOTED_IDENT) {
+		size_t n = t->n < outlen - 1 ? t->n : outlen - 1;
+		memcpy(out, t->p, n);
+		out[n] = 0;
+		return;
+	}
+	while (p < end && *p != '\'' && *p != '"' && *p != '`')
+		p++;
+	if (p >= end) {
+		out[0] = 0;
+		return;
+	}
+	q = *p++;
+	if (end > p && end[-1] == q)
+		end--;
+	while (p < end && o + 1 < outlen) {
+		if (*p == '\\' && q != '`' && p + 1 < end)
+			p++;
+		else if (*p == q && p + 1 < end && p[1] == q)
+			p++;
+		out[o++] = *p++;
+	}
+	out[o] = 0;
+}
+
+/* Reads name="..." (or name='...') out of a directive comment. */
+static void mig_directive(const char *p, size_t n, struct migration_signal *out)
+{
+	const char *end = p + n;
+	const char *d = NULL;
+
+	for (const char *s = p; s + 17 <= end; s++) {
+		if (strncasecmp(s, "ddlgate:migration", 17) == 0) {
+			d = s + 17;
+			break;
+		}
+	}
+	if (!d)
+		return;
+	if (d < end && (isalnum((unsigned char)*d) || *d == '-' || *d == '_') &&
+	    !(end - d >= 4 && strncasecmp(d, "-end", 4) == 0))
+		return; /* ddlgate:migrationX: another directive */
+	while (d < end && isspace((unsigned char)*d))
+		d++;
+	if ((end - d >= 3 && strncasecmp(d, "end", 3) == 0) ||
+	    (end - d >= 4 && strncasecmp(d, "-end", 4) == 0)) {
+		out->kind = MIG_SIG_DIRECTIVE_END;
+		return;
+	}
+	out->kind = MIG_SIG_DIRECTIVE;
+	snprintf(out->name, sizeof(out->name), "directive");
+	for (const char *s = d; s + 5 <= end; s++) {
+		if (strncasecmp(s, "name=", 5) == 0 && s + 5 < end &&
+		    (s[5] == '"' || s[5] == '\'')) {
+			char q = s[5];
+			const char *v = s + 6, *e = v;
+			while (e < end && *e != q)
+				e++;
+			size_t len = (size_t)(e - v);
+			if (len >= sizeof(out->name))
+				len = sizeof(out->name) - 1;
+			memcpy(out->name, v, len);
+			out->name[len] = 0;
+			break;
+		}
+	}
+	snprintf(out->tool, sizeof(out->tool), "directive");
+}
+
+static bool mig_is_ident(const struct lex_token *t, const char *name)
+{
+	char buf[64];
+	if (t->type == LEX_WORD)
+		return t->n == strlen(name) && strncasecmp(t->p, name, t->n) == 0;
+	if (t->type != LEX_QUOTED_IDENT)
+		return false;
+	mig_unquote(t, buf, sizeof(buf));
+	return strcasecmp(buf, name) == 0;
+}
+
+/* After UPDATE: [schema.]table SET col = v, ... [WHERE ...]. */
+static void mig_scan_update(struct lexer *lx, struct migration_signal *out)
+{
+	static const struct {
+		const char *table, *column, *tool;
+	} tables[] = {
+		{"knex_migrations_lock", "is_locked", "knex"},
+		{"DATABASECHANGELOGLOCK", "LOCKED", "liquibase"},
+	};
+	struct lex_token t, prev = {0};
+	int which = -1;
+
+	/* the table: the last identifier before SET */
+	while (lex_next(lx, &t)) {
+		if (lex_is_word(&t, "SET"))
+			break;
+		if (t.type == LEX_WORD || t.type == LEX_QUOTED_IDENT)
+			prev = t;
+	}
+	if (t.type == LEX_EOF || prev.p == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		if (mig_is_ident(&prev, tables[i].table))
+			which = (int)i;
+	if (which < 0)
+		return;
+	/* assignments up to WHERE */
+	while (lex_next(lx, &t)) {
+		if (lex_is_word(&t, "WHERE") || lex_is_op(&t, ";"))
+			return;
+		if (!mig_is_ident(&t, tables[which].column))
+			continue;
+		if (!lex_next(lx, &t) || !lex_is_op(&t, "="))
+			return;
+		if (!lex_next(lx, &t))
+			return;
+		bool one = (t.type == LEX_NUMBER && t.n == 1 && t.p[0] == '1') ||
+			   lex_is_word(&t, "TRUE") ||
+			   (t.type == LEX_BIT && memchr(t.p, '1', t.n) != NULL);
+		bool zero = (t.type == LEX_NUMBER && t.n == 1 && t.p[0] == '0') ||
+			    lex_is_word(&t, "FALSE") || (t.type == LEX_BIT && !one);
+		if (!one && !zero)
+			return;
+		out->kind = one ? MIG_SIG_LOCK_TABLE_SET : MIG_SIG_LOCK_TABLE_CLEAR;
+		snprintf(out->name, sizeof(out->name), "%s", tables[which].table);
+		snprintf(out->tool, sizeof(out->tool), "%s", tables[which].tool);
+		return;
+	}
+}
+
+/* After SELECT / DO: the first GET_LOCK / RELEASE_LOCK / RELEASE_ALL_LOCKS call. */
+static void mig_scan_call(struct lexer *lx, struct migration_signal *out)
+{
+	struct lex_token t;
+
+	while (lex_next(lx, &t)) {
+		enum migration_signal_kind k;
+		if (lex_is_word(&t, "GET_LOCK"))
+			k = MIG_SIG_GET_LOCK;
+		else if (lex_is_word(&t, "RELEASE_LOCK"))
+			k = MIG_SIG_RELEASE_LOCK;
+		else if (lex_is_word(&t, "RELEASE_ALL_LOCKS"))
+			k = MIG_SIG_RELEASE_ALL;
+		else
+			continue;
+		if (!lex_next(lx, &t) || !lex_is_op(&t, "("))
+			continue;
+		if (k == MIG_SIG_RELEASE_ALL) {
+			out->kind = k;
+			return;
+		}
+		if (!lex_next(lx, &t) || (t.type != LEX_STRING && t.type != LEX_NUMBER))
+			return; /* a parameter or an expression: not understood */
+		out->kind = k;
+		mig_unquote(&t, out->name, sizeof(out->name));
+		snprintf(out->tool, sizeof(out->tool), "%s", migration_tool_for(out->name));
+		return;
+	}
+}
+
+bool migration_scan(const char *sql, size_t len, struct migration_signal *out)
+{
+	struct lexer lx;
+	struct lex_token t;
+
+	memset(out, 0, sizeof(*out));
+	lex_init(&lx, sql, len, LEX_KEEP_COMMENTS);
+	while (lex_next(&lx, &t)) {
+		if (t.type == LEX_COMMENT) {
+			mig_directive(t.p, t.n, out);
+			if (out->kind != MIG_SIG_NONE)
+				return true;
+			continue;
+		}
+		if (lex_is_word(&t, "SELECT") || lex_is_word(&t, "DO"))
+			mig_scan_call(&lx, out);
+		else if (lex_is_word(&t, "UPDATE"))
+			mig_scan_update(&lx, out);
+		break;
+	}
+	if (out->kind == MIG_SIG_NONE) {
+		/* a directive may also follow the statement's first keyword */
+		lex_init(&lx, sql, len, LEX_KEEP_COMMENTS);
+		struct migration_signal d = {0};
+		while (lex_next(&lx, &t)) {
+			if (t.type == LEX_COMMENT) {
+				mig_directive(t.p, t.n, &d);
+				if (d.kind != MIG_SIG_NONE) {
+					*out = d;
+					break;
+				}
+			}
+		}
+	}
+	return out->kind != MIG_SIG_NONE;
+}
+
+const char *migration_tool_for(const char *name)
+{
+	size_t i;
+
+	if (!name || !*name)
+		return "";
+	if (strcasecmp(name, "prisma_migrate") == 0)
+		return "prisma";
+	if (strncasecmp(name, "atlas_", 6) == 0)
+		return "atlas";
+	if (strncasecmp(name, "flyway", 6) == 0)
+		return "flyway";
+	if (strcasecmp(name, "knex_migrations_lock") == 0)
+		return "knex";
+	if (strcasecmp(name, "DATABASECHANGELOGLOCK") == 0)
+		return "liquibase";
+	for (i = 0; name[i]; i++)
+		if (!isdigit((unsigned char)name[i]) && name[i] != '-')
+			break;
+	if (!name[i])
+		return "rails/golang-migrate"; /* both take numeric advisory locks */
+	return "";
+}
+
+/* ---- per-session state ---- */
+
+static void mig_name_from(struct migration_sess *m, const char *tool, const char *name)
+{
+	snprintf(m->tool, sizeof(m->tool), "%s", tool ? tool : "");
+	snprintf(m->name, sizeof(m->name), "%s", name ? name : "");
+}
+
+void migration_sess_auth(struct migration_sess *m, const struct cfg *c, const char *user)
+{
+	memset(m, 0, sizeof(*m));
+	if (user && *user && cfg_list_match(&c->migration.users, user)) {
+		m->by_user = true;
+		mig_name_from(m, "user", user);
+	}
+}
+
+static bool mig_value_is_one(const char *value)
+{
+	return value && strcmp(value, "1") == 0;
+}
+
+bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
+			  const struct migration_signal *sig, bool ok, const char *value,
+			  uint64_t affected)
+{
+	bool was = migration_sess_active(m);
+
+	switch (sig->kind) {
+	case MIG_SIG_NONE:
+		return false;
+	case MIG_SIG_GET_LOCK:
+		if (!ok || !mig_value_is_one(value) ||
+		    !cfg_list_match(&c->migration.lock_names, sig->name))
+			return false;
+		m->by_lock = true;
+		snprintf(m->lock_name, sizeof(m->lock_name), "%s", sig->name);
+		mig_name_from(m, sig->tool, sig->name);
+		break;
+	case MIG_SIG_RELEASE_LOCK:
+		if (!ok || !m->by_lock || !mig_value_is_one(value) ||
+		    strcasecmp(m->lock_name, sig->name) != 0)
+			return false;
+		m->by_lock = false;
+		m->lock_name[0] = 0;
+		break;
+	case MIG_SIG_RELEASE_ALL:
+		if (!ok || !m->by_lock)
+			return false;
+		m->by_lock = false;
+		m->lock_name[0] = 0;
+		break;
+	case MIG_SIG_LOCK_TABLE_SET:
+		if (!ok || affected != 1)
+			return false;
+		m->by_table = true;
+		mig_name_from(m, sig->tool, sig->name);
+		break;
+	case MIG_SIG_LOCK_TABLE_CLEAR:
+		if (!ok || !m->by_table)
+			return false;
+		m->by_table = false;
+		break;
+	case MIG_SIG_DIRECTIVE:
+		if (!ok)
+			return false;
+		m->by_directive = true;
+		mig_name_from(m, sig->tool, sig->name);
+		break;
+	case MIG_SIG_DIRECTIVE_END:
+		if (!m->by_directive)
+			return false;
+		m->by_directive = false;
+		break;
+	}
+	if (!migration_sess_active(m)) {
+		m->name[0] = 0;
+		m->tool[0] = 0;
+	}
+	return was != migration_sess_active(m) || sig->kind == MIG_SIG_GET_LOCK ||
+	       sig->kind == MIG_SIG_DIRECTIVE || sig->kind == MIG_SIG_LOCK_TABLE_SET;
+}
+
+void migration_sess_clear(struct migration_sess *m)
+{
+	bool user = m->by_user;
+	char name[MIGRATION_NAME_MAX], tool[MIGRATION_TOOL_MAX];
+
+	/* the login survives COM_RESET_CONNECTION; locks and directives do not */
+	memcpy(name, m->name, sizeof(name));
+	memcpy(tool, m->tool, sizeof(tool));
+	memset(m, 0, sizeof(*m));
+	if (user) {
+		m->by_user = true;
+		memcpy(m->name, name, sizeof(name));
+		memcpy(m->tool, tool, sizeof(tool));
+		if (strcmp(m->tool, "user") != 0)
+			snprintf(m->tool, sizeof(m->tool), "user");
+	}
+}
+
+/* ---- registry ---- */
+
+struct mig_entry {
+	struct migration_info info;
+	char **tables; /* owned: "schema.table", lower case */
+	size_t ntables, cap;
+	struct mig_entry *next;
+};
+
+static pthread_mutex_t mig_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mig_entry *mig_head;
+static uint64_t mig_gen;
+static uint64_t mig_seen;
+
+static struct mig_entry *mig_find(uint64_t conn_id)
+{
+	for (struct mig_entry *e = mig_head; e; e = e->next)
+		if (e->info.conn_id == conn_id)
+			return e;
+	return NULL;
+}
+
+void migration_register(uint64_t conn_id, const char *user, const char *tool, const char *name,
+			const char *schema)
+{
+	pthread_mutex_lock(&mig_lock);
+	struct mig_entry *e = mig_find(conn_id);
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			abort();
+		e->info.conn_id = conn_id;
+		e->info.since = time(NULL);
+		e->next = mig_head;
+		mig_head = e;
+		mig_seen++;
+	}
+	snprintf(e->info.user, sizeof(e->info.user), "%s", user ? user : "");
+	snprintf(e->info.tool, sizeof(e->info.tool), "%s", tool ? tool : "");
+	snprintf(e->info.name, sizeof(e->info.name), "%s", name ? name : "");
+	if (schema && *schema)
+		snprintf(e->info.schema, sizeof(e->info.schema), "%s", schema);
+	pthread_mutex_unlock(&mig_lock);
+}
+
+static void mig_entry_free(struct mig_entry *e)
+{
+	for (size_t i = 0; i < e->ntables; i++)
+		free(e->tables[i]);
+	free(e->tables);
+	free(e);
+}
+
+bool migration_unregister(uint64_t conn_id)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&mig_lock);
+	for (struct mig_entry **pp = &mig_head; *pp; pp = &(*pp)->next) {
+		if ((*pp)->info.conn_id == conn_id) {
+			struct mig_entry *e = *pp;
+			*pp = e->next;
+			mig_entry_free(e);
+			found = true;
+			mig_gen++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mig_lock);
+	return found;
+}
+
+static char *mig_qualified(const char *schema, const char *table)
+{
+	char *s;
+	if (asprintf(&s, "%s.%s", schema ? schema : "", table ? table : "") < 0)
+		abort();
+	for (char *p = s; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return s;
+}
+
+void migration_touch(uint64_t conn_id, const char *schema, const char *table)
+{
+	pthread_mutex_lock(&mig_lock);
+	struct mig_entry *e = mig_find(conn_id);
+	if (e && table) {
+		char *q = mig_qualified(schema, table);
+		for (size_t i = 0; i < e->ntables; i++) {
+			if (strcmp(e->tables[i], q) == 0) {
+				free(q);
+				q = NULL;
+				break;
+			}
+		}
+		if (q) {
+			if (e->ntables == e->cap) {
+				e->cap = e->cap ? e->cap * 2 : 8;
+				e->tables = realloc(e->tables, e->cap * sizeof(*e->tables));
+				if (!e->tables)
+					abort();
+			}
+			e->tables[e->ntables++] = q;
+			e->info.ntables = e->ntables;
+		}
+		if (!e->info.schema[0] && schema)
+			snprintf(e->info.schema, sizeof(e->info.schema), "%s", schema);
+	}
+	pthread_mutex_unlock(&mig_lock);
+}
+
+static bool mig_entry_conflicts(const struct mig_entry *e, enum cfg_scope scope,
+				const char *default_schema, const struct migration_obj *objs,
+				size_t nobjs)
+{
+	if (scope == CFG_SCOPE_SERVER || nobjs == 0)
+		return true; /* unknown targets: assume the worst */
+	for (size_t i = 0; i < nobjs; i++) {
+		const char *schema = objs[i].schema ? objs[i].schema : default_schema;
+		if (!schema || !*schema)
+			return true;
+		if (scope == CFG_SCOPE_SCHEMA) {
+			if (!e->info.schema[0] || strcasecmp(e->info.schema, schema) == 0)
+				return true;
+			continue;
+		}
+		if (!objs[i].table)
+			return true; /* schema-level DDL under table scope */
+		char *q = mig_qualified(schema, objs[i].table);
+		bool hit = false;
+		for (size_t k = 0; k < e->ntables && !hit; k++)
+			hit = strcmp(e->tables[k], q) == 0;
+		free(q);
+		if (hit)
+			return true;
+	}
+	return false;
+}
+
+bool migration_conflict(uint64_t conn_id, enum cfg_scope scope, const char *default_schema,
+			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&mig_lock);
+	for (struct mig_entry *e = mig_head; e && !hit; e = e->next) {
+		if (e->info.conn_id == conn_id)
+			continue;
+		if (!mig_entry_conflicts(e, scope, default_schema, objs, nobjs))
+			continue;
+		hit = true;
+		if (who && wholen)
+			snprintf(who, wholen, "connection %llu (%s%s%s, user %s)",
+				 (unsigned long long)e->info.conn_id,
+				 e->info.tool[0] ? e->info.tool : "migration",
+				 e->info.name[0] ? ": " : "", e->info.name, e->info.user);
+	}
+	pthread_mutex_unlock(&mig_lock);
+	return hit;
+}
+
+size_t migration_count(void)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&mig_lock);
+	for (struct mig_entry *e = mig_head; e; e = e->next)
+		n++;
+	pthread_mutex_unlock(&mig_lock);
+	return n;
+}
+
+size_t migration_list(struct migration_info *out, size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&mig_lock);
+	for (struct mig_entry *e = mig_head; e; e = e->next, n++)
+		if (n < max)
+			out[n] = e->info;
+	pthread_mutex_unlock(&mig_lock);
+	return n;
+}
+
+uint64_t migration_generation(void)
+{
+	pthread_mutex_lock(&mig_lock);
+	uint64_t g = mig_gen;
+	pthread_mutex_unlock(&mig_lock);
+	return g;
+}
+
+uint64_t migration_seen_total(void)
+{
+	pthread_mutex_lock(&mig_lock);
+	uint64_t n = mig_seen;
+	pthread_mutex_unlock(&mig_lock);
+	return n;
+}
+
+void migration_registry_reset(void)
+{
+	pthread_mutex_lock(&mig_lock);
+	while (mig_head) {
+		struct mig_entry *e = mig_head;
+		mig_head = e->next;
+		mig_entry_free(e);
+	}
+	mig_gen++;
+	pthread_mutex_unlock(&mig_lock);
+}

@@ -1,0 +1,139 @@
+/*
+ * Migration sessions: telling a migration runner's connection apart from
+ * the application's, and the process-wide list of running migrations.
+ *
+ * Three layers, each testable alone:
+ *  - migration_scan() reads one statement and reports the migration signal
+ *    it carries (GET_LOCK / RELEASE_LOCK of a name, the knex or Liquibase
+ *    lock-table update, the ddlgate:migration directive). Pure, no alloc.
+ *  - struct migration_sess is one session's state machine: the signals and
+ *    the server's answers move it in and out of "migration session".
+ *  - the registry (migration_register() ...) is shared by every event-loop
+ *    thread under a mutex: who migrates, since when, on which schema and
+ *    tables, so other sessions' DDL can be judged a migration-conflict.
+ */
+#ifndef DDLGATE_PROXY_MIGRATION_H
+#define DDLGATE_PROXY_MIGRATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config/cfg.h"
+
+#define MIGRATION_NAME_MAX 128
+#define MIGRATION_TOOL_MAX 32
+
+enum migration_signal_kind {
+	MIG_SIG_NONE,
+	MIG_SIG_GET_LOCK,         /* SELECT GET_LOCK('name', t): decided by the value returned */
+	MIG_SIG_RELEASE_LOCK,     /* SELECT RELEASE_LOCK('name') */
+	MIG_SIG_RELEASE_ALL,      /* SELECT RELEASE_ALL_LOCKS() */
+	MIG_SIG_LOCK_TABLE_SET,   /* UPDATE knex_migrations_lock / DATABASECHANGELOGLOCK ... = 1 */
+	MIG_SIG_LOCK_TABLE_CLEAR, /* the same set back to 0 */
+	MIG_SIG_DIRECTIVE,        /* ddlgate:migration name="..." */
+	MIG_SIG_DIRECTIVE_END,    /* ddlgate:migration end */
+};
+
+struct migration_signal {
+	enum migration_signal_kind kind;
+	char name[MIGRATION_NAME_MAX]; /* lock name, lock table, or directive name */
+	char tool[MIGRATION_TOOL_MAX]; /* "knex", "liquibase", "prisma", ... when known */
+};
+
+/*
+ * Cheap test for the hot path: could sql carry a migration signal at all?
+ * Looks for "lock" or "ddlgate:" without allocating; false means skip
+ * migration_scan().
+ */
+bool migration_maybe_signal(const char *sql, size_t len);
+
+/*
+ * Reads one statement and fills out. Returns false (out->kind MIG_SIG_NONE)
+ * when the statement carries no migration signal. Only literal lock names
+ * are understood: GET_LOCK(?, ...) through a prepared statement is not.
+ */
+bool migration_scan(const char *sql, size_t len, struct migration_signal *out);
+
+/* The tool a lock name or lock table belongs to ("prisma", "flyway", ...), or "". */
+const char *migration_tool_for(const char *name);
+
+/* One session's migration state. Zero-initialised = an app session. */
+struct migration_sess {
+	bool by_user;      /* authenticated as a [migration] users member */
+	bool by_lock;      /* holds lock_name (GET_LOCK returned 1) */
+	bool by_table;     /* holds a lock-table row */
+	bool by_directive; /* sent ddlgate:migration */
+	char lock_name[MIGRATION_NAME_MAX];
+	char name[MIGRATION_NAME_MAX]; /* what /status and the audit log call it */
+	char tool[MIGRATION_TOOL_MAX];
+};
+
+static inline bool migration_sess_active(const struct migration_sess *m)
+{
+	return m->by_user || m->by_lock || m->by_table || m->by_directive;
+}
+
+/* Authentication (or COM_CHANGE_USER) as user; the state is reset first. */
+void migration_sess_auth(struct migration_sess *m, const struct cfg *c, const char *user);
+
+/*
+ * The server answered a statement that carried signal sig. ok: not an ERR;
+ * value: the first column of the first row as text (NULL when none or SQL
+ * NULL); affected: affected rows. Directive signals need no answer: apply
+ * them with ok = true. Returns true when the state changed.
+ */
+bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
+			  const struct migration_signal *sig, bool ok, const char *value,
+			  uint64_t affected);
+
+/* COM_RESET_CONNECTION / disconnect: every lock is gone. */
+void migration_sess_clear(struct migration_sess *m);
+
+/* ---- the process-wide registry ---- */
+
+/* A running migration as /status shows it. */
+struct migration_info {
+	uint64_t conn_id;
+	char user[128];
+	char tool[MIGRATION_TOOL_MAX];
+	char name[MIGRATION_NAME_MAX];
+	char schema[192];
+	time_t since;
+	size_t ntables;
+};
+
+/* Adds or updates conn_id's entry (tool, name, schema may change). */
+void migration_register(uint64_t conn_id, const char *user, const char *tool, const char *name,
+			const char *schema);
+/* Removes conn_id's entry if any; returns true if there was one. */
+bool migration_unregister(uint64_t conn_id);
+/* Records that conn_id's migration touched schema.table (scope = table). */
+void migration_touch(uint64_t conn_id, const char *schema, const char *table);
+
+/*
+ * Would DDL from conn_id on the given objects conflict with a migration of
+ * another session? scope as in [migration] scope; objects are schema/table
+ * pairs (schema NULL = the session's schema default_schema). On conflict
+ * fills who (e.g. "conn 12 (prisma: prisma_migrate, user migrator)").
+ */
+struct migration_obj {
+	const char *schema;
+	const char *table;
+};
+bool migration_conflict(uint64_t conn_id, enum cfg_scope scope, const char *default_schema,
+			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen);
+
+/* Number of running migrations on this instance. */
+size_t migration_count(void);
+/* Copies up to max entries into out; returns how many there are in all. */
+size_t migration_list(struct migration_info *out, size_t max);
+/* Increments whenever a migration ends: waiters compare it to re-check. */
+uint64_t migration_generation(void);
+/* Total migrations seen since start (metrics). */
+uint64_t migration_seen_total(void);
+/* Empties the registry (tests). */
+void migration_registry_reset(void);
+
+#endif
