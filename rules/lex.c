@@ -35,6 +35,8 @@ void lex_init(struct lexer *lx, const char *sql, size_t len, unsigned flags)
 	lx->flags = flags;
 	lx->in_exec = false;
 	lx->last = LEX_EOF;
+	lx->exec_open = (size_t)-1;
+	lx->exec_close = 0;
 }
 
 /* Advances to end (exclusive), counting newlines. */
@@ -91,12 +93,14 @@ static void skip_space(struct lexer *lx)
 		if (i + 1 < len && lx->in_exec && s[i] == '*' && s[i + 1] == '/') {
 			lx->in_exec = false;
 			i += 2;
+			lx->exec_close = i;
 			continue;
 		}
 		if (i + 2 < len && s[i] == '/' && s[i + 1] == '*' &&
 		    (s[i + 2] == '!' || (s[i + 2] == 'M' && i + 3 < len && s[i + 3] == '!')) &&
 		    !lx->in_exec) {
 			/* Executable comment: lex its content as SQL, whatever the version. */
+			lx->exec_open = i;
 			i += s[i + 2] == '!' ? 3 : 4;
 			while (i < len && is_digit((unsigned char)s[i]))
 				i++;

@@ -52,6 +52,8 @@ struct lexer {
 	unsigned flags;
 	bool in_exec;        /* inside an executable comment: its closing marker is dropped */
 	enum lex_type last;  /* type of the previous non-comment token */
+	size_t exec_open;    /* offset of the last executable-comment opening marker */
+	size_t exec_close;   /* offset past the last executable-comment closing marker */
 };
 
 void lex_init(struct lexer *lx, const char *sql, size_t len, unsigned flags);
