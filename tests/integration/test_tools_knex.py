@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+# Tool-level test: real knex migrations (npm knex + mysql2) pointed at ddlgate: unique guards and windows.
+"""
+A user points knexfile.js at ddlgate's port and runs `npx knex migrate:latest`
+exactly as before. These tests check that safe migrations pass unchanged,
+that a unique index over duplicate values is refused by ddlgate before the
+server sees it (rule unique-unguarded), and that maintenance windows gate
+the same migrations (ddl-outside-window, then the admin API opens one).
+
+Under DDLGATE_DIRECT=1 the same migrations run against MariaDB itself: the
+safe ones must pass there too, and the unsafe one fails on the server's own
+duplicate-key error, which shows what ddlgate saves the user from.
+"""
+
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KNEX_DIR = os.path.join(HERE, "tools", "knex")
+KNEXFILE = os.path.join(KNEX_DIR, "knexfile.js")
+MIGRATIONS = sorted(os.listdir(os.path.join(KNEX_DIR, "migrations")))
+PROBER, PROBER_PASSWORD = "prober", "prober-secret"
+
+harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 180)
+
+
+def require_knex():
+	"""Fails clearly when the npm packages were not installed (npm ci)."""
+	cli = os.path.join(HERE, "node_modules", "knex", "bin", "cli.js")
+	if not os.path.exists(cli) or not os.path.isdir(os.path.join(HERE, "node_modules", "mysql2")):
+		raise RuntimeError("knex/mysql2 missing: run `npm ci` in tests/integration")
+
+
+def setup_db(db, name):
+	"""A fresh schema for one test, and the read-only account ddlgate's
+	guards probe with."""
+	for sql in (
+		f"DROP DATABASE IF EXISTS `{name}`",
+		f"CREATE DATABASE `{name}`",
+		f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
+		f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
+	):
+		db.query(sql)
+
+
+def make_gateway(db, sections=None):
+	"""A ddlgate with an audit log in its own directory and the [guard]
+	account (or MariaDB itself under DDLGATE_DIRECT=1)."""
+	if harness.DIRECT:
+		return harness.Direct(db)
+	conf = {"guard": {"user": PROBER, "password": PROBER_PASSWORD}}
+	for name, keys in (sections or {}).items():
+		conf.setdefault(name, {}).update(keys)
+	gw = harness.Ddlgate(db, conf, start=False)
+	gw.conf.setdefault("audit", {}).setdefault("path", gw.audit)
+	gw.write_config(gw.conf)
+	gw.start()
+	return gw
+
+
+class Project:
+	"""A knex project folder into which the test copies migrations one
+	step at a time, as a team would add them over weeks."""
+
+	def __init__(self):
+		self.dir = harness.tmpdir("knex-")
+
+	def add(self, *prefixes):
+		for p in prefixes:
+			names = [m for m in MIGRATIONS if m.startswith(p)]
+			assert len(names) == 1, f"no single migration named {p}*: {MIGRATIONS}"
+			shutil.copy(os.path.join(KNEX_DIR, "migrations", names[0]), self.dir)
+
+
+def knex(gw, project, schema, *args):
+	"""Runs `npx knex <args>` against gw; returns the CompletedProcess."""
+	require_knex()
+	env = dict(os.environ)
+	env.update({
+		"KNEX_HOST": gw.host, "KNEX_PORT": str(gw.port),
+		"KNEX_USER": harness.APP_USER, "KNEX_PASSWORD": harness.APP_PASSWORD,
+		"KNEX_DATABASE": schema, "KNEX_MIGRATIONS": project.dir,
+		"NO_COLOR": "1", "FORCE_COLOR": "0",
+		"npm_config_update_notifier": "false",
+	})
+	# --no: never download knex; the local node_modules must have it.
+	cmd = ["npx", "--no", "--", "knex", "--knexfile", KNEXFILE] + list(args)
+	r = harness.run(cmd, timeout=90, env=env, cwd=HERE)
+	print(f"$ knex {' '.join(args)} -> exit {r.returncode}\n{r.stdout}{r.stderr}".rstrip())
+	return r
+
+
+def index_info(db, schema, table, index):
+	"""(non_unique, columns) of an index, or None when it does not exist."""
+	rows = db.query(
+		"SELECT NON_UNIQUE, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) "
+		"FROM information_schema.STATISTICS "
+		"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND INDEX_NAME=%s GROUP BY NON_UNIQUE",
+		(schema, table, index))
+	return (int(rows[0][0]), rows[0][1]) if rows else None
+
+
+def column_exists(db, schema, table, column):
+	return bool(db.query(
+		"SELECT 1 FROM information_schema.COLUMNS "
+		"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND COLUMN_NAME=%s", (schema, table, column)))
+
+
+def table_exists(db, schema, table):
+	return bool(db.query(
+		"SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
+		(schema, table)))
+
+
+def applied(db, schema):
+	"""Names of the knex migrations recorded as applied."""
+	return [r[0] for r in db.query(f"SELECT name FROM `{schema}`.knex_migrations ORDER BY id")]
+
+
+def audit_records(gw):
+	if harness.DIRECT or not os.path.exists(gw.audit):
+		return []
+	with open(gw.audit) as f:
+		return [json.loads(line) for line in f if line.strip()]
+
+
+def rule_ids(rec):
+	return [r.get("id") for r in rec.get("rules") or []]
+
+
+def assert_ok(r, what):
+	assert r.returncode == 0, f"{what}: knex failed (exit {r.returncode}):\n{r.stdout}{r.stderr}"
+
+
+def test_knex_safe_unique_migrations_pass_and_duplicates_are_refused():
+	"""create-table-then-unique and add-nullable-column-then-unique pass;
+	a unique index over duplicates is refused until the data is fixed."""
+	db = harness.shared_mariadb()
+	schema = "knex_guards"
+	setup_db(db, schema)
+	gw = make_gateway(db)
+	proj = Project()
+
+	# 1. CREATE TABLE users, then ALTER TABLE users ADD UNIQUE (email).
+	proj.add("20240101")
+	assert_ok(knex(gw, proj, schema, "migrate:latest"), "create-table-then-unique")
+	assert index_info(db, schema, "users", "users_email_unique") == (0, "email")
+	assert applied(db, schema) == ["20240101000000_create_users.js"]
+
+	# The application writes rows through the proxy (DML passes untouched);
+	# 'ann' twice: name is not unique yet.
+	conn = harness.connect(gw, database=schema)
+	with conn.cursor() as cur:
+		cur.execute("INSERT INTO users (email, name) VALUES "
+			    "('ann@example.com','ann'), ('bob@example.com','bob'), "
+			    "('ann2@example.com','ann')")
+	conn.close()
+
+	# 2. ADD COLUMN handle (nullable, no default), then ADD UNIQUE (handle)
+	# on a table that now holds rows: all NULL, so no duplicates.
+	proj.add("20240102")
+	assert_ok(knex(gw, proj, schema, "migrate:latest"), "add-nullable-column-then-unique")
+	assert column_exists(db, schema, "users", "handle")
+	assert index_info(db, schema, "users", "users_handle_unique") == (0, "handle")
+
+	# 3. ADD UNIQUE (name) while 'ann' appears twice.
+	proj.add("20240103")
+	r = knex(gw, proj, schema, "migrate:latest")
+	out = r.stdout + r.stderr
+	assert r.returncode != 0, "a unique index over duplicate values must not pass:\n" + out
+	if harness.DIRECT:
+		assert "Duplicate entry" in out, out
+	else:
+		assert "unique-unguarded" in out, "the error must name the rule:\n" + out
+		assert "1290" in out or "ddlgate: blocked by" in out, out
+		# ddlgate refused it: the server never ran the ALTER.
+		assert "Duplicate entry" not in out, out
+	assert index_info(db, schema, "users", "users_name_unique") is None
+	assert applied(db, schema) == ["20240101000000_create_users.js",
+				       "20240102000000_add_handle.js"]
+	# knex released its lock row on the way out.
+	assert db.query(f"SELECT is_locked FROM `{schema}`.knex_migrations_lock")[0][0] == 0
+
+	recs = [x for x in audit_records(gw) if "users_name_unique" in (x.get("statement") or "")]
+	if not harness.DIRECT:
+		assert recs, "the refused statement must be in the audit log"
+		assert recs[-1].get("decision") == "block", recs[-1]
+		assert "unique-unguarded" in rule_ids(recs[-1]), recs[-1]
+		assert recs[-1].get("outcome") == "not_sent", recs[-1]
+
+	# 4. The team fixes the data; the same migration now passes (the live
+	# probe finds no duplicate).
+	conn = harness.connect(gw, database=schema)
+	with conn.cursor() as cur:
+		cur.execute("UPDATE users SET name='ann b' WHERE email='ann2@example.com'")
+	conn.close()
+	assert_ok(knex(gw, proj, schema, "migrate:latest"), "unique after the fix")
+	assert index_info(db, schema, "users", "users_name_unique") == (0, "name")
+	assert len(applied(db, schema)) == 3
+
+
+def test_knex_migration_session_is_recorded_as_migration():
+	"""knex's lock row turns its connection into a migration session: the
+	audit log says so for the DDL of its migrations."""
+	harness.require_proxy("audit log and session tracking are ddlgate's")
+	db = harness.shared_mariadb()
+	schema = "knex_session"
+	setup_db(db, schema)
+	gw = make_gateway(db)
+	proj = Project()
+	proj.add("20240101")
+	assert_ok(knex(gw, proj, schema, "migrate:latest"), "create users")
+	recs = [x for x in audit_records(gw)
+		if "users" in (x.get("statement") or "") and "knex_migrations" not in (x.get("statement") or "")]
+	assert recs, "the migration's DDL must be in the audit log"
+	for rec in recs:
+		assert rec.get("session") == "migration", rec
+
+
+def other_day_schedule():
+	"""A weekly window on the day after tomorrow (UTC): never open now."""
+	day = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2))
+	return day.strftime("%a") + " 02:00-03:00 UTC"
+
+
+def admin_post(gw, path):
+	"""POST on the admin API with curl, as an operator would."""
+	r = harness.run(["curl", "-sS", "-X", "POST", "-w", "\n%{http_code}",
+			 f"http://127.0.0.1:{gw.admin_port}{path}"], timeout=20)
+	print(f"$ curl -X POST {path} -> {r.stdout.strip()} {r.stderr.strip()}")
+	return r
+
+
+def test_knex_migration_outside_window_waits_for_admin_window():
+	"""With a window on another day the migration is refused
+	(ddl-outside-window); an ad-hoc window from the admin API lets it run."""
+	harness.require_proxy("maintenance windows are ddlgate's")
+	db = harness.shared_mariadb()
+	schema = "knex_window"
+	setup_db(db, schema)
+	gw = make_gateway(db, {"window": {"schedule": other_day_schedule()}})
+	proj = Project()
+	proj.add("20240101")
+
+	r = knex(gw, proj, schema, "migrate:latest")
+	out = r.stdout + r.stderr
+	assert r.returncode != 0, "DDL outside the window must be refused:\n" + out
+	assert "ddl-outside-window" in out, out
+	assert not table_exists(db, schema, "users")
+
+	r = admin_post(gw, "/window/open?minutes=5")
+	assert r.returncode == 0 and r.stdout.strip().splitlines()[-1].startswith("2"), r.stdout + r.stderr
+	status, body = gw.admin_get("/status")
+	assert status == 200, body
+
+	assert_ok(knex(gw, proj, schema, "migrate:latest"), "inside the ad-hoc window")
+	assert index_info(db, schema, "users", "users_email_unique") == (0, "email")
+
+	# Closing the window stops DDL again at once.
+	r = admin_post(gw, "/window/close")
+	assert r.returncode == 0 and r.stdout.strip().splitlines()[-1].startswith("2"), r.stdout + r.stderr
+	proj.add("20240102")
+	r = knex(gw, proj, schema, "migrate:latest")
+	assert r.returncode != 0 and "ddl-outside-window" in r.stdout + r.stderr, r.stdout + r.stderr
+	assert not column_exists(db, schema, "users", "handle")
+
+
+if __name__ == "__main__":
+	harness.main(globals())
