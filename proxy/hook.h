@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 struct sess;
+struct cfg;
 
 /* What the relay tells the hook about a session. Fields are updated by the
  * relay only; the hook reads them. */
@@ -94,6 +95,20 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
  * client sees the answer).
  */
 bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result *r);
+
+/*
+ * Process-wide policy lifecycle, called by the relay (serve.c) on its main
+ * thread: hook_init() once after the configuration is loaded and before the
+ * first session (opens the audit log, starts the guard and cluster workers,
+ * registers the admin endpoints; false = refuse to start, err says why);
+ * hook_reload() after SIGHUP loaded a new configuration (rules, windows,
+ * migration settings; the audit log is reopened for logrotate); false keeps
+ * the old policy; hook_shutdown() once after the last session ended (drains
+ * and closes the audit log). cfg is borrowed: the hook keeps its own copy.
+ */
+bool hook_init(const struct cfg *cfg, char *err, size_t errlen);
+bool hook_reload(const struct cfg *cfg, char *err, size_t errlen);
+void hook_shutdown(void);
 
 /* Implemented by the relay, called by the hook on the session's thread. */
 void sess_hook_resume(struct sess *s, enum hook_verdict v, const struct hook_reply *reply);
