@@ -164,4 +164,24 @@ bool cfg_list_match(const struct cfg_list *l, const char *name);
 /* Parses "64M", "1G", "4096" into bytes; false on garbage. */
 bool cfg_parse_size(const char *s, uint64_t *out);
 
+/*
+ * Added by the config loader (cfg.c):
+ *
+ * Pattern syntax, beyond '*' and '?': '#' matches a run of one or more
+ * decimal digits (Rails' and golang-migrate's numeric GET_LOCK names) and
+ * '\' makes the next character literal. struct cfg_addr's host is stored
+ * without IPv6 brackets, ready for getaddrinfo().
+ */
+
+/* SIGHUP: true when new may replace old; false with err naming the first
+ * key that only a restart can change (listen, threads, backend, tls, ...). */
+bool cfg_reload_check(const struct cfg *old, const struct cfg *neu, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* True for the rule ids PRODUCT.md defines; other [rule] ids are custom. */
+bool cfg_rule_builtin(const char *id);
+
+/* True for "localhost", 127.0.0.0/8, ::1 and ::ffff:127.x.y.z. */
+bool cfg_addr_is_loopback(const char *host);
+
 #endif
