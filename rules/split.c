@@ -58,6 +58,7 @@ static const char *const not_program_words[] = {
 	"TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "USER", "ROLE", "SEQUENCE", "SERVER",
 	"TABLESPACE", "LOGFILE", "UNIQUE", "FULLTEXT", "SPATIAL", "TEMPORARY", "RESOURCE",
 	"INSTANCE", "SPATIAL", "PACKAGE", NULL};
+static const char *const block_words[] = {"IF", "CASE", "LOOP", "WHILE", "REPEAT", NULL};
 /* Words after which a block keyword starts a statement inside a body. */
 static const char *const stmt_start_words[] = {
 	"BEGIN", "THEN", "ELSE", "DO", "LOOP", "REPEAT", "ROW", "DETERMINISTIC", "DATA",
@@ -119,6 +120,10 @@ static void track_head(struct splitter *sp, const struct lex_token *t)
 			sp->head = HEAD_CREATE;
 		else if (lex_is_word(t, "BEGIN"))
 			sp->head = HEAD_BEGIN;
+		else if (word_in(t, block_words)) {
+			sp->compound = true; /* MariaDB: IF / CASE / LOOP ... outside programs */
+			sp->head = HEAD_DECIDED;
+		}
 		else if (t->type == LEX_WORD || t->type == LEX_QUOTED_IDENT)
 			sp->head = HEAD_LABEL;
 		else
@@ -137,6 +142,8 @@ static void track_head(struct splitter *sp, const struct lex_token *t)
 		return;
 	case HEAD_LABEL_COLON:
 		sp->head = lex_is_word(t, "BEGIN") ? HEAD_BEGIN : HEAD_DECIDED;
+		if (word_in(t, block_words))
+			sp->compound = true;
 		return;
 	case HEAD_BEGIN:
 		if (lex_is_word(t, "NOT")) {

@@ -1,0 +1,385 @@
+/* Fast statement classifier: first keyword(s) to kind, one pass, no allocation. */
+#include "rules/classify.h"
+
+#include <string.h>
+
+/*
+ * A cursor over the statement. Skipping whitespace and comments also
+ * notes "ddlgate:" directives and steps into executable comments (their
+ * content is SQL whatever the version) and out of them.
+ */
+struct cur {
+	const char *p, *end;
+	bool in_exec;
+	bool ddlgate;
+};
+
+static inline bool is_ident(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '$' || c >= 0x80;
+}
+
+static void note_comment(struct cur *c, const char *b, const char *e)
+{
+	if (!c->ddlgate && e - b >= 8 && memmem(b, (size_t)(e - b), "ddlgate:", 8))
+		c->ddlgate = true;
+}
+
+/* Skips whitespace and comments; returns false at the end. */
+static bool skip(struct cur *c)
+{
+	const char *p = c->p, *end = c->end;
+	for (;;) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' ||
+				   *p == '\v'))
+			p++;
+		if (p >= end)
+			break;
+		if (*p == '#' || (*p == '-' && p + 1 < end && p[1] == '-' &&
+				  (p + 2 == end || (unsigned char)p[2] <= ' '))) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			const char *e = nl ? nl : end;
+			note_comment(c, p, e);
+			p = e;
+			continue;
+		}
+		if (*p == '/' && p + 1 < end && p[1] == '*') {
+			if (!c->in_exec && p + 2 < end &&
+			    (p[2] == '!' || (p[2] == 'M' && p + 3 < end && p[3] == '!'))) {
+				p += p[2] == '!' ? 3 : 4;
+				while (p < end && *p >= '0' && *p <= '9')
+					p++;
+				c->in_exec = true;
+				continue;
+			}
+			const char *e = p + 2;
+			while (e + 1 < end && !(e[0] == '*' && e[1] == '/'))
+				e++;
+			e = e + 1 < end ? e + 2 : end;
+			note_comment(c, p, e);
+			p = e;
+			continue;
+		}
+		if (c->in_exec && *p == '*' && p + 1 < end && p[1] == '/') {
+			c->in_exec = false;
+			p += 2;
+			continue;
+		}
+		break;
+	}
+	c->p = p;
+	return p < end;
+}
+
+/* Reads the next word (after skip); *n is 0 when the next token is no word. */
+static const char *word(struct cur *c, size_t *n)
+{
+	*n = 0;
+	if (!skip(c))
+		return NULL;
+	const char *b = c->p;
+	while (c->p < c->end && is_ident((unsigned char)*c->p))
+		c->p++;
+	*n = (size_t)(c->p - b);
+	return b;
+}
+
+/* Case-insensitive equality of w[0..n) with an upper-case keyword. */
+static inline bool kw(const char *w, size_t n, const char *k)
+{
+	size_t i = 0;
+	for (; i < n; i++) {
+		unsigned char a = (unsigned char)w[i];
+		if (a >= 'a' && a <= 'z')
+			a -= 32;
+		if (a != (unsigned char)k[i])
+			return false;
+	}
+	return k[i] == '\0';
+}
+
+static bool next_is(struct cur *c, const char *k)
+{
+	size_t n;
+	const char *w = word(c, &n);
+	return w && kw(w, n, k);
+}
+
+/* CREATE / ALTER / DROP / RENAME: USER and ROLE are account management. */
+static enum stmt_kind ddl_or_dcl(struct cur *c)
+{
+	size_t n;
+	const char *w = word(c, &n);
+	if (w && kw(w, n, "OR")) { /* CREATE OR REPLACE USER */
+		w = word(c, &n);
+		if (w && kw(w, n, "REPLACE"))
+			w = word(c, &n);
+	}
+	if (w && (kw(w, n, "USER") || kw(w, n, "ROLE")))
+		return STMT_DCL;
+	return STMT_DDL;
+}
+
+/*
+ * Scans the rest of the statement for the end of it: a ';' outside
+ * strings, identifiers and comments followed by more SQL sets multi.
+ * Comments on the way are checked for directives.
+ */
+static void scan_rest(struct cur *c, bool *multi)
+{
+	const char *end = c->end;
+	for (;;) {
+		if (!skip(c))
+			return;
+		const char *p = c->p;
+		/* run over bytes that need no attention */
+		while (p < end) {
+			unsigned char ch = (unsigned char)*p;
+			if (ch == '\'' || ch == '"' || ch == '`' || ch == ';' || ch == '#' || ch == '-' ||
+			    ch == '/' || (ch == '*' && c->in_exec))
+				break;
+			p++;
+		}
+		c->p = p;
+		if (p >= end)
+			return;
+		char ch = *p;
+		if (ch == '\'' || ch == '"' || ch == '`') {
+			p++;
+			while (p < end) {
+				if (*p == '\\' && ch != '`') {
+					p += 2;
+					continue;
+				}
+				if (*p == ch) {
+					if (p + 1 < end && p[1] == ch) {
+						p += 2;
+						continue;
+					}
+					break;
+				}
+				p++;
+			}
+			c->p = p < end ? p + 1 : end;
+			continue;
+		}
+		if (ch == ';') {
+			c->p = p + 1;
+			while (skip(c) && *c->p == ';')
+				c->p++;
+			*multi = c->p < end;
+			return;
+		}
+		/* '#', '-', '/' and '*' that did not start a comment in skip() */
+		const char *before = c->p;
+		skip(c);
+		if (c->p == before)
+			c->p++;
+	}
+}
+
+static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n);
+
+/* SET STATEMENT var=value [, ...] FOR <statement>: the inner statement counts. */
+static enum stmt_kind set_statement(struct cur *c)
+{
+	int paren = 0;
+	while (skip(c)) {
+		char ch = *c->p;
+		if (ch == '(') {
+			paren++;
+			c->p++;
+		} else if (ch == ')') {
+			paren--;
+			c->p++;
+		} else if (ch == '\'' || ch == '"' || ch == '`') {
+			const char *p = c->p + 1;
+			while (p < c->end && *p != ch)
+				p += *p == '\\' ? 2 : 1;
+			c->p = p < c->end ? p + 1 : c->end;
+		} else if (is_ident((unsigned char)ch)) {
+			size_t n;
+			const char *w = word(c, &n);
+			if (paren == 0 && kw(w, n, "FOR")) {
+				w = word(c, &n);
+				return w ? classify_first(c, w, n) : STMT_OTHER;
+			}
+		} else {
+			c->p++;
+		}
+	}
+	return STMT_OTHER;
+}
+
+/* Kind of a statement whose first word is w[0..n); c is just after it. */
+static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
+{
+	if (n == 0) {
+		if (c->p < c->end && *c->p == '(')
+			return STMT_DML; /* (SELECT ...) UNION ... */
+		return STMT_OTHER;
+	}
+	unsigned char f = (unsigned char)w[0] & 0xdf;
+	switch (f) {
+	case 'A':
+		if (kw(w, n, "ALTER"))
+			return ddl_or_dcl(c);
+		if (kw(w, n, "ANALYZE")) {
+			size_t m;
+			const char *v = word(c, &m);
+			if (v && (kw(v, m, "TABLE") || kw(v, m, "NO_WRITE_TO_BINLOG") || kw(v, m, "LOCAL")))
+				return STMT_DDL;
+			return STMT_DML; /* MariaDB ANALYZE SELECT/UPDATE runs the statement */
+		}
+		break;
+	case 'B':
+		if (kw(w, n, "BEGIN"))
+			return next_is(c, "NOT") ? STMT_DDL : STMT_TCL;
+		if (kw(w, n, "BINLOG"))
+			return STMT_DDL; /* replays binary log events: anything */
+		break;
+	case 'C':
+		if (kw(w, n, "CREATE"))
+			return ddl_or_dcl(c);
+		if (kw(w, n, "CALL"))
+			return STMT_DML;
+		if (kw(w, n, "COMMIT"))
+			return STMT_TCL;
+		if (kw(w, n, "CASE"))
+			return STMT_DDL; /* MariaDB compound statement outside a program */
+		break;
+	case 'D':
+		if (kw(w, n, "DELETE"))
+			return STMT_DML;
+		if (kw(w, n, "DROP"))
+			return ddl_or_dcl(c);
+		break;
+	case 'G':
+		if (kw(w, n, "GRANT"))
+			return STMT_DCL;
+		break;
+	case 'I':
+		if (kw(w, n, "INSERT"))
+			return STMT_DML;
+		if (kw(w, n, "IMPORT"))
+			return STMT_DDL;
+		if (kw(w, n, "IF"))
+			return STMT_DDL;
+		break;
+	case 'L':
+		if (kw(w, n, "LOAD"))
+			return STMT_DML;
+		if (kw(w, n, "LOCK"))
+			return STMT_TCL;
+		if (kw(w, n, "LOOP"))
+			return STMT_DDL;
+		break;
+	case 'O':
+		if (kw(w, n, "OPTIMIZE"))
+			return STMT_DDL;
+		break;
+	case 'P':
+		if (kw(w, n, "PREPARE"))
+			return STMT_DDL; /* the parser looks at what is prepared */
+		break;
+	case 'R':
+		if (kw(w, n, "REPLACE"))
+			return STMT_DML;
+		if (kw(w, n, "RENAME"))
+			return ddl_or_dcl(c);
+		if (kw(w, n, "REPAIR"))
+			return STMT_DDL;
+		if (kw(w, n, "REVOKE"))
+			return STMT_DCL;
+		if (kw(w, n, "ROLLBACK") || kw(w, n, "RELEASE"))
+			return STMT_TCL;
+		if (kw(w, n, "REPEAT"))
+			return STMT_DDL;
+		break;
+	case 'S':
+		if (kw(w, n, "SELECT"))
+			return STMT_DML;
+		if (kw(w, n, "SET")) {
+			size_t m;
+			const char *v = word(c, &m);
+			if (v && kw(v, m, "PASSWORD"))
+				return STMT_DCL;
+			if (v && kw(v, m, "DEFAULT") && next_is(c, "ROLE"))
+				return STMT_DCL;
+			if (v && kw(v, m, "STATEMENT"))
+				return set_statement(c);
+			return STMT_OTHER;
+		}
+		if (kw(w, n, "START"))
+			return next_is(c, "TRANSACTION") ? STMT_TCL : STMT_OTHER;
+		if (kw(w, n, "SAVEPOINT"))
+			return STMT_TCL;
+		break;
+	case 'T':
+		if (kw(w, n, "TRUNCATE"))
+			return STMT_DDL;
+		if (kw(w, n, "TABLE"))
+			return STMT_DML;
+		break;
+	case 'U':
+		if (kw(w, n, "UPDATE"))
+			return STMT_DML;
+		if (kw(w, n, "UNLOCK"))
+			return STMT_TCL;
+		break;
+	case 'V':
+		if (kw(w, n, "VALUES"))
+			return STMT_DML;
+		break;
+	case 'W':
+		if (kw(w, n, "WITH"))
+			return STMT_DML;
+		if (kw(w, n, "WHILE"))
+			return STMT_DDL;
+		break;
+	case 'X':
+		if (kw(w, n, "XA"))
+			return STMT_TCL;
+		break;
+	}
+	/* label: BEGIN NOT ATOMIC / LOOP / WHILE / REPEAT (MariaDB compound) */
+	if (skip(c) && *c->p == ':' && !(c->p + 1 < c->end && c->p[1] == '='))
+		return STMT_DDL;
+	return STMT_OTHER;
+}
+
+enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *info)
+{
+	struct cur c = {sql, sql + len, false, false};
+	struct classify_info dummy;
+	if (!info)
+		info = &dummy;
+	info->keyword = NULL;
+	info->keyword_len = 0;
+	info->multi = false;
+	size_t n;
+	const char *w = word(&c, &n);
+	if (!w) {
+		info->has_ddlgate_comment = c.ddlgate;
+		return STMT_EMPTY;
+	}
+	if (*w == ';') {
+		/* leading empty statements: ";; SELECT 1" */
+		while (skip(&c) && *c.p == ';')
+			c.p++;
+		w = word(&c, &n);
+		if (!w) {
+			info->has_ddlgate_comment = c.ddlgate;
+			return STMT_EMPTY;
+		}
+	}
+	if (n) {
+		info->keyword = w;
+		info->keyword_len = n;
+	}
+	enum stmt_kind kind = classify_first(&c, w, n);
+	scan_rest(&c, &info->multi);
+	info->has_ddlgate_comment = c.ddlgate;
+	return kind;
+}
