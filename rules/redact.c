@@ -1,0 +1,281 @@
+/* Secret redaction and literal-free normalisation of SQL text for the audit log. */
+#include "rules/redact.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "rules/lex.h"
+
+/*
+ * Both functions lex the whole text once into an array of tokens (pointers
+ * into the input), decide which tokens change, and then copy the input
+ * through, so that everything between the changed tokens (whitespace,
+ * comments, the executable-comment markers) stays byte for byte.
+ */
+
+struct toks {
+	struct lex_token *t; /* arena */
+	size_t n;
+	bool *secret; /* arena, one per token */
+};
+
+static void toks_lex(struct arena *a, const char *sql, size_t len, struct toks *out)
+{
+	struct lexer lx;
+	struct lex_token tok;
+	size_t n = 0;
+	lex_init(&lx, sql, len, 0);
+	while (lex_next(&lx, &tok))
+		n++;
+	out->t = arena_alloc(a, (n + 1) * sizeof(*out->t));
+	out->secret = arena_alloc(a, n + 1);
+	out->n = 0;
+	lex_init(&lx, sql, len, 0);
+	while (out->n < n && lex_next(&lx, &tok))
+		out->t[out->n++] = tok;
+}
+
+static bool is_literal_string(const struct lex_token *t)
+{
+	return t->type == LEX_STRING || t->type == LEX_ERROR;
+}
+
+static bool word(const struct toks *ts, size_t i, const char *kw)
+{
+	return i < ts->n && lex_is_word(&ts->t[i], kw);
+}
+
+static bool op(const struct toks *ts, size_t i, const char *o)
+{
+	return i < ts->n && lex_is_op(&ts->t[i], o);
+}
+
+/* Index of the token after the statement that starts at i (the ';' or n). */
+static size_t stmt_end(const struct toks *ts, size_t i)
+{
+	while (i < ts->n && !lex_is_op(&ts->t[i], ";"))
+		i++;
+	return i;
+}
+
+/*
+ * A call name( args ) starting at i (the name): marks the string literals of
+ * arguments first..last (1-based, last 0 = all) at any depth, hex and bit
+ * literals too (keys are often written X'..').
+ */
+static void mark_call_args(struct toks *ts, size_t i, size_t end, unsigned first, unsigned last)
+{
+	size_t j = i + 1;
+	if (!op(ts, j, "("))
+		return;
+	unsigned arg = 1, depth = 0;
+	for (; j < end; j++) {
+		const struct lex_token *t = &ts->t[j];
+		if (lex_is_op(t, "(")) {
+			depth++;
+		} else if (lex_is_op(t, ")")) {
+			if (--depth == 0)
+				return;
+		} else if (depth == 1 && lex_is_op(t, ",")) {
+			arg++;
+		} else if (arg >= first && (last == 0 || arg <= last) &&
+			   (is_literal_string(t) || t->type == LEX_HEX || t->type == LEX_BIT)) {
+			ts->secret[j] = true;
+		}
+	}
+}
+
+struct secret_fn {
+	const char *name;
+	unsigned first, last; /* secret argument range, last 0 = to the end */
+};
+
+static const struct secret_fn secret_fns[] = {
+	{"PASSWORD", 1, 0},    {"OLD_PASSWORD", 1, 0}, {"ENCRYPT", 1, 0},
+	{"AES_ENCRYPT", 2, 2}, {"AES_DECRYPT", 2, 2},  {"DES_ENCRYPT", 2, 2},
+	{"DES_DECRYPT", 2, 2}, {"ENCODE", 2, 2},       {"DECODE", 2, 2},
+};
+
+/* Does the literal text mention something that looks like a credential? */
+static bool mentions_secret(const struct lex_token *t)
+{
+	static const char *const words[] = {"identified", "password", "aes_", "des_"};
+	for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+		size_t wl = strlen(words[w]);
+		for (size_t k = 0; k + wl <= t->n; k++)
+			if (strncasecmp(t->p + k, words[w], wl) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* Marks the secrets of the statement ts->t[start..end). */
+static void mark_stmt(struct toks *ts, size_t start, size_t end)
+{
+	bool set_pw = word(ts, start, "SET") && word(ts, start + 1, "PASSWORD");
+	bool repl = word(ts, start, "CHANGE") || word(ts, start, "START");
+	bool dynamic = word(ts, start, "PREPARE") || word(ts, start, "EXECUTE");
+	bool after_eq = false;
+
+	for (size_t i = start; i < end; i++) {
+		const struct lex_token *t = &ts->t[i];
+		const struct lex_token *p = i > start ? &ts->t[i - 1] : NULL;
+
+		/* SET PASSWORD [FOR user] = 'x' | PASSWORD('x') [REPLACE 'old']:
+		 * every literal after the '='. */
+		if (set_pw && lex_is_op(t, "="))
+			after_eq = true;
+		if (set_pw && after_eq && is_literal_string(t))
+			ts->secret[i] = true;
+
+		/* IDENTIFIED [WITH|VIA plugin] BY|AS|USING 'x' [REPLACE 'old'] [OR ...],
+		 * up to the next user in the list. */
+		if (lex_is_word(t, "IDENTIFIED")) {
+			unsigned depth = 0;
+			for (size_t j = i + 1; j < end; j++) {
+				const struct lex_token *u = &ts->t[j];
+				if (lex_is_op(u, "("))
+					depth++;
+				else if (lex_is_op(u, ")") && depth > 0)
+					depth--;
+				else if (depth == 0 && lex_is_op(u, ","))
+					break;
+				if (!is_literal_string(u))
+					continue;
+				const struct lex_token *b = &ts->t[j - 1];
+				if (lex_is_word(b, "BY") || lex_is_word(b, "AS") ||
+				    lex_is_word(b, "USING") || lex_is_word(b, "REPLACE") ||
+				    lex_is_word(b, "PASSWORD"))
+					ts->secret[j] = true;
+			}
+		}
+
+		/* PASSWORD 'x' (CREATE SERVER ... OPTIONS, IDENTIFIED BY PASSWORD 'hash'). */
+		if (is_literal_string(t) && p && lex_is_word(p, "PASSWORD"))
+			ts->secret[i] = true;
+
+		/* MASTER_PASSWORD = 'x', SOURCE_PASSWORD = 'x'; and PASSWORD = 'x' in
+		 * START REPLICA / START GROUP_REPLICATION / CHANGE ... */
+		if (t->type == LEX_WORD &&
+		    (lex_is_word(t, "MASTER_PASSWORD") || lex_is_word(t, "SOURCE_PASSWORD") ||
+		     (repl && lex_is_word(t, "PASSWORD"))) &&
+		    op(ts, i + 1, "=") && i + 2 < end && is_literal_string(&ts->t[i + 2]))
+			ts->secret[i + 2] = true;
+
+		/* Functions whose arguments are passwords or keys. */
+		if (t->type == LEX_WORD && op(ts, i + 1, "(")) {
+			for (size_t f = 0; f < sizeof secret_fns / sizeof secret_fns[0]; f++)
+				if (lex_is_word(t, secret_fns[f].name))
+					mark_call_args(ts, i, end, secret_fns[f].first,
+						       secret_fns[f].last);
+		}
+
+		/* PREPARE s FROM '..', EXECUTE IMMEDIATE '..': a statement inside a
+		 * string; when it looks like it carries a credential, all of it goes. */
+		if (dynamic && is_literal_string(t) && mentions_secret(t))
+			ts->secret[i] = true;
+	}
+}
+
+char *redact_sql(struct arena *a, const char *sql, size_t len, size_t *outlen, size_t *count)
+{
+	struct toks ts;
+	toks_lex(a, sql, len, &ts);
+	for (size_t i = 0; i < ts.n;) {
+		size_t end = stmt_end(&ts, i);
+		mark_stmt(&ts, i, end);
+		i = end + 1;
+	}
+
+	size_t nsec = 0, mark = strlen(REDACT_MARK);
+	for (size_t i = 0; i < ts.n; i++)
+		nsec += ts.secret[i];
+	char *out = arena_alloc(a, len + nsec * mark + 1);
+	size_t o = 0, pos = 0;
+	for (size_t i = 0; i < ts.n; i++) {
+		if (!ts.secret[i])
+			continue;
+		size_t at = (size_t)(ts.t[i].p - sql);
+		memcpy(out + o, sql + pos, at - pos);
+		o += at - pos;
+		memcpy(out + o, REDACT_MARK, mark);
+		o += mark;
+		pos = at + ts.t[i].n;
+	}
+	memcpy(out + o, sql + pos, len - pos);
+	o += len - pos;
+	out[o] = '\0';
+	if (outlen)
+		*outlen = o;
+	if (count)
+		*count = nsec;
+	return out;
+}
+
+static bool is_literal(const struct lex_token *t)
+{
+	return t->type == LEX_STRING || t->type == LEX_NUMBER || t->type == LEX_HEX ||
+	       t->type == LEX_BIT || t->type == LEX_ERROR;
+}
+
+/* If ts->t[i] opens "( lit , lit , ... )", the index of the ')', else 0. */
+static size_t literal_list(const struct toks *ts, size_t i)
+{
+	if (!op(ts, i, "("))
+		return 0;
+	size_t j = i + 1;
+	for (;;) {
+		bool neg = op(ts, j, "-");
+		if (j + neg >= ts->n || !is_literal(&ts->t[j + neg]))
+			return 0;
+		j += neg + 1;
+		if (op(ts, j, ")"))
+			return j;
+		if (!op(ts, j, ","))
+			return 0;
+		j++;
+	}
+}
+
+char *redact_normalise(struct arena *a, const char *sql, size_t len, size_t *outlen)
+{
+	struct toks ts;
+	toks_lex(a, sql, len, &ts);
+	while (ts.n > 0 && lex_is_op(&ts.t[ts.n - 1], ";"))
+		ts.n--;
+	size_t cap = 0;
+	for (size_t i = 0; i < ts.n; i++)
+		cap += ts.t[i].n + 1;
+	char *out = arena_alloc(a, cap + 8);
+	size_t o = 0;
+	const char *prev_end = NULL;
+	for (size_t i = 0; i < ts.n; i++) {
+		const struct lex_token *t = &ts.t[i];
+		if (prev_end && t->p > prev_end)
+			out[o++] = ' ';
+		size_t close = literal_list(&ts, i);
+		if (close) {
+			memcpy(out + o, "(?+)", 4);
+			o += 4;
+			prev_end = ts.t[close].p + ts.t[close].n;
+			i = close;
+			continue;
+		}
+		if (is_literal(t)) {
+			out[o++] = '?';
+		} else if (t->type == LEX_WORD) {
+			for (size_t k = 0; k < t->n; k++) {
+				char c = t->p[k];
+				out[o++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+			}
+		} else {
+			memcpy(out + o, t->p, t->n);
+			o += t->n;
+		}
+		prev_end = t->p + t->n;
+	}
+	out[o] = '\0';
+	if (outlen)
+		*outlen = o;
+	return out;
+}

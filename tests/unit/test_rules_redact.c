@@ -1,0 +1,152 @@
+/* Unit tests for rules/redact.c: secret redaction and fingerprint normalisation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rules/arena.h"
+#include "rules/redact.h"
+
+/* Replaces {NL} and {TAB} in s (in place; the result is never longer). */
+static size_t unescape(char *s)
+{
+	char *o = s;
+	for (const char *p = s; *p;) {
+		if (strncmp(p, "{NL}", 4) == 0) {
+			*o++ = '\n';
+			p += 4;
+		} else if (strncmp(p, "{TAB}", 5) == 0) {
+			*o++ = '\t';
+			p += 5;
+		} else {
+			*o++ = *p++;
+		}
+	}
+	*o = '\0';
+	return (size_t)(o - s);
+}
+
+typedef char *(*run_fn)(struct arena *a, const char *sql, size_t len, size_t *outlen,
+			size_t *count);
+
+static char *run_redact(struct arena *a, const char *sql, size_t len, size_t *outlen,
+			size_t *count)
+{
+	return redact_sql(a, sql, len, outlen, count);
+}
+
+static char *run_normalise(struct arena *a, const char *sql, size_t len, size_t *outlen,
+			   size_t *count)
+{
+	*count = 0;
+	return redact_normalise(a, sql, len, outlen);
+}
+
+/*
+ * Runs every "> in" / "< out" [/ "= count"] case of file through fn and
+ * fails naming the line of the first mismatch. Returns the number of cases.
+ */
+static int run_file(const char *file, run_fn fn)
+{
+	FILE *f = fopen(file, "r");
+	assert_non_null(f);
+	char line[8192], in[8192] = "";
+	size_t inlen = 0, got_count = 0;
+	char *got = NULL;
+	int lineno = 0, cases = 0, failures = 0;
+	struct arena ar;
+	arena_init(&ar, 4096);
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "> ", 2) == 0) {
+			snprintf(in, sizeof in, "%s", line + 2);
+			inlen = unescape(in);
+			arena_reset(&ar);
+			size_t outlen = 0;
+			got = fn(&ar, in, inlen, &outlen, &got_count);
+			assert_int_equal(strlen(got), outlen);
+		} else if (strncmp(line, "< ", 2) == 0) {
+			assert_non_null(got);
+			char want[8192];
+			snprintf(want, sizeof want, "%s", line + 2);
+			unescape(want);
+			cases++;
+			if (strcmp(got, want) != 0) {
+				print_error("%s:%d:\n  in:   %s\n  want: %s\n  got:  %s\n", file,
+					    lineno, in, want, got);
+				failures++;
+			}
+		} else if (strncmp(line, "= ", 2) == 0) {
+			size_t want = (size_t)strtoul(line + 2, NULL, 10);
+			if (got_count != want) {
+				print_error("%s:%d: %zu literals replaced, want %zu\n", file, lineno,
+					    got_count, want);
+				failures++;
+			}
+		}
+	}
+	fclose(f);
+	arena_cleanup(&ar);
+	assert_int_equal(failures, 0);
+	return cases;
+}
+
+static void test_redact_table(void **state)
+{
+	assert_true(run_file("redact.txt", run_redact) >= 40);
+}
+
+static void test_normalise_table(void **state)
+{
+	assert_true(run_file("audit/normalise.txt", run_normalise) >= 6);
+}
+
+/* Redaction must never change text without secrets, whatever its bytes. */
+static void test_redact_identity_without_secrets(void **state)
+{
+	static const char *const plain[] = {
+		"", ";", "   ", "SELECT 1", "ALTER TABLE t DROP COLUMN c",
+		"INSERT INTO t VALUES ('\\'', \"\\\"\", 0x00, b'1')", "/* unterminated",
+		"SELECT '\xff\xfe'"};
+	struct arena ar;
+	arena_init(&ar, 1024);
+	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+		size_t n = 0, count = 1;
+		char *out = redact_sql(&ar, plain[i], strlen(plain[i]), &n, &count);
+		assert_int_equal(count, 0);
+		assert_int_equal(n, strlen(plain[i]));
+		assert_memory_equal(out, plain[i], n);
+	}
+	arena_cleanup(&ar);
+}
+
+/* Embedded NUL bytes are data, not the end of the statement. */
+static void test_redact_binary(void **state)
+{
+	const char sql[] = "CREATE USER u IDENTIFIED BY 'a\0b' COMMENT 'c\0d'";
+	struct arena ar;
+	arena_init(&ar, 1024);
+	size_t n = 0;
+	char *out = redact_sql(&ar, sql, sizeof sql - 1, &n, NULL);
+	const char want[] = "CREATE USER u IDENTIFIED BY '<redacted>' COMMENT 'c\0d'";
+	assert_int_equal(n, sizeof want - 1);
+	assert_memory_equal(out, want, n);
+	arena_cleanup(&ar);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_redact_table),
+		cmocka_unit_test(test_normalise_table),
+		cmocka_unit_test(test_redact_identity_without_secrets),
+		cmocka_unit_test(test_redact_binary),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
