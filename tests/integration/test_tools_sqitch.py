@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+# Tool-level test: sqitch (Debian's package, MySQL engine) deploying and reverting through ddlgate.
+"""
+sqitch keeps its registry over DBI (DBD::mysql) and runs each change's
+script with the `mysql` command-line client, a new connection per script.
+Pointed at ddlgate (target db:mysql://user:pw@127.0.0.1:<port>/db), a deploy
+must work unchanged, and a revert that would drop a table holding data is
+refused by ddlgate (drop-table) while an empty table's revert goes through.
+
+Under DDLGATE_DIRECT=1 the same project runs against MariaDB itself, where
+the revert drops both tables: the refusal asserted through ddlgate is
+ddlgate's doing.
+"""
+
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROJECT = os.path.join(HERE, "tools", "sqitch")
+PROBER, PROBER_PASSWORD = "prober", "prober-secret"
+
+harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 240)
+
+
+def require_sqitch():
+	if not shutil.which("sqitch") or not shutil.which("mysql"):
+		raise RuntimeError("sqitch and the mysql client are needed: "
+				   "apt-get install sqitch libdbd-mysql-perl mariadb-client")
+
+
+def setup_db(db, name):
+	for sql in (
+		f"DROP DATABASE IF EXISTS `{name}`",
+		f"DROP DATABASE IF EXISTS `{name}_sqitch`",
+		f"CREATE DATABASE `{name}`",
+		f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
+		f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
+	):
+		db.query(sql)
+
+
+def make_gateway(db, sections=None):
+	if harness.DIRECT:
+		return harness.Direct(db)
+	conf = {"guard": {"user": PROBER, "password": PROBER_PASSWORD}}
+	for name, keys in (sections or {}).items():
+		conf.setdefault(name, {}).update(keys)
+	gw = harness.Ddlgate(db, conf, start=False)
+	gw.conf.setdefault("audit", {}).setdefault("path", gw.audit)
+	gw.write_config(gw.conf)
+	gw.start()
+	return gw
+
+
+class Project:
+	"""A copy of tools/sqitch with its own registry database, so that
+	tests sharing one MariaDB do not share sqitch's bookkeeping."""
+
+	def __init__(self, schema):
+		require_sqitch()
+		self.dir = os.path.join(harness.tmpdir("sqitch-"), "project")
+		shutil.copytree(PROJECT, self.dir)
+		self.registry = f"{schema}_sqitch"
+		with open(os.path.join(self.dir, "sqitch.conf"), "a") as f:
+			f.write(f'[engine "mysql"]\n\tregistry = {self.registry}\n\tclient = mysql\n')
+		self.user_conf = os.path.join(self.dir, "..", "user.conf")
+		with open(self.user_conf, "w") as f:
+			f.write("[user]\n\tname = Test Runner\n\temail = tests@example.com\n")
+		self.schema = schema
+
+	def sqitch(self, gw, *args):
+		target = (f"db:mysql://{harness.APP_USER}:{harness.APP_PASSWORD}"
+			  f"@{gw.host}:{gw.port}/{self.schema}")
+		env = dict(os.environ)
+		env.update({"SQITCH_USER_CONFIG": self.user_conf,
+			    "SQITCH_SYSTEM_CONFIG": os.devnull,
+			    "SQITCH_PAGER": "cat", "MYSQL_HOME": self.dir, "HOME": self.dir})
+		cmd = ["sqitch", "--chdir", self.dir] + [args[0], "--target", target] + list(args[1:])
+		r = harness.run(cmd, timeout=120, env=env, cwd=self.dir)
+		shown = " ".join(cmd).replace(harness.APP_PASSWORD, "***")
+		print(f"$ {shown} -> exit {r.returncode}\n{r.stdout}{r.stderr}".rstrip())
+		return r
+
+
+def table_rows(db, schema, table):
+	"""Row count of a table, or None when the table does not exist."""
+	if not db.query("SELECT 1 FROM information_schema.TABLES "
+			"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", (schema, table)):
+		return None
+	return db.query(f"SELECT COUNT(*) FROM `{schema}`.`{table}`")[0][0]
+
+
+def deployed_changes(db, proj):
+	return [r[0] for r in db.query(
+		f"SELECT `change` FROM `{proj.registry}`.changes ORDER BY committed_at, `change`")]
+
+
+def test_sqitch_deploy_then_revert_of_a_table_with_data_is_refused():
+	db = harness.shared_mariadb()
+	schema = "sqitch_app"
+	setup_db(db, schema)
+	gw = make_gateway(db)
+	proj = Project(schema)
+
+	r = proj.sqitch(gw, "deploy")
+	assert r.returncode == 0, "sqitch deploy through ddlgate must work:\n" + r.stdout + r.stderr
+	assert table_rows(db, schema, "widgets") == 0
+	assert table_rows(db, schema, "gizmos") == 0
+	assert sorted(deployed_changes(db, proj)) == ["gizmos", "widgets"]
+
+	r = proj.sqitch(gw, "verify")
+	assert r.returncode == 0, r.stdout + r.stderr
+
+	app = harness.connect(gw, database=schema)
+	with app.cursor() as cur:
+		cur.execute("INSERT INTO widgets (name) VALUES ('sprocket'), ('flange')")
+	app.close()
+
+	# Revert everything: gizmos (empty) first, then widgets (2 rows).
+	r = proj.sqitch(gw, "revert", "-y")
+	out = r.stdout + r.stderr
+	if harness.DIRECT:
+		assert r.returncode == 0, out
+		assert table_rows(db, schema, "widgets") is None
+		return
+	assert r.returncode != 0, "reverting a table that holds data must be refused:\n" + out
+	assert "drop-table" in out, "the error must name the rule:\n" + out
+	assert "1290" in out, out
+	assert table_rows(db, schema, "widgets") == 2, "the table and its rows must still exist"
+	# The empty table's revert went through (the probe found no rows), and
+	# sqitch knows widgets is still deployed.
+	assert table_rows(db, schema, "gizmos") is None
+	assert deployed_changes(db, proj) == ["widgets"]
+
+
+if __name__ == "__main__":
+	harness.main(globals())

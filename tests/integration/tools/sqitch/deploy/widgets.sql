@@ -1,0 +1,11 @@
+-- Deploy ddlgate_tools:widgets to mysql
+
+BEGIN;
+
+CREATE TABLE widgets (
+    id      INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    name    VARCHAR(100) NOT NULL,
+    created DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+) ENGINE=InnoDB;
+
+COMMIT;

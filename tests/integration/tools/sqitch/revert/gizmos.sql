@@ -1,0 +1,7 @@
+-- Revert ddlgate_tools:gizmos from mysql
+
+BEGIN;
+
+DROP TABLE gizmos;
+
+COMMIT;

@@ -1,0 +1,7 @@
+-- Revert ddlgate_tools:widgets from mysql
+
+BEGIN;
+
+DROP TABLE widgets;
+
+COMMIT;
