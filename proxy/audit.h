@@ -1,0 +1,194 @@
+/*
+ * The audit log: a tamper-evident JSON Lines file of recorded statements.
+ *
+ * One record per recorded statement, written by a dedicated writer thread
+ * so that a slow disk never stalls an event loop. Each record carries the
+ * SHA-256 of the previous one (prev) and its own (hash); docs/audit.md
+ * defines the exact bytes hashed so that a third party can verify a file
+ * without ddlgate.
+ *
+ * How the proxy uses it (all calls are thread-safe unless noted):
+ *
+ *   a = audit_open(cfg, err, sizeof err);          at start-up (NULL: refuse to start)
+ *
+ *   per statement, on the session's thread:
+ *     if (!audit_wants(a, st->kind, is_write)) skip;
+ *     if (st->kind == STMT_DDL && cfg->audit.on_failure == CFG_ON_FAILURE_BLOCK
+ *         && !audit_healthy(a))  -> refuse with "audit log unavailable", but
+ *                                   still submit the record (outcome not_sent):
+ *                                   its write is what notices recovery.
+ *     r = audit_rec_new();
+ *     audit_rec_conn(r, hs->conn_id, hs->client, hs->user, hs->schema);
+ *     audit_rec_session(r, is_migration, tool, name);
+ *     audit_rec_statement(r, st->kind, sql, len);      raw text: redacted here
+ *     audit_rec_object(r, schema, table) ...           one per target
+ *     audit_rec_decision(r, AUDIT_ALLOW);
+ *     audit_rec_rule(r, "drop-column", "block", msg, guard) ...
+ *     ... forward, wait for hook_result() ...
+ *     audit_rec_outcome(r, AUDIT_OK, 0, affected_rows);
+ *     audit_rec_timing(r, start_us, duration_us);
+ *     audit_submit(a, r, on_durable, sess_ctx);        r now belongs to the log
+ *     return false from hook_result(); on_durable(ctx, ok) runs on the writer
+ *     thread: sess_post() back to the session, then sess_hook_release()
+ *     (ok == false with on_failure = block: the DDL already ran; the answer
+ *     is still delivered, but new DDL is refused while !audit_healthy()).
+ *
+ *   SIGHUP:  audit_reopen(a)   (logrotate moved the file away)
+ *   SIGTERM: audit_close(a)    (drains the queue, fsyncs, joins the thread)
+ */
+#ifndef DDLGATE_PROXY_AUDIT_H
+#define DDLGATE_PROXY_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg.h"
+#include "rules/stmt.h"
+
+/* Length of a hash in hex, without the NUL. */
+#define AUDIT_HASH_HEX 64
+/* Statements longer than this are cut in the record (see docs/audit.md). */
+#define AUDIT_MAX_STATEMENT (1u << 20)
+
+struct audit;
+struct audit_rec;
+
+enum audit_decision { AUDIT_ALLOW, AUDIT_WARN, AUDIT_BLOCK, AUDIT_HOLD };
+
+enum audit_outcome {
+	AUDIT_OK,       /* the server answered OK or rows */
+	AUDIT_ERROR,    /* the server answered ERR */
+	AUDIT_NOT_SENT, /* ddlgate refused it: never reached the server */
+	AUDIT_ABORTED,  /* a leg went away before the answer */
+};
+
+/*
+ * Called once per submitted record on the writer thread: ok is true when
+ * the record is durable (fsync = always: written and fsynced; interval:
+ * written), false when it could not be written. Must not block; post to
+ * the session's own loop.
+ */
+typedef void (*audit_durable_cb)(void *arg, bool ok);
+
+/*
+ * Opens the log at cfg->audit.path (created 0640 if missing), reads back the
+ * last record of that file, or of the newest rotated sibling when the file
+ * is empty, to continue its seq and hash chain, and starts the writer
+ * thread. Copies what it needs from cfg (which may be freed afterwards).
+ * Returns NULL with a message in err when the path is not set, cannot be
+ * opened, or its last line is not a valid record (the chain cannot be
+ * continued honestly; move the file aside).
+ */
+struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * Stops accepting records, writes and fsyncs everything queued, runs every
+ * pending callback, joins the writer thread and frees a. NULL is a no-op.
+ */
+void audit_close(struct audit *a);
+
+/* Whether a statement of this kind is recorded under [audit] record. DDL is
+ * always recorded; writes adds DML writes and DCL; all adds the rest. */
+bool audit_wants(const struct audit *a, enum stmt_kind kind, bool is_write);
+
+/*
+ * False after a failed write or fsync, true again after the next successful
+ * one (a submitted record, or the writer's once-a-second retry for a
+ * regular file that has space again).
+ */
+bool audit_healthy(const struct audit *a);
+
+/*
+ * Queues r for writing and takes ownership of it (also on failure). cb may
+ * be NULL. Returns false when the log is closing; cb is then called with
+ * ok = false before audit_submit returns.
+ */
+bool audit_submit(struct audit *a, struct audit_rec *r, audit_durable_cb cb, void *arg);
+
+/* Asks the writer to close and reopen the path after the current batch:
+ * for SIGHUP after logrotate moved the file. The chain continues. */
+void audit_reopen(struct audit *a);
+
+/*
+ * Like audit_reopen() but switches to another path (tests, and a SIGHUP
+ * that changed [audit] path). Blocks until the writer has switched.
+ */
+void audit_set_path(struct audit *a, const char *path);
+
+/* Blocks until every record submitted before the call has been handled and
+ * its callback has run. Not for event-loop threads. */
+void audit_sync(struct audit *a);
+
+/* The seq of the last record written, and its hash (hex, NUL-terminated,
+ * AUDIT_HASH_HEX + 1 bytes). For /status and tests. */
+uint64_t audit_last(const struct audit *a, char *hash_out);
+
+/* Counters for /metrics. */
+struct audit_stats {
+	uint64_t records;       /* written */
+	uint64_t failed;        /* records whose write failed */
+	uint64_t batches;       /* write() + fsync rounds */
+	uint64_t rotations;
+	uint64_t write_us_total; /* time spent in write+fsync */
+};
+void audit_get_stats(const struct audit *a, struct audit_stats *out);
+
+/*
+ * A record being filled by the caller. All strings are copied in; NULL
+ * means "unknown" and becomes JSON null (or "" where the field is always a
+ * string). audit_rec_free() is only for a record never submitted.
+ */
+struct audit_rec *audit_rec_new(void) __attribute__((warn_unused_result));
+void audit_rec_free(struct audit_rec *r);
+
+void audit_rec_conn(struct audit_rec *r, uint64_t conn_id, const char *client, const char *user,
+		    const char *schema);
+/* session = migration when migration is true; tool and name may be NULL
+ * (the record's "migration" is null when both are NULL and migration is false). */
+void audit_rec_session(struct audit_rec *r, bool migration, const char *tool, const char *name);
+/* The raw statement text; secrets are redacted and the fingerprint computed
+ * on the writer thread. */
+void audit_rec_statement(struct audit_rec *r, enum stmt_kind kind, const char *sql, size_t len);
+/* One target object; schema may be NULL (the record then says just "table"). */
+void audit_rec_object(struct audit_rec *r, const char *schema, const char *table);
+void audit_rec_decision(struct audit_rec *r, enum audit_decision d);
+/* One rule that fired: action is "block" | "warn" | "hold" | "allowed" (lifted
+ * by a directive); guard is the guard's result or NULL when there was none. */
+void audit_rec_rule(struct audit_rec *r, const char *id, const char *action, const char *message,
+		    const char *guard);
+/* error_code is recorded for AUDIT_ERROR only, affected_rows for AUDIT_OK only. */
+void audit_rec_outcome(struct audit_rec *r, enum audit_outcome o, uint16_t error_code,
+		       uint64_t affected_rows);
+/* When the statement arrived (µs since the epoch, 0 = now) and how long it
+ * took until the server's answer. */
+void audit_rec_timing(struct audit_rec *r, int64_t ts_us, uint64_t duration_us);
+
+/* Names used in the records, for other modules that print them. */
+const char *audit_decision_name(enum audit_decision d);
+const char *audit_outcome_name(enum audit_outcome o);
+const char *audit_kind_name(enum stmt_kind k);
+
+/*
+ * The fingerprint of a statement: the first 16 hex digits of SHA-256 of
+ * its normalised text (redact_normalise()). out must hold 17 bytes.
+ */
+void audit_fingerprint(const char *sql, size_t len, char out[17]);
+
+/*
+ * Verification helper shared with `ddlgate audit verify`: checks one line
+ * (without its newline) against prev. On success fills seq and hash_out
+ * (65 bytes) and returns AUDIT_LINE_OK.
+ */
+enum audit_line_status {
+	AUDIT_LINE_OK,
+	AUDIT_LINE_BAD_JSON,   /* not a JSON object with the record's fields */
+	AUDIT_LINE_BAD_HASH,   /* hash does not match the content */
+	AUDIT_LINE_BAD_PREV,   /* prev is not the previous record's hash */
+};
+enum audit_line_status audit_check_line(const char *line, size_t len, const char *prev,
+					uint64_t *seq, char *hash_out)
+	__attribute__((warn_unused_result));
+
+#endif
