@@ -137,5 +137,28 @@ def test_sqitch_deploy_then_revert_of_a_table_with_data_is_refused():
 	assert deployed_changes(db, proj) == ["widgets"]
 
 
+def test_sqitch_deploy_as_a_migration_user():
+	"""The [migration] users route for sqitch: its registry connection and
+	every `mysql` client it starts log in as the deploy account, so they
+	are all the migration's sessions and must not conflict with each other."""
+	db = harness.shared_mariadb()
+	schema = "sqitch_user"
+	setup_db(db, schema)
+	gw = make_gateway(db, {"migration": {"users": harness.APP_USER}})
+	proj = Project(schema)
+	r = proj.sqitch(gw, "deploy")
+	assert r.returncode == 0, ("sqitch deploy as a [migration] user must work:\n"
+				   + r.stdout + r.stderr)
+	assert table_rows(db, schema, "widgets") == 0
+	assert table_rows(db, schema, "gizmos") == 0
+	if not harness.DIRECT:
+		import json
+		with open(gw.audit) as f:
+			recs = [json.loads(line) for line in f if line.strip()]
+		ddl = [x for x in recs if "widgets" in (x.get("statement") or "")
+		       and x.get("kind") == "ddl"]
+		assert ddl and all(x.get("session") == "migration" for x in ddl), ddl
+
+
 if __name__ == "__main__":
 	harness.main(globals())
