@@ -72,7 +72,7 @@ enum rules_fact_kind {
 	FACT_COLUMN_DATA,   /* column holds a non-NULL value */
 	FACT_LARGE_TABLE,   /* data+index size > query.threshold; answer.number = bytes */
 	FACT_ORPHANS,       /* child rows (all FK parts non-NULL) without a parent row */
-	FACT_SCHEMA_TABLES, /* schema holds base tables; answer.number = how many */
+	FACT_SCHEMA_TABLES, /* schema (query.table.name) holds base tables; number = how many */
 	FACT_COLUMN_TYPE,   /* column exists; answer.detail = its COLUMN_TYPE */
 };
 
@@ -124,11 +124,15 @@ void rules_fact_cache_free(struct rules_fact_cache *c);
 struct rules_facts rules_fact_cache_provider(struct rules_fact_cache *c);
 /* Number of questions asked but not answered yet. */
 size_t rules_fact_cache_npending(const struct rules_fact_cache *c);
-/* The i-th pending question (i < npending); owned by the cache. */
+/* The i-th unanswered question (i < npending); owned by the cache, valid
+ * until the next evaluation that uses c. Collect them all before
+ * answering: answering one renumbers the rest. */
 const struct rules_fact_query *rules_fact_cache_pending(const struct rules_fact_cache *c, size_t i);
-/* Stores the answer to pending question i; after all are answered,
- * npending() returns 0 and the next evaluation sees every answer. */
-void rules_fact_cache_answer(struct rules_fact_cache *c, size_t i, const struct rules_fact_answer *a);
+/* Stores the answer to q (a pointer returned by rules_fact_cache_pending).
+ * An answer still marked NOT_FETCHED is stored as FAILED. Once all are
+ * answered the next evaluation sees every answer. */
+void rules_fact_cache_answer(struct rules_fact_cache *c, const struct rules_fact_query *q,
+			     const struct rules_fact_answer *a);
 
 /* ---- migration memory ----------------------------------------------- */
 
@@ -182,7 +186,9 @@ struct rules_ctx {
 	struct rules_migration *mig;   /* NULL = no memory: every table may hold data */
 };
 
-/* One rule that fired. Strings live in the evaluation arena. */
+/* One rule that fired, or whose guard passed (passed: kept for the audit
+ * record, e.g. "probe: no duplicates"). Strings live in the evaluation
+ * arena. */
 struct rules_finding {
 	const char *rule;          /* id */
 	enum rules_action action;  /* WARN or BLOCK (never OFF: off rules are not reported) */
@@ -190,6 +196,7 @@ struct rules_finding {
 	const char *guard;         /* what the guard found, e.g. "probe: 3 duplicates of 'a'"; NULL if none */
 	const char *object;        /* schema.table (or schema) concerned; NULL if none */
 	bool custom;               /* a [rule] with a pattern */
+	bool passed;               /* the guard made it safe: recorded, not counted */
 	bool suppressed;           /* lifted by an allow directive */
 	const char *reason;        /* the directive's reason, when suppressed */
 	unsigned inner;            /* 0: the statement itself; k: its k-th inner statement */
@@ -226,8 +233,9 @@ const struct rules_finding *rules_verdict_blocker(const struct rules_verdict *v)
 bool rules_format_error(const struct rules_verdict *v, char *buf, size_t n);
 
 /*
- * Normalised statement text, the input of custom rules and of audit
- * fingerprints: comments removed (the SQL inside executable comments
+ * Normalised statement text, the input of custom rules (the audit
+ * fingerprint uses redact_normalise(), which also hides literals):
+ * comments removed (the SQL inside executable comments
  * kept), every run of whitespace outside strings and quoted identifiers
  * collapsed to one space, no leading or trailing space, trailing ';'
  * dropped. Case, literals and quoting are kept as written. The result

@@ -1,0 +1,523 @@
+/* Rule engine: rule catalogue, configuration, custom rules, evaluation driver. */
+#include "rules/engine.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
+#include <pcre2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rules/directive.h"
+#include "rules/lex.h"
+#include "rules/rule_internal.h"
+
+/* ---- catalogue -------------------------------------------------------- */
+
+static const struct rules_builtin builtins[] = {
+	{"unique-unguarded", RULES_ACTION_BLOCK, true, true},
+	{"add-required-column", RULES_ACTION_BLOCK, true, true},
+	{"set-not-null", RULES_ACTION_BLOCK, true, true},
+	{"drop-table", RULES_ACTION_BLOCK, true, true},
+	{"drop-database", RULES_ACTION_BLOCK, true, true},
+	{"drop-column", RULES_ACTION_BLOCK, true, true},
+	{"truncate-table", RULES_ACTION_BLOCK, true, true},
+	{"rename-table", RULES_ACTION_BLOCK, true, true},
+	{"rename-column", RULES_ACTION_BLOCK, true, true},
+	{"column-type-change", RULES_ACTION_BLOCK, true, true},
+	{"blocking-algorithm", RULES_ACTION_BLOCK, true, true},
+	{"large-table-ddl", RULES_ACTION_WARN, true, true},
+	{"add-foreign-key", RULES_ACTION_WARN, true, true},
+	{"drop-foreign-key", RULES_ACTION_WARN, true, true},
+	{"missing-primary-key", RULES_ACTION_WARN, true, true},
+	{"inline-references", RULES_ACTION_WARN, true, true},
+	{"unbounded-lock-wait", RULES_ACTION_WARN, true, true},
+	{RULES_ID_MIGRATION_CONFLICT, RULES_ACTION_BLOCK, false, false},
+	{RULES_ID_OUTSIDE_WINDOW, RULES_ACTION_BLOCK, false, false},
+	{RULES_ID_UNPARSEABLE, RULES_ACTION_BLOCK, false, true},
+};
+#define NBUILTINS (sizeof(builtins) / sizeof(builtins[0]))
+
+const struct rules_builtin *rules_builtin_list(size_t *n)
+{
+	*n = NBUILTINS;
+	return builtins;
+}
+
+const struct rules_builtin *rules_builtin_find(const char *id)
+{
+	for (size_t i = 0; id && i < NBUILTINS; i++)
+		if (strcmp(builtins[i].id, id) == 0)
+			return &builtins[i];
+	return NULL;
+}
+
+const char *rules_action_name(enum rules_action a)
+{
+	switch (a) {
+	case RULES_ACTION_OFF:
+		return "off";
+	case RULES_ACTION_WARN:
+		return "warn";
+	case RULES_ACTION_BLOCK:
+		return "block";
+	}
+	return "?";
+}
+
+const char *rules_decision_name(enum rules_decision d)
+{
+	switch (d) {
+	case RULES_ALLOW:
+		return "allow";
+	case RULES_WARN:
+		return "warn";
+	case RULES_BLOCK:
+		return "block";
+	}
+	return "?";
+}
+
+/* ---- patterns and scopes ---------------------------------------------- */
+
+bool rules_pattern_match(const char *pattern, const char *name)
+{
+	const char *p = pattern, *s = name;
+	const char *star = NULL, *mark = NULL;
+	while (*s) {
+		if (*p == '*') {
+			star = p++;
+			mark = s;
+		} else if (*p == '?' ||
+			   (*p && tolower((unsigned char)*p) == tolower((unsigned char)*s))) {
+			p++;
+			s++;
+		} else if (star) {
+			p = star + 1;
+			s = ++mark;
+		} else {
+			return false;
+		}
+	}
+	while (*p == '*')
+		p++;
+	return *p == '\0';
+}
+
+/* A scope list copied out of the configuration. */
+struct scope_list {
+	char **items; /* owned */
+	size_t n;
+};
+
+/* Where a rule applies: an empty list matches everything. */
+struct scope {
+	struct scope_list schemas, tables, users;
+};
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz);
+	if (!p)
+		abort();
+	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s ? s : "");
+	if (!d)
+		abort();
+	return d;
+}
+
+static void scope_list_copy(struct scope_list *d, const struct cfg_list *l)
+{
+	d->n = l->n;
+	d->items = xcalloc(l->n, sizeof(char *));
+	for (size_t i = 0; i < l->n; i++)
+		d->items[i] = xstrdup(l->items[i]);
+}
+
+static void scope_list_free(struct scope_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+}
+
+/* An unknown value (NULL) matches every list: the caller cannot tell. */
+static bool scope_list_match(const struct scope_list *l, const char *v)
+{
+	if (l->n == 0 || !v)
+		return true;
+	for (size_t i = 0; i < l->n; i++)
+		if (rules_pattern_match(l->items[i], v))
+			return true;
+	return false;
+}
+
+static bool scope_match(const struct scope *s, const char *user, const char *schema,
+			const char *table)
+{
+	return scope_list_match(&s->users, user) && scope_list_match(&s->schemas, schema) &&
+	       scope_list_match(&s->tables, table);
+}
+
+/* ---- engine ----------------------------------------------------------- */
+
+struct custom_rule {
+	char *id;      /* owned */
+	char *message; /* owned */
+	enum rules_action action;
+	struct scope scope;
+	pcre2_code *re; /* owned */
+};
+
+struct rules_engine {
+	enum rules_action action[NBUILTINS];
+	struct scope scope[NBUILTINS];
+	struct custom_rule *custom; /* owned */
+	size_t ncustom;
+};
+
+static enum rules_action map_action(enum cfg_action a, enum rules_action dflt)
+{
+	switch (a) {
+	case CFG_ACTION_OFF:
+		return RULES_ACTION_OFF;
+	case CFG_ACTION_WARN:
+		return RULES_ACTION_WARN;
+	case CFG_ACTION_BLOCK:
+		return RULES_ACTION_BLOCK;
+	case CFG_ACTION_DEFAULT:
+		break;
+	}
+	return dflt;
+}
+
+void rules_engine_free(struct rules_engine *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < NBUILTINS; i++) {
+		scope_list_free(&e->scope[i].schemas);
+		scope_list_free(&e->scope[i].tables);
+		scope_list_free(&e->scope[i].users);
+	}
+	for (size_t i = 0; i < e->ncustom; i++) {
+		struct custom_rule *c = &e->custom[i];
+		free(c->id);
+		free(c->message);
+		scope_list_free(&c->scope.schemas);
+		scope_list_free(&c->scope.tables);
+		scope_list_free(&c->scope.users);
+		pcre2_code_free(c->re);
+	}
+	free(e->custom);
+	free(e);
+}
+
+static void scope_copy(struct scope *d, const struct cfg_rule *r)
+{
+	scope_list_copy(&d->schemas, &r->schemas);
+	scope_list_copy(&d->tables, &r->tables);
+	scope_list_copy(&d->users, &r->users);
+}
+
+struct rules_engine *rules_engine_new(const struct cfg_rule *cfg, size_t n, char *err, size_t errlen)
+{
+	struct rules_engine *e = xcalloc(1, sizeof(*e));
+	e->custom = xcalloc(n, sizeof(*e->custom));
+	for (size_t i = 0; i < NBUILTINS; i++)
+		e->action[i] = builtins[i].default_action;
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_rule *r = &cfg[i];
+		const struct rules_builtin *b = rules_builtin_find(r->id);
+		if (b) {
+			size_t k = (size_t)(b - builtins);
+			if (r->pattern) {
+				snprintf(err, errlen,
+					 "line %d: [rule \"%s\"]: built-in rules take no pattern",
+					 r->line, r->id);
+				goto fail;
+			}
+			e->action[k] = map_action(r->action, builtins[k].default_action);
+			scope_list_free(&e->scope[k].schemas);
+			scope_list_free(&e->scope[k].tables);
+			scope_list_free(&e->scope[k].users);
+			scope_copy(&e->scope[k], r);
+			continue;
+		}
+		if (!r->pattern || !*r->pattern) {
+			snprintf(err, errlen,
+				 "line %d: [rule \"%s\"]: unknown built-in rule, and no pattern for a "
+				 "custom rule",
+				 r->line, r->id ? r->id : "");
+			goto fail;
+		}
+		int ecode;
+		PCRE2_SIZE eoff;
+		pcre2_code *re = pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED,
+					       PCRE2_UTF, &ecode, &eoff, NULL);
+		if (!re) {
+			PCRE2_UCHAR msg[160];
+			pcre2_get_error_message(ecode, msg, sizeof(msg));
+			snprintf(err, errlen, "line %d: [rule \"%s\"] pattern: %s at offset %zu",
+				 r->line, r->id, (const char *)msg, (size_t)eoff);
+			goto fail;
+		}
+		(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* interpreter if no JIT */
+		struct custom_rule *c = &e->custom[e->ncustom++];
+		c->id = xstrdup(r->id);
+		c->message = r->message && *r->message
+				     ? xstrdup(r->message)
+				     : NULL;
+		c->action = map_action(r->action, RULES_ACTION_BLOCK);
+		c->re = re;
+		scope_copy(&c->scope, r);
+	}
+	return e;
+fail:
+	rules_engine_free(e);
+	return NULL;
+}
+
+enum rules_action rules_engine_action(const struct rules_engine *e, const char *id,
+				      const char *user, const char *schema, const char *table)
+{
+	const struct rules_builtin *b = rules_builtin_find(id);
+	if (b) {
+		size_t k = (size_t)(b - builtins);
+		return scope_match(&e->scope[k], user, schema, table) ? e->action[k]
+								      : RULES_ACTION_OFF;
+	}
+	for (size_t i = 0; id && i < e->ncustom; i++)
+		if (strcmp(e->custom[i].id, id) == 0)
+			return scope_match(&e->custom[i].scope, user, schema, table)
+				       ? e->custom[i].action
+				       : RULES_ACTION_OFF;
+	return RULES_ACTION_OFF;
+}
+
+/* ---- findings --------------------------------------------------------- */
+
+const char *rules_fmt(struct arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return "";
+	char *s = arena_alloc(a, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+const char *rules_schema_of(const struct rules_eval *ev, const struct stmt_name *n)
+{
+	if (n && n->schema)
+		return n->schema;
+	return ev->ctx->schema ? ev->ctx->schema : "";
+}
+
+static struct rules_finding *finding_add(struct rules_eval *ev)
+{
+	struct rules_verdict *v = ev->v;
+	if (v->nfindings == ev->cap) {
+		size_t cap = ev->cap ? ev->cap * 2 : 8;
+		struct rules_finding *f = arena_alloc(ev->a, cap * sizeof(*f));
+		if (v->nfindings)
+			memcpy(f, v->findings, v->nfindings * sizeof(*f));
+		v->findings = f;
+		ev->cap = cap;
+	}
+	struct rules_finding *f = &v->findings[v->nfindings++];
+	memset(f, 0, sizeof(*f));
+	return f;
+}
+
+/* Suppression, inner-statement prefix and the decision are applied here so
+ * every rule reports the same way. */
+void rules_emit(struct rules_eval *ev, const char *id, const char *schema, const char *table,
+		bool passed, const char *guard, const char *what, const char *fix)
+{
+	const char *sch = schema && *schema ? schema : NULL;
+	enum rules_action act = rules_engine_action(ev->e, id, ev->ctx->user, sch, table);
+	if (act == RULES_ACTION_OFF)
+		return;
+	struct rules_finding *f = finding_add(ev);
+	f->rule = id;
+	f->action = act;
+	f->passed = passed;
+	f->guard = guard;
+	f->inner = ev->inner;
+	if (table)
+		f->object = sch ? rules_fmt(ev->a, "%s.%s", sch, table) : table;
+	else
+		f->object = sch;
+	const char *msg = fix && *fix ? rules_fmt(ev->a, "%s. %s", what, fix) : what;
+	f->message = ev->inner ? rules_fmt(ev->a, "In the %s: %s", ev->inner_what, msg) : msg;
+	if (!passed && directive_allows(&ev->v->directives, id)) {
+		f->suppressed = true;
+		f->reason = ev->v->directives.reason;
+	}
+}
+
+/* ---- normalisation ---------------------------------------------------- */
+
+const char *rules_normalise(struct arena *a, const char *sql, size_t len, size_t *outlen)
+{
+	char *out = arena_alloc(a, len + 1);
+	size_t n = 0;
+	struct lexer lx;
+	struct lex_token tok;
+	const char *prev_end = NULL;
+	lex_init(&lx, sql, len, 0);
+	while (lex_next(&lx, &tok)) {
+		if (tok.type == LEX_COMMENT)
+			continue;
+		/* one space wherever the original had anything between tokens */
+		if (n > 0 && prev_end && tok.p > prev_end)
+			out[n++] = ' ';
+		memcpy(out + n, tok.p, tok.n);
+		n += tok.n;
+		prev_end = tok.p + tok.n;
+	}
+	while (n > 0 && (out[n - 1] == ';' || out[n - 1] == ' '))
+		n--;
+	out[n] = '\0';
+	if (outlen)
+		*outlen = n;
+	return out;
+}
+
+/* ---- evaluation ------------------------------------------------------- */
+
+static void check_custom(struct rules_eval *ev, const struct stmt *st, const char *norm,
+			 size_t nlen)
+{
+	if (ev->e->ncustom == 0)
+		return;
+	const char *sch = st->nobjects ? rules_schema_of(ev, &st->objects[0]) : ev->ctx->schema;
+	const char *tbl = st->nobjects ? st->objects[0].name : NULL;
+	pcre2_match_data *md = NULL;
+	for (size_t i = 0; i < ev->e->ncustom; i++) {
+		const struct custom_rule *c = &ev->e->custom[i];
+		if (c->action == RULES_ACTION_OFF)
+			continue;
+		if (!md)
+			md = pcre2_match_data_create(4, NULL);
+		if (!md)
+			abort();
+		int rc = pcre2_match(c->re, (PCRE2_SPTR)norm, nlen, 0, 0, md, NULL);
+		if (rc < 0)
+			continue;
+		rules_emit(ev, c->id, sch, tbl, false, NULL,
+			   c->message ? c->message
+				      : rules_fmt(ev->a, "The statement matches custom rule %s", c->id),
+			   "Ask the owner of the rule how to make this change");
+		ev->v->findings[ev->v->nfindings - 1].custom = true;
+	}
+	pcre2_match_data_free(md);
+}
+
+static const char *inner_what(const struct stmt *st)
+{
+	switch (st->verb) {
+	case DDL_CREATE_ROUTINE:
+		return "routine body";
+	case DDL_CREATE_TRIGGER:
+		return "trigger body";
+	case DDL_CREATE_EVENT:
+	case DDL_ALTER_EVENT:
+		return "event body";
+	case DDL_PREPARE:
+		return "prepared statement";
+	default:
+		return "statement body";
+	}
+}
+
+/*
+ * Evaluates st and, recursively, its inner statements. Inner statements run
+ * later (a routine call, an EXECUTE), so nothing probed now holds for them:
+ * they are judged offline, with their own migration memory (a body that
+ * creates a table and indexes it is fine).
+ */
+static void eval_stmt(struct rules_eval *ev, const struct stmt *st, const char *norm, size_t nlen)
+{
+	rules_check_stmt(ev, st);
+	if (norm)
+		check_custom(ev, st, norm, nlen);
+	if (st->ninner == 0)
+		return;
+	struct rules_eval sub = *ev;
+	sub.facts = NULL;
+	sub.mig = rules_migration_new();
+	sub.inner_what = inner_what(st);
+	for (size_t i = 0; i < st->ninner; i++) {
+		if (!ev->inner)
+			sub.inner = (unsigned)i + 1;
+		eval_stmt(&sub, &st->inner[i], NULL, 0);
+		rules_migration_apply(sub.mig, &st->inner[i], ev->ctx->schema);
+	}
+	ev->cap = sub.cap;
+	rules_migration_free(sub.mig);
+}
+
+enum rules_decision rules_evaluate(const struct rules_engine *e, struct arena *a,
+				   const struct stmt *st, const char *sql, size_t len,
+				   const struct rules_ctx *ctx, struct rules_verdict *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct rules_eval ev = {
+		.e = e, .a = a, .ctx = ctx, .facts = ctx->facts, .mig = ctx->mig, .v = out,
+	};
+	if (sql)
+		(void)directive_scan(a, sql, len, 0, &out->directives);
+	size_t nlen = 0;
+	const char *norm = sql && e->ncustom ? rules_normalise(a, sql, len, &nlen) : NULL;
+	eval_stmt(&ev, st, norm, nlen);
+
+	out->decision = RULES_ALLOW;
+	for (size_t i = 0; i < out->nfindings; i++) {
+		const struct rules_finding *f = &out->findings[i];
+		if (f->passed || f->suppressed)
+			continue;
+		if (f->action == RULES_ACTION_BLOCK)
+			out->decision = RULES_BLOCK;
+		else if (f->action == RULES_ACTION_WARN && out->decision == RULES_ALLOW)
+			out->decision = RULES_WARN;
+	}
+	if (!out->pending && out->decision != RULES_BLOCK && ctx->mig)
+		rules_migration_apply(ctx->mig, st, ctx->schema);
+	return out->decision;
+}
+
+const struct rules_finding *rules_verdict_blocker(const struct rules_verdict *v)
+{
+	for (size_t i = 0; i < v->nfindings; i++) {
+		const struct rules_finding *f = &v->findings[i];
+		if (!f->passed && !f->suppressed && f->action == RULES_ACTION_BLOCK)
+			return f;
+	}
+	return NULL;
+}
+
+bool rules_format_error(const struct rules_verdict *v, char *buf, size_t n)
+{
+	const struct rules_finding *f = rules_verdict_blocker(v);
+	if (!f) {
+		if (n)
+			buf[0] = '\0';
+		return false;
+	}
+	snprintf(buf, n, "ddlgate: blocked by %s: %s", f->rule, f->message);
+	return true;
+}
