@@ -1,0 +1,520 @@
+/* `ddlgate audit verify` and `ddlgate audit show`: reading audit logs after the fact. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "proxy/audit.h"
+
+#define EXIT_BAD 1
+#define EXIT_USAGE 2
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define SHOW_STATEMENT_MAX 120
+
+static void audit_usage(FILE *out)
+{
+	fputs("usage: ddlgate audit verify FILE...\n"
+	      "       ddlgate audit show [--since T] [--until T] [--user U] [--table T]\n"
+	      "                          [--decision D[,D...]] [--format text|json] FILE...\n"
+	      "\n"
+	      "verify checks the hash chain of FILEs given oldest first (rotated files,\n"
+	      "then the current one); exit 0 intact, 1 naming the first bad line, 2 usage.\n"
+	      "T is RFC 3339 (2026-11-24T02:03:04Z), a date (2026-11-24, UTC), or a time\n"
+	      "ago: 90s, 30m, 1h, 2d, 1w. U may use * and ?. T for --table matches\n"
+	      "schema.table or just the table. FILE - reads standard input.\n",
+	      out);
+}
+
+static FILE *open_input(const char *path)
+{
+	return strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+}
+
+static void close_input(FILE *f)
+{
+	if (f != stdin)
+		fclose(f);
+}
+
+/* ---- verify ---- */
+
+struct chain {
+	bool started;
+	uint64_t seq;
+	char hash[AUDIT_HASH_HEX + 1];
+	uint64_t first_seq;
+	uint64_t count;
+};
+
+/*
+ * Checks one line against the chain so far. Returns false after printing
+ * "FILE:LINE: what" for the first problem.
+ */
+static bool verify_line(struct chain *c, const char *file, unsigned long lineno, const char *line,
+			size_t len)
+{
+	uint64_t seq = 0;
+	char hash[AUDIT_HASH_HEX + 1];
+	const char *want_prev = c->started ? c->hash : ZERO_HASH;
+	enum audit_line_status st = audit_check_line(line, len, want_prev, &seq, hash);
+	switch (st) {
+	case AUDIT_LINE_BAD_JSON:
+		printf("%s:%lu: not a valid audit record (bad JSON or missing fields)\n", file,
+		       lineno);
+		return false;
+	case AUDIT_LINE_BAD_HASH:
+		printf("%s:%lu: record edited (hash mismatch)\n", file, lineno);
+		return false;
+	case AUDIT_LINE_OK:
+	case AUDIT_LINE_BAD_PREV:
+		break;
+	}
+	if (!c->started) {
+		/* The first record: seq 1 must start from zeros; a later seq means
+		 * the chain began in an older file that was not given. */
+		if (seq == 1 && st == AUDIT_LINE_BAD_PREV) {
+			printf("%s:%lu: first record's prev is not zero (records missing before "
+			       "it)\n",
+			       file, lineno);
+			return false;
+		}
+		c->first_seq = seq;
+	} else if (seq > c->seq + 1) {
+		printf("%s:%lu: record missing before this one (seq %" PRIu64 " follows %" PRIu64
+		       ")\n",
+		       file, lineno, seq, c->seq);
+		return false;
+	} else if (seq <= c->seq) {
+		printf("%s:%lu: record out of order or repeated (seq %" PRIu64 " follows %" PRIu64
+		       ")\n",
+		       file, lineno, seq, c->seq);
+		return false;
+	} else if (st == AUDIT_LINE_BAD_PREV) {
+		printf("%s:%lu: prev does not match the previous record's hash (deleted or "
+		       "reordered)\n",
+		       file, lineno);
+		return false;
+	}
+	c->started = true;
+	c->seq = seq;
+	memcpy(c->hash, hash, sizeof c->hash);
+	c->count++;
+	return true;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	int first = 1;
+	if (first < argc && strcmp(argv[first], "--") == 0)
+		first++;
+	if (first >= argc) {
+		fputs("ddlgate audit verify: no FILE given\n", stderr);
+		audit_usage(stderr);
+		return EXIT_USAGE;
+	}
+	struct chain c = {0};
+	char *line = NULL;
+	size_t cap = 0;
+	int rc = 0;
+	for (int i = first; i < argc && rc == 0; i++) {
+		FILE *f = open_input(argv[i]);
+		if (!f) {
+			fprintf(stderr, "ddlgate audit verify: %s: %s\n", argv[i], strerror(errno));
+			rc = EXIT_USAGE;
+			break;
+		}
+		ssize_t n;
+		unsigned long lineno = 0;
+		while ((n = getline(&line, &cap, f)) >= 0) {
+			lineno++;
+			size_t len = (size_t)n;
+			if (len > 0 && line[len - 1] == '\n')
+				len--;
+			if (!verify_line(&c, argv[i], lineno, line, len)) {
+				rc = EXIT_BAD;
+				break;
+			}
+		}
+		if (rc == 0 && ferror(f)) {
+			fprintf(stderr, "ddlgate audit verify: %s: read error\n", argv[i]);
+			rc = EXIT_USAGE;
+		}
+		close_input(f);
+	}
+	free(line);
+	if (rc != 0)
+		return rc;
+	if (c.count > 0 && c.first_seq > 1)
+		printf("ok: %" PRIu64 " records, chain intact (seq %" PRIu64 "-%" PRIu64
+		       "; records before seq %" PRIu64 " are in older files, not checked)\n",
+		       c.count, c.first_seq, c.seq, c.first_seq);
+	else
+		printf("ok: %" PRIu64 " records, chain intact\n", c.count);
+	return 0;
+}
+
+/* ---- show ---- */
+
+static int64_t now_us(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	const int64_t era = (y >= 0 ? y : y - 399) / 400;
+	const unsigned yoe = (unsigned)(y - era * 400);
+	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/*
+ * Parses an RFC 3339 timestamp ("2026-11-24T02:03:04.123456Z", "... +02:00",
+ * a space instead of T), a bare date (midnight UTC) or, when relative is
+ * allowed, a time ago ("90s", "30m", "1h", "2d", "1w") into µs since the
+ * epoch. Returns false on anything else.
+ */
+static bool parse_time(const char *s, bool relative, int64_t *out)
+{
+	char *end;
+	if (relative && s[0] >= '0' && s[0] <= '9') {
+		errno = 0;
+		unsigned long long v = strtoull(s, &end, 10);
+		static const struct {
+			char unit;
+			int64_t us;
+		} units[] = {{'s', 1000000LL},
+			     {'m', 60 * 1000000LL},
+			     {'h', 3600 * 1000000LL},
+			     {'d', 86400 * 1000000LL},
+			     {'w', 7 * 86400 * 1000000LL}};
+		if (errno == 0 && end != s && end[0] && !end[1])
+			for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+				if (end[0] == units[i].unit && v < (1ULL << 40)) {
+					*out = now_us() - (int64_t)v * units[i].us;
+					return true;
+				}
+	}
+	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31)
+		return false;
+	const char *p = s + n;
+	int64_t frac_us = 0, offset_s = 0;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		int m = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &m) != 2 || m != 5)
+			return false;
+		p += 1 + m;
+		if (*p == ':') {
+			if (sscanf(p + 1, "%2d%n", &sec, &m) != 1 || m != 2)
+				return false;
+			p += 3;
+		}
+		if (*p == '.') {
+			int64_t scale = 100000;
+			p++;
+			if (*p < '0' || *p > '9')
+				return false;
+			for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
+				frac_us += scale > 0 ? (*p - '0') * scale : 0;
+		}
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int oh, om;
+			if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5)
+				return false;
+			offset_s = (oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+			p += 1 + m;
+		}
+		if (h > 23 || mi > 59 || sec > 60)
+			return false;
+	}
+	if (*p)
+		return false;
+	int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+	*out = ((days * 86400 + h * 3600 + mi * 60 + sec) - offset_s) * 1000000 + frac_us;
+	return true;
+}
+
+struct show_opts {
+	bool have_since, have_until;
+	int64_t since, until;
+	const char *user;
+	const char *table;
+	const char *decisions; /* comma-separated */
+	bool json;
+};
+
+static const char *jget_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static bool list_has(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == n && strncasecmp(p, item, n) == 0)
+			return true;
+		p += l + (e != NULL);
+	}
+	return false;
+}
+
+/* --table T: "schema.table" matches exactly; "table" matches any schema. */
+static bool objects_match(json_t *objs, const char *want)
+{
+	bool qualified = strchr(want, '.') != NULL;
+	size_t i;
+	json_t *v;
+	json_array_foreach(objs, i, v)
+	{
+		const char *o = json_string_value(v);
+		if (!o)
+			continue;
+		const char *dot = strrchr(o, '.');
+		const char *table = dot ? dot + 1 : o;
+		if (qualified ? strcasecmp(o, want) == 0 : strcasecmp(table, want) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool record_matches(const struct show_opts *o, json_t *r)
+{
+	if (o->have_since || o->have_until) {
+		int64_t ts;
+		if (!parse_time(jget_str(r, "ts"), false, &ts))
+			return false;
+		if ((o->have_since && ts < o->since) || (o->have_until && ts > o->until))
+			return false;
+	}
+	if (o->user && fnmatch(o->user, jget_str(r, "user"), 0) != 0)
+		return false;
+	if (o->decisions && !list_has(o->decisions, jget_str(r, "decision")))
+		return false;
+	if (o->table && !objects_match(json_object_get(r, "objects"), o->table))
+		return false;
+	return true;
+}
+
+/* One readable line: time, who, session, decision, outcome, rules, statement. */
+static void print_text(json_t *r)
+{
+	printf("%s  %s@%s  %s", jget_str(r, "ts"), jget_str(r, "user"), jget_str(r, "client"),
+	       jget_str(r, "session"));
+	json_t *m = json_object_get(r, "migration");
+	if (json_is_object(m)) {
+		const char *tool = json_string_value(json_object_get(m, "tool"));
+		const char *name = json_string_value(json_object_get(m, "name"));
+		if (tool || name)
+			printf("(%s%s%s)", tool ? tool : "", tool && name ? " " : "",
+			       name ? name : "");
+	}
+	printf("  %s  %s", jget_str(r, "decision"), jget_str(r, "outcome"));
+	json_t *ec = json_object_get(r, "error_code");
+	if (json_is_integer(ec))
+		printf(" %" JSON_INTEGER_FORMAT, json_integer_value(ec));
+	json_t *rules = json_object_get(r, "rules");
+	if (json_array_size(rules) > 0) {
+		fputs("  [", stdout);
+		size_t i;
+		json_t *u;
+		json_array_foreach(rules, i, u)
+		{
+			const char *g = json_string_value(json_object_get(u, "guard"));
+			printf("%s%s:%s%s%s", i ? " " : "", jget_str(u, "id"), jget_str(u, "action"),
+			       g ? " guard=" : "", g ? g : "");
+		}
+		fputs("]", stdout);
+	}
+	fputs("  ", stdout);
+	/* statement on one line, cut at SHOW_STATEMENT_MAX characters */
+	json_t *js = json_object_get(r, "statement");
+	const char *s = json_string_value(js);
+	size_t n = json_string_length(js), shown = 0;
+	bool space = false;
+	for (size_t i = 0; s && i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\n' || c == '\r' || c == '\t' || c == ' ' || c == '\0') {
+			space = shown > 0;
+			continue;
+		}
+		if (shown >= SHOW_STATEMENT_MAX && (c & 0xc0) != 0x80) {
+			fputs("...", stdout);
+			break;
+		}
+		if (space) {
+			putchar(' ');
+			shown++;
+			space = false;
+		}
+		putchar(c);
+		if ((c & 0xc0) != 0x80)
+			shown++;
+	}
+	putchar('\n');
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	struct show_opts o = {0};
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = NULL;
+		const char *opts[] = {"--since", "--until", "--user", "--table", "--decision",
+				      "--format"};
+		size_t k = 0;
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			audit_usage(stdout);
+			return 0;
+		}
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		for (; k < sizeof opts / sizeof opts[0]; k++) {
+			size_t l = strlen(opts[k]);
+			if (strncmp(a, opts[k], l) == 0 && a[l] == '=') {
+				val = a + l + 1;
+				break;
+			}
+			if (strcmp(a, opts[k]) == 0 && i + 1 < argc) {
+				val = argv[++i];
+				break;
+			}
+		}
+		if (!val) {
+			fprintf(stderr, "ddlgate audit show: unknown option or missing value: %s\n", a);
+			audit_usage(stderr);
+			return EXIT_USAGE;
+		}
+		bool ok = true;
+		switch (k) {
+		case 0:
+			ok = o.have_since = parse_time(val, true, &o.since);
+			break;
+		case 1:
+			ok = o.have_until = parse_time(val, true, &o.until);
+			break;
+		case 2:
+			o.user = val;
+			break;
+		case 3:
+			o.table = val;
+			break;
+		case 4:
+			o.decisions = val;
+			for (const char *p = val; *p;) {
+				const char *e = strchr(p, ',');
+				size_t l = e ? (size_t)(e - p) : strlen(p);
+				static const char *const names[] = {"allow", "warn", "block", "hold"};
+				bool known = false;
+				for (size_t d = 0; d < 4; d++)
+					known |= l == strlen(names[d]) && !strncasecmp(p, names[d], l);
+				ok &= known;
+				p += l + (e != NULL);
+			}
+			break;
+		case 5:
+			ok = strcmp(val, "text") == 0 || strcmp(val, "json") == 0;
+			o.json = strcmp(val, "json") == 0;
+			break;
+		}
+		if (!ok) {
+			fprintf(stderr, "ddlgate audit show: bad value for %s: \"%s\"\n", opts[k],
+				val);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		fputs("ddlgate audit show: no FILE given\n", stderr);
+		audit_usage(stderr);
+		return EXIT_USAGE;
+	}
+	int rc = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	for (; i < argc; i++) {
+		FILE *f = open_input(argv[i]);
+		if (!f) {
+			fprintf(stderr, "ddlgate audit show: %s: %s\n", argv[i], strerror(errno));
+			rc = EXIT_USAGE;
+			break;
+		}
+		ssize_t n;
+		unsigned long lineno = 0;
+		while ((n = getline(&line, &cap, f)) >= 0) {
+			lineno++;
+			size_t len = (size_t)n;
+			if (len > 0 && line[len - 1] == '\n')
+				len--;
+			if (len == 0)
+				continue;
+			json_t *r = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+			if (!json_is_object(r)) {
+				fprintf(stderr, "%s:%lu: skipped: not a JSON record\n", argv[i],
+					lineno);
+				json_decref(r);
+				rc = EXIT_BAD;
+				continue;
+			}
+			if (record_matches(&o, r)) {
+				if (o.json) {
+					fwrite(line, 1, len, stdout);
+					putchar('\n');
+				} else {
+					print_text(r);
+				}
+			}
+			json_decref(r);
+		}
+		close_input(f);
+	}
+	free(line);
+	fflush(stdout);
+	return rc;
+}
+
+int cmd_audit(int argc, char **argv)
+{
+	if (argc < 2) {
+		audit_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "verify") == 0)
+		return cmd_verify(argc - 1, argv + 1);
+	if (strcmp(argv[1], "show") == 0)
+		return cmd_show(argc - 1, argv + 1);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		audit_usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "ddlgate audit: unknown sub-command \"%s\"\n", argv[1]);
+	audit_usage(stderr);
+	return EXIT_USAGE;
+}

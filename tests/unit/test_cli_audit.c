@@ -1,0 +1,393 @@
+/* Unit tests for cli/audit_cmd.c: `audit verify` on intact and tampered logs, `audit show` filters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "proxy/audit.h"
+
+static char tmpdir[256];
+static char out[65536]; /* stdout of the last run */
+
+static int setup(void **state)
+{
+	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(tmpdir, sizeof tmpdir, "%s/ddlgate-cliaudit-XXXXXX", base);
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[600];
+		snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(tmpdir);
+	return 0;
+}
+
+/* Runs `ddlgate audit ARGS...` (NULL-terminated) and captures its stdout in out. */
+static int run(const char *arg0, ...)
+{
+	char *argv[32];
+	int argc = 0;
+	argv[argc++] = "audit";
+	va_list ap;
+	va_start(ap, arg0);
+	for (const char *a = arg0; a && argc < 31; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+
+	char cap[600];
+	snprintf(cap, sizeof cap, "%s/stdout.txt", tmpdir);
+	fflush(stdout);
+	int saved = dup(1);
+	int fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 1);
+	close(fd);
+	int rc = cmd_audit(argc, argv);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	FILE *f = fopen(cap, "r");
+	size_t n = fread(out, 1, sizeof out - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	unlink(cap);
+	return rc;
+}
+
+struct sample {
+	int64_t ts_us;
+	const char *user;
+	enum audit_decision decision;
+	const char *schema, *table;
+	const char *sql;
+};
+
+/* 2024-03-10T00:00:00Z: in the past, whatever today is */
+#define DAY0 1710028800000000LL
+#define HOUR 3600000000LL
+
+static const struct sample samples[] = {
+	{DAY0 + 1 * HOUR, "migrator", AUDIT_ALLOW, "shop", "users", "ALTER TABLE users ADD c INT"},
+	{DAY0 + 2 * HOUR, "alice", AUDIT_BLOCK, "shop", "orders", "ALTER TABLE orders DROP COLUMN x"},
+	{DAY0 + 3 * HOUR, "migrator", AUDIT_WARN, "crm", "users", "ALTER TABLE crm.users ADD KEY (a)"},
+	{DAY0 + 4 * HOUR, "bob", AUDIT_HOLD, "shop", "users", "CREATE INDEX i ON users (b)"},
+	{DAY0 + 25 * HOUR, "alice", AUDIT_ALLOW, NULL, "t1", "CREATE TABLE t1 (id INT PRIMARY KEY)"},
+	{DAY0 + 26 * HOUR, "migrator", AUDIT_BLOCK, "shop", "users", "DROP TABLE users"},
+};
+#define NSAMPLES (sizeof samples / sizeof samples[0])
+
+/* Writes the samples (repeated `rounds` times) through the real writer. */
+static void make_log(const char *path, uint64_t rotate_bytes, int rounds)
+{
+	struct cfg c;
+	memset(&c, 0, sizeof c);
+	c.audit.path = (char *)path;
+	c.audit.fsync = CFG_FSYNC_ALWAYS;
+	c.audit.rotate_bytes = rotate_bytes;
+	c.audit.instance = "cli-test";
+	char err[256];
+	struct audit *a = audit_open(&c, err, sizeof err);
+	assert_non_null(a);
+	for (int k = 0; k < rounds; k++)
+		for (size_t i = 0; i < NSAMPLES; i++) {
+			const struct sample *s = &samples[i];
+			struct audit_rec *r = audit_rec_new();
+			audit_rec_conn(r, i + 1, "127.0.0.1:50000", s->user, s->schema);
+			bool mig = strcmp(s->user, "migrator") == 0;
+			audit_rec_session(r, mig, mig ? "flyway" : NULL, mig ? "V1__init" : NULL);
+			audit_rec_statement(r, STMT_DDL, s->sql, strlen(s->sql));
+			audit_rec_object(r, s->schema, s->table);
+			audit_rec_decision(r, s->decision);
+			if (s->decision == AUDIT_BLOCK)
+				audit_rec_rule(r, "drop-column", "block", "drops data", NULL);
+			audit_rec_outcome(r, s->decision == AUDIT_BLOCK ? AUDIT_NOT_SENT : AUDIT_OK,
+					  0, 0);
+			audit_rec_timing(r, s->ts_us, 10);
+			assert_true(audit_submit(a, r, NULL, NULL));
+			audit_sync(a); /* one record per batch: rotation between any two */
+		}
+	audit_close(a);
+}
+
+/* Reads path into lines (at most max); returns the count. Caller frees. */
+static size_t read_lines(const char *path, char **lines, size_t max)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = 0;
+	char *l = NULL;
+	size_t cap = 0;
+	while (n < max && getline(&l, &cap, f) > 0) {
+		lines[n++] = l;
+		l = NULL;
+		cap = 0;
+	}
+	free(l);
+	fclose(f);
+	return n;
+}
+
+static void write_lines(const char *path, char **lines, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	for (size_t i = 0; i < n; i++)
+		fputs(lines[i], f);
+	fclose(f);
+}
+
+static void free_lines(char **lines, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+}
+
+static void test_verify_intact(void **state)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/a.jsonl", tmpdir);
+	make_log(path, 0, 2);
+	assert_int_equal(run("verify", path, NULL), 0);
+	assert_string_equal(out, "ok: 12 records, chain intact\n");
+}
+
+static void test_verify_tampering(void **state)
+{
+	char path[600], bad[600];
+	snprintf(path, sizeof path, "%s/a.jsonl", tmpdir);
+	snprintf(bad, sizeof bad, "%s/bad.jsonl", tmpdir);
+	make_log(path, 0, 2);
+	char *lines[64], want[800];
+	size_t n = read_lines(path, lines, 64);
+	assert_int_equal(n, 12);
+
+	/* edited: one byte of line 5 */
+	char *p = strstr(lines[4], "\"user\":\"") + 8;
+	char keep = *p;
+	*p = 'X';
+	write_lines(bad, lines, n);
+	*p = keep;
+	assert_int_equal(run("verify", bad, NULL), 1);
+	snprintf(want, sizeof want, "%s:5: record edited (hash mismatch)\n", bad);
+	assert_string_equal(out, want);
+
+	/* deleted: line 4 */
+	char *del[64];
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i != 3)
+			del[m++] = lines[i];
+	write_lines(bad, del, m);
+	assert_int_equal(run("verify", bad, NULL), 1);
+	snprintf(want, sizeof want, "%s:4: record missing before this one (seq 5 follows 3)\n",
+		 bad);
+	assert_string_equal(out, want);
+
+	/* reordered: lines 7 and 8 swapped */
+	char *t = lines[6];
+	lines[6] = lines[7];
+	lines[7] = t;
+	write_lines(bad, lines, n);
+	lines[7] = lines[6];
+	lines[6] = t;
+	assert_int_equal(run("verify", bad, NULL), 1);
+	snprintf(want, sizeof want, "%s:7:", bad);
+	assert_non_null(strstr(out, want));
+
+	/* a record inserted: a copy of line 2 after line 2 */
+	char *ins[64];
+	m = 0;
+	for (size_t i = 0; i < n; i++) {
+		ins[m++] = lines[i];
+		if (i == 1)
+			ins[m++] = lines[i];
+	}
+	write_lines(bad, ins, m);
+	assert_int_equal(run("verify", bad, NULL), 1);
+	snprintf(want, sizeof want, "%s:3: record out of order or repeated (seq 2 follows 2)\n",
+		 bad);
+	assert_string_equal(out, want);
+
+	/* garbage line */
+	char *g[3] = {lines[0], "not json\n", lines[1]};
+	write_lines(bad, g, 3);
+	assert_int_equal(run("verify", bad, NULL), 1);
+	snprintf(want, sizeof want, "%s:2: not a valid audit record", bad);
+	assert_non_null(strstr(out, want));
+
+	/* first line deleted: seq 1 is gone, said so in the verdict */
+	write_lines(bad, lines + 1, n - 1);
+	assert_int_equal(run("verify", bad, NULL), 0);
+	assert_non_null(strstr(out, "records before seq 2 are in older files"));
+
+	/* a forged seq-1 record that does not start from zeros */
+	char *forged = strdup(lines[0]);
+	char *prev = strstr(forged, "\"prev\":\"0");
+	assert_non_null(prev);
+	free_lines(lines, n);
+	free(forged);
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static void test_verify_across_rotation(void **state)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/r.jsonl", tmpdir);
+	make_log(path, 1200, 3);
+	char *files[64];
+	size_t n = 0;
+	DIR *d = opendir(tmpdir);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "r.jsonl.", 8) == 0) {
+			char p[600];
+			snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
+			files[n++] = strdup(p);
+		}
+	closedir(d);
+	qsort(files, n, sizeof(*files), cmp_str);
+	assert_true(n >= 3);
+	files[n++] = strdup(path);
+
+	assert_int_equal(run("verify", files[0], files[1], files[2], n > 3 ? files[3] : NULL,
+			     n > 4 ? files[4] : NULL, n > 5 ? files[5] : NULL,
+			     n > 6 ? files[6] : NULL, n > 7 ? files[7] : NULL,
+			     n > 8 ? files[8] : NULL, n > 9 ? files[9] : NULL,
+			     n > 10 ? files[10] : NULL, NULL),
+			 0);
+	assert_true(n <= 11);
+	assert_string_equal(out, "ok: 18 records, chain intact\n");
+
+	/* a later file alone: fine, with the note */
+	assert_int_equal(run("verify", files[n - 1], NULL), 0);
+	assert_non_null(strstr(out, "in older files, not checked"));
+
+	/* files in the wrong order */
+	assert_int_equal(run("verify", files[1], files[0], NULL), 1);
+	assert_non_null(strstr(out, "out of order"));
+
+	/* a rotated file left out */
+	assert_int_equal(run("verify", files[0], files[2], NULL), 1);
+	assert_non_null(strstr(out, "record missing before this one"));
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+}
+
+static void test_usage_errors(void **state)
+{
+	assert_int_equal(run(NULL), 2);
+	assert_int_equal(run("verify", NULL), 2);
+	assert_int_equal(run("verify", "/nonexistent/audit.jsonl", NULL), 2);
+	assert_int_equal(run("frobnicate", NULL), 2);
+	assert_int_equal(run("show", NULL), 2);
+	assert_int_equal(run("show", "--since", "yesterday", "x", NULL), 2);
+	assert_int_equal(run("show", "--format", "xml", "x", NULL), 2);
+	assert_int_equal(run("show", "--decision", "maybe", "x", NULL), 2);
+	assert_int_equal(run("show", "--bogus", "x", NULL), 2);
+}
+
+/* Counts output lines. */
+static int nlines(void)
+{
+	int n = 0;
+	for (const char *p = out; *p; p++)
+		n += *p == '\n';
+	return n;
+}
+
+static void test_show_filters(void **state)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/s.jsonl", tmpdir);
+	make_log(path, 0, 1);
+
+	assert_int_equal(run("show", path, NULL), 0);
+	assert_int_equal(nlines(), 6);
+	assert_non_null(strstr(out, "2024-03-10T02:00:00.000000Z  alice@127.0.0.1:50000  app  "
+				    "block  not_sent  [drop-column:block]  ALTER TABLE orders DROP "
+				    "COLUMN x\n"));
+	assert_non_null(strstr(out, "migrator@127.0.0.1:50000  migration(flyway V1__init)  allow"));
+
+	static const struct {
+		const char *opt, *val;
+		int want;
+	} cases[] = {
+		{"--user", "alice", 2},
+		{"--user", "mig*", 3},
+		{"--decision", "block", 2},
+		{"--decision", "warn,hold", 2},
+		{"--table", "users", 4},
+		{"--table", "shop.users", 3},
+		{"--table", "crm.users", 1},
+		{"--table", "t1", 1},
+		{"--table", "nosuch", 0},
+		{"--since", "2024-03-11", 2},
+		{"--until", "2024-03-10T02:30:00Z", 2},
+		{"--since", "2024-03-10T04:30:00+02:00", 4}, /* 02:30Z */
+		{"--until", "2024-03-10 03:00", 3},
+		{"--since", "1h", 0}, /* relative to now: the samples are older */
+		{"--until", "1h", 6},
+		{"--since", "100000d", 6},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(run("show", cases[i].opt, cases[i].val, path, NULL), 0);
+		if (nlines() != cases[i].want)
+			fail_msg("%s %s: %d lines, want %d\n%s", cases[i].opt, cases[i].val,
+				 nlines(), cases[i].want, out);
+	}
+
+	/* combined filters; json output is the records' lines as written */
+	assert_int_equal(run("show", "--user=migrator", "--decision=block", "--format=json", path,
+			     NULL),
+			 0);
+	assert_int_equal(nlines(), 1);
+	char *lines[8];
+	size_t n = read_lines(path, lines, 8);
+	assert_string_equal(out, lines[5]);
+	free_lines(lines, n);
+
+	/* the json output of the full log verifies */
+	char copy[600];
+	snprintf(copy, sizeof copy, "%s/copy.jsonl", tmpdir);
+	assert_int_equal(run("show", "--format", "json", path, NULL), 0);
+	FILE *f = fopen(copy, "w");
+	fputs(out, f);
+	fclose(f);
+	assert_int_equal(run("verify", copy, NULL), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_verify_intact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_tampering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_across_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_show_filters, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
