@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+# Relay benchmark: sysbench through ddlgate vs HAProxy (TCP mode) vs direct, interleaved, with proxy CPU per query.
+"""
+Usage: /usr/bin/python3 bench/relay_bench.py
+
+Builds ddlgate (Release, build-bench/), starts a throw-away MariaDB, an
+HAProxy in TCP mode and ddlgate in front of it, prepares the sysbench tables
+once, then for each workload and thread count runs sysbench against the
+three endpoints in rounds whose order alternates (A B C, C B A, ...), and
+prints per workload and thread count the median over rounds of
+  - throughput ratio ddlgate/HAProxy and ddlgate/direct (queries per second),
+  - CPU time per query ratio ddlgate/HAProxy (utime+stime of the proxy
+    process from /proc/<pid>/stat over the run, divided by queries).
+
+Environment (defaults in brackets):
+  BENCH_PAIRS [3]            rounds per workload and thread count
+  BENCH_TIME [10]            seconds per sysbench run
+  BENCH_THREADS [4,16]       sysbench thread counts
+  BENCH_WORKLOADS [oltp_point_select,oltp_read_write]
+  BENCH_PROXY_THREADS [nproc] ddlgate threads = HAProxy nbthread
+  BENCH_TABLES [4], BENCH_TABLE_SIZE [100000]
+  DDLGATE_BIN                use this binary instead of building one
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import benchlib as bl  # noqa: E402
+
+h = bl.harness
+
+PAIRS = int(os.environ.get("BENCH_PAIRS", "3"))
+RUN_TIME = int(os.environ.get("BENCH_TIME", "10"))
+THREADS = [int(x) for x in os.environ.get("BENCH_THREADS", "4,16").split(",")]
+WORKLOADS = os.environ.get("BENCH_WORKLOADS", "oltp_point_select,oltp_read_write").split(",")
+PROXY_THREADS = int(os.environ.get("BENCH_PROXY_THREADS", str(os.cpu_count() or 2)))
+TABLES = int(os.environ.get("BENCH_TABLES", "4"))
+TABLE_SIZE = int(os.environ.get("BENCH_TABLE_SIZE", "100000"))
+
+
+def sysbench(port, workload, *args, timeout=None):
+	cmd = ["sysbench", workload, "--db-driver=mysql", "--mysql-host=127.0.0.1",
+	       f"--mysql-port={port}", f"--mysql-user={h.APP_USER}",
+	       f"--mysql-password={h.APP_PASSWORD}", "--mysql-db=sbtest", f"--tables={TABLES}",
+	       f"--table-size={TABLE_SIZE}"] + list(args)
+	r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+			   timeout=timeout)
+	if r.returncode != 0:
+		raise RuntimeError(f"sysbench failed ({' '.join(cmd)}):\n{r.stdout[-3000:]}")
+	return r.stdout
+
+
+def run_once(target, workload, threads):
+	"""One timed sysbench run; returns (queries, qps, proxy cpu seconds or None)."""
+	name, port, pid = target
+	cpu0 = bl.cpu_seconds(pid) if pid else None
+	out = sysbench(port, workload, f"--threads={threads}", f"--time={RUN_TIME}", "--events=0",
+		       "--db-ps-mode=auto", "--report-interval=0", "run",
+		       timeout=RUN_TIME + 120)
+	cpu = bl.cpu_seconds(pid) - cpu0 if pid else None
+	m = re.search(r"queries:\s+(\d+)\s+\((\d+(?:\.\d+)?) per sec", out)
+	if not m:
+		raise RuntimeError(f"cannot read sysbench's report:\n{out}")
+	errs = re.search(r"ignored errors:\s+(\d+)", out)
+	if errs and int(errs.group(1)) > 0:
+		bl.log(f"  note: {errs.group(1)} ignored errors (deadlocks) in {name} run")
+	return int(m.group(1)), float(m.group(2)), cpu
+
+
+def main():
+	t_start = time.monotonic()
+	bl.set_nofile()
+	bl.build_release()
+	stack = bl.Stack()
+	try:
+		bl.log("starting MariaDB ...")
+		db = stack.add(bl.bench_mariadb(max_connections=500))
+		db.query("create database sbtest")
+		bl.log(f"sysbench prepare: {TABLES} tables x {TABLE_SIZE} rows ...")
+		sysbench(db.port, "oltp_read_write", "--threads=2", "prepare", timeout=600)
+		hap = stack.add(bl.HAProxy(db.port, PROXY_THREADS))
+		gw = stack.add(h.Ddlgate(db, {"proxy": {"threads": PROXY_THREADS,
+							"max_connections": 1000}}))
+		targets = [("direct", db.port, None), ("haproxy", hap.port, hap.proc.pid),
+			   ("ddlgate", gw.port, gw.proc.pid)]
+		bl.log("warm-up (buffer pool, connection paths) ...")
+		for _, port, _ in targets:
+			sysbench(port, "oltp_point_select", "--threads=4", "--time=3", "--events=0",
+				 "run", timeout=120)
+
+		print(f"# relay benchmark: {PAIRS} rounds x {RUN_TIME}s per endpoint, "
+		      f"{TABLES}x{TABLE_SIZE} rows, proxy threads {PROXY_THREADS}, "
+		      f"{os.cpu_count()} CPUs shared by sysbench, proxy and MariaDB")
+		print(f"{'workload':<18} {'thr':>3} {'direct qps':>11} {'haproxy qps':>12} "
+		      f"{'ddlgate qps':>12} {'ddl/hap':>8} {'ddl/dir':>8} "
+		      f"{'hap cpu/q':>10} {'ddl cpu/q':>10} {'cpu ddl/hap':>11}")
+		for workload in WORKLOADS:
+			for threads in THREADS:
+				res = {name: [] for name, _, _ in targets}
+				for rnd in range(PAIRS):
+					order = targets if rnd % 2 == 0 else list(reversed(targets))
+					for t in order:
+						res[t[0]].append(run_once(t, workload, threads))
+						bl.wait_quiet(0.5)
+				qps = {k: [r[1] for r in v] for k, v in res.items()}
+				cpuq = {k: [r[2] / r[0] * 1e6 for r in v] for k, v in res.items()
+					if k != "direct"}
+				r_hap = [d / x for d, x in zip(qps["ddlgate"], qps["haproxy"])]
+				r_dir = [d / x for d, x in zip(qps["ddlgate"], qps["direct"])]
+				r_cpu = [d / x for d, x in zip(cpuq["ddlgate"], cpuq["haproxy"]) if x > 0]
+				print(f"{workload:<18} {threads:>3} {bl.median(qps['direct']):>11.0f} "
+				      f"{bl.median(qps['haproxy']):>12.0f} "
+				      f"{bl.median(qps['ddlgate']):>12.0f} {bl.median(r_hap):>8.3f} "
+				      f"{bl.median(r_dir):>8.3f} {bl.median(cpuq['haproxy']):>8.1f}us "
+				      f"{bl.median(cpuq['ddlgate']):>8.1f}us {bl.median(r_cpu):>11.3f}",
+				      flush=True)
+		if not gw.alive():
+			print("WARNING: ddlgate exited during the benchmark; see its log")
+		print(f"# total {time.monotonic() - t_start:.0f}s; ratios are medians of "
+		      f"per-round ratios; cpu/q = proxy CPU microseconds per query")
+	finally:
+		stack.close()
+
+
+if __name__ == "__main__":
+	main()
