@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+# Tool-level test: Flyway's named lock and Liquibase's lock row, replayed statement for statement through ddlgate.
+"""
+Neither JVM tool is installed here, so these tests send what they send on
+MySQL over one connection, as MySQL Connector/J delivers it (client-side
+parameter inlining, the driver's default):
+
+Flyway `migrate`:   SELECT GET_LOCK('Flyway-<hashCode of `db`.`flyway_schema_history`>',10)
+                    ... history table, each migration statement on its own,
+                    INSERT INTO flyway_schema_history ...
+                    SELECT RELEASE_LOCK('Flyway-<same>')       (connection stays open)
+Liquibase `update`: UPDATE DATABASECHANGELOGLOCK SET `LOCKED` = 1, ... WHERE ID = 1 AND `LOCKED` = 0
+                    ... changesets, INSERT INTO DATABASECHANGELOG ...
+                    UPDATE DATABASECHANGELOGLOCK SET `LOCKED` = 0, ... WHERE ID = 1
+
+Both end their migration by releasing the lock WITHOUT disconnecting: other
+sessions' DDL must be refused while the lock is held and allowed right
+after the release. Under DDLGATE_DIRECT=1 the statements run against MariaDB
+itself.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import pymysql  # noqa: E402
+
+WEBAPP, WEBAPP_PASSWORD = "webapp", "webapp-secret"
+
+
+def java_hash(s):
+	"""java.lang.String.hashCode() (Flyway names its lock with it)."""
+	h = 0
+	for ch in s:  # ASCII names: one UTF-16 unit per character
+		h = (31 * h + ord(ch)) & 0xFFFFFFFF
+	return h - (1 << 32) if h >= (1 << 31) else h
+
+
+def setup_db(db, name):
+	db.query(f"DROP DATABASE IF EXISTS `{name}`")
+	db.query(f"CREATE DATABASE `{name}`")
+	db.query(f"CREATE OR REPLACE USER '{WEBAPP}'@'127.0.0.1' IDENTIFIED BY '{WEBAPP_PASSWORD}'")
+	db.query(f"GRANT ALL ON *.* TO '{WEBAPP}'@'127.0.0.1'")
+
+
+def run(conn, sql):
+	with conn.cursor() as cur:
+		cur.execute(sql)
+		return cur.fetchall()
+
+
+def try_ddl(gw, schema, sql):
+	"""One DDL statement from the application's own account."""
+	conn = harness.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
+	try:
+		run(conn, sql)
+		return None
+	except pymysql.err.MySQLError as e:
+		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
+	finally:
+		conn.close()
+
+
+def expect_conflict(err, what):
+	if harness.DIRECT:
+		assert err is None, f"{what}: MariaDB itself accepts it: {err}"
+		return
+	assert err is not None and err[0] == 1290, f"{what}: expected ERR 1290, got {err}"
+	assert "migration-conflict" in err[1], err
+
+
+def column_exists(db, schema, table, column):
+	return bool(db.query(
+		"SELECT 1 FROM information_schema.COLUMNS "
+		"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND COLUMN_NAME=%s", (schema, table, column)))
+
+
+def test_flyway_named_lock_holds_the_floor_until_released():
+	db = harness.shared_mariadb()
+	schema = "flyway_app"
+	setup_db(db, schema)
+	gw = harness.gateway(db)
+	lock_name = f"Flyway-{java_hash(f'`{schema}`.`flyway_schema_history`')}"
+
+	fw = harness.connect(gw, database=schema)
+	assert run(fw, f"SELECT GET_LOCK('{lock_name}',10)")[0][0] == 1
+	for sql in (
+		f"CREATE TABLE `{schema}`.`flyway_schema_history` (\n"
+		"    `installed_rank` INT NOT NULL,\n    `version` VARCHAR(50),\n"
+		"    `description` VARCHAR(200) NOT NULL,\n    `type` VARCHAR(20) NOT NULL,\n"
+		"    `script` VARCHAR(1000) NOT NULL,\n    `checksum` INT,\n"
+		"    `installed_by` VARCHAR(100) NOT NULL,\n"
+		"    `installed_on` TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n"
+		"    `execution_time` INT NOT NULL,\n    `success` BOOL NOT NULL,\n"
+		"    CONSTRAINT `flyway_schema_history_pk` PRIMARY KEY (`installed_rank`)\n) ENGINE=InnoDB",
+		f"CREATE INDEX `flyway_schema_history_s_idx` ON `{schema}`.`flyway_schema_history` (`success`)",
+		# V1__create_accounts.sql, statement by statement
+		"CREATE TABLE accounts (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+		"email VARCHAR(191) NOT NULL, UNIQUE KEY accounts_email_uk (email))",
+		f"INSERT INTO `{schema}`.`flyway_schema_history` (`installed_rank`, `version`, "
+		"`description`, `type`, `script`, `checksum`, `installed_by`, `execution_time`, `success`) "
+		"VALUES (1, '1', 'create accounts', 'SQL', 'V1__create_accounts.sql', -1318540612, 'app', 12, 1)",
+	):
+		run(fw, sql)
+
+	expect_conflict(try_ddl(gw, schema, "ALTER TABLE accounts ADD COLUMN hotfix INT NULL"),
+			"DDL while Flyway holds its lock")
+	if harness.DIRECT:
+		db.query(f"ALTER TABLE `{schema}`.accounts DROP COLUMN hotfix")
+
+	# V2 on the same connection: still the migration's.
+	run(fw, "ALTER TABLE accounts ADD COLUMN display_name VARCHAR(100) NULL")
+	assert column_exists(db, schema, "accounts", "display_name")
+
+	# Flyway releases the lock and keeps its connection (pooled DataSource).
+	assert run(fw, f"SELECT RELEASE_LOCK('{lock_name}')")[0][0] == 1
+	err = try_ddl(gw, schema, "ALTER TABLE accounts ADD COLUMN hotfix INT NULL")
+	assert err is None, f"after RELEASE_LOCK, DDL is allowed again: {err}"
+	fw.close()
+
+
+def test_liquibase_lock_row_holds_the_floor_until_cleared():
+	db = harness.shared_mariadb()
+	schema = "liquibase_app"
+	setup_db(db, schema)
+	gw = harness.gateway(db)
+
+	lb = harness.connect(gw, database=schema)
+	for sql in (
+		f"CREATE TABLE {schema}.DATABASECHANGELOGLOCK (ID INT NOT NULL, `LOCKED` TINYINT NOT NULL, "
+		"LOCKGRANTED datetime NULL, LOCKEDBY VARCHAR(255) NULL, "
+		"CONSTRAINT PK_DATABASECHANGELOGLOCK PRIMARY KEY (ID))",
+		f"DELETE FROM {schema}.DATABASECHANGELOGLOCK",
+		f"INSERT INTO {schema}.DATABASECHANGELOGLOCK (ID, `LOCKED`) VALUES (1, 0)",
+		f"SELECT `LOCKED` FROM {schema}.DATABASECHANGELOGLOCK WHERE ID=1",
+	):
+		run(lb, sql)
+	with lb.cursor() as cur:
+		n = cur.execute(f"UPDATE {schema}.DATABASECHANGELOGLOCK SET `LOCKED` = 1, "
+				"LOCKEDBY = 'deploy-host (10.0.0.7)', LOCKGRANTED = NOW() "
+				"WHERE ID = 1 AND `LOCKED` = 0")
+	assert n == 1
+	for sql in (
+		f"CREATE TABLE {schema}.DATABASECHANGELOG (ID VARCHAR(255) NOT NULL, AUTHOR VARCHAR(255) NOT NULL, "
+		"FILENAME VARCHAR(255) NOT NULL, DATEEXECUTED datetime NOT NULL, ORDEREXECUTED INT NOT NULL, "
+		"EXECTYPE VARCHAR(10) NOT NULL, MD5SUM VARCHAR(35) NULL, `DESCRIPTION` VARCHAR(255) NULL, "
+		"COMMENTS VARCHAR(255) NULL, TAG VARCHAR(255) NULL, LIQUIBASE VARCHAR(20) NULL, "
+		"CONTEXTS VARCHAR(255) NULL, LABELS VARCHAR(255) NULL, DEPLOYMENT_ID VARCHAR(10) NULL)",
+		f"CREATE TABLE {schema}.person (id INT AUTO_INCREMENT NOT NULL, name VARCHAR(50) NOT NULL, "
+		"CONSTRAINT PK_PERSON PRIMARY KEY (id))",
+		f"INSERT INTO {schema}.DATABASECHANGELOG (ID, AUTHOR, FILENAME, DATEEXECUTED, ORDEREXECUTED, "
+		"MD5SUM, `DESCRIPTION`, COMMENTS, EXECTYPE, CONTEXTS, LABELS, LIQUIBASE, DEPLOYMENT_ID) "
+		"VALUES ('1', 'dev', 'db/changelog.xml', NOW(), 1, '9:0a1b', 'createTable tableName=person', "
+		"'', 'EXECUTED', NULL, NULL, '4.25.0', '1234567890')",
+	):
+		run(lb, sql)
+
+	expect_conflict(try_ddl(gw, schema, "ALTER TABLE person ADD COLUMN hotfix INT NULL"),
+			"DDL while Liquibase holds its lock row")
+	if harness.DIRECT:
+		db.query(f"ALTER TABLE `{schema}`.person DROP COLUMN hotfix")
+
+	with lb.cursor() as cur:
+		n = cur.execute(f"UPDATE {schema}.DATABASECHANGELOGLOCK SET `LOCKED` = 0, "
+				"LOCKEDBY = NULL, LOCKGRANTED = NULL WHERE ID = 1")
+	assert n == 1
+	err = try_ddl(gw, schema, "ALTER TABLE person ADD COLUMN hotfix INT NULL")
+	assert err is None, f"after the lock row is cleared, DDL is allowed again: {err}"
+	lb.close()
+
+
+if __name__ == "__main__":
+	harness.main(globals())
