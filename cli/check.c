@@ -1,0 +1,576 @@
+/* `ddlgate check`: lint migration files offline (or with live probes) with the proxy's rules. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "cli/facts_mysql.h"
+#include "config/cfg.h"
+#include "rules/arena.h"
+#include "rules/engine.h"
+#include "rules/lex.h"
+#include "rules/parse.h"
+#include "rules/split.h"
+
+#define CHECK_MAX_FILE (64u << 20)
+
+enum check_format { FMT_TEXT, FMT_JSON, FMT_GITHUB };
+
+/* A growable list of heap strings. */
+struct strv {
+	char **v; /* owned, each owned */
+	size_t n;
+};
+
+static void strv_push(struct strv *s, char *str)
+{
+	char **v = realloc(s->v, (s->n + 1) * sizeof(*v));
+	if (!v)
+		abort();
+	s->v = v;
+	s->v[s->n++] = str;
+}
+
+static void strv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	char *p;
+	size_t n = strlen(a);
+	if (asprintf(&p, "%s%s%s", a, n && a[n - 1] == '/' ? "" : "/", b) < 0)
+		abort();
+	return p;
+}
+
+static bool is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_file(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* One reported finding, owned by the run. */
+struct check_item {
+	char *file;
+	unsigned line;
+	char *rule;
+	enum rules_action action;
+	bool suppressed;
+	char *reason;
+	char *message;
+	char *guard;
+	char *object;
+};
+
+/* Everything one `check` run accumulates. */
+struct check_run {
+	const struct rules_engine *engine;
+	struct rules_ctx ctx;
+	struct rules_fact_cache *cache; /* owned; NULL offline */
+	struct facts_mysql *live;       /* owned; NULL offline */
+	struct rules_facts provider;
+	struct check_item *items; /* owned */
+	size_t nitems;
+	size_t files, statements;
+	size_t blocking, warnings, suppressed;
+	struct arena arena;
+	const char *file; /* current file */
+	bool io_error;
+};
+
+static char *dupn(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void add_item(struct check_run *r, unsigned line, const struct rules_finding *f)
+{
+	struct check_item *v = realloc(r->items, (r->nitems + 1) * sizeof(*v));
+	if (!v)
+		abort();
+	r->items = v;
+	struct check_item *it = &r->items[r->nitems++];
+	it->file = strdup(r->file);
+	it->line = line;
+	it->rule = strdup(f->rule);
+	it->action = f->action;
+	it->suppressed = f->suppressed;
+	it->reason = dupn(f->reason);
+	it->message = strdup(f->message);
+	it->guard = dupn(f->guard);
+	it->object = dupn(f->object);
+	if (f->suppressed)
+		r->suppressed++;
+	else if (f->action == RULES_ACTION_BLOCK)
+		r->blocking++;
+	else
+		r->warnings++;
+}
+
+/* Line of the statement's first token that is not a comment. */
+static unsigned stmt_line(const struct split_piece *p)
+{
+	struct lexer lx;
+	struct lex_token tok;
+	lex_init(&lx, p->sql, p->len, 0);
+	if (lex_next(&lx, &tok))
+		return p->line + tok.line - 1;
+	return p->line;
+}
+
+/*
+ * Parses and evaluates one statement. With live facts, a verdict that
+ * waits for facts is completed by probing and evaluating again (the same
+ * two-phase path the proxy takes, run inline here).
+ */
+static bool on_piece(const struct split_piece *p, void *arg)
+{
+	struct check_run *r = arg;
+	struct stmt st;
+	struct rules_verdict v;
+	arena_reset(&r->arena);
+	stmt_parse(&r->arena, p->sql, p->len, 0, &st);
+	if (st.kind == STMT_EMPTY)
+		return true;
+	r->statements++;
+	for (int round = 0;; round++) {
+		rules_evaluate(r->engine, &r->arena, &st, p->sql, p->len, &r->ctx, &v);
+		if (!v.pending || !r->live || round == 3)
+			break;
+		(void)facts_mysql_fetch_pending(r->live, r->cache);
+	}
+	unsigned line = stmt_line(p);
+	for (size_t i = 0; i < v.nfindings; i++)
+		if (!v.findings[i].passed)
+			add_item(r, line, &v.findings[i]);
+	return true;
+}
+
+/* Lints one file as one migration. */
+static void check_file(struct check_run *r, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "ddlgate check: %s: %s\n", path, strerror(errno));
+		r->io_error = true;
+		return;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len + 65536 + 1 > cap) {
+			cap = cap ? cap * 2 : 131072;
+			char *nb = realloc(buf, cap);
+			if (!nb)
+				abort();
+			buf = nb;
+		}
+		size_t k = fread(buf + len, 1, cap - len - 1, f);
+		len += k;
+		if (k == 0 || len > CHECK_MAX_FILE)
+			break;
+	}
+	bool err = ferror(f);
+	fclose(f);
+	if (err || len > CHECK_MAX_FILE) {
+		fprintf(stderr, "ddlgate check: %s: %s\n", path,
+			err ? "read error" : "file too large");
+		r->io_error = true;
+		free(buf);
+		return;
+	}
+	buf[len] = '\0';
+	struct rules_migration *mig = rules_migration_new();
+	r->ctx.mig = mig;
+	r->file = path;
+	r->files++;
+	(void)split_sql(buf, len, SPLIT_FILE, on_piece, r);
+	r->ctx.mig = NULL;
+	rules_migration_free(mig);
+	free(buf);
+}
+
+/* ---- finding the migrations ------------------------------------------- */
+
+static int entry_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return versionsort(a, b);
+}
+
+/* sqitch: the plan's order, deploy/<change>.sql; name order without a plan. */
+static bool collect_sqitch(const char *dir, struct strv *out)
+{
+	char *plan = path_join(dir, "sqitch.plan");
+	char *deploy = path_join(dir, "deploy");
+	FILE *f = fopen(plan, "r");
+	bool ok = true;
+	if (f) {
+		char line[4096];
+		struct strv seen = {0};
+		while (fgets(line, sizeof(line), f)) {
+			char *s = line + strspn(line, " \t");
+			if (*s == '%' || *s == '#' || *s == '@' || *s == '\n' || *s == '\r' || !*s)
+				continue;
+			size_t n = strcspn(s, " \t\r\n[");
+			s[n] = '\0';
+			bool dup = false;
+			for (size_t i = 0; i < seen.n; i++)
+				if (strcmp(seen.v[i], s) == 0)
+					dup = true;
+			if (dup)
+				continue;
+			strv_push(&seen, strdup(s));
+			char *name;
+			if (asprintf(&name, "%s.sql", s) < 0)
+				abort();
+			char *file = path_join(deploy, name);
+			free(name);
+			if (is_file(file)) {
+				strv_push(out, file);
+			} else {
+				fprintf(stderr, "ddlgate check: %s: change %s has no %s\n", plan, s,
+					file);
+				free(file);
+				ok = false;
+			}
+		}
+		strv_free(&seen);
+		fclose(f);
+	} else {
+		struct dirent **ents;
+		int n = scandir(deploy, &ents, NULL, entry_cmp);
+		for (int i = 0; i < n; i++) {
+			if (ends_with(ents[i]->d_name, ".sql")) {
+				char *file = path_join(deploy, ents[i]->d_name);
+				if (is_file(file))
+					strv_push(out, file);
+				else
+					free(file);
+			}
+			free(ents[i]);
+		}
+		if (n >= 0)
+			free(ents);
+	}
+	free(plan);
+	free(deploy);
+	return ok;
+}
+
+/*
+ * Every migration under dir, in name (version) order: *.sql files and
+ * sub-directories walked in turn (Prisma's <stamp>_<name>/migration.sql
+ * falls out of this). Down / undo migrations (*.down.sql, Flyway U*.sql)
+ * are skipped: they are not applied going forward. A directory with a
+ * sqitch.plan or deploy/ is read as a sqitch project.
+ */
+static bool collect_dir(const char *dir, struct strv *out, int depth)
+{
+	char *plan = path_join(dir, "sqitch.plan");
+	char *deploy = path_join(dir, "deploy");
+	bool sqitch = is_file(plan) || is_dir(deploy);
+	free(plan);
+	free(deploy);
+	if (sqitch)
+		return collect_sqitch(dir, out);
+	if (depth > 8)
+		return true;
+	struct dirent **ents;
+	int n = scandir(dir, &ents, NULL, entry_cmp);
+	if (n < 0) {
+		fprintf(stderr, "ddlgate check: %s: %s\n", dir, strerror(errno));
+		return false;
+	}
+	bool ok = true;
+	for (int i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+		if (name[0] != '.') {
+			char *p = path_join(dir, name);
+			if (is_dir(p)) {
+				ok = collect_dir(p, out, depth + 1) && ok;
+				free(p);
+			} else if (ends_with(name, ".sql") && !ends_with(name, ".down.sql") &&
+				   !(name[0] == 'U' && strstr(name, "__"))) {
+				strv_push(out, p);
+			} else {
+				free(p);
+			}
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	return ok;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static const char *item_decision(const struct check_item *it)
+{
+	if (it->suppressed)
+		return "allowed";
+	return it->action == RULES_ACTION_BLOCK ? "block" : "warn";
+}
+
+static void print_text(const struct check_run *r, FILE *out)
+{
+	for (size_t i = 0; i < r->nitems; i++) {
+		const struct check_item *it = &r->items[i];
+		fprintf(out, "%s:%u: %s [%s] %s", it->file, it->line, item_decision(it), it->rule,
+			it->message);
+		if (it->guard)
+			fprintf(out, " (%s)", it->guard);
+		if (it->suppressed)
+			fprintf(out, " [directive: %s]", it->reason ? it->reason : "no reason given");
+		fputc('\n', out);
+	}
+	fprintf(out, "ddlgate check: %zu file(s), %zu statement(s): %zu blocking, %zu warning(s), "
+		     "%zu allowed by directive\n",
+		r->files, r->statements, r->blocking, r->warnings, r->suppressed);
+}
+
+static void print_json(const struct check_run *r, FILE *out)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < r->nitems; i++) {
+		const struct check_item *it = &r->items[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "file", json_string(it->file));
+		json_object_set_new(o, "line", json_integer(it->line));
+		json_object_set_new(o, "rule", json_string(it->rule));
+		json_object_set_new(o, "action", json_string(rules_action_name(it->action)));
+		json_object_set_new(o, "decision", json_string(item_decision(it)));
+		json_object_set_new(o, "message", json_string(it->message));
+		json_object_set_new(o, "guard", it->guard ? json_string(it->guard) : json_null());
+		json_object_set_new(o, "object", it->object ? json_string(it->object) : json_null());
+		json_object_set_new(o, "suppressed", json_boolean(it->suppressed));
+		if (it->suppressed)
+			json_object_set_new(o, "reason",
+					    it->reason ? json_string(it->reason) : json_null());
+		json_array_append_new(arr, o);
+	}
+	json_dumpf(arr, out, JSON_INDENT(2));
+	fputc('\n', out);
+	json_decref(arr);
+}
+
+/* GitHub workflow commands escape %, CR, LF (and , : in properties). */
+static void gh_escape(FILE *out, const char *s, bool property)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '%':
+			fputs("%25", out);
+			break;
+		case '\r':
+			fputs("%0D", out);
+			break;
+		case '\n':
+			fputs("%0A", out);
+			break;
+		case ':':
+			fputs(property ? "%3A" : ":", out);
+			break;
+		case ',':
+			fputs(property ? "%2C" : ",", out);
+			break;
+		default:
+			fputc(*s, out);
+		}
+	}
+}
+
+static void print_github(const struct check_run *r, FILE *out)
+{
+	for (size_t i = 0; i < r->nitems; i++) {
+		const struct check_item *it = &r->items[i];
+		const char *cmd = it->suppressed			? "notice"
+				  : it->action == RULES_ACTION_BLOCK ? "error"
+								     : "warning";
+		fprintf(out, "::%s file=", cmd);
+		gh_escape(out, it->file, true);
+		fprintf(out, ",line=%u,title=", it->line);
+		fputs("ddlgate ", out);
+		gh_escape(out, it->rule, true);
+		fputs("::", out);
+		gh_escape(out, it->message, false);
+		if (it->guard) {
+			fputs(" (", out);
+			gh_escape(out, it->guard, false);
+			fputs(")", out);
+		}
+		fputc('\n', out);
+	}
+}
+
+/* ---- command ----------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+	fputs("usage: ddlgate check [-c FILE] [--dsn mysql://user:pass@host:port/db]\n"
+	      "                     [--format text|json|github] PATH...\n"
+	      "Lints migration files or folders (Prisma migrations/, plain .sql files,\n"
+	      "sqitch deploy/) with ddlgate's rules. Each file is one migration.\n"
+	      "Exit: 0 clean (warnings allowed), 1 blocking findings, 2 usage or config error.\n",
+	      out);
+}
+
+static void run_cleanup(struct check_run *r)
+{
+	for (size_t i = 0; i < r->nitems; i++) {
+		struct check_item *it = &r->items[i];
+		free(it->file);
+		free(it->rule);
+		free(it->reason);
+		free(it->message);
+		free(it->guard);
+		free(it->object);
+	}
+	free(r->items);
+	facts_mysql_free(r->live);
+	rules_fact_cache_free(r->cache);
+	arena_cleanup(&r->arena);
+}
+
+int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"dsn", required_argument, NULL, 'd'},
+		{"format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *cfg_path = NULL, *dsn = NULL;
+	enum check_format fmt = FMT_TEXT;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:hf:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cfg_path = optarg;
+			break;
+		case 'd':
+			dsn = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "text") == 0)
+				fmt = FMT_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				fmt = FMT_JSON;
+			else if (strcmp(optarg, "github") == 0)
+				fmt = FMT_GITHUB;
+			else {
+				fprintf(stderr, "ddlgate check: unknown format '%s'\n", optarg);
+				usage(stderr);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "ddlgate check: bad option '%s'\n", argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "ddlgate check: no PATH given\n");
+		usage(stderr);
+		return 2;
+	}
+
+	char err[512];
+	struct cfg *cfg = cfg_path ? cfg_load(cfg_path, err, sizeof(err)) : cfg_defaults();
+	if (!cfg) {
+		fprintf(stderr, "ddlgate check: %s\n", cfg_path ? err : "out of memory");
+		return 2;
+	}
+	struct rules_engine *engine = rules_engine_new(cfg->rules, cfg->nrules, err, sizeof(err));
+	if (!engine) {
+		fprintf(stderr, "ddlgate check: %s: %s\n", cfg_path ? cfg_path : "config", err);
+		cfg_free(cfg);
+		return 2;
+	}
+
+	struct strv files = {0};
+	bool ok = true;
+	for (int i = optind; i < argc; i++) {
+		if (is_dir(argv[i])) {
+			ok = collect_dir(argv[i], &files, 0) && ok;
+		} else if (is_file(argv[i])) {
+			strv_push(&files, strdup(argv[i]));
+		} else {
+			fprintf(stderr, "ddlgate check: %s: no such file or directory\n", argv[i]);
+			ok = false;
+		}
+	}
+
+	struct check_run r;
+	memset(&r, 0, sizeof(r));
+	arena_init(&r.arena, 65536);
+	r.engine = engine;
+	r.ctx.lock_wait_timeout = -1;
+	r.ctx.max_lock_wait_s = cfg->guard.max_lock_wait_s;
+	r.ctx.large_table_bytes = cfg->guard.large_table_bytes;
+	struct facts_dsn d;
+	memset(&d, 0, sizeof(d));
+	int rc = 0;
+	if (ok && dsn) {
+		long timeout = cfg_path && cfg->guard.probe_timeout_ms > 0
+				       ? cfg->guard.probe_timeout_ms
+				       : 2000;
+		if (!facts_dsn_parse(dsn, &d, err, sizeof(err)) ||
+		    !(r.live = facts_mysql_connect(&d, timeout, err, sizeof(err)))) {
+			fprintf(stderr, "ddlgate check: %s\n", err);
+			ok = false;
+		} else {
+			r.cache = rules_fact_cache_new();
+			r.provider = rules_fact_cache_provider(r.cache);
+			r.ctx.facts = &r.provider;
+			r.ctx.schema = d.db;
+		}
+	}
+	if (!ok) {
+		rc = 2;
+	} else {
+		for (size_t i = 0; i < files.n; i++)
+			check_file(&r, files.v[i]);
+		if (fmt == FMT_JSON)
+			print_json(&r, stdout);
+		else if (fmt == FMT_GITHUB)
+			print_github(&r, stdout);
+		else
+			print_text(&r, stdout);
+		rc = r.io_error ? 2 : r.blocking ? 1 : 0;
+	}
+	run_cleanup(&r);
+	facts_dsn_cleanup(&d);
+	strv_free(&files);
+	rules_engine_free(engine);
+	cfg_free(cfg);
+	return rc;
+}

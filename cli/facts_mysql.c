@@ -1,0 +1,284 @@
+/* Live rule facts for `ddlgate check --dsn` over one read-only MySQL connection. */
+#include "cli/facts_mysql.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/probe_sql.h"
+
+#define PROBE_SQL_MAX 8192
+
+struct facts_mysql {
+	MYSQL *conn;                  /* owned; NULL after a lost connection */
+	const struct facts_dsn *dsn;  /* borrowed: outlives the connection */
+	long timeout_ms;
+};
+
+void facts_dsn_cleanup(struct facts_dsn *d)
+{
+	free(d->user);
+	free(d->pass);
+	free(d->host);
+	free(d->db);
+	free(d->socket);
+	memset(d, 0, sizeof(*d));
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* A percent-decoded copy of s[0..n); NULL when n is 0 or on a bad escape. */
+static char *decode(const char *s, size_t n, bool *bad)
+{
+	if (n == 0)
+		return NULL;
+	char *out = malloc(n + 1);
+	if (!out)
+		abort();
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+			if (hi < 0 || lo < 0) {
+				*bad = true;
+				free(out);
+				return NULL;
+			}
+			out[k++] = (char)(hi * 16 + lo);
+			i += 2;
+			continue;
+		}
+		out[k++] = s[i];
+	}
+	out[k] = '\0';
+	return out;
+}
+
+bool facts_dsn_parse(const char *url, struct facts_dsn *d, char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	const char *p = strstr(url, "://");
+	if (!p || !((p - url == 5 && strncmp(url, "mysql", 5) == 0) ||
+		    (p - url == 7 && strncmp(url, "mariadb", 7) == 0))) {
+		snprintf(err, errlen, "--dsn: expected mysql://user:pass@host:port/db");
+		return false;
+	}
+	p += 3;
+	bool bad = false;
+	const char *end = p + strcspn(p, "/?");
+	const char *at = NULL;
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		if (colon) {
+			d->user = decode(p, (size_t)(colon - p), &bad);
+			d->pass = decode(colon + 1, (size_t)(at - colon - 1), &bad);
+			if (!d->pass && !bad)
+				d->pass = strdup("");
+		} else {
+			d->user = decode(p, (size_t)(at - p), &bad);
+		}
+		p = at + 1;
+	}
+	const char *hend = end;
+	if (*p == '[') { /* [v6]:port */
+		const char *rb = memchr(p, ']', (size_t)(end - p));
+		if (!rb) {
+			snprintf(err, errlen, "--dsn: unterminated [ in host");
+			return false;
+		}
+		d->host = decode(p + 1, (size_t)(rb - p - 1), &bad);
+		p = rb + 1;
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		hend = colon ? colon : end;
+		d->host = decode(p, (size_t)(hend - p), &bad);
+		p = hend;
+	}
+	if (p < end && *p == ':') {
+		char *e;
+		unsigned long port = strtoul(p + 1, &e, 10);
+		if (e != end || port == 0 || port > 65535) {
+			snprintf(err, errlen, "--dsn: bad port");
+			return false;
+		}
+		d->port = (unsigned)port;
+	}
+	p = end;
+	if (*p == '/') {
+		size_t n = strcspn(p + 1, "?");
+		d->db = decode(p + 1, n, &bad);
+		p += 1 + n;
+	}
+	if (*p == '?') {
+		p++;
+		while (*p) {
+			size_t n = strcspn(p, "&");
+			if (n > 7 && strncmp(p, "socket=", 7) == 0) {
+				free(d->socket);
+				d->socket = decode(p + 7, n - 7, &bad);
+			} else {
+				snprintf(err, errlen, "--dsn: unknown parameter '%.*s'", (int)n, p);
+				return false;
+			}
+			p += n;
+			if (*p == '&')
+				p++;
+		}
+	}
+	if (bad) {
+		snprintf(err, errlen, "--dsn: bad %%-escape");
+		return false;
+	}
+	return true;
+}
+
+/* Opens the connection with every timeout set and the session read-only. */
+static MYSQL *open_conn(const struct facts_dsn *d, long timeout_ms, char *err, size_t errlen)
+{
+	MYSQL *m = mysql_init(NULL);
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	unsigned int secs = (unsigned int)((timeout_ms + 999) / 1000);
+	if (secs == 0)
+		secs = 1;
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &secs);
+	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &secs);
+	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (!mysql_real_connect(m, d->host ? d->host : "localhost", d->user, d->pass, d->db,
+				d->port, d->socket, 0)) {
+		snprintf(err, errlen, "--dsn: cannot connect: %s", mysql_error(m));
+		mysql_close(m);
+		return NULL;
+	}
+	if (mysql_query(m, "SET SESSION TRANSACTION READ ONLY") != 0) {
+		snprintf(err, errlen, "--dsn: cannot make the session read-only: %s",
+			 mysql_error(m));
+		mysql_close(m);
+		return NULL;
+	}
+	/* Server-side limits; each exists on only one of MariaDB / MySQL. */
+	char q[96];
+	snprintf(q, sizeof(q), "SET SESSION max_statement_time = %.3f", timeout_ms / 1000.0);
+	(void)mysql_query(m, q);
+	snprintf(q, sizeof(q), "SET SESSION max_execution_time = %ld", timeout_ms);
+	(void)mysql_query(m, q);
+	return m;
+}
+
+struct facts_mysql *facts_mysql_connect(const struct facts_dsn *d, long timeout_ms, char *err,
+					size_t errlen)
+{
+	MYSQL *m = open_conn(d, timeout_ms, err, errlen);
+	if (!m)
+		return NULL;
+	struct facts_mysql *f = calloc(1, sizeof(*f));
+	if (!f)
+		abort();
+	f->conn = m;
+	f->dsn = d;
+	f->timeout_ms = timeout_ms;
+	return f;
+}
+
+void facts_mysql_free(struct facts_mysql *f)
+{
+	if (!f)
+		return;
+	if (f->conn)
+		mysql_close(f->conn);
+	free(f);
+}
+
+static void fail(struct rules_fact_answer *out, const char *why)
+{
+	out->status = RULES_FACT_FAILED;
+	out->value = RULES_UNKNOWN;
+	snprintf(out->detail, sizeof(out->detail), "%s", why);
+}
+
+void facts_mysql_fetch(struct facts_mysql *f, const struct rules_fact_query *q,
+		       struct rules_fact_answer *out)
+{
+	memset(out, 0, sizeof(*out));
+	char sql[PROBE_SQL_MAX];
+	if (!probe_sql_build(q, f->timeout_ms, sql, sizeof(sql))) {
+		fail(out, "cannot build a probe for this key");
+		return;
+	}
+	if (!f->conn) {
+		char err[256];
+		f->conn = open_conn(f->dsn, f->timeout_ms, err, sizeof(err));
+		if (!f->conn) {
+			fail(out, err);
+			return;
+		}
+	}
+	if (mysql_real_query(f->conn, sql, strlen(sql)) != 0) {
+		unsigned int e = mysql_errno(f->conn);
+		if (e == ER_NO_SUCH_TABLE && q->kind == FACT_HAS_ROWS) {
+			out->status = RULES_FACT_OK;
+			out->value = RULES_NO;
+			snprintf(out->detail, sizeof(out->detail), "table does not exist");
+			return;
+		}
+		/* 2013 lost connection (client read timeout), 1969 MariaDB
+		 * max_statement_time, 3024 MySQL max_execution_time */
+		if (e == 2013 || e == 2006 || e == 1969 || e == 3024) {
+			fail(out, "timeout");
+			if (e == 2013 || e == 2006) {
+				mysql_close(f->conn);
+				f->conn = NULL;
+			}
+			return;
+		}
+		fail(out, mysql_error(f->conn));
+		return;
+	}
+	MYSQL_RES *res = mysql_store_result(f->conn);
+	if (!res) {
+		fail(out, mysql_errno(f->conn) ? mysql_error(f->conn) : "no result");
+		return;
+	}
+	MYSQL_ROW row = mysql_fetch_row(res);
+	unsigned long *lens = row ? mysql_fetch_lengths(res) : NULL;
+	probe_sql_answer(q, (const char *const *)row, lens, mysql_num_fields(res), out);
+	mysql_free_result(res);
+}
+
+size_t facts_mysql_fetch_pending(struct facts_mysql *f, struct rules_fact_cache *c)
+{
+	size_t n = rules_fact_cache_npending(c);
+	if (n == 0)
+		return 0;
+	const struct rules_fact_query **qs = calloc(n, sizeof(*qs));
+	if (!qs)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		qs[i] = rules_fact_cache_pending(c, i);
+	for (size_t i = 0; i < n; i++) {
+		struct rules_fact_answer ans;
+		facts_mysql_fetch(f, qs[i], &ans);
+		rules_fact_cache_answer(c, qs[i], &ans);
+	}
+	free(qs);
+	return n;
+}
