@@ -1,0 +1,243 @@
+/* Cross-instance migration agreement: a named lock on a side connection. */
+#include "proxy/cluster.h"
+
+#include <errno.h>
+#include <mysql.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CLUSTER_POLL_MS 200
+
+/* The account and target, copied from the configuration. */
+struct cluster_conf {
+	char lock[128];
+	char user[128];
+	char password[256];
+	char host[256];
+	char socket[256];
+	unsigned port;
+	int timeout_ms;
+	uint64_t version;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool running, stopping;
+	bool want;                 /* a local migration runs */
+	struct cluster_conf conf;
+	struct cluster_status st;
+} cl = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void cluster_conf_set(const struct cfg *c)
+{
+	struct cluster_conf *k = &cl.conf;
+	snprintf(k->lock, sizeof(k->lock), "%s", c->migration.cluster_lock ? c->migration.cluster_lock : "");
+	snprintf(k->user, sizeof(k->user), "%s", c->guard.user ? c->guard.user : "");
+	snprintf(k->password, sizeof(k->password), "%s", c->guard.password ? c->guard.password : "");
+	snprintf(k->host, sizeof(k->host), "%s", c->proxy.backend.host);
+	snprintf(k->socket, sizeof(k->socket), "%s", c->proxy.backend_socket ? c->proxy.backend_socket : "");
+	k->port = c->proxy.backend.port;
+	k->timeout_ms = c->guard.probe_timeout_ms > 0 ? c->guard.probe_timeout_ms : 2000;
+	k->version++;
+	cl.st.enabled = k->lock[0] && k->user[0];
+	snprintf(cl.st.lock, sizeof(cl.st.lock), "%s", k->lock);
+}
+
+/* Runs q and returns the first column of the first row as a number;
+ * *is_null for SQL NULL. False on any error (err filled). */
+static bool cluster_scalar(MYSQL *m, const char *q, long long *out, bool *is_null, char *err,
+			   size_t errlen)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+
+	if (mysql_query(m, q) != 0 || !(res = mysql_store_result(m))) {
+		snprintf(err, errlen, "%s", mysql_error(m));
+		return false;
+	}
+	row = mysql_fetch_row(res);
+	*is_null = !row || !row[0];
+	*out = (row && row[0]) ? strtoll(row[0], NULL, 10) : 0;
+	mysql_free_result(res);
+	return true;
+}
+
+static MYSQL *cluster_connect(const struct cluster_conf *k, long long *my_id, char *err,
+			      size_t errlen)
+{
+	unsigned secs = (unsigned)((k->timeout_ms + 999) / 1000);
+	MYSQL *m = mysql_init(NULL);
+	bool isnull;
+
+	if (!m)
+		return NULL;
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &secs);
+	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &secs);
+	if (!mysql_real_connect(m, k->socket[0] ? NULL : k->host, k->user, k->password, NULL,
+				k->socket[0] ? 0 : k->port, k->socket[0] ? k->socket : NULL, 0) ||
+	    !cluster_scalar(m, "SELECT CONNECTION_ID()", my_id, &isnull, err, errlen)) {
+		snprintf(err, errlen, "cluster lock connection: %s", mysql_error(m));
+		mysql_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+/*
+ * The cluster thread: keeps the lock while a local migration runs, and
+ * polls who holds it. A failed side connection leaves DDL unguarded by the
+ * cluster lock (fail open, reported in /status) rather than stopping all
+ * DDL because of a monitoring account problem.
+ */
+static void *cluster_main(void *unused)
+{
+	MYSQL *m = NULL;
+	long long my_id = 0;
+	uint64_t version = 0;
+	bool held = false;
+
+	pthread_mutex_lock(&cl.lock);
+	while (!cl.stopping) {
+		struct cluster_conf k = cl.conf;
+		bool want = cl.want;
+		pthread_mutex_unlock(&cl.lock);
+
+		char err[256] = "";
+		char q[512], esc[300];
+		long long holder = 0;
+		bool isnull = true, ok = true;
+		bool enabled = k.lock[0] && k.user[0];
+
+		if (m && version != k.version) {
+			mysql_close(m);
+			m = NULL;
+			held = false;
+		}
+		if (enabled && !m) {
+			m = cluster_connect(&k, &my_id, err, sizeof(err));
+			version = k.version;
+			held = false;
+		}
+		if (enabled && m) {
+			mysql_real_escape_string(m, esc, k.lock, strlen(k.lock));
+			if (want && !held) {
+				long long v;
+				snprintf(q, sizeof(q), "SELECT GET_LOCK('%s', 0)", esc);
+				ok = cluster_scalar(m, q, &v, &isnull, err, sizeof(err));
+				held = ok && !isnull && v == 1;
+			} else if (!want && held) {
+				long long v;
+				snprintf(q, sizeof(q), "SELECT RELEASE_LOCK('%s')", esc);
+				ok = cluster_scalar(m, q, &v, &isnull, err, sizeof(err));
+				held = false;
+			}
+			if (ok) {
+				snprintf(q, sizeof(q), "SELECT IS_USED_LOCK('%s')", esc);
+				ok = cluster_scalar(m, q, &holder, &isnull, err, sizeof(err));
+			}
+			if (!ok) {
+				mysql_close(m);
+				m = NULL;
+				held = false;
+			}
+		}
+
+		pthread_mutex_lock(&cl.lock);
+		cl.st.enabled = enabled;
+		cl.st.connected = m != NULL;
+		cl.st.held_locally = held;
+		cl.st.holder = (ok && m && !isnull) ? (uint64_t)holder : 0;
+		cl.st.held_remotely = cl.st.holder && (long long)cl.st.holder != my_id;
+		snprintf(cl.st.error, sizeof(cl.st.error), "%s", err);
+		if (cl.want == want) { /* else: act on the change at once */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += CLUSTER_POLL_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			if (!cl.stopping)
+				pthread_cond_timedwait(&cl.cond, &cl.lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&cl.lock);
+	if (m)
+		mysql_close(m); /* releases the lock with the connection */
+	mysql_thread_end();
+	return NULL;
+}
+
+bool cluster_start(const struct cfg *c, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&cl.lock);
+	cluster_conf_set(c);
+	if (cl.running) {
+		pthread_mutex_unlock(&cl.lock);
+		return true;
+	}
+	cl.stopping = false;
+	pthread_mutex_unlock(&cl.lock);
+	mysql_library_init(0, NULL, NULL);
+	if (pthread_create(&cl.thread, NULL, cluster_main, NULL) != 0) {
+		snprintf(err, errlen, "cannot start the cluster thread: %s", strerror(errno));
+		return false;
+	}
+	cl.running = true;
+	return true;
+}
+
+void cluster_configure(const struct cfg *c)
+{
+	pthread_mutex_lock(&cl.lock);
+	cluster_conf_set(c);
+	pthread_cond_signal(&cl.cond);
+	pthread_mutex_unlock(&cl.lock);
+}
+
+void cluster_stop(void)
+{
+	if (!cl.running)
+		return;
+	pthread_mutex_lock(&cl.lock);
+	cl.stopping = true;
+	pthread_cond_signal(&cl.cond);
+	pthread_mutex_unlock(&cl.lock);
+	pthread_join(cl.thread, NULL);
+	cl.running = false;
+}
+
+void cluster_set_local(bool active)
+{
+	pthread_mutex_lock(&cl.lock);
+	if (cl.want != active) {
+		cl.want = active;
+		pthread_cond_signal(&cl.cond);
+	}
+	pthread_mutex_unlock(&cl.lock);
+}
+
+bool cluster_remote_migration(char *who, size_t wholen)
+{
+	pthread_mutex_lock(&cl.lock);
+	bool remote = cl.running && cl.st.enabled && cl.st.held_remotely;
+	if (remote && who && wholen)
+		snprintf(who, wholen, "another ddlgate instance (lock '%s' held by server connection %llu)",
+			 cl.st.lock, (unsigned long long)cl.st.holder);
+	pthread_mutex_unlock(&cl.lock);
+	return remote;
+}
+
+void cluster_get_status(struct cluster_status *out)
+{
+	pthread_mutex_lock(&cl.lock);
+	*out = cl.st;
+	out->enabled = cl.running && cl.st.enabled;
+	pthread_mutex_unlock(&cl.lock);
+}

@@ -1,0 +1,49 @@
+/*
+ * Cross-instance migration agreement through the backend itself.
+ *
+ * Several ddlgate instances in front of one server agree on "a migration
+ * runs" with a named lock ([migration] cluster_lock) held on a side
+ * connection: while this instance has a running migration, its cluster
+ * thread holds the lock with GET_LOCK; every instance polls IS_USED_LOCK
+ * a few times a second and treats a holder other than its own side
+ * connection as a migration elsewhere. No home-made protocol: the server's
+ * lock table is the shared state, and a crashed instance's lock dies with
+ * its connection.
+ */
+#ifndef DDLGATE_PROXY_CLUSTER_H
+#define DDLGATE_PROXY_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg.h"
+
+/* Starts the cluster thread (a no-op when cluster_lock is empty). The
+ * account is [guard] user/password when set; without one the cluster
+ * lock is disabled (see README). */
+bool cluster_start(const struct cfg *c, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void cluster_configure(const struct cfg *c);
+void cluster_stop(void);
+
+/* This instance has (active = true) or no longer has a running migration:
+ * the thread acquires or releases the lock soon after. */
+void cluster_set_local(bool active);
+
+/* True when another instance (another connection than ours) holds the
+ * lock, as of the last poll (at most ~200 ms old); who says which. */
+bool cluster_remote_migration(char *who, size_t wholen);
+
+struct cluster_status {
+	bool enabled;
+	bool connected;
+	bool held_locally;    /* our side connection holds the lock */
+	bool held_remotely;   /* someone else does */
+	uint64_t holder;      /* the holder's server connection id, 0 = free */
+	char lock[128];
+	char error[256];
+};
+void cluster_get_status(struct cluster_status *out);
+
+#endif

@@ -1,0 +1,367 @@
+/* Live guards: worker threads running read-only probes on side connections. */
+#include "proxy/guard.h"
+
+#include <mysql.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proxy/hook.h"
+
+struct guard_job {
+	atomic_int refs;
+	atomic_bool cancelled;
+	size_t n;
+	char **sql;                   /* owned */
+	struct guard_result *results; /* owned */
+	struct sess *s;               /* borrowed: only handed to sess_post */
+	void (*done)(struct sess *s, void *arg);
+	void *arg;
+	struct guard_job *next;       /* queue link */
+};
+
+/* The account and target, copied from the configuration. */
+struct guard_conf {
+	char *user, *password, *host, *socket;
+	unsigned port;
+	int timeout_ms;
+	uint64_t version; /* bumped on reconfigure: workers reconnect */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct guard_job *head, *tail;
+	bool running, stopping;
+	pthread_t *threads;
+	int nthreads;
+	struct guard_conf conf;
+	struct guard_stats stats;
+} guard = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static char *guard_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void guard_conf_set(const struct cfg *c)
+{
+	free(guard.conf.user);
+	free(guard.conf.password);
+	free(guard.conf.host);
+	free(guard.conf.socket);
+	guard.conf.user = guard_strdup(c->guard.user);
+	guard.conf.password = guard_strdup(c->guard.password ? c->guard.password : "");
+	guard.conf.host = guard_strdup(c->proxy.backend.host);
+	guard.conf.socket = guard_strdup(c->proxy.backend_socket);
+	guard.conf.port = c->proxy.backend.port;
+	guard.conf.timeout_ms = c->guard.probe_timeout_ms > 0 ? c->guard.probe_timeout_ms : 2000;
+	guard.conf.version++;
+}
+
+static int64_t guard_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * Opens a side connection with the current account. Timeouts are whole
+ * seconds in the client library, so probe_timeout_ms is rounded up there;
+ * on MariaDB max_statement_time bounds the statement itself more tightly
+ * (MySQL gets the MAX_EXECUTION_TIME hint from probe_sql_build). Returns
+ * NULL and fills err on failure.
+ */
+static MYSQL *guard_connect(const struct guard_conf *gc, char *err, size_t errlen)
+{
+	unsigned secs = (unsigned)((gc->timeout_ms + 999) / 1000);
+	MYSQL *m = mysql_init(NULL);
+	char q[128];
+
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &secs);
+	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &secs);
+	if (!mysql_real_connect(m, gc->socket ? NULL : gc->host, gc->user, gc->password, NULL,
+				gc->socket ? 0 : gc->port, gc->socket, 0)) {
+		snprintf(err, errlen, "guard connection: %s", mysql_error(m));
+		mysql_close(m);
+		return NULL;
+	}
+	snprintf(q, sizeof(q), "SET SESSION max_statement_time = %.3f", gc->timeout_ms / 1000.0);
+	(void)mysql_query(m, q); /* MySQL has no such variable: ignore */
+	(void)mysql_query(m, "SET SESSION TRANSACTION READ ONLY");
+	return m;
+}
+
+/* Runs one probe on m and stores the first row in r. False when the
+ * connection broke (the caller reconnects). */
+static bool guard_run_one(MYSQL *m, const char *sql, struct guard_result *r)
+{
+	int64_t t0 = guard_now_us();
+	bool conn_ok = true;
+
+	if (mysql_query(m, sql) != 0) {
+		snprintf(r->error, sizeof(r->error), "probe failed: %s", mysql_error(m));
+		unsigned e = mysql_errno(m);
+		conn_ok = !(e == 2006 || e == 2013 || e == 2055);
+	} else {
+		MYSQL_RES *res = mysql_store_result(m);
+		if (!res) {
+			snprintf(r->error, sizeof(r->error), "probe returned no result: %s",
+				 mysql_error(m));
+		} else {
+			MYSQL_ROW row = mysql_fetch_row(res);
+			unsigned long *lens = row ? mysql_fetch_lengths(res) : NULL;
+			r->ok = true;
+			r->ncols = mysql_num_fields(res);
+			if (r->ncols > GUARD_MAX_COLS)
+				r->ncols = GUARD_MAX_COLS;
+			if (row) {
+				r->has_row = true;
+				for (unsigned i = 0; i < r->ncols; i++) {
+					if (!row[i])
+						continue;
+					r->vals[i] = malloc(lens[i] + 1);
+					if (!r->vals[i])
+						abort();
+					memcpy(r->vals[i], row[i], lens[i]);
+					r->vals[i][lens[i]] = 0;
+					r->lens[i] = lens[i];
+				}
+			}
+			mysql_free_result(res);
+			while (mysql_next_result(m) == 0) {
+				res = mysql_store_result(m);
+				if (res)
+					mysql_free_result(res);
+			}
+		}
+	}
+	r->us = (uint64_t)(guard_now_us() - t0);
+	return conn_ok;
+}
+
+static void guard_job_unref(struct guard_job *j)
+{
+	if (atomic_fetch_sub(&j->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < j->n; i++) {
+		free(j->sql[i]);
+		for (unsigned k = 0; k < GUARD_MAX_COLS; k++)
+			free(j->results[i].vals[k]);
+	}
+	free(j->sql);
+	free(j->results);
+	free(j);
+}
+
+static void *guard_worker(void *unused)
+{
+	MYSQL *m = NULL;
+	uint64_t version = 0;
+
+	pthread_mutex_lock(&guard.lock);
+	for (;;) {
+		while (!guard.head && !guard.stopping)
+			pthread_cond_wait(&guard.cond, &guard.lock);
+		if (!guard.head && guard.stopping)
+			break;
+		struct guard_job *j = guard.head;
+		guard.head = j->next;
+		if (!guard.head)
+			guard.tail = NULL;
+		struct guard_conf gc = guard.conf; /* strings stay valid while we hold ... */
+		char *user = guard_strdup(gc.user), *pw = guard_strdup(gc.password);
+		char *host = guard_strdup(gc.host), *sock = guard_strdup(gc.socket);
+		bool stopping = guard.stopping;
+		pthread_mutex_unlock(&guard.lock);
+		gc.user = user;
+		gc.password = pw;
+		gc.host = host;
+		gc.socket = sock;
+
+		if (m && version != gc.version) {
+			mysql_close(m);
+			m = NULL;
+		}
+		for (size_t i = 0; i < j->n && !atomic_load(&j->cancelled); i++) {
+			struct guard_result *r = &j->results[i];
+			if (stopping) {
+				snprintf(r->error, sizeof(r->error), "ddlgate is shutting down");
+				continue;
+			}
+			if (!m) {
+				m = guard_connect(&gc, r->error, sizeof(r->error));
+				version = gc.version;
+				if (!m)
+					continue;
+			}
+			if (!guard_run_one(m, j->sql[i], r)) {
+				mysql_close(m);
+				m = NULL;
+			}
+		}
+		free(user);
+		free(pw);
+		free(host);
+		free(sock);
+
+		pthread_mutex_lock(&guard.lock);
+		for (size_t i = 0; i < j->n; i++) {
+			guard.stats.probes++;
+			guard.stats.us_total += j->results[i].us;
+			if (!j->results[i].ok)
+				guard.stats.failures++;
+		}
+		pthread_mutex_unlock(&guard.lock);
+		if (!atomic_load(&j->cancelled))
+			sess_post(j->s, j->done, j->arg);
+		guard_job_unref(j);
+		pthread_mutex_lock(&guard.lock);
+	}
+	pthread_mutex_unlock(&guard.lock);
+	if (m)
+		mysql_close(m);
+	mysql_thread_end();
+	return NULL;
+}
+
+bool guard_start(const struct cfg *c, int nthreads, char *err, size_t errlen)
+{
+	if (nthreads < 1)
+		nthreads = 1;
+	pthread_mutex_lock(&guard.lock);
+	if (guard.running) {
+		pthread_mutex_unlock(&guard.lock);
+		return true;
+	}
+	guard_conf_set(c);
+	guard.stopping = false;
+	guard.threads = calloc((size_t)nthreads, sizeof(*guard.threads));
+	if (!guard.threads)
+		abort();
+	guard.nthreads = 0;
+	pthread_mutex_unlock(&guard.lock);
+	mysql_library_init(0, NULL, NULL);
+	for (int i = 0; i < nthreads; i++) {
+		if (pthread_create(&guard.threads[i], NULL, guard_worker, NULL) != 0) {
+			snprintf(err, errlen, "cannot start guard thread");
+			guard_stop();
+			return false;
+		}
+		guard.nthreads++;
+	}
+	guard.running = true;
+	return true;
+}
+
+void guard_configure(const struct cfg *c)
+{
+	pthread_mutex_lock(&guard.lock);
+	guard_conf_set(c);
+	pthread_mutex_unlock(&guard.lock);
+}
+
+void guard_stop(void)
+{
+	pthread_mutex_lock(&guard.lock);
+	guard.stopping = true;
+	pthread_cond_broadcast(&guard.cond);
+	pthread_mutex_unlock(&guard.lock);
+	for (int i = 0; i < guard.nthreads; i++)
+		pthread_join(guard.threads[i], NULL);
+	free(guard.threads);
+	guard.threads = NULL;
+	guard.nthreads = 0;
+	guard.running = false;
+}
+
+bool guard_enabled(void)
+{
+	pthread_mutex_lock(&guard.lock);
+	bool on = guard.running && guard.conf.user && *guard.conf.user;
+	pthread_mutex_unlock(&guard.lock);
+	return on;
+}
+
+struct guard_job *guard_job_new(size_t n)
+{
+	struct guard_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		abort();
+	atomic_init(&j->refs, 1);
+	atomic_init(&j->cancelled, false);
+	j->n = n;
+	j->sql = calloc(n ? n : 1, sizeof(*j->sql));
+	j->results = calloc(n ? n : 1, sizeof(*j->results));
+	if (!j->sql || !j->results)
+		abort();
+	return j;
+}
+
+void guard_job_set(struct guard_job *j, size_t i, const char *sql)
+{
+	free(j->sql[i]);
+	j->sql[i] = strdup(sql);
+	if (!j->sql[i])
+		abort();
+}
+
+size_t guard_job_count(const struct guard_job *j)
+{
+	return j->n;
+}
+
+const struct guard_result *guard_job_result(const struct guard_job *j, size_t i)
+{
+	return &j->results[i];
+}
+
+bool guard_submit(struct guard_job *j, struct sess *s, void (*done)(struct sess *s, void *arg),
+		  void *arg)
+{
+	pthread_mutex_lock(&guard.lock);
+	if (!guard.running || guard.stopping) {
+		pthread_mutex_unlock(&guard.lock);
+		return false;
+	}
+	for (size_t i = 0; i < j->n; i++)
+		if (!j->sql[i])
+			j->sql[i] = strdup("SELECT NULL");
+	j->s = s;
+	j->done = done;
+	j->arg = arg;
+	atomic_fetch_add(&j->refs, 1);
+	j->next = NULL;
+	if (guard.tail)
+		guard.tail->next = j;
+	else
+		guard.head = j;
+	guard.tail = j;
+	pthread_cond_signal(&guard.cond);
+	pthread_mutex_unlock(&guard.lock);
+	return true;
+}
+
+void guard_job_release(struct guard_job *j)
+{
+	if (!j)
+		return;
+	atomic_store(&j->cancelled, true);
+	guard_job_unref(j);
+}
+
+void guard_get_stats(struct guard_stats *out)
+{
+	pthread_mutex_lock(&guard.lock);
+	*out = guard.stats;
+	pthread_mutex_unlock(&guard.lock);
+}

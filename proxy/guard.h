@@ -1,0 +1,78 @@
+/*
+ * Live guards: read-only probes run on worker threads.
+ *
+ * The policy builds probe SQL on the session's thread (rules/probe_sql.h),
+ * hands it to guard_submit() and returns HOOK_WAIT. A worker runs each
+ * probe on its own libmysqlclient side connection (the [guard] account,
+ * probe_timeout_ms as connect/read/write timeout), stores the first row,
+ * and posts done(s, arg) to the session's event loop with sess_post(). The
+ * event loop never waits on MySQL.
+ *
+ * A job is shared by the session and the worker (reference counted): the
+ * session drops its reference with guard_job_release() when it is done
+ * with the results or when it ends first; the worker drops its own after
+ * posting. Whoever drops last frees.
+ */
+#ifndef DDLGATE_PROXY_GUARD_H
+#define DDLGATE_PROXY_GUARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg.h"
+
+struct sess;
+struct guard_job;
+
+#define GUARD_MAX_COLS 8
+
+/* One probe's result, filled by the worker. */
+struct guard_result {
+	bool ok;        /* the query ran; has_row tells whether it returned a row */
+	bool has_row;
+	unsigned ncols;
+	char *vals[GUARD_MAX_COLS]; /* owned by the job; NULL = SQL NULL */
+	unsigned long lens[GUARD_MAX_COLS];
+	char error[256];  /* why it failed, when !ok */
+	uint64_t us;      /* how long it took */
+};
+
+/* Starts the workers (nthreads >= 1) with c's [guard] account and backend. */
+bool guard_start(const struct cfg *c, int nthreads, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* Takes a new account / backend / timeout (SIGHUP); connections reopen lazily. */
+void guard_configure(const struct cfg *c);
+/* Stops and joins the workers; queued jobs fail with "shutting down". */
+void guard_stop(void);
+/* True when [guard] user is set: live probes can run. */
+bool guard_enabled(void);
+
+/* A job of n probes, held once by the caller. */
+struct guard_job *guard_job_new(size_t n) __attribute__((warn_unused_result));
+/* Sets probe i's SQL (copied). */
+void guard_job_set(struct guard_job *j, size_t i, const char *sql);
+size_t guard_job_count(const struct guard_job *j);
+/* Probe i's result; valid after done() ran. */
+const struct guard_result *guard_job_result(const struct guard_job *j, size_t i);
+
+/*
+ * Queues j; a worker takes its own reference and, when every probe ran,
+ * calls sess_post(s, done, arg). Returns false when the guard is not
+ * running (nothing is posted then).
+ */
+bool guard_submit(struct guard_job *j, struct sess *s, void (*done)(struct sess *s, void *arg),
+		  void *arg) __attribute__((warn_unused_result));
+
+/* Drops the caller's reference; a job still running is cancelled (not posted). */
+void guard_job_release(struct guard_job *j);
+
+/* Probe counters for /metrics. */
+struct guard_stats {
+	uint64_t probes;
+	uint64_t failures;
+	uint64_t us_total;
+};
+void guard_get_stats(struct guard_stats *out);
+
+#endif
