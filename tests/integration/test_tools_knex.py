@@ -16,8 +16,9 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -231,11 +232,20 @@ def other_day_schedule():
 
 
 def admin_post(gw, path):
-	"""POST on the admin API with curl, as an operator would."""
-	r = harness.run(["curl", "-sS", "-X", "POST", "-w", "\n%{http_code}",
-			 f"http://127.0.0.1:{gw.admin_port}{path}"], timeout=20)
-	print(f"$ curl -X POST {path} -> {r.stdout.strip()} {r.stderr.strip()}")
-	return r
+	"""POST on the admin API with curl, as an operator would (urllib when
+	curl is not installed). Returns the HTTP status."""
+	url = f"http://127.0.0.1:{gw.admin_port}{path}"
+	if shutil.which("curl"):
+		r = harness.run(["curl", "-sS", "-X", "POST", "-w", "\n%{http_code}", url], timeout=20)
+		print(f"$ curl -X POST {path} -> {r.stdout.strip()} {r.stderr.strip()}")
+		assert r.returncode == 0, r.stderr
+		return int(r.stdout.strip().splitlines()[-1])
+	req = urllib.request.Request(url, method="POST", data=b"")
+	try:
+		with urllib.request.urlopen(req, timeout=20) as resp:
+			return resp.status
+	except urllib.error.HTTPError as e:
+		return e.code
 
 
 def test_knex_migration_outside_window_waits_for_admin_window():
@@ -255,8 +265,7 @@ def test_knex_migration_outside_window_waits_for_admin_window():
 	assert "ddl-outside-window" in out, out
 	assert not table_exists(db, schema, "users")
 
-	r = admin_post(gw, "/window/open?minutes=5")
-	assert r.returncode == 0 and r.stdout.strip().splitlines()[-1].startswith("2"), r.stdout + r.stderr
+	assert 200 <= admin_post(gw, "/window/open?minutes=5") < 300
 	status, body = gw.admin_get("/status")
 	assert status == 200, body
 
@@ -264,8 +273,7 @@ def test_knex_migration_outside_window_waits_for_admin_window():
 	assert index_info(db, schema, "users", "users_email_unique") == (0, "email")
 
 	# Closing the window stops DDL again at once.
-	r = admin_post(gw, "/window/close")
-	assert r.returncode == 0 and r.stdout.strip().splitlines()[-1].startswith("2"), r.stdout + r.stderr
+	assert 200 <= admin_post(gw, "/window/close") < 300
 	proj.add("20240102")
 	r = knex(gw, proj, schema, "migrate:latest")
 	assert r.returncode != 0 and "ddl-outside-window" in r.stdout + r.stderr, r.stdout + r.stderr
