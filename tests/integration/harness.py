@@ -279,6 +279,8 @@ class Ddlgate:
 			conf.setdefault(name, {}).update(keys)
 		self.write_config(conf)
 		self.proc = None
+		self.hung = False
+		self.expect_exit = False  # a test that makes ddlgate fail on purpose sets this
 		_live.append(self)
 		if start:
 			self.start()
@@ -322,7 +324,8 @@ class Ddlgate:
 		return self.proc.wait(timeout)
 
 	def stop(self):
-		"""SIGTERM, then SIGKILL if it does not exit in 15 s."""
+		"""SIGTERM, then SIGKILL if it does not exit in 15 s; returns the
+		exit code (None if never started)."""
 		if self.proc is None:
 			return None
 		if self.proc.poll() is None:
@@ -332,9 +335,30 @@ class Ddlgate:
 			except subprocess.TimeoutExpired:
 				self.proc.kill()
 				self.proc.wait()
-				print(f"ddlgate did not exit within 15 s of SIGTERM (killed)")
-		self.logf.close()
+				self.hung = True
+		if not self.logf.closed:
+			self.logf.close()
 		return self.proc.returncode
+
+	SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+			   "ERROR: ThreadSanitizer")
+
+	def problems(self):
+		"""What went wrong with this process, once stopped: a hang on
+		SIGTERM, a non-zero exit or death by signal, sanitizer reports."""
+		out = []
+		if self.proc is None:
+			return out
+		if getattr(self, "hung", False):
+			out.append("did not exit within 15 s of SIGTERM (killed)")
+		elif self.proc.returncode not in (0, None) and not getattr(self, "expect_exit", False):
+			out.append(f"exited with status {self.proc.returncode}")
+		text = tail(self.log, 200000)
+		for mark in self.SANITIZER_MARKS:
+			if mark in text:
+				out.append(f"sanitizer report in its log ({mark!r})")
+				break
+		return out
 
 	def admin_get(self, path, timeout=10):
 		"""GET on the admin listener; returns (status, body text)."""
@@ -452,38 +476,49 @@ def main(namespace):
 	for name, fn in tests:
 		base = len(_live)
 		t0 = time.monotonic()
+		verdict, detail = "PASS", None
 		signal.alarm(TEST_TIMEOUT)
 		try:
 			fn()
-			signal.alarm(0)
-			passed += 1
-			print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
 		except Skip as e:
-			signal.alarm(0)
-			skipped += 1
-			print(f"SKIP {name}: {e}", flush=True)
+			verdict, detail = "SKIP", str(e)
 		except BaseException as e:  # noqa: B036 (timeouts and KeyboardInterrupt too)
-			signal.alarm(0)
 			if isinstance(e, KeyboardInterrupt):
 				raise
+			verdict, detail = "FAIL", traceback.format_exc()
+		finally:
+			signal.alarm(0)
+		# Per-test servers (ddlgates) stop here; the file's MariaDB stays.
+		# A ddlgate that crashed, hung on SIGTERM, exited non-zero or
+		# logged a sanitizer report fails the test that ran it.
+		problems = []
+		for srv in _live[base:]:
+			if isinstance(srv, MariaDB):
+				continue
+			try:
+				srv.stop()
+			except Exception as e:
+				problems.append(f"stopping {srv.__class__.__name__} failed: {e}")
+			problems += srv.problems() if hasattr(srv, "problems") else []
+		if problems and verdict != "SKIP":
+			detail = (detail or "") + "".join(f"ddlgate: {p}\n" for p in problems)
+			verdict = "FAIL"
+		took = f"({time.monotonic() - t0:.1f}s)"
+		if verdict == "PASS":
+			passed += 1
+			print(f"PASS {name} {took}", flush=True)
+		elif verdict == "SKIP":
+			skipped += 1
+			print(f"SKIP {name}: {detail}", flush=True)
+		else:
 			failed += 1
-			print(f"FAIL {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-			traceback.print_exc(file=sys.stdout)
+			print(f"FAIL {name} {took}\n{detail}", end="", flush=True)
 			for srv in _live:
 				text = srv.logs()
 				if text:
 					print(text)
 			sys.stdout.flush()
-		finally:
-			signal.alarm(0)
-			# Per-test servers (ddlgates) stop here; the file's MariaDB stays.
-			for srv in _live[base:]:
-				if not isinstance(srv, MariaDB):
-					try:
-						srv.stop()
-					except Exception as e:
-						print(f"(stopping a server failed: {e})")
-			_live[base:] = [s for s in _live[base:] if isinstance(s, MariaDB)]
+		_live[base:] = [s for s in _live[base:] if isinstance(s, MariaDB)]
 	for srv in list(_live):
 		try:
 			srv.stop()
