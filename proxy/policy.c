@@ -45,6 +45,7 @@
 #include "proxy/guard.h"
 #include "proxy/metrics.h"
 #include "proxy/migration.h"
+#include "proxy/pkt.h"
 #include "proxy/window.h"
 #include "rules/arena.h"
 #include "rules/classify.h"
@@ -387,8 +388,12 @@ static long pol_scan_lock_wait(const char *sql, size_t len)
 			return found;
 		if (lex_is_word(&t, "DEFAULT"))
 			found = -1;
-		else if (t.type == LEX_NUMBER)
-			found = strtol(t.p, NULL, 10);
+		else if (t.type == LEX_NUMBER) {
+			long v = 0;
+			for (size_t i = 0; i < t.n && t.p[i] >= '0' && t.p[i] <= '9'; i++)
+				v = v < 100000000L ? v * 10 + (t.p[i] - '0') : v;
+			found = v;
+		}
 	}
 	return found;
 }
@@ -549,7 +554,7 @@ enum pol_step { POL_DONE, POL_WAIT_PROBES, POL_WAIT_HOLD };
  * audit health, maintenance window, migration conflict. Returns true when
  * the statement must be held (conflict = hold, deadline not reached).
  */
-static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p)
+static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_hold)
 {
 	const struct cfg *c = ps->conf->cfg;
 	const char *schema, *table;
@@ -589,7 +594,7 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p)
 		enum rules_action a = rules_engine_action(ps->conf->engine, RULES_ID_MIGRATION_CONFLICT,
 							  ps->hs->user, schema, table);
 		if (a == RULES_ACTION_BLOCK && c->migration.conflict == CFG_CONFLICT_HOLD &&
-		    p->npf == 0) {
+		    p->npf == 0 && may_hold) {
 			int64_t now = pol_mono_us();
 			if (!ps->cmd.holding) {
 				ps->cmd.holding = true;
@@ -742,7 +747,7 @@ static enum pol_step pol_continue(struct pol_sess *ps)
 			continue;
 		}
 		if (!p->probed) {
-			if (!cmd->blocked && pol_policy_checks(ps, p))
+			if (pol_policy_checks(ps, p, !cmd->blocked))
 				return POL_WAIT_HOLD;
 			bool policy_blocks = false;
 			for (size_t i = 0; i < p->npf; i++)
@@ -807,6 +812,10 @@ static enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *repl
 		metrics_statement(cmd->stmts[i].st.kind, (int)cmd->stmts[i].decision);
 	if (!cmd->blocked) {
 		cmd->forwarded = true;
+		for (size_t i = 0; i < cmd->n; i++)
+			if (cmd->stmts[i].has_sig && (cmd->stmts[i].sig.kind == MIG_SIG_GET_LOCK ||
+						      cmd->stmts[i].sig.kind == MIG_SIG_RELEASE_LOCK))
+				ps->hs->want_first_value = true;
 		return HOOK_FORWARD;
 	}
 	pol_block_reply(ps, reply);
@@ -1063,6 +1072,23 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 
 	const char *sql = (const char *)payload + 1;
 	size_t sqllen = len - 1;
+	if (payload[0] == COM_QUERY) {
+		/* skip query attributes (CLIENT_QUERY_ATTRIBUTES) before the text */
+		const uint8_t *q;
+		size_t qlen;
+		if (!pkt_query_sql(payload, len, hs->capabilities, &q, &qlen)) {
+			reply->code = 1290;
+			memcpy(reply->sqlstate, "HY000", 6);
+			snprintf(reply->message, sizeof(reply->message),
+				 "ddlgate: blocked by unparseable-ddl: the query packet's attributes "
+				 "cannot be decoded, so its SQL cannot be checked. Send the query "
+				 "without query attributes");
+			return HOOK_REJECT;
+		}
+		sql = (const char *)q;
+		sqllen = qlen;
+	}
+	hs->want_first_value = false;
 	enum stmt_kind kind = classify_sql(sql, sqllen, &ci);
 	if (kind != STMT_DDL && kind != STMT_DCL && !ci.has_ddlgate_comment && !ci.multi &&
 	    pol_fast(ps, sql, sqllen, kind, &ci)) {
