@@ -8,6 +8,7 @@
 #   DDLGATE_BUILD_DIR     build directory (default: build-test in the repo)
 #   DDLGATE_TEST_TIMEOUT  cap in seconds for the whole ctest run (default: 1080)
 #   DDLGATE_SANITIZE      ON (default) builds with ASan + UBSan
+#   DDLGATE_IT_JOBS       integration tests run at once (default: 2)
 #
 # Works without a TTY and without stdin (CI=true); needs root (or sudo) only
 # when a package is missing. Exits non-zero on any failure.
@@ -134,7 +135,8 @@ if ctest --test-dir "$BUILD" -N -L "$LABELS" | grep -q 'Total Tests: [1-9]'; the
 			status=1
 		else
 			timeout --foreground -k 10 "$left" \
-				ctest --test-dir "$BUILD" -L integration -j2 --output-on-failure \
+				ctest --test-dir "$BUILD" -L integration -j"${DDLGATE_IT_JOBS:-2}" \
+				--output-on-failure \
 				--timeout 600 || status=1
 		fi
 	fi
