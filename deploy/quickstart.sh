@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
 	--backend-port) BACKEND_PORT=${2:?--backend-port needs a value}; shift ;;
 	--admin-port) ADMIN_PORT=${2:?--admin-port needs a value}; shift ;;
 	-h | --help)
-		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -158,7 +158,7 @@ say "starting MariaDB on 127.0.0.1:$BACKEND_PORT"
 "$MARIADBD" --no-defaults --datadir="$TMP/data" --user="$ME" \
 	--bind-address=127.0.0.1 --port="$BACKEND_PORT" --socket="$TMP/mysqld.sock" \
 	--pid-file="$TMP/mysqld.pid" --log-error="$TMP/mariadb.log" \
-	--skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=64M </dev/null &
+	--skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=64M </dev/null 2>>"$TMP/mariadb.log" &
 DB_PID=$!
 
 SQL=(mariadb --no-defaults --socket="$TMP/mysqld.sock" -u"$ME")
