@@ -129,7 +129,8 @@ static void check_unique(struct rules_eval *ev, const struct stmt *st, const cha
 			 size_t nparts, bool primary)
 {
 	static const char id[] = "unique-unguarded";
-	const char *keytxt = parts_text(ev->a, parts, nparts);
+	const char *keylist = parts_text(ev->a, parts, nparts);
+	const char *keytxt = rules_fmt(ev->a, "(%s)", keylist);
 	if (table_new(ev, sch, tbl)) {
 		rules_emit(ev, id, sch, tbl, true, "new table in this migration", label, "");
 		return;
@@ -179,7 +180,7 @@ static void check_unique(struct rules_eval *ev, const struct stmt *st, const cha
 				    "Find and resolve duplicates first (SELECT %s, COUNT(*) FROM `%s` "
 				    "GROUP BY ... HAVING COUNT(*) > 1), then let a live probe prove "
 				    "there are none (ddlgate check --dsn, or through the proxy)",
-				    keytxt, tbl);
+				    keylist, tbl);
 	if (computed) {
 		rules_emit(ev, id, sch, tbl, false,
 			   rules_fmt(ev->a, "values of `%s` cannot be known before it runs",
@@ -613,17 +614,31 @@ static void check_add_fk(struct rules_eval *ev, const char *sch, const char *tbl
 			   "");
 		return;
 	}
-	/* The statement model names the parent table but not its columns, so no
-	 * orphan probe can be built yet: the rule fires unguarded. */
-	rules_emit(ev, id, sch, tbl, false, "orphan probe needs the referenced columns",
-		   rules_fmt(ev->a,
-			     "ADD FOREIGN KEY (%s) on `%s` referencing `%s`: the server checks "
-			     "every row while it holds locks (MySQL copies the table when "
-			     "foreign_key_checks=1), and orphan rows make it fail",
-			     parts_text(ev->a, op->parts, op->nparts), tbl,
-			     op->ref.name ? op->ref.name : "?"),
-		   "Check for orphans first (rows whose key has no parent), and add it at a quiet "
-		   "time or with an online schema change tool");
+	const char *what = rules_fmt(ev->a,
+				     "ADD FOREIGN KEY (%s) on `%s` referencing `%s`: the server checks "
+				     "every row while it holds locks (MySQL copies the table when "
+				     "foreign_key_checks=1), and orphan rows make it fail",
+				     parts_text(ev->a, op->parts, op->nparts), tbl,
+				     op->ref.name ? op->ref.name : "?");
+	const char *fix = "Check for orphans first (rows whose key has no parent), and add it "
+			  "at a quiet time or with an online schema change tool";
+	if (!op->ref.name || !op->ref_parts || op->nref_parts != op->nparts || !op->nparts) {
+		rules_emit(ev, id, sch, tbl, false, "no orphan probe without referenced columns",
+			   what, fix);
+		return;
+	}
+	struct rules_fact_query q = query(FACT_ORPHANS, sch, tbl);
+	q.parts = op->parts;
+	q.nparts = op->nparts;
+	q.ref.schema = rules_schema_of(ev, &op->ref);
+	q.ref.name = op->ref.name;
+	q.ref_parts = op->ref_parts;
+	struct rules_fact_answer ans;
+	enum rules_answer r = ask(ev, &q, &ans);
+	const char *guard = r == RULES_NO    ? "probe: no orphan rows"
+			    : r == RULES_YES ? rules_fmt(ev->a, "probe: orphan row %s", ans.detail)
+					     : guard_unknown(ev, &ans);
+	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard, what, fix);
 }
 
 static void check_alter(struct rules_eval *ev, const struct stmt *st)
