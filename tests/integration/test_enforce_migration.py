@@ -1,0 +1,310 @@
+#!/usr/bin/python3
+# Enforcement tests: migration sessions and migration-conflict on one ddlgate and across two, hold.
+"""
+A Prisma-style deploy (GET_LOCK('prisma_migrate'), _prisma_migrations
+bookkeeping, the migration script as one multi-statement COM_QUERY) holds
+the floor: while its session lives, DDL from any other session, through the
+same ddlgate or through a second ddlgate in front of the same server (the
+cluster lock), is refused with ERR 1290 naming migration-conflict. After it
+disconnects, DDL flows again. conflict = hold parks the DDL until the
+migration ends, or blocks it after hold_timeout_ms.
+
+Under DDLGATE_DIRECT=1 the proxy-only assertions are skipped.
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import pymysql  # noqa: E402
+from pymysql.constants import CLIENT  # noqa: E402
+
+PROBER, PROBER_PASSWORD = "prober", "prober-secret"
+MIGRATOR, MIGRATOR_PASSWORD = "migrator", "migrator-secret"
+
+MIGRATION_SQL = """-- CreateTable
+CREATE TABLE `User` (
+    `id` INTEGER NOT NULL AUTO_INCREMENT,
+    `email` VARCHAR(191) NOT NULL,
+    `name` VARCHAR(191) NULL,
+
+    UNIQUE INDEX `User_email_key`(`email`),
+    PRIMARY KEY (`id`)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+-- CreateTable
+CREATE TABLE `Post` (
+    `id` INTEGER NOT NULL AUTO_INCREMENT,
+    `title` VARCHAR(191) NOT NULL,
+    `authorId` INTEGER NOT NULL,
+
+    PRIMARY KEY (`id`)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+-- AddForeignKey
+ALTER TABLE `Post` ADD CONSTRAINT `Post_authorId_fkey` FOREIGN KEY (`authorId`) REFERENCES `User`(`id`) ON DELETE RESTRICT ON UPDATE CASCADE;
+"""
+
+_db = None
+
+
+def db():
+	"""The shared MariaDB with a read-only prober and a migrator account."""
+	global _db
+	if _db is None:
+		_db = h.shared_mariadb()
+		for sql in (
+			f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
+			f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
+			f"CREATE OR REPLACE USER '{MIGRATOR}'@'127.0.0.1' IDENTIFIED BY '{MIGRATOR_PASSWORD}'",
+			f"GRANT ALL ON *.* TO '{MIGRATOR}'@'127.0.0.1'",
+		):
+			_db.query(sql)
+	return _db
+
+
+def fresh_schema(name):
+	d = db()
+	d.query(f"DROP DATABASE IF EXISTS `{name}`")
+	d.query(f"CREATE DATABASE `{name}`")
+	d.query(f"CREATE TABLE `{name}`.existing (id INT PRIMARY KEY, note VARCHAR(20))")
+	return name
+
+
+def sections(**migration):
+	s = {
+		"guard": {"user": PROBER, "password": PROBER_PASSWORD, "probe_timeout_ms": 2000},
+		"migration": {"users": MIGRATOR},
+	}
+	s["migration"].update(migration)
+	return s
+
+
+def columns(schema, table):
+	rows = db().query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s "
+			  "AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (schema, table))
+	return [r[0] for r in rows]
+
+
+def table_exists(schema, table):
+	rows = db().query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
+			  "AND TABLE_NAME=%s", (schema, table))
+	return rows[0][0] == 1
+
+
+def run_err(conn, sql):
+	"""Runs sql; returns None on success or (code, message) of the error."""
+	try:
+		with conn.cursor() as cur:
+			cur.execute(sql)
+			while cur.nextset():
+				pass
+		return None
+	except pymysql.err.MySQLError as e:
+		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
+
+
+def assert_blocked(conn, sql, rule):
+	err = run_err(conn, sql)
+	assert err is not None, f"expected {rule} to refuse: {sql}"
+	code, msg = err
+	assert code == 1290, f"expected ERR 1290, got {code}: {msg}"
+	assert msg.startswith(f"ddlgate: blocked by {rule}:"), msg
+
+
+def prisma_deploy(gw, schema):
+	"""Does what `prisma migrate deploy` does, leaving the session open
+	(Prisma never releases its lock: the lock lives as long as the
+	connection). Returns the connection."""
+	conn = h.connect(gw, database=schema, client_flag=CLIENT.MULTI_STATEMENTS)
+	assert h.scalar(conn, "SELECT GET_LOCK('prisma_migrate', 10)") == 1
+	with conn.cursor() as cur:
+		cur.execute("""CREATE TABLE IF NOT EXISTS _prisma_migrations (
+    id VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum VARCHAR(64) NOT NULL,
+    finished_at DATETIME(3),
+    migration_name VARCHAR(255) NOT NULL,
+    logs TEXT,
+    rolled_back_at DATETIME(3),
+    started_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    applied_steps_count INTEGER UNSIGNED NOT NULL DEFAULT 0
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci""")
+		cur.execute("SELECT id, checksum, finished_at, migration_name FROM _prisma_migrations "
+			    "ORDER BY started_at ASC")
+		mid = str(uuid.uuid4())
+		cur.execute("INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name, "
+			    "applied_steps_count) VALUES (%s, %s, NOW(3), %s, 0)",
+			    (mid, "0" * 64, "20240101000000_init"))
+		cur.execute(MIGRATION_SQL)
+		while cur.nextset():
+			pass
+		cur.execute("UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1 "
+			    "WHERE id = %s", (mid,))
+		cur.execute("UPDATE _prisma_migrations SET finished_at = CURRENT_TIMESTAMP(3) WHERE id = %s",
+			    (mid,))
+	return conn
+
+
+def status(gw):
+	code, body = gw.admin_get("/status")
+	assert code == 200, body
+	return json.loads(body)
+
+
+def wait_for(pred, timeout, what):
+	deadline = time.monotonic() + timeout
+	while time.monotonic() < deadline:
+		if pred():
+			return time.monotonic()
+		time.sleep(0.05)
+	raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_prisma_deploy_blocks_other_sessions_on_two_instances():
+	h.require_proxy("migration-conflict is ddlgate's")
+	schema = fresh_schema("mig_two")
+	gw1 = h.Ddlgate(db(), sections())
+	gw2 = h.Ddlgate(db(), sections())
+	mig = prisma_deploy(gw1, schema)
+	assert table_exists(schema, "User") and table_exists(schema, "Post")
+
+	# /status and /sessions of the first instance know the migration
+	st = status(gw1)
+	active = st["migration"]["active"]
+	assert len(active) == 1 and active[0]["tool"] == "prisma", st["migration"]
+	code, body = gw1.admin_get("/sessions")
+	kinds = sorted(s["kind"] for s in json.loads(body))
+	assert "migration" in kinds, body
+
+	other = h.connect(gw1, database=schema)
+	assert_blocked(other, "ALTER TABLE existing ADD COLUMN a1 INT NULL", "migration-conflict")
+	assert_blocked(other, "CREATE TABLE t_other (id INT PRIMARY KEY)", "migration-conflict")
+	# an allow directive cannot lift it
+	assert_blocked(other, "/* ddlgate:allow migration-conflict reason=\"urgent\" */ "
+		       "ALTER TABLE existing ADD COLUMN a2 INT NULL", "migration-conflict")
+	# DML flows
+	with other.cursor() as cur:
+		cur.execute("INSERT INTO existing VALUES (1, 'x')")
+		cur.execute("SELECT COUNT(*) FROM existing")
+		assert cur.fetchone()[0] == 1
+
+	# the second instance sees the cluster lock held elsewhere
+	wait_for(lambda: status(gw2)["migration"]["cluster_lock"]["held_elsewhere"], 3,
+		 "the second ddlgate to see the cluster lock")
+	other2 = h.connect(gw2, database=schema)
+	assert_blocked(other2, "ALTER TABLE existing ADD COLUMN b1 INT NULL", "migration-conflict")
+	assert columns(schema, "existing") == ["id", "note"]
+	assert not table_exists(schema, "t_other")
+
+	# the migration ends by disconnecting (Prisma never releases its lock)
+	mig.close()
+	t_closed = time.monotonic()
+	wait_for(lambda: run_err(other, "CREATE TABLE IF NOT EXISTS after1 (id INT PRIMARY KEY)") is None,
+		 2, "DDL through the first ddlgate after the migration ended")
+	t_ok2 = wait_for(lambda: run_err(other2, "CREATE TABLE IF NOT EXISTS after2 (id INT PRIMARY KEY)")
+			 is None, 3, "DDL through the second ddlgate after the migration ended")
+	assert t_ok2 - t_closed < 1.5, f"second instance took {t_ok2 - t_closed:.2f}s"
+	assert table_exists(schema, "after1") and table_exists(schema, "after2")
+	assert status(gw1)["migration"]["active"] == []
+	other.close()
+	other2.close()
+
+
+def test_migration_user_and_lock_release():
+	h.require_proxy("migration sessions are ddlgate's")
+	schema = fresh_schema("mig_user")
+	gw = h.Ddlgate(db(), sections())
+	app = h.connect(gw, database=schema)
+	# a [migration] users login is a migration session from the start
+	m = h.connect(gw, user=MIGRATOR, password=MIGRATOR_PASSWORD, database=schema)
+	assert_blocked(app, "ALTER TABLE existing ADD COLUMN c1 INT NULL", "migration-conflict")
+	assert run_err(m, "ALTER TABLE existing ADD COLUMN c1 INT NULL") is None
+	m.close()
+	wait_for(lambda: run_err(app, "ALTER TABLE existing ADD COLUMN c2 INT NULL") is None, 2,
+		 "DDL after the migrator left")
+
+	# GET_LOCK / RELEASE_LOCK of a Flyway-style name
+	fly = h.connect(gw, database=schema)
+	assert h.scalar(fly, "SELECT GET_LOCK('Flyway-123456', 10)") == 1
+	assert_blocked(app, "ALTER TABLE existing ADD COLUMN c3 INT NULL", "migration-conflict")
+	# a lock name that is not a migration's changes nothing
+	assert h.scalar(app, "SELECT GET_LOCK('app_cron_job', 0)") == 1
+	assert h.scalar(fly, "SELECT RELEASE_LOCK('Flyway-123456')") == 1
+	assert run_err(app, "ALTER TABLE existing ADD COLUMN c3 INT NULL") is None
+	assert columns(schema, "existing") == ["id", "note", "c1", "c2", "c3"]
+
+
+def test_knex_lock_row_and_table_scope():
+	h.require_proxy("migration sessions are ddlgate's")
+	schema = fresh_schema("mig_knex")
+	d = db()
+	d.query(f"CREATE TABLE `{schema}`.knex_migrations_lock (`index` INT PRIMARY KEY, is_locked INT)")
+	d.query(f"INSERT INTO `{schema}`.knex_migrations_lock VALUES (1, 0)")
+	d.query(f"CREATE TABLE `{schema}`.other (id INT PRIMARY KEY)")
+	gw = h.Ddlgate(db(), sections(scope="table"))
+	knex = h.connect(gw, database=schema)
+	app = h.connect(gw, database=schema)
+	with knex.cursor() as cur:
+		cur.execute("update `knex_migrations_lock` set `is_locked` = 1 where `is_locked` = 0")
+		assert cur.rowcount == 1
+	assert run_err(knex, "ALTER TABLE existing ADD COLUMN k1 INT NULL") is None
+	# scope = table: only tables the migration touched are off limits
+	assert_blocked(app, "ALTER TABLE existing ADD COLUMN k2 INT NULL", "migration-conflict")
+	assert run_err(app, "ALTER TABLE other ADD COLUMN o1 INT NULL") is None
+	with knex.cursor() as cur:
+		cur.execute("update `knex_migrations_lock` set `is_locked` = 0")
+	assert run_err(app, "ALTER TABLE existing ADD COLUMN k2 INT NULL") is None
+	assert columns(schema, "existing") == ["id", "note", "k1", "k2"]
+
+
+def test_hold_waits_for_the_migration_then_runs():
+	h.require_proxy("hold is ddlgate's")
+	schema = fresh_schema("mig_hold")
+	gw = h.Ddlgate(db(), sections(conflict="hold", hold_timeout_ms=10000))
+	mig = prisma_deploy(gw, schema)
+	app = h.connect(gw, database=schema)
+	result = {}
+
+	def held():
+		t0 = time.monotonic()
+		result["err"] = run_err(app, "ALTER TABLE existing ADD COLUMN h1 INT NULL")
+		result["took"] = time.monotonic() - t0
+
+	t = threading.Thread(target=held)
+	t.start()
+	time.sleep(1.0)
+	assert t.is_alive(), f"the DDL did not wait: {result}"
+	assert columns(schema, "existing") == ["id", "note"]
+	code, body = gw.admin_get("/sessions")
+	assert any(s.get("holding") for s in json.loads(body)), body
+	mig.close()
+	t.join(10)
+	assert not t.is_alive()
+	assert result["err"] is None, result
+	assert 0.9 <= result["took"] < 5, result
+	assert columns(schema, "existing") == ["id", "note", "h1"]
+
+
+def test_hold_times_out_with_block():
+	h.require_proxy("hold is ddlgate's")
+	schema = fresh_schema("mig_hold_to")
+	gw = h.Ddlgate(db(), sections(conflict="hold", hold_timeout_ms=700))
+	mig = prisma_deploy(gw, schema)
+	app = h.connect(gw, database=schema)
+	t0 = time.monotonic()
+	assert_blocked(app, "ALTER TABLE existing ADD COLUMN h2 INT NULL", "migration-conflict")
+	took = time.monotonic() - t0
+	assert 0.6 <= took < 3, took
+	assert columns(schema, "existing") == ["id", "note"]
+	# DML is never held
+	assert h.scalar(app, "SELECT COUNT(*) FROM existing") == 0
+	mig.close()
+
+
+if __name__ == "__main__":
+	h.main(globals())
