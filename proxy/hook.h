@@ -37,6 +37,11 @@ struct hook_sess {
 	bool compressed;
 	bool multi_statements;  /* CLIENT_MULTI_STATEMENTS or COM_SET_OPTION */
 	void *policy;           /* owned by the hook: per-session state */
+	/* Added by the relay (session.c): */
+	uint32_t capabilities;  /* negotiated client flags (pkt.h CLIENT_*): pkt_query_sql() needs them */
+	uint8_t command;        /* command byte in flight (COM_QUERY, COM_STMT_EXECUTE, ...) */
+	bool want_first_value;  /* set by the hook: fill hook_result.first_value for
+				 * one-column text results (e.g. GET_LOCK); off = no cost */
 };
 
 enum hook_verdict {

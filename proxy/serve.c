@@ -1,0 +1,243 @@
+/* `ddlgate serve`: configuration, listeners, workers, admin and signals. */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config/cfg.h"
+#include "proxy/admin.h"
+#include "proxy/hook.h"
+#include "proxy/metrics.h"
+#include "proxy/pkt.h"
+#include "proxy/worker.h"
+
+/* The main thread's state: one acceptor loop for every listen address. */
+struct serve {
+	struct event_base *base;       /* owned */
+	struct event *listeners[CFG_MAX_LISTEN]; /* owned */
+	int fds[CFG_MAX_LISTEN];
+	size_t nlisten;
+	struct admin *admin;           /* owned, NULL = disabled */
+	const char *path;              /* borrowed: the config file */
+	bool stopping;
+};
+
+/* Refuses a connection the way MySQL does when full: an ERR as the first
+ * packet. The socket is fresh, so the few bytes fit its buffer. */
+static void refuse(int fd)
+{
+	uint8_t pkt[128];
+	size_t n = pkt_build_err(pkt, sizeof(pkt), 0, 1040, "08004", "Too many connections");
+	ssize_t w = send(fd, pkt, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)w;
+	close(fd);
+	metrics_conn_refused();
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct serve *sv = arg;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int fd = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				worker_log(0, "accept: %s", strerror(errno));
+			return;
+		}
+		if (sv->stopping) {
+			close(fd);
+			continue;
+		}
+		int max = atomic_load(&worker_conf_current)->cfg->proxy.max_connections;
+		if (atomic_fetch_add(&worker_nconns, 1) >= max) {
+			atomic_fetch_sub(&worker_nconns, 1);
+			refuse(fd);
+			continue;
+		}
+		worker_hand_conn(fd, (struct sockaddr *)&peer, len);
+	}
+}
+
+/* Binds one listen address; returns the socket or -1 with err set. */
+static int listen_on(const struct cfg_addr *a, char *err, size_t errlen)
+{
+	char port[16];
+	snprintf(port, sizeof(port), "%u", a->port);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+	int rc = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen %s:%u: %s", a->host, a->port, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+		snprintf(err, errlen, "listen %s:%u: %s", a->host, a->port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void stop_listening(struct serve *sv)
+{
+	for (size_t i = 0; i < sv->nlisten; i++) {
+		if (sv->listeners[i]) {
+			event_free(sv->listeners[i]);
+			sv->listeners[i] = NULL;
+		}
+		if (sv->fds[i] >= 0) {
+			close(sv->fds[i]);
+			sv->fds[i] = -1;
+		}
+	}
+}
+
+/* SIGHUP: a new configuration for new commands and connections, or a
+ * logged refusal that leaves everything as it was. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve *sv = arg;
+	char err[512];
+	struct cfg *neu = cfg_load(sv->path, err, sizeof(err));
+	if (!neu) {
+		worker_log(0, "reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	const struct cfg *old = atomic_load(&worker_conf_current)->cfg;
+	if (!cfg_reload_check(old, neu, err, sizeof(err))) {
+		worker_log(0, "reload refused, keeping the running configuration: %s", err);
+		cfg_free(neu);
+		return;
+	}
+	struct worker_conf *c = worker_conf_new(neu, err, sizeof(err));
+	if (!c) {
+		worker_log(0, "reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	if (!hook_reload(c->cfg, err, sizeof(err))) {
+		worker_log(0, "reload: policy refused the new configuration: %s", err);
+		worker_conf_release(c);
+		return;
+	}
+	if (sv->admin && !admin_reload(sv->admin, c->cfg, err, sizeof(err)))
+		worker_log(0, "reload: admin kept its old token: %s", err);
+	worker_conf_publish(c);
+	worker_log(0, "configuration reloaded from %s", sv->path);
+}
+
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve *sv = arg;
+	if (sv->stopping)
+		return;
+	sv->stopping = true;
+	worker_log(0, "signal %d: no new connections; finishing in-flight commands", (int)sig);
+	stop_listening(sv);
+	event_base_loopexit(sv->base, NULL);
+}
+
+int proxy_serve(const char *cfg_path)
+{
+	char err[512];
+	struct serve sv = {.path = cfg_path};
+	for (size_t i = 0; i < CFG_MAX_LISTEN; i++)
+		sv.fds[i] = -1;
+	signal(SIGPIPE, SIG_IGN);
+
+	struct cfg *cfg = cfg_load(cfg_path, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "ddlgate: %s\n", err);
+		return 2;
+	}
+	struct worker_conf *conf = worker_conf_new(cfg, err, sizeof(err));
+	if (!conf) {
+		fprintf(stderr, "ddlgate: %s: %s\n", cfg_path, err);
+		return 2;
+	}
+	atomic_store(&worker_conf_current, conf);
+	cfg = conf->cfg;
+	int rc = 1;
+	bool hooked = false;
+
+	sv.base = event_base_new();
+	if (!sv.base) {
+		fprintf(stderr, "ddlgate: cannot create the event loop\n");
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->proxy.nlisten; i++) {
+		int fd = listen_on(&cfg->proxy.listen[i], err, sizeof(err));
+		if (fd < 0) {
+			fprintf(stderr, "ddlgate: %s\n", err);
+			goto out;
+		}
+		sv.fds[i] = fd;
+		sv.nlisten = i + 1;
+	}
+	if (!hook_init(cfg, err, sizeof(err))) {
+		fprintf(stderr, "ddlgate: %s\n", err);
+		goto out;
+	}
+	hooked = true;
+	err[0] = 0;
+	sv.admin = admin_start(sv.base, cfg, err, sizeof(err));
+	if (!sv.admin && err[0]) {
+		fprintf(stderr, "ddlgate: admin: %s\n", err);
+		goto out;
+	}
+	if (!worker_start_all(cfg->proxy.threads, err, sizeof(err))) {
+		fprintf(stderr, "ddlgate: %s\n", err);
+		goto out;
+	}
+	for (size_t i = 0; i < sv.nlisten; i++) {
+		sv.listeners[i] = event_new(sv.base, sv.fds[i], EV_READ | EV_PERSIST, on_accept, &sv);
+		event_add(sv.listeners[i], NULL);
+	}
+	struct event *hup = evsignal_new(sv.base, SIGHUP, on_sighup, &sv);
+	struct event *term = evsignal_new(sv.base, SIGTERM, on_sigterm, &sv);
+	struct event *intr = evsignal_new(sv.base, SIGINT, on_sigterm, &sv);
+	event_add(hup, NULL);
+	event_add(term, NULL);
+	event_add(intr, NULL);
+	for (size_t i = 0; i < cfg->proxy.nlisten; i++)
+		worker_log(0, "listening on %s:%u, backend %s, %d worker thread(s)",
+			   cfg->proxy.listen[i].host, cfg->proxy.listen[i].port, conf->backend_name,
+			   worker_count());
+
+	event_base_dispatch(sv.base);
+
+	const struct cfg *now = atomic_load(&worker_conf_current)->cfg;
+	worker_stop_all(now->proxy.shutdown_timeout_ms);
+	worker_log(0, "stopped");
+	event_free(hup);
+	event_free(term);
+	event_free(intr);
+	rc = 0;
+out:
+	stop_listening(&sv);
+	if (sv.admin)
+		admin_stop(sv.admin);
+	if (hooked)
+		hook_shutdown();
+	if (sv.base)
+		event_base_free(sv.base);
+	worker_conf_release(atomic_load(&worker_conf_current));
+	atomic_store(&worker_conf_current, NULL);
+	return rc;
+}

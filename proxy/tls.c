@@ -1,0 +1,162 @@
+/* OpenSSL contexts and non-blocking I/O for the client and backend legs. */
+#include "proxy/tls.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+const char *tls_last_error(void)
+{
+	static __thread char buf[256];
+	unsigned long e = ERR_get_error();
+	if (!e)
+		return "no OpenSSL error";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
+}
+
+SSL_CTX *tls_server_ctx_new(const struct cfg *c, char *err, size_t errlen)
+{
+	err[0] = 0;
+	if (!c->tls.cert || c->tls.client == CFG_TLS_CLIENT_OFF)
+		return NULL;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		snprintf(err, errlen, "TLS: %s", tls_last_error());
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Idle sessions keep no TLS buffers: they would dominate per-connection memory. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	const char *key = c->tls.key ? c->tls.key : c->tls.cert;
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls.cert) != 1) {
+		snprintf(err, errlen, "[tls] cert %s: %s", c->tls.cert, tls_last_error());
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		snprintf(err, errlen, "[tls] key %s: %s", key, tls_last_error());
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "[tls] key %s does not match cert %s", key, c->tls.cert);
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL_CTX *tls_client_ctx_new(const struct cfg *c, char *err, size_t errlen)
+{
+	err[0] = 0;
+	if (c->tls.backend == CFG_TLS_BACKEND_OFF)
+		return NULL;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		snprintf(err, errlen, "TLS: %s", tls_last_error());
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (c->tls.backend >= CFG_TLS_BACKEND_VERIFY_CA) {
+		int ok = c->tls.backend_ca ? SSL_CTX_load_verify_locations(ctx, c->tls.backend_ca, NULL)
+					   : SSL_CTX_set_default_verify_paths(ctx);
+		if (ok != 1) {
+			snprintf(err, errlen, "[tls] backend_ca %s: %s",
+				 c->tls.backend_ca ? c->tls.backend_ca : "(system)", tls_last_error());
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return ctx;
+}
+
+SSL *tls_new_accept(SSL_CTX *ctx, int fd)
+{
+	SSL *ssl = SSL_new(ctx);
+	if (!ssl)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+SSL *tls_new_connect(SSL_CTX *ctx, int fd, const struct cfg *c, const char *host)
+{
+	SSL *ssl = SSL_new(ctx);
+	if (!ssl)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1)
+		goto fail;
+	const char *name = c->tls.backend_name ? c->tls.backend_name : host;
+	if (name && name[0]) {
+		unsigned char addr[sizeof(struct in6_addr)];
+		bool is_ip = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+		if (!is_ip) /* SNI is for names only */
+			SSL_set_tlsext_host_name(ssl, name);
+		if (c->tls.backend == CFG_TLS_BACKEND_VERIFY_IDENTITY) {
+			int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
+				       : SSL_set1_host(ssl, name);
+			if (ok != 1)
+				goto fail;
+		}
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
+/* Maps the outcome of an SSL_* call returning rc. */
+static enum tls_io map(SSL *ssl, int rc)
+{
+	switch (SSL_get_error(ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		return TLS_IO_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return TLS_IO_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return TLS_IO_EOF;
+	case SSL_ERROR_SYSCALL:
+		return ERR_peek_error() ? TLS_IO_ERROR : TLS_IO_EOF;
+	default:
+		return TLS_IO_ERROR;
+	}
+}
+
+enum tls_io tls_handshake(SSL *ssl)
+{
+	ERR_clear_error();
+	int rc = SSL_do_handshake(ssl);
+	return rc == 1 ? TLS_IO_OK : map(ssl, rc);
+}
+
+enum tls_io tls_read(SSL *ssl, void *buf, size_t n, size_t *got)
+{
+	ERR_clear_error();
+	int rc = SSL_read_ex(ssl, buf, n, got);
+	return rc == 1 ? TLS_IO_OK : map(ssl, rc);
+}
+
+enum tls_io tls_write(SSL *ssl, const void *buf, size_t n, size_t *put)
+{
+	ERR_clear_error();
+	int rc = SSL_write_ex(ssl, buf, n, put);
+	return rc == 1 ? TLS_IO_OK : map(ssl, rc);
+}
