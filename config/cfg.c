@@ -21,15 +21,15 @@
  */
 enum cfg_type {
 	CFG_T_ADDR_LIST, /* struct cfg_addr[], count at count_off; comma list */
-	CFG_T_ADDR,      /* struct cfg_addr */
-	CFG_T_STR,       /* char *, owned; "" = unset (NULL) */
-	CFG_T_PATH,      /* like STR, relative to the config file's directory */
-	CFG_T_INT,       /* int within [min, max] */
+	CFG_T_ADDR,	 /* struct cfg_addr */
+	CFG_T_STR,	 /* char *, owned; "" = unset (NULL) */
+	CFG_T_PATH,	 /* like STR, relative to the config file's directory */
+	CFG_T_INT,	 /* int within [min, max] */
 	CFG_T_BOOL,
-	CFG_T_SIZE,      /* uint64_t bytes within [min, max] */
-	CFG_T_ENUM,      /* int, index into names */
-	CFG_T_LIST,      /* struct cfg_list */
-	CFG_T_SCHEDULE,  /* struct cfg_schedule[], count at count_off; one per line */
+	CFG_T_SIZE,	/* uint64_t bytes within [min, max] */
+	CFG_T_ENUM,	/* int, index into names */
+	CFG_T_LIST,	/* struct cfg_list */
+	CFG_T_SCHEDULE, /* struct cfg_schedule[], count at count_off; one per line */
 };
 
 struct cfg_key {
@@ -37,11 +37,11 @@ struct cfg_key {
 	const char *name;
 	enum cfg_type type;
 	size_t off;
-	const char *def; /* default as it would be written in the file; NULL = unset */
-	bool reloadable; /* SIGHUP may change it; otherwise a restart is needed */
+	const char *def;	  /* default as it would be written in the file; NULL = unset */
+	bool reloadable;	  /* SIGHUP may change it; otherwise a restart is needed */
 	const char *const *names; /* CFG_T_ENUM: index = value, NULL entries not accepted */
-	long long min, max;       /* CFG_T_INT, CFG_T_SIZE */
-	size_t count_off;         /* CFG_T_ADDR_LIST, CFG_T_SCHEDULE */
+	long long min, max;	  /* CFG_T_INT, CFG_T_SIZE */
+	size_t count_off;	  /* CFG_T_ADDR_LIST, CFG_T_SCHEDULE */
 };
 
 static const char *const cfg_tls_client_names[] = {"off", "optional", "required", NULL};
@@ -56,8 +56,11 @@ static const char *const cfg_scope_names[] = {"server", "schema", "table", NULL}
 static const char *const cfg_action_names[] = {"", "off", "warn", "block", NULL};
 
 #define OFF(f) offsetof(struct cfg, f)
-#define KEY(s, n, t, o, d, r, ...)                                                                   \
-	{.section = s, .name = n, .type = t, .off = o, .def = d, .reloadable = r, __VA_ARGS__}
+#define KEY(s, n, t, o, d, r, ...)                                                                 \
+	{                                                                                          \
+		.section = s, .name = n, .type = t, .off = o, .def = d, .reloadable = r,           \
+		__VA_ARGS__                                                                        \
+	}
 #define G (1024LL * 1024 * 1024)
 
 /*
@@ -69,6 +72,7 @@ static const char *const cfg_action_names[] = {"", "off", "warn", "block", NULL}
 #define CFG_DEFAULT_LOCK_NAMES "prisma_migrate, atlas_migrate_execute, Flyway-*, sqitch working, #"
 
 /* The single list of settings. README.md's reference follows this table. */
+/* clang-format off */
 static const struct cfg_key cfg_keys[] = {
 	KEY("proxy", "listen", CFG_T_ADDR_LIST, OFF(proxy.listen), "127.0.0.1:3307", false, .count_off = OFF(proxy.nlisten)),
 	KEY("proxy", "backend", CFG_T_ADDR, OFF(proxy.backend), "127.0.0.1:3306", false),
@@ -121,31 +125,33 @@ static const struct cfg_key cfg_keys[] = {
 	KEY("guard", "large_table_bytes", CFG_T_SIZE, OFF(guard.large_table_bytes), "1G", true, .min = 0, .max = 1024 * 1024 * G),
 	KEY("guard", "max_lock_wait_s", CFG_T_INT, OFF(guard.max_lock_wait_s), "60", true, .min = 0, .max = 31536000),
 };
+/* clang-format on */
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
 /* Keys of a [rule "id"] section; offsets are into struct cfg_rule. */
 #define ROFF(f) offsetof(struct cfg_rule, f)
 static const struct cfg_key cfg_rule_keys[] = {
-	KEY("rule", "action", CFG_T_ENUM, ROFF(action), NULL, true, .names = cfg_action_names),
-	KEY("rule", "pattern", CFG_T_STR, ROFF(pattern), NULL, true),
-	KEY("rule", "message", CFG_T_STR, ROFF(message), NULL, true),
-	KEY("rule", "schemas", CFG_T_LIST, ROFF(schemas), NULL, true),
-	KEY("rule", "tables", CFG_T_LIST, ROFF(tables), NULL, true),
-	KEY("rule", "users", CFG_T_LIST, ROFF(users), NULL, true),
+    KEY("rule", "action", CFG_T_ENUM, ROFF(action), NULL, true, .names = cfg_action_names),
+    KEY("rule", "pattern", CFG_T_STR, ROFF(pattern), NULL, true),
+    KEY("rule", "message", CFG_T_STR, ROFF(message), NULL, true),
+    KEY("rule", "schemas", CFG_T_LIST, ROFF(schemas), NULL, true),
+    KEY("rule", "tables", CFG_T_LIST, ROFF(tables), NULL, true),
+    KEY("rule", "users", CFG_T_LIST, ROFF(users), NULL, true),
 };
 #define CFG_NRULEKEYS (sizeof(cfg_rule_keys) / sizeof(cfg_rule_keys[0]))
 
-static const char *const cfg_sections[] = {"proxy", "tls",    "admin", "audit",
+static const char *const cfg_sections[] = {"proxy",	"tls",	  "admin", "audit",
 					   "migration", "window", "guard", NULL};
 
 /* The built-in rules of PRODUCT.md; any other [rule "id"] is a custom rule. */
 static const char *const cfg_builtin_rules[] = {
-	"unique-unguarded",   "add-required-column", "set-not-null",       "drop-table",
-	"drop-database",      "drop-column",         "truncate-table",     "rename-table",
-	"rename-column",      "column-type-change",  "blocking-algorithm", "large-table-ddl",
-	"add-foreign-key",    "drop-foreign-key",    "missing-primary-key", "inline-references",
-	"unbounded-lock-wait", "migration-conflict", "ddl-outside-window", "unparseable-ddl",
-	NULL,
+    "unique-unguarded",	  "add-required-column", "set-not-null",
+    "drop-table",	  "drop-database",	 "drop-column",
+    "truncate-table",	  "rename-table",	 "rename-column",
+    "column-type-change", "blocking-algorithm",	 "large-table-ddl",
+    "add-foreign-key",	  "drop-foreign-key",	 "missing-primary-key",
+    "inline-references",  "unbounded-lock-wait", "migration-conflict",
+    "ddl-outside-window", "unparseable-ddl",	 NULL,
 };
 
 /* State of one cfg_load(): the reader and the handler share it. */
@@ -158,7 +164,7 @@ struct cfg_parse {
 	size_t linecap;
 	int lineno;
 	char section[256]; /* current section as the reader saw it, trimmed */
-	int rule;          /* index of the current [rule] section, -1 otherwise */
+	int rule;	   /* index of the current [rule] section, -1 otherwise */
 	int key_line[CFG_NKEYS];
 	int rule_key_line[CFG_MAX_RULES][CFG_NRULEKEYS];
 	int err_line; /* 0 = no error yet */
@@ -211,8 +217,8 @@ static void cfg_list_clear(struct cfg_list *l)
 }
 
 /* Writes "why" for a failed value; the caller adds file, line and key. */
-__attribute__((format(printf, 3, 4))) static void cfg_why(char *why, size_t whylen,
-							  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void cfg_why(char *why, size_t whylen, const char *fmt,
+							  ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -351,15 +357,16 @@ static bool cfg_parse_addr(const char *s, struct cfg_addr *a, char *why, size_t 
 }
 
 static const char *const cfg_day_names[7][2] = {
-	{"mon", "monday"}, {"tue", "tuesday"},  {"wed", "wednesday"}, {"thu", "thursday"},
-	{"fri", "friday"}, {"sat", "saturday"}, {"sun", "sunday"},
+    {"mon", "monday"}, {"tue", "tuesday"},  {"wed", "wednesday"}, {"thu", "thursday"},
+    {"fri", "friday"}, {"sat", "saturday"}, {"sun", "sunday"},
 };
 
 static int cfg_day(const char *s, size_t n)
 {
 	for (int d = 0; d < 7; d++)
 		for (int k = 0; k < 2; k++)
-			if (strlen(cfg_day_names[d][k]) == n && !strncasecmp(s, cfg_day_names[d][k], n))
+			if (strlen(cfg_day_names[d][k]) == n &&
+			    !strncasecmp(s, cfg_day_names[d][k], n))
 				return d;
 	return -1;
 }
@@ -479,8 +486,7 @@ static bool cfg_parse_schedule(const char *s, struct cfg_schedule *w, char *why,
 	const char *dash = strchr(tok[1], '-');
 	if (!dash || !cfg_parse_hhmm(tok[1], (size_t)(dash - tok[1]), false, &w->start_min) ||
 	    !cfg_parse_hhmm(dash + 1, strlen(dash + 1), true, &w->end_min)) {
-		cfg_why(why, whylen, "\"%s\": \"%s\" is not a time range (HH:MM-HH:MM)", s,
-			tok[1]);
+		cfg_why(why, whylen, "\"%s\": \"%s\" is not a time range (HH:MM-HH:MM)", s, tok[1]);
 		return false;
 	}
 	if (w->start_min == w->end_min) {
@@ -578,7 +584,8 @@ static bool cfg_set(void *base, const struct cfg_key *k, const char *value, bool
 		for (char *item = buf; item;) {
 			char *comma = strchr(item, ',');
 			char one[300];
-			cfg_trim_copy(one, sizeof(one), item, comma ? (size_t)(comma - item) : strlen(item));
+			cfg_trim_copy(one, sizeof(one), item,
+				      comma ? (size_t)(comma - item) : strlen(item));
 			item = comma ? comma + 1 : NULL;
 			if (!*one)
 				continue;
@@ -663,8 +670,8 @@ static bool cfg_set(void *base, const struct cfg_key *k, const char *value, bool
 			return false;
 		}
 		if (v < (uint64_t)k->min || v > (uint64_t)k->max) {
-			cfg_why(why, whylen, "\"%s\" is out of range (%lld-%lld bytes)", buf, k->min,
-				k->max);
+			cfg_why(why, whylen, "\"%s\" is out of range (%lld-%lld bytes)", buf,
+				k->min, k->max);
 			return false;
 		}
 		*(uint64_t *)field = v;
@@ -695,7 +702,8 @@ static bool cfg_set(void *base, const struct cfg_key *k, const char *value, bool
 		for (char *item = buf; item;) {
 			char *comma = strchr(item, ',');
 			char one[256];
-			cfg_trim_copy(one, sizeof(one), item, comma ? (size_t)(comma - item) : strlen(item));
+			cfg_trim_copy(one, sizeof(one), item,
+				      comma ? (size_t)(comma - item) : strlen(item));
 			item = comma ? comma + 1 : NULL;
 			if (!*one)
 				continue;
@@ -771,8 +779,10 @@ static bool cfg_field_equal(const void *a, const void *b, const struct cfg_key *
 				const struct cfg_addr *y = (const void *)(fb + i * sz);
 				if (strcmp(x->host, y->host) || x->port != y->port)
 					return false;
-			} else if (strcmp(((const struct cfg_schedule *)(const void *)(fa + i * sz))->text,
-					  ((const struct cfg_schedule *)(const void *)(fb + i * sz))->text)) {
+			} else if (strcmp(((const struct cfg_schedule *)(const void *)(fa + i * sz))
+					      ->text,
+					  ((const struct cfg_schedule *)(const void *)(fb + i * sz))
+					      ->text)) {
 				return false;
 			}
 		}
@@ -821,8 +831,8 @@ __attribute__((format(printf, 4, 5))) static void cfg_error(struct cfg_parse *p,
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (line > 0)
-		snprintf(p->err, p->errlen, "%s:%d: %s%s%s", p->path, line, where, *where ? ": " : "",
-			 why);
+		snprintf(p->err, p->errlen, "%s:%d: %s%s%s", p->path, line, where,
+			 *where ? ": " : "", why);
 	else
 		snprintf(p->err, p->errlen, "%s: %s%s%s", p->path, where, *where ? ": " : "", why);
 }
@@ -860,20 +870,23 @@ static void cfg_section(struct cfg_parse *p, const char *name)
 		else
 			cfg_trim_copy(id, sizeof(id), q, n);
 		if (!cfg_rule_id_ok(id)) {
-			cfg_error(p, p->lineno, "", "[%s]: \"%s\" is not a rule id (letters, digits, -, _, .)",
-				  name, id);
+			cfg_error(p, p->lineno, "",
+				  "[%s]: \"%s\" is not a rule id (letters, digits, -, _, .)", name,
+				  id);
 			return;
 		}
 		struct cfg *c = p->c;
 		for (size_t i = 0; i < c->nrules; i++) {
 			if (!strcmp(c->rules[i].id, id)) {
-				cfg_error(p, p->lineno, "", "[%s]: defined twice (first on line %d)", name,
+				cfg_error(p, p->lineno, "",
+					  "[%s]: defined twice (first on line %d)", name,
 					  c->rules[i].line);
 				return;
 			}
 		}
 		if (c->nrules == CFG_MAX_RULES) {
-			cfg_error(p, p->lineno, "", "[%s]: at most %d rule sections", name, CFG_MAX_RULES);
+			cfg_error(p, p->lineno, "", "[%s]: at most %d rule sections", name,
+				  CFG_MAX_RULES);
 			return;
 		}
 		struct cfg_rule *r = &c->rules[c->nrules];
@@ -883,8 +896,10 @@ static void cfg_section(struct cfg_parse *p, const char *name)
 		p->rule = (int)c->nrules++;
 		return;
 	}
-	cfg_error(p, p->lineno, "", "[%s]: unknown section (known: proxy, tls, admin, audit, "
-		  "migration, window, guard, rule \"id\")", name);
+	cfg_error(p, p->lineno, "",
+		  "[%s]: unknown section (known: proxy, tls, admin, audit, "
+		  "migration, window, guard, rule \"id\")",
+		  name);
 }
 
 /*
@@ -964,7 +979,8 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 				continue;
 			int *seen = &p->rule_key_line[p->rule][i];
 			if (*seen && k->type != CFG_T_LIST) {
-				cfg_error(p, p->lineno, where, "set twice (first on line %d)", *seen);
+				cfg_error(p, p->lineno, where, "set twice (first on line %d)",
+					  *seen);
 				return 1;
 			}
 			if (!cfg_set(r, k, value, *seen != 0, p->base_dir, why, sizeof(why)))
@@ -972,8 +988,9 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 			*seen = p->lineno;
 			return 1;
 		}
-		cfg_error(p, p->lineno, where,
-			  "unknown key (rule keys: action, pattern, message, schemas, tables, users)");
+		cfg_error(
+		    p, p->lineno, where,
+		    "unknown key (rule keys: action, pattern, message, schemas, tables, users)");
 		return 1;
 	}
 	bool known_section = false;
@@ -1063,8 +1080,7 @@ static void cfg_validate(struct cfg_parse *p)
 		cfg_error(p, l_client, "[tls] client", "\"%s\" needs [tls] cert and key",
 			  cfg_tls_client_names[c->tls.client]);
 
-	if (c->admin.enabled && !c->admin.token_file &&
-	    !cfg_addr_is_loopback(c->admin.listen.host))
+	if (c->admin.enabled && !c->admin.token_file && !cfg_addr_is_loopback(c->admin.listen.host))
 		cfg_error(p, cfg_line_of(p, "admin", "listen"), "[admin] listen",
 			  "\"%s\" is not a loopback address: set [admin] token_file to protect the "
 			  "admin API",
@@ -1076,9 +1092,10 @@ static void cfg_validate(struct cfg_parse *p)
 		snprintf(where, sizeof(where), "[rule \"%s\"]", r->id);
 		if (cfg_rule_builtin(r->id)) {
 			if (r->pattern || r->message)
-				cfg_error(p, r->line, where,
-					  "pattern and message are for custom rules; \"%s\" is built in",
-					  r->id);
+				cfg_error(
+				    p, r->line, where,
+				    "pattern and message are for custom rules; \"%s\" is built in",
+				    r->id);
 		} else if (!r->pattern) {
 			cfg_error(p, r->line, where,
 				  "not a built-in rule, and no pattern: a custom rule needs one");
@@ -1212,8 +1229,8 @@ bool cfg_reload_check(const struct cfg *old, const struct cfg *neu, char *err, s
 		const struct cfg_key *k = &cfg_keys[i];
 		if (k->reloadable || cfg_field_equal(old, neu, k))
 			continue;
-		snprintf(err, errlen, "[%s] %s cannot change on reload: restart ddlgate", k->section,
-			 k->name);
+		snprintf(err, errlen, "[%s] %s cannot change on reload: restart ddlgate",
+			 k->section, k->name);
 		return false;
 	}
 	return true;

@@ -198,14 +198,13 @@ static void admin_status(struct evhttp_request *req)
 {
 	struct metrics_snapshot m;
 	metrics_snapshot(&m);
-	json_t *o = json_pack("{s:s, s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:I, s:I}", "version",
-			      DDLGATE_VERSION, "uptime_s", (json_int_t)metrics_uptime_s(),
-			      "connections", "current", (json_int_t)m.conn_current, "total",
-			      (json_int_t)m.conn_total, "refused", (json_int_t)m.conn_refused,
-			      "bytes", "from_clients", (json_int_t)m.bytes_from_clients,
-			      "to_clients", (json_int_t)m.bytes_to_clients, "commands",
-			      (json_int_t)m.commands, "backend_errors",
-			      (json_int_t)m.backend_errors);
+	json_t *o = json_pack(
+	    "{s:s, s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:I, s:I}", "version", DDLGATE_VERSION,
+	    "uptime_s", (json_int_t)metrics_uptime_s(), "connections", "current",
+	    (json_int_t)m.conn_current, "total", (json_int_t)m.conn_total, "refused",
+	    (json_int_t)m.conn_refused, "bytes", "from_clients", (json_int_t)m.bytes_from_clients,
+	    "to_clients", (json_int_t)m.bytes_to_clients, "commands", (json_int_t)m.commands,
+	    "backend_errors", (json_int_t)m.backend_errors);
 	if (!o) {
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
 		return;
@@ -299,8 +298,8 @@ static bool admin_post(struct evhttp_request *req, const char *path, const char 
 
 static bool admin_is_get_route(const char *path)
 {
-	return !strcmp(path, "/healthz") || !strcmp(path, "/status") ||
-	       !strcmp(path, "/metrics") || !strcmp(path, "/sessions");
+	return !strcmp(path, "/healthz") || !strcmp(path, "/status") || !strcmp(path, "/metrics") ||
+	       !strcmp(path, "/sessions");
 }
 
 /* Every request lands here: authorisation, then routing by method and path. */
@@ -348,8 +347,7 @@ static void admin_request(struct evhttp_request *req, void *arg)
 	admin_send_error(req, 405, "method not allowed");
 }
 
-struct admin *admin_start(struct event_base *base, const struct cfg *cfg, char *err,
-			  size_t errlen)
+struct admin *admin_start(struct event_base *base, const struct cfg *cfg, char *err, size_t errlen)
 {
 	if (errlen)
 		err[0] = '\0';

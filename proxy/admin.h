@@ -36,14 +36,13 @@ struct admin;
  * error (cannot bind, unreadable token file: err says why). The caller
  * keeps cfg alive until admin_stop() or the next admin_reload().
  */
-struct admin *admin_start(struct event_base *base, const struct cfg *cfg, char *err,
-			  size_t errlen);
+struct admin *admin_start(struct event_base *base, const struct cfg *cfg, char *err, size_t errlen);
 void admin_stop(struct admin *a);
 
 /* SIGHUP: re-reads the token file of cfg (the listen address stays).
  * Returns false with err set, keeping the old token. */
 bool admin_reload(struct admin *a, const struct cfg *cfg, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Adds keys to the /status object (e.g. "migration", "window"). */
 typedef void (*admin_status_fn)(json_t *status, void *arg);

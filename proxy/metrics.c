@@ -9,8 +9,8 @@
 
 /* Latency buckets in microseconds; rendered in seconds as Prometheus wants. */
 static const uint64_t metrics_bucket_us[] = {
-	100,    250,    500,    1000,    2500,    5000,    10000,   25000,
-	50000,  100000, 250000, 500000,  1000000, 2500000, 5000000, 10000000,
+    100,   250,	   500,	   1000,   2500,    5000,    10000,   25000,
+    50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 #define METRICS_NBUCKETS (sizeof(metrics_bucket_us) / sizeof(metrics_bucket_us[0]))
 #define METRICS_NKINDS (STMT_EMPTY + 1)
@@ -191,8 +191,8 @@ static void metrics_sum(struct metrics_block *out)
 	for (struct metrics_block *b = __atomic_load_n(&metrics_blocks, __ATOMIC_ACQUIRE); b;
 	     b = b->next) {
 		/* The block is a run of uint64_t after the next pointer. */
-		const uint64_t *src = (const uint64_t *)(const void *)((const char *)b +
-								       sizeof(b->next));
+		const uint64_t *src =
+		    (const uint64_t *)(const void *)((const char *)b + sizeof(b->next));
 		uint64_t *dst = (uint64_t *)(void *)((char *)out + sizeof(out->next));
 		size_t n = (sizeof(*b) - sizeof(b->next)) / sizeof(uint64_t);
 		for (size_t i = 0; i < n; i++)
@@ -222,6 +222,7 @@ void metrics_snapshot(struct metrics_snapshot *out)
 /* Names of the MySQL command bytes, for the cmd label. */
 static const char *metrics_cmd_name(unsigned cmd)
 {
+	/* clang-format off */
 	static const char *const names[] = {
 		[0x00] = "sleep",          [0x01] = "quit",          [0x02] = "init_db",
 		[0x03] = "query",          [0x04] = "field_list",    [0x05] = "create_db",
@@ -235,17 +236,18 @@ static const char *metrics_cmd_name(unsigned cmd)
 		[0x1b] = "set_option",     [0x1c] = "stmt_fetch",    [0x1d] = "daemon",
 		[0x1e] = "binlog_dump_gtid", [0x1f] = "reset_connection",
 	};
+	/* clang-format on */
 	if (cmd < sizeof(names) / sizeof(names[0]) && names[cmd])
 		return names[cmd];
 	return NULL;
 }
 
 static const char *const metrics_kind_names[METRICS_NKINDS] = {
-	[STMT_OTHER] = "other", [STMT_DDL] = "ddl", [STMT_DML] = "dml",
-	[STMT_DCL] = "dcl",     [STMT_TCL] = "tcl", [STMT_EMPTY] = "empty",
+    [STMT_OTHER] = "other", [STMT_DDL] = "ddl", [STMT_DML] = "dml",
+    [STMT_DCL] = "dcl",	    [STMT_TCL] = "tcl", [STMT_EMPTY] = "empty",
 };
 static const char *const metrics_decision_names[METRICS_NDECISIONS] = {"allow", "warn", "block",
-								      "hold"};
+								       "hold"};
 
 /* A label value with \, " and newline escaped as the format requires. */
 static void metrics_label(FILE *out, const char *s)
@@ -302,13 +304,12 @@ void metrics_render(FILE *out)
 	metrics_header(out, "ddlgate_connections", "gauge", "Client connections open now.");
 	fprintf(out, "ddlgate_connections %llu\n",
 		(unsigned long long)(s->conn_opened >= s->conn_closed
-					     ? s->conn_opened - s->conn_closed
-					     : 0));
+					 ? s->conn_opened - s->conn_closed
+					 : 0));
 	metrics_counter(out, "ddlgate_connections_total", "Client connections accepted.",
 			s->conn_opened);
 	metrics_counter(out, "ddlgate_connections_refused_total",
-			"Client connections refused (max_connections or errors).",
-			s->conn_refused);
+			"Client connections refused (max_connections or errors).", s->conn_refused);
 	metrics_counter(out, "ddlgate_client_received_bytes_total", "Bytes read from clients.",
 			s->bytes_in);
 	metrics_counter(out, "ddlgate_client_sent_bytes_total", "Bytes written to clients.",
@@ -355,8 +356,8 @@ void metrics_render(FILE *out)
 
 	metrics_counter(out, "ddlgate_migrations_total", "Sessions that became migrations.",
 			s->migrations);
-	metrics_counter(out, "ddlgate_audit_errors_total", "Audit records that could not be written.",
-			s->audit_errors);
+	metrics_counter(out, "ddlgate_audit_errors_total",
+			"Audit records that could not be written.", s->audit_errors);
 	metrics_hist_render(out, "ddlgate_audit_write_duration_seconds",
 			    "Time to make one audit record durable.", &s->audit_latency);
 	metrics_hist_render(out, "ddlgate_probe_duration_seconds", "Time of one live guard probe.",

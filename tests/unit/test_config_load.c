@@ -101,7 +101,7 @@ static void test_defaults(void **state)
 	assert_true(cfg_list_match(&c->migration.lock_names, "prisma_migrate"));
 	assert_true(cfg_list_match(&c->migration.lock_names, "atlas_migrate_execute"));
 	assert_true(cfg_list_match(&c->migration.lock_names, "Flyway-1234567"));
-	assert_true(cfg_list_match(&c->migration.lock_names, "4171436591"));   /* golang-migrate */
+	assert_true(cfg_list_match(&c->migration.lock_names, "4171436591")); /* golang-migrate */
 	assert_true(cfg_list_match(&c->migration.lock_names, "8325547301742563875")); /* Rails */
 	assert_false(cfg_list_match(&c->migration.lock_names, "app_cron_lock"));
 	assert_false(cfg_list_match(&c->migration.lock_names, "12ab"));
@@ -237,12 +237,23 @@ static void test_sizes(void **state)
 		bool ok;
 		uint64_t want;
 	} cases[] = {
-		{"4096", true, 4096},           {"64M", true, 64ULL << 20}, {"64m", true, 64ULL << 20},
-		{"1G", true, 1ULL << 30},       {"2K", true, 2048},         {"16MiB", true, 16ULL << 20},
-		{"16MB", true, 16ULL << 20},    {"1T", true, 1ULL << 40},   {"0", true, 0},
-		{"64Q", false, 0},              {"", false, 0},             {"M", false, 0},
-		{"-1", false, 0},               {"1.5G", false, 0},         {"64 M", false, 0},
-		{"99999999999999999999", false, 0}, {"17179869184G", false, 0},
+	    {"4096", true, 4096},
+	    {"64M", true, 64ULL << 20},
+	    {"64m", true, 64ULL << 20},
+	    {"1G", true, 1ULL << 30},
+	    {"2K", true, 2048},
+	    {"16MiB", true, 16ULL << 20},
+	    {"16MB", true, 16ULL << 20},
+	    {"1T", true, 1ULL << 40},
+	    {"0", true, 0},
+	    {"64Q", false, 0},
+	    {"", false, 0},
+	    {"M", false, 0},
+	    {"-1", false, 0},
+	    {"1.5G", false, 0},
+	    {"64 M", false, 0},
+	    {"99999999999999999999", false, 0},
+	    {"17179869184G", false, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t v = 0;
@@ -261,27 +272,27 @@ static void test_patterns(void **state)
 		const char *pattern, *name;
 		bool match;
 	} cases[] = {
-		{"prisma_migrate", "prisma_migrate", true},
-		{"prisma_migrate", "PRISMA_MIGRATE", true},
-		{"prisma_migrate", "prisma_migrate2", false},
-		{"Flyway-*", "Flyway-", true},
-		{"Flyway-*", "flyway-99", true},
-		{"Flyway-*", "Flyway", false},
-		{"app_?", "app_1", true},
-		{"app_?", "app_", false},
-		{"*_old", "_t_old", true},
-		{"*a*b*c", "xxaxxbxxc", true},
-		{"*a*b*c", "xxaxxbxxcx", false},
-		{"#", "123", true},
-		{"#", "", false},
-		{"#", "12a", false},
-		{"lock_#_x", "lock_42_x", true},
-		{"lock_#_x", "lock__x", false},
-		{"#9", "1239", true},
-		{"a\\*b", "a*b", true},
-		{"a\\*b", "axb", false},
-		{"", "", true},
-		{"*", "", true},
+	    {"prisma_migrate", "prisma_migrate", true},
+	    {"prisma_migrate", "PRISMA_MIGRATE", true},
+	    {"prisma_migrate", "prisma_migrate2", false},
+	    {"Flyway-*", "Flyway-", true},
+	    {"Flyway-*", "flyway-99", true},
+	    {"Flyway-*", "Flyway", false},
+	    {"app_?", "app_1", true},
+	    {"app_?", "app_", false},
+	    {"*_old", "_t_old", true},
+	    {"*a*b*c", "xxaxxbxxc", true},
+	    {"*a*b*c", "xxaxxbxxcx", false},
+	    {"#", "123", true},
+	    {"#", "", false},
+	    {"#", "12a", false},
+	    {"lock_#_x", "lock_42_x", true},
+	    {"lock_#_x", "lock__x", false},
+	    {"#9", "1239", true},
+	    {"a\\*b", "a*b", true},
+	    {"a\\*b", "axb", false},
+	    {"", "", true},
+	    {"*", "", true},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (cfg_pattern_match(cases[i].pattern, cases[i].name) != cases[i].match) {
@@ -323,11 +334,11 @@ static void test_loopback(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_data_files),  cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_full),        cmocka_unit_test(test_example),
-		cmocka_unit_test(test_missing_file), cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_patterns),    cmocka_unit_test(test_reload_check),
-		cmocka_unit_test(test_loopback),
+	    cmocka_unit_test(test_data_files),	 cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_full),	 cmocka_unit_test(test_example),
+	    cmocka_unit_test(test_missing_file), cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_patterns),	 cmocka_unit_test(test_reload_check),
+	    cmocka_unit_test(test_loopback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,9 +60,9 @@ static void test_render(void **state)
 	metrics_conn_closed();
 	metrics_conn_refused();
 	metrics_bytes(100, 2000);
-	metrics_command(0x03, 150);       /* COM_QUERY, 150 us */
-	metrics_command(0x03, 2000000);   /* 2 s */
-	metrics_command(0x0e, 20000000);  /* COM_PING, 20 s: only +Inf */
+	metrics_command(0x03, 150);	 /* COM_QUERY, 150 us */
+	metrics_command(0x03, 2000000);	 /* 2 s */
+	metrics_command(0x0e, 20000000); /* COM_PING, 20 s: only +Inf */
 	metrics_command(0xfe, 10);
 	metrics_statement(STMT_DDL, METRICS_BLOCK);
 	metrics_statement(STMT_DDL, METRICS_BLOCK);
@@ -86,31 +86,31 @@ static void test_render(void **state)
 		const char *series;
 		long long want;
 	} cases[] = {
-		{"ddlgate_up", 1},
-		{"ddlgate_connections", 3}, /* 4 opened, 1 closed */
-		{"ddlgate_connections_total", 4},
-		{"ddlgate_connections_refused_total", 1},
-		{"ddlgate_client_received_bytes_total", 100},
-		{"ddlgate_client_sent_bytes_total", 2000},
-		{"ddlgate_commands_total{cmd=\"query\"}", 2002},
-		{"ddlgate_commands_total{cmd=\"ping\"}", 1},
-		{"ddlgate_commands_total{cmd=\"0xfe\"}", 1},
-		{"ddlgate_command_duration_seconds_bucket{le=\"0.0001\"}", 2001},
-		{"ddlgate_command_duration_seconds_bucket{le=\"0.00025\"}", 2002},
-		{"ddlgate_command_duration_seconds_bucket{le=\"1\"}", 2002},
-		{"ddlgate_command_duration_seconds_bucket{le=\"2.5\"}", 2003},
-		{"ddlgate_command_duration_seconds_bucket{le=\"10\"}", 2003},
-		{"ddlgate_command_duration_seconds_bucket{le=\"+Inf\"}", 2004},
-		{"ddlgate_command_duration_seconds_count", 2004},
-		{"ddlgate_statements_total{kind=\"ddl\",decision=\"block\"}", 2},
-		{"ddlgate_statements_total{kind=\"dml\",decision=\"allow\"}", 1},
-		{"ddlgate_rule_hits_total{rule=\"drop-table\"}", 2},
-		{"ddlgate_rule_hits_total{rule=\"odd\\\"id\"}", 1},
-		{"ddlgate_migrations_total", 1},
-		{"ddlgate_audit_write_duration_seconds_count", 1},
-		{"ddlgate_audit_write_duration_seconds_bucket{le=\"0.00025\"}", 0},
-		{"ddlgate_audit_write_duration_seconds_bucket{le=\"0.0005\"}", 1},
-		{"ddlgate_probe_duration_seconds_count", 0},
+	    {"ddlgate_up", 1},
+	    {"ddlgate_connections", 3}, /* 4 opened, 1 closed */
+	    {"ddlgate_connections_total", 4},
+	    {"ddlgate_connections_refused_total", 1},
+	    {"ddlgate_client_received_bytes_total", 100},
+	    {"ddlgate_client_sent_bytes_total", 2000},
+	    {"ddlgate_commands_total{cmd=\"query\"}", 2002},
+	    {"ddlgate_commands_total{cmd=\"ping\"}", 1},
+	    {"ddlgate_commands_total{cmd=\"0xfe\"}", 1},
+	    {"ddlgate_command_duration_seconds_bucket{le=\"0.0001\"}", 2001},
+	    {"ddlgate_command_duration_seconds_bucket{le=\"0.00025\"}", 2002},
+	    {"ddlgate_command_duration_seconds_bucket{le=\"1\"}", 2002},
+	    {"ddlgate_command_duration_seconds_bucket{le=\"2.5\"}", 2003},
+	    {"ddlgate_command_duration_seconds_bucket{le=\"10\"}", 2003},
+	    {"ddlgate_command_duration_seconds_bucket{le=\"+Inf\"}", 2004},
+	    {"ddlgate_command_duration_seconds_count", 2004},
+	    {"ddlgate_statements_total{kind=\"ddl\",decision=\"block\"}", 2},
+	    {"ddlgate_statements_total{kind=\"dml\",decision=\"allow\"}", 1},
+	    {"ddlgate_rule_hits_total{rule=\"drop-table\"}", 2},
+	    {"ddlgate_rule_hits_total{rule=\"odd\\\"id\"}", 1},
+	    {"ddlgate_migrations_total", 1},
+	    {"ddlgate_audit_write_duration_seconds_count", 1},
+	    {"ddlgate_audit_write_duration_seconds_bucket{le=\"0.00025\"}", 0},
+	    {"ddlgate_audit_write_duration_seconds_bucket{le=\"0.0005\"}", 1},
+	    {"ddlgate_probe_duration_seconds_count", 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		long long got = sample(text, cases[i].series);
@@ -232,17 +232,17 @@ static void test_admin_http(void **state)
 		int code;
 		const char *body_has;
 	} cases[] = {
-		{EVHTTP_REQ_GET, "/healthz", 200, "ok"},
-		{EVHTTP_REQ_GET, "/status", 200, "\"version\": \"" DDLGATE_VERSION "\""},
-		{EVHTTP_REQ_GET, "/status", 200, "\"window\": \"open\""},
-		{EVHTTP_REQ_GET, "/status", 200, "\"refused\":"},
-		{EVHTTP_REQ_GET, "/metrics", 200, "# TYPE ddlgate_connections_total counter"},
-		{EVHTTP_REQ_GET, "/sessions", 200, "\"user\": \"migrator\""},
-		{EVHTTP_REQ_POST, "/window/open?minutes=30", 200, "\"open_minutes\": 30"},
-		{EVHTTP_REQ_POST, "/window/open", 400, "minutes is required"},
-		{EVHTTP_REQ_POST, "/status", 405, "method not allowed"},
-		{EVHTTP_REQ_GET, "/nope", 404, "not found"},
-		{EVHTTP_REQ_POST, "/nope", 404, "not found"},
+	    {EVHTTP_REQ_GET, "/healthz", 200, "ok"},
+	    {EVHTTP_REQ_GET, "/status", 200, "\"version\": \"" DDLGATE_VERSION "\""},
+	    {EVHTTP_REQ_GET, "/status", 200, "\"window\": \"open\""},
+	    {EVHTTP_REQ_GET, "/status", 200, "\"refused\":"},
+	    {EVHTTP_REQ_GET, "/metrics", 200, "# TYPE ddlgate_connections_total counter"},
+	    {EVHTTP_REQ_GET, "/sessions", 200, "\"user\": \"migrator\""},
+	    {EVHTTP_REQ_POST, "/window/open?minutes=30", 200, "\"open_minutes\": 30"},
+	    {EVHTTP_REQ_POST, "/window/open", 400, "minutes is required"},
+	    {EVHTTP_REQ_POST, "/status", 405, "method not allowed"},
+	    {EVHTTP_REQ_GET, "/nope", 404, "not found"},
+	    {EVHTTP_REQ_POST, "/nope", 404, "not found"},
 	};
 	struct reply r;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -271,12 +271,8 @@ static void test_admin_http(void **state)
 		const char *auth;
 		int code;
 	} auth_cases[] = {
-		{NULL, 401},
-		{"Bearer wrong", 401},
-		{"Bearer s3cre", 401},
-		{"Basic s3cret", 401},
-		{"Bearer s3cret", 200},
-		{"bearer  s3cret", 200},
+	    {NULL, 401},	   {"Bearer wrong", 401},  {"Bearer s3cre", 401},
+	    {"Basic s3cret", 401}, {"Bearer s3cret", 200}, {"bearer  s3cret", 200},
 	};
 	for (size_t i = 0; i < sizeof(auth_cases) / sizeof(auth_cases[0]); i++) {
 		request(base, c->admin.listen.port, EVHTTP_REQ_GET, "/healthz", auth_cases[i].auth,
@@ -308,8 +304,8 @@ static void test_admin_http(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_render),
-		cmocka_unit_test(test_admin_http),
+	    cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_admin_http),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
