@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+# Enforcement tests: maintenance windows over every way DDL can arrive, admin open/close, live unique guard.
+"""
+With a [window] schedule on another day, DDL is refused with ERR 1290
+naming ddl-outside-window whatever shape it arrives in (plain COM_QUERY,
+multi-statement, executable or leading comments, COM_STMT_PREPARE, SQL
+PREPARE FROM a literal or a variable, CREATE PROCEDURE with DDL inside,
+over TLS and with --compress), and the schema stays untouched, while DML
+flows. POST /window/open lets DDL through, /window/close stops it again,
+and no allow directive lifts the window.
+
+The unique-unguarded test runs a live probe through the [guard] account:
+a unique index on a column with duplicates is refused, one without passes.
+"""
+
+import datetime
+import json
+import os
+import sys
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import pymysql  # noqa: E402
+from pymysql.constants import CLIENT  # noqa: E402
+
+PROBER, PROBER_PASSWORD = "prober", "prober-secret"
+DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+SCHEMA = "win"
+
+_db = None
+
+
+def db():
+	global _db
+	if _db is None:
+		_db = h.shared_mariadb()
+		for sql in (
+			f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
+			f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
+		):
+			_db.query(sql)
+	return _db
+
+
+def other_day_schedule():
+	"""A one-minute window three days from now: certainly closed now."""
+	day = DAYS[(datetime.datetime.now(datetime.timezone.utc).weekday() + 3) % 7]
+	return f"{day} 03:00-03:01 UTC"
+
+
+def fresh_schema():
+	d = db()
+	d.query(f"DROP DATABASE IF EXISTS `{SCHEMA}`")
+	d.query(f"CREATE DATABASE `{SCHEMA}`")
+	d.query(f"CREATE TABLE `{SCHEMA}`.w (id INT PRIMARY KEY, v VARCHAR(20))")
+
+
+def snapshot():
+	"""Every column and routine of the test schema (to prove nothing changed)."""
+	cols = db().query("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+			  "WHERE TABLE_SCHEMA=%s ORDER BY TABLE_NAME, ORDINAL_POSITION", (SCHEMA,))
+	idx = db().query("SELECT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS "
+			 "WHERE TABLE_SCHEMA=%s ORDER BY 1, 2", (SCHEMA,))
+	routines = db().query("SELECT ROUTINE_NAME FROM information_schema.ROUTINES "
+			      "WHERE ROUTINE_SCHEMA=%s", (SCHEMA,))
+	return (cols, idx, routines)
+
+
+def run_err(conn, sql):
+	try:
+		with conn.cursor() as cur:
+			cur.execute(sql)
+			while cur.nextset():
+				pass
+		return None
+	except pymysql.err.MySQLError as e:
+		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
+
+
+def assert_blocked(conn, sql, rule):
+	err = run_err(conn, sql)
+	assert err is not None, f"expected {rule} to refuse: {sql}"
+	assert err[0] == 1290, f"expected ERR 1290, got {err}"
+	assert err[1].startswith(f"ddlgate: blocked by {rule}:"), err[1]
+
+
+def admin_post(gw, path):
+	req = urllib.request.Request(f"http://127.0.0.1:{gw.admin_port}{path}", data=b"",
+				     method="POST")
+	try:
+		with urllib.request.urlopen(req, timeout=10) as r:
+			return r.status, json.loads(r.read().decode())
+	except urllib.error.HTTPError as e:
+		return e.code, e.read().decode()
+
+
+PERL_PREPARE = r'''
+use strict; use DBI;
+my ($host, $port, $user, $pw, $db, $sql) = @ARGV;
+my $dbh = DBI->connect("DBI:MariaDB:database=$db;host=$host;port=$port;mariadb_server_prepare=1",
+	$user, $pw, { RaiseError => 0, PrintError => 0, AutoCommit => 1 }) or die "connect: $DBI::errstr\n";
+my $sth = $dbh->prepare($sql);
+if (!$sth) { print "ERR ", $dbh->err, " ", $dbh->errstr, "\n"; exit 0; }
+if (!$sth->execute) { print "ERR ", $sth->err, " ", $sth->errstr, "\n"; exit 0; }
+print "OK\n";
+'''
+
+
+def perl_prepare(gw, sql):
+	r = h.run(["perl", "-e", PERL_PREPARE, gw.host, str(gw.port), h.APP_USER, h.APP_PASSWORD,
+		   SCHEMA, sql])
+	assert r.returncode == 0, r.stderr
+	return r.stdout.strip()
+
+
+def test_window_refuses_ddl_in_every_shape():
+	h.require_proxy("windows are ddlgate's")
+	fresh_schema()
+	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	before = snapshot()
+	c = h.connect(gw, database=SCHEMA, client_flag=CLIENT.MULTI_STATEMENTS)
+	rule = "ddl-outside-window"
+
+	# DML flows
+	assert run_err(c, "INSERT INTO w VALUES (1, 'a')") is None
+	assert h.scalar(c, "SELECT v FROM w WHERE id = 1") == "a"
+
+	assert_blocked(c, "ALTER TABLE w ADD COLUMN c1 INT NULL", rule)
+	assert_blocked(c, "CREATE TABLE t1 (id INT PRIMARY KEY)", rule)
+	# multi-statement: nothing runs, not even the statements before the DDL
+	assert_blocked(c, "INSERT INTO w VALUES (2, 'b'); ALTER TABLE w ADD COLUMN c2 INT NULL", rule)
+	assert h.scalar(c, "SELECT COUNT(*) FROM w") == 1
+	assert_blocked(c, "/*!50000 ALTER TABLE w ADD COLUMN c3 INT NULL */", rule)
+	assert_blocked(c, "/* leading */ ALTER TABLE w ADD COLUMN c4 INT NULL", rule)
+	assert_blocked(c, "-- leading\nALTER TABLE w ADD COLUMN c5 INT NULL", rule)
+	assert_blocked(c, "PREPARE s1 FROM 'ALTER TABLE w ADD COLUMN c6 INT NULL'", rule)
+	assert run_err(c, "SET @ddl = 'ALTER TABLE w ADD COLUMN c7 INT NULL'") is None
+	assert_blocked(c, "PREPARE s2 FROM @ddl", rule)
+	assert_blocked(c, "CREATE PROCEDURE p1() BEGIN ALTER TABLE w ADD COLUMN c8 INT NULL; END", rule)
+	# an allow directive cannot lift the window
+	assert_blocked(c, "/* ddlgate:allow ddl-outside-window reason=\"now\" */ "
+		       "ALTER TABLE w ADD COLUMN c9 INT NULL", rule)
+	# SQL-level PREPARE of a query is not DDL
+	assert run_err(c, "PREPARE s3 FROM 'SELECT COUNT(*) FROM w'") is None
+
+	# COM_STMT_PREPARE (server-side prepared statement)
+	out = perl_prepare(gw, "ALTER TABLE w ADD COLUMN c10 INT NULL")
+	assert out.startswith("ERR 1290") and rule in out, out
+	assert perl_prepare(gw, "SELECT COUNT(*) FROM w") == "OK"
+
+	# TLS
+	cert, _ = h.tls_pair()
+	t = h.connect(gw, database=SCHEMA, ssl_ca=cert, ssl_verify_cert=True, ssl_verify_identity=False)
+	assert h.scalar(t, "SELECT COUNT(*) FROM w") == 1
+	assert_blocked(t, "ALTER TABLE w ADD COLUMN c11 INT NULL", rule)
+	t.close()
+
+	# compressed protocol (mariadb --compress)
+	r = h.mariadb_cli(gw, "--compress", "-e", "ALTER TABLE w ADD COLUMN c12 INT NULL",
+			  database=SCHEMA)
+	assert r.returncode != 0 and "1290" in r.stderr and rule in r.stderr, r.stderr
+	r = h.mariadb_cli(gw, "--compress", "-N", "-e", "SELECT COUNT(*) FROM w", database=SCHEMA)
+	assert r.returncode == 0 and r.stdout.strip() == "1", r.stderr
+
+	assert snapshot() == before, "the schema changed although every DDL was refused"
+	c.close()
+
+
+def test_admin_open_and_close():
+	h.require_proxy("the admin API is ddlgate's")
+	fresh_schema()
+	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	c = h.connect(gw, database=SCHEMA)
+	assert_blocked(c, "ALTER TABLE w ADD COLUMN o1 INT NULL", "ddl-outside-window")
+	st = json.loads(gw.admin_get("/status")[1])
+	assert st["window"]["configured"] and not st["window"]["open"], st["window"]
+
+	code, body = admin_post(gw, "/window/open?minutes=abc")
+	assert code == 400, body
+	code, body = admin_post(gw, "/window/open?minutes=5")
+	assert code == 200 and body["open"], body
+	st = json.loads(gw.admin_get("/status")[1])
+	assert st["window"]["open"] and st["window"]["adhoc_until"], st["window"]
+	assert run_err(c, "ALTER TABLE w ADD COLUMN o1 INT NULL") is None
+
+	code, body = admin_post(gw, "/window/close")
+	assert code == 200 and not body["open"], body
+	assert_blocked(c, "ALTER TABLE w ADD COLUMN o2 INT NULL", "ddl-outside-window")
+	cols = [r[0] for r in db().query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
+					 "TABLE_SCHEMA=%s AND TABLE_NAME='w' ORDER BY ORDINAL_POSITION",
+					 (SCHEMA,))]
+	assert cols == ["id", "v", "o1"], cols
+
+
+def test_unique_index_guarded_by_live_probe():
+	h.require_proxy("live guards are ddlgate's")
+	fresh_schema()
+	d = db()
+	d.query(f"CREATE TABLE `{SCHEMA}`.dup (id INT PRIMARY KEY, email VARCHAR(50))")
+	d.query(f"INSERT INTO `{SCHEMA}`.dup VALUES (1, 'a@x'), (2, 'a@x'), (3, NULL), (4, NULL)")
+	d.query(f"CREATE TABLE `{SCHEMA}`.nodup (id INT PRIMARY KEY, email VARCHAR(50))")
+	d.query(f"INSERT INTO `{SCHEMA}`.nodup VALUES (1, 'a@x'), (2, 'b@x'), (3, NULL), (4, NULL)")
+	gw = h.Ddlgate(db(), {"guard": {"user": PROBER, "password": PROBER_PASSWORD,
+					"probe_timeout_ms": 3000}})
+	c = h.connect(gw, database=SCHEMA)
+	assert run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	assert_blocked(c, "ALTER TABLE dup ADD UNIQUE INDEX dup_email (email)", "unique-unguarded")
+	assert_blocked(c, "CREATE UNIQUE INDEX dup_email ON dup (email)", "unique-unguarded")
+	assert run_err(c, "ALTER TABLE nodup ADD UNIQUE INDEX nodup_email (email)") is None
+	idx = d.query("SELECT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS WHERE "
+		      "TABLE_SCHEMA=%s AND INDEX_NAME LIKE %s ORDER BY 1", (SCHEMA, "%email"))
+	assert [tuple(r) for r in idx] == [("nodup", "nodup_email")], idx
+	# the probe's time is in the metrics
+	code, body = gw.admin_get("/metrics")
+	assert code == 200
+
+
+if __name__ == "__main__":
+	h.main(globals())
