@@ -255,6 +255,10 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 		if (kw(w, n, "DROP"))
 			return ddl_or_dcl(c);
 		break;
+	case 'E':
+		if (kw(w, n, "EXECUTE"))
+			return next_is(c, "IMMEDIATE") ? STMT_DDL : STMT_OTHER; /* MariaDB: runs any SQL */
+		break;
 	case 'G':
 		if (kw(w, n, "GRANT"))
 			return STMT_DCL;

@@ -1,7 +1,7 @@
 /*
  * Statement model: what the inspector knows about one SQL statement.
  *
- * The parser (rules/ddl.c) fills a struct stmt from one statement's text;
+ * The parser (rules/parse.c) fills a struct stmt from one statement's text;
  * the rule engine (rules/engine.c), the proxy's policy glue and the audit
  * log read it. Every string and array in the model lives in the arena the
  * caller passed to the parser and dies with it; the model never points into
@@ -71,6 +71,14 @@ struct stmt_column {
 	bool inline_primary;   /* PRIMARY KEY on the column */
 	bool inline_unique;    /* UNIQUE [KEY] on the column */
 	bool inline_references;/* REFERENCES on the column: MySQL ignores it */
+	/* additions (parser): */
+	const char *default_value; /* DEFAULT as written, normalised ("null", "0", "'x'", "current_timestamp", "(expr)"); NULL when absent */
+	const char *charset;       /* CHARACTER SET written on the column, lower case; NULL when absent */
+	const char *collate;       /* COLLATE written on the column, lower case; NULL when absent */
+	bool inline_check;         /* CHECK (...) on the column */
+	bool on_update;            /* ON UPDATE CURRENT_TIMESTAMP */
+	const char *after;         /* ALTER ... AFTER col; NULL when absent */
+	bool first;                /* ALTER ... FIRST */
 };
 
 enum stmt_op_kind {
@@ -121,6 +129,12 @@ struct stmt_op {
 	const char *value;           /* ALGORITHM / LOCK / table option value, lower case */
 	bool if_exists;
 	bool if_not_exists;
+	/* additions (parser): */
+	struct stmt_key_part *ref_parts; /* FOREIGN KEY ... REFERENCES t (ref_parts) */
+	size_t nref_parts;
+	const char *on_delete;       /* FOREIGN KEY actions, lower case ("cascade", "set null"); NULL if absent */
+	const char *on_update;
+	bool drop_default;           /* ALTER COLUMN x DROP DEFAULT (value holds a SET DEFAULT) */
 };
 
 /*
@@ -158,6 +172,14 @@ struct stmt {
 
 	bool unparsed;                /* DDL the parser could not model */
 	const char *error;            /* why, for the message; NULL when parsed */
+
+	/* additions (parser): */
+	const char *object_type;      /* lower case: "table", "index", "view", "procedure", "function",
+	                               * "trigger", "event", "database", "sequence", ... */
+	struct stmt_name routine;     /* CREATE/DROP TRIGGER, PROCEDURE, FUNCTION, EVENT: its name
+	                               * (CREATE TRIGGER's table is objects[0]) */
+	const char *prepare_name;     /* PREPARE name FROM ... */
+	bool body_has_ddl;            /* a stored program / compound / PREPARE holds DDL (see inner) */
 };
 
 #endif

@@ -1,0 +1,1019 @@
+/* DDL parser: recursive descent over lexer tokens into the statement model. */
+#include "rules/parse.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rules/classify.h"
+#include "rules/lex.h"
+#include "rules/parse_internal.h"
+
+/* Nested statements (PREPARE FROM '...' inside a body inside ...) stop here. */
+#define PARSE_MAX_DEPTH 8
+
+/* ---- tokens ------------------------------------------------------------ */
+
+static const struct lex_token eof_tok = {LEX_EOF, "", 0, 0};
+
+const struct lex_token *ps_pk(struct parser *p, size_t k)
+{
+	return p->i + k < p->n ? &p->t[p->i + k] : &p->eof;
+}
+
+const struct lex_token *ps_cur(struct parser *p)
+{
+	return ps_pk(p, 0);
+}
+
+void ps_adv(struct parser *p)
+{
+	if (p->i < p->n)
+		p->i++;
+}
+
+bool ps_at_end(struct parser *p)
+{
+	return p->i >= p->n || lex_is_op(&p->t[p->i], ";");
+}
+
+/*
+ * Stops the parse: records "msg" (printf-style) as the statement's error
+ * and unwinds to stmt_parse. Only the first error is kept.
+ */
+void ps_fail(struct parser *p, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	p->error = arena_strndup(p->a, buf, strlen(buf));
+	longjmp(p->jmp, 1);
+}
+
+/* Fails with "unexpected 'TOKEN' at line N" for the current token. */
+void ps_unexpected(struct parser *p)
+{
+	const struct lex_token *t = ps_cur(p);
+	if (t->type == LEX_EOF)
+		ps_fail(p, "unexpected end of statement");
+	if (t->type == LEX_ERROR)
+		ps_fail(p, "unterminated string, identifier or comment at line %u", t->line);
+	int n = t->n > 40 ? 40 : (int)t->n;
+	ps_fail(p, "unexpected '%.*s%s' at line %u", n, t->p, t->n > 40 ? "..." : "", t->line);
+}
+
+bool ps_is_kw(struct parser *p, const char *kw)
+{
+	return lex_is_word(ps_cur(p), kw);
+}
+
+bool ps_is_kw_at(struct parser *p, size_t k, const char *kw)
+{
+	return lex_is_word(ps_pk(p, k), kw);
+}
+
+bool ps_is_op(struct parser *p, const char *op)
+{
+	return lex_is_op(ps_cur(p), op);
+}
+
+bool ps_accept_kw(struct parser *p, const char *kw)
+{
+	if (!ps_is_kw(p, kw))
+		return false;
+	ps_adv(p);
+	return true;
+}
+
+bool ps_accept_op(struct parser *p, const char *op)
+{
+	if (!ps_is_op(p, op))
+		return false;
+	ps_adv(p);
+	return true;
+}
+
+void ps_expect_kw(struct parser *p, const char *kw)
+{
+	if (!ps_accept_kw(p, kw))
+		ps_unexpected(p);
+}
+
+void ps_expect_op(struct parser *p, const char *op)
+{
+	if (!ps_accept_op(p, op))
+		ps_unexpected(p);
+}
+
+/* Accepts "a b c" (space-separated keywords) as a whole, or nothing. */
+bool ps_accept_kws(struct parser *p, const char *kws)
+{
+	size_t k = 0;
+	const char *s = kws;
+	char w[32];
+	while (*s) {
+		size_t n = strcspn(s, " ");
+		if (n >= sizeof(w))
+			return false;
+		memcpy(w, s, n);
+		w[n] = '\0';
+		if (!lex_is_word(ps_pk(p, k), w))
+			return false;
+		k++;
+		s += n;
+		while (*s == ' ')
+			s++;
+	}
+	p->i += k;
+	return true;
+}
+
+/* ---- text helpers ---------------------------------------------------- */
+
+char *ps_lower_dup(struct parser *p, const char *s, size_t n)
+{
+	char *r = arena_strndup(p->a, s, n);
+	for (char *c = r; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c += 32;
+	return r;
+}
+
+/*
+ * The content of a quoted token without its quotes: doubled quotes become
+ * one, and for strings backslash escapes are resolved (\n, \t, \0, \Z,
+ * others stand for themselves). A charset prefix (_utf8mb4'..', N'..') is
+ * dropped.
+ */
+char *ps_unquote(struct parser *p, const struct lex_token *t)
+{
+	const char *s = t->p, *e = t->p + t->n;
+	while (s < e && *s != '\'' && *s != '"' && *s != '`')
+		s++;
+	if (s >= e)
+		return arena_strndup(p->a, t->p, t->n);
+	char q = *s++;
+	if (e > s && e[-1] == q)
+		e--;
+	bool strings = t->type == LEX_STRING || t->type == LEX_VARIABLE;
+	char *r = arena_alloc(p->a, (size_t)(e - s) + 1), *o = r;
+	while (s < e) {
+		if (*s == '\\' && strings && q != '`' && s + 1 < e) {
+			s++;
+			switch (*s) {
+			case 'n': *o++ = '\n'; break;
+			case 't': *o++ = '\t'; break;
+			case 'r': *o++ = '\r'; break;
+			case '0': *o++ = '\0'; break;
+			case 'Z': *o++ = 26; break;
+			case 'b': *o++ = '\b'; break;
+			case '%': case '_': *o++ = '\\'; *o++ = *s; break;
+			default: *o++ = *s; break;
+			}
+			s++;
+			continue;
+		}
+		if (*s == q && s + 1 < e && s[1] == q)
+			s++;
+		*o++ = *s++;
+	}
+	*o = '\0';
+	return r;
+}
+
+/* An identifier: a word or a quoted identifier (ANSI "x" included). */
+const char *ps_ident(struct parser *p)
+{
+	const struct lex_token *t = ps_cur(p);
+	if (t->type == LEX_WORD) {
+		ps_adv(p);
+		return arena_strndup(p->a, t->p, t->n);
+	}
+	if (t->type == LEX_QUOTED_IDENT) {
+		ps_adv(p);
+		return ps_unquote(p, t);
+	}
+	ps_unexpected(p);
+	return NULL;
+}
+
+bool ps_is_ident_tok(const struct lex_token *t)
+{
+	return t->type == LEX_WORD || t->type == LEX_QUOTED_IDENT;
+}
+
+/* [schema.]name */
+void ps_qname(struct parser *p, struct stmt_name *out)
+{
+	const char *a = ps_ident(p);
+	if (ps_is_op(p, ".") && ps_is_ident_tok(ps_pk(p, 1))) {
+		ps_adv(p);
+		out->schema = a;
+		out->name = ps_ident(p);
+	} else {
+		out->schema = NULL;
+		out->name = a;
+	}
+}
+
+/* The source text from token index b to the token before e, as one
+ * normalised string (tokens joined by single spaces, words lower case). */
+char *ps_span_text(struct parser *p, size_t b, size_t e)
+{
+	size_t len = 0;
+	for (size_t k = b; k < e; k++)
+		len += p->t[k].n + 1;
+	char *r = arena_alloc(p->a, len + 1), *o = r;
+	for (size_t k = b; k < e; k++) {
+		const struct lex_token *t = &p->t[k];
+		const struct lex_token *pr = k > b ? &p->t[k - 1] : NULL;
+		/* unary sign: at the start or after an operator */
+		bool sign = pr && (lex_is_op(pr, "-") || lex_is_op(pr, "+")) &&
+			    (k - 1 == b || p->t[k - 2].type == LEX_OP);
+		bool glue = pr && (lex_is_op(t, "(") || lex_is_op(t, ")") || lex_is_op(t, ",") ||
+				   lex_is_op(t, ".") || lex_is_op(pr, "(") || lex_is_op(pr, ".") ||
+				   lex_is_op(pr, ",") || sign);
+		if (k > b && !glue)
+			*o++ = ' ';
+		for (size_t j = 0; j < t->n; j++) {
+			char c = t->p[j];
+			if (t->type == LEX_WORD && c >= 'A' && c <= 'Z')
+				c += 32;
+			*o++ = c;
+		}
+	}
+	*o = '\0';
+	return r;
+}
+
+/* Skips a balanced parenthesised group; the current token must be '('. */
+void ps_skip_parens(struct parser *p)
+{
+	ps_expect_op(p, "(");
+	int depth = 1;
+	while (depth > 0) {
+		const struct lex_token *t = ps_cur(p);
+		if (t->type == LEX_EOF)
+			ps_fail(p, "unbalanced parentheses");
+		if (t->type == LEX_ERROR)
+			ps_unexpected(p);
+		if (lex_is_op(t, "("))
+			depth++;
+		else if (lex_is_op(t, ")"))
+			depth--;
+		ps_adv(p);
+	}
+}
+
+/*
+ * Skips an expression up to a ',' or ')' at depth 0 (not consumed), the
+ * end of the statement, or one of the stop words at depth 0.
+ */
+void ps_skip_expr(struct parser *p, const char *const *stop)
+{
+	int depth = 0;
+	for (;;) {
+		const struct lex_token *t = ps_cur(p);
+		if (t->type == LEX_EOF || (depth == 0 && lex_is_op(t, ";")))
+			break;
+		if (t->type == LEX_ERROR)
+			ps_unexpected(p);
+		if (depth == 0 && (lex_is_op(t, ",") || lex_is_op(t, ")")))
+			break;
+		if (depth == 0 && stop) {
+			bool hit = false;
+			for (const char *const *s = stop; *s; s++)
+				if (lex_is_word(t, *s))
+					hit = true;
+			if (hit)
+				break;
+		}
+		if (lex_is_op(t, "("))
+			depth++;
+		else if (lex_is_op(t, ")"))
+			depth--;
+		ps_adv(p);
+	}
+}
+
+/* Skips everything up to the end of the statement. */
+void ps_skip_rest(struct parser *p)
+{
+	while (!ps_at_end(p)) {
+		if (ps_cur(p)->type == LEX_ERROR)
+			ps_unexpected(p);
+		ps_adv(p);
+	}
+}
+
+/* The statement must end here (an optional ';' and nothing after it). */
+void ps_expect_end(struct parser *p)
+{
+	if (ps_accept_op(p, ";") && p->i < p->n)
+		ps_unexpected(p);
+	if (p->i < p->n)
+		ps_unexpected(p);
+}
+
+/* ---- growable arrays in the arena ------------------------------------ */
+
+/* Appends room for one more element to an arena array of n elements:
+ * capacity is implicit (4, then powers of two), the old block is left to
+ * the arena. Returns the (possibly moved) array. */
+void *ps_grow(struct parser *p, void *v, size_t n, size_t size)
+{
+	if (n != 0 && (n < 4 || (n & (n - 1))))
+		return v;
+	size_t cap = n == 0 ? 4 : 2 * n;
+	void *nv = arena_alloc(p->a, cap * size);
+	if (n)
+		memcpy(nv, v, n * size);
+	return nv;
+}
+
+struct stmt_name *ps_add_object(struct parser *p, struct stmt *s)
+{
+	s->objects = ps_grow(p, s->objects, s->nobjects, sizeof(*s->objects));
+	return &s->objects[s->nobjects++];
+}
+
+struct stmt_op *ps_add_op(struct parser *p, struct stmt *s, enum stmt_op_kind kind)
+{
+	s->ops = ps_grow(p, s->ops, s->nops, sizeof(*s->ops));
+	struct stmt_op *op = &s->ops[s->nops++];
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	return op;
+}
+
+/* ---- options shared by tables, indexes, databases --------------------- */
+
+/* Reads an option value (after an optional '='): a word, number, string
+ * or identifier, lower case. */
+const char *ps_option_value(struct parser *p)
+{
+	ps_accept_op(p, "=");
+	const struct lex_token *t = ps_cur(p);
+	switch (t->type) {
+	case LEX_STRING:
+	case LEX_QUOTED_IDENT:
+		ps_adv(p);
+		return ps_unquote(p, t);
+	case LEX_WORD:
+	case LEX_NUMBER:
+	case LEX_HEX:
+		ps_adv(p);
+		return ps_lower_dup(p, t->p, t->n);
+	default:
+		ps_unexpected(p);
+		return NULL;
+	}
+}
+
+/* ---- nested statements (bodies, PREPARE) ------------------------------ */
+
+/* Words that may start a schema-changing statement inside a body. */
+static const char *const body_ddl_words[] = {
+	"CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "PREPARE", "OPTIMIZE",
+	"REPAIR", "ANALYZE", "EXECUTE", "IMPORT", NULL};
+
+static void add_inner(struct parser *p, struct stmt *s, const struct stmt *in)
+{
+	s->inner = ps_grow(p, s->inner, s->ninner, sizeof(*s->inner));
+	s->inner[s->ninner++] = *in;
+	if (in->kind == STMT_DDL) {
+		s->body_has_ddl = true;
+		if (in->unparsed && !s->unparsed) {
+			s->unparsed = true;
+			s->error = in->error;
+		}
+	}
+}
+
+static void parse_nested(struct parser *p, const char *sql, size_t len, struct stmt *out);
+
+/*
+ * Scans the tokens from the current one to the end of the statement (a
+ * stored program body, an event's DO, a compound statement) for statements
+ * that may change the schema. Each one runs to the next ';' at parenthesis
+ * depth 0 and is parsed on its own; the DDL ones go into s->inner.
+ */
+void ps_scan_body(struct parser *p, struct stmt *s)
+{
+	while (p->i < p->n) {
+		const struct lex_token *t = ps_cur(p);
+		if (t->type == LEX_ERROR)
+			ps_unexpected(p);
+		bool starter = false;
+		for (const char *const *w = body_ddl_words; *w; w++)
+			if (lex_is_word(t, *w))
+				starter = true;
+		/* TRUNCATE(x, d) is the function; a word after '.' is a name */
+		if (starter && (lex_is_op(ps_pk(p, 1), "(") || lex_is_op(ps_pk(p, 1), ".") || lex_is_op(ps_pk(p, 1), "=") ||
+				(p->i > 0 && lex_is_op(&p->t[p->i - 1], "."))))
+			starter = false;
+		if (!starter) {
+			ps_adv(p);
+			continue;
+		}
+		size_t b = p->i;
+		int depth = 0;
+		while (p->i < p->n) {
+			const struct lex_token *u = ps_cur(p);
+			if (lex_is_op(u, "("))
+				depth++;
+			else if (lex_is_op(u, ")"))
+				depth--;
+			else if (depth <= 0 && lex_is_op(u, ";"))
+				break;
+			ps_adv(p);
+		}
+		const struct lex_token *first = &p->t[b];
+		const struct lex_token *last = &p->t[p->i - 1];
+		size_t len = (size_t)(last->p + last->n - first->p);
+		struct stmt in;
+		parse_nested(p, first->p, len, &in);
+		if (in.kind == STMT_DDL || in.kind == STMT_DCL)
+			add_inner(p, s, &in);
+	}
+}
+
+/* ---- PREPARE / EXECUTE IMMEDIATE ------------------------------------- */
+
+/* The statement text is a string literal (or a variable: unknown). */
+static void prepared_text(struct parser *p, struct stmt *s)
+{
+	const struct lex_token *t = ps_cur(p);
+	if (t->type == LEX_STRING && (ps_pk(p, 1)->type == LEX_EOF || lex_is_op(ps_pk(p, 1), ";"))) {
+		ps_adv(p);
+		const char *text = ps_unquote(p, t);
+		struct stmt in;
+		parse_nested(p, text, strlen(text), &in);
+		if (in.kind == STMT_DDL || in.kind == STMT_DCL) {
+			s->kind = STMT_DDL;
+			s->verb = DDL_PREPARE;
+			add_inner(p, s, &in);
+		} else {
+			s->kind = STMT_OTHER;
+			s->verb = DDL_NONE;
+		}
+		ps_expect_end(p);
+		return;
+	}
+	/* FROM @var, or an expression (MariaDB): content unknown */
+	s->kind = STMT_DDL;
+	s->verb = DDL_PREPARE;
+	s->prepare_from_variable = true;
+	ps_skip_rest(p);
+	ps_expect_end(p);
+}
+
+static void parse_prepare(struct parser *p, struct stmt *s)
+{
+	ps_expect_kw(p, "PREPARE");
+	s->prepare_name = ps_ident(p);
+	ps_expect_kw(p, "FROM");
+	prepared_text(p, s);
+}
+
+static void parse_execute(struct parser *p, struct stmt *s)
+{
+	ps_expect_kw(p, "EXECUTE");
+	if (!ps_accept_kw(p, "IMMEDIATE")) {
+		s->kind = STMT_OTHER;
+		s->verb = DDL_NONE;
+		return;
+	}
+	/* EXECUTE IMMEDIATE 'sql' [USING ...] */
+	const struct lex_token *t = ps_cur(p);
+	if (t->type == LEX_STRING && (ps_pk(p, 1)->type == LEX_EOF || lex_is_op(ps_pk(p, 1), ";") ||
+				      lex_is_word(ps_pk(p, 1), "USING"))) {
+		ps_adv(p);
+		const char *text = ps_unquote(p, t);
+		struct stmt in;
+		parse_nested(p, text, strlen(text), &in);
+		if (in.kind == STMT_DDL || in.kind == STMT_DCL) {
+			s->kind = STMT_DDL;
+			s->verb = DDL_PREPARE;
+			add_inner(p, s, &in);
+		} else {
+			s->kind = in.kind;
+			s->verb = DDL_NONE;
+		}
+		ps_skip_rest(p);
+		return;
+	}
+	s->kind = STMT_DDL;
+	s->verb = DDL_PREPARE;
+	s->prepare_from_variable = true;
+	ps_skip_rest(p);
+}
+
+/* ---- stored programs ------------------------------------------------- */
+
+/* DEFINER = user | CURRENT_USER[()] ; also the role form. */
+void ps_skip_definer(struct parser *p)
+{
+	ps_expect_kw(p, "DEFINER");
+	ps_expect_op(p, "=");
+	if (ps_accept_kw(p, "CURRENT_USER") || ps_accept_kw(p, "CURRENT_ROLE")) {
+		if (ps_accept_op(p, "("))
+			ps_expect_op(p, ")");
+		return;
+	}
+	const struct lex_token *t = ps_cur(p);
+	if (t->type != LEX_WORD && t->type != LEX_QUOTED_IDENT && t->type != LEX_STRING)
+		ps_unexpected(p);
+	ps_adv(p);
+	if (ps_cur(p)->type == LEX_VARIABLE) /* @host, @`host`, @'host' */
+		ps_adv(p);
+	else if (ps_accept_op(p, "@")) {
+		const struct lex_token *h = ps_cur(p);
+		if (h->type != LEX_WORD && h->type != LEX_QUOTED_IDENT && h->type != LEX_STRING)
+			ps_unexpected(p);
+		ps_adv(p);
+	}
+}
+
+static void if_not_exists(struct parser *p, bool *flag)
+{
+	if (ps_accept_kws(p, "IF NOT EXISTS"))
+		*flag = true;
+}
+
+static void if_exists(struct parser *p, bool *flag)
+{
+	if (ps_accept_kws(p, "IF EXISTS"))
+		*flag = true;
+}
+
+/* CREATE ... PROCEDURE / FUNCTION / TRIGGER / EVENT (after the object word). */
+static void parse_create_program(struct parser *p, struct stmt *s, const char *what)
+{
+	s->object_type = what;
+	if_not_exists(p, &s->if_not_exists);
+	ps_qname(p, &s->routine);
+	if (strcmp(what, "trigger") == 0) {
+		s->verb = DDL_CREATE_TRIGGER;
+		if (!ps_accept_kw(p, "BEFORE") && !ps_accept_kw(p, "AFTER"))
+			ps_unexpected(p);
+		/* INSERT | UPDATE | DELETE, MariaDB allows "INSERT OR UPDATE" */
+		do {
+			if (!ps_accept_kw(p, "INSERT") && !ps_accept_kw(p, "UPDATE") && !ps_accept_kw(p, "DELETE"))
+				ps_unexpected(p);
+		} while (ps_accept_kw(p, "OR"));
+		ps_expect_kw(p, "ON");
+		ps_qname(p, ps_add_object(p, s));
+		ps_expect_kw(p, "FOR");
+		ps_expect_kw(p, "EACH");
+		ps_expect_kw(p, "ROW");
+		if (ps_accept_kw(p, "FOLLOWS") || ps_accept_kw(p, "PRECEDES"))
+			ps_ident(p);
+	} else {
+		*ps_add_object(p, s) = s->routine;
+		if (strcmp(what, "event") == 0) {
+			s->verb = DDL_CREATE_EVENT;
+			ps_expect_kw(p, "ON");
+			ps_expect_kw(p, "SCHEDULE");
+		} else {
+			s->verb = DDL_CREATE_ROUTINE;
+			if (ps_is_op(p, "("))
+				ps_skip_parens(p);
+			else if (strcmp(what, "function") != 0)
+				ps_unexpected(p);
+		}
+	}
+	ps_scan_body(p, s);
+}
+
+/* ---- the dispatcher ---------------------------------------------------- */
+
+/* DROP {PROCEDURE|FUNCTION|TRIGGER|EVENT|VIEW|...} after the object word. */
+static void parse_drop_named(struct parser *p, struct stmt *s, enum ddl_verb verb, const char *what,
+			     bool list)
+{
+	s->verb = verb;
+	s->object_type = what;
+	if_exists(p, &s->if_exists);
+	do {
+		ps_qname(p, ps_add_object(p, s));
+	} while (list && ps_accept_op(p, ","));
+	if (verb != DDL_DROP_VIEW && verb != DDL_OTHER)
+		s->routine = s->objects[0];
+	if (!ps_accept_kw(p, "RESTRICT"))
+		ps_accept_kw(p, "CASCADE");
+	ps_expect_end(p);
+}
+
+/* Other recognised DDL: names what it can and accepts the rest. */
+static void parse_other(struct parser *p, struct stmt *s, const char *what)
+{
+	s->verb = DDL_OTHER;
+	s->object_type = what;
+	if_not_exists(p, &s->if_not_exists);
+	if_exists(p, &s->if_exists);
+	if (ps_is_ident_tok(ps_cur(p)) && !ps_is_kw(p, "ON"))
+		ps_qname(p, ps_add_object(p, s));
+	ps_skip_rest(p);
+	ps_expect_end(p);
+}
+
+static void parse_view(struct parser *p, struct stmt *s)
+{
+	s->verb = DDL_CREATE_VIEW;
+	s->object_type = "view";
+	if_not_exists(p, &s->if_not_exists);
+	ps_qname(p, ps_add_object(p, s));
+	if (ps_is_op(p, "("))
+		ps_skip_parens(p);
+	ps_expect_kw(p, "AS");
+	/* the SELECT: nothing rules need; it cannot hide DDL */
+	ps_skip_rest(p);
+	ps_expect_end(p);
+}
+
+/* CREATE [OR REPLACE] [ALGORITHM=..] [DEFINER=..] [SQL SECURITY ..] ... */
+static void parse_create(struct parser *p, struct stmt *s)
+{
+	ps_expect_kw(p, "CREATE");
+	if (ps_accept_kws(p, "OR REPLACE"))
+		s->or_replace = true;
+	bool online = ps_accept_kw(p, "ONLINE") || ps_accept_kw(p, "OFFLINE");
+	for (;;) {
+		if (ps_is_kw(p, "DEFINER")) {
+			ps_skip_definer(p);
+		} else if (ps_accept_kw(p, "ALGORITHM")) {
+			ps_option_value(p);
+		} else if (ps_accept_kws(p, "SQL SECURITY")) {
+			ps_ident(p);
+		} else if (ps_accept_kw(p, "AGGREGATE")) {
+		} else {
+			break;
+		}
+	}
+	if (ps_accept_kw(p, "TEMPORARY")) {
+		s->temporary = true;
+		ps_expect_kw(p, "TABLE");
+		parse_create_table(p, s);
+		return;
+	}
+	if (ps_accept_kw(p, "TABLE")) {
+		parse_create_table(p, s);
+		return;
+	}
+	if (ps_is_kw(p, "UNIQUE") || ps_is_kw(p, "FULLTEXT") || ps_is_kw(p, "SPATIAL") || ps_is_kw(p, "INDEX")) {
+		parse_create_index(p, s);
+		return;
+	}
+	(void)online;
+	if (ps_accept_kw(p, "DATABASE") || ps_accept_kw(p, "SCHEMA")) {
+		parse_database(p, s, DDL_CREATE_DATABASE);
+		return;
+	}
+	if (ps_accept_kw(p, "VIEW")) {
+		parse_view(p, s);
+		return;
+	}
+	if (ps_accept_kw(p, "PROCEDURE")) {
+		parse_create_program(p, s, "procedure");
+		return;
+	}
+	if (ps_accept_kw(p, "FUNCTION")) {
+		parse_create_program(p, s, "function");
+		return;
+	}
+	if (ps_accept_kw(p, "TRIGGER")) {
+		parse_create_program(p, s, "trigger");
+		return;
+	}
+	if (ps_accept_kw(p, "EVENT")) {
+		parse_create_program(p, s, "event");
+		return;
+	}
+	if (ps_accept_kw(p, "PACKAGE")) {
+		ps_accept_kw(p, "BODY");
+		s->verb = DDL_CREATE_ROUTINE;
+		s->object_type = "package";
+		if_not_exists(p, &s->if_not_exists);
+		ps_qname(p, &s->routine);
+		*ps_add_object(p, s) = s->routine;
+		ps_scan_body(p, s);
+		return;
+	}
+	static const char *const others[] = {"SEQUENCE", "TABLESPACE", "SERVER", "SYNONYM", NULL};
+	for (const char *const *o = others; *o; o++)
+		if (ps_accept_kw(p, *o)) {
+			parse_other(p, s, ps_lower_dup(p, *o, strlen(*o)));
+			return;
+		}
+	if (ps_accept_kws(p, "LOGFILE GROUP")) {
+		parse_other(p, s, "logfile group");
+		return;
+	}
+	if (ps_accept_kws(p, "RESOURCE GROUP")) {
+		parse_other(p, s, "resource group");
+		return;
+	}
+	if (ps_accept_kws(p, "SPATIAL REFERENCE SYSTEM")) {
+		parse_other(p, s, "spatial reference system");
+		return;
+	}
+	ps_unexpected(p);
+}
+
+static void parse_alter(struct parser *p, struct stmt *s)
+{
+	ps_expect_kw(p, "ALTER");
+	bool online = ps_accept_kw(p, "ONLINE") || ps_accept_kw(p, "OFFLINE");
+	bool ignore = ps_accept_kw(p, "IGNORE");
+	if (ps_accept_kw(p, "TABLE")) {
+		parse_alter_table(p, s);
+		return;
+	}
+	if (online || ignore)
+		ps_unexpected(p);
+	if (ps_accept_kw(p, "DATABASE") || ps_accept_kw(p, "SCHEMA")) {
+		parse_database(p, s, DDL_ALTER_DATABASE);
+		return;
+	}
+	bool view_prefix = false;
+	for (;;) {
+		if (ps_is_kw(p, "DEFINER")) {
+			ps_skip_definer(p);
+		} else if (ps_accept_kw(p, "ALGORITHM")) {
+			ps_option_value(p);
+		} else if (ps_accept_kws(p, "SQL SECURITY")) {
+			ps_ident(p);
+		} else {
+			break;
+		}
+		view_prefix = true;
+	}
+	if (ps_accept_kw(p, "VIEW")) {
+		parse_view(p, s);
+		s->or_replace = true; /* ALTER VIEW redefines, like CREATE OR REPLACE */
+		return;
+	}
+	if (ps_accept_kw(p, "EVENT")) {
+		s->verb = DDL_ALTER_EVENT;
+		s->object_type = "event";
+		ps_qname(p, &s->routine);
+		*ps_add_object(p, s) = s->routine;
+		ps_scan_body(p, s);
+		return;
+	}
+	if (view_prefix)
+		ps_unexpected(p);
+	static const char *const others[] = {"PROCEDURE", "FUNCTION", "SEQUENCE", "TABLESPACE",
+					     "SERVER", "INSTANCE", "PACKAGE", NULL};
+	for (const char *const *o = others; *o; o++)
+		if (ps_accept_kw(p, *o)) {
+			parse_other(p, s, ps_lower_dup(p, *o, strlen(*o)));
+			return;
+		}
+	if (ps_accept_kws(p, "LOGFILE GROUP")) {
+		parse_other(p, s, "logfile group");
+		return;
+	}
+	if (ps_accept_kws(p, "RESOURCE GROUP")) {
+		parse_other(p, s, "resource group");
+		return;
+	}
+	ps_unexpected(p);
+}
+
+static void parse_drop(struct parser *p, struct stmt *s)
+{
+	ps_expect_kw(p, "DROP");
+	if (ps_accept_kw(p, "TEMPORARY")) {
+		s->temporary = true;
+		if (!ps_accept_kw(p, "TABLE") && !ps_accept_kw(p, "TABLES"))
+			ps_unexpected(p);
+		parse_drop_table(p, s);
+		return;
+	}
+	if (ps_accept_kw(p, "TABLE") || ps_accept_kw(p, "TABLES")) {
+		parse_drop_table(p, s);
+		return;
+	}
+	bool online = ps_accept_kw(p, "ONLINE") || ps_accept_kw(p, "OFFLINE");
+	if (online || ps_is_kw(p, "INDEX")) {
+		ps_expect_kw(p, "INDEX");
+		parse_drop_index(p, s);
+		return;
+	}
+	if (ps_accept_kw(p, "DATABASE") || ps_accept_kw(p, "SCHEMA")) {
+		parse_database(p, s, DDL_DROP_DATABASE);
+		return;
+	}
+	if (ps_accept_kw(p, "VIEW")) {
+		parse_drop_named(p, s, DDL_DROP_VIEW, "view", true);
+		return;
+	}
+	if (ps_accept_kw(p, "PROCEDURE")) {
+		parse_drop_named(p, s, DDL_DROP_ROUTINE, "procedure", false);
+		return;
+	}
+	if (ps_accept_kw(p, "FUNCTION")) {
+		parse_drop_named(p, s, DDL_DROP_ROUTINE, "function", false);
+		return;
+	}
+	if (ps_accept_kw(p, "TRIGGER")) {
+		parse_drop_named(p, s, DDL_DROP_TRIGGER, "trigger", false);
+		return;
+	}
+	if (ps_accept_kw(p, "EVENT")) {
+		parse_drop_named(p, s, DDL_DROP_EVENT, "event", false);
+		return;
+	}
+	if (ps_accept_kw(p, "PACKAGE")) {
+		ps_accept_kw(p, "BODY");
+		parse_drop_named(p, s, DDL_DROP_ROUTINE, "package", false);
+		return;
+	}
+	static const char *const others[] = {"SEQUENCE", "TABLESPACE", "SERVER", "SYNONYM", NULL};
+	for (const char *const *o = others; *o; o++)
+		if (ps_accept_kw(p, *o)) {
+			parse_drop_named(p, s, DDL_OTHER, ps_lower_dup(p, *o, strlen(*o)), true);
+			return;
+		}
+	if (ps_accept_kws(p, "LOGFILE GROUP") || ps_accept_kws(p, "RESOURCE GROUP") ||
+	    ps_accept_kws(p, "SPATIAL REFERENCE SYSTEM")) {
+		parse_other(p, s, "other");
+		return;
+	}
+	ps_unexpected(p);
+}
+
+/* ANALYZE / OPTIMIZE / REPAIR [NO_WRITE_TO_BINLOG | LOCAL] TABLE t, ... */
+static void parse_maintenance(struct parser *p, struct stmt *s)
+{
+	ps_adv(p);
+	s->verb = DDL_OTHER;
+	s->object_type = "table";
+	if (!ps_accept_kw(p, "NO_WRITE_TO_BINLOG"))
+		ps_accept_kw(p, "LOCAL");
+	if (!ps_accept_kw(p, "TABLE") && !ps_accept_kw(p, "TABLES"))
+		ps_unexpected(p);
+	do {
+		ps_qname(p, ps_add_object(p, s));
+	} while (ps_accept_op(p, ","));
+	ps_skip_rest(p); /* QUICK, EXTENDED, USE_FRM, PERSISTENT FOR ..., UPDATE HISTOGRAM ... */
+	ps_expect_end(p);
+}
+
+static void parse_rename(struct parser *p, struct stmt *s)
+{
+	ps_expect_kw(p, "RENAME");
+	if (!ps_accept_kw(p, "TABLE") && !ps_accept_kw(p, "TABLES"))
+		ps_unexpected(p);
+	s->verb = DDL_RENAME_TABLE;
+	s->object_type = "table";
+	if_exists(p, &s->if_exists);
+	do {
+		ps_qname(p, ps_add_object(p, s));
+		if (ps_accept_kw(p, "WAIT"))
+			ps_adv(p);
+		else
+			ps_accept_kw(p, "NOWAIT");
+		ps_expect_kw(p, "TO");
+		ps_qname(p, ps_add_object(p, s));
+	} while (ps_accept_op(p, ","));
+	ps_expect_end(p);
+}
+
+static void parse_truncate(struct parser *p, struct stmt *s)
+{
+	ps_expect_kw(p, "TRUNCATE");
+	ps_accept_kw(p, "TABLE");
+	s->verb = DDL_TRUNCATE_TABLE;
+	s->object_type = "table";
+	ps_qname(p, ps_add_object(p, s));
+	if (ps_accept_kw(p, "WAIT"))
+		ps_adv(p);
+	else
+		ps_accept_kw(p, "NOWAIT");
+	ps_expect_end(p);
+}
+
+/* The statement keyword, upper case, for the model. */
+static const char *keyword_of(struct parser *p)
+{
+	const struct lex_token *t = ps_cur(p);
+	if (t->type != LEX_WORD)
+		return NULL;
+	char *k = arena_strndup(p->a, t->p, t->n);
+	for (char *c = k; *c; c++)
+		if (*c >= 'a' && *c <= 'z')
+			*c -= 32;
+	return k;
+}
+
+/* Parses the tokens of p into s (kind already set by the classifier). */
+static void parse_tokens(struct parser *p, struct stmt *s)
+{
+	/* SET STATEMENT var=v, ... FOR <statement> (MariaDB) */
+	if (ps_is_kw(p, "SET") && ps_is_kw_at(p, 1, "STATEMENT")) {
+		int depth = 0;
+		while (p->i < p->n) {
+			if (ps_is_op(p, "("))
+				depth++;
+			else if (ps_is_op(p, ")"))
+				depth--;
+			else if (depth == 0 && ps_is_kw(p, "FOR")) {
+				ps_adv(p);
+				break;
+			}
+			ps_adv(p);
+		}
+		s->keyword = keyword_of(p);
+	}
+	if (ps_is_kw(p, "CREATE"))
+		parse_create(p, s);
+	else if (ps_is_kw(p, "ALTER"))
+		parse_alter(p, s);
+	else if (ps_is_kw(p, "DROP"))
+		parse_drop(p, s);
+	else if (ps_is_kw(p, "RENAME"))
+		parse_rename(p, s);
+	else if (ps_is_kw(p, "TRUNCATE"))
+		parse_truncate(p, s);
+	else if (ps_is_kw(p, "PREPARE"))
+		parse_prepare(p, s);
+	else if (ps_is_kw(p, "EXECUTE"))
+		parse_execute(p, s);
+	else if (ps_is_kw(p, "OPTIMIZE") || ps_is_kw(p, "REPAIR") || ps_is_kw(p, "ANALYZE"))
+		parse_maintenance(p, s);
+	else if (ps_is_kw(p, "IMPORT"))
+		parse_other(p, s, "table");
+	else if (ps_is_kw(p, "BINLOG"))
+		ps_fail(p, "BINLOG events cannot be inspected");
+	else {
+		/* compound statement outside a program: BEGIN NOT ATOMIC, IF, label: ... */
+		s->verb = DDL_OTHER;
+		s->object_type = "compound";
+		ps_scan_body(p, s);
+		if (!s->body_has_ddl) {
+			s->kind = STMT_DML;
+			s->verb = DDL_NONE;
+			s->object_type = NULL;
+		}
+	}
+}
+
+/*
+ * The common entry for top-level and nested statements: classifies, and
+ * for DDL lexes the whole statement into a token array and parses it.
+ */
+static void parse_at_depth(struct arena *a, const char *sql, size_t len, unsigned lex_flags,
+			   unsigned depth, struct stmt *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct classify_info info;
+	out->kind = classify_sql(sql, len, &info);
+
+	struct parser p = {.a = a, .lex_flags = lex_flags, .depth = depth, .eof = eof_tok};
+	struct lexer lx;
+	struct lex_token t;
+	lex_init(&lx, sql, len, lex_flags & LEX_ANSI_QUOTES);
+	if (out->kind != STMT_DDL) {
+		if (lex_next(&lx, &t) && t.type == LEX_WORD) {
+			p.t = &t;
+			p.n = 1;
+			out->keyword = keyword_of(&p);
+		}
+		return;
+	}
+	while (lex_next(&lx, &t)) {
+		p.t = ps_grow(&p, p.t, p.n, sizeof(*p.t));
+		p.t[p.n++] = t;
+	}
+	p.eof.line = lx.line;
+	out->keyword = keyword_of(&p);
+	if (depth > PARSE_MAX_DEPTH) {
+		out->kind = STMT_DDL;
+		out->unparsed = true;
+		out->error = "statements nested too deeply";
+		return;
+	}
+	if (setjmp(p.jmp) == 0) {
+		parse_tokens(&p, out);
+	} else {
+		out->kind = STMT_DDL;
+		out->unparsed = true;
+		out->error = p.error;
+	}
+}
+
+static void parse_nested(struct parser *p, const char *sql, size_t len, struct stmt *out)
+{
+	parse_at_depth(p->a, sql, len, p->lex_flags, p->depth + 1, out);
+}
+
+void stmt_parse(struct arena *a, const char *sql, size_t len, unsigned lex_flags, struct stmt *out)
+{
+	parse_at_depth(a, sql, len, lex_flags, 0, out);
+}
