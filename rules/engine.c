@@ -418,10 +418,11 @@ static void check_custom(struct rules_eval *ev, const struct stmt *st, const cha
 		int rc = pcre2_match(c->re, (PCRE2_SPTR)norm, nlen, 0, 0, md, NULL);
 		if (rc < 0)
 			continue;
+		/* a custom message is the whole "<what and why>. <how>" text */
 		rules_emit(ev, c->id, sch, tbl, false, NULL,
 			   c->message ? c->message
 				      : rules_fmt(ev->a, "The statement matches custom rule %s", c->id),
-			   "Ask the owner of the rule how to make this change");
+			   c->message ? "" : "Ask the owner of the rule how to make this change");
 		ev->v->findings[ev->v->nfindings - 1].custom = true;
 	}
 	pcre2_match_data_free(md);

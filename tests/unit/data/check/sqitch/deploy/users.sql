@@ -1,0 +1,7 @@
+-- Deploy shop:users to mysql
+BEGIN;
+CREATE TABLE users (
+  id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  nick VARCHAR(50) NOT NULL
+);
+COMMIT;

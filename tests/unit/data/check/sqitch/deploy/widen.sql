@@ -1,0 +1,2 @@
+-- Deploy shop:widen to mysql
+ALTER TABLE users MODIFY nick VARCHAR(100) NOT NULL;

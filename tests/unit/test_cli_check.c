@@ -1,0 +1,188 @@
+/* `ddlgate check` on fixture migration folders: exit codes and the three output formats. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+/* Runs `ddlgate check ARGS...` with stdout captured into *out (caller frees). */
+static int run_check(char **out, ...)
+{
+	char *argv[16];
+	int argc = 0;
+	argv[argc++] = "check";
+	va_list ap;
+	va_start(ap, out);
+	char *a;
+	while ((a = va_arg(ap, char *)) && argc < 15)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+
+	fflush(stdout);
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	int saved = dup(STDOUT_FILENO);
+	dup2(fileno(tmp), STDOUT_FILENO);
+	int rc = cmd_check(argc, argv);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	long n = ftell(tmp);
+	if (n < 0)
+		n = 0;
+	rewind(tmp);
+	*out = calloc(1, (size_t)n + 1);
+	if (fread(*out, 1, (size_t)n, tmp) != (size_t)n)
+		fail_msg("cannot read captured output");
+	fclose(tmp);
+	return rc;
+}
+
+/* Prisma's documented workflow: init, nullable email + unique index in one
+ * migration, three nullable columns. Clean. */
+static void test_prisma_docs_clean(void **state)
+{
+	(void)state;
+	char *out;
+	int rc = run_check(&out, "check/prisma_docs", NULL);
+	if (rc != 0)
+		print_error("%s", out);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, "3 file(s), 6 statement(s): 0 blocking, 0 warning(s)"));
+	free(out);
+}
+
+/* A unique index on a column that an earlier migration created: refused offline. */
+static void test_unique_on_existing_column(void **state)
+{
+	(void)state;
+	char *out;
+	int rc = run_check(&out, "--format", "json", "check/prisma_unique_existing", NULL);
+	assert_int_equal(rc, 1);
+	json_error_t jerr;
+	json_t *arr = json_loads(out, 0, &jerr);
+	if (!arr)
+		fail_msg("bad JSON: %s\n%s", jerr.text, out);
+	assert_int_equal(json_array_size(arr), 1);
+	json_t *f = json_array_get(arr, 0);
+	assert_string_equal(json_string_value(json_object_get(f, "rule")), "unique-unguarded");
+	assert_string_equal(json_string_value(json_object_get(f, "decision")), "block");
+	assert_int_equal(json_integer_value(json_object_get(f, "line")), 2);
+	const char *file = json_string_value(json_object_get(f, "file"));
+	assert_non_null(strstr(file, "20240201000000_email_unique/migration.sql"));
+	assert_non_null(strstr(json_string_value(json_object_get(f, "message")), "`User_email_key`"));
+	json_decref(arr);
+	free(out);
+}
+
+static void test_required_column(void **state)
+{
+	(void)state;
+	char *out;
+	int rc = run_check(&out, "check/prisma_required_column", NULL);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, "migration.sql:2: block [add-required-column]"));
+	free(out);
+}
+
+/* Plain .sql files: version order, a directive-allowed drop, down files skipped. */
+static void test_plain_folder(void **state)
+{
+	(void)state;
+	char *out;
+	int rc = run_check(&out, "check/plain", NULL);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, "V10__drop_legacy.sql:3: allowed [drop-column]"));
+	assert_non_null(strstr(out, "[directive: unused since 3.2]"));
+	assert_null(strstr(out, "down.sql"));
+	assert_non_null(strstr(out, "3 file(s), 4 statement(s): 0 blocking, 0 warning(s), 1 allowed"));
+	free(out);
+}
+
+/* sqitch: the plan's changes only (not revert/, not files missing from the plan). */
+static void test_sqitch(void **state)
+{
+	(void)state;
+	char *out;
+	int rc = run_check(&out, "check/sqitch", NULL);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, "deploy/widen.sql:2: block [column-type-change]"));
+	assert_null(strstr(out, "aaa_not_in_plan"));
+	assert_null(strstr(out, "revert/"));
+	assert_non_null(strstr(out, "2 file(s)"));
+	free(out);
+}
+
+static void test_github_format(void **state)
+{
+	(void)state;
+	char *out;
+	int rc = run_check(&out, "--format=github", "check/prisma_unique_existing", NULL);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, "::error file=check/prisma_unique_existing/migrations/"
+				    "20240201000000_email_unique/migration.sql,line=2,title=ddlgate "
+				    "unique-unguarded::CREATE UNIQUE INDEX"));
+	free(out);
+}
+
+static void test_config(void **state)
+{
+	(void)state;
+	char *out;
+	/* unique-unguarded set to warn: exit 0 with a warning */
+	int rc = run_check(&out, "-c", "check/unique_warn.ini", "check/prisma_unique_existing", NULL);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, "warn [unique-unguarded]"));
+	free(out);
+	/* a custom rule */
+	rc = run_check(&out, "-c", "check/custom.ini", "check/prisma_docs", NULL);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, "block [no-text-columns] TEXT columns are not allowed here"));
+	free(out);
+	rc = run_check(&out, "-c", "check/bad.ini", "check/prisma_docs", NULL);
+	assert_int_equal(rc, 2);
+	free(out);
+}
+
+static void test_usage_errors(void **state)
+{
+	(void)state;
+	char *out;
+	assert_int_equal(run_check(&out, NULL), 2);
+	free(out);
+	assert_int_equal(run_check(&out, "--format", "xml", "check/plain", NULL), 2);
+	free(out);
+	assert_int_equal(run_check(&out, "check/no-such-dir", NULL), 2);
+	free(out);
+	assert_int_equal(run_check(&out, "--bogus", "check/plain", NULL), 2);
+	free(out);
+	assert_int_equal(run_check(&out, "--dsn", "postgres://x", "check/plain", NULL), 2);
+	free(out);
+	/* a single file is one migration */
+	assert_int_equal(run_check(&out, "check/plain/V1__init.sql", NULL), 0);
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prisma_docs_clean),
+		cmocka_unit_test(test_unique_on_existing_column),
+		cmocka_unit_test(test_required_column),
+		cmocka_unit_test(test_plain_folder),
+		cmocka_unit_test(test_sqitch),
+		cmocka_unit_test(test_github_format),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_usage_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
