@@ -118,6 +118,8 @@ static enum stmt_kind ddl_or_dcl(struct cur *c)
 	}
 	if (w && (kw(w, n, "USER") || kw(w, n, "ROLE")))
 		return STMT_DCL;
+	if (w && kw(w, n, "PREPARE")) /* DROP PREPARE s: DEALLOCATE */
+		return STMT_OTHER;
 	return STMT_DDL;
 }
 

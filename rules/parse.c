@@ -411,6 +411,10 @@ void ps_scan_body(struct parser *p, struct stmt *s)
 		for (const char *const *w = body_ddl_words; *w; w++)
 			if (lex_is_word(t, *w))
 				starter = true;
+		/* DEALLOCATE PREPARE s is no PREPARE */
+		if (ps_is_kw(p, "PREPARE") && p->i > 0 && (lex_is_word(&p->t[p->i - 1], "DEALLOCATE") ||
+							 lex_is_word(&p->t[p->i - 1], "DROP")))
+			starter = false;
 		/* TRUNCATE(x, d) is the function; a word after '.' is a name */
 		if (starter && (lex_is_op(ps_pk(p, 1), "(") || lex_is_op(ps_pk(p, 1), ".") || lex_is_op(ps_pk(p, 1), "=") ||
 				(p->i > 0 && lex_is_op(&p->t[p->i - 1], "."))))

@@ -427,7 +427,7 @@ static bool key_def(struct parser *p, struct stmt *s)
 	struct stmt_op *op;
 	if (ps_accept_kws(p, "PRIMARY KEY")) {
 		op = ps_add_op(p, s, OP_ADD_PRIMARY);
-		index_body(p, op, false);
+		index_body(p, op, true); /* PRIMARY KEY name (..): MySQL ignores the name */
 		op->name = cname;
 	} else if (ps_accept_kw(p, "UNIQUE")) {
 		if (!ps_accept_kw(p, "INDEX"))
