@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <mysql.h>
 #include <openssl/evp.h>
 
 #include "rules/arena.h"
@@ -35,12 +36,23 @@
  * Only the writer thread touches the file, the chain state (seq, prev) and
  * the file size; the mutex guards the queue, the request flags and the
  * counters that audit_sync() waits on.
+ *
+ * With [audit] mirror, the writer also hands every line it wrote to a second
+ * thread that inserts them, batched, into a table on the backend:
+ *
+ *   writer --lines (bounded queue, m_mu)--> mirror thread --INSERT IGNORE--> MySQL
+ *
+ * The mirror never holds up the writer: when the backend is slow or down the
+ * queue fills and further lines are dropped (counted); the file stays the
+ * authority.
  */
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define HASH_SUFFIX ",\"hash\":\""
 #define RETRY_MS 1000
 #define RETRY_MIN_FREE (1u << 20)
+#define MIRROR_QUEUE_MAX 100000
+#define MIRROR_BATCH 200
 
 struct rec_obj {
 	struct rec_obj *next;
@@ -76,6 +88,36 @@ struct audit_rec {
 	void *cb_arg;
 };
 
+/* A line waiting for the mirror. */
+struct mline {
+	struct mline *next;
+	size_t len;
+	char text[]; /* the record line without its newline */
+};
+
+/* The backend table copy of the log; see the diagram above. */
+struct mirror {
+	/* Immutable after start. */
+	char *host, *sock, *user, *pass; /* owned */
+	unsigned port;
+	char *ca;        /* owned; verify the backend's certificate when set */
+	char *schema_q;  /* owned: `schema` or NULL */
+	char *table_q;   /* owned: `schema`.`table` */
+	pthread_t thread;
+
+	/* Guarded by mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	struct mline *head, **tail;
+	size_t queued;
+	bool closing;
+	uint64_t inserted, dropped, errors;
+	bool connected;
+
+	/* Mirror thread only. */
+	MYSQL *conn;
+};
+
 struct audit {
 	/* Immutable after audit_open(). */
 	enum cfg_audit_record record;
@@ -84,6 +126,7 @@ struct audit {
 	uint64_t rotate_bytes;
 	char *instance; /* owned */
 	pthread_t thread;
+	struct mirror *mirror; /* owned; NULL when [audit] mirror is off */
 
 	/* Guarded by mu. */
 	pthread_mutex_t mu;
@@ -742,6 +785,383 @@ static int read_last_rotated(const char *path, uint64_t *seq, char hash[65], cha
 	return found;
 }
 
+/* ---- the backend mirror ---- */
+
+/* `name` with backticks doubled: the caller frees the result. */
+static char *quote_ident(const char *name, size_t n)
+{
+	char *q = malloc(2 * n + 3), *o = q;
+	if (!q)
+		return NULL;
+	*o++ = '`';
+	for (size_t i = 0; i < n; i++) {
+		if (name[i] == '`')
+			*o++ = '`';
+		*o++ = name[i];
+	}
+	*o++ = '`';
+	*o = '\0';
+	return q;
+}
+
+/* Hands the lines of a written batch (b[0..len), newline-separated) to the
+ * mirror thread. Drops them when the queue is full. Writer thread. */
+static void mirror_push(struct mirror *m, const char *b, size_t len)
+{
+	struct mline *head = NULL, **tail = &head;
+	size_t n = 0;
+	for (const char *p = b, *end = b + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct mline *ml = malloc(sizeof(*ml) + l + 1);
+		if (!ml)
+			break;
+		ml->next = NULL;
+		ml->len = l;
+		memcpy(ml->text, p, l);
+		ml->text[l] = '\0';
+		*tail = ml;
+		tail = &ml->next;
+		n++;
+		p += l + 1;
+	}
+	pthread_mutex_lock(&m->mu);
+	if (m->queued + n > MIRROR_QUEUE_MAX) {
+		m->dropped += n;
+		pthread_mutex_unlock(&m->mu);
+		while (head) {
+			struct mline *next = head->next;
+			free(head);
+			head = next;
+		}
+		return;
+	}
+	if (head) {
+		*m->tail = head;
+		m->tail = tail;
+		m->queued += n;
+		pthread_cond_signal(&m->wake);
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+static bool mirror_query(struct mirror *m, const char *sql, size_t len)
+{
+	if (mysql_real_query(m->conn, sql, (unsigned long)len) != 0) {
+		fprintf(stderr, "ddlgate: audit mirror: %s\n", mysql_error(m->conn));
+		return false;
+	}
+	return true;
+}
+
+/* Connects to the backend and creates the table if needed. Mirror thread. */
+static bool mirror_connect(struct mirror *m)
+{
+	m->conn = mysql_init(NULL);
+	if (!m->conn)
+		return false;
+	unsigned timeout = 2, rw = 10;
+	mysql_options(m->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(m->conn, MYSQL_OPT_READ_TIMEOUT, &rw);
+	mysql_options(m->conn, MYSQL_OPT_WRITE_TIMEOUT, &rw);
+	mysql_options(m->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (m->ca) {
+		my_bool verify = 1;
+		mysql_options(m->conn, MYSQL_OPT_SSL_CA, m->ca);
+		mysql_options(m->conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+	}
+	if (!mysql_real_connect(m->conn, m->sock ? NULL : m->host, m->user, m->pass, NULL,
+				m->sock ? 0 : m->port, m->sock, 0)) {
+		fprintf(stderr, "ddlgate: audit mirror: connect: %s\n", mysql_error(m->conn));
+		goto fail;
+	}
+	static const char tz[] = "SET time_zone = '+00:00'";
+	if (!mirror_query(m, tz, sizeof tz - 1))
+		goto fail;
+	char sql[2048];
+	int n;
+	if (m->schema_q) {
+		n = snprintf(sql, sizeof sql, "CREATE DATABASE IF NOT EXISTS %s", m->schema_q);
+		if (!mirror_query(m, sql, (size_t)n))
+			goto fail;
+	}
+	n = snprintf(sql, sizeof sql,
+		     "CREATE TABLE IF NOT EXISTS %s ("
+		     "instance VARCHAR(255) NOT NULL, seq BIGINT UNSIGNED NOT NULL, "
+		     "ts DATETIME(6) NOT NULL, user VARCHAR(255) NULL, client VARCHAR(64) NOT NULL, "
+		     "kind VARCHAR(8) NOT NULL, decision VARCHAR(8) NOT NULL, "
+		     "outcome VARCHAR(10) NOT NULL, hash CHAR(64) NOT NULL, "
+		     "record LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, "
+		     "PRIMARY KEY (instance, seq), KEY (ts)) "
+		     "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+		     m->table_q);
+	if (n < 0 || (size_t)n >= sizeof sql || !mirror_query(m, sql, (size_t)n))
+		goto fail;
+	pthread_mutex_lock(&m->mu);
+	m->connected = true;
+	pthread_mutex_unlock(&m->mu);
+	return true;
+fail:
+	mysql_close(m->conn);
+	m->conn = NULL;
+	return false;
+}
+
+static void mirror_disconnect(struct mirror *m)
+{
+	if (m->conn)
+		mysql_close(m->conn);
+	m->conn = NULL;
+	pthread_mutex_lock(&m->mu);
+	m->connected = false;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* Appends 'escaped s' (or NULL) to b. */
+static void sql_str(struct mirror *m, struct buf *b, const char *s, size_t n)
+{
+	if (!s) {
+		buf_add(b, "NULL", 4);
+		return;
+	}
+	char *esc = malloc(2 * n + 1);
+	if (!esc) {
+		fputs("ddlgate: out of memory\n", stderr);
+		abort();
+	}
+	unsigned long l = mysql_real_escape_string(m->conn, esc, s, (unsigned long)n);
+	buf_add(b, "'", 1);
+	buf_add(b, esc, l);
+	buf_add(b, "'", 1);
+	free(esc);
+}
+
+static void sql_jstr(struct mirror *m, struct buf *b, json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	sql_str(m, b, json_string_value(v), json_string_length(v));
+}
+
+/* One INSERT IGNORE for the lines in batch: a restart that mirrors a line
+ * again is harmless (primary key instance, seq). */
+static bool mirror_insert(struct mirror *m, struct mline *batch)
+{
+	struct buf b = {0};
+	char head[600];
+	int n = snprintf(head, sizeof head,
+			 "INSERT IGNORE INTO %s (instance, seq, ts, user, client, kind, decision, "
+			 "outcome, hash, record) VALUES ",
+			 m->table_q);
+	buf_add(&b, head, (size_t)n);
+	bool first = true;
+	for (struct mline *ml = batch; ml; ml = ml->next) {
+		json_t *o = json_loadb(ml->text, ml->len, JSON_ALLOW_NUL, NULL);
+		if (!json_is_object(o)) {
+			json_decref(o);
+			continue;
+		}
+		/* "2026-11-24T02:03:04.123456Z" -> "2026-11-24 02:03:04.123456" */
+		char ts[40];
+		snprintf(ts, sizeof ts, "%s", json_string_value(json_object_get(o, "ts")) ?: "");
+		if (strlen(ts) > 19) {
+			ts[10] = ' ';
+			ts[strlen(ts) - 1] = '\0';
+		}
+		char seq[32];
+		int sl = snprintf(seq, sizeof seq, "%" JSON_INTEGER_FORMAT,
+				  json_integer_value(json_object_get(o, "seq")));
+		buf_add(&b, first ? "(" : ",(", first ? 1 : 2);
+		first = false;
+		sql_jstr(m, &b, o, "instance");
+		buf_add(&b, ",", 1);
+		buf_add(&b, seq, (size_t)sl);
+		buf_add(&b, ",", 1);
+		sql_str(m, &b, ts, strlen(ts));
+		static const char *const keys[] = {"user", "client", "kind", "decision", "outcome",
+						   "hash"};
+		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+			buf_add(&b, ",", 1);
+			sql_jstr(m, &b, o, keys[k]);
+		}
+		buf_add(&b, ",", 1);
+		sql_str(m, &b, ml->text, ml->len);
+		buf_add(&b, ")", 1);
+		json_decref(o);
+	}
+	bool ok = first || mirror_query(m, b.p, b.len);
+	free(b.p);
+	return ok;
+}
+
+/*
+ * The mirror thread: takes up to MIRROR_BATCH lines, inserts them with one
+ * statement, and keeps a failed batch to retry after a back-off (1 s,
+ * doubling to 30 s) so that the table gets every line once the backend is
+ * back. At close it makes one last attempt and gives up.
+ */
+static void *mirror_main(void *arg)
+{
+	struct mirror *m = arg;
+	struct mline *batch = NULL;
+	size_t nbatch = 0;
+	int backoff_ms = 0;
+	pthread_mutex_lock(&m->mu);
+	for (;;) {
+		if (backoff_ms > 0 && !m->closing) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += backoff_ms / 1000;
+			ts.tv_nsec += (long)(backoff_ms % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&m->wake, &m->mu, &ts);
+		}
+		while (!batch && !m->head && !m->closing)
+			pthread_cond_wait(&m->wake, &m->mu);
+		if (!batch) {
+			if (!m->head)
+				break; /* closing, nothing left */
+			struct mline **t = &batch;
+			while (m->head && nbatch < MIRROR_BATCH) {
+				*t = m->head;
+				m->head = m->head->next;
+				t = &(*t)->next;
+				*t = NULL;
+				nbatch++;
+				m->queued--;
+			}
+			if (!m->head)
+				m->tail = &m->head;
+		}
+		bool closing = m->closing;
+		pthread_mutex_unlock(&m->mu);
+
+		bool ok = (m->conn || mirror_connect(m)) && mirror_insert(m, batch);
+		if (!ok && m->conn)
+			mirror_disconnect(m);
+		pthread_mutex_lock(&m->mu);
+		if (!ok)
+			m->errors++;
+		if (ok || closing) {
+			if (ok)
+				m->inserted += nbatch;
+			else
+				m->dropped += nbatch;
+			while (batch) {
+				struct mline *next = batch->next;
+				free(batch);
+				batch = next;
+			}
+			nbatch = 0;
+			backoff_ms = 0;
+			if (!ok) {
+				/* closing and the backend is gone: drop the rest too */
+				for (struct mline *ml = m->head; ml; ml = batch) {
+					batch = ml->next;
+					free(ml);
+					m->dropped++;
+				}
+				batch = NULL;
+				m->head = NULL;
+				m->tail = &m->head;
+				m->queued = 0;
+			}
+		} else {
+			backoff_ms = backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2)
+						: 1000;
+		}
+	}
+	pthread_mutex_unlock(&m->mu);
+	if (m->conn)
+		mysql_close(m->conn);
+	m->conn = NULL;
+	mysql_thread_end();
+	return NULL;
+}
+
+static void mirror_free(struct mirror *m)
+{
+	if (!m)
+		return;
+	free(m->host);
+	free(m->sock);
+	free(m->user);
+	free(m->pass);
+	free(m->ca);
+	free(m->schema_q);
+	free(m->table_q);
+	free(m);
+}
+
+/* Starts the mirror thread from [audit] mirror_table, the backend address
+ * of [proxy] and the [guard] account. NULL with err set when it cannot. */
+static struct mirror *mirror_start(const struct cfg *cfg, char *err, size_t errlen)
+{
+	if (!cfg->guard.user) {
+		snprintf(err, errlen,
+			 "[audit] mirror = true needs the [guard] user (with INSERT and CREATE on "
+			 "the mirror table)");
+		return NULL;
+	}
+	struct mirror *m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	const char *table = cfg->audit.mirror_table && *cfg->audit.mirror_table
+				    ? cfg->audit.mirror_table
+				    : "ddlgate.audit";
+	const char *dot = strchr(table, '.');
+	if (dot) {
+		m->schema_q = quote_ident(table, (size_t)(dot - table));
+		char *t = quote_ident(dot + 1, strlen(dot + 1));
+		size_t n = strlen(m->schema_q) + strlen(t) + 2;
+		m->table_q = malloc(n);
+		if (m->table_q)
+			snprintf(m->table_q, n, "%s.%s", m->schema_q, t);
+		free(t);
+	} else {
+		m->table_q = quote_ident(table, strlen(table));
+	}
+	m->host = strdup(cfg->proxy.backend.host[0] ? cfg->proxy.backend.host : "127.0.0.1");
+	m->port = cfg->proxy.backend.port ? cfg->proxy.backend.port : 3306;
+	m->sock = cfg->proxy.backend_socket ? strdup(cfg->proxy.backend_socket) : NULL;
+	m->user = strdup(cfg->guard.user);
+	m->pass = strdup(cfg->guard.password ? cfg->guard.password : "");
+	if (cfg->tls.backend >= CFG_TLS_BACKEND_VERIFY_CA && cfg->tls.backend_ca)
+		m->ca = strdup(cfg->tls.backend_ca);
+	m->tail = &m->head;
+	mysql_library_init(0, NULL, NULL); /* not thread-safe: done here, at start-up */
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_cond_init(&m->wake, NULL);
+	if (!m->table_q || !m->host || !m->user || !m->pass ||
+	    pthread_create(&m->thread, NULL, mirror_main, m) != 0) {
+		snprintf(err, errlen, "cannot start the audit mirror thread");
+		pthread_mutex_destroy(&m->mu);
+		pthread_cond_destroy(&m->wake);
+		mirror_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Lets the mirror insert what is queued (one last attempt), then stops it. */
+static void mirror_stop(struct mirror *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->closing = true;
+	pthread_cond_signal(&m->wake);
+	pthread_mutex_unlock(&m->mu);
+	pthread_join(m->thread, NULL);
+	pthread_mutex_destroy(&m->mu);
+	pthread_cond_destroy(&m->wake);
+	mirror_free(m);
+}
+
 /* ---- the writer thread ---- */
 
 static bool file_open(struct audit *a)
@@ -881,6 +1301,8 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 			ok = false;
 		} else {
 			a->file_bytes += b.len;
+			if (a->mirror)
+				mirror_push(a->mirror, b.p, b.len);
 			a->seq = seq;
 			memcpy(a->prev, prev, 65);
 			a->dirty = true;
@@ -1061,6 +1483,13 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", a->path, strerror(errno));
 		goto fail;
 	}
+	if (cfg->audit.mirror) {
+		a->mirror = mirror_start(cfg, err, errlen);
+		if (!a->mirror) {
+			file_close(a);
+			goto fail;
+		}
+	}
 	a->last_seq_pub = a->seq;
 	memcpy(a->last_hash_pub, a->prev, 65);
 	pthread_mutex_init(&a->mu, NULL);
@@ -1069,6 +1498,7 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		snprintf(err, errlen, "cannot start the audit writer thread");
 		file_close(a);
+		mirror_stop(a->mirror);
 		pthread_mutex_destroy(&a->mu);
 		pthread_cond_destroy(&a->wake);
 		pthread_cond_destroy(&a->done);
@@ -1091,6 +1521,7 @@ void audit_close(struct audit *a)
 	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->mu);
 	pthread_join(a->thread, NULL);
+	mirror_stop(a->mirror);
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->wake);
 	pthread_cond_destroy(&a->done);
@@ -1190,4 +1621,13 @@ void audit_get_stats(const struct audit *a, struct audit_stats *out)
 	pthread_mutex_lock(&m->mu);
 	*out = m->stats;
 	pthread_mutex_unlock(&m->mu);
+	if (m->mirror) {
+		pthread_mutex_lock(&m->mirror->mu);
+		out->mirror_inserted = m->mirror->inserted;
+		out->mirror_dropped = m->mirror->dropped;
+		out->mirror_errors = m->mirror->errors;
+		out->mirror_queued = m->mirror->queued;
+		out->mirror_connected = m->mirror->connected;
+		pthread_mutex_unlock(&m->mirror->mu);
+	}
 }

@@ -132,6 +132,10 @@ struct audit_stats {
 	uint64_t batches;       /* write() + fsync rounds */
 	uint64_t rotations;
 	uint64_t write_us_total; /* time spent in write+fsync */
+	/* [audit] mirror: lines inserted into the backend table, dropped (queue
+	 * full, or the backend gone at close), failed attempts, waiting. */
+	uint64_t mirror_inserted, mirror_dropped, mirror_errors, mirror_queued;
+	bool mirror_connected;
 };
 void audit_get_stats(const struct audit *a, struct audit_stats *out);
 
