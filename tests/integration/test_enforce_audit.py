@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+# Enforcement tests: audit records per decision and outcome, secrets, on_failure = block, SIGTERM flush.
+"""
+After allowed, blocked, failing (missing table: 1146) and secret-bearing
+statements, the audit file holds one record per statement with the right
+decision and outcome and no secret, and `ddlgate audit verify` accepts it.
+With [audit] path = /dev/full, SELECT works while DDL is refused with
+audit-unavailable and never reaches the server. 200 DDL then SIGTERM leave
+200 records with an intact chain.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import pymysql  # noqa: E402
+
+SCHEMA = "aud"
+SECRET1 = "S3cretPassw0rd-aud"
+SECRET2 = "An0ther-Secret-aud"
+
+
+def db():
+	return h.shared_mariadb()
+
+
+def fresh_schema():
+	d = db()
+	d.query(f"DROP DATABASE IF EXISTS `{SCHEMA}`")
+	d.query(f"CREATE DATABASE `{SCHEMA}`")
+	d.query("DROP USER IF EXISTS 'aud_u'@'127.0.0.1'")
+
+
+def gateway_with_audit(audit_path=None, **audit):
+	"""A ddlgate whose [audit] path is its own directory's audit.jsonl
+	(or audit_path)."""
+	gw = h.Ddlgate(db(), start=False)
+	conf = dict(gw.conf)
+	conf["audit"] = {"path": audit_path or gw.audit, **audit}
+	gw.write_config(conf)
+	gw.start()
+	return gw
+
+
+def run_err(conn, sql):
+	try:
+		with conn.cursor() as cur:
+			cur.execute(sql)
+			while cur.nextset():
+				pass
+		return None
+	except pymysql.err.MySQLError as e:
+		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
+
+
+def records(path):
+	with open(path) as f:
+		return [json.loads(line) for line in f if line.strip()]
+
+
+def verify(path):
+	r = h.run([os.environ["DDLGATE_BIN"], "audit", "verify", path])
+	return r.returncode, r.stdout + r.stderr
+
+
+def by_statement(recs, needle):
+	found = [r for r in recs if needle in r["statement"]]
+	assert len(found) == 1, f"{len(found)} records for {needle!r}: {found}"
+	return found[0]
+
+
+def test_records_decisions_outcomes_and_no_secret():
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit(record="writes")
+	c = h.connect(gw, database=SCHEMA)
+	assert run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	assert run_err(c, "CREATE TABLE a1 (id INT PRIMARY KEY, v INT)") is None
+	assert run_err(c, "INSERT INTO a1 VALUES (1, 1)") is None
+	assert h.scalar(c, "SELECT COUNT(*) FROM a1") == 1
+	err = run_err(c, "DROP TABLE a1")
+	assert err and err[0] == 1290 and "drop-table" in err[1], err
+	err = run_err(c, "ALTER TABLE missing_t ADD COLUMN c INT NULL")
+	assert err and err[0] == 1146, err
+	assert run_err(c, f"CREATE USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET1}'") is None
+	assert run_err(c, f"ALTER USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET2}'") is None
+	# a migration session's DDL says so
+	m = h.connect(gw, database=SCHEMA)
+	assert h.scalar(m, "SELECT GET_LOCK('prisma_migrate', 10)") == 1
+	assert run_err(m, "SET SESSION lock_wait_timeout = 10") is None
+	assert run_err(m, "CREATE TABLE a2 (id INT PRIMARY KEY)") is None
+	m.close()
+	c.close()
+	assert gw.stop() == 0
+
+	with open(gw.audit) as f:
+		text = f.read()
+	assert SECRET1 not in text and SECRET2 not in text, "a password reached the audit log"
+	recs = records(gw.audit)
+	create = by_statement(recs, "CREATE TABLE a1")
+	assert create["decision"] == "allow" and create["outcome"] == "ok", create
+	assert create["kind"] == "ddl" and create["session"] == "app", create
+	assert create["user"] == h.APP_USER and create["schema"] == SCHEMA, create
+	ins = by_statement(recs, "INSERT INTO a1")
+	assert ins["outcome"] == "ok" and ins["affected_rows"] == 1, ins
+	assert not [r for r in recs if r["statement"].startswith("SELECT COUNT")], "SELECT recorded"
+	drop = by_statement(recs, "DROP TABLE a1")
+	assert drop["decision"] == "block" and drop["outcome"] == "not_sent", drop
+	assert any(x["id"] == "drop-table" for x in drop["rules"]), drop
+	fail = by_statement(recs, "missing_t")
+	assert fail["outcome"] == "error" and fail["error_code"] == 1146, fail
+	user = by_statement(recs, "CREATE USER")
+	assert user["outcome"] == "ok" and "<redacted>" in user["statement"], user
+	mig = by_statement(recs, "CREATE TABLE a2")
+	assert mig["session"] == "migration" and "prisma" in json.dumps(mig["migration"]), mig
+	# the table really exists; the dropped one was never dropped
+	assert db().query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s",
+			  (SCHEMA,))[0][0] == 2
+	code, out = verify(gw.audit)
+	assert code == 0, out
+
+
+def test_unwritable_audit_log_refuses_ddl_only():
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit(audit_path="/dev/full")
+	c = h.connect(gw, database=SCHEMA)
+	assert h.scalar(c, "SELECT 1 + 1") == 2
+	for sql in ("CREATE TABLE never1 (id INT PRIMARY KEY)",
+		    "CREATE TABLE never2 (id INT PRIMARY KEY)"):
+		err = run_err(c, sql)
+		assert err and err[0] == 1290, err
+		assert err[1].startswith("ddlgate: blocked by audit-unavailable: the audit log cannot be "
+					 "written"), err[1]
+	assert db().query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s",
+			  (SCHEMA,))[0][0] == 0, "DDL reached the server"
+	# other traffic continues
+	assert h.scalar(c, "SELECT COUNT(*) FROM information_schema.SCHEMATA") >= 1
+	c.close()
+
+
+def test_sigterm_flushes_every_record():
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit()
+	c = h.connect(gw, database=SCHEMA)
+	assert run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	for i in range(200):
+		assert run_err(c, f"CREATE TABLE s{i} (id INT PRIMARY KEY)") is None
+	gw.sigterm()
+	assert gw.wait(30) == 0
+	recs = records(gw.audit)
+	ddl = [r for r in recs if r["kind"] == "ddl"]
+	assert len(ddl) == 200, len(ddl)
+	assert [r["seq"] for r in recs] == list(range(recs[0]["seq"], recs[0]["seq"] + len(recs)))
+	assert all(r["outcome"] == "ok" for r in ddl)
+	code, out = verify(gw.audit)
+	assert code == 0, out
+
+
+if __name__ == "__main__":
+	h.main(globals())
