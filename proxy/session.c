@@ -25,7 +25,7 @@
  *
  *   CONNECT --backend up--> GREETING --greeting sent to client--> HELLO
  *      |                                              |  SSLRequest
- *      | refused/timeout: ERR 2003 to client          v
+ *      | refused/timeout: ERR 1105 to client          v
  *      v                                           CLIENT_TLS --done--> HELLO
  *   CLOSING                                           |
  *                       HandshakeResponse             |
@@ -45,9 +45,9 @@
  *
  *   any state --sess_close()--> DEAD (parked; freed by a zero timer)
  *
- * Backend down or unreachable: the client gets ERR 2003 (SQLSTATE 08S01,
- * "ddlgate: backend HOST:PORT unreachable: why") as its first packet,
- * the code MySQL clients already show for "can't connect".
+ * Backend down or unreachable: the client gets ERR 1105 (SQLSTATE 08S01,
+ * "ddlgate: backend HOST:PORT unreachable: why") as its first packet. Not
+ * 2003: libmariadb rejects client-range codes coming from a server.
  */
 #include "proxy/session.h"
 
@@ -81,6 +81,10 @@
 #define SESS_AUTH_MAX 65536u        /* auth exchange packets */
 #define SESS_ROW1_MAX 64u           /* first values kept for the hook (GET_LOCK returns 0/1/NULL) */
 #define SESS_CLOSE_FLUSH_MS 2000
+/* ER_UNKNOWN_ERROR: the code for failures on ddlgate's side of a
+ * connection. Client libraries reject server-sent codes in the client range
+ * (2000-2061: CR_CONN_HOST_ERROR and friends) as malformed, so those are out. */
+#define SESS_ERR_PROXY 1105
 
 enum sess_state {
 	S_CONNECT,
@@ -317,8 +321,12 @@ static enum io_st leg_read(struct leg *l, size_t limit, size_t *got)
 				l->eof = true;
 				break;
 			}
-			if (t != TLS_IO_OK)
-				return IO_ERR;
+			if (t != TLS_IO_OK) {
+				if (total == 0)
+					return IO_ERR;
+				l->eof = true; /* process what came first (an ERR, say) */
+				break;
+			}
 			v[0].iov_len = n;
 			nv = 1;
 		} else {
@@ -328,7 +336,10 @@ static enum io_st leg_read(struct leg *l, size_t limit, size_t *got)
 					break;
 				if (errno == EINTR)
 					continue;
-				return IO_ERR;
+				if (total == 0)
+					return IO_ERR;
+				l->eof = true;
+				break;
 			}
 			if (r == 0) {
 				l->eof = true;
@@ -563,7 +574,7 @@ static void backend_unreachable(struct sess *s, const char *why)
 {
 	metrics_backend_error();
 	worker_log(s->hs.conn_id, "backend %s unreachable: %s", s->conf->backend_name, why);
-	send_err(s, 0, 2003, "08S01", "ddlgate: backend %s unreachable: %s", s->conf->backend_name,
+	send_err(s, 0, SESS_ERR_PROXY, "08S01", "ddlgate: backend %s unreachable: %s", s->conf->backend_name,
 		 why);
 	sess_close_after_flush(s, "backend unreachable");
 }
@@ -712,7 +723,7 @@ static bool tls_step(struct sess *s, struct leg *l)
 		if (l == &s->b) {
 			metrics_backend_error();
 			worker_log(s->hs.conn_id, "backend TLS failed: %s", tls_last_error());
-			send_err(s, 2, 2026, "08S01", "ddlgate: TLS to backend %s failed",
+			send_err(s, 2, SESS_ERR_PROXY, "08S01", "ddlgate: TLS to backend %s failed",
 				 s->conf->backend_name);
 			sess_close_after_flush(s, "backend TLS failed");
 		} else {
@@ -791,14 +802,14 @@ static bool on_hello(struct sess *s)
 	bool srv_tls = (s->srv_caps & CLIENT_SSL) != 0;
 	bool b_tls = s->conf->client_ctx && srv_tls;
 	if (cfg->tls.backend >= CFG_TLS_BACKEND_VERIFY_CA && !srv_tls) {
-		send_err(s, (uint8_t)(seq + 1), 2026, "08S01",
+		send_err(s, (uint8_t)(seq + 1), SESS_ERR_PROXY, "08S01",
 			 "ddlgate: backend %s does not offer TLS but [tls] backend requires it",
 			 s->conf->backend_name);
 		sess_close_after_flush(s, "backend without TLS");
 		return false;
 	}
 	if (s->c.ssl && !b_tls && !s->conf->backend_local && !cfg->proxy.allow_plaintext_backend) {
-		send_err(s, (uint8_t)(seq + 1), 2026, "08S01",
+		send_err(s, (uint8_t)(seq + 1), SESS_ERR_PROXY, "08S01",
 			 "ddlgate: refusing to relay a TLS client over a plaintext backend "
 			 "connection (set [tls] backend or allow_plaintext_backend)");
 		sess_close_after_flush(s, "TLS downgrade refused");
@@ -1050,6 +1061,22 @@ static bool fetched_command(struct sess *s, unsigned parts)
 	return true;
 }
 
+/*
+ * Compressed sessions: clients number the packets inside compressed frames
+ * loosely (the frame's own sequence id is what they check), while the
+ * uncompressed backend leg insists on exact ids. Rewrites the id of the
+ * header at offset pos of buf to want; returns want.
+ */
+static uint8_t fix_seq(struct evbuffer *buf, size_t pos, uint8_t want)
+{
+	struct evbuffer_ptr p;
+	struct evbuffer_iovec v;
+	if (evbuffer_ptr_set(buf, &p, pos + 3, EVBUFFER_PTR_SET) == 0 &&
+	    evbuffer_peek(buf, 1, &p, &v, 1) >= 1 && v.iov_len > 0)
+		((uint8_t *)v.iov_base)[0] = want;
+	return want;
+}
+
 /* The client's packet broke the protocol: one connection dies, no more. */
 static bool client_garbage(struct sess *s, const char *why)
 {
@@ -1108,6 +1135,8 @@ static bool client_process(struct sess *s)
 			if (evbuffer_copyout(in, h, PKT_HDR) != PKT_HDR)
 				return true;
 			uint32_t len = pkt_hdr_len(h);
+			if (s->c.zin && s->c_cont)
+				h[3] = fix_seq(in, 0, (uint8_t)(s->c_seq + 1));
 			if (s->c_cont && h[3] != (uint8_t)(s->c_seq + 1))
 				return client_garbage(s, "bad sequence id in a continuation packet");
 			s->c_seq = h[3];
@@ -1138,6 +1167,8 @@ static bool client_process(struct sess *s)
 			uint8_t h[PKT_HDR + 1];
 			evbuffer_copyout(in, h, sizeof(h));
 			uint32_t len = pkt_hdr_len(h);
+			if (s->c.zin)
+				h[3] = fix_seq(in, 0, 0);
 			if (h[3] != 0)
 				return client_garbage(s, "command with a sequence id other than 0");
 			if (len == 0)
@@ -1180,6 +1211,8 @@ static bool client_process(struct sess *s)
 			evbuffer_ptr_set(in, &ptr, pos, EVBUFFER_PTR_SET);
 			evbuffer_copyout_from(in, &ptr, h, PKT_HDR);
 			uint32_t len = pkt_hdr_len(h);
+			if (s->c.zin) /* see fix_seq() */
+				h[3] = fix_seq(in, pos, (uint8_t)parts);
 			if (h[3] != (uint8_t)parts)
 				return client_garbage(s, "bad sequence id in a continuation packet");
 			total += len;
@@ -1422,7 +1455,7 @@ static void sess_pump(struct sess *s)
 		if (s->state == S_COMMAND)
 			metrics_backend_error();
 		if (s->state < S_IDLE && s->state != S_CLOSING) {
-			send_err(s, 0, 2013, "08S01",
+			send_err(s, 0, SESS_ERR_PROXY, "08S01",
 				 "ddlgate: backend %s closed the connection during the handshake",
 				 s->conf->backend_name);
 			sess_close_after_flush(s, "backend closed during handshake");
