@@ -28,8 +28,8 @@
 #include "proxy/audit.h"
 
 static const char stmt_sql[] =
-	"ALTER TABLE `shop`.`users` ADD COLUMN `email_verified_at` DATETIME(6) NULL "
-	"AFTER `email`, ADD INDEX `idx_users_email_verified_at` (`email_verified_at`)";
+    "ALTER TABLE `shop`.`users` ADD COLUMN `email_verified_at` DATETIME(6) NULL "
+    "AFTER `email`, ADD INDEX `idx_users_email_verified_at` (`email_verified_at`)";
 
 static int64_t mono_ns(void)
 {
@@ -108,7 +108,8 @@ struct lat {
 static struct lat summarise(int64_t *ns, size_t n)
 {
 	qsort(ns, n, sizeof(*ns), cmp_i64);
-	struct lat l = {ns[n / 2] / 1000.0, ns[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000.0};
+	struct lat l = {ns[n / 2] / 1000.0,
+			ns[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000.0};
 	return l;
 }
 
@@ -233,8 +234,8 @@ int main(int argc, char **argv)
 	snprintf(raw, sizeof raw, "%s/ddlgate-audit-bench-raw.%d", dir, (int)getpid());
 	size_t nlat = n / 4 < 2000 ? n / 4 : 2000; /* fsync per record: keep it bounded */
 
-	printf("audit_bench: %zu records (%zu for latency), %d threads, dir %s\n", n, nlat,
-	       threads, dir);
+	printf("audit_bench: %zu records (%zu for latency), %d threads, dir %s\n", n, nlat, threads,
+	       dir);
 	struct lat lnull = latency_audit("/dev/null", nlat);
 	unlink(path);
 	struct lat laud = latency_audit(path, nlat);

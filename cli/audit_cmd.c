@@ -344,8 +344,8 @@ static void print_text(json_t *r)
 		json_array_foreach(rules, i, u)
 		{
 			const char *g = json_string_value(json_object_get(u, "guard"));
-			printf("%s%s:%s%s%s", i ? " " : "", jget_str(u, "id"), jget_str(u, "action"),
-			       g ? " guard=" : "", g ? g : "");
+			printf("%s%s:%s%s%s", i ? " " : "", jget_str(u, "id"),
+			       jget_str(u, "action"), g ? " guard=" : "", g ? g : "");
 		}
 		fputs("]", stdout);
 	}
@@ -384,8 +384,8 @@ static int cmd_show(int argc, char **argv)
 	for (; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = NULL;
-		const char *opts[] = {"--since", "--until", "--user", "--table", "--decision",
-				      "--format"};
+		const char *opts[] = {"--since", "--until",    "--user",
+				      "--table", "--decision", "--format"};
 		size_t k = 0;
 		if (strcmp(a, "--") == 0) {
 			i++;
@@ -409,7 +409,8 @@ static int cmd_show(int argc, char **argv)
 			}
 		}
 		if (!val) {
-			fprintf(stderr, "ddlgate audit show: unknown option or missing value: %s\n", a);
+			fprintf(stderr, "ddlgate audit show: unknown option or missing value: %s\n",
+				a);
 			audit_usage(stderr);
 			return EXIT_USAGE;
 		}
@@ -432,10 +433,12 @@ static int cmd_show(int argc, char **argv)
 			for (const char *p = val; *p;) {
 				const char *e = strchr(p, ',');
 				size_t l = e ? (size_t)(e - p) : strlen(p);
-				static const char *const names[] = {"allow", "warn", "block", "hold"};
+				static const char *const names[] = {"allow", "warn", "block",
+								    "hold"};
 				bool known = false;
 				for (size_t d = 0; d < 4; d++)
-					known |= l == strlen(names[d]) && !strncasecmp(p, names[d], l);
+					known |=
+					    l == strlen(names[d]) && !strncasecmp(p, names[d], l);
 				ok &= known;
 				p += l + (e != NULL);
 			}

@@ -50,7 +50,7 @@
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define HASH_SUFFIX ",\"hash\":\""
 #define RETRY_MS 1000
-#define RETRY_MIN_FREE (1u << 20)
+#define RETRY_MIN_FREE (64u << 10)
 #define MIRROR_QUEUE_MAX 100000
 #define MIRROR_BATCH 200
 
@@ -67,7 +67,7 @@ struct rec_rule {
 
 struct audit_rec {
 	struct audit_rec *next; /* queue link */
-	struct arena arena;     /* owns every string below */
+	struct arena arena;	/* owns every string below */
 	uint64_t conn_id;
 	const char *client, *user, *schema;
 	bool migration;
@@ -100,9 +100,9 @@ struct mirror {
 	/* Immutable after start. */
 	char *host, *sock, *user, *pass; /* owned */
 	unsigned port;
-	char *ca;        /* owned; verify the backend's certificate when set */
-	char *schema_q;  /* owned: `schema` or NULL */
-	char *table_q;   /* owned: `schema`.`table` */
+	char *ca;	/* owned; verify the backend's certificate when set */
+	char *schema_q; /* owned: `schema` or NULL */
+	char *table_q;	/* owned: `schema`.`table` */
 	pthread_t thread;
 
 	/* Guarded by mu. */
@@ -146,11 +146,11 @@ struct audit {
 
 	/* Writer thread only. */
 	char *path; /* owned */
-	int fd;     /* -1 when closed (after a failure) */
+	int fd;	    /* -1 when closed (after a failure) */
 	uint64_t file_bytes;
 	uint64_t seq;
 	char prev[AUDIT_HASH_HEX + 1];
-	bool dirty; /* written but not fsynced (interval mode) */
+	bool dirty;	    /* written but not fsynced (interval mode) */
 	uint64_t rotations; /* published into stats under mu */
 	struct timespec last_fsync;
 };
@@ -176,8 +176,9 @@ static void sha256_hex(const void *a, size_t alen, const void *b, size_t blen, c
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) || !EVP_DigestUpdate(ctx, a, alen) ||
-	    !EVP_DigestUpdate(ctx, b, blen) || !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(ctx, a, alen) || !EVP_DigestUpdate(ctx, b, blen) ||
+	    !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
 		fputs("ddlgate: audit: SHA-256 unavailable\n", stderr);
 		abort();
 	}
@@ -518,12 +519,11 @@ static json_t *rec_json(const struct audit *a, struct audit_rec *r, uint64_t seq
 	}
 	json_object_set_new(o, "rules", rules);
 	json_object_set_new(o, "outcome", json_string(audit_outcome_name(r->outcome)));
-	json_object_set_new(o, "error_code", r->outcome == AUDIT_ERROR
-						     ? json_integer(r->error_code)
-						     : json_null());
-	json_object_set_new(o, "affected_rows", r->outcome == AUDIT_OK
-							? json_integer((json_int_t)r->affected_rows)
-							: json_null());
+	json_object_set_new(o, "error_code",
+			    r->outcome == AUDIT_ERROR ? json_integer(r->error_code) : json_null());
+	json_object_set_new(o, "affected_rows",
+			    r->outcome == AUDIT_OK ? json_integer((json_int_t)r->affected_rows)
+						   : json_null());
 	json_object_set_new(o, "duration_us", json_integer((json_int_t)r->duration_us));
 	json_object_set_new(o, "prev", json_string(prev));
 	return o;
@@ -622,7 +622,7 @@ enum audit_line_status audit_check_line(const char *line, size_t len, const char
 		hash_out[AUDIT_HASH_HEX] = '\0';
 	}
 	st = (prev && strcmp(prev, json_string_value(jprev)) != 0) ? AUDIT_LINE_BAD_PREV
-								    : AUDIT_LINE_OK;
+								   : AUDIT_LINE_OK;
 out:
 	json_decref(o);
 	return st;
@@ -885,16 +885,17 @@ static bool mirror_connect(struct mirror *m)
 		if (!mirror_query(m, sql, (size_t)n))
 			goto fail;
 	}
-	n = snprintf(sql, sizeof sql,
-		     "CREATE TABLE IF NOT EXISTS %s ("
-		     "instance VARCHAR(255) NOT NULL, seq BIGINT UNSIGNED NOT NULL, "
-		     "ts DATETIME(6) NOT NULL, user VARCHAR(255) NULL, client VARCHAR(64) NOT NULL, "
-		     "kind VARCHAR(8) NOT NULL, decision VARCHAR(8) NOT NULL, "
-		     "outcome VARCHAR(10) NOT NULL, hash CHAR(64) NOT NULL, "
-		     "record LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, "
-		     "PRIMARY KEY (instance, seq), KEY (ts)) "
-		     "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-		     m->table_q);
+	n = snprintf(
+	    sql, sizeof sql,
+	    "CREATE TABLE IF NOT EXISTS %s ("
+	    "instance VARCHAR(255) NOT NULL, seq BIGINT UNSIGNED NOT NULL, "
+	    "ts DATETIME(6) NOT NULL, user VARCHAR(255) NULL, client VARCHAR(64) NOT NULL, "
+	    "kind VARCHAR(8) NOT NULL, decision VARCHAR(8) NOT NULL, "
+	    "outcome VARCHAR(10) NOT NULL, hash CHAR(64) NOT NULL, "
+	    "record LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, "
+	    "PRIMARY KEY (instance, seq), KEY (ts)) "
+	    "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+	    m->table_q);
 	if (n < 0 || (size_t)n >= sizeof sql || !mirror_query(m, sql, (size_t)n))
 		goto fail;
 	pthread_mutex_lock(&m->mu);
@@ -977,8 +978,8 @@ static bool mirror_insert(struct mirror *m, struct mline *batch)
 		buf_add(&b, seq, (size_t)sl);
 		buf_add(&b, ",", 1);
 		sql_str(m, &b, ts, strlen(ts));
-		static const char *const keys[] = {"user", "client", "kind", "decision", "outcome",
-						   "hash"};
+		static const char *const keys[] = {"user",     "client",  "kind",
+						   "decision", "outcome", "hash"};
 		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
 			buf_add(&b, ",", 1);
 			sql_jstr(m, &b, o, keys[k]);
@@ -1069,8 +1070,8 @@ static void *mirror_main(void *arg)
 				m->queued = 0;
 			}
 		} else {
-			backoff_ms = backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2)
-						: 1000;
+			backoff_ms =
+			    backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2) : 1000;
 		}
 	}
 	pthread_mutex_unlock(&m->mu);
@@ -1111,8 +1112,8 @@ static struct mirror *mirror_start(const struct cfg *cfg, char *err, size_t errl
 		return NULL;
 	}
 	const char *table = cfg->audit.mirror_table && *cfg->audit.mirror_table
-				    ? cfg->audit.mirror_table
-				    : "ddlgate.audit";
+				? cfg->audit.mirror_table
+				: "ddlgate.audit";
 	const char *dot = strchr(table, '.');
 	if (dot) {
 		m->schema_q = quote_ident(table, (size_t)(dot - table));
@@ -1182,7 +1183,8 @@ static int sync_fd(int fd)
 		return 0;
 	int e = errno;
 	struct stat st;
-	if ((e == EINVAL || e == EROFS || e == ENOTSUP) && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+	if ((e == EINVAL || e == EROFS || e == ENOTSUP) && fstat(fd, &st) == 0 &&
+	    !S_ISREG(st.st_mode))
 		return 0;
 	errno = e;
 	return -1;
@@ -1230,8 +1232,7 @@ static bool rotate(struct audit *a)
 		return false;
 	file_close(a);
 	if (rename(a->path, name) != 0) {
-		fprintf(stderr, "ddlgate: audit: cannot rotate %s: %s\n", a->path,
-			strerror(errno));
+		fprintf(stderr, "ddlgate: audit: cannot rotate %s: %s\n", a->path, strerror(errno));
 		return file_open(a);
 	}
 	a->rotations++;
@@ -1343,16 +1344,31 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 	}
 }
 
-/* The once-a-second retry while unhealthy: a regular file with room again
- * counts as writable; anything else waits for a real record to succeed. */
+/*
+ * Whether the open file looks writable without writing a record: a
+ * zero-length write() fails on a device that refuses writes (/dev/full),
+ * and a regular file needs some free space on its file system. Used at
+ * open, after a reopen, and by the once-a-second retry while unhealthy.
+ */
+static bool probe_writable(struct audit *a)
+{
+	if (a->fd < 0 || write(a->fd, "", 0) < 0)
+		return false;
+	struct stat st;
+	struct statvfs vfs;
+	if (fstat(a->fd, &st) != 0)
+		return false;
+	if (!S_ISREG(st.st_mode))
+		return true;
+	return fstatvfs(a->fd, &vfs) == 0 &&
+	       (uint64_t)vfs.f_bavail * vfs.f_frsize >= RETRY_MIN_FREE && sync_fd(a->fd) == 0;
+}
+
 static void retry_health(struct audit *a)
 {
 	if (a->fd < 0 && !file_open(a))
 		return;
-	struct stat st;
-	struct statvfs vfs;
-	if (fstat(a->fd, &st) == 0 && S_ISREG(st.st_mode) && fstatvfs(a->fd, &vfs) == 0 &&
-	    (uint64_t)vfs.f_bavail * vfs.f_frsize >= RETRY_MIN_FREE && fsync(a->fd) == 0)
+	if (probe_writable(a))
 		set_healthy(a, true);
 }
 
@@ -1420,13 +1436,15 @@ static void *writer_main(void *arg)
 				fprintf(stderr, "ddlgate: audit: open %s: %s\n", a->path,
 					strerror(errno));
 				set_healthy(a, false);
+			} else {
+				set_healthy(a, probe_writable(a));
 			}
 		}
 		if (batch)
 			write_batch(a, batch, count);
 		if (a->fsync_mode == CFG_FSYNC_INTERVAL && a->dirty) {
-			int64_t last = (int64_t)a->last_fsync.tv_sec * 1000 +
-				       a->last_fsync.tv_nsec / 1000000;
+			int64_t last =
+			    (int64_t)a->last_fsync.tv_sec * 1000 + a->last_fsync.tv_nsec / 1000000;
 			if (closing || mono_ms() - last >= a->fsync_interval_ms)
 				do_fsync(a);
 		}
@@ -1459,7 +1477,8 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 	}
 	a->record = cfg->audit.record;
 	a->fsync_mode = cfg->audit.fsync;
-	a->fsync_interval_ms = cfg->audit.fsync_interval_ms > 0 ? cfg->audit.fsync_interval_ms : 1000;
+	a->fsync_interval_ms =
+	    cfg->audit.fsync_interval_ms > 0 ? cfg->audit.fsync_interval_ms : 1000;
 	a->rotate_bytes = cfg->audit.rotate_bytes;
 	char host[256] = "";
 	if (cfg->audit.instance && *cfg->audit.instance)
@@ -1482,6 +1501,12 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 	if (!file_open(a)) {
 		snprintf(err, errlen, "%s: %s", a->path, strerror(errno));
 		goto fail;
+	}
+	if (!probe_writable(a)) {
+		/* Start unhealthy: DDL is refused from the first statement. */
+		fprintf(stderr, "ddlgate: audit: log %s cannot be written: DDL is refused\n",
+			a->path);
+		atomic_store(&a->healthy, false);
 	}
 	if (cfg->audit.mirror) {
 		a->mirror = mirror_start(cfg, err, errlen);

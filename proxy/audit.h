@@ -57,10 +57,10 @@ struct audit_rec;
 enum audit_decision { AUDIT_ALLOW, AUDIT_WARN, AUDIT_BLOCK, AUDIT_HOLD };
 
 enum audit_outcome {
-	AUDIT_OK,       /* the server answered OK or rows */
-	AUDIT_ERROR,    /* the server answered ERR */
+	AUDIT_OK,	/* the server answered OK or rows */
+	AUDIT_ERROR,	/* the server answered ERR */
 	AUDIT_NOT_SENT, /* ddlgate refused it: never reached the server */
-	AUDIT_ABORTED,  /* a leg went away before the answer */
+	AUDIT_ABORTED,	/* a leg went away before the answer */
 };
 
 /*
@@ -81,7 +81,7 @@ typedef void (*audit_durable_cb)(void *arg, bool ok);
  * continued honestly; move the file aside).
  */
 struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Stops accepting records, writes and fsyncs everything queued, runs every
@@ -94,9 +94,11 @@ void audit_close(struct audit *a);
 bool audit_wants(const struct audit *a, enum stmt_kind kind, bool is_write);
 
 /*
- * False after a failed write or fsync, true again after the next successful
- * one (a submitted record, or the writer's once-a-second retry for a
- * regular file that has space again).
+ * False when the log cannot be written: known at open or after a reopen
+ * when a zero-length write fails (/dev/full) or a regular file's file
+ * system has no room, and after any failed write or fsync. True again after
+ * the next successful write, or when the writer's once-a-second retry finds
+ * the file writable again.
  */
 bool audit_healthy(const struct audit *a);
 
@@ -127,9 +129,9 @@ uint64_t audit_last(const struct audit *a, char *hash_out);
 
 /* Counters for /metrics. */
 struct audit_stats {
-	uint64_t records;       /* written */
-	uint64_t failed;        /* records whose write failed */
-	uint64_t batches;       /* write() + fsync rounds */
+	uint64_t records; /* written */
+	uint64_t failed;  /* records whose write failed */
+	uint64_t batches; /* write() + fsync rounds */
 	uint64_t rotations;
 	uint64_t write_us_total; /* time spent in write+fsync */
 	/* [audit] mirror: lines inserted into the backend table, dropped (queue
@@ -187,12 +189,12 @@ void audit_fingerprint(const char *sql, size_t len, char out[17]);
  */
 enum audit_line_status {
 	AUDIT_LINE_OK,
-	AUDIT_LINE_BAD_JSON,   /* not a JSON object with the record's fields */
-	AUDIT_LINE_BAD_HASH,   /* hash does not match the content */
-	AUDIT_LINE_BAD_PREV,   /* prev is not the previous record's hash */
+	AUDIT_LINE_BAD_JSON, /* not a JSON object with the record's fields */
+	AUDIT_LINE_BAD_HASH, /* hash does not match the content */
+	AUDIT_LINE_BAD_PREV, /* prev is not the previous record's hash */
 };
 enum audit_line_status audit_check_line(const char *line, size_t len, const char *prev,
 					uint64_t *seq, char *hash_out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

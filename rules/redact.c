@@ -91,9 +91,9 @@ struct secret_fn {
 };
 
 static const struct secret_fn secret_fns[] = {
-	{"PASSWORD", 1, 0},    {"OLD_PASSWORD", 1, 0}, {"ENCRYPT", 1, 0},
-	{"AES_ENCRYPT", 2, 2}, {"AES_DECRYPT", 2, 2},  {"DES_ENCRYPT", 2, 2},
-	{"DES_DECRYPT", 2, 2}, {"ENCODE", 2, 2},       {"DECODE", 2, 2},
+    {"PASSWORD", 1, 0},	   {"OLD_PASSWORD", 1, 0}, {"ENCRYPT", 1, 0},
+    {"AES_ENCRYPT", 2, 2}, {"AES_DECRYPT", 2, 2},  {"DES_ENCRYPT", 2, 2},
+    {"DES_DECRYPT", 2, 2}, {"ENCODE", 2, 2},	   {"DECODE", 2, 2},
 };
 
 /* Does the literal text mention something that looks like a credential? */

@@ -1,4 +1,5 @@
-/* Unit tests for cli/audit_cmd.c: `audit verify` on intact and tampered logs, `audit show` filters. */
+/* Unit tests for cli/audit_cmd.c: `audit verify` on intact and tampered logs, `audit show` filters.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -88,12 +89,12 @@ struct sample {
 #define HOUR 3600000000LL
 
 static const struct sample samples[] = {
-	{DAY0 + 1 * HOUR, "migrator", AUDIT_ALLOW, "shop", "users", "ALTER TABLE users ADD c INT"},
-	{DAY0 + 2 * HOUR, "alice", AUDIT_BLOCK, "shop", "orders", "ALTER TABLE orders DROP COLUMN x"},
-	{DAY0 + 3 * HOUR, "migrator", AUDIT_WARN, "crm", "users", "ALTER TABLE crm.users ADD KEY (a)"},
-	{DAY0 + 4 * HOUR, "bob", AUDIT_HOLD, "shop", "users", "CREATE INDEX i ON users (b)"},
-	{DAY0 + 25 * HOUR, "alice", AUDIT_ALLOW, NULL, "t1", "CREATE TABLE t1 (id INT PRIMARY KEY)"},
-	{DAY0 + 26 * HOUR, "migrator", AUDIT_BLOCK, "shop", "users", "DROP TABLE users"},
+    {DAY0 + 1 * HOUR, "migrator", AUDIT_ALLOW, "shop", "users", "ALTER TABLE users ADD c INT"},
+    {DAY0 + 2 * HOUR, "alice", AUDIT_BLOCK, "shop", "orders", "ALTER TABLE orders DROP COLUMN x"},
+    {DAY0 + 3 * HOUR, "migrator", AUDIT_WARN, "crm", "users", "ALTER TABLE crm.users ADD KEY (a)"},
+    {DAY0 + 4 * HOUR, "bob", AUDIT_HOLD, "shop", "users", "CREATE INDEX i ON users (b)"},
+    {DAY0 + 25 * HOUR, "alice", AUDIT_ALLOW, NULL, "t1", "CREATE TABLE t1 (id INT PRIMARY KEY)"},
+    {DAY0 + 26 * HOUR, "migrator", AUDIT_BLOCK, "shop", "users", "DROP TABLE users"},
 };
 #define NSAMPLES (sizeof samples / sizeof samples[0])
 
@@ -331,22 +332,22 @@ static void test_show_filters(void **state)
 		const char *opt, *val;
 		int want;
 	} cases[] = {
-		{"--user", "alice", 2},
-		{"--user", "mig*", 3},
-		{"--decision", "block", 2},
-		{"--decision", "warn,hold", 2},
-		{"--table", "users", 4},
-		{"--table", "shop.users", 3},
-		{"--table", "crm.users", 1},
-		{"--table", "t1", 1},
-		{"--table", "nosuch", 0},
-		{"--since", "2024-03-11", 2},
-		{"--until", "2024-03-10T02:30:00Z", 2},
-		{"--since", "2024-03-10T04:30:00+02:00", 4}, /* 02:30Z */
-		{"--until", "2024-03-10 03:00", 3},
-		{"--since", "1h", 0}, /* relative to now: the samples are older */
-		{"--until", "1h", 6},
-		{"--since", "100000d", 6},
+	    {"--user", "alice", 2},
+	    {"--user", "mig*", 3},
+	    {"--decision", "block", 2},
+	    {"--decision", "warn,hold", 2},
+	    {"--table", "users", 4},
+	    {"--table", "shop.users", 3},
+	    {"--table", "crm.users", 1},
+	    {"--table", "t1", 1},
+	    {"--table", "nosuch", 0},
+	    {"--since", "2024-03-11", 2},
+	    {"--until", "2024-03-10T02:30:00Z", 2},
+	    {"--since", "2024-03-10T04:30:00+02:00", 4}, /* 02:30Z */
+	    {"--until", "2024-03-10 03:00", 3},
+	    {"--since", "1h", 0}, /* relative to now: the samples are older */
+	    {"--until", "1h", 6},
+	    {"--since", "100000d", 6},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		assert_int_equal(run("show", cases[i].opt, cases[i].val, path, NULL), 0);
@@ -356,9 +357,8 @@ static void test_show_filters(void **state)
 	}
 
 	/* combined filters; json output is the records' lines as written */
-	assert_int_equal(run("show", "--user=migrator", "--decision=block", "--format=json", path,
-			     NULL),
-			 0);
+	assert_int_equal(
+	    run("show", "--user=migrator", "--decision=block", "--format=json", path, NULL), 0);
 	assert_int_equal(nlines(), 1);
 	char *lines[8];
 	size_t n = read_lines(path, lines, 8);
@@ -378,11 +378,11 @@ static void test_show_filters(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_verify_intact, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify_tampering, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify_across_rotation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_show_filters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_intact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_tampering, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_across_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_show_filters, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,8 +115,8 @@ static struct audit_rec *sample_rec(int i, const char *sql)
 static void write_n(struct audit *a, int from, int n, struct cb_count *cc)
 {
 	for (int i = from; i < from + n; i++)
-		assert_true(audit_submit(a, sample_rec(i, "ALTER TABLE users ADD c INT"), count_cb,
-					 cc));
+		assert_true(
+		    audit_submit(a, sample_rec(i, "ALTER TABLE users ADD c INT"), count_cb, cc));
 	audit_sync(a);
 }
 
@@ -198,10 +198,10 @@ static void test_record_fields_and_chain(void **state)
 
 	/* keys in the documented order, exactly */
 	static const char *const keys[] = {
-		"seq",      "ts",         "instance",    "conn_id",   "client",   "user",
-		"schema",   "session",    "migration",   "kind",      "statement", "fingerprint",
-		"objects",  "decision",   "rules",       "outcome",   "error_code",
-		"affected_rows", "duration_us", "prev",  "hash"};
+	    "seq",	   "ts",       "instance",  "conn_id", "client",     "user",
+	    "schema",	   "session",  "migration", "kind",    "statement",  "fingerprint",
+	    "objects",	   "decision", "rules",	    "outcome", "error_code", "affected_rows",
+	    "duration_us", "prev",     "hash"};
 	json_t *o = load_line(path, 3);
 	const char *key;
 	json_t *v;
@@ -392,14 +392,17 @@ static void test_write_failure_dev_full(void **state)
 	struct cb_count cc = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
 	struct audit *a = audit_open(c, err, sizeof err);
 	assert_non_null(a);
-	assert_true(audit_healthy(a));
+	/* known from the start: the first DDL can be refused */
+	assert_false(audit_healthy(a));
 	write_n(a, 1, 3, &cc);
 	assert_int_equal(cc.failed, 3);
 	assert_int_equal(cc.ok, 0);
 	assert_false(audit_healthy(a));
 	assert_int_equal(audit_last(a, NULL), 0);
 
-	/* still failing: the retry does not pretend */
+	/* still failing: the once-a-second retry does not pretend */
+	usleep(1300 * 1000);
+	assert_false(audit_healthy(a));
 	write_n(a, 4, 1, &cc);
 	assert_int_equal(cc.failed, 4);
 	assert_false(audit_healthy(a));
@@ -407,6 +410,7 @@ static void test_write_failure_dev_full(void **state)
 	char path[512];
 	path_in_tmp(path, sizeof path, "recovered.jsonl");
 	audit_set_path(a, path);
+	assert_true(audit_healthy(a)); /* the reopen probed the new file */
 	write_n(a, 5, 2, &cc);
 	assert_int_equal(cc.ok, 2);
 	assert_true(audit_healthy(a));
@@ -531,12 +535,17 @@ static void test_wants(void **state)
 		enum stmt_kind kind;
 		bool write, want;
 	} cases[] = {
-		{CFG_RECORD_DDL, STMT_DDL, false, true},     {CFG_RECORD_DDL, STMT_DML, true, false},
-		{CFG_RECORD_DDL, STMT_DCL, false, false},    {CFG_RECORD_WRITES, STMT_DML, true, true},
-		{CFG_RECORD_WRITES, STMT_DML, false, false}, {CFG_RECORD_WRITES, STMT_DCL, false, true},
-		{CFG_RECORD_WRITES, STMT_DDL, false, true},  {CFG_RECORD_WRITES, STMT_OTHER, false, false},
-		{CFG_RECORD_ALL, STMT_DML, false, true},     {CFG_RECORD_ALL, STMT_OTHER, false, true},
-		{CFG_RECORD_ALL, STMT_EMPTY, false, false},
+	    {CFG_RECORD_DDL, STMT_DDL, false, true},
+	    {CFG_RECORD_DDL, STMT_DML, true, false},
+	    {CFG_RECORD_DDL, STMT_DCL, false, false},
+	    {CFG_RECORD_WRITES, STMT_DML, true, true},
+	    {CFG_RECORD_WRITES, STMT_DML, false, false},
+	    {CFG_RECORD_WRITES, STMT_DCL, false, true},
+	    {CFG_RECORD_WRITES, STMT_DDL, false, true},
+	    {CFG_RECORD_WRITES, STMT_OTHER, false, false},
+	    {CFG_RECORD_ALL, STMT_DML, false, true},
+	    {CFG_RECORD_ALL, STMT_OTHER, false, true},
+	    {CFG_RECORD_ALL, STMT_EMPTY, false, false},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		c->audit.record = cases[i].rec;
@@ -636,8 +645,8 @@ static bool db_start(void)
 		MYSQL *c = db_connect("root", "");
 		if (c) {
 			static const char *const setup_sql[] = {
-				"CREATE USER 'mirror'@'localhost' IDENTIFIED BY 'mpw'",
-				"GRANT INSERT, CREATE, SELECT ON `ddlgate`.* TO 'mirror'@'localhost'",
+			    "CREATE USER 'mirror'@'localhost' IDENTIFIED BY 'mpw'",
+			    "GRANT INSERT, CREATE, SELECT ON `ddlgate`.* TO 'mirror'@'localhost'",
 			};
 			bool ok = true;
 			for (size_t k = 0; k < 2; k++)
@@ -703,7 +712,8 @@ static void test_mirror(void **state)
 	assert_non_null(a);
 	write_n(a, 1, 150, &cc);
 	for (int i = 151; i <= 250; i++)
-		assert_true(audit_submit(a, sample_rec(i, "ALTER TABLE t ADD c INT"), count_cb, &cc));
+		assert_true(
+		    audit_submit(a, sample_rec(i, "ALTER TABLE t ADD c INT"), count_cb, &cc));
 	audit_close(a);
 	assert_int_equal(cc.ok, 250);
 
@@ -733,7 +743,8 @@ static void test_mirror(void **state)
 		assert_non_null(fgets(line, sizeof line, f));
 	fclose(f);
 	line[strcspn(line, "\n")] = '\0';
-	assert_int_equal(mysql_query(db, "SELECT record, hash FROM ddlgate.audit WHERE seq = 7"), 0);
+	assert_int_equal(mysql_query(db, "SELECT record, hash FROM ddlgate.audit WHERE seq = 7"),
+			 0);
 	MYSQL_RES *res = mysql_store_result(db);
 	MYSQL_ROW row = mysql_fetch_row(res);
 	assert_non_null(row);
@@ -775,18 +786,18 @@ static void test_mirror_needs_account(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_record_fields_and_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart_read_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_failure_dev_full, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_interval_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_binary_statement, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_submit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wants, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_line_detects_edits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mirror_needs_account, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mirror, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_record_fields_and_chain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_read_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_failure_dev_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_interval_mode, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_binary_statement, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_submit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wants, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_check_line_detects_edits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mirror_needs_account, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mirror, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

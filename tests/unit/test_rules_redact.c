@@ -34,8 +34,7 @@ static size_t unescape(char *s)
 typedef char *(*run_fn)(struct arena *a, const char *sql, size_t len, size_t *outlen,
 			size_t *count);
 
-static char *run_redact(struct arena *a, const char *sql, size_t len, size_t *outlen,
-			size_t *count)
+static char *run_redact(struct arena *a, const char *sql, size_t len, size_t *outlen, size_t *count)
 {
 	return redact_sql(a, sql, len, outlen, count);
 }
@@ -85,8 +84,8 @@ static int run_file(const char *file, run_fn fn)
 		} else if (strncmp(line, "= ", 2) == 0) {
 			size_t want = (size_t)strtoul(line + 2, NULL, 10);
 			if (got_count != want) {
-				print_error("%s:%d: %zu literals replaced, want %zu\n", file, lineno,
-					    got_count, want);
+				print_error("%s:%d: %zu literals replaced, want %zu\n", file,
+					    lineno, got_count, want);
 				failures++;
 			}
 		}
@@ -110,10 +109,14 @@ static void test_normalise_table(void **state)
 /* Redaction must never change text without secrets, whatever its bytes. */
 static void test_redact_identity_without_secrets(void **state)
 {
-	static const char *const plain[] = {
-		"", ";", "   ", "SELECT 1", "ALTER TABLE t DROP COLUMN c",
-		"INSERT INTO t VALUES ('\\'', \"\\\"\", 0x00, b'1')", "/* unterminated",
-		"SELECT '\xff\xfe'"};
+	static const char *const plain[] = {"",
+					    ";",
+					    "   ",
+					    "SELECT 1",
+					    "ALTER TABLE t DROP COLUMN c",
+					    "INSERT INTO t VALUES ('\\'', \"\\\"\", 0x00, b'1')",
+					    "/* unterminated",
+					    "SELECT '\xff\xfe'"};
 	struct arena ar;
 	arena_init(&ar, 1024);
 	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
@@ -143,10 +146,10 @@ static void test_redact_binary(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_redact_table),
-		cmocka_unit_test(test_normalise_table),
-		cmocka_unit_test(test_redact_identity_without_secrets),
-		cmocka_unit_test(test_redact_binary),
+	    cmocka_unit_test(test_redact_table),
+	    cmocka_unit_test(test_normalise_table),
+	    cmocka_unit_test(test_redact_identity_without_secrets),
+	    cmocka_unit_test(test_redact_binary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
