@@ -161,6 +161,11 @@ static bool on_piece(const struct split_piece *p, void *arg)
 			break;
 		(void)facts_mysql_fetch_pending(r->live, r->cache);
 	}
+	/* A blocked statement will run once it is fixed or allowed: the rest of
+	 * the file is judged as if it had (the proxy, which really refuses it,
+	 * does not remember it). */
+	if (v.decision == RULES_BLOCK && !v.pending)
+		rules_migration_apply(r->ctx.mig, &st, r->ctx.schema);
 	unsigned line = stmt_line(p);
 	for (size_t i = 0; i < v.nfindings; i++)
 		if (!v.findings[i].passed)

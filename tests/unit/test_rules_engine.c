@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -663,6 +664,99 @@ static void test_catalogue(void **state)
 	assert_false(rules_pattern_match("a?c", "abbc"));
 }
 
+
+/* ---- the shared corpus of real migrations -------------------------------- */
+
+struct corpus_run {
+	const struct rules_engine *e;
+	struct rules_ctx *ctx;
+	struct arena *a;
+	size_t stmts, blocked;
+};
+
+static bool corpus_piece(const struct split_piece *p, void *arg)
+{
+	struct corpus_run *r = arg;
+	struct stmt st;
+	struct rules_verdict v;
+	stmt_parse(r->a, p->sql, p->len, 0, &st);
+	rules_evaluate(r->e, r->a, &st, p->sql, p->len, r->ctx, &v);
+	r->stmts++;
+	/* invariants: every finding is complete; the decision matches them */
+	enum rules_decision want = RULES_ALLOW;
+	for (size_t i = 0; i < v.nfindings; i++) {
+		const struct rules_finding *f = &v.findings[i];
+		assert_non_null(f->rule);
+		assert_non_null(f->message);
+		assert_true(f->action == RULES_ACTION_WARN || f->action == RULES_ACTION_BLOCK);
+		if (f->passed || f->suppressed)
+			continue;
+		if (f->action == RULES_ACTION_BLOCK)
+			want = RULES_BLOCK;
+		else if (want == RULES_ALLOW)
+			want = RULES_WARN;
+	}
+	assert_int_equal(v.decision, want);
+	char msg[1024];
+	assert_int_equal(rules_format_error(&v, msg, sizeof(msg)), v.decision == RULES_BLOCK);
+	if (v.decision == RULES_BLOCK) {
+		assert_int_equal(strncmp(msg, "ddlgate: blocked by ", 20), 0);
+		r->blocked++;
+	}
+	/* a DDL statement the parser could not model always blocks */
+	if (st.kind == STMT_DDL && st.unparsed)
+		assert_int_equal(v.decision, RULES_BLOCK);
+	arena_reset(r->a);
+	return true;
+}
+
+/* Every file of the shared corpus goes through split, parse and the engine
+ * offline, one migration per file, under the sanitizers. */
+static void test_corpus(void **state)
+{
+	(void)state;
+	const char *dir = getenv("DDLGATE_CORPUS");
+	if (!dir)
+		skip();
+	DIR *d = opendir(dir);
+	if (!d)
+		skip();
+	char err[128];
+	struct rules_engine *e = rules_engine_new(NULL, 0, err, sizeof(err));
+	assert_non_null(e);
+	struct arena a;
+	arena_init(&a, 65536);
+	struct rules_ctx ctx = {.lock_wait_timeout = -1};
+	struct corpus_run r = {e, &ctx, &a, 0, 0};
+	size_t files = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		FILE *f = fopen(path, "rb");
+		if (!f)
+			continue;
+		char *buf = malloc(1 << 22);
+		size_t n = fread(buf, 1, (1 << 22) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		ctx.mig = rules_migration_new();
+		(void)split_sql(buf, n, SPLIT_FILE, corpus_piece, &r);
+		rules_migration_free(ctx.mig);
+		free(buf);
+		files++;
+	}
+	closedir(d);
+	print_message("corpus: %zu files, %zu statements, %zu blocked offline\n", files, r.stmts,
+		      r.blocked);
+	assert_true(files > 0);
+	assert_true(r.stmts > files);
+	arena_cleanup(&a);
+	rules_engine_free(e);
+}
+
 /* ---- driver --------------------------------------------------------------- */
 
 int main(void)
@@ -685,13 +779,14 @@ int main(void)
 		tc->nlines = j - i - 1;
 		i = j;
 	}
-	struct CMUnitTest *tests = calloc(ncases + 5, sizeof(*tests));
+	struct CMUnitTest *tests = calloc(ncases + 6, sizeof(*tests));
 	size_t nt = 0;
 	tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_catalogue);
 	tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_types);
 	tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_probe_sql);
 	tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_probe_answer);
 	tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_normalise);
+	tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_corpus);
 	for (size_t i = 0; i < ncases; i++) {
 		tests[nt].name = cases[i].name;
 		tests[nt].test_func = run_engine_case;
