@@ -148,14 +148,15 @@ INSTALL_DB=$(command -v mariadb-install-db || echo /usr/bin/mariadb-install-db)
 ME=$(id -un)
 
 say "initialising a throw-away MariaDB in $TMP/data"
-"$INSTALL_DB" --no-defaults --datadir="$TMP/data" --user="$ME" --skip-test-db \
+mkdir -p "$TMP/tmp"
+"$INSTALL_DB" --no-defaults --datadir="$TMP/data" --tmpdir="$TMP/tmp" --user="$ME" --skip-test-db \
 	>"$TMP/install-db.log" 2>&1 || {
 	show_log "$TMP/install-db.log"
 	die "mariadb-install-db failed"
 }
 
 say "starting MariaDB on 127.0.0.1:$BACKEND_PORT"
-"$MARIADBD" --no-defaults --datadir="$TMP/data" --user="$ME" \
+"$MARIADBD" --no-defaults --datadir="$TMP/data" --tmpdir="$TMP/tmp" --user="$ME" \
 	--bind-address=127.0.0.1 --port="$BACKEND_PORT" --socket="$TMP/mysqld.sock" \
 	--pid-file="$TMP/mysqld.pid" --log-error="$TMP/mariadb.log" \
 	--skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=64M </dev/null 2>>"$TMP/mariadb.log" &
