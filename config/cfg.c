@@ -915,8 +915,11 @@ static char *cfg_reader(char *buf, int size, void *stream)
 {
 	struct cfg_parse *p = stream;
 	ssize_t n = getline(&p->linebuf, &p->linecap, p->fp);
-	if (n < 0)
+	if (n < 0) {
+		if (ferror(p->fp)) /* e.g. the path is a directory */
+			cfg_error(p, 0, "", "cannot read: %s", strerror(errno));
 		return NULL;
+	}
 	p->lineno++;
 	char *line = p->linebuf;
 	if (p->lineno == 1 && n >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) {

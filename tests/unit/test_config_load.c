@@ -228,6 +228,8 @@ static void test_missing_file(void **state)
 	char err[256];
 	assert_null(cfg_load(DATA_DIR "/does-not-exist.ini", err, sizeof(err)));
 	assert_string_equal(err, DATA_DIR "/does-not-exist.ini: No such file or directory");
+	assert_null(cfg_load(DATA_DIR, err, sizeof(err)));
+	assert_string_equal(err, DATA_DIR ": cannot read: Is a directory");
 }
 
 static void test_sizes(void **state)
