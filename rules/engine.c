@@ -326,32 +326,36 @@ const char *rules_schema_of(const struct rules_eval *ev, const struct stmt_name 
 	return ev->ctx->schema ? ev->ctx->schema : "";
 }
 
-static struct rules_finding *finding_add(struct rules_eval *ev)
+/* Appends to one of the verdict's arena arrays, doubling it when full. */
+static struct rules_finding *finding_add(struct rules_eval *ev, bool passed)
 {
-	struct rules_verdict *v = ev->v;
-	if (v->nfindings == ev->cap) {
-		size_t cap = ev->cap ? ev->cap * 2 : 8;
-		struct rules_finding *f = arena_alloc(ev->a, cap * sizeof(*f));
-		if (v->nfindings)
-			memcpy(f, v->findings, v->nfindings * sizeof(*f));
-		v->findings = f;
-		ev->cap = cap;
+	struct rules_finding **arr = passed ? &ev->v->passed : &ev->v->findings;
+	size_t *n = passed ? &ev->v->npassed : &ev->v->nfindings;
+	size_t *cap = passed ? &ev->cap_passed : &ev->cap;
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		struct rules_finding *f = arena_alloc(ev->a, ncap * sizeof(*f));
+		if (*n)
+			memcpy(f, *arr, *n * sizeof(*f));
+		*arr = f;
+		*cap = ncap;
 	}
-	struct rules_finding *f = &v->findings[v->nfindings++];
+	struct rules_finding *f = &(*arr)[(*n)++];
 	memset(f, 0, sizeof(*f));
 	return f;
 }
 
 /* Suppression, inner-statement prefix and the decision are applied here so
  * every rule reports the same way. */
-void rules_emit(struct rules_eval *ev, const char *id, const char *schema, const char *table,
-		bool passed, const char *guard, const char *what, const char *fix)
+struct rules_finding *rules_emit(struct rules_eval *ev, const char *id, const char *schema,
+				 const char *table, bool passed, const char *guard, const char *what,
+				 const char *fix)
 {
 	const char *sch = schema && *schema ? schema : NULL;
 	enum rules_action act = rules_engine_action(ev->e, id, ev->ctx->user, sch, table);
 	if (act == RULES_ACTION_OFF)
-		return;
-	struct rules_finding *f = finding_add(ev);
+		return NULL;
+	struct rules_finding *f = finding_add(ev, passed);
 	f->rule = id;
 	f->action = act;
 	f->passed = passed;
@@ -367,6 +371,7 @@ void rules_emit(struct rules_eval *ev, const char *id, const char *schema, const
 		f->suppressed = true;
 		f->reason = ev->v->directives.reason;
 	}
+	return f;
 }
 
 /* ---- normalisation ---------------------------------------------------- */
@@ -419,11 +424,13 @@ static void check_custom(struct rules_eval *ev, const struct stmt *st, const cha
 		if (rc < 0)
 			continue;
 		/* a custom message is the whole "<what and why>. <how>" text */
-		rules_emit(ev, c->id, sch, tbl, false, NULL,
-			   c->message ? c->message
-				      : rules_fmt(ev->a, "The statement matches custom rule %s", c->id),
-			   c->message ? "" : "Ask the owner of the rule how to make this change");
-		ev->v->findings[ev->v->nfindings - 1].custom = true;
+		struct rules_finding *f = rules_emit(
+			ev, c->id, sch, tbl, false, NULL,
+			c->message ? c->message
+				   : rules_fmt(ev->a, "The statement matches custom rule %s", c->id),
+			c->message ? "" : "Ask the owner of the rule how to make this change");
+		if (f)
+			f->custom = true;
 	}
 	pcre2_match_data_free(md);
 }
@@ -469,6 +476,7 @@ static void eval_stmt(struct rules_eval *ev, const struct stmt *st, const char *
 		rules_migration_apply(sub.mig, &st->inner[i], ev->ctx->schema);
 	}
 	ev->cap = sub.cap;
+	ev->cap_passed = sub.cap_passed;
 	rules_migration_free(sub.mig);
 }
 
@@ -489,14 +497,14 @@ enum rules_decision rules_evaluate(const struct rules_engine *e, struct arena *a
 	out->decision = RULES_ALLOW;
 	for (size_t i = 0; i < out->nfindings; i++) {
 		const struct rules_finding *f = &out->findings[i];
-		if (f->passed || f->suppressed)
+		if (f->suppressed)
 			continue;
 		if (f->action == RULES_ACTION_BLOCK)
 			out->decision = RULES_BLOCK;
 		else if (f->action == RULES_ACTION_WARN && out->decision == RULES_ALLOW)
 			out->decision = RULES_WARN;
 	}
-	if (!out->pending && out->decision != RULES_BLOCK && ctx->mig)
+	if (!out->pending && out->decision != RULES_BLOCK && ctx->mig && !ctx->no_memory_update)
 		rules_migration_apply(ctx->mig, st, ctx->schema);
 	return out->decision;
 }
@@ -505,7 +513,7 @@ const struct rules_finding *rules_verdict_blocker(const struct rules_verdict *v)
 {
 	for (size_t i = 0; i < v->nfindings; i++) {
 		const struct rules_finding *f = &v->findings[i];
-		if (!f->passed && !f->suppressed && f->action == RULES_ACTION_BLOCK)
+		if (!f->suppressed && f->action == RULES_ACTION_BLOCK)
 			return f;
 	}
 	return NULL;

@@ -184,11 +184,13 @@ struct rules_ctx {
 	uint64_t large_table_bytes;    /* [guard] large_table_bytes; 0 = rule skipped */
 	const struct rules_facts *facts; /* NULL = offline */
 	struct rules_migration *mig;   /* NULL = no memory: every table may hold data */
+	bool no_memory_update;         /* evaluate only: the caller applies st to mig itself
+					  (rules_migration_apply) once the server said OK */
 };
 
-/* One rule that fired, or whose guard passed (passed: kept for the audit
- * record, e.g. "probe: no duplicates"). Strings live in the evaluation
- * arena. */
+/* One rule that fired (in verdict.findings), or whose guard made the
+ * statement safe (in verdict.passed, with passed set: for the audit record,
+ * e.g. "probe: no duplicates"). Strings live in the evaluation arena. */
 struct rules_finding {
 	const char *rule;          /* id */
 	enum rules_action action;  /* WARN or BLOCK (never OFF: off rules are not reported) */
@@ -204,8 +206,10 @@ struct rules_finding {
 
 struct rules_verdict {
 	enum rules_decision decision;
-	struct rules_finding *findings; /* arena array */
+	struct rules_finding *findings; /* arena array: the rules that fired */
 	size_t nfindings;
+	struct rules_finding *passed;   /* arena array: guards that made a rule pass */
+	size_t npassed;
 	struct rules_directives directives; /* the statement's ddlgate: comments */
 	bool pending;                /* a fact was not fetched: evaluate again once answered */
 };
@@ -215,8 +219,11 @@ struct rules_verdict {
  * is needed for directives and custom rules); ctx describes the session.
  * Allocates findings from a (caller owns it). Fills out and returns it
  * decision: BLOCK when a non-suppressed finding blocks, else WARN when one
- * warns, else ALLOW. When out->pending is false and the decision is not
- * BLOCK, ctx->mig learns what the statement did.
+ * warns, else ALLOW. When out->pending is false, the decision is not BLOCK
+ * and ctx->no_memory_update is false, ctx->mig learns what the statement
+ * did. A proxy should rather set no_memory_update and apply the statement
+ * when the server answered OK: a CREATE TABLE the server refuses (the table
+ * exists) must not make that table look new.
  */
 enum rules_decision rules_evaluate(const struct rules_engine *e, struct arena *a,
 				   const struct stmt *st, const char *sql, size_t len,

@@ -20,6 +20,7 @@ struct rules_eval {
 	struct rules_migration *mig;     /* NULL: nothing known */
 	struct rules_verdict *v;
 	size_t cap;                      /* allocated findings */
+	size_t cap_passed;               /* allocated passed guards */
 	unsigned inner;                  /* 0 top level, k: k-th inner statement */
 	const char *inner_what;          /* "routine body", ... for messages */
 };
@@ -50,9 +51,11 @@ void rules_check_stmt(struct rules_eval *ev, const struct stmt *st);
 
 /* Adds a finding for rule id (dropped when the rule is off for this
  * scope). passed marks a guard that made the statement safe. what and fix
- * are joined as "<what>. <fix>". object may be NULL. */
-void rules_emit(struct rules_eval *ev, const char *id, const char *schema, const char *table,
-		bool passed, const char *guard, const char *what, const char *fix);
+ * are joined as "<what>. <fix>". object may be NULL. Returns the finding,
+ * or NULL when the rule is off here. */
+struct rules_finding *rules_emit(struct rules_eval *ev, const char *id, const char *schema,
+				 const char *table, bool passed, const char *guard, const char *what,
+				 const char *fix);
 
 /* arena printf. */
 const char *rules_fmt(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

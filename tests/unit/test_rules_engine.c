@@ -236,10 +236,16 @@ static void fired(const struct rules_verdict *v, char *buf, size_t n)
 	}
 }
 
+/* The i-th of findings then passed guards. */
+static const struct rules_finding *any_finding(const struct rules_verdict *v, size_t i)
+{
+	return i < v->nfindings ? &v->findings[i] : &v->passed[i - v->nfindings];
+}
+
 static void dump(const struct rules_verdict *v)
 {
-	for (size_t i = 0; i < v->nfindings; i++) {
-		const struct rules_finding *f = &v->findings[i];
+	for (size_t i = 0; i < v->nfindings + v->npassed; i++) {
+		const struct rules_finding *f = any_finding(v, i);
 		print_message("    %s %s%s%s: %s [%s]\n", f->rule, rules_action_name(f->action),
 			      f->passed ? " passed" : "", f->suppressed ? " suppressed" : "",
 			      f->message, f->guard ? f->guard : "");
@@ -262,6 +268,7 @@ static void run_engine_case(void **state)
 	struct arena a;
 	arena_init(&a, 4096);
 	struct rules_verdict v;
+	struct stmt last;
 	bool have_verdict = false;
 	char *schema = NULL, *user = NULL;
 	memset(rules, 0, sizeof(rules));
@@ -283,6 +290,12 @@ static void run_engine_case(void **state)
 			ctx.user = user;
 		} else if (strcmp(cmd, "live") == 0) {
 			live = true;
+		} else if (strcmp(cmd, "defer") == 0) {
+			ctx.no_memory_update = true;
+		} else if (strcmp(cmd, "applied") == 0) {
+			/* the server answered OK to the last statement */
+			assert_true(have_verdict);
+			rules_migration_apply(mig, &last, ctx.schema);
 		} else if (strcmp(cmd, "fact") == 0) {
 			assert_true(nfacts < 32);
 			parse_fact(s, &facts[nfacts++], lineno);
@@ -371,6 +384,7 @@ static void run_engine_case(void **state)
 					fail_msg("%s:%d: still pending after answers", file_name, lineno);
 			}
 			have_verdict = strcmp(cmd, "sql") == 0;
+			last = st;
 		} else if (strcmp(cmd, "expect") == 0) {
 			assert_true(have_verdict);
 			const char *want_dec = word(&s);
@@ -395,8 +409,8 @@ static void run_engine_case(void **state)
 				if (!ok)
 					print_message("    error text: %s\n", buf);
 			}
-			for (size_t i = 0; !ok && i < v.nfindings; i++) {
-				const struct rules_finding *f = &v.findings[i];
+			for (size_t i = 0; !ok && i < v.nfindings + v.npassed; i++) {
+				const struct rules_finding *f = any_finding(&v, i);
 				const char *hay = cmd[0] == 'g' ? f->guard : f->message;
 				if (strcmp(f->rule, rule) == 0 && hay && strstr(hay, text))
 					ok = true;
@@ -689,13 +703,16 @@ static bool corpus_piece(const struct split_piece *p, void *arg)
 		assert_non_null(f->rule);
 		assert_non_null(f->message);
 		assert_true(f->action == RULES_ACTION_WARN || f->action == RULES_ACTION_BLOCK);
-		if (f->passed || f->suppressed)
+		assert_false(f->passed);
+		if (f->suppressed)
 			continue;
 		if (f->action == RULES_ACTION_BLOCK)
 			want = RULES_BLOCK;
 		else if (want == RULES_ALLOW)
 			want = RULES_WARN;
 	}
+	for (size_t i = 0; i < v.npassed; i++)
+		assert_true(v.passed[i].passed && v.passed[i].rule);
 	assert_int_equal(v.decision, want);
 	char msg[1024];
 	assert_int_equal(rules_format_error(&v, msg, sizeof(msg)), v.decision == RULES_BLOCK);
