@@ -120,10 +120,6 @@ struct mirror {
 
 struct audit {
 	/* Immutable after audit_open(). */
-	enum cfg_audit_record record;
-	enum cfg_fsync fsync_mode;
-	int fsync_interval_ms;
-	uint64_t rotate_bytes;
 	char *instance; /* owned */
 	pthread_t thread;
 	struct mirror *mirror; /* owned; NULL when [audit] mirror is off */
@@ -142,9 +138,19 @@ struct audit {
 	uint64_t last_seq_pub;
 	char last_hash_pub[AUDIT_HASH_HEX + 1];
 
+	/* audit_reconfigure(): taken over by the writer with its next round. */
+	bool next_pending;
+	enum cfg_fsync next_fsync;
+	int next_interval_ms;
+	uint64_t next_rotate;
+
 	atomic_bool healthy;
+	atomic_int record; /* enum cfg_audit_record, read by audit_wants() */
 
 	/* Writer thread only. */
+	enum cfg_fsync fsync_mode;
+	int fsync_interval_ms;
+	uint64_t rotate_bytes;
 	char *path; /* owned */
 	int fd;	    /* -1 when closed (after a failure) */
 	uint64_t file_bytes;
@@ -1424,6 +1430,12 @@ static void *writer_main(void *arg)
 		a->new_path = NULL;
 		uint64_t path_req = a->path_req;
 		bool closing = a->closing;
+		if (a->next_pending) {
+			a->fsync_mode = a->next_fsync;
+			a->fsync_interval_ms = a->next_interval_ms;
+			a->rotate_bytes = a->next_rotate;
+			a->next_pending = false;
+		}
 		pthread_mutex_unlock(&a->mu);
 
 		if (reopen) {
@@ -1475,7 +1487,7 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	a->record = cfg->audit.record;
+	atomic_init(&a->record, (int)cfg->audit.record);
 	a->fsync_mode = cfg->audit.fsync;
 	a->fsync_interval_ms =
 	    cfg->audit.fsync_interval_ms > 0 ? cfg->audit.fsync_interval_ms : 1000;
@@ -1558,7 +1570,7 @@ void audit_close(struct audit *a)
 
 bool audit_wants(const struct audit *a, enum stmt_kind kind, bool is_write)
 {
-	switch (a->record) {
+	switch ((enum cfg_audit_record)atomic_load(&((struct audit *)a)->record)) {
 	case CFG_RECORD_ALL:
 		return kind != STMT_EMPTY;
 	case CFG_RECORD_WRITES:
@@ -1602,6 +1614,26 @@ void audit_reopen(struct audit *a)
 	pthread_mutex_lock(&a->mu);
 	a->reopen_req = true;
 	a->path_req++;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->mu);
+}
+
+void audit_reconfigure(struct audit *a, const struct cfg *cfg)
+{
+	atomic_store(&a->record, (int)cfg->audit.record);
+	pthread_mutex_lock(&a->mu);
+	a->next_fsync = cfg->audit.fsync;
+	a->next_interval_ms =
+	    cfg->audit.fsync_interval_ms > 0 ? cfg->audit.fsync_interval_ms : 1000;
+	a->next_rotate = cfg->audit.rotate_bytes;
+	a->next_pending = true;
+	if (cfg->audit.path && *cfg->audit.path) {
+		/* the writer owns a->path; compare with what was last asked for */
+		free(a->new_path);
+		a->new_path = strdup(cfg->audit.path);
+		a->path_req++;
+	}
+	a->reopen_req = true;
 	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->mu);
 }

@@ -33,7 +33,8 @@
  *     (ok == false with on_failure = block: the DDL already ran; the answer
  *     is still delivered, but new DDL is refused while !audit_healthy()).
  *
- *   SIGHUP:  audit_reopen(a)   (logrotate moved the file away)
+ *   SIGHUP:  audit_reconfigure(a, new_cfg)  (new settings; reopens the path,
+ *            which is what logrotate needs; audit_reopen(a) does only that)
  *   SIGTERM: audit_close(a)    (drains the queue, fsyncs, joins the thread)
  */
 #ifndef DDLGATE_PROXY_AUDIT_H
@@ -112,6 +113,14 @@ bool audit_submit(struct audit *a, struct audit_rec *r, audit_durable_cb cb, voi
 /* Asks the writer to close and reopen the path after the current batch:
  * for SIGHUP after logrotate moved the file. The chain continues. */
 void audit_reopen(struct audit *a);
+
+/*
+ * SIGHUP with a new configuration: takes over [audit] record, fsync,
+ * fsync_interval_ms, rotate_bytes and path (and reopens the file, so it
+ * also serves logrotate). instance and the mirror settings need a restart.
+ * Does not block.
+ */
+void audit_reconfigure(struct audit *a, const struct cfg *cfg);
 
 /*
  * Like audit_reopen() but switches to another path (tests, and a SIGHUP

@@ -557,6 +557,40 @@ static void test_wants(void **state)
 	free_cfg(c);
 }
 
+/* SIGHUP: new record mode, path and rotation size take effect; the chain goes on. */
+static void test_reconfigure(void **state)
+{
+	char p1[512], p2[512];
+	path_in_tmp(p1, sizeof p1, "h1.jsonl");
+	path_in_tmp(p2, sizeof p2, "h2.jsonl");
+	struct cfg *c = test_cfg(p1, CFG_FSYNC_ALWAYS, 0);
+	char err[256];
+	struct cb_count cc = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	struct audit *a = audit_open(c, err, sizeof err);
+	assert_non_null(a);
+	assert_false(audit_wants(a, STMT_DML, false));
+	write_n(a, 1, 2, &cc);
+	free(c->audit.path);
+	c->audit.path = strdup(p2);
+	c->audit.record = CFG_RECORD_ALL;
+	c->audit.rotate_bytes = 100;
+	audit_reconfigure(a, c);
+	assert_true(audit_wants(a, STMT_DML, false));
+	write_n(a, 3, 1, &cc); /* the reopen comes first: lands in h2 */
+	write_n(a, 4, 1, &cc); /* h2 is over 100 bytes: rotated first */
+	struct audit_stats st;
+	audit_get_stats(a, &st);
+	assert_int_equal(st.rotations, 1);
+	audit_close(a);
+	char *rot[4];
+	size_t n = list_files("h2.jsonl.", rot, 4);
+	assert_int_equal(n, 1);
+	const char *files[] = {p1, rot[0], p2};
+	assert_int_equal(check_chain(files, 3, 1, ZERO64), 4);
+	free(rot[0]);
+	free_cfg(c);
+}
+
 /* The hash is SHA-256 over prev's hex and the line without its hash key:
  * changing any byte of the content is detected. */
 static void test_check_line_detects_edits(void **state)
@@ -796,6 +830,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_concurrent_submit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wants, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_check_line_detects_edits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reconfigure, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mirror_needs_account, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mirror, setup, teardown),
 	};
