@@ -6,7 +6,7 @@
 #   The optional regex selects test labels (default: unit|fuzz-replay|integration).
 # Environment:
 #   DDLGATE_BUILD_DIR     build directory (default: build-test in the repo)
-#   DDLGATE_TEST_TIMEOUT  cap in seconds for the whole ctest run (default: 1080)
+#   DDLGATE_TEST_TIMEOUT  cap in seconds for the whole ctest run (default: 900)
 #   DDLGATE_SANITIZE      ON (default) builds with ASan + UBSan
 #   DDLGATE_IT_JOBS       integration tests run at once (default: 2)
 #
@@ -33,7 +33,7 @@ for arg in "$@"; do
 	esac
 done
 BUILD=${DDLGATE_BUILD_DIR:-$ROOT/build-test}
-TIMEOUT=${DDLGATE_TEST_TIMEOUT:-1080}
+TIMEOUT=${DDLGATE_TEST_TIMEOUT:-900}
 SANITIZE=${DDLGATE_SANITIZE:-ON}
 JOBS=$(nproc 2>/dev/null || echo 2)
 export DEBIAN_FRONTEND=noninteractive
@@ -109,7 +109,9 @@ step "configure ($BUILD, sanitizers $SANITIZE)"
 cmake -S "$ROOT" -B "$BUILD" -DDDLGATE_SANITIZE="$SANITIZE" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 step "build (-j$JOBS)"
+build_start=$(date +%s)
 cmake --build "$BUILD" -j"$JOBS"
+echo "built in $(($(date +%s) - build_start))s"
 
 # Sanitizer reports fail the test that triggered them.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
