@@ -102,7 +102,7 @@ static void td_free(struct tcases *t)
 	free(t->v);
 }
 
-static bool td_has_opt(const struct tcase *c, const char *word)
+__attribute__((unused)) static bool td_has_opt(const struct tcase *c, const char *word)
 {
 	size_t n = strlen(word);
 	for (const char *p = c->opts; (p = strstr(p, word)); p += n)

@@ -1,0 +1,1 @@
+SELECT "col" FROM "t" WHERE x = 'v'

@@ -1,0 +1,1 @@
+/* ddlgate:allow drop-table */ DROP TABLE t # bye

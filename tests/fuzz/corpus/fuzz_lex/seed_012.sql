@@ -1,0 +1,1 @@
+/*M! ALTER TABLE t FORCE */ /*M!100100 DROP TABLE u */

@@ -1,0 +1,1 @@
+SELECT /*+ BKA(t) */ 1

@@ -1,0 +1,1 @@
+X'0aF' x'' 0x1F b'101' B'0' 0b11 N'n' n'x' _utf8mb4'u' _binary"b"

@@ -1,0 +1,1 @@
+@a @@session.sql_mode @`q v` @'s' @"d" ?

@@ -1,0 +1,1 @@
+'ends in backslash\

@@ -1,0 +1,5 @@
+CREATE
+TABLE t (
+  a 'x
+y' /* c
+*/ b)

@@ -1,0 +1,6 @@
+-- header
+/* ddlgate:allow drop-table */
+DROP TABLE t;
+-- trailing comment only
+;
+# another

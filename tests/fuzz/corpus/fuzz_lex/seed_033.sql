@@ -1,0 +1,2 @@
+ALTER TABLE t ADD a INT; -- note about b
+ALTER TABLE t ADD b INT

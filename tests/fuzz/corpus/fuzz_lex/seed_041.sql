@@ -1,0 +1,21 @@
+CREATE PROCEDURE p(IN x INT)
+BEGIN
+  DECLARE done INT DEFAULT 0;
+  lbl: LOOP
+    IF x > 0 THEN
+      SET x = x - 1;
+    ELSEIF x < 0 THEN
+      LEAVE lbl;
+    ELSE
+      BEGIN
+        DROP TABLE IF EXISTS t;
+      END;
+    END IF;
+  END LOOP lbl;
+  CASE x WHEN 1 THEN SELECT 1; ELSE SELECT 2; END CASE;
+  SET done = CASE WHEN x THEN IF(x, 1, 2) ELSE 3 END;
+  WHILE done < 3 DO SET done = done + 1; END WHILE;
+  REPEAT SET done = done - 1; UNTIL done = 0 END REPEAT;
+  IF (x > 1) THEN SELECT 1; END IF;
+  IF NOT EXISTS (SELECT 1 FROM t) THEN CREATE TABLE t (a INT); END IF;
+END; SELECT 2

@@ -1,0 +1,1 @@
+/* app=web */ SELECT 1

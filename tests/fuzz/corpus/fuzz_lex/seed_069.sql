@@ -1,0 +1,1 @@
+/* ddlgate:allow drop-table reason="x" */ DROP TABLE t

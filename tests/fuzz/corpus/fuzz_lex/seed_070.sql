@@ -1,0 +1,2 @@
+-- ddlgate:migration name="m1"
+SELECT 1

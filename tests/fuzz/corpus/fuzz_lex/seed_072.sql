@@ -1,0 +1,1 @@
+SELECT 'ddlgate: in a string'

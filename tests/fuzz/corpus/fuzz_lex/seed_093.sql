@@ -1,0 +1,1 @@
+lbl: BEGIN NOT ATOMIC SELECT 1; END lbl

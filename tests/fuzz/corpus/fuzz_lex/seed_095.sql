@@ -1,0 +1,1 @@
+SET STATEMENT max_statement_time=60 FOR ALTER TABLE t ADD c INT

@@ -1,0 +1,1 @@
+SELECT ';'; -- just a comment

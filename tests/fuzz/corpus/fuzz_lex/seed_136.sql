@@ -1,0 +1,1 @@
+SELECT "a;b" FROM `c;d` WHERE x = 'e\';f'
