@@ -379,8 +379,8 @@ static struct mig_entry *mig_find(uint64_t conn_id)
 	return NULL;
 }
 
-void migration_register(uint64_t conn_id, const char *user, const char *tool, const char *name,
-			const char *schema)
+void migration_register(uint64_t conn_id, const char *user, const char *host, const char *tool,
+			const char *name, const char *schema)
 {
 	pthread_mutex_lock(&mig_lock);
 	struct mig_entry *e = mig_find(conn_id);
@@ -395,6 +395,7 @@ void migration_register(uint64_t conn_id, const char *user, const char *tool, co
 		mig_seen++;
 	}
 	snprintf(e->info.user, sizeof(e->info.user), "%s", user ? user : "");
+	snprintf(e->info.host, sizeof(e->info.host), "%s", host ? host : "");
 	snprintf(e->info.tool, sizeof(e->info.tool), "%s", tool ? tool : "");
 	snprintf(e->info.name, sizeof(e->info.name), "%s", name ? name : "");
 	if (schema && *schema)
@@ -496,14 +497,39 @@ static bool mig_entry_conflicts(const struct mig_entry *e, enum cfg_scope scope,
 	return false;
 }
 
-bool migration_conflict(uint64_t conn_id, enum cfg_scope scope, const char *default_schema,
+/* Same account from the same machine: one migration on several connections. */
+static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host)
+{
+	return user && *user && e->info.user[0] && strcmp(e->info.user, user) == 0 &&
+	       strcmp(e->info.host, host ? host : "") == 0;
+}
+
+bool migration_peer(uint64_t conn_id, const char *user, const char *host,
+		    struct migration_info *out)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&mig_lock);
+	for (struct mig_entry *e = mig_head; e && !found; e = e->next) {
+		if (e->info.conn_id != conn_id && mig_is_peer(e, user, host)) {
+			found = true;
+			if (out)
+				*out = e->info;
+		}
+	}
+	pthread_mutex_unlock(&mig_lock);
+	return found;
+}
+
+bool migration_conflict(uint64_t conn_id, const char *user, const char *host,
+			enum cfg_scope scope, const char *default_schema,
 			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen)
 {
 	bool hit = false;
 
 	pthread_mutex_lock(&mig_lock);
 	for (struct mig_entry *e = mig_head; e && !hit; e = e->next) {
-		if (e->info.conn_id == conn_id)
+		if (e->info.conn_id == conn_id || mig_is_peer(e, user, host))
 			continue;
 		if (!mig_entry_conflicts(e, scope, default_schema, objs, nobjs))
 			continue;

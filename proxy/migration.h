@@ -97,6 +97,7 @@ void migration_sess_clear(struct migration_sess *m);
 struct migration_info {
 	uint64_t conn_id;
 	char user[128];
+	char host[64]; /* client address without the port */
 	char tool[MIGRATION_TOOL_MAX];
 	char name[MIGRATION_NAME_MAX];
 	char schema[192];
@@ -104,26 +105,40 @@ struct migration_info {
 	size_t ntables;
 };
 
-/* Adds or updates conn_id's entry (tool, name, schema may change). */
-void migration_register(uint64_t conn_id, const char *user, const char *tool, const char *name,
-			const char *schema);
+/*
+ * Adds or updates conn_id's entry (tool, name, schema may change). user and
+ * host (the client's address without its port) identify the migration's
+ * peers: tools such as Rails and pt-online-schema-change hold the lock on
+ * one connection and send DDL on another of the same account and machine,
+ * so sessions with the same user and host count as the same migration.
+ */
+void migration_register(uint64_t conn_id, const char *user, const char *host, const char *tool,
+			const char *name, const char *schema);
 /* Removes conn_id's entry if any; returns true if there was one. */
 bool migration_unregister(uint64_t conn_id);
 /* Records that conn_id's migration touched schema.table (scope = table). */
 void migration_touch(uint64_t conn_id, const char *schema, const char *table);
 
 /*
- * Would DDL from conn_id on the given objects conflict with a migration of
- * another session? scope as in [migration] scope; objects are schema/table
- * pairs (schema NULL = the session's schema default_schema). On conflict
- * fills who (e.g. "conn 12 (prisma: prisma_migrate, user migrator)").
+ * Would DDL from conn_id (logged in as user from host) on the given objects
+ * conflict with a migration of another session? Migrations of the same
+ * user and host are the caller's own (peers), never a conflict. scope as in
+ * [migration] scope; objects are schema/table pairs (schema NULL = the
+ * session's schema default_schema). On conflict fills who (e.g.
+ * "connection 12 (prisma: prisma_migrate, user migrator)").
  */
 struct migration_obj {
 	const char *schema;
 	const char *table;
 };
-bool migration_conflict(uint64_t conn_id, enum cfg_scope scope, const char *default_schema,
+bool migration_conflict(uint64_t conn_id, const char *user, const char *host,
+			enum cfg_scope scope, const char *default_schema,
 			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen);
+
+/* The running migration conn_id is a peer of (same user and host, another
+ * connection), if any: fills out and returns true. */
+bool migration_peer(uint64_t conn_id, const char *user, const char *host,
+		    struct migration_info *out);
 
 /* Number of running migrations on this instance. */
 size_t migration_count(void);

@@ -300,6 +300,33 @@ static void pol_post(uint64_t conn_id, void (*fn)(struct sess *s, void *arg))
 
 /* ---- migration state ---- */
 
+/* The client's address without its port ("10.1.2.3", "[::1]"). */
+static void pol_client_host(const struct hook_sess *hs, char *buf, size_t n)
+{
+	size_t len = strnlen(hs->client, sizeof(hs->client));
+	const char *colon = memrchr(hs->client, ':', len);
+	if (colon && colon != hs->client)
+		len = (size_t)(colon - hs->client);
+	snprintf(buf, n, "%.*s", (int)len, hs->client);
+}
+
+/*
+ * Whether ps takes part in a migration: its own (lock, login, directive)
+ * or a peer's (another connection of the same account from the same
+ * machine holds the migration's lock: Rails, pt-online-schema-change).
+ * peer_out (may be NULL) receives the peer's entry.
+ */
+static bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out)
+{
+	char host[64];
+	if (migration_sess_active(&ps->mig))
+		return true;
+	if (migration_count() == 0)
+		return false;
+	pol_client_host(ps->hs, host, sizeof(host));
+	return migration_peer(ps->conn_id, ps->hs->user, host, peer_out);
+}
+
 /* Brings the registry, the migration memory and the cluster lock in line
  * with ps->mig after it changed. */
 static void pol_mig_sync(struct pol_sess *ps)
@@ -311,7 +338,9 @@ static void pol_mig_sync(struct pol_sess *ps)
 			rules_migration_reset(ps->memory);
 			metrics_migration_seen();
 		}
-		migration_register(ps->conn_id, ps->hs->user, ps->mig.tool, ps->mig.name,
+		char host[64];
+		pol_client_host(ps->hs, host, sizeof(host));
+		migration_register(ps->conn_id, ps->hs->user, host, ps->mig.tool, ps->mig.name,
 				   ps->hs->schema);
 		ps->registered = true;
 		cluster_set_local(true);
@@ -442,11 +471,14 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 {
 	struct hook_sess *hs = ps->hs;
 	struct audit_rec *r = audit_rec_new();
-	bool mig = migration_sess_active(&ps->mig);
+	struct migration_info peer;
+	bool own = migration_sess_active(&ps->mig);
+	bool mig = own || pol_in_migration(ps, &peer);
+	const char *tool = own ? ps->mig.tool : mig ? peer.tool : "";
+	const char *name = own ? ps->mig.name : mig ? peer.name : "";
 
 	audit_rec_conn(r, hs->conn_id, hs->client, hs->user, hs->schema[0] ? hs->schema : NULL);
-	audit_rec_session(r, mig, mig && ps->mig.tool[0] ? ps->mig.tool : NULL,
-			  mig && ps->mig.name[0] ? ps->mig.name : NULL);
+	audit_rec_session(r, mig, tool[0] ? tool : NULL, name[0] ? name : NULL);
 	audit_rec_statement(r, p->st.kind, p->sql, p->len);
 	for (size_t i = 0; i < p->st.nobjects; i++) {
 		const struct stmt_name *o = &p->st.objects[i];
@@ -625,8 +657,10 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 
 	struct migration_obj objs[32];
 	size_t nobjs = pol_objects(&p->st, objs, 32);
-	bool conflict = migration_conflict(ps->conn_id, c->migration.scope, ps->hs->schema, objs,
-					   nobjs, who, sizeof(who));
+	char host[64];
+	pol_client_host(ps->hs, host, sizeof(host));
+	bool conflict = migration_conflict(ps->conn_id, ps->hs->user, host, c->migration.scope,
+					   ps->hs->schema, objs, nobjs, who, sizeof(who));
 	if (!conflict)
 		conflict = cluster_remote_migration(who, sizeof(who));
 	if (conflict) {
@@ -735,7 +769,7 @@ static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 	struct rules_ctx ctx = {
 		.user = ps->hs->user[0] ? ps->hs->user : NULL,
 		.schema = ps->hs->schema[0] ? ps->hs->schema : NULL,
-		.migration = migration_sess_active(&ps->mig),
+		.migration = pol_in_migration(ps, NULL),
 		.lock_wait_timeout = ps->lock_wait,
 		.max_lock_wait_s = c->guard.max_lock_wait_s,
 		.large_table_bytes = c->guard.large_table_bytes,
@@ -1196,11 +1230,15 @@ static void pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 	}
 	if (r->ok && p->set_lock_wait != -2)
 		ps->lock_wait = p->set_lock_wait == -1 ? POL_DEFAULT_LOCK_WAIT : p->set_lock_wait;
-	if (r->ok && p->ddl && ps->registered) {
+	struct migration_info peer;
+	uint64_t owner = ps->conn_id;
+	if (r->ok && p->ddl && !ps->registered && pol_in_migration(ps, &peer))
+		owner = peer.conn_id; /* a peer's DDL counts for the migration it serves */
+	if (r->ok && p->ddl && (ps->registered || owner != ps->conn_id)) {
 		struct migration_obj objs[32];
 		size_t n = pol_objects(&p->st, objs, 32);
 		for (size_t i = 0; i < n; i++)
-			migration_touch(ps->conn_id, objs[i].schema ? objs[i].schema : ps->hs->schema,
+			migration_touch(owner, objs[i].schema ? objs[i].schema : ps->hs->schema,
 					objs[i].table);
 	}
 }
@@ -1254,8 +1292,9 @@ static void pol_status(json_t *status, void *arg)
 		struct tm tm;
 		gmtime_r(&mi[i].since, &tm);
 		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "conn_id",
-						     (json_int_t)mi[i].conn_id, "user", mi[i].user,
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+						     "conn_id", (json_int_t)mi[i].conn_id, "user",
+						     mi[i].user, "host", mi[i].host,
 						     "tool", mi[i].tool, "name", mi[i].name, "schema",
 						     mi[i].schema, "since", since, "tables",
 						     (json_int_t)mi[i].ntables));

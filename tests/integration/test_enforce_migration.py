@@ -26,6 +26,11 @@ from pymysql.constants import CLIENT  # noqa: E402
 
 PROBER, PROBER_PASSWORD = "prober", "prober-secret"
 MIGRATOR, MIGRATOR_PASSWORD = "migrator", "migrator-secret"
+# Another account: connections of the migration's own account from the same
+# machine count as the migration's (Rails and pt-online-schema-change hold
+# the lock on one connection and send DDL on another), so "someone else"
+# logs in as WEBAPP.
+WEBAPP, WEBAPP_PASSWORD = "webapp", "webapp-secret"
 
 MIGRATION_SQL = """-- CreateTable
 CREATE TABLE `User` (
@@ -63,6 +68,8 @@ def db():
 			f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
 			f"CREATE OR REPLACE USER '{MIGRATOR}'@'127.0.0.1' IDENTIFIED BY '{MIGRATOR_PASSWORD}'",
 			f"GRANT ALL ON *.* TO '{MIGRATOR}'@'127.0.0.1'",
+			f"CREATE OR REPLACE USER '{WEBAPP}'@'127.0.0.1' IDENTIFIED BY '{WEBAPP_PASSWORD}'",
+			f"GRANT ALL ON *.* TO '{WEBAPP}'@'127.0.0.1'",
 		):
 			_db.query(sql)
 	return _db
@@ -150,6 +157,11 @@ def prisma_deploy(gw, schema):
 	return conn
 
 
+def other_client(gw, schema):
+	"""A session of someone else than the migration."""
+	return h.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
+
+
 def status(gw):
 	code, body = gw.admin_get("/status")
 	assert code == 200, body
@@ -181,7 +193,12 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 	kinds = sorted(s["kind"] for s in json.loads(body))
 	assert "migration" in kinds, body
 
-	other = h.connect(gw1, database=schema)
+	# the migration's own account on another connection is the migration's peer
+	peer = h.connect(gw1, database=schema)
+	assert run_err(peer, "CREATE TABLE IF NOT EXISTS peer_t (id INT PRIMARY KEY)") is None
+	peer.close()
+
+	other = other_client(gw1, schema)
 	assert_blocked(other, "ALTER TABLE existing ADD COLUMN a1 INT NULL", "migration-conflict")
 	assert_blocked(other, "CREATE TABLE t_other (id INT PRIMARY KEY)", "migration-conflict")
 	# an allow directive cannot lift it
@@ -196,7 +213,7 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 	# the second instance sees the cluster lock held elsewhere
 	wait_for(lambda: status(gw2)["migration"]["cluster_lock"]["held_elsewhere"], 3,
 		 "the second ddlgate to see the cluster lock")
-	other2 = h.connect(gw2, database=schema)
+	other2 = other_client(gw2, schema)
 	assert_blocked(other2, "ALTER TABLE existing ADD COLUMN b1 INT NULL", "migration-conflict")
 	assert columns(schema, "existing") == ["id", "note"]
 	assert not table_exists(schema, "t_other")
@@ -219,7 +236,7 @@ def test_migration_user_and_lock_release():
 	h.require_proxy("migration sessions are ddlgate's")
 	schema = fresh_schema("mig_user")
 	gw = h.Ddlgate(db(), sections())
-	app = h.connect(gw, database=schema)
+	app = other_client(gw, schema)
 	# a [migration] users login is a migration session from the start
 	m = h.connect(gw, user=MIGRATOR, password=MIGRATOR_PASSWORD, database=schema)
 	assert_blocked(app, "ALTER TABLE existing ADD COLUMN c1 INT NULL", "migration-conflict")
@@ -248,7 +265,7 @@ def test_knex_lock_row_and_table_scope():
 	d.query(f"CREATE TABLE `{schema}`.other (id INT PRIMARY KEY)")
 	gw = h.Ddlgate(db(), sections(scope="table"))
 	knex = h.connect(gw, database=schema)
-	app = h.connect(gw, database=schema)
+	app = other_client(gw, schema)
 	with knex.cursor() as cur:
 		cur.execute("update `knex_migrations_lock` set `is_locked` = 1 where `is_locked` = 0")
 		assert cur.rowcount == 1
@@ -267,7 +284,7 @@ def test_hold_waits_for_the_migration_then_runs():
 	schema = fresh_schema("mig_hold")
 	gw = h.Ddlgate(db(), sections(conflict="hold", hold_timeout_ms=10000))
 	mig = prisma_deploy(gw, schema)
-	app = h.connect(gw, database=schema)
+	app = other_client(gw, schema)
 	result = {}
 
 	def held():
@@ -295,7 +312,7 @@ def test_hold_times_out_with_block():
 	schema = fresh_schema("mig_hold_to")
 	gw = h.Ddlgate(db(), sections(conflict="hold", hold_timeout_ms=700))
 	mig = prisma_deploy(gw, schema)
-	app = h.connect(gw, database=schema)
+	app = other_client(gw, schema)
 	t0 = time.monotonic()
 	assert_blocked(app, "ALTER TABLE existing ADD COLUMN h2 INT NULL", "migration-conflict")
 	took = time.monotonic() - t0

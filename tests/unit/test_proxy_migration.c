@@ -105,7 +105,7 @@ static void test_states(void **state)
 			continue;
 		if (strncmp(line, "case ", 5) == 0) {
 			memset(&m, 0, sizeof(m));
-			snprintf(name, sizeof(name), "%s", line + 5);
+			snprintf(name, sizeof(name), "%.60s", line + 5);
 			name[strcspn(name, "\n")] = 0;
 			continue;
 		}
@@ -164,34 +164,46 @@ static void test_registry_scopes(void **state)
 	migration_registry_reset();
 	uint64_t gen = migration_generation();
 	uint64_t seen = migration_seen_total();
-	assert_false(migration_conflict(2, CFG_SCOPE_SERVER, "shop", &same_table, 1, who,
+	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table, 1, who,
 					 sizeof(who)));
-	migration_register(1, "migrator", "prisma", "prisma_migrate", "shop");
+	migration_register(1, "migrator", "10.0.0.1", "prisma", "prisma_migrate", "shop");
 	migration_touch(1, "shop", "users");
 	assert_int_equal(migration_count(), 1);
 	assert_int_equal(migration_seen_total(), seen + 1);
 
 	/* the migration itself never conflicts with its own DDL */
-	assert_false(migration_conflict(1, CFG_SCOPE_SERVER, "shop", &same_table, 1, NULL, 0));
+	assert_false(migration_conflict(1, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table, 1, NULL, 0));
 
-	assert_true(migration_conflict(2, CFG_SCOPE_SERVER, "crm", &other_schema, 1, who,
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "crm", &other_schema, 1, who,
 					sizeof(who)));
 	assert_non_null(strstr(who, "prisma"));
 	assert_non_null(strstr(who, "migrator"));
 
-	assert_true(migration_conflict(2, CFG_SCOPE_SCHEMA, "x", &other_table, 1, NULL, 0));
-	assert_false(migration_conflict(2, CFG_SCOPE_SCHEMA, "x", &other_schema, 1, NULL, 0));
-	assert_true(migration_conflict(2, CFG_SCOPE_SCHEMA, "SHOP", &unqualified, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "x", &other_table, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "x", &other_schema, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "SHOP", &unqualified, 1, NULL, 0));
 
-	assert_true(migration_conflict(2, CFG_SCOPE_TABLE, "x", &same_table, 1, NULL, 0));
-	assert_false(migration_conflict(2, CFG_SCOPE_TABLE, "x", &other_table, 1, NULL, 0));
-	assert_true(migration_conflict(2, CFG_SCOPE_TABLE, "shop", &unqualified, 1, NULL, 0));
-	assert_false(migration_conflict(2, CFG_SCOPE_TABLE, "crm", &unqualified, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &same_table, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &other_table, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "shop", &unqualified, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "crm", &unqualified, 1, NULL, 0));
 	/* no known targets: conservative */
-	assert_true(migration_conflict(2, CFG_SCOPE_TABLE, "crm", NULL, 0, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "crm", NULL, 0, NULL, 0));
+
+	/* the same account from the same machine is the migration itself (Rails,
+	 * pt-online-schema-change: lock on one connection, DDL on another) */
+	struct migration_info peer;
+	assert_false(migration_conflict(3, "migrator", "10.0.0.1", CFG_SCOPE_SERVER, "shop",
+					&same_table, 1, NULL, 0));
+	assert_true(migration_peer(3, "migrator", "10.0.0.1", &peer));
+	assert_int_equal(peer.conn_id, 1);
+	assert_false(migration_peer(1, "migrator", "10.0.0.1", NULL));
+	assert_true(migration_conflict(3, "migrator", "10.0.0.9", CFG_SCOPE_SERVER, "shop",
+				       &same_table, 1, NULL, 0));
+	assert_false(migration_peer(3, "migrator", "10.0.0.9", NULL));
 
 	migration_touch(1, "shop", "orders");
-	assert_true(migration_conflict(2, CFG_SCOPE_TABLE, "x", &other_table, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &other_table, 1, NULL, 0));
 
 	struct migration_info info[4];
 	assert_int_equal(migration_list(info, 4), 1);
@@ -201,7 +213,7 @@ static void test_registry_scopes(void **state)
 	assert_true(migration_unregister(1));
 	assert_false(migration_unregister(1));
 	assert_true(migration_generation() > gen);
-	assert_false(migration_conflict(2, CFG_SCOPE_SERVER, "shop", &same_table, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table, 1, NULL, 0));
 }
 
 int main(void)
