@@ -647,7 +647,7 @@ static enum pkt_resp_event finish_ok(struct pkt_resp *r, const uint8_t *p, size_
 	res->ok = true;
 	res->result_set = result_set;
 	res->rows = r->rows;
-	if (len < 9 && p[0] == 0xFE) {
+	if (p[0] == 0xFE && !(r->caps & CLIENT_DEPRECATE_EOF)) {
 		if (!pkt_parse_eof(p, len, &res->status, &res->warnings))
 			return PKT_EV_BAD;
 	} else {
