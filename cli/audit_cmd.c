@@ -319,20 +319,74 @@ static bool record_matches(const struct show_opts *o, json_t *r)
 	return true;
 }
 
+/*
+ * Prints s[0..n) for a terminal: control characters (C0, DEL and the C1
+ * range) become \xNN so that a recorded statement cannot move the cursor or
+ * hide lines of the review. With one_line, runs of whitespace become one
+ * space. Stops after max characters (0 = no limit) with "...".
+ */
+static void put_safe(const char *s, size_t n, size_t max, bool one_line)
+{
+	size_t shown = 0;
+	bool space = false;
+	for (size_t i = 0; s && i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (one_line && (c == '\n' || c == '\r' || c == '\t' || c == ' ')) {
+			space = shown > 0;
+			continue;
+		}
+		if (max && shown >= max && (c & 0xc0) != 0x80) {
+			fputs("...", stdout);
+			return;
+		}
+		if (space) {
+			putchar(' ');
+			shown++;
+			space = false;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			printf("\\x%02x", c);
+		} else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+			   (unsigned char)s[i + 1] <= 0x9f) {
+			printf("\\x%02x", (unsigned char)s[++i]);
+		} else {
+			putchar(c);
+		}
+		if ((c & 0xc0) != 0x80)
+			shown++;
+	}
+}
+
+static void put_field(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	put_safe(json_string_value(v), json_string_length(v), 0, false);
+}
+
 /* One readable line: time, who, session, decision, outcome, rules, statement. */
 static void print_text(json_t *r)
 {
-	printf("%s  %s@%s  %s", jget_str(r, "ts"), jget_str(r, "user"), jget_str(r, "client"),
-	       jget_str(r, "session"));
+	put_field(r, "ts");
+	fputs("  ", stdout);
+	put_field(r, "user");
+	putchar('@');
+	put_field(r, "client");
+	fputs("  ", stdout);
+	put_field(r, "session");
 	json_t *m = json_object_get(r, "migration");
-	if (json_is_object(m)) {
-		const char *tool = json_string_value(json_object_get(m, "tool"));
-		const char *name = json_string_value(json_object_get(m, "name"));
-		if (tool || name)
-			printf("(%s%s%s)", tool ? tool : "", tool && name ? " " : "",
-			       name ? name : "");
+	json_t *tool = json_object_get(m, "tool"), *name = json_object_get(m, "name");
+	if (json_is_string(tool) || json_is_string(name)) {
+		putchar('(');
+		put_field(m, "tool");
+		if (json_is_string(tool) && json_is_string(name))
+			putchar(' ');
+		put_field(m, "name");
+		putchar(')');
 	}
-	printf("  %s  %s", jget_str(r, "decision"), jget_str(r, "outcome"));
+	fputs("  ", stdout);
+	put_field(r, "decision");
+	fputs("  ", stdout);
+	put_field(r, "outcome");
 	json_t *ec = json_object_get(r, "error_code");
 	if (json_is_integer(ec))
 		printf(" %" JSON_INTEGER_FORMAT, json_integer_value(ec));
@@ -343,37 +397,21 @@ static void print_text(json_t *r)
 		json_t *u;
 		json_array_foreach(rules, i, u)
 		{
-			const char *g = json_string_value(json_object_get(u, "guard"));
-			printf("%s%s:%s%s%s", i ? " " : "", jget_str(u, "id"),
-			       jget_str(u, "action"), g ? " guard=" : "", g ? g : "");
+			if (i)
+				putchar(' ');
+			put_field(u, "id");
+			putchar(':');
+			put_field(u, "action");
+			if (json_is_string(json_object_get(u, "guard"))) {
+				fputs(" guard=", stdout);
+				put_field(u, "guard");
+			}
 		}
 		fputs("]", stdout);
 	}
 	fputs("  ", stdout);
-	/* statement on one line, cut at SHOW_STATEMENT_MAX characters */
 	json_t *js = json_object_get(r, "statement");
-	const char *s = json_string_value(js);
-	size_t n = json_string_length(js), shown = 0;
-	bool space = false;
-	for (size_t i = 0; s && i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\n' || c == '\r' || c == '\t' || c == ' ' || c == '\0') {
-			space = shown > 0;
-			continue;
-		}
-		if (shown >= SHOW_STATEMENT_MAX && (c & 0xc0) != 0x80) {
-			fputs("...", stdout);
-			break;
-		}
-		if (space) {
-			putchar(' ');
-			shown++;
-			space = false;
-		}
-		putchar(c);
-		if ((c & 0xc0) != 0x80)
-			shown++;
-	}
+	put_safe(json_string_value(js), json_string_length(js), SHOW_STATEMENT_MAX, true);
 	putchar('\n');
 }
 

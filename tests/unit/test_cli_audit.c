@@ -375,6 +375,32 @@ static void test_show_filters(void **state)
 	assert_int_equal(run("verify", copy, NULL), 0);
 }
 
+/* A statement cannot drive the reviewer's terminal: control characters are escaped. */
+static void test_show_escapes_controls(void **state)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/esc.jsonl", tmpdir);
+	struct cfg c;
+	memset(&c, 0, sizeof c);
+	c.audit.path = path;
+	c.audit.instance = "cli-test";
+	char err[256];
+	struct audit *a = audit_open(&c, err, sizeof err);
+	assert_non_null(a);
+	struct audit_rec *r = audit_rec_new();
+	const char sql[] = "DROP TABLE t /* \x1b[2K\x1b[1A\r\xc2\x9b hidden */";
+	audit_rec_conn(r, 1, "127.0.0.1:1", "ev\x1bil", "s");
+	audit_rec_statement(r, STMT_DDL, sql, sizeof sql - 1);
+	assert_true(audit_submit(a, r, NULL, NULL));
+	audit_close(a);
+	assert_int_equal(run("show", path, NULL), 0);
+	assert_null(strchr(out, 0x1b));
+	assert_null(strchr(out, '\r'));
+	assert_null(strstr(out, "\xc2\x9b"));
+	assert_non_null(strstr(out, "ev\\x1bil@127.0.0.1:1"));
+	assert_non_null(strstr(out, "DROP TABLE t /* \\x1b[2K\\x1b[1A \\x9b hidden */\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +409,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_verify_across_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_show_filters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_show_escapes_controls, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
