@@ -232,7 +232,9 @@ void facts_mysql_fetch(struct facts_mysql *f, const struct rules_fact_query *q,
 			return;
 		}
 	}
-	if (mysql_real_query(f->conn, sql, strlen(sql)) != 0) {
+	MYSQL_RES *res = NULL;
+	if (mysql_real_query(f->conn, sql, strlen(sql)) != 0 ||
+	    !(res = mysql_store_result(f->conn))) {
 		unsigned int e = mysql_errno(f->conn);
 		if (e == ER_NO_SUCH_TABLE && q->kind == FACT_HAS_ROWS) {
 			out->status = RULES_FACT_OK;
@@ -241,7 +243,8 @@ void facts_mysql_fetch(struct facts_mysql *f, const struct rules_fact_query *q,
 			return;
 		}
 		/* 2013 lost connection (client read timeout), 1969 MariaDB
-		 * max_statement_time, 3024 MySQL max_execution_time */
+		 * max_statement_time, 3024 MySQL max_execution_time; the error can
+		 * come with the query or while the result is read */
 		if (e == 2013 || e == 2006 || e == 1969 || e == 3024) {
 			fail(out, "timeout");
 			if (e == 2013 || e == 2006) {
@@ -250,12 +253,7 @@ void facts_mysql_fetch(struct facts_mysql *f, const struct rules_fact_query *q,
 			}
 			return;
 		}
-		fail(out, mysql_error(f->conn));
-		return;
-	}
-	MYSQL_RES *res = mysql_store_result(f->conn);
-	if (!res) {
-		fail(out, mysql_errno(f->conn) ? mysql_error(f->conn) : "no result");
+		fail(out, e ? mysql_error(f->conn) : "no result");
 		return;
 	}
 	MYSQL_ROW row = mysql_fetch_row(res);

@@ -14,7 +14,9 @@ def db():
 	"""The file's MariaDB, with a read-only account for the probes."""
 	global DB
 	if DB is None:
-		DB = h.shared_mariadb()
+		# a private tmpdir: the probes' GROUP BY may spill to disk, and /tmp
+		# is shared with whatever else runs on the machine
+		DB = h.shared_mariadb(args=[f"--tmpdir={h.tmpdir('mariadb-tmp-')}"])
 		for sql in (
 			f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
 			f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
@@ -198,6 +200,26 @@ def test_large_table_warns_from_information_schema():
 	assert [f["rule"] for f in findings] == ["large-table-ddl"], findings
 	assert findings[0]["decision"] == "warn", findings
 	assert "bytes (limit 1024)" in findings[0]["guard"], findings
+
+
+def test_probe_timeout_fails_closed():
+	"""A probe slower than probe_timeout_ms is cut off by the server and leaves
+	the statement unguarded."""
+	schema("chk_slow", USER_TABLE,
+	       "INSERT INTO `User` (email, name) SELECT CONCAT('u', seq, '@x.org'), REPEAT('n', 100) "
+	       "FROM seq_1_to_100000")
+	conf = os.path.join(h.tmpdir("conf-"), "ddlgate.ini")
+	with open(conf, "w") as f:
+		f.write("[guard]\nprobe_timeout_ms = 1\n")
+	path = prisma_folder([("20240201000000_email_unique", UNIQUE_EMAIL)])
+	rc, findings, err = check(path, "chk_slow", "-c", conf)
+	assert rc == 1, (rc, findings, err)
+	assert findings[0]["guard"] == "probe failed: timeout", findings
+	# the same probe with time enough proves the key safe
+	with open(conf, "w") as f:
+		f.write("[guard]\nprobe_timeout_ms = 60000\n")
+	rc, findings, err = check(path, "chk_slow", "-c", conf)
+	assert rc == 0, (rc, findings, err)
 
 
 if __name__ == "__main__":
