@@ -757,14 +757,21 @@ static void check_lock_wait(struct rules_eval *ev, const struct stmt *st)
 	if (ev->inner || c->lock_wait_timeout < 0 || c->max_lock_wait_s <= 0 ||
 	    c->lock_wait_timeout <= c->max_lock_wait_s || !takes_table_lock(st))
 		return;
+	bool trigger = st->verb == DDL_CREATE_TRIGGER || st->verb == DDL_DROP_TRIGGER;
+	if (trigger && st->routine.name && strncasecmp(st->routine.name, "pt_osc_", 7) == 0)
+		return; /* pt-online-schema-change's own triggers: it bounds its lock waits */
+	if (st->verb == DDL_DROP_TRIGGER)
+		goto fire; /* objects name the trigger, not its table */
 	bool all_new = st->nobjects > 0;
 	for (size_t i = 0; i < st->nobjects; i++)
 		if (!table_new(ev, rules_schema_of(ev, &st->objects[i]), st->objects[i].name))
 			all_new = false;
 	if (all_new)
 		return;
-	const char *sch = st->nobjects ? rules_schema_of(ev, &st->objects[0]) : c->schema;
-	const char *tbl = st->nobjects ? st->objects[0].name : NULL;
+fire:;
+	bool named = st->nobjects && st->verb != DDL_DROP_TRIGGER;
+	const char *sch = named ? rules_schema_of(ev, &st->objects[0]) : c->schema;
+	const char *tbl = named ? st->objects[0].name : NULL;
 	rules_emit(ev, "unbounded-lock-wait", sch, tbl, false,
 		   rules_fmt(ev->a, "lock_wait_timeout = %ld s", c->lock_wait_timeout),
 		   rules_fmt(ev->a,
