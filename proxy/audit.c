@@ -692,11 +692,23 @@ static int read_last(const char *path, bool fix_tail, uint64_t *seq, char hash[6
 	}
 	uint64_t start, llen, tail_end;
 	if (!last_line_span(fd, (uint64_t)st.st_size, &start, &llen, &tail_end)) {
-		close(fd);
-		if (st.st_size > 0) {
-			snprintf(err, errlen, "%s: no complete record in a non-empty file", path);
-			return -1;
+		/* Not one newline: the first write was cut short by a crash. It
+		 * was never acknowledged, so the file is empty for the chain. */
+		if (fix_tail) {
+			fprintf(stderr,
+				"ddlgate: audit: %s: cutting %" PRIu64
+				" bytes of a partial first record left by a crash\n",
+				path, (uint64_t)st.st_size);
+			bool cut = ftruncate(fd, 0) == 0;
+			close(fd);
+			if (!cut) {
+				snprintf(err, errlen, "%s: cannot cut partial line: %s", path,
+					 strerror(errno));
+				return -1;
+			}
+			return 0;
 		}
+		close(fd);
 		return 0;
 	}
 	if (fix_tail && tail_end < (uint64_t)st.st_size) {

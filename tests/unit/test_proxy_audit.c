@@ -289,6 +289,22 @@ static void test_restart_read_back(void **state)
 	audit_close(a);
 	assert_int_equal(check_chain(files, 1, 1, ZERO64), 6);
 	assert_int_equal(cc.ok, 6);
+	cc.ok = 0;
+
+	/* a crash during the very first write: no newline at all */
+	char p2[512];
+	path_in_tmp(p2, sizeof p2, "b2.jsonl");
+	f = fopen(p2, "w");
+	fputs("{\"seq\":1,\"ts", f);
+	fclose(f);
+	struct cfg *c2 = test_cfg(p2, CFG_FSYNC_ALWAYS, 0);
+	a = audit_open(c2, err, sizeof err);
+	assert_non_null(a);
+	write_n(a, 1, 2, &cc);
+	audit_close(a);
+	const char *files2[] = {p2};
+	assert_int_equal(check_chain(files2, 1, 1, ZERO64), 2);
+	free_cfg(c2);
 
 	/* a last line that is not a record: refuse to fork the chain */
 	f = fopen(path, "a");
