@@ -36,6 +36,10 @@ from pymysql.constants import CLIENT  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIGRATIONS_DIR = os.path.join(HERE, "tools", "prisma", "migrations")
 PROBER, PROBER_PASSWORD = "prober", "prober-secret"
+# The application's own account: the deploy runs as harness.APP_USER, and
+# ddlgate counts sessions of the deploy's account from the same machine as
+# the deploy's own connections.
+WEBAPP, WEBAPP_PASSWORD = "webapp", "webapp-secret"
 
 CREATE_MIGRATIONS_TABLE = """CREATE TABLE _prisma_migrations (
     id                      VARCHAR(36) PRIMARY KEY NOT NULL,
@@ -56,6 +60,8 @@ def setup_db(db, name):
 		f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
 		f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
 		f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
+		f"CREATE OR REPLACE USER '{WEBAPP}'@'127.0.0.1' IDENTIFIED BY '{WEBAPP_PASSWORD}'",
+		f"GRANT ALL ON *.* TO '{WEBAPP}'@'127.0.0.1'",
 	):
 		db.query(sql)
 
@@ -161,9 +167,9 @@ def index_exists(db, schema, table, index):
 
 
 def try_ddl(gw, schema, sql):
-	"""Runs one DDL statement on a new application connection; returns
-	None or (code, message)."""
-	conn = harness.connect(gw, database=schema)
+	"""Runs one DDL statement on a new connection of the application's
+	account; returns None or (code, message)."""
+	conn = harness.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
 	try:
 		with conn.cursor() as cur:
 			cur.execute(sql)
@@ -206,7 +212,7 @@ def test_prisma_deploy_holds_the_floor_until_it_disconnects():
 
 	# While the deploy's session lives, every other session's DDL is refused,
 	# whatever table it touches; its reads and writes go through.
-	other = harness.connect(gw, database=schema)
+	other = harness.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
 	with other.cursor() as cur:
 		cur.execute("INSERT INTO `User` (email, name) VALUES ('a@example.com', 'a')")
 		cur.execute("SELECT COUNT(*) FROM `User`")
