@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/facts_mysql.h"
 
 /* Runs `ddlgate check ARGS...` with stdout captured into *out (caller frees). */
 static int run_check(char **out, ...)
@@ -172,6 +173,53 @@ static void test_usage_errors(void **state)
 	free(out);
 }
 
+
+static void test_dsn_parse(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *url;
+		bool ok;
+		const char *user, *pass, *host, *db, *socket;
+		unsigned port;
+	} cases[] = {
+		{"mysql://prober:s3cret@127.0.0.1:3306/shop", true, "prober", "s3cret", "127.0.0.1",
+		 "shop", NULL, 3306},
+		{"mysql://u@db.example.com/app", true, "u", NULL, "db.example.com", "app", NULL, 0},
+		{"mariadb://u:p%40ss%3A@[::1]:3307/x", true, "u", "p@ss:", "::1", "x", NULL, 3307},
+		{"mysql://u:@localhost/x?socket=%2Frun%2Fmysqld.sock", true, "u", "", "localhost", "x",
+		 "/run/mysqld.sock", 0},
+		{"mysql://localhost", true, NULL, NULL, "localhost", NULL, NULL, 0},
+		{"postgres://u@h/x", false, NULL, NULL, NULL, NULL, NULL, 0},
+		{"mysql://u@h:99999/x", false, NULL, NULL, NULL, NULL, NULL, 0},
+		{"mysql://u@h:12ab/x", false, NULL, NULL, NULL, NULL, NULL, 0},
+		{"mysql://u:%zz@h/x", false, NULL, NULL, NULL, NULL, NULL, 0},
+		{"mysql://u@h/x?sslmode=on", false, NULL, NULL, NULL, NULL, NULL, 0},
+		{"127.0.0.1:3306", false, NULL, NULL, NULL, NULL, NULL, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct facts_dsn d;
+		char err[128];
+		bool ok = facts_dsn_parse(cases[i].url, &d, err, sizeof(err));
+		if (ok != cases[i].ok)
+			fail_msg("%s: parse %s", cases[i].url, ok ? "accepted" : err);
+		if (ok) {
+#define SAME(field)                                                                                \
+	if ((d.field == NULL) != (cases[i].field == NULL) ||                                       \
+	    (d.field && strcmp(d.field, cases[i].field) != 0))                                     \
+		fail_msg("%s: " #field " is %s", cases[i].url, d.field ? d.field : "NULL");
+			SAME(user)
+			SAME(pass)
+			SAME(host)
+			SAME(db)
+			SAME(socket)
+#undef SAME
+			assert_int_equal(d.port, cases[i].port);
+		}
+		facts_dsn_cleanup(&d);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_github_format),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_usage_errors),
+		cmocka_unit_test(test_dsn_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
