@@ -16,7 +16,8 @@
 struct toks {
 	struct lex_token *t; /* arena */
 	size_t n;
-	bool *secret; /* arena, one per token */
+	const char **repl; /* arena, one per token: its replacement, NULL = kept */
+	struct arena *a;   /* borrowed: for rewritten tokens */
 };
 
 static void toks_lex(struct arena *a, const char *sql, size_t len, struct toks *out)
@@ -28,7 +29,8 @@ static void toks_lex(struct arena *a, const char *sql, size_t len, struct toks *
 	while (lex_next(&lx, &tok))
 		n++;
 	out->t = arena_alloc(a, (n + 1) * sizeof(*out->t));
-	out->secret = arena_alloc(a, n + 1);
+	out->repl = arena_alloc(a, (n + 1) * sizeof(*out->repl));
+	out->a = a;
 	out->n = 0;
 	lex_init(&lx, sql, len, 0);
 	while (out->n < n && lex_next(&lx, &tok))
@@ -80,7 +82,7 @@ static void mark_call_args(struct toks *ts, size_t i, size_t end, unsigned first
 			arg++;
 		} else if (arg >= first && (last == 0 || arg <= last) &&
 			   (is_literal_string(t) || t->type == LEX_HEX || t->type == LEX_BIT)) {
-			ts->secret[j] = true;
+			ts->repl[j] = REDACT_MARK;
 		}
 	}
 }
@@ -109,12 +111,63 @@ static bool mentions_secret(const struct lex_token *t)
 	return false;
 }
 
+/*
+ * CONNECTION = 'mysql://user:pass@host:port/db/t' (FEDERATED, CONNECT): the
+ * password part of the URL becomes <redacted>, the rest stays readable.
+ * Returns NULL when the string holds no user:password@.
+ */
+static const char *redact_url(struct arena *a, const struct lex_token *t)
+{
+	const char *p = t->p, *end = t->p + t->n;
+	const char *scheme = NULL;
+	for (const char *q = p; q + 3 <= end; q++)
+		if (memcmp(q, "://", 3) == 0) {
+			scheme = q + 3;
+			break;
+		}
+	if (!scheme)
+		return NULL;
+	const char *at = NULL, *colon = NULL;
+	for (const char *q = scheme; q < end && *q != '/' && *q != '\'' && *q != '"'; q++) {
+		if (*q == '@')
+			at = q;
+		else if (*q == ':' && !colon && !at)
+			colon = q;
+	}
+	if (!at || !colon || colon > at)
+		return NULL;
+	static const char mark[] = "<redacted>";
+	size_t head = (size_t)(colon + 1 - p), tail = (size_t)(end - at);
+	char *out = arena_alloc(a, head + sizeof mark + tail);
+	memcpy(out, p, head);
+	memcpy(out + head, mark, sizeof mark - 1);
+	memcpy(out + head + sizeof mark - 1, at, tail);
+	out[head + sizeof mark - 1 + tail] = '\0';
+	return out;
+}
+
+/* A variable or setting whose value is a credential: *password*, *_auth
+ * (wsrep_sst_auth), as a word or @@variable, quoted or not. */
+static bool secret_setting(const struct lex_token *t)
+{
+	if (t->type != LEX_WORD && t->type != LEX_VARIABLE && t->type != LEX_QUOTED_IDENT)
+		return false;
+	size_t n = t->n;
+	while (n > 0 && (t->p[n - 1] == '`' || t->p[n - 1] == '\'' || t->p[n - 1] == '"'))
+		n--;
+	for (size_t k = 0; k + 8 <= n; k++)
+		if (strncasecmp(t->p + k, "password", 8) == 0)
+			return true;
+	return n >= 5 && strncasecmp(t->p + n - 5, "_auth", 5) == 0;
+}
+
 /* Marks the secrets of the statement ts->t[start..end). */
 static void mark_stmt(struct toks *ts, size_t start, size_t end)
 {
 	bool set_pw = word(ts, start, "SET") && word(ts, start + 1, "PASSWORD");
 	bool repl = word(ts, start, "CHANGE") || word(ts, start, "START");
 	bool dynamic = word(ts, start, "PREPARE") || word(ts, start, "EXECUTE");
+	bool set_var = word(ts, start, "SET") && !set_pw;
 	bool after_eq = false;
 
 	for (size_t i = start; i < end; i++) {
@@ -126,7 +179,7 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 		if (set_pw && lex_is_op(t, "="))
 			after_eq = true;
 		if (set_pw && after_eq && is_literal_string(t))
-			ts->secret[i] = true;
+			ts->repl[i] = REDACT_MARK;
 
 		/* IDENTIFIED [WITH|VIA plugin] BY|AS|USING 'x' [REPLACE 'old'] [OR ...],
 		 * up to the next user in the list. */
@@ -140,19 +193,20 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 					depth--;
 				else if (depth == 0 && lex_is_op(u, ","))
 					break;
-				if (!is_literal_string(u))
+				if (!is_literal_string(u) && u->type != LEX_HEX &&
+				    u->type != LEX_BIT)
 					continue;
 				const struct lex_token *b = &ts->t[j - 1];
 				if (lex_is_word(b, "BY") || lex_is_word(b, "AS") ||
 				    lex_is_word(b, "USING") || lex_is_word(b, "REPLACE") ||
 				    lex_is_word(b, "PASSWORD"))
-					ts->secret[j] = true;
+					ts->repl[j] = REDACT_MARK;
 			}
 		}
 
 		/* PASSWORD 'x' (CREATE SERVER ... OPTIONS, IDENTIFIED BY PASSWORD 'hash'). */
 		if (is_literal_string(t) && p && lex_is_word(p, "PASSWORD"))
-			ts->secret[i] = true;
+			ts->repl[i] = REDACT_MARK;
 
 		/* MASTER_PASSWORD = 'x', SOURCE_PASSWORD = 'x'; and PASSWORD = 'x' in
 		 * START REPLICA / START GROUP_REPLICATION / CHANGE ... */
@@ -160,7 +214,7 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 		    (lex_is_word(t, "MASTER_PASSWORD") || lex_is_word(t, "SOURCE_PASSWORD") ||
 		     (repl && lex_is_word(t, "PASSWORD"))) &&
 		    op(ts, i + 1, "=") && i + 2 < end && is_literal_string(&ts->t[i + 2]))
-			ts->secret[i + 2] = true;
+			ts->repl[i + 2] = REDACT_MARK;
 
 		/* Functions whose arguments are passwords or keys. */
 		if (t->type == LEX_WORD && op(ts, i + 1, "(")) {
@@ -170,10 +224,22 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 						       secret_fns[f].last);
 		}
 
+		/* SET GLOBAL wsrep_sst_auth = 'u:p', SET @@x_password := '..' */
+		if (set_var && secret_setting(t) && (op(ts, i + 1, "=") || op(ts, i + 1, ":=")) &&
+		    i + 2 < end && is_literal_string(&ts->t[i + 2]))
+			ts->repl[i + 2] = REDACT_MARK;
+
+		/* CONNECTION [=] 'scheme://user:password@host/...' */
+		if (lex_is_word(t, "CONNECTION")) {
+			size_t j = op(ts, i + 1, "=") ? i + 2 : i + 1;
+			if (j < end && ts->t[j].type == LEX_STRING && !ts->repl[j])
+				ts->repl[j] = redact_url(ts->a, &ts->t[j]);
+		}
+
 		/* PREPARE s FROM '..', EXECUTE IMMEDIATE '..': a statement inside a
 		 * string; when it looks like it carries a credential, all of it goes. */
 		if (dynamic && is_literal_string(t) && mentions_secret(t))
-			ts->secret[i] = true;
+			ts->repl[i] = REDACT_MARK;
 	}
 }
 
@@ -187,19 +253,22 @@ char *redact_sql(struct arena *a, const char *sql, size_t len, size_t *outlen, s
 		i = end + 1;
 	}
 
-	size_t nsec = 0, mark = strlen(REDACT_MARK);
+	size_t nsec = 0, extra = 0;
 	for (size_t i = 0; i < ts.n; i++)
-		nsec += ts.secret[i];
-	char *out = arena_alloc(a, len + nsec * mark + 1);
+		if (ts.repl[i]) {
+			nsec++;
+			extra += strlen(ts.repl[i]);
+		}
+	char *out = arena_alloc(a, len + extra + 1);
 	size_t o = 0, pos = 0;
 	for (size_t i = 0; i < ts.n; i++) {
-		if (!ts.secret[i])
+		if (!ts.repl[i])
 			continue;
-		size_t at = (size_t)(ts.t[i].p - sql);
+		size_t at = (size_t)(ts.t[i].p - sql), rl = strlen(ts.repl[i]);
 		memcpy(out + o, sql + pos, at - pos);
 		o += at - pos;
-		memcpy(out + o, REDACT_MARK, mark);
-		o += mark;
+		memcpy(out + o, ts.repl[i], rl);
+		o += rl;
 		pos = at + ts.t[i].n;
 	}
 	memcpy(out + o, sql + pos, len - pos);

@@ -25,7 +25,9 @@
  * MASTER_PASSWORD = '..', CHANGE REPLICATION SOURCE TO SOURCE_PASSWORD =
  * '..', and the secret arguments of PASSWORD(), OLD_PASSWORD(),
  * AES_ENCRYPT/AES_DECRYPT(x, key), ENCRYPT(x, salt), DES_ENCRYPT/DES_DECRYPT(x,
- * key), ENCODE/DECODE(x, key) with REDACT_MARK. Secrets inside executable
+ * key), ENCODE/DECODE(x, key) with REDACT_MARK; SET of a *password* or
+ * *_auth variable likewise; in CONNECTION = 'scheme://user:pw@host/..' only
+ * the password becomes <redacted>. Secrets inside executable
  * comments are found too. The result is NUL-terminated; *outlen (if not
  * NULL) gets its length. *count (if not NULL) gets the number of literals
  * replaced.
