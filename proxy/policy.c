@@ -95,6 +95,8 @@ static void pol_conf_unref(struct pol_conf *pc)
 struct pol_stmt {
 	const char *sql; /* in the session's arena */
 	size_t len;
+	const char *schema;  /* current schema when it runs (a USE earlier in the
+				command changes it); NULL = none; arena or hs */
 	struct stmt st;
 	bool ddl;            /* judged as DDL (window, conflict, rules) */
 	bool is_write;
@@ -477,12 +479,12 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 	const char *tool = own ? ps->mig.tool : mig ? peer.tool : "";
 	const char *name = own ? ps->mig.name : mig ? peer.name : "";
 
-	audit_rec_conn(r, hs->conn_id, hs->client, hs->user, hs->schema[0] ? hs->schema : NULL);
+	audit_rec_conn(r, hs->conn_id, hs->client, hs->user, p->schema);
 	audit_rec_session(r, mig, tool[0] ? tool : NULL, name[0] ? name : NULL);
 	audit_rec_statement(r, p->st.kind, p->sql, p->len);
 	for (size_t i = 0; i < p->st.nobjects; i++) {
 		const struct stmt_name *o = &p->st.objects[i];
-		audit_rec_object(r, o->schema ? o->schema : (hs->schema[0] ? hs->schema : NULL),
+		audit_rec_object(r, o->schema ? o->schema : p->schema,
 				 o->name);
 	}
 	audit_rec_decision(r, p->decision);
@@ -600,7 +602,7 @@ static void pol_add_pf(struct pol_sess *ps, struct pol_stmt *p, const char *rule
 static void pol_scope_of(struct pol_sess *ps, const struct pol_stmt *p, const char **schema,
 			 const char **table)
 {
-	*schema = ps->hs->schema[0] ? ps->hs->schema : NULL;
+	*schema = p->schema;
 	*table = NULL;
 	if (p->st.nobjects) {
 		if (p->st.objects[0].schema)
@@ -660,7 +662,7 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 	char host[64];
 	pol_client_host(ps->hs, host, sizeof(host));
 	bool conflict = migration_conflict(ps->conn_id, ps->hs->user, host, c->migration.scope,
-					   ps->hs->schema, objs, nobjs, who, sizeof(who));
+					   p->schema, objs, nobjs, who, sizeof(who));
 	if (!conflict)
 		conflict = cluster_remote_migration(who, sizeof(who));
 	if (conflict) {
@@ -768,7 +770,7 @@ static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 	struct rules_facts prov;
 	struct rules_ctx ctx = {
 		.user = ps->hs->user[0] ? ps->hs->user : NULL,
-		.schema = ps->hs->schema[0] ? ps->hs->schema : NULL,
+		.schema = p->schema,
 		.migration = pol_in_migration(ps, NULL),
 		.lock_wait_timeout = ps->lock_wait,
 		.max_lock_wait_s = c->guard.max_lock_wait_s,
@@ -1101,6 +1103,34 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p)
 		    (p->ddl || audit_wants(pol.audit, p->st.kind, p->is_write));
 }
 
+/* The schema a USE statement switches to (arena copy), or NULL. */
+static const char *pol_use_schema(struct pol_sess *ps, const struct pol_stmt *p)
+{
+	struct lexer lx;
+	struct lex_token t;
+	char name[192];
+
+	if (p->st.kind != STMT_OTHER || !p->st.keyword || strcasecmp(p->st.keyword, "USE") != 0)
+		return NULL;
+	lex_init(&lx, p->sql, p->len, 0);
+	if (!lex_next(&lx, &t) || !lex_is_word(&t, "USE") || !lex_next(&lx, &t))
+		return NULL;
+	if (t.type == LEX_WORD) {
+		snprintf(name, sizeof(name), "%.*s", (int)t.n, t.p);
+	} else if (t.type == LEX_QUOTED_IDENT && t.n >= 2) {
+		size_t o = 0;
+		for (size_t i = 1; i + 1 < t.n && o + 1 < sizeof(name); i++) {
+			if (t.p[i] == t.p[0] && i + 2 < t.n && t.p[i + 1] == t.p[0])
+				i++;
+			name[o++] = t.p[i];
+		}
+		name[o] = 0;
+	} else {
+		return NULL;
+	}
+	return arena_strndup(&ps->arena, name, strlen(name));
+}
+
 /*
  * The fast path for one statement that is neither DDL nor carries a
  * directive. Returns true when it was fully handled (forward, nothing to
@@ -1196,8 +1226,17 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		fill.i = 1;
 	}
 	cmd->n = fill.i;
-	for (size_t i = 0; i < cmd->n; i++)
+	/* a copy: the relay updates hs->schema while later statements still run */
+	const char *schema = hs->schema[0] ? arena_strndup(&ps->arena, hs->schema,
+							   strnlen(hs->schema, sizeof(hs->schema)))
+					   : NULL;
+	for (size_t i = 0; i < cmd->n; i++) {
+		cmd->stmts[i].schema = schema;
 		pol_prepare_stmt(ps, &cmd->stmts[i]);
+		const char *used = pol_use_schema(ps, &cmd->stmts[i]);
+		if (used)
+			schema = used;
+	}
 
 	enum pol_step step = pol_continue(ps);
 	if (step != POL_DONE) {
@@ -1238,7 +1277,7 @@ static void pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 		struct migration_obj objs[32];
 		size_t n = pol_objects(&p->st, objs, 32);
 		for (size_t i = 0; i < n; i++)
-			migration_touch(owner, objs[i].schema ? objs[i].schema : ps->hs->schema,
+			migration_touch(owner, objs[i].schema ? objs[i].schema : p->schema,
 					objs[i].table);
 	}
 }

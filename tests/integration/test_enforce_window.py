@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import sys
+import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -191,6 +192,24 @@ def test_admin_open_and_close():
 					 "TABLE_SCHEMA=%s AND TABLE_NAME='w' ORDER BY ORDINAL_POSITION",
 					 (SCHEMA,))]
 	assert cols == ["id", "v", "o1"], cols
+
+
+def test_sighup_reloads_windows():
+	h.require_proxy("reload is ddlgate's")
+	fresh_schema()
+	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	c = h.connect(gw, database=SCHEMA)
+	assert_blocked(c, "ALTER TABLE w ADD COLUMN r1 INT NULL", "ddl-outside-window")
+	conf = dict(gw.conf)
+	conf["window"] = {"schedule": None}
+	gw.write_config(conf)
+	gw.sighup()
+	deadline = time.monotonic() + 5
+	while run_err(c, "ALTER TABLE w ADD COLUMN r1 INT NULL") is not None:
+		assert time.monotonic() < deadline, "the reload did not drop the window"
+		time.sleep(0.1)
+	st = json.loads(gw.admin_get("/status")[1])
+	assert not st["window"]["configured"] and st["window"]["open"], st["window"]
 
 
 def test_unique_index_guarded_by_live_probe():
