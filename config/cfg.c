@@ -957,6 +957,13 @@ static char *cfg_reader(char *buf, int size, void *stream)
 	return buf;
 }
 
+/*
+ * libinih's callback for one "name = value" line of section. Looks the key
+ * up in cfg_keys (or cfg_rule_keys inside [rule "id"]) and stores the value
+ * into p->c. Always returns 1: the first error is kept in p with its line,
+ * later lines are skipped, so inih's own return value only reports syntax
+ * errors.
+ */
 static int cfg_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct cfg_parse *p = user;
