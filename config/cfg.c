@@ -197,6 +197,16 @@ static void cfg_trim_copy(char *out, size_t outlen, const char *s, size_t n)
 	out[n] = '\0';
 }
 
+/* CFG_T_ENUM fields are read and written as int. */
+_Static_assert(sizeof(enum cfg_tls_client) == sizeof(int) &&
+		   sizeof(enum cfg_tls_backend) == sizeof(int) &&
+		   sizeof(enum cfg_audit_record) == sizeof(int) &&
+		   sizeof(enum cfg_fsync) == sizeof(int) &&
+		   sizeof(enum cfg_on_failure) == sizeof(int) &&
+		   sizeof(enum cfg_conflict) == sizeof(int) &&
+		   sizeof(enum cfg_scope) == sizeof(int) && sizeof(enum cfg_action) == sizeof(int),
+	       "enum fields must be int-sized");
+
 static int cfg_enum_get(const void *field)
 {
 	int v;
