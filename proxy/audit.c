@@ -408,6 +408,22 @@ void audit_rec_object(struct audit_rec *r, const char *schema, const char *table
 	r->objs_tail = &o->next;
 }
 
+static void rec_stmt_objects(struct audit_rec *r, const struct stmt *st, const char *def)
+{
+	for (size_t i = 0; i < st->nobjects; i++)
+		audit_rec_object(r, st->objects[i].schema ? st->objects[i].schema : def,
+				 st->objects[i].name);
+	for (size_t i = 0; i < st->ninner; i++)
+		rec_stmt_objects(r, &st->inner[i], def);
+}
+
+void audit_rec_stmt(struct audit_rec *r, const struct stmt *st, const char *sql, size_t len,
+		    const char *default_schema)
+{
+	audit_rec_statement(r, st->kind, sql, len);
+	rec_stmt_objects(r, st, default_schema);
+}
+
 void audit_rec_decision(struct audit_rec *r, enum audit_decision d)
 {
 	r->decision = d;

@@ -20,8 +20,9 @@
  *     r = audit_rec_new();
  *     audit_rec_conn(r, hs->conn_id, hs->client, hs->user, hs->schema);
  *     audit_rec_session(r, is_migration, tool, name);
- *     audit_rec_statement(r, st->kind, sql, len);      raw text: redacted here
- *     audit_rec_object(r, schema, table) ...           one per target
+ *     audit_rec_stmt(r, st, sql, len, hs->schema);     kind, raw text (redacted
+ *                                                      by the writer), objects
+ *     (or audit_rec_statement() + audit_rec_object() when there is no struct stmt)
  *     audit_rec_decision(r, AUDIT_ALLOW);
  *     audit_rec_rule(r, "drop-column", "block", msg, guard) ...
  *     ... forward, wait for hook_result() ...
@@ -168,6 +169,14 @@ void audit_rec_session(struct audit_rec *r, bool migration, const char *tool, co
 void audit_rec_statement(struct audit_rec *r, enum stmt_kind kind, const char *sql, size_t len);
 /* One target object; schema may be NULL (the record then says just "table"). */
 void audit_rec_object(struct audit_rec *r, const char *schema, const char *table);
+/*
+ * Shortcut for a parsed statement: audit_rec_statement() with st->kind plus
+ * one audit_rec_object() per st->objects entry (and those of the DDL found
+ * inside a routine body or PREPARE), unqualified names qualified with
+ * default_schema (the session's current schema; may be NULL or "").
+ */
+void audit_rec_stmt(struct audit_rec *r, const struct stmt *st, const char *sql, size_t len,
+		    const char *default_schema);
 void audit_rec_decision(struct audit_rec *r, enum audit_decision d);
 /* One rule that fired: action is "block" | "warn" | "hold" | "allowed" (lifted
  * by a directive); guard is the guard's result or NULL when there was none. */

@@ -573,6 +573,43 @@ static void test_wants(void **state)
 	free_cfg(c);
 }
 
+/* A parsed statement fills kind and objects, qualified with the session's schema. */
+static void test_rec_stmt(void **state)
+{
+	char path[512];
+	path_in_tmp(path, sizeof path, "st.jsonl");
+	struct cfg *c = test_cfg(path, CFG_FSYNC_ALWAYS, 0);
+	char err[256];
+	struct audit *a = audit_open(c, err, sizeof err);
+	assert_non_null(a);
+	struct stmt_name names[] = {{NULL, "old_t"}, {"other", "new_t"}};
+	struct stmt_name inner_names[] = {{NULL, "in_t"}};
+	struct stmt inner = {.kind = STMT_DDL, .objects = inner_names, .nobjects = 1};
+	struct stmt st = {
+	    .kind = STMT_DDL, .objects = names, .nobjects = 2, .inner = &inner, .ninner = 1};
+	const char sql[] = "RENAME TABLE old_t TO other.new_t";
+	struct audit_rec *r = audit_rec_new();
+	audit_rec_stmt(r, &st, sql, sizeof sql - 1, "shop");
+	assert_true(audit_submit(a, r, NULL, NULL));
+	r = audit_rec_new();
+	audit_rec_stmt(r, &inner, sql, sizeof sql - 1, NULL);
+	assert_true(audit_submit(a, r, NULL, NULL));
+	audit_close(a);
+	json_t *o = load_line(path, 1);
+	json_t *objs = json_object_get(o, "objects");
+	assert_int_equal(json_array_size(objs), 3);
+	assert_string_equal(json_string_value(json_array_get(objs, 0)), "shop.old_t");
+	assert_string_equal(json_string_value(json_array_get(objs, 1)), "other.new_t");
+	assert_string_equal(json_string_value(json_array_get(objs, 2)), "shop.in_t");
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "ddl");
+	json_decref(o);
+	o = load_line(path, 2);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(o, "objects"), 0)),
+			    "in_t");
+	json_decref(o);
+	free_cfg(c);
+}
+
 /* SIGHUP: new record mode, path and rotation size take effect; the chain goes on. */
 static void test_reconfigure(void **state)
 {
@@ -847,6 +884,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wants, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_check_line_detects_edits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reconfigure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rec_stmt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mirror_needs_account, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mirror, setup, teardown),
 	};
