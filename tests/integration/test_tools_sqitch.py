@@ -72,6 +72,24 @@ class Project:
 			f.write("[user]\n\tname = Test Runner\n\temail = tests@example.com\n")
 		self.schema = schema
 
+	def allow_in_revert(self, change, rule, reason):
+		"""Puts a ddlgate:allow directive just before the revert's DROP."""
+		path = os.path.join(self.dir, "revert", change + ".sql")
+		with open(path) as f:
+			text = f.read()
+		text = text.replace("DROP TABLE", f'/* ddlgate:allow {rule} reason="{reason}" */ DROP TABLE')
+		with open(path, "w") as f:
+			f.write(text)
+
+	def use_client(self, client):
+		"""Sets engine.mysql.client (the program sqitch runs scripts with)."""
+		path = os.path.join(self.dir, "sqitch.conf")
+		with open(path) as f:
+			text = f.read()
+		assert "\tclient = mysql\n" in text
+		with open(path, "w") as f:
+			f.write(text.replace("\tclient = mysql\n", f"\tclient = {client}\n"))
+
 	def sqitch(self, gw, *args):
 		target = (f"db:mysql://{harness.APP_USER}:{harness.APP_PASSWORD}"
 			  f"@{gw.host}:{gw.port}/{self.schema}")
@@ -135,6 +153,20 @@ def test_sqitch_deploy_then_revert_of_a_table_with_data_is_refused():
 	# sqitch knows widgets is still deployed.
 	assert table_rows(db, schema, "gizmos") is None
 	assert deployed_changes(db, proj) == ["widgets"]
+
+	# The team decides the data may go: it follows ddlgate's advice and puts
+	# an allow directive in the revert script. The `mysql` client strips
+	# comments by default, so the directive alone changes nothing...
+	proj.allow_in_revert("widgets", "drop-table", "widgets retired")
+	r = proj.sqitch(gw, "revert", "-y")
+	assert r.returncode != 0 and "drop-table" in r.stdout + r.stderr, r.stdout + r.stderr
+	assert table_rows(db, schema, "widgets") == 2
+	# ...until sqitch runs a client that keeps comments.
+	proj.use_client(os.path.join(PROJECT, "mysql-comments.sh"))
+	r = proj.sqitch(gw, "revert", "-y")
+	assert r.returncode == 0, r.stdout + r.stderr
+	assert table_rows(db, schema, "widgets") is None
+	assert deployed_changes(db, proj) == []
 
 
 def test_sqitch_deploy_as_a_migration_user():
