@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -305,6 +306,80 @@ static void test_patterns(void **state)
 	}
 }
 
+/* Loads "[window]\nschedule = <line>" from a temporary file. */
+static struct cfg *load_schedule(const char *line, char *err, size_t errlen)
+{
+	char path[] = "/tmp/ddlgate-cfg-test-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	assert_non_null(f);
+	fprintf(f, "[window]\nschedule = %s\n", line);
+	fclose(f);
+	struct cfg *c = cfg_load(path, err, errlen);
+	unlink(path);
+	return c;
+}
+
+static void test_schedules(void **state)
+{
+	enum { MON = 1, TUE = 2, WED = 4, THU = 8, FRI = 16, SAT = 32, SUN = 64 };
+	static const struct {
+		const char *line;
+		bool ok;
+		uint8_t days;
+		uint16_t start, end;
+		int16_t off;
+	} cases[] = {
+	    {"Sat 02:00-04:00 UTC", true, SAT, 120, 240, 0},
+	    {"sat 02:00-04:00", true, SAT, 120, 240, 0},
+	    {"Saturday 02:00-04:00 utc", true, SAT, 120, 240, 0},
+	    {"Mon-Fri 22:00-02:00 +02:00", true, MON | TUE | WED | THU | FRI, 1320, 120, 120},
+	    {"Fri-Mon 00:00-24:00 -05:30", true, FRI | SAT | SUN | MON, 0, 1440, -330},
+	    {"Mon-Wed,Fri 09:15-09:45 UTC+01:00", true, MON | TUE | WED | FRI, 555, 585, 60},
+	    {"Sat,Sun 10:00-11:00 GMT", true, SAT | SUN, 600, 660, 0},
+	    {"daily 03:00-03:30 UTC", true, 0x7f, 180, 210, 0},
+	    {"Sun-Sun 01:00-02:00", true, SUN, 60, 120, 0},
+	    {"Sat 02:00-04:00 +14:00", true, SAT, 120, 240, 840},
+	    {"Sat 02:00-04:00 +14:30", false, 0, 0, 0, 0},
+	    {"Sat 2:00-4:00 UTC", false, 0, 0, 0, 0},
+	    {"Sat 02:00 UTC", false, 0, 0, 0, 0},
+	    {"Sat 24:00-02:00 UTC", false, 0, 0, 0, 0},
+	    {"Sat 02:60-03:00 UTC", false, 0, 0, 0, 0},
+	    {"Sat, 02:00-03:00 UTC", false, 0, 0, 0, 0},
+	    {"Sat,,Sun 02:00-03:00 UTC", false, 0, 0, 0, 0},
+	    {"Mon-Funday 02:00-03:00 UTC", false, 0, 0, 0, 0},
+	    {"Sat 02:00-04:00 CET", false, 0, 0, 0, 0},
+	    {"Sat 02:00-04:00 UTC extra", false, 0, 0, 0, 0},
+	    {"02:00-04:00 UTC", false, 0, 0, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[512] = "";
+		struct cfg *c = load_schedule(cases[i].line, err, sizeof(err));
+		bool ok = c != NULL;
+		if (ok != cases[i].ok) {
+			print_error("\"%s\": want %s, got %s\n", cases[i].line,
+				    cases[i].ok ? "ok" : "an error", c ? "ok" : err);
+			fail();
+		}
+		if (c) {
+			const struct cfg_schedule *w = &c->window.schedule[0];
+			assert_int_equal(c->window.nschedule, 1);
+			if (w->days != cases[i].days || w->start_min != cases[i].start ||
+			    w->end_min != cases[i].end || w->utc_offset_min != cases[i].off) {
+				print_error("\"%s\": got days %#x %u-%u off %d\n", cases[i].line,
+					    w->days, w->start_min, w->end_min, w->utc_offset_min);
+				fail();
+			}
+			assert_string_equal(w->text, cases[i].line);
+		} else {
+			/* Every refusal names the line and the key. */
+			assert_non_null(strstr(err, ":2: [window] schedule: "));
+		}
+		cfg_free(c);
+	}
+}
+
 static void test_reload_check(void **state)
 {
 	char err[256];
@@ -339,8 +414,8 @@ int main(void)
 	    cmocka_unit_test(test_data_files),	 cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_full),	 cmocka_unit_test(test_example),
 	    cmocka_unit_test(test_missing_file), cmocka_unit_test(test_sizes),
-	    cmocka_unit_test(test_patterns),	 cmocka_unit_test(test_reload_check),
-	    cmocka_unit_test(test_loopback),
+	    cmocka_unit_test(test_patterns),	 cmocka_unit_test(test_schedules),
+	    cmocka_unit_test(test_reload_check), cmocka_unit_test(test_loopback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
