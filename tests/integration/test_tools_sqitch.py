@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.join(HERE, "tools", "sqitch")
 PROBER, PROBER_PASSWORD = "prober", "prober-secret"
 
-harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 240)
+harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 300)
 
 
 def require_sqitch():
