@@ -89,7 +89,7 @@ struct check_run {
 	const struct rules_engine *engine;
 	struct rules_ctx ctx;
 	struct rules_fact_cache *cache; /* owned; NULL offline */
-	struct facts_mysql *live;       /* owned; NULL offline */
+	struct facts_mysql *live;	/* owned; NULL offline */
 	struct rules_facts provider;
 	struct check_item *items; /* owned */
 	size_t nitems;
@@ -347,11 +347,13 @@ static void print_text(const struct check_run *r, FILE *out)
 		if (it->guard)
 			fprintf(out, " (%s)", it->guard);
 		if (it->suppressed)
-			fprintf(out, " [directive: %s]", it->reason ? it->reason : "no reason given");
+			fprintf(out, " [directive: %s]",
+				it->reason ? it->reason : "no reason given");
 		fputc('\n', out);
 	}
-	fprintf(out, "ddlgate check: %zu file(s), %zu statement(s): %zu blocking, %zu warning(s), "
-		     "%zu allowed by directive\n",
+	fprintf(out,
+		"ddlgate check: %zu file(s), %zu statement(s): %zu blocking, %zu warning(s), "
+		"%zu allowed by directive\n",
 		r->files, r->statements, r->blocking, r->warnings, r->suppressed);
 }
 
@@ -368,7 +370,8 @@ static void print_json(const struct check_run *r, FILE *out)
 		json_object_set_new(o, "decision", json_string(item_decision(it)));
 		json_object_set_new(o, "message", json_string(it->message));
 		json_object_set_new(o, "guard", it->guard ? json_string(it->guard) : json_null());
-		json_object_set_new(o, "object", it->object ? json_string(it->object) : json_null());
+		json_object_set_new(o, "object",
+				    it->object ? json_string(it->object) : json_null());
 		json_object_set_new(o, "suppressed", json_boolean(it->suppressed));
 		if (it->suppressed)
 			json_object_set_new(o, "reason",
@@ -410,7 +413,7 @@ static void print_github(const struct check_run *r, FILE *out)
 {
 	for (size_t i = 0; i < r->nitems; i++) {
 		const struct check_item *it = &r->items[i];
-		const char *cmd = it->suppressed			? "notice"
+		const char *cmd = it->suppressed		     ? "notice"
 				  : it->action == RULES_ACTION_BLOCK ? "error"
 								     : "warning";
 		fprintf(out, "::%s file=", cmd);
@@ -461,11 +464,11 @@ static void run_cleanup(struct check_run *r)
 int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"dsn", required_argument, NULL, 'd'},
-		{"format", required_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"dsn", required_argument, NULL, 'd'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *cfg_path = NULL, *dsn = NULL;
 	enum check_format fmt = FMT_TEXT;
@@ -546,8 +549,8 @@ int cmd_check(int argc, char **argv)
 	int rc = 0;
 	if (ok && dsn) {
 		long timeout = cfg_path && cfg->guard.probe_timeout_ms > 0
-				       ? cfg->guard.probe_timeout_ms
-				       : 2000;
+				   ? cfg->guard.probe_timeout_ms
+				   : 2000;
 		if (!facts_dsn_parse(dsn, &d, err, sizeof(err)) ||
 		    !(r.live = facts_mysql_connect(&d, timeout, err, sizeof(err)))) {
 			fprintf(stderr, "ddlgate check: %s\n", err);

@@ -14,8 +14,8 @@
 #define PROBE_SQL_MAX 8192
 
 struct facts_mysql {
-	MYSQL *conn;                  /* owned; NULL after a lost connection */
-	const struct facts_dsn *dsn;  /* borrowed: outlives the connection */
+	MYSQL *conn;		     /* owned; NULL after a lost connection */
+	const struct facts_dsn *dsn; /* borrowed: outlives the connection */
 	long timeout_ms;
 };
 

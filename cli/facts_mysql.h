@@ -14,9 +14,9 @@
 
 /* A parsed mysql://user:pass@host:port/db?socket=PATH URL. Heap strings. */
 struct facts_dsn {
-	char *user;   /* owned; NULL = current login */
-	char *pass;   /* owned; NULL = none */
-	char *host;   /* owned; NULL = localhost */
+	char *user; /* owned; NULL = current login */
+	char *pass; /* owned; NULL = none */
+	char *host; /* owned; NULL = localhost */
 	unsigned port;
 	char *db;     /* owned; NULL = none */
 	char *socket; /* owned; NULL = none */
@@ -25,7 +25,7 @@ struct facts_dsn {
 /* Parses url into d (percent-escapes decoded); false + err on a bad URL.
  * Free with facts_dsn_cleanup() either way. */
 bool facts_dsn_parse(const char *url, struct facts_dsn *d, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void facts_dsn_cleanup(struct facts_dsn *d);
 
 struct facts_mysql;

@@ -26,10 +26,10 @@
 struct rules_directives {
 	const char *allow[DIRECTIVE_MAX_ALLOW]; /* rule ids, as written */
 	size_t nallow;
-	const char *reason;    /* reason="..." of an allow directive; NULL if none */
-	bool migration;        /* a ddlgate:migration directive was seen */
+	const char *reason;	    /* reason="..." of an allow directive; NULL if none */
+	bool migration;		    /* a ddlgate:migration directive was seen */
 	const char *migration_name; /* its name="..." (NULL if not given) */
-	const char *error;     /* first malformed directive, for logs; NULL if none */
+	const char *error;	    /* first malformed directive, for logs; NULL if none */
 };
 
 /*

@@ -17,26 +17,26 @@
 /* ---- catalogue -------------------------------------------------------- */
 
 static const struct rules_builtin builtins[] = {
-	{"unique-unguarded", RULES_ACTION_BLOCK, true, true},
-	{"add-required-column", RULES_ACTION_BLOCK, true, true},
-	{"set-not-null", RULES_ACTION_BLOCK, true, true},
-	{"drop-table", RULES_ACTION_BLOCK, true, true},
-	{"drop-database", RULES_ACTION_BLOCK, true, true},
-	{"drop-column", RULES_ACTION_BLOCK, true, true},
-	{"truncate-table", RULES_ACTION_BLOCK, true, true},
-	{"rename-table", RULES_ACTION_BLOCK, true, true},
-	{"rename-column", RULES_ACTION_BLOCK, true, true},
-	{"column-type-change", RULES_ACTION_BLOCK, true, true},
-	{"blocking-algorithm", RULES_ACTION_BLOCK, true, true},
-	{"large-table-ddl", RULES_ACTION_WARN, true, true},
-	{"add-foreign-key", RULES_ACTION_WARN, true, true},
-	{"drop-foreign-key", RULES_ACTION_WARN, true, true},
-	{"missing-primary-key", RULES_ACTION_WARN, true, true},
-	{"inline-references", RULES_ACTION_WARN, true, true},
-	{"unbounded-lock-wait", RULES_ACTION_WARN, true, true},
-	{RULES_ID_MIGRATION_CONFLICT, RULES_ACTION_BLOCK, false, false},
-	{RULES_ID_OUTSIDE_WINDOW, RULES_ACTION_BLOCK, false, false},
-	{RULES_ID_UNPARSEABLE, RULES_ACTION_BLOCK, false, true},
+    {"unique-unguarded", RULES_ACTION_BLOCK, true, true},
+    {"add-required-column", RULES_ACTION_BLOCK, true, true},
+    {"set-not-null", RULES_ACTION_BLOCK, true, true},
+    {"drop-table", RULES_ACTION_BLOCK, true, true},
+    {"drop-database", RULES_ACTION_BLOCK, true, true},
+    {"drop-column", RULES_ACTION_BLOCK, true, true},
+    {"truncate-table", RULES_ACTION_BLOCK, true, true},
+    {"rename-table", RULES_ACTION_BLOCK, true, true},
+    {"rename-column", RULES_ACTION_BLOCK, true, true},
+    {"column-type-change", RULES_ACTION_BLOCK, true, true},
+    {"blocking-algorithm", RULES_ACTION_BLOCK, true, true},
+    {"large-table-ddl", RULES_ACTION_WARN, true, true},
+    {"add-foreign-key", RULES_ACTION_WARN, true, true},
+    {"drop-foreign-key", RULES_ACTION_WARN, true, true},
+    {"missing-primary-key", RULES_ACTION_WARN, true, true},
+    {"inline-references", RULES_ACTION_WARN, true, true},
+    {"unbounded-lock-wait", RULES_ACTION_WARN, true, true},
+    {RULES_ID_MIGRATION_CONFLICT, RULES_ACTION_BLOCK, false, false},
+    {RULES_ID_OUTSIDE_WINDOW, RULES_ACTION_BLOCK, false, false},
+    {RULES_ID_UNPARSEABLE, RULES_ACTION_BLOCK, false, true},
 };
 #define NBUILTINS (sizeof(builtins) / sizeof(builtins[0]))
 
@@ -227,7 +227,8 @@ static void scope_copy(struct scope *d, const struct cfg_rule *r)
 	scope_list_copy(&d->users, &r->users);
 }
 
-struct rules_engine *rules_engine_new(const struct cfg_rule *cfg, size_t n, char *err, size_t errlen)
+struct rules_engine *rules_engine_new(const struct cfg_rule *cfg, size_t n, char *err,
+				      size_t errlen)
 {
 	struct rules_engine *e = xcalloc(1, sizeof(*e));
 	e->custom = xcalloc(n, sizeof(*e->custom));
@@ -252,10 +253,11 @@ struct rules_engine *rules_engine_new(const struct cfg_rule *cfg, size_t n, char
 			continue;
 		}
 		if (!r->pattern || !*r->pattern) {
-			snprintf(err, errlen,
-				 "line %d: [rule \"%s\"]: unknown built-in rule, and no pattern for a "
-				 "custom rule",
-				 r->line, r->id ? r->id : "");
+			snprintf(
+			    err, errlen,
+			    "line %d: [rule \"%s\"]: unknown built-in rule, and no pattern for a "
+			    "custom rule",
+			    r->line, r->id ? r->id : "");
 			goto fail;
 		}
 		int ecode;
@@ -272,9 +274,7 @@ struct rules_engine *rules_engine_new(const struct cfg_rule *cfg, size_t n, char
 		(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* interpreter if no JIT */
 		struct custom_rule *c = &e->custom[e->ncustom++];
 		c->id = xstrdup(r->id);
-		c->message = r->message && *r->message
-				     ? xstrdup(r->message)
-				     : NULL;
+		c->message = r->message && *r->message ? xstrdup(r->message) : NULL;
 		c->action = map_action(r->action, RULES_ACTION_BLOCK);
 		c->re = re;
 		scope_copy(&c->scope, r);
@@ -297,8 +297,8 @@ enum rules_action rules_engine_action(const struct rules_engine *e, const char *
 	for (size_t i = 0; id && i < e->ncustom; i++)
 		if (strcmp(e->custom[i].id, id) == 0)
 			return scope_match(&e->custom[i].scope, user, schema, table)
-				       ? e->custom[i].action
-				       : RULES_ACTION_OFF;
+				   ? e->custom[i].action
+				   : RULES_ACTION_OFF;
 	return RULES_ACTION_OFF;
 }
 
@@ -348,8 +348,8 @@ static struct rules_finding *finding_add(struct rules_eval *ev, bool passed)
 /* Suppression, inner-statement prefix and the decision are applied here so
  * every rule reports the same way. */
 struct rules_finding *rules_emit(struct rules_eval *ev, const char *id, const char *schema,
-				 const char *table, bool passed, const char *guard, const char *what,
-				 const char *fix)
+				 const char *table, bool passed, const char *guard,
+				 const char *what, const char *fix)
 {
 	const char *sch = schema && *schema ? schema : NULL;
 	enum rules_action act = rules_engine_action(ev->e, id, ev->ctx->user, sch, table);
@@ -425,10 +425,10 @@ static void check_custom(struct rules_eval *ev, const struct stmt *st, const cha
 			continue;
 		/* a custom message is the whole "<what and why>. <how>" text */
 		struct rules_finding *f = rules_emit(
-			ev, c->id, sch, tbl, false, NULL,
-			c->message ? c->message
-				   : rules_fmt(ev->a, "The statement matches custom rule %s", c->id),
-			c->message ? "" : "Ask the owner of the rule how to make this change");
+		    ev, c->id, sch, tbl, false, NULL,
+		    c->message ? c->message
+			       : rules_fmt(ev->a, "The statement matches custom rule %s", c->id),
+		    c->message ? "" : "Ask the owner of the rule how to make this change");
 		if (f)
 			f->custom = true;
 	}
@@ -486,7 +486,12 @@ enum rules_decision rules_evaluate(const struct rules_engine *e, struct arena *a
 {
 	memset(out, 0, sizeof(*out));
 	struct rules_eval ev = {
-		.e = e, .a = a, .ctx = ctx, .facts = ctx->facts, .mig = ctx->mig, .v = out,
+	    .e = e,
+	    .a = a,
+	    .ctx = ctx,
+	    .facts = ctx->facts,
+	    .mig = ctx->mig,
+	    .v = out,
 	};
 	if (sql)
 		(void)directive_scan(a, sql, len, 0, &out->directives);

@@ -65,13 +65,13 @@ const char *rules_decision_name(enum rules_decision d);
 enum rules_answer { RULES_UNKNOWN = 0, RULES_YES, RULES_NO };
 
 enum rules_fact_kind {
-	FACT_HAS_ROWS,      /* table holds rows; answer.number = rows seen, capped at 2 */
+	FACT_HAS_ROWS,	    /* table holds rows; answer.number = rows seen, capped at 2 */
 	FACT_DUPLICATES,    /* key parts have a duplicate (rows with a NULL part excluded,
 			       prefix lengths respected); answer.detail = a sample value */
-	FACT_NULLS,         /* column holds a NULL */
+	FACT_NULLS,	    /* column holds a NULL */
 	FACT_COLUMN_DATA,   /* column holds a non-NULL value */
 	FACT_LARGE_TABLE,   /* data+index size > query.threshold; answer.number = bytes */
-	FACT_ORPHANS,       /* child rows (all FK parts non-NULL) without a parent row */
+	FACT_ORPHANS,	    /* child rows (all FK parts non-NULL) without a parent row */
 	FACT_SCHEMA_TABLES, /* schema (query.table.name) holds base tables; number = how many */
 	FACT_COLUMN_TYPE,   /* column exists; answer.detail = its COLUMN_TYPE */
 };
@@ -85,15 +85,15 @@ struct rules_fact_query {
 	const struct stmt_key_part *parts; /* DUPLICATES, ORPHANS (child columns), NULLS and
 					      COLUMN_DATA / COLUMN_TYPE (parts[0]) */
 	size_t nparts;
-	struct stmt_name ref;                  /* ORPHANS: parent table */
+	struct stmt_name ref;		       /* ORPHANS: parent table */
 	const struct stmt_key_part *ref_parts; /* ORPHANS: parent columns, nparts of them */
-	uint64_t threshold;                    /* LARGE_TABLE */
+	uint64_t threshold;		       /* LARGE_TABLE */
 };
 
 enum rules_fact_status {
 	RULES_FACT_NOT_FETCHED = 0, /* nobody asked the database (offline, or phase 1) */
-	RULES_FACT_OK,              /* value is YES or NO */
-	RULES_FACT_FAILED,          /* the probe failed; detail says why */
+	RULES_FACT_OK,		    /* value is YES or NO */
+	RULES_FACT_FAILED,	    /* the probe failed; detail says why */
 };
 
 struct rules_fact_answer {
@@ -176,42 +176,43 @@ enum rules_action rules_engine_action(const struct rules_engine *e, const char *
 
 /* Everything evaluation knows about the session. */
 struct rules_ctx {
-	const char *user;              /* NULL = unknown */
-	const char *schema;            /* current schema; NULL = none */
-	bool migration;                /* the session is a migration session */
-	long lock_wait_timeout;        /* session lock_wait_timeout in s; < 0 = unknown */
-	long max_lock_wait_s;          /* [guard] max_lock_wait_s */
-	uint64_t large_table_bytes;    /* [guard] large_table_bytes; 0 = rule skipped */
+	const char *user;		 /* NULL = unknown */
+	const char *schema;		 /* current schema; NULL = none */
+	bool migration;			 /* the session is a migration session */
+	long lock_wait_timeout;		 /* session lock_wait_timeout in s; < 0 = unknown */
+	long max_lock_wait_s;		 /* [guard] max_lock_wait_s */
+	uint64_t large_table_bytes;	 /* [guard] large_table_bytes; 0 = rule skipped */
 	const struct rules_facts *facts; /* NULL = offline */
-	struct rules_migration *mig;   /* NULL = no memory: every table may hold data */
-	bool no_memory_update;         /* evaluate only: the caller applies st to mig itself
-					  (rules_migration_apply) once the server said OK */
+	struct rules_migration *mig;	 /* NULL = no memory: every table may hold data */
+	bool no_memory_update;		 /* evaluate only: the caller applies st to mig itself
+					    (rules_migration_apply) once the server said OK */
 };
 
 /* One rule that fired (in verdict.findings), or whose guard made the
  * statement safe (in verdict.passed, with passed set: for the audit record,
  * e.g. "probe: no duplicates"). Strings live in the evaluation arena. */
 struct rules_finding {
-	const char *rule;          /* id */
-	enum rules_action action;  /* WARN or BLOCK (never OFF: off rules are not reported) */
-	const char *message;       /* "<what and why>. <how to do it safely>" */
-	const char *guard;         /* what the guard found, e.g. "probe: 3 duplicates of 'a'"; NULL if none */
-	const char *object;        /* schema.table (or schema) concerned; NULL if none */
-	bool custom;               /* a [rule] with a pattern */
-	bool passed;               /* the guard made it safe: recorded, not counted */
-	bool suppressed;           /* lifted by an allow directive */
-	const char *reason;        /* the directive's reason, when suppressed */
-	unsigned inner;            /* 0: the statement itself; k: its k-th inner statement */
+	const char *rule;	  /* id */
+	enum rules_action action; /* WARN or BLOCK (never OFF: off rules are not reported) */
+	const char *message;	  /* "<what and why>. <how to do it safely>" */
+	const char
+	    *guard; /* what the guard found, e.g. "probe: 3 duplicates of 'a'"; NULL if none */
+	const char *object; /* schema.table (or schema) concerned; NULL if none */
+	bool custom;	    /* a [rule] with a pattern */
+	bool passed;	    /* the guard made it safe: recorded, not counted */
+	bool suppressed;    /* lifted by an allow directive */
+	const char *reason; /* the directive's reason, when suppressed */
+	unsigned inner;	    /* 0: the statement itself; k: its k-th inner statement */
 };
 
 struct rules_verdict {
 	enum rules_decision decision;
 	struct rules_finding *findings; /* arena array: the rules that fired */
 	size_t nfindings;
-	struct rules_finding *passed;   /* arena array: guards that made a rule pass */
+	struct rules_finding *passed; /* arena array: guards that made a rule pass */
 	size_t npassed;
 	struct rules_directives directives; /* the statement's ddlgate: comments */
-	bool pending;                /* a fact was not fetched: evaluate again once answered */
+	bool pending; /* a fact was not fetched: evaluate again once answered */
 };
 
 /*

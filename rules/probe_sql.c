@@ -311,8 +311,8 @@ void probe_sql_answer(const struct rules_fact_query *q, const char *const *row,
 			return;
 		}
 		out->value = RULES_YES;
-		sample_text(row, lens, ncols < q->nparts ? ncols : (unsigned)q->nparts,
-			    out->detail, sizeof(out->detail));
+		sample_text(row, lens, ncols < q->nparts ? ncols : (unsigned)q->nparts, out->detail,
+			    sizeof(out->detail));
 		return;
 	case FACT_LARGE_TABLE:
 		if (!row) {

@@ -23,7 +23,7 @@
  * not fit or q cannot be probed (a functional key part).
  */
 bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *buf, size_t n)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Turns the probe's result into an answer: row holds the first row's

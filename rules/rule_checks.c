@@ -149,7 +149,8 @@ static void check_unique(struct rules_eval *ev, const struct stmt *st, const cha
 			s = MIG_COL_CONSTANT;
 		switch (s) {
 		case MIG_COL_CREATED:
-			rules_emit(ev, id, sch, tbl, true, "new table in this migration", label, "");
+			rules_emit(ev, id, sch, tbl, true, "new table in this migration", label,
+				   "");
 			return;
 		case MIG_COL_ALL_NULL:
 			rules_emit(ev, id, sch, tbl, true,
@@ -176,21 +177,22 @@ static void check_unique(struct rules_eval *ev, const struct stmt *st, const cha
 			break;
 		}
 	}
-	const char *fix = rules_fmt(ev->a,
-				    "Find and resolve duplicates first (SELECT %s, COUNT(*) FROM `%s` "
-				    "GROUP BY ... HAVING COUNT(*) > 1), then let a live probe prove "
-				    "there are none (ddlgate check --dsn, or through the proxy)",
-				    keylist, tbl);
+	const char *fix =
+	    rules_fmt(ev->a,
+		      "Find and resolve duplicates first (SELECT %s, COUNT(*) FROM `%s` "
+		      "GROUP BY ... HAVING COUNT(*) > 1), then let a live probe prove "
+		      "there are none (ddlgate check --dsn, or through the proxy)",
+		      keylist, tbl);
 	if (computed) {
-		rules_emit(ev, id, sch, tbl, false,
-			   rules_fmt(ev->a, "values of `%s` cannot be known before it runs",
-				     computed),
-			   rules_fmt(ev->a,
-				     "%s on %s of `%s` adds a unique constraint over values "
-				     "ddlgate cannot check: duplicates make it fail after a long "
-				     "table copy (ALTER IGNORE silently deletes rows)",
-				     label, keytxt, tbl),
-			   fix);
+		rules_emit(
+		    ev, id, sch, tbl, false,
+		    rules_fmt(ev->a, "values of `%s` cannot be known before it runs", computed),
+		    rules_fmt(ev->a,
+			      "%s on %s of `%s` adds a unique constraint over values "
+			      "ddlgate cannot check: duplicates make it fail after a long "
+			      "table copy (ALTER IGNORE silently deletes rows)",
+			      label, keytxt, tbl),
+		    fix);
 		return;
 	}
 	struct rules_fact_answer ans;
@@ -202,14 +204,15 @@ static void check_unique(struct rules_eval *ev, const struct stmt *st, const cha
 			rules_emit(ev, id, sch, tbl, true, guard, label, "");
 			return;
 		}
-		rules_emit(ev, id, sch, tbl, false, guard,
-			   rules_fmt(ev->a,
-				     "%s on %s of `%s`: new column `%s` gets the same default value "
-				     "on every row, so with 2 or more rows the key %s",
-				     label, keytxt, tbl, constant,
-				     r == RULES_YES ? "always fails" : "fails"),
-			   "Add the column as nullable without a default, backfill distinct "
-			   "values, then add the key in a later step");
+		rules_emit(
+		    ev, id, sch, tbl, false, guard,
+		    rules_fmt(ev->a,
+			      "%s on %s of `%s`: new column `%s` gets the same default value "
+			      "on every row, so with 2 or more rows the key %s",
+			      label, keytxt, tbl, constant,
+			      r == RULES_YES ? "always fails" : "fails"),
+		    "Add the column as nullable without a default, backfill distinct "
+		    "values, then add the key in a later step");
 		return;
 	}
 	struct rules_fact_query q = query(FACT_DUPLICATES, sch, tbl);
@@ -252,11 +255,11 @@ static void check_add_column(struct rules_eval *ev, const struct stmt *st, const
 		const char *guard;
 		enum rules_answer r = has_rows(ev, sch, tbl, &ans, &guard);
 		const char *what = rules_fmt(
-			ev->a,
-			"ADD COLUMN `%s` %s NOT NULL without DEFAULT on `%s`, a table that %s rows: "
-			"existing rows get the type's implicit value (or the statement fails in "
-			"strict mode) and running code that inserts without the column breaks",
-			c->name, c->type ? c->type : "", tbl, r == RULES_YES ? "holds" : "may hold");
+		    ev->a,
+		    "ADD COLUMN `%s` %s NOT NULL without DEFAULT on `%s`, a table that %s rows: "
+		    "existing rows get the type's implicit value (or the statement fails in "
+		    "strict mode) and running code that inserts without the column breaks",
+		    c->name, c->type ? c->type : "", tbl, r == RULES_YES ? "holds" : "may hold");
 		rules_emit(ev, id, sch, tbl, r == RULES_NO, guard, what,
 			   "Give the column a DEFAULT (or add it nullable), backfill, then make it "
 			   "NOT NULL once every writer sets it");
@@ -349,7 +352,8 @@ static void check_type_change(struct rules_eval *ev, const char *sch, const char
 		else if (r == RULES_NO)
 			return; /* no such column: the server refuses the statement */
 		else
-			guard = rules_fmt(ev->a, "current type unknown (%s)", guard_unknown(ev, &ans));
+			guard =
+			    rules_fmt(ev->a, "current type unknown (%s)", guard_unknown(ev, &ans));
 	}
 	const char *fix = "Expand/contract: add a column of the new type, write both, backfill, "
 			  "switch readers, then drop the old column (or use an online schema "
@@ -574,17 +578,19 @@ static void check_large_table(struct rules_eval *ev, const struct stmt *st, cons
 	q.threshold = ev->ctx->large_table_bytes;
 	struct rules_fact_answer ans;
 	enum rules_answer r = ask(ev, &q, &ans);
-	const char *guard = r == RULES_UNKNOWN
-				    ? guard_unknown(ev, &ans)
-				    : rules_fmt(ev->a, "probe: table is %" PRIu64 " bytes (limit %" PRIu64 ")",
-						ans.number, q.threshold);
-	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
-		   rules_fmt(ev->a,
-			     "This statement rebuilds or scans `%s`, %s than large_table_bytes: "
-			     "it runs long, holds metadata locks, fills disk and makes replicas lag",
-			     tbl, r == RULES_YES ? "larger" : "possibly larger"),
-		   "Run it with an online schema change tool (pt-online-schema-change, gh-ost), or "
-		   "in a window with /* ddlgate:allow large-table-ddl reason=\"...\" */");
+	const char *guard =
+	    r == RULES_UNKNOWN
+		? guard_unknown(ev, &ans)
+		: rules_fmt(ev->a, "probe: table is %" PRIu64 " bytes (limit %" PRIu64 ")",
+			    ans.number, q.threshold);
+	rules_emit(
+	    ev, id, sch, tbl, r == RULES_NO, guard,
+	    rules_fmt(ev->a,
+		      "This statement rebuilds or scans `%s`, %s than large_table_bytes: "
+		      "it runs long, holds metadata locks, fills disk and makes replicas lag",
+		      tbl, r == RULES_YES ? "larger" : "possibly larger"),
+	    "Run it with an online schema change tool (pt-online-schema-change, gh-ost), or "
+	    "in a window with /* ddlgate:allow large-table-ddl reason=\"...\" */");
 }
 
 static void check_blocking(struct rules_eval *ev, const char *sch, const char *tbl,
@@ -597,8 +603,7 @@ static void check_blocking(struct rules_eval *ev, const char *sch, const char *t
 	if (!bad || table_new(ev, sch, tbl) || rules_is_shadow_table(tbl))
 		return;
 	rules_emit(ev, "blocking-algorithm", sch, tbl, false, NULL,
-		   rules_fmt(ev->a,
-			     "%s=%s on `%s` blocks %s for the whole statement",
+		   rules_fmt(ev->a, "%s=%s on `%s` blocks %s for the whole statement",
 			     op->kind == OP_ALGORITHM ? "ALGORITHM" : "LOCK", v, tbl,
 			     strcasecmp(v, "exclusive") == 0 ? "reads and writes" : "writes"),
 		   "Use ALGORITHM=INSTANT or INPLACE with LOCK=NONE where the server supports "
@@ -614,12 +619,12 @@ static void check_add_fk(struct rules_eval *ev, const char *sch, const char *tbl
 			   "");
 		return;
 	}
-	const char *what = rules_fmt(ev->a,
-				     "ADD FOREIGN KEY (%s) on `%s` referencing `%s`: the server checks "
-				     "every row while it holds locks (MySQL copies the table when "
-				     "foreign_key_checks=1), and orphan rows make it fail",
-				     parts_text(ev->a, op->parts, op->nparts), tbl,
-				     op->ref.name ? op->ref.name : "?");
+	const char *what = rules_fmt(
+	    ev->a,
+	    "ADD FOREIGN KEY (%s) on `%s` referencing `%s`: the server checks "
+	    "every row while it holds locks (MySQL copies the table when "
+	    "foreign_key_checks=1), and orphan rows make it fail",
+	    parts_text(ev->a, op->parts, op->nparts), tbl, op->ref.name ? op->ref.name : "?");
 	const char *fix = "Check for orphans first (rows whose key has no parent), and add it "
 			  "at a quiet time or with an online schema change tool";
 	if (!op->ref.name || !op->ref_parts || op->nref_parts != op->nparts || !op->nparts) {
@@ -672,14 +677,13 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 			if (op->column->inline_unique || op->column->inline_primary) {
 				struct stmt_key_part *kp = arena_alloc(ev->a, sizeof(*kp));
 				kp->column = col;
-				check_unique(ev, st, sch, tbl,
-					     rules_fmt(ev->a, "%s `%s` %s",
-						       op->kind == OP_MODIFY_COLUMN ? "MODIFY"
-										    : "CHANGE",
-						       col,
-						       op->column->inline_primary ? "PRIMARY KEY"
-										  : "UNIQUE"),
-					     kp, 1, op->column->inline_primary);
+				check_unique(
+				    ev, st, sch, tbl,
+				    rules_fmt(
+					ev->a, "%s `%s` %s",
+					op->kind == OP_MODIFY_COLUMN ? "MODIFY" : "CHANGE", col,
+					op->column->inline_primary ? "PRIMARY KEY" : "UNIQUE"),
+				    kp, 1, op->column->inline_primary);
 			}
 			break;
 		case OP_RENAME_COLUMN:
@@ -695,11 +699,11 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 			bool pk = op->kind == OP_ADD_PRIMARY;
 			const char *name = create_index ? st->index_name : op->name;
 			const char *label =
-				create_index ? rules_fmt(ev->a, "CREATE UNIQUE INDEX `%s`",
-							 name ? name : "?")
-				: pk	     ? "ADD PRIMARY KEY"
-				: name	     ? rules_fmt(ev->a, "ADD UNIQUE KEY `%s`", name)
-					     : "ADD UNIQUE KEY";
+			    create_index
+				? rules_fmt(ev->a, "CREATE UNIQUE INDEX `%s`", name ? name : "?")
+			    : pk   ? "ADD PRIMARY KEY"
+			    : name ? rules_fmt(ev->a, "ADD UNIQUE KEY `%s`", name)
+				   : "ADD UNIQUE KEY";
 			check_unique(ev, st, sch, tbl, label, op->parts, op->nparts, pk);
 			break;
 		}
@@ -806,12 +810,12 @@ void rules_check_stmt(struct rules_eval *ev, const struct stmt *st)
 	if (st->unparsed || st->prepare_from_variable) {
 		rules_emit(ev, RULES_ID_UNPARSEABLE, ev->ctx->schema, NULL, false, NULL,
 			   st->prepare_from_variable
-				   ? "PREPARE ... FROM a variable hides the statement's text, so "
-				     "ddlgate cannot check it"
-				   : rules_fmt(ev->a,
-					       "ddlgate cannot fully understand this DDL (%s), so it "
-					       "cannot check it",
-					       st->error ? st->error : "unsupported syntax"),
+			       ? "PREPARE ... FROM a variable hides the statement's text, so "
+				 "ddlgate cannot check it"
+			       : rules_fmt(ev->a,
+					   "ddlgate cannot fully understand this DDL (%s), so it "
+					   "cannot check it",
+					   st->error ? st->error : "unsupported syntax"),
 			   "Write the statement in plain SQL ddlgate models, or apply it outside "
 			   "the proxy after review");
 		return;
@@ -827,11 +831,13 @@ void rules_check_stmt(struct rules_eval *ev, const struct stmt *st)
 	case DDL_DROP_TABLE:
 		if (!st->temporary)
 			for (size_t i = 0; i < st->nobjects; i++)
-				check_table_destroy(ev, "drop-table", "DROP TABLE", &st->objects[i]);
+				check_table_destroy(ev, "drop-table", "DROP TABLE",
+						    &st->objects[i]);
 		break;
 	case DDL_TRUNCATE_TABLE:
 		for (size_t i = 0; i < st->nobjects; i++)
-			check_table_destroy(ev, "truncate-table", "TRUNCATE TABLE", &st->objects[i]);
+			check_table_destroy(ev, "truncate-table", "TRUNCATE TABLE",
+					    &st->objects[i]);
 		break;
 	case DDL_RENAME_TABLE:
 		for (size_t i = 0; i + 1 < st->nobjects; i += 2)
@@ -844,15 +850,15 @@ void rules_check_stmt(struct rules_eval *ev, const struct stmt *st)
 		struct rules_fact_query q = query(FACT_SCHEMA_TABLES, "", db);
 		struct rules_fact_answer ans;
 		enum rules_answer r = ask(ev, &q, &ans);
-		const char *guard = r == RULES_NO    ? "probe: the schema holds no table"
-				    : r == RULES_YES ? rules_fmt(ev->a, "probe: %" PRIu64 " tables",
-								 ans.number)
-						     : guard_unknown(ev, &ans);
-		rules_emit(ev, "drop-database", db, NULL, r == RULES_NO, guard,
-			   rules_fmt(ev->a, "DROP DATABASE `%s` destroys every table in it for good",
-				     db),
-			   "Back it up and make sure nothing uses it, then run it with "
-			   "/* ddlgate:allow drop-database reason=\"...\" */");
+		const char *guard = r == RULES_NO ? "probe: the schema holds no table"
+				    : r == RULES_YES
+					? rules_fmt(ev->a, "probe: %" PRIu64 " tables", ans.number)
+					: guard_unknown(ev, &ans);
+		rules_emit(
+		    ev, "drop-database", db, NULL, r == RULES_NO, guard,
+		    rules_fmt(ev->a, "DROP DATABASE `%s` destroys every table in it for good", db),
+		    "Back it up and make sure nothing uses it, then run it with "
+		    "/* ddlgate:allow drop-database reason=\"...\" */");
 		break;
 	}
 	default:

@@ -17,12 +17,12 @@ struct rules_eval {
 	struct arena *a;
 	const struct rules_ctx *ctx;
 	const struct rules_facts *facts; /* NULL: offline, or an inner statement */
-	struct rules_migration *mig;     /* NULL: nothing known */
+	struct rules_migration *mig;	 /* NULL: nothing known */
 	struct rules_verdict *v;
-	size_t cap;                      /* allocated findings */
-	size_t cap_passed;               /* allocated passed guards */
-	unsigned inner;                  /* 0 top level, k: k-th inner statement */
-	const char *inner_what;          /* "routine body", ... for messages */
+	size_t cap;		/* allocated findings */
+	size_t cap_passed;	/* allocated passed guards */
+	unsigned inner;		/* 0 top level, k: k-th inner statement */
+	const char *inner_what; /* "routine body", ... for messages */
 };
 
 /* What the migration knows about a column (see rule_memory.c). */
@@ -30,7 +30,7 @@ enum mig_col_state {
 	MIG_COL_UNKNOWN = 0, /* not added in this migration: existing data */
 	MIG_COL_ALL_NULL,    /* added nullable without default: NULL on every row */
 	MIG_COL_CONSTANT,    /* added with a constant (or implicit) default */
-	MIG_COL_UNIQUE,      /* added AUTO_INCREMENT: distinct values */
+	MIG_COL_UNIQUE,	     /* added AUTO_INCREMENT: distinct values */
 	MIG_COL_COMPUTED,    /* added generated / with an expression: unknown values */
 	MIG_COL_CREATED,     /* part of a table created in this migration */
 };
@@ -38,8 +38,7 @@ enum mig_col_state {
 /* Column state for schema.table.column from earlier statements; type gets
  * the column's type when known (else NULL). */
 enum mig_col_state rules_migration_column(const struct rules_migration *m, const char *schema,
-					  const char *table, const char *column,
-					  const char **type);
+					  const char *table, const char *column, const char **type);
 /* True when schema.table was created in this migration (empty or not). */
 bool rules_migration_table_created(const struct rules_migration *m, const char *schema,
 				   const char *table);
@@ -54,8 +53,8 @@ void rules_check_stmt(struct rules_eval *ev, const struct stmt *st);
  * are joined as "<what>. <fix>". object may be NULL. Returns the finding,
  * or NULL when the rule is off here. */
 struct rules_finding *rules_emit(struct rules_eval *ev, const char *id, const char *schema,
-				 const char *table, bool passed, const char *guard, const char *what,
-				 const char *fix);
+				 const char *table, bool passed, const char *guard,
+				 const char *what, const char *fix);
 
 /* arena printf. */
 const char *rules_fmt(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -30,10 +30,10 @@ struct mig_column {
 };
 
 struct mig_table {
-	char *schema; /* owned; "" = unknown schema */
-	char *name;   /* owned */
-	bool created; /* CREATE TABLE in this migration */
-	bool empty;   /* known to hold no rows */
+	char *schema;		 /* owned; "" = unknown schema */
+	char *name;		 /* owned */
+	bool created;		 /* CREATE TABLE in this migration */
+	bool empty;		 /* known to hold no rows */
 	struct mig_column *cols; /* owned */
 	size_t ncols;
 };
@@ -175,8 +175,7 @@ enum mig_col_state rules_column_add_state(const struct stmt_column *c)
 }
 
 enum mig_col_state rules_migration_column(const struct rules_migration *m, const char *schema,
-					  const char *table, const char *column,
-					  const char **type)
+					  const char *table, const char *column, const char **type)
 {
 	*type = NULL;
 	struct mig_table *t = table_find(m, schema, table);
@@ -268,7 +267,9 @@ static void apply_alter(struct rules_migration *m, const struct stmt *st, const 
 		case OP_CHANGE_COLUMN:
 		case OP_MODIFY_COLUMN: {
 			t = table_find(m, sch, tbl);
-			const char *from = op->name ? op->name : op->column ? op->column->name : NULL;
+			const char *from = op->name	? op->name
+					   : op->column ? op->column->name
+							: NULL;
 			struct mig_column *c = col_find(t, from);
 			if (!c)
 				break;
@@ -372,10 +373,10 @@ void rules_migration_apply(struct rules_migration *m, const struct stmt *st, con
 
 /* A stored question with its own copies of every string. */
 struct fact_entry {
-	struct rules_fact_query q; /* strings below */
-	struct stmt_key_part *parts;     /* owned */
+	struct rules_fact_query q;	 /* strings below */
+	struct stmt_key_part *parts;	 /* owned */
 	struct stmt_key_part *ref_parts; /* owned */
-	char *strings[4];                /* owned: schema, name, ref schema, ref name */
+	char *strings[4];		 /* owned: schema, name, ref schema, ref name */
 	bool answered;
 	struct rules_fact_answer ans;
 };

@@ -79,12 +79,12 @@ static void ctype_parse(const char *s, struct ctype *t)
 
 	/* aliases */
 	static const char *const alias[][2] = {
-		{"integer", "int"},   {"int4", "int"},          {"int8", "bigint"},
-		{"int1", "tinyint"},  {"int2", "smallint"},     {"int3", "mediumint"},
-		{"middleint", "mediumint"}, {"bool", "tinyint"}, {"boolean", "tinyint"},
-		{"dec", "decimal"},   {"numeric", "decimal"},   {"fixed", "decimal"},
-		{"real", "double"},   {"float8", "double"},     {"float4", "float"},
-		{"long", "mediumtext"}, {"character", "char"},
+	    {"integer", "int"},		{"int4", "int"},	{"int8", "bigint"},
+	    {"int1", "tinyint"},	{"int2", "smallint"},	{"int3", "mediumint"},
+	    {"middleint", "mediumint"}, {"bool", "tinyint"},	{"boolean", "tinyint"},
+	    {"dec", "decimal"},		{"numeric", "decimal"}, {"fixed", "decimal"},
+	    {"real", "double"},		{"float8", "double"},	{"float4", "float"},
+	    {"long", "mediumtext"},	{"character", "char"},
 	};
 	for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++)
 		if (strcmp(t->base, alias[i][0]) == 0)

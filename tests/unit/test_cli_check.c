@@ -80,7 +80,8 @@ static void test_unique_on_existing_column(void **state)
 	assert_int_equal(json_integer_value(json_object_get(f, "line")), 2);
 	const char *file = json_string_value(json_object_get(f, "file"));
 	assert_non_null(strstr(file, "20240201000000_email_unique/migration.sql"));
-	assert_non_null(strstr(json_string_value(json_object_get(f, "message")), "`User_email_key`"));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(f, "message")), "`User_email_key`"));
 	json_decref(arr);
 	free(out);
 }
@@ -105,7 +106,8 @@ static void test_plain_folder(void **state)
 	assert_non_null(strstr(out, "V10__drop_legacy.sql:3: allowed [drop-column]"));
 	assert_non_null(strstr(out, "[directive: unused since 3.2]"));
 	assert_null(strstr(out, "down.sql"));
-	assert_non_null(strstr(out, "3 file(s), 4 statement(s): 0 blocking, 0 warning(s), 1 allowed"));
+	assert_non_null(
+	    strstr(out, "3 file(s), 4 statement(s): 0 blocking, 0 warning(s), 1 allowed"));
 	free(out);
 }
 
@@ -129,9 +131,10 @@ static void test_github_format(void **state)
 	char *out;
 	int rc = run_check(&out, "--format=github", "check/prisma_unique_existing", NULL);
 	assert_int_equal(rc, 1);
-	assert_non_null(strstr(out, "::error file=check/prisma_unique_existing/migrations/"
-				    "20240201000000_email_unique/migration.sql,line=2,title=ddlgate "
-				    "unique-unguarded::CREATE UNIQUE INDEX"));
+	assert_non_null(strstr(out,
+			       "::error file=check/prisma_unique_existing/migrations/"
+			       "20240201000000_email_unique/migration.sql,line=2,title=ddlgate "
+			       "unique-unguarded::CREATE UNIQUE INDEX"));
 	free(out);
 }
 
@@ -140,7 +143,8 @@ static void test_config(void **state)
 	(void)state;
 	char *out;
 	/* unique-unguarded set to warn: exit 0 with a warning */
-	int rc = run_check(&out, "-c", "check/unique_warn.ini", "check/prisma_unique_existing", NULL);
+	int rc =
+	    run_check(&out, "-c", "check/unique_warn.ini", "check/prisma_unique_existing", NULL);
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(out, "warn [unique-unguarded]"));
 	free(out);
@@ -173,7 +177,6 @@ static void test_usage_errors(void **state)
 	free(out);
 }
 
-
 static void test_dsn_parse(void **state)
 {
 	(void)state;
@@ -183,19 +186,19 @@ static void test_dsn_parse(void **state)
 		const char *user, *pass, *host, *db, *socket;
 		unsigned port;
 	} cases[] = {
-		{"mysql://prober:s3cret@127.0.0.1:3306/shop", true, "prober", "s3cret", "127.0.0.1",
-		 "shop", NULL, 3306},
-		{"mysql://u@db.example.com/app", true, "u", NULL, "db.example.com", "app", NULL, 0},
-		{"mariadb://u:p%40ss%3A@[::1]:3307/x", true, "u", "p@ss:", "::1", "x", NULL, 3307},
-		{"mysql://u:@localhost/x?socket=%2Frun%2Fmysqld.sock", true, "u", "", "localhost", "x",
-		 "/run/mysqld.sock", 0},
-		{"mysql://localhost", true, NULL, NULL, "localhost", NULL, NULL, 0},
-		{"postgres://u@h/x", false, NULL, NULL, NULL, NULL, NULL, 0},
-		{"mysql://u@h:99999/x", false, NULL, NULL, NULL, NULL, NULL, 0},
-		{"mysql://u@h:12ab/x", false, NULL, NULL, NULL, NULL, NULL, 0},
-		{"mysql://u:%zz@h/x", false, NULL, NULL, NULL, NULL, NULL, 0},
-		{"mysql://u@h/x?sslmode=on", false, NULL, NULL, NULL, NULL, NULL, 0},
-		{"127.0.0.1:3306", false, NULL, NULL, NULL, NULL, NULL, 0},
+	    {"mysql://prober:s3cret@127.0.0.1:3306/shop", true, "prober", "s3cret", "127.0.0.1",
+	     "shop", NULL, 3306},
+	    {"mysql://u@db.example.com/app", true, "u", NULL, "db.example.com", "app", NULL, 0},
+	    {"mariadb://u:p%40ss%3A@[::1]:3307/x", true, "u", "p@ss:", "::1", "x", NULL, 3307},
+	    {"mysql://u:@localhost/x?socket=%2Frun%2Fmysqld.sock", true, "u", "", "localhost", "x",
+	     "/run/mysqld.sock", 0},
+	    {"mysql://localhost", true, NULL, NULL, "localhost", NULL, NULL, 0},
+	    {"postgres://u@h/x", false, NULL, NULL, NULL, NULL, NULL, 0},
+	    {"mysql://u@h:99999/x", false, NULL, NULL, NULL, NULL, NULL, 0},
+	    {"mysql://u@h:12ab/x", false, NULL, NULL, NULL, NULL, NULL, 0},
+	    {"mysql://u:%zz@h/x", false, NULL, NULL, NULL, NULL, NULL, 0},
+	    {"mysql://u@h/x?sslmode=on", false, NULL, NULL, NULL, NULL, NULL, 0},
+	    {"127.0.0.1:3306", false, NULL, NULL, NULL, NULL, NULL, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct facts_dsn d;
@@ -223,15 +226,15 @@ static void test_dsn_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_prisma_docs_clean),
-		cmocka_unit_test(test_unique_on_existing_column),
-		cmocka_unit_test(test_required_column),
-		cmocka_unit_test(test_plain_folder),
-		cmocka_unit_test(test_sqitch),
-		cmocka_unit_test(test_github_format),
-		cmocka_unit_test(test_config),
-		cmocka_unit_test(test_usage_errors),
-		cmocka_unit_test(test_dsn_parse),
+	    cmocka_unit_test(test_prisma_docs_clean),
+	    cmocka_unit_test(test_unique_on_existing_column),
+	    cmocka_unit_test(test_required_column),
+	    cmocka_unit_test(test_plain_folder),
+	    cmocka_unit_test(test_sqitch),
+	    cmocka_unit_test(test_github_format),
+	    cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_usage_errors),
+	    cmocka_unit_test(test_dsn_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

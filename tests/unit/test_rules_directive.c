@@ -88,8 +88,8 @@ static void test_directive_table(void **state)
 				*next++ = '\0';
 			char got[256];
 			if (!check_key(&d, found, key, val, got, sizeof(got))) {
-				print_error("engine_directives.txt:%d: %s: want [%s] got [%s]\n", lineno,
-					    key, val, got);
+				print_error("engine_directives.txt:%d: %s: want [%s] got [%s]\n",
+					    lineno, key, val, got);
 				failures++;
 			}
 			s = next ? next : s + strlen(s);
@@ -124,8 +124,8 @@ static void test_fixed_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_directive_table),
-		cmocka_unit_test(test_fixed_rules),
+	    cmocka_unit_test(test_directive_table),
+	    cmocka_unit_test(test_fixed_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

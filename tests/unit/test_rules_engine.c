@@ -100,7 +100,8 @@ static void cols_of(const struct rules_fact_query *q, char *buf, size_t n)
 	buf[0] = '\0';
 	for (size_t i = 0; i < q->nparts; i++) {
 		size_t k = strlen(buf);
-		snprintf(buf + k, n - k, "%s%s", i ? "," : "", q->parts[i].column ? q->parts[i].column : "?");
+		snprintf(buf + k, n - k, "%s%s", i ? "," : "",
+			 q->parts[i].column ? q->parts[i].column : "?");
 		if (q->parts[i].prefix) {
 			k = strlen(buf);
 			snprintf(buf + k, n - k, ":%u", (unsigned)q->parts[i].prefix);
@@ -129,9 +130,9 @@ static bool parse_kind(const char *w, enum rules_fact_kind *k)
 		const char *n;
 		enum rules_fact_kind k;
 	} map[] = {
-		{"has_rows", FACT_HAS_ROWS}, {"dup", FACT_DUPLICATES},  {"nulls", FACT_NULLS},
-		{"data", FACT_COLUMN_DATA},  {"size", FACT_LARGE_TABLE}, {"orphans", FACT_ORPHANS},
-		{"tables", FACT_SCHEMA_TABLES}, {"type", FACT_COLUMN_TYPE},
+	    {"has_rows", FACT_HAS_ROWS},    {"dup", FACT_DUPLICATES},	{"nulls", FACT_NULLS},
+	    {"data", FACT_COLUMN_DATA},	    {"size", FACT_LARGE_TABLE}, {"orphans", FACT_ORPHANS},
+	    {"tables", FACT_SCHEMA_TABLES}, {"type", FACT_COLUMN_TYPE},
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(w, map[i].n) == 0) {
@@ -325,10 +326,12 @@ static void run_engine_case(void **state)
 					char *eq = strchr(kv, '=');
 					assert_non_null(eq);
 					*eq = '\0';
-					struct cfg_list *l = strcmp(kv, "tables") == 0	  ? &r->tables
-							     : strcmp(kv, "users") == 0	  ? &r->users
-											  : &r->schemas;
-					for (char *it = strtok(eq + 1, ","); it; it = strtok(NULL, ","))
+					struct cfg_list *l = strcmp(kv, "tables") == 0 ? &r->tables
+							     : strcmp(kv, "users") == 0
+								 ? &r->users
+								 : &r->schemas;
+					for (char *it = strtok(eq + 1, ","); it;
+					     it = strtok(NULL, ","))
 						l->items[l->n++] = strdup(it);
 				}
 			}
@@ -336,9 +339,11 @@ static void run_engine_case(void **state)
 			char err[256] = "";
 			struct rules_engine *e = rules_engine_new(rules, nrules, err, sizeof(err));
 			if (e)
-				fail_msg("%s:%d: config accepted, expected an error", file_name, lineno);
+				fail_msg("%s:%d: config accepted, expected an error", file_name,
+					 lineno);
 			if (!strstr(err, trim(s)))
-				fail_msg("%s:%d: error '%s' lacks '%s'", file_name, lineno, err, trim(s));
+				fail_msg("%s:%d: error '%s' lacks '%s'", file_name, lineno, err,
+					 trim(s));
 		} else if (strcmp(cmd, "sql") == 0 || strcmp(cmd, "given") == 0) {
 			if (!engine) {
 				char err[256];
@@ -373,15 +378,16 @@ static void run_engine_case(void **state)
 					char sql[4096];
 					/* every question must be expressible as a probe */
 					if (!probe_sql_build(qs[i], 0, sql, sizeof(sql)))
-						fail_msg("%s:%d: no probe SQL for fact %d", file_name,
-							 lineno, qs[i]->kind);
+						fail_msg("%s:%d: no probe SQL for fact %d",
+							 file_name, lineno, qs[i]->kind);
 					answer_from(facts, nfacts, qs[i], &ans);
 					rules_fact_cache_answer(cache, qs[i], &ans);
 				}
 				assert_int_equal(rules_fact_cache_npending(cache), 0);
 				rules_evaluate(engine, &a, &st, s, strlen(s), &ctx, &v);
 				if (v.pending)
-					fail_msg("%s:%d: still pending after answers", file_name, lineno);
+					fail_msg("%s:%d: still pending after answers", file_name,
+						 lineno);
 			}
 			have_verdict = strcmp(cmd, "sql") == 0;
 			last = st;
@@ -417,7 +423,8 @@ static void run_engine_case(void **state)
 			}
 			if (!ok) {
 				dump(&v);
-				fail_msg("%s:%d: no %s '%s' for %s", file_name, lineno, cmd, text, rule);
+				fail_msg("%s:%d: no %s '%s' for %s", file_name, lineno, cmd, text,
+					 rule);
 			}
 		} else if (strcmp(cmd, "directive") == 0) {
 			assert_true(have_verdict);
@@ -425,9 +432,12 @@ static void run_engine_case(void **state)
 			const char *val = trim(s);
 			if (strcmp(what, "migration") == 0) {
 				assert_true(v.directives.migration);
-				assert_string_equal(v.directives.migration_name ? v.directives.migration_name : "", val);
+				assert_string_equal(
+				    v.directives.migration_name ? v.directives.migration_name : "",
+				    val);
 			} else if (strcmp(what, "reason") == 0) {
-				assert_string_equal(v.directives.reason ? v.directives.reason : "", val);
+				assert_string_equal(v.directives.reason ? v.directives.reason : "",
+						    val);
 			}
 		} else {
 			fail_msg("%s:%d: unknown command %s", file_name, lineno, cmd);
@@ -471,7 +481,9 @@ static void test_types(void **state)
 		*arrow = '\0';
 		const char *want = trim(arrow + 4);
 		enum type_change tc = rules_type_compare(trim(s), trim(bar + 3));
-		const char *got = tc == TYPE_SAME ? "same" : tc == TYPE_WIDENING ? "widening" : "other";
+		const char *got = tc == TYPE_SAME	? "same"
+				  : tc == TYPE_WIDENING ? "widening"
+							: "other";
 		if (strcmp(got, want) != 0) {
 			print_error("engine_types.txt:%zu: %s -> %s: want %s, got %s\n", i + 1,
 				    trim(s), trim(bar + 3), want, got);
@@ -543,8 +555,8 @@ static void test_probe_sql(void **state)
 			bool ok = probe_sql_build(&q, 0, sql, sizeof(sql));
 			const char *want = s + 2;
 			if (strcmp(want, "FAIL") == 0 ? ok : (!ok || strcmp(sql, want) != 0)) {
-				print_error("engine_probe.txt:%zu:\n  want %s\n  got  %s\n", i + 1, want,
-					    ok ? sql : "FAIL");
+				print_error("engine_probe.txt:%zu:\n  want %s\n  got  %s\n", i + 1,
+					    want, ok ? sql : "FAIL");
 				failures++;
 			}
 		}
@@ -590,7 +602,8 @@ static void test_probe_answer(void **state)
 {
 	(void)state;
 	struct stmt_key_part kp[2] = {{.column = "email"}, {.column = "org"}};
-	struct rules_fact_query q = {.kind = FACT_DUPLICATES, .table = {"s", "t"}, .parts = kp, .nparts = 2};
+	struct rules_fact_query q = {
+	    .kind = FACT_DUPLICATES, .table = {"s", "t"}, .parts = kp, .nparts = 2};
 	struct rules_fact_answer a;
 	const char *row[] = {"a@x", "7", "3"};
 	unsigned long lens[] = {3, 1, 1};
@@ -630,14 +643,14 @@ static void test_probe_answer(void **state)
 static void test_catalogue(void **state)
 {
 	(void)state;
-	static const char *const warn[] = {"large-table-ddl", "add-foreign-key", "drop-foreign-key",
-					   "missing-primary-key", "inline-references",
-					   "unbounded-lock-wait"};
+	static const char *const warn[] = {"large-table-ddl",	"add-foreign-key",
+					   "drop-foreign-key",	"missing-primary-key",
+					   "inline-references", "unbounded-lock-wait"};
 	static const char *const block[] = {
-		"unique-unguarded", "add-required-column", "set-not-null", "drop-table",
-		"drop-database", "drop-column", "truncate-table", "rename-table", "rename-column",
-		"column-type-change", "blocking-algorithm", "migration-conflict",
-		"ddl-outside-window", "unparseable-ddl"};
+	    "unique-unguarded",	  "add-required-column", "set-not-null",       "drop-table",
+	    "drop-database",	  "drop-column",	 "truncate-table",     "rename-table",
+	    "rename-column",	  "column-type-change",	 "blocking-algorithm", "migration-conflict",
+	    "ddl-outside-window", "unparseable-ddl"};
 	for (size_t i = 0; i < sizeof(warn) / sizeof(warn[0]); i++) {
 		const struct rules_builtin *b = rules_builtin_find(warn[i]);
 		assert_non_null(b);
@@ -677,7 +690,6 @@ static void test_catalogue(void **state)
 	assert_true(rules_pattern_match("Flyway-*", "flyway-lock"));
 	assert_false(rules_pattern_match("a?c", "abbc"));
 }
-
 
 /* ---- the shared corpus of real migrations -------------------------------- */
 
