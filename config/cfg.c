@@ -67,9 +67,9 @@ static const char *const cfg_action_names[] = {"", "off", "warn", "block", NULL}
  * Default lock names. '#' matches a run of digits: Rails (MIGRATOR_SALT *
  * CRC32(database)) and golang-migrate (CRC32("db:table") * salt) both take
  * GET_LOCK with a decimal number as the name. Flyway names its lock
- * "Flyway-<hash>", sqitch uses "sqitch working".
+ * "Flyway-<hash>", sqitch "sqitch working on <database>".
  */
-#define CFG_DEFAULT_LOCK_NAMES "prisma_migrate, atlas_migrate_execute, Flyway-*, sqitch working, #"
+#define CFG_DEFAULT_LOCK_NAMES "prisma_migrate, atlas_migrate_execute, Flyway-*, sqitch working*, #"
 
 /* The single list of settings. README.md's reference follows this table. */
 /* clang-format off */

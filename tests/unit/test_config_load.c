@@ -104,6 +104,7 @@ static void test_defaults(void **state)
 	assert_true(cfg_list_match(&c->migration.lock_names, "Flyway-1234567"));
 	assert_true(cfg_list_match(&c->migration.lock_names, "4171436591")); /* golang-migrate */
 	assert_true(cfg_list_match(&c->migration.lock_names, "8325547301742563875")); /* Rails */
+	assert_true(cfg_list_match(&c->migration.lock_names, "sqitch working on flipr"));
 	assert_false(cfg_list_match(&c->migration.lock_names, "app_cron_lock"));
 	assert_false(cfg_list_match(&c->migration.lock_names, "12ab"));
 	assert_int_equal(c->migration.conflict, CFG_CONFLICT_BLOCK);
