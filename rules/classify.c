@@ -12,6 +12,8 @@ struct cur {
 	const char *p, *end;
 	bool in_exec;
 	bool ddlgate;
+	bool backslash;     /* backslash escapes apply in strings (the default sql_mode) */
+	bool saw_backslash; /* a backslash was met inside a quoted string */
 };
 
 static inline bool is_ident(unsigned char c)
@@ -151,8 +153,11 @@ static void scan_rest(struct cur *c, bool *multi)
 			p++;
 			while (p < end) {
 				if (*p == '\\' && ch != '`') {
-					p += 2;
-					continue;
+					c->saw_backslash = true;
+					if (c->backslash) {
+						p += 2;
+						continue;
+					}
 				}
 				if (*p == ch) {
 					if (p + 1 < end && p[1] == ch) {
@@ -357,13 +362,14 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 
 enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *info)
 {
-	struct cur c = {sql, sql + len, false, false};
+	struct cur c = {sql, sql + len, false, false, true, false};
 	struct classify_info dummy;
 	if (!info)
 		info = &dummy;
 	info->keyword = NULL;
 	info->keyword_len = 0;
 	info->multi = false;
+	info->mode_dependent = false;
 	size_t n;
 	const char *w = word(&c, &n);
 	if (!w) {
@@ -385,7 +391,17 @@ enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *i
 		info->keyword_len = n;
 	}
 	enum stmt_kind kind = classify_first(&c, w, n);
+	struct cur rest = c;
 	scan_rest(&c, &info->multi);
+	info->mode_dependent = c.saw_backslash;
+	if (c.saw_backslash) {
+		/* rare: read the rest again as NO_BACKSLASH_ESCAPES would */
+		bool multi2 = false;
+		rest.backslash = false;
+		scan_rest(&rest, &multi2);
+		info->multi |= multi2;
+		c.ddlgate |= rest.ddlgate;
+	}
 	info->has_ddlgate_comment = c.ddlgate;
 	return kind;
 }

@@ -165,8 +165,9 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 	unsigned char c = (unsigned char)s[i];
 	bool ok;
 
+	bool bs = !(lx->flags & LEX_NO_BACKSLASH_ESCAPES);
 	if (c == '\'' || (c == '"' && !(lx->flags & LEX_ANSI_QUOTES))) {
-		size_t e = scan_quoted(s, len, i, true, &ok);
+		size_t e = scan_quoted(s, len, i, bs, &ok);
 		*type = ok ? LEX_STRING : LEX_ERROR;
 		return e;
 	}
@@ -178,7 +179,7 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 	/* X'..', B'..', N'..' */
 	if (i + 1 < len && s[i + 1] == '\'' &&
 	    (c == 'x' || c == 'X' || c == 'b' || c == 'B' || c == 'n' || c == 'N')) {
-		size_t e = scan_quoted(s, len, i + 1, c == 'n' || c == 'N', &ok);
+		size_t e = scan_quoted(s, len, i + 1, bs && (c == 'n' || c == 'N'), &ok);
 		*type = !ok ? LEX_ERROR : (c == 'x' || c == 'X') ? LEX_HEX
 				      : (c == 'b' || c == 'B') ? LEX_BIT
 							       : LEX_STRING;
@@ -250,7 +251,7 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 		/* _utf8mb4'..' charset introducer glued to a string */
 		if (c == '_' && j < len && (s[j] == '\'' || s[j] == '"') &&
 		    !(s[j] == '"' && (lx->flags & LEX_ANSI_QUOTES))) {
-			size_t e = scan_quoted(s, len, j, true, &ok);
+			size_t e = scan_quoted(s, len, j, bs, &ok);
 			*type = ok ? LEX_STRING : LEX_ERROR;
 			return e;
 		}
@@ -262,7 +263,7 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 		if (j < len && s[j] == '@')
 			j++;
 		if (j < len && (s[j] == '`' || s[j] == '\'' || s[j] == '"')) {
-			size_t e = scan_quoted(s, len, j, s[j] != '`', &ok);
+			size_t e = scan_quoted(s, len, j, bs && s[j] != '`', &ok);
 			*type = ok ? LEX_VARIABLE : LEX_ERROR;
 			return e;
 		}

@@ -35,6 +35,7 @@ enum lex_type {
 
 #define LEX_ANSI_QUOTES 1u   /* "..." is an identifier (sql_mode ANSI_QUOTES) */
 #define LEX_KEEP_COMMENTS 2u /* return LEX_COMMENT tokens instead of skipping them */
+#define LEX_NO_BACKSLASH_ESCAPES 4u /* sql_mode NO_BACKSLASH_ESCAPES: '\' is an ordinary character */
 
 struct lex_token {
 	enum lex_type type;

@@ -249,7 +249,8 @@ bool split_sql(const char *sql, size_t len, unsigned flags, split_fn fn, void *a
 
 	struct lexer lx;
 	struct lex_token t;
-	unsigned lflags = LEX_KEEP_COMMENTS | ((flags & SPLIT_ANSI_QUOTES) ? LEX_ANSI_QUOTES : 0);
+	unsigned lflags = LEX_KEEP_COMMENTS | ((flags & SPLIT_ANSI_QUOTES) ? LEX_ANSI_QUOTES : 0) |
+			  ((flags & SPLIT_NO_BACKSLASH_ESCAPES) ? LEX_NO_BACKSLASH_ESCAPES : 0);
 	lex_init(&lx, sql, len, lflags);
 	bool clean = true;
 	bool custom = false; /* a DELIMITER other than ';' is in force */

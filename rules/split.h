@@ -21,6 +21,7 @@ struct split_piece {
 
 #define SPLIT_FILE 1u        /* honour client-side DELIMITER lines (mysql client, sqitch, Flyway files) */
 #define SPLIT_ANSI_QUOTES 2u /* "..." is an identifier */
+#define SPLIT_NO_BACKSLASH_ESCAPES 4u /* sql_mode NO_BACKSLASH_ESCAPES */
 
 typedef bool (*split_fn)(const struct split_piece *piece, void *arg); /* return false to stop */
 

@@ -29,6 +29,8 @@ static void test_classify_table(void **state)
 			n += snprintf(got + n, sizeof(got) - n, " ddlgate");
 		if (info.multi)
 			n += snprintf(got + n, sizeof(got) - n, " multi");
+		if (info.mode_dependent)
+			n += snprintf(got + n, sizeof(got) - n, " mode-dependent");
 		/* NULL info must give the same kind */
 		if (classify_sql(c->sql, strlen(c->sql), NULL) != k)
 			snprintf(got + n, sizeof(got) - n, " NULL-INFO-DIFFERS");

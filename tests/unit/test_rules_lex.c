@@ -17,7 +17,8 @@ static const char *const type_names[] = {
 static char *render(const struct tcase *c)
 {
 	unsigned flags = (td_has_opt(c, "ansi") ? LEX_ANSI_QUOTES : 0) |
-			 (td_has_opt(c, "keep") ? LEX_KEEP_COMMENTS : 0);
+			 (td_has_opt(c, "keep") ? LEX_KEEP_COMMENTS : 0) |
+			 (td_has_opt(c, "nbe") ? LEX_NO_BACKSLASH_ESCAPES : 0);
 	bool lines = td_has_opt(c, "lines");
 	struct lexer lx;
 	struct lex_token tok;

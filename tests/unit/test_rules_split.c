@@ -56,7 +56,8 @@ static void test_split_table(void **state)
 		put(&s, "", 0);
 		s.used = 0;
 		unsigned flags = (td_has_opt(c, "file") ? SPLIT_FILE : 0) |
-				 (td_has_opt(c, "ansi") ? SPLIT_ANSI_QUOTES : 0);
+				 (td_has_opt(c, "ansi") ? SPLIT_ANSI_QUOTES : 0) |
+				 (td_has_opt(c, "nbe") ? SPLIT_NO_BACKSLASH_ESCAPES : 0);
 		bool ok = split_sql(c->sql, strlen(c->sql), flags, collect, &s);
 		if (!ok)
 			put(&s, " !unterminated", 14);
