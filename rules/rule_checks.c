@@ -646,6 +646,33 @@ static void check_add_fk(struct rules_eval *ev, const char *sch, const char *tbl
 	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard, what, fix);
 }
 
+/* ALTER TABLE clauses that throw rows away: DROP / TRUNCATE PARTITION and
+ * DISCARD TABLESPACE. Same guards as the whole-table rules. */
+static void check_partition_loss(struct rules_eval *ev, const char *sch, const char *tbl,
+				 const char *what)
+{
+	const char *id;
+	if (strcasecmp(what, "drop partition") == 0 || strcasecmp(what, "discard tablespace") == 0)
+		id = "drop-table";
+	else if (strcasecmp(what, "truncate") == 0)
+		id = "truncate-table";
+	else
+		return;
+	struct rules_fact_answer ans;
+	const char *guard;
+	enum rules_answer r = has_rows(ev, sch, tbl, &ans, &guard);
+	const char *verb = strcasecmp(what, "truncate") == 0	     ? "TRUNCATE PARTITION"
+			   : strcasecmp(what, "drop partition") == 0 ? "DROP PARTITION"
+								     : "DISCARD TABLESPACE";
+	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
+		   rules_fmt(ev->a, "ALTER TABLE `%s` %s destroys %s rows for good", tbl, verb,
+			     r == RULES_YES ? "its" : "any"),
+		   rules_fmt(ev->a,
+			     "Back the data up first, then run it with /* ddlgate:allow %s "
+			     "reason=\"...\" */",
+			     id));
+}
+
 static void check_alter(struct rules_eval *ev, const struct stmt *st)
 {
 	if (st->nobjects < 1 || !st->objects[0].name)
@@ -729,6 +756,11 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 		case OP_ALGORITHM:
 		case OP_LOCK:
 			check_blocking(ev, sch, tbl, op);
+			break;
+		case OP_PARTITION:
+		case OP_OTHER:
+			if (!isnew && op->name)
+				check_partition_loss(ev, sch, tbl, op->name);
 			break;
 		default:
 			break;
@@ -826,6 +858,7 @@ void rules_check_stmt(struct rules_eval *ev, const struct stmt *st)
 		break;
 	case DDL_ALTER_TABLE:
 	case DDL_CREATE_INDEX:
+	case DDL_DROP_INDEX:
 		check_alter(ev, st);
 		break;
 	case DDL_DROP_TABLE:
