@@ -23,12 +23,14 @@
 
 static void audit_usage(FILE *out)
 {
-	fputs("usage: ddlgate audit verify FILE...\n"
+	fputs("usage: ddlgate audit verify [--anchor SEQ:HASH] FILE...\n"
 	      "       ddlgate audit show [--since T] [--until T] [--user U] [--table T]\n"
 	      "                          [--decision D[,D...]] [--format text|json] FILE...\n"
 	      "\n"
 	      "verify checks the hash chain of FILEs given oldest first (rotated files,\n"
 	      "then the current one); exit 0 intact, 1 naming the first bad line, 2 usage.\n"
+	      "--anchor SEQ:HASH also requires record SEQ to have HASH (a value copied\n"
+	      "off the host earlier), which detects a rewritten or truncated log.\n"
 	      "T is RFC 3339 (2026-11-24T02:03:04Z), a date (2026-11-24, UTC), or a time\n"
 	      "ago: 90s, 30m, 1h, 2d, 1w. U may use * and ?. T for --table matches\n"
 	      "schema.table or just the table. FILE - reads standard input.\n",
@@ -54,6 +56,11 @@ struct chain {
 	char hash[AUDIT_HASH_HEX + 1];
 	uint64_t first_seq;
 	uint64_t count;
+	/* --anchor SEQ:HASH: a record copied off the host earlier */
+	bool anchored;
+	uint64_t anchor_seq;
+	char anchor_hash[AUDIT_HASH_HEX + 1];
+	bool anchor_seen;
 };
 
 /*
@@ -105,6 +112,15 @@ static bool verify_line(struct chain *c, const char *file, unsigned long lineno,
 		       file, lineno);
 		return false;
 	}
+	if (c->anchored && seq == c->anchor_seq) {
+		if (strcmp(hash, c->anchor_hash) != 0) {
+			printf("%s:%lu: seq %" PRIu64 " does not have the anchored hash (log "
+			       "rewritten)\n",
+			       file, lineno, seq);
+			return false;
+		}
+		c->anchor_seen = true;
+	}
 	c->started = true;
 	c->seq = seq;
 	memcpy(c->hash, hash, sizeof c->hash);
@@ -112,17 +128,56 @@ static bool verify_line(struct chain *c, const char *file, unsigned long lineno,
 	return true;
 }
 
+/* "SEQ:HASH" for --anchor. */
+static bool parse_anchor(const char *s, struct chain *c)
+{
+	char *end;
+	errno = 0;
+	unsigned long long seq = strtoull(s, &end, 10);
+	if (errno || end == s || *end != ':' || seq == 0 || strlen(end + 1) != AUDIT_HASH_HEX)
+		return false;
+	for (const char *h = end + 1; *h; h++)
+		if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
+			return false;
+	c->anchored = true;
+	c->anchor_seq = seq;
+	memcpy(c->anchor_hash, end + 1, AUDIT_HASH_HEX + 1);
+	return true;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
+	struct chain c = {0};
 	int first = 1;
-	if (first < argc && strcmp(argv[first], "--") == 0)
-		first++;
+	while (first < argc) {
+		const char *a = argv[first];
+		if (strcmp(a, "--anchor") == 0 && first + 1 < argc) {
+			if (!parse_anchor(argv[first + 1], &c))
+				goto bad_anchor;
+			first += 2;
+		} else if (strncmp(a, "--anchor=", 9) == 0) {
+			if (!parse_anchor(a + 9, &c))
+				goto bad_anchor;
+			first++;
+		} else if (strcmp(a, "--") == 0) {
+			first++;
+			break;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			audit_usage(stdout);
+			return 0;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "ddlgate audit verify: unknown option %s\n", a);
+			audit_usage(stderr);
+			return EXIT_USAGE;
+		} else {
+			break;
+		}
+	}
 	if (first >= argc) {
 		fputs("ddlgate audit verify: no FILE given\n", stderr);
 		audit_usage(stderr);
 		return EXIT_USAGE;
 	}
-	struct chain c = {0};
 	char *line = NULL;
 	size_t cap = 0;
 	int rc = 0;
@@ -154,6 +209,11 @@ static int cmd_verify(int argc, char **argv)
 	free(line);
 	if (rc != 0)
 		return rc;
+	if (c.anchored && !c.anchor_seen) {
+		printf("anchor seq %" PRIu64 " is not in the files (log truncated?)\n",
+		       c.anchor_seq);
+		return EXIT_BAD;
+	}
 	if (c.count > 0 && c.first_seq > 1)
 		printf("ok: %" PRIu64 " records, chain intact (seq %" PRIu64 "-%" PRIu64
 		       "; records before seq %" PRIu64 " are in older files, not checked)\n",
@@ -161,6 +221,9 @@ static int cmd_verify(int argc, char **argv)
 	else
 		printf("ok: %" PRIu64 " records, chain intact\n", c.count);
 	return 0;
+bad_anchor:
+	fputs("ddlgate audit verify: --anchor wants SEQ:HASH (64 lower-case hex digits)\n", stderr);
+	return EXIT_USAGE;
 }
 
 /* ---- show ---- */
