@@ -246,6 +246,9 @@ static void default_value(struct parser *p, struct stmt_column *c)
 		   ps_pk(p, 1)->type == LEX_STRING) {
 		ps_adv(p);
 		ps_adv(p);
+	} else if (ps_accept_kws(p, "NEXT VALUE FOR") || ps_accept_kws(p, "PREVIOUS VALUE FOR")) {
+		struct stmt_name seq;
+		ps_qname(p, &seq); /* MariaDB sequences */
 	} else if (t->type == LEX_WORD && lex_is_op(ps_pk(p, 1), "(")) {
 		ps_adv(p);
 		ps_skip_parens(p);
@@ -639,6 +642,13 @@ static void partition_op(struct parser *p, struct stmt *s, const char *name)
 {
 	ps_add_op(p, s, OP_PARTITION)->name = name;
 	ps_skip_expr(p, NULL);
+	/* DROP PARTITION p1, p2: a name list, not further operations */
+	while (ps_is_op(p, ",") && ps_is_ident_tok(ps_pk(p, 1)) &&
+	       (lex_is_op(ps_pk(p, 2), ",") || ps_pk(p, 2)->type == LEX_EOF ||
+		lex_is_op(ps_pk(p, 2), ";"))) {
+		ps_adv(p);
+		ps_adv(p);
+	}
 }
 
 static void alter_add(struct parser *p, struct stmt *s)
