@@ -115,6 +115,8 @@ struct pol_stmt {
 		char *message;   /* arena */
 	} pf[POL_MAX_POLICY_FINDINGS]; /* the policy's own findings */
 	size_t npf;
+	int64_t held_us;     /* how long it waited for a migration (conflict = hold) */
+	char *held_who;      /* arena: the migration it waited for */
 	bool done;           /* its result was attributed */
 };
 
@@ -492,6 +494,12 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 		audit_rec_rule(r, p->pf[i].rule,
 			       p->decision == AUDIT_HOLD ? "hold" : rules_action_name(p->pf[i].action),
 			       p->pf[i].message, NULL);
+	if (p->held_us > 0) {
+		char msg[640];
+		snprintf(msg, sizeof(msg), "waited %lld ms for the migration on %s to end",
+			 (long long)(p->held_us / 1000), p->held_who ? p->held_who : "another session");
+		audit_rec_rule(r, RULES_ID_MIGRATION_CONFLICT, "hold", msg, NULL);
+	}
 	if (p->evaluated) {
 		for (size_t i = 0; i < p->v.nfindings; i++) {
 			const struct rules_finding *f = &p->v.findings[i];
@@ -676,8 +684,10 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 				ps->cmd.hold_started = now;
 				ps->cmd.hold_deadline = now + (int64_t)c->migration.hold_timeout_ms * 1000;
 			}
-			if (now < ps->cmd.hold_deadline)
+			if (now < ps->cmd.hold_deadline) {
+				p->held_who = pol_fmt(ps, "%s", who);
 				return true;
+			}
 			pol_add_pf(ps, p, RULES_ID_MIGRATION_CONFLICT, a,
 				   pol_fmt(ps, "a migration is running on %s and DDL from other "
 					       "sessions waited %d ms for it to end. Retry after the "
@@ -824,6 +834,11 @@ static enum pol_step pol_continue(struct pol_sess *ps)
 		if (!p->probed) {
 			if (pol_policy_checks(ps, p, !cmd->blocked))
 				return POL_WAIT_HOLD;
+			if (cmd->holding && p->held_who && p->held_us == 0) {
+				p->held_us = pol_mono_us() - cmd->hold_started;
+				if (p->held_us <= 0)
+					p->held_us = 1;
+			}
 			bool policy_blocks = false;
 			for (size_t i = 0; i < p->npf; i++)
 				policy_blocks |= p->pf[i].action == RULES_ACTION_BLOCK;

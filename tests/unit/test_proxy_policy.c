@@ -1,0 +1,262 @@
+/* Unit tests for the policy behind the hook, driven through the hook API with a stand-in relay. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config/cfg.h"
+#include "proxy/hook.h"
+#include "proxy/migration.h"
+#include "proxy/window.h"
+
+/* ---- the stand-in relay: what session.c provides to the hook ---- */
+
+struct sess {
+	int id;
+	bool live;
+	bool resumed;
+	enum hook_verdict verdict;
+	struct hook_reply reply;
+	int releases;
+};
+
+void sess_hook_resume(struct sess *s, enum hook_verdict v, const struct hook_reply *reply)
+{
+	s->resumed = true;
+	s->verdict = v;
+	if (reply)
+		s->reply = *reply;
+}
+
+void sess_hook_release(struct sess *s)
+{
+	s->releases++;
+}
+
+/* Posted calls run on the test's thread at the next step, like an event loop. */
+#define MAX_POSTS 64
+static struct {
+	struct sess *s;
+	void (*fn)(struct sess *s, void *arg);
+	void *arg;
+} posts[MAX_POSTS];
+static size_t nposts;
+
+void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg)
+{
+	if (nposts < MAX_POSTS)
+		posts[nposts++] = (typeof(posts[0])){s, fn, arg};
+}
+
+static void run_posts(void)
+{
+	while (nposts) {
+		typeof(posts[0]) p = posts[--nposts];
+		if (p.s->live)
+			p.fn(p.s, p.arg);
+	}
+}
+
+/* ---- the table ---- */
+
+#define NSESS 8
+static struct sess sessions[NSESS];
+static struct hook_sess hsess[NSESS];
+static bool initialised;
+
+static void end_all(void)
+{
+	for (int i = 0; i < NSESS; i++) {
+		if (sessions[i].live) {
+			hook_session_end(&sessions[i], &hsess[i]);
+			sessions[i].live = false;
+		}
+	}
+	migration_registry_reset();
+}
+
+/* Loads the case's configuration through the hook's own lifecycle. */
+static void load_cfg(const char *ini)
+{
+	char path[] = "/tmp/ddlgate-policy-test-XXXXXX";
+	char err[512];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+	close(fd);
+	struct cfg *c = cfg_load(path, err, sizeof(err));
+	if (!c)
+		fail_msg("config: %s\n%s", err, ini);
+	bool ok = initialised ? hook_reload(c, err, sizeof(err)) : hook_init(c, err, sizeof(err));
+	if (!ok)
+		fail_msg("hook: %s", err);
+	initialised = true;
+	cfg_free(c);
+	unlink(path);
+	window_reset();
+}
+
+static size_t split_tabs(char *line, char **f, size_t max)
+{
+	size_t n = 0;
+	line[strcspn(line, "\r\n")] = 0;
+	while (n < max) {
+		f[n++] = line;
+		char *t = strchr(line, '\t');
+		if (!t)
+			break;
+		*t = 0;
+		line = t + 1;
+	}
+	return n;
+}
+
+/* "\n" in the data file stands for a newline. */
+static size_t unescape(const char *in, uint8_t *out, size_t max)
+{
+	size_t o = 0;
+	for (size_t i = 0; in[i] && o < max; i++) {
+		if (in[i] == '\\' && in[i + 1] == 'n') {
+			out[o++] = '\n';
+			i++;
+		} else {
+			out[o++] = (uint8_t)in[i];
+		}
+	}
+	return o;
+}
+
+static void step_query(const char *casename, uint8_t com, int n, const char *sql,
+		       const char *expect)
+{
+	uint8_t payload[4096];
+	struct hook_reply reply = {0};
+	struct sess *s = &sessions[n];
+
+	assert_true(s->live);
+	payload[0] = com;
+	size_t len = 1 + unescape(sql, payload + 1, sizeof(payload) - 1);
+	s->resumed = false;
+	enum hook_verdict v = hook_command(s, &hsess[n], payload, len, &reply);
+	run_posts();
+	if (v == HOOK_WAIT && s->resumed) {
+		v = s->verdict;
+		reply = s->reply;
+	}
+	if (strcmp(expect, "forward") == 0) {
+		if (v != HOOK_FORWARD)
+			fail_msg("case %s: %s: expected forward, got %d (%s)", casename, sql, v,
+				 reply.message);
+		return;
+	}
+	assert_true(strncmp(expect, "reject:", 7) == 0);
+	if (v != HOOK_REJECT)
+		fail_msg("case %s: %s: expected %s, got verdict %d", casename, sql, expect, v);
+	char prefix[160];
+	snprintf(prefix, sizeof(prefix), "ddlgate: blocked by %s:", expect + 7);
+	assert_int_equal(reply.code, 1290);
+	assert_string_equal(reply.sqlstate, "HY000");
+	if (strncmp(reply.message, prefix, strlen(prefix)) != 0)
+		fail_msg("case %s: %s: expected %s, got: %s", casename, sql, expect, reply.message);
+}
+
+static void step_result(int n, char **f)
+{
+	struct hook_result r = {0};
+	r.index = (uint32_t)atoi(f[2]);
+	r.ok = strcmp(f[3], "ok") == 0;
+	if (strcmp(f[4], "-") != 0) {
+		r.result_set = true;
+		r.first_value = (const uint8_t *)f[4];
+		r.first_value_len = strlen(f[4]);
+	}
+	r.affected_rows = strtoull(f[5], NULL, 10);
+	r.more = strcmp(f[6], "more") == 0;
+	if (!r.ok)
+		r.error_code = 1146;
+	(void)hook_result(&sessions[n], &hsess[n], &r);
+	run_posts();
+}
+
+static void test_policy_cases(void **state)
+{
+	FILE *f = fopen("proxy_policy.txt", "r");
+	char line[2048], name[128] = "";
+	char ini[4096] = "";
+	bool loaded = true;
+	int steps = 0, cases = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *fld[8];
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		size_t nf = split_tabs(line, fld, 8);
+		if (strncmp(fld[0], "case ", 5) == 0) {
+			end_all();
+			snprintf(name, sizeof(name), "%.120s", fld[0] + 5);
+			ini[0] = 0;
+			loaded = false;
+			cases++;
+			continue;
+		}
+		if (strcmp(fld[0], "cfg") == 0) {
+			assert_int_equal(nf, 2);
+			strncat(ini, fld[1], sizeof(ini) - strlen(ini) - 2);
+			strcat(ini, "\n");
+			continue;
+		}
+		if (!loaded) {
+			load_cfg(ini);
+			loaded = true;
+		}
+		int n = atoi(fld[1]);
+		assert_true(n >= 0 && n < NSESS);
+		if (strcmp(fld[0], "begin") == 0) {
+			memset(&hsess[n], 0, sizeof(hsess[n]));
+			hsess[n].conn_id = (uint64_t)(cases * 100 + n);
+			snprintf(hsess[n].client, sizeof(hsess[n].client), "127.0.0.1:%d", 40000 + n);
+			snprintf(hsess[n].user, sizeof(hsess[n].user), "%s", fld[2]);
+			if (nf > 3)
+				snprintf(hsess[n].schema, sizeof(hsess[n].schema), "%s", fld[3]);
+			sessions[n] = (struct sess){.id = n, .live = true};
+			hook_session_begin(&sessions[n], &hsess[n]);
+		} else if (strcmp(fld[0], "end") == 0) {
+			hook_session_end(&sessions[n], &hsess[n]);
+			sessions[n].live = false;
+		} else if (strcmp(fld[0], "q") == 0 || strcmp(fld[0], "p") == 0) {
+			assert_int_equal(nf, 4);
+			step_query(name, fld[0][0] == 'q' ? 0x03 : 0x16, n, fld[2], fld[3]);
+		} else if (strcmp(fld[0], "r") == 0) {
+			assert_int_equal(nf, 7);
+			step_result(n, fld);
+		} else {
+			fail_msg("bad line: %s", fld[0]);
+		}
+		steps++;
+	}
+	fclose(f);
+	end_all();
+	assert_true(cases >= 10 && steps >= 60);
+}
+
+static int teardown(void **state)
+{
+	if (initialised)
+		hook_shutdown();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_policy_cases, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
