@@ -18,7 +18,7 @@ Environment (defaults in brackets):
   BENCH_THREADS [4,16]       sysbench thread counts
   BENCH_WORKLOADS [oltp_point_select,oltp_read_write]
   BENCH_PROXY_THREADS [nproc] ddlgate threads = HAProxy nbthread
-  BENCH_TABLES [4], BENCH_TABLE_SIZE [100000]
+  BENCH_TABLES [4], BENCH_TABLE_SIZE [25000]
   DDLGATE_BIN                use this binary instead of building one
 """
 
@@ -39,7 +39,7 @@ THREADS = [int(x) for x in os.environ.get("BENCH_THREADS", "4,16").split(",")]
 WORKLOADS = os.environ.get("BENCH_WORKLOADS", "oltp_point_select,oltp_read_write").split(",")
 PROXY_THREADS = int(os.environ.get("BENCH_PROXY_THREADS", str(os.cpu_count() or 2)))
 TABLES = int(os.environ.get("BENCH_TABLES", "4"))
-TABLE_SIZE = int(os.environ.get("BENCH_TABLE_SIZE", "100000"))
+TABLE_SIZE = int(os.environ.get("BENCH_TABLE_SIZE", "25000"))
 
 
 def sysbench(port, workload, *args, timeout=None):
@@ -87,7 +87,7 @@ def main():
 							"max_connections": 1000}}))
 		targets = [("direct", db.port, None), ("haproxy", hap.port, hap.proc.pid),
 			   ("ddlgate", gw.port, gw.proc.pid)]
-		bl.log("warm-up (buffer pool, connection paths) ...")
+		bl.log(f"set-up done at {time.monotonic() - t_start:.0f}s; warm-up ...")
 		for _, port, _ in targets:
 			sysbench(port, "oltp_point_select", "--threads=4", "--time=3", "--events=0",
 				 "run", timeout=120)
