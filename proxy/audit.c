@@ -156,6 +156,8 @@ struct audit {
 	uint64_t file_bytes;
 	uint64_t seq;
 	char prev[AUDIT_HASH_HEX + 1];
+	char *batch_buf; /* owned: kept between batches to spare malloc */
+	size_t batch_cap;
 	bool dirty;	    /* written but not fsynced (interval mode) */
 	uint64_t rotations; /* published into stats under mu */
 	struct timespec last_fsync;
@@ -329,16 +331,22 @@ const char *audit_kind_name(enum stmt_kind k)
 	return "other";
 }
 
-void audit_fingerprint(const char *sql, size_t len, char out[17])
+/* The fingerprint, computed with scratch memory from ar. */
+static void fingerprint_in(struct arena *ar, const char *sql, size_t len, char out[17])
 {
-	struct arena ar;
-	arena_init(&ar, 1024);
 	size_t n = 0;
-	const char *norm = redact_normalise(&ar, sql, len, &n);
+	const char *norm = redact_normalise(ar, sql, len, &n);
 	char hex[65];
 	sha256_hex(norm, n, "", 0, hex);
 	memcpy(out, hex, 16);
 	out[16] = '\0';
+}
+
+void audit_fingerprint(const char *sql, size_t len, char out[17])
+{
+	struct arena ar;
+	arena_init(&ar, 1024);
+	fingerprint_in(&ar, sql, len, out);
 	arena_cleanup(&ar);
 }
 
@@ -513,7 +521,7 @@ static json_t *rec_json(const struct audit *a, struct audit_rec *r, uint64_t seq
 	}
 	json_object_set_new(o, "statement", jstr(ar, red, rlen));
 	char fp[17];
-	audit_fingerprint(r->sql ? r->sql : "", r->sql_len, fp);
+	fingerprint_in(ar, r->sql ? r->sql : "", r->sql_len, fp);
 	json_object_set_new(o, "fingerprint", json_string(fp));
 
 	json_t *objs = json_array();
@@ -1317,7 +1325,7 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 	if (ok && a->rotate_bytes && a->file_bytes >= a->rotate_bytes)
 		ok = rotate(a);
 
-	struct buf b = {0};
+	struct buf b = {a->batch_buf, 0, a->batch_cap};
 	char prev[65], hash[65];
 	memcpy(prev, a->prev, 65);
 	uint64_t seq = a->seq;
@@ -1354,7 +1362,13 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 			}
 		}
 	}
-	free(b.p);
+	if (b.cap > (4u << 20)) { /* one huge batch: do not keep its memory */
+		free(b.p);
+		b.p = NULL;
+		b.cap = 0;
+	}
+	a->batch_buf = b.p;
+	a->batch_cap = b.cap;
 	set_healthy(a, ok);
 
 	pthread_mutex_lock(&a->mu);
@@ -1499,6 +1513,8 @@ static void *writer_main(void *arg)
 	}
 	pthread_mutex_unlock(&a->mu);
 	file_close(a);
+	free(a->batch_buf);
+	a->batch_buf = NULL;
 	return NULL;
 }
 
