@@ -104,6 +104,7 @@ struct pol_stmt {
 	bool has_sig;
 	struct migration_signal sig;
 	long set_lock_wait;  /* -2: not a SET of it; -1: DEFAULT; else seconds */
+	int set_ansi;        /* SET sql_mode: -1 no change, 0 "..." is a string, 1 an identifier */
 
 	bool evaluated;
 	bool probed;         /* facts already fetched once */
@@ -148,6 +149,7 @@ struct pol_sess {
 	bool registered;       /* in the migration registry */
 	struct rules_migration *memory; /* owned */
 	long lock_wait;        /* session lock_wait_timeout, seconds */
+	bool ansi_quotes;      /* sql_mode makes "..." an identifier */
 	struct arena arena;
 	struct pol_cmd cmd;
 	unsigned durable_wait; /* answers held back until their record is durable */
@@ -430,6 +432,86 @@ static long pol_scan_lock_wait(const char *sql, size_t len)
 			for (size_t i = 0; i < t.n && t.p[i] >= '0' && t.p[i] <= '9'; i++)
 				v = v < 100000000L ? v * 10 + (t.p[i] - '0') : v;
 			found = v;
+		}
+	}
+	return found;
+}
+
+/* Whether one sql_mode list turns on ANSI_QUOTES (directly or through a
+ * combination mode that includes it). */
+static bool pol_mode_has_ansi_quotes(const char *p, size_t n)
+{
+	static const char *const modes[] = {"ANSI",   "ANSI_QUOTES", "DB2",   "MSSQL",
+					    "ORACLE", "POSTGRESQL",  "MAXDB"};
+	size_t i = 0;
+	while (i < n) {
+		while (i < n && (p[i] == ',' || p[i] == ' '))
+			i++;
+		size_t start = i;
+		while (i < n && p[i] != ',')
+			i++;
+		size_t len = i - start;
+		while (len && p[start + len - 1] == ' ')
+			len--;
+		for (size_t k = 0; k < sizeof(modes) / sizeof(modes[0]); k++)
+			if (len == strlen(modes[k]) && strncasecmp(p + start, modes[k], len) == 0)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Reads "SET [SESSION] sql_mode = '...'" (and @@sql_mode, @@session.
+ * forms). Returns -1 when the statement does not set the session's
+ * sql_mode to something known, 1 when the new mode has ANSI_QUOTES, 0
+ * when it has not. An expression (CONCAT(@@sql_mode, ...)) keeps the
+ * current mode unless it names ANSI_QUOTES.
+ */
+static int pol_scan_sql_mode(const char *sql, size_t len)
+{
+	struct lexer lx;
+	struct lex_token t;
+	bool global = false;
+	int found = -1;
+
+	if (!pol_has_ci(sql, len, "sql_mode"))
+		return -1;
+	lex_init(&lx, sql, len, 0);
+	if (!lex_next(&lx, &t) || !lex_is_word(&t, "SET"))
+		return -1;
+	while (lex_next(&lx, &t)) {
+		if (lex_is_word(&t, "GLOBAL") || lex_is_word(&t, "PERSIST")) {
+			global = true;
+			continue;
+		}
+		if (lex_is_word(&t, "SESSION") || lex_is_word(&t, "LOCAL") || lex_is_op(&t, ",")) {
+			global = false;
+			continue;
+		}
+		bool target = false;
+		if (t.type == LEX_WORD && t.n == 8 && strncasecmp(t.p, "sql_mode", 8) == 0)
+			target = !global;
+		else if (t.type == LEX_VARIABLE && t.n >= 10 && t.p[1] == '@' &&
+			 strncasecmp(t.p + t.n - 8, "sql_mode", 8) == 0 && !pol_has_ci(t.p, t.n, "global."))
+			target = true;
+		if (!target)
+			continue;
+		if (!lex_next(&lx, &t) || !(lex_is_op(&t, "=") || lex_is_op(&t, ":=")))
+			return found;
+		if (!lex_next(&lx, &t))
+			return found;
+		if (lex_is_word(&t, "DEFAULT")) {
+			found = 0;
+		} else if (t.type == LEX_STRING) {
+			const char *q = memchr(t.p, '\'', t.n);
+			if (!q)
+				q = memchr(t.p, '"', t.n);
+			found = q ? pol_mode_has_ansi_quotes(q + 1, (size_t)(t.p + t.n - q - 2)) : -1;
+		} else {
+			/* an expression: only an explicit ANSI_QUOTES is known to turn it on */
+			size_t start = (size_t)(t.p - sql);
+			if (pol_has_ci(sql + start, len - start, "ANSI"))
+				found = 1;
 		}
 	}
 	return found;
@@ -1075,6 +1157,7 @@ void hook_session_reset(struct sess *s, struct hook_sess *hs)
 	}
 	pol_mig_sync(ps);
 	ps->lock_wait = POL_DEFAULT_LOCK_WAIT;
+	ps->ansi_quotes = false;
 }
 
 static bool pol_split_count(const struct split_piece *piece, void *arg)
@@ -1100,18 +1183,19 @@ static bool pol_split_fill(const struct split_piece *piece, void *arg)
 }
 
 /* Prepares statement p of the slow path: parse, signals, record flags. */
-static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p)
+static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 {
 	struct classify_info ci;
 	enum stmt_kind k = classify_sql(p->sql, p->len, &ci);
 
-	stmt_parse(&ps->arena, p->sql, p->len, 0, &p->st);
+	stmt_parse(&ps->arena, p->sql, p->len, ansi ? LEX_ANSI_QUOTES : 0, &p->st);
 	if (k == STMT_DDL && p->st.kind != STMT_DDL && p->st.kind != STMT_EMPTY) {
 		/* the classifier was in doubt and the parser settled it */
 	}
 	p->ddl = pol_judged_ddl(&p->st);
 	p->is_write = p->st.kind == STMT_DML && pol_is_write_kw(ci.keyword, ci.keyword_len);
 	p->set_lock_wait = p->st.kind == STMT_OTHER ? pol_scan_lock_wait(p->sql, p->len) : -2;
+	p->set_ansi = p->st.kind == STMT_OTHER ? pol_scan_sql_mode(p->sql, p->len) : -1;
 	if (migration_maybe_signal(p->sql, p->len))
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
 	p->record = pol.audit && p->st.kind != STMT_EMPTY &&
@@ -1160,7 +1244,7 @@ static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt
 	if (pol.audit && audit_wants(pol.audit, kind, write))
 		return false;
 	if (pol_kw(ci->keyword, ci->keyword_len, "SET"))
-		return pol_scan_lock_wait(sql, len) == -2;
+		return pol_scan_lock_wait(sql, len) == -2 && pol_scan_sql_mode(sql, len) == -1;
 	if ((pol_kw(ci->keyword, ci->keyword_len, "SELECT") ||
 	     pol_kw(ci->keyword, ci->keyword_len, "DO") ||
 	     pol_kw(ci->keyword, ci->keyword_len, "UPDATE")) &&
@@ -1228,13 +1312,14 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	cmd->start_mono = pol_mono_us();
 	char *copy = arena_strndup(&ps->arena, sql, sqllen);
 	size_t n = 0;
-	(void)split_sql(copy, sqllen, 0, pol_split_count, &n);
+	unsigned split_flags = ps->ansi_quotes ? SPLIT_ANSI_QUOTES : 0;
+	(void)split_sql(copy, sqllen, split_flags, pol_split_count, &n);
 	if (n == 0)
 		n = 1;
 	cmd->stmts = arena_alloc(&ps->arena, n * sizeof(*cmd->stmts));
 	cmd->n = n;
 	struct pol_split_fill fill = {ps, 0};
-	(void)split_sql(copy, sqllen, 0, pol_split_fill, &fill);
+	(void)split_sql(copy, sqllen, split_flags, pol_split_fill, &fill);
 	if (fill.i == 0) {
 		cmd->stmts[0].sql = copy;
 		cmd->stmts[0].len = sqllen;
@@ -1245,9 +1330,12 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	const char *schema = hs->schema[0] ? arena_strndup(&ps->arena, hs->schema,
 							   strnlen(hs->schema, sizeof(hs->schema)))
 					   : NULL;
+	bool ansi = ps->ansi_quotes;
 	for (size_t i = 0; i < cmd->n; i++) {
 		cmd->stmts[i].schema = schema;
-		pol_prepare_stmt(ps, &cmd->stmts[i]);
+		pol_prepare_stmt(ps, &cmd->stmts[i], ansi);
+		if (cmd->stmts[i].set_ansi >= 0)
+			ansi = cmd->stmts[i].set_ansi == 1; /* later statements parse in the new mode */
 		const char *used = pol_use_schema(ps, &cmd->stmts[i]);
 		if (used)
 			schema = used;
@@ -1282,6 +1370,8 @@ static void pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 					 r->affected_rows))
 			pol_mig_sync(ps);
 	}
+	if (r->ok && p->set_ansi >= 0)
+		ps->ansi_quotes = p->set_ansi == 1;
 	if (r->ok && p->set_lock_wait != -2)
 		ps->lock_wait = p->set_lock_wait == -1 ? POL_DEFAULT_LOCK_WAIT : p->set_lock_wait;
 	struct migration_info peer;
