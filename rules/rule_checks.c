@@ -215,10 +215,39 @@ static void check_unique(struct rules_eval *ev, const struct stmt *st, const cha
 		    "values, then add the key in a later step");
 		return;
 	}
+	/* every question in one round, so the two-phase caller probes once */
+	enum rules_answer *nulls = arena_alloc(ev->a, nexist * sizeof(*nulls));
+	struct rules_fact_answer *nans = arena_alloc(ev->a, nexist * sizeof(*nans));
+	for (size_t i = 0; primary && i < nexist; i++) {
+		struct rules_fact_query nq = query(FACT_NULLS, sch, tbl);
+		nq.parts = &exist[i];
+		nq.nparts = 1;
+		nulls[i] = ask(ev, &nq, &nans[i]);
+	}
 	struct rules_fact_query q = query(FACT_DUPLICATES, sch, tbl);
 	q.parts = exist;
 	q.nparts = nexist;
 	enum rules_answer r = ask(ev, &q, &ans);
+	if (r == RULES_NO && primary) {
+		/* a primary key makes its columns NOT NULL: a NULL fails the
+		 * statement, or (outside strict mode) becomes 0 / '' and collides */
+		for (size_t i = 0; i < nexist; i++) {
+			if (nulls[i] == RULES_NO)
+				continue;
+			rules_emit(
+			    ev, id, sch, tbl, false,
+			    nulls[i] == RULES_YES
+				? rules_fmt(ev->a, "probe: `%s` holds NULLs", exist[i].column)
+				: guard_unknown(ev, &nans[i]),
+			    rules_fmt(ev->a,
+				      "%s on %s of `%s`: primary key columns become NOT "
+				      "NULL, and `%s` %s NULLs",
+				      label, keytxt, tbl, exist[i].column,
+				      nulls[i] == RULES_YES ? "holds" : "may hold"),
+			    "Backfill the NULLs first, then add the key");
+			return;
+		}
+	}
 	if (r == RULES_NO) {
 		rules_emit(ev, id, sch, tbl, true, "probe: no duplicates", label, "");
 		return;
