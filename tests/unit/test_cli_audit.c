@@ -424,6 +424,66 @@ static void test_verify_anchor(void **state)
 	assert_int_equal(run("verify", "--bogus", path, NULL), 2);
 }
 
+/*
+ * The third-party verifier printed in docs/audit.md (the ```python block)
+ * accepts what the writer produces, across rotated files, and rejects an
+ * edit: the documented hash definition is the implemented one.
+ */
+static void test_documented_verifier(void **state)
+{
+	if (access("/usr/bin/python3", X_OK) != 0)
+		skip();
+	FILE *doc = fopen("../../../docs/audit.md", "r");
+	assert_non_null(doc);
+	char script[600], line[1024];
+	snprintf(script, sizeof script, "%s/verify.py", tmpdir);
+	FILE *py = fopen(script, "w");
+	bool in = false;
+	int lines = 0;
+	while (fgets(line, sizeof line, doc)) {
+		if (!in && strncmp(line, "```python", 9) == 0) {
+			in = true;
+		} else if (in && strncmp(line, "```", 3) == 0) {
+			break;
+		} else if (in) {
+			fputs(line, py);
+			lines++;
+		}
+	}
+	fclose(doc);
+	fclose(py);
+	assert_true(lines >= 5 && lines <= 15);
+
+	char path[600];
+	snprintf(path, sizeof path, "%s/r.jsonl", tmpdir);
+	make_log(path, 1500, 2);
+	char cmd[2400];
+	snprintf(
+	    cmd, sizeof cmd,
+	    "cd '%s' && /usr/bin/python3 verify.py $(ls r.jsonl.* | sort) r.jsonl >out.txt 2>&1",
+	    tmpdir);
+	int rc = system(cmd);
+	char outp[700];
+	snprintf(outp, sizeof outp, "%s/out.txt", tmpdir);
+	FILE *o = fopen(outp, "r");
+	char got[256] = "";
+	assert_non_null(fgets(got, sizeof got, o));
+	fclose(o);
+	if (rc != 0)
+		fail_msg("documented verifier failed: %s", got);
+	assert_string_equal(got, "ok: 12 records\n");
+
+	/* one edited byte in the current file */
+	char *lines_[64];
+	size_t n = read_lines(path, lines_, 64);
+	char *p = strstr(lines_[0], "\"decision\":\"");
+	assert_non_null(p);
+	p[12] = p[12] == 'a' ? 'b' : 'a';
+	write_lines(path, lines_, n);
+	free_lines(lines_, n);
+	assert_int_not_equal(system(cmd), 0);
+}
+
 /* A statement cannot drive the reviewer's terminal: control characters are escaped. */
 static void test_show_escapes_controls(void **state)
 {
@@ -460,6 +520,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_show_filters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_show_escapes_controls, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_anchor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_documented_verifier, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
