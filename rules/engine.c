@@ -404,6 +404,8 @@ const char *rules_normalise(struct arena *a, const char *sql, size_t len, size_t
 
 /* ---- evaluation ------------------------------------------------------- */
 
+#define CUSTOM_MATCH_LIMIT 1000000
+
 static void check_custom(struct rules_eval *ev, const struct stmt *st, const char *norm,
 			 size_t nlen)
 {
@@ -412,26 +414,37 @@ static void check_custom(struct rules_eval *ev, const struct stmt *st, const cha
 	const char *sch = st->nobjects ? rules_schema_of(ev, &st->objects[0]) : ev->ctx->schema;
 	const char *tbl = st->nobjects ? st->objects[0].name : NULL;
 	pcre2_match_data *md = NULL;
+	pcre2_match_context *mc = NULL;
 	for (size_t i = 0; i < ev->e->ncustom; i++) {
 		const struct custom_rule *c = &ev->e->custom[i];
 		if (c->action == RULES_ACTION_OFF)
 			continue;
-		if (!md)
+		if (!md) {
 			md = pcre2_match_data_create(4, NULL);
-		if (!md)
-			abort();
-		int rc = pcre2_match(c->re, (PCRE2_SPTR)norm, nlen, 0, 0, md, NULL);
-		if (rc < 0)
+			mc = pcre2_match_context_create(NULL);
+			if (!md || !mc)
+				abort();
+			/* a pathological pattern must not stall an event loop */
+			pcre2_set_match_limit(mc, CUSTOM_MATCH_LIMIT);
+			pcre2_set_depth_limit(mc, CUSTOM_MATCH_LIMIT);
+		}
+		int rc = pcre2_match(c->re, (PCRE2_SPTR)norm, nlen, 0, 0, md, mc);
+		const char *guard = NULL;
+		if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+		    rc == PCRE2_ERROR_HEAPLIMIT)
+			guard = "pattern hit its match limit: taken as a match";
+		else if (rc < 0)
 			continue;
 		/* a custom message is the whole "<what and why>. <how>" text */
 		struct rules_finding *f = rules_emit(
-		    ev, c->id, sch, tbl, false, NULL,
+		    ev, c->id, sch, tbl, false, guard,
 		    c->message ? c->message
 			       : rules_fmt(ev->a, "The statement matches custom rule %s", c->id),
 		    c->message ? "" : "Ask the owner of the rule how to make this change");
 		if (f)
 			f->custom = true;
 	}
+	pcre2_match_context_free(mc);
 	pcre2_match_data_free(md);
 }
 
