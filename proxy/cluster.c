@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CLUSTER_POLL_MS 200
+#define CLUSTER_POLL_MS 100
 
 /* The account and target, copied from the configuration. */
 struct cluster_conf {

@@ -5,7 +5,7 @@
  * runs" with a named lock ([migration] cluster_lock) held on a side
  * connection: while this instance has a running migration, its cluster
  * thread holds the lock with GET_LOCK; every instance polls IS_USED_LOCK
- * a few times a second and treats a holder other than its own side
+ * ten times a second and treats a holder other than its own side
  * connection as a migration elsewhere. No home-made protocol: the server's
  * lock table is the shared state, and a crashed instance's lock dies with
  * its connection.
@@ -32,7 +32,7 @@ void cluster_stop(void);
 void cluster_set_local(bool active);
 
 /* True when another instance (another connection than ours) holds the
- * lock, as of the last poll (at most ~200 ms old); who says which. */
+ * lock, as of the last poll (at most ~100 ms old); who says which. */
 bool cluster_remote_migration(char *who, size_t wholen);
 
 struct cluster_status {

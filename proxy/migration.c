@@ -12,19 +12,17 @@
 
 /* ---- signal scanning ---- */
 
-static bool mig_has_ci(const char *s, size_t len, const char *needle)
+/* One pass over the text: this runs for every SELECT / UPDATE / DO. */
+bool migration_maybe_signal(const char *sql, size_t len)
 {
-	size_t n = strlen(needle);
-	for (size_t i = 0; i + n <= len; i++) {
-		if (tolower((unsigned char)s[i]) == needle[0] && strncasecmp(s + i, needle, n) == 0)
+	for (size_t i = 0; i + 4 <= len; i++) {
+		unsigned char c = (unsigned char)sql[i] | 0x20;
+		if (c == 'l' && strncasecmp(sql + i, "lock", 4) == 0)
+			return true;
+		if (c == 'd' && i + 8 <= len && strncasecmp(sql + i, "ddlgate:", 8) == 0)
 			return true;
 	}
 	return false;
-}
-
-bool migration_maybe_signal(const char *sql, size_t len)
-{
-	return mig_has_ci(sql, len, "lock") || mig_has_ci(sql, len, "ddlgate:");
 }
 
 /* Copies the text of a string or quoted-identifier token without its
