@@ -1207,13 +1207,34 @@ static void mirror_stop(struct mirror *m)
 
 /* ---- the writer thread ---- */
 
+/*
+ * Opens (creates) a->path for appending. A regular file that does not end
+ * with a newline holds the partial line of a write that failed half-way
+ * (and could not be cut back then): it is cut now, so the next record
+ * starts on a line of its own. Writer thread (and audit_open()).
+ */
 static bool file_open(struct audit *a)
 {
-	a->fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	a->fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (a->fd < 0 && errno == EACCES)
+		a->fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (a->fd < 0)
 		return false;
 	struct stat st;
 	a->file_bytes = fstat(a->fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+	char last;
+	if (a->file_bytes > 0 && pread(a->fd, &last, 1, (off_t)(a->file_bytes - 1)) == 1 &&
+	    last != '\n') {
+		uint64_t start, llen, tail_end = 0;
+		if (!last_line_span(a->fd, a->file_bytes, &start, &llen, &tail_end))
+			tail_end = 0;
+		if (ftruncate(a->fd, (off_t)tail_end) == 0) {
+			fprintf(stderr,
+				"ddlgate: audit: %s: cut %" PRIu64 " bytes of a partial record\n",
+				a->path, a->file_bytes - tail_end);
+			a->file_bytes = tail_end;
+		}
+	}
 	return true;
 }
 
