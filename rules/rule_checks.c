@@ -137,7 +137,7 @@ static void check_unique(struct rules_eval *ev, const struct stmt *st, const cha
 	}
 	struct stmt_key_part *exist = arena_alloc(ev->a, (nparts ? nparts : 1) * sizeof(*exist));
 	size_t nexist = 0;
-	const char *computed = NULL, *constant = NULL;
+	const char *computed = nparts ? NULL : "(no key columns)", *constant = NULL;
 	for (size_t i = 0; i < nparts; i++) {
 		const char *type;
 		if (!parts[i].column) {
@@ -402,7 +402,8 @@ static void check_type_change(struct rules_eval *ev, const char *sch, const char
 		return;
 	if (tc == TYPE_WIDENING) {
 		rules_emit(ev, id, sch, tbl, true,
-			   rules_fmt(ev->a, "widening from %s to %s", old, c->type), "", "");
+			   rules_fmt(ev->a, "widening from %s to %s", old, c->type),
+			   rules_fmt(ev->a, "`%s`.`%s` becomes %s", tbl, col, c->type), "");
 		return;
 	}
 	rules_emit(ev, id, sch, tbl, false, rules_fmt(ev->a, "type: %s -> %s", old, c->type),
