@@ -1366,8 +1366,12 @@ static void pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 			value[n] = 0;
 			v = value;
 		}
-		if (migration_sess_apply(&ps->mig, ps->conf->cfg, &p->sig, r->ok && !r->aborted, v,
-					 r->affected_rows))
+		/* a directive alone in a comment is an empty query to the server (ERR
+		 * 1065): it still counts */
+		bool ok = (r->ok || (p->st.kind == STMT_EMPTY && (p->sig.kind == MIG_SIG_DIRECTIVE ||
+								   p->sig.kind == MIG_SIG_DIRECTIVE_END))) &&
+			  !r->aborted;
+		if (migration_sess_apply(&ps->mig, ps->conf->cfg, &p->sig, ok, v, r->affected_rows))
 			pol_mig_sync(ps);
 	}
 	if (r->ok && p->set_ansi >= 0)
