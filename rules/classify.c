@@ -14,6 +14,7 @@ struct cur {
 	bool ddlgate;
 	bool backslash;     /* backslash escapes apply in strings (the default sql_mode) */
 	bool saw_backslash; /* a backslash was met inside a quoted string */
+	bool unterminated;  /* a comment runs to the end unclosed */
 };
 
 static inline bool is_ident(unsigned char c)
@@ -58,7 +59,12 @@ static bool skip(struct cur *c)
 			const char *e = p + 2;
 			while (e + 1 < end && !(e[0] == '*' && e[1] == '/'))
 				e++;
-			e = e + 1 < end ? e + 2 : end;
+			if (e + 1 < end) {
+				e += 2;
+			} else {
+				e = end;
+				c->unterminated = true;
+			}
 			note_comment(c, p, e);
 			p = e;
 			continue;
@@ -175,7 +181,8 @@ static void scan_rest(struct cur *c, bool *multi)
 			c->p = p + 1;
 			while (skip(c) && *c->p == ';')
 				c->p++;
-			*multi = c->p < end;
+			/* an unclosed comment after ';' is a (broken) statement too */
+			*multi = c->p < end || c->unterminated;
 			return;
 		}
 		/* '#', '-', '/' and '*' that did not start a comment in skip() */
@@ -194,6 +201,8 @@ static enum stmt_kind set_statement(struct cur *c)
 	int paren = 0;
 	while (skip(c)) {
 		char ch = *c->p;
+		if (ch == ';')
+			break; /* no FOR: leave the ';' to scan_rest */
 		if (ch == '(') {
 			paren++;
 			c->p++;
@@ -362,7 +371,7 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 
 enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *info)
 {
-	struct cur c = {sql, sql + len, false, false, true, false};
+	struct cur c = {sql, sql + len, false, false, true, false, false};
 	struct classify_info dummy;
 	if (!info)
 		info = &dummy;

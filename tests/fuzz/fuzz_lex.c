@@ -30,6 +30,22 @@ static bool check_piece(const struct split_piece *piece, void *arg)
 	return true;
 }
 
+struct first_piece {
+	const char *sql;
+	size_t len;
+	unsigned n;
+};
+
+static bool count_pieces(const struct split_piece *piece, void *arg)
+{
+	struct first_piece *fp = arg;
+	if (fp->n++ == 0) {
+		fp->sql = piece->sql;
+		fp->len = piece->len;
+	}
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* an exact-size heap copy, so reads past the end are caught */
@@ -56,8 +72,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct bounds bd = {sql, sql + size, sql};
 		(void)split_sql(sql, size, flags, check_piece, &bd);
 	}
+	/* The fast path must not miss a second statement: when the splitter
+	 * finds two pieces, the classifier says multi; with one piece and no
+	 * multi, both agree on the kind. */
 	struct classify_info info;
-	(void)classify_sql(sql, size, &info);
+	enum stmt_kind kind = classify_sql(sql, size, &info);
+	struct first_piece fp = {0};
+	(void)split_sql(sql, size, 0, count_pieces, &fp);
+	if (fp.n >= 2 && !info.multi)
+		abort();
+	if (fp.n == 1 && !info.multi && classify_sql(fp.sql, fp.len, NULL) != kind)
+		abort();
 	free(sql);
 	return 0;
 }
