@@ -1129,8 +1129,12 @@ static bool client_process(struct sess *s)
 			s->c_left -= n;
 			continue;
 		}
+		/* Client packets inside an answer: LOCAL INFILE data, or the auth
+		 * exchange of COM_CHANGE_USER (auth switch, more data). */
 		bool infile = s->state == S_COMMAND && s->resp.state == PKT_RS_INFILE;
-		if (s->c_cont || infile) { /* a continuation, or LOCAL INFILE data */
+		bool authx = s->state == S_COMMAND && s->resp.kind == PKT_RESP_AUTH &&
+			     !pkt_resp_done(&s->resp);
+		if (s->c_cont || infile || authx) {
 			uint8_t h[PKT_HDR];
 			if (evbuffer_copyout(in, h, PKT_HDR) != PKT_HDR)
 				return true;
@@ -1149,7 +1153,7 @@ static bool client_process(struct sess *s)
 			s->c_left = len;
 			if (infile && !was_cont && len == 0)
 				pkt_resp_infile_done(&s->resp);
-			if (!was_cont && !s->c_cont && !infile)
+			if (was_cont && !s->c_cont && !infile && !authx)
 				command_sent(s); /* the last part of a streamed command */
 			continue;
 		}
