@@ -307,7 +307,13 @@ class Ddlgate:
 		self.proc = subprocess.Popen([self.bin, "serve", "-c", self.config],
 					     stdout=self.logf, stderr=subprocess.STDOUT,
 					     stdin=subprocess.DEVNULL, start_new_session=True)
-		wait_port(self.port, timeout, alive=lambda: self.proc.poll() is None)
+		alive = lambda: self.proc.poll() is None  # noqa: E731
+		wait_port(self.port, timeout, alive=alive)
+		# The admin listener may come up a moment after the proxy's: a
+		# test (or a signal) must not find ddlgate half started.
+		admin = self.conf.get("admin", {}).get("listen")
+		if admin and str(admin).startswith("127.0.0.1:"):
+			wait_port(int(str(admin).rsplit(":", 1)[1]), timeout, alive=alive)
 
 	def alive(self):
 		return self.proc is not None and self.proc.poll() is None

@@ -57,9 +57,9 @@ def test_cli_multi_statement():
 def test_cli_use_db_and_statements():
 	gw = h.gateway(db())
 	script = ("create database if not exists cli_db; use cli_db; "
-		  "create or replace table t (id int primary key, v varchar(20)); "
+		  "create table if not exists t (id int primary key, v varchar(20)); delete from t; "
 		  "insert into t values (1,'one'),(2,'two'); "
-		  "select database(); select id, v from t order by id; drop table t")
+		  "select database(); select id, v from t order by id")
 	r = h.mariadb_cli(gw, "-N", "-e", script)
 	assert r.returncode == 0, r.stderr
 	assert r.stdout == "cli_db\n1\tone\n2\ttwo\n", repr(r.stdout)
@@ -163,14 +163,14 @@ def test_pymysql_utf8mb4_round_trip():
 	c = h.connect(gw)
 	text = "caf\u00e9 \U0001F600 \U0001F680 \u4e2d\u6587 \u0645\u0631\u062d\u0628\u0627"
 	with c.cursor() as cur:
-		cur.execute("create or replace table utf (id int primary key, "
+		cur.execute("create table if not exists utf (id int primary key, "
 			    "t varchar(100) character set utf8mb4 collate utf8mb4_unicode_ci)")
+		cur.execute("delete from utf")
 		cur.execute("insert into utf values (1, %s)", (text,))
 		cur.execute("select t, char_length(t), hex(t) from utf where id = 1")
 		t, n, hx = cur.fetchone()
 		cur.execute("select %s", (text,))
 		echoed = cur.fetchone()[0]
-		cur.execute("drop table utf")
 	assert t == text and echoed == text, (t, echoed)
 	assert n == len(text)
 	assert bytes.fromhex(hx) == text.encode("utf-8")
@@ -198,7 +198,8 @@ def test_pymysql_executemany():
 	c = h.connect(gw, autocommit=False)
 	rows = [(i, f"name-{i}", i * 1.5) for i in range(1, 1001)]
 	with c.cursor() as cur:
-		cur.execute("create or replace table em (id int primary key, n varchar(20), f double)")
+		cur.execute("create table if not exists em (id int primary key, n varchar(20), f double)")
+		cur.execute("delete from em")
 		n = cur.executemany("insert into em values (%s, %s, %s)", rows)
 		assert n == 1000, n
 		# executemany of a non-INSERT runs one statement per row.
@@ -208,7 +209,6 @@ def test_pymysql_executemany():
 	with c.cursor() as cur:
 		cur.execute("select count(*), sum(id), sum(f) from em")
 		cnt, s, f = cur.fetchone()
-		cur.execute("drop table em")
 	assert (cnt, int(s)) == (1000, 500500), (cnt, s)
 	assert abs(f - (sum(r[2] for r in rows) + 3)) < 1e-6
 	c.close()
@@ -218,7 +218,8 @@ def test_pymysql_transaction_rollback():
 	gw = h.gateway(db())
 	c = h.connect(gw, autocommit=False)
 	with c.cursor() as cur:
-		cur.execute("create or replace table tx (id int primary key) engine=innodb")
+		cur.execute("create table if not exists tx (id int primary key) engine=innodb")
+		cur.execute("delete from tx")
 		c.commit()
 		cur.execute("insert into tx values (1), (2)")
 		c.rollback()
@@ -226,7 +227,6 @@ def test_pymysql_transaction_rollback():
 		c.commit()
 		cur.execute("select group_concat(id) from tx")
 		assert cur.fetchone()[0] == "3"
-		cur.execute("drop table tx")
 	c.close()
 
 

@@ -205,7 +205,8 @@ def test_sighup_keeps_connections():
 		cur.execute("insert into hup values (1), (2)")
 	tx = h.connect(gw, autocommit=False)
 	with tx.cursor() as cur:
-		cur.execute("create or replace table hup_tx (i int) engine=innodb")
+		cur.execute("create table if not exists hup_tx (i int primary key) engine=innodb")
+		cur.execute("delete from hup_tx")
 		cur.execute("insert into hup_tx values (42)")  # not committed yet
 	for _ in range(3):
 		gw.sighup()
