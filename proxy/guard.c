@@ -111,6 +111,7 @@ static bool guard_run_one(MYSQL *m, const char *sql, struct guard_result *r)
 	if (mysql_query(m, sql) != 0) {
 		snprintf(r->error, sizeof(r->error), "probe failed: %s", mysql_error(m));
 		unsigned e = mysql_errno(m);
+		r->code = e;
 		conn_ok = !(e == 2006 || e == 2013 || e == 2055);
 	} else {
 		MYSQL_RES *res = mysql_store_result(m);

@@ -35,6 +35,7 @@ struct guard_result {
 	char *vals[GUARD_MAX_COLS]; /* owned by the job; NULL = SQL NULL */
 	unsigned long lens[GUARD_MAX_COLS];
 	char error[256];  /* why it failed, when !ok */
+	unsigned code;    /* the server's error number when the query failed, else 0 */
 	uint64_t us;      /* how long it took */
 };
 

@@ -841,6 +841,13 @@ static void pol_take_probes(struct pol_sess *ps)
 		if (r->ok) {
 			probe_sql_answer(qs[k], r->has_row ? (const char *const *)r->vals : NULL,
 					 r->lens, r->ncols, &ans[k]);
+		} else if (r->code == 1146 || r->code == 1049) {
+			/* no such table (or schema): it holds no data, so no rows, no
+			 * duplicates, no NULLs, no orphans; the DDL itself meets the
+			 * server's own error if it needs the table */
+			ans[k].status = RULES_FACT_OK;
+			ans[k].value = RULES_NO;
+			snprintf(ans[k].detail, sizeof(ans[k].detail), "probe: the table does not exist");
 		} else {
 			ans[k].status = RULES_FACT_FAILED;
 			ans[k].value = RULES_UNKNOWN;

@@ -235,5 +235,27 @@ def test_unique_index_guarded_by_live_probe():
 	assert code == 200
 
 
+def test_destructive_ddl_guarded_by_live_probe():
+	h.require_proxy("live guards are ddlgate's")
+	fresh_schema()
+	d = db()
+	d.query(f"CREATE TABLE `{SCHEMA}`.full_t (id INT PRIMARY KEY)")
+	d.query(f"INSERT INTO `{SCHEMA}`.full_t VALUES (1), (2)")
+	d.query(f"CREATE TABLE `{SCHEMA}`.empty_t (id INT PRIMARY KEY)")
+	gw = h.Ddlgate(db(), {"guard": {"user": PROBER, "password": PROBER_PASSWORD,
+					"probe_timeout_ms": 3000}})
+	c = h.connect(gw, database=SCHEMA)
+	assert run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	assert_blocked(c, "DROP TABLE full_t", "drop-table")
+	assert_blocked(c, "CREATE OR REPLACE TABLE full_t (id INT PRIMARY KEY)", "drop-table")
+	assert run_err(c, "DROP TABLE empty_t") is None
+	# a table that does not exist holds no data
+	assert run_err(c, "CREATE OR REPLACE TABLE brand_new (id INT PRIMARY KEY)") is None
+	tables = [r[0] for r in d.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
+					"TABLE_SCHEMA=%s ORDER BY 1", (SCHEMA,))]
+	assert tables == ["brand_new", "full_t", "w"], tables
+	assert d.query(f"SELECT COUNT(*) FROM `{SCHEMA}`.full_t")[0][0] == 2
+
+
 if __name__ == "__main__":
 	h.main(globals())
