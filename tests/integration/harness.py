@@ -129,6 +129,8 @@ class MariaDB:
 	def __init__(self, args=(), tls=False):
 		self.dir = tmpdir("mariadb-")
 		self.datadir = os.path.join(self.dir, "data")
+		self.tmp = os.path.join(self.dir, "tmp")
+		os.makedirs(self.tmp)
 		self.socket = os.path.join(self.dir, "mysqld.sock")
 		self.pidfile = os.path.join(self.dir, "mysqld.pid")
 		self.log = os.path.join(self.dir, "error.log")
@@ -143,17 +145,25 @@ class MariaDB:
 		_live.append(self)
 
 	def _install(self):
-		r = subprocess.run(["mariadb-install-db", "--no-defaults",
-				    "--auth-root-authentication-method=normal",
-				    f"--datadir={self.datadir}", "--user=root", "--skip-test-db"],
-				   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-		if r.returncode != 0:
-			raise RuntimeError("mariadb-install-db failed:\n" + r.stdout[-4000:])
+		# A private TMPDIR: bootstraps running side by side (ctest -j2)
+		# otherwise collide on temporary table files in /tmp.
+		env = dict(os.environ, TMPDIR=self.tmp)
+		for attempt in (1, 2):
+			r = subprocess.run(["mariadb-install-db", "--no-defaults",
+					    "--auth-root-authentication-method=normal",
+					    f"--datadir={self.datadir}", "--user=root", "--skip-test-db"],
+					   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+					   env=env)
+			if r.returncode == 0:
+				return
+			shutil.rmtree(self.datadir, ignore_errors=True)
+		raise RuntimeError("mariadb-install-db failed:\n" + r.stdout[-4000:])
 
 	def command(self):
 		"""The mariadbd command line (for the log)."""
 		cmd = ["mariadbd", "--no-defaults", f"--datadir={self.datadir}",
 		       f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
+		       f"--tmpdir={self.tmp}",
 		       "--user=root", f"--pid-file={self.pidfile}", f"--log-error={self.log}",
 		       "--max-allowed-packet=256M", "--skip-name-resolve", "--skip-log-bin",
 		       "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=64M",
