@@ -158,7 +158,8 @@ char *ps_unquote(struct parser *p, const struct lex_token *t)
 	char q = *s++;
 	if (e > s && e[-1] == q)
 		e--;
-	bool strings = t->type == LEX_STRING || t->type == LEX_VARIABLE;
+	bool strings = (t->type == LEX_STRING || t->type == LEX_VARIABLE) &&
+		       !(p->lex_flags & LEX_NO_BACKSLASH_ESCAPES);
 	char *r = arena_alloc(p->a, (size_t)(e - s) + 1), *o = r;
 	while (s < e) {
 		if (*s == '\\' && strings && q != '`' && s + 1 < e) {
@@ -672,7 +673,8 @@ static void parse_create(struct parser *p, struct stmt *s)
 		parse_create_index(p, s);
 		return;
 	}
-	(void)online;
+	if (online) /* CREATE ONLINE / OFFLINE is for indexes only */
+		ps_unexpected(p);
 	if (ps_accept_kw(p, "DATABASE") || ps_accept_kw(p, "SCHEMA")) {
 		parse_database(p, s, DDL_CREATE_DATABASE);
 		return;
@@ -982,7 +984,7 @@ static void parse_at_depth(struct arena *a, const char *sql, size_t len, unsigne
 	struct parser p = {.a = a, .lex_flags = lex_flags, .depth = depth, .eof = eof_tok};
 	struct lexer lx;
 	struct lex_token t;
-	lex_init(&lx, sql, len, lex_flags & LEX_ANSI_QUOTES);
+	lex_init(&lx, sql, len, lex_flags & (LEX_ANSI_QUOTES | LEX_NO_BACKSLASH_ESCAPES));
 	if (out->kind != STMT_DDL) {
 		if (lex_next(&lx, &t) && t.type == LEX_WORD) {
 			p.t = &t;

@@ -20,7 +20,8 @@ static void test_parse_table(void **state)
 	for (size_t i = 0; i < t.n; i++) {
 		const struct tcase *c = &t.v[i];
 		struct stmt s;
-		unsigned flags = td_has_opt(c, "ansi") ? LEX_ANSI_QUOTES : 0;
+		unsigned flags = (td_has_opt(c, "ansi") ? LEX_ANSI_QUOTES : 0) |
+				 (td_has_opt(c, "nbe") ? LEX_NO_BACKSLASH_ESCAPES : 0);
 		stmt_parse(&a, c->sql, strlen(c->sql), flags, &s);
 		const char *got = stmt_print(&a, &s);
 		/* unparsed DDL must say why */
