@@ -17,6 +17,7 @@ struct toks {
 	struct lex_token *t; /* arena */
 	size_t n;
 	const char **repl; /* arena, one per token: its replacement, NULL = kept */
+	size_t *repl_len;  /* arena: length of each replacement (may hold NULs) */
 	struct arena *a;   /* borrowed: for rewritten tokens */
 };
 
@@ -30,6 +31,7 @@ static void toks_lex(struct arena *a, const char *sql, size_t len, struct toks *
 		n++;
 	out->t = arena_alloc(a, (n + 1) * sizeof(*out->t));
 	out->repl = arena_alloc(a, (n + 1) * sizeof(*out->repl));
+	out->repl_len = arena_alloc(a, (n + 1) * sizeof(*out->repl_len));
 	out->a = a;
 	out->n = 0;
 	lex_init(&lx, sql, len, 0);
@@ -37,9 +39,20 @@ static void toks_lex(struct arena *a, const char *sql, size_t len, struct toks *
 		out->t[out->n++] = tok;
 }
 
+/* A string literal, or an unterminated one (running to the end of the
+ * text); not an unterminated comment or quoted identifier. */
 static bool is_literal_string(const struct lex_token *t)
 {
-	return t->type == LEX_STRING || t->type == LEX_ERROR;
+	if (t->type == LEX_STRING)
+		return true;
+	if (t->type != LEX_ERROR || t->n == 0)
+		return false;
+	char c = t->p[0];
+	if (c == '\'' || c == '"')
+		return true;
+	size_t scan = t->n < 80 ? t->n : 80; /* _utf8mb4'.., N'.. */
+	return (c == '_' || c == 'N' || c == 'n') && memchr(t->p, '\'', scan) != NULL &&
+	       memchr(t->p, ' ', (size_t)((const char *)memchr(t->p, '\'', scan) - t->p)) == NULL;
 }
 
 static bool word(const struct toks *ts, size_t i, const char *kw)
@@ -50,6 +63,12 @@ static bool word(const struct toks *ts, size_t i, const char *kw)
 static bool op(const struct toks *ts, size_t i, const char *o)
 {
 	return i < ts->n && lex_is_op(&ts->t[i], o);
+}
+
+static void set_mark(struct toks *ts, size_t i)
+{
+	ts->repl[i] = REDACT_MARK;
+	ts->repl_len[i] = sizeof REDACT_MARK - 1;
 }
 
 /* Index of the token after the statement that starts at i (the ';' or n). */
@@ -82,7 +101,7 @@ static void mark_call_args(struct toks *ts, size_t i, size_t end, unsigned first
 			arg++;
 		} else if (arg >= first && (last == 0 || arg <= last) &&
 			   (is_literal_string(t) || t->type == LEX_HEX || t->type == LEX_BIT)) {
-			ts->repl[j] = REDACT_MARK;
+			set_mark(ts, j);
 		}
 	}
 }
@@ -116,7 +135,7 @@ static bool mentions_secret(const struct lex_token *t)
  * password part of the URL becomes <redacted>, the rest stays readable.
  * Returns NULL when the string holds no user:password@.
  */
-static const char *redact_url(struct arena *a, const struct lex_token *t)
+static const char *redact_url(struct arena *a, const struct lex_token *t, size_t *outlen)
 {
 	const char *p = t->p, *end = t->p + t->n;
 	const char *scheme = NULL;
@@ -143,6 +162,7 @@ static const char *redact_url(struct arena *a, const struct lex_token *t)
 	memcpy(out + head, mark, sizeof mark - 1);
 	memcpy(out + head + sizeof mark - 1, at, tail);
 	out[head + sizeof mark - 1 + tail] = '\0';
+	*outlen = head + sizeof mark - 1 + tail;
 	return out;
 }
 
@@ -179,7 +199,7 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 		if (set_pw && lex_is_op(t, "="))
 			after_eq = true;
 		if (set_pw && after_eq && is_literal_string(t))
-			ts->repl[i] = REDACT_MARK;
+			set_mark(ts, i);
 
 		/* IDENTIFIED [WITH|VIA plugin] BY|AS|USING 'x' [REPLACE 'old'] [OR ...],
 		 * up to the next user in the list. */
@@ -200,13 +220,13 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 				if (lex_is_word(b, "BY") || lex_is_word(b, "AS") ||
 				    lex_is_word(b, "USING") || lex_is_word(b, "REPLACE") ||
 				    lex_is_word(b, "PASSWORD"))
-					ts->repl[j] = REDACT_MARK;
+					set_mark(ts, j);
 			}
 		}
 
 		/* PASSWORD 'x' (CREATE SERVER ... OPTIONS, IDENTIFIED BY PASSWORD 'hash'). */
 		if (is_literal_string(t) && p && lex_is_word(p, "PASSWORD"))
-			ts->repl[i] = REDACT_MARK;
+			set_mark(ts, i);
 
 		/* MASTER_PASSWORD = 'x', SOURCE_PASSWORD = 'x'; and PASSWORD = 'x' in
 		 * START REPLICA / START GROUP_REPLICATION / CHANGE ... */
@@ -214,7 +234,7 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 		    (lex_is_word(t, "MASTER_PASSWORD") || lex_is_word(t, "SOURCE_PASSWORD") ||
 		     (repl && lex_is_word(t, "PASSWORD"))) &&
 		    op(ts, i + 1, "=") && i + 2 < end && is_literal_string(&ts->t[i + 2]))
-			ts->repl[i + 2] = REDACT_MARK;
+			set_mark(ts, i + 2);
 
 		/* Functions whose arguments are passwords or keys. */
 		if (t->type == LEX_WORD && op(ts, i + 1, "(")) {
@@ -227,19 +247,19 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 		/* SET GLOBAL wsrep_sst_auth = 'u:p', SET @@x_password := '..' */
 		if (set_var && secret_setting(t) && (op(ts, i + 1, "=") || op(ts, i + 1, ":=")) &&
 		    i + 2 < end && is_literal_string(&ts->t[i + 2]))
-			ts->repl[i + 2] = REDACT_MARK;
+			set_mark(ts, i + 2);
 
 		/* CONNECTION [=] 'scheme://user:password@host/...' */
 		if (lex_is_word(t, "CONNECTION")) {
 			size_t j = op(ts, i + 1, "=") ? i + 2 : i + 1;
 			if (j < end && ts->t[j].type == LEX_STRING && !ts->repl[j])
-				ts->repl[j] = redact_url(ts->a, &ts->t[j]);
+				ts->repl[j] = redact_url(ts->a, &ts->t[j], &ts->repl_len[j]);
 		}
 
 		/* PREPARE s FROM '..', EXECUTE IMMEDIATE '..': a statement inside a
 		 * string; when it looks like it carries a credential, all of it goes. */
 		if (dynamic && is_literal_string(t) && mentions_secret(t))
-			ts->repl[i] = REDACT_MARK;
+			set_mark(ts, i);
 	}
 }
 
@@ -257,22 +277,32 @@ char *redact_sql(struct arena *a, const char *sql, size_t len, size_t *outlen, s
 	for (size_t i = 0; i < ts.n; i++)
 		if (ts.repl[i]) {
 			nsec++;
-			extra += strlen(ts.repl[i]);
+			extra += ts.repl_len[i];
 		}
-	char *out = arena_alloc(a, len + extra + 1);
-	size_t o = 0, pos = 0;
-	for (size_t i = 0; i < ts.n; i++) {
-		if (!ts.repl[i])
+	char *out = arena_alloc(a, len + extra + 2 * nsec + 1);
+	size_t o = 0, pos = 0, repl_end = (size_t)-1;
+	for (size_t i = 0; i <= ts.n; i++) {
+		if (i < ts.n && !ts.repl[i])
 			continue;
-		size_t at = (size_t)(ts.t[i].p - sql), rl = strlen(ts.repl[i]);
+		size_t at = i < ts.n ? (size_t)(ts.t[i].p - sql) : len;
+		/* A replacement is a quoted literal: where it touches another
+		 * quote ('a'"b", "pw"'x) the two would read as one string with a
+		 * doubled quote, so they are kept apart by a space. */
+		if (o == repl_end && at > pos && sql[pos] == '\'')
+			out[o++] = ' ';
 		memcpy(out + o, sql + pos, at - pos);
 		o += at - pos;
-		memcpy(out + o, ts.repl[i], rl);
+		if (i == ts.n)
+			break;
+		const char *r = ts.repl[i];
+		size_t rl = ts.repl_len[i];
+		if (o > 0 && out[o - 1] == '\'' && r[0] == '\'')
+			out[o++] = ' ';
+		memcpy(out + o, r, rl);
 		o += rl;
+		repl_end = o;
 		pos = at + ts.t[i].n;
 	}
-	memcpy(out + o, sql + pos, len - pos);
-	o += len - pos;
 	out[o] = '\0';
 	if (outlen)
 		*outlen = o;
@@ -320,7 +350,11 @@ char *redact_normalise(struct arena *a, const char *sql, size_t len, size_t *out
 	const char *prev_end = NULL;
 	for (size_t i = 0; i < ts.n; i++) {
 		const struct lex_token *t = &ts.t[i];
-		if (prev_end && t->p > prev_end)
+		/* One space where the text had a gap; also between two operators
+		 * that would make a comment once they touch ("- -", "/ *"). */
+		if (prev_end && (t->p > prev_end || (o > 0 && t->type == LEX_OP &&
+						     ((out[o - 1] == '-' && t->p[0] == '-') ||
+						      (out[o - 1] == '/' && t->p[0] == '*')))))
 			out[o++] = ' ';
 		size_t close = literal_list(&ts, i);
 		if (close) {
