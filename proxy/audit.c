@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -827,6 +828,16 @@ static int read_last_rotated(const char *path, uint64_t *seq, char hash[65], cha
 	return found;
 }
 
+/* Signals go to the proxy's own threads, never to the audit threads; the
+ * name shows in top -H and gdb. */
+static void thread_setup(const char *name)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_setname_np(pthread_self(), name);
+}
+
 /* ---- the backend mirror ---- */
 
 /* `name` with backticks doubled: the caller frees the result. */
@@ -1045,6 +1056,7 @@ static bool mirror_insert(struct mirror *m, struct mline *batch)
 static void *mirror_main(void *arg)
 {
 	struct mirror *m = arg;
+	thread_setup("ddlgate-amirror");
 	struct mline *batch = NULL;
 	size_t nbatch = 0;
 	int backoff_ms = 0;
@@ -1444,6 +1456,7 @@ static void retry_health(struct audit *a)
 static void *writer_main(void *arg)
 {
 	struct audit *a = arg;
+	thread_setup("ddlgate-audit");
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		while (!a->head && !a->reopen_req && !a->closing) {
