@@ -1,5 +1,6 @@
 /* Cross-instance migration agreement: a named lock on a side connection. */
 #include "proxy/cluster.h"
+#include "proxy/hook.h"
 
 #include <errno.h>
 #include <mysql.h>
@@ -10,6 +11,17 @@
 #include <time.h>
 
 #define CLUSTER_POLL_MS 100
+#define CLUSTER_MAX_WAITERS 256
+
+/* A session waiting for a poll (fresh) or for the lock to be taken (held). */
+struct cluster_waiter {
+	struct sess *s; /* borrowed: only handed to sess_post */
+	void (*fn)(struct sess *s, void *arg);
+	void *arg;
+	bool held;         /* wait for the lock to be held, else for the next poll */
+	uint64_t after;    /* fresh: post once polls > after */
+	struct timespec deadline;
+};
 
 /* The account and target, copied from the configuration. */
 struct cluster_conf {
@@ -31,6 +43,9 @@ static struct {
 	bool want;                 /* a local migration runs */
 	struct cluster_conf conf;
 	struct cluster_status st;
+	uint64_t polls;    /* completed polls */
+	struct cluster_waiter waiters[CLUSTER_MAX_WAITERS];
+	size_t nwaiters;
 } cl = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void cluster_conf_set(const struct cfg *c)
@@ -87,6 +102,30 @@ static MYSQL *cluster_connect(const struct cluster_conf *k, long long *my_id, ch
 		return NULL;
 	}
 	return m;
+}
+
+static bool cluster_past(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* Caller holds cl.lock. Posts every waiter whose wait is over: fresh ones
+ * after a newer poll, held ones when settled (held, refused, unreachable)
+ * or timed out. */
+static void cluster_post_waiters(bool settled)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < cl.nwaiters; i++) {
+		struct cluster_waiter *w = &cl.waiters[i];
+		bool done = w->held ? (settled || cluster_past(&w->deadline)) : cl.polls > w->after;
+		if (done)
+			sess_post(w->s, w->fn, w->arg);
+		else
+			cl.waiters[k++] = *w;
+	}
+	cl.nwaiters = k;
 }
 
 /*
@@ -155,7 +194,12 @@ static void *cluster_main(void *unused)
 		cl.st.holder = (ok && m && !isnull) ? (uint64_t)holder : 0;
 		cl.st.held_remotely = cl.st.holder && (long long)cl.st.holder != my_id;
 		snprintf(cl.st.error, sizeof(cl.st.error), "%s", err);
-		if (cl.want == want) { /* else: act on the change at once */
+		cl.polls++;
+		cluster_post_waiters(!enabled || !m || held || cl.st.held_remotely || !want);
+		bool fresh = false;
+		for (size_t i = 0; i < cl.nwaiters; i++)
+			fresh |= !cl.waiters[i].held;
+		if (cl.want == want && !fresh) { /* else: act at once */
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += CLUSTER_POLL_MS * 1000000L;
@@ -167,6 +211,10 @@ static void *cluster_main(void *unused)
 				pthread_cond_timedwait(&cl.cond, &cl.lock, &ts);
 		}
 	}
+	cluster_post_waiters(true);
+	for (size_t i = 0; i < cl.nwaiters; i++) /* fresh waiters too: nobody polls now */
+		sess_post(cl.waiters[i].s, cl.waiters[i].fn, cl.waiters[i].arg);
+	cl.nwaiters = 0;
 	pthread_mutex_unlock(&cl.lock);
 	if (m)
 		mysql_close(m); /* releases the lock with the connection */
@@ -232,6 +280,42 @@ bool cluster_remote_migration(char *who, size_t wholen)
 			 cl.st.lock, (unsigned long long)cl.st.holder);
 	pthread_mutex_unlock(&cl.lock);
 	return remote;
+}
+
+static bool cluster_add_waiter(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg,
+			       bool held, int timeout_ms)
+{
+	pthread_mutex_lock(&cl.lock);
+	bool ok = cl.running && !cl.stopping && cl.st.enabled && cl.st.connected &&
+		  cl.nwaiters < CLUSTER_MAX_WAITERS;
+	if (ok && held && (cl.st.held_locally || cl.st.held_remotely))
+		ok = false; /* settled already */
+	if (ok) {
+		struct cluster_waiter *w = &cl.waiters[cl.nwaiters++];
+		*w = (struct cluster_waiter){.s = s, .fn = fn, .arg = arg, .held = held,
+					     .after = cl.polls + 1};
+		clock_gettime(CLOCK_MONOTONIC, &w->deadline);
+		w->deadline.tv_sec += timeout_ms / 1000;
+		w->deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (w->deadline.tv_nsec >= 1000000000L) {
+			w->deadline.tv_sec++;
+			w->deadline.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_signal(&cl.cond);
+	}
+	pthread_mutex_unlock(&cl.lock);
+	return ok;
+}
+
+bool cluster_fresh_check(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg)
+{
+	return cluster_add_waiter(s, fn, arg, false, 0);
+}
+
+bool cluster_wait_held(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg,
+		       int timeout_ms)
+{
+	return cluster_add_waiter(s, fn, arg, true, timeout_ms);
 }
 
 void cluster_get_status(struct cluster_status *out)

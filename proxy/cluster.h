@@ -35,6 +35,27 @@ void cluster_set_local(bool active);
  * lock, as of the last poll (at most ~100 ms old); who says which. */
 bool cluster_remote_migration(char *who, size_t wholen);
 
+struct sess;
+
+/*
+ * Asks the cluster thread to poll the lock now and then run fn(s, arg) on
+ * the session's loop (sess_post), so a DDL is judged on the server's
+ * current lock state rather than on the last poll. Returns false (nothing
+ * will be posted) when the cluster lock is disabled or not reachable.
+ */
+bool cluster_fresh_check(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg)
+	__attribute__((warn_unused_result));
+
+/*
+ * After cluster_set_local(true): runs fn(s, arg) once this instance holds
+ * the lock, or it cannot get it (another instance has it, the side
+ * connection failed), or after timeout_ms. The migration's GET_LOCK answer
+ * waits for it, so no other instance can miss a migration that already
+ * started. Returns false (nothing posted) when there is nothing to wait for.
+ */
+bool cluster_wait_held(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg,
+		       int timeout_ms) __attribute__((warn_unused_result));
+
 struct cluster_status {
 	bool enabled;
 	bool connected;

@@ -134,6 +134,7 @@ struct pol_cmd {
 	int64_t hold_deadline;
 	int64_t hold_started;
 	bool blocked;       /* some statement blocks: evaluate the rest offline */
+	bool cluster_checked; /* the cluster lock was polled for this command */
 	struct rules_fact_cache *facts; /* owned */
 	struct guard_job *job;          /* reference owned */
 	size_t job_stmt;
@@ -334,15 +335,17 @@ static bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_ou
 }
 
 /* Brings the registry, the migration memory and the cluster lock in line
- * with ps->mig after it changed. */
-static void pol_mig_sync(struct pol_sess *ps)
+ * with ps->mig after it changed. Returns true when a migration started. */
+static bool pol_mig_sync(struct pol_sess *ps)
 {
 	bool active = migration_sess_active(&ps->mig);
+	bool started = false;
 
 	if (active) {
 		if (!ps->registered) {
 			rules_migration_reset(ps->memory);
 			metrics_migration_seen();
+			started = true;
 		}
 		char host[64];
 		pol_client_host(ps->hs, host, sizeof(host));
@@ -356,6 +359,7 @@ static void pol_mig_sync(struct pol_sess *ps)
 		rules_migration_reset(ps->memory);
 		cluster_set_local(migration_count() > 0);
 	}
+	return started;
 }
 
 /* ---- statement helpers ---- */
@@ -593,14 +597,15 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 	return r;
 }
 
-/* One waiting record became durable: release the answer it held back. */
+/* One reason to hold the answer back is over (a record became durable,
+ * the cluster lock was taken): release it once none is left. */
 static void pol_durable_fn(struct sess *s, void *arg)
 {
 	struct pol_sess *ps = pol_lookup(s, arg);
 	if (!ps || ps->durable_wait == 0)
 		return;
-	ps->durable_wait--;
-	sess_hook_release(s);
+	if (--ps->durable_wait == 0)
+		sess_hook_release(s);
 }
 
 /* Writer thread: the record is durable (or failed). */
@@ -710,7 +715,7 @@ static void pol_schedules_text(const struct cfg *c, char *buf, size_t n)
 		o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? ", " : "", c->window.schedule[i].text);
 }
 
-enum pol_step { POL_DONE, POL_WAIT_PROBES, POL_WAIT_HOLD };
+enum pol_step { POL_DONE, POL_WAIT_PROBES, POL_WAIT_HOLD, POL_WAIT_CLUSTER };
 
 /*
  * The policy's own checks for DDL statement p, before the rule engine:
@@ -787,6 +792,7 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 }
 
 static void pol_probes_done(struct sess *s, void *arg);
+static void pol_cluster_checked(struct sess *s, void *arg);
 
 /*
  * Starts live probes for the pending facts of statement i. Returns false
@@ -921,6 +927,14 @@ static enum pol_step pol_continue(struct pol_sess *ps)
 			continue;
 		}
 		if (!p->probed) {
+			/* judge the first DDL on the server's lock state of now, not of
+			 * the last poll: another ddlgate's migration may have just begun */
+			if (!cmd->cluster_checked && !cmd->blocked) {
+				cmd->cluster_checked = true;
+				if (cluster_fresh_check(ps->s, pol_cluster_checked,
+							(void *)(uintptr_t)ps->conn_id))
+					return POL_WAIT_CLUSTER;
+			}
 			if (pol_policy_checks(ps, p, !cmd->blocked))
 				return POL_WAIT_HOLD;
 			if (cmd->holding && p->held_who && p->held_us == 0) {
@@ -1043,8 +1057,8 @@ static void pol_resume(struct pol_sess *ps)
 		return;
 	}
 	pol_hold_del(ps);
-	if (step == POL_WAIT_PROBES)
-		return;
+	if (step != POL_DONE)
+		return; /* probes or a cluster poll: their post resumes */
 	ps->cmd.waiting = false;
 	enum hook_verdict v = pol_finish(ps, &reply);
 	sess_hook_resume(ps->s, v, v == HOOK_REJECT ? &reply : NULL);
@@ -1056,6 +1070,14 @@ static void pol_probes_done(struct sess *s, void *arg)
 	if (!ps || !ps->cmd.waiting || !ps->cmd.job)
 		return;
 	pol_take_probes(ps);
+	pol_resume(ps);
+}
+
+static void pol_cluster_checked(struct sess *s, void *arg)
+{
+	struct pol_sess *ps = pol_lookup(s, arg);
+	if (!ps || !ps->cmd.waiting || ps->cmd.job || ps->cmd.holding)
+		return;
 	pol_resume(ps);
 }
 
@@ -1114,7 +1136,7 @@ void hook_session_begin(struct sess *s, struct hook_sess *hs)
 	hs->policy = ps;
 	pol_table_add(ps);
 	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user);
-	pol_mig_sync(ps);
+	(void)pol_mig_sync(ps);
 }
 
 /* Records the statements of an unfinished command as aborted. */
@@ -1140,7 +1162,7 @@ void hook_session_end(struct sess *s, struct hook_sess *hs)
 	pol_abort_cmd(ps);
 	migration_sess_clear(&ps->mig);
 	ps->mig.by_user = false;
-	pol_mig_sync(ps);
+	(void)pol_mig_sync(ps);
 	rules_migration_free(ps->memory);
 	arena_cleanup(&ps->arena);
 	pol_conf_unref(ps->conf);
@@ -1162,7 +1184,7 @@ void hook_session_reset(struct sess *s, struct hook_sess *hs)
 		migration_unregister(ps->conn_id);
 		ps->registered = false;
 	}
-	pol_mig_sync(ps);
+	(void)pol_mig_sync(ps);
 	ps->lock_wait = POL_DEFAULT_LOCK_WAIT;
 	ps->ansi_quotes = false;
 }
@@ -1360,9 +1382,11 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	return pol_finish(ps, reply);
 }
 
-/* Applies what statement p did, now that the server answered it. */
-static void pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const struct hook_result *r)
+/* Applies what statement p did, now that the server answered it. Returns
+ * true when it started a migration. */
+static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const struct hook_result *r)
 {
+	bool started = false;
 	if (p->has_sig) {
 		char value[64];
 		const char *v = NULL;
@@ -1379,7 +1403,7 @@ static void pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 								   p->sig.kind == MIG_SIG_DIRECTIVE_END))) &&
 			  !r->aborted;
 		if (migration_sess_apply(&ps->mig, ps->conf->cfg, &p->sig, ok, v, r->affected_rows))
-			pol_mig_sync(ps);
+			started = pol_mig_sync(ps);
 	}
 	if (r->ok && p->set_ansi >= 0)
 		ps->ansi_quotes = p->set_ansi == 1;
@@ -1396,12 +1420,14 @@ static void pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 			migration_touch(owner, objs[i].schema ? objs[i].schema : p->schema,
 					objs[i].table);
 	}
+	return started;
 }
 
 bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result *r)
 {
 	struct pol_sess *ps = hs->policy;
 	bool wait = false;
+	unsigned held_back = 0;
 
 	if (!ps || !ps->cmd.active || !ps->cmd.forwarded)
 		return true;
@@ -1410,13 +1436,20 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 		struct pol_stmt *p = &cmd->stmts[r->index];
 		if (!p->done) {
 			p->done = true;
-			pol_apply_result(ps, p, r);
+			if (pol_apply_result(ps, p, r) &&
+			    cluster_wait_held(s, pol_durable_fn, (void *)(uintptr_t)ps->conn_id, 1000)) {
+				/* the client learns it holds the floor once every ddlgate can
+				 * see it: after the cluster lock is taken */
+				ps->durable_wait++;
+				held_back++;
+			}
 			if (p->record) {
 				enum audit_outcome o = r->aborted ? AUDIT_ABORTED
 						       : r->ok    ? AUDIT_OK
 								  : AUDIT_ERROR;
 				wait = p->ddl && !r->aborted;
 				pol_submit(ps, p, o, r->error_code, r->affected_rows, wait);
+				held_back += wait;
 			}
 		}
 	}
@@ -1430,7 +1463,7 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 		}
 		pol_cmd_end(ps);
 	}
-	return !wait;
+	return held_back == 0;
 }
 
 /* ---- admin: /status, /sessions, /window ---- */

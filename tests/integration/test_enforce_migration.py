@@ -182,6 +182,16 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 	schema = fresh_schema("mig_two")
 	gw1 = h.Ddlgate(db(), sections())
 	gw2 = h.Ddlgate(db(), sections())
+	other2 = other_client(gw2, schema)
+	mig = h.connect(gw1, database=schema, client_flag=CLIENT.MULTI_STATEMENTS)
+	assert h.scalar(mig, "SELECT GET_LOCK('prisma_migrate', 10)") == 1
+	# at once, with no wait: GET_LOCK's answer came after the cluster lock was
+	# taken, and the second ddlgate polls the lock before judging DDL
+	assert_blocked(other2, "CREATE TABLE early (id INT PRIMARY KEY)", "migration-conflict")
+	mig.close()
+	wait_for(lambda: run_err(other2, "CREATE TABLE IF NOT EXISTS early (id INT PRIMARY KEY)")
+		 is None, 3, "the second ddlgate to see the first migration end")
+
 	mig = prisma_deploy(gw1, schema)
 	assert table_exists(schema, "User") and table_exists(schema, "Post")
 
@@ -213,7 +223,6 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 	# the second instance sees the cluster lock held elsewhere
 	wait_for(lambda: status(gw2)["migration"]["cluster_lock"]["held_elsewhere"], 3,
 		 "the second ddlgate to see the cluster lock")
-	other2 = other_client(gw2, schema)
 	assert_blocked(other2, "ALTER TABLE existing ADD COLUMN b1 INT NULL", "migration-conflict")
 	assert columns(schema, "existing") == ["id", "note"]
 	assert not table_exists(schema, "t_other")
