@@ -529,6 +529,22 @@ static void sess_free_cb(evutil_socket_t fd, short what, void *arg)
 	free(s);
 }
 
+/* Says goodbye to an idle server (COM_QUIT) so it counts a clean close,
+ * not an aborted connection. Best effort: never waits. */
+static void backend_quit(struct sess *s)
+{
+	static const uint8_t quit[] = {1, 0, 0, 0, COM_QUIT};
+	if (s->b.fd < 0 || leg_pending_out(&s->b) > 0)
+		return;
+	size_t n;
+	if (s->b.ssl) {
+		(void)tls_write(s->b.ssl, quit, sizeof(quit), &n);
+	} else {
+		ssize_t w = send(s->b.fd, quit, sizeof(quit), MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)w;
+	}
+}
+
 /*
  * The single exit of a session: logs reason, tells the hook, closes both
  * sockets and parks the session; the memory is freed from a zero timer so
@@ -548,6 +564,8 @@ static void sess_close(struct sess *s, const char *reason)
 		hook_session_end(s, &s->hs);
 		s->hook_begun = false;
 	}
+	if (was == S_IDLE)
+		backend_quit(s);
 	worker_log(s->hs.conn_id, "closed client=%s user=%s state=%s: %s", s->hs.client,
 		   s->hs.user[0] ? s->hs.user : "-", state_names[was], reason);
 	leg_cleanup(&s->c);
@@ -1188,7 +1206,8 @@ static bool client_process(struct sess *s)
 			if (len > max)
 				return too_large(s);
 			if (s->cmd == COM_QUIT) {
-				sess_close(s, "client quit");
+				sess_set_state(s, S_IDLE);
+				sess_close(s, "client quit"); /* passes the QUIT on */
 				return false;
 			}
 			if (!is_fetched(s->cmd)) {
