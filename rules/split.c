@@ -43,6 +43,7 @@ struct splitter {
 	int depth;
 	bool at_stmt_start; /* inside a compound: the next word starts a statement */
 	struct lex_token prev;
+	size_t lookahead; /* tokens IF( look-aheads may still read, for all of the text */
 };
 
 static bool word_in(const struct lex_token *t, const char *const *words)
@@ -89,15 +90,18 @@ static void emit(struct splitter *sp)
 }
 
 /* True when the IF at lx's position is the IF() function: its parenthesised
- * argument list holds a top-level comma. */
-static bool if_is_function(const struct lexer *at)
+ * argument list holds a top-level comma. The look-ahead is bounded (so
+ * text full of "IF (" stays linear); past it, IF counts as a block, which
+ * only keeps more text in one statement. */
+static bool if_is_function(const struct lexer *at, size_t *total)
 {
 	struct lexer lx = *at;
 	struct lex_token t;
 	if (!lex_next(&lx, &t) || !lex_is_op(&t, "("))
 		return false;
 	int paren = 1;
-	while (lex_next(&lx, &t)) {
+	for (unsigned budget = 512; budget > 0 && *total > 0 && lex_next(&lx, &t); budget--) {
+		--*total;
 		if (lex_is_op(&t, "("))
 			paren++;
 		else if (lex_is_op(&t, ")")) {
@@ -188,7 +192,7 @@ static void track_blocks(struct splitter *sp, const struct lex_token *t, struct 
 	} else if (starts && (lex_is_word(t, "LOOP") || lex_is_word(t, "WHILE") ||
 			      lex_is_word(t, "REPEAT"))) {
 		sp->depth++;
-	} else if (starts && lex_is_word(t, "IF") && !if_is_function(lx)) {
+	} else if (starts && lex_is_word(t, "IF") && !if_is_function(lx, &sp->lookahead)) {
 		sp->depth++;
 	}
 	sp->prev = *t;
@@ -242,7 +246,8 @@ static bool delimiter_line(struct splitter *sp, struct lexer *lx, const struct l
 
 bool split_sql(const char *sql, size_t len, unsigned flags, split_fn fn, void *arg)
 {
-	struct splitter sp = {.sql = sql, .len = len, .flags = flags, .fn = fn, .arg = arg};
+	struct splitter sp = {.sql = sql, .len = len, .flags = flags, .fn = fn, .arg = arg,
+			      .lookahead = 1u << 20};
 	sp.delim[0] = ';';
 	sp.delim_len = 1;
 	reset_stmt(&sp);
