@@ -18,8 +18,8 @@ struct cluster_waiter {
 	struct sess *s; /* borrowed: only handed to sess_post */
 	void (*fn)(struct sess *s, void *arg);
 	void *arg;
-	bool held;         /* wait for the lock to be held, else for the next poll */
-	uint64_t after;    /* fresh: post once polls > after */
+	bool held;	/* wait for the lock to be held, else for the next poll */
+	uint64_t after; /* fresh: post once polls > after */
 	struct timespec deadline;
 };
 
@@ -40,10 +40,10 @@ static struct {
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool running, stopping;
-	bool want;                 /* a local migration runs */
+	bool want; /* a local migration runs */
 	struct cluster_conf conf;
 	struct cluster_status st;
-	uint64_t polls;    /* completed polls */
+	uint64_t polls; /* completed polls */
 	struct cluster_waiter waiters[CLUSTER_MAX_WAITERS];
 	size_t nwaiters;
 } cl = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -51,11 +51,14 @@ static struct {
 static void cluster_conf_set(const struct cfg *c)
 {
 	struct cluster_conf *k = &cl.conf;
-	snprintf(k->lock, sizeof(k->lock), "%s", c->migration.cluster_lock ? c->migration.cluster_lock : "");
+	snprintf(k->lock, sizeof(k->lock), "%s",
+		 c->migration.cluster_lock ? c->migration.cluster_lock : "");
 	snprintf(k->user, sizeof(k->user), "%s", c->guard.user ? c->guard.user : "");
-	snprintf(k->password, sizeof(k->password), "%s", c->guard.password ? c->guard.password : "");
+	snprintf(k->password, sizeof(k->password), "%s",
+		 c->guard.password ? c->guard.password : "");
 	snprintf(k->host, sizeof(k->host), "%s", c->proxy.backend.host);
-	snprintf(k->socket, sizeof(k->socket), "%s", c->proxy.backend_socket ? c->proxy.backend_socket : "");
+	snprintf(k->socket, sizeof(k->socket), "%s",
+		 c->proxy.backend_socket ? c->proxy.backend_socket : "");
 	k->port = c->proxy.backend.port;
 	k->timeout_ms = c->guard.probe_timeout_ms > 0 ? c->guard.probe_timeout_ms : 2000;
 	k->version++;
@@ -276,7 +279,8 @@ bool cluster_remote_migration(char *who, size_t wholen)
 	pthread_mutex_lock(&cl.lock);
 	bool remote = cl.running && cl.st.enabled && cl.st.held_remotely;
 	if (remote && who && wholen)
-		snprintf(who, wholen, "another ddlgate instance (lock '%s' held by server connection %llu)",
+		snprintf(who, wholen,
+			 "another ddlgate instance (lock '%s' held by server connection %llu)",
 			 cl.st.lock, (unsigned long long)cl.st.holder);
 	pthread_mutex_unlock(&cl.lock);
 	return remote;
@@ -292,8 +296,8 @@ static bool cluster_add_waiter(struct sess *s, void (*fn)(struct sess *s, void *
 		ok = false; /* settled already */
 	if (ok) {
 		struct cluster_waiter *w = &cl.waiters[cl.nwaiters++];
-		*w = (struct cluster_waiter){.s = s, .fn = fn, .arg = arg, .held = held,
-					     .after = cl.polls + 1};
+		*w = (struct cluster_waiter){
+		    .s = s, .fn = fn, .arg = arg, .held = held, .after = cl.polls + 1};
 		clock_gettime(CLOCK_MONOTONIC, &w->deadline);
 		w->deadline.tv_sec += timeout_ms / 1000;
 		w->deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;

@@ -23,7 +23,7 @@
  * account is [guard] user/password when set; without one the cluster
  * lock is disabled (see README). */
 bool cluster_start(const struct cfg *c, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void cluster_configure(const struct cfg *c);
 void cluster_stop(void);
 
@@ -44,7 +44,7 @@ struct sess;
  * will be posted) when the cluster lock is disabled or not reachable.
  */
 bool cluster_fresh_check(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * After cluster_set_local(true): runs fn(s, arg) once this instance holds
@@ -59,9 +59,9 @@ bool cluster_wait_held(struct sess *s, void (*fn)(struct sess *s, void *arg), vo
 struct cluster_status {
 	bool enabled;
 	bool connected;
-	bool held_locally;    /* our side connection holds the lock */
-	bool held_remotely;   /* someone else does */
-	uint64_t holder;      /* the holder's server connection id, 0 = free */
+	bool held_locally;  /* our side connection holds the lock */
+	bool held_remotely; /* someone else does */
+	uint64_t holder;    /* the holder's server connection id, 0 = free */
 	char lock[128];
 	char error[256];
 };

@@ -15,12 +15,12 @@ struct guard_job {
 	atomic_int refs;
 	atomic_bool cancelled;
 	size_t n;
-	char **sql;                   /* owned */
+	char **sql;		      /* owned */
 	struct guard_result *results; /* owned */
-	struct sess *s;               /* borrowed: only handed to sess_post */
+	struct sess *s;		      /* borrowed: only handed to sess_post */
 	void (*done)(struct sess *s, void *arg);
 	void *arg;
-	struct guard_job *next;       /* queue link */
+	struct guard_job *next; /* queue link */
 };
 
 /* The account and target, copied from the configuration. */

@@ -29,19 +29,19 @@ struct guard_job;
 
 /* One probe's result, filled by the worker. */
 struct guard_result {
-	bool ok;        /* the query ran; has_row tells whether it returned a row */
+	bool ok; /* the query ran; has_row tells whether it returned a row */
 	bool has_row;
 	unsigned ncols;
 	char *vals[GUARD_MAX_COLS]; /* owned by the job; NULL = SQL NULL */
 	unsigned long lens[GUARD_MAX_COLS];
-	char error[256];  /* why it failed, when !ok */
-	unsigned code;    /* the server's error number when the query failed, else 0 */
-	uint64_t us;      /* how long it took */
+	char error[256]; /* why it failed, when !ok */
+	unsigned code;	 /* the server's error number when the query failed, else 0 */
+	uint64_t us;	 /* how long it took */
 };
 
 /* Starts the workers (nthreads >= 1) with c's [guard] account and backend. */
 bool guard_start(const struct cfg *c, int nthreads, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Takes a new account / backend / timeout (SIGHUP); connections reopen lazily. */
 void guard_configure(const struct cfg *c);
 /* Stops and joins the workers; queued jobs fail with "shutting down". */

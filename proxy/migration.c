@@ -119,8 +119,8 @@ static void mig_scan_update(struct lexer *lx, struct migration_signal *out)
 	static const struct {
 		const char *table, *column, *tool;
 	} tables[] = {
-		{"knex_migrations_lock", "is_locked", "knex"},
-		{"DATABASECHANGELOGLOCK", "LOCKED", "liquibase"},
+	    {"knex_migrations_lock", "is_locked", "knex"},
+	    {"DATABASECHANGELOGLOCK", "LOCKED", "liquibase"},
 	};
 	struct lex_token t, prev = {0};
 	int which = -1;
@@ -519,9 +519,9 @@ bool migration_peer(uint64_t conn_id, const char *user, const char *host,
 	return found;
 }
 
-bool migration_conflict(uint64_t conn_id, const char *user, const char *host,
-			enum cfg_scope scope, const char *default_schema,
-			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen)
+bool migration_conflict(uint64_t conn_id, const char *user, const char *host, enum cfg_scope scope,
+			const char *default_schema, const struct migration_obj *objs, size_t nobjs,
+			char *who, size_t wholen)
 {
 	bool hit = false;
 

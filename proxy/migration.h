@@ -27,13 +27,13 @@
 
 enum migration_signal_kind {
 	MIG_SIG_NONE,
-	MIG_SIG_GET_LOCK,         /* SELECT GET_LOCK('name', t): decided by the value returned */
-	MIG_SIG_RELEASE_LOCK,     /* SELECT RELEASE_LOCK('name') */
-	MIG_SIG_RELEASE_ALL,      /* SELECT RELEASE_ALL_LOCKS() */
-	MIG_SIG_LOCK_TABLE_SET,   /* UPDATE knex_migrations_lock / DATABASECHANGELOGLOCK ... = 1 */
+	MIG_SIG_GET_LOCK,	  /* SELECT GET_LOCK('name', t): decided by the value returned */
+	MIG_SIG_RELEASE_LOCK,	  /* SELECT RELEASE_LOCK('name') */
+	MIG_SIG_RELEASE_ALL,	  /* SELECT RELEASE_ALL_LOCKS() */
+	MIG_SIG_LOCK_TABLE_SET,	  /* UPDATE knex_migrations_lock / DATABASECHANGELOGLOCK ... = 1 */
 	MIG_SIG_LOCK_TABLE_CLEAR, /* the same set back to 0 */
-	MIG_SIG_DIRECTIVE,        /* ddlgate:migration name="..." */
-	MIG_SIG_DIRECTIVE_END,    /* ddlgate:migration end */
+	MIG_SIG_DIRECTIVE,	  /* ddlgate:migration name="..." */
+	MIG_SIG_DIRECTIVE_END,	  /* ddlgate:migration end */
 };
 
 struct migration_signal {
@@ -61,9 +61,9 @@ const char *migration_tool_for(const char *name);
 
 /* One session's migration state. Zero-initialised = an app session. */
 struct migration_sess {
-	bool by_user;      /* authenticated as a [migration] users member */
-	bool by_lock;      /* holds lock_name (GET_LOCK returned 1) */
-	bool by_table;     /* holds a lock-table row */
+	bool by_user;	   /* authenticated as a [migration] users member */
+	bool by_lock;	   /* holds lock_name (GET_LOCK returned 1) */
+	bool by_table;	   /* holds a lock-table row */
 	bool by_directive; /* sent ddlgate:migration */
 	char lock_name[MIGRATION_NAME_MAX];
 	char name[MIGRATION_NAME_MAX]; /* what /status and the audit log call it */
@@ -131,9 +131,9 @@ struct migration_obj {
 	const char *schema;
 	const char *table;
 };
-bool migration_conflict(uint64_t conn_id, const char *user, const char *host,
-			enum cfg_scope scope, const char *default_schema,
-			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen);
+bool migration_conflict(uint64_t conn_id, const char *user, const char *host, enum cfg_scope scope,
+			const char *default_schema, const struct migration_obj *objs, size_t nobjs,
+			char *who, size_t wholen);
 
 /* The running migration conn_id is a peer of (same user and host, another
  * connection), if any: fills out and returns true. */

@@ -75,7 +75,7 @@
  * the snapshot it judged with until it sees a newer one. */
 struct pol_conf {
 	atomic_int refs;
-	struct cfg *cfg;           /* owned */
+	struct cfg *cfg;	     /* owned */
 	struct rules_engine *engine; /* owned */
 	uint64_t gen;
 };
@@ -95,30 +95,30 @@ static void pol_conf_unref(struct pol_conf *pc)
 struct pol_stmt {
 	const char *sql; /* in the session's arena */
 	size_t len;
-	const char *schema;  /* current schema when it runs (a USE earlier in the
-				command changes it); NULL = none; arena or hs */
+	const char *schema; /* current schema when it runs (a USE earlier in the
+			       command changes it); NULL = none; arena or hs */
 	struct stmt st;
-	bool ddl;            /* judged as DDL (window, conflict, rules) */
+	bool ddl; /* judged as DDL (window, conflict, rules) */
 	bool is_write;
-	bool record;         /* goes into the audit log */
+	bool record; /* goes into the audit log */
 	bool has_sig;
 	struct migration_signal sig;
-	long set_lock_wait;  /* -2: not a SET of it; -1: DEFAULT; else seconds */
-	int set_ansi;        /* SET sql_mode: -1 no change, 0 "..." is a string, 1 an identifier */
+	long set_lock_wait; /* -2: not a SET of it; -1: DEFAULT; else seconds */
+	int set_ansi;	    /* SET sql_mode: -1 no change, 0 "..." is a string, 1 an identifier */
 
 	bool evaluated;
-	bool probed;         /* facts already fetched once */
+	bool probed; /* facts already fetched once */
 	struct rules_verdict v;
 	enum audit_decision decision;
 	struct {
 		const char *rule;
 		enum rules_action action;
-		char *message;   /* arena */
+		char *message;	       /* arena */
 	} pf[POL_MAX_POLICY_FINDINGS]; /* the policy's own findings */
 	size_t npf;
-	int64_t held_us;     /* how long it waited for a migration (conflict = hold) */
-	char *held_who;      /* arena: the migration it waited for */
-	bool done;           /* its result was attributed */
+	int64_t held_us; /* how long it waited for a migration (conflict = hold) */
+	char *held_who;	 /* arena: the migration it waited for */
+	bool done;	 /* its result was attributed */
 };
 
 struct pol_cmd {
@@ -128,33 +128,33 @@ struct pol_cmd {
 	uint8_t com;
 	int64_t start_us;   /* wall clock, for the record */
 	int64_t start_mono; /* monotonic, for durations */
-	bool active;        /* a command is being judged or answered */
-	bool waiting;       /* HOOK_WAIT returned, resume pending */
+	bool active;	    /* a command is being judged or answered */
+	bool waiting;	    /* HOOK_WAIT returned, resume pending */
 	bool holding;
 	int64_t hold_deadline;
 	int64_t hold_started;
-	bool blocked;       /* some statement blocks: evaluate the rest offline */
-	bool cluster_checked; /* the cluster lock was polled for this command */
+	bool blocked;			/* some statement blocks: evaluate the rest offline */
+	bool cluster_checked;		/* the cluster lock was polled for this command */
 	struct rules_fact_cache *facts; /* owned */
-	struct guard_job *job;          /* reference owned */
+	struct guard_job *job;		/* reference owned */
 	size_t job_stmt;
 	bool forwarded;
 };
 
 struct pol_sess {
 	uint64_t conn_id;
-	struct sess *s;        /* borrowed: the relay's session */
+	struct sess *s;	       /* borrowed: the relay's session */
 	struct hook_sess *hs;  /* borrowed */
 	struct pol_conf *conf; /* reference */
 	struct migration_sess mig;
-	bool registered;       /* in the migration registry */
+	bool registered;		/* in the migration registry */
 	struct rules_migration *memory; /* owned */
-	long lock_wait;        /* session lock_wait_timeout, seconds */
-	bool ansi_quotes;      /* sql_mode makes "..." an identifier */
+	long lock_wait;			/* session lock_wait_timeout, seconds */
+	bool ansi_quotes;		/* sql_mode makes "..." an identifier */
 	struct arena arena;
 	struct pol_cmd cmd;
-	unsigned durable_wait; /* answers held back until their record is durable */
-	struct pol_sess *next; /* session table chain */
+	unsigned durable_wait;	/* answers held back until their record is durable */
+	struct pol_sess *next;	/* session table chain */
 	struct pol_sess *wnext; /* hold waiters list */
 	bool in_waiters;
 };
@@ -417,7 +417,8 @@ static long pol_scan_lock_wait(const char *sql, size_t len)
 			continue;
 		}
 		bool target = false;
-		if (t.type == LEX_WORD && t.n == 17 && strncasecmp(t.p, "lock_wait_timeout", 17) == 0)
+		if (t.type == LEX_WORD && t.n == 17 &&
+		    strncasecmp(t.p, "lock_wait_timeout", 17) == 0)
 			target = !global;
 		else if (t.type == LEX_VARIABLE && t.n >= 17 &&
 			 strncasecmp(t.p + t.n - 17, "lock_wait_timeout", 17) == 0 &&
@@ -445,7 +446,7 @@ static long pol_scan_lock_wait(const char *sql, size_t len)
  * combination mode that includes it). */
 static bool pol_mode_has_ansi_quotes(const char *p, size_t n)
 {
-	static const char *const modes[] = {"ANSI",   "ANSI_QUOTES", "DB2",   "MSSQL",
+	static const char *const modes[] = {"ANSI",   "ANSI_QUOTES", "DB2",  "MSSQL",
 					    "ORACLE", "POSTGRESQL",  "MAXDB"};
 	size_t i = 0;
 	while (i < n) {
@@ -496,7 +497,8 @@ static int pol_scan_sql_mode(const char *sql, size_t len)
 		if (t.type == LEX_WORD && t.n == 8 && strncasecmp(t.p, "sql_mode", 8) == 0)
 			target = !global;
 		else if (t.type == LEX_VARIABLE && t.n >= 10 && t.p[1] == '@' &&
-			 strncasecmp(t.p + t.n - 8, "sql_mode", 8) == 0 && !pol_has_ci(t.p, t.n, "global."))
+			 strncasecmp(t.p + t.n - 8, "sql_mode", 8) == 0 &&
+			 !pol_has_ci(t.p, t.n, "global."))
 			target = true;
 		if (!target)
 			continue;
@@ -510,7 +512,8 @@ static int pol_scan_sql_mode(const char *sql, size_t len)
 			const char *q = memchr(t.p, '\'', t.n);
 			if (!q)
 				q = memchr(t.p, '"', t.n);
-			found = q ? pol_mode_has_ansi_quotes(q + 1, (size_t)(t.p + t.n - q - 2)) : -1;
+			found =
+			    q ? pol_mode_has_ansi_quotes(q + 1, (size_t)(t.p + t.n - q - 2)) : -1;
 		} else {
 			/* an expression: only an explicit ANSI_QUOTES is known to turn it on */
 			size_t start = (size_t)(t.p - sql);
@@ -572,18 +575,19 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 	audit_rec_statement(r, p->st.kind, p->sql, p->len);
 	for (size_t i = 0; i < p->st.nobjects; i++) {
 		const struct stmt_name *o = &p->st.objects[i];
-		audit_rec_object(r, o->schema ? o->schema : p->schema,
-				 o->name);
+		audit_rec_object(r, o->schema ? o->schema : p->schema, o->name);
 	}
 	audit_rec_decision(r, p->decision);
 	for (size_t i = 0; i < p->npf; i++)
 		audit_rec_rule(r, p->pf[i].rule,
-			       p->decision == AUDIT_HOLD ? "hold" : rules_action_name(p->pf[i].action),
+			       p->decision == AUDIT_HOLD ? "hold"
+							 : rules_action_name(p->pf[i].action),
 			       p->pf[i].message, NULL);
 	if (p->held_us > 0) {
 		char msg[640];
 		snprintf(msg, sizeof(msg), "waited %lld ms for the migration on %s to end",
-			 (long long)(p->held_us / 1000), p->held_who ? p->held_who : "another session");
+			 (long long)(p->held_us / 1000),
+			 p->held_who ? p->held_who : "another session");
 		audit_rec_rule(r, RULES_ID_MIGRATION_CONFLICT, "hold", msg, NULL);
 	}
 	if (p->evaluated) {
@@ -618,8 +622,8 @@ static void pol_durable_cb(void *arg, bool ok)
 
 /* Submits p's record with outcome o; wait = the caller will hold the
  * answer until it is durable. */
-static void pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outcome o,
-		       uint16_t code, uint64_t affected, bool wait)
+static void pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outcome o, uint16_t code,
+		       uint64_t affected, bool wait)
 {
 	if (!pol.audit || !p->record) {
 		p->record = false;
@@ -674,7 +678,8 @@ static bool pol_audit_ok(const struct cfg *c)
 
 /* ---- judging ---- */
 
-static char *pol_fmt(struct pol_sess *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *pol_fmt(struct pol_sess *ps, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static char *pol_fmt(struct pol_sess *ps, const char *fmt, ...)
 {
 	char buf[1024];
@@ -712,7 +717,8 @@ static void pol_schedules_text(const struct cfg *c, char *buf, size_t n)
 	size_t o = 0;
 	buf[0] = 0;
 	for (size_t i = 0; i < c->window.nschedule && o + 1 < n; i++)
-		o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? ", " : "", c->window.schedule[i].text);
+		o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? ", " : "",
+				      c->window.schedule[i].text);
 }
 
 enum pol_step { POL_DONE, POL_WAIT_PROBES, POL_WAIT_HOLD, POL_WAIT_CLUSTER };
@@ -733,9 +739,10 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 
 	if (pol.audit && c->audit.on_failure == CFG_ON_FAILURE_BLOCK && !pol_audit_ok(c)) {
 		pol_add_pf(ps, p, POL_RULE_AUDIT, RULES_ACTION_BLOCK,
-			   pol_fmt(ps, "the audit log cannot be written (%s), and DDL is only "
-				       "allowed when it is recorded. Fix the audit log's disk or "
-				       "path; DDL resumes once a record can be written",
+			   pol_fmt(ps,
+				   "the audit log cannot be written (%s), and DDL is only "
+				   "allowed when it is recorded. Fix the audit log's disk or "
+				   "path; DDL resumes once a record can be written",
 				   c->audit.path));
 	}
 
@@ -746,9 +753,10 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 		pol_schedules_text(c, sched, sizeof(sched));
 		if (a != RULES_ACTION_OFF)
 			pol_add_pf(ps, p, RULES_ID_OUTSIDE_WINDOW, a,
-				   pol_fmt(ps, "DDL is only allowed inside a maintenance window "
-					       "(%s) and none is open now. Run it during a window, "
-					       "or have an operator open one (POST /window/open)",
+				   pol_fmt(ps,
+					   "DDL is only allowed inside a maintenance window "
+					   "(%s) and none is open now. Run it during a window, "
+					   "or have an operator open one (POST /window/open)",
 					   sched));
 	}
 
@@ -761,30 +769,33 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 	if (!conflict)
 		conflict = cluster_remote_migration(who, sizeof(who));
 	if (conflict) {
-		enum rules_action a = rules_engine_action(ps->conf->engine, RULES_ID_MIGRATION_CONFLICT,
-							  ps->hs->user, schema, table);
+		enum rules_action a = rules_engine_action(
+		    ps->conf->engine, RULES_ID_MIGRATION_CONFLICT, ps->hs->user, schema, table);
 		if (a == RULES_ACTION_BLOCK && c->migration.conflict == CFG_CONFLICT_HOLD &&
 		    p->npf == 0 && may_hold) {
 			int64_t now = pol_mono_us();
 			if (!ps->cmd.holding) {
 				ps->cmd.holding = true;
 				ps->cmd.hold_started = now;
-				ps->cmd.hold_deadline = now + (int64_t)c->migration.hold_timeout_ms * 1000;
+				ps->cmd.hold_deadline =
+				    now + (int64_t)c->migration.hold_timeout_ms * 1000;
 			}
 			if (now < ps->cmd.hold_deadline) {
 				p->held_who = pol_fmt(ps, "%s", who);
 				return true;
 			}
 			pol_add_pf(ps, p, RULES_ID_MIGRATION_CONFLICT, a,
-				   pol_fmt(ps, "a migration is running on %s and DDL from other "
-					       "sessions waited %d ms for it to end. Retry after the "
-					       "migration finishes, or make this change part of it",
+				   pol_fmt(ps,
+					   "a migration is running on %s and DDL from other "
+					   "sessions waited %d ms for it to end. Retry after the "
+					   "migration finishes, or make this change part of it",
 					   who, c->migration.hold_timeout_ms));
 		} else if (a != RULES_ACTION_OFF) {
 			pol_add_pf(ps, p, RULES_ID_MIGRATION_CONFLICT, a,
-				   pol_fmt(ps, "a migration is running on %s and DDL from other "
-					       "sessions is refused meanwhile. Wait until it finishes, "
-					       "or make this change part of that migration",
+				   pol_fmt(ps,
+					   "a migration is running on %s and DDL from other "
+					   "sessions is refused meanwhile. Wait until it finishes, "
+					   "or make this change part of that migration",
 					   who));
 		}
 	}
@@ -853,7 +864,8 @@ static void pol_take_probes(struct pol_sess *ps)
 			 * server's own error if it needs the table */
 			ans[k].status = RULES_FACT_OK;
 			ans[k].value = RULES_NO;
-			snprintf(ans[k].detail, sizeof(ans[k].detail), "probe: the table does not exist");
+			snprintf(ans[k].detail, sizeof(ans[k].detail),
+				 "probe: the table does not exist");
 		} else {
 			ans[k].status = RULES_FACT_FAILED;
 			ans[k].value = RULES_UNKNOWN;
@@ -874,14 +886,14 @@ static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 	const struct cfg *c = ps->conf->cfg;
 	struct rules_facts prov;
 	struct rules_ctx ctx = {
-		.user = ps->hs->user[0] ? ps->hs->user : NULL,
-		.schema = p->schema,
-		.migration = pol_in_migration(ps, NULL),
-		.lock_wait_timeout = ps->lock_wait,
-		.max_lock_wait_s = c->guard.max_lock_wait_s,
-		.large_table_bytes = c->guard.large_table_bytes,
-		.facts = NULL,
-		.mig = ps->memory,
+	    .user = ps->hs->user[0] ? ps->hs->user : NULL,
+	    .schema = p->schema,
+	    .migration = pol_in_migration(ps, NULL),
+	    .lock_wait_timeout = ps->lock_wait,
+	    .max_lock_wait_s = c->guard.max_lock_wait_s,
+	    .large_table_bytes = c->guard.large_table_bytes,
+	    .facts = NULL,
+	    .mig = ps->memory,
 	};
 	if (with_facts) {
 		if (!ps->cmd.facts)
@@ -978,11 +990,13 @@ static void pol_block_reply(struct pol_sess *ps, struct hook_reply *reply)
 		for (size_t k = 0; k < p->npf; k++) {
 			if (p->pf[k].action == RULES_ACTION_BLOCK) {
 				snprintf(reply->message, sizeof(reply->message),
-					 "ddlgate: blocked by %s: %s.", p->pf[k].rule, p->pf[k].message);
+					 "ddlgate: blocked by %s: %s.", p->pf[k].rule,
+					 p->pf[k].message);
 				return;
 			}
 		}
-		if (p->evaluated && rules_format_error(&p->v, reply->message, sizeof(reply->message)))
+		if (p->evaluated &&
+		    rules_format_error(&p->v, reply->message, sizeof(reply->message)))
 			return;
 	}
 }
@@ -1006,8 +1020,9 @@ static enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *repl
 	if (!cmd->blocked) {
 		cmd->forwarded = true;
 		for (size_t i = 0; i < cmd->n; i++)
-			if (cmd->stmts[i].has_sig && (cmd->stmts[i].sig.kind == MIG_SIG_GET_LOCK ||
-						      cmd->stmts[i].sig.kind == MIG_SIG_RELEASE_LOCK))
+			if (cmd->stmts[i].has_sig &&
+			    (cmd->stmts[i].sig.kind == MIG_SIG_GET_LOCK ||
+			     cmd->stmts[i].sig.kind == MIG_SIG_RELEASE_LOCK))
 				ps->hs->want_first_value = true;
 		return HOOK_FORWARD;
 	}
@@ -1295,7 +1310,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	if (payload[0] != COM_QUERY && payload[0] != COM_STMT_PREPARE) {
 		if (payload[0] == COM_INIT_DB)
 			return HOOK_FORWARD; /* the relay tracks hs->schema */
-		return HOOK_FORWARD;      /* the relay refuses what the configuration forbids */
+		return HOOK_FORWARD;	     /* the relay refuses what the configuration forbids */
 	}
 	if (ps->cmd.active) /* the previous command never got its results */
 		pol_abort_cmd(ps);
@@ -1310,10 +1325,11 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		if (!pkt_query_sql(payload, len, hs->capabilities, &q, &qlen)) {
 			reply->code = 1290;
 			memcpy(reply->sqlstate, "HY000", 6);
-			snprintf(reply->message, sizeof(reply->message),
-				 "ddlgate: blocked by unparseable-ddl: the query packet's attributes "
-				 "cannot be decoded, so its SQL cannot be checked. Send the query "
-				 "without query attributes");
+			snprintf(
+			    reply->message, sizeof(reply->message),
+			    "ddlgate: blocked by unparseable-ddl: the query packet's attributes "
+			    "cannot be decoded, so its SQL cannot be checked. Send the query "
+			    "without query attributes");
 			return HOOK_REJECT;
 		}
 		sql = (const char *)q;
@@ -1364,7 +1380,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		cmd->stmts[i].schema = schema;
 		pol_prepare_stmt(ps, &cmd->stmts[i], ansi);
 		if (cmd->stmts[i].set_ansi >= 0)
-			ansi = cmd->stmts[i].set_ansi == 1; /* later statements parse in the new mode */
+			ansi = cmd->stmts[i].set_ansi ==
+			       1; /* later statements parse in the new mode */
 		const char *used = pol_use_schema(ps, &cmd->stmts[i]);
 		if (used)
 			schema = used;
@@ -1399,8 +1416,9 @@ static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 		}
 		/* a directive alone in a comment is an empty query to the server (ERR
 		 * 1065): it still counts */
-		bool ok = (r->ok || (p->st.kind == STMT_EMPTY && (p->sig.kind == MIG_SIG_DIRECTIVE ||
-								   p->sig.kind == MIG_SIG_DIRECTIVE_END))) &&
+		bool ok = (r->ok ||
+			   (p->st.kind == STMT_EMPTY && (p->sig.kind == MIG_SIG_DIRECTIVE ||
+							 p->sig.kind == MIG_SIG_DIRECTIVE_END))) &&
 			  !r->aborted;
 		if (migration_sess_apply(&ps->mig, ps->conf->cfg, &p->sig, ok, v, r->affected_rows))
 			started = pol_mig_sync(ps);
@@ -1437,7 +1455,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 		if (!p->done) {
 			p->done = true;
 			if (pol_apply_result(ps, p, r) &&
-			    cluster_wait_held(s, pol_durable_fn, (void *)(uintptr_t)ps->conn_id, 1000)) {
+			    cluster_wait_held(s, pol_durable_fn, (void *)(uintptr_t)ps->conn_id,
+					      1000)) {
 				/* the client learns it holds the floor once every ddlgate can
 				 * see it: after the cluster lock is taken */
 				ps->durable_wait++;
@@ -1445,7 +1464,7 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			}
 			if (p->record) {
 				enum audit_outcome o = r->aborted ? AUDIT_ABORTED
-						       : r->ok    ? AUDIT_OK
+						       : r->ok	  ? AUDIT_OK
 								  : AUDIT_ERROR;
 				wait = p->ddl && !r->aborted;
 				pol_submit(ps, p, o, r->error_code, r->affected_rows, wait);
@@ -1480,12 +1499,12 @@ static void pol_status(json_t *status, void *arg)
 		struct tm tm;
 		gmtime_r(&mi[i].since, &tm);
 		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
-						     "conn_id", (json_int_t)mi[i].conn_id, "user",
-						     mi[i].user, "host", mi[i].host,
-						     "tool", mi[i].tool, "name", mi[i].name, "schema",
-						     mi[i].schema, "since", since, "tables",
-						     (json_int_t)mi[i].ntables));
+		json_array_append_new(arr,
+				      json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+						"conn_id", (json_int_t)mi[i].conn_id, "user",
+						mi[i].user, "host", mi[i].host, "tool", mi[i].tool,
+						"name", mi[i].name, "schema", mi[i].schema, "since",
+						since, "tables", (json_int_t)mi[i].ntables));
 	}
 	json_object_set_new(mig, "active", arr);
 	json_object_set_new(mig, "running", json_boolean(n > 0));
@@ -1499,17 +1518,19 @@ static void pol_status(json_t *status, void *arg)
 	json_object_set_new(cl, "connected", json_boolean(cs.connected));
 	json_object_set_new(cl, "held_locally", json_boolean(cs.held_locally));
 	json_object_set_new(cl, "held_elsewhere", json_boolean(cs.held_remotely));
-	json_object_set_new(cl, "holder", cs.holder ? json_integer((json_int_t)cs.holder) : json_null());
+	json_object_set_new(cl, "holder",
+			    cs.holder ? json_integer((json_int_t)cs.holder) : json_null());
 	if (cs.error[0])
 		json_object_set_new(cl, "error", json_string(cs.error));
 	json_object_set_new(mig, "cluster_lock", cl);
 
 	struct pol_conf *pc = pol_conf_get();
 	const struct cfg *c = pc->cfg;
-	json_object_set_new(mig, "conflict",
-			    json_string(c->migration.conflict == CFG_CONFLICT_HOLD ? "hold" : "block"));
+	json_object_set_new(
+	    mig, "conflict",
+	    json_string(c->migration.conflict == CFG_CONFLICT_HOLD ? "hold" : "block"));
 	json_object_set_new(mig, "scope",
-			    json_string(c->migration.scope == CFG_SCOPE_SERVER   ? "server"
+			    json_string(c->migration.scope == CFG_SCOPE_SERVER	 ? "server"
 					: c->migration.scope == CFG_SCOPE_SCHEMA ? "schema"
 										 : "table"));
 	json_object_set_new(status, "migration", mig);
@@ -1549,8 +1570,9 @@ static void pol_status(json_t *status, void *arg)
 		char hash[AUDIT_HASH_HEX + 1];
 		uint64_t seq = audit_last(pol.audit, hash);
 		json_object_set_new(status, "audit",
-				    json_pack("{s:b, s:I, s:s}", "healthy", audit_healthy(pol.audit),
-					      "last_seq", (json_int_t)seq, "last_hash", hash));
+				    json_pack("{s:b, s:I, s:s}", "healthy",
+					      audit_healthy(pol.audit), "last_seq", (json_int_t)seq,
+					      "last_hash", hash));
 	}
 }
 
@@ -1578,8 +1600,10 @@ static void pol_sessions(json_t *sessions, void *arg)
 			json_object_set_new(o, "schema", pol_jstr(hs->schema, sizeof(hs->schema)));
 			json_object_set_new(o, "kind", json_string(mig ? "migration" : "app"));
 			if (mig) {
-				json_object_set_new(o, "tool", pol_jstr(ps->mig.tool, sizeof(ps->mig.tool)));
-				json_object_set_new(o, "migration", pol_jstr(ps->mig.name, sizeof(ps->mig.name)));
+				json_object_set_new(o, "tool",
+						    pol_jstr(ps->mig.tool, sizeof(ps->mig.tool)));
+				json_object_set_new(o, "migration",
+						    pol_jstr(ps->mig.name, sizeof(ps->mig.name)));
 			}
 			json_object_set_new(o, "tls", json_boolean(hs->tls));
 			json_object_set_new(o, "holding", json_boolean(ps->in_waiters));
@@ -1642,8 +1666,10 @@ bool hook_init(const struct cfg *cfg, char *err, size_t errlen)
 		}
 		atomic_store(&pol.audit_suspect, !pol_audit_preflight(pc->cfg->audit.path));
 		if (atomic_load(&pol.audit_suspect))
-			fprintf(stderr, "ddlgate: audit: %s cannot be written: DDL is refused until "
-					"it can\n", pc->cfg->audit.path);
+			fprintf(stderr,
+				"ddlgate: audit: %s cannot be written: DDL is refused until "
+				"it can\n",
+				pc->cfg->audit.path);
 	}
 	if (!guard_start(pc->cfg, 2, err, errlen) || !cluster_start(pc->cfg, err, errlen)) {
 		audit_close(pol.audit);
@@ -1682,8 +1708,8 @@ bool hook_reload(const struct cfg *cfg, char *err, size_t errlen)
 	if (pol.audit) {
 		/* a changed path switches files; the same path is reopened (logrotate) */
 		struct pol_conf *cur = pol_conf_get();
-		if (pc->cfg->audit.path &&
-		    (!cur->cfg->audit.path || strcmp(cur->cfg->audit.path, pc->cfg->audit.path) != 0))
+		if (pc->cfg->audit.path && (!cur->cfg->audit.path ||
+					    strcmp(cur->cfg->audit.path, pc->cfg->audit.path) != 0))
 			audit_set_path(pol.audit, pc->cfg->audit.path);
 		else
 			audit_reopen(pol.audit);

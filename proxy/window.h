@@ -25,12 +25,12 @@ bool window_schedule_contains(const struct cfg_schedule *s, time_t now, time_t *
 
 /* Why DDL is (not) allowed right now, for the policy and /status. */
 struct window_status {
-	bool configured;   /* at least one schedule exists */
-	bool open;         /* DDL allowed as far as windows go */
-	bool adhoc_open;   /* an ad-hoc window is open */
+	bool configured; /* at least one schedule exists */
+	bool open;	 /* DDL allowed as far as windows go */
+	bool adhoc_open; /* an ad-hoc window is open */
 	time_t adhoc_until;
 	bool closed_by_admin; /* POST /window/close cut the scheduled window short */
-	time_t open_until; /* when open: the end of the current window, 0 = no end */
+	time_t open_until;    /* when open: the end of the current window, 0 = no end */
 };
 
 /*

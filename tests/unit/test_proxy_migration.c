@@ -13,14 +13,14 @@
 #include "proxy/migration.h"
 
 static const char *const kind_names[] = {
-	[MIG_SIG_NONE] = "NONE",
-	[MIG_SIG_GET_LOCK] = "GET_LOCK",
-	[MIG_SIG_RELEASE_LOCK] = "RELEASE_LOCK",
-	[MIG_SIG_RELEASE_ALL] = "RELEASE_ALL",
-	[MIG_SIG_LOCK_TABLE_SET] = "TABLE_SET",
-	[MIG_SIG_LOCK_TABLE_CLEAR] = "TABLE_CLEAR",
-	[MIG_SIG_DIRECTIVE] = "DIRECTIVE",
-	[MIG_SIG_DIRECTIVE_END] = "DIRECTIVE_END",
+    [MIG_SIG_NONE] = "NONE",
+    [MIG_SIG_GET_LOCK] = "GET_LOCK",
+    [MIG_SIG_RELEASE_LOCK] = "RELEASE_LOCK",
+    [MIG_SIG_RELEASE_ALL] = "RELEASE_ALL",
+    [MIG_SIG_LOCK_TABLE_SET] = "TABLE_SET",
+    [MIG_SIG_LOCK_TABLE_CLEAR] = "TABLE_CLEAR",
+    [MIG_SIG_DIRECTIVE] = "DIRECTIVE",
+    [MIG_SIG_DIRECTIVE_END] = "DIRECTIVE_END",
 };
 
 /* Splits line at tabs into at most max fields (the newline removed). */
@@ -164,31 +164,40 @@ static void test_registry_scopes(void **state)
 	migration_registry_reset();
 	uint64_t gen = migration_generation();
 	uint64_t seen = migration_seen_total();
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table, 1, who,
-					 sizeof(who)));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table,
+					1, who, sizeof(who)));
 	migration_register(1, "migrator", "10.0.0.1", "prisma", "prisma_migrate", "shop");
 	migration_touch(1, "shop", "users");
 	assert_int_equal(migration_count(), 1);
 	assert_int_equal(migration_seen_total(), seen + 1);
 
 	/* the migration itself never conflicts with its own DDL */
-	assert_false(migration_conflict(1, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table, 1, NULL, 0));
+	assert_false(migration_conflict(1, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table,
+					1, NULL, 0));
 
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "crm", &other_schema, 1, who,
-					sizeof(who)));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "crm", &other_schema,
+				       1, who, sizeof(who)));
 	assert_non_null(strstr(who, "prisma"));
 	assert_non_null(strstr(who, "migrator"));
 
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "x", &other_table, 1, NULL, 0));
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "x", &other_schema, 1, NULL, 0));
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "SHOP", &unqualified, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "x", &other_table, 1,
+				       NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "x", &other_schema,
+					1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "SHOP", &unqualified,
+				       1, NULL, 0));
 
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &same_table, 1, NULL, 0));
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &other_table, 1, NULL, 0));
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "shop", &unqualified, 1, NULL, 0));
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "crm", &unqualified, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &same_table, 1,
+				       NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &other_table, 1,
+					NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "shop", &unqualified,
+				       1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "crm", &unqualified,
+					1, NULL, 0));
 	/* no known targets: conservative */
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "crm", NULL, 0, NULL, 0));
+	assert_true(
+	    migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "crm", NULL, 0, NULL, 0));
 
 	/* the same account from the same machine is the migration itself (Rails,
 	 * pt-online-schema-change: lock on one connection, DDL on another) */
@@ -203,7 +212,8 @@ static void test_registry_scopes(void **state)
 	assert_false(migration_peer(3, "migrator", "10.0.0.9", NULL));
 
 	migration_touch(1, "shop", "orders");
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &other_table, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &other_table, 1,
+				       NULL, 0));
 
 	struct migration_info info[4];
 	assert_int_equal(migration_list(info, 4), 1);
@@ -213,16 +223,17 @@ static void test_registry_scopes(void **state)
 	assert_true(migration_unregister(1));
 	assert_false(migration_unregister(1));
 	assert_true(migration_generation() > gen);
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table,
+					1, NULL, 0));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_scan),
-		cmocka_unit_test(test_states),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_registry_scopes),
+	    cmocka_unit_test(test_scan),
+	    cmocka_unit_test(test_states),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_registry_scopes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -221,7 +221,8 @@ static void test_policy_cases(void **state)
 		if (strcmp(fld[0], "begin") == 0) {
 			memset(&hsess[n], 0, sizeof(hsess[n]));
 			hsess[n].conn_id = (uint64_t)(cases * 100 + n);
-			snprintf(hsess[n].client, sizeof(hsess[n].client), "127.0.0.1:%d", 40000 + n);
+			snprintf(hsess[n].client, sizeof(hsess[n].client), "127.0.0.1:%d",
+				 40000 + n);
 			snprintf(hsess[n].user, sizeof(hsess[n].user), "%s", fld[2]);
 			if (nf > 3)
 				snprintf(hsess[n].schema, sizeof(hsess[n].schema), "%s", fld[3]);
@@ -256,7 +257,7 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_policy_cases, teardown),
+	    cmocka_unit_test_teardown(test_policy_cases, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,14 +63,15 @@ static void test_schedules(void **state)
 		int off, expect, sh, sm, eh, em;
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		int n = sscanf(line, "%31s %31s %d %31s %d %31s", days, range, &off, at, &expect, end);
+		int n =
+		    sscanf(line, "%31s %31s %d %31s %d %31s", days, range, &off, at, &expect, end);
 		assert_true(n >= 5);
 		assert_int_equal(sscanf(range, "%d:%d-%d:%d", &sh, &sm, &eh, &em), 4);
 		struct cfg_schedule s = {
-			.days = parse_days(days),
-			.start_min = (uint16_t)(sh * 60 + sm),
-			.end_min = (uint16_t)(eh * 60 + em),
-			.utc_offset_min = (int16_t)off,
+		    .days = parse_days(days),
+		    .start_min = (uint16_t)(sh * 60 + sm),
+		    .end_min = (uint16_t)(eh * 60 + em),
+		    .utc_offset_min = (int16_t)off,
 		};
 		time_t got_end = 0;
 		bool in = window_schedule_contains(&s, parse_utc(at), &got_end);
@@ -107,8 +108,8 @@ static void test_adhoc_open_close(void **state)
 
 	assert_non_null(c);
 	c->window.nschedule = 1;
-	c->window.schedule[0] = (struct cfg_schedule){.days = parse_days("Sat"), .start_min = 120,
-						      .end_min = 240};
+	c->window.schedule[0] =
+	    (struct cfg_schedule){.days = parse_days("Sat"), .start_min = 120, .end_min = 240};
 	window_reset();
 	window_evaluate(c, now, &st);
 	assert_true(st.configured);
@@ -150,9 +151,9 @@ static void test_adhoc_open_close(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_schedules),
-		cmocka_unit_test(test_no_schedule_means_open),
-		cmocka_unit_test(test_adhoc_open_close),
+	    cmocka_unit_test(test_schedules),
+	    cmocka_unit_test(test_no_schedule_means_open),
+	    cmocka_unit_test(test_adhoc_open_close),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
