@@ -230,9 +230,13 @@ def test_unique_index_guarded_by_live_probe():
 	idx = d.query("SELECT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS WHERE "
 		      "TABLE_SCHEMA=%s AND INDEX_NAME LIKE %s ORDER BY 1", (SCHEMA, "%email"))
 	assert [tuple(r) for r in idx] == [("nodup", "nodup_email")], idx
-	# the probe's time is in the metrics
+	# rule hits, decisions and probe times are in the metrics
 	code, body = gw.admin_get("/metrics")
 	assert code == 200
+	assert 'ddlgate_rule_hits_total{rule="unique-unguarded"} 2' in body, body
+	assert 'ddlgate_statements_total{kind="ddl",decision="block"} 2' in body, body
+	count = [l for l in body.splitlines() if l.startswith("ddlgate_probe_duration_seconds_count")]
+	assert count and int(float(count[0].split()[-1])) >= 2, count
 
 
 def test_destructive_ddl_guarded_by_live_probe():
