@@ -14,9 +14,11 @@
  *   per statement, on the session's thread:
  *     if (!audit_wants(a, st->kind, is_write)) skip;
  *     if (st->kind == STMT_DDL && cfg->audit.on_failure == CFG_ON_FAILURE_BLOCK
- *         && !audit_healthy(a))  -> refuse with "audit log unavailable", but
+ *         && !audit_healthy(a))  -> refuse with "audit log unavailable", and
  *                                   still submit the record (outcome not_sent):
- *                                   its write is what notices recovery.
+ *                                   its write, or the writer's once-a-second
+ *                                   check, notices recovery. (An unwritable
+ *                                   log is unhealthy from audit_open() on.)
  *     r = audit_rec_new();
  *     audit_rec_conn(r, hs->conn_id, hs->client, hs->user, hs->schema);
  *     audit_rec_session(r, is_migration, tool, name);
