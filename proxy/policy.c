@@ -105,6 +105,7 @@ struct pol_stmt {
 	struct migration_signal sig;
 	long set_lock_wait; /* -2: not a SET of it; -1: DEFAULT; else seconds */
 	int set_ansi;	    /* SET sql_mode: -1 no change, 0 "..." is a string, 1 an identifier */
+	long lock_wait;	    /* the session's lock_wait_timeout when it runs */
 
 	bool evaluated;
 	bool probed; /* facts already fetched once */
@@ -889,7 +890,7 @@ static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 	    .user = ps->hs->user[0] ? ps->hs->user : NULL,
 	    .schema = p->schema,
 	    .migration = pol_in_migration(ps, NULL),
-	    .lock_wait_timeout = ps->lock_wait,
+	    .lock_wait_timeout = p->lock_wait,
 	    .max_lock_wait_s = c->guard.max_lock_wait_s,
 	    .large_table_bytes = c->guard.large_table_bytes,
 	    .facts = NULL,
@@ -1375,13 +1376,19 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	const char *schema = hs->schema[0] ? arena_strndup(&ps->arena, hs->schema,
 							   strnlen(hs->schema, sizeof(hs->schema)))
 					   : NULL;
+	/* a SET earlier in the command counts for the statements after it */
 	bool ansi = ps->ansi_quotes;
+	long lock_wait = ps->lock_wait;
 	for (size_t i = 0; i < cmd->n; i++) {
-		cmd->stmts[i].schema = schema;
-		pol_prepare_stmt(ps, &cmd->stmts[i], ansi);
-		if (cmd->stmts[i].set_ansi >= 0)
-			ansi = cmd->stmts[i].set_ansi ==
-			       1; /* later statements parse in the new mode */
+		struct pol_stmt *p = &cmd->stmts[i];
+		p->schema = schema;
+		p->lock_wait = lock_wait;
+		pol_prepare_stmt(ps, p, ansi);
+		if (p->set_ansi >= 0)
+			ansi = p->set_ansi == 1;
+		if (p->set_lock_wait != -2)
+			lock_wait =
+			    p->set_lock_wait == -1 ? POL_DEFAULT_LOCK_WAIT : p->set_lock_wait;
 		const char *used = pol_use_schema(ps, &cmd->stmts[i]);
 		if (used)
 			schema = used;
