@@ -176,13 +176,18 @@ done
 	die "MariaDB did not come up within 60s"
 }
 
-say "creating database demo and user app/app"
-"${SQL[@]}" <<'EOF'
+# app: the application; migrator: listed in [migration] users; the prober
+# is the read-only account of live guard probes, with a random password.
+PROBE_PW=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+say "creating database demo, users app/app and migrator/migrator, a read-only prober"
+"${SQL[@]}" <<EOF
 CREATE DATABASE IF NOT EXISTS demo;
 CREATE USER IF NOT EXISTS 'app'@'127.0.0.1' IDENTIFIED BY 'app';
-CREATE USER IF NOT EXISTS 'app'@'localhost' IDENTIFIED BY 'app';
 GRANT ALL PRIVILEGES ON demo.* TO 'app'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON demo.* TO 'app'@'localhost';
+CREATE USER IF NOT EXISTS 'migrator'@'127.0.0.1' IDENTIFIED BY 'migrator';
+GRANT ALL PRIVILEGES ON demo.* TO 'migrator'@'127.0.0.1';
+CREATE USER IF NOT EXISTS 'ddlgate_prober'@'127.0.0.1' IDENTIFIED BY '$PROBE_PW';
+GRANT SELECT ON *.* TO 'ddlgate_prober'@'127.0.0.1';
 EOF
 
 # The config is the shipped example with this run's ports; its relative
@@ -191,10 +196,16 @@ CFG=$TMP/ddlgate.ini
 sed -e "s/^listen = 127\.0\.0\.1:3307\b/listen = 127.0.0.1:$PROXY_PORT/" \
 	-e "s/^backend = 127\.0\.0\.1:3306\b/backend = 127.0.0.1:$BACKEND_PORT/" \
 	-e "s/^listen = 127\.0\.0\.1:9307\b/listen = 127.0.0.1:$ADMIN_PORT/" \
+	-e "s/^;users = migrator\b.*/users = migrator/" \
+	-e "s/^;user = prober\b.*/user = ddlgate_prober/" \
+	-e "s/^;password = secret\b.*/password = $PROBE_PW/" \
 	"$ROOT/config/ddlgate.example.ini" >"$CFG"
+chmod 600 "$CFG"
 grep -q "^listen = 127.0.0.1:$PROXY_PORT" "$CFG" &&
 	grep -q "^backend = 127.0.0.1:$BACKEND_PORT" "$CFG" &&
-	grep -q "^listen = 127.0.0.1:$ADMIN_PORT" "$CFG" ||
+	grep -q "^listen = 127.0.0.1:$ADMIN_PORT" "$CFG" &&
+	grep -q "^users = migrator" "$CFG" && grep -q "^user = ddlgate_prober" "$CFG" &&
+	grep -q "^password = $PROBE_PW" "$CFG" ||
 	die "could not derive the config from config/ddlgate.example.ini"
 "$DDLGATE" serve --check-config -c "$CFG" >/dev/null
 
@@ -223,6 +234,8 @@ cat <<EOF
 ddlgate is running in front of a throw-away MariaDB.
 
   connect:   mariadb -h127.0.0.1 -P$PROXY_PORT -uapp -papp demo
+  migration: mariadb -h127.0.0.1 -P$PROXY_PORT -umigrator -pmigrator demo
+             (a migration session: while it is connected, DDL from app is refused)
   admin:     http://127.0.0.1:$ADMIN_PORT/status   (also /metrics, /sessions, /healthz)
   config:    $CFG
   audit log: $TMP/audit.jsonl
