@@ -379,8 +379,6 @@ enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *i
 	info->keyword_len = 0;
 	info->multi = false;
 	info->mode_dependent = false;
-	if (len >= 3 && memcmp(sql, "\xEF\xBB\xBF", 3) == 0)
-		c.p += 3; /* UTF-8 byte order mark */
 	size_t n;
 	const char *w = word(&c, &n);
 	if (!w) {

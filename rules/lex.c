@@ -37,9 +37,6 @@ void lex_init(struct lexer *lx, const char *sql, size_t len, unsigned flags)
 	lx->last = LEX_EOF;
 	lx->exec_open = (size_t)-1;
 	lx->exec_close = 0;
-	/* a UTF-8 byte order mark (editors put one atop migration files) */
-	if (len >= 3 && memcmp(sql, "\xEF\xBB\xBF", 3) == 0)
-		lx->pos = 3;
 }
 
 /* Advances to end (exclusive), counting newlines. */

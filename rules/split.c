@@ -257,6 +257,10 @@ bool split_sql(const char *sql, size_t len, unsigned flags, split_fn fn, void *a
 	unsigned lflags = LEX_KEEP_COMMENTS | ((flags & SPLIT_ANSI_QUOTES) ? LEX_ANSI_QUOTES : 0) |
 			  ((flags & SPLIT_NO_BACKSLASH_ESCAPES) ? LEX_NO_BACKSLASH_ESCAPES : 0);
 	lex_init(&lx, sql, len, lflags);
+	/* a UTF-8 byte order mark atop a file (editors add one); the server
+	 * would not skip it, so only files get this treatment */
+	if ((flags & SPLIT_FILE) && len >= 3 && memcmp(sql, "\xEF\xBB\xBF", 3) == 0)
+		lx.pos = 3;
 	bool clean = true;
 	bool custom = false; /* a DELIMITER other than ';' is in force */
 
