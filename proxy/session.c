@@ -168,6 +168,7 @@ struct sess {
 	uint8_t row1_len;
 	uint8_t row1[SESS_ROW1_MAX];
 	const char *close_reason;     /* set when CLOSING */
+	enum sess_state closing_from; /* the state before CLOSING */
 };
 
 static bool client_process(struct sess *s);
@@ -505,6 +506,7 @@ static void sess_close_after_flush(struct sess *s, const char *reason)
 	if (dead(s))
 		return;
 	s->close_reason = reason;
+	s->closing_from = s->state;
 	sess_set_state(s, S_CLOSING);
 	if (s->b.fd >= 0) { /* the backend leg has nothing more to say */
 		event_del(&s->b.rev);
@@ -557,7 +559,8 @@ static void sess_close(struct sess *s, const char *reason)
 	enum sess_state was = s->state;
 	sess_set_state(s, S_DEAD);
 	if (s->hook_begun) {
-		if (was == S_COMMAND && s->hook_results) {
+		enum sess_state then = was == S_CLOSING ? s->closing_from : was;
+		if (then == S_COMMAND && s->hook_results) {
 			struct hook_result r = {.index = s->resp.index, .aborted = true};
 			(void)hook_result(s, &s->hs, &r);
 		}
@@ -1484,7 +1487,8 @@ static void sess_pump(struct sess *s)
 			sess_close_after_flush(s, "backend closed during handshake");
 			return;
 		}
-		sess_close(s, "backend closed");
+		/* What the server said last (a kill's ERR, say) still goes out. */
+		sess_close_after_flush(s, "backend closed");
 		return;
 	}
 	sess_interest(s);
