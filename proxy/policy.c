@@ -622,13 +622,14 @@ static void pol_durable_cb(void *arg, bool ok)
 }
 
 /* Submits p's record with outcome o; wait = the caller will hold the
- * answer until it is durable. */
-static void pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outcome o, uint16_t code,
+ * answer until it is durable. Returns true when a durability callback will
+ * come (and release the answer). */
+static bool pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outcome o, uint16_t code,
 		       uint64_t affected, bool wait)
 {
 	if (!pol.audit || !p->record) {
 		p->record = false;
-		return;
+		return false;
 	}
 	struct audit_rec *r = pol_record(ps, p);
 	audit_rec_outcome(r, o, code, affected);
@@ -637,9 +638,10 @@ static void pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outco
 	if (wait) {
 		ps->durable_wait++;
 		(void)audit_submit(pol.audit, r, pol_durable_cb, (void *)(uintptr_t)ps->conn_id);
-	} else {
-		(void)audit_submit(pol.audit, r, NULL, NULL);
+		return true;
 	}
+	(void)audit_submit(pol.audit, r, NULL, NULL);
+	return false;
 }
 
 /*
@@ -1474,8 +1476,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 						       : r->ok	  ? AUDIT_OK
 								  : AUDIT_ERROR;
 				wait = p->ddl && !r->aborted;
-				pol_submit(ps, p, o, r->error_code, r->affected_rows, wait);
-				held_back += wait;
+				held_back +=
+				    pol_submit(ps, p, o, r->error_code, r->affected_rows, wait);
 			}
 		}
 	}
