@@ -6,8 +6,8 @@
 
 #include <zlib.h>
 
-#define ZC_MIN_COMPRESS 50         /* MySQL's MIN_COMPRESS_LENGTH */
-#define ZC_CHUNK (256u * 1024)     /* plain bytes per compressed packet we send */
+#define ZC_MIN_COMPRESS 50     /* MySQL's MIN_COMPRESS_LENGTH */
+#define ZC_CHUNK (256u * 1024) /* plain bytes per compressed packet we send */
 #define ZC_MAX_PAYLOAD 0xFFFFFFu
 
 static uint32_t get3(const uint8_t *p)
@@ -86,7 +86,8 @@ bool zc_deflate(struct evbuffer *in, struct evbuffer *zout, uint8_t *seq)
 		put3(h, (uint32_t)n);
 		h[3] = (*seq)++;
 		put3(h + 4, 0);
-		if (evbuffer_add(zout, h, ZC_HDR) != 0 || evbuffer_remove_buffer(in, zout, n) != (int)n)
+		if (evbuffer_add(zout, h, ZC_HDR) != 0 ||
+		    evbuffer_remove_buffer(in, zout, n) != (int)n)
 			return false;
 	}
 	return true;

@@ -24,7 +24,7 @@
  * false on a malformed packet (bad length, zlib error): close the leg.
  */
 bool zc_inflate(struct evbuffer *zin, struct evbuffer *out, uint8_t *seq)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Moves all of in into zout as compressed packets numbered from *seq
@@ -32,6 +32,6 @@ bool zc_inflate(struct evbuffer *zin, struct evbuffer *out, uint8_t *seq)
  * uncompressed, as MySQL does. Returns false if memory runs out.
  */
 bool zc_deflate(struct evbuffer *in, struct evbuffer *zout, uint8_t *seq)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

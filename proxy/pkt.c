@@ -394,8 +394,7 @@ bool pkt_hsresp_parse(const uint8_t *p, size_t len, struct pkt_hsresp *h)
 	pkt_rd_init(&r, p, len);
 	if (!pkt_rd_u32(&r, &h->caps) || !(h->caps & CLIENT_PROTOCOL_41))
 		return false;
-	if (!pkt_rd_u32(&r, &h->max_packet) || !pkt_rd_u8(&r, &h->charset) ||
-	    pkt_rd_left(&r) < 23)
+	if (!pkt_rd_u32(&r, &h->max_packet) || !pkt_rd_u8(&r, &h->charset) || pkt_rd_left(&r) < 23)
 		return false;
 	if (!(h->caps & CLIENT_LONG_PASSWORD)) {
 		const uint8_t *e = r.p + r.pos + 19;
@@ -484,7 +483,7 @@ static bool skip_binary_value(struct pkt_rd *r, uint8_t t)
 		return true;
 	case 1: /* TINY */
 		return pkt_rd_skip(r, 1);
-	case 2:  /* SHORT */
+	case 2:	 /* SHORT */
 	case 13: /* YEAR */
 		return pkt_rd_skip(r, 2);
 	case 3: /* LONG */
@@ -494,7 +493,7 @@ static bool skip_binary_value(struct pkt_rd *r, uint8_t t)
 	case 5: /* DOUBLE */
 	case 8: /* LONGLONG */
 		return pkt_rd_skip(r, 8);
-	case 7:  /* TIMESTAMP */
+	case 7:	 /* TIMESTAMP */
 	case 10: /* DATE */
 	case 11: /* TIME */
 	case 12: /* DATETIME */
@@ -508,7 +507,8 @@ static bool skip_binary_value(struct pkt_rd *r, uint8_t t)
 	}
 }
 
-bool pkt_query_sql(const uint8_t *p, size_t len, uint32_t caps, const uint8_t **sql, size_t *sql_len)
+bool pkt_query_sql(const uint8_t *p, size_t len, uint32_t caps, const uint8_t **sql,
+		   size_t *sql_len)
 {
 	struct pkt_rd r;
 	uint8_t cmd;

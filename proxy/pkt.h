@@ -146,12 +146,14 @@ bool pkt_rd_u32(struct pkt_rd *r, uint32_t *v) __attribute__((warn_unused_result
 bool pkt_rd_skip(struct pkt_rd *r, size_t n) __attribute__((warn_unused_result));
 /* Length-encoded integer. *is_null is set for the 0xFB marker (NULL in a
  * text row); is_null may be NULL, in which case 0xFB is an error. */
-bool pkt_rd_lenenc(struct pkt_rd *r, uint64_t *v, bool *is_null) __attribute__((warn_unused_result));
+bool pkt_rd_lenenc(struct pkt_rd *r, uint64_t *v, bool *is_null)
+    __attribute__((warn_unused_result));
 /* Length-encoded string: *s points into the payload (not terminated). */
 bool pkt_rd_lenenc_str(struct pkt_rd *r, const uint8_t **s, size_t *n)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* NUL-terminated string; the NUL is consumed but not counted in *n. */
-bool pkt_rd_cstr(struct pkt_rd *r, const uint8_t **s, size_t *n) __attribute__((warn_unused_result));
+bool pkt_rd_cstr(struct pkt_rd *r, const uint8_t **s, size_t *n)
+    __attribute__((warn_unused_result));
 
 /* Writes v as a length-encoded integer at out (room for 9 bytes); returns
  * the number of bytes written. */
@@ -172,7 +174,7 @@ struct pkt_ok {
 
 struct pkt_err {
 	uint16_t code;
-	char sqlstate[6];     /* "" when the packet has none */
+	char sqlstate[6];	/* "" when the packet has none */
 	const uint8_t *message; /* borrowed */
 	size_t message_len;
 };
@@ -180,13 +182,13 @@ struct pkt_err {
 /* OK packet (header byte 0x00, or 0xFE for the DEPRECATE_EOF terminator).
  * caps are the negotiated capabilities. */
 bool pkt_parse_ok(const uint8_t *p, size_t len, uint32_t caps, struct pkt_ok *ok)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* ERR packet (0xFF). */
 bool pkt_parse_err(const uint8_t *p, size_t len, uint32_t caps, struct pkt_err *err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Old EOF packet (0xFE, payload shorter than 9 bytes). */
 bool pkt_parse_eof(const uint8_t *p, size_t len, uint16_t *status, uint16_t *warnings)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* True when a payload starting with 0xFE is an EOF / terminating OK rather
  * than a row (the rule MySQL's own client applies). */
 static inline bool pkt_is_eof(const uint8_t first, uint32_t len, uint32_t caps)
@@ -208,9 +210,9 @@ size_t pkt_build_ok(uint8_t *out, uint8_t seq, uint64_t affected, uint64_t inser
 /* ---- continuation --------------------------------------------------------- */
 
 enum pkt_scan {
-	PKT_SCAN_NEED,  /* not all parts are there yet */
-	PKT_SCAN_OK,    /* a whole logical packet */
-	PKT_SCAN_BAD,   /* sequence ids out of order or too large */
+	PKT_SCAN_NEED, /* not all parts are there yet */
+	PKT_SCAN_OK,   /* a whole logical packet */
+	PKT_SCAN_BAD,  /* sequence ids out of order or too large */
 };
 
 /*
@@ -222,7 +224,8 @@ enum pkt_scan {
  * the payload length seen so far (to report max_packet early).
  */
 enum pkt_scan pkt_scan_logical(const uint8_t *buf, size_t len, uint64_t max, size_t *wire,
-			       uint64_t *payload, unsigned *parts) __attribute__((warn_unused_result));
+			       uint64_t *payload, unsigned *parts)
+    __attribute__((warn_unused_result));
 
 /* Copies the payloads of the logical packet at buf (already scanned as
  * PKT_SCAN_OK: wire bytes) into out, which has room for the payload length.
@@ -238,20 +241,20 @@ struct pkt_greeting {
 	const uint8_t *version; /* borrowed */
 	size_t version_len;
 	uint32_t thread_id;
-	uint32_t caps;     /* lower | upper flags */
+	uint32_t caps;	   /* lower | upper flags */
 	uint32_t ext_caps; /* MariaDB extended capabilities, 0 if none */
 	bool mariadb_ext;  /* the greeting carries ext_caps (no CLIENT_LONG_PASSWORD) */
 	uint8_t charset;
 	uint16_t status;
-	size_t caps_lo_off; /* payload offsets of the flag fields */
-	size_t caps_hi_off; /* 0 if absent */
-	size_t ext_off;     /* 0 if absent */
+	size_t caps_lo_off;    /* payload offsets of the flag fields */
+	size_t caps_hi_off;    /* 0 if absent */
+	size_t ext_off;	       /* 0 if absent */
 	const uint8_t *plugin; /* borrowed; NULL if none */
 	size_t plugin_len;
 };
 
 bool pkt_greeting_parse(const uint8_t *p, size_t len, struct pkt_greeting *g)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Rewrites the capability flags of the greeting at p (parsed into g). */
 void pkt_greeting_set_caps(uint8_t *p, const struct pkt_greeting *g, uint32_t caps, uint32_t ext);
 
@@ -260,8 +263,8 @@ struct pkt_hsresp {
 	uint32_t caps;
 	uint32_t max_packet;
 	uint8_t charset;
-	uint32_t ext_caps; /* MariaDB: last 4 filler bytes when CLIENT_LONG_PASSWORD is unset */
-	bool ssl_request;  /* only the 32-byte prefix with CLIENT_SSL */
+	uint32_t ext_caps;   /* MariaDB: last 4 filler bytes when CLIENT_LONG_PASSWORD is unset */
+	bool ssl_request;    /* only the 32-byte prefix with CLIENT_SSL */
 	const uint8_t *user; /* borrowed */
 	size_t user_len;
 	const uint8_t *auth; /* borrowed */
@@ -273,7 +276,7 @@ struct pkt_hsresp {
 };
 
 bool pkt_hsresp_parse(const uint8_t *p, size_t len, struct pkt_hsresp *h)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Rewrites the capability fields of a handshake response (or SSLRequest)
  * in place: payload bytes 0..3 and, for MariaDB, bytes 28..31. */
 void pkt_hsresp_set_caps(uint8_t *p, size_t len, uint32_t caps, uint32_t ext);
@@ -281,25 +284,25 @@ void pkt_hsresp_set_caps(uint8_t *p, size_t len, uint32_t caps, uint32_t ext);
 /* COM_CHANGE_USER payload (command byte included): user and schema. */
 bool pkt_change_user_parse(const uint8_t *p, size_t len, uint32_t caps, const uint8_t **user,
 			   size_t *user_len, const uint8_t **schema, size_t *schema_len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* The SQL text of a COM_QUERY payload (command byte included), skipping the
  * query attributes that precede it when CLIENT_QUERY_ATTRIBUTES was
  * negotiated. */
-bool pkt_query_sql(const uint8_t *p, size_t len, uint32_t caps, const uint8_t **sql, size_t *sql_len)
-	__attribute__((warn_unused_result));
+bool pkt_query_sql(const uint8_t *p, size_t len, uint32_t caps, const uint8_t **sql,
+		   size_t *sql_len) __attribute__((warn_unused_result));
 
 /* ---- response follower ------------------------------------------------------ */
 
 /* What shape of answer a command gets. */
 enum pkt_resp_kind {
-	PKT_RESP_NONE,    /* no answer: STMT_CLOSE, SEND_LONG_DATA, QUIT */
+	PKT_RESP_NONE,	  /* no answer: STMT_CLOSE, SEND_LONG_DATA, QUIT */
 	PKT_RESP_GENERIC, /* OK | ERR | EOF | LOCAL INFILE | result sets (+ more) */
 	PKT_RESP_PREPARE, /* STMT_PREPARE: OK + param defs + column defs */
-	PKT_RESP_FETCH,   /* STMT_FETCH: binary rows then EOF */
+	PKT_RESP_FETCH,	  /* STMT_FETCH: binary rows then EOF */
 	PKT_RESP_FIELDS,  /* FIELD_LIST: column defs until EOF */
-	PKT_RESP_RAW1,    /* STATISTICS: one packet of plain text */
-	PKT_RESP_AUTH,    /* CHANGE_USER and the handshake: relay until OK or ERR */
+	PKT_RESP_RAW1,	  /* STATISTICS: one packet of plain text */
+	PKT_RESP_AUTH,	  /* CHANGE_USER and the handshake: relay until OK or ERR */
 	PKT_RESP_STREAM,  /* BINLOG_DUMP: never ends */
 };
 
@@ -322,29 +325,29 @@ struct pkt_result {
 };
 
 enum pkt_resp_state {
-	PKT_RS_FIRST,     /* first packet of a result */
-	PKT_RS_COLDEFS,   /* column definitions */
-	PKT_RS_COLEOF,    /* EOF after column definitions */
-	PKT_RS_ROWS,      /* rows until EOF / OK / ERR */
+	PKT_RS_FIRST,	  /* first packet of a result */
+	PKT_RS_COLDEFS,	  /* column definitions */
+	PKT_RS_COLEOF,	  /* EOF after column definitions */
+	PKT_RS_ROWS,	  /* rows until EOF / OK / ERR */
 	PKT_RS_PARAMDEFS, /* prepare: parameter definitions */
 	PKT_RS_PARAMEOF,  /* prepare: EOF after parameter definitions */
-	PKT_RS_INFILE,    /* the client is sending a LOCAL INFILE */
-	PKT_RS_DONE,      /* the server is idle */
+	PKT_RS_INFILE,	  /* the client is sending a LOCAL INFILE */
+	PKT_RS_DONE,	  /* the server is idle */
 };
 
 struct pkt_resp {
-	uint32_t caps;   /* negotiated */
-	uint8_t kind;    /* enum pkt_resp_kind */
-	uint8_t state;   /* enum pkt_resp_state */
-	bool cont;       /* the previous packet was 0xFFFFFF long: this one continues it */
-	bool prepare;    /* column defs belong to a prepare answer: no rows follow */
-	bool want_row1;  /* report the first row of a one-column result (PKT_EV_ROW1) */
-	bool binary;     /* rows use the binary protocol (STMT_EXECUTE) */
-	uint64_t ncols;  /* columns of the current result */
-	uint64_t left;   /* definitions left in the current block */
+	uint32_t caps;	/* negotiated */
+	uint8_t kind;	/* enum pkt_resp_kind */
+	uint8_t state;	/* enum pkt_resp_state */
+	bool cont;	/* the previous packet was 0xFFFFFF long: this one continues it */
+	bool prepare;	/* column defs belong to a prepare answer: no rows follow */
+	bool want_row1; /* report the first row of a one-column result (PKT_EV_ROW1) */
+	bool binary;	/* rows use the binary protocol (STMT_EXECUTE) */
+	uint64_t ncols; /* columns of the current result */
+	uint64_t left;	/* definitions left in the current block */
 	uint64_t nparams;
 	uint64_t rows;
-	uint32_t index;  /* statement results completed so far */
+	uint32_t index; /* statement results completed so far */
 	uint16_t prep_warnings;
 };
 

@@ -23,12 +23,12 @@
 
 /* The main thread's state: one acceptor loop for every listen address. */
 struct serve {
-	struct event_base *base;       /* owned */
+	struct event_base *base;		 /* owned */
 	struct event *listeners[CFG_MAX_LISTEN]; /* owned */
 	int fds[CFG_MAX_LISTEN];
 	size_t nlisten;
-	struct admin *admin;           /* owned, NULL = disabled */
-	const char *path;              /* borrowed: the config file */
+	struct admin *admin; /* owned, NULL = disabled */
+	const char *path;    /* borrowed: the config file */
 	bool stopping;
 };
 
@@ -206,7 +206,8 @@ int proxy_serve(const char *cfg_path)
 		goto out;
 	}
 	for (size_t i = 0; i < sv.nlisten; i++) {
-		sv.listeners[i] = event_new(sv.base, sv.fds[i], EV_READ | EV_PERSIST, on_accept, &sv);
+		sv.listeners[i] =
+		    event_new(sv.base, sv.fds[i], EV_READ | EV_PERSIST, on_accept, &sv);
 		event_add(sv.listeners[i], NULL);
 	}
 	struct event *hup = evsignal_new(sv.base, SIGHUP, on_sighup, &sv);

@@ -2,13 +2,12 @@
  * Client connection handling: one client leg, one backend leg, and the
  * relay between them.
  *
- *                 worker thread (one event loop)
- *   client                      ddlgate                          server
- *  +------+  c.fd   +----------------------------------+  b.fd  +------+
- *  |      | ------> | c.in --(SEND | FETCH->hook)--> b.out| ----> |      |
- *  |      |         |                                   |       |      |
- *  |      | <------ | c.out <--(SEND | WHOLE->follow)- b.in| <--- |      |
- *  +------+         +----------------------------------+        +------+
+ *                      worker thread (one event loop)
+ *   client                        ddlgate                          server
+ *  +------+  c.fd  +-------------------------------------------+  b.fd  +------+
+ *  |      | -----> | c.in  --(SEND | FETCH -> hook)-->   b.out | -----> |      |
+ *  |      | <----- | c.out <--(SEND | WHOLE -> follow)-- b.in  | <----- |      |
+ *  +------+        +-------------------------------------------+        +------+
  *   TLS / zlib live at the socket edge of the client leg: c.in and c.out
  *   always hold plain MySQL packets (c.zin / c.zout hold the wire bytes).
  *
@@ -77,9 +76,9 @@
 #define SESS_HIGH_WM (256u * 1024) /* stop reading the other leg above this */
 #define SESS_READ_CHUNK 16384u
 #define SESS_READ_MAX (256u * 1024) /* per readable event, plain sockets */
-#define SESS_HELLO_MAX 8192u        /* handshake response cap before authentication */
-#define SESS_AUTH_MAX 65536u        /* auth exchange packets */
-#define SESS_ROW1_MAX 64u           /* first values kept for the hook (GET_LOCK returns 0/1/NULL) */
+#define SESS_HELLO_MAX 8192u	    /* handshake response cap before authentication */
+#define SESS_AUTH_MAX 65536u	    /* auth exchange packets */
+#define SESS_ROW1_MAX 64u	    /* first values kept for the hook (GET_LOCK returns 0/1/NULL) */
 #define SESS_CLOSE_FLUSH_MS 2000
 /* ER_UNKNOWN_ERROR: the code for failures on ddlgate's side of a
  * connection. Client libraries reject server-sent codes in the client range
@@ -101,69 +100,69 @@ enum sess_state {
 };
 
 static const char *const state_names[] = {
-	"connect", "greeting", "hello", "client-tls", "backend-tls", "auth",
-	"idle",    "command",  "hook-wait", "closing", "dead",
+    "connect", "greeting", "hello",	"client-tls", "backend-tls", "auth",
+    "idle",    "command",  "hook-wait", "closing",    "dead",
 };
 
 /* One socket and its buffers. */
 struct leg {
-	int fd;               /* owned, -1 when closed */
-	struct event rev;     /* EV_READ | EV_PERSIST */
-	struct event wev;     /* EV_WRITE | EV_PERSIST */
+	int fd;		  /* owned, -1 when closed */
+	struct event rev; /* EV_READ | EV_PERSIST */
+	struct event wev; /* EV_WRITE | EV_PERSIST */
 	bool rev_on, wev_on;
-	struct evbuffer *in;  /* owned: plain packets received */
-	struct evbuffer *out; /* owned: plain packets to send */
-	SSL *ssl;             /* owned, NULL = plaintext */
+	struct evbuffer *in;	     /* owned: plain packets received */
+	struct evbuffer *out;	     /* owned: plain packets to send */
+	SSL *ssl;		     /* owned, NULL = plaintext */
 	struct evbuffer *zin, *zout; /* owned, non-NULL when CLIENT_COMPRESS is on */
-	uint8_t zseq;         /* next compressed sequence id we send */
-	bool eof;             /* the peer closed its side */
-	bool read_wants_write; /* TLS: SSL_read needs the socket writable */
+	uint8_t zseq;		     /* next compressed sequence id we send */
+	bool eof;		     /* the peer closed its side */
+	bool read_wants_write;	     /* TLS: SSL_read needs the socket writable */
 };
 
 struct sess {
 	struct sess *prev, *next; /* the worker's list; borrowed */
-	struct worker *w;         /* borrowed */
+	struct worker *w;	  /* borrowed */
 	struct worker_conf *conf; /* owned reference */
 	enum sess_state state;
-	struct leg c;             /* client leg */
-	struct leg b;             /* backend leg */
-	struct event timer;       /* connect / handshake deadline, then the deferred free */
+	struct leg c;	    /* client leg */
+	struct leg b;	    /* backend leg */
+	struct event timer; /* connect / handshake deadline, then the deferred free */
 	uint64_t started_ms;
 	uint64_t last_active_ms;
 
 	struct hook_sess hs;
-	bool hook_begun;          /* hook_session_begin() was called */
+	bool hook_begun; /* hook_session_begin() was called */
 
 	/* Handshake. */
-	uint32_t srv_caps, srv_ext;   /* the server's greeting */
-	uint32_t caps;                /* negotiated (what both client and server use) */
-	uint8_t *hello;               /* owned: the client's handshake response, until sent */
-	size_t hello_len;             /* payload length */
-	int seq_delta;                /* backend seq - client seq during AUTH */
-	bool compress;                /* the client negotiated CLIENT_COMPRESS */
+	uint32_t srv_caps, srv_ext; /* the server's greeting */
+	uint32_t caps;		    /* negotiated (what both client and server use) */
+	uint8_t *hello;		    /* owned: the client's handshake response, until sent */
+	size_t hello_len;	    /* payload length */
+	int seq_delta;		    /* backend seq - client seq during AUTH */
+	bool compress;		    /* the client negotiated CLIENT_COMPRESS */
 
 	/* Command phase, client side. */
-	uint8_t cmd;                  /* command in flight */
-	uint8_t c_seq;                /* last client sequence id */
-	uint64_t c_left;              /* bytes of the current client packet still to forward */
-	bool c_cont;                  /* a continuation packet follows the current one */
-	uint64_t c_total;             /* payload bytes of the current client command */
-	bool fetching;                /* FETCH: waiting for the whole command in c.in */
-	size_t fetch_wire;            /* HOOK_WAIT: wire bytes of the whole command */
+	uint8_t cmd;	   /* command in flight */
+	uint8_t c_seq;	   /* last client sequence id */
+	uint64_t c_left;   /* bytes of the current client packet still to forward */
+	bool c_cont;	   /* a continuation packet follows the current one */
+	uint64_t c_total;  /* payload bytes of the current client command */
+	bool fetching;	   /* FETCH: waiting for the whole command in c.in */
+	size_t fetch_wire; /* HOOK_WAIT: wire bytes of the whole command */
 	uint64_t cmd_start_us;
-	bool in_hook;                 /* inside hook_command() */
-	bool resume_pending;          /* sess_hook_resume() came during hook_command() */
+	bool in_hook;	     /* inside hook_command() */
+	bool resume_pending; /* sess_hook_resume() came during hook_command() */
 	enum hook_verdict resume_verdict;
 	struct hook_reply *resume_reply; /* owned while resume_pending */
-	bool hook_results;            /* call hook_result() for this command's answers */
-	char *pending;                /* owned: schema (INIT_DB) / user+schema (CHANGE_USER) */
-	uint16_t pending_opt;         /* SET_OPTION argument */
+	bool hook_results;		 /* call hook_result() for this command's answers */
+	char *pending;			 /* owned: schema (INIT_DB) / user+schema (CHANGE_USER) */
+	uint16_t pending_opt;		 /* SET_OPTION argument */
 
 	/* Command phase, server side. */
 	struct pkt_resp resp;
-	uint64_t b_left;              /* bytes of the current server packet still to forward */
-	size_t held;                  /* wire bytes of a terminal packet held for the hook */
-	bool held_done;               /* the held packet ends the answer */
+	uint64_t b_left; /* bytes of the current server packet still to forward */
+	size_t held;	 /* wire bytes of a terminal packet held for the hook */
+	bool held_done;	 /* the held packet ends the answer */
 	bool row1_set, row1_null;
 	uint8_t row1_len;
 	uint8_t row1[SESS_ROW1_MAX];
@@ -595,8 +594,8 @@ static void backend_unreachable(struct sess *s, const char *why)
 {
 	metrics_backend_error();
 	worker_log(s->hs.conn_id, "backend %s unreachable: %s", s->conf->backend_name, why);
-	send_err(s, 0, SESS_ERR_PROXY, "08S01", "ddlgate: backend %s unreachable: %s", s->conf->backend_name,
-		 why);
+	send_err(s, 0, SESS_ERR_PROXY, "08S01", "ddlgate: backend %s unreachable: %s",
+		 s->conf->backend_name, why);
 	sess_close_after_flush(s, "backend unreachable");
 }
 
@@ -836,8 +835,9 @@ static bool on_hello(struct sess *s)
 		sess_close_after_flush(s, "TLS downgrade refused");
 		return false;
 	}
-	uint32_t bcaps = h.caps & ~(CLIENT_COMPRESS | CLIENT_SSL | CLIENT_ZSTD_COMPRESSION_ALGORITHM |
-				    CLIENT_OPTIONAL_RESULTSET_METADATA);
+	uint32_t bcaps =
+	    h.caps & ~(CLIENT_COMPRESS | CLIENT_SSL | CLIENT_ZSTD_COMPRESSION_ALGORITHM |
+		       CLIENT_OPTIONAL_RESULTSET_METADATA);
 	if (!cfg->proxy.allow_local_infile)
 		bcaps &= ~CLIENT_LOCAL_FILES;
 	if (b_tls)
@@ -1163,7 +1163,8 @@ static bool client_process(struct sess *s)
 			if (s->c.zin && s->c_cont)
 				h[3] = fix_seq(in, 0, (uint8_t)(s->c_seq + 1));
 			if (s->c_cont && h[3] != (uint8_t)(s->c_seq + 1))
-				return client_garbage(s, "bad sequence id in a continuation packet");
+				return client_garbage(s,
+						      "bad sequence id in a continuation packet");
 			s->c_seq = h[3];
 			s->c_total += len;
 			if (s->c_cont && s->c_total > max)
@@ -1240,7 +1241,8 @@ static bool client_process(struct sess *s)
 			if (s->c.zin) /* see fix_seq() */
 				h[3] = fix_seq(in, pos, (uint8_t)parts);
 			if (h[3] != (uint8_t)parts)
-				return client_garbage(s, "bad sequence id in a continuation packet");
+				return client_garbage(s,
+						      "bad sequence id in a continuation packet");
 			total += len;
 			s->c_seq = h[3];
 			if (total > max) {
@@ -1312,13 +1314,13 @@ static bool statement_done(struct sess *s, const struct pkt_result *res)
 	if (!s->hook_results)
 		return true;
 	struct hook_result r = {
-		.index = s->resp.index - 1,
-		.ok = res->ok,
-		.more = res->more,
-		.error_code = res->err.code,
-		.affected_rows = res->affected_rows,
-		.last_insert_id = res->last_insert_id,
-		.result_set = res->result_set,
+	    .index = s->resp.index - 1,
+	    .ok = res->ok,
+	    .more = res->more,
+	    .error_code = res->err.code,
+	    .affected_rows = res->affected_rows,
+	    .last_insert_id = res->last_insert_id,
+	    .result_set = res->result_set,
 	};
 	if (!res->ok) {
 		memcpy(r.sqlstate, res->err.sqlstate, sizeof(r.sqlstate));
@@ -1394,8 +1396,8 @@ static bool backend_process(struct sess *s)
 			const uint8_t *v;
 			size_t vl;
 			bool vn;
-			enum pkt_resp_event ev =
-				pkt_resp_feed(&s->resp, h + PKT_HDR, len ? 1 : 0, len, &res, &v, &vl, &vn);
+			enum pkt_resp_event ev = pkt_resp_feed(&s->resp, h + PKT_HDR, len ? 1 : 0,
+							       len, &res, &v, &vl, &vn);
 			if (ev == PKT_EV_BAD) {
 				metrics_backend_error();
 				return client_garbage(s, "backend protocol error");
@@ -1719,7 +1721,8 @@ void sess_tick_all(struct worker *w, uint64_t now)
 			continue;
 		const struct cfg *c = s->conf->cfg;
 		if (w->draining) {
-			if (s->state == S_IDLE || s->state < S_AUTH || now >= w->drain_deadline_ms) {
+			if (s->state == S_IDLE || s->state < S_AUTH ||
+			    now >= w->drain_deadline_ms) {
 				sess_close(s, "shutdown");
 				continue;
 			}
@@ -1748,8 +1751,8 @@ void sess_hook_resume(struct sess *s, enum hook_verdict v, const struct hook_rep
 	}
 	if (s->state != S_HOOK_WAIT)
 		return;
-	struct hook_reply fallback = {.code = 1290, .sqlstate = "HY000",
-				      .message = "ddlgate: blocked"};
+	struct hook_reply fallback = {
+	    .code = 1290, .sqlstate = "HY000", .message = "ddlgate: blocked"};
 	apply_verdict(s, v == HOOK_WAIT ? HOOK_REJECT : v, reply ? reply : &fallback);
 	sess_pump(s);
 }

@@ -22,7 +22,7 @@ struct worker;
  * rolled back) only when memory runs out.
  */
 bool sess_start(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Once a second on each worker: timeouts, and shutdown when w->draining.
  * now_ms is monotonic milliseconds. */

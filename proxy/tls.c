@@ -33,7 +33,7 @@ SSL_CTX *tls_server_ctx_new(const struct cfg *c, char *err, size_t errlen)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* Idle sessions keep no TLS buffers: they would dominate per-connection memory. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	const char *key = c->tls.key ? c->tls.key : c->tls.cert;
@@ -67,15 +67,17 @@ SSL_CTX *tls_client_ctx_new(const struct cfg *c, char *err, size_t errlen)
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* MySQL servers drop the connection without close_notify. */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (c->tls.backend >= CFG_TLS_BACKEND_VERIFY_CA) {
-		int ok = c->tls.backend_ca ? SSL_CTX_load_verify_locations(ctx, c->tls.backend_ca, NULL)
-					   : SSL_CTX_set_default_verify_paths(ctx);
+		int ok = c->tls.backend_ca
+			     ? SSL_CTX_load_verify_locations(ctx, c->tls.backend_ca, NULL)
+			     : SSL_CTX_set_default_verify_paths(ctx);
 		if (ok != 1) {
 			snprintf(err, errlen, "[tls] backend_ca %s: %s",
-				 c->tls.backend_ca ? c->tls.backend_ca : "(system)", tls_last_error());
+				 c->tls.backend_ca ? c->tls.backend_ca : "(system)",
+				 tls_last_error());
 			SSL_CTX_free(ctx);
 			return NULL;
 		}
@@ -109,7 +111,8 @@ SSL *tls_new_connect(SSL_CTX *ctx, int fd, const struct cfg *c, const char *host
 	const char *name = c->tls.backend_name ? c->tls.backend_name : host;
 	if (name && name[0]) {
 		unsigned char addr[sizeof(struct in6_addr)];
-		bool is_ip = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+		bool is_ip =
+		    inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
 		if (!is_ip) /* SNI is for names only */
 			SSL_set_tlsext_host_name(ssl, name);
 		if (c->tls.backend == CFG_TLS_BACKEND_VERIFY_IDENTITY) {

@@ -15,11 +15,11 @@
 #include "config/cfg.h"
 
 enum tls_io {
-	TLS_IO_OK,         /* progress was made (or the handshake finished) */
+	TLS_IO_OK,	   /* progress was made (or the handshake finished) */
 	TLS_IO_WANT_READ,  /* retry when the socket is readable */
 	TLS_IO_WANT_WRITE, /* retry when the socket is writable */
-	TLS_IO_EOF,        /* the peer closed the TLS session */
-	TLS_IO_ERROR,      /* broken: close the leg */
+	TLS_IO_EOF,	   /* the peer closed the TLS session */
+	TLS_IO_ERROR,	   /* broken: close the leg */
 };
 
 /*

@@ -30,13 +30,13 @@ struct sess;
 
 /* A loaded configuration and what is derived from it. */
 struct worker_conf {
-	struct cfg *cfg;              /* owned */
-	SSL_CTX *server_ctx;          /* owned; client leg, NULL = no TLS offered */
-	SSL_CTX *client_ctx;          /* owned; backend leg, NULL = backend TLS off */
+	struct cfg *cfg;		 /* owned */
+	SSL_CTX *server_ctx;		 /* owned; client leg, NULL = no TLS offered */
+	SSL_CTX *client_ctx;		 /* owned; backend leg, NULL = backend TLS off */
 	struct sockaddr_storage backend; /* resolved [proxy] backend or backend_socket */
 	socklen_t backend_len;
-	char backend_name[300];       /* "host:port" or the socket path, for messages */
-	bool backend_local;           /* unix socket or loopback: plaintext is fine */
+	char backend_name[300]; /* "host:port" or the socket path, for messages */
+	bool backend_local;	/* unix socket or loopback: plaintext is fine */
 	atomic_int refs;
 };
 
@@ -55,15 +55,15 @@ static inline bool worker_conf_is_current(const struct worker_conf *c);
 struct worker {
 	int id;
 	pthread_t thread;
-	struct event_base *base; /* owned */
-	int wake_fd;             /* owned eventfd */
-	struct event *wake_ev;   /* owned */
-	struct event *sweep_ev;  /* owned: 1 s tick for idle timeouts and shutdown */
-	pthread_mutex_t lock;    /* guards posts */
+	struct event_base *base;   /* owned */
+	int wake_fd;		   /* owned eventfd */
+	struct event *wake_ev;	   /* owned */
+	struct event *sweep_ev;	   /* owned: 1 s tick for idle timeouts and shutdown */
+	pthread_mutex_t lock;	   /* guards posts */
 	struct worker_post *posts; /* owned list, newest first */
-	struct sess *sessions;   /* borrowed: intrusive list of live sessions */
+	struct sess *sessions;	   /* borrowed: intrusive list of live sessions */
 	unsigned nsess;
-	bool draining;           /* SIGTERM: finish in-flight commands and stop */
+	bool draining; /* SIGTERM: finish in-flight commands and stop */
 	uint64_t drain_deadline_ms;
 	bool stopped;
 };

@@ -40,8 +40,8 @@ static void follow(const uint8_t *data, size_t size)
 		const uint8_t *v;
 		size_t vl;
 		bool vn;
-		enum pkt_resp_event ev = pkt_resp_feed(&r, p, need == PKT_WHOLE ? len : (len ? 1 : 0),
-						       len, &res, &v, &vl, &vn);
+		enum pkt_resp_event ev = pkt_resp_feed(
+		    &r, p, need == PKT_WHOLE ? len : (len ? 1 : 0), len, &res, &v, &vl, &vn);
 		if (ev == PKT_EV_BAD)
 			return;
 		if (ev == PKT_EV_ROW1 && !vn && vl) /* the value must lie inside the packet */

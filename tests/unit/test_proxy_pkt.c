@@ -170,8 +170,8 @@ static void test_build_parse_ok(void **state)
 	assert_int_equal(ok.warnings, 2);
 	/* Session tracking: the schema change of a USE. */
 	const uint8_t tracked[] = {0x00, 0, 0, 0x02, 0x40, 0, 0, 0, 7, 1, 5, 4, 's', 'h', 'o', 'p'};
-	assert_true(pkt_parse_ok(tracked, sizeof(tracked),
-				 CLIENT_PROTOCOL_41 | CLIENT_SESSION_TRACK, &ok));
+	assert_true(
+	    pkt_parse_ok(tracked, sizeof(tracked), CLIENT_PROTOCOL_41 | CLIENT_SESSION_TRACK, &ok));
 	assert_non_null(ok.schema);
 	assert_int_equal(ok.schema_len, 4);
 	assert_memory_equal(ok.schema, "shop", 4);
@@ -264,19 +264,26 @@ static void test_handshake(void **state)
 				goto next;
 			assert_true(g.version_len == strlen(field(rest, "version", v, sizeof(v))));
 			assert_memory_equal(g.version, v, g.version_len);
-			assert_int_equal(g.thread_id, strtoul(field(rest, "thread", v, sizeof(v)), NULL, 10));
-			assert_int_equal(g.caps, strtoul(field(rest, "caps", v, sizeof(v)), NULL, 16));
-			assert_int_equal(g.ext_caps, strtoul(field(rest, "ext", v, sizeof(v)), NULL, 16));
+			assert_int_equal(g.thread_id,
+					 strtoul(field(rest, "thread", v, sizeof(v)), NULL, 10));
+			assert_int_equal(g.caps,
+					 strtoul(field(rest, "caps", v, sizeof(v)), NULL, 16));
+			assert_int_equal(g.ext_caps,
+					 strtoul(field(rest, "ext", v, sizeof(v)), NULL, 16));
 			field(rest, "plugin", v, sizeof(v));
 			assert_int_equal(g.plugin_len, strlen(v));
 			assert_memory_equal(g.plugin, v, g.plugin_len);
 			/* Masking rewrites exactly the flag fields. */
-			uint32_t masked = g.caps & ~(CLIENT_SSL | CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM);
-			pkt_greeting_set_caps(p, &g, masked, g.ext_caps & PKT_MARIADB_EXT_SUPPORTED);
+			uint32_t masked = g.caps & ~(CLIENT_SSL | CLIENT_COMPRESS |
+						     CLIENT_ZSTD_COMPRESSION_ALGORITHM);
+			pkt_greeting_set_caps(p, &g, masked,
+					      g.ext_caps & PKT_MARIADB_EXT_SUPPORTED);
 			struct pkt_greeting g2;
 			assert_true(pkt_greeting_parse(p, len, &g2));
 			assert_int_equal(g2.caps, masked);
-			assert_int_equal(g2.ext_caps, g.mariadb_ext ? (g.ext_caps & PKT_MARIADB_EXT_SUPPORTED) : 0);
+			assert_int_equal(g2.ext_caps, g.mariadb_ext
+							  ? (g.ext_caps & PKT_MARIADB_EXT_SUPPORTED)
+							  : 0);
 			assert_int_equal(g2.thread_id, g.thread_id);
 			assert_int_equal(g2.plugin_len, g.plugin_len);
 		} else {
@@ -286,7 +293,8 @@ static void test_handshake(void **state)
 				fail_msg("line %zu: parse %s", i, ok ? "accepted" : "rejected");
 			if (bad)
 				goto next;
-			assert_int_equal(h.caps, strtoul(field(rest, "caps", v, sizeof(v)), NULL, 16));
+			assert_int_equal(h.caps,
+					 strtoul(field(rest, "caps", v, sizeof(v)), NULL, 16));
 			if (field(rest, "ext", v, sizeof(v)))
 				assert_int_equal(h.ext_caps, strtoul(v, NULL, 16));
 			if (field(rest, "ssl", v, sizeof(v)))
@@ -321,11 +329,12 @@ static void test_handshake(void **state)
 
 static void test_change_user_and_query_attrs(void **state)
 {
-	const uint8_t cu[] = {COM_CHANGE_USER, 'b', 'o', 'b', 0, 2, 0xAA, 0xBB, 'd', 'b', 0, 0x21, 0};
+	const uint8_t cu[] = {
+	    COM_CHANGE_USER, 'b', 'o', 'b', 0, 2, 0xAA, 0xBB, 'd', 'b', 0, 0x21, 0};
 	const uint8_t *u, *sc;
 	size_t ul, scl;
-	assert_true(pkt_change_user_parse(cu, sizeof(cu), CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION,
-					  &u, &ul, &sc, &scl));
+	assert_true(pkt_change_user_parse(
+	    cu, sizeof(cu), CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION, &u, &ul, &sc, &scl));
 	assert_int_equal(ul, 3);
 	assert_memory_equal(u, "bob", 3);
 	assert_int_equal(scl, 2);
@@ -338,11 +347,12 @@ static void test_change_user_and_query_attrs(void **state)
 	assert_true(pkt_query_sql(plain, sizeof(plain), 0, &sql, &sl));
 	assert_int_equal(sl, 8);
 	/* Query attributes: 2 parameters, one NULL, one LONG named "n". */
-	const uint8_t attrs[] = {COM_QUERY, 2, 1, 0x01 /* nulls: first */, 1,
-				 0x06, 0x00, 1, 'a', /* NULL type, name "a" */
-				 0x03, 0x00, 1, 'n', /* LONG, name "n" */
-				 7, 0, 0, 0, /* value of n */
-				 'D', 'O', ' ', '1'};
+	const uint8_t attrs[] = {COM_QUERY, 2,	  1,	0x01 /* nulls: first */,
+				 1,	    0x06, 0x00, 1,
+				 'a',			     /* NULL type, name "a" */
+				 0x03,	    0x00, 1,	'n', /* LONG, name "n" */
+				 7,	    0,	  0,	0,   /* value of n */
+				 'D',	    'O',  ' ',	'1'};
 	assert_true(pkt_query_sql(attrs, sizeof(attrs), CLIENT_QUERY_ATTRIBUTES, &sql, &sl));
 	assert_int_equal(sl, 4);
 	assert_memory_equal(sql, "DO 1", 4);
@@ -360,8 +370,8 @@ static enum pkt_resp_kind kind_of(const char *s)
 		const char *name;
 		enum pkt_resp_kind k;
 	} t[] = {{"generic", PKT_RESP_GENERIC}, {"prepare", PKT_RESP_PREPARE},
-		 {"fetch", PKT_RESP_FETCH},     {"fields", PKT_RESP_FIELDS},
-		 {"raw1", PKT_RESP_RAW1},       {"auth", PKT_RESP_AUTH},
+		 {"fetch", PKT_RESP_FETCH},	{"fields", PKT_RESP_FIELDS},
+		 {"raw1", PKT_RESP_RAW1},	{"auth", PKT_RESP_AUTH},
 		 {"none", PKT_RESP_NONE}};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (strcmp(s, t[i].name) == 0)
@@ -416,13 +426,13 @@ static void test_resp(void **state)
 			enum pkt_resp_need need = pkt_resp_peek(&r, (uint32_t)len, len ? p[0] : 0);
 			/* Feed what the relay would: all of a WHOLE packet, one byte of a SEND. */
 			size_t avail = need == PKT_WHOLE ? len : (len ? 1 : 0);
-			enum pkt_resp_event ev = pkt_resp_feed(&r, p, avail, (uint32_t)len, &res, &v,
-							       &vl, &vn);
-			const char c = ev == PKT_EV_RESULT ? 'R'
+			enum pkt_resp_event ev =
+			    pkt_resp_feed(&r, p, avail, (uint32_t)len, &res, &v, &vl, &vn);
+			const char c = ev == PKT_EV_RESULT   ? 'R'
 				       : ev == PKT_EV_INFILE ? 'I'
-				       : ev == PKT_EV_ROW1 ? '1'
-				       : ev == PKT_EV_BAD ? 'B'
-							   : '.';
+				       : ev == PKT_EV_ROW1   ? '1'
+				       : ev == PKT_EV_BAD    ? 'B'
+							     : '.';
 			if (ev == PKT_EV_RESULT)
 				last = res;
 			if (ne)
@@ -502,15 +512,15 @@ static void test_first_value(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lenenc),
-		cmocka_unit_test(test_lenenc_str_and_cstr),
-		cmocka_unit_test(test_build_parse_err),
-		cmocka_unit_test(test_build_parse_ok),
-		cmocka_unit_test(test_scan),
-		cmocka_unit_test(test_handshake),
-		cmocka_unit_test(test_change_user_and_query_attrs),
-		cmocka_unit_test(test_resp),
-		cmocka_unit_test(test_first_value),
+	    cmocka_unit_test(test_lenenc),
+	    cmocka_unit_test(test_lenenc_str_and_cstr),
+	    cmocka_unit_test(test_build_parse_err),
+	    cmocka_unit_test(test_build_parse_ok),
+	    cmocka_unit_test(test_scan),
+	    cmocka_unit_test(test_handshake),
+	    cmocka_unit_test(test_change_user_and_query_attrs),
+	    cmocka_unit_test(test_resp),
+	    cmocka_unit_test(test_first_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
