@@ -555,6 +555,24 @@ static void if_exists(struct parser *p, bool *flag)
 		*flag = true;
 }
 
+/* Skips an event's schedule and options up to its DO (consumed), or to
+ * the end when there is none (ALTER EVENT e DISABLE). */
+static void event_to_body(struct parser *p)
+{
+	int depth = 0;
+	while (!ps_at_end(p)) {
+		if (ps_cur(p)->type == LEX_ERROR)
+			ps_unexpected(p);
+		if (ps_is_op(p, "("))
+			depth++;
+		else if (ps_is_op(p, ")"))
+			depth--;
+		else if (depth == 0 && ps_accept_kw(p, "DO"))
+			return;
+		ps_adv(p);
+	}
+}
+
 /* CREATE ... PROCEDURE / FUNCTION / TRIGGER / EVENT (after the object word). */
 static void parse_create_program(struct parser *p, struct stmt *s, const char *what)
 {
@@ -583,6 +601,9 @@ static void parse_create_program(struct parser *p, struct stmt *s, const char *w
 			s->verb = DDL_CREATE_EVENT;
 			ps_expect_kw(p, "ON");
 			ps_expect_kw(p, "SCHEDULE");
+			event_to_body(p);
+			if (ps_at_end(p))
+				ps_unexpected(p); /* CREATE EVENT needs DO */
 		} else {
 			s->verb = DDL_CREATE_ROUTINE;
 			if (ps_is_op(p, "("))
@@ -768,6 +789,7 @@ static void parse_alter(struct parser *p, struct stmt *s)
 		s->object_type = "event";
 		ps_qname(p, &s->routine);
 		*ps_add_object(p, s) = s->routine;
+		event_to_body(p); /* RENAME TO x is no RENAME TABLE */
 		ps_scan_body(p, s);
 		return;
 	}
