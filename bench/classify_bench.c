@@ -51,8 +51,11 @@ static struct text make(const char *fmt, ...)
 }
 
 static const char *const comments[] = {
-	"", "/* app=web,route=/users */ ", "-- trace 4bf92f3577b34da6\n", "/*+ MAX_EXECUTION_TIME(100) */ ",
-	"# orm\n",
+    "",
+    "/* app=web,route=/users */ ",
+    "-- trace 4bf92f3577b34da6\n",
+    "/*+ MAX_EXECUTION_TIME(100) */ ",
+    "# orm\n",
 };
 
 /* A mix of DML as ORMs send it: leading comments, quoted values, IN lists. */
@@ -68,23 +71,27 @@ static struct text gen_dml(void)
 	}
 	switch (k) {
 	case 0:
-		return make("%sSELECT %s FROM `shop`.`orders` WHERE `customer_id` = %u AND `status` IN ('new', "
+		return make("%sSELECT %s FROM `shop`.`orders` WHERE `customer_id` = %u AND "
+			    "`status` IN ('new', "
 			    "'paid', 'it''s') ORDER BY `created_at` DESC LIMIT %u",
 			    c, list, rnd(100000), 1 + rnd(100));
 	case 1:
-		return make("%sINSERT INTO `events` (%s) VALUES ('%u', 'payload \\'x\\' %u', NOW(), %u)", c,
-			    list, rnd(1000), rnd(1000), rnd(1000));
+		return make(
+		    "%sINSERT INTO `events` (%s) VALUES ('%u', 'payload \\'x\\' %u', NOW(), %u)", c,
+		    list, rnd(1000), rnd(1000), rnd(1000));
 	case 2:
-		return make("%sUPDATE `users` SET `name` = 'user %u', `last_seen` = NOW() WHERE `id` = %u", c,
-			    rnd(100000), rnd(100000));
+		return make(
+		    "%sUPDATE `users` SET `name` = 'user %u', `last_seen` = NOW() WHERE `id` = %u",
+		    c, rnd(100000), rnd(100000));
 	default:
-		return make("%sDELETE FROM `sessions` WHERE `expires_at` < '2024-01-%02u' LIMIT 1000", c,
-			    1 + rnd(28));
+		return make(
+		    "%sDELETE FROM `sessions` WHERE `expires_at` < '2024-01-%02u' LIMIT 1000", c,
+		    1 + rnd(28));
 	}
 }
 
-static const char *const types[] = {"INT", "BIGINT UNSIGNED", "VARCHAR(191)", "TEXT", "DATETIME(3)",
-				    "DECIMAL(10,2)", "ENUM('a','b','c')", "JSON"};
+static const char *const types[] = {"INT",	   "BIGINT UNSIGNED", "VARCHAR(191)",	   "TEXT",
+				    "DATETIME(3)", "DECIMAL(10,2)",   "ENUM('a','b','c')", "JSON"};
 
 static struct text gen_ddl(void)
 {
@@ -99,17 +106,21 @@ static struct text gen_ddl(void)
 				 rnd(2) ? "NOT NULL DEFAULT '0'" : "NULL COMMENT 'x'");
 			strcat(cols, one);
 		}
-		return make("CREATE TABLE IF NOT EXISTS `t%u` (\n  `id` BIGINT NOT NULL AUTO_INCREMENT,\n%s"
-			    "  PRIMARY KEY (`id`),\n  UNIQUE KEY `uk_%u` (`c0`, `c1`),\n  KEY `ix_%u` (`c2`(10))\n"
-			    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-			    t, cols, t, t);
+		return make(
+		    "CREATE TABLE IF NOT EXISTS `t%u` (\n  `id` BIGINT NOT NULL AUTO_INCREMENT,\n%s"
+		    "  PRIMARY KEY (`id`),\n  UNIQUE KEY `uk_%u` (`c0`, `c1`),\n  KEY `ix_%u` "
+		    "(`c2`(10))\n"
+		    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+		    t, cols, t, t);
 	}
 	case 1:
-		return make("ALTER TABLE `shop`.`t%u` ADD COLUMN `email` VARCHAR(191) NULL AFTER `name`, ADD "
+		return make("ALTER TABLE `shop`.`t%u` ADD COLUMN `email` VARCHAR(191) NULL AFTER "
+			    "`name`, ADD "
 			    "UNIQUE INDEX `email_uk` (`email`), ALGORITHM=INPLACE, LOCK=NONE",
 			    t);
 	case 2:
-		return make("/* ddlgate:allow drop-column */ ALTER TABLE t%u DROP COLUMN legacy, MODIFY `a` "
+		return make("/* ddlgate:allow drop-column */ ALTER TABLE t%u DROP COLUMN legacy, "
+			    "MODIFY `a` "
 			    "BIGINT NOT NULL",
 			    t);
 	case 3:
@@ -117,7 +128,8 @@ static struct text gen_ddl(void)
 	case 4:
 		return make("RENAME TABLE t%u TO t%u_old, t%u_new TO t%u", t, t, t, t);
 	default:
-		return make("ALTER TABLE t%u ADD CONSTRAINT fk_%u FOREIGN KEY (parent_id) REFERENCES p (id) "
+		return make("ALTER TABLE t%u ADD CONSTRAINT fk_%u FOREIGN KEY (parent_id) "
+			    "REFERENCES p (id) "
 			    "ON DELETE CASCADE",
 			    t, t);
 	}

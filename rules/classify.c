@@ -12,7 +12,7 @@ struct cur {
 	const char *p, *end;
 	bool in_exec;
 	bool ddlgate;
-	bool backslash;     /* backslash escapes apply in strings (the default sql_mode) */
+	bool backslash;	    /* backslash escapes apply in strings (the default sql_mode) */
 	bool saw_backslash; /* a backslash was met inside a quoted string */
 	bool unterminated;  /* a comment runs to the end unclosed */
 };
@@ -34,8 +34,8 @@ static bool skip(struct cur *c)
 {
 	const char *p = c->p, *end = c->end;
 	for (;;) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' ||
-				   *p == '\v'))
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
+				   *p == '\f' || *p == '\v'))
 			p++;
 		if (p >= end)
 			break;
@@ -146,8 +146,8 @@ static void scan_rest(struct cur *c, bool *multi)
 		/* run over bytes that need no attention */
 		while (p < end) {
 			unsigned char ch = (unsigned char)*p;
-			if (ch == '\'' || ch == '"' || ch == '`' || ch == ';' || ch == '#' || ch == '-' ||
-			    ch == '/' || (ch == '*' && c->in_exec))
+			if (ch == '\'' || ch == '"' || ch == '`' || ch == ';' || ch == '#' ||
+			    ch == '-' || ch == '/' || (ch == '*' && c->in_exec))
 				break;
 			p++;
 		}
@@ -244,7 +244,8 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 		if (kw(w, n, "ANALYZE")) {
 			size_t m;
 			const char *v = word(c, &m);
-			if (v && (kw(v, m, "TABLE") || kw(v, m, "NO_WRITE_TO_BINLOG") || kw(v, m, "LOCAL")))
+			if (v && (kw(v, m, "TABLE") || kw(v, m, "NO_WRITE_TO_BINLOG") ||
+				  kw(v, m, "LOCAL")))
 				return STMT_DDL;
 			return STMT_DML; /* MariaDB ANALYZE SELECT/UPDATE runs the statement */
 		}
@@ -273,7 +274,8 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 		break;
 	case 'E':
 		if (kw(w, n, "EXECUTE"))
-			return next_is(c, "IMMEDIATE") ? STMT_DDL : STMT_OTHER; /* MariaDB: runs any SQL */
+			return next_is(c, "IMMEDIATE") ? STMT_DDL
+						       : STMT_OTHER; /* MariaDB: runs any SQL */
 		break;
 	case 'G':
 		if (kw(w, n, "GRANT"))

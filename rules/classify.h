@@ -15,12 +15,12 @@ struct classify_info {
 	const char *keyword; /* first keyword, pointer into input; NULL if none */
 	size_t keyword_len;
 	bool has_ddlgate_comment; /* a comment containing "ddlgate:" was seen before/inside */
-	bool multi;               /* a ';' followed by more SQL (under either reading below) */
-	bool mode_dependent;      /* a backslash inside a quoted string: where the string ends
-	                           * depends on sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES); multi
-	                           * and has_ddlgate_comment then cover both readings, and a caller
-	                           * that splits should split the way the session's mode says, or
-	                           * both ways when it does not know the mode */
+	bool multi;		  /* a ';' followed by more SQL (under either reading below) */
+	bool mode_dependent;	  /* a backslash inside a quoted string: where the string ends
+				   * depends on sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES); multi
+				   * and has_ddlgate_comment then cover both readings, and a caller
+				   * that splits should split the way the session's mode says, or
+				   * both ways when it does not know the mode */
 };
 
 /* The DML hot path: no allocation, stops as early as possible. When in

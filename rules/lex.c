@@ -180,9 +180,10 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 	if (i + 1 < len && s[i + 1] == '\'' &&
 	    (c == 'x' || c == 'X' || c == 'b' || c == 'B' || c == 'n' || c == 'N')) {
 		size_t e = scan_quoted(s, len, i + 1, bs && (c == 'n' || c == 'N'), &ok);
-		*type = !ok ? LEX_ERROR : (c == 'x' || c == 'X') ? LEX_HEX
-				      : (c == 'b' || c == 'B') ? LEX_BIT
-							       : LEX_STRING;
+		*type = !ok			 ? LEX_ERROR
+			: (c == 'x' || c == 'X') ? LEX_HEX
+			: (c == 'b' || c == 'B') ? LEX_BIT
+						 : LEX_STRING;
 		return e;
 	}
 	if (is_digit(c)) {
@@ -190,7 +191,8 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 		if (c == '0' && i + 2 < len && (s[i + 1] == 'x' || s[i + 1] == 'b')) {
 			bool hex = s[i + 1] == 'x';
 			j = i + 2;
-			while (j < len && (hex ? is_hex((unsigned char)s[j]) : (s[j] == '0' || s[j] == '1')))
+			while (j < len &&
+			       (hex ? is_hex((unsigned char)s[j]) : (s[j] == '0' || s[j] == '1')))
 				j++;
 			if (j > i + 2 && (j == len || !is_ident((unsigned char)s[j]))) {
 				*type = hex ? LEX_HEX : LEX_BIT;

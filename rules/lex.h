@@ -20,22 +20,23 @@
 
 enum lex_type {
 	LEX_EOF,
-	LEX_WORD,         /* identifier or keyword, unquoted */
+	LEX_WORD,	  /* identifier or keyword, unquoted */
 	LEX_QUOTED_IDENT, /* `x` or "x" under ANSI_QUOTES; p/n include the quotes */
-	LEX_STRING,       /* '..' or ".." incl. _charset'..', N'..'; p/n include prefix and quotes */
+	LEX_STRING, /* '..' or ".." incl. _charset'..', N'..'; p/n include prefix and quotes */
 	LEX_NUMBER,
 	LEX_HEX,      /* X'..', 0x.. */
 	LEX_BIT,      /* b'..', 0b.. */
 	LEX_VARIABLE, /* @x, @@x, @`x`, @'x', @@session.x */
 	LEX_PARAM,    /* ? */
-	LEX_OP,       /* punctuation and operators, ';' included */
+	LEX_OP,	      /* punctuation and operators, ';' included */
 	LEX_COMMENT,  /* # .., -- .., C-style and hints (text kept for directives) */
 	LEX_ERROR,    /* unterminated string/comment/quoted identifier: runs to the end */
 };
 
 #define LEX_ANSI_QUOTES 1u   /* "..." is an identifier (sql_mode ANSI_QUOTES) */
 #define LEX_KEEP_COMMENTS 2u /* return LEX_COMMENT tokens instead of skipping them */
-#define LEX_NO_BACKSLASH_ESCAPES 4u /* sql_mode NO_BACKSLASH_ESCAPES: '\' is an ordinary character */
+/* sql_mode NO_BACKSLASH_ESCAPES: a backslash is an ordinary character */
+#define LEX_NO_BACKSLASH_ESCAPES 4u
 
 struct lex_token {
 	enum lex_type type;
@@ -51,10 +52,10 @@ struct lexer {
 	size_t pos;
 	unsigned line;
 	unsigned flags;
-	bool in_exec;        /* inside an executable comment: its closing marker is dropped */
-	enum lex_type last;  /* type of the previous non-comment token */
-	size_t exec_open;    /* offset of the last executable-comment opening marker */
-	size_t exec_close;   /* offset past the last executable-comment closing marker */
+	bool in_exec;	    /* inside an executable comment: its closing marker is dropped */
+	enum lex_type last; /* type of the previous non-comment token */
+	size_t exec_open;   /* offset of the last executable-comment opening marker */
+	size_t exec_close;  /* offset past the last executable-comment closing marker */
 };
 
 void lex_init(struct lexer *lx, const char *sql, size_t len, unsigned flags);

@@ -165,14 +165,32 @@ char *ps_unquote(struct parser *p, const struct lex_token *t)
 		if (*s == '\\' && strings && q != '`' && s + 1 < e) {
 			s++;
 			switch (*s) {
-			case 'n': *o++ = '\n'; break;
-			case 't': *o++ = '\t'; break;
-			case 'r': *o++ = '\r'; break;
-			case '0': *o++ = '\0'; break;
-			case 'Z': *o++ = 26; break;
-			case 'b': *o++ = '\b'; break;
-			case '%': case '_': *o++ = '\\'; *o++ = *s; break;
-			default: *o++ = *s; break;
+			case 'n':
+				*o++ = '\n';
+				break;
+			case 't':
+				*o++ = '\t';
+				break;
+			case 'r':
+				*o++ = '\r';
+				break;
+			case '0':
+				*o++ = '\0';
+				break;
+			case 'Z':
+				*o++ = 26;
+				break;
+			case 'b':
+				*o++ = '\b';
+				break;
+			case '%':
+			case '_':
+				*o++ = '\\';
+				*o++ = *s;
+				break;
+			default:
+				*o++ = *s;
+				break;
 			}
 			s++;
 			continue;
@@ -377,9 +395,9 @@ const char *ps_option_value(struct parser *p)
 /* ---- nested statements (bodies, PREPARE) ------------------------------ */
 
 /* Words that may start a schema-changing statement inside a body. */
-static const char *const body_ddl_words[] = {
-	"CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "PREPARE", "OPTIMIZE",
-	"REPAIR", "ANALYZE", "EXECUTE", "IMPORT", NULL};
+static const char *const body_ddl_words[] = {"CREATE",	 "ALTER",   "DROP",	"RENAME",
+					     "TRUNCATE", "PREPARE", "OPTIMIZE", "REPAIR",
+					     "ANALYZE",	 "EXECUTE", "IMPORT",	NULL};
 
 static void add_inner(struct parser *p, struct stmt *s, const struct stmt *in)
 {
@@ -413,12 +431,14 @@ void ps_scan_body(struct parser *p, struct stmt *s)
 			if (lex_is_word(t, *w))
 				starter = true;
 		/* DEALLOCATE PREPARE s is no PREPARE */
-		if (ps_is_kw(p, "PREPARE") && p->i > 0 && (lex_is_word(&p->t[p->i - 1], "DEALLOCATE") ||
-							 lex_is_word(&p->t[p->i - 1], "DROP")))
+		if (ps_is_kw(p, "PREPARE") && p->i > 0 &&
+		    (lex_is_word(&p->t[p->i - 1], "DEALLOCATE") ||
+		     lex_is_word(&p->t[p->i - 1], "DROP")))
 			starter = false;
 		/* TRUNCATE(x, d) is the function; a word after '.' is a name */
-		if (starter && (lex_is_op(ps_pk(p, 1), "(") || lex_is_op(ps_pk(p, 1), ".") || lex_is_op(ps_pk(p, 1), "=") ||
-				(p->i > 0 && lex_is_op(&p->t[p->i - 1], "."))))
+		if (starter &&
+		    (lex_is_op(ps_pk(p, 1), "(") || lex_is_op(ps_pk(p, 1), ".") ||
+		     lex_is_op(ps_pk(p, 1), "=") || (p->i > 0 && lex_is_op(&p->t[p->i - 1], "."))))
 			starter = false;
 		if (!starter) {
 			ps_adv(p);
@@ -452,7 +472,8 @@ void ps_scan_body(struct parser *p, struct stmt *s)
 static void prepared_text(struct parser *p, struct stmt *s)
 {
 	const struct lex_token *t = ps_cur(p);
-	if (t->type == LEX_STRING && (ps_pk(p, 1)->type == LEX_EOF || lex_is_op(ps_pk(p, 1), ";"))) {
+	if (t->type == LEX_STRING &&
+	    (ps_pk(p, 1)->type == LEX_EOF || lex_is_op(ps_pk(p, 1), ";"))) {
 		ps_adv(p);
 		const char *text = ps_unquote(p, t);
 		struct stmt in;
@@ -585,7 +606,8 @@ static void parse_create_program(struct parser *p, struct stmt *s, const char *w
 			ps_unexpected(p);
 		/* INSERT | UPDATE | DELETE, MariaDB allows "INSERT OR UPDATE" */
 		do {
-			if (!ps_accept_kw(p, "INSERT") && !ps_accept_kw(p, "UPDATE") && !ps_accept_kw(p, "DELETE"))
+			if (!ps_accept_kw(p, "INSERT") && !ps_accept_kw(p, "UPDATE") &&
+			    !ps_accept_kw(p, "DELETE"))
 				ps_unexpected(p);
 		} while (ps_accept_kw(p, "OR"));
 		ps_expect_kw(p, "ON");
@@ -690,7 +712,8 @@ static void parse_create(struct parser *p, struct stmt *s)
 		parse_create_table(p, s);
 		return;
 	}
-	if (ps_is_kw(p, "UNIQUE") || ps_is_kw(p, "FULLTEXT") || ps_is_kw(p, "SPATIAL") || ps_is_kw(p, "INDEX")) {
+	if (ps_is_kw(p, "UNIQUE") || ps_is_kw(p, "FULLTEXT") || ps_is_kw(p, "SPATIAL") ||
+	    ps_is_kw(p, "INDEX")) {
 		parse_create_index(p, s);
 		return;
 	}
@@ -796,7 +819,7 @@ static void parse_alter(struct parser *p, struct stmt *s)
 	if (view_prefix)
 		ps_unexpected(p);
 	static const char *const others[] = {"PROCEDURE", "FUNCTION", "SEQUENCE", "TABLESPACE",
-					     "SERVER", "INSTANCE", "PACKAGE", NULL};
+					     "SERVER",	  "INSTANCE", "PACKAGE",  NULL};
 	for (const char *const *o = others; *o; o++)
 		if (ps_accept_kw(p, *o)) {
 			parse_other(p, s, ps_lower_dup(p, *o, strlen(*o)));

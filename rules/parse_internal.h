@@ -16,13 +16,13 @@
 /* One statement's tokens (comments dropped, executable comments opened)
  * and the cursor over them. Errors longjmp to jmp with error set. */
 struct parser {
-	struct arena *a;       /* borrowed: every allocation */
-	struct lex_token *t;   /* arena: the tokens */
+	struct arena *a;     /* borrowed: every allocation */
+	struct lex_token *t; /* arena: the tokens */
 	size_t n, i;
-	struct lex_token eof;  /* returned past the end */
+	struct lex_token eof; /* returned past the end */
 	unsigned lex_flags;
-	unsigned depth;        /* nesting of statements inside statements */
-	const char *error;     /* arena: first error */
+	unsigned depth;	   /* nesting of statements inside statements */
+	const char *error; /* arena: first error */
 	jmp_buf jmp;
 };
 
@@ -30,7 +30,8 @@ const struct lex_token *ps_pk(struct parser *p, size_t k);
 const struct lex_token *ps_cur(struct parser *p);
 void ps_adv(struct parser *p);
 bool ps_at_end(struct parser *p);
-__attribute__((noreturn, format(printf, 2, 3))) void ps_fail(struct parser *p, const char *fmt, ...);
+__attribute__((noreturn, format(printf, 2, 3))) void ps_fail(struct parser *p, const char *fmt,
+							     ...);
 __attribute__((noreturn)) void ps_unexpected(struct parser *p);
 bool ps_is_kw(struct parser *p, const char *kw);
 bool ps_is_kw_at(struct parser *p, size_t k, const char *kw);

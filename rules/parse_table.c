@@ -12,22 +12,74 @@ struct type_alias {
 
 /* Synonyms MySQL stores under another name. */
 static const struct type_alias type_aliases[] = {
-	{"integer", "int"},     {"int1", "tinyint"},      {"int2", "smallint"},  {"int3", "mediumint"},
-	{"int4", "int"},        {"int8", "bigint"},       {"middleint", "mediumint"},
-	{"dec", "decimal"},     {"numeric", "decimal"},   {"fixed", "decimal"},  {"real", "double"},
-	{"float4", "float"},    {"float8", "double"},     {"character", "char"}, {"nchar", "char"},
-	{"nvarchar", "varchar"}, {"varchar2", "varchar"}, {"clob", "longtext"},
-	{"geomcollection", "geometrycollection"},
-	{NULL, NULL},
+    {"integer", "int"},
+    {"int1", "tinyint"},
+    {"int2", "smallint"},
+    {"int3", "mediumint"},
+    {"int4", "int"},
+    {"int8", "bigint"},
+    {"middleint", "mediumint"},
+    {"dec", "decimal"},
+    {"numeric", "decimal"},
+    {"fixed", "decimal"},
+    {"real", "double"},
+    {"float4", "float"},
+    {"float8", "double"},
+    {"character", "char"},
+    {"nchar", "char"},
+    {"nvarchar", "varchar"},
+    {"varchar2", "varchar"},
+    {"clob", "longtext"},
+    {"geomcollection", "geometrycollection"},
+    {NULL, NULL},
 };
 
 static const char *const known_types[] = {
-	"bit", "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double",
-	"date", "time", "datetime", "timestamp", "year", "char", "varchar", "binary", "varbinary",
-	"tinyblob", "blob", "mediumblob", "longblob", "tinytext", "text", "mediumtext", "longtext",
-	"enum", "set", "json", "geometry", "point", "linestring", "polygon", "multipoint",
-	"multilinestring", "multipolygon", "geometrycollection", "uuid", "inet4", "inet6", "vector",
-	"number", "raw", "blob", NULL,
+    "bit",
+    "tinyint",
+    "smallint",
+    "mediumint",
+    "int",
+    "bigint",
+    "decimal",
+    "float",
+    "double",
+    "date",
+    "time",
+    "datetime",
+    "timestamp",
+    "year",
+    "char",
+    "varchar",
+    "binary",
+    "varbinary",
+    "tinyblob",
+    "blob",
+    "mediumblob",
+    "longblob",
+    "tinytext",
+    "text",
+    "mediumtext",
+    "longtext",
+    "enum",
+    "set",
+    "json",
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+    "uuid",
+    "inet4",
+    "inet6",
+    "vector",
+    "number",
+    "raw",
+    "blob",
+    NULL,
 };
 
 /* Appends src to the type string being built in buf (bounded). */
@@ -59,7 +111,8 @@ static void data_type(struct parser *p, struct stmt_column *c)
 	}
 	if (strcmp(base, "double") == 0)
 		ps_accept_kw(p, "PRECISION");
-	if ((strcmp(base, "char") == 0 || strcmp(base, "character") == 0) && ps_accept_kw(p, "VARYING"))
+	if ((strcmp(base, "char") == 0 || strcmp(base, "character") == 0) &&
+	    ps_accept_kw(p, "VARYING"))
 		base = "varchar";
 	if (strcmp(base, "long") == 0) {
 		if (ps_accept_kw(p, "VARBINARY"))
@@ -105,8 +158,8 @@ static void data_type(struct parser *p, struct stmt_column *c)
 			cat(buf, sizeof(buf), " unsigned");
 		else if (ps_accept_kw(p, "ZEROFILL"))
 			cat(buf, sizeof(buf), " zerofill");
-		else if (ps_accept_kw(p, "SIGNED") || ps_accept_kw(p, "ASCII") || ps_accept_kw(p, "UNICODE") ||
-			 ps_accept_kw(p, "BYTE"))
+		else if (ps_accept_kw(p, "SIGNED") || ps_accept_kw(p, "ASCII") ||
+			 ps_accept_kw(p, "UNICODE") || ps_accept_kw(p, "BYTE"))
 			;
 		else if (ps_is_kw(p, "BINARY") && !lex_is_op(ps_pk(p, 1), "("))
 			ps_adv(p); /* char(10) binary: a _bin collation */
@@ -154,7 +207,8 @@ static void key_parts(struct parser *p, struct stmt_key_part **out, size_t *n)
 				if (t->type != LEX_NUMBER)
 					ps_unexpected(p);
 				unsigned long v = 0;
-				for (size_t k = 0; k < t->n && t->p[k] >= '0' && t->p[k] <= '9'; k++)
+				for (size_t k = 0; k < t->n && t->p[k] >= '0' && t->p[k] <= '9';
+				     k++)
 					v = v * 10 + (unsigned long)(t->p[k] - '0');
 				kp->prefix = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 				ps_adv(p);
@@ -182,7 +236,8 @@ static void references(struct parser *p, struct stmt_op *op)
 	const char *on_delete = NULL, *on_update = NULL;
 	for (;;) {
 		if (ps_accept_kw(p, "MATCH")) {
-			if (!ps_accept_kw(p, "FULL") && !ps_accept_kw(p, "PARTIAL") && !ps_accept_kw(p, "SIMPLE"))
+			if (!ps_accept_kw(p, "FULL") && !ps_accept_kw(p, "PARTIAL") &&
+			    !ps_accept_kw(p, "SIMPLE"))
 				ps_unexpected(p);
 		} else if (ps_accept_kws(p, "ON DELETE")) {
 			on_delete = fk_action(p);
@@ -211,8 +266,9 @@ static void check_clause(struct parser *p)
 }
 
 static const char *const time_functions[] = {
-	"CURRENT_TIMESTAMP", "NOW", "LOCALTIME", "LOCALTIMESTAMP", "CURRENT_DATE", "CURDATE",
-	"CURRENT_TIME", "CURTIME", "UTC_TIMESTAMP", "UTC_DATE", "UTC_TIME", "SYSDATE", NULL};
+    "CURRENT_TIMESTAMP", "NOW",		 "LOCALTIME", "LOCALTIMESTAMP", "CURRENT_DATE",
+    "CURDATE",		 "CURRENT_TIME", "CURTIME",   "UTC_TIMESTAMP",	"UTC_DATE",
+    "UTC_TIME",		 "SYSDATE",	 NULL};
 
 /*
  * DEFAULT value: a literal (signed numbers, strings, TRUE/FALSE, NULL),
@@ -344,7 +400,8 @@ static void column_attrs(struct parser *p, struct stmt_column *c, bool alter)
 			if (ps_cur(p)->type != LEX_NUMBER)
 				ps_unexpected(p);
 			ps_adv(p);
-		} else if (ps_accept_kw(p, "ENGINE_ATTRIBUTE") || ps_accept_kw(p, "SECONDARY_ENGINE_ATTRIBUTE")) {
+		} else if (ps_accept_kw(p, "ENGINE_ATTRIBUTE") ||
+			   ps_accept_kw(p, "SECONDARY_ENGINE_ATTRIBUTE")) {
 			ps_option_value(p);
 		} else if (ps_accept_kw(p, "COMPRESSED")) {
 			if (ps_accept_op(p, "="))
@@ -389,7 +446,8 @@ static void index_options(struct parser *p)
 			   ps_accept_kw(p, "IGNORED") || ps_accept_kws(p, "NOT IGNORED")) {
 		} else if (ps_accept_kws(p, "WITH PARSER")) {
 			ps_ident(p);
-		} else if (ps_accept_kw(p, "ENGINE_ATTRIBUTE") || ps_accept_kw(p, "SECONDARY_ENGINE_ATTRIBUTE") ||
+		} else if (ps_accept_kw(p, "ENGINE_ATTRIBUTE") ||
+			   ps_accept_kw(p, "SECONDARY_ENGINE_ATTRIBUTE") ||
 			   ps_accept_kw(p, "CLUSTERING")) {
 			ps_option_value(p);
 		} else {
@@ -472,14 +530,41 @@ static bool key_def(struct parser *p, struct stmt *s)
 
 /* ---- table options --------------------------------------------------- */
 
-static const char *const table_option_words[] = {
-	"ENGINE", "TYPE", "AUTO_INCREMENT", "AVG_ROW_LENGTH", "CHECKSUM", "TABLE_CHECKSUM", "COMMENT",
-	"COMPRESSION", "CONNECTION", "DELAY_KEY_WRITE", "ENCRYPTION", "ENCRYPTED", "ENCRYPTION_KEY_ID",
-	"INSERT_METHOD", "KEY_BLOCK_SIZE", "MAX_ROWS", "MIN_ROWS", "PACK_KEYS", "PASSWORD",
-	"ROW_FORMAT", "STATS_AUTO_RECALC", "STATS_PERSISTENT", "STATS_SAMPLE_PAGES", "PAGE_CHECKSUM",
-	"PAGE_COMPRESSED", "PAGE_COMPRESSION_LEVEL", "TRANSACTIONAL", "IETF_QUOTES", "SEQUENCE",
-	"AUTOEXTEND_SIZE", "ENGINE_ATTRIBUTE", "SECONDARY_ENGINE", "SECONDARY_ENGINE_ATTRIBUTE",
-	"TABLESPACE", NULL};
+static const char *const table_option_words[] = {"ENGINE",
+						 "TYPE",
+						 "AUTO_INCREMENT",
+						 "AVG_ROW_LENGTH",
+						 "CHECKSUM",
+						 "TABLE_CHECKSUM",
+						 "COMMENT",
+						 "COMPRESSION",
+						 "CONNECTION",
+						 "DELAY_KEY_WRITE",
+						 "ENCRYPTION",
+						 "ENCRYPTED",
+						 "ENCRYPTION_KEY_ID",
+						 "INSERT_METHOD",
+						 "KEY_BLOCK_SIZE",
+						 "MAX_ROWS",
+						 "MIN_ROWS",
+						 "PACK_KEYS",
+						 "PASSWORD",
+						 "ROW_FORMAT",
+						 "STATS_AUTO_RECALC",
+						 "STATS_PERSISTENT",
+						 "STATS_SAMPLE_PAGES",
+						 "PAGE_CHECKSUM",
+						 "PAGE_COMPRESSED",
+						 "PAGE_COMPRESSION_LEVEL",
+						 "TRANSACTIONAL",
+						 "IETF_QUOTES",
+						 "SEQUENCE",
+						 "AUTOEXTEND_SIZE",
+						 "ENGINE_ATTRIBUTE",
+						 "SECONDARY_ENGINE",
+						 "SECONDARY_ENGINE_ATTRIBUTE",
+						 "TABLESPACE",
+						 NULL};
 
 /* One table (or database) option, recorded as OP_TABLE_OPTION; false when none. */
 static bool table_option(struct parser *p, struct stmt *s)
@@ -543,8 +628,9 @@ static void skip_partitioning(struct parser *p)
 {
 	int depth = 0;
 	while (!ps_at_end(p)) {
-		if (depth == 0 && (ps_is_kw(p, "AS") || ps_is_kw(p, "SELECT") || ps_is_kw(p, "IGNORE") ||
-				   ps_is_kw(p, "REPLACE") || ps_is_kw(p, "WITH")))
+		if (depth == 0 &&
+		    (ps_is_kw(p, "AS") || ps_is_kw(p, "SELECT") || ps_is_kw(p, "IGNORE") ||
+		     ps_is_kw(p, "REPLACE") || ps_is_kw(p, "WITH")))
 			break;
 		if (ps_cur(p)->type == LEX_ERROR)
 			ps_unexpected(p);
@@ -564,8 +650,8 @@ static void skip_partitioning(struct parser *p)
 
 static bool starts_query(struct parser *p)
 {
-	return ps_is_kw(p, "SELECT") || ps_is_kw(p, "WITH") || ps_is_kw(p, "TABLE") || ps_is_kw(p, "VALUES") ||
-	       ps_is_op(p, "(");
+	return ps_is_kw(p, "SELECT") || ps_is_kw(p, "WITH") || ps_is_kw(p, "TABLE") ||
+	       ps_is_kw(p, "VALUES") || ps_is_op(p, "(");
 }
 
 static void add_column(struct parser *p, struct stmt *s, struct stmt_column *c)
@@ -696,7 +782,8 @@ static void alter_drop(struct parser *p, struct stmt *s)
 	if (ps_accept_kw(p, "INDEX") || ps_accept_kw(p, "KEY")) {
 		bool ie = ps_accept_kws(p, "IF EXISTS");
 		const char *name = ps_ident(p);
-		op = ps_add_op(p, s, strcmp(name, "PRIMARY") == 0 ? OP_DROP_PRIMARY : OP_DROP_INDEX);
+		op =
+		    ps_add_op(p, s, strcmp(name, "PRIMARY") == 0 ? OP_DROP_PRIMARY : OP_DROP_INDEX);
 		op->name = name;
 		op->if_exists = ie;
 		return;
@@ -782,8 +869,8 @@ static void alter_alter(struct parser *p, struct stmt *s)
 }
 
 static const char *const partition_words[] = {
-	"COALESCE", "REORGANIZE", "EXCHANGE", "ANALYZE", "CHECK", "OPTIMIZE", "REBUILD", "REPAIR",
-	"TRUNCATE", "DISCARD", "IMPORT", "CONVERT", NULL};
+    "COALESCE", "REORGANIZE", "EXCHANGE", "ANALYZE", "CHECK",	"OPTIMIZE", "REBUILD",
+    "REPAIR",	"TRUNCATE",   "DISCARD",  "IMPORT",  "CONVERT", NULL};
 
 /* One ALTER TABLE operation. */
 static void alter_spec(struct parser *p, struct stmt *s)
@@ -849,11 +936,13 @@ static void alter_spec(struct parser *p, struct stmt *s)
 		bool en = lex_is_word(&p->t[p->i - 1], "ENABLE");
 		ps_expect_kw(p, "KEYS");
 		ps_add_op(p, s, OP_OTHER)->name = en ? "enable keys" : "disable keys";
-	} else if ((ps_is_kw(p, "DISCARD") || ps_is_kw(p, "IMPORT")) && ps_is_kw_at(p, 1, "TABLESPACE")) {
+	} else if ((ps_is_kw(p, "DISCARD") || ps_is_kw(p, "IMPORT")) &&
+		   ps_is_kw_at(p, 1, "TABLESPACE")) {
 		bool discard = ps_is_kw(p, "DISCARD");
 		ps_adv(p);
 		ps_adv(p);
-		ps_add_op(p, s, OP_OTHER)->name = discard ? "discard tablespace" : "import tablespace";
+		ps_add_op(p, s, OP_OTHER)->name =
+		    discard ? "discard tablespace" : "import tablespace";
 	} else if (ps_accept_kws(p, "ORDER BY")) {
 		ps_add_op(p, s, OP_OTHER)->name = "order by";
 		ps_skip_expr(p, NULL);
@@ -864,14 +953,16 @@ static void alter_spec(struct parser *p, struct stmt *s)
 	} else if (ps_accept_kws(p, "PARTITION BY")) {
 		ps_add_op(p, s, OP_PARTITION)->name = "partition by";
 		skip_partitioning(p);
-	} else if (ps_accept_kws(p, "REMOVE PARTITIONING") || ps_accept_kws(p, "UPGRADE PARTITIONING")) {
+	} else if (ps_accept_kws(p, "REMOVE PARTITIONING") ||
+		   ps_accept_kws(p, "UPGRADE PARTITIONING")) {
 		ps_add_op(p, s, OP_PARTITION)->name = "remove partitioning";
 	} else if (ps_accept_kw(p, "SECONDARY_LOAD") || ps_accept_kw(p, "SECONDARY_UNLOAD")) {
 		ps_add_op(p, s, OP_OTHER)->name = "secondary engine";
 	} else if (table_option(p, s)) {
 	} else {
 		for (const char *const *w = partition_words; *w; w++)
-			if (ps_is_kw(p, *w) && (ps_is_kw_at(p, 1, "PARTITION") || ps_is_kw_at(p, 1, "PARTITIONS"))) {
+			if (ps_is_kw(p, *w) &&
+			    (ps_is_kw_at(p, 1, "PARTITION") || ps_is_kw_at(p, 1, "PARTITIONS"))) {
 				const struct lex_token *w0 = ps_cur(p);
 				char *what = ps_lower_dup(p, w0->p, w0->n);
 				ps_adv(p);
@@ -968,7 +1059,8 @@ void parse_drop_index(struct parser *p, struct stmt *s)
 	bool ie = ps_accept_kws(p, "IF EXISTS");
 	s->if_exists = ie;
 	const char *name = ps_ident(p);
-	struct stmt_op *op = ps_add_op(p, s, strcmp(name, "PRIMARY") == 0 ? OP_DROP_PRIMARY : OP_DROP_INDEX);
+	struct stmt_op *op =
+	    ps_add_op(p, s, strcmp(name, "PRIMARY") == 0 ? OP_DROP_PRIMARY : OP_DROP_INDEX);
 	op->name = s->index_name = name;
 	op->if_exists = ie;
 	ps_expect_kw(p, "ON");

@@ -42,8 +42,8 @@ static void word(struct out *o, const char *s)
 
 static bool plain_char(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-	       c == '$' || c >= 0x80;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '$' || c >= 0x80;
 }
 
 static bool plain(const char *s)
@@ -174,47 +174,55 @@ static void column_attrs(struct out *o, const struct stmt_column *c)
 }
 
 static const char *const op_names[] = {
-	[OP_ADD_COLUMN] = "add-column",
-	[OP_DROP_COLUMN] = "drop-column",
-	[OP_MODIFY_COLUMN] = "modify-column",
-	[OP_CHANGE_COLUMN] = "change-column",
-	[OP_RENAME_COLUMN] = "rename-column",
-	[OP_ALTER_COLUMN] = "alter-column",
-	[OP_ADD_INDEX] = "add-index",
-	[OP_ADD_UNIQUE] = "add-unique",
-	[OP_ADD_PRIMARY] = "add-primary",
-	[OP_ADD_FOREIGN_KEY] = "add-foreign-key",
-	[OP_ADD_FULLTEXT] = "add-fulltext",
-	[OP_ADD_SPATIAL] = "add-spatial",
-	[OP_ADD_CHECK] = "add-check",
-	[OP_DROP_INDEX] = "drop-index",
-	[OP_DROP_PRIMARY] = "drop-primary",
-	[OP_DROP_FOREIGN_KEY] = "drop-foreign-key",
-	[OP_DROP_CHECK] = "drop-check",
-	[OP_RENAME_INDEX] = "rename-index",
-	[OP_ALTER_INDEX] = "alter-index",
-	[OP_RENAME_TABLE] = "rename-to",
-	[OP_ALGORITHM] = "algorithm",
-	[OP_LOCK] = "lock",
-	[OP_TABLE_OPTION] = "option",
-	[OP_CONVERT_CHARSET] = "convert-charset",
-	[OP_FORCE] = "force",
-	[OP_PARTITION] = "partition",
-	[OP_OTHER] = "other",
+    [OP_ADD_COLUMN] = "add-column",
+    [OP_DROP_COLUMN] = "drop-column",
+    [OP_MODIFY_COLUMN] = "modify-column",
+    [OP_CHANGE_COLUMN] = "change-column",
+    [OP_RENAME_COLUMN] = "rename-column",
+    [OP_ALTER_COLUMN] = "alter-column",
+    [OP_ADD_INDEX] = "add-index",
+    [OP_ADD_UNIQUE] = "add-unique",
+    [OP_ADD_PRIMARY] = "add-primary",
+    [OP_ADD_FOREIGN_KEY] = "add-foreign-key",
+    [OP_ADD_FULLTEXT] = "add-fulltext",
+    [OP_ADD_SPATIAL] = "add-spatial",
+    [OP_ADD_CHECK] = "add-check",
+    [OP_DROP_INDEX] = "drop-index",
+    [OP_DROP_PRIMARY] = "drop-primary",
+    [OP_DROP_FOREIGN_KEY] = "drop-foreign-key",
+    [OP_DROP_CHECK] = "drop-check",
+    [OP_RENAME_INDEX] = "rename-index",
+    [OP_ALTER_INDEX] = "alter-index",
+    [OP_RENAME_TABLE] = "rename-to",
+    [OP_ALGORITHM] = "algorithm",
+    [OP_LOCK] = "lock",
+    [OP_TABLE_OPTION] = "option",
+    [OP_CONVERT_CHARSET] = "convert-charset",
+    [OP_FORCE] = "force",
+    [OP_PARTITION] = "partition",
+    [OP_OTHER] = "other",
 };
 
 /* Names of keys inside CREATE TABLE (no "add-"). */
 static const char *create_key_name(enum stmt_op_kind k)
 {
 	switch (k) {
-	case OP_ADD_INDEX: return "index";
-	case OP_ADD_UNIQUE: return "unique";
-	case OP_ADD_PRIMARY: return "primary-key";
-	case OP_ADD_FOREIGN_KEY: return "foreign-key";
-	case OP_ADD_FULLTEXT: return "fulltext";
-	case OP_ADD_SPATIAL: return "spatial";
-	case OP_ADD_CHECK: return "check";
-	default: return op_names[k];
+	case OP_ADD_INDEX:
+		return "index";
+	case OP_ADD_UNIQUE:
+		return "unique";
+	case OP_ADD_PRIMARY:
+		return "primary-key";
+	case OP_ADD_FOREIGN_KEY:
+		return "foreign-key";
+	case OP_ADD_FULLTEXT:
+		return "fulltext";
+	case OP_ADD_SPATIAL:
+		return "spatial";
+	case OP_ADD_CHECK:
+		return "check";
+	default:
+		return op_names[k];
 	}
 }
 
@@ -252,7 +260,8 @@ static void op(struct out *o, const struct stmt_op *p, bool in_create)
 		ident(o, p->name);
 		if (p->drop_default)
 			word(o, "drop-default");
-		else if (p->value && strcmp(p->value, "visible") != 0 && strcmp(p->value, "invisible") != 0) {
+		else if (p->value && strcmp(p->value, "visible") != 0 &&
+			 strcmp(p->value, "invisible") != 0) {
 			word(o, "set-default");
 			value(o, p->value);
 		} else if (p->value)
@@ -378,12 +387,31 @@ static void print_stmt(struct out *o, const struct stmt *s)
 {
 	const char *kw = s->keyword ? s->keyword : "";
 	switch (s->kind) {
-	case STMT_DML: puts_(o, "(dml"); word(o, kw); puts_(o, ")"); return;
-	case STMT_DCL: puts_(o, "(dcl"); word(o, kw); puts_(o, ")"); return;
-	case STMT_TCL: puts_(o, "(tcl"); word(o, kw); puts_(o, ")"); return;
-	case STMT_OTHER: puts_(o, "(other"); word(o, kw); puts_(o, ")"); return;
-	case STMT_EMPTY: puts_(o, "(empty)"); return;
-	case STMT_DDL: break;
+	case STMT_DML:
+		puts_(o, "(dml");
+		word(o, kw);
+		puts_(o, ")");
+		return;
+	case STMT_DCL:
+		puts_(o, "(dcl");
+		word(o, kw);
+		puts_(o, ")");
+		return;
+	case STMT_TCL:
+		puts_(o, "(tcl");
+		word(o, kw);
+		puts_(o, ")");
+		return;
+	case STMT_OTHER:
+		puts_(o, "(other");
+		word(o, kw);
+		puts_(o, ")");
+		return;
+	case STMT_EMPTY:
+		puts_(o, "(empty)");
+		return;
+	case STMT_DDL:
+		break;
 	}
 	if (s->unparsed) {
 		puts_(o, "(unparsed");
@@ -412,15 +440,26 @@ static void print_stmt(struct out *o, const struct stmt *s)
 		flags(o, s);
 		objects(o, s);
 		break;
-	case DDL_DROP_TABLE: puts_(o, "(drop-table"); flags(o, s); objects(o, s); break;
-	case DDL_RENAME_TABLE: puts_(o, "(rename-table"); flags(o, s); objects(o, s); break;
-	case DDL_TRUNCATE_TABLE: puts_(o, "(truncate-table"); objects(o, s); break;
+	case DDL_DROP_TABLE:
+		puts_(o, "(drop-table");
+		flags(o, s);
+		objects(o, s);
+		break;
+	case DDL_RENAME_TABLE:
+		puts_(o, "(rename-table");
+		flags(o, s);
+		objects(o, s);
+		break;
+	case DDL_TRUNCATE_TABLE:
+		puts_(o, "(truncate-table");
+		objects(o, s);
+		break;
 	case DDL_CREATE_INDEX: {
 		const struct stmt_op *k = s->nops ? &s->ops[0] : NULL;
 		puts_(o, !k || k->kind == OP_ADD_INDEX ? "(create-index"
-			 : k->kind == OP_ADD_UNIQUE     ? "(create-unique-index"
-			 : k->kind == OP_ADD_FULLTEXT   ? "(create-fulltext-index"
-							: "(create-spatial-index");
+			 : k->kind == OP_ADD_UNIQUE    ? "(create-unique-index"
+			 : k->kind == OP_ADD_FULLTEXT  ? "(create-fulltext-index"
+						       : "(create-spatial-index");
 		flags(o, s);
 		puts_(o, " ");
 		ident(o, s->index_name ? s->index_name : "");
@@ -438,15 +477,31 @@ static void print_stmt(struct out *o, const struct stmt *s)
 		objects(o, s);
 		first_op = 1;
 		break;
-	case DDL_CREATE_DATABASE: puts_(o, "(create-database"); flags(o, s); objects(o, s); break;
-	case DDL_ALTER_DATABASE: puts_(o, "(alter-database"); flags(o, s); objects(o, s); break;
-	case DDL_DROP_DATABASE: puts_(o, "(drop-database"); flags(o, s); objects(o, s); break;
+	case DDL_CREATE_DATABASE:
+		puts_(o, "(create-database");
+		flags(o, s);
+		objects(o, s);
+		break;
+	case DDL_ALTER_DATABASE:
+		puts_(o, "(alter-database");
+		flags(o, s);
+		objects(o, s);
+		break;
+	case DDL_DROP_DATABASE:
+		puts_(o, "(drop-database");
+		flags(o, s);
+		objects(o, s);
+		break;
 	case DDL_CREATE_VIEW:
 		puts_(o, strcmp(kw, "ALTER") == 0 ? "(alter-view" : "(create-view");
 		flags(o, s);
 		objects(o, s);
 		break;
-	case DDL_DROP_VIEW: puts_(o, "(drop-view"); flags(o, s); objects(o, s); break;
+	case DDL_DROP_VIEW:
+		puts_(o, "(drop-view");
+		flags(o, s);
+		objects(o, s);
+		break;
 	case DDL_CREATE_ROUTINE:
 	case DDL_CREATE_EVENT:
 	case DDL_ALTER_EVENT:

@@ -29,19 +29,27 @@
  *         | (rename-index old new) | (alter-index name V) | (rename-to name)
  *         | (algorithm V) | (lock V) | (option NAME VALUE) | (convert-charset CS [COLLATION])
  *         | (force) | (partition NAME) | (other NAME)
- *   (drop-table FLAG... name...)            (rename-table from to from to ...)
- *   (truncate-table name)                   (create[-unique|-fulltext|-spatial]-index FLAG... idx table parts OP...)
- *   (drop-index FLAG... idx table OP...)    (create-database FLAG... name OP...) (alter-database ...) (drop-database ...)
+ *   (drop-table FLAG... name...)
+ *   (rename-table from to from to ...)
+ *   (truncate-table name)
+ *   (create[-unique|-fulltext|-spatial]-index FLAG... idx table parts OP...)
+ *   (drop-index FLAG... idx table OP...)
+ *   (create-database FLAG... name OP...) (alter-database ...) (drop-database ...)
  *   (create-view FLAG... name) (alter-view name) (drop-view FLAG... name...)
  *   (create-procedure|create-function|create-package FLAG... name INNER...)
- *   (create-trigger FLAG... trigger table INNER...) (create-event FLAG... name INNER...) (alter-event name INNER...)
+ *   (create-trigger FLAG... trigger table INNER...)
+ *   (create-event FLAG... name INNER...) (alter-event name INNER...)
  *   (drop-procedure|drop-function|drop-trigger|drop-event|drop-package FLAG... name)
- *   (prepare name INNER) | (prepare name from-variable) | (execute-immediate INNER|from-variable)
- *   other recognised DDL: (KW-OBJECTTYPE FLAG... name... INNER...), e.g. (create-sequence s),
- *   (optimize-table a b), (begin-compound INNER...)
+ *   (prepare name INNER) | (prepare name from-variable)
+ *   (execute-immediate INNER) | (execute-immediate from-variable)
+ *   other recognised DDL: (KW-OBJECTTYPE FLAG... name... INNER...), e.g.
+ *   (create-sequence s), (optimize-table a b), (begin-compound INNER...)
+ *   INNER := a nested stmt (DDL found in a body or a prepared text)
  *
- * Multi-word values print with '-' for spaces (set-null, data-directory);
- * values that are not plain words print in double quotes.
+ * Fixed words and phrases print with '-' for spaces (set-null,
+ * data-directory). Values as written (defaults, option values) print raw
+ * when they hold no whitespace, double quote or backslash, else in double
+ * quotes with '"' and '\' escaped.
  */
 #ifndef DDLGATE_RULES_PRINT_H
 #define DDLGATE_RULES_PRINT_H

@@ -12,11 +12,11 @@
  * ... END x; depth counts the open blocks. Only ';' at depth 0 ends it.
  */
 enum head_state {
-	HEAD_START,    /* no word seen yet */
-	HEAD_CREATE,   /* CREATE / ALTER seen: looking for the object word */
-	HEAD_LABEL,    /* a word at the start: maybe "label:" before BEGIN */
+	HEAD_START,  /* no word seen yet */
+	HEAD_CREATE, /* CREATE / ALTER seen: looking for the object word */
+	HEAD_LABEL,  /* a word at the start: maybe "label:" before BEGIN */
 	HEAD_LABEL_COLON,
-	HEAD_BEGIN,    /* BEGIN at the start: NOT ATOMIC makes it compound */
+	HEAD_BEGIN, /* BEGIN at the start: NOT ATOMIC makes it compound */
 	HEAD_DECIDED,
 };
 
@@ -32,11 +32,11 @@ struct splitter {
 	size_t delim_len;
 
 	/* the statement being collected */
-	size_t start;       /* offset of its first token (comment included) */
+	size_t start; /* offset of its first token (comment included) */
 	unsigned start_line;
 	bool has_start;
-	bool has_sql;       /* a non-comment token was seen */
-	size_t end;         /* offset past its last token */
+	bool has_sql; /* a non-comment token was seen */
+	size_t end;   /* offset past its last token */
 	enum head_state head;
 	unsigned head_words;
 	bool compound;
@@ -56,14 +56,14 @@ static bool word_in(const struct lex_token *t, const char *const *words)
 
 static const char *const program_words[] = {"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", NULL};
 static const char *const not_program_words[] = {
-	"TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "USER", "ROLE", "SEQUENCE", "SERVER",
-	"TABLESPACE", "LOGFILE", "UNIQUE", "FULLTEXT", "SPATIAL", "TEMPORARY", "RESOURCE",
-	"INSTANCE", "SPATIAL", "PACKAGE", NULL};
+    "TABLE",	 "VIEW",     "INDEX",	   "DATABASE", "SCHEMA",  "USER",     "ROLE",
+    "SEQUENCE",	 "SERVER",   "TABLESPACE", "LOGFILE",  "UNIQUE",  "FULLTEXT", "SPATIAL",
+    "TEMPORARY", "RESOURCE", "INSTANCE",   "SPATIAL",  "PACKAGE", NULL};
 static const char *const block_words[] = {"IF", "CASE", "LOOP", "WHILE", "REPEAT", NULL};
 /* Words after which a block keyword starts a statement inside a body. */
 static const char *const stmt_start_words[] = {
-	"BEGIN", "THEN", "ELSE", "DO", "LOOP", "REPEAT", "ROW", "DETERMINISTIC", "DATA",
-	"SQL", "INVOKER", "ATOMIC", NULL};
+    "BEGIN",	     "THEN", "ELSE", "DO",	"LOOP",	  "REPEAT", "ROW",
+    "DETERMINISTIC", "DATA", "SQL",  "INVOKER", "ATOMIC", NULL};
 
 static void reset_stmt(struct splitter *sp)
 {
@@ -82,7 +82,8 @@ static void reset_stmt(struct splitter *sp)
 static void emit(struct splitter *sp)
 {
 	if (sp->has_start && sp->has_sql && !sp->stopped) {
-		struct split_piece piece = {sp->sql + sp->start, sp->end - sp->start, sp->start_line};
+		struct split_piece piece = {sp->sql + sp->start, sp->end - sp->start,
+					    sp->start_line};
 		if (!sp->fn(&piece, sp->arg))
 			sp->stopped = true;
 	}
@@ -127,8 +128,7 @@ static void track_head(struct splitter *sp, const struct lex_token *t)
 		else if (word_in(t, block_words)) {
 			sp->compound = true; /* MariaDB: IF / CASE / LOOP ... outside programs */
 			sp->head = HEAD_DECIDED;
-		}
-		else if (t->type == LEX_WORD || t->type == LEX_QUOTED_IDENT)
+		} else if (t->type == LEX_WORD || t->type == LEX_QUOTED_IDENT)
 			sp->head = HEAD_LABEL;
 		else
 			sp->head = HEAD_DECIDED;
@@ -246,8 +246,8 @@ static bool delimiter_line(struct splitter *sp, struct lexer *lx, const struct l
 
 bool split_sql(const char *sql, size_t len, unsigned flags, split_fn fn, void *arg)
 {
-	struct splitter sp = {.sql = sql, .len = len, .flags = flags, .fn = fn, .arg = arg,
-			      .lookahead = 1u << 20};
+	struct splitter sp = {
+	    .sql = sql, .len = len, .flags = flags, .fn = fn, .arg = arg, .lookahead = 1u << 20};
 	sp.delim[0] = ';';
 	sp.delim_len = 1;
 	reset_stmt(&sp);
@@ -271,7 +271,8 @@ bool split_sql(const char *sql, size_t len, unsigned flags, split_fn fn, void *a
 		size_t off = (size_t)(t.p - sql);
 		/* A statement starting inside an executable comment starts at its
 		 * opening marker; one ending inside ends after its closing one. */
-		size_t tstart = lx.exec_open != (size_t)-1 && lx.exec_open >= before ? lx.exec_open : off;
+		size_t tstart =
+		    lx.exec_open != (size_t)-1 && lx.exec_open >= before ? lx.exec_open : off;
 		if (sp.has_start && lx.exec_close > sp.end && lx.exec_close <= off)
 			sp.end = lx.exec_close;
 		if (t.type == LEX_ERROR) {

@@ -19,9 +19,12 @@ struct split_piece {
 	unsigned line;
 };
 
-#define SPLIT_FILE 1u        /* honour client-side DELIMITER lines (mysql client, sqitch, Flyway files) */
-#define SPLIT_ANSI_QUOTES 2u /* "..." is an identifier */
-#define SPLIT_NO_BACKSLASH_ESCAPES 4u /* sql_mode NO_BACKSLASH_ESCAPES */
+/* honour client-side DELIMITER lines (mysql client, sqitch, Flyway files) */
+#define SPLIT_FILE 1u
+/* "..." is an identifier (sql_mode ANSI_QUOTES) */
+#define SPLIT_ANSI_QUOTES 2u
+/* sql_mode NO_BACKSLASH_ESCAPES */
+#define SPLIT_NO_BACKSLASH_ESCAPES 4u
 
 typedef bool (*split_fn)(const struct split_piece *piece, void *arg); /* return false to stop */
 

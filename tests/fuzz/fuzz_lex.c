@@ -25,7 +25,8 @@ static bool check_piece(const struct split_piece *piece, void *arg)
 	/* the classifier sees every piece, as the proxy would */
 	struct classify_info info;
 	(void)classify_sql(piece->sql, piece->len, &info);
-	if (info.keyword && (info.keyword < piece->sql || info.keyword + info.keyword_len > bd->last))
+	if (info.keyword &&
+	    (info.keyword < piece->sql || info.keyword + info.keyword_len > bd->last))
 		abort();
 	return true;
 }

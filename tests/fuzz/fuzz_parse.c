@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	stmt_parse(&r.a, sql, size, r.flags, &s);
 	(void)stmt_print(&r.a, &s);
 	arena_reset(&r.a);
-	(void)split_sql(sql, size, SPLIT_FILE | ((r.flags & LEX_ANSI_QUOTES) ? SPLIT_ANSI_QUOTES : 0),
+	(void)split_sql(sql, size,
+			SPLIT_FILE | ((r.flags & LEX_ANSI_QUOTES) ? SPLIT_ANSI_QUOTES : 0),
 			parse_piece, &r);
 	arena_cleanup(&r.a);
 	free(sql);

@@ -35,7 +35,8 @@ static void test_classify_table(void **state)
 		if (classify_sql(c->sql, strlen(c->sql), NULL) != k)
 			snprintf(got + n, sizeof(got) - n, " NULL-INFO-DIFFERS");
 		if (strcmp(got, c->want) != 0) {
-			printf("classify.txt:%u: %s\n  want: %s\n  got:  %s\n", c->line, c->sql, c->want, got);
+			printf("classify.txt:%u: %s\n  want: %s\n  got:  %s\n", c->line, c->sql,
+			       c->want, got);
 			failed++;
 		}
 	}
@@ -47,7 +48,7 @@ static void test_classify_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_classify_table),
+	    cmocka_unit_test(test_classify_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

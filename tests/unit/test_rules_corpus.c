@@ -21,8 +21,8 @@
 #include "rules/split.h"
 
 struct corpus_run {
-	const char *file;     /* borrowed: current file name */
-	char **excl;          /* owned: "file:line" entries */
+	const char *file; /* borrowed: current file name */
+	char **excl;	  /* owned: "file:line" entries */
 	size_t nexcl;
 	struct arena arena;
 	unsigned statements, ddl, modelled, unparsed, excluded;
@@ -147,7 +147,7 @@ static void test_corpus(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_corpus),
+	    cmocka_unit_test(test_corpus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

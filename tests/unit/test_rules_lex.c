@@ -9,7 +9,8 @@
 #include "rules_testdata.h"
 
 static const char *const type_names[] = {
-	"EOF", "WORD", "QIDENT", "STRING", "NUMBER", "HEX", "BIT", "VAR", "PARAM", "OP", "COMMENT", "ERROR",
+    "EOF", "WORD", "QIDENT", "STRING", "NUMBER",  "HEX",
+    "BIT", "VAR",  "PARAM",  "OP",     "COMMENT", "ERROR",
 };
 
 /* Renders every token as TYPE(text) separated by spaces; lines are shown
@@ -27,8 +28,8 @@ static char *render(const struct tcase *c)
 	char *out = calloc(1, cap);
 	while (lex_next(&lx, &tok)) {
 		char one[256];
-		int n = snprintf(one, sizeof(one), "%s%s(%.*s)", used ? " " : "", type_names[tok.type],
-				 (int)tok.n, tok.p);
+		int n = snprintf(one, sizeof(one), "%s%s(%.*s)", used ? " " : "",
+				 type_names[tok.type], (int)tok.n, tok.p);
 		if (lines)
 			n += snprintf(one + n, sizeof(one) - n, "@%u", tok.line);
 		if (used + (size_t)n + 1 > cap) {
@@ -50,8 +51,8 @@ static void test_lex_table(void **state)
 	for (size_t i = 0; i < t.n; i++) {
 		char *got = render(&t.v[i]);
 		if (strcmp(got, t.v[i].want) != 0) {
-			printf("lex.txt:%u: %s\n  want: %s\n  got:  %s\n", t.v[i].line, t.v[i].sql, t.v[i].want,
-			       got);
+			printf("lex.txt:%u: %s\n  want: %s\n  got:  %s\n", t.v[i].line, t.v[i].sql,
+			       t.v[i].want, got);
 			failed++;
 		}
 		free(got);
@@ -64,7 +65,7 @@ static void test_lex_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lex_table),
+	    cmocka_unit_test(test_lex_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,8 @@ static void test_parse_table(void **state)
 		if (s.unparsed && !s.error)
 			got = "UNPARSED-WITHOUT-ERROR";
 		if (strcmp(got, c->want) != 0) {
-			printf("parse.txt:%u: %s\n  want: %s\n  got:  %s\n", c->line, c->sql, c->want, got);
+			printf("parse.txt:%u: %s\n  want: %s\n  got:  %s\n", c->line, c->sql,
+			       c->want, got);
 			failed++;
 		}
 		arena_reset(&a);
@@ -45,8 +46,9 @@ static void test_parse_model(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	struct stmt s;
-	const char *sql = "ALTER TABLE `shop`.`a``b` ADD COLUMN `email` VARCHAR(191) NOT NULL DEFAULT '', "
-			  "ADD UNIQUE KEY `uk` (`email`(10) DESC), ALGORITHM=INPLACE";
+	const char *sql =
+	    "ALTER TABLE `shop`.`a``b` ADD COLUMN `email` VARCHAR(191) NOT NULL DEFAULT '', "
+	    "ADD UNIQUE KEY `uk` (`email`(10) DESC), ALGORITHM=INPLACE";
 	stmt_parse(&a, sql, strlen(sql), 0, &s);
 	assert_int_equal(s.kind, STMT_DDL);
 	assert_int_equal(s.verb, DDL_ALTER_TABLE);
@@ -75,7 +77,8 @@ static void test_parse_model(void **state)
 	assert_int_equal(s.verb, DDL_PREPARE);
 	assert_true(s.prepare_from_variable);
 
-	sql = "CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW BEGIN ALTER TABLE u ADD c INT; END";
+	sql =
+	    "CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW BEGIN ALTER TABLE u ADD c INT; END";
 	stmt_parse(&a, sql, strlen(sql), 0, &s);
 	assert_int_equal(s.verb, DDL_CREATE_TRIGGER);
 	assert_string_equal(s.objects[0].name, "t");
@@ -89,8 +92,8 @@ static void test_parse_model(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_table),
-		cmocka_unit_test(test_parse_model),
+	    cmocka_unit_test(test_parse_table),
+	    cmocka_unit_test(test_parse_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,7 +75,7 @@ static void test_split_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_split_table),
+	    cmocka_unit_test(test_split_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
