@@ -1,6 +1,7 @@
 /* MySQL wire-protocol codec: packet framing, handshake and response parsing. */
 #include "proxy/pkt.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ---- primitives -------------------------------------------------------- */
@@ -593,6 +594,7 @@ void pkt_resp_start(struct pkt_resp *r, enum pkt_resp_kind kind, uint32_t caps)
 	r->kind = (uint8_t)kind;
 	r->want_row1 = want;
 	r->binary = bin;
+	r->col_type = 0xFF;
 	switch (kind) {
 	case PKT_RESP_NONE:
 		r->state = PKT_RS_DONE;
@@ -628,10 +630,15 @@ enum pkt_resp_need pkt_resp_peek(const struct pkt_resp *r, uint32_t len, uint8_t
 	case PKT_RS_COLEOF:
 	case PKT_RS_PARAMEOF:
 		return PKT_WHOLE;
+	case PKT_RS_COLDEFS:
+		/* Binary rows need the column's type to decode the first value. */
+		if (r->want_row1 && r->ncols == 1 && r->binary && !r->prepare && len < 4096)
+			return PKT_WHOLE;
+		return PKT_SEND;
 	case PKT_RS_ROWS:
 		if (first == 0xFF || pkt_is_eof(first, len, r->caps))
 			return PKT_WHOLE;
-		if (r->want_row1 && r->rows == 0 && r->ncols == 1 && !r->binary && len < 4096)
+		if (r->want_row1 && r->rows == 0 && r->ncols == 1 && len < 4096)
 			return PKT_WHOLE;
 		return PKT_SEND;
 	default:
@@ -712,6 +719,100 @@ static enum pkt_resp_event after_params(struct pkt_resp *r, struct pkt_result *r
 	r->state = PKT_RS_COLDEFS;
 	r->left = r->ncols;
 	return PKT_EV_NONE;
+}
+
+/* The type and flags of a column definition (protocol 41). */
+static void parse_coltype(struct pkt_resp *r, const uint8_t *p, size_t len)
+{
+	struct pkt_rd rd;
+	const uint8_t *s;
+	size_t n;
+	uint64_t fixed;
+	uint16_t charset, flags;
+	uint32_t width;
+	uint8_t type;
+	pkt_rd_init(&rd, p, len);
+	r->col_type = 0xFF; /* unknown: no capture */
+	for (int i = 0; i < 6; i++)
+		if (!pkt_rd_lenenc_str(&rd, &s, &n))
+			return;
+	if (!pkt_rd_lenenc(&rd, &fixed, NULL) || !pkt_rd_u16(&rd, &charset) ||
+	    !pkt_rd_u32(&rd, &width) || !pkt_rd_u8(&rd, &type) || !pkt_rd_u16(&rd, &flags))
+		return;
+	r->col_type = type;
+	r->col_flags = flags;
+}
+
+/*
+ * The first value of a one-column binary row (0x00, NULL bitmap with a
+ * 2-bit offset, value): integers become decimal text in r->numbuf,
+ * strings and decimals point into the packet. Other types are not
+ * reported.
+ */
+static enum pkt_resp_event binary_value(struct pkt_resp *r, const uint8_t *p, size_t len,
+					const uint8_t **value, size_t *value_len, bool *value_null)
+{
+	if (len < 2 || p[0] != 0x00 || r->col_type == 0xFF)
+		return PKT_EV_NONE;
+	if (p[1] & 0x04) {
+		*value = NULL;
+		*value_len = 0;
+		*value_null = true;
+		return PKT_EV_ROW1;
+	}
+	struct pkt_rd rd;
+	pkt_rd_init(&rd, p + 2, len - 2);
+	size_t width;
+	switch (r->col_type) {
+	case 1: /* TINY */
+		width = 1;
+		break;
+	case 2:	 /* SHORT */
+	case 13: /* YEAR */
+		width = 2;
+		break;
+	case 3: /* LONG */
+	case 9: /* INT24 */
+		width = 4;
+		break;
+	case 8: /* LONGLONG */
+		width = 8;
+		break;
+	case 4:
+	case 5:
+	case 7:
+	case 10:
+	case 11:
+	case 12: /* floats, dates, times */
+		return PKT_EV_NONE;
+	default: {
+		const uint8_t *s;
+		size_t n;
+		if (!pkt_rd_lenenc_str(&rd, &s, &n) || pkt_rd_left(&rd) != 0)
+			return PKT_EV_NONE;
+		*value = s;
+		*value_len = n;
+		*value_null = false;
+		return PKT_EV_ROW1;
+	}
+	}
+	if (pkt_rd_left(&rd) != width)
+		return PKT_EV_NONE;
+	uint64_t u = 0;
+	for (size_t i = 0; i < width; i++)
+		u |= (uint64_t)rd.p[i] << (8 * i);
+	int n;
+	if (r->col_flags & 0x20) { /* UNSIGNED_FLAG */
+		n = snprintf(r->numbuf, sizeof(r->numbuf), "%llu", (unsigned long long)u);
+	} else {
+		int shift = 64 - 8 * (int)width; /* sign-extend */
+		int64_t v = (int64_t)(u << shift) >> shift;
+		n = snprintf(r->numbuf, sizeof(r->numbuf), "%lld", (long long)v);
+	}
+	*value = (const uint8_t *)r->numbuf;
+	*value_len = (size_t)n;
+	*value_null = false;
+	return PKT_EV_ROW1;
 }
 
 static enum pkt_resp_event feed_first(struct pkt_resp *r, const uint8_t *p, size_t len,
@@ -822,6 +923,8 @@ enum pkt_resp_event pkt_resp_feed(struct pkt_resp *r, const uint8_t *p, size_t a
 			return PKT_EV_BAD;
 		if (p[0] == 0xFF && have == len)
 			return finish_err(r, p, len, res);
+		if (r->want_row1 && r->ncols == 1 && r->binary && !r->prepare && have == len)
+			parse_coltype(r, p, len);
 		if (--r->left > 0)
 			return PKT_EV_NONE;
 		return after_coldefs(r, res);
@@ -850,6 +953,9 @@ enum pkt_resp_event pkt_resp_feed(struct pkt_resp *r, const uint8_t *p, size_t a
 			return finish_ok(r, p, len, res, true);
 		}
 		r->rows++;
+		if (r->rows == 1 && r->want_row1 && r->ncols == 1 && r->binary && have == len &&
+		    !r->cont)
+			return binary_value(r, p, len, value, value_len, value_null);
 		if (r->rows == 1 && r->want_row1 && r->ncols == 1 && !r->binary && have == len &&
 		    !r->cont) {
 			struct pkt_rd rd;

@@ -349,6 +349,9 @@ struct pkt_resp {
 	uint64_t rows;
 	uint32_t index; /* statement results completed so far */
 	uint16_t prep_warnings;
+	uint8_t col_type; /* want_row1 on binary rows: the one column's type and flags */
+	uint16_t col_flags;
+	char numbuf[24]; /* a binary integer first value, as decimal text */
 };
 
 enum pkt_resp_need {

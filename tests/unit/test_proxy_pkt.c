@@ -509,6 +509,74 @@ static void test_first_value(void **state)
 	assert_true(vn);
 }
 
+/* The first value of a one-column binary result (GET_LOCK through a
+ * prepared statement): the column's type decides the decoding. */
+static void test_first_value_binary(void **state)
+{
+	static const struct {
+		uint8_t type;
+		uint16_t flags;
+		uint8_t row[12];
+		size_t row_len;
+		const char *want; /* NULL: SQL NULL; "-": not reported */
+	} cases[] = {
+	    {8, 0, {0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 10, "1"},
+	    {8, 0, {0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, 10, "-1"},
+	    {8,
+	     0x20,
+	     {0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF},
+	     10,
+	     "18446744073709551615"},
+	    {3, 0, {0, 0, 0xFE, 0xFF, 0xFF, 0xFF}, 6, "-2"},
+	    {1, 0x20, {0, 0, 200}, 3, "200"},
+	    {8, 0, {0, 0x04}, 2, NULL},
+	    {253, 0, {0, 0, 2, 'o', 'k'}, 5, "ok"},
+	    {5, 0, {0, 0, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F}, 10, "-"},
+	    {8, 0, {0, 0, 1, 0}, 4, "-"}, /* short integer: malformed, not reported */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pkt_resp r;
+		memset(&r, 0, sizeof(r));
+		r.want_row1 = true;
+		r.binary = true;
+		pkt_resp_start(&r, PKT_RESP_GENERIC, CLIENT_PROTOCOL_41 | CLIENT_DEPRECATE_EOF);
+		uint8_t def[64] = {3, 'd', 'e', 'f', 0, 0, 0, 1, 'x', 0, 0x0c, 0x3f, 0, 1, 0, 0, 0};
+		size_t dl = 17;
+		def[dl++] = cases[i].type;
+		def[dl++] = (uint8_t)cases[i].flags;
+		def[dl++] = (uint8_t)(cases[i].flags >> 8);
+		def[dl++] = 0;
+		def[dl++] = 0;
+		def[dl++] = 0;
+		const uint8_t ncol[] = {1};
+		struct pkt_result res;
+		const uint8_t *v = NULL;
+		size_t vl = 0;
+		bool vn = false;
+		assert_int_equal(pkt_resp_feed(&r, ncol, 1, 1, &res, &v, &vl, &vn), PKT_EV_NONE);
+		assert_int_equal(pkt_resp_peek(&r, (uint32_t)dl, def[0]), PKT_WHOLE);
+		assert_int_equal(pkt_resp_feed(&r, def, dl, (uint32_t)dl, &res, &v, &vl, &vn),
+				 PKT_EV_NONE);
+		assert_int_equal(pkt_resp_peek(&r, (uint32_t)cases[i].row_len, 0), PKT_WHOLE);
+		enum pkt_resp_event ev =
+		    pkt_resp_feed(&r, cases[i].row, cases[i].row_len, (uint32_t)cases[i].row_len,
+				  &res, &v, &vl, &vn);
+		if (cases[i].want && strcmp(cases[i].want, "-") == 0) {
+			assert_int_equal(ev, PKT_EV_NONE);
+			continue;
+		}
+		assert_int_equal(ev, PKT_EV_ROW1);
+		if (!cases[i].want) {
+			assert_true(vn);
+			continue;
+		}
+		assert_false(vn);
+		if (vl != strlen(cases[i].want) || memcmp(v, cases[i].want, vl) != 0)
+			fail_msg("case %zu: got '%.*s', want '%s'", i, (int)vl, (const char *)v,
+				 cases[i].want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -521,6 +589,7 @@ int main(void)
 	    cmocka_unit_test(test_change_user_and_query_attrs),
 	    cmocka_unit_test(test_resp),
 	    cmocka_unit_test(test_first_value),
+	    cmocka_unit_test(test_first_value_binary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
