@@ -25,7 +25,13 @@ struct classify_info {
 
 /* The DML hot path: no allocation, stops as early as possible. When in
  * doubt about a statement that might change the schema, says STMT_DDL so
- * the full parser decides. info may be NULL. */
+ * the full parser decides. info may be NULL.
+ *
+ * Reading the kind: PREPARE, EXECUTE IMMEDIATE, BINLOG, BEGIN NOT ATOMIC and
+ * MariaDB's top-level IF / CASE / LOOP / WHILE / REPEAT / label: are DDL
+ * candidates; SET STATEMENT ... FOR s takes the kind of s. multi is also
+ * true for a stored program whose body holds ';': split_sql keeps such a
+ * body whole, so a caller that splits on multi stays correct. */
 enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *info);
 
 #endif
