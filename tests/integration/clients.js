@@ -31,6 +31,11 @@ async function main() {
 	}
 	checks.execute_rows = same;
 
+	// CALL through a prepared statement: two binary result sets and the CALL's OK.
+	const [sets] = await conn.execute('CALL two_sets(?)', [2]);
+	checks.execute_call = Array.isArray(sets) && sets.length === 3 && sets[0].length === 2 &&
+		sets[1][0].label === 'n=2' && sets[1][0].big.length === 70000;
+
 	const [agg] = await conn.query('SELECT COUNT(*) AS c, SUM(id) AS s FROM node_ps');
 	checks.query_agg = Number(agg[0].c) === n && Number(agg[0].s) === (n * (n - 1)) / 2;
 

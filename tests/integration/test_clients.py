@@ -158,6 +158,34 @@ def test_pymysql_multi_results_error_midway():
 	c.close()
 
 
+def make_two_sets():
+	"""A procedure with two result sets (created beside the proxy: set-up, not under test)."""
+	db().query(f"create or replace procedure {h.APP_DB}.two_sets(n int) begin "
+		   "select seq from seq_1_to_3 where seq <= n; "
+		   "select concat('n=', n) as label, repeat('z', 70000) as big; end")
+
+
+def test_stored_procedure_multi_results():
+	"""CALL returning two result sets and a final OK (SERVER_MORE_RESULTS_EXISTS chain)."""
+	make_two_sets()
+	gw = h.gateway(db())
+	c = h.connect(gw)
+	with c.cursor() as cur:
+		cur.execute("call two_sets(2)")
+		first = cur.fetchall()
+		assert cur.nextset()
+		second = cur.fetchall()
+		while cur.nextset():  # the CALL's own OK
+			pass
+	assert first == ((1,), (2,)), first
+	assert second == (("n=2", "z" * 70000),), second[0][0]
+	assert h.scalar(c, "select 'next'") == "next"
+	c.close()
+	r = cli_both(gw, "-N", "-e", "call two_sets(3); select 'done'", database=h.APP_DB)
+	assert r.returncode == 0 and r.stdout.startswith("1\n2\n3\nn=3\t") and \
+		r.stdout.endswith("done\n"), r.stderr
+
+
 def test_pymysql_utf8mb4_round_trip():
 	gw = h.gateway(db())
 	c = h.connect(gw)
@@ -256,6 +284,7 @@ def node_modules_ok():
 
 def test_node_mysql2():
 	node_modules_ok()
+	make_two_sets()
 	gw = h.gateway(db())
 	before = global_status("Com_stmt_execute")
 	r = h.run(["node", os.path.join(h.HERE, "clients.js"), gw.host, str(gw.port), h.APP_USER,
