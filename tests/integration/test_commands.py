@@ -170,6 +170,105 @@ def test_field_list_same_as_server():
 	assert len(answers[0]) == 4, answers[0]  # three columns and EOF
 
 
+class Raw:
+	"""Raw MySQL packets over a logged-in pymysql connection (its socket and
+	buffered reader), for commands pymysql does not speak."""
+
+	def __init__(self, conn):
+		self.sock, self.rfile = conn._sock, conn._rfile
+
+	def send(self, payload):
+		"""One command packet (sequence id 0); payload < 16 MiB."""
+		self.sock.sendall(struct.pack("<I", len(payload))[:3] + b"\x00" + payload)
+
+	def read(self):
+		head = self.rfile.read(4)
+		assert len(head) == 4, "connection closed"
+		n = head[0] | head[1] << 8 | head[2] << 16
+		body = self.rfile.read(n)
+		assert len(body) == n, "connection closed inside a packet"
+		return body
+
+	def read_until_eof(self):
+		"""Packets up to and including the next EOF (0xfe, short)."""
+		out = []
+		while True:
+			p = self.read()
+			assert p[0] != 0xFF, f"server error {p[3:].decode(errors='replace')}"
+			out.append(p)
+			if p[0] == 0xFE and len(p) < 9:
+				return out
+
+	def expect_ok(self):
+		p = self.read()
+		assert p[0] == 0x00, f"expected OK, got {p[:60]!r}"
+		return p
+
+	def prepare(self, sql):
+		"""COM_STMT_PREPARE; returns (statement id, columns, params)."""
+		self.send(b"\x16" + sql.encode())
+		p = self.read()
+		assert p[0] == 0x00, f"prepare failed: {p[:80]!r}"
+		stmt, cols, params = struct.unpack("<IHH", p[1:9])
+		if params:
+			self.read_until_eof()
+		if cols:
+			self.read_until_eof()
+		return stmt, cols, params
+
+
+def test_long_data_cursor_fetch_reset_close():
+	"""COM_STMT_SEND_LONG_DATA (no answer), a cursor read with COM_STMT_FETCH,
+	COM_STMT_RESET and COM_STMT_CLOSE (no answer), then an ordinary query."""
+	gw = h.gateway(db())
+	db().query(f"create table if not exists {h.APP_DB}.ld (id int primary key, b longblob)")
+	db().query(f"delete from {h.APP_DB}.ld")
+	c = h.connect(gw)
+	raw = Raw(c)
+	stmt, cols, params = raw.prepare("insert into ld (id, b) values (?, ?)")
+	assert (cols, params) == (0, 2)
+	chunks = [bytes([i]) * (1024 * 1024 + i) for i in range(1, 4)]
+	for chunk in chunks:  # param 1, in three pieces; the server answers nothing
+		raw.send(b"\x18" + struct.pack("<IH", stmt, 1) + chunk)
+	# EXECUTE: no cursor, 1 iteration, null bitmap, types bound: INT, LONG_BLOB.
+	raw.send(b"\x17" + struct.pack("<IBI", stmt, 0, 1) + b"\x00" + b"\x01" +
+		 b"\x03\x00\xfb\x00" + struct.pack("<i", 7))
+	raw.expect_ok()
+	length, md5 = db().query(f"select length(b), md5(b) from {h.APP_DB}.ld where id = 7")[0]
+	import hashlib
+	assert length == sum(map(len, chunks)), length
+	assert md5 == hashlib.md5(b"".join(chunks)).hexdigest()
+	raw.send(b"\x19" + struct.pack("<I", stmt))  # CLOSE: no answer
+
+	stmt, cols, params = raw.prepare("select seq from seq_1_to_100")
+	assert (cols, params) == (1, 0)
+	raw.send(b"\x17" + struct.pack("<IBI", stmt, 1, 1))  # CURSOR_TYPE_READ_ONLY
+	p = raw.read()
+	assert p[0] == 1, f"expected a column count, got {p[:40]!r}"
+	head = raw.read_until_eof()
+	status = struct.unpack("<H", head[-1][3:5])[0]
+	assert status & 0x40, "no cursor opened (SERVER_STATUS_CURSOR_EXISTS unset)"
+	got = []
+	for _ in range(10):
+		raw.send(b"\x1c" + struct.pack("<II", stmt, 30))  # FETCH 30 rows
+		packets = raw.read_until_eof()
+		for row in packets[:-1]:
+			got.append(struct.unpack("<q", row[2:10])[0])  # 0x00, null bitmap, BIGINT
+		status = struct.unpack("<H", packets[-1][3:5])[0]
+		if status & 0x80:  # SERVER_STATUS_LAST_ROW_SENT
+			break
+	assert got == list(range(1, 101)), got[:5]
+	raw.send(b"\x1a" + struct.pack("<I", stmt))  # RESET
+	raw.expect_ok()
+	raw.send(b"\x19" + struct.pack("<I", stmt))  # CLOSE
+	raw.send(b"\x03select 'after'")
+	p = raw.read()
+	assert p[0] == 1, p[:40]
+	raw.read_until_eof()  # column definitions
+	rows = raw.read_until_eof()
+	assert rows[0][1:] == b"after", rows
+
+
 def change_user(conn, user, password, database):
 	"""COM_CHANGE_USER through pymysql's own packet writer (it has no public API)."""
 	from pymysql import _auth
