@@ -396,6 +396,8 @@ static void column_attrs(struct parser *p, struct stmt_column *c, bool alter)
 			check_clause(p);
 			c->inline_check = true;
 		} else if (ps_accept_kw(p, "VISIBLE") || ps_accept_kw(p, "INVISIBLE")) {
+		} else if (ps_is_kw(p, "BINARY") && !lex_is_op(ps_pk(p, 1), "(")) {
+			ps_adv(p); /* CHARACTER SET x BINARY: the _bin collation */
 		} else if (ps_accept_kw(p, "SRID")) {
 			if (ps_cur(p)->type != LEX_NUMBER)
 				ps_unexpected(p);
@@ -477,7 +479,9 @@ static bool key_def(struct parser *p, struct stmt *s)
 {
 	const char *cname = NULL;
 	size_t save = p->i;
+	bool ine = false;
 	if (ps_accept_kw(p, "CONSTRAINT")) {
+		ine = ps_accept_kws(p, "IF NOT EXISTS"); /* MariaDB */
 		if (!ps_is_kw(p, "PRIMARY") && !ps_is_kw(p, "UNIQUE") && !ps_is_kw(p, "FOREIGN") &&
 		    !ps_is_kw(p, "CHECK"))
 			cname = ps_ident(p);
@@ -525,6 +529,8 @@ static bool key_def(struct parser *p, struct stmt *s)
 	} else {
 		return false;
 	}
+	if (ine)
+		op->if_not_exists = true;
 	return true;
 }
 
