@@ -91,6 +91,19 @@ static void pol_conf_unref(struct pol_conf *pc)
 
 /* ---- per-session state ---- */
 
+/* One statement the server ran in this migration, kept to rebuild the
+ * memory (the engine's memory cannot be copied). sql NULL: a write whose
+ * rows we cannot attribute (the fast path). */
+struct pol_memlog {
+	char *sql; /* owned */
+	size_t len;
+	char *schema; /* owned; NULL = none */
+	bool ansi;
+};
+
+#define POL_MEMLOG_MAX 20000
+#define POL_MEMLOG_BYTES (16u << 20)
+
 /* One statement of the current command. */
 struct pol_stmt {
 	const char *sql; /* in the session's arena */
@@ -106,6 +119,7 @@ struct pol_stmt {
 	long set_lock_wait; /* -2: not a SET of it; -1: DEFAULT; else seconds */
 	int set_ansi;	    /* SET sql_mode: -1 no change, 0 "..." is a string, 1 an identifier */
 	long lock_wait;	    /* the session's lock_wait_timeout when it runs */
+	bool ansi;	    /* parsed with ANSI_QUOTES */
 
 	bool evaluated;
 	bool probed; /* facts already fetched once */
@@ -137,6 +151,8 @@ struct pol_cmd {
 	bool blocked;			/* some statement blocks: evaluate the rest offline */
 	bool cluster_checked;		/* the cluster lock was polled for this command */
 	struct rules_fact_cache *facts; /* owned */
+	struct rules_migration *scratch; /* owned: multi-statement commands judge
+					    on a copy of the memory (below) */
 	struct guard_job *job;		/* reference owned */
 	size_t job_stmt;
 	bool forwarded;
@@ -149,7 +165,10 @@ struct pol_sess {
 	struct pol_conf *conf; /* reference */
 	struct migration_sess mig;
 	bool registered;		/* in the migration registry */
-	struct rules_migration *memory; /* owned */
+	struct rules_migration *memory; /* owned: what the server confirmed */
+	struct pol_memlog *log;		/* owned: how memory came about, for copies */
+	size_t nlog, caplog, logbytes;
+	bool log_lost; /* the log overflowed: copies start empty (conservative) */
 	long lock_wait;			/* session lock_wait_timeout, seconds */
 	bool ansi_quotes;		/* sql_mode makes "..." an identifier */
 	struct arena arena;
@@ -335,6 +354,109 @@ static bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_ou
 	return migration_peer(ps->conn_id, ps->hs->user, host, peer_out);
 }
 
+/* ---- migration memory ----
+ *
+ * The memory learns a statement only once the server answered it OK
+ * (pol_memory_commit from hook_result): a CREATE TABLE the server refused
+ * must not make an existing table look new and empty. Every committed
+ * statement is also logged so a copy can be rebuilt by replaying it: a
+ * multi-statement command judges its later statements on such a copy
+ * (cmd.scratch) that learns the earlier ones as they are allowed, and the
+ * real memory still only learns from OK results.
+ */
+
+/* Frees the log's entries. */
+static void pol_memlog_clear(struct pol_sess *ps)
+{
+	for (size_t i = 0; i < ps->nlog; i++) {
+		free(ps->log[i].sql);
+		free(ps->log[i].schema);
+	}
+	free(ps->log);
+	ps->log = NULL;
+	ps->nlog = ps->caplog = ps->logbytes = 0;
+}
+
+/* Forgets the memory and its log (a new migration, or an app command). */
+static void pol_memory_reset(struct pol_sess *ps)
+{
+	rules_migration_reset(ps->memory);
+	pol_memlog_clear(ps);
+	ps->log_lost = false;
+}
+
+/* A write whose rows cannot be attributed: tables may hold rows now. */
+static void pol_memory_forget_data(struct rules_migration *m)
+{
+	struct stmt st;
+	memset(&st, 0, sizeof(st));
+	st.kind = STMT_DML;
+	st.keyword = "INSERT";
+	rules_migration_apply(m, &st, NULL);
+}
+
+/* Appends to the log (sql NULL = a write that forgets data). When the log
+ * would grow too big it is dropped: copies then start empty, which only
+ * makes later judgements more careful. */
+static void pol_memory_log(struct pol_sess *ps, const char *sql, size_t len, const char *schema,
+			   bool ansi)
+{
+	if (ps->log_lost)
+		return;
+	if (ps->nlog >= POL_MEMLOG_MAX || ps->logbytes + len > POL_MEMLOG_BYTES) {
+		pol_memlog_clear(ps); /* the memory itself stays exact */
+		ps->log_lost = true;
+		return;
+	}
+	if (ps->nlog == ps->caplog) {
+		ps->caplog = ps->caplog ? ps->caplog * 2 : 16;
+		ps->log = realloc(ps->log, ps->caplog * sizeof(*ps->log));
+		if (!ps->log)
+			abort();
+	}
+	struct pol_memlog *e = &ps->log[ps->nlog++];
+	e->sql = sql ? strndup(sql, len) : NULL;
+	e->len = len;
+	e->schema = schema ? strdup(schema) : NULL;
+	e->ansi = ansi;
+	if ((sql && !e->sql) || (schema && !e->schema))
+		abort();
+	ps->logbytes += len;
+}
+
+/* Statement p ran (the server answered OK): the memory learns it. */
+static void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p)
+{
+	if (p->st.kind != STMT_DDL && p->st.kind != STMT_DML)
+		return;
+	rules_migration_apply(ps->memory, &p->st, p->schema);
+	pol_memory_log(ps, p->sql, p->len, p->schema, p->ansi);
+}
+
+/* A copy of the memory, rebuilt from the log. Caller frees it. */
+static struct rules_migration *pol_memory_copy(struct pol_sess *ps)
+{
+	struct rules_migration *m = rules_migration_new();
+	struct arena a;
+
+	if (ps->log_lost || ps->nlog == 0)
+		return m;
+	arena_init(&a, 4096);
+	for (size_t i = 0; i < ps->nlog; i++) {
+		const struct pol_memlog *e = &ps->log[i];
+		if (!e->sql) {
+			pol_memory_forget_data(m);
+			continue;
+		}
+		struct stmt st;
+		stmt_parse(&a, e->sql, e->len, e->ansi ? LEX_ANSI_QUOTES : 0, &st);
+		rules_migration_apply(m, &st, e->schema);
+		arena_reset(&a);
+	}
+	arena_cleanup(&a);
+	return m;
+}
+
 /* Brings the registry, the migration memory and the cluster lock in line
  * with ps->mig after it changed. Returns true when a migration started. */
 static bool pol_mig_sync(struct pol_sess *ps)
@@ -344,7 +466,7 @@ static bool pol_mig_sync(struct pol_sess *ps)
 
 	if (active) {
 		if (!ps->registered) {
-			rules_migration_reset(ps->memory);
+			pol_memory_reset(ps);
 			metrics_migration_seen();
 			started = true;
 		}
@@ -357,7 +479,7 @@ static bool pol_mig_sync(struct pol_sess *ps)
 	} else if (ps->registered) {
 		migration_unregister(ps->conn_id);
 		ps->registered = false;
-		rules_migration_reset(ps->memory);
+		pol_memory_reset(ps);
 		cluster_set_local(migration_count() > 0);
 	}
 	return started;
@@ -896,7 +1018,8 @@ static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 	    .max_lock_wait_s = c->guard.max_lock_wait_s,
 	    .large_table_bytes = c->guard.large_table_bytes,
 	    .facts = NULL,
-	    .mig = ps->memory,
+	    .mig = ps->cmd.scratch ? ps->cmd.scratch : ps->memory,
+	    .no_memory_update = true, /* learnt from the server's OK (pol_memory_commit) */
 	};
 	if (with_facts) {
 		if (!ps->cmd.facts)
@@ -927,6 +1050,15 @@ static void pol_decide(struct pol_sess *ps, struct pol_stmt *p)
 		ps->cmd.blocked = true;
 }
 
+/* Within a multi-statement command, the statements after p are judged as
+ * if p ran: the command's scratch copy learns p unless p blocks (then
+ * nothing of the command runs anyway). */
+static void pol_scratch_learn(struct pol_sess *ps, const struct pol_stmt *p)
+{
+	if (ps->cmd.scratch && p->decision != AUDIT_BLOCK)
+		rules_migration_apply(ps->cmd.scratch, &p->st, p->schema);
+}
+
 /*
  * Judges statements from cmd.next_eval on. Returns POL_DONE when every
  * statement has a decision, or the wait it started.
@@ -939,6 +1071,7 @@ static enum pol_step pol_continue(struct pol_sess *ps)
 		struct pol_stmt *p = &cmd->stmts[cmd->next_eval];
 		if (!p->ddl) {
 			p->decision = AUDIT_ALLOW;
+			pol_scratch_learn(ps, p);
 			continue;
 		}
 		if (!p->probed) {
@@ -964,6 +1097,7 @@ static enum pol_step pol_continue(struct pol_sess *ps)
 				/* nothing will run: record what the rules say, without probes */
 				pol_engine(ps, p, false);
 				pol_decide(ps, p);
+				pol_scratch_learn(ps, p);
 				continue;
 			}
 			pol_engine(ps, p, true);
@@ -976,6 +1110,7 @@ static enum pol_step pol_continue(struct pol_sess *ps)
 			pol_engine(ps, p, true);
 		}
 		pol_decide(ps, p);
+		pol_scratch_learn(ps, p);
 	}
 	return POL_DONE;
 }
@@ -1010,6 +1145,7 @@ static void pol_cmd_end(struct pol_sess *ps)
 		rules_fact_cache_free(ps->cmd.facts);
 	if (ps->cmd.job)
 		guard_job_release(ps->cmd.job);
+	rules_migration_free(ps->cmd.scratch);
 	memset(&ps->cmd, 0, sizeof(ps->cmd));
 }
 
@@ -1181,6 +1317,7 @@ void hook_session_end(struct sess *s, struct hook_sess *hs)
 	migration_sess_clear(&ps->mig);
 	ps->mig.by_user = false;
 	(void)pol_mig_sync(ps);
+	pol_memory_reset(ps);
 	rules_migration_free(ps->memory);
 	arena_cleanup(&ps->arena);
 	pol_conf_unref(ps->conf);
@@ -1342,6 +1479,13 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	enum stmt_kind kind = classify_sql(sql, sqllen, &ci);
 	if (kind != STMT_DDL && kind != STMT_DCL && !ci.has_ddlgate_comment && !ci.multi &&
 	    pol_fast(ps, sql, sqllen, kind, &ci)) {
+		if (kind == STMT_DML && migration_sess_active(&ps->mig) &&
+		    pol_is_write_kw(ci.keyword, ci.keyword_len)) {
+			/* rows written in the migration: no table is known empty any
+			 * more (learnt now, not at the OK: forgetting is the careful side) */
+			pol_memory_forget_data(ps->memory);
+			pol_memory_log(ps, NULL, 0, NULL, false);
+		}
 		metrics_statement(kind, METRICS_ALLOW);
 		return HOOK_FORWARD;
 	}
@@ -1351,7 +1495,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	/* slow path: the text must outlive this call (waits), so copy it */
 	arena_reset(&ps->arena);
 	if (!migration_sess_active(&ps->mig))
-		rules_migration_reset(ps->memory); /* an app session's memory spans one command */
+		pol_memory_reset(ps); /* an app session's memory spans one command */
 	struct pol_cmd *cmd = &ps->cmd;
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->active = true;
@@ -1386,6 +1530,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		p->schema = schema;
 		p->lock_wait = lock_wait;
 		pol_prepare_stmt(ps, p, ansi);
+		p->ansi = ansi;
 		if (p->set_ansi >= 0)
 			ansi = p->set_ansi == 1;
 		if (p->set_lock_wait != -2)
@@ -1396,6 +1541,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 			schema = used;
 	}
 
+	if (cmd->n > 1)
+		cmd->scratch = pol_memory_copy(ps);
 	enum pol_step step = pol_continue(ps);
 	if (step != POL_DONE) {
 		cmd->waiting = true;
@@ -1463,7 +1610,12 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 		struct pol_stmt *p = &cmd->stmts[r->index];
 		if (!p->done) {
 			p->done = true;
-			if (pol_apply_result(ps, p, r) &&
+			/* after the signals: a migration that starts here starts with
+			 * an empty memory, which then learns p */
+			bool started = pol_apply_result(ps, p, r);
+			if (r->ok && !r->aborted)
+				pol_memory_commit(ps, p);
+			if (started &&
 			    cluster_wait_held(s, pol_durable_fn, (void *)(uintptr_t)ps->conn_id,
 					      1000)) {
 				/* the client learns it holds the floor once every ddlgate can
