@@ -35,7 +35,9 @@ SSL_CTX *tls_server_ctx_new(const struct cfg *c, char *err, size_t errlen)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* No resumption: no tickets to make or keep per connection. */
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET);
 	const char *key = c->tls.key ? c->tls.key : c->tls.cert;
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls.cert) != 1) {
 		snprintf(err, errlen, "[tls] cert %s: %s", c->tls.cert, tls_last_error());
@@ -68,8 +70,10 @@ SSL_CTX *tls_client_ctx_new(const struct cfg *c, char *err, size_t errlen)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* MySQL servers drop the connection without close_notify. */
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* MySQL servers drop the connection without close_notify. Sessions are
+	 * never resumed, so their tickets are not kept. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (c->tls.backend >= CFG_TLS_BACKEND_VERIFY_CA) {
 		int ok = c->tls.backend_ca
 			     ? SSL_CTX_load_verify_locations(ctx, c->tls.backend_ca, NULL)
