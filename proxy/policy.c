@@ -720,6 +720,12 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 				       f->suppressed ? "allowed" : rules_action_name(f->action),
 				       f->message, f->guard);
 		}
+		/* guards that made a rule pass ("probe: no duplicates"): the
+		 * record shows why the statement was let through */
+		for (size_t i = 0; i < p->v.npassed; i++) {
+			const struct rules_finding *f = &p->v.passed[i];
+			audit_rec_rule(r, f->rule, "passed", f->message, f->guard);
+		}
 	}
 	return r;
 }
