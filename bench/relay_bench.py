@@ -19,6 +19,10 @@ Environment (defaults in brackets):
   BENCH_WORKLOADS [oltp_point_select,oltp_read_write]
   BENCH_PROXY_THREADS [nproc] ddlgate threads = HAProxy nbthread
   BENCH_TABLES [4], BENCH_TABLE_SIZE [25000]
+  BENCH_AUDIT [0]            1 adds a fourth endpoint: ddlgate with
+                             [audit] record = all (every statement recorded,
+                             fsync = interval), and prints its throughput
+                             and CPU per query against ddlgate without audit
   DDLGATE_BIN                use this binary instead of building one
 """
 
@@ -40,6 +44,7 @@ WORKLOADS = os.environ.get("BENCH_WORKLOADS", "oltp_point_select,oltp_read_write
 PROXY_THREADS = int(os.environ.get("BENCH_PROXY_THREADS", str(os.cpu_count() or 2)))
 TABLES = int(os.environ.get("BENCH_TABLES", "4"))
 TABLE_SIZE = int(os.environ.get("BENCH_TABLE_SIZE", "25000"))
+AUDIT = os.environ.get("BENCH_AUDIT", "0") == "1"
 
 
 def sysbench(port, workload, *args, timeout=None):
@@ -87,6 +92,12 @@ def main():
 							"max_connections": 1000}}))
 		targets = [("direct", db.port, None), ("haproxy", hap.port, hap.proc.pid),
 			   ("ddlgate", gw.port, gw.proc.pid)]
+		if AUDIT:
+			gwa = stack.add(h.Ddlgate(db, {
+				"proxy": {"threads": PROXY_THREADS, "max_connections": 1000},
+				"audit": {"path": "audit-all.jsonl", "record": "all",
+					  "fsync": "interval"}}))
+			targets.append(("audit-all", gwa.port, gwa.proc.pid))
 		bl.log(f"set-up done at {time.monotonic() - t_start:.0f}s; warm-up ...")
 		for _, port, _ in targets:
 			sysbench(port, "oltp_point_select", "--threads=4", "--time=3", "--events=0",
@@ -118,6 +129,15 @@ def main():
 				      f"{bl.median(r_dir):>8.3f} {bl.median(cpuq['haproxy']):>8.1f}us "
 				      f"{bl.median(cpuq['ddlgate']):>8.1f}us {bl.median(r_cpu):>11.3f}",
 				      flush=True)
+				if AUDIT:
+					r_aq = [a / d for a, d in zip(qps["audit-all"], qps["ddlgate"])]
+					r_ac = [a / d for a, d in zip(cpuq["audit-all"], cpuq["ddlgate"])
+						if d > 0]
+					print(f"{'  record=all':<18} {threads:>3} "
+					      f"qps {bl.median(qps['audit-all']):.0f}, "
+					      f"over ddlgate without audit: throughput "
+					      f"{bl.median(r_aq):.3f}, cpu/q {bl.median(r_ac):.3f}",
+					      flush=True)
 		if not gw.alive():
 			print("WARNING: ddlgate exited during the benchmark; see its log")
 		print(f"# total {time.monotonic() - t_start:.0f}s; ratios are medians of "
