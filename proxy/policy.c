@@ -62,6 +62,8 @@
 #define COM_INIT_DB 0x02
 #define COM_QUERY 0x03
 #define COM_STMT_PREPARE 0x16
+#define COM_STMT_EXECUTE 0x17
+#define COM_STMT_CLOSE 0x19
 
 #define POL_RULE_AUDIT "audit-unavailable"
 #define POL_DEFAULT_LOCK_WAIT 31536000L /* the server's default lock_wait_timeout */
@@ -98,6 +100,16 @@ struct pol_memlog {
 	char *sql; /* owned */
 	size_t len;
 	char *schema; /* owned; NULL = none */
+	bool ansi;
+};
+
+/* A DDL the client prepared (COM_STMT_PREPARE) and the server accepted:
+ * judged again each time it is executed. */
+struct pol_prep {
+	uint32_t id;  /* the server's statement id */
+	char *sql;    /* owned */
+	size_t len;
+	char *schema; /* owned; the current schema at prepare time; NULL = none */
 	bool ansi;
 };
 
@@ -169,6 +181,8 @@ struct pol_sess {
 	struct pol_memlog *log;		/* owned: how memory came about, for copies */
 	size_t nlog, caplog, logbytes;
 	bool log_lost; /* the log overflowed: copies start empty (conservative) */
+	struct pol_prep *prep; /* owned: prepared DDL by statement id */
+	size_t nprep, capprep;
 	long lock_wait;			/* session lock_wait_timeout, seconds */
 	bool ansi_quotes;		/* sql_mode makes "..." an identifier */
 	struct arena arena;
@@ -1279,6 +1293,69 @@ static void pol_ticker_ensure(void)
 	pthread_mutex_unlock(&pol.lock);
 }
 
+/* ---- prepared DDL ---- */
+
+static struct pol_prep *pol_prep_find(struct pol_sess *ps, uint32_t id)
+{
+	for (size_t i = 0; i < ps->nprep; i++)
+		if (ps->prep[i].id == id)
+			return &ps->prep[i];
+	return NULL;
+}
+
+static void pol_prep_del(struct pol_sess *ps, struct pol_prep *pp)
+{
+	free(pp->sql);
+	free(pp->schema);
+	*pp = ps->prep[--ps->nprep];
+}
+
+/* Forgets every prepared statement (the server dropped them). */
+static void pol_prep_clear(struct pol_sess *ps)
+{
+	while (ps->nprep)
+		pol_prep_del(ps, &ps->prep[0]);
+	free(ps->prep);
+	ps->prep = NULL;
+	ps->capprep = 0;
+}
+
+/*
+ * Called by the relay when the server answered a COM_STMT_PREPARE with
+ * PREPARE_OK, before hook_result() for that answer: stmt_id is the
+ * statement id of the PREPARE_OK packet. When the prepared statement is a
+ * DDL, the policy keeps its text and judges it again (window,
+ * migration-conflict, rules, audit) at every COM_STMT_EXECUTE of that id,
+ * which the relay passes to hook_command(), as it does COM_STMT_CLOSE.
+ */
+void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id);
+void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
+{
+	struct pol_sess *ps = hs->policy;
+	(void)s;
+	if (!ps || !ps->cmd.active || !ps->cmd.forwarded || ps->cmd.com != COM_STMT_PREPARE ||
+	    ps->cmd.n != 1 || !ps->cmd.stmts[0].ddl)
+		return;
+	const struct pol_stmt *p = &ps->cmd.stmts[0];
+	struct pol_prep *pp = pol_prep_find(ps, stmt_id);
+	if (pp)
+		pol_prep_del(ps, pp);
+	if (ps->nprep == ps->capprep) {
+		ps->capprep = ps->capprep ? ps->capprep * 2 : 4;
+		ps->prep = realloc(ps->prep, ps->capprep * sizeof(*ps->prep));
+		if (!ps->prep)
+			abort();
+	}
+	pp = &ps->prep[ps->nprep++];
+	pp->id = stmt_id;
+	pp->sql = strndup(p->sql, p->len);
+	pp->len = p->len;
+	pp->schema = p->schema ? strdup(p->schema) : NULL;
+	pp->ansi = p->ansi;
+	if (!pp->sql || (p->schema && !pp->schema))
+		abort();
+}
+
 /* ---- the hook ---- */
 
 void hook_session_begin(struct sess *s, struct hook_sess *hs)
@@ -1325,6 +1402,7 @@ void hook_session_end(struct sess *s, struct hook_sess *hs)
 	(void)pol_mig_sync(ps);
 	pol_memory_reset(ps);
 	rules_migration_free(ps->memory);
+	pol_prep_clear(ps);
 	arena_cleanup(&ps->arena);
 	pol_conf_unref(ps->conf);
 	free(ps);
@@ -1338,6 +1416,7 @@ void hook_session_reset(struct sess *s, struct hook_sess *hs)
 		return;
 	pol_abort_cmd(ps);
 	pol_conf_refresh(ps);
+	pol_prep_clear(ps); /* both close every prepared statement */
 	/* COM_RESET_CONNECTION drops named locks; COM_CHANGE_USER may change the user */
 	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user);
 	if (ps->registered && migration_sess_active(&ps->mig)) {
@@ -1453,7 +1532,19 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 
 	if (!ps || len == 0)
 		return HOOK_FORWARD;
-	if (payload[0] != COM_QUERY && payload[0] != COM_STMT_PREPARE) {
+	const struct pol_prep *exec = NULL;
+	if ((payload[0] == COM_STMT_EXECUTE || payload[0] == COM_STMT_CLOSE) && len >= 5) {
+		uint32_t id = (uint32_t)payload[1] | (uint32_t)payload[2] << 8 |
+			      (uint32_t)payload[3] << 16 | (uint32_t)payload[4] << 24;
+		struct pol_prep *pp = pol_prep_find(ps, id);
+		if (!pp)
+			return HOOK_FORWARD; /* not a DDL (or unknown: the server refuses it) */
+		if (payload[0] == COM_STMT_CLOSE) {
+			pol_prep_del(ps, pp);
+			return HOOK_FORWARD;
+		}
+		exec = pp;
+	} else if (payload[0] != COM_QUERY && payload[0] != COM_STMT_PREPARE) {
 		if (payload[0] == COM_INIT_DB)
 			return HOOK_FORWARD; /* the relay tracks hs->schema */
 		return HOOK_FORWARD;	     /* the relay refuses what the configuration forbids */
@@ -1464,7 +1555,14 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 
 	const char *sql = (const char *)payload + 1;
 	size_t sqllen = len - 1;
-	if (payload[0] == COM_QUERY) {
+	bool ansi = ps->ansi_quotes;
+	if (exec) {
+		/* a prepared DDL runs again: judged as at prepare, with the schema
+		 * and quoting of then (the server resolves names as prepared) */
+		sql = exec->sql;
+		sqllen = exec->len;
+		ansi = exec->ansi;
+	} else if (payload[0] == COM_QUERY) {
 		/* skip query attributes (CLIENT_QUERY_ATTRIBUTES) before the text */
 		const uint8_t *q;
 		size_t qlen;
@@ -1483,7 +1581,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	}
 	hs->want_first_value = false;
 	enum stmt_kind kind = classify_sql(sql, sqllen, &ci);
-	if (kind != STMT_DDL && kind != STMT_DCL && !ci.has_ddlgate_comment && !ci.multi &&
+	if (!exec && kind != STMT_DDL && kind != STMT_DCL && !ci.has_ddlgate_comment && !ci.multi &&
 	    pol_fast(ps, sql, sqllen, kind, &ci)) {
 		if (kind == STMT_DML && migration_sess_active(&ps->mig) &&
 		    pol_is_write_kw(ci.keyword, ci.keyword_len)) {
@@ -1495,7 +1593,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		metrics_statement(kind, METRICS_ALLOW);
 		return HOOK_FORWARD;
 	}
-	if (kind == STMT_DCL && !pol.audit && !ci.multi && !ci.has_ddlgate_comment)
+	if (!exec && kind == STMT_DCL && !pol.audit && !ci.multi && !ci.has_ddlgate_comment)
 		return HOOK_FORWARD;
 
 	/* slow path: the text must outlive this call (waits), so copy it */
@@ -1510,7 +1608,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	cmd->start_mono = pol_mono_us();
 	char *copy = arena_strndup(&ps->arena, sql, sqllen);
 	size_t n = 0;
-	unsigned split_flags = ps->ansi_quotes ? SPLIT_ANSI_QUOTES : 0;
+	unsigned split_flags = ansi ? SPLIT_ANSI_QUOTES : 0;
 	(void)split_sql(copy, sqllen, split_flags, pol_split_count, &n);
 	if (n == 0)
 		n = 1;
@@ -1528,8 +1626,11 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	const char *schema = hs->schema[0] ? arena_strndup(&ps->arena, hs->schema,
 							   strnlen(hs->schema, sizeof(hs->schema)))
 					   : NULL;
+	if (exec)
+		schema = exec->schema ? arena_strndup(&ps->arena, exec->schema,
+						      strlen(exec->schema))
+				      : NULL;
 	/* a SET earlier in the command counts for the statements after it */
-	bool ansi = ps->ansi_quotes;
 	long lock_wait = ps->lock_wait;
 	for (size_t i = 0; i < cmd->n; i++) {
 		struct pol_stmt *p = &cmd->stmts[i];

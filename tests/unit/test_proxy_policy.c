@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -166,6 +167,41 @@ static void step_query(const char *casename, uint8_t com, int n, const char *sql
 		fail_msg("case %s: %s: expected %s, got: %s", casename, sql, expect, reply.message);
 }
 
+/* The relay's report of a PREPARE_OK (policy.c; the relay calls it before
+ * hook_result() of the prepare). */
+void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id);
+
+/* COM_STMT_EXECUTE (no parameters) or COM_STMT_CLOSE of statement id. */
+static void step_stmt(const char *casename, uint8_t com, int n, uint32_t id, const char *expect)
+{
+	uint8_t payload[10] = {com, (uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16),
+			       (uint8_t)(id >> 24), 0, 1, 0, 0, 0};
+	struct hook_reply reply = {0};
+	struct sess *s = &sessions[n];
+	char what[64];
+
+	assert_true(s->live);
+	snprintf(what, sizeof(what), "command 0x%02x of statement %u", com, id);
+	s->resumed = false;
+	enum hook_verdict v = hook_command(s, &hsess[n], payload, com == 0x17 ? 10 : 5, &reply);
+	run_posts();
+	if (v == HOOK_WAIT && s->resumed) {
+		v = s->verdict;
+		reply = s->reply;
+	}
+	if (strcmp(expect, "forward") == 0) {
+		if (v != HOOK_FORWARD)
+			fail_msg("case %s: %s: expected forward, got %d (%s)", casename, what, v,
+				 reply.message);
+		return;
+	}
+	char prefix[160];
+	snprintf(prefix, sizeof(prefix), "ddlgate: blocked by %s:", expect + 7);
+	if (v != HOOK_REJECT || strncmp(reply.message, prefix, strlen(prefix)) != 0)
+		fail_msg("case %s: %s: expected %s, got %d (%s)", casename, what, expect, v,
+			 reply.message);
+}
+
 static void step_result(int n, char **f)
 {
 	struct hook_result r = {0};
@@ -234,6 +270,20 @@ static void test_policy_cases(void **state)
 		} else if (strcmp(fld[0], "q") == 0 || strcmp(fld[0], "p") == 0) {
 			assert_int_equal(nf, 4);
 			step_query(name, fld[0][0] == 'q' ? 0x03 : 0x16, n, fld[2], fld[3]);
+		} else if (strcmp(fld[0], "prepared") == 0) {
+			assert_int_equal(nf, 3);
+			hook_stmt_prepared(&sessions[n], &hsess[n], (uint32_t)atoi(fld[2]));
+		} else if (strcmp(fld[0], "x") == 0) {
+			assert_int_equal(nf, 4);
+			step_stmt(name, 0x17, n, (uint32_t)atoi(fld[2]), fld[3]);
+		} else if (strcmp(fld[0], "close") == 0) {
+			assert_int_equal(nf, 3);
+			step_stmt(name, 0x19, n, (uint32_t)atoi(fld[2]), "forward");
+		} else if (strcmp(fld[0], "wopen") == 0) {
+			assert_true(window_adhoc_open(atoi(fld[2]), time(NULL)));
+		} else if (strcmp(fld[0], "wclose") == 0) {
+			struct cfg none = {0}; /* no schedule of its own to cut short */
+			window_adhoc_close(&none, time(NULL));
 		} else if (strcmp(fld[0], "r") == 0) {
 			assert_int_equal(nf, 7);
 			step_result(n, fld);
