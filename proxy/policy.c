@@ -438,10 +438,25 @@ static void pol_memory_log(struct pol_sess *ps, const char *sql, size_t len, con
 	ps->logbytes += len;
 }
 
+/* Rows were written in the migration: no table is known empty any more.
+ * Logged once for a run of writes (a data migration may send many). */
+static void pol_memory_wrote(struct pol_sess *ps)
+{
+	pol_memory_forget_data(ps->memory);
+	if (ps->nlog == 0 || ps->log[ps->nlog - 1].sql)
+		pol_memory_log(ps, NULL, 0, NULL, false);
+}
+
 /* Statement p ran (the server answered OK): the memory learns it. */
 static void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p)
 {
-	if (p->st.kind != STMT_DDL && p->st.kind != STMT_DML)
+	if (p->st.kind == STMT_DML) {
+		const char *k = p->st.keyword ? p->st.keyword : "";
+		if (strcasecmp(k, "SELECT") != 0 && strcasecmp(k, "DELETE") != 0)
+			pol_memory_wrote(ps);
+		return;
+	}
+	if (p->st.kind != STMT_DDL)
 		return;
 	rules_migration_apply(ps->memory, &p->st, p->schema);
 	pol_memory_log(ps, p->sql, p->len, p->schema, p->ansi);
@@ -1585,10 +1600,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	    pol_fast(ps, sql, sqllen, kind, &ci)) {
 		if (kind == STMT_DML && migration_sess_active(&ps->mig) &&
 		    pol_is_write_kw(ci.keyword, ci.keyword_len)) {
-			/* rows written in the migration: no table is known empty any
-			 * more (learnt now, not at the OK: forgetting is the careful side) */
-			pol_memory_forget_data(ps->memory);
-			pol_memory_log(ps, NULL, 0, NULL, false);
+			/* learnt now, not at the OK: forgetting is the careful side */
+			pol_memory_wrote(ps);
 		}
 		metrics_statement(kind, METRICS_ALLOW);
 		return HOOK_FORWARD;
@@ -1720,8 +1733,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			/* after the signals: a migration that starts here starts with
 			 * an empty memory, which then learns p */
 			bool started = pol_apply_result(ps, p, r);
-			if (r->ok && !r->aborted)
-				pol_memory_commit(ps, p);
+			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE)
+				pol_memory_commit(ps, p); /* a prepare runs nothing yet */
 			if (started &&
 			    cluster_wait_held(s, pol_durable_fn, (void *)(uintptr_t)ps->conn_id,
 					      1000)) {
