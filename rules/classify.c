@@ -384,8 +384,9 @@ enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *i
 	size_t n;
 	const char *w = word(&c, &n);
 	if (!w) {
+		/* an unclosed comment is a broken statement, not an empty one */
 		info->has_ddlgate_comment = c.ddlgate;
-		return STMT_EMPTY;
+		return c.unterminated ? STMT_OTHER : STMT_EMPTY;
 	}
 	if (*w == ';') {
 		/* leading empty statements: ";; SELECT 1" */
@@ -394,7 +395,7 @@ enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *i
 		w = word(&c, &n);
 		if (!w) {
 			info->has_ddlgate_comment = c.ddlgate;
-			return STMT_EMPTY;
+			return c.unterminated ? STMT_OTHER : STMT_EMPTY;
 		}
 	}
 	if (n) {
