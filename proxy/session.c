@@ -523,6 +523,13 @@ static void sess_close_after_flush(struct sess *s, const char *reason)
 static void sess_free_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sess *s = arg;
+	struct worker *w = s->w;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->parked = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	free(s->hello);
 	free(s->pending);
 	free(s->resume_reply);
@@ -581,6 +588,13 @@ static void sess_close(struct sess *s, const char *reason)
 	if (s->next)
 		s->next->prev = s->prev;
 	w->nsess--;
+	/* Parked: freed by the zero timer, or by sess_reap_all() if the loop
+	 * ends first. */
+	s->prev = NULL;
+	s->next = w->parked;
+	if (w->parked)
+		w->parked->prev = s;
+	w->parked = s;
 	atomic_fetch_sub(&worker_nconns, 1);
 	metrics_conn_closed();
 	event_del(&s->timer);
@@ -1731,6 +1745,17 @@ void sess_tick_all(struct worker *w, uint64_t now)
 		    now - s->last_active_ms >= (uint64_t)c->proxy.idle_timeout_s * 1000) {
 			sess_close(s, "idle timeout");
 		}
+	}
+}
+
+void sess_reap_all(struct worker *w)
+{
+	while (w->sessions)
+		sess_close(w->sessions, "shutdown");
+	while (w->parked) {
+		struct sess *s = w->parked;
+		event_del(&s->timer);
+		sess_free_cb(-1, 0, s);
 	}
 }
 

@@ -28,6 +28,11 @@ bool sess_start(struct worker *w, int fd, const struct sockaddr *peer, socklen_t
  * now_ms is monotonic milliseconds. */
 void sess_tick_all(struct worker *w, uint64_t now_ms);
 
+/* On w's thread after its loop ended (or after the thread was joined):
+ * closes any session still live and frees every parked one, so no session
+ * outlives its worker whatever the loop did last. */
+void sess_reap_all(struct worker *w);
+
 /* The configuration the session runs with (it changes between commands
  * after a reload). Borrowed: valid on the session's thread until the
  * current callback returns. */

@@ -258,12 +258,9 @@ void worker_post(struct worker *w, void (*fn)(struct worker *w, void *arg), void
 	(void)n; /* EAGAIN: the counter is already non-zero, the loop will wake */
 }
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
+/* Runs every post queued for w so far, oldest first. */
+static void run_posts(struct worker *w)
 {
-	struct worker *w = arg;
-	uint64_t v;
-	ssize_t n = read(fd, &v, sizeof(v));
-	(void)n;
 	pthread_mutex_lock(&w->lock);
 	struct worker_post *list = w->posts;
 	w->posts = NULL;
@@ -282,6 +279,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		free(fifo);
 		fifo = next;
 	}
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t v;
+	ssize_t n = read(fd, &v, sizeof(v));
+	(void)n;
+	run_posts(w);
 }
 
 static uint64_t mono_ms(void)
@@ -303,6 +309,13 @@ static void *worker_main(void *arg)
 	event_base_dispatch(w->base);
 	/* Let parked sessions run their deferred frees before the loop goes. */
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
+	/* That pass may stop early (a sweep's loopbreak) and posts may still
+	 * be queued: connections handed over before the drain began run
+	 * start_conn() now (which closes them, draining), then every session
+	 * still live or parked is freed here. */
+	w->draining = true;
+	run_posts(w);
+	sess_reap_all(w);
 	w->stopped = true;
 	return NULL;
 }
@@ -408,6 +421,10 @@ void worker_stop_all(int shutdown_timeout_ms)
 	for (int i = 0; i < nworkers; i++) {
 		struct worker *w = &workers[i];
 		pthread_join(w->thread, NULL);
+		/* Posts that came after the thread's last look: sessions are
+		 * gone from the registry, so these only close and free. */
+		run_posts(w);
+		sess_reap_all(w);
 		event_free(w->wake_ev);
 		event_free(w->sweep_ev);
 		close(w->wake_fd);

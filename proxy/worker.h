@@ -62,6 +62,7 @@ struct worker {
 	pthread_mutex_t lock;	   /* guards posts */
 	struct worker_post *posts; /* owned list, newest first */
 	struct sess *sessions;	   /* borrowed: intrusive list of live sessions */
+	struct sess *parked;	   /* borrowed: closed sessions awaiting their deferred free */
 	unsigned nsess;
 	bool draining; /* SIGTERM: finish in-flight commands and stop */
 	uint64_t drain_deadline_ms;
