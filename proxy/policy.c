@@ -106,8 +106,8 @@ struct pol_memlog {
 /* A DDL the client prepared (COM_STMT_PREPARE) and the server accepted:
  * judged again each time it is executed. */
 struct pol_prep {
-	uint32_t id;  /* the server's statement id */
-	char *sql;    /* owned */
+	uint32_t id; /* the server's statement id */
+	char *sql;   /* owned */
 	size_t len;
 	char *schema; /* owned; the current schema at prepare time; NULL = none */
 	bool ansi;
@@ -160,12 +160,12 @@ struct pol_cmd {
 	bool holding;
 	int64_t hold_deadline;
 	int64_t hold_started;
-	bool blocked;			/* some statement blocks: evaluate the rest offline */
-	bool cluster_checked;		/* the cluster lock was polled for this command */
-	struct rules_fact_cache *facts; /* owned */
+	bool blocked;			 /* some statement blocks: evaluate the rest offline */
+	bool cluster_checked;		 /* the cluster lock was polled for this command */
+	struct rules_fact_cache *facts;	 /* owned */
 	struct rules_migration *scratch; /* owned: multi-statement commands judge
 					    on a copy of the memory (below) */
-	struct guard_job *job;		/* reference owned */
+	struct guard_job *job;		 /* reference owned */
 	size_t job_stmt;
 	bool forwarded;
 };
@@ -180,11 +180,11 @@ struct pol_sess {
 	struct rules_migration *memory; /* owned: what the server confirmed */
 	struct pol_memlog *log;		/* owned: how memory came about, for copies */
 	size_t nlog, caplog, logbytes;
-	bool log_lost; /* the log overflowed: copies start empty (conservative) */
+	bool log_lost;	       /* the log overflowed: copies start empty (conservative) */
 	struct pol_prep *prep; /* owned: prepared DDL by statement id */
 	size_t nprep, capprep;
-	long lock_wait;			/* session lock_wait_timeout, seconds */
-	bool ansi_quotes;		/* sql_mode makes "..." an identifier */
+	long lock_wait;	  /* session lock_wait_timeout, seconds */
+	bool ansi_quotes; /* sql_mode makes "..." an identifier */
 	struct arena arena;
 	struct pol_cmd cmd;
 	unsigned durable_wait;	/* answers held back until their record is durable */
@@ -1640,9 +1640,9 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 							   strnlen(hs->schema, sizeof(hs->schema)))
 					   : NULL;
 	if (exec)
-		schema = exec->schema ? arena_strndup(&ps->arena, exec->schema,
-						      strlen(exec->schema))
-				      : NULL;
+		schema = exec->schema
+			     ? arena_strndup(&ps->arena, exec->schema, strlen(exec->schema))
+			     : NULL;
 	/* a SET earlier in the command counts for the statements after it */
 	long lock_wait = ps->lock_wait;
 	for (size_t i = 0; i < cmd->n; i++) {
@@ -1735,9 +1735,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			bool started = pol_apply_result(ps, p, r);
 			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE)
 				pol_memory_commit(ps, p); /* a prepare runs nothing yet */
-			if (started &&
-			    cluster_wait_held(s, pol_durable_fn, (void *)(uintptr_t)ps->conn_id,
-					      1000)) {
+			if (started && cluster_wait_held(s, pol_durable_fn,
+							 (void *)(uintptr_t)ps->conn_id, 1000)) {
 				/* the client learns it holds the floor once every ddlgate can
 				 * see it: after the cluster lock is taken */
 				ps->durable_wait++;

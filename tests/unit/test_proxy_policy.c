@@ -174,8 +174,10 @@ void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id);
 /* COM_STMT_EXECUTE (no parameters) or COM_STMT_CLOSE of statement id. */
 static void step_stmt(const char *casename, uint8_t com, int n, uint32_t id, const char *expect)
 {
-	uint8_t payload[10] = {com, (uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16),
-			       (uint8_t)(id >> 24), 0, 1, 0, 0, 0};
+	/* command, id (4 bytes LE), flags, iteration count 1 (4 bytes LE) */
+	uint8_t payload[10] = {com, 0, 0, 0, 0, 0, 1};
+	for (int i = 0; i < 4; i++)
+		payload[1 + i] = (uint8_t)(id >> (8 * i));
 	struct hook_reply reply = {0};
 	struct sess *s = &sessions[n];
 	char what[64];
