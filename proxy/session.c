@@ -1510,6 +1510,17 @@ static void sess_pump(struct sess *s)
 	sess_interest(s);
 }
 
+/* True when an idle session's next client command, already received, is
+ * COM_QUIT: the client said goodbye before its socket went away. */
+static bool quit_buffered(const struct sess *s)
+{
+	uint8_t h[PKT_HDR + 1];
+	if (s->state != S_IDLE || s->c.zin ||
+	    evbuffer_copyout(s->c.in, h, sizeof(h)) != (ev_ssize_t)sizeof(h))
+		return false;
+	return pkt_hdr_len(h) == 1 && h[PKT_HDR] == COM_QUIT;
+}
+
 static void on_client_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct sess *s = arg;
@@ -1543,7 +1554,8 @@ static void on_client_read(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	if (leg_read(&s->c, limit, &got) != IO_OK) {
-		sess_close(s, "client read failed");
+		/* A reset right after COM_QUIT still ends the session as a quit. */
+		sess_close(s, quit_buffered(s) ? "client quit" : "client read failed");
 		return;
 	}
 	if (got)

@@ -145,6 +145,16 @@ static enum tls_io map(SSL *ssl, int rc)
 		return TLS_IO_EOF;
 	case SSL_ERROR_SYSCALL:
 		return ERR_peek_error() ? TLS_IO_ERROR : TLS_IO_EOF;
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+	case SSL_ERROR_SSL:
+		/* The peer closed the socket without close_notify (clients
+		 * often do right after COM_QUIT): an end, not a broken leg.
+		 * MySQL packets carry their own lengths, so no truncation
+		 * goes unnoticed. */
+		if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+			return TLS_IO_EOF;
+		return TLS_IO_ERROR;
+#endif
 	default:
 		return TLS_IO_ERROR;
 	}
