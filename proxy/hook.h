@@ -42,6 +42,9 @@ struct hook_sess {
 	uint8_t command;        /* command byte in flight (COM_QUERY, COM_STMT_EXECUTE, ...) */
 	bool want_first_value;  /* set by the hook: fill hook_result.first_value for
 				 * one-column text results (e.g. GET_LOCK); off = no cost */
+	bool watch_executes;    /* set by the hook (once it has seen a prepared DDL):
+				 * call hook_stmt_execute() / hook_stmt_close(); off =
+				 * executes stream straight through at no cost */
 };
 
 enum hook_verdict {
@@ -74,6 +77,7 @@ struct hook_result {
 	const uint8_t *first_value; /* first column of the first row, borrowed; NULL if none */
 	size_t first_value_len;     /* (GET_LOCK / RELEASE_LOCK return values) */
 	bool first_value_null;
+	uint32_t stmt_id;      /* COM_STMT_PREPARE answered OK: the new statement's id; else 0 */
 };
 
 /* Called once after authentication succeeds. */
@@ -92,6 +96,25 @@ void hook_session_reset(struct sess *s, struct hook_sess *hs);
  */
 enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8_t *payload,
 			       size_t len, struct hook_reply *reply);
+
+/*
+ * COM_STMT_EXECUTE of statement stmt_id, called only while
+ * hs->watch_executes is set, with the whole execute received (continuation
+ * packets included) and before a byte of it reaches the server. Verdicts as
+ * for hook_command(): HOOK_REJECT answers reply as an ERR and discards the
+ * execute (SEND_LONG_DATA already forwarded for it stays with the server);
+ * HOOK_WAIT suspends the session until sess_hook_resume(). The execute's
+ * answer then goes to hook_result() as for any command.
+ *
+ * COM_STMT_CLOSE of stmt_id (no answer; it is forwarded whatever the hook
+ * does), also only while hs->watch_executes is set.
+ *
+ * The relay (session.c) provides weak defaults (forward / nothing); the
+ * policy overrides them with its own definitions.
+ */
+enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs, uint32_t stmt_id,
+				    struct hook_reply *reply);
+void hook_stmt_close(struct sess *s, struct hook_sess *hs, uint32_t stmt_id);
 
 /*
  * The server finished answering one statement. Return true to let the relay

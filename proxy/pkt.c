@@ -694,6 +694,7 @@ static enum pkt_resp_event finish_prepare(struct pkt_resp *r, struct pkt_result 
 	memset(res, 0, sizeof(*res));
 	res->ok = true;
 	res->warnings = r->prep_warnings;
+	res->stmt_id = r->stmt_id;
 	r->index++;
 	r->state = PKT_RS_DONE;
 	return PKT_EV_RESULT;
@@ -859,6 +860,7 @@ static enum pkt_resp_event feed_first(struct pkt_resp *r, const uint8_t *p, size
 			r->prep_warnings = 0;
 		r->ncols = ncols;
 		r->nparams = nparams;
+		r->stmt_id = stmt;
 		r->prepare = true;
 		if (nparams > 0) {
 			r->state = PKT_RS_PARAMDEFS;

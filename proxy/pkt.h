@@ -320,6 +320,7 @@ struct pkt_result {
 	uint64_t affected_rows;
 	uint64_t last_insert_id;
 	uint64_t rows;
+	uint32_t stmt_id;   /* STMT_PREPARE answered OK: the statement's id; else 0 */
 	struct pkt_err err; /* when !ok */
 	struct pkt_ok okp;  /* when ok and the answer was an OK packet */
 };
@@ -349,6 +350,7 @@ struct pkt_resp {
 	uint64_t rows;
 	uint32_t index; /* statement results completed so far */
 	uint16_t prep_warnings;
+	uint32_t stmt_id; /* prepare: the id from the PREPARE_OK packet */
 	uint8_t col_type; /* want_row1 on binary rows: the one column's type and flags */
 	uint16_t col_flags;
 	char numbuf[24]; /* a binary integer first value, as decimal text */

@@ -996,11 +996,24 @@ static bool is_replication(uint8_t cmd)
 	       cmd == COM_TABLE_DUMP;
 }
 
-/* Commands fetched whole before a byte goes to the server. */
-static bool is_fetched(uint8_t cmd)
+/* Commands fetched whole before a byte goes to the server. Executes and
+ * closes only while the hook watches them; otherwise they stream. */
+static bool is_fetched(const struct sess *s, uint8_t cmd)
 {
+	if (cmd == COM_STMT_EXECUTE || cmd == COM_STMT_CLOSE)
+		return s->hs.watch_executes;
 	return cmd == COM_QUERY || cmd == COM_STMT_PREPARE || cmd == COM_INIT_DB ||
 	       cmd == COM_CHANGE_USER || cmd == COM_SET_OPTION || is_replication(cmd);
+}
+
+/* The statement id of a COM_STMT_EXECUTE / COM_STMT_CLOSE payload; 0 if
+ * the payload is too short to hold one. */
+static uint32_t payload_stmt_id(const uint8_t *payload, size_t plen)
+{
+	if (plen < 5)
+		return 0;
+	return (uint32_t)payload[1] | (uint32_t)payload[2] << 8 | (uint32_t)payload[3] << 16 |
+	       (uint32_t)payload[4] << 24;
 }
 
 /*
@@ -1074,6 +1087,22 @@ static bool fetched_command(struct sess *s, unsigned parts)
 		memset(&reply, 0, sizeof(reply));
 		s->in_hook = true;
 		v = hook_command(s, &s->hs, payload, plen, &reply);
+		s->in_hook = false;
+		if (v == HOOK_WAIT && s->resume_pending) {
+			/* The hook decided before returning. */
+			s->resume_pending = false;
+			v = s->resume_verdict;
+			if (s->resume_reply)
+				reply = *s->resume_reply;
+			free(s->resume_reply);
+			s->resume_reply = NULL;
+		}
+	} else if (cmd == COM_STMT_CLOSE) {
+		hook_stmt_close(s, &s->hs, payload_stmt_id(payload, plen));
+	} else if (cmd == COM_STMT_EXECUTE) {
+		memset(&reply, 0, sizeof(reply));
+		s->in_hook = true;
+		v = hook_stmt_execute(s, &s->hs, payload_stmt_id(payload, plen), &reply);
 		s->in_hook = false;
 		if (v == HOOK_WAIT && s->resume_pending) {
 			/* The hook decided before returning. */
@@ -1228,7 +1257,7 @@ static bool client_process(struct sess *s)
 				sess_close(s, "client quit"); /* passes the QUIT on */
 				return false;
 			}
-			if (!is_fetched(s->cmd)) {
+			if (!is_fetched(s, s->cmd)) {
 				/* SEND: stream it. With no continuation the whole command
 				 * is known now, so the answer is followed from here. */
 				s->c_cont = len == PKT_MAX_PAYLOAD;
@@ -1335,6 +1364,7 @@ static bool statement_done(struct sess *s, const struct pkt_result *res)
 	    .affected_rows = res->affected_rows,
 	    .last_insert_id = res->last_insert_id,
 	    .result_set = res->result_set,
+	    .stmt_id = res->stmt_id,
 	};
 	if (!res->ok) {
 		memcpy(r.sqlstate, res->err.sqlstate, sizeof(r.sqlstate));
@@ -1769,6 +1799,27 @@ void sess_reap_all(struct worker *w)
 		event_del(&s->timer);
 		sess_free_cb(-1, 0, s);
 	}
+}
+
+/* ---- hook defaults --------------------------------------------------------------- */
+
+/* Used until the policy defines its own (hook.h): executes go through. */
+__attribute__((weak)) enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs,
+							   uint32_t stmt_id,
+							   struct hook_reply *reply)
+{
+	(void)s;
+	(void)hs;
+	(void)stmt_id;
+	(void)reply;
+	return HOOK_FORWARD;
+}
+
+__attribute__((weak)) void hook_stmt_close(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
+{
+	(void)s;
+	(void)hs;
+	(void)stmt_id;
 }
 
 /* ---- hook API ------------------------------------------------------------------------ */

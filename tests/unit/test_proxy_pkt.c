@@ -471,6 +471,8 @@ static void test_resp(void **state)
 			assert_int_equal(last.affected_rows, strtoull(v, NULL, 10));
 		if (field(fin, "result_set", v, sizeof(v)))
 			assert_int_equal(last.result_set, atoi(v));
+		if (field(fin, "stmt", v, sizeof(v)))
+			assert_int_equal(last.stmt_id, strtoul(v, NULL, 10));
 		free(lines[i]);
 	}
 }
