@@ -178,9 +178,14 @@ static void scan_rest(struct cur *c, bool *multi)
 			continue;
 		}
 		if (ch == ';') {
+			/* the server lexes the next statement afresh: a ';' inside an
+			 * executable comment ends it, and the rest is outside */
 			c->p = p + 1;
-			while (skip(c) && *c->p == ';')
+			c->in_exec = false;
+			while (skip(c) && *c->p == ';') {
 				c->p++;
+				c->in_exec = false;
+			}
 			/* an unclosed comment after ';' is a (broken) statement too */
 			*multi = c->p < end || c->unterminated;
 			return;
@@ -390,8 +395,10 @@ enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *i
 	}
 	if (*w == ';') {
 		/* leading empty statements: ";; SELECT 1" */
-		while (skip(&c) && *c.p == ';')
+		while (skip(&c) && *c.p == ';') {
 			c.p++;
+			c.in_exec = false; /* each statement is lexed afresh */
+		}
 		w = word(&c, &n);
 		if (!w) {
 			info->has_ddlgate_comment = c.ddlgate;

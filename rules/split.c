@@ -319,6 +319,9 @@ bool split_sql(const char *sql, size_t len, unsigned flags, split_fn fn, void *a
 		}
 		if (!custom && lex_is_op(&t, ";") && sp.depth == 0) {
 			emit(&sp);
+			/* the server lexes the next statement afresh: after a ';'
+			 * inside an executable comment, the rest is outside it */
+			lx.in_exec = false;
 			continue;
 		}
 		if (!sp.has_start) {
