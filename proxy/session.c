@@ -1804,9 +1804,8 @@ void sess_reap_all(struct worker *w)
 /* ---- hook defaults --------------------------------------------------------------- */
 
 /* Used until the policy defines its own (hook.h): executes go through. */
-__attribute__((weak)) enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs,
-							   uint32_t stmt_id,
-							   struct hook_reply *reply)
+__attribute__((weak)) enum hook_verdict
+hook_stmt_execute(struct sess *s, struct hook_sess *hs, uint32_t stmt_id, struct hook_reply *reply)
 {
 	(void)s;
 	(void)hs;
