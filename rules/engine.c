@@ -306,12 +306,17 @@ enum rules_action rules_engine_action(const struct rules_engine *e, const char *
 
 const char *rules_fmt(struct arena *a, const char *fmt, ...)
 {
+	/* One formatting pass for the usual short message; a second only
+	 * when it does not fit the stack buffer. */
+	char buf[512];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return "";
+	if ((size_t)n < sizeof(buf))
+		return arena_strndup(a, buf, (size_t)n);
 	char *s = arena_alloc(a, (size_t)n + 1);
 	va_start(ap, fmt);
 	vsnprintf(s, (size_t)n + 1, fmt, ap);
