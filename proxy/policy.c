@@ -1726,6 +1726,12 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 	if (!ps || !ps->cmd.active || !ps->cmd.forwarded)
 		return true;
 	struct pol_cmd *cmd = &ps->cmd;
+	if (r->stmt_id && r->ok && cmd->com == COM_STMT_PREPARE) {
+		size_t before = ps->nprep;
+		hook_stmt_prepared(s, hs, r->stmt_id);
+		if (ps->nprep > before)
+			hs->watch_executes = true; /* from now on the relay asks at execute */
+	}
 	if (r->index < cmd->n) {
 		struct pol_stmt *p = &cmd->stmts[r->index];
 		if (!p->done) {
@@ -2020,4 +2026,36 @@ void hook_shutdown(void)
 	guard_stop();
 	audit_close(pol.audit);
 	pol.audit = NULL;
+}
+
+/*
+ * The relay's entry points for COM_STMT_EXECUTE and COM_STMT_CLOSE (called
+ * only while hs->watch_executes is set, i.e. once this session prepared a
+ * DDL): both go through hook_command() with the command byte and the
+ * statement id, where a remembered DDL is judged again.
+ */
+static size_t pol_stmt_payload(uint8_t out[5], uint8_t com, uint32_t stmt_id)
+{
+	out[0] = com;
+	out[1] = (uint8_t)stmt_id;
+	out[2] = (uint8_t)(stmt_id >> 8);
+	out[3] = (uint8_t)(stmt_id >> 16);
+	out[4] = (uint8_t)(stmt_id >> 24);
+	return 5;
+}
+
+enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs, uint32_t stmt_id,
+				    struct hook_reply *reply)
+{
+	uint8_t payload[5];
+	return hook_command(s, hs, payload, pol_stmt_payload(payload, COM_STMT_EXECUTE, stmt_id),
+			    reply);
+}
+
+void hook_stmt_close(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
+{
+	uint8_t payload[5];
+	struct hook_reply reply;
+	(void)hook_command(s, hs, payload, pol_stmt_payload(payload, COM_STMT_CLOSE, stmt_id),
+			   &reply);
 }

@@ -15,6 +15,7 @@ a unique index on a column with duplicates is refused, one without passes.
 
 import datetime
 import json
+import subprocess
 import os
 import sys
 import time
@@ -192,6 +193,45 @@ def test_admin_open_and_close():
 					 "TABLE_SCHEMA=%s AND TABLE_NAME='w' ORDER BY ORDINAL_POSITION",
 					 (SCHEMA,))]
 	assert cols == ["id", "v", "o1"], cols
+
+
+PERL_PREPARE_THEN_EXECUTE = r'''
+use strict; use DBI;
+$| = 1;
+my ($host, $port, $user, $pw, $db, $sql) = @ARGV;
+my $dbh = DBI->connect("DBI:MariaDB:database=$db;host=$host;port=$port;mariadb_server_prepare=1",
+	$user, $pw, { RaiseError => 0, PrintError => 0, AutoCommit => 1 }) or die "connect: $DBI::errstr\n";
+my $sth = $dbh->prepare($sql) or die "prepare: ", $dbh->errstr, "\n";
+print "PREPARED\n";
+my $go = <STDIN>;
+if (!$sth->execute) { print "ERR ", $sth->err, " ", $sth->errstr, "\n"; exit 0; }
+print "OK\n";
+'''
+
+
+def test_prepared_ddl_is_judged_again_at_execute():
+	"""A DDL prepared while the window was open does not run once it closed."""
+	h.require_proxy("windows are ddlgate's")
+	fresh_schema()
+	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	code, _ = admin_post(gw, "/window/open?minutes=5")
+	assert code == 200, code
+	before = snapshot()
+	proc = subprocess.Popen(["perl", "-e", PERL_PREPARE_THEN_EXECUTE, gw.host, str(gw.port),
+				 h.APP_USER, h.APP_PASSWORD, SCHEMA,
+				 "ALTER TABLE w ADD COLUMN late INT NULL"],
+				stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+				text=True)
+	try:
+		assert proc.stdout.readline().strip() == "PREPARED", proc.stderr.read()
+		code, _ = admin_post(gw, "/window/close")
+		assert code == 200, code
+		out, err = proc.communicate("go\n", timeout=60)
+	finally:
+		if proc.poll() is None:
+			proc.kill()
+	assert out.startswith("ERR 1290 ddlgate: blocked by ddl-outside-window:"), (out, err)
+	assert snapshot() == before, "the prepared ALTER reached the server"
 
 
 def test_sighup_reloads_windows():
