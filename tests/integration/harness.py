@@ -439,6 +439,27 @@ def scalar(conn, sql, args=None):
 		return row[0] if row else None
 
 
+def run_err(conn, sql):
+	"""Runs sql through conn, reading every result; None on success, else
+	the server's (or ddlgate's) (code, message)."""
+	try:
+		with conn.cursor() as cur:
+			cur.execute(sql)
+			while cur.nextset():
+				pass
+		return None
+	except pymysql.err.MySQLError as e:
+		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
+
+
+def assert_blocked(conn, sql, rule):
+	"""sql must be refused by ddlgate with ERR 1290 naming rule."""
+	err = run_err(conn, sql)
+	assert err is not None, f"expected {rule} to refuse: {sql}"
+	code, msg = err
+	assert code == 1290, f"expected ERR 1290, got {code}: {msg}"
+	assert msg.startswith(f"ddlgate: blocked by {rule}:"), msg
+
 def run(cmd, timeout=120, env=None, input=None, cwd=None):
 	"""Runs a client command; returns CompletedProcess with text output."""
 	return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

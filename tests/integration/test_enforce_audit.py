@@ -15,7 +15,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-import pymysql  # noqa: E402
 
 SCHEMA = "aud"
 SECRET1 = "S3cretPassw0rd-aud"
@@ -44,17 +43,6 @@ def gateway_with_audit(audit_path=None, **audit):
 	return gw
 
 
-def run_err(conn, sql):
-	try:
-		with conn.cursor() as cur:
-			cur.execute(sql)
-			while cur.nextset():
-				pass
-		return None
-	except pymysql.err.MySQLError as e:
-		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
-
-
 def records(path):
 	with open(path) as f:
 		return [json.loads(line) for line in f if line.strip()]
@@ -76,21 +64,21 @@ def test_records_decisions_outcomes_and_no_secret():
 	fresh_schema()
 	gw = gateway_with_audit(record="writes")
 	c = h.connect(gw, database=SCHEMA)
-	assert run_err(c, "SET SESSION lock_wait_timeout = 10") is None
-	assert run_err(c, "CREATE TABLE a1 (id INT PRIMARY KEY, v INT)") is None
-	assert run_err(c, "INSERT INTO a1 VALUES (1, 1)") is None
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	assert h.run_err(c, "CREATE TABLE a1 (id INT PRIMARY KEY, v INT)") is None
+	assert h.run_err(c, "INSERT INTO a1 VALUES (1, 1)") is None
 	assert h.scalar(c, "SELECT COUNT(*) FROM a1") == 1
-	err = run_err(c, "DROP TABLE a1")
+	err = h.run_err(c, "DROP TABLE a1")
 	assert err and err[0] == 1290 and "drop-table" in err[1], err
-	err = run_err(c, "ALTER TABLE missing_t ADD COLUMN c INT NULL")
+	err = h.run_err(c, "ALTER TABLE missing_t ADD COLUMN c INT NULL")
 	assert err and err[0] == 1146, err
-	assert run_err(c, f"CREATE USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET1}'") is None
-	assert run_err(c, f"ALTER USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET2}'") is None
+	assert h.run_err(c, f"CREATE USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET1}'") is None
+	assert h.run_err(c, f"ALTER USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET2}'") is None
 	# a migration session's DDL says so
 	m = h.connect(gw, database=SCHEMA)
 	assert h.scalar(m, "SELECT GET_LOCK('prisma_migrate', 10)") == 1
-	assert run_err(m, "SET SESSION lock_wait_timeout = 10") is None
-	assert run_err(m, "CREATE TABLE a2 (id INT PRIMARY KEY)") is None
+	assert h.run_err(m, "SET SESSION lock_wait_timeout = 10") is None
+	assert h.run_err(m, "CREATE TABLE a2 (id INT PRIMARY KEY)") is None
 	m.close()
 	c.close()
 	assert gw.stop() == 0
@@ -130,7 +118,7 @@ def test_unwritable_audit_log_refuses_ddl_only():
 	assert h.scalar(c, "SELECT 1 + 1") == 2
 	for sql in ("CREATE TABLE never1 (id INT PRIMARY KEY)",
 		    "CREATE TABLE never2 (id INT PRIMARY KEY)"):
-		err = run_err(c, sql)
+		err = h.run_err(c, sql)
 		assert err and err[0] == 1290, err
 		assert err[1].startswith("ddlgate: blocked by audit-unavailable: the audit log cannot be "
 					 "written"), err[1]
@@ -146,9 +134,9 @@ def test_sigterm_flushes_every_record():
 	fresh_schema()
 	gw = gateway_with_audit()
 	c = h.connect(gw, database=SCHEMA)
-	assert run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
 	for i in range(200):
-		assert run_err(c, f"CREATE TABLE s{i} (id INT PRIMARY KEY)") is None
+		assert h.run_err(c, f"CREATE TABLE s{i} (id INT PRIMARY KEY)") is None
 	gw.sigterm()
 	assert gw.wait(30) == 0
 	recs = records(gw.audit)

@@ -20,7 +20,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-import pymysql  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
 SCHEMA = "mem_enf"
@@ -73,25 +72,6 @@ def migrator(gw):
 			 client_flag=CLIENT.MULTI_STATEMENTS)
 
 
-def run_err(conn, sql):
-	"""Runs sql (every result); None on success, else (code, message)."""
-	try:
-		with conn.cursor() as cur:
-			cur.execute(sql)
-			while cur.nextset():
-				pass
-		return None
-	except pymysql.err.MySQLError as e:
-		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
-
-
-def assert_blocked(conn, sql, rule):
-	err = run_err(conn, sql)
-	assert err is not None, f"expected {rule} to refuse: {sql}"
-	code, msg = err
-	assert code == 1290 and msg.startswith(f"ddlgate: blocked by {rule}:"), err
-
-
 def unique_keys(table):
 	rows = db().query("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE "
 			  "TABLE_SCHEMA=%s AND TABLE_NAME=%s AND NON_UNIQUE=0 AND INDEX_NAME<>'PRIMARY'",
@@ -105,16 +85,16 @@ def test_refused_create_does_not_make_a_table_new():
 	gw = gateway()
 	m = migrator(gw)
 	# the server refuses the CREATE: dup keeps its rows and stays "may hold rows"
-	err = run_err(m, "CREATE TABLE dup (id INT PRIMARY KEY, c INT)")
+	err = h.run_err(m, "CREATE TABLE dup (id INT PRIMARY KEY, c INT)")
 	assert err and err[0] == 1050, err
-	assert_blocked(m, "ALTER TABLE dup ADD UNIQUE (c)", "unique-unguarded")
+	h.assert_blocked(m, "ALTER TABLE dup ADD UNIQUE (c)", "unique-unguarded")
 	# the same with the refused CREATE first in a multi-statement command: the
 	# ADD UNIQUE after it is judged as if the CREATE ran, but the server stops
 	# at the CREATE's error and the memory learns nothing
-	err = run_err(m, "CREATE TABLE dup (id INT PRIMARY KEY, c INT); "
+	err = h.run_err(m, "CREATE TABLE dup (id INT PRIMARY KEY, c INT); "
 		      "ALTER TABLE dup ADD UNIQUE (c)")
 	assert err and err[0] == 1050, err
-	assert_blocked(m, "ALTER TABLE dup ADD UNIQUE (c)", "unique-unguarded")
+	h.assert_blocked(m, "ALTER TABLE dup ADD UNIQUE (c)", "unique-unguarded")
 	assert unique_keys("dup") == 0
 	m.close()
 	assert gw.stop() == 0
@@ -126,19 +106,19 @@ def test_blocked_command_teaches_nothing():
 	gw = gateway()
 	m = migrator(gw)
 	# blocked as a whole (DROP TABLE): the CREATE never ran ...
-	assert_blocked(m, "CREATE TABLE later (id INT PRIMARY KEY, c INT); DROP TABLE uniq",
+	h.assert_blocked(m, "CREATE TABLE later (id INT PRIMARY KEY, c INT); DROP TABLE uniq",
 		       "drop-table")
 	# ... and someone else creates the table, with duplicates
 	db().query(f"CREATE TABLE `{SCHEMA}`.later (id INT PRIMARY KEY, c INT)")
 	db().query(f"INSERT INTO `{SCHEMA}`.later VALUES (1, 3), (2, 3)")
-	assert_blocked(m, "ALTER TABLE later ADD UNIQUE (c)", "unique-unguarded")
+	h.assert_blocked(m, "ALTER TABLE later ADD UNIQUE (c)", "unique-unguarded")
 	# a CREATE and its index in one command are fine: the table is new
-	assert run_err(m, "CREATE TABLE fresh (id INT PRIMARY KEY, c INT); "
+	assert h.run_err(m, "CREATE TABLE fresh (id INT PRIMARY KEY, c INT); "
 		       "ALTER TABLE fresh ADD UNIQUE (c)") is None
 	assert unique_keys("fresh") == 1
 	# and after the server ran a CREATE, the table is new for later commands too
-	assert run_err(m, "CREATE TABLE fresh2 (id INT PRIMARY KEY, c INT)") is None
-	assert run_err(m, "ALTER TABLE fresh2 ADD UNIQUE (c)") is None
+	assert h.run_err(m, "CREATE TABLE fresh2 (id INT PRIMARY KEY, c INT)") is None
+	assert h.run_err(m, "ALTER TABLE fresh2 ADD UNIQUE (c)") is None
 	assert unique_keys("fresh2") == 1
 	m.close()
 	assert gw.stop() == 0
@@ -149,8 +129,8 @@ def test_passed_probe_is_in_the_audit_record():
 	fresh_schema()
 	gw = gateway()
 	m = migrator(gw)
-	assert run_err(m, "SET SESSION lock_wait_timeout = 10") is None
-	assert run_err(m, "ALTER TABLE uniq ADD UNIQUE (c)") is None
+	assert h.run_err(m, "SET SESSION lock_wait_timeout = 10") is None
+	assert h.run_err(m, "ALTER TABLE uniq ADD UNIQUE (c)") is None
 	assert unique_keys("uniq") == 1
 	m.close()
 	assert gw.stop() == 0

@@ -21,7 +21,6 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-import pymysql  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
 PROBER, PROBER_PASSWORD = "prober", "prober-secret"
@@ -104,26 +103,6 @@ def table_exists(schema, table):
 	return rows[0][0] == 1
 
 
-def run_err(conn, sql):
-	"""Runs sql; returns None on success or (code, message) of the error."""
-	try:
-		with conn.cursor() as cur:
-			cur.execute(sql)
-			while cur.nextset():
-				pass
-		return None
-	except pymysql.err.MySQLError as e:
-		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
-
-
-def assert_blocked(conn, sql, rule):
-	err = run_err(conn, sql)
-	assert err is not None, f"expected {rule} to refuse: {sql}"
-	code, msg = err
-	assert code == 1290, f"expected ERR 1290, got {code}: {msg}"
-	assert msg.startswith(f"ddlgate: blocked by {rule}:"), msg
-
-
 def prisma_deploy(gw, schema):
 	"""Does what `prisma migrate deploy` does, leaving the session open
 	(Prisma never releases its lock: the lock lives as long as the
@@ -187,9 +166,9 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 	assert h.scalar(mig, "SELECT GET_LOCK('prisma_migrate', 10)") == 1
 	# at once, with no wait: GET_LOCK's answer came after the cluster lock was
 	# taken, and the second ddlgate polls the lock before judging DDL
-	assert_blocked(other2, "CREATE TABLE early (id INT PRIMARY KEY)", "migration-conflict")
+	h.assert_blocked(other2, "CREATE TABLE early (id INT PRIMARY KEY)", "migration-conflict")
 	mig.close()
-	wait_for(lambda: run_err(other2, "CREATE TABLE IF NOT EXISTS early (id INT PRIMARY KEY)")
+	wait_for(lambda: h.run_err(other2, "CREATE TABLE IF NOT EXISTS early (id INT PRIMARY KEY)")
 		 is None, 3, "the second ddlgate to see the first migration end")
 
 	mig = prisma_deploy(gw1, schema)
@@ -205,14 +184,14 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 
 	# the migration's own account on another connection is the migration's peer
 	peer = h.connect(gw1, database=schema)
-	assert run_err(peer, "CREATE TABLE IF NOT EXISTS peer_t (id INT PRIMARY KEY)") is None
+	assert h.run_err(peer, "CREATE TABLE IF NOT EXISTS peer_t (id INT PRIMARY KEY)") is None
 	peer.close()
 
 	other = other_client(gw1, schema)
-	assert_blocked(other, "ALTER TABLE existing ADD COLUMN a1 INT NULL", "migration-conflict")
-	assert_blocked(other, "CREATE TABLE t_other (id INT PRIMARY KEY)", "migration-conflict")
+	h.assert_blocked(other, "ALTER TABLE existing ADD COLUMN a1 INT NULL", "migration-conflict")
+	h.assert_blocked(other, "CREATE TABLE t_other (id INT PRIMARY KEY)", "migration-conflict")
 	# an allow directive cannot lift it
-	assert_blocked(other, "/* ddlgate:allow migration-conflict reason=\"urgent\" */ "
+	h.assert_blocked(other, "/* ddlgate:allow migration-conflict reason=\"urgent\" */ "
 		       "ALTER TABLE existing ADD COLUMN a2 INT NULL", "migration-conflict")
 	# DML flows
 	with other.cursor() as cur:
@@ -223,16 +202,16 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 	# the second instance sees the cluster lock held elsewhere
 	wait_for(lambda: status(gw2)["migration"]["cluster_lock"]["held_elsewhere"], 3,
 		 "the second ddlgate to see the cluster lock")
-	assert_blocked(other2, "ALTER TABLE existing ADD COLUMN b1 INT NULL", "migration-conflict")
+	h.assert_blocked(other2, "ALTER TABLE existing ADD COLUMN b1 INT NULL", "migration-conflict")
 	assert columns(schema, "existing") == ["id", "note"]
 	assert not table_exists(schema, "t_other")
 
 	# the migration ends by disconnecting (Prisma never releases its lock)
 	mig.close()
 	t_closed = time.monotonic()
-	wait_for(lambda: run_err(other, "CREATE TABLE IF NOT EXISTS after1 (id INT PRIMARY KEY)") is None,
+	wait_for(lambda: h.run_err(other, "CREATE TABLE IF NOT EXISTS after1 (id INT PRIMARY KEY)") is None,
 		 2, "DDL through the first ddlgate after the migration ended")
-	t_ok2 = wait_for(lambda: run_err(other2, "CREATE TABLE IF NOT EXISTS after2 (id INT PRIMARY KEY)")
+	t_ok2 = wait_for(lambda: h.run_err(other2, "CREATE TABLE IF NOT EXISTS after2 (id INT PRIMARY KEY)")
 			 is None, 3, "DDL through the second ddlgate after the migration ended")
 	assert t_ok2 - t_closed < 1.5, f"second instance took {t_ok2 - t_closed:.2f}s"
 	assert table_exists(schema, "after1") and table_exists(schema, "after2")
@@ -248,20 +227,20 @@ def test_migration_user_and_lock_release():
 	app = other_client(gw, schema)
 	# a [migration] users login is a migration session from the start
 	m = h.connect(gw, user=MIGRATOR, password=MIGRATOR_PASSWORD, database=schema)
-	assert_blocked(app, "ALTER TABLE existing ADD COLUMN c1 INT NULL", "migration-conflict")
-	assert run_err(m, "ALTER TABLE existing ADD COLUMN c1 INT NULL") is None
+	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN c1 INT NULL", "migration-conflict")
+	assert h.run_err(m, "ALTER TABLE existing ADD COLUMN c1 INT NULL") is None
 	m.close()
-	wait_for(lambda: run_err(app, "ALTER TABLE existing ADD COLUMN c2 INT NULL") is None, 2,
+	wait_for(lambda: h.run_err(app, "ALTER TABLE existing ADD COLUMN c2 INT NULL") is None, 2,
 		 "DDL after the migrator left")
 
 	# GET_LOCK / RELEASE_LOCK of a Flyway-style name
 	fly = h.connect(gw, database=schema)
 	assert h.scalar(fly, "SELECT GET_LOCK('Flyway-123456', 10)") == 1
-	assert_blocked(app, "ALTER TABLE existing ADD COLUMN c3 INT NULL", "migration-conflict")
+	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN c3 INT NULL", "migration-conflict")
 	# a lock name that is not a migration's changes nothing
 	assert h.scalar(app, "SELECT GET_LOCK('app_cron_job', 0)") == 1
 	assert h.scalar(fly, "SELECT RELEASE_LOCK('Flyway-123456')") == 1
-	assert run_err(app, "ALTER TABLE existing ADD COLUMN c3 INT NULL") is None
+	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN c3 INT NULL") is None
 	assert columns(schema, "existing") == ["id", "note", "c1", "c2", "c3"]
 
 
@@ -278,13 +257,13 @@ def test_knex_lock_row_and_table_scope():
 	with knex.cursor() as cur:
 		cur.execute("update `knex_migrations_lock` set `is_locked` = 1 where `is_locked` = 0")
 		assert cur.rowcount == 1
-	assert run_err(knex, "ALTER TABLE existing ADD COLUMN k1 INT NULL") is None
+	assert h.run_err(knex, "ALTER TABLE existing ADD COLUMN k1 INT NULL") is None
 	# scope = table: only tables the migration touched are off limits
-	assert_blocked(app, "ALTER TABLE existing ADD COLUMN k2 INT NULL", "migration-conflict")
-	assert run_err(app, "ALTER TABLE other ADD COLUMN o1 INT NULL") is None
+	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN k2 INT NULL", "migration-conflict")
+	assert h.run_err(app, "ALTER TABLE other ADD COLUMN o1 INT NULL") is None
 	with knex.cursor() as cur:
 		cur.execute("update `knex_migrations_lock` set `is_locked` = 0")
-	assert run_err(app, "ALTER TABLE existing ADD COLUMN k2 INT NULL") is None
+	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN k2 INT NULL") is None
 	assert columns(schema, "existing") == ["id", "note", "k1", "k2"]
 
 
@@ -298,7 +277,7 @@ def test_hold_waits_for_the_migration_then_runs():
 
 	def held():
 		t0 = time.monotonic()
-		result["err"] = run_err(app, "ALTER TABLE existing ADD COLUMN h1 INT NULL")
+		result["err"] = h.run_err(app, "ALTER TABLE existing ADD COLUMN h1 INT NULL")
 		result["took"] = time.monotonic() - t0
 
 	t = threading.Thread(target=held)
@@ -323,7 +302,7 @@ def test_hold_times_out_with_block():
 	mig = prisma_deploy(gw, schema)
 	app = other_client(gw, schema)
 	t0 = time.monotonic()
-	assert_blocked(app, "ALTER TABLE existing ADD COLUMN h2 INT NULL", "migration-conflict")
+	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN h2 INT NULL", "migration-conflict")
 	took = time.monotonic() - t0
 	assert 0.6 <= took < 3, took
 	assert columns(schema, "existing") == ["id", "note"]

@@ -23,7 +23,6 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-import pymysql  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
 PROBER, PROBER_PASSWORD = "prober", "prober-secret"
@@ -69,24 +68,6 @@ def snapshot():
 	return (cols, idx, routines)
 
 
-def run_err(conn, sql):
-	try:
-		with conn.cursor() as cur:
-			cur.execute(sql)
-			while cur.nextset():
-				pass
-		return None
-	except pymysql.err.MySQLError as e:
-		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
-
-
-def assert_blocked(conn, sql, rule):
-	err = run_err(conn, sql)
-	assert err is not None, f"expected {rule} to refuse: {sql}"
-	assert err[0] == 1290, f"expected ERR 1290, got {err}"
-	assert err[1].startswith(f"ddlgate: blocked by {rule}:"), err[1]
-
-
 def admin_post(gw, path):
 	req = urllib.request.Request(f"http://127.0.0.1:{gw.admin_port}{path}", data=b"",
 				     method="POST")
@@ -125,26 +106,26 @@ def test_window_refuses_ddl_in_every_shape():
 	rule = "ddl-outside-window"
 
 	# DML flows
-	assert run_err(c, "INSERT INTO w VALUES (1, 'a')") is None
+	assert h.run_err(c, "INSERT INTO w VALUES (1, 'a')") is None
 	assert h.scalar(c, "SELECT v FROM w WHERE id = 1") == "a"
 
-	assert_blocked(c, "ALTER TABLE w ADD COLUMN c1 INT NULL", rule)
-	assert_blocked(c, "CREATE TABLE t1 (id INT PRIMARY KEY)", rule)
+	h.assert_blocked(c, "ALTER TABLE w ADD COLUMN c1 INT NULL", rule)
+	h.assert_blocked(c, "CREATE TABLE t1 (id INT PRIMARY KEY)", rule)
 	# multi-statement: nothing runs, not even the statements before the DDL
-	assert_blocked(c, "INSERT INTO w VALUES (2, 'b'); ALTER TABLE w ADD COLUMN c2 INT NULL", rule)
+	h.assert_blocked(c, "INSERT INTO w VALUES (2, 'b'); ALTER TABLE w ADD COLUMN c2 INT NULL", rule)
 	assert h.scalar(c, "SELECT COUNT(*) FROM w") == 1
-	assert_blocked(c, "/*!50000 ALTER TABLE w ADD COLUMN c3 INT NULL */", rule)
-	assert_blocked(c, "/* leading */ ALTER TABLE w ADD COLUMN c4 INT NULL", rule)
-	assert_blocked(c, "-- leading\nALTER TABLE w ADD COLUMN c5 INT NULL", rule)
-	assert_blocked(c, "PREPARE s1 FROM 'ALTER TABLE w ADD COLUMN c6 INT NULL'", rule)
-	assert run_err(c, "SET @ddl = 'ALTER TABLE w ADD COLUMN c7 INT NULL'") is None
-	assert_blocked(c, "PREPARE s2 FROM @ddl", rule)
-	assert_blocked(c, "CREATE PROCEDURE p1() BEGIN ALTER TABLE w ADD COLUMN c8 INT NULL; END", rule)
+	h.assert_blocked(c, "/*!50000 ALTER TABLE w ADD COLUMN c3 INT NULL */", rule)
+	h.assert_blocked(c, "/* leading */ ALTER TABLE w ADD COLUMN c4 INT NULL", rule)
+	h.assert_blocked(c, "-- leading\nALTER TABLE w ADD COLUMN c5 INT NULL", rule)
+	h.assert_blocked(c, "PREPARE s1 FROM 'ALTER TABLE w ADD COLUMN c6 INT NULL'", rule)
+	assert h.run_err(c, "SET @ddl = 'ALTER TABLE w ADD COLUMN c7 INT NULL'") is None
+	h.assert_blocked(c, "PREPARE s2 FROM @ddl", rule)
+	h.assert_blocked(c, "CREATE PROCEDURE p1() BEGIN ALTER TABLE w ADD COLUMN c8 INT NULL; END", rule)
 	# an allow directive cannot lift the window
-	assert_blocked(c, "/* ddlgate:allow ddl-outside-window reason=\"now\" */ "
+	h.assert_blocked(c, "/* ddlgate:allow ddl-outside-window reason=\"now\" */ "
 		       "ALTER TABLE w ADD COLUMN c9 INT NULL", rule)
 	# SQL-level PREPARE of a query is not DDL
-	assert run_err(c, "PREPARE s3 FROM 'SELECT COUNT(*) FROM w'") is None
+	assert h.run_err(c, "PREPARE s3 FROM 'SELECT COUNT(*) FROM w'") is None
 
 	# COM_STMT_PREPARE (server-side prepared statement)
 	out = perl_prepare(gw, "ALTER TABLE w ADD COLUMN c10 INT NULL")
@@ -155,7 +136,7 @@ def test_window_refuses_ddl_in_every_shape():
 	cert, _ = h.tls_pair()
 	t = h.connect(gw, database=SCHEMA, ssl_ca=cert, ssl_verify_cert=True, ssl_verify_identity=False)
 	assert h.scalar(t, "SELECT COUNT(*) FROM w") == 1
-	assert_blocked(t, "ALTER TABLE w ADD COLUMN c11 INT NULL", rule)
+	h.assert_blocked(t, "ALTER TABLE w ADD COLUMN c11 INT NULL", rule)
 	t.close()
 
 	# compressed protocol (mariadb --compress)
@@ -174,7 +155,7 @@ def test_admin_open_and_close():
 	fresh_schema()
 	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
 	c = h.connect(gw, database=SCHEMA)
-	assert_blocked(c, "ALTER TABLE w ADD COLUMN o1 INT NULL", "ddl-outside-window")
+	h.assert_blocked(c, "ALTER TABLE w ADD COLUMN o1 INT NULL", "ddl-outside-window")
 	st = json.loads(gw.admin_get("/status")[1])
 	assert st["window"]["configured"] and not st["window"]["open"], st["window"]
 
@@ -184,11 +165,11 @@ def test_admin_open_and_close():
 	assert code == 200 and body["open"], body
 	st = json.loads(gw.admin_get("/status")[1])
 	assert st["window"]["open"] and st["window"]["adhoc_until"], st["window"]
-	assert run_err(c, "ALTER TABLE w ADD COLUMN o1 INT NULL") is None
+	assert h.run_err(c, "ALTER TABLE w ADD COLUMN o1 INT NULL") is None
 
 	code, body = admin_post(gw, "/window/close")
 	assert code == 200 and not body["open"], body
-	assert_blocked(c, "ALTER TABLE w ADD COLUMN o2 INT NULL", "ddl-outside-window")
+	h.assert_blocked(c, "ALTER TABLE w ADD COLUMN o2 INT NULL", "ddl-outside-window")
 	cols = [r[0] for r in db().query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
 					 "TABLE_SCHEMA=%s AND TABLE_NAME='w' ORDER BY ORDINAL_POSITION",
 					 (SCHEMA,))]
@@ -239,13 +220,13 @@ def test_sighup_reloads_windows():
 	fresh_schema()
 	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
 	c = h.connect(gw, database=SCHEMA)
-	assert_blocked(c, "ALTER TABLE w ADD COLUMN r1 INT NULL", "ddl-outside-window")
+	h.assert_blocked(c, "ALTER TABLE w ADD COLUMN r1 INT NULL", "ddl-outside-window")
 	conf = dict(gw.conf)
 	conf["window"] = {"schedule": None}
 	gw.write_config(conf)
 	gw.sighup()
 	deadline = time.monotonic() + 5
-	while run_err(c, "ALTER TABLE w ADD COLUMN r1 INT NULL") is not None:
+	while h.run_err(c, "ALTER TABLE w ADD COLUMN r1 INT NULL") is not None:
 		assert time.monotonic() < deadline, "the reload did not drop the window"
 		time.sleep(0.1)
 	st = json.loads(gw.admin_get("/status")[1])
@@ -263,10 +244,10 @@ def test_unique_index_guarded_by_live_probe():
 	gw = h.Ddlgate(db(), {"guard": {"user": PROBER, "password": PROBER_PASSWORD,
 					"probe_timeout_ms": 3000}})
 	c = h.connect(gw, database=SCHEMA)
-	assert run_err(c, "SET SESSION lock_wait_timeout = 10") is None
-	assert_blocked(c, "ALTER TABLE dup ADD UNIQUE INDEX dup_email (email)", "unique-unguarded")
-	assert_blocked(c, "CREATE UNIQUE INDEX dup_email ON dup (email)", "unique-unguarded")
-	assert run_err(c, "ALTER TABLE nodup ADD UNIQUE INDEX nodup_email (email)") is None
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	h.assert_blocked(c, "ALTER TABLE dup ADD UNIQUE INDEX dup_email (email)", "unique-unguarded")
+	h.assert_blocked(c, "CREATE UNIQUE INDEX dup_email ON dup (email)", "unique-unguarded")
+	assert h.run_err(c, "ALTER TABLE nodup ADD UNIQUE INDEX nodup_email (email)") is None
 	idx = d.query("SELECT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS WHERE "
 		      "TABLE_SCHEMA=%s AND INDEX_NAME LIKE %s ORDER BY 1", (SCHEMA, "%email"))
 	assert [tuple(r) for r in idx] == [("nodup", "nodup_email")], idx
@@ -289,12 +270,12 @@ def test_destructive_ddl_guarded_by_live_probe():
 	gw = h.Ddlgate(db(), {"guard": {"user": PROBER, "password": PROBER_PASSWORD,
 					"probe_timeout_ms": 3000}})
 	c = h.connect(gw, database=SCHEMA)
-	assert run_err(c, "SET SESSION lock_wait_timeout = 10") is None
-	assert_blocked(c, "DROP TABLE full_t", "drop-table")
-	assert_blocked(c, "CREATE OR REPLACE TABLE full_t (id INT PRIMARY KEY)", "drop-table")
-	assert run_err(c, "DROP TABLE empty_t") is None
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	h.assert_blocked(c, "DROP TABLE full_t", "drop-table")
+	h.assert_blocked(c, "CREATE OR REPLACE TABLE full_t (id INT PRIMARY KEY)", "drop-table")
+	assert h.run_err(c, "DROP TABLE empty_t") is None
 	# a table that does not exist holds no data
-	assert run_err(c, "CREATE OR REPLACE TABLE brand_new (id INT PRIMARY KEY)") is None
+	assert h.run_err(c, "CREATE OR REPLACE TABLE brand_new (id INT PRIMARY KEY)") is None
 	tables = [r[0] for r in d.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
 					"TABLE_SCHEMA=%s ORDER BY 1", (SCHEMA,))]
 	assert tables == ["brand_new", "full_t", "w"], tables
