@@ -23,6 +23,9 @@ Environment (defaults in brackets):
                              [audit] record = all (every statement recorded,
                              fsync = interval), and prints its throughput
                              and CPU per query against ddlgate without audit
+  BENCH_PS_MODE [auto]       sysbench --db-ps-mode: auto (prepared statements)
+                             or disable (every statement a COM_QUERY; the
+                             audit records COM_QUERY text, not executes)
   DDLGATE_BIN                use this binary instead of building one
 """
 
@@ -45,6 +48,7 @@ PROXY_THREADS = int(os.environ.get("BENCH_PROXY_THREADS", str(os.cpu_count() or 
 TABLES = int(os.environ.get("BENCH_TABLES", "4"))
 TABLE_SIZE = int(os.environ.get("BENCH_TABLE_SIZE", "25000"))
 AUDIT = os.environ.get("BENCH_AUDIT", "0") == "1"
+PS_MODE = os.environ.get("BENCH_PS_MODE", "auto")
 
 
 def sysbench(port, workload, *args, timeout=None):
@@ -64,7 +68,7 @@ def run_once(target, workload, threads):
 	name, port, pid = target
 	cpu0 = bl.cpu_seconds(pid) if pid else None
 	out = sysbench(port, workload, f"--threads={threads}", f"--time={RUN_TIME}", "--events=0",
-		       "--db-ps-mode=auto", "--report-interval=0", "run",
+		       f"--db-ps-mode={PS_MODE}", "--report-interval=0", "run",
 		       timeout=RUN_TIME + 120)
 	cpu = bl.cpu_seconds(pid) - cpu0 if pid else None
 	m = re.search(r"queries:\s+(\d+)\s+\((\d+(?:\.\d+)?) per sec", out)
