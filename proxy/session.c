@@ -654,16 +654,23 @@ static bool move_packet_seq(struct evbuffer *from, struct evbuffer *to, size_t l
 	       evbuffer_remove_buffer(from, to, len) == (int)len;
 }
 
-/* Peeks a whole packet at the front of buf: returns its payload length
- * through *len and true when all of it is there. */
-static bool whole_packet(struct evbuffer *buf, uint32_t *len, uint8_t *seq)
+enum peek { PEEK_WAIT, PEEK_READY, PEEK_TOO_LARGE };
+
+/* Peeks a packet of the handshake or auth phase at the front of buf. Its
+ * header is judged as soon as it is there: a payload announced larger than
+ * max is PEEK_TOO_LARGE before any of it is buffered (input before
+ * authentication stays bounded). PEEK_READY when the whole packet is there,
+ * with its payload length in *len and sequence id in *seq. */
+static enum peek peek_packet(struct evbuffer *buf, uint32_t max, uint32_t *len, uint8_t *seq)
 {
 	uint8_t h[PKT_HDR];
 	if (evbuffer_copyout(buf, h, PKT_HDR) != PKT_HDR)
-		return false;
+		return PEEK_WAIT;
 	*len = pkt_hdr_len(h);
 	*seq = pkt_hdr_seq(h);
-	return evbuffer_get_length(buf) >= PKT_HDR + (size_t)*len;
+	if (*len > max)
+		return PEEK_TOO_LARGE;
+	return evbuffer_get_length(buf) >= PKT_HDR + (size_t)*len ? PEEK_READY : PEEK_WAIT;
 }
 
 /* The server's greeting: mask what ddlgate does not implement and pass it on. */
@@ -671,16 +678,15 @@ static bool on_greeting(struct sess *s)
 {
 	uint32_t len;
 	uint8_t seq;
-	if (evbuffer_get_length(s->b.in) >= PKT_HDR) {
-		uint8_t h[PKT_HDR];
-		evbuffer_copyout(s->b.in, h, PKT_HDR);
-		if (pkt_hdr_len(h) > SESS_AUTH_MAX) {
-			backend_unreachable(s, "greeting too large");
-			return false;
-		}
-	}
-	if (!whole_packet(s->b.in, &len, &seq))
+	switch (peek_packet(s->b.in, SESS_AUTH_MAX, &len, &seq)) {
+	case PEEK_WAIT:
 		return true;
+	case PEEK_TOO_LARGE:
+		backend_unreachable(s, "greeting too large");
+		return false;
+	case PEEK_READY:
+		break;
+	}
 	uint8_t *p = evbuffer_pullup(s->b.in, PKT_HDR + len) + PKT_HDR;
 	if (len > 0 && p[0] == 0xFF) {
 		/* "Too many connections", "Host blocked": the client should see it. */
@@ -786,16 +792,15 @@ static bool on_hello(struct sess *s)
 {
 	uint32_t len;
 	uint8_t seq;
-	if (evbuffer_get_length(s->c.in) >= PKT_HDR) {
-		uint8_t h[PKT_HDR];
-		evbuffer_copyout(s->c.in, h, PKT_HDR);
-		if (pkt_hdr_len(h) > SESS_HELLO_MAX) {
-			sess_close(s, "handshake response too large");
-			return false;
-		}
-	}
-	if (!whole_packet(s->c.in, &len, &seq))
+	switch (peek_packet(s->c.in, SESS_HELLO_MAX, &len, &seq)) {
+	case PEEK_WAIT:
 		return true;
+	case PEEK_TOO_LARGE:
+		sess_close(s, "handshake response too large");
+		return false;
+	case PEEK_READY:
+		break;
+	}
 	uint8_t *p = evbuffer_pullup(s->c.in, PKT_HDR + len) + PKT_HDR;
 	struct pkt_hsresp h;
 	if (seq != (s->c.ssl ? 2 : 1) || !pkt_hsresp_parse(p, len, &h)) {
@@ -914,8 +919,10 @@ static bool auth_relay(struct sess *s, bool from_client)
 	struct leg *src = from_client ? &s->c : &s->b, *dst = from_client ? &s->b : &s->c;
 	uint32_t len;
 	uint8_t seq;
-	while (s->state == S_AUTH && whole_packet(src->in, &len, &seq)) {
-		if (len > SESS_AUTH_MAX) {
+	enum peek pk;
+	while (s->state == S_AUTH &&
+	       (pk = peek_packet(src->in, SESS_AUTH_MAX, &len, &seq)) != PEEK_WAIT) {
+		if (pk == PEEK_TOO_LARGE) {
 			sess_close(s, "auth packet too large");
 			return false;
 		}
@@ -938,11 +945,6 @@ static bool auth_relay(struct sess *s, bool from_client)
 			sess_close_after_flush(s, "authentication failed");
 			return false;
 		}
-	}
-	/* An auth packet still arriving must stay small. */
-	if (evbuffer_get_length(src->in) > SESS_AUTH_MAX + PKT_HDR) {
-		sess_close(s, "auth packet too large");
-		return false;
 	}
 	return true;
 }
