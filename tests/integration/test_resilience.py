@@ -84,6 +84,9 @@ FRESH_GARBAGE = [
 	("http request", False, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", True),
 	("random bytes", True, random.Random(7).randbytes(300), True),
 	("huge length header", True, b"\xff\xff\xff\x01" + b"A" * 100, True),
+	# announced 64 KiB, over the 8 KiB cap before authentication: closed
+	# at the header, without waiting for the payload or an EOF
+	("oversized handshake response", True, b"\x00\x00\x01\x01" + b"A" * 100, False),
 	("short handshake response", True, b"\x04\x00\x00\x01\x00\x00\x00\x00", False),
 	("zero-length packet", True, b"\x00\x00\x00\x01", True),
 	("bytes before the greeting", False, random.Random(8).randbytes(64), True),
