@@ -528,15 +528,6 @@ static bool pol_is_write_kw(const char *kw, size_t n)
 	       pol_kw(kw, n, "MERGE");
 }
 
-static bool pol_has_ci(const char *s, size_t len, const char *needle)
-{
-	size_t n = strlen(needle);
-	for (size_t i = 0; i + n <= len; i++)
-		if (strncasecmp(s + i, needle, n) == 0)
-			return true;
-	return false;
-}
-
 /*
  * Reads "SET [SESSION|LOCAL] lock_wait_timeout = N" (also @@session.,
  * @@local., @@ forms and lists of assignments). Returns -2 when the
@@ -549,7 +540,7 @@ static long pol_scan_lock_wait(const char *sql, size_t len)
 	bool global = false;
 	long found = -2;
 
-	if (!pol_has_ci(sql, len, "lock_wait_timeout"))
+	if (!lex_contains_ci(sql, len, "lock_wait_timeout"))
 		return -2;
 	lex_init(&lx, sql, len, 0);
 	if (!lex_next(&lx, &t) || !lex_is_word(&t, "SET"))
@@ -574,7 +565,7 @@ static long pol_scan_lock_wait(const char *sql, size_t len)
 			target = !global;
 		else if (t.type == LEX_VARIABLE && t.n >= 17 &&
 			 strncasecmp(t.p + t.n - 17, "lock_wait_timeout", 17) == 0 &&
-			 !pol_has_ci(t.p, t.n, "global."))
+			 !lex_contains_ci(t.p, t.n, "global."))
 			target = true;
 		if (!target)
 			continue;
@@ -631,7 +622,7 @@ static int pol_scan_sql_mode(const char *sql, size_t len)
 	bool global = false;
 	int found = -1;
 
-	if (!pol_has_ci(sql, len, "sql_mode"))
+	if (!lex_contains_ci(sql, len, "sql_mode"))
 		return -1;
 	lex_init(&lx, sql, len, 0);
 	if (!lex_next(&lx, &t) || !lex_is_word(&t, "SET"))
@@ -650,7 +641,7 @@ static int pol_scan_sql_mode(const char *sql, size_t len)
 			target = !global;
 		else if (t.type == LEX_VARIABLE && t.n >= 10 && t.p[1] == '@' &&
 			 strncasecmp(t.p + t.n - 8, "sql_mode", 8) == 0 &&
-			 !pol_has_ci(t.p, t.n, "global."))
+			 !lex_contains_ci(t.p, t.n, "global."))
 			target = true;
 		if (!target)
 			continue;
@@ -669,7 +660,7 @@ static int pol_scan_sql_mode(const char *sql, size_t len)
 		} else {
 			/* an expression: only an explicit ANSI_QUOTES is known to turn it on */
 			size_t start = (size_t)(t.p - sql);
-			if (pol_has_ci(sql + start, len - start, "ANSI"))
+			if (lex_contains_ci(sql + start, len - start, "ANSI"))
 				found = 1;
 		}
 	}

@@ -176,22 +176,12 @@ bool directive_parse_comment(struct arena *a, const char *text, size_t n,
 	return true;
 }
 
-/* True when "ddlgate:" (any case) occurs anywhere in sql: a byte scan that
- * lets the common statement, which carries no directive, skip a second
- * lexing pass. */
-static bool mentions_tag(const char *sql, size_t len)
-{
-	for (size_t i = 0; i + 8 <= len; i++)
-		if ((sql[i] | 0x20) == 'd' && strncasecmp(sql + i, "ddlgate:", 8) == 0)
-			return true;
-	return false;
-}
-
 bool directive_scan(struct arena *a, const char *sql, size_t len, unsigned lex_flags,
 		    struct rules_directives *d)
 {
 	memset(d, 0, sizeof(*d));
-	if (!mentions_tag(sql, len))
+	/* the common statement carries no directive: skip the second lexing */
+	if (!lex_contains_ci(sql, len, "ddlgate:"))
 		return false;
 	struct lexer lx;
 	struct lex_token tok;

@@ -2,6 +2,7 @@
 #include "rules/lex.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* Identifier bytes: ASCII letters, digits, '_', '$' and every non-ASCII byte
  * (MySQL accepts UTF-8 letters in unquoted identifiers). */
@@ -344,4 +345,13 @@ bool lex_is_word(const struct lex_token *tok, const char *kw)
 bool lex_is_op(const struct lex_token *tok, const char *op)
 {
 	return tok->type == LEX_OP && strlen(op) == tok->n && memcmp(tok->p, op, tok->n) == 0;
+}
+
+bool lex_contains_ci(const char *s, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (size_t i = 0; i + n <= len; i++)
+		if (strncasecmp(s + i, needle, n) == 0)
+			return true;
+	return false;
 }

@@ -64,6 +64,9 @@ bool lex_next(struct lexer *lx, struct lex_token *tok);
 
 /* True when tok is an unquoted word equal to kw (ASCII, case-insensitive). */
 bool lex_is_word(const struct lex_token *tok, const char *kw);
+/* True when needle occurs in s[0..len) in any letter case: a plain byte
+ * scan, for callers that want to skip lexing text that cannot matter. */
+bool lex_contains_ci(const char *s, size_t len, const char *needle);
 /* True when tok is the operator op (exact). */
 bool lex_is_op(const struct lex_token *tok, const char *op);
 /* Byte offset of tok in the lexed buffer. */
