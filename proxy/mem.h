@@ -1,0 +1,26 @@
+/*
+ * ddlgate's one out-of-memory policy.
+ *
+ * Memory that belongs to one connection (packet buffers, a command's parse,
+ * a session's prepared texts) is allocated with plain malloc and checked:
+ * when it fails, that connection is closed with the reason "out of memory"
+ * (sess_close) and every other connection goes on.
+ *
+ * Memory for process-wide state (configuration snapshots, audit records,
+ * migration registries, worker set-up) uses the mem_* calls below: a failure
+ * there leaves no consistent way forward, so mem_oom() names what was being
+ * allocated on stderr and aborts, which systemd turns into a restart.
+ */
+#ifndef DDLGATE_PROXY_MEM_H
+#define DDLGATE_PROXY_MEM_H
+
+#include <stddef.h>
+
+_Noreturn void mem_oom(const char *what);
+void *mem_alloc(size_t n, const char *what);
+void *mem_calloc(size_t count, size_t size, const char *what);
+void *mem_realloc(void *p, size_t n, const char *what);
+char *mem_strdup(const char *s, const char *what);
+char *mem_strndup(const char *s, size_t n, const char *what);
+
+#endif
