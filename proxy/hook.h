@@ -28,23 +28,24 @@ struct cfg;
 /* What the relay tells the hook about a session. Fields are updated by the
  * relay only; the hook reads them. */
 struct hook_sess {
-	uint64_t conn_id;       /* ddlgate's connection id, unique per process */
+	uint64_t conn_id;	/* ddlgate's connection id, unique per process */
 	uint32_t server_thread; /* the backend's connection id from its greeting */
-	char client[64];        /* "addr:port" */
-	char user[128];         /* from the handshake response / COM_CHANGE_USER */
-	char schema[192];       /* current schema: handshake, COM_INIT_DB, USE */
-	bool tls;               /* client leg is TLS */
+	char client[64];	/* "addr:port" */
+	char user[128];		/* from the handshake response / COM_CHANGE_USER */
+	char schema[192];	/* current schema: handshake, COM_INIT_DB, USE */
+	bool tls;		/* client leg is TLS */
 	bool compressed;
-	bool multi_statements;  /* CLIENT_MULTI_STATEMENTS or COM_SET_OPTION */
-	void *policy;           /* owned by the hook: per-session state */
+	bool multi_statements; /* CLIENT_MULTI_STATEMENTS or COM_SET_OPTION */
+	void *policy;	       /* owned by the hook: per-session state */
 	/* Added by the relay (session.c): */
-	uint32_t capabilities;  /* negotiated client flags (pkt.h CLIENT_*): pkt_query_sql() needs them */
-	uint8_t command;        /* command byte in flight (COM_QUERY, COM_STMT_EXECUTE, ...) */
-	bool want_first_value;  /* set by the hook: fill hook_result.first_value for
-				 * one-column text results (e.g. GET_LOCK); off = no cost */
-	bool watch_executes;    /* set by the hook (once it has seen a prepared DDL):
-				 * call hook_stmt_execute() / hook_stmt_close(); off =
-				 * executes stream straight through at no cost */
+	uint32_t
+	    capabilities; /* negotiated client flags (pkt.h CLIENT_*): pkt_query_sql() needs them */
+	uint8_t command;  /* command byte in flight (COM_QUERY, COM_STMT_EXECUTE, ...) */
+	bool want_first_value; /* set by the hook: fill hook_result.first_value for
+				* one-column text results (e.g. GET_LOCK); off = no cost */
+	bool watch_executes;   /* set by the hook (once it has seen a prepared DDL):
+				* call hook_stmt_execute() / hook_stmt_close(); off =
+				* executes stream straight through at no cost */
 };
 
 enum hook_verdict {
@@ -55,8 +56,8 @@ enum hook_verdict {
 
 /* An ERR packet's content. */
 struct hook_reply {
-	uint16_t code;     /* e.g. 1290 */
-	char sqlstate[6];  /* "HY000" */
+	uint16_t code;	  /* e.g. 1290 */
+	char sqlstate[6]; /* "HY000" */
 	char message[1024];
 };
 
@@ -64,20 +65,20 @@ struct hook_reply {
  * COM_QUERY gets one per statement, in order; index counts from 0. */
 struct hook_result {
 	uint32_t index;
-	bool ok;               /* OK or a result set: true; ERR: false */
-	bool aborted;          /* the server or the client went away first */
-	bool more;             /* SERVER_MORE_RESULTS_EXISTS: another follows */
+	bool ok;      /* OK or a result set: true; ERR: false */
+	bool aborted; /* the server or the client went away first */
+	bool more;    /* SERVER_MORE_RESULTS_EXISTS: another follows */
 	uint16_t error_code;
 	char sqlstate[6];
 	const char *error_message; /* borrowed; NULL when ok */
 	size_t error_message_len;
 	uint64_t affected_rows;
 	uint64_t last_insert_id;
-	bool result_set;       /* the answer was rows */
+	bool result_set;	    /* the answer was rows */
 	const uint8_t *first_value; /* first column of the first row, borrowed; NULL if none */
-	size_t first_value_len;     /* (GET_LOCK / RELEASE_LOCK return values) */
+	size_t first_value_len;	    /* (GET_LOCK / RELEASE_LOCK return values) */
 	bool first_value_null;
-	uint32_t stmt_id;      /* COM_STMT_PREPARE answered OK: the new statement's id; else 0 */
+	uint32_t stmt_id; /* COM_STMT_PREPARE answered OK: the new statement's id; else 0 */
 };
 
 /* Called once after authentication succeeds. */
@@ -143,5 +144,10 @@ void sess_hook_resume(struct sess *s, enum hook_verdict v, const struct hook_rep
 void sess_hook_release(struct sess *s);
 /* Runs fn(s, arg) on s's event-loop thread, if s still lives then. */
 void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg);
+/* The same by ddlgate's connection id, from any thread: the one way to wake
+ * a session from another thread. Nothing runs if the session has ended by
+ * the time the post arrives (arg is then not passed anywhere: it must not
+ * own memory). */
+void sess_post_id(uint64_t conn_id, void (*fn)(struct sess *s, void *arg), void *arg);
 
 #endif

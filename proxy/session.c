@@ -1860,7 +1860,6 @@ void sess_hook_release(struct sess *s)
 }
 
 struct sess_post_msg {
-	struct sess *s;
 	uint64_t id;
 	void (*fn)(struct sess *s, void *arg);
 	void *arg;
@@ -1869,22 +1868,27 @@ struct sess_post_msg {
 static void sess_post_run(struct worker *w, void *arg)
 {
 	struct sess_post_msg *m = arg;
-	uint64_t id;
-	/* Still the same live session? (The pointer may have been reused.) */
-	if (worker_registry_find(m->s, &id) == w && id == m->id && !dead(m->s))
-		m->fn(m->s, m->arg);
+	struct sess *s = NULL;
+	/* Still a live session of this worker? */
+	if (worker_registry_find(m->id, &s) == w && !dead(s))
+		m->fn(s, m->arg);
 	free(m);
 }
 
-void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg)
+void sess_post_id(uint64_t conn_id, void (*fn)(struct sess *s, void *arg), void *arg)
 {
-	uint64_t id;
-	struct worker *w = worker_registry_find(s, &id);
+	struct sess *s;
+	struct worker *w = worker_registry_find(conn_id, &s);
 	if (!w)
 		return;
 	struct sess_post_msg *m = malloc(sizeof(*m));
 	if (!m)
 		return;
-	*m = (struct sess_post_msg){s, id, fn, arg};
+	*m = (struct sess_post_msg){conn_id, fn, arg};
 	worker_post(w, sess_post_run, m);
+}
+
+void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg)
+{
+	sess_post_id(sess_conn_id(s), fn, arg);
 }

@@ -173,6 +173,11 @@ void worker_conf_publish(struct worker_conf *c)
 
 /* ---- session registry -------------------------------------------------------- */
 
+/* The one registry of live sessions, keyed by ddlgate's connection id: every
+ * wake-up from another thread (guard results, audit durability, holds, the
+ * cluster lock) names a session by id and finds it here, so a session that
+ * ended meanwhile is simply not found. */
+
 #define REG_BUCKETS 4096
 
 struct reg_node {
@@ -185,12 +190,9 @@ struct reg_node {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct reg_node *reg[REG_BUCKETS];
 
-static size_t reg_hash(const struct sess *s)
+static size_t reg_hash(uint64_t id)
 {
-	uintptr_t x = (uintptr_t)s;
-	x ^= x >> 17;
-	x *= 0x9E3779B97F4A7C15ull;
-	return (size_t)(x >> 40) % REG_BUCKETS;
+	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 40) % REG_BUCKETS;
 }
 
 void worker_registry_add(struct sess *s, struct worker *w)
@@ -201,7 +203,7 @@ void worker_registry_add(struct sess *s, struct worker *w)
 	n->s = s;
 	n->w = w;
 	n->id = sess_conn_id(s);
-	size_t h = reg_hash(s);
+	size_t h = reg_hash(n->id);
 	pthread_mutex_lock(&reg_lock);
 	n->next = reg[h];
 	reg[h] = n;
@@ -210,7 +212,7 @@ void worker_registry_add(struct sess *s, struct worker *w)
 
 void worker_registry_del(struct sess *s)
 {
-	size_t h = reg_hash(s);
+	size_t h = reg_hash(sess_conn_id(s));
 	struct reg_node *gone = NULL;
 	pthread_mutex_lock(&reg_lock);
 	for (struct reg_node **pp = &reg[h]; *pp; pp = &(*pp)->next) {
@@ -224,15 +226,14 @@ void worker_registry_del(struct sess *s)
 	free(gone);
 }
 
-struct worker *worker_registry_find(struct sess *s, uint64_t *id)
+struct worker *worker_registry_find(uint64_t id, struct sess **s)
 {
 	struct worker *w = NULL;
-	size_t h = reg_hash(s);
 	pthread_mutex_lock(&reg_lock);
-	for (struct reg_node *n = reg[h]; n; n = n->next) {
-		if (n->s == s) {
+	for (struct reg_node *n = reg[reg_hash(id)]; n; n = n->next) {
+		if (n->id == id) {
 			w = n->w;
-			*id = n->id;
+			*s = n->s;
 			break;
 		}
 	}

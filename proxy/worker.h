@@ -85,12 +85,13 @@ void worker_post(struct worker *w, void (*fn)(struct worker *w, void *arg), void
 /* Live connection count across workers, for max_connections. */
 extern atomic_int worker_nconns;
 
-/* Registry of live sessions, so sess_post() from another thread can tell a
- * live session from a dead pointer. */
+/* The registry of live sessions by connection id, so sess_post_id() from
+ * another thread finds a session only while it lives. */
 void worker_registry_add(struct sess *s, struct worker *w);
 void worker_registry_del(struct sess *s);
-/* If s is registered, returns its worker and copies its id; else NULL. */
-struct worker *worker_registry_find(struct sess *s, uint64_t *id);
+/* If a session with this id is registered, returns its worker and sets *s;
+ * else NULL. */
+struct worker *worker_registry_find(uint64_t id, struct sess **s);
 
 /* One line on stderr: timestamp, connection id (0 = none), message. */
 void worker_log(uint64_t conn_id, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
