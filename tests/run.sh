@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Runs every ddlgate test from a fresh clone: packages, sanitizer build, ctest.
+# Runs every ddlgate test from a fresh clone: packages, sanitizer build, the
+# Debian package (built, installed, smoke-tested), ctest.
 #
 # Usage: tests/run.sh [--no-install] [ctest -L regex]
-#   --no-install   do not call apt-get / npm (everything must already be there)
+#   --no-install   do not call apt-get / npm (everything must already be there);
+#                  the .deb is still built and checked, but not installed
 #   The optional regex selects test labels (default: unit|fuzz-replay|integration).
 # Environment:
 #   DDLGATE_BUILD_DIR     build directory (default: build-test in the repo)
+#   DDLGATE_PKG_BUILD_DIR release build for the .deb (default: build-pkg)
+#   DDLGATE_PACKAGE       OFF skips the package step (default: ON)
 #   DDLGATE_TEST_TIMEOUT  cap in seconds for the whole ctest run (default: 900)
 #   DDLGATE_SANITIZE      ON (default) builds with ASan + UBSan
 #   DDLGATE_IT_JOBS       integration tests run at once (default: 2)
 #
 # Works without a TTY and without stdin (CI=true); needs root (or sudo) only
-# when a package is missing. Exits non-zero on any failure.
+# when a package is missing and to install the .deb (not with --no-install).
+# Exits non-zero on any failure.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,7 +27,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--no-install) INSTALL=0 ;;
 	-h | --help)
-		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	-*)
@@ -55,7 +60,7 @@ as_root() {
 # the client tools the integration tests replay (sqitch, percona-toolkit),
 # sanitizers and fuzzing (clang), load tools.
 PACKAGES=(
-	build-essential cmake pkg-config libevent-dev libssl-dev
+	build-essential cmake pkg-config dpkg-dev libevent-dev libssl-dev
 	default-libmysqlclient-dev libpcre2-dev libinih-dev libjansson-dev zlib1g-dev
 	mariadb-server mariadb-client
 	libcmocka-dev clang libclang-rt-14-dev
@@ -113,6 +118,17 @@ build_start=$(date +%s)
 cmake --build "$BUILD" -j"$JOBS"
 echo "built in $(($(date +%s) - build_start))s"
 
+# The .deb from its own release build (no sanitizer runtime in a package):
+# cpack, apt-get install (unless --no-install), then smoke checks. A failure
+# here fails the run, after the tests have run too.
+pkg_status=0
+if [ "${DDLGATE_PACKAGE:-ON}" != OFF ]; then
+	step "package (.deb from ${DDLGATE_PKG_BUILD_DIR:-$ROOT/build-pkg}$([ "$INSTALL" = 1 ] || echo ', not installed'))"
+	pkg_args=()
+	[ "$INSTALL" = 1 ] || pkg_args+=(--no-install)
+	bash "$ROOT/tests/package/check.sh" "${pkg_args[@]}" </dev/null || pkg_status=1
+fi
+
 # Sanitizer reports fail the test that triggered them.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -148,6 +164,10 @@ else
 fi
 
 elapsed=$(($(date +%s) - start))
+if [ "$pkg_status" -ne 0 ]; then
+	echo "tests/run.sh: the package step failed (see '==> package' above)" >&2
+	status=1
+fi
 if [ "$status" -ne 0 ]; then
 	step "FAILED after ${elapsed}s"
 	exit 1
