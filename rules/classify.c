@@ -3,25 +3,24 @@
 
 #include <string.h>
 
+#include "rules/lex.h"
+#include "rules/lex_scan.h"
+
 /*
  * A cursor over the statement. Skipping whitespace and comments also
- * notes "ddlgate:" directives and steps into executable comments (their
- * content is SQL whatever the version) and out of them.
+ * notes "ddlgate:" directives and steps into executable comments the server
+ * runs and out of them; gaps and quoted runs are read by the lexer's own
+ * primitives (lex_gap_at, lex_quoted_end), in the session's lex mode.
  */
 struct cur {
 	const char *p, *end;
+	unsigned mode; /* lex mode (lex.h): sql_mode bits, character set, server */
 	bool in_exec;
 	bool ddlgate;
 	bool backslash;	    /* backslash escapes apply in strings (the default sql_mode) */
 	bool saw_backslash; /* a backslash was met inside a quoted string */
 	bool unterminated;  /* a comment runs to the end unclosed */
 };
-
-static inline bool is_ident(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '$' || c >= 0x80;
-}
 
 static void note_comment(struct cur *c, const char *b, const char *e)
 {
@@ -32,52 +31,38 @@ static void note_comment(struct cur *c, const char *b, const char *e)
 /* Skips whitespace and comments; returns false at the end. */
 static bool skip(struct cur *c)
 {
-	const char *p = c->p, *end = c->end;
+	const char *base = c->p;
+	size_t len = (size_t)(c->end - base), i = 0;
 	for (;;) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
-				   *p == '\f' || *p == '\v'))
-			p++;
-		if (p >= end)
+		enum lex_gap g;
+		size_t e = lex_gap_at(c->mode, base, len, i, c->in_exec, &g);
+		if (g == LEX_GAP_NONE)
 			break;
-		if (*p == '#' || (*p == '-' && p + 1 < end && p[1] == '-' &&
-				  (p + 2 == end || (unsigned char)p[2] <= ' '))) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			const char *e = nl ? nl : end;
-			note_comment(c, p, e);
-			p = e;
-			continue;
-		}
-		if (*p == '/' && p + 1 < end && p[1] == '*') {
-			if (!c->in_exec && p + 2 < end &&
-			    (p[2] == '!' || (p[2] == 'M' && p + 3 < end && p[3] == '!'))) {
-				p += p[2] == '!' ? 3 : 4;
-				while (p < end && *p >= '0' && *p <= '9')
-					p++;
-				c->in_exec = true;
-				continue;
-			}
-			const char *e = p + 2;
-			while (e + 1 < end && !(e[0] == '*' && e[1] == '/'))
-				e++;
-			if (e + 1 < end) {
-				e += 2;
-			} else {
-				e = end;
-				c->unterminated = true;
-			}
-			note_comment(c, p, e);
-			p = e;
-			continue;
-		}
-		if (c->in_exec && *p == '*' && p + 1 < end && p[1] == '/') {
+		if (g == LEX_GAP_COMMENT || g == LEX_GAP_UNCLOSED)
+			note_comment(c, base + i, base + e);
+		if (g == LEX_GAP_UNCLOSED)
+			c->unterminated = true;
+		else if (g == LEX_GAP_EXEC_OPEN)
+			c->in_exec = true;
+		else if (g == LEX_GAP_EXEC_CLOSE)
 			c->in_exec = false;
-			p += 2;
-			continue;
-		}
-		break;
+		i = e;
 	}
-	c->p = p;
-	return p < end;
+	c->p = base + i;
+	return c->p < c->end;
+}
+
+/* Just past the quoted run at c->p (a quote, backtick or double quote).
+ * Backslashes escape in strings only: not in `identifiers`, nor in "..."
+ * under ANSI_QUOTES. */
+static const char *quoted_end(struct cur *c)
+{
+	bool ok;
+	char q = *c->p;
+	bool ident = q == '`' || (q == '"' && (c->mode & LEX_ANSI_QUOTES));
+	size_t n = (size_t)(c->end - c->p);
+	return c->p + lex_quoted_end(c->mode, c->p, n, 0, c->backslash && !ident, &ok,
+				     ident ? NULL : &c->saw_backslash);
 }
 
 /* Reads the next word (after skip); *n is 0 when the next token is no word. */
@@ -87,8 +72,7 @@ static const char *word(struct cur *c, size_t *n)
 	if (!skip(c))
 		return NULL;
 	const char *b = c->p;
-	while (c->p < c->end && is_ident((unsigned char)*c->p))
-		c->p++;
+	c->p += lex_ident_len(c->mode, b, (size_t)(c->end - b), 0);
 	*n = (size_t)(c->p - b);
 	return b;
 }
@@ -156,25 +140,7 @@ static void scan_rest(struct cur *c, bool *multi)
 			return;
 		char ch = *p;
 		if (ch == '\'' || ch == '"' || ch == '`') {
-			p++;
-			while (p < end) {
-				if (*p == '\\' && ch != '`') {
-					c->saw_backslash = true;
-					if (c->backslash) {
-						p += 2;
-						continue;
-					}
-				}
-				if (*p == ch) {
-					if (p + 1 < end && p[1] == ch) {
-						p += 2;
-						continue;
-					}
-					break;
-				}
-				p++;
-			}
-			c->p = p < end ? p + 1 : end;
+			c->p = quoted_end(c);
 			continue;
 		}
 		if (ch == ';') {
@@ -215,11 +181,8 @@ static enum stmt_kind set_statement(struct cur *c)
 			paren--;
 			c->p++;
 		} else if (ch == '\'' || ch == '"' || ch == '`') {
-			const char *p = c->p + 1;
-			while (p < c->end && *p != ch)
-				p += *p == '\\' ? 2 : 1;
-			c->p = p < c->end ? p + 1 : c->end;
-		} else if (is_ident((unsigned char)ch)) {
+			c->p = quoted_end(c);
+		} else if (lex_ident_len(c->mode, c->p, (size_t)(c->end - c->p), 0)) {
 			size_t n;
 			const char *w = word(c, &n);
 			if (paren == 0 && kw(w, n, "FOR")) {
@@ -378,7 +341,16 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 
 enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *info)
 {
-	struct cur c = {sql, sql + len, false, false, true, false, false};
+	return classify_sql_mode(sql, len, 0, info);
+}
+
+enum stmt_kind classify_sql_mode(const char *sql, size_t len, unsigned mode,
+				 struct classify_info *info)
+{
+	struct cur c = {.p = sql,
+			.end = sql + len,
+			.mode = mode,
+			.backslash = !(mode & LEX_NO_BACKSLASH_ESCAPES)};
 	struct classify_info dummy;
 	if (!info)
 		info = &dummy;

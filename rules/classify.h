@@ -33,5 +33,10 @@ struct classify_info {
  * true for a stored program whose body holds ';': split_sql keeps such a
  * body whole, so a caller that splits on multi stays correct. */
 enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *info);
+/* The same in a lex mode (lex.h: sql_mode bits, character set class and
+ * server version), so the classifier reads the text as the connected
+ * server will; classify_sql() is mode 0 (defaults, version unknown). */
+enum stmt_kind classify_sql_mode(const char *sql, size_t len, unsigned mode,
+				 struct classify_info *info);
 
 #endif

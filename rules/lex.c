@@ -1,31 +1,9 @@
 /* MySQL lexer: tokens as pointer/length into the caller's buffer, no allocation. */
 #include "rules/lex.h"
+#include "rules/lex_scan.h"
 
 #include <string.h>
 #include <strings.h>
-
-/* Identifier bytes: ASCII letters, digits, '_', '$' and every non-ASCII byte
- * (MySQL accepts UTF-8 letters in unquoted identifiers). */
-static inline bool is_ident(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '$' || c >= 0x80;
-}
-
-static inline bool is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static inline bool is_hex(unsigned char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static inline bool is_space(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
 
 void lex_init(struct lexer *lx, const char *sql, size_t len, unsigned flags)
 {
@@ -50,91 +28,37 @@ static void advance(struct lexer *lx, size_t end)
 	lx->pos = end;
 }
 
-/* Position just past the quoted run starting at i (s[i] is the quote), or
- * len when it is unterminated (*ok false). Backslash escapes apply to
- * strings, not to identifiers; a doubled quote is always an escaped quote. */
-static size_t scan_quoted(const char *s, size_t len, size_t i, bool backslash, bool *ok)
-{
-	char q = s[i++];
-	while (i < len) {
-		char c = s[i];
-		if (c == '\\' && backslash) {
-			i += 2;
-			continue;
-		}
-		if (c == q) {
-			if (i + 1 < len && s[i + 1] == q) {
-				i += 2;
-				continue;
-			}
-			*ok = true;
-			return i + 1;
-		}
-		i++;
-	}
-	*ok = false;
-	return len;
-}
-
 /*
- * Skips whitespace and, unless LEX_KEEP_COMMENTS, comments; also swallows the
- * closing marker of an executable comment and opens new ones. Returns with
- * lx->pos at the start of the next token (or at the end).
+ * Skips whitespace and, unless LEX_KEEP_COMMENTS, comments; also swallows
+ * the markers of executable comments. Returns with lx->pos at the start of
+ * the next token or kept comment (or at the end).
  */
 static void skip_space(struct lexer *lx)
 {
-	const char *s = lx->sql;
-	size_t len = lx->len, i = lx->pos;
 	for (;;) {
-		while (i < len && is_space((unsigned char)s[i])) {
-			if (s[i] == '\n')
-				lx->line++;
-			i++;
-		}
-		if (i + 1 < len && lx->in_exec && s[i] == '*' && s[i + 1] == '/') {
-			lx->in_exec = false;
-			i += 2;
-			lx->exec_close = i;
-			continue;
-		}
-		if (i + 2 < len && s[i] == '/' && s[i + 1] == '*' &&
-		    (s[i + 2] == '!' || (s[i + 2] == 'M' && i + 3 < len && s[i + 3] == '!')) &&
-		    !lx->in_exec) {
-			/* Executable comment: lex its content as SQL, whatever the version. */
-			lx->exec_open = i;
-			i += s[i + 2] == '!' ? 3 : 4;
-			while (i < len && is_digit((unsigned char)s[i]))
-				i++;
+		enum lex_gap g;
+		size_t e = lex_gap_at(lx->flags, lx->sql, lx->len, lx->pos, lx->in_exec, &g);
+		switch (g) {
+		case LEX_GAP_NONE:
+		case LEX_GAP_UNCLOSED:
+			return;
+		case LEX_GAP_COMMENT:
+			if (lx->flags & LEX_KEEP_COMMENTS)
+				return;
+			break;
+		case LEX_GAP_EXEC_OPEN:
+			lx->exec_open = lx->pos;
 			lx->in_exec = true;
-			continue;
+			break;
+		case LEX_GAP_EXEC_CLOSE:
+			lx->in_exec = false;
+			lx->exec_close = e;
+			break;
+		case LEX_GAP_SPACE:
+			break;
 		}
-		break;
+		advance(lx, e);
 	}
-	lx->pos = i;
-}
-
-/* Position just past the comment starting at i, or 0 when none starts there.
- * *ok is false for an unterminated C-style comment. */
-static size_t comment_end(const struct lexer *lx, size_t i, bool *ok)
-{
-	const char *s = lx->sql;
-	size_t len = lx->len;
-	*ok = true;
-	if (s[i] == '#' || (s[i] == '-' && i + 1 < len && s[i + 1] == '-' &&
-			    (i + 2 == len || (unsigned char)s[i + 2] <= ' '))) {
-		const char *nl = memchr(s + i, '\n', len - i);
-		return nl ? (size_t)(nl - s) : len;
-	}
-	if (s[i] == '/' && i + 1 < len && s[i + 1] == '*') {
-		/* Executable comments were opened by skip_space; this is a plain
-		 * comment or an optimizer hint. */
-		for (size_t j = i + 2; j + 1 < len; j++)
-			if (s[j] == '*' && s[j + 1] == '/')
-				return j + 2;
-		*ok = false;
-		return len;
-	}
-	return 0;
 }
 
 static const char *const ops3[] = {"<=>", "->>"};
@@ -168,19 +92,20 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 
 	bool bs = !(lx->flags & LEX_NO_BACKSLASH_ESCAPES);
 	if (c == '\'' || (c == '"' && !(lx->flags & LEX_ANSI_QUOTES))) {
-		size_t e = scan_quoted(s, len, i, bs, &ok);
+		size_t e = lex_quoted_end(lx->flags, s, len, i, bs, &ok, NULL);
 		*type = ok ? LEX_STRING : LEX_ERROR;
 		return e;
 	}
 	if (c == '`' || c == '"') {
-		size_t e = scan_quoted(s, len, i, false, &ok);
+		size_t e = lex_quoted_end(lx->flags, s, len, i, false, &ok, NULL);
 		*type = ok ? LEX_QUOTED_IDENT : LEX_ERROR;
 		return e;
 	}
 	/* X'..', B'..', N'..' */
 	if (i + 1 < len && s[i + 1] == '\'' &&
 	    (c == 'x' || c == 'X' || c == 'b' || c == 'B' || c == 'n' || c == 'N')) {
-		size_t e = scan_quoted(s, len, i + 1, bs && (c == 'n' || c == 'N'), &ok);
+		size_t e = lex_quoted_end(lx->flags, s, len, i + 1, bs && (c == 'n' || c == 'N'),
+					  &ok, NULL);
 		*type = !ok			 ? LEX_ERROR
 			: (c == 'x' || c == 'X') ? LEX_HEX
 			: (c == 'b' || c == 'B') ? LEX_BIT
@@ -195,7 +120,8 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 			while (j < len &&
 			       (hex ? is_hex((unsigned char)s[j]) : (s[j] == '0' || s[j] == '1')))
 				j++;
-			if (j > i + 2 && (j == len || !is_ident((unsigned char)s[j]))) {
+			if (j > i + 2 &&
+			    (j == len || !is_ident_in(lx->flags, (unsigned char)s[j]))) {
 				*type = hex ? LEX_HEX : LEX_BIT;
 				return j;
 			}
@@ -219,11 +145,11 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 					j++;
 			}
 		}
-		if (j < len && is_ident((unsigned char)s[j])) {
+		if (j < len && is_ident_in(lx->flags, (unsigned char)s[j])) {
 			/* 1abc, 2e: an identifier that starts with digits. */
 			number = false;
 			j = i;
-			while (j < len && is_ident((unsigned char)s[j]))
+			while (j < len && is_ident_in(lx->flags, (unsigned char)s[j]))
 				j++;
 		}
 		*type = number ? LEX_NUMBER : LEX_WORD;
@@ -247,14 +173,12 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 		*type = LEX_NUMBER;
 		return j;
 	}
-	if (is_ident(c)) {
-		size_t j = i;
-		while (j < len && is_ident((unsigned char)s[j]))
-			j++;
+	if (is_ident_in(lx->flags, c)) {
+		size_t j = i + lex_ident_len(lx->flags, s, len, i);
 		/* _utf8mb4'..' charset introducer glued to a string */
 		if (c == '_' && j < len && (s[j] == '\'' || s[j] == '"') &&
 		    !(s[j] == '"' && (lx->flags & LEX_ANSI_QUOTES))) {
-			size_t e = scan_quoted(s, len, j, bs, &ok);
+			size_t e = lex_quoted_end(lx->flags, s, len, j, bs, &ok, NULL);
 			*type = ok ? LEX_STRING : LEX_ERROR;
 			return e;
 		}
@@ -266,11 +190,12 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 		if (j < len && s[j] == '@')
 			j++;
 		if (j < len && (s[j] == '`' || s[j] == '\'' || s[j] == '"')) {
-			size_t e = scan_quoted(s, len, j, bs && s[j] != '`', &ok);
+			size_t e =
+			    lex_quoted_end(lx->flags, s, len, j, bs && s[j] != '`', &ok, NULL);
 			*type = ok ? LEX_VARIABLE : LEX_ERROR;
 			return e;
 		}
-		while (j < len && (is_ident((unsigned char)s[j]) || s[j] == '.'))
+		while (j < len && (is_ident_in(lx->flags, (unsigned char)s[j]) || s[j] == '.'))
 			j++;
 		*type = LEX_VARIABLE;
 		return j;
@@ -297,18 +222,17 @@ bool lex_next(struct lexer *lx, struct lex_token *tok)
 		}
 		tok->line = lx->line;
 		tok->p = lx->sql + i;
-		bool ok;
-		size_t e = comment_end(lx, i, &ok);
-		if (e) {
+		enum lex_gap g;
+		size_t e = lex_gap_at(lx->flags, lx->sql, lx->len, i, lx->in_exec, &g);
+		if (g == LEX_GAP_UNCLOSED) {
 			advance(lx, e);
-			if (!ok) {
-				tok->type = LEX_ERROR;
-				tok->n = e - i;
-				lx->last = LEX_ERROR;
-				return true;
-			}
-			if (!(lx->flags & LEX_KEEP_COMMENTS))
-				continue;
+			tok->type = LEX_ERROR;
+			tok->n = e - i;
+			lx->last = LEX_ERROR;
+			return true;
+		}
+		if (g == LEX_GAP_COMMENT) {
+			advance(lx, e);
 			tok->type = LEX_COMMENT;
 			tok->n = e - i;
 			return true;
@@ -354,4 +278,69 @@ bool lex_contains_ci(const char *s, size_t len, const char *needle)
 		if (strncasecmp(s + i, needle, n) == 0)
 			return true;
 	return false;
+}
+
+enum lex_charset lex_charset_of(const char *name)
+{
+	static const struct {
+		const char *name;
+		enum lex_charset cs;
+	} table[] = {
+	    {"latin1", LEX_CS_SPACE_A0},   {"latin2", LEX_CS_SPACE_A0},
+	    {"latin5", LEX_CS_SPACE_A0},   {"latin7", LEX_CS_SPACE_A0},
+	    {"cp1250", LEX_CS_SPACE_A0},   {"dec8", LEX_CS_SPACE_A0},
+	    {"greek", LEX_CS_SPACE_A0},	   {"hebrew", LEX_CS_SPACE_A0},
+	    {"armscii8", LEX_CS_SPACE_A0}, {"geostd8", LEX_CS_SPACE_A0},
+	    {"cp852", LEX_CS_SPACE_FF},	   {"cp866", LEX_CS_SPACE_FF},
+	    {"keybcs2", LEX_CS_SPACE_FF},  {"gbk", LEX_CS_GBK},
+	    {"big5", LEX_CS_BIG5},	   {"sjis", LEX_CS_SJIS},
+	    {"cp932", LEX_CS_SJIS},
+	};
+	if (!name)
+		return LEX_CS_DEFAULT;
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcasecmp(name, table[i].name) == 0)
+			return table[i].cs;
+	return LEX_CS_DEFAULT;
+}
+
+/* Reads "A.B.C" at s into A*10000 + B*100 + C; 0 when s holds no version. */
+static unsigned version_id(const char *s, const char **end)
+{
+	unsigned part[3] = {0, 0, 0};
+	int k = 0;
+	const char *p = s;
+	while (k < 3) {
+		if (!is_digit((unsigned char)*p))
+			break;
+		unsigned v = 0;
+		while (is_digit((unsigned char)*p) && v < 1000)
+			v = v * 10 + (unsigned)(*p++ - '0');
+		part[k++] = v;
+		if (*p != '.' || k == 3)
+			break;
+		p++;
+	}
+	*end = p;
+	if (k < 2 || part[1] > 99 || part[2] > 99)
+		return 0;
+	return part[0] * 10000 + part[1] * 100 + part[2];
+}
+
+unsigned lex_server_mode(const char *version)
+{
+	if (!version)
+		return 0;
+	const char *end;
+	unsigned v = version_id(version, &end);
+	bool maria = strstr(version, "MariaDB") || strstr(version, "mariadb");
+	/* MariaDB 10 and later announce "5.5.5-10.x.y-MariaDB" to old clients */
+	if (maria && v == 50505 && *end == '-') {
+		unsigned w = version_id(end + 1, &end);
+		if (w)
+			v = w;
+	}
+	if (!v)
+		return 0;
+	return LEX_SERVER_VERSION(v) | (maria ? 0 : LEX_SERVER_MYSQL);
 }

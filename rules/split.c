@@ -254,8 +254,8 @@ bool split_sql(const char *sql, size_t len, unsigned flags, split_fn fn, void *a
 
 	struct lexer lx;
 	struct lex_token t;
-	unsigned lflags = LEX_KEEP_COMMENTS | ((flags & SPLIT_ANSI_QUOTES) ? LEX_ANSI_QUOTES : 0) |
-			  ((flags & SPLIT_NO_BACKSLASH_ESCAPES) ? LEX_NO_BACKSLASH_ESCAPES : 0);
+	unsigned lflags = LEX_KEEP_COMMENTS |
+			  (flags & (LEX_ANSI_QUOTES | LEX_NO_BACKSLASH_ESCAPES | LEX_SERVER_BITS));
 	lex_init(&lx, sql, len, lflags);
 	/* a UTF-8 byte order mark atop a file (editors add one); the server
 	 * would not skip it, so only files get this treatment */

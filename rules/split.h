@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "rules/lex.h"
+
 /* Statement text, trimmed, without the delimiter; line of its first byte.
  * A comment just before a statement is part of that statement. sql borrows
  * from the caller's buffer. */
@@ -19,12 +21,15 @@ struct split_piece {
 	unsigned line;
 };
 
-/* honour client-side DELIMITER lines (mysql client, sqitch, Flyway files) */
-#define SPLIT_FILE 1u
+/* The flags are a lex mode (lex.h: sql_mode bits, character set class,
+ * server version), so the splitter reads the text as the server will,
+ * plus SPLIT_FILE. */
 /* "..." is an identifier (sql_mode ANSI_QUOTES) */
-#define SPLIT_ANSI_QUOTES 2u
+#define SPLIT_ANSI_QUOTES LEX_ANSI_QUOTES
 /* sql_mode NO_BACKSLASH_ESCAPES */
-#define SPLIT_NO_BACKSLASH_ESCAPES 4u
+#define SPLIT_NO_BACKSLASH_ESCAPES LEX_NO_BACKSLASH_ESCAPES
+/* honour client-side DELIMITER lines (mysql client, sqitch, Flyway files) */
+#define SPLIT_FILE 8u
 
 typedef bool (*split_fn)(const struct split_piece *piece, void *arg); /* return false to stop */
 

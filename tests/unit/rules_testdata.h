@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/lex.h"
+
 struct tcase {
 	char *opts; /* owned */
 	char *sql;  /* owned */
@@ -109,6 +111,77 @@ __attribute__((unused)) static bool td_has_opt(const struct tcase *c, const char
 		if ((p == c->opts || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
 			return true;
 	return false;
+}
+
+/* The value of an option "name=value" (up to the next space) in buf, or
+ * "" when the option is absent. */
+__attribute__((unused)) static const char *td_opt_value(const struct tcase *c, const char *name,
+							char *buf, size_t cap)
+{
+	size_t n = strlen(name);
+	buf[0] = '\0';
+	for (const char *p = c->opts; (p = strstr(p, name)); p += n) {
+		if ((p == c->opts || p[-1] == ' ') && p[n] == '=') {
+			size_t k = strcspn(p + n + 1, " ");
+			if (k >= cap)
+				k = cap - 1;
+			memcpy(buf, p + n + 1, k);
+			buf[k] = '\0';
+			break;
+		}
+	}
+	return buf;
+}
+
+/* The lex mode a case asks for: opts ansi, nbe, keep, server=<greeting
+ * version string>, cs=<character set name>. */
+__attribute__((unused)) static unsigned td_lex_mode(const struct tcase *c)
+{
+	char v[64];
+	unsigned mode = (td_has_opt(c, "ansi") ? LEX_ANSI_QUOTES : 0) |
+			(td_has_opt(c, "keep") ? LEX_KEEP_COMMENTS : 0) |
+			(td_has_opt(c, "nbe") ? LEX_NO_BACKSLASH_ESCAPES : 0);
+	mode |= lex_server_mode(td_opt_value(c, "server", v, sizeof(v)));
+	mode |= LEX_CHARSET(lex_charset_of(td_opt_value(c, "cs", v, sizeof(v))));
+	return mode;
+}
+
+/* With opt "esc", decodes \xHH in the case's sql in place (bytes that a
+ * text file cannot hold well); returns the sql's length. */
+__attribute__((unused)) static size_t td_sql_bytes(struct tcase *c)
+{
+	if (!td_has_opt(c, "esc"))
+		return strlen(c->sql);
+	char *w = c->sql;
+	for (const char *r = c->sql; *r;) {
+		unsigned v;
+		if (r[0] == '\\' && r[1] == 'x' && sscanf(r + 2, "%2x", &v) == 1) {
+			*w++ = (char)v;
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - c->sql);
+}
+
+/* Copies p[0..n) into out for a "want" line: with opt "esc", bytes above
+ * 0x7F as \xHH. Returns the length written (out is NUL-terminated). */
+__attribute__((unused)) static size_t td_show_bytes(const struct tcase *c, const char *p, size_t n,
+						    char *out, size_t cap)
+{
+	bool esc = td_has_opt(c, "esc");
+	size_t w = 0;
+	for (size_t k = 0; k < n && w + 5 < cap; k++) {
+		unsigned char b = (unsigned char)p[k];
+		if (b >= 0x80 && esc)
+			w += (size_t)snprintf(out + w, cap - w, "\\x%02X", b);
+		else
+			out[w++] = (char)b;
+	}
+	out[w] = '\0';
+	return w;
 }
 
 #endif

@@ -15,21 +15,22 @@ static const char *const type_names[] = {
 
 /* Renders every token as TYPE(text) separated by spaces; lines are shown
  * as @N after the token when the "lines" option is set. */
-static char *render(const struct tcase *c)
+static char *render(struct tcase *c)
 {
-	unsigned flags = (td_has_opt(c, "ansi") ? LEX_ANSI_QUOTES : 0) |
-			 (td_has_opt(c, "keep") ? LEX_KEEP_COMMENTS : 0) |
-			 (td_has_opt(c, "nbe") ? LEX_NO_BACKSLASH_ESCAPES : 0);
+	unsigned flags = td_lex_mode(c);
 	bool lines = td_has_opt(c, "lines");
 	struct lexer lx;
 	struct lex_token tok;
-	lex_init(&lx, c->sql, strlen(c->sql), flags);
-	size_t cap = 4 * strlen(c->sql) + 64, used = 0;
+	size_t len = td_sql_bytes(c);
+	lex_init(&lx, c->sql, len, flags);
+	size_t cap = 4 * len + 64, used = 0;
 	char *out = calloc(1, cap);
 	while (lex_next(&lx, &tok)) {
 		char one[256];
+		char text[200];
+		size_t tn = td_show_bytes(c, tok.p, tok.n, text, sizeof(text));
 		int n = snprintf(one, sizeof(one), "%s%s(%.*s)", used ? " " : "",
-				 type_names[tok.type], (int)tok.n, tok.p);
+				 type_names[tok.type], (int)tn, text);
 		if (lines)
 			n += snprintf(one + n, sizeof(one) - n, "@%u", tok.line);
 		if (used + (size_t)n + 1 > cap) {
