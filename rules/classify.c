@@ -5,6 +5,7 @@
 
 #include "rules/lex.h"
 #include "rules/lex_scan.h"
+#include "rules/split.h"
 
 /*
  * A cursor over the statement. Skipping whitespace and comments also
@@ -395,4 +396,102 @@ enum stmt_kind classify_sql_mode(const char *sql, size_t len, unsigned mode,
 	}
 	info->has_ddlgate_comment = c.ddlgate;
 	return kind;
+}
+
+/* ---- readings: how the text reads under the session states it might have ---- */
+
+#define READ_MAX_PIECES 64
+
+/* The statements one reading cuts the text into: kind and first keyword
+ * of each, the same way the proxy splits and classifies. */
+struct reading {
+	unsigned mode;
+	size_t n;
+	bool overflow;
+	enum stmt_kind kind[READ_MAX_PIECES];
+	const char *kw[READ_MAX_PIECES];
+	size_t kwlen[READ_MAX_PIECES];
+};
+
+static bool reading_piece(const struct split_piece *piece, void *arg)
+{
+	struct reading *r = arg;
+	if (r->n == READ_MAX_PIECES) {
+		r->overflow = true;
+		return false;
+	}
+	struct classify_info info;
+	r->kind[r->n] = classify_sql_mode(piece->sql, piece->len, r->mode, &info);
+	r->kw[r->n] = info.keyword;
+	r->kwlen[r->n] = info.keyword ? info.keyword_len : 0;
+	r->n++;
+	return true;
+}
+
+static void read_as(struct reading *r, const char *sql, size_t len, unsigned mode)
+{
+	r->mode = mode & ~(unsigned)LEX_KEEP_COMMENTS;
+	r->n = 0;
+	r->overflow = false;
+	(void)split_sql(sql, len, r->mode, reading_piece, r);
+}
+
+static bool same_reading(const struct reading *a, const struct reading *b)
+{
+	if (a->n != b->n || a->overflow != b->overflow)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->kind[i] != b->kind[i] || a->kwlen[i] != b->kwlen[i] ||
+		    (a->kwlen[i] && memcmp(a->kw[i], b->kw[i], a->kwlen[i]) != 0))
+			return false;
+	return true;
+}
+
+static bool changes_schema(const struct reading *r)
+{
+	if (r->overflow)
+		return true;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->kind[i] == STMT_DDL || r->kind[i] == STMT_DCL)
+			return true;
+	return false;
+}
+
+bool classify_ambiguous(const char *sql, size_t len, unsigned mode)
+{
+	bool backslash = false, dquote = false, high = false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)sql[i];
+		backslash |= c == '\\';
+		dquote |= c == '"';
+		high |= c >= 0x80;
+	}
+	if (!backslash && !dquote && !high)
+		return false;
+	/* the session states that would change how this text reads */
+	unsigned base = mode & ~(unsigned)(LEX_KEEP_COMMENTS | LEX_CS_MASK | LEX_ANSI_QUOTES |
+					   LEX_NO_BACKSLASH_ESCAPES);
+	static const enum lex_charset all_cs[] = {LEX_CS_DEFAULT, LEX_CS_SPACE_A0, LEX_CS_SPACE_FF,
+						  LEX_CS_GBK,	  LEX_CS_BIG5,	   LEX_CS_SJIS};
+	size_t ncs = high ? sizeof(all_cs) / sizeof(all_cs[0]) : 1;
+	struct reading first, other;
+	read_as(&first, sql, len, mode);
+	bool differ = false, schema = changes_schema(&first);
+	for (size_t c = 0; c < ncs; c++) {
+		unsigned cs = high ? LEX_CHARSET(all_cs[c]) : (mode & LEX_CS_MASK);
+		for (unsigned nbe = 0; nbe <= (backslash ? 1u : 0u); nbe++) {
+			for (unsigned ansi = 0; ansi <= (dquote ? 1u : 0u); ansi++) {
+				unsigned m = base | cs | (nbe ? LEX_NO_BACKSLASH_ESCAPES : 0) |
+					     (ansi ? LEX_ANSI_QUOTES : 0);
+				if (m == (mode & ~(unsigned)LEX_KEEP_COMMENTS))
+					continue;
+				read_as(&other, sql, len, m);
+				differ |= !same_reading(&first, &other);
+				schema |= changes_schema(&other);
+				if (differ && schema)
+					return true;
+			}
+		}
+	}
+	return false;
 }

@@ -39,4 +39,15 @@ enum stmt_kind classify_sql(const char *sql, size_t len, struct classify_info *i
 enum stmt_kind classify_sql_mode(const char *sql, size_t len, unsigned mode,
 				 struct classify_info *info);
 
+/*
+ * True when the text reads as different statements under a session state
+ * the connection might have (NO_BACKSLASH_ESCAPES, ANSI_QUOTES, the class
+ * of character_set_client) than under mode, and one of those readings
+ * changes the schema or accounts (DDL or DCL). ddlgate cannot be sure how
+ * the server will read such text, so it treats it as DDL of unknown content.
+ * Costs nothing beyond one byte scan unless the text holds a backslash, a
+ * double quote or a byte above 0x7F.
+ */
+bool classify_ambiguous(const char *sql, size_t len, unsigned mode);
+
 #endif

@@ -35,6 +35,8 @@ static void test_classify_table(void **state)
 			n += snprintf(got + n, sizeof(got) - n, " multi");
 		if (info.mode_dependent)
 			n += snprintf(got + n, sizeof(got) - n, " mode-dependent");
+		if (classify_ambiguous(c->sql, len, mode))
+			n += snprintf(got + n, sizeof(got) - n, " ambiguous");
 		/* NULL info must give the same kind */
 		if (classify_sql_mode(c->sql, len, mode, NULL) != k)
 			snprintf(got + n, sizeof(got) - n, " NULL-INFO-DIFFERS");
