@@ -36,31 +36,42 @@ static const char *write_ini(char *keys)
 	return path;
 }
 
+/* The side_conf fields a case may name: strings, numbers and the TLS word. */
+static const struct {
+	const char *name;
+	char kind; /* 's' char array, 'u' unsigned, 'i' int, 't' enum side_tls */
+	size_t off;
+} fields[] = {
+    {"host", 's', offsetof(struct side_conf, host)},
+    {"port", 'u', offsetof(struct side_conf, port)},
+    {"socket", 's', offsetof(struct side_conf, socket)},
+    {"user", 's', offsetof(struct side_conf, user)},
+    {"password", 's', offsetof(struct side_conf, password)},
+    {"schema", 's', offsetof(struct side_conf, schema)},
+    {"timeout_ms", 'i', offsetof(struct side_conf, timeout_ms)},
+    {"tls", 't', offsetof(struct side_conf, tls)},
+    {"tls_ca", 's', offsetof(struct side_conf, tls_ca)},
+    {"tls_name", 's', offsetof(struct side_conf, tls_name)},
+};
+
 /* The side_conf field named name, printed. */
 static void field(const struct side_conf *sc, const char *name, char *out, size_t n)
 {
-	if (strcmp(name, "host") == 0)
-		snprintf(out, n, "%s", sc->host);
-	else if (strcmp(name, "port") == 0)
-		snprintf(out, n, "%u", sc->port);
-	else if (strcmp(name, "socket") == 0)
-		snprintf(out, n, "%s", sc->socket);
-	else if (strcmp(name, "user") == 0)
-		snprintf(out, n, "%s", sc->user);
-	else if (strcmp(name, "password") == 0)
-		snprintf(out, n, "%s", sc->password);
-	else if (strcmp(name, "schema") == 0)
-		snprintf(out, n, "%s", sc->schema);
-	else if (strcmp(name, "timeout_ms") == 0)
-		snprintf(out, n, "%d", sc->timeout_ms);
-	else if (strcmp(name, "tls") == 0)
-		snprintf(out, n, "%s", tls_words[sc->tls]);
-	else if (strcmp(name, "tls_ca") == 0)
-		snprintf(out, n, "%s", sc->tls_ca);
-	else if (strcmp(name, "tls_name") == 0)
-		snprintf(out, n, "%s", sc->tls_name);
-	else
-		fail_msg("unknown field %s", name);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const char *p = (const char *)sc + fields[i].off;
+		if (strcmp(name, fields[i].name) != 0)
+			continue;
+		if (fields[i].kind == 's')
+			snprintf(out, n, "%s", p);
+		else if (fields[i].kind == 'u')
+			snprintf(out, n, "%u", *(const unsigned *)p);
+		else if (fields[i].kind == 'i')
+			snprintf(out, n, "%d", *(const int *)p);
+		else
+			snprintf(out, n, "%s", tls_words[*(const enum side_tls *)p]);
+		return;
+	}
+	fail_msg("unknown field %s", name);
 }
 
 static void test_from_cfg_cases(void **state)
