@@ -16,9 +16,9 @@
  * TLS follows [tls] backend exactly as the relay's backend leg does (see
  * session.c): off = plaintext; preferred = TLS when the server offers it;
  * verify-ca = TLS required, certificate chain checked against backend_ca
- * (or the system store); verify-identity = verify-ca plus the host name
- * (or IP) checked against the certificate. A side connection is never
- * plaintext where the relay would insist on TLS.
+ * (or the system store); verify-identity = verify-ca plus the backend host
+ * checked against the certificate (not on a unix socket, as on the relay).
+ * A side connection is never plaintext where the relay would insist on TLS.
  *
  * The settings are plain arrays, so a struct side_conf is copied by value
  * (a worker takes a snapshot under its lock) and owns nothing.
