@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/sideconn.h"
 #include "rules/probe_sql.h"
 
 #define PROBE_SQL_MAX 8192
@@ -26,6 +27,7 @@ void facts_dsn_cleanup(struct facts_dsn *d)
 	free(d->host);
 	free(d->db);
 	free(d->socket);
+	free(d->tls_ca);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -70,6 +72,7 @@ static char *decode(const char *s, size_t n, bool *bad)
 bool facts_dsn_parse(const char *url, struct facts_dsn *d, char *err, size_t errlen)
 {
 	memset(d, 0, sizeof(*d));
+	d->tls = SIDE_TLS_PREFERRED;
 	const char *p = strstr(url, "://");
 	if (!p || !((p - url == 5 && strncmp(url, "mysql", 5) == 0) ||
 		    (p - url == 7 && strncmp(url, "mariadb", 7) == 0))) {
@@ -132,6 +135,19 @@ bool facts_dsn_parse(const char *url, struct facts_dsn *d, char *err, size_t err
 			if (n > 7 && strncmp(p, "socket=", 7) == 0) {
 				free(d->socket);
 				d->socket = decode(p + 7, n - 7, &bad);
+			} else if (n > 4 && strncmp(p, "tls=", 4) == 0) {
+				char *w = decode(p + 4, n - 4, &bad);
+				bool known = w && side_tls_parse(w, &d->tls);
+				free(w);
+				if (!known && !bad) {
+					snprintf(err, errlen,
+						 "--dsn: tls= takes off, preferred, verify-ca or "
+						 "verify-identity");
+					return false;
+				}
+			} else if (n > 7 && strncmp(p, "tls_ca=", 7) == 0) {
+				free(d->tls_ca);
+				d->tls_ca = decode(p + 7, n - 7, &bad);
 			} else {
 				snprintf(err, errlen, "--dsn: unknown parameter '%.*s'", (int)n, p);
 				return false;
@@ -148,39 +164,40 @@ bool facts_dsn_parse(const char *url, struct facts_dsn *d, char *err, size_t err
 	return true;
 }
 
-/* Opens the connection with every timeout set and the session read-only. */
+/* Opens the connection: a read-only side connection whose statements the
+ * server bounds by timeout_ms too. */
 static MYSQL *open_conn(const struct facts_dsn *d, long timeout_ms, char *err, size_t errlen)
 {
-	MYSQL *m = mysql_init(NULL);
-	if (!m) {
-		snprintf(err, errlen, "out of memory");
+	struct side_conf sc = {0};
+	char why[200];
+	bool fits = true;
+
+	/* No host means "localhost": the library's default socket, as the
+	 * mariadb client does. */
+	fits &= snprintf(sc.host, sizeof(sc.host), "%s", d->host ? d->host : "localhost") <
+		(int)sizeof(sc.host);
+	fits &= snprintf(sc.socket, sizeof(sc.socket), "%s", d->socket ? d->socket : "") <
+		(int)sizeof(sc.socket);
+	fits &=
+	    snprintf(sc.user, sizeof(sc.user), "%s", d->user ? d->user : "") < (int)sizeof(sc.user);
+	fits &= snprintf(sc.password, sizeof(sc.password), "%s", d->pass ? d->pass : "") <
+		(int)sizeof(sc.password);
+	fits &= snprintf(sc.schema, sizeof(sc.schema), "%s", d->db ? d->db : "") <
+		(int)sizeof(sc.schema);
+	fits &= snprintf(sc.tls_ca, sizeof(sc.tls_ca), "%s", d->tls_ca ? d->tls_ca : "") <
+		(int)sizeof(sc.tls_ca);
+	if (!fits) {
+		snprintf(err, errlen, "--dsn: a value is too long");
 		return NULL;
 	}
-	unsigned int secs = (unsigned int)((timeout_ms + 999) / 1000);
-	if (secs == 0)
-		secs = 1;
-	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
-	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &secs);
-	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &secs);
-	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	if (!mysql_real_connect(m, d->host ? d->host : "localhost", d->user, d->pass, d->db,
-				d->port, d->socket, 0)) {
-		snprintf(err, errlen, "--dsn: cannot connect: %s", mysql_error(m));
-		mysql_close(m);
-		return NULL;
-	}
-	if (mysql_query(m, "SET SESSION TRANSACTION READ ONLY") != 0) {
-		snprintf(err, errlen, "--dsn: cannot make the session read-only: %s",
-			 mysql_error(m));
-		mysql_close(m);
-		return NULL;
-	}
-	/* Server-side limits; each exists on only one of MariaDB / MySQL. */
-	char q[96];
-	snprintf(q, sizeof(q), "SET SESSION max_statement_time = %.3f", timeout_ms / 1000.0);
-	(void)mysql_query(m, q);
-	snprintf(q, sizeof(q), "SET SESSION max_execution_time = %ld", timeout_ms);
-	(void)mysql_query(m, q);
+	sc.port = d->port;
+	sc.timeout_ms = timeout_ms > 0 && timeout_ms < 86400000L ? (int)timeout_ms : 0;
+	sc.statement_ms = sc.timeout_ms ? sc.timeout_ms : SIDE_DEFAULT_TIMEOUT_MS;
+	sc.read_only = true;
+	sc.tls = d->tls;
+	MYSQL *m = side_connect(&sc, why, sizeof(why));
+	if (!m)
+		snprintf(err, errlen, "--dsn: cannot connect: %s", why);
 	return m;
 }
 

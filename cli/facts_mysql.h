@@ -10,9 +10,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proxy/sideconn.h"
 #include "rules/engine.h"
 
-/* A parsed mysql://user:pass@host:port/db?socket=PATH URL. Heap strings. */
+/*
+ * A parsed mysql://user:pass@host:port/db?socket=PATH&tls=MODE&tls_ca=PATH
+ * URL. Heap strings. tls takes the [tls] backend words (off, preferred,
+ * verify-ca, verify-identity) and defaults to preferred: TLS when the
+ * server offers it, as the mariadb client does.
+ */
 struct facts_dsn {
 	char *user; /* owned; NULL = current login */
 	char *pass; /* owned; NULL = none */
@@ -20,6 +26,8 @@ struct facts_dsn {
 	unsigned port;
 	char *db;     /* owned; NULL = none */
 	char *socket; /* owned; NULL = none */
+	enum side_tls tls;
+	char *tls_ca; /* owned; NULL = the system store (verify-*) */
 };
 
 /* Parses url into d (percent-escapes decoded); false + err on a bad URL.

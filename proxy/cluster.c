@@ -1,6 +1,8 @@
 /* Cross-instance migration agreement: a named lock on a side connection. */
 #include "proxy/cluster.h"
+#include "proxy/clock.h"
 #include "proxy/hook.h"
+#include "proxy/sideconn.h"
 
 #include <errno.h>
 #include <mysql.h>
@@ -8,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define CLUSTER_POLL_MS 100
 #define CLUSTER_MAX_WAITERS 256
@@ -18,20 +19,16 @@ struct cluster_waiter {
 	struct sess *s; /* borrowed: only handed to sess_post */
 	void (*fn)(struct sess *s, void *arg);
 	void *arg;
-	bool held;	/* wait for the lock to be held, else for the next poll */
-	uint64_t after; /* fresh: post once polls > after */
-	struct timespec deadline;
+	bool held;	     /* wait for the lock to be held, else for the next poll */
+	uint64_t after;	     /* fresh: post once polls > after */
+	int64_t deadline_us; /* held: clk_deadline_us() */
 };
 
 /* The account and target, copied from the configuration. */
 struct cluster_conf {
 	char lock[128];
-	char user[128];
-	char password[256];
-	char host[256];
-	char socket[256];
-	unsigned port;
-	int timeout_ms;
+	struct side_conf side; /* the [guard] account on the backend */
+	char error[200];       /* why side could not be filled; "" = usable */
 	uint64_t version;
 };
 
@@ -53,16 +50,16 @@ static void cluster_conf_set(const struct cfg *c)
 	struct cluster_conf *k = &cl.conf;
 	snprintf(k->lock, sizeof(k->lock), "%s",
 		 c->migration.cluster_lock ? c->migration.cluster_lock : "");
-	snprintf(k->user, sizeof(k->user), "%s", c->guard.user ? c->guard.user : "");
-	snprintf(k->password, sizeof(k->password), "%s",
-		 c->guard.password ? c->guard.password : "");
-	snprintf(k->host, sizeof(k->host), "%s", c->proxy.backend.host);
-	snprintf(k->socket, sizeof(k->socket), "%s",
-		 c->proxy.backend_socket ? c->proxy.backend_socket : "");
-	k->port = c->proxy.backend.port;
-	k->timeout_ms = c->guard.probe_timeout_ms > 0 ? c->guard.probe_timeout_ms : 2000;
+	/* Neither a statement bound nor a read-only session: GET_LOCK(..., 0)
+	 * and IS_USED_LOCK answer at once, and the lock is held for as long as
+	 * the migration runs. */
+	k->error[0] = 0;
+	if (!side_conf_from_cfg(&k->side, c, c->guard.user, c->guard.password,
+				c->guard.probe_timeout_ms, k->error, sizeof(k->error)) &&
+	    !k->error[0])
+		snprintf(k->error, sizeof(k->error), "bad side connection settings");
 	k->version++;
-	cl.st.enabled = k->lock[0] && k->user[0];
+	cl.st.enabled = k->lock[0] && k->side.user[0];
 	snprintf(cl.st.lock, sizeof(cl.st.lock), "%s", k->lock);
 }
 
@@ -88,30 +85,25 @@ static bool cluster_scalar(MYSQL *m, const char *q, long long *out, bool *is_nul
 static MYSQL *cluster_connect(const struct cluster_conf *k, long long *my_id, char *err,
 			      size_t errlen)
 {
-	unsigned secs = (unsigned)((k->timeout_ms + 999) / 1000);
-	MYSQL *m = mysql_init(NULL);
+	char why[200];
 	bool isnull;
+	MYSQL *m;
 
-	if (!m)
+	if (k->error[0]) {
+		snprintf(err, errlen, "cluster lock connection: %s", k->error);
 		return NULL;
-	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
-	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &secs);
-	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &secs);
-	if (!mysql_real_connect(m, k->socket[0] ? NULL : k->host, k->user, k->password, NULL,
-				k->socket[0] ? 0 : k->port, k->socket[0] ? k->socket : NULL, 0) ||
-	    !cluster_scalar(m, "SELECT CONNECTION_ID()", my_id, &isnull, err, errlen)) {
-		snprintf(err, errlen, "cluster lock connection: %s", mysql_error(m));
+	}
+	m = side_connect(&k->side, why, sizeof(why));
+	if (!m) {
+		snprintf(err, errlen, "cluster lock connection: %s", why);
+		return NULL;
+	}
+	if (!cluster_scalar(m, "SELECT CONNECTION_ID()", my_id, &isnull, why, sizeof(why))) {
+		snprintf(err, errlen, "cluster lock connection: %s", why);
 		mysql_close(m);
 		return NULL;
 	}
 	return m;
-}
-
-static bool cluster_past(const struct timespec *t)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
 /* Caller holds cl.lock. Posts every waiter whose wait is over: fresh ones
@@ -122,7 +114,7 @@ static void cluster_post_waiters(bool settled)
 	size_t k = 0;
 	for (size_t i = 0; i < cl.nwaiters; i++) {
 		struct cluster_waiter *w = &cl.waiters[i];
-		bool done = w->held ? (settled || cluster_past(&w->deadline)) : cl.polls > w->after;
+		bool done = w->held ? (settled || clk_passed(w->deadline_us)) : cl.polls > w->after;
 		if (done)
 			sess_post(w->s, w->fn, w->arg);
 		else
@@ -154,7 +146,7 @@ static void *cluster_main(void *unused)
 		char q[512], esc[300];
 		long long holder = 0;
 		bool isnull = true, ok = true;
-		bool enabled = k.lock[0] && k.user[0];
+		bool enabled = k.lock[0] && k.side.user[0];
 
 		if (m && version != k.version) {
 			mysql_close(m);
@@ -203,13 +195,7 @@ static void *cluster_main(void *unused)
 		for (size_t i = 0; i < cl.nwaiters; i++)
 			fresh |= !cl.waiters[i].held;
 		if (cl.want == want && !fresh) { /* else: act at once */
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += CLUSTER_POLL_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			struct timespec ts = clk_wall_ts_in(CLUSTER_POLL_MS);
 			if (!cl.stopping)
 				pthread_cond_timedwait(&cl.cond, &cl.lock, &ts);
 		}
@@ -298,13 +284,7 @@ static bool cluster_add_waiter(struct sess *s, void (*fn)(struct sess *s, void *
 		struct cluster_waiter *w = &cl.waiters[cl.nwaiters++];
 		*w = (struct cluster_waiter){
 		    .s = s, .fn = fn, .arg = arg, .held = held, .after = cl.polls + 1};
-		clock_gettime(CLOCK_MONOTONIC, &w->deadline);
-		w->deadline.tv_sec += timeout_ms / 1000;
-		w->deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (w->deadline.tv_nsec >= 1000000000L) {
-			w->deadline.tv_sec++;
-			w->deadline.tv_nsec -= 1000000000L;
-		}
+		w->deadline_us = clk_deadline_us(timeout_ms);
 		pthread_cond_signal(&cl.cond);
 	}
 	pthread_mutex_unlock(&cl.lock);

@@ -7,9 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "proxy/clock.h"
 #include "proxy/hook.h"
+#include "proxy/sideconn.h"
 
 struct guard_job {
 	atomic_int refs;
@@ -25,10 +26,9 @@ struct guard_job {
 
 /* The account and target, copied from the configuration. */
 struct guard_conf {
-	char *user, *password, *host, *socket;
-	unsigned port;
-	int timeout_ms;
-	uint64_t version; /* bumped on reconfigure: workers reconnect */
+	struct side_conf side; /* statement bound and read-only set for probes */
+	char error[200];       /* why side could not be filled; "" = usable */
+	uint64_t version;      /* bumped on reconfigure: workers reconnect */
 };
 
 static struct {
@@ -42,62 +42,39 @@ static struct {
 	struct guard_stats stats;
 } guard = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
-static char *guard_strdup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
+/* Caller holds guard.lock. */
 static void guard_conf_set(const struct cfg *c)
 {
-	free(guard.conf.user);
-	free(guard.conf.password);
-	free(guard.conf.host);
-	free(guard.conf.socket);
-	guard.conf.user = guard_strdup(c->guard.user);
-	guard.conf.password = guard_strdup(c->guard.password ? c->guard.password : "");
-	guard.conf.host = guard_strdup(c->proxy.backend.host);
-	guard.conf.socket = guard_strdup(c->proxy.backend_socket);
-	guard.conf.port = c->proxy.backend.port;
-	guard.conf.timeout_ms = c->guard.probe_timeout_ms > 0 ? c->guard.probe_timeout_ms : 2000;
-	guard.conf.version++;
+	struct guard_conf *gc = &guard.conf;
+
+	/* A value that does not fit leaves the account set (guard_enabled)
+	 * and every probe failing with the reason. */
+	gc->error[0] = 0;
+	if (!side_conf_from_cfg(&gc->side, c, c->guard.user, c->guard.password,
+				c->guard.probe_timeout_ms, gc->error, sizeof(gc->error)) &&
+	    !gc->error[0])
+		snprintf(gc->error, sizeof(gc->error), "bad side connection settings");
+	/* Probes only read; the server bounds each one more tightly than the
+	 * whole-second client timeouts (MySQL also gets the MAX_EXECUTION_TIME
+	 * hint from probe_sql_build). */
+	gc->side.statement_ms = gc->side.timeout_ms;
+	gc->side.read_only = true;
+	gc->version++;
 }
 
-static int64_t guard_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/*
- * Opens a side connection with the current account. Timeouts are whole
- * seconds in the client library, so probe_timeout_ms is rounded up there;
- * on MariaDB max_statement_time bounds the statement itself more tightly
- * (MySQL gets the MAX_EXECUTION_TIME hint from probe_sql_build). Returns
- * NULL and fills err on failure.
- */
+/* Opens a side connection with the current account; NULL and err on failure. */
 static MYSQL *guard_connect(const struct guard_conf *gc, char *err, size_t errlen)
 {
-	unsigned secs = (unsigned)((gc->timeout_ms + 999) / 1000);
-	MYSQL *m = mysql_init(NULL);
-	char q[128];
+	char why[200];
+	MYSQL *m;
 
-	if (!m) {
-		snprintf(err, errlen, "out of memory");
+	if (gc->error[0]) {
+		snprintf(err, errlen, "guard connection: %s", gc->error);
 		return NULL;
 	}
-	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
-	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &secs);
-	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &secs);
-	if (!mysql_real_connect(m, gc->socket ? NULL : gc->host, gc->user, gc->password, NULL,
-				gc->socket ? 0 : gc->port, gc->socket, 0)) {
-		snprintf(err, errlen, "guard connection: %s", mysql_error(m));
-		mysql_close(m);
-		return NULL;
-	}
-	snprintf(q, sizeof(q), "SET SESSION max_statement_time = %.3f", gc->timeout_ms / 1000.0);
-	(void)mysql_query(m, q); /* MySQL has no such variable: ignore */
-	(void)mysql_query(m, "SET SESSION TRANSACTION READ ONLY");
+	m = side_connect(&gc->side, why, sizeof(why));
+	if (!m)
+		snprintf(err, errlen, "guard connection: %s", why);
 	return m;
 }
 
@@ -105,7 +82,7 @@ static MYSQL *guard_connect(const struct guard_conf *gc, char *err, size_t errle
  * connection broke (the caller reconnects). */
 static bool guard_run_one(MYSQL *m, const char *sql, struct guard_result *r)
 {
-	int64_t t0 = guard_now_us();
+	int64_t t0 = clk_mono_us();
 	bool conn_ok = true;
 
 	if (mysql_query(m, sql) != 0) {
@@ -146,7 +123,7 @@ static bool guard_run_one(MYSQL *m, const char *sql, struct guard_result *r)
 			}
 		}
 	}
-	r->us = (uint64_t)(guard_now_us() - t0);
+	r->us = (uint64_t)(clk_mono_us() - t0);
 	return conn_ok;
 }
 
@@ -179,15 +156,9 @@ static void *guard_worker(void *unused)
 		guard.head = j->next;
 		if (!guard.head)
 			guard.tail = NULL;
-		struct guard_conf gc = guard.conf; /* strings stay valid while we hold ... */
-		char *user = guard_strdup(gc.user), *pw = guard_strdup(gc.password);
-		char *host = guard_strdup(gc.host), *sock = guard_strdup(gc.socket);
+		struct guard_conf gc = guard.conf; /* a snapshot: owns no memory */
 		bool stopping = guard.stopping;
 		pthread_mutex_unlock(&guard.lock);
-		gc.user = user;
-		gc.password = pw;
-		gc.host = host;
-		gc.socket = sock;
 
 		if (m && version != gc.version) {
 			mysql_close(m);
@@ -210,10 +181,6 @@ static void *guard_worker(void *unused)
 				m = NULL;
 			}
 		}
-		free(user);
-		free(pw);
-		free(host);
-		free(sock);
 
 		pthread_mutex_lock(&guard.lock);
 		for (size_t i = 0; i < j->n; i++) {
@@ -288,7 +255,7 @@ void guard_stop(void)
 bool guard_enabled(void)
 {
 	pthread_mutex_lock(&guard.lock);
-	bool on = guard.running && guard.conf.user && *guard.conf.user;
+	bool on = guard.running && guard.conf.side.user[0];
 	pthread_mutex_unlock(&guard.lock);
 	return on;
 }

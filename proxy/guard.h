@@ -3,8 +3,9 @@
  *
  * The policy builds probe SQL on the session's thread (rules/probe_sql.h),
  * hands it to guard_submit() and returns HOOK_WAIT. A worker runs each
- * probe on its own libmysqlclient side connection (the [guard] account,
- * probe_timeout_ms as connect/read/write timeout), stores the first row,
+ * probe on its own side connection (sideconn.h: the [guard] account,
+ * probe_timeout_ms as connect/read/write and statement timeout, the
+ * [tls] backend policy), stores the first row,
  * and posts done(s, arg) to the session's event loop with sess_post(). The
  * event loop never waits on MySQL.
  *

@@ -53,9 +53,10 @@ def prisma_folder(migrations):
 	return mig
 
 
-def check(path, database, *extra, user=PROBER, password=PROBER_PASSWORD):
-	"""Runs ddlgate check --dsn ... --format json PATH; returns (exit code, findings, stderr)."""
-	dsn = f"mysql://{user}:{password}@127.0.0.1:{db().port}/{database}"
+def check(path, database, *extra, user=PROBER, password=PROBER_PASSWORD, params="", server=None):
+	"""Runs ddlgate check --dsn ... --format json PATH; returns (exit code,
+	findings, stderr). params is the DSN's ?query; server defaults to db()."""
+	dsn = f"mysql://{user}:{password}@127.0.0.1:{(server or db()).port}/{database}{params}"
 	r = subprocess.run([os.environ["DDLGATE_BIN"], "check", "--dsn", dsn, "--format", "json",
 			    *extra, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
 			   text=True, timeout=60)
@@ -220,6 +221,55 @@ def test_probe_timeout_fails_closed():
 		f.write("[guard]\nprobe_timeout_ms = 60000\n")
 	rc, findings, err = check(path, "chk_slow", "-c", conf)
 	assert rc == 0, (rc, findings, err)
+
+
+def test_dsn_tls_parameter_on_a_server_without_tls():
+	"""tls= takes the [tls] backend words: verify-* refuse a server that offers
+	no TLS, off and the default (preferred) connect in plaintext."""
+	schema("chk_tls", USER_TABLE, "INSERT INTO `User` (email) VALUES ('a@x.org')")
+	path = prisma_folder([("20240201000000_email_unique", UNIQUE_EMAIL)])
+	for params in ("", "?tls=off", "?tls=preferred"):
+		rc, findings, err = check(path, "chk_tls", params=params)
+		assert rc == 0, (params, rc, findings, err)
+	for params in ("?tls=verify-ca", "?tls=verify-identity"):
+		rc, findings, err = check(path, "chk_tls", params=params)
+		# verify-identity: the client library refuses before logging in
+		assert rc == 2 and ("does not offer TLS" in err or "SSL is required" in err), \
+			(params, rc, err)
+	rc, findings, err = check(path, "chk_tls", params="?tls=maybe")
+	assert rc == 2 and "tls=" in err, (rc, err)
+
+
+def test_dsn_tls_for_a_require_ssl_account():
+	"""On a server with TLS, an account created REQUIRE SSL can probe with the
+	default DSN (TLS when offered) and with tls=verify-ca&tls_ca=; tls=off is
+	refused by the server."""
+	server = h.MariaDB(tls=True)  # the file's shared server has no TLS
+	try:
+		tls_require_ssl_account(server)
+	finally:
+		server.stop()
+
+
+def tls_require_ssl_account(server):
+	cert, _ = h.tls_pair()
+	for sql in (
+		"CREATE OR REPLACE USER 'tls_prober'@'127.0.0.1' IDENTIFIED BY 'tls-secret' REQUIRE SSL",
+		"GRANT SELECT ON *.* TO 'tls_prober'@'127.0.0.1'",
+		"DROP DATABASE IF EXISTS chk_tls_req",
+		"CREATE DATABASE chk_tls_req",
+		"CREATE TABLE chk_tls_req.`User` (`id` INTEGER NOT NULL AUTO_INCREMENT, "
+		"`email` VARCHAR(191) NULL, `name` VARCHAR(191) NULL, PRIMARY KEY (`id`))",
+		"INSERT INTO chk_tls_req.`User` (email) VALUES ('a@x.org')",
+	):
+		server.query(sql)
+	path = prisma_folder([("20240201000000_email_unique", UNIQUE_EMAIL)])
+	kw = dict(user="tls_prober", password="tls-secret", server=server)
+	for params in ("", f"?tls=verify-ca&tls_ca={cert}"):
+		rc, findings, err = check(path, "chk_tls_req", params=params, **kw)
+		assert rc == 0, (params, rc, findings, err)
+	rc, findings, err = check(path, "chk_tls_req", params="?tls=off", **kw)
+	assert rc == 2 and "Access denied" in err, (rc, err)
 
 
 if __name__ == "__main__":

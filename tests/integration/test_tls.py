@@ -1,9 +1,11 @@
-# TLS through ddlgate: the client leg (mariadb --ssl, verified certificates, PyMySQL), [tls] client = required, the backend leg.
+# TLS through ddlgate: the client leg (mariadb --ssl, verified certificates, PyMySQL), [tls] client = required, the backend leg and the side connections (guard probes, cluster lock).
 import hashlib
+import json
 import os
 import random
 import ssl
 import subprocess
+import time
 
 import pymysql
 
@@ -160,6 +162,103 @@ def test_backend_wrong_ca_is_refused():
 	except pymysql.err.OperationalError as e:
 		print(f"  untrusted backend certificate: {e}")
 	assert gw.alive()
+
+
+# Side connections (guard probes, cluster lock) follow [tls] backend too.
+TLS_PROBER, TLS_PROBER_PASSWORD = "tls_prober", "tls-prober-secret"
+SIDE_SCHEMA = "tls_side"
+
+
+def side_setup():
+	"""A probe account that the server admits over TLS only, and a table
+	with rows and no duplicates (ADD UNIQUE on it needs a probe)."""
+	d = db()
+	for sql in (
+		f"CREATE OR REPLACE USER '{TLS_PROBER}'@'127.0.0.1' "
+		f"IDENTIFIED BY '{TLS_PROBER_PASSWORD}' REQUIRE SSL",
+		f"GRANT SELECT ON *.* TO '{TLS_PROBER}'@'127.0.0.1'",
+		f"DROP DATABASE IF EXISTS `{SIDE_SCHEMA}`",
+		f"CREATE DATABASE `{SIDE_SCHEMA}`",
+		f"CREATE TABLE `{SIDE_SCHEMA}`.uniq (id INT PRIMARY KEY, c INT)",
+		f"INSERT INTO `{SIDE_SCHEMA}`.uniq VALUES (1, 1), (2, 2)",
+	):
+		d.query(sql)
+
+
+def side_gateway(tls):
+	return h.gateway(db(), {
+		"guard": {"user": TLS_PROBER, "password": TLS_PROBER_PASSWORD, "probe_timeout_ms": 2000},
+		"tls": tls,
+	})
+
+
+def cluster_lock_status(gw, timeout=10):
+	"""The /status cluster_lock object once the cluster thread has tried to
+	connect (connected, or an error)."""
+	deadline = time.monotonic() + timeout
+	while True:
+		code, body = gw.admin_get("/status")
+		assert code == 200, body
+		cl = json.loads(body)["migration"]["cluster_lock"]
+		if cl.get("connected") or cl.get("error") or time.monotonic() > deadline:
+			return cl
+		time.sleep(0.05)
+
+
+def test_side_connections_tls_for_a_require_ssl_account():
+	"""backend = preferred: the guard's probe and the cluster lock connect
+	with TLS, so an account created REQUIRE SSL works for both."""
+	h.require_proxy("side connections are ddlgate's")
+	side_setup()
+	gw = side_gateway({})
+	cl = cluster_lock_status(gw)
+	print(f"  cluster lock: {cl}")
+	assert cl["connected"], cl
+	c = h.connect(gw, database=SIDE_SCHEMA)
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	# passes only when the probe ran: a failed probe blocks (fail closed)
+	err = h.run_err(c, "ALTER TABLE uniq ADD UNIQUE (c)")
+	assert err is None, f"the probe over TLS did not pass: {err}"
+	c.close()
+
+
+def test_side_connections_verify_ca():
+	"""verify-ca with the server's CA: side connections work; with another
+	CA they are refused like the relay's backend leg."""
+	h.require_proxy("side connections are ddlgate's")
+	side_setup()
+	cert, _ = h.tls_pair()
+	gw = side_gateway({"backend": "verify-ca", "backend_ca": cert})
+	cl = cluster_lock_status(gw)
+	assert cl["connected"], cl
+	gw.stop()
+	d = h.tmpdir("otherca-")
+	other = os.path.join(d, "other.pem")
+	subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+			"/CN=other", "-days", "2", "-keyout", os.path.join(d, "other.key"), "-out",
+			other], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+	gw = side_gateway({"backend": "verify-ca", "backend_ca": other})
+	cl = cluster_lock_status(gw)
+	print(f"  cluster lock with an untrusted CA: {cl}")
+	assert not cl["connected"] and cl.get("error"), cl
+
+
+def test_side_connections_plaintext_when_off():
+	"""backend = off: side connections are plaintext, so the REQUIRE SSL
+	account is refused (and says so in /status)."""
+	h.require_proxy("side connections are ddlgate's")
+	side_setup()
+	gw = side_gateway({"backend": "off"})
+	cl = cluster_lock_status(gw)
+	print(f"  cluster lock with backend = off: {cl}")
+	assert not cl["connected"] and "denied" in cl.get("error", "").lower(), cl
+	# the probe fails the same way, and a failed probe blocks
+	c = h.connect(gw, database=SIDE_SCHEMA)
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	err = h.run_err(c, "ALTER TABLE uniq ADD UNIQUE (c)")
+	print(f"  ADD UNIQUE with the probe refused: {err}")
+	assert err and err[0] == 1290, err
+	c.close()
 
 
 if __name__ == "__main__":
