@@ -9,7 +9,7 @@
  * Both run on the session's event-loop thread and must not block: a hook
  * that needs to wait (a hold, a live probe, an audit fsync) returns
  * HOOK_WAIT and later calls sess_hook_resume() on that same thread (post to
- * it with sess_post() from other threads).
+ * it with sess_post_id() from other threads: the one way to wake a session).
  *
  * Ownership: payload pointers are borrowed for the duration of the call
  * only. struct hook_sess is owned by the relay and valid until
@@ -23,7 +23,8 @@
 #include <stdint.h>
 
 struct sess;
-struct cfg;
+struct snap;
+struct audit;
 
 /* What the relay tells the hook about a session. Fields are updated by the
  * relay only; the hook reads them. */
@@ -126,18 +127,36 @@ void hook_stmt_close(struct sess *s, struct hook_sess *hs, uint32_t stmt_id);
 bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result *r);
 
 /*
- * Process-wide policy lifecycle, called by the relay (serve.c) on its main
- * thread: hook_init() once after the configuration is loaded and before the
- * first session (opens the audit log, starts the guard and cluster workers,
- * registers the admin endpoints; false = refuse to start, err says why);
- * hook_reload() after SIGHUP loaded a new configuration (rules, windows,
- * migration settings; the audit log is reopened for logrotate); false keeps
- * the old policy; hook_shutdown() once after the last session ended (drains
- * and closes the audit log). cfg is borrowed: the hook keeps its own copy.
+ * Process-wide policy lifecycle, called by serve.c on its main thread,
+ * which is the one place that starts and stops threads:
+ *
+ *   start:  audit_open -> hook_init -> guard_start -> cluster_start
+ *           -> hook_ticker_start -> admin, workers
+ *   SIGHUP: hook_reload with the new snapshot
+ *   stop:   workers -> hook_ticker_stop -> cluster_stop -> guard_stop
+ *           -> hook_shutdown -> audit_close
+ *
+ * hook_init() before the first session: snap is the configuration loaded
+ * once by serve.c (the hook takes a reference of its own); audit is the
+ * log serve.c opened (NULL = no [audit] path), borrowed until
+ * hook_shutdown(). Registers the admin endpoints. false = refuse to start,
+ * err says why.
+ * hook_reload() after SIGHUP built a new snapshot: new sessions and the
+ * next command of each session judge with it; guard, cluster and audit
+ * settings are applied (audit_reconfigure: record, fsync, rotation, a new
+ * path; the same path is reopened for logrotate). false keeps the old one.
+ * hook_shutdown() once after the last session ended: drops the snapshot
+ * and lets go of the audit log.
  */
-bool hook_init(const struct cfg *cfg, char *err, size_t errlen);
-bool hook_reload(const struct cfg *cfg, char *err, size_t errlen);
+bool hook_init(struct snap *snap, struct audit *audit, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+bool hook_reload(struct snap *snap, char *err, size_t errlen) __attribute__((warn_unused_result));
 void hook_shutdown(void);
+
+/* The hold ticker thread: wakes sessions held by a migration conflict a
+ * few times a second to check again. */
+bool hook_ticker_start(char *err, size_t errlen) __attribute__((warn_unused_result));
+void hook_ticker_stop(void);
 
 /* Implemented by the relay, called by the hook on the session's thread. */
 void sess_hook_resume(struct sess *s, enum hook_verdict v, const struct hook_reply *reply);
@@ -149,5 +168,8 @@ void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg)
  * the time the post arrives (arg is then not passed anywhere: it must not
  * own memory). */
 void sess_post_id(uint64_t conn_id, void (*fn)(struct sess *s, void *arg), void *arg);
+/* The hook's view of s, for a posted function on s's thread (it reaches
+ * hs->policy from there). */
+struct hook_sess *sess_hook_sess(struct sess *s);
 
 #endif

@@ -1,4 +1,4 @@
-/* `ddlgate serve`: configuration, listeners, workers, admin and signals. */
+/* `ddlgate serve`: configuration, listeners, every thread's start and stop, admin and signals. */
 #include "proxy/proxy.h"
 
 #include <errno.h>
@@ -16,9 +16,13 @@
 
 #include "config/cfg.h"
 #include "proxy/admin.h"
+#include "proxy/audit.h"
+#include "proxy/cluster.h"
+#include "proxy/guard.h"
 #include "proxy/hook.h"
 #include "proxy/metrics.h"
 #include "proxy/pkt.h"
+#include "proxy/snapshot.h"
 #include "proxy/worker.h"
 
 /* The main thread's state: one acceptor loop for every listen address. */
@@ -30,7 +34,119 @@ struct serve {
 	struct admin *admin; /* owned, NULL = disabled */
 	const char *path;    /* borrowed: the config file */
 	bool stopping;
+	struct snap *snap;   /* borrowed while the services start */
+	struct audit *audit; /* owned, NULL = no [audit] path */
+	size_t nstarted;     /* services[] entries running */
 };
+
+/* ---- the background services: every thread but the workers ---- */
+
+static bool audit_start(struct serve *sv, char *err, size_t errlen)
+{
+	if (!sv->snap->cfg->audit.path)
+		return true;
+	sv->audit = audit_open(sv->snap->cfg, err, errlen);
+	return sv->audit != NULL;
+}
+
+static void audit_stop(struct serve *sv)
+{
+	audit_close(sv->audit); /* drains the queue, fsyncs, joins the writer */
+	sv->audit = NULL;
+}
+
+static bool policy_start(struct serve *sv, char *err, size_t errlen)
+{
+	return hook_init(sv->snap, sv->audit, err, errlen);
+}
+
+static void policy_stop(struct serve *sv)
+{
+	hook_shutdown();
+}
+
+static bool guard_begin(struct serve *sv, char *err, size_t errlen)
+{
+	return guard_start(sv->snap->cfg, 2, err, errlen);
+}
+
+static void guard_end(struct serve *sv)
+{
+	guard_stop();
+}
+
+static bool cluster_begin(struct serve *sv, char *err, size_t errlen)
+{
+	return cluster_start(sv->snap->cfg, err, errlen);
+}
+
+static void cluster_end(struct serve *sv)
+{
+	cluster_stop();
+}
+
+static bool ticker_begin(struct serve *sv, char *err, size_t errlen)
+{
+	return hook_ticker_start(err, errlen);
+}
+
+static void ticker_end(struct serve *sv)
+{
+	hook_ticker_stop();
+}
+
+/*
+ * Started in this order before the first connection, stopped in reverse
+ * after the last one ended (SIGTERM) or when a later one fails to start:
+ * the policy borrows the audit log, and the guard, cluster and ticker
+ * threads post into sessions the policy judges.
+ */
+static const struct {
+	const char *name;
+	bool (*start)(struct serve *sv, char *err, size_t errlen);
+	void (*stop)(struct serve *sv);
+} services[] = {
+    {"audit writer", audit_start, audit_stop}, {"policy", policy_start, policy_stop},
+    {"guard workers", guard_begin, guard_end}, {"cluster lock", cluster_begin, cluster_end},
+    {"hold ticker", ticker_begin, ticker_end},
+};
+
+static bool services_start(struct serve *sv, struct snap *snap, char *err, size_t errlen)
+{
+	sv->snap = snap;
+	for (; sv->nstarted < sizeof(services) / sizeof(services[0]); sv->nstarted++) {
+		err[0] = 0;
+		if (!services[sv->nstarted].start(sv, err, errlen)) {
+			if (!err[0])
+				snprintf(err, errlen, "%s: cannot start",
+					 services[sv->nstarted].name);
+			sv->snap = NULL;
+			return false;
+		}
+	}
+	sv->snap = NULL;
+	return true;
+}
+
+static void services_stop(struct serve *sv)
+{
+	while (sv->nstarted > 0)
+		services[--sv->nstarted].stop(sv);
+}
+
+/* Reads the configuration file once and builds the snapshot that the
+ * relay and the policy share. NULL with err set. */
+static struct snap *load(const char *path, const struct cfg *running, char *err, size_t errlen)
+{
+	struct cfg *cfg = cfg_load(path, err, errlen);
+	if (!cfg)
+		return NULL;
+	if (running && !cfg_reload_check(running, cfg, err, errlen)) {
+		cfg_free(cfg);
+		return NULL;
+	}
+	return snap_new(cfg, err, errlen);
+}
 
 /* Refuses a connection the way MySQL does when full: an ERR as the first
  * packet. The socket is fresh, so the few bytes fit its buffer. */
@@ -115,27 +231,25 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
 	struct serve *sv = arg;
 	char err[512];
-	struct cfg *neu = cfg_load(sv->path, err, sizeof(err));
-	if (!neu) {
-		worker_log(0, "reload failed, keeping the running configuration: %s", err);
-		return;
-	}
-	const struct cfg *old = atomic_load(&worker_conf_current)->cfg;
-	if (!cfg_reload_check(old, neu, err, sizeof(err))) {
+	struct snap *snap =
+	    load(sv->path, atomic_load(&worker_conf_current)->cfg, err, sizeof(err));
+	if (!snap) {
 		worker_log(0, "reload refused, keeping the running configuration: %s", err);
-		cfg_free(neu);
 		return;
 	}
-	struct worker_conf *c = worker_conf_new(neu, err, sizeof(err));
+	struct worker_conf *c = worker_conf_new(snap, err, sizeof(err));
 	if (!c) {
 		worker_log(0, "reload failed, keeping the running configuration: %s", err);
+		snap_put(snap);
 		return;
 	}
-	if (!hook_reload(c->cfg, err, sizeof(err))) {
+	if (!hook_reload(snap, err, sizeof(err))) {
 		worker_log(0, "reload: policy refused the new configuration: %s", err);
 		worker_conf_release(c);
+		snap_put(snap);
 		return;
 	}
+	snap_put(snap); /* the relay and the policy hold their own references */
 	if (sv->admin && !admin_reload(sv->admin, c->cfg, err, sizeof(err)))
 		worker_log(0, "reload: admin kept its old token: %s", err);
 	worker_conf_publish(c);
@@ -161,20 +275,20 @@ int proxy_serve(const char *cfg_path)
 		sv.fds[i] = -1;
 	signal(SIGPIPE, SIG_IGN);
 
-	struct cfg *cfg = cfg_load(cfg_path, err, sizeof(err));
-	if (!cfg) {
+	struct snap *snap = load(cfg_path, NULL, err, sizeof(err));
+	if (!snap) {
 		fprintf(stderr, "ddlgate: %s\n", err);
 		return 2;
 	}
-	struct worker_conf *conf = worker_conf_new(cfg, err, sizeof(err));
+	struct worker_conf *conf = worker_conf_new(snap, err, sizeof(err));
 	if (!conf) {
 		fprintf(stderr, "ddlgate: %s: %s\n", cfg_path, err);
+		snap_put(snap);
 		return 2;
 	}
 	atomic_store(&worker_conf_current, conf);
-	cfg = conf->cfg;
+	const struct cfg *cfg = snap->cfg;
 	int rc = 1;
-	bool hooked = false;
 
 	sv.base = event_base_new();
 	if (!sv.base) {
@@ -190,11 +304,10 @@ int proxy_serve(const char *cfg_path)
 		sv.fds[i] = fd;
 		sv.nlisten = i + 1;
 	}
-	if (!hook_init(cfg, err, sizeof(err))) {
+	if (!services_start(&sv, snap, err, sizeof(err))) {
 		fprintf(stderr, "ddlgate: %s\n", err);
 		goto out;
 	}
-	hooked = true;
 	err[0] = 0;
 	sv.admin = admin_start(sv.base, cfg, err, sizeof(err));
 	if (!sv.admin && err[0]) {
@@ -234,11 +347,11 @@ out:
 	stop_listening(&sv);
 	if (sv.admin)
 		admin_stop(sv.admin);
-	if (hooked)
-		hook_shutdown();
+	services_stop(&sv);
 	if (sv.base)
 		event_base_free(sv.base);
 	worker_conf_release(atomic_load(&worker_conf_current));
 	atomic_store(&worker_conf_current, NULL);
+	snap_put(snap);
 	return rc;
 }

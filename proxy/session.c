@@ -202,6 +202,11 @@ uint64_t sess_conn_id(const struct sess *s)
 	return s->hs.conn_id;
 }
 
+struct hook_sess *sess_hook_sess(struct sess *s)
+{
+	return &s->hs;
+}
+
 static void leg_want_read(struct leg *l, bool on)
 {
 	if (l->fd < 0 || on == l->rev_on)

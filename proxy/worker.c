@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "proxy/session.h"
+#include "proxy/snapshot.h"
 #include "proxy/tls.h"
 
 struct worker_post {
@@ -115,19 +116,19 @@ static void conf_free(struct worker_conf *c)
 		SSL_CTX_free(c->server_ctx);
 	if (c->client_ctx)
 		SSL_CTX_free(c->client_ctx);
-	cfg_free(c->cfg);
+	snap_put(c->snap);
 	free(c);
 }
 
-struct worker_conf *worker_conf_new(struct cfg *cfg, char *err, size_t errlen)
+struct worker_conf *worker_conf_new(struct snap *snap, char *err, size_t errlen)
 {
 	struct worker_conf *c = calloc(1, sizeof(*c));
 	if (!c) {
-		cfg_free(cfg);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	c->cfg = cfg;
+	c->snap = snap_get(snap);
+	struct cfg *cfg = c->cfg = snap->cfg;
 	atomic_init(&c->refs, 1);
 	if (!resolve_backend(c, err, errlen))
 		goto fail;

@@ -26,11 +26,14 @@
 
 #include "config/cfg.h"
 
+struct snap;
+
 struct sess;
 
 /* A loaded configuration and what is derived from it. */
 struct worker_conf {
-	struct cfg *cfg;		 /* owned */
+	struct snap *snap;		 /* reference owned: the loaded configuration */
+	struct cfg *cfg;		 /* borrowed from snap */
 	SSL_CTX *server_ctx;		 /* owned; client leg, NULL = no TLS offered */
 	SSL_CTX *client_ctx;		 /* owned; backend leg, NULL = backend TLS off */
 	struct sockaddr_storage backend; /* resolved [proxy] backend or backend_socket */
@@ -40,9 +43,9 @@ struct worker_conf {
 	atomic_int refs;
 };
 
-/* Builds a worker_conf from a loaded cfg (taking ownership of it). NULL
- * with err set on failure (cfg is freed then). */
-struct worker_conf *worker_conf_new(struct cfg *cfg, char *err, size_t errlen);
+/* Builds a worker_conf from a configuration snapshot (taking a reference
+ * of its own). NULL with err set on failure. */
+struct worker_conf *worker_conf_new(struct snap *snap, char *err, size_t errlen);
 /* The current configuration with a reference taken; release it with
  * worker_conf_release(). */
 struct worker_conf *worker_conf_acquire(void);

@@ -148,5 +148,22 @@ def test_sigterm_flushes_every_record():
 	assert code == 0, out
 
 
+def test_inner_statement_objects_are_recorded():
+	"""A DDL carried inside another statement (EXECUTE IMMEDIATE) names the
+	table it changes in its record, as the migration-conflict check sees it."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	db().query(f"CREATE TABLE `{SCHEMA}`.inner_t (id INT PRIMARY KEY)")
+	gw = gateway_with_audit()
+	c = h.connect(gw, database=SCHEMA)
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	assert h.run_err(c, "EXECUTE IMMEDIATE 'ALTER TABLE inner_t ADD COLUMN c INT NULL'") is None
+	c.close()
+	assert gw.stop() == 0
+	rec = by_statement(records(gw.audit), "EXECUTE IMMEDIATE")
+	assert rec["outcome"] == "ok", rec
+	assert f"{SCHEMA}.inner_t" in rec["objects"], rec
+
+
 if __name__ == "__main__":
 	h.main(globals())

@@ -14,6 +14,7 @@
 #include "config/cfg.h"
 #include "proxy/hook.h"
 #include "proxy/migration.h"
+#include "proxy/snapshot.h"
 #include "proxy/window.h"
 
 /* ---- the stand-in relay: what session.c provides to the hook ---- */
@@ -49,10 +50,21 @@ static struct {
 } posts[MAX_POSTS];
 static size_t nposts;
 
+static struct sess *find_sess(uint64_t conn_id);
+
 void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg)
 {
 	if (nposts < MAX_POSTS)
 		posts[nposts++] = (typeof(posts[0])){s, fn, arg};
+}
+
+/* By connection id, as the relay's registry does: nothing for a session
+ * that ended. */
+void sess_post_id(uint64_t conn_id, void (*fn)(struct sess *s, void *arg), void *arg)
+{
+	struct sess *s = find_sess(conn_id);
+	if (s)
+		sess_post(s, fn, arg);
 }
 
 static void run_posts(void)
@@ -70,6 +82,19 @@ static void run_posts(void)
 static struct sess sessions[NSESS];
 static struct hook_sess hsess[NSESS];
 static bool initialised;
+
+static struct sess *find_sess(uint64_t conn_id)
+{
+	for (int i = 0; i < NSESS; i++)
+		if (sessions[i].live && hsess[i].conn_id == conn_id)
+			return &sessions[i];
+	return NULL;
+}
+
+struct hook_sess *sess_hook_sess(struct sess *s)
+{
+	return &hsess[s->id];
+}
 
 static void end_all(void)
 {
@@ -94,11 +119,16 @@ static void load_cfg(const char *ini)
 	struct cfg *c = cfg_load(path, err, sizeof(err));
 	if (!c)
 		fail_msg("config: %s\n%s", err, ini);
-	bool ok = initialised ? hook_reload(c, err, sizeof(err)) : hook_init(c, err, sizeof(err));
+	struct snap *snap = snap_new(c, err, sizeof(err));
+	if (!snap)
+		fail_msg("rules: %s\n%s", err, ini);
+	/* the audit log and the threads are serve.c's; these cases run without */
+	bool ok = initialised ? hook_reload(snap, err, sizeof(err))
+			      : hook_init(snap, NULL, err, sizeof(err));
 	if (!ok)
 		fail_msg("hook: %s", err);
 	initialised = true;
-	cfg_free(c);
+	snap_put(snap);
 	unlink(path);
 	window_reset();
 }

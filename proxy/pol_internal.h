@@ -1,0 +1,233 @@
+/*
+ * The policy's private types, shared by policy.c (the hook entry points)
+ * and the pol_*.c files that each own one concern:
+ *
+ *   pol_judge.c   decide each statement of a command (audit health, window,
+ *                 migration conflict, rules_evaluate with the fact cache)
+ *   pol_wait.c    the waits a judgement may need (guard probes, the cluster
+ *                 lock poll, holds) and the hold ticker thread
+ *   pol_memory.c  per-session migration membership and migration memory
+ *   pol_prep.c    the prepared-DDL registry (judged again at each execute)
+ *   pol_record.c  the audit record of a judged statement
+ *   pol_admin.c   the admin endpoints /status, /sessions, /window/open, /window/close
+ *
+ * Threads: struct pol_sess and everything it owns is touched only on its
+ * session's event-loop thread, except the list links and in_waiters, which
+ * pol.lock guards (the ticker and /sessions walk the lists).
+ */
+#ifndef DDLGATE_PROXY_POL_INTERNAL_H
+#define DDLGATE_PROXY_POL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/audit.h"
+#include "proxy/hook.h"
+#include "proxy/migration.h"
+#include "proxy/snapshot.h"
+#include "rules/arena.h"
+#include "rules/engine.h"
+#include "rules/stmt.h"
+
+#define COM_INIT_DB 0x02
+#define COM_QUERY 0x03
+#define COM_STMT_PREPARE 0x16
+#define COM_STMT_EXECUTE 0x17
+#define COM_STMT_CLOSE 0x19
+
+#define POL_RULE_AUDIT "audit-unavailable"
+#define POL_DEFAULT_LOCK_WAIT 31536000L /* the server's default lock_wait_timeout */
+#define POL_HOLD_TICK_MS 100
+#define POL_MAX_POLICY_FINDINGS 3
+#define POL_MAX_OBJECTS 32 /* objects of one statement the conflict check compares */
+#define POL_MEMLOG_MAX 20000
+#define POL_MEMLOG_BYTES (16u << 20)
+
+/* One statement the server ran in this migration, kept to rebuild the
+ * memory (the engine's memory cannot be copied). sql NULL: a write whose
+ * rows we cannot attribute (the fast path). */
+struct pol_memlog {
+	char *sql; /* owned */
+	size_t len;
+	char *schema; /* owned; NULL = none */
+	bool ansi;
+};
+
+/* A DDL the client prepared (COM_STMT_PREPARE) and the server accepted:
+ * judged again each time it is executed. */
+struct pol_prep {
+	uint32_t id; /* the server's statement id */
+	char *sql;   /* owned */
+	size_t len;
+	char *schema; /* owned; the current schema at prepare time; NULL = none */
+	bool ansi;
+};
+
+/* One statement of the current command. Lives in the session's arena for
+ * one command. */
+struct pol_stmt {
+	const char *sql; /* borrowed: the session's arena */
+	size_t len;
+	const char *schema; /* borrowed (arena): current schema when it runs (a USE
+			       earlier in the command changes it); NULL = none */
+	struct stmt st;	    /* parsed into the arena */
+	bool ddl;	    /* judged as DDL (window, conflict, rules) */
+	bool is_write;
+	bool record; /* goes into the audit log, not submitted yet */
+	bool has_sig;
+	struct migration_signal sig;
+	long set_lock_wait; /* SQLSCAN_LOCK_WAIT_NONE / _DEFAULT / seconds */
+	int set_ansi;	    /* SET sql_mode: -1 no change, 0 "..." is a string, 1 an identifier */
+	long lock_wait;	    /* the session's lock_wait_timeout when it runs */
+	bool ansi;	    /* parsed with ANSI_QUOTES */
+
+	bool evaluated; /* v holds the engine's verdict */
+	bool probed;	/* facts already fetched once */
+	struct rules_verdict v;
+	enum audit_decision decision;
+	struct {
+		const char *rule;
+		enum rules_action action;
+		char *message;	       /* borrowed: arena */
+	} pf[POL_MAX_POLICY_FINDINGS]; /* the policy's own findings */
+	size_t npf;
+	int64_t held_us; /* how long it waited for a migration (conflict = hold) */
+	char *held_who;	 /* borrowed (arena): the migration it waited for */
+	bool done;	 /* its result was attributed */
+};
+
+/*
+ * Where the session's current command is. The one field that says so:
+ *
+ *   IDLE ──hook_command (slow path)──> JUDGING ──all allowed──> FORWARDED
+ *                                        │  ^                      │
+ *            guard probes / cluster poll │  │ post wakes it        │ last hook_result
+ *            / conflict = hold           v  │                      v
+ *                              PROBING, CLUSTER, HOLDING          IDLE
+ *
+ * A blocked command goes from JUDGING (or a wait) straight back to IDLE
+ * with HOOK_REJECT; a session that ends or sends a new command first
+ * records the unfinished one as aborted (pol_abort_cmd).
+ */
+enum pol_cmd_state {
+	POL_CMD_IDLE,	   /* no command in the policy's hands */
+	POL_CMD_JUDGING,   /* being judged, on the session's thread */
+	POL_CMD_PROBING,   /* HOOK_WAIT: guard probes run for cmd.job */
+	POL_CMD_CLUSTER,   /* HOOK_WAIT: the cluster lock is being polled */
+	POL_CMD_HOLDING,   /* HOOK_WAIT: held by a migration conflict; ticker re-checks */
+	POL_CMD_FORWARDED, /* sent to the server; answers come to hook_result */
+};
+
+/* The command being judged or answered. Reset by pol_cmd_end(). */
+struct pol_cmd {
+	enum pol_cmd_state state;
+	struct pol_stmt *stmts; /* borrowed: arena array */
+	size_t n;
+	size_t next_eval; /* the next statement pol_continue judges */
+	uint8_t com;
+	int64_t start_us;		 /* wall clock, for the record */
+	int64_t start_mono;		 /* monotonic, for durations */
+	int64_t hold_started;		 /* monotonic; 0 = never held */
+	int64_t hold_deadline;		 /* monotonic */
+	bool blocked;			 /* some statement blocks: evaluate the rest offline */
+	bool cluster_checked;		 /* the cluster lock was polled for this command */
+	struct rules_fact_cache *facts;	 /* owned */
+	struct rules_migration *scratch; /* owned: multi-statement commands judge
+					    on a copy of the memory */
+	struct guard_job *job;		 /* reference owned */
+	size_t job_stmt;
+};
+
+/* The policy's state of one client session; hook_sess.policy points here. */
+struct pol_sess {
+	uint64_t conn_id;
+	struct sess *s;	      /* borrowed: the relay's session */
+	struct hook_sess *hs; /* borrowed: valid until hook_session_end() */
+	struct snap *conf;    /* reference owned: the snapshot it judges with */
+	struct migration_sess mig;
+	bool registered;		/* in the migration registry */
+	struct rules_migration *memory; /* owned: what the server confirmed */
+	struct pol_memlog *log;		/* owned: how memory came about, for copies */
+	size_t nlog, caplog, logbytes;
+	bool log_lost;	       /* the log overflowed: copies start empty (conservative) */
+	struct pol_prep *prep; /* owned: prepared DDL by statement id */
+	size_t nprep, capprep;
+	long lock_wait;	    /* session lock_wait_timeout, seconds */
+	bool ansi_quotes;   /* sql_mode makes "..." an identifier */
+	struct arena arena; /* one command's text, parse and messages */
+	struct pol_cmd cmd;
+	unsigned durable_wait; /* answers held back until their record is durable */
+	/* Under pol.lock: */
+	struct pol_sess *prev, *next; /* pol.sessions list, for /sessions */
+	struct pol_sess *wnext;	      /* pol.waiters list, for the ticker */
+	bool in_waiters;
+};
+
+/* Process-wide policy state (policy.c). */
+struct pol_state {
+	pthread_mutex_t lock;	     /* conf swaps, sessions, waiters, ticker */
+	_Atomic(struct snap *) conf; /* reference owned; swapped under lock */
+	struct audit *audit;	     /* borrowed from serve.c between hook_init and
+					hook_shutdown; NULL = no audit log */
+	atomic_bool audit_suspect;   /* the up-front check could not write the log */
+	struct pol_sess *sessions;   /* borrowed: every live session */
+	struct pol_sess *waiters;    /* borrowed: sessions in POL_CMD_HOLDING */
+	pthread_t ticker;
+	bool ticker_running, stopping;
+	pthread_cond_t cond; /* wakes the ticker to stop */
+};
+extern struct pol_state pol;
+
+/* policy.c */
+struct snap *pol_conf_get(void);
+
+/* pol_judge.c */
+enum pol_step { POL_DONE, POL_WAIT_PROBES, POL_WAIT_HOLD, POL_WAIT_CLUSTER };
+enum pol_step pol_continue(struct pol_sess *ps);
+enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *reply);
+void pol_cmd_end(struct pol_sess *ps);
+bool pol_judged_ddl(const struct stmt *st);
+bool pol_audit_preflight(const char *path);
+size_t pol_objects(const struct stmt *st, struct migration_obj *out, size_t max);
+
+/* pol_wait.c */
+enum hook_verdict pol_wait(struct pol_sess *ps, enum pol_step step);
+bool pol_start_probes(struct pol_sess *ps, size_t i);
+void pol_waiters_del_locked(struct pol_sess *ps);
+void pol_cluster_checked(struct sess *s, void *arg);
+
+/* pol_memory.c */
+void pol_client_host(const struct hook_sess *hs, char *buf, size_t n);
+bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out);
+void pol_memory_reset(struct pol_sess *ps);
+void pol_memory_wrote(struct pol_sess *ps);
+void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p);
+struct rules_migration *pol_memory_copy(struct pol_sess *ps);
+bool pol_mig_sync(struct pol_sess *ps);
+
+/* pol_prep.c */
+struct pol_prep *pol_prep_find(struct pol_sess *ps, uint32_t id);
+void pol_prep_del(struct pol_sess *ps, struct pol_prep *pp);
+void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p);
+void pol_prep_clear(struct pol_sess *ps);
+
+/* pol_record.c */
+bool pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outcome o, uint16_t code,
+		uint64_t affected, bool wait);
+void pol_durable_fn(struct sess *s, void *arg);
+
+/* pol_admin.c */
+void pol_admin_register(void);
+
+/* The policy state of the session a posted function runs for (NULL once
+ * the hook has let go of it). Posts go through sess_post_id(), which runs
+ * nothing for a session that ended. */
+static inline struct pol_sess *pol_of(struct sess *s)
+{
+	return sess_hook_sess(s)->policy;
+}
+
+#endif
