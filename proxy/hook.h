@@ -31,6 +31,8 @@ struct audit;
 struct hook_sess {
 	uint64_t conn_id;	/* ddlgate's connection id, unique per process */
 	uint32_t server_thread; /* the backend's connection id from its greeting */
+	unsigned lex_server;	/* how the server reads SQL: rules/lex.h server bits
+				 * (version, MySQL or MariaDB) from its greeting */
 	char client[64];	/* "addr:port" */
 	char user[128];		/* from the handshake response / COM_CHANGE_USER */
 	char schema[192];	/* current schema: handshake, COM_INIT_DB, USE */

@@ -145,7 +145,8 @@ struct rules_migration *pol_memory_copy(struct pol_sess *ps)
 			continue;
 		}
 		struct stmt st;
-		stmt_parse(&a, e->sql, e->len, e->ansi ? LEX_ANSI_QUOTES : 0, &st);
+		stmt_parse(&a, e->sql, e->len, ps->hs->lex_server | (e->ansi ? LEX_ANSI_QUOTES : 0),
+			   &st);
 		rules_migration_apply(m, &st, e->schema);
 		arena_reset(&a);
 	}

@@ -239,13 +239,21 @@ static bool pol_split_fill(const struct split_piece *piece, void *arg)
 	return true;
 }
 
+/* The lex mode of the session: how its server reads SQL, with the
+ * quoting the session's sql_mode is known to have. */
+static unsigned pol_lex_mode(const struct pol_sess *ps, bool ansi)
+{
+	return ps->hs->lex_server | (ansi ? LEX_ANSI_QUOTES : 0);
+}
+
 /* Prepares statement p of the slow path: parse, signals, record flags. */
 static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 {
 	struct classify_info ci;
-	(void)classify_sql(p->sql, p->len, &ci); /* for the first keyword */
+	unsigned mode = pol_lex_mode(ps, ansi);
+	(void)classify_sql_mode(p->sql, p->len, mode, &ci); /* for the first keyword */
 
-	stmt_parse(&ps->arena, p->sql, p->len, ansi ? LEX_ANSI_QUOTES : 0, &p->st);
+	stmt_parse(&ps->arena, p->sql, p->len, mode, &p->st);
 	p->ddl = pol_judged_ddl(&p->st);
 	p->is_write = p->st.kind == STMT_DML && sqlscan_is_write_kw(ci.keyword, ci.keyword_len);
 	p->set_lock_wait =
@@ -255,6 +263,20 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
 	p->record = pol.audit && p->st.kind != STMT_EMPTY &&
 		    (p->ddl || audit_wants(pol.audit, p->st.kind, p->is_write));
+}
+
+/* The whole text of an ambiguous command as one DDL of unknown content:
+ * the window and the migration floor refuse it, and so does
+ * unparseable-ddl. */
+static void pol_mark_ambiguous(struct pol_stmt *p)
+{
+	p->st.kind = STMT_DDL;
+	p->st.verb = DDL_OTHER;
+	p->st.unparsed = true;
+	p->st.error = "the text reads as different statements under another sql_mode or client "
+		      "character set, so what the server runs cannot be known";
+	p->ddl = true;
+	p->record = pol.audit != NULL;
 }
 
 /* The schema a USE statement switches to (arena copy), or NULL. */
@@ -353,9 +375,14 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		sqllen = qlen;
 	}
 	hs->want_first_value = false;
-	enum stmt_kind kind = classify_sql(sql, sqllen, &ci);
-	if (!exec && kind != STMT_DDL && kind != STMT_DCL && !ci.has_ddlgate_comment && !ci.multi &&
-	    pol_fast(ps, sql, sqllen, kind, &ci)) {
+	unsigned mode = pol_lex_mode(ps, ansi);
+	enum stmt_kind kind = classify_sql_mode(sql, sqllen, mode, &ci);
+	/* Text that another sql_mode or client character set would read as
+	 * other statements, one of which changes the schema: ddlgate cannot be
+	 * sure what the server will run, so it is DDL of unknown content. */
+	bool ambiguous = classify_ambiguous(sql, sqllen, mode);
+	if (!exec && !ambiguous && kind != STMT_DDL && kind != STMT_DCL &&
+	    !ci.has_ddlgate_comment && !ci.multi && pol_fast(ps, sql, sqllen, kind, &ci)) {
 		if (kind == STMT_DML && migration_sess_active(&ps->mig) &&
 		    sqlscan_is_write_kw(ci.keyword, ci.keyword_len)) {
 			/* learnt now, not at the OK: forgetting is the careful side */
@@ -364,7 +391,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		metrics_statement(kind, METRICS_ALLOW);
 		return HOOK_FORWARD;
 	}
-	if (!exec && kind == STMT_DCL && !pol.audit && !ci.multi && !ci.has_ddlgate_comment)
+	if (!exec && !ambiguous && kind == STMT_DCL && !pol.audit && !ci.multi &&
+	    !ci.has_ddlgate_comment)
 		return HOOK_FORWARD;
 
 	/* slow path: the text must outlive this call (waits), so copy it */
@@ -379,14 +407,16 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	cmd->start_mono = clk_mono_us();
 	char *copy = arena_strndup(&ps->arena, sql, sqllen);
 	size_t n = 0;
-	unsigned split_flags = ansi ? SPLIT_ANSI_QUOTES : 0;
-	(void)split_sql(copy, sqllen, split_flags, pol_split_count, &n);
+	unsigned split_flags = mode;
+	if (!ambiguous)
+		(void)split_sql(copy, sqllen, split_flags, pol_split_count, &n);
 	if (n == 0)
 		n = 1;
 	cmd->stmts = arena_alloc(&ps->arena, n * sizeof(*cmd->stmts));
 	cmd->n = n;
 	struct pol_split_fill fill = {ps, 0};
-	(void)split_sql(copy, sqllen, split_flags, pol_split_fill, &fill);
+	if (!ambiguous)
+		(void)split_sql(copy, sqllen, split_flags, pol_split_fill, &fill);
 	if (fill.i == 0) {
 		cmd->stmts[0].sql = copy;
 		cmd->stmts[0].len = sqllen;
@@ -408,6 +438,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		p->schema = schema;
 		p->lock_wait = lock_wait;
 		pol_prepare_stmt(ps, p, ansi);
+		if (ambiguous)
+			pol_mark_ambiguous(p);
 		p->ansi = ansi;
 		if (p->set_ansi >= 0)
 			ansi = p->set_ansi == 1;

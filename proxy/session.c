@@ -68,6 +68,7 @@
 
 #include "proxy/compress.h"
 #include "proxy/hook.h"
+#include "rules/lex.h"
 #include "proxy/metrics.h"
 #include "proxy/pkt.h"
 #include "proxy/tls.h"
@@ -709,6 +710,11 @@ static bool on_greeting(struct sess *s)
 	s->srv_caps = g.caps;
 	s->srv_ext = g.mariadb_ext ? g.ext_caps : 0;
 	s->hs.server_thread = g.thread_id;
+	char version[64];
+	size_t vn = g.version_len < sizeof(version) - 1 ? g.version_len : sizeof(version) - 1;
+	memcpy(version, g.version, vn);
+	version[vn] = '\0';
+	s->hs.lex_server = lex_server_mode(version);
 	uint32_t caps = g.caps & ~(CLIENT_ZSTD_COMPRESSION_ALGORITHM |
 				   CLIENT_OPTIONAL_RESULTSET_METADATA | CLIENT_SSL);
 	if (!cfg->proxy.allow_local_infile)

@@ -1024,12 +1024,13 @@ static void parse_at_depth(struct arena *a, const char *sql, size_t len, unsigne
 {
 	memset(out, 0, sizeof(*out));
 	struct classify_info info;
-	out->kind = classify_sql(sql, len, &info);
+	out->kind = classify_sql_mode(sql, len, lex_flags & ~(unsigned)LEX_KEEP_COMMENTS, &info);
 
 	struct parser p = {.a = a, .lex_flags = lex_flags, .depth = depth, .eof = eof_tok};
 	struct lexer lx;
 	struct lex_token t;
-	lex_init(&lx, sql, len, lex_flags & (LEX_ANSI_QUOTES | LEX_NO_BACKSLASH_ESCAPES));
+	lex_init(&lx, sql, len,
+		 lex_flags & (LEX_ANSI_QUOTES | LEX_NO_BACKSLASH_ESCAPES | LEX_SERVER_BITS));
 	if (out->kind != STMT_DDL) {
 		if (lex_next(&lx, &t) && t.type == LEX_WORD) {
 			p.t = &t;
