@@ -18,6 +18,7 @@
 #include "proxy/audit_int.h"
 #include "proxy/clock.h"
 #include "proxy/mem.h"
+#include "proxy/metrics.h"
 
 /*
  * Threads and data flow:
@@ -283,7 +284,13 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 	a->batch_cap = b.cap;
 	set_healthy(a, ok);
 
+	/* Outside mu: a thread's first metrics call registers its block under
+	 * the metrics lock, which a scrape holds while it reads our stats. */
 	int64_t t1 = clk_mono_us();
+	if (ok)
+		for (struct audit_rec *r = batch; r; r = r->next)
+			metrics_audit_write((uint64_t)(t1 - r->submit_mono_us));
+
 	pthread_mutex_lock(&a->mu);
 	a->stats.batches++;
 	if (ok) {
@@ -494,6 +501,7 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 		pthread_cond_destroy(&a->done);
 		goto fail;
 	}
+	metrics_audit_attach(a);
 	return a;
 fail:
 	free(a->instance);
@@ -506,6 +514,7 @@ void audit_close(struct audit *a)
 {
 	if (!a)
 		return;
+	metrics_audit_detach(a);
 	pthread_mutex_lock(&a->mu);
 	a->closing = true;
 	pthread_cond_signal(&a->wake);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "proxy/audit.h"
+#include "proxy/metrics.h"
 
 #define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -861,6 +862,75 @@ static void test_mirror(void **state)
 	free_cfg(c);
 }
 
+/* The value of the sample line "series VALUE" in the current /metrics text, or -1. */
+static long long metric(const char *series)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	metrics_render(f);
+	fclose(f);
+	long long v = -1;
+	size_t n = strlen(series);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, series, n) && p[n] == ' ') {
+			v = strtoll(p + n + 1, NULL, 10);
+			break;
+		}
+	free(text);
+	return v;
+}
+
+/* Every record written is observed in the write-duration histogram, and
+ * the writer's own counters reach /metrics while the log is open. */
+static void test_metrics(void **state)
+{
+	static const struct {
+		const char *series;
+		long long delta; /* expected change after 7 records; -1: grew */
+	} rows[] = {
+	    {"ddlgate_audit_write_duration_seconds_count", 7},
+	    {"ddlgate_audit_records_total", 7},
+	    {"ddlgate_audit_records_failed_total", 0},
+	    {"ddlgate_audit_fsyncs_total", -1},
+	    {"ddlgate_audit_queue_depth", 0},
+	    {"ddlgate_audit_healthy", 1},
+	    {"ddlgate_guard_probes_total", 0},
+	};
+	char path[512];
+	path_in_tmp(path, sizeof path, "metrics.jsonl");
+	struct cfg *c = test_cfg(path, CFG_FSYNC_ALWAYS, 0);
+	char err[256];
+	struct cb_count cc = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	long long before[sizeof rows / sizeof rows[0]];
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		before[i] = metric(rows[i].series);
+	assert_int_equal(metric("ddlgate_audit_records_total"), -1); /* no log open */
+	struct audit *a = audit_open(c, err, sizeof err);
+	assert_non_null(a);
+	write_n(a, 1, 7, &cc);
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		long long now = metric(rows[i].series), was = before[i] < 0 ? 0 : before[i];
+		if (rows[i].delta < 0)
+			assert_true(now > was);
+		else if (strstr(rows[i].series, "_total") || strstr(rows[i].series, "_count"))
+			assert_int_equal(now - was, rows[i].delta);
+		else
+			assert_int_equal(now, rows[i].delta);
+	}
+	struct audit_stats st;
+	audit_get_stats(a, &st);
+	assert_int_equal(st.records, 7);
+	assert_int_equal(metric("ddlgate_audit_written_bytes_total"), (long long)st.bytes);
+	/* fsync = always: one fsync per batch */
+	assert_int_equal(metric("ddlgate_audit_fsyncs_total"),
+			 metric("ddlgate_audit_batches_total"));
+	audit_close(a);
+	assert_int_equal(metric("ddlgate_audit_records_total"), -1);
+	free_cfg(c);
+}
+
 /* mirror = true without an account to mirror with is a start-up error. */
 static void test_mirror_needs_account(void **state)
 {
@@ -890,6 +960,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reconfigure, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rec_stmt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mirror_needs_account, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mirror, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
