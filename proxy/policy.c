@@ -1983,16 +1983,11 @@ bool hook_reload(const struct cfg *cfg, char *err, size_t errlen)
 	guard_configure(pc->cfg);
 	cluster_configure(pc->cfg);
 	if (pol.audit) {
-		/* a changed path switches files; the same path is reopened (logrotate) */
-		struct pol_conf *cur = pol_conf_get();
-		if (pc->cfg->audit.path && (!cur->cfg->audit.path ||
-					    strcmp(cur->cfg->audit.path, pc->cfg->audit.path) != 0))
-			audit_set_path(pol.audit, pc->cfg->audit.path);
-		else
-			audit_reopen(pol.audit);
+		/* record, fsync, interval, rotate_bytes; a changed path switches
+		 * files, the same path is reopened (logrotate) */
+		audit_reconfigure(pol.audit, pc->cfg);
 		if (pc->cfg->audit.path)
 			atomic_store(&pol.audit_suspect, !pol_audit_preflight(pc->cfg->audit.path));
-		pol_conf_unref(cur);
 	}
 	pthread_mutex_lock(&pol.lock);
 	struct pol_conf *old = pol.conf;
