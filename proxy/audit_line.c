@@ -120,52 +120,36 @@ static json_t *jcstr(struct arena *ar, const char *s)
 	return jstr(ar, s, s ? strlen(s) : 0);
 }
 
+/* The record's names for the enums: tables indexed by value, so that a new
+ * value without a name shows up as the fallback rather than as garbage. */
+static const char *const decision_names[] = {
+    [AUDIT_ALLOW] = "allow", [AUDIT_WARN] = "warn", [AUDIT_BLOCK] = "block", [AUDIT_HOLD] = "hold"};
+static const char *const outcome_names[] = {[AUDIT_OK] = "ok",
+					    [AUDIT_ERROR] = "error",
+					    [AUDIT_NOT_SENT] = "not_sent",
+					    [AUDIT_ABORTED] = "aborted"};
+static const char *const kind_names[] = {
+    [STMT_DDL] = "ddl", [STMT_DML] = "dml", [STMT_DCL] = "dcl", [STMT_TCL] = "tcl"};
+
+static const char *name_of(const char *const *names, size_t n, unsigned i, const char *fallback)
+{
+	return i < n && names[i] ? names[i] : fallback;
+}
+
 const char *audit_decision_name(enum audit_decision d)
 {
-	switch (d) {
-	case AUDIT_ALLOW:
-		return "allow";
-	case AUDIT_WARN:
-		return "warn";
-	case AUDIT_BLOCK:
-		return "block";
-	case AUDIT_HOLD:
-		return "hold";
-	}
-	return "allow";
+	return name_of(decision_names, sizeof decision_names / sizeof decision_names[0], d,
+		       "allow");
 }
 
 const char *audit_outcome_name(enum audit_outcome o)
 {
-	switch (o) {
-	case AUDIT_OK:
-		return "ok";
-	case AUDIT_ERROR:
-		return "error";
-	case AUDIT_NOT_SENT:
-		return "not_sent";
-	case AUDIT_ABORTED:
-		return "aborted";
-	}
-	return "aborted";
+	return name_of(outcome_names, sizeof outcome_names / sizeof outcome_names[0], o, "aborted");
 }
 
 const char *audit_kind_name(enum stmt_kind k)
 {
-	switch (k) {
-	case STMT_DDL:
-		return "ddl";
-	case STMT_DML:
-		return "dml";
-	case STMT_DCL:
-		return "dcl";
-	case STMT_TCL:
-		return "tcl";
-	case STMT_OTHER:
-	case STMT_EMPTY:
-		break;
-	}
-	return "other";
+	return name_of(kind_names, sizeof kind_names / sizeof kind_names[0], k, "other");
 }
 
 /* The fingerprint, computed with scratch memory from ar. */

@@ -1,5 +1,5 @@
 /* Unit tests of the audit log (proxy/audit*.c): record format, hash chain, rotation, read-back,
- * failures, metrics. */
+ * failures. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +18,6 @@
 
 #include "audit_fixture.h"
 #include "proxy/audit.h"
-#include "proxy/metrics.h"
 
 static void test_record_fields_and_chain(void **state)
 {
@@ -502,75 +501,6 @@ static void test_check_line_detects_edits(void **state)
 	afx_cfg_free(c);
 }
 
-/* The value of the sample line "series VALUE" in the current /metrics text, or -1. */
-static long long metric(const char *series)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	assert_non_null(f);
-	metrics_render(f);
-	fclose(f);
-	long long v = -1;
-	size_t n = strlen(series);
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, series, n) && p[n] == ' ') {
-			v = strtoll(p + n + 1, NULL, 10);
-			break;
-		}
-	free(text);
-	return v;
-}
-
-/* Every record written is observed in the write-duration histogram, and
- * the writer's own counters reach /metrics while the log is open. */
-static void test_metrics(void **state)
-{
-	static const struct {
-		const char *series;
-		long long delta; /* expected change after 7 records; -1: grew */
-	} rows[] = {
-	    {"ddlgate_audit_write_duration_seconds_count", 7},
-	    {"ddlgate_audit_records_total", 7},
-	    {"ddlgate_audit_records_failed_total", 0},
-	    {"ddlgate_audit_fsyncs_total", -1},
-	    {"ddlgate_audit_queue_depth", 0},
-	    {"ddlgate_audit_healthy", 1},
-	    {"ddlgate_guard_probes_total", 0},
-	};
-	char path[512];
-	afx_path(path, sizeof path, "metrics.jsonl");
-	struct cfg *c = afx_cfg(path, CFG_FSYNC_ALWAYS, 0, "test-instance");
-	char err[256];
-	struct afx_count cc = AFX_COUNT_INIT;
-	long long before[sizeof rows / sizeof rows[0]];
-	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-		before[i] = metric(rows[i].series);
-	assert_int_equal(metric("ddlgate_audit_records_total"), -1); /* no log open */
-	struct audit *a = audit_open(c, err, sizeof err);
-	assert_non_null(a);
-	afx_write_n(a, 1, 7, &cc);
-	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		long long now = metric(rows[i].series), was = before[i] < 0 ? 0 : before[i];
-		if (rows[i].delta < 0)
-			assert_true(now > was);
-		else if (strstr(rows[i].series, "_total") || strstr(rows[i].series, "_count"))
-			assert_int_equal(now - was, rows[i].delta);
-		else
-			assert_int_equal(now, rows[i].delta);
-	}
-	struct audit_stats st;
-	audit_get_stats(a, &st);
-	assert_int_equal(st.records, 7);
-	assert_int_equal(metric("ddlgate_audit_written_bytes_total"), (long long)st.bytes);
-	/* fsync = always: one fsync per batch */
-	assert_int_equal(metric("ddlgate_audit_fsyncs_total"),
-			 metric("ddlgate_audit_batches_total"));
-	audit_close(a);
-	assert_int_equal(metric("ddlgate_audit_records_total"), -1);
-	afx_cfg_free(c);
-}
-
 /* mirror = true without an account to mirror with is a start-up error. */
 static void test_mirror_needs_account(void **state)
 {
@@ -600,7 +530,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reconfigure, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_rec_stmt, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_mirror_needs_account, afx_setup, afx_teardown),
-	    cmocka_unit_test_setup_teardown(test_metrics, afx_setup, afx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
