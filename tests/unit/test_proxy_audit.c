@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit_fixture.h"
@@ -444,17 +445,29 @@ static void test_reconfigure(void **state)
 	assert_non_null(a);
 	assert_false(audit_wants(a, STMT_DML, false));
 	afx_write_n(a, 1, 2, &cc);
+	struct audit_stats st;
+	audit_get_stats(a, &st);
+	uint64_t fsyncs = st.fsyncs;
+	assert_true(fsyncs >= 1);
 	free(c->audit.path);
 	c->audit.path = strdup(p2);
 	c->audit.record = CFG_RECORD_ALL;
 	c->audit.rotate_bytes = 100;
+	c->audit.fsync = CFG_FSYNC_INTERVAL;
+	c->audit.fsync_interval_ms = 60000;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	audit_reconfigure(a, c);
 	assert_true(audit_wants(a, STMT_DML, false));
 	afx_write_n(a, 3, 1, &cc); /* the reopen comes first: lands in h2 */
 	afx_write_n(a, 4, 1, &cc); /* h2 is over 100 bytes: rotated first */
-	struct audit_stats st;
 	audit_get_stats(a, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_int_equal(st.rotations, 1);
+	/* fsync = interval now: the batches were not fsynced (unless the idle
+	 * writer's once-a-second round came first on a slow machine) */
+	if (t1.tv_sec - t0.tv_sec < 1)
+		assert_int_equal(st.fsyncs, fsyncs);
 	audit_close(a);
 	char *rot[4];
 	size_t n = afx_list_files("h2.jsonl.", rot, 4);
