@@ -14,11 +14,10 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
-#include "proxy/audit.h"
+#include "proxy/audit_line.h"
 
 #define EXIT_BAD 1
 #define EXIT_USAGE 2
-#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define SHOW_STATEMENT_MAX 120
 
 static void audit_usage(FILE *out)
@@ -72,7 +71,7 @@ static bool verify_line(struct chain *c, const char *file, unsigned long lineno,
 {
 	uint64_t seq = 0;
 	char hash[AUDIT_HASH_HEX + 1];
-	const char *want_prev = c->started ? c->hash : ZERO_HASH;
+	const char *want_prev = c->started ? c->hash : AUDIT_ZERO_HASH;
 	enum audit_line_status st = audit_check_line(line, len, want_prev, &seq, hash);
 	switch (st) {
 	case AUDIT_LINE_BAD_JSON:

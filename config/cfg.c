@@ -107,8 +107,8 @@ static const struct cfg_key cfg_keys[] = {
 	KEY("audit", "on_failure", CFG_T_ENUM, OFF(audit.on_failure), "block", true, .names = cfg_on_failure_names),
 	KEY("audit", "rotate_bytes", CFG_T_SIZE, OFF(audit.rotate_bytes), "0", true, .min = 0, .max = 1024 * G),
 	KEY("audit", "instance", CFG_T_STR, OFF(audit.instance), NULL, false),
-	KEY("audit", "mirror", CFG_T_BOOL, OFF(audit.mirror), "false", true),
-	KEY("audit", "mirror_table", CFG_T_STR, OFF(audit.mirror_table), "ddlgate.audit", true),
+	KEY("audit", "mirror", CFG_T_BOOL, OFF(audit.mirror), "false", false),
+	KEY("audit", "mirror_table", CFG_T_STR, OFF(audit.mirror_table), "ddlgate.audit", false),
 
 	KEY("migration", "users", CFG_T_LIST, OFF(migration.users), NULL, true),
 	KEY("migration", "lock_names", CFG_T_LIST, OFF(migration.lock_names), CFG_DEFAULT_LOCK_NAMES, true),

@@ -38,6 +38,11 @@
  *
  *   SIGHUP:  audit_reconfigure(a, new_cfg)  (new settings; reopens the path,
  *            which is what logrotate needs; audit_reopen(a) does only that)
+ *
+ * Files: audit_rec.c (the setters below), audit_line.c (line format and
+ * hash chain, all that `ddlgate audit verify` links), audit.c (the writer
+ * thread), audit_recover.c (continuing the chain at start-up),
+ * audit_mirror.c (the backend copy); audit_int.h is their shared inside.
  *   SIGTERM: audit_close(a)    (drains the queue, fsyncs, joins the thread)
  */
 #ifndef DDLGATE_PROXY_AUDIT_H
@@ -48,10 +53,9 @@
 #include <stdint.h>
 
 #include "config/cfg.h"
+#include "proxy/audit_line.h"
 #include "rules/stmt.h"
 
-/* Length of a hash in hex, without the NUL. */
-#define AUDIT_HASH_HEX 64
 /* Statements longer than this are cut in the record (see docs/audit.md). */
 #define AUDIT_MAX_STATEMENT (1u << 20)
 
@@ -118,10 +122,12 @@ bool audit_submit(struct audit *a, struct audit_rec *r, audit_durable_cb cb, voi
 void audit_reopen(struct audit *a);
 
 /*
- * SIGHUP with a new configuration: takes over [audit] record, fsync,
- * fsync_interval_ms, rotate_bytes and path (and reopens the file, so it
- * also serves logrotate). instance and the mirror settings need a restart.
- * Does not block.
+ * SIGHUP with a new configuration: takes over [audit] record at once, and
+ * fsync, fsync_interval_ms, rotate_bytes and path with the writer's next
+ * round (a changed path switches files, the same path is reopened, which
+ * is what logrotate needs). instance, mirror and mirror_table need a
+ * restart (a change is reported on stderr). Does not block; cfg may be
+ * freed afterwards.
  */
 void audit_reconfigure(struct audit *a, const struct cfg *cfg);
 
@@ -139,13 +145,17 @@ void audit_sync(struct audit *a);
  * AUDIT_HASH_HEX + 1 bytes). For /status and tests. */
 uint64_t audit_last(const struct audit *a, char *hash_out);
 
-/* Counters for /metrics. */
+/* Counters for /metrics (rendered by proxy/metrics.c, named in docs/audit.md). */
 struct audit_stats {
 	uint64_t records; /* written */
 	uint64_t failed;  /* records whose write failed */
+	uint64_t bytes;	  /* bytes of records written */
 	uint64_t batches; /* write() + fsync rounds */
+	uint64_t fsyncs;  /* successful fsync() calls */
 	uint64_t rotations;
 	uint64_t write_us_total; /* time spent in write+fsync */
+	uint64_t queued;	 /* submitted, not yet handled */
+	bool healthy;		 /* audit_healthy() */
 	/* [audit] mirror: lines inserted into the backend table, dropped (queue
 	 * full, or the backend gone at close), failed attempts, waiting. */
 	uint64_t mirror_inserted, mirror_dropped, mirror_errors, mirror_queued;
@@ -195,26 +205,5 @@ void audit_rec_timing(struct audit_rec *r, int64_t ts_us, uint64_t duration_us);
 const char *audit_decision_name(enum audit_decision d);
 const char *audit_outcome_name(enum audit_outcome o);
 const char *audit_kind_name(enum stmt_kind k);
-
-/*
- * The fingerprint of a statement: the first 16 hex digits of SHA-256 of
- * its normalised text (redact_normalise()). out must hold 17 bytes.
- */
-void audit_fingerprint(const char *sql, size_t len, char out[17]);
-
-/*
- * Verification helper shared with `ddlgate audit verify`: checks one line
- * (without its newline) against prev. On success fills seq and hash_out
- * (65 bytes) and returns AUDIT_LINE_OK.
- */
-enum audit_line_status {
-	AUDIT_LINE_OK,
-	AUDIT_LINE_BAD_JSON, /* not a JSON object with the record's fields */
-	AUDIT_LINE_BAD_HASH, /* hash does not match the content */
-	AUDIT_LINE_BAD_PREV, /* prev is not the previous record's hash */
-};
-enum audit_line_status audit_check_line(const char *line, size_t len, const char *prev,
-					uint64_t *seq, char *hash_out)
-    __attribute__((warn_unused_result));
 
 #endif

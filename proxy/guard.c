@@ -78,6 +78,14 @@ static MYSQL *guard_connect(const struct guard_conf *gc, char *err, size_t errle
 	return m;
 }
 
+/* A probe's error code meaning probe_timeout_ms ran out: MariaDB's
+ * max_statement_time (1969), MySQL's (3024), or the client's read timeout,
+ * which shows as a connection lost during the query (2013). */
+static bool guard_timed_out(unsigned code)
+{
+	return code == 1969 || code == 3024 || code == 2013;
+}
+
 /* Runs one probe on m and stores the first row in r. False when the
  * connection broke (the caller reconnects). */
 static bool guard_run_one(MYSQL *m, const char *sql, struct guard_result *r)
@@ -188,6 +196,8 @@ static void *guard_worker(void *unused)
 			guard.stats.us_total += j->results[i].us;
 			if (!j->results[i].ok)
 				guard.stats.failures++;
+			if (guard_timed_out(j->results[i].code))
+				guard.stats.timeouts++;
 		}
 		pthread_mutex_unlock(&guard.lock);
 		if (!atomic_load(&j->cancelled))

@@ -72,7 +72,8 @@ void guard_job_release(struct guard_job *j);
 /* Probe counters for /metrics. */
 struct guard_stats {
 	uint64_t probes;
-	uint64_t failures;
+	uint64_t failures; /* including timeouts */
+	uint64_t timeouts; /* stopped by max_statement_time or the read timeout */
 	uint64_t us_total;
 };
 void guard_get_stats(struct guard_stats *out);

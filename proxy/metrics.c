@@ -1,6 +1,9 @@
 /* Per-thread counters, summed and rendered in Prometheus text format at scrape time. */
 #include "proxy/metrics.h"
 
+#include "proxy/audit.h"
+#include "proxy/guard.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -52,6 +55,7 @@ struct metrics_rule_hit {
 #define METRICS_MAX_RULE_IDS 128
 static struct metrics_rule_hit metrics_rules[METRICS_MAX_RULE_IDS]; /* guarded by metrics_lock */
 static size_t metrics_nrules;
+static const struct audit *metrics_audit; /* borrowed; guarded by metrics_lock */
 
 static struct timespec metrics_started;
 
@@ -160,6 +164,21 @@ void metrics_rule_hit(const char *rule_id)
 void metrics_audit_write(uint64_t latency_us)
 {
 	metrics_hist_observe(&metrics_block()->audit_latency, latency_us);
+}
+
+void metrics_audit_attach(const struct audit *a)
+{
+	pthread_mutex_lock(&metrics_lock);
+	metrics_audit = a;
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+void metrics_audit_detach(const struct audit *a)
+{
+	pthread_mutex_lock(&metrics_lock);
+	if (metrics_audit == a)
+		metrics_audit = NULL;
+	pthread_mutex_unlock(&metrics_lock);
 }
 
 void metrics_audit_error(void)
@@ -273,6 +292,42 @@ static void metrics_counter(FILE *out, const char *name, const char *help, uint6
 	fprintf(out, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* The audit writer's and mirror's own counters (docs/audit.md), when a log
+ * is open. Held under metrics_lock so that audit_close() cannot free the
+ * log during the read. */
+static void metrics_audit_render(FILE *out)
+{
+	struct audit_stats st;
+	pthread_mutex_lock(&metrics_lock);
+	bool have = metrics_audit != NULL;
+	if (have)
+		audit_get_stats(metrics_audit, &st);
+	pthread_mutex_unlock(&metrics_lock);
+	if (!have)
+		return;
+	/* clang-format off */
+	const struct { const char *name, *type, *help; uint64_t v; } rows[] = {
+		{"ddlgate_audit_records_total", "counter", "Audit records written to the log.", st.records},
+		{"ddlgate_audit_records_failed_total", "counter", "Audit records whose write or fsync failed.", st.failed},
+		{"ddlgate_audit_written_bytes_total", "counter", "Bytes of audit records written.", st.bytes},
+		{"ddlgate_audit_batches_total", "counter", "Audit writer rounds (one write, and one fsync with fsync = always).", st.batches},
+		{"ddlgate_audit_fsyncs_total", "counter", "Successful fsyncs of the audit log.", st.fsyncs},
+		{"ddlgate_audit_rotations_total", "counter", "Size rotations of the audit log.", st.rotations},
+		{"ddlgate_audit_queue_depth", "gauge", "Audit records submitted and not yet written.", st.queued},
+		{"ddlgate_audit_healthy", "gauge", "1 while the audit log can be written.", st.healthy},
+		{"ddlgate_audit_mirror_inserted_total", "counter", "Audit lines inserted into the mirror table.", st.mirror_inserted},
+		{"ddlgate_audit_mirror_dropped_total", "counter", "Audit lines the mirror dropped (queue full, or backend gone at close).", st.mirror_dropped},
+		{"ddlgate_audit_mirror_errors_total", "counter", "Failed mirror connects or inserts.", st.mirror_errors},
+		{"ddlgate_audit_mirror_queue_depth", "gauge", "Audit lines waiting for the mirror.", st.mirror_queued},
+		{"ddlgate_audit_mirror_connected", "gauge", "1 while the mirror is connected to the backend.", st.mirror_connected},
+	};
+	/* clang-format on */
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		metrics_header(out, rows[i].name, rows[i].type, rows[i].help);
+		fprintf(out, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+	}
+}
+
 static void metrics_hist_render(FILE *out, const char *name, const char *help,
 				const struct metrics_hist *h)
 {
@@ -358,9 +413,20 @@ void metrics_render(FILE *out)
 			s->migrations);
 	metrics_counter(out, "ddlgate_audit_errors_total",
 			"Audit records that could not be written.", s->audit_errors);
-	metrics_hist_render(out, "ddlgate_audit_write_duration_seconds",
-			    "Time to make one audit record durable.", &s->audit_latency);
+	metrics_hist_render(
+	    out, "ddlgate_audit_write_duration_seconds",
+	    "Time from a record's submission to the audit writer until it is "
+	    "durable (written, and fsynced with fsync = always), per record written.",
+	    &s->audit_latency);
+	metrics_audit_render(out);
 	metrics_hist_render(out, "ddlgate_probe_duration_seconds", "Time of one live guard probe.",
 			    &s->probe_latency);
+	struct guard_stats gs;
+	guard_get_stats(&gs);
+	metrics_counter(out, "ddlgate_guard_probes_total", "Live guard probes run.", gs.probes);
+	metrics_counter(out, "ddlgate_guard_probe_failures_total",
+			"Live guard probes that failed (including timeouts).", gs.failures);
+	metrics_counter(out, "ddlgate_guard_probe_timeouts_total",
+			"Live guard probes stopped by probe_timeout_ms.", gs.timeouts);
 	free(s);
 }

@@ -44,10 +44,19 @@ void metrics_backend_error(void);
 /* Extension points for policy, audit and guards. */
 void metrics_statement(enum stmt_kind kind, int decision); /* one per inspected statement */
 void metrics_rule_hit(const char *rule_id);		   /* one per rule that fired */
-void metrics_audit_write(uint64_t latency_us);		   /* one per audit record made durable */
-void metrics_audit_error(void);				   /* the audit log could not be written */
-void metrics_probe(uint64_t latency_us);		   /* one per live guard probe */
-void metrics_migration_seen(void);			   /* a session became a migration */
+void metrics_audit_write(uint64_t latency_us); /* per record written: submit to durable */
+void metrics_audit_error(void);		       /* the audit log could not be written */
+void metrics_probe(uint64_t latency_us);       /* one per live guard probe */
+void metrics_migration_seen(void);	       /* a session became a migration */
+
+/*
+ * The audit log whose writer counters (audit_get_stats()) a scrape renders.
+ * audit_open() attaches its log and audit_close() detaches it before
+ * freeing, so a scrape never reads a closed log; a is borrowed.
+ */
+struct audit;
+void metrics_audit_attach(const struct audit *a);
+void metrics_audit_detach(const struct audit *a);
 
 /* Totals for /status. */
 struct metrics_snapshot {

@@ -6,15 +6,19 @@ statements, the audit file holds one record per statement with the right
 decision and outcome and no secret, and `ddlgate audit verify` accepts it.
 With [audit] path = /dev/full, SELECT works while DDL is refused with
 audit-unavailable and never reaches the server. 200 DDL then SIGTERM leave
-200 records with an intact chain.
+200 records with an intact chain. A SIGHUP that changes [audit] record
+applies it to the next statement. /metrics counts every record written in
+the audit write histogram and the writer's records counter.
 """
 
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_admin import metrics  # noqa: E402
 
 SCHEMA = "aud"
 SECRET1 = "S3cretPassw0rd-aud"
@@ -163,6 +167,62 @@ def test_inner_statement_objects_are_recorded():
 	rec = by_statement(records(gw.audit), "EXECUTE IMMEDIATE")
 	assert rec["outcome"] == "ok", rec
 	assert f"{SCHEMA}.inner_t" in rec["objects"], rec
+
+
+def wait_reloaded(gw, before, timeout=10):
+	"""Waits until the log says the configuration was reloaded once more
+	than `before` times."""
+	deadline = time.monotonic() + timeout
+	while h.tail(gw.log, 10 ** 7).count("configuration reloaded") <= before:
+		assert time.monotonic() < deadline, "no reload after SIGHUP:\n" + gw.logs()
+		time.sleep(0.05)
+
+
+def test_sighup_applies_audit_record():
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit(record="ddl")
+	c = h.connect(gw, database=SCHEMA)
+	assert h.run_err(c, "CREATE TABLE r1 (id INT PRIMARY KEY)") is None
+	assert h.run_err(c, "INSERT INTO r1 VALUES (1)") is None
+	time.sleep(0.3)  # an unwanted record would have been written by now
+	assert not [r for r in records(gw.audit) if "INSERT" in r["statement"]]
+
+	conf = dict(gw.conf)
+	conf["audit"] = dict(conf["audit"], record="writes")
+	reloads = h.tail(gw.log, 10 ** 7).count("configuration reloaded")
+	gw.write_config(conf)
+	gw.sighup()
+	wait_reloaded(gw, reloads)
+	assert h.run_err(c, "INSERT INTO r1 VALUES (2)") is None
+	deadline = time.monotonic() + 5
+	while not [r for r in records(gw.audit) if "INSERT INTO r1 VALUES (2)" in r["statement"]]:
+		assert time.monotonic() < deadline, "record = writes not applied by SIGHUP"
+		time.sleep(0.05)
+	assert not [r for r in records(gw.audit) if "VALUES (1)" in r["statement"]]
+	code, out = verify(gw.audit)
+	assert code == 0, out
+
+
+def test_metrics_count_audit_writes():
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit()
+	n = 6
+	c = h.connect(gw, database=SCHEMA)
+	before = metrics(gw)
+	for i in range(n):
+		assert h.run_err(c, f"CREATE TABLE m{i} (id INT PRIMARY KEY)") is None
+	after = metrics(gw)
+	count = "ddlgate_audit_write_duration_seconds_count"
+	assert after[count] - before.get(count, 0) >= n, (before.get(count), after[count])
+	# every record in the file was counted by the writer, none failed
+	assert after["ddlgate_audit_records_total"] == len(records(gw.audit)), after
+	assert after["ddlgate_audit_records_total"] - before["ddlgate_audit_records_total"] >= n
+	assert after["ddlgate_audit_records_failed_total"] == 0
+	assert after["ddlgate_audit_fsyncs_total"] >= 1
+	assert after["ddlgate_audit_healthy"] == 1
+	assert "ddlgate_guard_probes_total" in after
 
 
 if __name__ == "__main__":

@@ -14,35 +14,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "audit_fixture.h"
 #include "cli/cli.h"
 #include "proxy/audit.h"
 
-static char tmpdir[256];
 static char out[65536]; /* stdout of the last run */
-
-static int setup(void **state)
-{
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(tmpdir, sizeof tmpdir, "%s/ddlgate-cliaudit-XXXXXX", base);
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	DIR *d = opendir(tmpdir);
-	struct dirent *de;
-	while (d && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		char p[600];
-		snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
-		unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(tmpdir);
-	return 0;
-}
 
 /* Runs `ddlgate audit ARGS...` (NULL-terminated) and captures its stdout in out. */
 static int run(const char *arg0, ...)
@@ -58,7 +34,7 @@ static int run(const char *arg0, ...)
 	argv[argc] = NULL;
 
 	char cap[600];
-	snprintf(cap, sizeof cap, "%s/stdout.txt", tmpdir);
+	afx_path(cap, sizeof cap, "stdout.txt");
 	fflush(stdout);
 	int saved = dup(1);
 	int fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -104,14 +80,9 @@ static const char *log_instance = "cli-test";
 /* Writes the samples (repeated `rounds` times) through the real writer. */
 static void make_log(const char *path, uint64_t rotate_bytes, int rounds)
 {
-	struct cfg c;
-	memset(&c, 0, sizeof c);
-	c.audit.path = (char *)path;
-	c.audit.fsync = CFG_FSYNC_ALWAYS;
-	c.audit.rotate_bytes = rotate_bytes;
-	c.audit.instance = (char *)log_instance;
+	struct cfg *c = afx_cfg(path, CFG_FSYNC_ALWAYS, rotate_bytes, log_instance);
 	char err[256];
-	struct audit *a = audit_open(&c, err, sizeof err);
+	struct audit *a = audit_open(c, err, sizeof err);
 	assert_non_null(a);
 	for (int k = 0; k < rounds; k++)
 		for (size_t i = 0; i < NSAMPLES; i++) {
@@ -132,44 +103,13 @@ static void make_log(const char *path, uint64_t rotate_bytes, int rounds)
 			audit_sync(a); /* one record per batch: rotation between any two */
 		}
 	audit_close(a);
-}
-
-/* Reads path into lines (at most max); returns the count. Caller frees. */
-static size_t read_lines(const char *path, char **lines, size_t max)
-{
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	size_t n = 0;
-	char *l = NULL;
-	size_t cap = 0;
-	while (n < max && getline(&l, &cap, f) > 0) {
-		lines[n++] = l;
-		l = NULL;
-		cap = 0;
-	}
-	free(l);
-	fclose(f);
-	return n;
-}
-
-static void write_lines(const char *path, char **lines, size_t n)
-{
-	FILE *f = fopen(path, "w");
-	for (size_t i = 0; i < n; i++)
-		fputs(lines[i], f);
-	fclose(f);
-}
-
-static void free_lines(char **lines, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(lines[i]);
+	afx_cfg_free(c);
 }
 
 static void test_verify_intact(void **state)
 {
 	char path[600];
-	snprintf(path, sizeof path, "%s/a.jsonl", tmpdir);
+	afx_path(path, sizeof path, "a.jsonl");
 	make_log(path, 0, 2);
 	assert_int_equal(run("verify", path, NULL), 0);
 	assert_string_equal(out, "ok: 12 records, chain intact\n");
@@ -178,18 +118,18 @@ static void test_verify_intact(void **state)
 static void test_verify_tampering(void **state)
 {
 	char path[600], bad[600];
-	snprintf(path, sizeof path, "%s/a.jsonl", tmpdir);
-	snprintf(bad, sizeof bad, "%s/bad.jsonl", tmpdir);
+	afx_path(path, sizeof path, "a.jsonl");
+	afx_path(bad, sizeof bad, "bad.jsonl");
 	make_log(path, 0, 2);
 	char *lines[64], want[800];
-	size_t n = read_lines(path, lines, 64);
+	size_t n = afx_read_lines(path, lines, 64);
 	assert_int_equal(n, 12);
 
 	/* edited: one byte of line 5 */
 	char *p = strstr(lines[4], "\"user\":\"") + 8;
 	char keep = *p;
 	*p = 'X';
-	write_lines(bad, lines, n);
+	afx_write_lines(bad, lines, n);
 	*p = keep;
 	assert_int_equal(run("verify", bad, NULL), 1);
 	snprintf(want, sizeof want, "%s:5: record edited (hash mismatch)\n", bad);
@@ -201,7 +141,7 @@ static void test_verify_tampering(void **state)
 	for (size_t i = 0; i < n; i++)
 		if (i != 3)
 			del[m++] = lines[i];
-	write_lines(bad, del, m);
+	afx_write_lines(bad, del, m);
 	assert_int_equal(run("verify", bad, NULL), 1);
 	snprintf(want, sizeof want, "%s:4: record missing before this one (seq 5 follows 3)\n",
 		 bad);
@@ -211,7 +151,7 @@ static void test_verify_tampering(void **state)
 	char *t = lines[6];
 	lines[6] = lines[7];
 	lines[7] = t;
-	write_lines(bad, lines, n);
+	afx_write_lines(bad, lines, n);
 	lines[7] = lines[6];
 	lines[6] = t;
 	assert_int_equal(run("verify", bad, NULL), 1);
@@ -226,7 +166,7 @@ static void test_verify_tampering(void **state)
 		if (i == 1)
 			ins[m++] = lines[i];
 	}
-	write_lines(bad, ins, m);
+	afx_write_lines(bad, ins, m);
 	assert_int_equal(run("verify", bad, NULL), 1);
 	snprintf(want, sizeof want, "%s:3: record out of order or repeated (seq 2 follows 2)\n",
 		 bad);
@@ -234,41 +174,26 @@ static void test_verify_tampering(void **state)
 
 	/* garbage line */
 	char *g[3] = {lines[0], "not json\n", lines[1]};
-	write_lines(bad, g, 3);
+	afx_write_lines(bad, g, 3);
 	assert_int_equal(run("verify", bad, NULL), 1);
 	snprintf(want, sizeof want, "%s:2: not a valid audit record", bad);
 	assert_non_null(strstr(out, want));
 
 	/* first line deleted: seq 1 is gone, said so in the verdict */
-	write_lines(bad, lines + 1, n - 1);
+	afx_write_lines(bad, lines + 1, n - 1);
 	assert_int_equal(run("verify", bad, NULL), 0);
 	assert_non_null(strstr(out, "records before seq 2 are in older files"));
 
-	free_lines(lines, n);
-}
-
-static int cmp_str(const void *x, const void *y)
-{
-	return strcmp(*(char *const *)x, *(char *const *)y);
+	afx_free_lines(lines, n);
 }
 
 static void test_verify_across_rotation(void **state)
 {
 	char path[600];
-	snprintf(path, sizeof path, "%s/r.jsonl", tmpdir);
+	afx_path(path, sizeof path, "r.jsonl");
 	make_log(path, 1200, 3);
 	char *files[64];
-	size_t n = 0;
-	DIR *d = opendir(tmpdir);
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, "r.jsonl.", 8) == 0) {
-			char p[600];
-			snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
-			files[n++] = strdup(p);
-		}
-	closedir(d);
-	qsort(files, n, sizeof(*files), cmp_str);
+	size_t n = afx_list_files("r.jsonl.", files, 63);
 	assert_true(n >= 3);
 	files[n++] = strdup(path);
 
@@ -321,7 +246,7 @@ static int nlines(void)
 static void test_show_filters(void **state)
 {
 	char path[600];
-	snprintf(path, sizeof path, "%s/s.jsonl", tmpdir);
+	afx_path(path, sizeof path, "s.jsonl");
 	make_log(path, 0, 1);
 
 	assert_int_equal(run("show", path, NULL), 0);
@@ -364,17 +289,15 @@ static void test_show_filters(void **state)
 	    run("show", "--user=migrator", "--decision=block", "--format=json", path, NULL), 0);
 	assert_int_equal(nlines(), 1);
 	char *lines[8];
-	size_t n = read_lines(path, lines, 8);
+	size_t n = afx_read_lines(path, lines, 8);
 	assert_string_equal(out, lines[5]);
-	free_lines(lines, n);
+	afx_free_lines(lines, n);
 
 	/* the json output of the full log verifies */
 	char copy[600];
-	snprintf(copy, sizeof copy, "%s/copy.jsonl", tmpdir);
+	afx_path(copy, sizeof copy, "copy.jsonl");
 	assert_int_equal(run("show", "--format", "json", path, NULL), 0);
-	FILE *f = fopen(copy, "w");
-	fputs(out, f);
-	fclose(f);
+	afx_put(copy, "w", out);
 	assert_int_equal(run("verify", copy, NULL), 0);
 }
 
@@ -382,16 +305,16 @@ static void test_show_filters(void **state)
 static void test_verify_anchor(void **state)
 {
 	char path[600], other[600];
-	snprintf(path, sizeof path, "%s/a.jsonl", tmpdir);
-	snprintf(other, sizeof other, "%s/b.jsonl", tmpdir);
+	afx_path(path, sizeof path, "a.jsonl");
+	afx_path(other, sizeof other, "b.jsonl");
 	make_log(path, 0, 1);
 	char *lines[8];
-	size_t n = read_lines(path, lines, 8);
+	size_t n = afx_read_lines(path, lines, 8);
 	assert_int_equal(n, 6);
 	char anchor[100];
 	const char *h = strstr(lines[4], "\"hash\":\"") + 8;
 	snprintf(anchor, sizeof anchor, "5:%.64s", h);
-	free_lines(lines, n);
+	afx_free_lines(lines, n);
 
 	assert_int_equal(run("verify", "--anchor", anchor, path, NULL), 0);
 	assert_string_equal(out, "ok: 6 records, chain intact\n");
@@ -409,9 +332,9 @@ static void test_verify_anchor(void **state)
 	assert_string_equal(out, want);
 
 	/* truncated before the anchor */
-	n = read_lines(path, lines, 8);
-	write_lines(other, lines, 3);
-	free_lines(lines, n);
+	n = afx_read_lines(path, lines, 8);
+	afx_write_lines(other, lines, 3);
+	afx_free_lines(lines, n);
 	assert_int_equal(run("verify",
 			     "--anchor=5:"
 			     "0000000000000000000000000000000000000000000000000000000000000000",
@@ -436,7 +359,7 @@ static void test_documented_verifier(void **state)
 	FILE *doc = fopen("../../../docs/audit.md", "r");
 	assert_non_null(doc);
 	char script[600], line[1024];
-	snprintf(script, sizeof script, "%s/verify.py", tmpdir);
+	afx_path(script, sizeof script, "verify.py");
 	FILE *py = fopen(script, "w");
 	bool in = false;
 	int lines = 0;
@@ -455,16 +378,16 @@ static void test_documented_verifier(void **state)
 	assert_true(lines >= 5 && lines <= 15);
 
 	char path[600];
-	snprintf(path, sizeof path, "%s/r.jsonl", tmpdir);
+	afx_path(path, sizeof path, "r.jsonl");
 	make_log(path, 1500, 2);
 	char cmd[2400];
 	snprintf(
 	    cmd, sizeof cmd,
 	    "cd '%s' && /usr/bin/python3 verify.py $(ls r.jsonl.* | sort) r.jsonl >out.txt 2>&1",
-	    tmpdir);
+	    afx_dir);
 	int rc = system(cmd);
 	char outp[700];
-	snprintf(outp, sizeof outp, "%s/out.txt", tmpdir);
+	afx_path(outp, sizeof outp, "out.txt");
 	FILE *o = fopen(outp, "r");
 	char got[256] = "";
 	assert_non_null(fgets(got, sizeof got, o));
@@ -475,12 +398,12 @@ static void test_documented_verifier(void **state)
 
 	/* one edited byte in the current file */
 	char *lines_[64];
-	size_t n = read_lines(path, lines_, 64);
+	size_t n = afx_read_lines(path, lines_, 64);
 	char *p = strstr(lines_[0], "\"decision\":\"");
 	assert_non_null(p);
 	p[12] = p[12] == 'a' ? 'b' : 'a';
-	write_lines(path, lines_, n);
-	free_lines(lines_, n);
+	afx_write_lines(path, lines_, n);
+	afx_free_lines(lines_, n);
 	assert_int_not_equal(system(cmd), 0);
 }
 
@@ -488,13 +411,11 @@ static void test_documented_verifier(void **state)
 static void test_show_escapes_controls(void **state)
 {
 	char path[600];
-	snprintf(path, sizeof path, "%s/esc.jsonl", tmpdir);
-	struct cfg c;
-	memset(&c, 0, sizeof c);
-	c.audit.path = path;
-	c.audit.instance = "cli-test";
+	afx_path(path, sizeof path, "esc.jsonl");
+	struct cfg *c = afx_cfg(path, CFG_FSYNC_ALWAYS, 0, "cli-test");
 	char err[256];
-	struct audit *a = audit_open(&c, err, sizeof err);
+	struct audit *a = audit_open(c, err, sizeof err);
+	afx_cfg_free(c);
 	assert_non_null(a);
 	struct audit_rec *r = audit_rec_new();
 	const char sql[] = "DROP TABLE t /* \x1b[2K\x1b[1A\r\xc2\x9b hidden */";
@@ -513,14 +434,14 @@ static void test_show_escapes_controls(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_verify_intact, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_verify_tampering, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_verify_across_rotation, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_show_filters, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_show_escapes_controls, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_verify_anchor, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_documented_verifier, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_intact, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_tampering, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_across_rotation, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_usage_errors, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_show_filters, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_show_escapes_controls, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_anchor, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_documented_verifier, afx_setup, afx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

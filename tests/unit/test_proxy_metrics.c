@@ -1,4 +1,5 @@
-/* Unit tests of metrics rendering and of the admin HTTP API over a real socket. */
+/* Unit tests of metrics rendering (including the audit writer's and guard's counters) and of the
+ * admin HTTP API over a real socket. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,7 +21,9 @@
 #include <event2/keyvalq_struct.h>
 
 #include "config/cfg.h"
+#include "audit_fixture.h"
 #include "proxy/admin.h"
+#include "proxy/audit.h"
 #include "proxy/metrics.h"
 
 static char *render(void)
@@ -43,6 +46,15 @@ static long long sample(const char *text, const char *series)
 			return strtoll(p + n + 1, NULL, 10);
 	}
 	return -1;
+}
+
+/* The current value of one series, or -1 when it is not rendered. */
+static long long metric_now(const char *series)
+{
+	char *text = render();
+	long long v = sample(text, series);
+	free(text);
+	return v;
 }
 
 static void *count_in_thread(void *arg)
@@ -140,6 +152,55 @@ struct reply {
 	char body[8192];
 	bool done;
 };
+
+/* Every record written is observed in the write-duration histogram, and
+ * the writer's own counters reach /metrics while the log is open. */
+static void test_audit_and_guard_counters(void **state)
+{
+	static const struct {
+		const char *series;
+		long long delta; /* expected change after 7 records; -1: grew */
+	} rows[] = {
+	    {"ddlgate_audit_write_duration_seconds_count", 7},
+	    {"ddlgate_audit_records_total", 7},
+	    {"ddlgate_audit_records_failed_total", 0},
+	    {"ddlgate_audit_fsyncs_total", -1},
+	    {"ddlgate_audit_queue_depth", 0},
+	    {"ddlgate_audit_healthy", 1},
+	    {"ddlgate_guard_probes_total", 0},
+	};
+	char path[512];
+	afx_path(path, sizeof path, "metrics.jsonl");
+	struct cfg *c = afx_cfg(path, CFG_FSYNC_ALWAYS, 0, "test-instance");
+	char err[256];
+	struct afx_count cc = AFX_COUNT_INIT;
+	long long before[sizeof rows / sizeof rows[0]];
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		before[i] = metric_now(rows[i].series);
+	assert_int_equal(metric_now("ddlgate_audit_records_total"), -1); /* no log open */
+	struct audit *a = audit_open(c, err, sizeof err);
+	assert_non_null(a);
+	afx_write_n(a, 1, 7, &cc);
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		long long now = metric_now(rows[i].series), was = before[i] < 0 ? 0 : before[i];
+		if (rows[i].delta < 0)
+			assert_true(now > was);
+		else if (strstr(rows[i].series, "_total") || strstr(rows[i].series, "_count"))
+			assert_int_equal(now - was, rows[i].delta);
+		else
+			assert_int_equal(now, rows[i].delta);
+	}
+	struct audit_stats st;
+	audit_get_stats(a, &st);
+	assert_int_equal(st.records, 7);
+	assert_int_equal(metric_now("ddlgate_audit_written_bytes_total"), (long long)st.bytes);
+	/* fsync = always: one fsync per batch */
+	assert_int_equal(metric_now("ddlgate_audit_fsyncs_total"),
+			 metric_now("ddlgate_audit_batches_total"));
+	audit_close(a);
+	assert_int_equal(metric_now("ddlgate_audit_records_total"), -1);
+	afx_cfg_free(c);
+}
 
 static void on_reply(struct evhttp_request *req, void *arg)
 {
@@ -306,6 +367,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_render),
 	    cmocka_unit_test(test_admin_http),
+	    cmocka_unit_test_setup_teardown(test_audit_and_guard_counters, afx_setup, afx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,111 @@
+/*
+ * Internals shared by the audit files; no other module includes this.
+ *
+ *   audit_rec.c      fills a struct audit_rec on the session's thread
+ *   audit_line.c     turns it into one hash-chained JSON line (pure)
+ *   audit.c          the writer thread: queue, group commit, fsync, rotation
+ *   audit_recover.c  finds where the chain stopped, at start-up
+ *   audit_mirror.c   the optional second thread copying lines to the backend
+ */
+#ifndef DDLGATE_PROXY_AUDIT_INT_H
+#define DDLGATE_PROXY_AUDIT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/audit.h"
+#include "rules/arena.h"
+
+struct audit_rec_obj {
+	struct audit_rec_obj *next;
+	const char *schema; /* borrowed from the record's arena; NULL when unqualified */
+	const char *table;  /* borrowed from the record's arena */
+};
+
+struct audit_rec_rule {
+	struct audit_rec_rule *next;
+	const char *id, *action, *message, *guard; /* record's arena; guard may be NULL */
+};
+
+/* Filled by the session (audit_rec_*), then owned by the writer from
+ * audit_submit() until its callback has run. */
+struct audit_rec {
+	struct audit_rec *next; /* queue link, guarded by the writer's mutex */
+	struct arena arena;	/* owns every string below */
+	uint64_t conn_id;
+	const char *client, *user, *schema;
+	bool migration;
+	const char *mig_tool, *mig_name;
+	enum stmt_kind kind;
+	const char *sql;
+	size_t sql_len;
+	size_t sql_full_len; /* before the AUDIT_MAX_STATEMENT cut */
+	struct audit_rec_obj *objs, **objs_tail;
+	struct audit_rec_rule *rules, **rules_tail;
+	enum audit_decision decision;
+	enum audit_outcome outcome;
+	uint16_t error_code;
+	uint64_t affected_rows;
+	int64_t ts_us;
+	uint64_t duration_us;
+	int64_t submit_mono_us; /* set by audit_submit(): start of the durability latency */
+	audit_durable_cb cb;
+	void *cb_arg;
+};
+
+/* A growable byte buffer; p is owned (free()), and grows through mem_realloc. */
+struct audit_buf {
+	char *p;
+	size_t len, cap;
+};
+void audit_buf_add(struct audit_buf *b, const char *s, size_t n);
+
+/*
+ * Appends the line of r (seq, chained to prev, written by instance) with
+ * its newline to b and writes the new hash into hash_out. Redaction and
+ * the fingerprint are computed here, with scratch memory from r's arena.
+ */
+void audit_line_append(const char *instance, struct audit_rec *r, uint64_t seq, const char *prev,
+		       struct audit_buf *b, char hash_out[AUDIT_HASH_HEX + 1]);
+/* µs since the epoch as 2026-11-24T02:03:04.123456Z (UTC). */
+void audit_ts_format(int64_t us, char out[40]);
+
+/*
+ * Finds the last complete line of the file open as fd (size bytes): its
+ * start and length, and in *tail_end the offset just after its newline
+ * (bytes after it are a partial line left by a crash). False when the file
+ * holds no complete line.
+ */
+bool audit_last_line_span(int fd, uint64_t size, uint64_t *start, uint64_t *llen,
+			  uint64_t *tail_end);
+/*
+ * Where the chain of path stopped: its last record, or that of the newest
+ * rotated sibling when path is missing or empty. A partial last line of
+ * path (a crash mid-write, never acknowledged) is cut off. Returns 1 with
+ * seq and hash filled, 0 when there is no chain yet, -1 when a last line is
+ * not a valid record (message in err).
+ */
+int audit_recover_chain(const char *path, uint64_t *seq, char hash[AUDIT_HASH_HEX + 1], char *err,
+			size_t errlen);
+
+/* The backend mirror ([audit] mirror); see audit_mirror.c. */
+struct audit_mirror;
+/* Starts the mirror thread; NULL with err set when it cannot. */
+struct audit_mirror *audit_mirror_start(const struct cfg *cfg, char *err, size_t errlen);
+/* One last attempt for what is queued, then joins and frees m. NULL is a no-op. */
+void audit_mirror_stop(struct audit_mirror *m);
+/* Queues the newline-separated lines b[0..len) (copied). Never blocks on
+ * the backend; drops and counts when the queue is full. Writer thread. */
+void audit_mirror_push(struct audit_mirror *m, const char *b, size_t len);
+/* Fills the mirror_* fields of out. */
+void audit_mirror_stats(struct audit_mirror *m, struct audit_stats *out);
+/* Whether cfg asks for the mirror m is (NULL: no mirror); a reload that
+ * changes it is only taken at the next restart. */
+bool audit_mirror_matches(const struct audit_mirror *m, const struct cfg *cfg);
+
+/* Blocks every signal in the calling audit thread (the proxy's own threads
+ * handle them) and names it for top -H and gdb. */
+void audit_thread_setup(const char *name);
+
+#endif

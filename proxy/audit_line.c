@@ -1,0 +1,351 @@
+/* The audit line format: a record as one JSON line, its SHA-256 chain, and the check of a line. */
+#include "proxy/audit_line.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "proxy/audit_int.h"
+#include "proxy/mem.h"
+#include "rules/arena.h"
+#include "rules/redact.h"
+
+#define HASH_SUFFIX ",\"hash\":\""
+
+static void sha256_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(ctx, a, alen) || !EVP_DigestUpdate(ctx, b, blen) ||
+	    !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
+		fputs("ddlgate: audit: SHA-256 unavailable\n", stderr);
+		abort();
+	}
+	EVP_MD_CTX_free(ctx);
+	static const char hex[] = "0123456789abcdef";
+	for (unsigned i = 0; i < mdlen && i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static bool is_hex64(const char *s, size_t n)
+{
+	if (n != AUDIT_HASH_HEX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len;
+	uint32_t cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+/*
+ * A JSON string of s[0..n): statements come off the wire in any charset,
+ * so bytes that are not valid UTF-8 become U+FFFD (the record must stay
+ * valid JSON). A NULL s gives JSON null.
+ */
+static json_t *jstr(struct arena *ar, const char *s, size_t n)
+{
+	if (!s)
+		return json_null();
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < n) {
+		size_t l = utf8_seq(u + i, n - i);
+		if (!l)
+			break;
+		i += l;
+	}
+	if (i == n)
+		return json_stringn(s, n);
+	char *out = arena_alloc(ar, n * 3 + 1);
+	size_t o = 0;
+	for (i = 0; i < n;) {
+		size_t l = utf8_seq(u + i, n - i);
+		if (l) {
+			memcpy(out + o, s + i, l);
+			o += l;
+			i += l;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	return json_stringn(out, o);
+}
+
+static json_t *jcstr(struct arena *ar, const char *s)
+{
+	return jstr(ar, s, s ? strlen(s) : 0);
+}
+
+/* The record's names for the enums: tables indexed by value, so that a new
+ * value without a name shows up as the fallback rather than as garbage. */
+static const char *const decision_names[] = {
+    [AUDIT_ALLOW] = "allow", [AUDIT_WARN] = "warn", [AUDIT_BLOCK] = "block", [AUDIT_HOLD] = "hold"};
+static const char *const outcome_names[] = {[AUDIT_OK] = "ok",
+					    [AUDIT_ERROR] = "error",
+					    [AUDIT_NOT_SENT] = "not_sent",
+					    [AUDIT_ABORTED] = "aborted"};
+static const char *const kind_names[] = {
+    [STMT_DDL] = "ddl", [STMT_DML] = "dml", [STMT_DCL] = "dcl", [STMT_TCL] = "tcl"};
+
+static const char *name_of(const char *const *names, size_t n, unsigned i, const char *fallback)
+{
+	return i < n && names[i] ? names[i] : fallback;
+}
+
+const char *audit_decision_name(enum audit_decision d)
+{
+	return name_of(decision_names, sizeof decision_names / sizeof decision_names[0], d,
+		       "allow");
+}
+
+const char *audit_outcome_name(enum audit_outcome o)
+{
+	return name_of(outcome_names, sizeof outcome_names / sizeof outcome_names[0], o, "aborted");
+}
+
+const char *audit_kind_name(enum stmt_kind k)
+{
+	return name_of(kind_names, sizeof kind_names / sizeof kind_names[0], k, "other");
+}
+
+/* The fingerprint, computed with scratch memory from ar. */
+static void fingerprint_in(struct arena *ar, const char *sql, size_t len, char out[17])
+{
+	size_t n = 0;
+	const char *norm = redact_normalise(ar, sql, len, &n);
+	char hex[65];
+	sha256_hex(norm, n, "", 0, hex);
+	memcpy(out, hex, 16);
+	out[16] = '\0';
+}
+
+void audit_fingerprint(const char *sql, size_t len, char out[17])
+{
+	struct arena ar;
+	arena_init(&ar, 1024);
+	fingerprint_in(&ar, sql, len, out);
+	arena_cleanup(&ar);
+}
+
+void audit_ts_format(int64_t us, char out[40])
+{
+	time_t sec = (time_t)(us / 1000000);
+	long frac = (long)(us % 1000000);
+	if (frac < 0) {
+		frac += 1000000;
+		sec--;
+	}
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 40 - n, ".%06ldZ", frac);
+}
+
+/*
+ * The record as a JSON object, keys in the documented order, without the
+ * hash. Redaction and the fingerprint are computed here, on the writer
+ * thread. The caller owns the result (json_decref).
+ */
+static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq, const char *prev)
+{
+	struct arena *ar = &r->arena;
+	json_t *o = json_object();
+	char ts[40];
+	audit_ts_format(r->ts_us, ts);
+
+	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+	json_object_set_new(o, "ts", json_string(ts));
+	json_object_set_new(o, "instance", jcstr(ar, instance));
+	json_object_set_new(o, "conn_id", json_integer((json_int_t)r->conn_id));
+	json_object_set_new(o, "client", jcstr(ar, r->client ? r->client : ""));
+	json_object_set_new(o, "user", jcstr(ar, r->user));
+	json_object_set_new(o, "schema", jcstr(ar, r->schema));
+	json_object_set_new(o, "session", json_string(r->migration ? "migration" : "app"));
+	if (r->migration || r->mig_tool || r->mig_name) {
+		json_t *m = json_object();
+		json_object_set_new(m, "tool", jcstr(ar, r->mig_tool));
+		json_object_set_new(m, "name", jcstr(ar, r->mig_name));
+		json_object_set_new(o, "migration", m);
+	} else {
+		json_object_set_new(o, "migration", json_null());
+	}
+	json_object_set_new(o, "kind", json_string(audit_kind_name(r->kind)));
+
+	size_t rlen = 0;
+	const char *red = r->sql ? redact_sql(ar, r->sql, r->sql_len, &rlen, NULL) : "";
+	if (r->sql_full_len > r->sql_len) {
+		char tail[80];
+		int tn = snprintf(tail, sizeof tail, " /* ddlgate: truncated, %zu bytes */",
+				  r->sql_full_len);
+		char *cut = arena_alloc(ar, rlen + (size_t)tn + 1);
+		memcpy(cut, red, rlen);
+		memcpy(cut + rlen, tail, (size_t)tn);
+		red = cut;
+		rlen += (size_t)tn;
+	}
+	json_object_set_new(o, "statement", jstr(ar, red, rlen));
+	char fp[17];
+	fingerprint_in(ar, r->sql ? r->sql : "", r->sql_len, fp);
+	json_object_set_new(o, "fingerprint", json_string(fp));
+
+	json_t *objs = json_array();
+	for (struct audit_rec_obj *ob = r->objs; ob; ob = ob->next) {
+		if (ob->schema) {
+			size_t n = strlen(ob->schema) + strlen(ob->table) + 2;
+			char *s = arena_alloc(ar, n);
+			snprintf(s, n, "%s.%s", ob->schema, ob->table);
+			json_array_append_new(objs, jcstr(ar, s));
+		} else {
+			json_array_append_new(objs, jcstr(ar, ob->table));
+		}
+	}
+	json_object_set_new(o, "objects", objs);
+	json_object_set_new(o, "decision", json_string(audit_decision_name(r->decision)));
+
+	json_t *rules = json_array();
+	for (struct audit_rec_rule *u = r->rules; u; u = u->next) {
+		json_t *j = json_object();
+		json_object_set_new(j, "id", jcstr(ar, u->id));
+		json_object_set_new(j, "action", jcstr(ar, u->action));
+		json_object_set_new(j, "message", jcstr(ar, u->message));
+		json_object_set_new(j, "guard", jcstr(ar, u->guard));
+		json_array_append_new(rules, j);
+	}
+	json_object_set_new(o, "rules", rules);
+	json_object_set_new(o, "outcome", json_string(audit_outcome_name(r->outcome)));
+	json_object_set_new(o, "error_code",
+			    r->outcome == AUDIT_ERROR ? json_integer(r->error_code) : json_null());
+	json_object_set_new(o, "affected_rows",
+			    r->outcome == AUDIT_OK ? json_integer((json_int_t)r->affected_rows)
+						   : json_null());
+	json_object_set_new(o, "duration_us", json_integer((json_int_t)r->duration_us));
+	json_object_set_new(o, "prev", json_string(prev));
+	return o;
+}
+
+void audit_buf_add(struct audit_buf *b, const char *s, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		b->p = mem_realloc(b->p, cap, "audit line buffer");
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+/*
+ * The hashed bytes are prev's 64 hex digits followed by the compact JSON
+ * without the hash key; the line is that JSON with ,"hash":"<hex>" inserted
+ * before the closing brace, so a verifier can cut the suffix and rehash.
+ */
+void audit_line_append(const char *instance, struct audit_rec *r, uint64_t seq, const char *prev,
+		       struct audit_buf *b, char hash_out[AUDIT_HASH_HEX + 1])
+{
+	json_t *o = rec_json(instance, r, seq, prev);
+	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!text)
+		mem_oom("audit record JSON");
+	size_t n = strlen(text);
+	sha256_hex(prev, AUDIT_HASH_HEX, text, n, hash_out);
+	audit_buf_add(b, text, n - 1);
+	audit_buf_add(b, HASH_SUFFIX, strlen(HASH_SUFFIX));
+	audit_buf_add(b, hash_out, AUDIT_HASH_HEX);
+	audit_buf_add(b, "\"}\n", 3);
+	free(text);
+}
+
+enum audit_line_status audit_check_line(const char *line, size_t len, const char *prev,
+					uint64_t *seq, char *hash_out)
+{
+	const size_t sfx = strlen(HASH_SUFFIX) + AUDIT_HASH_HEX + 2;
+	if (len < sfx + 2 || line[len - 1] != '}' || line[len - 2] != '"' ||
+	    memcmp(line + len - sfx, HASH_SUFFIX, strlen(HASH_SUFFIX)) != 0 ||
+	    !is_hex64(line + len - AUDIT_HASH_HEX - 2, AUDIT_HASH_HEX))
+		return AUDIT_LINE_BAD_JSON;
+	json_error_t jerr;
+	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	if (!o)
+		return AUDIT_LINE_BAD_JSON;
+	enum audit_line_status st = AUDIT_LINE_BAD_JSON;
+	json_t *jseq = json_object_get(o, "seq");
+	json_t *jprev = json_object_get(o, "prev");
+	if (!json_is_object(o) || !json_is_integer(jseq) || json_integer_value(jseq) < 1 ||
+	    !json_is_string(jprev) ||
+	    !is_hex64(json_string_value(jprev), json_string_length(jprev)))
+		goto out;
+
+	/* The hashed text is the line without its hash key: cut the suffix and
+	 * close the object again. */
+	char want[65];
+	size_t body = len - sfx;
+	char *text = malloc(body + 1);
+	if (!text)
+		goto out;
+	memcpy(text, line, body);
+	text[body] = '}';
+	sha256_hex(json_string_value(jprev), AUDIT_HASH_HEX, text, body + 1, want);
+	free(text);
+	if (memcmp(want, line + len - AUDIT_HASH_HEX - 2, AUDIT_HASH_HEX) != 0) {
+		st = AUDIT_LINE_BAD_HASH;
+		goto out;
+	}
+	if (seq)
+		*seq = (uint64_t)json_integer_value(jseq);
+	if (hash_out) {
+		memcpy(hash_out, want, AUDIT_HASH_HEX);
+		hash_out[AUDIT_HASH_HEX] = '\0';
+	}
+	st = (prev && strcmp(prev, json_string_value(jprev)) != 0) ? AUDIT_LINE_BAD_PREV
+								   : AUDIT_LINE_OK;
+out:
+	json_decref(o);
+	return st;
+}
