@@ -10,6 +10,7 @@
 #include <mysql.h>
 
 #include "proxy/audit_int.h"
+#include "proxy/sideconn.h"
 #include "proxy/clock.h"
 #include "proxy/mem.h"
 
@@ -34,12 +35,10 @@ struct audit_mline {
 
 struct audit_mirror {
 	/* Immutable after start. */
-	char *host, *sock, *user, *pass; /* owned */
-	unsigned port;
-	char *ca;	/* owned; verify the backend's certificate when set */
-	char *table;	/* owned: [audit] mirror_table as configured */
-	char *schema_q; /* owned: `schema` or NULL */
-	char *table_q;	/* owned: `schema`.`table` */
+	struct side_conf side; /* the [guard] account on the backend; owns nothing */
+	char *table;	       /* owned: [audit] mirror_table as configured */
+	char *schema_q;	       /* owned: `schema` or NULL */
+	char *table_q;	       /* owned: `schema`.`table` */
 	pthread_t thread;
 
 	/* Guarded by mu. */
@@ -130,23 +129,11 @@ static bool mirror_query(struct audit_mirror *m, const char *sql, size_t len)
 /* Connects to the backend and creates the table if needed. Mirror thread. */
 static bool mirror_connect(struct audit_mirror *m)
 {
-	m->conn = mysql_init(NULL);
-	if (!m->conn)
+	char why[256];
+	m->conn = side_connect(&m->side, why, sizeof(why));
+	if (!m->conn) {
+		fprintf(stderr, "ddlgate: audit mirror: connect: %s\n", why);
 		return false;
-	unsigned timeout = 2, rw = 10;
-	mysql_options(m->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	mysql_options(m->conn, MYSQL_OPT_READ_TIMEOUT, &rw);
-	mysql_options(m->conn, MYSQL_OPT_WRITE_TIMEOUT, &rw);
-	mysql_options(m->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	if (m->ca) {
-		my_bool verify = 1;
-		mysql_options(m->conn, MYSQL_OPT_SSL_CA, m->ca);
-		mysql_options(m->conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
-	}
-	if (!mysql_real_connect(m->conn, m->sock ? NULL : m->host, m->user, m->pass, NULL,
-				m->sock ? 0 : m->port, m->sock, 0)) {
-		fprintf(stderr, "ddlgate: audit mirror: connect: %s\n", mysql_error(m->conn));
-		goto fail;
 	}
 	static const char tz[] = "SET time_zone = '+00:00'";
 	if (!mirror_query(m, tz, sizeof tz - 1))
@@ -349,11 +336,6 @@ static void mirror_free(struct audit_mirror *m)
 {
 	if (!m)
 		return;
-	free(m->host);
-	free(m->sock);
-	free(m->user);
-	free(m->pass);
-	free(m->ca);
 	free(m->table);
 	free(m->schema_q);
 	free(m->table_q);
@@ -389,19 +371,18 @@ struct audit_mirror *audit_mirror_start(const struct cfg *cfg, char *err, size_t
 	} else {
 		m->table_q = quote_ident(table, strlen(table));
 	}
-	m->host = strdup(cfg->proxy.backend.host[0] ? cfg->proxy.backend.host : "127.0.0.1");
-	m->port = cfg->proxy.backend.port ? cfg->proxy.backend.port : 3306;
-	m->sock = cfg->proxy.backend_socket ? strdup(cfg->proxy.backend_socket) : NULL;
-	m->user = strdup(cfg->guard.user);
-	m->pass = strdup(cfg->guard.password ? cfg->guard.password : "");
-	if (cfg->tls.backend >= CFG_TLS_BACKEND_VERIFY_CA && cfg->tls.backend_ca)
-		m->ca = strdup(cfg->tls.backend_ca);
+	/* The mirror writes: no statement bound, not read-only; its inserts
+	 * may wait longer than a probe. */
+	if (!side_conf_from_cfg(&m->side, cfg, cfg->guard.user, cfg->guard.password, 10000, err,
+				errlen)) {
+		mirror_free(m);
+		return NULL;
+	}
 	m->tail = &m->head;
 	mysql_library_init(0, NULL, NULL); /* not thread-safe: done here, at start-up */
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->wake, NULL);
-	if (!m->table || !m->table_q || !m->host || !m->user || !m->pass ||
-	    pthread_create(&m->thread, NULL, mirror_main, m) != 0) {
+	if (!m->table || !m->table_q || pthread_create(&m->thread, NULL, mirror_main, m) != 0) {
 		snprintf(err, errlen, "cannot start the audit mirror thread");
 		pthread_mutex_destroy(&m->mu);
 		pthread_cond_destroy(&m->wake);

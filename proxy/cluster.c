@@ -2,6 +2,7 @@
 #include "proxy/cluster.h"
 #include "proxy/clock.h"
 #include "proxy/hook.h"
+#include "proxy/session.h"
 #include "proxy/sideconn.h"
 
 #include <errno.h>
@@ -16,7 +17,7 @@
 
 /* A session waiting for a poll (fresh) or for the lock to be taken (held). */
 struct cluster_waiter {
-	struct sess *s; /* borrowed: only handed to sess_post */
+	uint64_t conn_id; /* the session to wake, by id (sess_post_id) */
 	void (*fn)(struct sess *s, void *arg);
 	void *arg;
 	bool held;	     /* wait for the lock to be held, else for the next poll */
@@ -116,7 +117,7 @@ static void cluster_post_waiters(bool settled)
 		struct cluster_waiter *w = &cl.waiters[i];
 		bool done = w->held ? (settled || clk_passed(w->deadline_us)) : cl.polls > w->after;
 		if (done)
-			sess_post(w->s, w->fn, w->arg);
+			sess_post_id(w->conn_id, w->fn, w->arg);
 		else
 			cl.waiters[k++] = *w;
 	}
@@ -202,7 +203,7 @@ static void *cluster_main(void *unused)
 	}
 	cluster_post_waiters(true);
 	for (size_t i = 0; i < cl.nwaiters; i++) /* fresh waiters too: nobody polls now */
-		sess_post(cl.waiters[i].s, cl.waiters[i].fn, cl.waiters[i].arg);
+		sess_post_id(cl.waiters[i].conn_id, cl.waiters[i].fn, cl.waiters[i].arg);
 	cl.nwaiters = 0;
 	pthread_mutex_unlock(&cl.lock);
 	if (m)
@@ -282,8 +283,11 @@ static bool cluster_add_waiter(struct sess *s, void (*fn)(struct sess *s, void *
 		ok = false; /* settled already */
 	if (ok) {
 		struct cluster_waiter *w = &cl.waiters[cl.nwaiters++];
-		*w = (struct cluster_waiter){
-		    .s = s, .fn = fn, .arg = arg, .held = held, .after = cl.polls + 1};
+		*w = (struct cluster_waiter){.conn_id = sess_conn_id(s),
+					     .fn = fn,
+					     .arg = arg,
+					     .held = held,
+					     .after = cl.polls + 1};
 		w->deadline_us = clk_deadline_us(timeout_ms);
 		pthread_cond_signal(&cl.cond);
 	}

@@ -39,7 +39,7 @@ struct sess;
 
 /*
  * Asks the cluster thread to poll the lock now and then run fn(s, arg) on
- * the session's loop (sess_post), so a DDL is judged on the server's
+ * the session's loop (sess_post_id), so a DDL is judged on the server's
  * current lock state rather than on the last poll. Returns false (nothing
  * will be posted) when the cluster lock is disabled or not reachable.
  */

@@ -10,6 +10,7 @@
 
 #include "proxy/clock.h"
 #include "proxy/hook.h"
+#include "proxy/session.h"
 #include "proxy/sideconn.h"
 
 struct guard_job {
@@ -18,7 +19,7 @@ struct guard_job {
 	size_t n;
 	char **sql;		      /* owned */
 	struct guard_result *results; /* owned */
-	struct sess *s;		      /* borrowed: only handed to sess_post */
+	uint64_t conn_id;	      /* the session to wake, by id (sess_post_id) */
 	void (*done)(struct sess *s, void *arg);
 	void *arg;
 	struct guard_job *next; /* queue link */
@@ -201,7 +202,7 @@ static void *guard_worker(void *unused)
 		}
 		pthread_mutex_unlock(&guard.lock);
 		if (!atomic_load(&j->cancelled))
-			sess_post(j->s, j->done, j->arg);
+			sess_post_id(j->conn_id, j->done, j->arg);
 		guard_job_unref(j);
 		pthread_mutex_lock(&guard.lock);
 	}
@@ -314,7 +315,7 @@ bool guard_submit(struct guard_job *j, struct sess *s, void (*done)(struct sess 
 	for (size_t i = 0; i < j->n; i++)
 		if (!j->sql[i])
 			j->sql[i] = strdup("SELECT NULL");
-	j->s = s;
+	j->conn_id = sess_conn_id(s);
 	j->done = done;
 	j->arg = arg;
 	atomic_fetch_add(&j->refs, 1);

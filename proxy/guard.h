@@ -6,7 +6,7 @@
  * probe on its own side connection (sideconn.h: the [guard] account,
  * probe_timeout_ms as connect/read/write and statement timeout, the
  * [tls] backend policy), stores the first row,
- * and posts done(s, arg) to the session's event loop with sess_post(). The
+ * and posts done(s, arg) to the session's event loop with sess_post_id(). The
  * event loop never waits on MySQL.
  *
  * A job is shared by the session and the worker (reference counted): the
@@ -60,7 +60,7 @@ const struct guard_result *guard_job_result(const struct guard_job *j, size_t i)
 
 /*
  * Queues j; a worker takes its own reference and, when every probe ran,
- * calls sess_post(s, done, arg). Returns false when the guard is not
+ * calls sess_post_id(conn_id, done, arg). Returns false when the guard is not
  * running (nothing is posted then).
  */
 bool guard_submit(struct guard_job *j, struct sess *s, void (*done)(struct sess *s, void *arg),

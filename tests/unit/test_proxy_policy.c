@@ -91,6 +91,14 @@ static struct sess *find_sess(uint64_t conn_id)
 	return NULL;
 }
 
+uint64_t sess_conn_id(const struct sess *s);
+/* The relay's id of a session (guard and cluster jobs keep it to wake the
+ * session by id). */
+uint64_t sess_conn_id(const struct sess *s)
+{
+	return hsess[s - sessions].conn_id;
+}
+
 struct hook_sess *sess_hook_sess(struct sess *s)
 {
 	return &hsess[s->id];
