@@ -1,15 +1,16 @@
 /*
  * ddlgate's one out-of-memory policy.
  *
- * Memory that belongs to one connection (packet buffers, a command's parse,
- * a session's prepared texts) is allocated with plain malloc and checked:
- * when it fails, that connection is closed with the reason "out of memory"
- * (sess_close) and every other connection goes on.
+ * The relay's buffers of one connection (packet reassembly, decompression)
+ * are allocated with plain malloc and checked: when that fails, the
+ * connection is closed with the end reason "out of memory" and every other
+ * connection goes on.
  *
- * Memory for process-wide state (configuration snapshots, audit records,
- * migration registries, worker set-up) uses the mem_* calls below: a failure
- * there leaves no consistent way forward, so mem_oom() names what was being
- * allocated on stderr and aborts, which systemd turns into a restart.
+ * Everything else (configuration snapshots, the policy's per-session state
+ * and arenas, audit records, migration registries, worker set-up) uses the
+ * mem_* calls below: a failure there leaves no consistent way forward (a
+ * half-judged statement, a lost audit record), so mem_oom() names what was
+ * being allocated on stderr and aborts, which systemd turns into a restart.
  */
 #ifndef DDLGATE_PROXY_MEM_H
 #define DDLGATE_PROXY_MEM_H
