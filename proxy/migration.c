@@ -265,7 +265,7 @@ static void mig_name_from(struct migration_sess *m, const char *tool, const char
 void migration_sess_auth(struct migration_sess *m, const struct cfg *c, const char *user)
 {
 	memset(m, 0, sizeof(*m));
-	if (user && *user && cfg_list_match(&c->migration.users, user)) {
+	if (user && *user && rules_patterns_match(&c->migration.users, user)) {
 		m->by_user = true;
 		mig_name_from(m, "user", user);
 	}
@@ -287,7 +287,7 @@ bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
 		return false;
 	case MIG_SIG_GET_LOCK:
 		if (!ok || !mig_value_is_one(value) ||
-		    !cfg_list_match(&c->migration.lock_names, sig->name))
+		    !rules_patterns_match(&c->migration.lock_names, sig->name))
 			return false;
 		m->by_lock = true;
 		snprintf(m->lock_name, sizeof(m->lock_name), "%s", sig->name);

@@ -39,7 +39,7 @@ static size_t split_tabs(char *line, char **f, size_t max)
 	return n;
 }
 
-static void list_set(struct cfg_list *l, const char *const *items, size_t n)
+static void list_set(struct rules_patterns *l, const char *const *items, size_t n)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->items[i]);
