@@ -213,6 +213,33 @@ static void test_full(void **state)
 	cfg_free(c);
 }
 
+/* Config hands [rule] sections to the engine as they are: a scope written
+ * with '#' and '\' means there what it means in [migration] lists. */
+static void test_rule_scope_handoff(void **state)
+{
+	(void)state;
+	char err[1024] = "";
+	struct cfg *c = cfg_load(DATA_DIR "/good_rule_scope.ini", err, sizeof(err));
+	if (!c)
+		print_error("%s\n", err);
+	assert_non_null(c);
+	struct rules_engine *e = rules_engine_new(c->rules, c->nrules, err, sizeof(err));
+	cfg_free(c); /* the engine keeps copies */
+	assert_non_null(e);
+	static const struct {
+		const char *table;
+		enum rules_action want;
+	} cases[] = {
+	    {"log_2024", RULES_ACTION_WARN}, {"LOG_7", RULES_ACTION_WARN},
+	    {"log_x", RULES_ACTION_OFF},     {"log_", RULES_ACTION_OFF},
+	    {"tmp_a", RULES_ACTION_WARN},    {"tmpxa", RULES_ACTION_OFF},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(rules_engine_action(e, "drop-table", NULL, "app", cases[i].table),
+				 cases[i].want);
+	rules_engine_free(e);
+}
+
 /* The shipped example must load and keep the quickstart's addresses. */
 static void test_example(void **state)
 {
@@ -375,10 +402,15 @@ static void test_loopback(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_data_files),	 cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_full),	 cmocka_unit_test(test_example),
-	    cmocka_unit_test(test_missing_file), cmocka_unit_test(test_sizes),
-	    cmocka_unit_test(test_schedules),	 cmocka_unit_test(test_reload_check),
+	    cmocka_unit_test(test_data_files),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_example),
+	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_rule_scope_handoff),
+	    cmocka_unit_test(test_schedules),
+	    cmocka_unit_test(test_reload_check),
 	    cmocka_unit_test(test_loopback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
