@@ -28,7 +28,7 @@ enum cfg_type {
 	CFG_T_BOOL,
 	CFG_T_SIZE,	/* uint64_t bytes within [min, max] */
 	CFG_T_ENUM,	/* int, index into names */
-	CFG_T_LIST,	/* struct cfg_list */
+	CFG_T_LIST,	/* struct rules_patterns */
 	CFG_T_SCHEDULE, /* struct cfg_schedule[], count at count_off; one per line */
 };
 
@@ -52,8 +52,13 @@ static const char *const cfg_fsync_names[] = {"always", "interval", NULL};
 static const char *const cfg_on_failure_names[] = {"block", "allow", NULL};
 static const char *const cfg_conflict_names[] = {"block", "hold", NULL};
 static const char *const cfg_scope_names[] = {"server", "schema", "table", NULL};
-/* Index 0 is CFG_ACTION_DEFAULT: not something one writes. */
-static const char *const cfg_action_names[] = {"", "off", "warn", "block", NULL};
+/* Index = enum rules_spec_action; index 0 (RULES_SPEC_DEFAULT) is not
+ * something one writes. */
+static const char *const cfg_action_names[] = {[RULES_SPEC_DEFAULT] = "",
+					       [RULES_SPEC_OFF] = "off",
+					       [RULES_SPEC_WARN] = "warn",
+					       [RULES_SPEC_BLOCK] = "block",
+					       NULL};
 
 #define OFF(f) offsetof(struct cfg, f)
 #define KEY(s, n, t, o, d, r, ...)                                                                 \
@@ -128,8 +133,10 @@ static const struct cfg_key cfg_keys[] = {
 /* clang-format on */
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-/* Keys of a [rule "id"] section; offsets are into struct cfg_rule. */
-#define ROFF(f) offsetof(struct cfg_rule, f)
+/* Keys of a [rule "id"] section; offsets are into struct rules_spec, the
+ * rule engine's input (config turns sections into specs, never the other
+ * way round). */
+#define ROFF(f) offsetof(struct rules_spec, f)
 static const struct cfg_key cfg_rule_keys[] = {
     KEY("rule", "action", CFG_T_ENUM, ROFF(action), NULL, true, .names = cfg_action_names),
     KEY("rule", "pattern", CFG_T_STR, ROFF(pattern), NULL, true),
@@ -142,17 +149,6 @@ static const struct cfg_key cfg_rule_keys[] = {
 
 static const char *const cfg_sections[] = {"proxy",	"tls",	  "admin", "audit",
 					   "migration", "window", "guard", NULL};
-
-/* The built-in rules of PRODUCT.md; any other [rule "id"] is a custom rule. */
-static const char *const cfg_builtin_rules[] = {
-    "unique-unguarded",	  "add-required-column", "set-not-null",
-    "drop-table",	  "drop-database",	 "drop-column",
-    "truncate-table",	  "rename-table",	 "rename-column",
-    "column-type-change", "blocking-algorithm",	 "large-table-ddl",
-    "add-foreign-key",	  "drop-foreign-key",	 "missing-primary-key",
-    "inline-references",  "unbounded-lock-wait", "migration-conflict",
-    "ddl-outside-window", "unparseable-ddl",	 NULL,
-};
 
 /* State of one cfg_load(): the reader and the handler share it. */
 struct cfg_parse {
@@ -198,14 +194,12 @@ static void cfg_trim_copy(char *out, size_t outlen, const char *s, size_t n)
 }
 
 /* CFG_T_ENUM fields are read and written as int. */
-_Static_assert(sizeof(enum cfg_tls_client) == sizeof(int) &&
-		   sizeof(enum cfg_tls_backend) == sizeof(int) &&
-		   sizeof(enum cfg_audit_record) == sizeof(int) &&
-		   sizeof(enum cfg_fsync) == sizeof(int) &&
-		   sizeof(enum cfg_on_failure) == sizeof(int) &&
-		   sizeof(enum cfg_conflict) == sizeof(int) &&
-		   sizeof(enum cfg_scope) == sizeof(int) && sizeof(enum cfg_action) == sizeof(int),
-	       "enum fields must be int-sized");
+_Static_assert(
+    sizeof(enum cfg_tls_client) == sizeof(int) && sizeof(enum cfg_tls_backend) == sizeof(int) &&
+	sizeof(enum cfg_audit_record) == sizeof(int) && sizeof(enum cfg_fsync) == sizeof(int) &&
+	sizeof(enum cfg_on_failure) == sizeof(int) && sizeof(enum cfg_conflict) == sizeof(int) &&
+	sizeof(enum cfg_scope) == sizeof(int) && sizeof(enum rules_spec_action) == sizeof(int),
+    "enum fields must be int-sized");
 
 static int cfg_enum_get(const void *field)
 {
@@ -219,7 +213,7 @@ static void cfg_enum_set(void *field, int v)
 	memcpy(field, &v, sizeof(v));
 }
 
-static void cfg_list_clear(struct cfg_list *l)
+static void cfg_list_clear(struct rules_patterns *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->items[i]);
@@ -509,56 +503,6 @@ static bool cfg_parse_schedule(const char *s, struct cfg_schedule *w, char *why,
 	return true;
 }
 
-bool cfg_pattern_match(const char *pattern, const char *name)
-{
-	const char *p = pattern, *s = name;
-
-	for (; *p; p++, s++) {
-		switch (*p) {
-		case '*':
-			while (p[1] == '*')
-				p++;
-			if (!p[1])
-				return true;
-			for (; *s; s++)
-				if (cfg_pattern_match(p + 1, s))
-					return true;
-			return cfg_pattern_match(p + 1, s);
-		case '?':
-			if (!*s)
-				return false;
-			break;
-		case '#': {
-			if (!isdigit((unsigned char)*s))
-				return false;
-			const char *end = s + 1;
-			while (isdigit((unsigned char)*end))
-				end++;
-			for (; end > s; end--)
-				if (cfg_pattern_match(p + 1, end))
-					return true;
-			return false;
-		}
-		case '\\':
-			if (p[1])
-				p++;
-			/* fall through */
-		default:
-			if (tolower((unsigned char)*p) != tolower((unsigned char)*s))
-				return false;
-		}
-	}
-	return *s == '\0';
-}
-
-bool cfg_list_match(const struct cfg_list *l, const char *name)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (cfg_pattern_match(l->items[i], name))
-			return true;
-	return false;
-}
-
 /* ---- storing values ----------------------------------------------------- */
 
 /* Strips one pair of surrounding double quotes: message = "a; b". */
@@ -706,8 +650,8 @@ static bool cfg_set(void *base, const struct cfg_key *k, const char *value, bool
 		return false;
 	}
 	case CFG_T_LIST: {
-		struct cfg_list *l = (struct cfg_list *)field;
-		struct cfg_list add = {0};
+		struct rules_patterns *l = (struct rules_patterns *)field;
+		struct rules_patterns add = {0};
 		size_t have = append ? l->n : 0;
 		for (char *item = buf; item;) {
 			char *comma = strchr(item, ',');
@@ -759,7 +703,7 @@ static void cfg_field_free(void *base, const struct cfg_key *k)
 		free(*(char **)field);
 		*(char **)field = NULL;
 	} else if (k->type == CFG_T_LIST) {
-		cfg_list_clear((struct cfg_list *)field);
+		cfg_list_clear((struct rules_patterns *)field);
 	}
 }
 
@@ -814,7 +758,7 @@ static bool cfg_field_equal(const void *a, const void *b, const struct cfg_key *
 	case CFG_T_ENUM:
 		return cfg_enum_get(fa) == cfg_enum_get(fb);
 	case CFG_T_LIST: {
-		const struct cfg_list *x = (const void *)fa, *y = (const void *)fb;
+		const struct rules_patterns *x = (const void *)fa, *y = (const void *)fb;
 		if (x->n != y->n)
 			return false;
 		for (size_t i = 0; i < x->n; i++)
@@ -899,7 +843,7 @@ static void cfg_section(struct cfg_parse *p, const char *name)
 				  CFG_MAX_RULES);
 			return;
 		}
-		struct cfg_rule *r = &c->rules[c->nrules];
+		struct rules_spec *r = &c->rules[c->nrules];
 		memset(r, 0, sizeof(*r));
 		r->id = cfg_strdup(id);
 		r->line = p->lineno;
@@ -992,7 +936,7 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	if (!strncmp(sec, "rule", 4) && isspace((unsigned char)sec[4])) {
 		if (p->rule < 0)
 			return 1; /* the section itself was an error */
-		struct cfg_rule *r = &p->c->rules[p->rule];
+		struct rules_spec *r = &p->c->rules[p->rule];
 		for (size_t i = 0; i < CFG_NRULEKEYS; i++) {
 			const struct cfg_key *k = &cfg_rule_keys[i];
 			if (strcmp(k->name, key))
@@ -1069,14 +1013,6 @@ bool cfg_addr_is_loopback(const char *host)
 	return false;
 }
 
-bool cfg_rule_builtin(const char *id)
-{
-	for (size_t i = 0; cfg_builtin_rules[i]; i++)
-		if (!strcmp(cfg_builtin_rules[i], id))
-			return true;
-	return false;
-}
-
 /* Checks that span keys, and fills the defaults that depend on other keys. */
 static void cfg_validate(struct cfg_parse *p)
 {
@@ -1107,10 +1043,10 @@ static void cfg_validate(struct cfg_parse *p)
 			  c->admin.listen.host);
 
 	for (size_t i = 0; i < c->nrules; i++) {
-		struct cfg_rule *r = &c->rules[i];
+		struct rules_spec *r = &c->rules[i];
 		char where[128];
 		snprintf(where, sizeof(where), "[rule \"%s\"]", r->id);
-		if (cfg_rule_builtin(r->id)) {
+		if (rules_builtin_find(r->id)) {
 			if (r->pattern || r->message)
 				cfg_error(
 				    p, r->line, where,
@@ -1119,8 +1055,8 @@ static void cfg_validate(struct cfg_parse *p)
 		} else if (!r->pattern) {
 			cfg_error(p, r->line, where,
 				  "not a built-in rule, and no pattern: a custom rule needs one");
-		} else if (r->action == CFG_ACTION_DEFAULT) {
-			r->action = CFG_ACTION_BLOCK; /* custom rules block unless told */
+		} else if (r->action == RULES_SPEC_DEFAULT) {
+			r->action = RULES_SPEC_BLOCK; /* custom rules block unless told */
 		}
 	}
 
@@ -1235,7 +1171,7 @@ void cfg_free(struct cfg *c)
 	free(c);
 }
 
-const struct cfg_rule *cfg_rule_find(const struct cfg *c, const char *id)
+const struct rules_spec *cfg_rule_find(const struct cfg *c, const char *id)
 {
 	for (size_t i = 0; i < c->nrules; i++)
 		if (!strcasecmp(c->rules[i].id, id))

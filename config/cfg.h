@@ -15,10 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rules/engine.h"
+#include "rules/pattern.h"
+
 #define CFG_MAX_LISTEN 8
 #define CFG_MAX_SCHEDULES 16
 #define CFG_MAX_RULES 64
-#define CFG_MAX_LIST 32
+#define CFG_MAX_LIST RULES_PATTERNS_MAX
 
 enum cfg_tls_client { CFG_TLS_CLIENT_OFF, CFG_TLS_CLIENT_OPTIONAL, CFG_TLS_CLIENT_REQUIRED };
 enum cfg_tls_backend {
@@ -32,7 +35,6 @@ enum cfg_fsync { CFG_FSYNC_ALWAYS, CFG_FSYNC_INTERVAL };
 enum cfg_on_failure { CFG_ON_FAILURE_BLOCK, CFG_ON_FAILURE_ALLOW };
 enum cfg_conflict { CFG_CONFLICT_BLOCK, CFG_CONFLICT_HOLD };
 enum cfg_scope { CFG_SCOPE_SERVER, CFG_SCOPE_SCHEMA, CFG_SCOPE_TABLE };
-enum cfg_action { CFG_ACTION_DEFAULT = 0, CFG_ACTION_OFF, CFG_ACTION_WARN, CFG_ACTION_BLOCK };
 
 /* A host:port address as written ("127.0.0.1:3307", "[::1]:3307"). */
 struct cfg_addr {
@@ -40,11 +42,9 @@ struct cfg_addr {
 	uint16_t port;
 };
 
-/* A comma-separated list of patterns ('*' and '?' wildcards). */
-struct cfg_list {
-	char *items[CFG_MAX_LIST]; /* owned */
-	size_t n;
-};
+/* Lists of names (users, lock names, rule scopes) are comma-separated
+ * patterns, stored as struct rules_patterns (rules/pattern.h) and matched
+ * with rules_patterns_match(): one syntax for every list. */
 
 /* A weekly window: days is a bitmask (bit 0 = Monday), minutes since
  * midnight in the zone of utc_offset_min (UTC = 0). end may be < start:
@@ -57,18 +57,6 @@ struct cfg_schedule {
 	char text[64]; /* as written, for /status */
 };
 
-/* [rule "id"]: the action of a built-in rule, or a custom rule. */
-struct cfg_rule {
-	char *id;                 /* owned */
-	enum cfg_action action;
-	char *pattern;            /* owned; custom rules only (PCRE2) */
-	char *message;            /* owned; custom rules only */
-	struct cfg_list schemas;  /* scope; empty = all */
-	struct cfg_list tables;
-	struct cfg_list users;
-	int line;                 /* where it was defined, for errors */
-};
-
 struct cfg {
 	char *path; /* owned: the file this came from */
 
@@ -77,13 +65,13 @@ struct cfg {
 		size_t nlisten;
 		struct cfg_addr backend;
 		char *backend_socket; /* owned; NULL = TCP backend */
-		int threads;          /* 0 = one per core */
+		int threads;	      /* 0 = one per core */
 		int max_connections;
 		uint64_t max_packet;
 		int handshake_timeout_ms;
-		int idle_timeout_s;        /* 0 = none */
-		int connect_timeout_ms;    /* backend connect */
-		int shutdown_timeout_ms;   /* SIGTERM: in-flight statements get this long */
+		int idle_timeout_s;	 /* 0 = none */
+		int connect_timeout_ms;	 /* backend connect */
+		int shutdown_timeout_ms; /* SIGTERM: in-flight statements get this long */
 		bool allow_plaintext_backend;
 		bool allow_replication;
 		bool allow_local_infile;
@@ -95,7 +83,8 @@ struct cfg {
 		enum cfg_tls_client client;
 		enum cfg_tls_backend backend;
 		char *backend_ca;
-		char *backend_name; /* expected server name for verify-identity; default: backend host */
+		/* owned; the server name verify-identity expects; default: backend host */
+		char *backend_name;
 	} tls;
 
 	struct {
@@ -111,14 +100,14 @@ struct cfg {
 		int fsync_interval_ms;
 		enum cfg_on_failure on_failure;
 		uint64_t rotate_bytes; /* 0 = no size rotation */
-		char *instance;        /* owned; default: hostname */
-		bool mirror;           /* copy records into a backend table */
+		char *instance;	       /* owned; default: hostname */
+		bool mirror;	       /* copy records into a backend table */
 		char *mirror_table;    /* owned; default ddlgate.audit */
 	} audit;
 
 	struct {
-		struct cfg_list users;
-		struct cfg_list lock_names;
+		struct rules_patterns users;
+		struct rules_patterns lock_names;
 		enum cfg_conflict conflict;
 		int hold_timeout_ms;
 		enum cfg_scope scope;
@@ -131,14 +120,15 @@ struct cfg {
 	} window;
 
 	struct {
-		char *user;     /* owned; NULL = no live probes */
+		char *user;	/* owned; NULL = no live probes */
 		char *password; /* owned */
 		int probe_timeout_ms;
 		uint64_t large_table_bytes;
 		int max_lock_wait_s;
 	} guard;
 
-	struct cfg_rule rules[CFG_MAX_RULES];
+	/* [rule "id"] sections, handed as they are to rules_engine_new(). */
+	struct rules_spec rules[CFG_MAX_RULES];
 	size_t nrules;
 };
 
@@ -155,31 +145,18 @@ struct cfg *cfg_defaults(void);
 void cfg_free(struct cfg *c);
 
 /* Returns the [rule "id"] section for id, or NULL. */
-const struct cfg_rule *cfg_rule_find(const struct cfg *c, const char *id);
-
-/* Shell-style match of name against a pattern with '*' and '?', case-insensitive. */
-bool cfg_pattern_match(const char *pattern, const char *name);
-bool cfg_list_match(const struct cfg_list *l, const char *name);
+const struct rules_spec *cfg_rule_find(const struct cfg *c, const char *id);
 
 /* Parses "64M", "1G", "4096" into bytes; false on garbage. */
 bool cfg_parse_size(const char *s, uint64_t *out);
 
-/*
- * Added by the config loader (cfg.c):
- *
- * Pattern syntax, beyond '*' and '?': '#' matches a run of one or more
- * decimal digits (Rails' and golang-migrate's numeric GET_LOCK names) and
- * '\' makes the next character literal. struct cfg_addr's host is stored
- * without IPv6 brackets, ready for getaddrinfo().
- */
+/* struct cfg_addr's host is stored without IPv6 brackets, ready for
+ * getaddrinfo(). */
 
 /* SIGHUP: true when new may replace old; false with err naming the first
  * key that only a restart can change (listen, threads, backend, tls, ...). */
 bool cfg_reload_check(const struct cfg *old, const struct cfg *neu, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
-
-/* True for the rule ids PRODUCT.md defines; other [rule] ids are custom. */
-bool cfg_rule_builtin(const char *id);
+    __attribute__((warn_unused_result));
 
 /* True for "localhost", 127.0.0.0/8, ::1 and ::ffff:127.x.y.z. */
 bool cfg_addr_is_loopback(const char *host);

@@ -2,10 +2,8 @@
  * Migration sessions: telling a migration runner's connection apart from
  * the application's, and the process-wide list of running migrations.
  *
- * Three layers, each testable alone:
- *  - migration_scan() reads one statement and reports the migration signal
- *    it carries (GET_LOCK / RELEASE_LOCK of a name, the knex or Liquibase
- *    lock-table update, the ddlgate:migration directive). Pure, no alloc.
+ * Two layers, each testable alone, on top of migration_scan()
+ * (rules/migration_signal.h), which reads the signal a statement carries:
  *  - struct migration_sess is one session's state machine: the signals and
  *    the server's answers move it in and out of "migration session".
  *  - the registry (migration_register() ...) is shared by every event-loop
@@ -21,43 +19,7 @@
 #include <time.h>
 
 #include "config/cfg.h"
-
-#define MIGRATION_NAME_MAX 128
-#define MIGRATION_TOOL_MAX 32
-
-enum migration_signal_kind {
-	MIG_SIG_NONE,
-	MIG_SIG_GET_LOCK,	  /* SELECT GET_LOCK('name', t): decided by the value returned */
-	MIG_SIG_RELEASE_LOCK,	  /* SELECT RELEASE_LOCK('name') */
-	MIG_SIG_RELEASE_ALL,	  /* SELECT RELEASE_ALL_LOCKS() */
-	MIG_SIG_LOCK_TABLE_SET,	  /* UPDATE knex_migrations_lock / DATABASECHANGELOGLOCK ... = 1 */
-	MIG_SIG_LOCK_TABLE_CLEAR, /* the same set back to 0 */
-	MIG_SIG_DIRECTIVE,	  /* ddlgate:migration name="..." */
-	MIG_SIG_DIRECTIVE_END,	  /* ddlgate:migration end */
-};
-
-struct migration_signal {
-	enum migration_signal_kind kind;
-	char name[MIGRATION_NAME_MAX]; /* lock name, lock table, or directive name */
-	char tool[MIGRATION_TOOL_MAX]; /* "knex", "liquibase", "prisma", ... when known */
-};
-
-/*
- * Cheap test for the hot path: could sql carry a migration signal at all?
- * Looks for "lock" or "ddlgate:" without allocating; false means skip
- * migration_scan().
- */
-bool migration_maybe_signal(const char *sql, size_t len);
-
-/*
- * Reads one statement and fills out. Returns false (out->kind MIG_SIG_NONE)
- * when the statement carries no migration signal. Only literal lock names
- * are understood: GET_LOCK(?, ...) through a prepared statement is not.
- */
-bool migration_scan(const char *sql, size_t len, struct migration_signal *out);
-
-/* The tool a lock name or lock table belongs to ("prisma", "flyway", ...), or "". */
-const char *migration_tool_for(const char *name);
+#include "rules/migration_signal.h"
 
 /* One session's migration state. Zero-initialised = an app session. */
 struct migration_sess {

@@ -2,7 +2,6 @@
 #include "rules/engine.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <ctype.h>
 #include <pcre2.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,41 +79,12 @@ const char *rules_decision_name(enum rules_decision d)
 	return "?";
 }
 
-/* ---- patterns and scopes ---------------------------------------------- */
+/* ---- scopes ------------------------------------------------------------ */
 
-bool rules_pattern_match(const char *pattern, const char *name)
-{
-	const char *p = pattern, *s = name;
-	const char *star = NULL, *mark = NULL;
-	while (*s) {
-		if (*p == '*') {
-			star = p++;
-			mark = s;
-		} else if (*p == '?' ||
-			   (*p && tolower((unsigned char)*p) == tolower((unsigned char)*s))) {
-			p++;
-			s++;
-		} else if (star) {
-			p = star + 1;
-			s = ++mark;
-		} else {
-			return false;
-		}
-	}
-	while (*p == '*')
-		p++;
-	return *p == '\0';
-}
-
-/* A scope list copied out of the configuration. */
-struct scope_list {
-	char **items; /* owned */
-	size_t n;
-};
-
-/* Where a rule applies: an empty list matches everything. */
+/* Where a rule applies: an empty list matches everything. The engine owns
+ * the pattern strings (copies of the spec's). */
 struct scope {
-	struct scope_list schemas, tables, users;
+	struct rules_patterns schemas, tables, users;
 };
 
 static void *xcalloc(size_t n, size_t sz)
@@ -133,30 +103,24 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
-static void scope_list_copy(struct scope_list *d, const struct cfg_list *l)
+static void scope_list_copy(struct rules_patterns *d, const struct rules_patterns *l)
 {
 	d->n = l->n;
-	d->items = xcalloc(l->n, sizeof(char *));
 	for (size_t i = 0; i < l->n; i++)
 		d->items[i] = xstrdup(l->items[i]);
 }
 
-static void scope_list_free(struct scope_list *l)
+static void scope_list_free(struct rules_patterns *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->items[i]);
-	free(l->items);
+	l->n = 0;
 }
 
 /* An unknown value (NULL) matches every list: the caller cannot tell. */
-static bool scope_list_match(const struct scope_list *l, const char *v)
+static bool scope_list_match(const struct rules_patterns *l, const char *v)
 {
-	if (l->n == 0 || !v)
-		return true;
-	for (size_t i = 0; i < l->n; i++)
-		if (rules_pattern_match(l->items[i], v))
-			return true;
-	return false;
+	return l->n == 0 || !v || rules_patterns_match(l, v);
 }
 
 static bool scope_match(const struct scope *s, const char *user, const char *schema,
@@ -183,16 +147,16 @@ struct rules_engine {
 	size_t ncustom;
 };
 
-static enum rules_action map_action(enum cfg_action a, enum rules_action dflt)
+static enum rules_action map_action(enum rules_spec_action a, enum rules_action dflt)
 {
 	switch (a) {
-	case CFG_ACTION_OFF:
+	case RULES_SPEC_OFF:
 		return RULES_ACTION_OFF;
-	case CFG_ACTION_WARN:
+	case RULES_SPEC_WARN:
 		return RULES_ACTION_WARN;
-	case CFG_ACTION_BLOCK:
+	case RULES_SPEC_BLOCK:
 		return RULES_ACTION_BLOCK;
-	case CFG_ACTION_DEFAULT:
+	case RULES_SPEC_DEFAULT:
 		break;
 	}
 	return dflt;
@@ -220,14 +184,14 @@ void rules_engine_free(struct rules_engine *e)
 	free(e);
 }
 
-static void scope_copy(struct scope *d, const struct cfg_rule *r)
+static void scope_copy(struct scope *d, const struct rules_spec *r)
 {
 	scope_list_copy(&d->schemas, &r->schemas);
 	scope_list_copy(&d->tables, &r->tables);
 	scope_list_copy(&d->users, &r->users);
 }
 
-struct rules_engine *rules_engine_new(const struct cfg_rule *cfg, size_t n, char *err,
+struct rules_engine *rules_engine_new(const struct rules_spec *specs, size_t n, char *err,
 				      size_t errlen)
 {
 	struct rules_engine *e = xcalloc(1, sizeof(*e));
@@ -235,7 +199,7 @@ struct rules_engine *rules_engine_new(const struct cfg_rule *cfg, size_t n, char
 	for (size_t i = 0; i < NBUILTINS; i++)
 		e->action[i] = builtins[i].default_action;
 	for (size_t i = 0; i < n; i++) {
-		const struct cfg_rule *r = &cfg[i];
+		const struct rules_spec *r = &specs[i];
 		const struct rules_builtin *b = rules_builtin_find(r->id);
 		if (b) {
 			size_t k = (size_t)(b - builtins);

@@ -29,9 +29,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/cfg.h"
 #include "rules/arena.h"
 #include "rules/directive.h"
+#include "rules/pattern.h"
 #include "rules/stmt.h"
 
 /* ---- rule catalogue ------------------------------------------------- */
@@ -51,6 +51,31 @@ struct rules_builtin {
 	enum rules_action default_action;
 	bool liftable;
 	bool engine;
+};
+
+/*
+ * What a configuration asks of one rule, before the engine compiles it:
+ * the action of a built-in rule, or a custom rule (an id that is not
+ * built in, with a PCRE2 pattern). The config loader fills these from
+ * [rule "id"] sections; the engine only reads them and keeps copies, so
+ * rules/ never depends on how a configuration is written down.
+ */
+enum rules_spec_action {
+	RULES_SPEC_DEFAULT = 0, /* built-in: its default; custom: block */
+	RULES_SPEC_OFF,
+	RULES_SPEC_WARN,
+	RULES_SPEC_BLOCK,
+};
+
+struct rules_spec {
+	char *id; /* owned by whoever filled the spec */
+	enum rules_spec_action action;
+	char *pattern;		       /* owned; custom rules only (PCRE2), NULL otherwise */
+	char *message;		       /* owned; custom rules only, NULL = a generic message */
+	struct rules_patterns schemas; /* scope (rules/pattern.h); empty = all */
+	struct rules_patterns tables;
+	struct rules_patterns users;
+	int line; /* where it was defined, for errors; 0 = unknown */
 };
 
 /* The built-in rules, in documentation order; *n receives the count. */
@@ -157,14 +182,14 @@ struct rules_engine;
 
 /*
  * Compiles the rule configuration: resolves each built-in rule's action
- * (CFG_ACTION_DEFAULT = the built-in default) and compiles each custom rule
+ * (RULES_SPEC_DEFAULT = the built-in default) and compiles each custom rule
  * (an id that is not built-in, with a pattern) with PCRE2, JIT where
  * available. Returns NULL and writes why into err when a custom rule has no
  * pattern, an unknown id has no pattern, or a pattern does not compile. The
- * engine copies what it needs; cfg may be freed afterwards. Immutable once
- * built: several threads may evaluate with one engine.
+ * engine copies what it needs; specs may be freed afterwards. Immutable
+ * once built: several threads may evaluate with one engine.
  */
-struct rules_engine *rules_engine_new(const struct cfg_rule *cfg, size_t n, char *err,
+struct rules_engine *rules_engine_new(const struct rules_spec *specs, size_t n, char *err,
 				      size_t errlen) __attribute__((warn_unused_result));
 void rules_engine_free(struct rules_engine *e);
 
@@ -250,9 +275,5 @@ bool rules_format_error(const struct rules_verdict *v, char *buf, size_t n);
  * lives in a.
  */
 const char *rules_normalise(struct arena *a, const char *sql, size_t len, size_t *outlen);
-
-/* Shell-style, case-insensitive match of name against pattern ('*', '?').
- * (Same semantics as config's cfg_pattern_match; rules/ cannot link config.) */
-bool rules_pattern_match(const char *pattern, const char *name);
 
 #endif

@@ -1,4 +1,5 @@
-/* Unit tests for migration sessions: signal scanning, state machine, registry scopes. */
+/* Unit tests for migration sessions: state machine and registry scopes (the
+ * signal scanner has its own tests, test_rules_migration_signal.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,17 +12,6 @@
 
 #include "config/cfg.h"
 #include "proxy/migration.h"
-
-static const char *const kind_names[] = {
-    [MIG_SIG_NONE] = "NONE",
-    [MIG_SIG_GET_LOCK] = "GET_LOCK",
-    [MIG_SIG_RELEASE_LOCK] = "RELEASE_LOCK",
-    [MIG_SIG_RELEASE_ALL] = "RELEASE_ALL",
-    [MIG_SIG_LOCK_TABLE_SET] = "TABLE_SET",
-    [MIG_SIG_LOCK_TABLE_CLEAR] = "TABLE_CLEAR",
-    [MIG_SIG_DIRECTIVE] = "DIRECTIVE",
-    [MIG_SIG_DIRECTIVE_END] = "DIRECTIVE_END",
-};
 
 /* Splits line at tabs into at most max fields (the newline removed). */
 static size_t split_tabs(char *line, char **f, size_t max)
@@ -39,7 +29,7 @@ static size_t split_tabs(char *line, char **f, size_t max)
 	return n;
 }
 
-static void list_set(struct cfg_list *l, const char *const *items, size_t n)
+static void list_set(struct rules_patterns *l, const char *const *items, size_t n)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->items[i]);
@@ -57,35 +47,6 @@ static struct cfg *test_cfg(void)
 	list_set(&c->migration.users, users, 2);
 	list_set(&c->migration.lock_names, locks, 3);
 	return c;
-}
-
-static void test_scan(void **state)
-{
-	FILE *f = fopen("proxy_migration_scan.txt", "r");
-	char line[1024];
-	int cases = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		char *fld[3];
-		struct migration_signal sig;
-		if (line[0] == '#' || line[0] == '\n')
-			continue;
-		assert_int_equal(split_tabs(line, fld, 3), 3);
-		bool maybe = migration_maybe_signal(fld[0], strlen(fld[0]));
-		bool found = migration_scan(fld[0], strlen(fld[0]), &sig);
-		if (strcmp(kind_names[sig.kind], fld[1]) != 0)
-			fail_msg("%s: kind %s, expected %s", fld[0], kind_names[sig.kind], fld[1]);
-		assert_int_equal(found, sig.kind != MIG_SIG_NONE);
-		if (found && !maybe)
-			fail_msg("%s: prefilter missed a signal", fld[0]);
-		if (strcmp(fld[2], "-") != 0 && strcmp(sig.name, fld[2]) != 0)
-			fail_msg("%s: name '%s', expected '%s'", fld[0], sig.name, fld[2]);
-		cases++;
-	}
-	fclose(f);
-	assert_true(cases >= 20);
-	assert_false(migration_maybe_signal("SELECT * FROM users WHERE id = 1", 32));
 }
 
 static void test_states(void **state)
@@ -147,9 +108,6 @@ static void test_names(void **state)
 	assert_true(migration_sess_apply(&m, c, &sig, true, "1", 0));
 	assert_string_equal(m.tool, "prisma");
 	assert_string_equal(m.name, "prisma_migrate");
-	assert_string_equal(migration_tool_for("Flyway-1"), "flyway");
-	assert_string_equal(migration_tool_for("987654"), "rails/golang-migrate");
-	assert_string_equal(migration_tool_for("cron"), "");
 	cfg_free(c);
 }
 
@@ -230,7 +188,6 @@ static void test_registry_scopes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_scan),
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_registry_scopes),

@@ -1,0 +1,251 @@
+/* Migration signals: the lock calls, lock-table updates and directives of a statement. */
+#include "rules/migration_signal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rules/lex.h"
+
+/* One pass over the text: this runs for every SELECT / UPDATE / DO. */
+bool migration_maybe_signal(const char *sql, size_t len)
+{
+	for (size_t i = 0; i + 4 <= len; i++) {
+		unsigned char c = (unsigned char)sql[i] | 0x20;
+		if (c == 'l' && strncasecmp(sql + i, "lock", 4) == 0)
+			return true;
+		if (c == 'd' && i + 8 <= len && strncasecmp(sql + i, "ddlgate:", 8) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Copies the text of a string or quoted-identifier token without its
+ * quotes (and charset prefix), undoing doubled quotes and backslashes. */
+static void mig_unquote(const struct lex_token *t, char *out, size_t outlen)
+{
+	const char *p = t->p, *end = t->p + t->n;
+	size_t o = 0;
+	char q;
+
+	if (t->type != LEX_STRING && t->type != LEX_QUOTED_IDENT) {
+		size_t n = t->n < outlen - 1 ? t->n : outlen - 1;
+		memcpy(out, t->p, n);
+		out[n] = 0;
+		return;
+	}
+	while (p < end && *p != '\'' && *p != '"' && *p != '`')
+		p++;
+	if (p >= end) {
+		out[0] = 0;
+		return;
+	}
+	q = *p++;
+	if (end > p && end[-1] == q)
+		end--;
+	while (p < end && o + 1 < outlen) {
+		if (*p == '\\' && q != '`' && p + 1 < end)
+			p++;
+		else if (*p == q && p + 1 < end && p[1] == q)
+			p++;
+		out[o++] = *p++;
+	}
+	out[o] = 0;
+}
+
+/* Reads name="..." (or name='...') out of a directive comment. */
+static void mig_directive(const char *p, size_t n, struct migration_signal *out)
+{
+	const char *end = p + n;
+	const char *d = NULL;
+
+	for (const char *s = p; s + 17 <= end; s++) {
+		if (strncasecmp(s, "ddlgate:migration", 17) == 0) {
+			d = s + 17;
+			break;
+		}
+	}
+	if (!d)
+		return;
+	if (d < end && (isalnum((unsigned char)*d) || *d == '-' || *d == '_') &&
+	    !(end - d >= 4 && strncasecmp(d, "-end", 4) == 0))
+		return; /* ddlgate:migrationX: another directive */
+	while (d < end && isspace((unsigned char)*d))
+		d++;
+	if ((end - d >= 3 && strncasecmp(d, "end", 3) == 0) ||
+	    (end - d >= 4 && strncasecmp(d, "-end", 4) == 0)) {
+		out->kind = MIG_SIG_DIRECTIVE_END;
+		return;
+	}
+	out->kind = MIG_SIG_DIRECTIVE;
+	snprintf(out->name, sizeof(out->name), "directive");
+	for (const char *s = d; s + 5 <= end; s++) {
+		if (strncasecmp(s, "name=", 5) == 0 && s + 5 < end &&
+		    (s[5] == '"' || s[5] == '\'')) {
+			char q = s[5];
+			const char *v = s + 6, *e = v;
+			while (e < end && *e != q)
+				e++;
+			size_t len = (size_t)(e - v);
+			if (len >= sizeof(out->name))
+				len = sizeof(out->name) - 1;
+			memcpy(out->name, v, len);
+			out->name[len] = 0;
+			break;
+		}
+	}
+	snprintf(out->tool, sizeof(out->tool), "directive");
+}
+
+static bool mig_is_ident(const struct lex_token *t, const char *name)
+{
+	char buf[64];
+	if (t->type == LEX_WORD)
+		return t->n == strlen(name) && strncasecmp(t->p, name, t->n) == 0;
+	if (t->type != LEX_QUOTED_IDENT)
+		return false;
+	mig_unquote(t, buf, sizeof(buf));
+	return strcasecmp(buf, name) == 0;
+}
+
+/* After UPDATE: [schema.]table SET col = v, ... [WHERE ...]. */
+static void mig_scan_update(struct lexer *lx, struct migration_signal *out)
+{
+	static const struct {
+		const char *table, *column, *tool;
+	} tables[] = {
+	    {"knex_migrations_lock", "is_locked", "knex"},
+	    {"DATABASECHANGELOGLOCK", "LOCKED", "liquibase"},
+	};
+	struct lex_token t, prev = {0};
+	int which = -1;
+
+	/* the table: the last identifier before SET */
+	while (lex_next(lx, &t)) {
+		if (lex_is_word(&t, "SET"))
+			break;
+		if (t.type == LEX_WORD || t.type == LEX_QUOTED_IDENT)
+			prev = t;
+	}
+	if (t.type == LEX_EOF || prev.p == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		if (mig_is_ident(&prev, tables[i].table))
+			which = (int)i;
+	if (which < 0)
+		return;
+	/* assignments up to WHERE */
+	while (lex_next(lx, &t)) {
+		if (lex_is_word(&t, "WHERE") || lex_is_op(&t, ";"))
+			return;
+		if (!mig_is_ident(&t, tables[which].column))
+			continue;
+		if (!lex_next(lx, &t) || !lex_is_op(&t, "="))
+			return;
+		if (!lex_next(lx, &t))
+			return;
+		bool one = (t.type == LEX_NUMBER && t.n == 1 && t.p[0] == '1') ||
+			   lex_is_word(&t, "TRUE") ||
+			   (t.type == LEX_BIT && memchr(t.p, '1', t.n) != NULL);
+		bool zero = (t.type == LEX_NUMBER && t.n == 1 && t.p[0] == '0') ||
+			    lex_is_word(&t, "FALSE") || (t.type == LEX_BIT && !one);
+		if (!one && !zero)
+			return;
+		out->kind = one ? MIG_SIG_LOCK_TABLE_SET : MIG_SIG_LOCK_TABLE_CLEAR;
+		snprintf(out->name, sizeof(out->name), "%s", tables[which].table);
+		snprintf(out->tool, sizeof(out->tool), "%s", tables[which].tool);
+		return;
+	}
+}
+
+/* After SELECT / DO: the first GET_LOCK / RELEASE_LOCK / RELEASE_ALL_LOCKS call. */
+static void mig_scan_call(struct lexer *lx, struct migration_signal *out)
+{
+	struct lex_token t;
+
+	while (lex_next(lx, &t)) {
+		enum migration_signal_kind k;
+		if (lex_is_word(&t, "GET_LOCK"))
+			k = MIG_SIG_GET_LOCK;
+		else if (lex_is_word(&t, "RELEASE_LOCK"))
+			k = MIG_SIG_RELEASE_LOCK;
+		else if (lex_is_word(&t, "RELEASE_ALL_LOCKS"))
+			k = MIG_SIG_RELEASE_ALL;
+		else
+			continue;
+		if (!lex_next(lx, &t) || !lex_is_op(&t, "("))
+			continue;
+		if (k == MIG_SIG_RELEASE_ALL) {
+			out->kind = k;
+			return;
+		}
+		if (!lex_next(lx, &t) || (t.type != LEX_STRING && t.type != LEX_NUMBER))
+			return; /* a parameter or an expression: not understood */
+		out->kind = k;
+		mig_unquote(&t, out->name, sizeof(out->name));
+		snprintf(out->tool, sizeof(out->tool), "%s", migration_tool_for(out->name));
+		return;
+	}
+}
+
+bool migration_scan(const char *sql, size_t len, struct migration_signal *out)
+{
+	struct lexer lx;
+	struct lex_token t;
+
+	memset(out, 0, sizeof(*out));
+	lex_init(&lx, sql, len, LEX_KEEP_COMMENTS);
+	while (lex_next(&lx, &t)) {
+		if (t.type == LEX_COMMENT) {
+			mig_directive(t.p, t.n, out);
+			if (out->kind != MIG_SIG_NONE)
+				return true;
+			continue;
+		}
+		if (lex_is_word(&t, "SELECT") || lex_is_word(&t, "DO"))
+			mig_scan_call(&lx, out);
+		else if (lex_is_word(&t, "UPDATE"))
+			mig_scan_update(&lx, out);
+		break;
+	}
+	if (out->kind == MIG_SIG_NONE) {
+		/* a directive may also follow the statement's first keyword */
+		lex_init(&lx, sql, len, LEX_KEEP_COMMENTS);
+		struct migration_signal d = {0};
+		while (lex_next(&lx, &t)) {
+			if (t.type == LEX_COMMENT) {
+				mig_directive(t.p, t.n, &d);
+				if (d.kind != MIG_SIG_NONE) {
+					*out = d;
+					break;
+				}
+			}
+		}
+	}
+	return out->kind != MIG_SIG_NONE;
+}
+
+const char *migration_tool_for(const char *name)
+{
+	size_t i;
+
+	if (!name || !*name)
+		return "";
+	if (strcasecmp(name, "prisma_migrate") == 0)
+		return "prisma";
+	if (strncasecmp(name, "atlas_", 6) == 0)
+		return "atlas";
+	if (strncasecmp(name, "flyway", 6) == 0)
+		return "flyway";
+	if (strcasecmp(name, "knex_migrations_lock") == 0)
+		return "knex";
+	if (strcasecmp(name, "DATABASECHANGELOGLOCK") == 0)
+		return "liquibase";
+	for (i = 0; name[i]; i++)
+		if (!isdigit((unsigned char)name[i]) && name[i] != '-')
+			break;
+	if (!name[i])
+		return "rails/golang-migrate"; /* both take numeric advisory locks */
+	return "";
+}

@@ -1,0 +1,54 @@
+/*
+ * Migration signals: what one statement says about its session being a
+ * migration runner. GET_LOCK / RELEASE_LOCK of a name, the knex or
+ * Liquibase lock-table update, the ddlgate:migration directive.
+ *
+ * Pure text scanning: no I/O, no allocation, no state. Whether a signal
+ * makes the session a migration session depends on the server's answer
+ * (did GET_LOCK return 1?) and on [migration] lock_names; that belongs
+ * to the proxy (proxy/migration.h), which keeps the per-session state.
+ */
+#ifndef DDLGATE_RULES_MIGRATION_SIGNAL_H
+#define DDLGATE_RULES_MIGRATION_SIGNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MIGRATION_NAME_MAX 128
+#define MIGRATION_TOOL_MAX 32
+
+enum migration_signal_kind {
+	MIG_SIG_NONE,
+	MIG_SIG_GET_LOCK,	  /* SELECT GET_LOCK('name', t): decided by the value returned */
+	MIG_SIG_RELEASE_LOCK,	  /* SELECT RELEASE_LOCK('name') */
+	MIG_SIG_RELEASE_ALL,	  /* SELECT RELEASE_ALL_LOCKS() */
+	MIG_SIG_LOCK_TABLE_SET,	  /* UPDATE knex_migrations_lock / DATABASECHANGELOGLOCK ... = 1 */
+	MIG_SIG_LOCK_TABLE_CLEAR, /* the same set back to 0 */
+	MIG_SIG_DIRECTIVE,	  /* ddlgate:migration name="..." */
+	MIG_SIG_DIRECTIVE_END,	  /* ddlgate:migration end */
+};
+
+struct migration_signal {
+	enum migration_signal_kind kind;
+	char name[MIGRATION_NAME_MAX]; /* lock name, lock table, or directive name */
+	char tool[MIGRATION_TOOL_MAX]; /* "knex", "liquibase", "prisma", ... when known */
+};
+
+/*
+ * Cheap test for the hot path: could sql carry a migration signal at all?
+ * Looks for "lock" or "ddlgate:" without allocating; false means skip
+ * migration_scan().
+ */
+bool migration_maybe_signal(const char *sql, size_t len);
+
+/*
+ * Reads one statement and fills out. Returns false (out->kind MIG_SIG_NONE)
+ * when the statement carries no migration signal. Only literal lock names
+ * are understood: GET_LOCK(?, ...) through a prepared statement is not.
+ */
+bool migration_scan(const char *sql, size_t len, struct migration_signal *out);
+
+/* The tool a lock name or lock table belongs to ("prisma", "flyway", ...), or "". */
+const char *migration_tool_for(const char *name);
+
+#endif

@@ -1,0 +1,90 @@
+/* Table-driven tests of the migration signal scanner (data/rules_migration_signal.txt). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "rules/migration_signal.h"
+
+static const char *const kind_names[] = {
+    [MIG_SIG_NONE] = "NONE",
+    [MIG_SIG_GET_LOCK] = "GET_LOCK",
+    [MIG_SIG_RELEASE_LOCK] = "RELEASE_LOCK",
+    [MIG_SIG_RELEASE_ALL] = "RELEASE_ALL",
+    [MIG_SIG_LOCK_TABLE_SET] = "TABLE_SET",
+    [MIG_SIG_LOCK_TABLE_CLEAR] = "TABLE_CLEAR",
+    [MIG_SIG_DIRECTIVE] = "DIRECTIVE",
+    [MIG_SIG_DIRECTIVE_END] = "DIRECTIVE_END",
+};
+
+/* Each line: SQL <TAB> kind <TAB> name ("-" = not checked). The prefilter
+ * must let through every statement the scanner finds a signal in. */
+static void test_scan(void **state)
+{
+	(void)state;
+	FILE *f = fopen("rules_migration_signal.txt", "r");
+	char line[1024];
+	int lineno = 0, cases = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		line[strcspn(line, "\r\n")] = 0;
+		char *sql = strtok(line, "\t"), *kind = strtok(NULL, "\t"),
+		     *name = strtok(NULL, "\t");
+		if (!sql || !kind || !name)
+			fail_msg("line %d: want SQL, kind and name separated by tabs", lineno);
+		struct migration_signal sig;
+		bool maybe = migration_maybe_signal(sql, strlen(sql));
+		bool found = migration_scan(sql, strlen(sql), &sig);
+		if (strcmp(kind_names[sig.kind], kind) != 0)
+			fail_msg("line %d: %s: kind %s, expected %s", lineno, sql,
+				 kind_names[sig.kind], kind);
+		assert_int_equal(found, sig.kind != MIG_SIG_NONE);
+		if (found && !maybe)
+			fail_msg("line %d: %s: prefilter missed a signal", lineno, sql);
+		if (strcmp(name, "-") != 0 && strcmp(sig.name, name) != 0)
+			fail_msg("line %d: %s: name '%s', expected '%s'", lineno, sql, sig.name,
+				 name);
+		cases++;
+	}
+	fclose(f);
+	assert_true(cases >= 20);
+	assert_false(migration_maybe_signal("SELECT * FROM users WHERE id = 1", 32));
+}
+
+static void test_tool_for(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name, *tool;
+	} cases[] = {
+	    {"prisma_migrate", "prisma"},
+	    {"atlas_migrate_execute", "atlas"},
+	    {"Flyway-1", "flyway"},
+	    {"knex_migrations_lock", "knex"},
+	    {"DATABASECHANGELOGLOCK", "liquibase"},
+	    {"987654", "rails/golang-migrate"},
+	    {"-42", "rails/golang-migrate"},
+	    {"cron", ""},
+	    {"", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(migration_tool_for(cases[i].name), cases[i].tool);
+	assert_string_equal(migration_tool_for(NULL), "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_scan),
+	    cmocka_unit_test(test_tool_for),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
