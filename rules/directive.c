@@ -84,6 +84,25 @@ static bool take_pair(struct arena *a, struct dcur *c, const char **key, size_t 
  * (up to DIRECTIVE_MAX_ALLOW; more is an error). Returns false on a
  * syntax error, leaving what was parsed so far.
  */
+/* The rest of a directive: key="value" pairs where only `key` is known;
+ * its value goes to *out. False on anything else. */
+static bool take_only_key(struct arena *a, struct dcur *c, const char *key_want, const char **out)
+{
+	size_t want = strlen(key_want);
+	for (;;) {
+		skip_space(c);
+		if (c->p >= c->end)
+			return true;
+		const char *key, *val;
+		size_t keylen;
+		if (!take_pair(a, c, &key, &keylen, &val))
+			return false;
+		if (keylen != want || strncasecmp(key, key_want, want) != 0)
+			return false;
+		*out = val;
+	}
+}
+
 static bool parse_allow(struct arena *a, struct dcur *c, struct rules_directives *d)
 {
 	bool any = false;
@@ -111,37 +130,13 @@ static bool parse_allow(struct arena *a, struct dcur *c, struct rules_directives
 	}
 	if (!any)
 		return false;
-	for (;;) {
-		skip_space(c);
-		if (c->p >= c->end)
-			return true;
-		const char *key, *val;
-		size_t keylen;
-		if (!take_pair(a, c, &key, &keylen, &val))
-			return false;
-		if (keylen == 6 && strncasecmp(key, "reason", 6) == 0)
-			d->reason = val;
-		else
-			return false;
-	}
+	return take_only_key(a, c, "reason", &d->reason);
 }
 
 static bool parse_migration(struct arena *a, struct dcur *c, struct rules_directives *d)
 {
 	d->migration = true;
-	for (;;) {
-		skip_space(c);
-		if (c->p >= c->end)
-			return true;
-		const char *key, *val;
-		size_t keylen;
-		if (!take_pair(a, c, &key, &keylen, &val))
-			return false;
-		if (keylen == 4 && strncasecmp(key, "name", 4) == 0)
-			d->migration_name = val;
-		else
-			return false;
-	}
+	return take_only_key(a, c, "name", &d->migration_name);
 }
 
 bool directive_parse_comment(struct arena *a, const char *text, size_t n,

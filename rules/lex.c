@@ -61,6 +61,21 @@ static void skip_space(struct lexer *lx)
 	}
 }
 
+/* Past an exponent ("e5", "E-3") at s[j], or j when none starts there. */
+static size_t exponent_end(const char *s, size_t len, size_t j)
+{
+	if (j >= len || (s[j] != 'e' && s[j] != 'E'))
+		return j;
+	size_t k = j + 1;
+	if (k < len && (s[k] == '+' || s[k] == '-'))
+		k++;
+	if (k >= len || !is_digit((unsigned char)s[k]))
+		return j;
+	while (k < len && is_digit((unsigned char)s[k]))
+		k++;
+	return k;
+}
+
 static const char *const ops3[] = {"<=>", "->>"};
 static const char *const ops2[] = {"<=", ">=", "<>", "!=", "<<", ">>", "&&", "||", ":=", "->"};
 
@@ -135,16 +150,7 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 			while (j < len && is_digit((unsigned char)s[j]))
 				j++;
 		}
-		if (j < len && (s[j] == 'e' || s[j] == 'E')) {
-			size_t k = j + 1;
-			if (k < len && (s[k] == '+' || s[k] == '-'))
-				k++;
-			if (k < len && is_digit((unsigned char)s[k])) {
-				j = k;
-				while (j < len && is_digit((unsigned char)s[j]))
-					j++;
-			}
-		}
+		j = exponent_end(s, len, j);
 		if (j < len && is_ident_in(lx->flags, (unsigned char)s[j])) {
 			/* 1abc, 2e: an identifier that starts with digits. */
 			number = false;
@@ -160,16 +166,7 @@ static size_t scan_token(struct lexer *lx, size_t i, enum lex_type *type)
 		size_t j = i + 1;
 		while (j < len && is_digit((unsigned char)s[j]))
 			j++;
-		if (j < len && (s[j] == 'e' || s[j] == 'E')) {
-			size_t k = j + 1;
-			if (k < len && (s[k] == '+' || s[k] == '-'))
-				k++;
-			if (k < len && is_digit((unsigned char)s[k])) {
-				j = k;
-				while (j < len && is_digit((unsigned char)s[j]))
-					j++;
-			}
-		}
+		j = exponent_end(s, len, j);
 		*type = LEX_NUMBER;
 		return j;
 	}

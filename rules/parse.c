@@ -669,6 +669,17 @@ static void parse_other(struct parser *p, struct stmt *s, const char *what)
 	ps_expect_end(p);
 }
 
+/* Accepts the first of names (one or more keywords: "LOGFILE GROUP") at
+ * the cursor and returns it lower-cased as an object type; NULL when
+ * none is there. */
+static const char *accept_object_type(struct parser *p, const char *const *names)
+{
+	for (const char *const *o = names; *o; o++)
+		if (strchr(*o, ' ') ? ps_accept_kws(p, *o) : ps_accept_kw(p, *o))
+			return ps_lower_dup(p, *o, strlen(*o));
+	return NULL;
+}
+
 static void parse_view(struct parser *p, struct stmt *s)
 {
 	s->verb = DDL_CREATE_VIEW;
@@ -753,25 +764,19 @@ static void parse_create(struct parser *p, struct stmt *s)
 		ps_scan_body(p, s);
 		return;
 	}
-	static const char *const others[] = {"SEQUENCE", "TABLESPACE", "SERVER", "SYNONYM", NULL};
-	for (const char *const *o = others; *o; o++)
-		if (ps_accept_kw(p, *o)) {
-			parse_other(p, s, ps_lower_dup(p, *o, strlen(*o)));
-			return;
-		}
-	if (ps_accept_kws(p, "LOGFILE GROUP")) {
-		parse_other(p, s, "logfile group");
-		return;
-	}
-	if (ps_accept_kws(p, "RESOURCE GROUP")) {
-		parse_other(p, s, "resource group");
-		return;
-	}
-	if (ps_accept_kws(p, "SPATIAL REFERENCE SYSTEM")) {
-		parse_other(p, s, "spatial reference system");
-		return;
-	}
-	ps_unexpected(p);
+	static const char *const others[] = {"SEQUENCE",
+					     "TABLESPACE",
+					     "SERVER",
+					     "SYNONYM",
+					     "LOGFILE GROUP",
+					     "RESOURCE GROUP",
+					     "SPATIAL REFERENCE SYSTEM",
+					     NULL};
+	const char *type = accept_object_type(p, others);
+	if (type)
+		parse_other(p, s, type);
+	else
+		ps_unexpected(p);
 }
 
 static void parse_alter(struct parser *p, struct stmt *s)
@@ -818,22 +823,14 @@ static void parse_alter(struct parser *p, struct stmt *s)
 	}
 	if (view_prefix)
 		ps_unexpected(p);
-	static const char *const others[] = {"PROCEDURE", "FUNCTION", "SEQUENCE", "TABLESPACE",
-					     "SERVER",	  "INSTANCE", "PACKAGE",  NULL};
-	for (const char *const *o = others; *o; o++)
-		if (ps_accept_kw(p, *o)) {
-			parse_other(p, s, ps_lower_dup(p, *o, strlen(*o)));
-			return;
-		}
-	if (ps_accept_kws(p, "LOGFILE GROUP")) {
-		parse_other(p, s, "logfile group");
-		return;
-	}
-	if (ps_accept_kws(p, "RESOURCE GROUP")) {
-		parse_other(p, s, "resource group");
-		return;
-	}
-	ps_unexpected(p);
+	static const char *const others[] = {
+	    "PROCEDURE", "FUNCTION", "SEQUENCE",      "TABLESPACE",	"SERVER",
+	    "INSTANCE",	 "PACKAGE",  "LOGFILE GROUP", "RESOURCE GROUP", NULL};
+	const char *type = accept_object_type(p, others);
+	if (type)
+		parse_other(p, s, type);
+	else
+		ps_unexpected(p);
 }
 
 static void parse_drop(struct parser *p, struct stmt *s)
@@ -860,43 +857,39 @@ static void parse_drop(struct parser *p, struct stmt *s)
 		parse_database(p, s, DDL_DROP_DATABASE);
 		return;
 	}
-	if (ps_accept_kw(p, "VIEW")) {
-		parse_drop_named(p, s, DDL_DROP_VIEW, "view", true);
-		return;
-	}
-	if (ps_accept_kw(p, "PROCEDURE")) {
-		parse_drop_named(p, s, DDL_DROP_ROUTINE, "procedure", false);
-		return;
-	}
-	if (ps_accept_kw(p, "FUNCTION")) {
-		parse_drop_named(p, s, DDL_DROP_ROUTINE, "function", false);
-		return;
-	}
-	if (ps_accept_kw(p, "TRIGGER")) {
-		parse_drop_named(p, s, DDL_DROP_TRIGGER, "trigger", false);
-		return;
-	}
-	if (ps_accept_kw(p, "EVENT")) {
-		parse_drop_named(p, s, DDL_DROP_EVENT, "event", false);
-		return;
-	}
+	/* DROP <kind> [IF EXISTS] name: one row per kind of named object */
+	static const struct {
+		const char *kw;
+		enum ddl_verb verb;
+		const char *type;
+		bool list; /* a list of names (DROP VIEW a, b) */
+	} drops[] = {
+	    {"VIEW", DDL_DROP_VIEW, "view", true},
+	    {"PROCEDURE", DDL_DROP_ROUTINE, "procedure", false},
+	    {"FUNCTION", DDL_DROP_ROUTINE, "function", false},
+	    {"TRIGGER", DDL_DROP_TRIGGER, "trigger", false},
+	    {"EVENT", DDL_DROP_EVENT, "event", false},
+	};
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
+		if (ps_accept_kw(p, drops[i].kw)) {
+			parse_drop_named(p, s, drops[i].verb, drops[i].type, drops[i].list);
+			return;
+		}
 	if (ps_accept_kw(p, "PACKAGE")) {
 		ps_accept_kw(p, "BODY");
 		parse_drop_named(p, s, DDL_DROP_ROUTINE, "package", false);
 		return;
 	}
-	static const char *const others[] = {"SEQUENCE", "TABLESPACE", "SERVER", "SYNONYM", NULL};
-	for (const char *const *o = others; *o; o++)
-		if (ps_accept_kw(p, *o)) {
-			parse_drop_named(p, s, DDL_OTHER, ps_lower_dup(p, *o, strlen(*o)), true);
-			return;
-		}
-	if (ps_accept_kws(p, "LOGFILE GROUP") || ps_accept_kws(p, "RESOURCE GROUP") ||
-	    ps_accept_kws(p, "SPATIAL REFERENCE SYSTEM")) {
+	static const char *const named[] = {"SEQUENCE", "TABLESPACE", "SERVER", "SYNONYM", NULL};
+	static const char *const groups[] = {"LOGFILE GROUP", "RESOURCE GROUP",
+					     "SPATIAL REFERENCE SYSTEM", NULL};
+	const char *type = accept_object_type(p, named);
+	if (type)
+		parse_drop_named(p, s, DDL_OTHER, type, true);
+	else if (accept_object_type(p, groups))
 		parse_other(p, s, "other");
-		return;
-	}
-	ps_unexpected(p);
+	else
+		ps_unexpected(p);
 }
 
 /* ANALYZE / OPTIMIZE / REPAIR [NO_WRITE_TO_BINLOG | LOCAL] TABLE t, ... */
