@@ -22,7 +22,6 @@ ddlgate's doing.
 """
 
 import hashlib
-import json
 import os
 import sys
 import time
@@ -35,11 +34,9 @@ from pymysql.constants import CLIENT  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIGRATIONS_DIR = os.path.join(HERE, "tools", "prisma", "migrations")
-PROBER, PROBER_PASSWORD = "prober", "prober-secret"
-# The application's own account: the deploy runs as harness.APP_USER, and
-# ddlgate counts sessions of the deploy's account from the same machine as
-# the deploy's own connections.
-WEBAPP, WEBAPP_PASSWORD = "webapp", "webapp-secret"
+# The deploy runs as harness.APP_USER; the application's DDL comes from
+# harness.WEBAPP, since ddlgate counts sessions of the deploy's account from
+# the same machine as the deploy's own connections.
 
 CREATE_MIGRATIONS_TABLE = """CREATE TABLE _prisma_migrations (
     id                      VARCHAR(36) PRIMARY KEY NOT NULL,
@@ -54,31 +51,12 @@ CREATE_MIGRATIONS_TABLE = """CREATE TABLE _prisma_migrations (
 """
 
 
-def setup_db(db, name):
-	for sql in (
-		f"DROP DATABASE IF EXISTS `{name}`",
-		f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-		f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-		f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-		f"CREATE OR REPLACE USER '{WEBAPP}'@'127.0.0.1' IDENTIFIED BY '{WEBAPP_PASSWORD}'",
-		f"GRANT ALL ON *.* TO '{WEBAPP}'@'127.0.0.1'",
-	):
-		db.query(sql)
-
-
-def make_gateway(db, sections=None):
-	"""A ddlgate with its audit log and [guard] account, or MariaDB itself
-	under DDLGATE_DIRECT=1."""
-	if harness.DIRECT:
-		return harness.Direct(db)
-	conf = {"guard": {"user": PROBER, "password": PROBER_PASSWORD}}
-	for name, keys in (sections or {}).items():
-		conf.setdefault(name, {}).update(keys)
-	gw = harness.Ddlgate(db, conf, start=False)
-	gw.conf.setdefault("audit", {}).setdefault("path", gw.audit)
-	gw.write_config(gw.conf)
-	gw.start()
-	return gw
+def setup_schema(name):
+	"""The file's MariaDB (with the probe and application accounts) and a
+	fresh schema as Prisma creates it."""
+	db = harness.shared_mariadb(accounts=(harness.PROBER, harness.WEBAPP))
+	db.fresh_database(name, "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+	return db
 
 
 def migration_names():
@@ -154,52 +132,16 @@ class PrismaDeploy:
 		self.conn.close()
 
 
-def column_exists(db, schema, table, column):
-	return bool(db.query(
-		"SELECT 1 FROM information_schema.COLUMNS "
-		"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND COLUMN_NAME=%s", (schema, table, column)))
-
-
-def index_exists(db, schema, table, index):
-	return bool(db.query(
-		"SELECT 1 FROM information_schema.STATISTICS "
-		"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND INDEX_NAME=%s", (schema, table, index)))
-
-
 def try_ddl(gw, schema, sql):
 	"""Runs one DDL statement on a new connection of the application's
 	account; returns None or (code, message)."""
-	conn = harness.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
-	try:
-		with conn.cursor() as cur:
-			cur.execute(sql)
-		return None
-	except pymysql.err.MySQLError as e:
-		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
-	finally:
-		conn.close()
-
-
-def assert_conflict(err, what):
-	assert err is not None, f"{what}: DDL from another session must be refused during a migration"
-	code, msg = err
-	assert code == 1290, f"{what}: expected ERR 1290, got {err}"
-	assert "migration-conflict" in msg, f"{what}: the message must name the rule: {msg}"
-	assert msg.startswith("ddlgate: blocked by migration-conflict"), msg
-
-
-def audit_records(gw):
-	if harness.DIRECT or not os.path.exists(gw.audit):
-		return []
-	with open(gw.audit) as f:
-		return [json.loads(line) for line in f if line.strip()]
+	return harness.run_err_once(gw, sql, database=schema)
 
 
 def test_prisma_deploy_holds_the_floor_until_it_disconnects():
-	db = harness.shared_mariadb()
 	schema = "prisma_deploy"
-	setup_db(db, schema)
-	gw = make_gateway(db)
+	db = setup_schema(schema)
+	gw = harness.guarded_gateway(db)
 	names = migration_names()
 
 	deploy = PrismaDeploy(gw, schema)
@@ -207,12 +149,12 @@ def test_prisma_deploy_holds_the_floor_until_it_disconnects():
 	deploy.initialize()
 	assert deploy.applied() == []
 	assert deploy.apply(names[0]) is None, "the init migration must apply"
-	assert column_exists(db, schema, "User", "email")
-	assert index_exists(db, schema, "Post", "Post_authorId_fkey")
+	assert db.column_exists(schema, "User", "email")
+	assert db.index_exists(schema, "Post", "Post_authorId_fkey")
 
 	# While the deploy's session lives, every other session's DDL is refused,
 	# whatever table it touches; its reads and writes go through.
-	other = harness.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
+	other = harness.connect_as(gw, harness.WEBAPP, database=schema)
 	with other.cursor() as cur:
 		cur.execute("INSERT INTO `User` (email, name) VALUES ('a@example.com', 'a')")
 		cur.execute("SELECT COUNT(*) FROM `User`")
@@ -224,46 +166,39 @@ def test_prisma_deploy_holds_the_floor_until_it_disconnects():
 		if harness.DIRECT:
 			assert err is None, f"MariaDB itself accepts {sql}: {err}"
 		else:
-			assert_conflict(err, sql)
+			harness.assert_refused(err, "migration-conflict", sql)
 	if harness.DIRECT:
 		db.query(f"ALTER TABLE `{schema}`.`User` DROP COLUMN `hotfix`")
 		db.query(f"DROP TABLE `{schema}`.`side`")
-	assert not column_exists(db, schema, "User", "hotfix")
+	assert not db.column_exists(schema, "User", "hotfix")
 
 	# The deploy itself goes on: its second migration applies.
 	assert deploy.apply(names[1]) is None, "the second migration must apply"
-	assert column_exists(db, schema, "User", "bio")
+	assert db.column_exists(schema, "User", "bio")
 	assert deploy.applied() == names[:2]
 
 	# Prisma never releases the lock: it disconnects. Then DDL is free again.
 	deploy.close()
-	deadline = time.monotonic() + 10
-	while True:
-		err = try_ddl(gw, schema, "ALTER TABLE `User` ADD COLUMN `hotfix` INT NULL")
-		if err is None or time.monotonic() > deadline:
-			break
-		time.sleep(0.2)
+	err = harness.retry_err(
+		lambda: try_ddl(gw, schema, "ALTER TABLE `User` ADD COLUMN `hotfix` INT NULL"), 10)
 	assert err is None, f"DDL must be allowed once the migration session is gone: {err}"
-	assert column_exists(db, schema, "User", "hotfix")
+	assert db.column_exists(schema, "User", "hotfix")
 
 	if not harness.DIRECT:
-		recs = audit_records(gw)
-		mig = [r for r in recs if "Post_published_idx" in (r.get("statement") or "")]
+		mig = harness.audit_records(gw, "Post_published_idx")
 		assert mig and all(r.get("session") == "migration" for r in mig), mig
-		blocked = [r for r in recs if "hotfix" in (r.get("statement") or "")
-			   and r.get("decision") == "block"]
+		blocked = harness.audit_records(gw, "hotfix", decision="block")
 		assert blocked and all(r.get("session") == "app" for r in blocked), blocked
-		assert any(x.get("id") == "migration-conflict" for x in blocked[0].get("rules") or []), blocked[0]
+		assert "migration-conflict" in harness.rule_ids(blocked[0]), blocked[0]
 
 
 def test_prisma_unsafe_migration_is_refused_whole():
 	"""A Prisma script whose CREATE UNIQUE INDEX meets duplicates: ddlgate
 	refuses it (unique-unguarded) before the server runs any of it; Prisma
 	records the failure; the index does not exist."""
-	db = harness.shared_mariadb()
 	schema = "prisma_unsafe"
-	setup_db(db, schema)
-	gw = make_gateway(db)
+	db = setup_schema(schema)
+	gw = harness.guarded_gateway(db)
 	names = migration_names()
 
 	deploy = PrismaDeploy(gw, schema)
@@ -289,14 +224,14 @@ def test_prisma_unsafe_migration_is_refused_whole():
 	if harness.DIRECT:
 		assert code == 1062, err
 		# MariaDB ran the first statement of the script before failing.
-		assert column_exists(db, schema, "User", "nickname")
+		assert db.column_exists(schema, "User", "nickname")
 	else:
 		assert code == 1290 and "unique-unguarded" in msg, err
 		assert msg.startswith("ddlgate: blocked by unique-unguarded"), msg
 		# Nothing of the refused COM_QUERY reached the server.
-		assert not column_exists(db, schema, "User", "nickname"), \
+		assert not db.column_exists(schema, "User", "nickname"), \
 			"the refused script's first statement ran anyway"
-	assert not index_exists(db, schema, "User", "User_name_key")
+	assert not db.index_exists(schema, "User", "User_name_key")
 	rows = db.query(f"SELECT finished_at, logs FROM `{schema}`.`_prisma_migrations` "
 			"WHERE migration_name = %s", (names[2],))
 	assert rows and rows[0][0] is None and rows[0][1], rows
@@ -308,11 +243,10 @@ def test_prisma_deploy_on_one_ddlgate_blocks_ddl_on_another():
 	migration state through the server: a deploy through the first makes
 	DDL through the second a migration-conflict."""
 	harness.require_proxy("two ddlgate instances")
-	db = harness.shared_mariadb()
 	schema = "prisma_two"
-	setup_db(db, schema)
-	gw1 = make_gateway(db)
-	gw2 = make_gateway(db)
+	db = setup_schema(schema)
+	gw1 = harness.guarded_gateway(db)
+	gw2 = harness.guarded_gateway(db)
 
 	deploy = PrismaDeploy(gw1, schema)
 	deploy.lock()
@@ -322,16 +256,12 @@ def test_prisma_deploy_on_one_ddlgate_blocks_ddl_on_another():
 	# connection): give the first ddlgate a moment to take it.
 	time.sleep(0.5)
 	err = try_ddl(gw2, schema, "ALTER TABLE `User` ADD COLUMN `other_gate` INT NULL")
-	assert_conflict(err, "DDL through the second ddlgate")
-	assert not column_exists(db, schema, "User", "other_gate")
+	harness.assert_refused(err, "migration-conflict", "DDL through the second ddlgate")
+	assert not db.column_exists(schema, "User", "other_gate")
 	deploy.close()
 
-	deadline = time.monotonic() + 10
-	while True:
-		err = try_ddl(gw2, schema, "ALTER TABLE `User` ADD COLUMN `other_gate` INT NULL")
-		if err is None or time.monotonic() > deadline:
-			break
-		time.sleep(0.2)
+	err = harness.retry_err(
+		lambda: try_ddl(gw2, schema, "ALTER TABLE `User` ADD COLUMN `other_gate` INT NULL"), 10)
 	assert err is None, f"after the deploy disconnects, the second ddlgate allows DDL: {err}"
 
 
