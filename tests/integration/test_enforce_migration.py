@@ -12,7 +12,6 @@ migration ends, or blocks it after hold_timeout_ms.
 Under DDLGATE_DIRECT=1 the proxy-only assertions are skipped.
 """
 
-import json
 import os
 import sys
 import threading
@@ -23,13 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
-PROBER, PROBER_PASSWORD = "prober", "prober-secret"
-MIGRATOR, MIGRATOR_PASSWORD = "migrator", "migrator-secret"
-# Another account: connections of the migration's own account from the same
-# machine count as the migration's (Rails and pt-online-schema-change hold
-# the lock on one connection and send DDL on another), so "someone else"
-# logs in as WEBAPP.
-WEBAPP, WEBAPP_PASSWORD = "webapp", "webapp-secret"
+# Connections of the migration's own account from the same machine count as
+# the migration's (Rails and pt-online-schema-change hold the lock on one
+# connection and send DDL on another), so "someone else" logs in as h.WEBAPP.
 
 MIGRATION_SQL = """-- CreateTable
 CREATE TABLE `User` (
@@ -54,53 +49,26 @@ CREATE TABLE `Post` (
 ALTER TABLE `Post` ADD CONSTRAINT `Post_authorId_fkey` FOREIGN KEY (`authorId`) REFERENCES `User`(`id`) ON DELETE RESTRICT ON UPDATE CASCADE;
 """
 
-_db = None
-
-
 def db():
-	"""The shared MariaDB with a read-only prober and a migrator account."""
-	global _db
-	if _db is None:
-		_db = h.shared_mariadb()
-		for sql in (
-			f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-			f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-			f"CREATE OR REPLACE USER '{MIGRATOR}'@'127.0.0.1' IDENTIFIED BY '{MIGRATOR_PASSWORD}'",
-			f"GRANT ALL ON *.* TO '{MIGRATOR}'@'127.0.0.1'",
-			f"CREATE OR REPLACE USER '{WEBAPP}'@'127.0.0.1' IDENTIFIED BY '{WEBAPP_PASSWORD}'",
-			f"GRANT ALL ON *.* TO '{WEBAPP}'@'127.0.0.1'",
-		):
-			_db.query(sql)
-	return _db
+	"""The shared MariaDB with a read-only prober, a migrator and another
+	application account."""
+	return h.shared_mariadb(accounts=(h.PROBER, h.MIGRATOR, h.WEBAPP))
 
 
 def fresh_schema(name):
 	d = db()
-	d.query(f"DROP DATABASE IF EXISTS `{name}`")
-	d.query(f"CREATE DATABASE `{name}`")
+	d.fresh_database(name)
 	d.query(f"CREATE TABLE `{name}`.existing (id INT PRIMARY KEY, note VARCHAR(20))")
 	return name
 
 
 def sections(**migration):
 	s = {
-		"guard": {"user": PROBER, "password": PROBER_PASSWORD, "probe_timeout_ms": 2000},
-		"migration": {"users": MIGRATOR},
+		"guard": h.guard_section(probe_timeout_ms=2000),
+		"migration": {"users": h.MIGRATOR.user},
 	}
 	s["migration"].update(migration)
 	return s
-
-
-def columns(schema, table):
-	rows = db().query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s "
-			  "AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (schema, table))
-	return [r[0] for r in rows]
-
-
-def table_exists(schema, table):
-	rows = db().query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
-			  "AND TABLE_NAME=%s", (schema, table))
-	return rows[0][0] == 1
 
 
 def prisma_deploy(gw, schema):
@@ -138,22 +106,7 @@ def prisma_deploy(gw, schema):
 
 def other_client(gw, schema):
 	"""A session of someone else than the migration."""
-	return h.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
-
-
-def status(gw):
-	code, body = gw.admin_get("/status")
-	assert code == 200, body
-	return json.loads(body)
-
-
-def wait_for(pred, timeout, what):
-	deadline = time.monotonic() + timeout
-	while time.monotonic() < deadline:
-		if pred():
-			return time.monotonic()
-		time.sleep(0.05)
-	raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+	return h.connect_as(gw, h.WEBAPP, database=schema)
 
 
 def test_prisma_deploy_blocks_other_sessions_on_two_instances():
@@ -168,19 +121,18 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 	# taken, and the second ddlgate polls the lock before judging DDL
 	h.assert_blocked(other2, "CREATE TABLE early (id INT PRIMARY KEY)", "migration-conflict")
 	mig.close()
-	wait_for(lambda: h.run_err(other2, "CREATE TABLE IF NOT EXISTS early (id INT PRIMARY KEY)")
+	h.wait_for(lambda: h.run_err(other2, "CREATE TABLE IF NOT EXISTS early (id INT PRIMARY KEY)")
 		 is None, 3, "the second ddlgate to see the first migration end")
 
 	mig = prisma_deploy(gw1, schema)
-	assert table_exists(schema, "User") and table_exists(schema, "Post")
+	assert db().table_exists(schema, "User") and db().table_exists(schema, "Post")
 
 	# /status and /sessions of the first instance know the migration
-	st = status(gw1)
+	st = gw1.status()
 	active = st["migration"]["active"]
 	assert len(active) == 1 and active[0]["tool"] == "prisma", st["migration"]
-	code, body = gw1.admin_get("/sessions")
-	kinds = sorted(s["kind"] for s in json.loads(body))
-	assert "migration" in kinds, body
+	sessions = gw1.sessions()
+	assert "migration" in [s["kind"] for s in sessions], sessions
 
 	# the migration's own account on another connection is the migration's peer
 	peer = h.connect(gw1, database=schema)
@@ -200,22 +152,22 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 		assert cur.fetchone()[0] == 1
 
 	# the second instance sees the cluster lock held elsewhere
-	wait_for(lambda: status(gw2)["migration"]["cluster_lock"]["held_elsewhere"], 3,
+	h.wait_for(lambda: gw2.status()["migration"]["cluster_lock"]["held_elsewhere"], 3,
 		 "the second ddlgate to see the cluster lock")
 	h.assert_blocked(other2, "ALTER TABLE existing ADD COLUMN b1 INT NULL", "migration-conflict")
-	assert columns(schema, "existing") == ["id", "note"]
-	assert not table_exists(schema, "t_other")
+	assert db().columns(schema, "existing") == ["id", "note"]
+	assert not db().table_exists(schema, "t_other")
 
 	# the migration ends by disconnecting (Prisma never releases its lock)
 	mig.close()
 	t_closed = time.monotonic()
-	wait_for(lambda: h.run_err(other, "CREATE TABLE IF NOT EXISTS after1 (id INT PRIMARY KEY)") is None,
+	h.wait_for(lambda: h.run_err(other, "CREATE TABLE IF NOT EXISTS after1 (id INT PRIMARY KEY)") is None,
 		 2, "DDL through the first ddlgate after the migration ended")
-	t_ok2 = wait_for(lambda: h.run_err(other2, "CREATE TABLE IF NOT EXISTS after2 (id INT PRIMARY KEY)")
+	t_ok2 = h.wait_for(lambda: h.run_err(other2, "CREATE TABLE IF NOT EXISTS after2 (id INT PRIMARY KEY)")
 			 is None, 3, "DDL through the second ddlgate after the migration ended")
 	assert t_ok2 - t_closed < 1.5, f"second instance took {t_ok2 - t_closed:.2f}s"
-	assert table_exists(schema, "after1") and table_exists(schema, "after2")
-	assert status(gw1)["migration"]["active"] == []
+	assert db().table_exists(schema, "after1") and db().table_exists(schema, "after2")
+	assert gw1.status()["migration"]["active"] == []
 	other.close()
 	other2.close()
 
@@ -226,11 +178,11 @@ def test_migration_user_and_lock_release():
 	gw = h.Ddlgate(db(), sections())
 	app = other_client(gw, schema)
 	# a [migration] users login is a migration session from the start
-	m = h.connect(gw, user=MIGRATOR, password=MIGRATOR_PASSWORD, database=schema)
+	m = h.connect_as(gw, h.MIGRATOR, database=schema)
 	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN c1 INT NULL", "migration-conflict")
 	assert h.run_err(m, "ALTER TABLE existing ADD COLUMN c1 INT NULL") is None
 	m.close()
-	wait_for(lambda: h.run_err(app, "ALTER TABLE existing ADD COLUMN c2 INT NULL") is None, 2,
+	h.wait_for(lambda: h.run_err(app, "ALTER TABLE existing ADD COLUMN c2 INT NULL") is None, 2,
 		 "DDL after the migrator left")
 
 	# GET_LOCK / RELEASE_LOCK of a Flyway-style name
@@ -241,7 +193,7 @@ def test_migration_user_and_lock_release():
 	assert h.scalar(app, "SELECT GET_LOCK('app_cron_job', 0)") == 1
 	assert h.scalar(fly, "SELECT RELEASE_LOCK('Flyway-123456')") == 1
 	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN c3 INT NULL") is None
-	assert columns(schema, "existing") == ["id", "note", "c1", "c2", "c3"]
+	assert db().columns(schema, "existing") == ["id", "note", "c1", "c2", "c3"]
 
 
 def test_knex_lock_row_and_table_scope():
@@ -264,7 +216,7 @@ def test_knex_lock_row_and_table_scope():
 	with knex.cursor() as cur:
 		cur.execute("update `knex_migrations_lock` set `is_locked` = 0")
 	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN k2 INT NULL") is None
-	assert columns(schema, "existing") == ["id", "note", "k1", "k2"]
+	assert db().columns(schema, "existing") == ["id", "note", "k1", "k2"]
 
 
 def test_hold_waits_for_the_migration_then_runs():
@@ -284,15 +236,15 @@ def test_hold_waits_for_the_migration_then_runs():
 	t.start()
 	time.sleep(1.0)
 	assert t.is_alive(), f"the DDL did not wait: {result}"
-	assert columns(schema, "existing") == ["id", "note"]
-	code, body = gw.admin_get("/sessions")
-	assert any(s.get("holding") for s in json.loads(body)), body
+	assert db().columns(schema, "existing") == ["id", "note"]
+	sessions = gw.sessions()
+	assert any(s.get("holding") for s in sessions), sessions
 	mig.close()
 	t.join(10)
 	assert not t.is_alive()
 	assert result["err"] is None, result
 	assert 0.9 <= result["took"] < 5, result
-	assert columns(schema, "existing") == ["id", "note", "h1"]
+	assert db().columns(schema, "existing") == ["id", "note", "h1"]
 
 
 def test_hold_times_out_with_block():
@@ -305,7 +257,7 @@ def test_hold_times_out_with_block():
 	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN h2 INT NULL", "migration-conflict")
 	took = time.monotonic() - t0
 	assert 0.6 <= took < 3, took
-	assert columns(schema, "existing") == ["id", "note"]
+	assert db().columns(schema, "existing") == ["id", "note"]
 	# DML is never held
 	assert h.scalar(app, "SELECT COUNT(*) FROM existing") == 0
 	mig.close()
