@@ -18,6 +18,7 @@ Environment:
 Runs with Debian's /usr/bin/python3: standard library and pymysql only.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -31,8 +32,10 @@ import time
 import traceback
 import urllib.error
 import urllib.request
+import uuid
 
 import pymysql
+from pymysql.constants import CLIENT
 
 DIRECT = os.environ.get("DDLGATE_DIRECT") == "1"
 KEEP = os.environ.get("DDLGATE_KEEP") == "1"
@@ -680,6 +683,105 @@ def mariadb_cli(gw, *args, user=APP_USER, password=APP_PASSWORD, database=None, 
 	if database:
 		cmd += ["-D", database]
 	return run(cmd + list(args), timeout=timeout, input=input)
+
+
+# --- Prisma's `migrate deploy`, replayed (the engine binary cannot be fetched here) ---
+
+PRISMA_MIGRATIONS_DIR = os.path.join(HERE, "tools", "prisma", "migrations")
+
+PRISMA_MIGRATIONS_TABLE = """CREATE TABLE _prisma_migrations (
+    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum                VARCHAR(64) NOT NULL,
+    finished_at             DATETIME(3),
+    migration_name          VARCHAR(255) NOT NULL,
+    logs                    TEXT,
+    rolled_back_at          DATETIME(3),
+    started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+"""
+
+
+def prisma_migrations():
+	"""The folder names of tools/prisma/migrations, oldest first."""
+	return sorted(d for d in os.listdir(PRISMA_MIGRATIONS_DIR)
+		      if os.path.isfile(os.path.join(PRISMA_MIGRATIONS_DIR, d, "migration.sql")))
+
+
+def _sql_quote(conn, v):
+	return "NULL" if v is None else conn.escape(v)
+
+
+class PrismaDeploy:
+	"""One `prisma migrate deploy` process on MySQL: one connection (with
+	CLIENT.MULTI_STATEMENTS) through gw, the advisory lock taken first and
+	never released (Prisma disconnects instead), _prisma_migrations
+	bookkeeping around each migration.sql sent as ONE COM_QUERY. Prisma
+	binds its bookkeeping values as server-side prepared statements; here
+	they are inlined, which changes nothing ddlgate decides."""
+
+	def __init__(self, gw, schema):
+		self.conn = connect(gw, database=schema, client_flag=CLIENT.MULTI_STATEMENTS)
+		self.schema = schema
+
+	def query(self, sql):
+		"""Runs sql (one or several statements) and drains every result;
+		returns the rows of the first result."""
+		with self.conn.cursor() as cur:
+			cur.execute(sql)
+			rows = cur.fetchall()
+			while cur.nextset():
+				pass
+		return rows
+
+	def lock(self):
+		got = self.query("SELECT GET_LOCK('prisma_migrate', 10)")[0][0]
+		assert got == 1, f"GET_LOCK returned {got}"
+
+	def initialize(self, baselined=False):
+		"""Creates _prisma_migrations when missing. Like Prisma (P3005) it
+		refuses a schema that holds other tables, unless baselined (tables
+		that predate Prisma, as after `prisma migrate resolve`)."""
+		tables = [r[0] for r in self.query(
+			"SELECT table_name FROM information_schema.tables "
+			"WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'")]
+		if "_prisma_migrations" not in tables:
+			assert baselined or not tables, f"P3005: the database schema is not empty: {tables}"
+			self.query(PRISMA_MIGRATIONS_TABLE)
+
+	def applied(self):
+		"""Names of the finished migrations, oldest first."""
+		return [r[3] for r in self.query(
+			"SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, "
+			"started_at, applied_steps_count FROM `_prisma_migrations` "
+			"ORDER BY `started_at` ASC") if r[2] is not None]
+
+	def apply(self, name):
+		"""Applies one migration folder; returns None or the pymysql error
+		that stopped it (after recording it as Prisma does)."""
+		with open(os.path.join(PRISMA_MIGRATIONS_DIR, name, "migration.sql"), "rb") as f:
+			script = f.read().decode("utf-8")
+		mid = str(uuid.uuid4())
+		checksum = hashlib.sha256(script.encode("utf-8")).hexdigest()
+		c = self.conn
+		self.query("INSERT INTO `_prisma_migrations` (`id`,`checksum`,`started_at`,"
+			   "`finished_at`,`migration_name`,`applied_steps_count`) VALUES "
+			   f"({_sql_quote(c, mid)},{_sql_quote(c, checksum)},CURRENT_TIMESTAMP(3),NULL,"
+			   f"{_sql_quote(c, name)},0)")
+		try:
+			self.query(script)
+		except pymysql.err.MySQLError as e:
+			self.query(f"UPDATE `_prisma_migrations` SET `logs` = {_sql_quote(c, str(e))} "
+				   f"WHERE `id` = {_sql_quote(c, mid)}")
+			return e
+		self.query("UPDATE `_prisma_migrations` SET `applied_steps_count` = "
+			   f"`applied_steps_count` + 1 WHERE `id` = {_sql_quote(c, mid)}")
+		self.query("UPDATE `_prisma_migrations` SET `finished_at` = CURRENT_TIMESTAMP(3) "
+			   f"WHERE `id` = {_sql_quote(c, mid)}")
+		return None
+
+	def close(self):
+		self.conn.close()
 
 
 _shared = {}

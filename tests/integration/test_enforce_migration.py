@@ -16,38 +16,11 @@ import os
 import sys
 import threading
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
-# Connections of the migration's own account from the same machine count as
-# the migration's (Rails and pt-online-schema-change hold the lock on one
-# connection and send DDL on another), so "someone else" logs in as h.WEBAPP.
-
-MIGRATION_SQL = """-- CreateTable
-CREATE TABLE `User` (
-    `id` INTEGER NOT NULL AUTO_INCREMENT,
-    `email` VARCHAR(191) NOT NULL,
-    `name` VARCHAR(191) NULL,
-
-    UNIQUE INDEX `User_email_key`(`email`),
-    PRIMARY KEY (`id`)
-) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-
--- CreateTable
-CREATE TABLE `Post` (
-    `id` INTEGER NOT NULL AUTO_INCREMENT,
-    `title` VARCHAR(191) NOT NULL,
-    `authorId` INTEGER NOT NULL,
-
-    PRIMARY KEY (`id`)
-) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-
--- AddForeignKey
-ALTER TABLE `Post` ADD CONSTRAINT `Post_authorId_fkey` FOREIGN KEY (`authorId`) REFERENCES `User`(`id`) ON DELETE RESTRICT ON UPDATE CASCADE;
-"""
 
 def db():
 	"""The shared MariaDB with a read-only prober, a migrator and another
@@ -72,40 +45,23 @@ def sections(**migration):
 
 
 def prisma_deploy(gw, schema):
-	"""Does what `prisma migrate deploy` does, leaving the session open
-	(Prisma never releases its lock: the lock lives as long as the
-	connection). Returns the connection."""
-	conn = h.connect(gw, database=schema, client_flag=CLIENT.MULTI_STATEMENTS)
-	assert h.scalar(conn, "SELECT GET_LOCK('prisma_migrate', 10)") == 1
-	with conn.cursor() as cur:
-		cur.execute("""CREATE TABLE IF NOT EXISTS _prisma_migrations (
-    id VARCHAR(36) PRIMARY KEY NOT NULL,
-    checksum VARCHAR(64) NOT NULL,
-    finished_at DATETIME(3),
-    migration_name VARCHAR(255) NOT NULL,
-    logs TEXT,
-    rolled_back_at DATETIME(3),
-    started_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
-    applied_steps_count INTEGER UNSIGNED NOT NULL DEFAULT 0
-) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci""")
-		cur.execute("SELECT id, checksum, finished_at, migration_name FROM _prisma_migrations "
-			    "ORDER BY started_at ASC")
-		mid = str(uuid.uuid4())
-		cur.execute("INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name, "
-			    "applied_steps_count) VALUES (%s, %s, NOW(3), %s, 0)",
-			    (mid, "0" * 64, "20240101000000_init"))
-		cur.execute(MIGRATION_SQL)
-		while cur.nextset():
-			pass
-		cur.execute("UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1 "
-			    "WHERE id = %s", (mid,))
-		cur.execute("UPDATE _prisma_migrations SET finished_at = CURRENT_TIMESTAMP(3) WHERE id = %s",
-			    (mid,))
-	return conn
+	"""Does what `prisma migrate deploy` does with the first migration of
+	tools/prisma, leaving the session open (Prisma never releases its lock:
+	the lock lives as long as the connection). The schema's `existing`
+	table predates Prisma (baselined). Returns the deploy; close() ends it."""
+	deploy = h.PrismaDeploy(gw, schema)
+	deploy.lock()
+	deploy.initialize(baselined=True)
+	deploy.applied()
+	assert deploy.apply(h.prisma_migrations()[0]) is None
+	return deploy
 
 
 def other_client(gw, schema):
-	"""A session of someone else than the migration."""
+	"""A session of someone else than the migration. Connections of the
+	migration's own account from the same machine count as the migration's
+	(Rails and pt-online-schema-change hold the lock on one connection and
+	send DDL on another), so someone else logs in as h.WEBAPP."""
 	return h.connect_as(gw, h.WEBAPP, database=schema)
 
 
@@ -219,12 +175,17 @@ def test_knex_lock_row_and_table_scope():
 	assert db().columns(schema, "existing") == ["id", "note", "k1", "k2"]
 
 
-def test_hold_waits_for_the_migration_then_runs():
+def held_migration(name, hold_timeout_ms):
+	"""A ddlgate with conflict = hold, a Prisma deploy through it and
+	another client's session: (schema, gw, deploy, other session)."""
 	h.require_proxy("hold is ddlgate's")
-	schema = fresh_schema("mig_hold")
-	gw = h.Ddlgate(db(), sections(conflict="hold", hold_timeout_ms=10000))
-	mig = prisma_deploy(gw, schema)
-	app = other_client(gw, schema)
+	schema = fresh_schema(name)
+	gw = h.Ddlgate(db(), sections(conflict="hold", hold_timeout_ms=hold_timeout_ms))
+	return schema, gw, prisma_deploy(gw, schema), other_client(gw, schema)
+
+
+def test_hold_waits_for_the_migration_then_runs():
+	schema, gw, mig, app = held_migration("mig_hold", hold_timeout_ms=10000)
 	result = {}
 
 	def held():
@@ -248,11 +209,7 @@ def test_hold_waits_for_the_migration_then_runs():
 
 
 def test_hold_times_out_with_block():
-	h.require_proxy("hold is ddlgate's")
-	schema = fresh_schema("mig_hold_to")
-	gw = h.Ddlgate(db(), sections(conflict="hold", hold_timeout_ms=700))
-	mig = prisma_deploy(gw, schema)
-	app = other_client(gw, schema)
+	schema, gw, mig, app = held_migration("mig_hold_to", hold_timeout_ms=700)
 	t0 = time.monotonic()
 	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN h2 INT NULL", "migration-conflict")
 	took = time.monotonic() - t0

@@ -13,7 +13,7 @@ Prisma's schema engine, on MySQL, does for `migrate deploy`:
     UPDATE ... finished_at = CURRENT_TIMESTAMP(3)  record_migration_finished
   on failure: UPDATE ... logs = <error>            record_failed_step
 
-PrismaDeploy below sends the same SQL in the same order over one pymysql
+harness.PrismaDeploy sends the same SQL in the same order over one pymysql
 connection with CLIENT.MULTI_STATEMENTS (Prisma binds its bookkeeping values
 as server-side prepared statements; here they are inlined, which changes
 nothing ddlgate decides). Under DDLGATE_DIRECT=1 the deploys run against
@@ -21,35 +21,15 @@ MariaDB itself, which shows that the conflicts asserted through ddlgate are
 ddlgate's doing.
 """
 
-import hashlib
 import os
 import sys
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import pymysql  # noqa: E402
-from pymysql.constants import CLIENT  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-MIGRATIONS_DIR = os.path.join(HERE, "tools", "prisma", "migrations")
 # The deploy runs as harness.APP_USER; the application's DDL comes from
 # harness.WEBAPP, since ddlgate counts sessions of the deploy's account from
 # the same machine as the deploy's own connections.
-
-CREATE_MIGRATIONS_TABLE = """CREATE TABLE _prisma_migrations (
-    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
-    checksum                VARCHAR(64) NOT NULL,
-    finished_at             DATETIME(3),
-    migration_name          VARCHAR(255) NOT NULL,
-    logs                    TEXT,
-    rolled_back_at          DATETIME(3),
-    started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
-    applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
-) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-"""
-
 
 def setup_schema(name):
 	"""The file's MariaDB (with the probe and application accounts) and a
@@ -59,77 +39,13 @@ def setup_schema(name):
 	return db
 
 
-def migration_names():
-	return sorted(d for d in os.listdir(MIGRATIONS_DIR)
-		      if os.path.isfile(os.path.join(MIGRATIONS_DIR, d, "migration.sql")))
-
-
-def sql_quote(conn, v):
-	return "NULL" if v is None else conn.escape(v)
-
-
-class PrismaDeploy:
-	"""One `prisma migrate deploy` process: one connection, the advisory
-	lock taken first and never released."""
-
-	def __init__(self, gw, schema):
-		self.conn = harness.connect(gw, database=schema, client_flag=CLIENT.MULTI_STATEMENTS)
-		self.schema = schema
-
-	def query(self, sql):
-		"""Runs sql (one or several statements) and drains every result;
-		returns the rows of the first result."""
-		with self.conn.cursor() as cur:
-			cur.execute(sql)
-			rows = cur.fetchall()
-			while cur.nextset():
-				pass
-		return rows
-
-	def lock(self):
-		got = self.query("SELECT GET_LOCK('prisma_migrate', 10)")[0][0]
-		assert got == 1, f"GET_LOCK returned {got}"
-
-	def initialize(self):
-		tables = [r[0] for r in self.query(
-			"SELECT table_name FROM information_schema.tables "
-			"WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'")]
-		if "_prisma_migrations" not in tables:
-			assert not tables, f"P3005: the database schema is not empty: {tables}"
-			self.query(CREATE_MIGRATIONS_TABLE)
-
-	def applied(self):
-		return [r[3] for r in self.query(
-			"SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, "
-			"started_at, applied_steps_count FROM `_prisma_migrations` "
-			"ORDER BY `started_at` ASC") if r[2] is not None]
-
-	def apply(self, name):
-		"""Applies one migration folder; returns None or the pymysql error
-		that stopped it (after recording it as Prisma does)."""
-		with open(os.path.join(MIGRATIONS_DIR, name, "migration.sql"), "rb") as f:
-			script = f.read().decode("utf-8")
-		mid = str(uuid.uuid4())
-		checksum = hashlib.sha256(script.encode("utf-8")).hexdigest()
-		c = self.conn
-		self.query("INSERT INTO `_prisma_migrations` (`id`,`checksum`,`started_at`,"
-			   "`finished_at`,`migration_name`,`applied_steps_count`) VALUES "
-			   f"({sql_quote(c, mid)},{sql_quote(c, checksum)},CURRENT_TIMESTAMP(3),NULL,"
-			   f"{sql_quote(c, name)},0)")
-		try:
-			self.query(script)
-		except pymysql.err.MySQLError as e:
-			self.query(f"UPDATE `_prisma_migrations` SET `logs` = {sql_quote(c, str(e))} "
-				   f"WHERE `id` = {sql_quote(c, mid)}")
-			return e
-		self.query("UPDATE `_prisma_migrations` SET `applied_steps_count` = "
-			   f"`applied_steps_count` + 1 WHERE `id` = {sql_quote(c, mid)}")
-		self.query("UPDATE `_prisma_migrations` SET `finished_at` = CURRENT_TIMESTAMP(3) "
-			   f"WHERE `id` = {sql_quote(c, mid)}")
-		return None
-
-	def close(self):
-		self.conn.close()
+def start_deploy(gw, schema):
+	"""A `prisma migrate deploy` through gw that holds its lock and has
+	created (or read) _prisma_migrations."""
+	deploy = harness.PrismaDeploy(gw, schema)
+	deploy.lock()
+	deploy.initialize()
+	return deploy
 
 
 def try_ddl(gw, schema, sql):
@@ -142,11 +58,9 @@ def test_prisma_deploy_holds_the_floor_until_it_disconnects():
 	schema = "prisma_deploy"
 	db = setup_schema(schema)
 	gw = harness.guarded_gateway(db)
-	names = migration_names()
+	names = harness.prisma_migrations()
 
-	deploy = PrismaDeploy(gw, schema)
-	deploy.lock()
-	deploy.initialize()
+	deploy = start_deploy(gw, schema)
 	assert deploy.applied() == []
 	assert deploy.apply(names[0]) is None, "the init migration must apply"
 	assert db.column_exists(schema, "User", "email")
@@ -199,11 +113,9 @@ def test_prisma_unsafe_migration_is_refused_whole():
 	schema = "prisma_unsafe"
 	db = setup_schema(schema)
 	gw = harness.guarded_gateway(db)
-	names = migration_names()
+	names = harness.prisma_migrations()
 
-	deploy = PrismaDeploy(gw, schema)
-	deploy.lock()
-	deploy.initialize()
+	deploy = start_deploy(gw, schema)
 	for name in names[:2]:
 		assert deploy.apply(name) is None, name
 	deploy.close()
@@ -214,9 +126,7 @@ def test_prisma_unsafe_migration_is_refused_whole():
 			    "('a@example.com','same'), ('b@example.com','same'), ('c@example.com', NULL)")
 	app.close()
 
-	deploy = PrismaDeploy(gw, schema)
-	deploy.lock()
-	deploy.initialize()
+	deploy = start_deploy(gw, schema)
 	assert deploy.applied() == names[:2]
 	err = deploy.apply(names[2])
 	assert err is not None, "a unique index over duplicates must not apply"
@@ -248,10 +158,8 @@ def test_prisma_deploy_on_one_ddlgate_blocks_ddl_on_another():
 	gw1 = harness.guarded_gateway(db)
 	gw2 = harness.guarded_gateway(db)
 
-	deploy = PrismaDeploy(gw1, schema)
-	deploy.lock()
-	deploy.initialize()
-	assert deploy.apply(migration_names()[0]) is None
+	deploy = start_deploy(gw1, schema)
+	assert deploy.apply(harness.prisma_migrations()[0]) is None
 	# The shared state lives in the server (a named lock on a side
 	# connection): give the first ddlgate a moment to take it.
 	time.sleep(0.5)
