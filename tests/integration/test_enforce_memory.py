@@ -50,8 +50,12 @@ def gateway():
 	}, audit=True)
 
 
-def migrator(gw):
-	return h.connect_as(gw, MIGRATOR, database=SCHEMA, client_flag=CLIENT.MULTI_STATEMENTS)
+def start():
+	"""A fresh schema, a gateway() and the migrator's session through it
+	(multi-statement commands allowed): (gw, session)."""
+	fresh_schema()
+	gw = gateway()
+	return gw, h.connect_as(gw, MIGRATOR, database=SCHEMA, client_flag=CLIENT.MULTI_STATEMENTS)
 
 
 def unique_keys(table):
@@ -63,9 +67,7 @@ def unique_keys(table):
 
 def test_refused_create_does_not_make_a_table_new():
 	h.require_proxy("the migration memory is ddlgate's")
-	fresh_schema()
-	gw = gateway()
-	m = migrator(gw)
+	gw, m = start()
 	# the server refuses the CREATE: dup keeps its rows and stays "may hold rows"
 	err = h.run_err(m, "CREATE TABLE dup (id INT PRIMARY KEY, c INT)")
 	assert err and err[0] == 1050, err
@@ -84,9 +86,7 @@ def test_refused_create_does_not_make_a_table_new():
 
 def test_blocked_command_teaches_nothing():
 	h.require_proxy("the migration memory is ddlgate's")
-	fresh_schema()
-	gw = gateway()
-	m = migrator(gw)
+	gw, m = start()
 	# blocked as a whole (DROP TABLE): the CREATE never ran ...
 	h.assert_blocked(m, "CREATE TABLE later (id INT PRIMARY KEY, c INT); DROP TABLE uniq",
 		       "drop-table")
@@ -108,9 +108,7 @@ def test_blocked_command_teaches_nothing():
 
 def test_passed_probe_is_in_the_audit_record():
 	h.require_proxy("the audit log is ddlgate's")
-	fresh_schema()
-	gw = gateway()
-	m = migrator(gw)
+	gw, m = start()
 	assert h.run_err(m, "SET SESSION lock_wait_timeout = 10") is None
 	assert h.run_err(m, "ALTER TABLE uniq ADD UNIQUE (c)") is None
 	assert unique_keys("uniq") == 1

@@ -43,6 +43,12 @@ def fresh_schema():
 	d.query(f"CREATE TABLE `{SCHEMA}`.w (id INT PRIMARY KEY, v VARCHAR(20))")
 
 
+def closed_window():
+	"""A fresh schema and a ddlgate whose only window is on another day."""
+	fresh_schema()
+	return h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+
+
 def snapshot():
 	"""Every column and routine of the test schema (to prove nothing changed)."""
 	cols = db().query("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
@@ -87,8 +93,7 @@ def perl_prepare(gw, sql):
 
 def test_window_refuses_ddl_in_every_shape():
 	h.require_proxy("windows are ddlgate's")
-	fresh_schema()
-	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	gw = closed_window()
 	before = snapshot()
 	c = h.connect(gw, database=SCHEMA, client_flag=CLIENT.MULTI_STATEMENTS)
 	rule = "ddl-outside-window"
@@ -140,8 +145,7 @@ def test_window_refuses_ddl_in_every_shape():
 
 def test_admin_open_and_close():
 	h.require_proxy("the admin API is ddlgate's")
-	fresh_schema()
-	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	gw = closed_window()
 	c = h.connect(gw, database=SCHEMA)
 	h.assert_blocked(c, "ALTER TABLE w ADD COLUMN o1 INT NULL", "ddl-outside-window")
 	st = gw.status()
@@ -165,8 +169,7 @@ def test_admin_open_and_close():
 def test_prepared_ddl_is_judged_again_at_execute():
 	"""A DDL prepared while the window was open does not run once it closed."""
 	h.require_proxy("windows are ddlgate's")
-	fresh_schema()
-	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	gw = closed_window()
 	code, _ = admin_post(gw, "/window/open?minutes=5")
 	assert code == 200, code
 	before = snapshot()
@@ -189,8 +192,7 @@ def test_prepared_ddl_is_judged_again_at_execute():
 
 def test_sighup_reloads_windows():
 	h.require_proxy("reload is ddlgate's")
-	fresh_schema()
-	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	gw = closed_window()
 	c = h.connect(gw, database=SCHEMA)
 	h.assert_blocked(c, "ALTER TABLE w ADD COLUMN r1 INT NULL", "ddl-outside-window")
 	conf = dict(gw.conf)
@@ -203,17 +205,27 @@ def test_sighup_reloads_windows():
 	assert not st["window"]["configured"] and st["window"]["open"], st["window"]
 
 
-def test_unique_index_guarded_by_live_probe():
-	h.require_proxy("live guards are ddlgate's")
+def guarded_session(*setup):
+	"""A fresh schema plus the setup statements run as root ({} stands for
+	the schema), a ddlgate with live guards probing as h.PROBER, and an
+	application session through it: (db, gw, session)."""
 	fresh_schema()
 	d = db()
-	d.query(f"CREATE TABLE `{SCHEMA}`.dup (id INT PRIMARY KEY, email VARCHAR(50))")
-	d.query(f"INSERT INTO `{SCHEMA}`.dup VALUES (1, 'a@x'), (2, 'a@x'), (3, NULL), (4, NULL)")
-	d.query(f"CREATE TABLE `{SCHEMA}`.nodup (id INT PRIMARY KEY, email VARCHAR(50))")
-	d.query(f"INSERT INTO `{SCHEMA}`.nodup VALUES (1, 'a@x'), (2, 'b@x'), (3, NULL), (4, NULL)")
-	gw = h.Ddlgate(db(), {"guard": h.guard_section(probe_timeout_ms=3000)})
+	for sql in setup:
+		d.query(sql.format(f"`{SCHEMA}`"))
+	gw = h.Ddlgate(d, {"guard": h.guard_section(probe_timeout_ms=3000)})
 	c = h.connect(gw, database=SCHEMA)
 	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	return d, gw, c
+
+
+def test_unique_index_guarded_by_live_probe():
+	h.require_proxy("live guards are ddlgate's")
+	d, gw, c = guarded_session(
+		"CREATE TABLE {}.dup (id INT PRIMARY KEY, email VARCHAR(50))",
+		"INSERT INTO {}.dup VALUES (1, 'a@x'), (2, 'a@x'), (3, NULL), (4, NULL)",
+		"CREATE TABLE {}.nodup (id INT PRIMARY KEY, email VARCHAR(50))",
+		"INSERT INTO {}.nodup VALUES (1, 'a@x'), (2, 'b@x'), (3, NULL), (4, NULL)")
 	h.assert_blocked(c, "ALTER TABLE dup ADD UNIQUE INDEX dup_email (email)", "unique-unguarded")
 	h.assert_blocked(c, "CREATE UNIQUE INDEX dup_email ON dup (email)", "unique-unguarded")
 	assert h.run_err(c, "ALTER TABLE nodup ADD UNIQUE INDEX nodup_email (email)") is None
@@ -231,14 +243,10 @@ def test_unique_index_guarded_by_live_probe():
 
 def test_destructive_ddl_guarded_by_live_probe():
 	h.require_proxy("live guards are ddlgate's")
-	fresh_schema()
-	d = db()
-	d.query(f"CREATE TABLE `{SCHEMA}`.full_t (id INT PRIMARY KEY)")
-	d.query(f"INSERT INTO `{SCHEMA}`.full_t VALUES (1), (2)")
-	d.query(f"CREATE TABLE `{SCHEMA}`.empty_t (id INT PRIMARY KEY)")
-	gw = h.Ddlgate(db(), {"guard": h.guard_section(probe_timeout_ms=3000)})
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	d, gw, c = guarded_session(
+		"CREATE TABLE {}.full_t (id INT PRIMARY KEY)",
+		"INSERT INTO {}.full_t VALUES (1), (2)",
+		"CREATE TABLE {}.empty_t (id INT PRIMARY KEY)")
 	h.assert_blocked(c, "DROP TABLE full_t", "drop-table")
 	h.assert_blocked(c, "CREATE OR REPLACE TABLE full_t (id INT PRIMARY KEY)", "drop-table")
 	assert h.run_err(c, "DROP TABLE empty_t") is None

@@ -43,9 +43,20 @@ def setup_schema(name):
 	return db
 
 
-def expect_conflict(err, what):
+def hotfix(gw, schema, table):
+	"""The application adds a column to table from its own account;
+	returns None or the error."""
+	return harness.run_err_once(gw, f"ALTER TABLE {table} ADD COLUMN hotfix INT NULL",
+				    database=schema)
+
+
+def expect_conflict(db, gw, schema, table, what):
+	"""The application's hotfix to table is a migration-conflict through
+	ddlgate; MariaDB itself accepts it (the column is then dropped again)."""
+	err = hotfix(gw, schema, table)
 	if harness.DIRECT:
 		assert err is None, f"{what}: MariaDB itself accepts it: {err}"
+		db.query(f"ALTER TABLE `{schema}`.{table} DROP COLUMN hotfix")
 		return
 	harness.assert_refused(err, "migration-conflict", what)
 
@@ -77,11 +88,7 @@ def test_flyway_named_lock_holds_the_floor_until_released():
 	):
 		run(fw, sql)
 
-	expect_conflict(harness.run_err_once(gw, "ALTER TABLE accounts ADD COLUMN hotfix INT NULL",
-						     database=schema),
-			"DDL while Flyway holds its lock")
-	if harness.DIRECT:
-		db.query(f"ALTER TABLE `{schema}`.accounts DROP COLUMN hotfix")
+	expect_conflict(db, gw, schema, "accounts", "DDL while Flyway holds its lock")
 
 	# V2 on the same connection: still the migration's.
 	run(fw, "ALTER TABLE accounts ADD COLUMN display_name VARCHAR(100) NULL")
@@ -89,7 +96,7 @@ def test_flyway_named_lock_holds_the_floor_until_released():
 
 	# Flyway releases the lock and keeps its connection (pooled DataSource).
 	assert run(fw, f"SELECT RELEASE_LOCK('{lock_name}')")[0][0] == 1
-	err = harness.run_err_once(gw, "ALTER TABLE accounts ADD COLUMN hotfix INT NULL", database=schema)
+	err = hotfix(gw, schema, "accounts")
 	assert err is None, f"after RELEASE_LOCK, DDL is allowed again: {err}"
 	fw.close()
 
@@ -129,17 +136,13 @@ def test_liquibase_lock_row_holds_the_floor_until_cleared():
 	):
 		run(lb, sql)
 
-	expect_conflict(harness.run_err_once(gw, "ALTER TABLE person ADD COLUMN hotfix INT NULL",
-						     database=schema),
-			"DDL while Liquibase holds its lock row")
-	if harness.DIRECT:
-		db.query(f"ALTER TABLE `{schema}`.person DROP COLUMN hotfix")
+	expect_conflict(db, gw, schema, "person", "DDL while Liquibase holds its lock row")
 
 	with lb.cursor() as cur:
 		n = cur.execute(f"UPDATE {schema}.DATABASECHANGELOGLOCK SET `LOCKED` = 0, "
 				"LOCKEDBY = NULL, LOCKGRANTED = NULL WHERE ID = 1")
 	assert n == 1
-	err = harness.run_err_once(gw, "ALTER TABLE person ADD COLUMN hotfix INT NULL", database=schema)
+	err = hotfix(gw, schema, "person")
 	assert err is None, f"after the lock row is cleared, DDL is allowed again: {err}"
 	lb.close()
 

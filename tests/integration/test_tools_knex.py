@@ -35,12 +35,13 @@ def require_knex():
 		raise RuntimeError("knex/mysql2 missing: run `npm ci` in tests/integration")
 
 
-def setup_schema(name):
-	"""The file's MariaDB, with the read-only account ddlgate's guards
-	probe with, and a fresh schema for one test."""
+def start(schema, sections=None):
+	"""The file's MariaDB (with the read-only account ddlgate's guards
+	probe with) holding a fresh schema, a ddlgate with guards and an audit
+	log in front of it, and an empty knex project: (db, gw, project)."""
 	db = harness.shared_mariadb(accounts=(harness.PROBER,))
-	db.fresh_database(name)
-	return db
+	db.fresh_database(schema)
+	return db, harness.guarded_gateway(db, sections), Project()
 
 
 class Project:
@@ -96,9 +97,7 @@ def test_knex_safe_unique_migrations_pass_and_duplicates_are_refused():
 	"""create-table-then-unique and add-nullable-column-then-unique pass;
 	a unique index over duplicates is refused until the data is fixed."""
 	schema = "knex_guards"
-	db = setup_schema(schema)
-	gw = harness.guarded_gateway(db)
-	proj = Project()
+	db, gw, proj = start(schema)
 
 	# 1. CREATE TABLE users, then ALTER TABLE users ADD UNIQUE (email).
 	proj.add("20240101")
@@ -163,9 +162,7 @@ def test_knex_migration_session_is_recorded_as_migration():
 	audit log says so for the DDL of its migrations."""
 	harness.require_proxy("audit log and session tracking are ddlgate's")
 	schema = "knex_session"
-	db = setup_schema(schema)
-	gw = harness.guarded_gateway(db)
-	proj = Project()
+	db, gw, proj = start(schema)
 	proj.add("20240101")
 	assert_ok(knex(gw, proj, schema, "migrate:latest"), "create users")
 	recs = [x for x in harness.audit_records(gw, "users")
@@ -198,9 +195,7 @@ def test_knex_migration_outside_window_waits_for_admin_window():
 	(ddl-outside-window); an ad-hoc window from the admin API lets it run."""
 	harness.require_proxy("maintenance windows are ddlgate's")
 	schema = "knex_window"
-	db = setup_schema(schema)
-	gw = harness.guarded_gateway(db, {"window": {"schedule": other_day_schedule()}})
-	proj = Project()
+	db, gw, proj = start(schema, {"window": {"schedule": other_day_schedule()}})
 	proj.add("20240101")
 
 	r = knex(gw, proj, schema, "migrate:latest")
