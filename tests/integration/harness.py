@@ -7,6 +7,20 @@ test_*; main() runs them in file order, each under a time limit, prints
 "PASS name" or "FAIL name" with the traceback (and the ddlgate and MariaDB
 logs), and ends with the line "N passed, M failed[, K skipped]".
 
+Helpers the test files share (each documented where it is defined):
+  accounts   Account, APP/PROBER/MIGRATOR/WEBAPP, shared_mariadb(accounts=)
+  schemas    MariaDB.fresh_database/columns/column_exists/table_exists/
+             index_exists/count
+  gateways   gateway(audit=), guarded_gateway (guard + audit, as the tool
+             tests run ddlgate), guard_section, merge_sections
+  admin API  Ddlgate.admin_get/admin_post/admin_json/status/sessions
+  audit log  audit_records (filtered by statement text and fields),
+             read_audit, rule_ids, verify_audit
+  clients    connect/connect_as, rows, scalar, run_err/run_err_once,
+             assert_blocked/assert_refused, mariadb_cli, run/run_shown,
+             require_programs, PrismaDeploy (a `prisma migrate deploy`)
+  waiting    wait_for(pred, timeout, what), retry_err(fn, timeout)
+
 Environment:
   DDLGATE_BIN     the ddlgate binary (set by ctest)
   DDLGATE_SOURCE  the repository root (set by ctest)
