@@ -7,6 +7,20 @@ test_*; main() runs them in file order, each under a time limit, prints
 "PASS name" or "FAIL name" with the traceback (and the ddlgate and MariaDB
 logs), and ends with the line "N passed, M failed[, K skipped]".
 
+Helpers the test files share (each documented where it is defined):
+  accounts   Account, APP/PROBER/MIGRATOR/WEBAPP, shared_mariadb(accounts=)
+  schemas    MariaDB.fresh_database/columns/column_exists/table_exists/
+             index_exists/count
+  gateways   gateway(audit=), guarded_gateway (guard + audit, as the tool
+             tests run ddlgate), guard_section, merge_sections
+  admin API  Ddlgate.admin_get/admin_post/admin_json/status/sessions
+  audit log  audit_records (filtered by statement text and fields),
+             read_audit, rule_ids, verify_audit
+  clients    connect/connect_as, rows, scalar, run_err/run_err_once,
+             assert_blocked/assert_refused, mariadb_cli, run/run_shown,
+             require_programs, PrismaDeploy (a `prisma migrate deploy`)
+  waiting    wait_for(pred, timeout, what), retry_err(fn, timeout)
+
 Environment:
   DDLGATE_BIN     the ddlgate binary (set by ctest)
   DDLGATE_SOURCE  the repository root (set by ctest)
@@ -18,6 +32,7 @@ Environment:
 Runs with Debian's /usr/bin/python3: standard library and pymysql only.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -31,8 +46,10 @@ import time
 import traceback
 import urllib.error
 import urllib.request
+import uuid
 
 import pymysql
+from pymysql.constants import CLIENT
 
 DIRECT = os.environ.get("DDLGATE_DIRECT") == "1"
 KEEP = os.environ.get("DDLGATE_KEEP") == "1"
@@ -45,6 +62,27 @@ APP_PASSWORD = "app-secret"
 APP_DB = "appdb"
 
 MAX_PACKET = 256 * 1024 * 1024
+
+
+class Account:
+	"""A MariaDB account on 127.0.0.1: user, password and the privileges
+	granted ON *.* when shared_mariadb(accounts=...) creates it."""
+
+	def __init__(self, user, password, privileges="ALL"):
+		self.user, self.password, self.privileges = user, password, privileges
+
+	def __repr__(self):
+		return f"Account({self.user!r})"
+
+
+# The accounts the enforcement and tool tests share: ddlgate's [guard]
+# probes as PROBER (read-only), a [migration] users login is MIGRATOR, and
+# "someone else than the migration" logs in as WEBAPP (connections of the
+# migration's own account from the same machine count as the migration's).
+APP = Account(APP_USER, APP_PASSWORD)  # created with every MariaDB
+PROBER = Account("prober", "prober-secret", "SELECT")
+MIGRATOR = Account("migrator", "migrator-secret")
+WEBAPP = Account("webapp", "webapp-secret")
 
 
 class Skip(Exception):
@@ -226,6 +264,42 @@ class MariaDB:
 		finally:
 			c.close()
 
+	def create_account(self, account):
+		"""Creates (or replaces) account@127.0.0.1 with its privileges."""
+		self.query(f"CREATE OR REPLACE USER '{account.user}'@'127.0.0.1' "
+			   f"IDENTIFIED BY '{account.password}'")
+		self.query(f"GRANT {account.privileges} ON *.* TO '{account.user}'@'127.0.0.1'")
+
+	def fresh_database(self, name, options=""):
+		"""Drops database name if it exists and creates it empty (options:
+		e.g. a CHARACTER SET clause); returns name."""
+		self.query(f"DROP DATABASE IF EXISTS `{name}`")
+		self.query(f"CREATE DATABASE `{name}` {options}".rstrip())
+		return name
+
+	def table_exists(self, schema, table):
+		return bool(self.query("SELECT 1 FROM information_schema.TABLES "
+				       "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", (schema, table)))
+
+	def columns(self, schema, table):
+		"""Column names of schema.table in order ([] if it does not exist)."""
+		return [r[0] for r in self.query(
+			"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s "
+			"AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (schema, table))]
+
+	def column_exists(self, schema, table, column):
+		return column in self.columns(schema, table)
+
+	def index_exists(self, schema, table, index):
+		return bool(self.query("SELECT 1 FROM information_schema.STATISTICS "
+				       "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND INDEX_NAME=%s",
+				       (schema, table, index)))
+
+	def count(self, schema, table, where=None):
+		"""SELECT COUNT(*) of schema.table [WHERE where]."""
+		sql = f"SELECT COUNT(*) FROM `{schema}`.`{table}`"
+		return self.query(sql + (f" WHERE {where}" if where else ""))[0][0]
+
 	def stop(self, timeout=60):
 		"""Clean shutdown (SIGTERM, wait)."""
 		if self.proc and self.proc.poll() is None:
@@ -261,10 +335,12 @@ class Ddlgate:
 
 	sections is a dict of INI sections ({"proxy": {"max_connections": 1000}})
 	merged over the defaults written here: [proxy] listen/backend, [admin]
-	listen and [tls] cert/key. A value of None drops a default key.
+	listen and [tls] cert/key. A value of None drops a default key. With
+	audit=True, [audit] path defaults to self.audit (audit.jsonl in the
+	process's own directory), which audit_records() reads.
 	"""
 
-	def __init__(self, db, sections=None, start=True):
+	def __init__(self, db, sections=None, start=True, audit=False):
 		bin_path = os.environ.get("DDLGATE_BIN")
 		if not bin_path or not os.access(bin_path, os.X_OK):
 			raise RuntimeError("DDLGATE_BIN must name the built ddlgate binary "
@@ -285,9 +361,9 @@ class Ddlgate:
 			"tls": {"cert": cert, "key": key},
 			"admin": {"listen": f"127.0.0.1:{self.admin_port}"},
 		}
-		for name, keys in (sections or {}).items():
-			conf.setdefault(name, {}).update(keys)
-		self.write_config(conf)
+		if audit:
+			conf["audit"] = {"path": self.audit}
+		self.write_config(merge_sections(conf, sections))
 		self.proc = None
 		self.hung = False
 		self.expect_exit = False  # a test that makes ddlgate fail on purpose sets this
@@ -385,6 +461,31 @@ class Ddlgate:
 		except urllib.error.HTTPError as e:
 			return e.code, e.read().decode("utf-8", "replace")
 
+	def admin_post(self, path, timeout=10):
+		"""POST (empty body) on the admin listener; returns (status, body text)."""
+		req = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}{path}", data=b"",
+					     method="POST")
+		try:
+			with urllib.request.urlopen(req, timeout=timeout) as r:
+				return r.status, r.read().decode("utf-8", "replace")
+		except urllib.error.HTTPError as e:
+			return e.code, e.read().decode("utf-8", "replace")
+
+	def admin_json(self, path):
+		"""GET path on the admin listener, which must answer 200; returns
+		the decoded JSON body (/status, /sessions)."""
+		code, body = self.admin_get(path)
+		assert code == 200, f"GET {path}: {code} {body}"
+		return json.loads(body)
+
+	def status(self):
+		"""The admin API's /status document."""
+		return self.admin_json("/status")
+
+	def sessions(self):
+		"""The admin API's /sessions list (one object per client session)."""
+		return self.admin_json("/sessions")
+
 	def logs(self):
 		return f"--- ddlgate log ({self.log}) ---\n{tail(self.log)}"
 
@@ -393,7 +494,7 @@ class Direct:
 	"""Stands in for Ddlgate under DDLGATE_DIRECT=1: clients go straight to
 	MariaDB. Tests of proxy-only behaviour call require_proxy()."""
 
-	def __init__(self, db, sections=None, start=True):
+	def __init__(self, db, sections=None, start=True, audit=False):
 		self.db = db
 		self.host = db.host
 		self.port = db.port
@@ -409,9 +510,62 @@ class Direct:
 		return ""
 
 
-def gateway(db, sections=None):
-	"""A fresh ddlgate in front of db (or db itself under DDLGATE_DIRECT=1)."""
-	return Direct(db, sections) if DIRECT else Ddlgate(db, sections)
+def merge_sections(*confs):
+	"""A new dict of INI sections: each conf's keys laid over the previous
+	ones', section by section (None confs are ignored)."""
+	out = {}
+	for conf in confs:
+		for name, keys in (conf or {}).items():
+			out.setdefault(name, {}).update(keys)
+	return out
+
+
+def guard_section(account=PROBER, **keys):
+	"""The [guard] section: ddlgate's live probes log in as account."""
+	return {"user": account.user, "password": account.password, **keys}
+
+
+def gateway(db, sections=None, audit=False):
+	"""A fresh ddlgate in front of db (or db itself under DDLGATE_DIRECT=1);
+	audit=True gives it an audit log (see Ddlgate)."""
+	return Direct(db, sections) if DIRECT else Ddlgate(db, sections, audit=audit)
+
+
+def guarded_gateway(db, sections=None):
+	"""A fresh ddlgate as the tool tests run it: [guard] probes as PROBER
+	and [audit] writes gw.audit; sections are laid over those. MariaDB
+	itself under DDLGATE_DIRECT=1."""
+	return gateway(db, merge_sections({"guard": guard_section()}, sections), audit=True)
+
+
+def read_audit(path):
+	"""Every record of a JSONL audit file, oldest first."""
+	with open(path) as f:
+		return [json.loads(line) for line in f if line.strip()]
+
+
+def audit_records(gw, containing=None, **fields):
+	"""The records of gw's audit log (started with audit=True), oldest
+	first: [] under DDLGATE_DIRECT=1 or before the first record. containing
+	keeps those whose statement contains that text; each field=value keeps
+	those whose field equals value (kind="ddl", decision="block", ...)."""
+	if DIRECT or not os.path.exists(gw.audit):
+		return []
+	recs = read_audit(gw.audit)
+	if containing is not None:
+		recs = [r for r in recs if containing in (r.get("statement") or "")]
+	return [r for r in recs if all(r.get(k) == v for k, v in fields.items())]
+
+
+def rule_ids(rec):
+	"""The ids of the rules an audit record lists (hit or passed)."""
+	return [r.get("id") for r in rec.get("rules") or []]
+
+
+def verify_audit(path):
+	"""Runs `ddlgate audit verify path`; returns (exit code, output)."""
+	r = run([os.environ["DDLGATE_BIN"], "audit", "verify", path])
+	return r.returncode, r.stdout + r.stderr
 
 
 def require_proxy(why="needs ddlgate itself"):
@@ -430,6 +584,18 @@ def connect(gw, user=APP_USER, password=APP_PASSWORD, database=APP_DB, **kw):
 	kw.setdefault("max_allowed_packet", MAX_PACKET)
 	return pymysql.connect(host=gw.host, port=gw.port, user=user, password=password,
 			       database=database, **kw)
+
+
+def connect_as(gw, account, **kw):
+	"""connect() logging in as account (an Account)."""
+	return connect(gw, user=account.user, password=account.password, **kw)
+
+
+def rows(conn, sql):
+	"""Runs one statement through conn; returns its rows."""
+	with conn.cursor() as cur:
+		cur.execute(sql)
+		return cur.fetchall()
 
 
 def scalar(conn, sql, args=None):
@@ -452,18 +618,74 @@ def run_err(conn, sql):
 		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
 
 
+def run_err_once(gw, sql, account=WEBAPP, database=APP_DB):
+	"""run_err() on a new connection as account (by default someone else
+	than the migration), closed afterwards."""
+	conn = connect_as(gw, account, database=database)
+	try:
+		return run_err(conn, sql)
+	finally:
+		conn.close()
+
+
+def assert_refused(err, rule, what=""):
+	"""err (from run_err) must be ddlgate's ERR 1290 naming rule."""
+	what = f"{what}: " if what else ""
+	assert err is not None, f"{what}expected {rule} to refuse"
+	code, msg = err
+	assert code == 1290, f"{what}expected ERR 1290, got {code}: {msg}"
+	assert msg.startswith(f"ddlgate: blocked by {rule}:"), f"{what}{msg}"
+
+
 def assert_blocked(conn, sql, rule):
 	"""sql must be refused by ddlgate with ERR 1290 naming rule."""
-	err = run_err(conn, sql)
-	assert err is not None, f"expected {rule} to refuse: {sql}"
-	code, msg = err
-	assert code == 1290, f"expected ERR 1290, got {code}: {msg}"
-	assert msg.startswith(f"ddlgate: blocked by {rule}:"), msg
+	assert_refused(run_err(conn, sql), rule, sql)
+
+
+def wait_for(pred, timeout, what, interval=0.05):
+	"""Polls pred() until it is true; returns the time.monotonic() at that
+	moment, or fails naming what after timeout seconds."""
+	deadline = time.monotonic() + timeout
+	while time.monotonic() < deadline:
+		if pred():
+			return time.monotonic()
+		time.sleep(interval)
+	raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def retry_err(fn, timeout, interval=0.2):
+	"""Calls fn() (which returns None on success, else an error, as
+	run_err does) until it succeeds or timeout seconds pass; returns its
+	last result, for the caller to assert on."""
+	deadline = time.monotonic() + timeout
+	while True:
+		err = fn()
+		if err is None or time.monotonic() > deadline:
+			return err
+		time.sleep(interval)
 
 def run(cmd, timeout=120, env=None, input=None, cwd=None):
 	"""Runs a client command; returns CompletedProcess with text output."""
 	return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
 			      timeout=timeout, env=env, input=input, cwd=cwd)
+
+
+def run_shown(cmd, secret=None, shown=None, **kw):
+	"""run(cmd, **kw), then prints "$ command -> exit N" and its output
+	(in the test's log, read when it fails); secret is masked as ***, and
+	shown, if given, stands for the command."""
+	r = run(cmd, **kw)
+	text = shown or " ".join(cmd)
+	if secret:
+		text = text.replace(secret, "***")
+	print(f"$ {text} -> exit {r.returncode}\n{r.stdout}{r.stderr}".rstrip())
+	return r
+
+
+def require_programs(*names, install):
+	"""Fails clearly when a program a tool test drives is not installed."""
+	if not all(shutil.which(n) for n in names):
+		raise RuntimeError(f"{' and '.join(names)} needed: {install}")
 
 
 def mariadb_cli(gw, *args, user=APP_USER, password=APP_PASSWORD, database=None, timeout=60,
@@ -477,16 +699,121 @@ def mariadb_cli(gw, *args, user=APP_USER, password=APP_PASSWORD, database=None, 
 	return run(cmd + list(args), timeout=timeout, input=input)
 
 
+# --- Prisma's `migrate deploy`, replayed (the engine binary cannot be fetched here) ---
+
+PRISMA_MIGRATIONS_DIR = os.path.join(HERE, "tools", "prisma", "migrations")
+
+PRISMA_MIGRATIONS_TABLE = """CREATE TABLE _prisma_migrations (
+    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum                VARCHAR(64) NOT NULL,
+    finished_at             DATETIME(3),
+    migration_name          VARCHAR(255) NOT NULL,
+    logs                    TEXT,
+    rolled_back_at          DATETIME(3),
+    started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+"""
+
+
+def prisma_migrations():
+	"""The folder names of tools/prisma/migrations, oldest first."""
+	return sorted(d for d in os.listdir(PRISMA_MIGRATIONS_DIR)
+		      if os.path.isfile(os.path.join(PRISMA_MIGRATIONS_DIR, d, "migration.sql")))
+
+
+def _sql_quote(conn, v):
+	return "NULL" if v is None else conn.escape(v)
+
+
+class PrismaDeploy:
+	"""One `prisma migrate deploy` process on MySQL: one connection (with
+	CLIENT.MULTI_STATEMENTS) through gw, the advisory lock taken first and
+	never released (Prisma disconnects instead), _prisma_migrations
+	bookkeeping around each migration.sql sent as ONE COM_QUERY. Prisma
+	binds its bookkeeping values as server-side prepared statements; here
+	they are inlined, which changes nothing ddlgate decides."""
+
+	def __init__(self, gw, schema):
+		self.conn = connect(gw, database=schema, client_flag=CLIENT.MULTI_STATEMENTS)
+		self.schema = schema
+
+	def query(self, sql):
+		"""Runs sql (one or several statements) and drains every result;
+		returns the rows of the first result."""
+		with self.conn.cursor() as cur:
+			cur.execute(sql)
+			rows = cur.fetchall()
+			while cur.nextset():
+				pass
+		return rows
+
+	def lock(self):
+		got = self.query("SELECT GET_LOCK('prisma_migrate', 10)")[0][0]
+		assert got == 1, f"GET_LOCK returned {got}"
+
+	def initialize(self, baselined=False):
+		"""Creates _prisma_migrations when missing. Like Prisma (P3005) it
+		refuses a schema that holds other tables, unless baselined (tables
+		that predate Prisma, as after `prisma migrate resolve`)."""
+		tables = [r[0] for r in self.query(
+			"SELECT table_name FROM information_schema.tables "
+			"WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'")]
+		if "_prisma_migrations" not in tables:
+			assert baselined or not tables, f"P3005: the database schema is not empty: {tables}"
+			self.query(PRISMA_MIGRATIONS_TABLE)
+
+	def applied(self):
+		"""Names of the finished migrations, oldest first."""
+		return [r[3] for r in self.query(
+			"SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, "
+			"started_at, applied_steps_count FROM `_prisma_migrations` "
+			"ORDER BY `started_at` ASC") if r[2] is not None]
+
+	def apply(self, name):
+		"""Applies one migration folder; returns None or the pymysql error
+		that stopped it (after recording it as Prisma does)."""
+		with open(os.path.join(PRISMA_MIGRATIONS_DIR, name, "migration.sql"), "rb") as f:
+			script = f.read().decode("utf-8")
+		mid = str(uuid.uuid4())
+		checksum = hashlib.sha256(script.encode("utf-8")).hexdigest()
+		c = self.conn
+		self.query("INSERT INTO `_prisma_migrations` (`id`,`checksum`,`started_at`,"
+			   "`finished_at`,`migration_name`,`applied_steps_count`) VALUES "
+			   f"({_sql_quote(c, mid)},{_sql_quote(c, checksum)},CURRENT_TIMESTAMP(3),NULL,"
+			   f"{_sql_quote(c, name)},0)")
+		try:
+			self.query(script)
+		except pymysql.err.MySQLError as e:
+			self.query(f"UPDATE `_prisma_migrations` SET `logs` = {_sql_quote(c, str(e))} "
+				   f"WHERE `id` = {_sql_quote(c, mid)}")
+			return e
+		self.query("UPDATE `_prisma_migrations` SET `applied_steps_count` = "
+			   f"`applied_steps_count` + 1 WHERE `id` = {_sql_quote(c, mid)}")
+		self.query("UPDATE `_prisma_migrations` SET `finished_at` = CURRENT_TIMESTAMP(3) "
+			   f"WHERE `id` = {_sql_quote(c, mid)}")
+		return None
+
+	def close(self):
+		self.conn.close()
+
+
 _shared = {}
 
 
-def shared_mariadb(args=(), tls=False):
+def shared_mariadb(args=(), tls=False, accounts=()):
 	"""The MariaDB shared by the tests of the calling file (one per
-	process), started on first call."""
-	key = "db"
-	if key not in _shared:
-		_shared[key] = MariaDB(args=args, tls=tls)
-	return _shared[key]
+	process), started on first call; each Account of accounts is created
+	the first time it is asked for."""
+	if "db" not in _shared:
+		_shared["db"] = MariaDB(args=args, tls=tls)
+		_shared["accounts"] = set()
+	db = _shared["db"]
+	for account in accounts:
+		if account.user not in _shared["accounts"]:
+			db.create_account(account)
+			_shared["accounts"].add(account.user)
+	return db
 
 
 class _Timeout(Exception):

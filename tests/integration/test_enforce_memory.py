@@ -14,7 +14,6 @@ the audit record as a rules entry with action "passed" and its guard text.
 Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
 """
 
-import json
 import os
 import sys
 
@@ -23,32 +22,19 @@ import harness as h  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
 SCHEMA = "mem_enf"
-PROBER, PROBER_PASSWORD = "mem_prober", "mem-prober-secret"
-MIGRATOR, MIGRATOR_PASSWORD = "mem_migrator", "mem-migrator-secret"
-
-_db = None
+PROBER = h.Account("mem_prober", "mem-prober-secret", "SELECT")
+MIGRATOR = h.Account("mem_migrator", "mem-migrator-secret")
 
 
 def db():
 	"""The shared MariaDB with a read-only prober and a migrator account."""
-	global _db
-	if _db is None:
-		_db = h.shared_mariadb()
-		for sql in (
-			f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-			f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-			f"CREATE OR REPLACE USER '{MIGRATOR}'@'127.0.0.1' IDENTIFIED BY '{MIGRATOR_PASSWORD}'",
-			f"GRANT ALL ON *.* TO '{MIGRATOR}'@'127.0.0.1'",
-		):
-			_db.query(sql)
-	return _db
+	return h.shared_mariadb(accounts=(PROBER, MIGRATOR))
 
 
 def fresh_schema():
 	"""The schema with dup (duplicate values in c) and uniq (rows, no duplicates)."""
 	d = db()
-	d.query(f"DROP DATABASE IF EXISTS `{SCHEMA}`")
-	d.query(f"CREATE DATABASE `{SCHEMA}`")
+	d.fresh_database(SCHEMA)
 	d.query(f"CREATE TABLE `{SCHEMA}`.dup (id INT PRIMARY KEY, c INT)")
 	d.query(f"INSERT INTO `{SCHEMA}`.dup VALUES (1, 7), (2, 7)")
 	d.query(f"CREATE TABLE `{SCHEMA}`.uniq (id INT PRIMARY KEY, c INT)")
@@ -56,20 +42,20 @@ def fresh_schema():
 
 
 def gateway():
-	gw = h.Ddlgate(db(), {
-		"guard": {"user": PROBER, "password": PROBER_PASSWORD, "probe_timeout_ms": 2000},
-		"migration": {"users": MIGRATOR},
-	}, start=False)
-	conf = dict(gw.conf)
-	conf["audit"] = {"path": gw.audit}
-	gw.write_config(conf)
-	gw.start()
-	return gw
+	"""A ddlgate with an audit log whose guard probes as PROBER and whose
+	[migration] users is MIGRATOR."""
+	return h.Ddlgate(db(), {
+		"guard": h.guard_section(PROBER, probe_timeout_ms=2000),
+		"migration": {"users": MIGRATOR.user},
+	}, audit=True)
 
 
-def migrator(gw):
-	return h.connect(gw, user=MIGRATOR, password=MIGRATOR_PASSWORD, database=SCHEMA,
-			 client_flag=CLIENT.MULTI_STATEMENTS)
+def start():
+	"""A fresh schema, a gateway() and the migrator's session through it
+	(multi-statement commands allowed): (gw, session)."""
+	fresh_schema()
+	gw = gateway()
+	return gw, h.connect_as(gw, MIGRATOR, database=SCHEMA, client_flag=CLIENT.MULTI_STATEMENTS)
 
 
 def unique_keys(table):
@@ -81,9 +67,7 @@ def unique_keys(table):
 
 def test_refused_create_does_not_make_a_table_new():
 	h.require_proxy("the migration memory is ddlgate's")
-	fresh_schema()
-	gw = gateway()
-	m = migrator(gw)
+	gw, m = start()
 	# the server refuses the CREATE: dup keeps its rows and stays "may hold rows"
 	err = h.run_err(m, "CREATE TABLE dup (id INT PRIMARY KEY, c INT)")
 	assert err and err[0] == 1050, err
@@ -102,9 +86,7 @@ def test_refused_create_does_not_make_a_table_new():
 
 def test_blocked_command_teaches_nothing():
 	h.require_proxy("the migration memory is ddlgate's")
-	fresh_schema()
-	gw = gateway()
-	m = migrator(gw)
+	gw, m = start()
 	# blocked as a whole (DROP TABLE): the CREATE never ran ...
 	h.assert_blocked(m, "CREATE TABLE later (id INT PRIMARY KEY, c INT); DROP TABLE uniq",
 		       "drop-table")
@@ -126,26 +108,22 @@ def test_blocked_command_teaches_nothing():
 
 def test_passed_probe_is_in_the_audit_record():
 	h.require_proxy("the audit log is ddlgate's")
-	fresh_schema()
-	gw = gateway()
-	m = migrator(gw)
+	gw, m = start()
 	assert h.run_err(m, "SET SESSION lock_wait_timeout = 10") is None
 	assert h.run_err(m, "ALTER TABLE uniq ADD UNIQUE (c)") is None
 	assert unique_keys("uniq") == 1
 	m.close()
 	assert gw.stop() == 0
-	with open(gw.audit) as f:
-		recs = [json.loads(line) for line in f if line.strip()]
-	rec = [r for r in recs if "ALTER TABLE uniq" in r["statement"]]
-	assert len(rec) == 1, recs
+	rec = h.audit_records(gw, "ALTER TABLE uniq")
+	assert len(rec) == 1, h.audit_records(gw)
 	rec = rec[0]
 	assert rec["decision"] == "allow" and rec["outcome"] == "ok", rec
 	passed = [x for x in rec["rules"] if x["action"] == "passed" and x["id"] == "unique-unguarded"]
 	assert len(passed) == 1, rec
 	assert passed[0]["guard"] and "probe" in passed[0]["guard"], rec
 	assert set(passed[0]) == {"id", "action", "message", "guard"}, rec
-	code = h.run([os.environ["DDLGATE_BIN"], "audit", "verify", gw.audit]).returncode
-	assert code == 0
+	code, out = h.verify_audit(gw.audit)
+	assert code == 0, out
 
 
 if __name__ == "__main__":

@@ -12,148 +12,57 @@ migration ends, or blocks it after hold_timeout_ms.
 Under DDLGATE_DIRECT=1 the proxy-only assertions are skipped.
 """
 
-import json
 import os
 import sys
 import threading
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
-PROBER, PROBER_PASSWORD = "prober", "prober-secret"
-MIGRATOR, MIGRATOR_PASSWORD = "migrator", "migrator-secret"
-# Another account: connections of the migration's own account from the same
-# machine count as the migration's (Rails and pt-online-schema-change hold
-# the lock on one connection and send DDL on another), so "someone else"
-# logs in as WEBAPP.
-WEBAPP, WEBAPP_PASSWORD = "webapp", "webapp-secret"
-
-MIGRATION_SQL = """-- CreateTable
-CREATE TABLE `User` (
-    `id` INTEGER NOT NULL AUTO_INCREMENT,
-    `email` VARCHAR(191) NOT NULL,
-    `name` VARCHAR(191) NULL,
-
-    UNIQUE INDEX `User_email_key`(`email`),
-    PRIMARY KEY (`id`)
-) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-
--- CreateTable
-CREATE TABLE `Post` (
-    `id` INTEGER NOT NULL AUTO_INCREMENT,
-    `title` VARCHAR(191) NOT NULL,
-    `authorId` INTEGER NOT NULL,
-
-    PRIMARY KEY (`id`)
-) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-
--- AddForeignKey
-ALTER TABLE `Post` ADD CONSTRAINT `Post_authorId_fkey` FOREIGN KEY (`authorId`) REFERENCES `User`(`id`) ON DELETE RESTRICT ON UPDATE CASCADE;
-"""
-
-_db = None
-
 
 def db():
-	"""The shared MariaDB with a read-only prober and a migrator account."""
-	global _db
-	if _db is None:
-		_db = h.shared_mariadb()
-		for sql in (
-			f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-			f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-			f"CREATE OR REPLACE USER '{MIGRATOR}'@'127.0.0.1' IDENTIFIED BY '{MIGRATOR_PASSWORD}'",
-			f"GRANT ALL ON *.* TO '{MIGRATOR}'@'127.0.0.1'",
-			f"CREATE OR REPLACE USER '{WEBAPP}'@'127.0.0.1' IDENTIFIED BY '{WEBAPP_PASSWORD}'",
-			f"GRANT ALL ON *.* TO '{WEBAPP}'@'127.0.0.1'",
-		):
-			_db.query(sql)
-	return _db
+	"""The shared MariaDB with a read-only prober, a migrator and another
+	application account."""
+	return h.shared_mariadb(accounts=(h.PROBER, h.MIGRATOR, h.WEBAPP))
 
 
 def fresh_schema(name):
 	d = db()
-	d.query(f"DROP DATABASE IF EXISTS `{name}`")
-	d.query(f"CREATE DATABASE `{name}`")
+	d.fresh_database(name)
 	d.query(f"CREATE TABLE `{name}`.existing (id INT PRIMARY KEY, note VARCHAR(20))")
 	return name
 
 
 def sections(**migration):
 	s = {
-		"guard": {"user": PROBER, "password": PROBER_PASSWORD, "probe_timeout_ms": 2000},
-		"migration": {"users": MIGRATOR},
+		"guard": h.guard_section(probe_timeout_ms=2000),
+		"migration": {"users": h.MIGRATOR.user},
 	}
 	s["migration"].update(migration)
 	return s
 
 
-def columns(schema, table):
-	rows = db().query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s "
-			  "AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (schema, table))
-	return [r[0] for r in rows]
-
-
-def table_exists(schema, table):
-	rows = db().query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
-			  "AND TABLE_NAME=%s", (schema, table))
-	return rows[0][0] == 1
-
-
 def prisma_deploy(gw, schema):
-	"""Does what `prisma migrate deploy` does, leaving the session open
-	(Prisma never releases its lock: the lock lives as long as the
-	connection). Returns the connection."""
-	conn = h.connect(gw, database=schema, client_flag=CLIENT.MULTI_STATEMENTS)
-	assert h.scalar(conn, "SELECT GET_LOCK('prisma_migrate', 10)") == 1
-	with conn.cursor() as cur:
-		cur.execute("""CREATE TABLE IF NOT EXISTS _prisma_migrations (
-    id VARCHAR(36) PRIMARY KEY NOT NULL,
-    checksum VARCHAR(64) NOT NULL,
-    finished_at DATETIME(3),
-    migration_name VARCHAR(255) NOT NULL,
-    logs TEXT,
-    rolled_back_at DATETIME(3),
-    started_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
-    applied_steps_count INTEGER UNSIGNED NOT NULL DEFAULT 0
-) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci""")
-		cur.execute("SELECT id, checksum, finished_at, migration_name FROM _prisma_migrations "
-			    "ORDER BY started_at ASC")
-		mid = str(uuid.uuid4())
-		cur.execute("INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name, "
-			    "applied_steps_count) VALUES (%s, %s, NOW(3), %s, 0)",
-			    (mid, "0" * 64, "20240101000000_init"))
-		cur.execute(MIGRATION_SQL)
-		while cur.nextset():
-			pass
-		cur.execute("UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1 "
-			    "WHERE id = %s", (mid,))
-		cur.execute("UPDATE _prisma_migrations SET finished_at = CURRENT_TIMESTAMP(3) WHERE id = %s",
-			    (mid,))
-	return conn
+	"""Does what `prisma migrate deploy` does with the first migration of
+	tools/prisma, leaving the session open (Prisma never releases its lock:
+	the lock lives as long as the connection). The schema's `existing`
+	table predates Prisma (baselined). Returns the deploy; close() ends it."""
+	deploy = h.PrismaDeploy(gw, schema)
+	deploy.lock()
+	deploy.initialize(baselined=True)
+	deploy.applied()
+	assert deploy.apply(h.prisma_migrations()[0]) is None
+	return deploy
 
 
 def other_client(gw, schema):
-	"""A session of someone else than the migration."""
-	return h.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
-
-
-def status(gw):
-	code, body = gw.admin_get("/status")
-	assert code == 200, body
-	return json.loads(body)
-
-
-def wait_for(pred, timeout, what):
-	deadline = time.monotonic() + timeout
-	while time.monotonic() < deadline:
-		if pred():
-			return time.monotonic()
-		time.sleep(0.05)
-	raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+	"""A session of someone else than the migration. Connections of the
+	migration's own account from the same machine count as the migration's
+	(Rails and pt-online-schema-change hold the lock on one connection and
+	send DDL on another), so someone else logs in as h.WEBAPP."""
+	return h.connect_as(gw, h.WEBAPP, database=schema)
 
 
 def test_prisma_deploy_blocks_other_sessions_on_two_instances():
@@ -168,19 +77,18 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 	# taken, and the second ddlgate polls the lock before judging DDL
 	h.assert_blocked(other2, "CREATE TABLE early (id INT PRIMARY KEY)", "migration-conflict")
 	mig.close()
-	wait_for(lambda: h.run_err(other2, "CREATE TABLE IF NOT EXISTS early (id INT PRIMARY KEY)")
+	h.wait_for(lambda: h.run_err(other2, "CREATE TABLE IF NOT EXISTS early (id INT PRIMARY KEY)")
 		 is None, 3, "the second ddlgate to see the first migration end")
 
 	mig = prisma_deploy(gw1, schema)
-	assert table_exists(schema, "User") and table_exists(schema, "Post")
+	assert db().table_exists(schema, "User") and db().table_exists(schema, "Post")
 
 	# /status and /sessions of the first instance know the migration
-	st = status(gw1)
+	st = gw1.status()
 	active = st["migration"]["active"]
 	assert len(active) == 1 and active[0]["tool"] == "prisma", st["migration"]
-	code, body = gw1.admin_get("/sessions")
-	kinds = sorted(s["kind"] for s in json.loads(body))
-	assert "migration" in kinds, body
+	sessions = gw1.sessions()
+	assert "migration" in [s["kind"] for s in sessions], sessions
 
 	# the migration's own account on another connection is the migration's peer
 	peer = h.connect(gw1, database=schema)
@@ -200,22 +108,22 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 		assert cur.fetchone()[0] == 1
 
 	# the second instance sees the cluster lock held elsewhere
-	wait_for(lambda: status(gw2)["migration"]["cluster_lock"]["held_elsewhere"], 3,
+	h.wait_for(lambda: gw2.status()["migration"]["cluster_lock"]["held_elsewhere"], 3,
 		 "the second ddlgate to see the cluster lock")
 	h.assert_blocked(other2, "ALTER TABLE existing ADD COLUMN b1 INT NULL", "migration-conflict")
-	assert columns(schema, "existing") == ["id", "note"]
-	assert not table_exists(schema, "t_other")
+	assert db().columns(schema, "existing") == ["id", "note"]
+	assert not db().table_exists(schema, "t_other")
 
 	# the migration ends by disconnecting (Prisma never releases its lock)
 	mig.close()
 	t_closed = time.monotonic()
-	wait_for(lambda: h.run_err(other, "CREATE TABLE IF NOT EXISTS after1 (id INT PRIMARY KEY)") is None,
+	h.wait_for(lambda: h.run_err(other, "CREATE TABLE IF NOT EXISTS after1 (id INT PRIMARY KEY)") is None,
 		 2, "DDL through the first ddlgate after the migration ended")
-	t_ok2 = wait_for(lambda: h.run_err(other2, "CREATE TABLE IF NOT EXISTS after2 (id INT PRIMARY KEY)")
+	t_ok2 = h.wait_for(lambda: h.run_err(other2, "CREATE TABLE IF NOT EXISTS after2 (id INT PRIMARY KEY)")
 			 is None, 3, "DDL through the second ddlgate after the migration ended")
 	assert t_ok2 - t_closed < 1.5, f"second instance took {t_ok2 - t_closed:.2f}s"
-	assert table_exists(schema, "after1") and table_exists(schema, "after2")
-	assert status(gw1)["migration"]["active"] == []
+	assert db().table_exists(schema, "after1") and db().table_exists(schema, "after2")
+	assert gw1.status()["migration"]["active"] == []
 	other.close()
 	other2.close()
 
@@ -226,11 +134,11 @@ def test_migration_user_and_lock_release():
 	gw = h.Ddlgate(db(), sections())
 	app = other_client(gw, schema)
 	# a [migration] users login is a migration session from the start
-	m = h.connect(gw, user=MIGRATOR, password=MIGRATOR_PASSWORD, database=schema)
+	m = h.connect_as(gw, h.MIGRATOR, database=schema)
 	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN c1 INT NULL", "migration-conflict")
 	assert h.run_err(m, "ALTER TABLE existing ADD COLUMN c1 INT NULL") is None
 	m.close()
-	wait_for(lambda: h.run_err(app, "ALTER TABLE existing ADD COLUMN c2 INT NULL") is None, 2,
+	h.wait_for(lambda: h.run_err(app, "ALTER TABLE existing ADD COLUMN c2 INT NULL") is None, 2,
 		 "DDL after the migrator left")
 
 	# GET_LOCK / RELEASE_LOCK of a Flyway-style name
@@ -241,7 +149,7 @@ def test_migration_user_and_lock_release():
 	assert h.scalar(app, "SELECT GET_LOCK('app_cron_job', 0)") == 1
 	assert h.scalar(fly, "SELECT RELEASE_LOCK('Flyway-123456')") == 1
 	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN c3 INT NULL") is None
-	assert columns(schema, "existing") == ["id", "note", "c1", "c2", "c3"]
+	assert db().columns(schema, "existing") == ["id", "note", "c1", "c2", "c3"]
 
 
 def test_knex_lock_row_and_table_scope():
@@ -264,15 +172,20 @@ def test_knex_lock_row_and_table_scope():
 	with knex.cursor() as cur:
 		cur.execute("update `knex_migrations_lock` set `is_locked` = 0")
 	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN k2 INT NULL") is None
-	assert columns(schema, "existing") == ["id", "note", "k1", "k2"]
+	assert db().columns(schema, "existing") == ["id", "note", "k1", "k2"]
+
+
+def held_migration(name, hold_timeout_ms):
+	"""A ddlgate with conflict = hold, a Prisma deploy through it and
+	another client's session: (schema, gw, deploy, other session)."""
+	h.require_proxy("hold is ddlgate's")
+	schema = fresh_schema(name)
+	gw = h.Ddlgate(db(), sections(conflict="hold", hold_timeout_ms=hold_timeout_ms))
+	return schema, gw, prisma_deploy(gw, schema), other_client(gw, schema)
 
 
 def test_hold_waits_for_the_migration_then_runs():
-	h.require_proxy("hold is ddlgate's")
-	schema = fresh_schema("mig_hold")
-	gw = h.Ddlgate(db(), sections(conflict="hold", hold_timeout_ms=10000))
-	mig = prisma_deploy(gw, schema)
-	app = other_client(gw, schema)
+	schema, gw, mig, app = held_migration("mig_hold", hold_timeout_ms=10000)
 	result = {}
 
 	def held():
@@ -284,28 +197,24 @@ def test_hold_waits_for_the_migration_then_runs():
 	t.start()
 	time.sleep(1.0)
 	assert t.is_alive(), f"the DDL did not wait: {result}"
-	assert columns(schema, "existing") == ["id", "note"]
-	code, body = gw.admin_get("/sessions")
-	assert any(s.get("holding") for s in json.loads(body)), body
+	assert db().columns(schema, "existing") == ["id", "note"]
+	sessions = gw.sessions()
+	assert any(s.get("holding") for s in sessions), sessions
 	mig.close()
 	t.join(10)
 	assert not t.is_alive()
 	assert result["err"] is None, result
 	assert 0.9 <= result["took"] < 5, result
-	assert columns(schema, "existing") == ["id", "note", "h1"]
+	assert db().columns(schema, "existing") == ["id", "note", "h1"]
 
 
 def test_hold_times_out_with_block():
-	h.require_proxy("hold is ddlgate's")
-	schema = fresh_schema("mig_hold_to")
-	gw = h.Ddlgate(db(), sections(conflict="hold", hold_timeout_ms=700))
-	mig = prisma_deploy(gw, schema)
-	app = other_client(gw, schema)
+	schema, gw, mig, app = held_migration("mig_hold_to", hold_timeout_ms=700)
 	t0 = time.monotonic()
 	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN h2 INT NULL", "migration-conflict")
 	took = time.monotonic() - t0
 	assert 0.6 <= took < 3, took
-	assert columns(schema, "existing") == ["id", "note"]
+	assert db().columns(schema, "existing") == ["id", "note"]
 	# DML is never held
 	assert h.scalar(app, "SELECT COUNT(*) FROM existing") == 0
 	mig.close()

@@ -15,33 +15,20 @@ a unique index on a column with duplicates is refused, one without passes.
 
 import datetime
 import json
-import subprocess
 import os
+import subprocess
 import sys
-import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
-PROBER, PROBER_PASSWORD = "prober", "prober-secret"
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 SCHEMA = "win"
 
-_db = None
-
-
 def db():
-	global _db
-	if _db is None:
-		_db = h.shared_mariadb()
-		for sql in (
-			f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-			f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-		):
-			_db.query(sql)
-	return _db
+	"""The shared MariaDB with the read-only account live guards probe as."""
+	return h.shared_mariadb(accounts=(h.PROBER,))
 
 
 def other_day_schedule():
@@ -52,9 +39,14 @@ def other_day_schedule():
 
 def fresh_schema():
 	d = db()
-	d.query(f"DROP DATABASE IF EXISTS `{SCHEMA}`")
-	d.query(f"CREATE DATABASE `{SCHEMA}`")
+	d.fresh_database(SCHEMA)
 	d.query(f"CREATE TABLE `{SCHEMA}`.w (id INT PRIMARY KEY, v VARCHAR(20))")
+
+
+def closed_window():
+	"""A fresh schema and a ddlgate whose only window is on another day."""
+	fresh_schema()
+	return h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
 
 
 def snapshot():
@@ -69,22 +61,24 @@ def snapshot():
 
 
 def admin_post(gw, path):
-	req = urllib.request.Request(f"http://127.0.0.1:{gw.admin_port}{path}", data=b"",
-				     method="POST")
-	try:
-		with urllib.request.urlopen(req, timeout=10) as r:
-			return r.status, json.loads(r.read().decode())
-	except urllib.error.HTTPError as e:
-		return e.code, e.read().decode()
+	"""POST on the admin API; returns (status, decoded JSON body when 200,
+	else the body text)."""
+	code, body = gw.admin_post(path)
+	return code, json.loads(body) if code == 200 else body
 
 
+# Prepares sql server-side (COM_STMT_PREPARE) and executes it; prints OK or
+# ERR <code> <message>. With a sixth argument, prints PREPARED after the
+# prepare and waits for a line on standard input before executing.
 PERL_PREPARE = r'''
 use strict; use DBI;
-my ($host, $port, $user, $pw, $db, $sql) = @ARGV;
+$| = 1;
+my ($host, $port, $user, $pw, $db, $sql, $pause) = @ARGV;
 my $dbh = DBI->connect("DBI:MariaDB:database=$db;host=$host;port=$port;mariadb_server_prepare=1",
 	$user, $pw, { RaiseError => 0, PrintError => 0, AutoCommit => 1 }) or die "connect: $DBI::errstr\n";
 my $sth = $dbh->prepare($sql);
 if (!$sth) { print "ERR ", $dbh->err, " ", $dbh->errstr, "\n"; exit 0; }
+if ($pause) { print "PREPARED\n"; my $go = <STDIN>; }
 if (!$sth->execute) { print "ERR ", $sth->err, " ", $sth->errstr, "\n"; exit 0; }
 print "OK\n";
 '''
@@ -99,8 +93,7 @@ def perl_prepare(gw, sql):
 
 def test_window_refuses_ddl_in_every_shape():
 	h.require_proxy("windows are ddlgate's")
-	fresh_schema()
-	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	gw = closed_window()
 	before = snapshot()
 	c = h.connect(gw, database=SCHEMA, client_flag=CLIENT.MULTI_STATEMENTS)
 	rule = "ddl-outside-window"
@@ -152,55 +145,37 @@ def test_window_refuses_ddl_in_every_shape():
 
 def test_admin_open_and_close():
 	h.require_proxy("the admin API is ddlgate's")
-	fresh_schema()
-	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	gw = closed_window()
 	c = h.connect(gw, database=SCHEMA)
 	h.assert_blocked(c, "ALTER TABLE w ADD COLUMN o1 INT NULL", "ddl-outside-window")
-	st = json.loads(gw.admin_get("/status")[1])
+	st = gw.status()
 	assert st["window"]["configured"] and not st["window"]["open"], st["window"]
 
 	code, body = admin_post(gw, "/window/open?minutes=abc")
 	assert code == 400, body
 	code, body = admin_post(gw, "/window/open?minutes=5")
 	assert code == 200 and body["open"], body
-	st = json.loads(gw.admin_get("/status")[1])
+	st = gw.status()
 	assert st["window"]["open"] and st["window"]["adhoc_until"], st["window"]
 	assert h.run_err(c, "ALTER TABLE w ADD COLUMN o1 INT NULL") is None
 
 	code, body = admin_post(gw, "/window/close")
 	assert code == 200 and not body["open"], body
 	h.assert_blocked(c, "ALTER TABLE w ADD COLUMN o2 INT NULL", "ddl-outside-window")
-	cols = [r[0] for r in db().query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
-					 "TABLE_SCHEMA=%s AND TABLE_NAME='w' ORDER BY ORDINAL_POSITION",
-					 (SCHEMA,))]
+	cols = db().columns(SCHEMA, "w")
 	assert cols == ["id", "v", "o1"], cols
-
-
-PERL_PREPARE_THEN_EXECUTE = r'''
-use strict; use DBI;
-$| = 1;
-my ($host, $port, $user, $pw, $db, $sql) = @ARGV;
-my $dbh = DBI->connect("DBI:MariaDB:database=$db;host=$host;port=$port;mariadb_server_prepare=1",
-	$user, $pw, { RaiseError => 0, PrintError => 0, AutoCommit => 1 }) or die "connect: $DBI::errstr\n";
-my $sth = $dbh->prepare($sql) or die "prepare: ", $dbh->errstr, "\n";
-print "PREPARED\n";
-my $go = <STDIN>;
-if (!$sth->execute) { print "ERR ", $sth->err, " ", $sth->errstr, "\n"; exit 0; }
-print "OK\n";
-'''
 
 
 def test_prepared_ddl_is_judged_again_at_execute():
 	"""A DDL prepared while the window was open does not run once it closed."""
 	h.require_proxy("windows are ddlgate's")
-	fresh_schema()
-	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	gw = closed_window()
 	code, _ = admin_post(gw, "/window/open?minutes=5")
 	assert code == 200, code
 	before = snapshot()
-	proc = subprocess.Popen(["perl", "-e", PERL_PREPARE_THEN_EXECUTE, gw.host, str(gw.port),
+	proc = subprocess.Popen(["perl", "-e", PERL_PREPARE, gw.host, str(gw.port),
 				 h.APP_USER, h.APP_PASSWORD, SCHEMA,
-				 "ALTER TABLE w ADD COLUMN late INT NULL"],
+				 "ALTER TABLE w ADD COLUMN late INT NULL", "pause"],
 				stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
 				text=True)
 	try:
@@ -217,34 +192,40 @@ def test_prepared_ddl_is_judged_again_at_execute():
 
 def test_sighup_reloads_windows():
 	h.require_proxy("reload is ddlgate's")
-	fresh_schema()
-	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	gw = closed_window()
 	c = h.connect(gw, database=SCHEMA)
 	h.assert_blocked(c, "ALTER TABLE w ADD COLUMN r1 INT NULL", "ddl-outside-window")
 	conf = dict(gw.conf)
 	conf["window"] = {"schedule": None}
 	gw.write_config(conf)
 	gw.sighup()
-	deadline = time.monotonic() + 5
-	while h.run_err(c, "ALTER TABLE w ADD COLUMN r1 INT NULL") is not None:
-		assert time.monotonic() < deadline, "the reload did not drop the window"
-		time.sleep(0.1)
-	st = json.loads(gw.admin_get("/status")[1])
+	h.wait_for(lambda: h.run_err(c, "ALTER TABLE w ADD COLUMN r1 INT NULL") is None, 5,
+		   "the reload to drop the window", interval=0.1)
+	st = gw.status()
 	assert not st["window"]["configured"] and st["window"]["open"], st["window"]
+
+
+def guarded_session(*setup):
+	"""A fresh schema plus the setup statements run as root ({} stands for
+	the schema), a ddlgate with live guards probing as h.PROBER, and an
+	application session through it: (db, gw, session)."""
+	fresh_schema()
+	d = db()
+	for sql in setup:
+		d.query(sql.format(f"`{SCHEMA}`"))
+	gw = h.Ddlgate(d, {"guard": h.guard_section(probe_timeout_ms=3000)})
+	c = h.connect(gw, database=SCHEMA)
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	return d, gw, c
 
 
 def test_unique_index_guarded_by_live_probe():
 	h.require_proxy("live guards are ddlgate's")
-	fresh_schema()
-	d = db()
-	d.query(f"CREATE TABLE `{SCHEMA}`.dup (id INT PRIMARY KEY, email VARCHAR(50))")
-	d.query(f"INSERT INTO `{SCHEMA}`.dup VALUES (1, 'a@x'), (2, 'a@x'), (3, NULL), (4, NULL)")
-	d.query(f"CREATE TABLE `{SCHEMA}`.nodup (id INT PRIMARY KEY, email VARCHAR(50))")
-	d.query(f"INSERT INTO `{SCHEMA}`.nodup VALUES (1, 'a@x'), (2, 'b@x'), (3, NULL), (4, NULL)")
-	gw = h.Ddlgate(db(), {"guard": {"user": PROBER, "password": PROBER_PASSWORD,
-					"probe_timeout_ms": 3000}})
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	d, gw, c = guarded_session(
+		"CREATE TABLE {}.dup (id INT PRIMARY KEY, email VARCHAR(50))",
+		"INSERT INTO {}.dup VALUES (1, 'a@x'), (2, 'a@x'), (3, NULL), (4, NULL)",
+		"CREATE TABLE {}.nodup (id INT PRIMARY KEY, email VARCHAR(50))",
+		"INSERT INTO {}.nodup VALUES (1, 'a@x'), (2, 'b@x'), (3, NULL), (4, NULL)")
 	h.assert_blocked(c, "ALTER TABLE dup ADD UNIQUE INDEX dup_email (email)", "unique-unguarded")
 	h.assert_blocked(c, "CREATE UNIQUE INDEX dup_email ON dup (email)", "unique-unguarded")
 	assert h.run_err(c, "ALTER TABLE nodup ADD UNIQUE INDEX nodup_email (email)") is None
@@ -262,15 +243,10 @@ def test_unique_index_guarded_by_live_probe():
 
 def test_destructive_ddl_guarded_by_live_probe():
 	h.require_proxy("live guards are ddlgate's")
-	fresh_schema()
-	d = db()
-	d.query(f"CREATE TABLE `{SCHEMA}`.full_t (id INT PRIMARY KEY)")
-	d.query(f"INSERT INTO `{SCHEMA}`.full_t VALUES (1), (2)")
-	d.query(f"CREATE TABLE `{SCHEMA}`.empty_t (id INT PRIMARY KEY)")
-	gw = h.Ddlgate(db(), {"guard": {"user": PROBER, "password": PROBER_PASSWORD,
-					"probe_timeout_ms": 3000}})
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	d, gw, c = guarded_session(
+		"CREATE TABLE {}.full_t (id INT PRIMARY KEY)",
+		"INSERT INTO {}.full_t VALUES (1), (2)",
+		"CREATE TABLE {}.empty_t (id INT PRIMARY KEY)")
 	h.assert_blocked(c, "DROP TABLE full_t", "drop-table")
 	h.assert_blocked(c, "CREATE OR REPLACE TABLE full_t (id INT PRIMARY KEY)", "drop-table")
 	assert h.run_err(c, "DROP TABLE empty_t") is None
@@ -279,7 +255,7 @@ def test_destructive_ddl_guarded_by_live_probe():
 	tables = [r[0] for r in d.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
 					"TABLE_SCHEMA=%s ORDER BY 1", (SCHEMA,))]
 	assert tables == ["brand_new", "full_t", "w"], tables
-	assert d.query(f"SELECT COUNT(*) FROM `{SCHEMA}`.full_t")[0][0] == 2
+	assert d.count(SCHEMA, "full_t") == 2
 
 
 if __name__ == "__main__":

@@ -24,9 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import pymysql  # noqa: E402
-
-WEBAPP, WEBAPP_PASSWORD = "webapp", "webapp-secret"
+from harness import rows as run  # noqa: E402
 
 
 def java_hash(s):
@@ -37,49 +35,35 @@ def java_hash(s):
 	return h - (1 << 32) if h >= (1 << 31) else h
 
 
-def setup_db(db, name):
-	db.query(f"DROP DATABASE IF EXISTS `{name}`")
-	db.query(f"CREATE DATABASE `{name}`")
-	db.query(f"CREATE OR REPLACE USER '{WEBAPP}'@'127.0.0.1' IDENTIFIED BY '{WEBAPP_PASSWORD}'")
-	db.query(f"GRANT ALL ON *.* TO '{WEBAPP}'@'127.0.0.1'")
+def setup_schema(name):
+	"""The file's MariaDB (with the application's own account) and a
+	fresh schema."""
+	db = harness.shared_mariadb(accounts=(harness.WEBAPP,))
+	db.fresh_database(name)
+	return db
 
 
-def run(conn, sql):
-	with conn.cursor() as cur:
-		cur.execute(sql)
-		return cur.fetchall()
+def hotfix(gw, schema, table):
+	"""The application adds a column to table from its own account;
+	returns None or the error."""
+	return harness.run_err_once(gw, f"ALTER TABLE {table} ADD COLUMN hotfix INT NULL",
+				    database=schema)
 
 
-def try_ddl(gw, schema, sql):
-	"""One DDL statement from the application's own account."""
-	conn = harness.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
-	try:
-		run(conn, sql)
-		return None
-	except pymysql.err.MySQLError as e:
-		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
-	finally:
-		conn.close()
-
-
-def expect_conflict(err, what):
+def expect_conflict(db, gw, schema, table, what):
+	"""The application's hotfix to table is a migration-conflict through
+	ddlgate; MariaDB itself accepts it (the column is then dropped again)."""
+	err = hotfix(gw, schema, table)
 	if harness.DIRECT:
 		assert err is None, f"{what}: MariaDB itself accepts it: {err}"
+		db.query(f"ALTER TABLE `{schema}`.{table} DROP COLUMN hotfix")
 		return
-	assert err is not None and err[0] == 1290, f"{what}: expected ERR 1290, got {err}"
-	assert "migration-conflict" in err[1], err
-
-
-def column_exists(db, schema, table, column):
-	return bool(db.query(
-		"SELECT 1 FROM information_schema.COLUMNS "
-		"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND COLUMN_NAME=%s", (schema, table, column)))
+	harness.assert_refused(err, "migration-conflict", what)
 
 
 def test_flyway_named_lock_holds_the_floor_until_released():
-	db = harness.shared_mariadb()
 	schema = "flyway_app"
-	setup_db(db, schema)
+	db = setup_schema(schema)
 	gw = harness.gateway(db)
 	lock_name = f"Flyway-{java_hash(f'`{schema}`.`flyway_schema_history`')}"
 
@@ -104,26 +88,22 @@ def test_flyway_named_lock_holds_the_floor_until_released():
 	):
 		run(fw, sql)
 
-	expect_conflict(try_ddl(gw, schema, "ALTER TABLE accounts ADD COLUMN hotfix INT NULL"),
-			"DDL while Flyway holds its lock")
-	if harness.DIRECT:
-		db.query(f"ALTER TABLE `{schema}`.accounts DROP COLUMN hotfix")
+	expect_conflict(db, gw, schema, "accounts", "DDL while Flyway holds its lock")
 
 	# V2 on the same connection: still the migration's.
 	run(fw, "ALTER TABLE accounts ADD COLUMN display_name VARCHAR(100) NULL")
-	assert column_exists(db, schema, "accounts", "display_name")
+	assert db.column_exists(schema, "accounts", "display_name")
 
 	# Flyway releases the lock and keeps its connection (pooled DataSource).
 	assert run(fw, f"SELECT RELEASE_LOCK('{lock_name}')")[0][0] == 1
-	err = try_ddl(gw, schema, "ALTER TABLE accounts ADD COLUMN hotfix INT NULL")
+	err = hotfix(gw, schema, "accounts")
 	assert err is None, f"after RELEASE_LOCK, DDL is allowed again: {err}"
 	fw.close()
 
 
 def test_liquibase_lock_row_holds_the_floor_until_cleared():
-	db = harness.shared_mariadb()
 	schema = "liquibase_app"
-	setup_db(db, schema)
+	db = setup_schema(schema)
 	gw = harness.gateway(db)
 
 	lb = harness.connect(gw, database=schema)
@@ -156,16 +136,13 @@ def test_liquibase_lock_row_holds_the_floor_until_cleared():
 	):
 		run(lb, sql)
 
-	expect_conflict(try_ddl(gw, schema, "ALTER TABLE person ADD COLUMN hotfix INT NULL"),
-			"DDL while Liquibase holds its lock row")
-	if harness.DIRECT:
-		db.query(f"ALTER TABLE `{schema}`.person DROP COLUMN hotfix")
+	expect_conflict(db, gw, schema, "person", "DDL while Liquibase holds its lock row")
 
 	with lb.cursor() as cur:
 		n = cur.execute(f"UPDATE {schema}.DATABASECHANGELOGLOCK SET `LOCKED` = 0, "
 				"LOCKEDBY = NULL, LOCKGRANTED = NULL WHERE ID = 1")
 	assert n == 1
-	err = try_ddl(gw, schema, "ALTER TABLE person ADD COLUMN hotfix INT NULL")
+	err = hotfix(gw, schema, "person")
 	assert err is None, f"after the lock row is cleared, DDL is allowed again: {err}"
 	lb.close()
 

@@ -13,12 +13,9 @@ duplicate-key error, which shows what ddlgate saves the user from.
 """
 
 import datetime
-import json
 import os
 import shutil
 import sys
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -27,7 +24,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 KNEX_DIR = os.path.join(HERE, "tools", "knex")
 KNEXFILE = os.path.join(KNEX_DIR, "knexfile.js")
 MIGRATIONS = sorted(os.listdir(os.path.join(KNEX_DIR, "migrations")))
-PROBER, PROBER_PASSWORD = "prober", "prober-secret"
 
 harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 180)
 
@@ -39,31 +35,13 @@ def require_knex():
 		raise RuntimeError("knex/mysql2 missing: run `npm ci` in tests/integration")
 
 
-def setup_db(db, name):
-	"""A fresh schema for one test, and the read-only account ddlgate's
-	guards probe with."""
-	for sql in (
-		f"DROP DATABASE IF EXISTS `{name}`",
-		f"CREATE DATABASE `{name}`",
-		f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-		f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-	):
-		db.query(sql)
-
-
-def make_gateway(db, sections=None):
-	"""A ddlgate with an audit log in its own directory and the [guard]
-	account (or MariaDB itself under DDLGATE_DIRECT=1)."""
-	if harness.DIRECT:
-		return harness.Direct(db)
-	conf = {"guard": {"user": PROBER, "password": PROBER_PASSWORD}}
-	for name, keys in (sections or {}).items():
-		conf.setdefault(name, {}).update(keys)
-	gw = harness.Ddlgate(db, conf, start=False)
-	gw.conf.setdefault("audit", {}).setdefault("path", gw.audit)
-	gw.write_config(gw.conf)
-	gw.start()
-	return gw
+def start(schema, sections=None):
+	"""The file's MariaDB (with the read-only account ddlgate's guards
+	probe with) holding a fresh schema, a ddlgate with guards and an audit
+	log in front of it, and an empty knex project: (db, gw, project)."""
+	db = harness.shared_mariadb(accounts=(harness.PROBER,))
+	db.fresh_database(schema)
+	return db, harness.guarded_gateway(db, sections), Project()
 
 
 class Project:
@@ -93,9 +71,7 @@ def knex(gw, project, schema, *args):
 	})
 	# --no: never download knex; the local node_modules must have it.
 	cmd = ["npx", "--no", "--", "knex", "--knexfile", KNEXFILE] + list(args)
-	r = harness.run(cmd, timeout=90, env=env, cwd=HERE)
-	print(f"$ knex {' '.join(args)} -> exit {r.returncode}\n{r.stdout}{r.stderr}".rstrip())
-	return r
+	return harness.run_shown(cmd, shown="knex " + " ".join(args), timeout=90, env=env, cwd=HERE)
 
 
 def index_info(db, schema, table, index):
@@ -108,32 +84,9 @@ def index_info(db, schema, table, index):
 	return (int(rows[0][0]), rows[0][1]) if rows else None
 
 
-def column_exists(db, schema, table, column):
-	return bool(db.query(
-		"SELECT 1 FROM information_schema.COLUMNS "
-		"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND COLUMN_NAME=%s", (schema, table, column)))
-
-
-def table_exists(db, schema, table):
-	return bool(db.query(
-		"SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
-		(schema, table)))
-
-
 def applied(db, schema):
 	"""Names of the knex migrations recorded as applied."""
 	return [r[0] for r in db.query(f"SELECT name FROM `{schema}`.knex_migrations ORDER BY id")]
-
-
-def audit_records(gw):
-	if harness.DIRECT or not os.path.exists(gw.audit):
-		return []
-	with open(gw.audit) as f:
-		return [json.loads(line) for line in f if line.strip()]
-
-
-def rule_ids(rec):
-	return [r.get("id") for r in rec.get("rules") or []]
 
 
 def assert_ok(r, what):
@@ -143,11 +96,8 @@ def assert_ok(r, what):
 def test_knex_safe_unique_migrations_pass_and_duplicates_are_refused():
 	"""create-table-then-unique and add-nullable-column-then-unique pass;
 	a unique index over duplicates is refused until the data is fixed."""
-	db = harness.shared_mariadb()
 	schema = "knex_guards"
-	setup_db(db, schema)
-	gw = make_gateway(db)
-	proj = Project()
+	db, gw, proj = start(schema)
 
 	# 1. CREATE TABLE users, then ALTER TABLE users ADD UNIQUE (email).
 	proj.add("20240101")
@@ -168,7 +118,7 @@ def test_knex_safe_unique_migrations_pass_and_duplicates_are_refused():
 	# on a table that now holds rows: all NULL, so no duplicates.
 	proj.add("20240102")
 	assert_ok(knex(gw, proj, schema, "migrate:latest"), "add-nullable-column-then-unique")
-	assert column_exists(db, schema, "users", "handle")
+	assert db.column_exists(schema, "users", "handle")
 	assert index_info(db, schema, "users", "users_handle_unique") == (0, "handle")
 
 	# 3. ADD UNIQUE (name) while 'ann' appears twice.
@@ -189,11 +139,11 @@ def test_knex_safe_unique_migrations_pass_and_duplicates_are_refused():
 	# knex released its lock row on the way out.
 	assert db.query(f"SELECT is_locked FROM `{schema}`.knex_migrations_lock")[0][0] == 0
 
-	recs = [x for x in audit_records(gw) if "users_name_unique" in (x.get("statement") or "")]
+	recs = harness.audit_records(gw, "users_name_unique")
 	if not harness.DIRECT:
 		assert recs, "the refused statement must be in the audit log"
 		assert recs[-1].get("decision") == "block", recs[-1]
-		assert "unique-unguarded" in rule_ids(recs[-1]), recs[-1]
+		assert "unique-unguarded" in harness.rule_ids(recs[-1]), recs[-1]
 		assert recs[-1].get("outcome") == "not_sent", recs[-1]
 
 	# 4. The team fixes the data; the same migration now passes (the live
@@ -211,15 +161,12 @@ def test_knex_migration_session_is_recorded_as_migration():
 	"""knex's lock row turns its connection into a migration session: the
 	audit log says so for the DDL of its migrations."""
 	harness.require_proxy("audit log and session tracking are ddlgate's")
-	db = harness.shared_mariadb()
 	schema = "knex_session"
-	setup_db(db, schema)
-	gw = make_gateway(db)
-	proj = Project()
+	db, gw, proj = start(schema)
 	proj.add("20240101")
 	assert_ok(knex(gw, proj, schema, "migrate:latest"), "create users")
-	recs = [x for x in audit_records(gw)
-		if "users" in (x.get("statement") or "") and "knex_migrations" not in (x.get("statement") or "")]
+	recs = [x for x in harness.audit_records(gw, "users")
+		if "knex_migrations" not in x["statement"]]
 	assert recs, "the migration's DDL must be in the audit log"
 	for rec in recs:
 		assert rec.get("session") == "migration", rec
@@ -232,42 +179,33 @@ def other_day_schedule():
 
 
 def admin_post(gw, path):
-	"""POST on the admin API with curl, as an operator would (urllib when
-	curl is not installed). Returns the HTTP status."""
+	"""POST on the admin API with curl, as an operator would (the
+	harness's urllib when curl is not installed). Returns the HTTP status."""
+	if not shutil.which("curl"):
+		return gw.admin_post(path, timeout=20)[0]
 	url = f"http://127.0.0.1:{gw.admin_port}{path}"
-	if shutil.which("curl"):
-		r = harness.run(["curl", "-sS", "-X", "POST", "-w", "\n%{http_code}", url], timeout=20)
-		print(f"$ curl -X POST {path} -> {r.stdout.strip()} {r.stderr.strip()}")
-		assert r.returncode == 0, r.stderr
-		return int(r.stdout.strip().splitlines()[-1])
-	req = urllib.request.Request(url, method="POST", data=b"")
-	try:
-		with urllib.request.urlopen(req, timeout=20) as resp:
-			return resp.status
-	except urllib.error.HTTPError as e:
-		return e.code
+	r = harness.run(["curl", "-sS", "-X", "POST", "-w", "\n%{http_code}", url], timeout=20)
+	print(f"$ curl -X POST {path} -> {r.stdout.strip()} {r.stderr.strip()}")
+	assert r.returncode == 0, r.stderr
+	return int(r.stdout.strip().splitlines()[-1])
 
 
 def test_knex_migration_outside_window_waits_for_admin_window():
 	"""With a window on another day the migration is refused
 	(ddl-outside-window); an ad-hoc window from the admin API lets it run."""
 	harness.require_proxy("maintenance windows are ddlgate's")
-	db = harness.shared_mariadb()
 	schema = "knex_window"
-	setup_db(db, schema)
-	gw = make_gateway(db, {"window": {"schedule": other_day_schedule()}})
-	proj = Project()
+	db, gw, proj = start(schema, {"window": {"schedule": other_day_schedule()}})
 	proj.add("20240101")
 
 	r = knex(gw, proj, schema, "migrate:latest")
 	out = r.stdout + r.stderr
 	assert r.returncode != 0, "DDL outside the window must be refused:\n" + out
 	assert "ddl-outside-window" in out, out
-	assert not table_exists(db, schema, "users")
+	assert not db.table_exists(schema, "users")
 
 	assert 200 <= admin_post(gw, "/window/open?minutes=5") < 300
-	status, body = gw.admin_get("/status")
-	assert status == 200, body
+	gw.status()  # the admin API still answers
 
 	assert_ok(knex(gw, proj, schema, "migrate:latest"), "inside the ad-hoc window")
 	assert index_info(db, schema, "users", "users_email_unique") == (0, "email")
@@ -277,7 +215,7 @@ def test_knex_migration_outside_window_waits_for_admin_window():
 	proj.add("20240102")
 	r = knex(gw, proj, schema, "migrate:latest")
 	assert r.returncode != 0 and "ddl-outside-window" in r.stdout + r.stderr, r.stdout + r.stderr
-	assert not column_exists(db, schema, "users", "handle")
+	assert not db.column_exists(schema, "users", "handle")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ Prisma's schema engine, on MySQL, does for `migrate deploy`:
     UPDATE ... finished_at = CURRENT_TIMESTAMP(3)  record_migration_finished
   on failure: UPDATE ... logs = <error>            record_failed_step
 
-PrismaDeploy below sends the same SQL in the same order over one pymysql
+harness.PrismaDeploy sends the same SQL in the same order over one pymysql
 connection with CLIENT.MULTI_STATEMENTS (Prisma binds its bookkeeping values
 as server-side prepared statements; here they are inlined, which changes
 nothing ddlgate decides). Under DDLGATE_DIRECT=1 the deploys run against
@@ -21,198 +21,54 @@ MariaDB itself, which shows that the conflicts asserted through ddlgate are
 ddlgate's doing.
 """
 
-import hashlib
-import json
 import os
 import sys
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import pymysql  # noqa: E402
-from pymysql.constants import CLIENT  # noqa: E402
+# The deploy runs as harness.APP_USER; the application's DDL comes from
+# harness.WEBAPP, since ddlgate counts sessions of the deploy's account from
+# the same machine as the deploy's own connections.
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MIGRATIONS_DIR = os.path.join(HERE, "tools", "prisma", "migrations")
-PROBER, PROBER_PASSWORD = "prober", "prober-secret"
-# The application's own account: the deploy runs as harness.APP_USER, and
-# ddlgate counts sessions of the deploy's account from the same machine as
-# the deploy's own connections.
-WEBAPP, WEBAPP_PASSWORD = "webapp", "webapp-secret"
-
-CREATE_MIGRATIONS_TABLE = """CREATE TABLE _prisma_migrations (
-    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
-    checksum                VARCHAR(64) NOT NULL,
-    finished_at             DATETIME(3),
-    migration_name          VARCHAR(255) NOT NULL,
-    logs                    TEXT,
-    rolled_back_at          DATETIME(3),
-    started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
-    applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
-) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-"""
+def setup_schema(name):
+	"""The file's MariaDB (with the probe and application accounts) and a
+	fresh schema as Prisma creates it."""
+	db = harness.shared_mariadb(accounts=(harness.PROBER, harness.WEBAPP))
+	db.fresh_database(name, "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+	return db
 
 
-def setup_db(db, name):
-	for sql in (
-		f"DROP DATABASE IF EXISTS `{name}`",
-		f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-		f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-		f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-		f"CREATE OR REPLACE USER '{WEBAPP}'@'127.0.0.1' IDENTIFIED BY '{WEBAPP_PASSWORD}'",
-		f"GRANT ALL ON *.* TO '{WEBAPP}'@'127.0.0.1'",
-	):
-		db.query(sql)
-
-
-def make_gateway(db, sections=None):
-	"""A ddlgate with its audit log and [guard] account, or MariaDB itself
-	under DDLGATE_DIRECT=1."""
-	if harness.DIRECT:
-		return harness.Direct(db)
-	conf = {"guard": {"user": PROBER, "password": PROBER_PASSWORD}}
-	for name, keys in (sections or {}).items():
-		conf.setdefault(name, {}).update(keys)
-	gw = harness.Ddlgate(db, conf, start=False)
-	gw.conf.setdefault("audit", {}).setdefault("path", gw.audit)
-	gw.write_config(gw.conf)
-	gw.start()
-	return gw
-
-
-def migration_names():
-	return sorted(d for d in os.listdir(MIGRATIONS_DIR)
-		      if os.path.isfile(os.path.join(MIGRATIONS_DIR, d, "migration.sql")))
-
-
-def sql_quote(conn, v):
-	return "NULL" if v is None else conn.escape(v)
-
-
-class PrismaDeploy:
-	"""One `prisma migrate deploy` process: one connection, the advisory
-	lock taken first and never released."""
-
-	def __init__(self, gw, schema):
-		self.conn = harness.connect(gw, database=schema, client_flag=CLIENT.MULTI_STATEMENTS)
-		self.schema = schema
-
-	def query(self, sql):
-		"""Runs sql (one or several statements) and drains every result;
-		returns the rows of the first result."""
-		with self.conn.cursor() as cur:
-			cur.execute(sql)
-			rows = cur.fetchall()
-			while cur.nextset():
-				pass
-		return rows
-
-	def lock(self):
-		got = self.query("SELECT GET_LOCK('prisma_migrate', 10)")[0][0]
-		assert got == 1, f"GET_LOCK returned {got}"
-
-	def initialize(self):
-		tables = [r[0] for r in self.query(
-			"SELECT table_name FROM information_schema.tables "
-			"WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'")]
-		if "_prisma_migrations" not in tables:
-			assert not tables, f"P3005: the database schema is not empty: {tables}"
-			self.query(CREATE_MIGRATIONS_TABLE)
-
-	def applied(self):
-		return [r[3] for r in self.query(
-			"SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, "
-			"started_at, applied_steps_count FROM `_prisma_migrations` "
-			"ORDER BY `started_at` ASC") if r[2] is not None]
-
-	def apply(self, name):
-		"""Applies one migration folder; returns None or the pymysql error
-		that stopped it (after recording it as Prisma does)."""
-		with open(os.path.join(MIGRATIONS_DIR, name, "migration.sql"), "rb") as f:
-			script = f.read().decode("utf-8")
-		mid = str(uuid.uuid4())
-		checksum = hashlib.sha256(script.encode("utf-8")).hexdigest()
-		c = self.conn
-		self.query("INSERT INTO `_prisma_migrations` (`id`,`checksum`,`started_at`,"
-			   "`finished_at`,`migration_name`,`applied_steps_count`) VALUES "
-			   f"({sql_quote(c, mid)},{sql_quote(c, checksum)},CURRENT_TIMESTAMP(3),NULL,"
-			   f"{sql_quote(c, name)},0)")
-		try:
-			self.query(script)
-		except pymysql.err.MySQLError as e:
-			self.query(f"UPDATE `_prisma_migrations` SET `logs` = {sql_quote(c, str(e))} "
-				   f"WHERE `id` = {sql_quote(c, mid)}")
-			return e
-		self.query("UPDATE `_prisma_migrations` SET `applied_steps_count` = "
-			   f"`applied_steps_count` + 1 WHERE `id` = {sql_quote(c, mid)}")
-		self.query("UPDATE `_prisma_migrations` SET `finished_at` = CURRENT_TIMESTAMP(3) "
-			   f"WHERE `id` = {sql_quote(c, mid)}")
-		return None
-
-	def close(self):
-		self.conn.close()
-
-
-def column_exists(db, schema, table, column):
-	return bool(db.query(
-		"SELECT 1 FROM information_schema.COLUMNS "
-		"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND COLUMN_NAME=%s", (schema, table, column)))
-
-
-def index_exists(db, schema, table, index):
-	return bool(db.query(
-		"SELECT 1 FROM information_schema.STATISTICS "
-		"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND INDEX_NAME=%s", (schema, table, index)))
+def start_deploy(gw, schema):
+	"""A `prisma migrate deploy` through gw that holds its lock and has
+	created (or read) _prisma_migrations."""
+	deploy = harness.PrismaDeploy(gw, schema)
+	deploy.lock()
+	deploy.initialize()
+	return deploy
 
 
 def try_ddl(gw, schema, sql):
 	"""Runs one DDL statement on a new connection of the application's
 	account; returns None or (code, message)."""
-	conn = harness.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
-	try:
-		with conn.cursor() as cur:
-			cur.execute(sql)
-		return None
-	except pymysql.err.MySQLError as e:
-		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
-	finally:
-		conn.close()
-
-
-def assert_conflict(err, what):
-	assert err is not None, f"{what}: DDL from another session must be refused during a migration"
-	code, msg = err
-	assert code == 1290, f"{what}: expected ERR 1290, got {err}"
-	assert "migration-conflict" in msg, f"{what}: the message must name the rule: {msg}"
-	assert msg.startswith("ddlgate: blocked by migration-conflict"), msg
-
-
-def audit_records(gw):
-	if harness.DIRECT or not os.path.exists(gw.audit):
-		return []
-	with open(gw.audit) as f:
-		return [json.loads(line) for line in f if line.strip()]
+	return harness.run_err_once(gw, sql, database=schema)
 
 
 def test_prisma_deploy_holds_the_floor_until_it_disconnects():
-	db = harness.shared_mariadb()
 	schema = "prisma_deploy"
-	setup_db(db, schema)
-	gw = make_gateway(db)
-	names = migration_names()
+	db = setup_schema(schema)
+	gw = harness.guarded_gateway(db)
+	names = harness.prisma_migrations()
 
-	deploy = PrismaDeploy(gw, schema)
-	deploy.lock()
-	deploy.initialize()
+	deploy = start_deploy(gw, schema)
 	assert deploy.applied() == []
 	assert deploy.apply(names[0]) is None, "the init migration must apply"
-	assert column_exists(db, schema, "User", "email")
-	assert index_exists(db, schema, "Post", "Post_authorId_fkey")
+	assert db.column_exists(schema, "User", "email")
+	assert db.index_exists(schema, "Post", "Post_authorId_fkey")
 
 	# While the deploy's session lives, every other session's DDL is refused,
 	# whatever table it touches; its reads and writes go through.
-	other = harness.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
+	other = harness.connect_as(gw, harness.WEBAPP, database=schema)
 	with other.cursor() as cur:
 		cur.execute("INSERT INTO `User` (email, name) VALUES ('a@example.com', 'a')")
 		cur.execute("SELECT COUNT(*) FROM `User`")
@@ -224,51 +80,42 @@ def test_prisma_deploy_holds_the_floor_until_it_disconnects():
 		if harness.DIRECT:
 			assert err is None, f"MariaDB itself accepts {sql}: {err}"
 		else:
-			assert_conflict(err, sql)
+			harness.assert_refused(err, "migration-conflict", sql)
 	if harness.DIRECT:
 		db.query(f"ALTER TABLE `{schema}`.`User` DROP COLUMN `hotfix`")
 		db.query(f"DROP TABLE `{schema}`.`side`")
-	assert not column_exists(db, schema, "User", "hotfix")
+	assert not db.column_exists(schema, "User", "hotfix")
 
 	# The deploy itself goes on: its second migration applies.
 	assert deploy.apply(names[1]) is None, "the second migration must apply"
-	assert column_exists(db, schema, "User", "bio")
+	assert db.column_exists(schema, "User", "bio")
 	assert deploy.applied() == names[:2]
 
 	# Prisma never releases the lock: it disconnects. Then DDL is free again.
 	deploy.close()
-	deadline = time.monotonic() + 10
-	while True:
-		err = try_ddl(gw, schema, "ALTER TABLE `User` ADD COLUMN `hotfix` INT NULL")
-		if err is None or time.monotonic() > deadline:
-			break
-		time.sleep(0.2)
+	err = harness.retry_err(
+		lambda: try_ddl(gw, schema, "ALTER TABLE `User` ADD COLUMN `hotfix` INT NULL"), 10)
 	assert err is None, f"DDL must be allowed once the migration session is gone: {err}"
-	assert column_exists(db, schema, "User", "hotfix")
+	assert db.column_exists(schema, "User", "hotfix")
 
 	if not harness.DIRECT:
-		recs = audit_records(gw)
-		mig = [r for r in recs if "Post_published_idx" in (r.get("statement") or "")]
+		mig = harness.audit_records(gw, "Post_published_idx")
 		assert mig and all(r.get("session") == "migration" for r in mig), mig
-		blocked = [r for r in recs if "hotfix" in (r.get("statement") or "")
-			   and r.get("decision") == "block"]
+		blocked = harness.audit_records(gw, "hotfix", decision="block")
 		assert blocked and all(r.get("session") == "app" for r in blocked), blocked
-		assert any(x.get("id") == "migration-conflict" for x in blocked[0].get("rules") or []), blocked[0]
+		assert "migration-conflict" in harness.rule_ids(blocked[0]), blocked[0]
 
 
 def test_prisma_unsafe_migration_is_refused_whole():
 	"""A Prisma script whose CREATE UNIQUE INDEX meets duplicates: ddlgate
 	refuses it (unique-unguarded) before the server runs any of it; Prisma
 	records the failure; the index does not exist."""
-	db = harness.shared_mariadb()
 	schema = "prisma_unsafe"
-	setup_db(db, schema)
-	gw = make_gateway(db)
-	names = migration_names()
+	db = setup_schema(schema)
+	gw = harness.guarded_gateway(db)
+	names = harness.prisma_migrations()
 
-	deploy = PrismaDeploy(gw, schema)
-	deploy.lock()
-	deploy.initialize()
+	deploy = start_deploy(gw, schema)
 	for name in names[:2]:
 		assert deploy.apply(name) is None, name
 	deploy.close()
@@ -279,9 +126,7 @@ def test_prisma_unsafe_migration_is_refused_whole():
 			    "('a@example.com','same'), ('b@example.com','same'), ('c@example.com', NULL)")
 	app.close()
 
-	deploy = PrismaDeploy(gw, schema)
-	deploy.lock()
-	deploy.initialize()
+	deploy = start_deploy(gw, schema)
 	assert deploy.applied() == names[:2]
 	err = deploy.apply(names[2])
 	assert err is not None, "a unique index over duplicates must not apply"
@@ -289,14 +134,14 @@ def test_prisma_unsafe_migration_is_refused_whole():
 	if harness.DIRECT:
 		assert code == 1062, err
 		# MariaDB ran the first statement of the script before failing.
-		assert column_exists(db, schema, "User", "nickname")
+		assert db.column_exists(schema, "User", "nickname")
 	else:
 		assert code == 1290 and "unique-unguarded" in msg, err
 		assert msg.startswith("ddlgate: blocked by unique-unguarded"), msg
 		# Nothing of the refused COM_QUERY reached the server.
-		assert not column_exists(db, schema, "User", "nickname"), \
+		assert not db.column_exists(schema, "User", "nickname"), \
 			"the refused script's first statement ran anyway"
-	assert not index_exists(db, schema, "User", "User_name_key")
+	assert not db.index_exists(schema, "User", "User_name_key")
 	rows = db.query(f"SELECT finished_at, logs FROM `{schema}`.`_prisma_migrations` "
 			"WHERE migration_name = %s", (names[2],))
 	assert rows and rows[0][0] is None and rows[0][1], rows
@@ -308,30 +153,23 @@ def test_prisma_deploy_on_one_ddlgate_blocks_ddl_on_another():
 	migration state through the server: a deploy through the first makes
 	DDL through the second a migration-conflict."""
 	harness.require_proxy("two ddlgate instances")
-	db = harness.shared_mariadb()
 	schema = "prisma_two"
-	setup_db(db, schema)
-	gw1 = make_gateway(db)
-	gw2 = make_gateway(db)
+	db = setup_schema(schema)
+	gw1 = harness.guarded_gateway(db)
+	gw2 = harness.guarded_gateway(db)
 
-	deploy = PrismaDeploy(gw1, schema)
-	deploy.lock()
-	deploy.initialize()
-	assert deploy.apply(migration_names()[0]) is None
+	deploy = start_deploy(gw1, schema)
+	assert deploy.apply(harness.prisma_migrations()[0]) is None
 	# The shared state lives in the server (a named lock on a side
 	# connection): give the first ddlgate a moment to take it.
 	time.sleep(0.5)
 	err = try_ddl(gw2, schema, "ALTER TABLE `User` ADD COLUMN `other_gate` INT NULL")
-	assert_conflict(err, "DDL through the second ddlgate")
-	assert not column_exists(db, schema, "User", "other_gate")
+	harness.assert_refused(err, "migration-conflict", "DDL through the second ddlgate")
+	assert not db.column_exists(schema, "User", "other_gate")
 	deploy.close()
 
-	deadline = time.monotonic() + 10
-	while True:
-		err = try_ddl(gw2, schema, "ALTER TABLE `User` ADD COLUMN `other_gate` INT NULL")
-		if err is None or time.monotonic() > deadline:
-			break
-		time.sleep(0.2)
+	err = harness.retry_err(
+		lambda: try_ddl(gw2, schema, "ALTER TABLE `User` ADD COLUMN `other_gate` INT NULL"), 10)
 	assert err is None, f"after the deploy disconnects, the second ddlgate allows DDL: {err}"
 
 

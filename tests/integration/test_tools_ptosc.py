@@ -10,9 +10,7 @@ application writes that run during the copy are kept.
 Under DDLGATE_DIRECT=1 the same runs go to MariaDB itself.
 """
 
-import json
 import os
-import shutil
 import sys
 import threading
 import time
@@ -20,67 +18,40 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-PROBER, PROBER_PASSWORD = "prober", "prober-secret"
-MIGRATOR, MIGRATOR_PASSWORD = "migrator", "migrator-secret"
 ROWS = 5000
 
 harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 300)
 
 
-def require_ptosc():
-	if not shutil.which("pt-online-schema-change"):
-		raise RuntimeError("pt-online-schema-change missing: apt-get install percona-toolkit")
+def db():
+	"""The file's MariaDB with the probe account and a dedicated
+	migration account."""
+	return harness.shared_mariadb(accounts=(harness.PROBER, harness.MIGRATOR))
 
 
-def setup_db(db, schema):
-	"""A schema with one table of ROWS rows, the probe account and a
-	dedicated migration account."""
+def setup_schema(schema):
+	"""A schema with one table of ROWS rows."""
+	d = db()
+	d.fresh_database(schema)
 	for sql in (
-		f"DROP DATABASE IF EXISTS `{schema}`",
-		f"CREATE DATABASE `{schema}`",
 		f"CREATE TABLE `{schema}`.orders (id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
 		"customer VARCHAR(64) NOT NULL, amount DECIMAL(10,2) NOT NULL, "
 		"KEY customer_idx (customer)) ENGINE=InnoDB",
 		f"INSERT INTO `{schema}`.orders (customer, amount) "
 		f"SELECT CONCAT('c', seq MOD 97), seq / 100 FROM `{schema}`.seq_1_to_{ROWS}",
-		f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-		f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-		f"CREATE OR REPLACE USER '{MIGRATOR}'@'127.0.0.1' IDENTIFIED BY '{MIGRATOR_PASSWORD}'",
-		f"GRANT ALL ON *.* TO '{MIGRATOR}'@'127.0.0.1'",
 	):
-		db.query(sql)
+		d.query(sql)
+	return d
 
 
-def make_gateway(db, sections=None):
-	if harness.DIRECT:
-		return harness.Direct(db)
-	conf = {"guard": {"user": PROBER, "password": PROBER_PASSWORD}}
-	for name, keys in (sections or {}).items():
-		conf.setdefault(name, {}).update(keys)
-	gw = harness.Ddlgate(db, conf, start=False)
-	gw.conf.setdefault("audit", {}).setdefault("path", gw.audit)
-	gw.write_config(gw.conf)
-	gw.start()
-	return gw
-
-
-def ptosc(gw, schema, table, alter, user, password):
-	require_ptosc()
-	dsn = f"D={schema},t={table},h={gw.host},P={gw.port},u={user},p={password}"
+def ptosc(gw, schema, table, alter, account):
+	harness.require_programs("pt-online-schema-change", install="apt-get install percona-toolkit")
+	dsn = f"D={schema},t={table},h={gw.host},P={gw.port},u={account.user},p={account.password}"
 	cmd = ["pt-online-schema-change", "--alter", alter, dsn,
 	       "--recursion-method=none", "--no-check-replication-filters",
 	       "--chunk-size=250", "--sleep=0.05", "--set-vars", "lock_wait_timeout=5",
 	       "--no-version-check", "--execute"]
-	r = harness.run(cmd, timeout=240)
-	shown = " ".join(cmd).replace(password, "***")
-	print(f"$ {shown} -> exit {r.returncode}\n{r.stdout}{r.stderr}".rstrip())
-	return r
-
-
-def columns(db, schema, table):
-	return [r[0] for r in db.query(
-		"SELECT COLUMN_NAME FROM information_schema.COLUMNS "
-		"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (schema, table))]
+	return harness.run_shown(cmd, secret=account.password, timeout=240)
 
 
 def leftovers(db, schema):
@@ -120,42 +91,34 @@ class Writer(threading.Thread):
 			conn.close()
 
 
-def run_alter(gw, db, schema, user, password):
+def run_alter(gw, db, schema, account):
 	writer = Writer(gw, schema)
 	writer.start()
 	try:
-		r = ptosc(gw, schema, "orders", "ADD COLUMN c INT NULL", user, password)
+		r = ptosc(gw, schema, "orders", "ADD COLUMN c INT NULL", account)
 	finally:
 		writer.stop.set()
 		writer.join(30)
 	out = r.stdout + r.stderr
 	assert r.returncode == 0, "pt-online-schema-change must work through ddlgate:\n" + out
 	assert "Successfully altered" in out, out
-	assert columns(db, schema, "orders") == ["id", "customer", "amount", "c"]
-	count = db.query(f"SELECT COUNT(*) FROM `{schema}`.orders")[0][0]
-	live = db.query(f"SELECT COUNT(*) FROM `{schema}`.orders WHERE customer='live'")[0][0]
+	assert db.columns(schema, "orders") == ["id", "customer", "amount", "c"]
+	count = db.count(schema, "orders")
+	live = db.count(schema, "orders", "customer='live'")
 	assert live == writer.inserted, f"rows written during the copy: {live} kept, {writer.inserted} inserted"
 	assert count == ROWS + writer.inserted, (count, writer.inserted)
 	assert leftovers(db, schema) == [], leftovers(db, schema)
 	return writer
 
 
-def audit_records(gw):
-	if harness.DIRECT or not os.path.exists(gw.audit):
-		return []
-	with open(gw.audit) as f:
-		return [json.loads(line) for line in f if line.strip()]
-
-
 def test_ptosc_adds_a_column_to_a_live_table_with_default_config():
-	db = harness.shared_mariadb()
 	schema = "ptosc_default"
-	setup_db(db, schema)
-	gw = make_gateway(db)
-	run_alter(gw, db, schema, harness.APP_USER, harness.APP_PASSWORD)
+	db = setup_schema(schema)
+	gw = harness.guarded_gateway(db)
+	run_alter(gw, db, schema, harness.APP)
 	if not harness.DIRECT:
-		recs = audit_records(gw)
-		renames = [r for r in recs if (r.get("statement") or "").upper().startswith("RENAME TABLE")]
+		renames = [r for r in harness.audit_records(gw)
+			   if (r.get("statement") or "").upper().startswith("RENAME TABLE")]
 		assert renames, "the swap must be in the audit log"
 		assert renames[-1].get("outcome") == "ok", renames[-1]
 
@@ -163,13 +126,12 @@ def test_ptosc_adds_a_column_to_a_live_table_with_default_config():
 def test_ptosc_as_a_migration_user():
 	"""The [migration] users route: pt-osc's account is a migration user,
 	so its sessions hold the floor and are recorded as migration."""
-	db = harness.shared_mariadb()
 	schema = "ptosc_migrator"
-	setup_db(db, schema)
-	gw = make_gateway(db, {"migration": {"users": MIGRATOR}})
-	run_alter(gw, db, schema, MIGRATOR, MIGRATOR_PASSWORD)
+	db = setup_schema(schema)
+	gw = harness.guarded_gateway(db, {"migration": {"users": harness.MIGRATOR.user}})
+	run_alter(gw, db, schema, harness.MIGRATOR)
 	if not harness.DIRECT:
-		ddl = [r for r in audit_records(gw) if r.get("user") == MIGRATOR and r.get("kind") == "ddl"]
+		ddl = harness.audit_records(gw, user=harness.MIGRATOR.user, kind="ddl")
 		assert ddl, "pt-osc's DDL must be in the audit log"
 		assert all(r.get("session") == "migration" for r in ddl), ddl
 

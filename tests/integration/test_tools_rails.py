@@ -27,7 +27,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import pymysql  # noqa: E402
+from harness import rows as run, run_err as try_ddl  # noqa: E402
 
 MIGRATOR_SALT = 2053462845
 
@@ -35,16 +35,6 @@ MIGRATOR_SALT = 2053462845
 def rails_lock_id(database):
 	"""Active Record's migrator lock id: MIGRATOR_SALT * CRC32(database)."""
 	return MIGRATOR_SALT * zlib.crc32(database.encode("utf-8"))
-
-
-WEBAPP, WEBAPP_PASSWORD = "webapp", "webapp-secret"
-
-
-def setup_db(db, name):
-	db.query(f"DROP DATABASE IF EXISTS `{name}`")
-	db.query(f"CREATE DATABASE `{name}`")
-	db.query(f"CREATE OR REPLACE USER '{WEBAPP}'@'127.0.0.1' IDENTIFIED BY '{WEBAPP_PASSWORD}'")
-	db.query(f"GRANT ALL ON *.* TO '{WEBAPP}'@'127.0.0.1'")
 
 
 def rails_connect(gw, schema):
@@ -57,29 +47,10 @@ def rails_connect(gw, schema):
 	return conn
 
 
-def run(conn, sql):
-	with conn.cursor() as cur:
-		cur.execute(sql)
-		return cur.fetchall()
-
-
-def try_ddl(conn, sql):
-	try:
-		run(conn, sql)
-		return None
-	except pymysql.err.MySQLError as e:
-		return (e.args[0], e.args[1] if len(e.args) > 1 else "")
-
-
-def table_exists(db, schema, table):
-	return bool(db.query("SELECT 1 FROM information_schema.TABLES "
-			     "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", (schema, table)))
-
-
 def test_rails_migrate_with_lock_on_its_own_connection():
-	db = harness.shared_mariadb()
 	schema = "rails_app"
-	setup_db(db, schema)
+	db = harness.shared_mariadb(accounts=(harness.WEBAPP,))
+	db.fresh_database(schema)
 	gw = harness.gateway(db)
 
 	main = rails_connect(gw, schema)
@@ -108,19 +79,17 @@ def test_rails_migrate_with_lock_on_its_own_connection():
 	run(main, "INSERT INTO `schema_migrations` (`version`) VALUES ('20240101000000')")
 
 	# Another client's DDL meanwhile is a conflict (through ddlgate).
-	other = harness.connect(gw, user=WEBAPP, password=WEBAPP_PASSWORD, database=schema)
-	err = try_ddl(other, "CREATE TABLE `side` (id INT PRIMARY KEY)")
-	other.close()
+	err = harness.run_err_once(gw, "CREATE TABLE `side` (id INT PRIMARY KEY)", database=schema)
 	if harness.DIRECT:
 		assert err is None, err
 	else:
-		assert err is not None and err[0] == 1290 and "migration-conflict" in err[1], err
-		assert not table_exists(db, schema, "side")
+		harness.assert_refused(err, "migration-conflict", "another client's DDL")
+		assert not db.table_exists(schema, "side")
 
 	assert run(lock, f"SELECT RELEASE_LOCK('{lock_id}')")[0][0] == 1
 	lock.close()
 	main.close()
-	assert table_exists(db, schema, "articles")
+	assert db.table_exists(schema, "articles")
 
 
 if __name__ == "__main__":

@@ -21,39 +21,22 @@ import harness  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.join(HERE, "tools", "sqitch")
-PROBER, PROBER_PASSWORD = "prober", "prober-secret"
 
 harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 300)
 
 
 def require_sqitch():
-	if not shutil.which("sqitch") or not shutil.which("mysql"):
-		raise RuntimeError("sqitch and the mysql client are needed: "
-				   "apt-get install sqitch libdbd-mysql-perl mariadb-client")
+	harness.require_programs("sqitch", "mysql",
+				 install="apt-get install sqitch libdbd-mysql-perl mariadb-client")
 
 
-def setup_db(db, name):
-	for sql in (
-		f"DROP DATABASE IF EXISTS `{name}`",
-		f"DROP DATABASE IF EXISTS `{name}_sqitch`",
-		f"CREATE DATABASE `{name}`",
-		f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-		f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-	):
-		db.query(sql)
-
-
-def make_gateway(db, sections=None):
-	if harness.DIRECT:
-		return harness.Direct(db)
-	conf = {"guard": {"user": PROBER, "password": PROBER_PASSWORD}}
-	for name, keys in (sections or {}).items():
-		conf.setdefault(name, {}).update(keys)
-	gw = harness.Ddlgate(db, conf, start=False)
-	gw.conf.setdefault("audit", {}).setdefault("path", gw.audit)
-	gw.write_config(gw.conf)
-	gw.start()
-	return gw
+def setup_schema(name):
+	"""The file's MariaDB (with the probe account) and a fresh schema
+	without sqitch's registry."""
+	db = harness.shared_mariadb(accounts=(harness.PROBER,))
+	db.query(f"DROP DATABASE IF EXISTS `{name}_sqitch`")
+	db.fresh_database(name)
+	return db
 
 
 class Project:
@@ -98,18 +81,13 @@ class Project:
 			    "SQITCH_SYSTEM_CONFIG": os.devnull,
 			    "SQITCH_PAGER": "cat", "MYSQL_HOME": self.dir, "HOME": self.dir})
 		cmd = ["sqitch", "--chdir", self.dir] + [args[0], "--target", target] + list(args[1:])
-		r = harness.run(cmd, timeout=120, env=env, cwd=self.dir)
-		shown = " ".join(cmd).replace(harness.APP_PASSWORD, "***")
-		print(f"$ {shown} -> exit {r.returncode}\n{r.stdout}{r.stderr}".rstrip())
-		return r
+		return harness.run_shown(cmd, secret=harness.APP_PASSWORD, timeout=120, env=env,
+					 cwd=self.dir)
 
 
 def table_rows(db, schema, table):
 	"""Row count of a table, or None when the table does not exist."""
-	if not db.query("SELECT 1 FROM information_schema.TABLES "
-			"WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", (schema, table)):
-		return None
-	return db.query(f"SELECT COUNT(*) FROM `{schema}`.`{table}`")[0][0]
+	return db.count(schema, table) if db.table_exists(schema, table) else None
 
 
 def deployed_changes(db, proj):
@@ -118,10 +96,9 @@ def deployed_changes(db, proj):
 
 
 def test_sqitch_deploy_then_revert_of_a_table_with_data_is_refused():
-	db = harness.shared_mariadb()
 	schema = "sqitch_app"
-	setup_db(db, schema)
-	gw = make_gateway(db)
+	db = setup_schema(schema)
+	gw = harness.guarded_gateway(db)
 	proj = Project(schema)
 
 	r = proj.sqitch(gw, "deploy")
@@ -173,10 +150,9 @@ def test_sqitch_deploy_as_a_migration_user():
 	"""The [migration] users route for sqitch: its registry connection and
 	every `mysql` client it starts log in as the deploy account, so they
 	are all the migration's sessions and must not conflict with each other."""
-	db = harness.shared_mariadb()
 	schema = "sqitch_user"
-	setup_db(db, schema)
-	gw = make_gateway(db, {"migration": {"users": harness.APP_USER}})
+	db = setup_schema(schema)
+	gw = harness.guarded_gateway(db, {"migration": {"users": harness.APP_USER}})
 	proj = Project(schema)
 	r = proj.sqitch(gw, "deploy")
 	assert r.returncode == 0, ("sqitch deploy as a [migration] user must work:\n"
@@ -184,11 +160,7 @@ def test_sqitch_deploy_as_a_migration_user():
 	assert table_rows(db, schema, "widgets") == 0
 	assert table_rows(db, schema, "gizmos") == 0
 	if not harness.DIRECT:
-		import json
-		with open(gw.audit) as f:
-			recs = [json.loads(line) for line in f if line.strip()]
-		ddl = [x for x in recs if "widgets" in (x.get("statement") or "")
-		       and x.get("kind") == "ddl"]
+		ddl = harness.audit_records(gw, "widgets", kind="ddl")
 		assert ddl and all(x.get("session") == "migration" for x in ddl), ddl
 
 
