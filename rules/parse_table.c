@@ -743,23 +743,36 @@ static void partition_op(struct parser *p, struct stmt *s, const char *name)
 	}
 }
 
+/* What ADD and DROP share besides columns and keys: partitions, system
+ * versioning and application-time periods. names: the op names for
+ * partition, versioning and period. */
+static const char *const add_names[] = {"add partition", "add system versioning", "add period"};
+static const char *const drop_names[] = {"drop partition", "drop system versioning", "drop period"};
+
+static bool add_drop_other(struct parser *p, struct stmt *s, const char *const names[3])
+{
+	if (ps_accept_kw(p, "PARTITION")) {
+		partition_op(p, s, names[0]);
+		return true;
+	}
+	if (ps_accept_kws(p, "SYSTEM VERSIONING")) {
+		ps_add_op(p, s, OP_OTHER)->name = names[1];
+		return true;
+	}
+	if (ps_is_kw(p, "PERIOD") && ps_is_kw_at(p, 1, "FOR")) {
+		ps_add_op(p, s, OP_OTHER)->name = names[2];
+		ps_skip_expr(p, NULL);
+		return true;
+	}
+	return false;
+}
+
 static void alter_add(struct parser *p, struct stmt *s)
 {
 	if (key_def(p, s))
 		return;
-	if (ps_accept_kw(p, "PARTITION")) {
-		partition_op(p, s, "add partition");
+	if (add_drop_other(p, s, add_names))
 		return;
-	}
-	if (ps_accept_kws(p, "SYSTEM VERSIONING")) {
-		ps_add_op(p, s, OP_OTHER)->name = "add system versioning";
-		return;
-	}
-	if (ps_is_kw(p, "PERIOD") && ps_is_kw_at(p, 1, "FOR")) {
-		ps_add_op(p, s, OP_OTHER)->name = "add period";
-		ps_skip_expr(p, NULL);
-		return;
-	}
 	ps_accept_kw(p, "COLUMN");
 	bool ine = ps_accept_kws(p, "IF NOT EXISTS");
 	if (ps_accept_op(p, "(")) {
@@ -806,19 +819,8 @@ static void alter_drop(struct parser *p, struct stmt *s)
 		op->name = ps_ident(p);
 		return;
 	}
-	if (ps_accept_kw(p, "PARTITION")) {
-		partition_op(p, s, "drop partition");
+	if (add_drop_other(p, s, drop_names))
 		return;
-	}
-	if (ps_accept_kws(p, "SYSTEM VERSIONING")) {
-		ps_add_op(p, s, OP_OTHER)->name = "drop system versioning";
-		return;
-	}
-	if (ps_is_kw(p, "PERIOD") && ps_is_kw_at(p, 1, "FOR")) {
-		ps_add_op(p, s, OP_OTHER)->name = "drop period";
-		ps_skip_expr(p, NULL);
-		return;
-	}
 	ps_accept_kw(p, "COLUMN");
 	op = ps_add_op(p, s, OP_DROP_COLUMN);
 	op->if_exists = ps_accept_kws(p, "IF EXISTS");
