@@ -22,6 +22,7 @@
 #include "config/cfg.h"
 #include "proxy/admin.h"
 #include "proxy/metrics.h"
+#include "proxy/session.h"
 
 static char *render(void)
 {
@@ -57,7 +58,7 @@ static void test_render(void **state)
 {
 	metrics_conn_opened();
 	metrics_conn_opened();
-	metrics_conn_closed();
+	metrics_conn_closed(SESS_END_CLIENT_QUIT);
 	metrics_conn_refused();
 	metrics_bytes(100, 2000);
 	metrics_command(0x03, 150);	 /* COM_QUERY, 150 us */

@@ -1,0 +1,253 @@
+/*
+ * The byte mover of one leg (see leg.h): socket reads and writes through
+ * TLS and CLIENT_COMPRESS, and the events that drive them.
+ */
+#include "proxy/leg.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "proxy/compress.h"
+#include "proxy/tls.h"
+
+void leg_want_read(struct leg *l, bool on)
+{
+	if (l->fd < 0 || on == l->rev_on)
+		return;
+	if (on)
+		event_add(&l->rev, NULL);
+	else
+		event_del(&l->rev);
+	l->rev_on = on;
+}
+
+void leg_want_write(struct leg *l, bool on)
+{
+	if (l->fd < 0 || on == l->wev_on)
+		return;
+	if (on)
+		event_add(&l->wev, NULL);
+	else
+		event_del(&l->wev);
+	l->wev_on = on;
+}
+
+size_t leg_pending_out(const struct leg *l)
+{
+	return evbuffer_get_length(l->out) + (l->zout ? evbuffer_get_length(l->zout) : 0);
+}
+
+void leg_cleanup(struct leg *l)
+{
+	if (l->fd >= 0) {
+		event_del(&l->rev);
+		event_del(&l->wev);
+		if (l->ssl)
+			SSL_shutdown(l->ssl); /* best effort close_notify, never waits */
+		close(l->fd);
+		l->fd = -1;
+	}
+	if (l->ssl) {
+		SSL_free(l->ssl);
+		l->ssl = NULL;
+	}
+	if (l->in)
+		evbuffer_free(l->in);
+	if (l->out)
+		evbuffer_free(l->out);
+	if (l->zin)
+		evbuffer_free(l->zin);
+	if (l->zout)
+		evbuffer_free(l->zout);
+	l->in = l->out = l->zin = l->zout = NULL;
+}
+
+/*
+ * Reads what the socket has (at most limit bytes when limit > 0) into the
+ * leg's input, through TLS and zlib when they are on. Sets l->eof when the
+ * peer closed. Returns LEG_ERR when the leg is broken; *got counts wire
+ * bytes.
+ */
+enum leg_io leg_read(struct leg *l, size_t limit, size_t *got)
+{
+	struct evbuffer *dst = l->zin ? l->zin : l->in;
+	size_t total = 0;
+	*got = 0;
+	l->read_wants_write = false;
+	for (;;) {
+		size_t want = LEG_READ_CHUNK;
+		if (limit) {
+			if (total >= limit)
+				break;
+			if (limit - total < want)
+				want = limit - total;
+		} else if (!l->ssl && total >= LEG_READ_MAX) {
+			break;
+		}
+		struct evbuffer_iovec v[2];
+		int nv = evbuffer_reserve_space(dst, want, v, 2);
+		if (nv <= 0)
+			return LEG_ERR;
+		if (limit) { /* never read past limit: the rest belongs to TLS */
+			size_t room = 0;
+			for (int i = 0; i < nv; i++) {
+				if (room + v[i].iov_len > want)
+					v[i].iov_len = want - room;
+				room += v[i].iov_len;
+			}
+		}
+		size_t n;
+		if (l->ssl) {
+			enum tls_io t = tls_read(l->ssl, v[0].iov_base, v[0].iov_len, &n);
+			if (t == TLS_IO_WANT_READ)
+				break;
+			if (t == TLS_IO_WANT_WRITE) {
+				l->read_wants_write = true;
+				break;
+			}
+			if (t == TLS_IO_EOF) {
+				l->eof = true;
+				break;
+			}
+			if (t != TLS_IO_OK) {
+				if (total == 0)
+					return LEG_ERR;
+				l->eof = true; /* process what came first (an ERR, say) */
+				break;
+			}
+			v[0].iov_len = n;
+			nv = 1;
+		} else {
+			ssize_t r = readv(l->fd, v, nv);
+			if (r < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					break;
+				if (errno == EINTR)
+					continue;
+				if (total == 0)
+					return LEG_ERR;
+				l->eof = true;
+				break;
+			}
+			if (r == 0) {
+				l->eof = true;
+				break;
+			}
+			n = (size_t)r;
+			size_t rest = n;
+			for (int i = 0; i < nv; i++) {
+				if (v[i].iov_len > rest)
+					v[i].iov_len = rest;
+				rest -= v[i].iov_len;
+			}
+		}
+		if (evbuffer_commit_space(dst, v, nv) != 0)
+			return LEG_ERR;
+		total += n;
+		if (!l->ssl && n < want)
+			break; /* the socket is drained: skip the EAGAIN read */
+	}
+	*got = total;
+	if (l->zin && total > 0) {
+		uint8_t seq = l->zseq;
+		if (!zc_inflate(l->zin, l->in, &seq))
+			return LEG_ERR;
+		l->zseq = (uint8_t)(seq + 1);
+	}
+	return LEG_OK;
+}
+
+/*
+ * Writes as much of the leg's output as the socket takes, compressing
+ * first when zlib is on; arms the write event for the rest. Returns LEG_ERR
+ * when the leg is broken; *put counts plain bytes handed on.
+ */
+enum leg_io leg_flush(struct leg *l, size_t *put)
+{
+	struct evbuffer *src = l->out;
+	*put = 0;
+	if (l->fd < 0)
+		return LEG_ERR;
+	if (l->zout) {
+		size_t n = evbuffer_get_length(l->out);
+		if (n && !zc_deflate(l->out, l->zout, &l->zseq))
+			return LEG_ERR;
+		*put = n;
+		src = l->zout;
+	}
+	bool want_read = false;
+	while (evbuffer_get_length(src) > 0) {
+		if (l->ssl) {
+			struct evbuffer_iovec v;
+			if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+				break;
+			size_t n;
+			enum tls_io t = tls_write(l->ssl, v.iov_base, v.iov_len, &n);
+			if (t == TLS_IO_OK) {
+				evbuffer_drain(src, n);
+				if (!l->zout)
+					*put += n;
+				continue;
+			}
+			if (t == TLS_IO_WANT_WRITE)
+				break;
+			if (t == TLS_IO_WANT_READ) {
+				want_read = true;
+				break;
+			}
+			return LEG_ERR;
+		}
+		int n = evbuffer_write(src, l->fd);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			return LEG_ERR;
+		}
+		if (!l->zout)
+			*put += (size_t)n;
+		if (evbuffer_get_length(src) > 0)
+			break; /* the socket is full */
+	}
+	(void)want_read; /* reading stays on in every state where TLS writes happen */
+	leg_want_write(l, evbuffer_get_length(src) > 0);
+	return LEG_OK;
+}
+
+bool leg_init(struct leg *l, struct event_base *base, int fd, event_callback_fn rd,
+	      event_callback_fn wr, void *arg)
+{
+	l->fd = fd;
+	event_assign(&l->rev, base, fd, EV_READ | EV_PERSIST, rd, arg);
+	event_assign(&l->wev, base, fd, EV_WRITE | EV_PERSIST, wr, arg);
+	l->in = evbuffer_new();
+	l->out = evbuffer_new();
+	return l->in && l->out;
+}
+
+void leg_pause(struct leg *l)
+{
+	if (l->fd < 0)
+		return;
+	event_del(&l->rev);
+	event_del(&l->wev);
+	l->rev_on = l->wev_on = false;
+}
+
+void leg_send_now(struct leg *l, const void *buf, size_t len)
+{
+	if (l->fd < 0 || leg_pending_out(l) > 0)
+		return;
+	size_t n;
+	if (l->ssl) {
+		(void)tls_write(l->ssl, buf, len, &n);
+	} else {
+		ssize_t w = send(l->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)w;
+	}
+}
