@@ -80,11 +80,11 @@ static uint32_t payload_stmt_id(const uint8_t *payload, size_t plen)
 }
 
 /*
- * A whole fetched command is at the front of c.in (fetch_wire bytes).
- * Remembers what its success will change and asks the hook. Returns false
- * when the session closed.
+ * A whole fetched command is at the front of c.in (fetch_wire bytes, parts
+ * packets, total payload bytes). Remembers what its success will change and asks the hook. Returns
+ * false when the session closed.
  */
-static bool fetched_command(struct sess *s, unsigned parts)
+static bool fetched_command(struct sess *s, unsigned parts, uint64_t total)
 {
 	size_t wire = s->fetch_wire;
 	uint8_t *copy = NULL;
@@ -94,26 +94,14 @@ static bool fetched_command(struct sess *s, unsigned parts)
 		payload = evbuffer_pullup(s->c.in, wire) + PKT_HDR;
 		plen = wire - PKT_HDR;
 	} else {
-		/* Reassemble the 16 MiB parts: the only copy, for giant statements. */
-		copy = malloc(s->c_total ? s->c_total : 1);
+		/* Reassemble the 16 MiB parts: a copy, for giant statements only. */
+		copy = malloc(total ? total : 1);
 		if (!copy) {
 			sess_close(s, SESS_END_OOM);
 			return false;
 		}
-		struct evbuffer_ptr pos;
-		evbuffer_ptr_set(s->c.in, &pos, 0, EVBUFFER_PTR_SET);
-		size_t n = 0;
-		for (unsigned i = 0; i < parts; i++) {
-			uint8_t h[PKT_HDR];
-			evbuffer_copyout_from(s->c.in, &pos, h, PKT_HDR);
-			evbuffer_ptr_set(s->c.in, &pos, PKT_HDR, EVBUFFER_PTR_ADD);
-			uint32_t l = pkt_hdr_len(h);
-			evbuffer_copyout_from(s->c.in, &pos, copy + n, l);
-			evbuffer_ptr_set(s->c.in, &pos, l, EVBUFFER_PTR_ADD);
-			n += l;
-		}
+		plen = pkt_reassemble(evbuffer_pullup(s->c.in, wire), wire, copy);
 		payload = copy;
-		plen = n;
 	}
 	uint8_t cmd = payload[0];
 	free(s->pending);
@@ -259,16 +247,25 @@ bool sess_client_process(struct sess *s)
 			if (evbuffer_copyout(in, h, PKT_HDR) != PKT_HDR)
 				return true;
 			uint32_t len = pkt_hdr_len(h);
-			if (s->c.zin && s->c_cont)
-				h[3] = fix_seq(in, 0, (uint8_t)(s->c_seq + 1));
-			if (s->c_cont && h[3] != (uint8_t)(s->c_seq + 1))
-				return sess_fail(s, SESS_END_CONT_SEQ);
-			s->c_seq = h[3];
-			s->c_total += len;
-			if (s->c_cont && s->c_total > max)
-				return too_large(s);
 			bool was_cont = s->c_cont;
-			s->c_cont = len == PKT_MAX_PAYLOAD;
+			enum pkt_part r;
+			if (was_cont) {
+				if (s->c.zin)
+					h[3] = fix_seq(in, 0, (uint8_t)(s->c_seq + 1));
+				r = pkt_scan_part(&s->c_scan, h, max);
+				if (r == PKT_PART_BAD_SEQ)
+					return sess_fail(s, SESS_END_CONT_SEQ);
+				s->c_seq = h[3];
+				if (r == PKT_PART_TOO_LARGE)
+					return too_large(s);
+			} else {
+				/* A packet of its own (LOCAL INFILE data, auth data):
+				 * max_packet caps each logical packet, not the sum. */
+				pkt_scan_begin(&s->c_scan);
+				r = pkt_scan_part(&s->c_scan, h, UINT64_MAX);
+				s->c_seq = h[3];
+			}
+			s->c_cont = r == PKT_PART_MORE;
 			evbuffer_remove_buffer(in, s->b.out, PKT_HDR);
 			s->c_left = len;
 			if (infile && !was_cont && len == 0)
@@ -300,12 +297,13 @@ bool sess_client_process(struct sess *s)
 			s->cmd = h[PKT_HDR];
 			s->hs.command = s->cmd;
 			s->c_seq = 0;
-			s->c_total = len;
+			pkt_scan_begin(&s->c_scan);
+			enum pkt_part r = pkt_scan_part(&s->c_scan, h, max);
 			s->cmd_start_us = worker_now_us();
 			s->hook_results = s->cmd == COM_QUERY || s->cmd == COM_STMT_PREPARE ||
 					  s->cmd == COM_STMT_EXECUTE || s->cmd == COM_INIT_DB;
 			s->last_active_ms = sess_now_ms();
-			if (len > max)
+			if (r == PKT_PART_TOO_LARGE)
 				return too_large(s);
 			if (s->cmd == COM_QUIT) {
 				sess_set_state(s, S_IDLE);
@@ -315,7 +313,7 @@ bool sess_client_process(struct sess *s)
 			if (!is_fetched(s, s->cmd)) {
 				/* SEND: stream it. With no continuation the whole command
 				 * is known now, so the answer is followed from here. */
-				s->c_cont = len == PKT_MAX_PAYLOAD;
+				s->c_cont = r == PKT_PART_MORE;
 				s->c_left = len;
 				evbuffer_remove_buffer(in, s->b.out, PKT_HDR);
 				if (!s->c_cont)
@@ -324,39 +322,40 @@ bool sess_client_process(struct sess *s)
 			}
 			s->fetching = true;
 		}
-		/* FETCH: find the end of the logical packet (continuations too). */
+		/* FETCH: find the end of the logical packet (continuations too)
+		 * with the codec's scanner, from the first header on each pass:
+		 * headers are cheap to walk and nothing is copied until the
+		 * whole command is there. */
+		struct pkt_scan_state st;
 		size_t pos = 0;
-		unsigned parts = 0;
-		uint64_t total = 0;
-		struct evbuffer_ptr ptr;
+		pkt_scan_begin(&st);
 		for (;;) {
 			uint8_t h[PKT_HDR];
+			struct evbuffer_ptr ptr;
 			if (have < pos + PKT_HDR)
 				return true;
 			evbuffer_ptr_set(in, &ptr, pos, EVBUFFER_PTR_SET);
 			evbuffer_copyout_from(in, &ptr, h, PKT_HDR);
 			uint32_t len = pkt_hdr_len(h);
 			if (s->c.zin) /* see fix_seq() */
-				h[3] = fix_seq(in, pos, (uint8_t)parts);
-			if (h[3] != (uint8_t)parts)
+				h[3] = fix_seq(in, pos, (uint8_t)st.parts);
+			enum pkt_part r = pkt_scan_part(&st, h, max);
+			if (r == PKT_PART_BAD_SEQ)
 				return sess_fail(s, SESS_END_CONT_SEQ);
-			total += len;
 			s->c_seq = h[3];
-			if (total > max) {
+			if (r == PKT_PART_TOO_LARGE) {
 				s->fetching = false;
 				return too_large(s);
 			}
-			parts++;
 			if (have < pos + PKT_HDR + len)
 				return true;
 			pos += PKT_HDR + len;
-			if (len < PKT_MAX_PAYLOAD)
+			if (r == PKT_PART_LAST)
 				break;
 		}
 		s->fetching = false;
 		s->fetch_wire = pos;
-		s->c_total = total;
-		if (!fetched_command(s, parts))
+		if (!fetched_command(s, st.parts, st.payload))
 			return false;
 	}
 }

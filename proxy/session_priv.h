@@ -63,13 +63,13 @@ struct sess {
 	bool compress;		    /* the client negotiated CLIENT_COMPRESS */
 
 	/* Command phase, client side. */
-	uint8_t cmd;	   /* command in flight */
-	uint8_t c_seq;	   /* last client sequence id */
-	uint64_t c_left;   /* bytes of the current client packet still to forward */
-	bool c_cont;	   /* a continuation packet follows the current one */
-	uint64_t c_total;  /* payload bytes of the current client command */
-	bool fetching;	   /* FETCH: waiting for the whole command in c.in */
-	size_t fetch_wire; /* HOOK_WAIT: wire bytes of the whole command */
+	uint8_t cmd;		      /* command in flight */
+	uint8_t c_seq;		      /* last client sequence id */
+	uint64_t c_left;	      /* bytes of the current client packet still to forward */
+	struct pkt_scan_state c_scan; /* the logical packet being streamed */
+	bool c_cont;		      /* a continuation packet follows the current one */
+	bool fetching;		      /* FETCH: waiting for the whole command in c.in */
+	size_t fetch_wire;	      /* HOOK_WAIT: wire bytes of the whole command */
 	uint64_t cmd_start_us;
 	bool in_hook;	     /* inside hook_command() */
 	bool resume_pending; /* sess_hook_resume() came during hook_command() */
