@@ -5,6 +5,8 @@
 #include "proxy/leg.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -12,7 +14,14 @@
 #include <event2/buffer.h>
 
 #include "proxy/compress.h"
+#include "proxy/mem.h"
 #include "proxy/tls.h"
+
+/* One per worker thread, lent to one leg at a time between a read and its
+ * settle. Allocated on first use and kept for the thread's life. */
+#define LEG_SCRATCH LEG_READ_MAX
+static __thread uint8_t *leg_scratch;
+static __thread struct leg *leg_scratch_owner;
 
 void leg_want_read(struct leg *l, bool on)
 {
@@ -43,6 +52,10 @@ size_t leg_pending_out(const struct leg *l)
 
 void leg_cleanup(struct leg *l)
 {
+	if (l->rbuf) { /* closed mid-event: the scratch goes back unsettled */
+		l->rbuf = NULL;
+		leg_scratch_owner = NULL;
+	}
 	if (l->fd >= 0) {
 		event_del(&l->rev);
 		event_del(&l->wev);
@@ -250,4 +263,186 @@ void leg_send_now(struct leg *l, const void *buf, size_t len)
 		ssize_t w = send(l->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)w;
 	}
+}
+
+/* ---- scratch reads ----------------------------------------------------------- */
+
+enum leg_io leg_read_scratch(struct leg *l, size_t *got)
+{
+	*got = 0;
+	if (l->zin || leg_scratch_owner || evbuffer_get_length(l->in) > 0)
+		return leg_read(l, 0, got);
+	if (!leg_scratch)
+		leg_scratch = mem_alloc(LEG_SCRATCH, "read scratch buffer");
+	size_t total = 0;
+	l->read_wants_write = false;
+	while (total < LEG_SCRATCH) {
+		size_t n;
+		if (l->ssl) {
+			enum tls_io t =
+			    tls_read(l->ssl, leg_scratch + total, LEG_SCRATCH - total, &n);
+			if (t == TLS_IO_WANT_READ)
+				break;
+			if (t == TLS_IO_WANT_WRITE) {
+				l->read_wants_write = true;
+				break;
+			}
+			if (t == TLS_IO_EOF) {
+				l->eof = true;
+				break;
+			}
+			if (t != TLS_IO_OK) {
+				if (total == 0)
+					return LEG_ERR;
+				l->eof = true; /* process what came first (an ERR, say) */
+				break;
+			}
+			total += n;
+			continue;
+		}
+		size_t want = LEG_SCRATCH - total;
+		ssize_t r = recv(l->fd, leg_scratch + total, want, 0);
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (total == 0)
+				return LEG_ERR;
+			l->eof = true;
+			break;
+		}
+		if (r == 0) {
+			l->eof = true;
+			break;
+		}
+		total += (size_t)r;
+		if ((size_t)r < want)
+			break; /* the socket is drained: skip the EAGAIN read */
+	}
+	*got = total;
+	if (total == 0)
+		return LEG_OK;
+	leg_scratch_owner = l;
+	l->rbuf = leg_scratch;
+	l->rpos = 0;
+	l->rlen = total;
+	l->fwd_len = 0;
+	return LEG_OK;
+}
+
+void leg_scratch_free(void)
+{
+	free(leg_scratch);
+	leg_scratch = NULL;
+	leg_scratch_owner = NULL;
+}
+
+/* Queues the pending forward in its destination's output. */
+static void leg_spill(struct leg *l)
+{
+	if (l->fwd_len && evbuffer_add(l->fwd_dst->out, l->rbuf + l->fwd_start, l->fwd_len) != 0)
+		l->oom = true;
+	l->fwd_len = 0;
+}
+
+enum leg_io leg_settle(struct leg *l, size_t *direct)
+{
+	*direct = 0;
+	if (l->rbuf) {
+		struct leg *d = l->fwd_dst;
+		if (l->fwd_len && d->fd >= 0 && !d->ssl && !d->zout && leg_pending_out(d) == 0) {
+			ssize_t r = send(d->fd, l->rbuf + l->fwd_start, l->fwd_len,
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (r > 0) {
+				*direct = (size_t)r;
+				l->fwd_start += (size_t)r;
+				l->fwd_len -= (size_t)r;
+			}
+			/* Errors: leg_flush() meets them on the queued rest. */
+		}
+		leg_spill(l);
+		if (l->rpos < l->rlen &&
+		    evbuffer_add(l->in, l->rbuf + l->rpos, l->rlen - l->rpos) != 0)
+			l->oom = true;
+		l->rbuf = NULL;
+		l->rpos = l->rlen = 0;
+		leg_scratch_owner = NULL;
+	}
+	return l->oom ? LEG_ERR : LEG_OK;
+}
+
+size_t leg_in_len(const struct leg *l)
+{
+	return l->rbuf ? l->rlen - l->rpos : evbuffer_get_length(l->in);
+}
+
+size_t leg_in_copyout(const struct leg *l, size_t pos, void *out, size_t n)
+{
+	if (l->rbuf) {
+		size_t have = l->rlen - l->rpos;
+		if (pos >= have)
+			return 0;
+		if (n > have - pos)
+			n = have - pos;
+		memcpy(out, l->rbuf + l->rpos + pos, n);
+		return n;
+	}
+	if (pos == 0) {
+		ev_ssize_t r = evbuffer_copyout(l->in, out, n);
+		return r > 0 ? (size_t)r : 0;
+	}
+	struct evbuffer_ptr p;
+	if (evbuffer_ptr_set(l->in, &p, pos, EVBUFFER_PTR_SET) != 0)
+		return 0;
+	ev_ssize_t r = evbuffer_copyout_from(l->in, &p, out, n);
+	return r > 0 ? (size_t)r : 0;
+}
+
+uint8_t *leg_in_pullup(struct leg *l, size_t n)
+{
+	if (l->rbuf)
+		return l->rbuf + l->rpos;
+	return evbuffer_pullup(l->in, (ev_ssize_t)n);
+}
+
+void leg_in_poke(struct leg *l, size_t pos, uint8_t v)
+{
+	if (l->rbuf) {
+		l->rbuf[l->rpos + pos] = v;
+		return;
+	}
+	struct evbuffer_ptr p;
+	struct evbuffer_iovec io;
+	if (evbuffer_ptr_set(l->in, &p, pos, EVBUFFER_PTR_SET) == 0 &&
+	    evbuffer_peek(l->in, 1, &p, &io, 1) >= 1 && io.iov_len > 0)
+		((uint8_t *)io.iov_base)[0] = v;
+}
+
+void leg_in_drain(struct leg *l, size_t n)
+{
+	if (l->rbuf) {
+		l->rpos += n;
+		return;
+	}
+	evbuffer_drain(l->in, n);
+}
+
+void leg_in_forward(struct leg *l, struct leg *dst, size_t n)
+{
+	if (!l->rbuf) {
+		if (evbuffer_remove_buffer(l->in, dst->out, n) != (int)n)
+			l->oom = true;
+		return;
+	}
+	/* Forwards from the scratch stay one run of bytes, written at settle;
+	 * a gap (bytes dropped in between) queues the run so far. */
+	if (l->fwd_len && (l->fwd_dst != dst || l->fwd_start + l->fwd_len != l->rpos))
+		leg_spill(l);
+	if (!l->fwd_len) {
+		l->fwd_start = l->rpos;
+		l->fwd_dst = dst;
+	}
+	l->fwd_len += n;
+	l->rpos += n;
 }

@@ -160,7 +160,15 @@ static void sess_interest(struct sess *s)
 /* Writes both legs' output; false when the session closed. */
 bool sess_flush(struct sess *s)
 {
-	size_t put;
+	size_t put, direct;
+	/* Bytes still in the worker's scratch go out (or into the buffers)
+	 * first: a scratch read never outlives its event callback. */
+	if (leg_settle(&s->b, &direct) != LEG_OK || leg_settle(&s->c, &put) != LEG_OK) {
+		sess_close(s, SESS_END_OOM);
+		return false;
+	}
+	if (direct)
+		metrics_bytes(0, direct);
 	if (leg_pending_out(&s->b) > 0 && s->b.fd >= 0) {
 		if (leg_flush(&s->b, &put) != LEG_OK) {
 			sess_close(s, SESS_END_BACKEND_WRITE);
@@ -333,13 +341,12 @@ void sess_pump(struct sess *s)
 {
 	for (int round = 0; round < 4 && !sess_dead(s); round++) {
 		enum sess_state before = s->state;
-		size_t cin = evbuffer_get_length(s->c.in), bin = evbuffer_get_length(s->b.in);
+		size_t cin = leg_in_len(&s->c), bin = leg_in_len(&s->b);
 		if (!sess_client_process(s) || !sess_backend_process(s))
 			return;
 		if (!sess_flush(s))
 			return;
-		if (s->state == before && cin == evbuffer_get_length(s->c.in) &&
-		    bin == evbuffer_get_length(s->b.in))
+		if (s->state == before && cin == leg_in_len(&s->c) && bin == leg_in_len(&s->b))
 			break;
 	}
 	if (sess_dead(s))
@@ -370,13 +377,19 @@ void sess_pump(struct sess *s)
 	sess_interest(s);
 }
 
+/* The command phase, where reads go through the worker's scratch buffer
+ * (leg_read_scratch): a statement's bytes are forwarded straight from it. */
+static bool sess_hot(const struct sess *s)
+{
+	return s->state == S_IDLE || s->state == S_COMMAND || s->state == S_HOOK_WAIT;
+}
+
 /* True when an idle session's next client command, already received, is
  * COM_QUIT: the client said goodbye before its socket went away. */
 static bool quit_buffered(const struct sess *s)
 {
 	uint8_t h[PKT_HDR + 1];
-	if (s->state != S_IDLE || s->c.zin ||
-	    evbuffer_copyout(s->c.in, h, sizeof(h)) != (ev_ssize_t)sizeof(h))
+	if (s->state != S_IDLE || s->c.zin || leg_in_copyout(&s->c, 0, h, sizeof(h)) != sizeof(h))
 		return false;
 	return pkt_hdr_len(h) == 1 && h[PKT_HDR] == COM_QUIT;
 }
@@ -413,7 +426,8 @@ static void on_client_read(evutil_socket_t fd, short what, void *arg)
 			}
 		}
 	}
-	if (leg_read(&s->c, limit, &got) != LEG_OK) {
+	enum leg_io rd = sess_hot(s) ? leg_read_scratch(&s->c, &got) : leg_read(&s->c, limit, &got);
+	if (rd != LEG_OK) {
 		/* A reset right after COM_QUIT still ends the session as a quit. */
 		sess_close(s, quit_buffered(s) ? SESS_END_CLIENT_QUIT : SESS_END_CLIENT_READ);
 		return;
@@ -475,7 +489,8 @@ static void on_backend_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	size_t got;
-	if (leg_read(&s->b, 0, &got) != LEG_OK) {
+	enum leg_io rd = sess_hot(s) ? leg_read_scratch(&s->b, &got) : leg_read(&s->b, 0, &got);
+	if (rd != LEG_OK) {
 		sess_close(s, SESS_END_BACKEND_READ);
 		return;
 	}
@@ -668,7 +683,7 @@ void sess_hook_release(struct sess *s)
 		return;
 	size_t n = s->held;
 	s->held = 0;
-	evbuffer_remove_buffer(s->b.in, s->c.out, n);
+	leg_in_forward(&s->b, &s->c, n);
 	if (s->held_done && s->state == S_COMMAND)
 		sess_command_done(s);
 	s->held_done = false;

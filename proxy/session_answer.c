@@ -92,7 +92,7 @@ static bool statement_done(struct sess *s, const struct pkt_result *res)
  */
 bool sess_backend_process(struct sess *s)
 {
-	struct evbuffer *in = s->b.in;
+	struct leg *in = &s->b;
 	switch (s->state) {
 	case S_GREETING:
 		if (!sess_on_greeting(s))
@@ -110,12 +110,12 @@ bool sess_backend_process(struct sess *s)
 	for (;;) {
 		if (s->held)
 			return true;
-		size_t have = evbuffer_get_length(in);
+		size_t have = leg_in_len(in);
 		if (s->b_left > 0) {
 			if (have == 0)
 				return true;
 			size_t n = have < s->b_left ? have : (size_t)s->b_left;
-			evbuffer_remove_buffer(in, s->c.out, n);
+			leg_in_forward(in, &s->c, n);
 			s->b_left -= n;
 			if (s->b_left == 0 && pkt_resp_done(&s->resp) && s->state == S_COMMAND)
 				sess_command_done(s);
@@ -124,7 +124,7 @@ bool sess_backend_process(struct sess *s)
 		if (have < PKT_HDR)
 			return true;
 		uint8_t h[PKT_HDR + 1];
-		size_t got = evbuffer_copyout(in, h, have > PKT_HDR ? PKT_HDR + 1 : PKT_HDR);
+		size_t got = leg_in_copyout(in, 0, h, have > PKT_HDR ? PKT_HDR + 1 : PKT_HDR);
 		uint32_t len = pkt_hdr_len(h);
 		if (len > 0 && got < PKT_HDR + 1)
 			return true;
@@ -136,7 +136,7 @@ bool sess_backend_process(struct sess *s)
 				return sess_fail(s, SESS_END_BACKEND_UNSOLICITED);
 			if (have < PKT_HDR + len)
 				return true;
-			evbuffer_remove_buffer(in, s->c.out, PKT_HDR + len);
+			leg_in_forward(in, &s->c, PKT_HDR + len);
 			continue;
 		}
 		if (pkt_resp_peek(&s->resp, len, first) == PKT_SEND) {
@@ -150,7 +150,7 @@ bool sess_backend_process(struct sess *s)
 				return sess_fail(s, SESS_END_BACKEND_PROTOCOL);
 			}
 			s->b_left = len;
-			evbuffer_remove_buffer(in, s->c.out, PKT_HDR);
+			leg_in_forward(in, &s->c, PKT_HDR);
 			if (ev == PKT_EV_RESULT) /* STATISTICS: a streamed answer cannot be held */
 				(void)statement_done(s, &res);
 			if (s->b_left == 0 && pkt_resp_done(&s->resp))
@@ -160,7 +160,7 @@ bool sess_backend_process(struct sess *s)
 		/* WHOLE */
 		if (have < PKT_HDR + len)
 			return true;
-		const uint8_t *p = evbuffer_pullup(in, PKT_HDR + len) + PKT_HDR;
+		const uint8_t *p = leg_in_pullup(in, PKT_HDR + len) + PKT_HDR;
 		struct pkt_result res;
 		const uint8_t *v = NULL;
 		size_t vl = 0;
@@ -192,7 +192,7 @@ bool sess_backend_process(struct sess *s)
 		default:
 			break;
 		}
-		evbuffer_remove_buffer(in, s->c.out, PKT_HDR + len);
+		leg_in_forward(in, &s->c, PKT_HDR + len);
 		if (pkt_resp_done(&s->resp))
 			sess_command_done(s);
 	}

@@ -43,12 +43,12 @@ void sess_apply_verdict(struct sess *s, enum hook_verdict v, const struct hook_r
 	size_t wire = s->fetch_wire;
 	s->fetch_wire = 0;
 	if (v == HOOK_REJECT) {
-		evbuffer_drain(s->c.in, wire);
+		leg_in_drain(&s->c, wire);
 		sess_set_state(s, S_IDLE);
 		reply_err(s, reply);
 		return;
 	}
-	evbuffer_remove_buffer(s->c.in, s->b.out, wire);
+	leg_in_forward(&s->c, &s->b, wire);
 	sess_set_state(s, S_IDLE);
 	command_sent(s);
 }
@@ -91,7 +91,7 @@ static bool fetched_command(struct sess *s, unsigned parts, uint64_t total)
 	const uint8_t *payload;
 	size_t plen;
 	if (parts == 1) {
-		payload = evbuffer_pullup(s->c.in, wire) + PKT_HDR;
+		payload = leg_in_pullup(&s->c, wire) + PKT_HDR;
 		plen = wire - PKT_HDR;
 	} else {
 		/* Reassemble the 16 MiB parts: a copy, for giant statements only. */
@@ -100,7 +100,7 @@ static bool fetched_command(struct sess *s, unsigned parts, uint64_t total)
 			sess_close(s, SESS_END_OOM);
 			return false;
 		}
-		plen = pkt_reassemble(evbuffer_pullup(s->c.in, wire), wire, copy);
+		plen = pkt_reassemble(leg_in_pullup(&s->c, wire), wire, copy);
 		payload = copy;
 	}
 	uint8_t cmd = payload[0];
@@ -182,13 +182,9 @@ static bool fetched_command(struct sess *s, unsigned parts, uint64_t total)
  * uncompressed backend leg insists on exact ids. Rewrites the id of the
  * header at offset pos of buf to want; returns want.
  */
-static uint8_t fix_seq(struct evbuffer *buf, size_t pos, uint8_t want)
+static uint8_t fix_seq(struct leg *in, size_t pos, uint8_t want)
 {
-	struct evbuffer_ptr p;
-	struct evbuffer_iovec v;
-	if (evbuffer_ptr_set(buf, &p, pos + 3, EVBUFFER_PTR_SET) == 0 &&
-	    evbuffer_peek(buf, 1, &p, &v, 1) >= 1 && v.iov_len > 0)
-		((uint8_t *)v.iov_base)[0] = want;
+	leg_in_poke(in, pos + 3, want);
 	return want;
 }
 
@@ -210,7 +206,7 @@ static bool too_large(struct sess *s)
  */
 bool sess_client_process(struct sess *s)
 {
-	struct evbuffer *in = s->c.in;
+	struct leg *in = &s->c;
 	uint64_t max = s->conf->cfg->proxy.max_packet;
 	for (;;) {
 		switch (s->state) {
@@ -228,12 +224,12 @@ bool sess_client_process(struct sess *s)
 		default:
 			return true;
 		}
-		size_t have = evbuffer_get_length(in);
+		size_t have = leg_in_len(in);
 		if (s->c_left > 0) { /* stream the rest of a packet */
 			if (have == 0)
 				return true;
 			size_t n = have < s->c_left ? have : (size_t)s->c_left;
-			evbuffer_remove_buffer(in, s->b.out, n);
+			leg_in_forward(in, &s->b, n);
 			s->c_left -= n;
 			continue;
 		}
@@ -244,7 +240,7 @@ bool sess_client_process(struct sess *s)
 			     !pkt_resp_done(&s->resp);
 		if (s->c_cont || infile || authx) {
 			uint8_t h[PKT_HDR];
-			if (evbuffer_copyout(in, h, PKT_HDR) != PKT_HDR)
+			if (leg_in_copyout(in, 0, h, PKT_HDR) != PKT_HDR)
 				return true;
 			uint32_t len = pkt_hdr_len(h);
 			bool was_cont = s->c_cont;
@@ -266,7 +262,7 @@ bool sess_client_process(struct sess *s)
 				s->c_seq = h[3];
 			}
 			s->c_cont = r == PKT_PART_MORE;
-			evbuffer_remove_buffer(in, s->b.out, PKT_HDR);
+			leg_in_forward(in, &s->b, PKT_HDR);
 			s->c_left = len;
 			if (infile && !was_cont && len == 0)
 				pkt_resp_infile_done(&s->resp);
@@ -286,7 +282,7 @@ bool sess_client_process(struct sess *s)
 				max = s->conf->cfg->proxy.max_packet;
 			}
 			uint8_t h[PKT_HDR + 1];
-			evbuffer_copyout(in, h, sizeof(h));
+			leg_in_copyout(in, 0, h, sizeof(h));
 			uint32_t len = pkt_hdr_len(h);
 			if (s->c.zin)
 				h[3] = fix_seq(in, 0, 0);
@@ -315,7 +311,7 @@ bool sess_client_process(struct sess *s)
 				 * is known now, so the answer is followed from here. */
 				s->c_cont = r == PKT_PART_MORE;
 				s->c_left = len;
-				evbuffer_remove_buffer(in, s->b.out, PKT_HDR);
+				leg_in_forward(in, &s->b, PKT_HDR);
 				if (!s->c_cont)
 					command_sent(s);
 				continue;
@@ -331,11 +327,9 @@ bool sess_client_process(struct sess *s)
 		pkt_scan_begin(&st);
 		for (;;) {
 			uint8_t h[PKT_HDR];
-			struct evbuffer_ptr ptr;
 			if (have < pos + PKT_HDR)
 				return true;
-			evbuffer_ptr_set(in, &ptr, pos, EVBUFFER_PTR_SET);
-			evbuffer_copyout_from(in, &ptr, h, PKT_HDR);
+			leg_in_copyout(in, pos, h, PKT_HDR);
 			uint32_t len = pkt_hdr_len(h);
 			if (s->c.zin) /* see fix_seq() */
 				h[3] = fix_seq(in, pos, (uint8_t)st.parts);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxy/leg.h"
 #include "proxy/session.h"
 #include "proxy/tls.h"
 
@@ -317,6 +318,7 @@ static void *worker_main(void *arg)
 	w->draining = true;
 	run_posts(w);
 	sess_reap_all(w);
+	leg_scratch_free();
 	w->stopped = true;
 	return NULL;
 }
