@@ -23,26 +23,27 @@
 static __thread uint8_t *leg_scratch;
 static __thread struct leg *leg_scratch_owner;
 
-void leg_want_read(struct leg *l, bool on)
+/* Arms or disarms one of the leg's events; *armed mirrors its state so
+ * the common no-change call costs no libevent call. */
+static void leg_arm(const struct leg *l, struct event *ev, bool *armed, bool on)
 {
-	if (l->fd < 0 || on == l->rev_on)
+	if (l->fd < 0 || on == *armed)
 		return;
 	if (on)
-		event_add(&l->rev, NULL);
+		event_add(ev, NULL);
 	else
-		event_del(&l->rev);
-	l->rev_on = on;
+		event_del(ev);
+	*armed = on;
+}
+
+void leg_want_read(struct leg *l, bool on)
+{
+	leg_arm(l, &l->rev, &l->rev_on, on);
 }
 
 void leg_want_write(struct leg *l, bool on)
 {
-	if (l->fd < 0 || on == l->wev_on)
-		return;
-	if (on)
-		event_add(&l->wev, NULL);
-	else
-		event_del(&l->wev);
-	l->wev_on = on;
+	leg_arm(l, &l->wev, &l->wev_on, on);
 }
 
 size_t leg_pending_out(const struct leg *l)
@@ -77,6 +78,59 @@ void leg_cleanup(struct leg *l)
 	if (l->zout)
 		evbuffer_free(l->zout);
 	l->in = l->out = l->zin = l->zout = NULL;
+}
+
+/* What one read call gave. */
+enum leg_got {
+	LEG_GOT_DATA,  /* *n bytes */
+	LEG_GOT_NONE,  /* nothing more now: would block, or the peer closed (l->eof) */
+	LEG_GOT_RETRY, /* interrupted */
+	LEG_GOT_ERR,   /* the leg is broken */
+};
+
+/*
+ * One read into v[0..nv) (TLS fills v[0] only), shared by both read
+ * paths. total counts what this event read before: an error after some
+ * bytes ends the read as end of stream, so what came first (a server's
+ * ERR, say) is still processed.
+ */
+static enum leg_got leg_read_step(struct leg *l, struct evbuffer_iovec *v, int nv, size_t total,
+				  size_t *n)
+{
+	if (l->ssl) {
+		switch (tls_read(l->ssl, v[0].iov_base, v[0].iov_len, n)) {
+		case TLS_IO_OK:
+			return LEG_GOT_DATA;
+		case TLS_IO_WANT_READ:
+			return LEG_GOT_NONE;
+		case TLS_IO_WANT_WRITE:
+			l->read_wants_write = true;
+			return LEG_GOT_NONE;
+		case TLS_IO_EOF:
+			l->eof = true;
+			return LEG_GOT_NONE;
+		default:
+			break;
+		}
+	} else {
+		ssize_t r = readv(l->fd, v, nv);
+		if (r > 0) {
+			*n = (size_t)r;
+			return LEG_GOT_DATA;
+		}
+		if (r == 0) {
+			l->eof = true;
+			return LEG_GOT_NONE;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return LEG_GOT_NONE;
+		if (errno == EINTR)
+			return LEG_GOT_RETRY;
+	}
+	if (total == 0)
+		return LEG_GOT_ERR;
+	l->eof = true;
+	return LEG_GOT_NONE;
 }
 
 /*
@@ -114,49 +168,20 @@ enum leg_io leg_read(struct leg *l, size_t limit, size_t *got)
 			}
 		}
 		size_t n;
-		if (l->ssl) {
-			enum tls_io t = tls_read(l->ssl, v[0].iov_base, v[0].iov_len, &n);
-			if (t == TLS_IO_WANT_READ)
-				break;
-			if (t == TLS_IO_WANT_WRITE) {
-				l->read_wants_write = true;
-				break;
-			}
-			if (t == TLS_IO_EOF) {
-				l->eof = true;
-				break;
-			}
-			if (t != TLS_IO_OK) {
-				if (total == 0)
-					return LEG_ERR;
-				l->eof = true; /* process what came first (an ERR, say) */
-				break;
-			}
-			v[0].iov_len = n;
-			nv = 1;
-		} else {
-			ssize_t r = readv(l->fd, v, nv);
-			if (r < 0) {
-				if (errno == EAGAIN || errno == EWOULDBLOCK)
-					break;
-				if (errno == EINTR)
-					continue;
-				if (total == 0)
-					return LEG_ERR;
-				l->eof = true;
-				break;
-			}
-			if (r == 0) {
-				l->eof = true;
-				break;
-			}
-			n = (size_t)r;
-			size_t rest = n;
-			for (int i = 0; i < nv; i++) {
-				if (v[i].iov_len > rest)
-					v[i].iov_len = rest;
-				rest -= v[i].iov_len;
-			}
+		enum leg_got g = leg_read_step(l, v, nv, total, &n);
+		if (g == LEG_GOT_RETRY)
+			continue;
+		if (g == LEG_GOT_ERR)
+			return LEG_ERR;
+		if (g == LEG_GOT_NONE)
+			break;
+		if (l->ssl)
+			nv = 1; /* TLS filled v[0] only */
+		size_t rest = n;
+		for (int i = 0; i < nv; i++) {
+			if (v[i].iov_len > rest)
+				v[i].iov_len = rest;
+			rest -= v[i].iov_len;
 		}
 		if (evbuffer_commit_space(dst, v, nv) != 0)
 			return LEG_ERR;
@@ -277,47 +302,17 @@ enum leg_io leg_read_scratch(struct leg *l, size_t *got)
 	size_t total = 0;
 	l->read_wants_write = false;
 	while (total < LEG_SCRATCH) {
+		struct evbuffer_iovec v = {leg_scratch + total, LEG_SCRATCH - total};
 		size_t n;
-		if (l->ssl) {
-			enum tls_io t =
-			    tls_read(l->ssl, leg_scratch + total, LEG_SCRATCH - total, &n);
-			if (t == TLS_IO_WANT_READ)
-				break;
-			if (t == TLS_IO_WANT_WRITE) {
-				l->read_wants_write = true;
-				break;
-			}
-			if (t == TLS_IO_EOF) {
-				l->eof = true;
-				break;
-			}
-			if (t != TLS_IO_OK) {
-				if (total == 0)
-					return LEG_ERR;
-				l->eof = true; /* process what came first (an ERR, say) */
-				break;
-			}
-			total += n;
+		enum leg_got g = leg_read_step(l, &v, 1, total, &n);
+		if (g == LEG_GOT_RETRY)
 			continue;
-		}
-		size_t want = LEG_SCRATCH - total;
-		ssize_t r = recv(l->fd, leg_scratch + total, want, 0);
-		if (r < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == EINTR)
-				continue;
-			if (total == 0)
-				return LEG_ERR;
-			l->eof = true;
+		if (g == LEG_GOT_ERR)
+			return LEG_ERR;
+		if (g == LEG_GOT_NONE)
 			break;
-		}
-		if (r == 0) {
-			l->eof = true;
-			break;
-		}
-		total += (size_t)r;
-		if ((size_t)r < want)
+		total += n;
+		if (!l->ssl && n < v.iov_len)
 			break; /* the socket is drained: skip the EAGAIN read */
 	}
 	*got = total;

@@ -80,6 +80,24 @@ static uint32_t payload_stmt_id(const uint8_t *payload, size_t plen)
 }
 
 /*
+ * Ends a call into the hook (s->in_hook was set for it) that returned v. A
+ * hook may decide before it returns (sess_hook_resume() during the call):
+ * that decision, and its reply, win over HOOK_WAIT.
+ */
+static enum hook_verdict hook_decided(struct sess *s, enum hook_verdict v, struct hook_reply *reply)
+{
+	s->in_hook = false;
+	if (v != HOOK_WAIT || !s->resume_pending)
+		return v;
+	s->resume_pending = false;
+	if (s->resume_reply)
+		*reply = *s->resume_reply;
+	free(s->resume_reply);
+	s->resume_reply = NULL;
+	return s->resume_verdict;
+}
+
+/*
  * A whole fetched command is at the front of c.in (fetch_wire bytes, parts
  * packets, total payload bytes). Remembers what its success will change and asks the hook. Returns
  * false when the session closed.
@@ -137,33 +155,15 @@ static bool fetched_command(struct sess *s, unsigned parts, uint64_t total)
 		   is_replication(cmd)) {
 		memset(&reply, 0, sizeof(reply));
 		s->in_hook = true;
-		v = hook_command(s, &s->hs, payload, plen, &reply);
-		s->in_hook = false;
-		if (v == HOOK_WAIT && s->resume_pending) {
-			/* The hook decided before returning. */
-			s->resume_pending = false;
-			v = s->resume_verdict;
-			if (s->resume_reply)
-				reply = *s->resume_reply;
-			free(s->resume_reply);
-			s->resume_reply = NULL;
-		}
+		v = hook_decided(s, hook_command(s, &s->hs, payload, plen, &reply), &reply);
 	} else if (cmd == COM_STMT_CLOSE) {
 		hook_stmt_close(s, &s->hs, payload_stmt_id(payload, plen));
 	} else if (cmd == COM_STMT_EXECUTE) {
 		memset(&reply, 0, sizeof(reply));
 		s->in_hook = true;
-		v = hook_stmt_execute(s, &s->hs, payload_stmt_id(payload, plen), &reply);
-		s->in_hook = false;
-		if (v == HOOK_WAIT && s->resume_pending) {
-			/* The hook decided before returning. */
-			s->resume_pending = false;
-			v = s->resume_verdict;
-			if (s->resume_reply)
-				reply = *s->resume_reply;
-			free(s->resume_reply);
-			s->resume_reply = NULL;
-		}
+		v = hook_decided(
+		    s, hook_stmt_execute(s, &s->hs, payload_stmt_id(payload, plen), &reply),
+		    &reply);
 	}
 	free(copy);
 	if (sess_dead(s))
