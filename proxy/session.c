@@ -18,10 +18,15 @@
  * model): SEND the packet on as it streams in (rows, STMT_EXECUTE,
  * SEND_LONG_DATA), or FETCH it whole first (commands carrying SQL, which go
  * to hook_command(); the server's OK / ERR / EOF packets, which the
- * response follower in pkt.c reads). Bytes move between evbuffers without
- * copying. Back-pressure: a leg stops reading while the other leg's output
- * is above SESS_HIGH_WM, so a huge result set read slowly costs at most a
- * few hundred KiB.
+ * response follower in pkt.c reads). In the command phase a read lands in
+ * the worker's scratch buffer (leg_read_scratch) and what is forwarded goes
+ * straight from it to the other socket at sess_flush() (leg_settle), so a
+ * DML round trip allocates nothing; only bytes that must wait (a partial
+ * write, an incomplete packet, a held answer) are copied into the
+ * evbuffers, which otherwise move data between themselves without copying.
+ * Back-pressure: a leg stops reading while the other leg's output is above
+ * SESS_HIGH_WM, so a huge result set read slowly costs at most a few
+ * hundred KiB.
  *
  * Session states (sess_set_state() is the only writer):
  *
