@@ -82,10 +82,9 @@ void leg_cleanup(struct leg *l)
 
 /* What one read call gave. */
 enum leg_got {
-	LEG_GOT_DATA,  /* *n bytes */
-	LEG_GOT_NONE,  /* nothing more now: would block, or the peer closed (l->eof) */
-	LEG_GOT_RETRY, /* interrupted */
-	LEG_GOT_ERR,   /* the leg is broken */
+	LEG_GOT_DATA, /* *n bytes */
+	LEG_GOT_NONE, /* nothing more now: would block, or the peer closed (l->eof) */
+	LEG_GOT_ERR,  /* the leg is broken */
 };
 
 /*
@@ -113,7 +112,10 @@ static enum leg_got leg_read_step(struct leg *l, struct evbuffer_iovec *v, int n
 			break;
 		}
 	} else {
-		ssize_t r = readv(l->fd, v, nv);
+		ssize_t r;
+		do
+			r = readv(l->fd, v, nv);
+		while (r < 0 && errno == EINTR);
 		if (r > 0) {
 			*n = (size_t)r;
 			return LEG_GOT_DATA;
@@ -124,8 +126,6 @@ static enum leg_got leg_read_step(struct leg *l, struct evbuffer_iovec *v, int n
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return LEG_GOT_NONE;
-		if (errno == EINTR)
-			return LEG_GOT_RETRY;
 	}
 	if (total == 0)
 		return LEG_GOT_ERR;
@@ -169,8 +169,6 @@ enum leg_io leg_read(struct leg *l, size_t limit, size_t *got)
 		}
 		size_t n;
 		enum leg_got g = leg_read_step(l, v, nv, total, &n);
-		if (g == LEG_GOT_RETRY)
-			continue;
 		if (g == LEG_GOT_ERR)
 			return LEG_ERR;
 		if (g == LEG_GOT_NONE)
@@ -305,8 +303,6 @@ enum leg_io leg_read_scratch(struct leg *l, size_t *got)
 		struct evbuffer_iovec v = {leg_scratch + total, LEG_SCRATCH - total};
 		size_t n;
 		enum leg_got g = leg_read_step(l, &v, 1, total, &n);
-		if (g == LEG_GOT_RETRY)
-			continue;
 		if (g == LEG_GOT_ERR)
 			return LEG_ERR;
 		if (g == LEG_GOT_NONE)

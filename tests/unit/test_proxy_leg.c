@@ -15,25 +15,7 @@
 #include <event2/event.h>
 
 #include "proxy/leg.h"
-
-/* Reads the data file's non-comment lines into lines[]; returns the count. */
-static size_t read_lines(const char *path, char **lines, size_t max)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		fail_msg("cannot open %s (tests run in tests/unit/data)", path);
-	char buf[1024];
-	size_t n = 0;
-	while (fgets(buf, sizeof(buf), f) && n < max) {
-		buf[strcspn(buf, "\r\n")] = 0;
-		if (buf[0] == '#' || buf[0] == 0)
-			continue;
-		lines[n++] = strdup(buf);
-	}
-	fclose(f);
-	assert_true(n > 0);
-	return n;
-}
+#include "proxy_testdata.h"
 
 static void no_event(evutil_socket_t fd, short what, void *arg)
 {

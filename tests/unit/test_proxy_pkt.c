@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "proxy/pkt.h"
+#include "proxy_testdata.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -27,25 +28,6 @@ static uint8_t *unhex(const char *hex, size_t *n)
 	}
 	*n = len / 2;
 	return out;
-}
-
-/* Reads the data file's non-comment lines into lines[]; returns the count. */
-static size_t read_lines(const char *path, char **lines, size_t max)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		fail_msg("cannot open %s (tests run in tests/unit/data)", path);
-	char buf[8192];
-	size_t n = 0;
-	while (fgets(buf, sizeof(buf), f) && n < max) {
-		buf[strcspn(buf, "\r\n")] = 0;
-		if (buf[0] == '#' || buf[0] == 0)
-			continue;
-		lines[n++] = strdup(buf);
-	}
-	fclose(f);
-	assert_true(n > 0);
-	return n;
 }
 
 /* Value of key=... among space-separated fields of s, or NULL. */
