@@ -15,7 +15,7 @@
 /* The server's answer to the current command is complete. */
 void sess_command_done(struct sess *s)
 {
-	metrics_command(s->cmd, worker_now_us() - s->cmd_start_us);
+	metrics_command(s->cmd, (uint64_t)clk_mono_us() - s->cmd_start_us);
 	sess_set_state(s, S_IDLE);
 	s->last_active_ms = sess_now_ms();
 }

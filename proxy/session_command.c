@@ -33,7 +33,7 @@ static void reply_err(struct sess *s, const struct hook_reply *r)
 {
 	sess_send_err(s, (uint8_t)(s->c_seq + 1), r->code, r->sqlstate[0] ? r->sqlstate : "HY000",
 		      "%s", r->message);
-	metrics_command(s->cmd, worker_now_us() - s->cmd_start_us);
+	metrics_command(s->cmd, (uint64_t)clk_mono_us() - s->cmd_start_us);
 }
 
 /* Applies a hook verdict to the fetched command (fetch_wire bytes at the
@@ -295,7 +295,7 @@ bool sess_client_process(struct sess *s)
 			s->c_seq = 0;
 			pkt_scan_begin(&s->c_scan);
 			enum pkt_part r = pkt_scan_part(&s->c_scan, h, max);
-			s->cmd_start_us = worker_now_us();
+			s->cmd_start_us = (uint64_t)clk_mono_us();
 			s->hook_results = s->cmd == COM_QUERY || s->cmd == COM_STMT_PREPARE ||
 					  s->cmd == COM_STMT_EXECUTE || s->cmd == COM_INIT_DB;
 			s->last_active_ms = sess_now_ms();

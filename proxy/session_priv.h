@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proxy/clock.h"
 #include "proxy/hook.h"
 #include "proxy/leg.h"
 #include "proxy/pkt.h"
@@ -93,7 +94,7 @@ struct sess {
 
 static inline uint64_t sess_now_ms(void)
 {
-	return worker_now_us() / 1000;
+	return (uint64_t)clk_mono_us() / 1000;
 }
 
 /* The only writer of s->state. */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxy/clock.h"
 #include "proxy/leg.h"
 #include "proxy/session.h"
 #include "proxy/tls.h"
@@ -36,9 +37,7 @@ static atomic_uint rr;
 
 uint64_t worker_now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)clk_mono_us();
 }
 
 void worker_log(uint64_t conn_id, const char *fmt, ...)
