@@ -3,6 +3,7 @@
 
 #include "proxy/audit.h"
 #include "proxy/guard.h"
+#include "proxy/session.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -33,6 +34,7 @@ struct metrics_hist {
 struct metrics_block {
 	struct metrics_block *next; /* global list, never unlinked */
 	uint64_t conn_opened, conn_closed, conn_refused;
+	uint64_t conn_ends[SESS_END_COUNT]; /* closes by enum sess_end */
 	uint64_t bytes_in, bytes_out;
 	uint64_t backend_errors;
 	uint64_t audit_errors;
@@ -107,9 +109,12 @@ void metrics_conn_opened(void)
 	metrics_add(&metrics_block()->conn_opened, 1);
 }
 
-void metrics_conn_closed(void)
+void metrics_conn_closed(unsigned why)
 {
-	metrics_add(&metrics_block()->conn_closed, 1);
+	struct metrics_block *b = metrics_block();
+	metrics_add(&b->conn_closed, 1);
+	if (why < SESS_END_COUNT)
+		metrics_add(&b->conn_ends[why], 1);
 }
 
 void metrics_conn_refused(void)
@@ -363,6 +368,17 @@ void metrics_render(FILE *out)
 					 : 0));
 	metrics_counter(out, "ddlgate_connections_total", "Client connections accepted.",
 			s->conn_opened);
+	static const char *const end_labels[] = {
+#define METRICS_END_LABEL(name, text, label, backend) label,
+	    SESS_END_TABLE(METRICS_END_LABEL)
+#undef METRICS_END_LABEL
+	};
+	metrics_header(out, "ddlgate_connections_closed_total", "counter",
+		       "Client connections closed, by the reason the session ended.");
+	for (unsigned i = 0; i < SESS_END_COUNT; i++)
+		if (s->conn_ends[i])
+			fprintf(out, "ddlgate_connections_closed_total{reason=\"%s\"} %llu\n",
+				end_labels[i], (unsigned long long)s->conn_ends[i]);
 	metrics_counter(out, "ddlgate_connections_refused_total",
 			"Client connections refused (max_connections or errors).", s->conn_refused);
 	metrics_counter(out, "ddlgate_client_received_bytes_total", "Bytes read from clients.",

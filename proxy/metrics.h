@@ -31,7 +31,8 @@ enum metrics_decision {
 /* Connections: opened after accept, closed once per opened, refused when
  * max_connections (or a failed accept) turned a client away. */
 void metrics_conn_opened(void);
-void metrics_conn_closed(void);
+/* why: the enum sess_end (session.h) the session ended for. */
+void metrics_conn_closed(unsigned why);
 void metrics_conn_refused(void);
 /* Bytes read from clients and written to clients. */
 void metrics_bytes(uint64_t from_clients, uint64_t to_clients);

@@ -269,35 +269,48 @@ size_t pkt_build_ok(uint8_t *out, uint8_t seq, uint64_t affected, uint64_t inser
 
 /* ---- continuation --------------------------------------------------------- */
 
+void pkt_scan_begin(struct pkt_scan_state *st)
+{
+	*st = (struct pkt_scan_state){0};
+}
+
+enum pkt_part pkt_scan_part(struct pkt_scan_state *st, const uint8_t *hdr, uint64_t max)
+{
+	uint32_t plen = pkt_hdr_len(hdr);
+	uint8_t seq = pkt_hdr_seq(hdr);
+	if (st->parts > 0 && seq != (uint8_t)(st->seq + 1))
+		return PKT_PART_BAD_SEQ;
+	st->seq = seq;
+	st->parts++;
+	st->payload += plen;
+	if (st->payload > max)
+		return PKT_PART_TOO_LARGE;
+	return plen == PKT_MAX_PAYLOAD ? PKT_PART_MORE : PKT_PART_LAST;
+}
+
 enum pkt_scan pkt_scan_logical(const uint8_t *buf, size_t len, uint64_t max, size_t *wire,
 			       uint64_t *payload, unsigned *parts)
 {
+	struct pkt_scan_state st;
 	size_t pos = 0;
-	uint64_t total = 0;
-	unsigned n = 0;
-	uint8_t seq = 0;
+	pkt_scan_begin(&st);
 	*payload = 0;
 	for (;;) {
 		if (len - pos < PKT_HDR)
 			return PKT_SCAN_NEED;
+		enum pkt_part r = pkt_scan_part(&st, buf + pos, max);
+		*payload = st.payload;
+		if (r == PKT_PART_BAD_SEQ || r == PKT_PART_TOO_LARGE)
+			return PKT_SCAN_BAD;
 		uint32_t plen = pkt_hdr_len(buf + pos);
-		uint8_t s = pkt_hdr_seq(buf + pos);
-		if (n > 0 && s != (uint8_t)(seq + 1))
-			return PKT_SCAN_BAD;
-		seq = s;
-		total += plen;
-		*payload = total;
-		if (total > max)
-			return PKT_SCAN_BAD;
 		if (len - pos - PKT_HDR < plen)
 			return PKT_SCAN_NEED;
 		pos += PKT_HDR + plen;
-		n++;
-		if (plen < PKT_MAX_PAYLOAD)
+		if (r == PKT_PART_LAST)
 			break;
 	}
 	*wire = pos;
-	*parts = n;
+	*parts = st.parts;
 	return PKT_SCAN_OK;
 }
 

@@ -227,6 +227,32 @@ enum pkt_scan pkt_scan_logical(const uint8_t *buf, size_t len, uint64_t max, siz
 			       uint64_t *payload, unsigned *parts)
     __attribute__((warn_unused_result));
 
+/*
+ * The same scan one header at a time, for a relay that meets headers as
+ * bytes arrive (pkt_scan_logical() runs on it, so the fuzzed code is the
+ * code that relays). pkt_scan_begin() before the first part; then
+ * pkt_scan_part() with each header: PKT_PART_MORE when a continuation
+ * follows, PKT_PART_LAST when this part ends the logical packet. The first
+ * part's sequence id is the caller's to check; later ones must follow it.
+ * The state counts payload bytes (capped by max) and parts.
+ */
+struct pkt_scan_state {
+	uint64_t payload; /* payload bytes announced so far */
+	unsigned parts;	  /* headers accepted so far */
+	uint8_t seq;	  /* sequence id of the last accepted header */
+};
+
+enum pkt_part {
+	PKT_PART_MORE,	    /* 0xFFFFFF payload: the next packet continues it */
+	PKT_PART_LAST,	    /* the logical packet ends with this part */
+	PKT_PART_BAD_SEQ,   /* not the next sequence id: state unchanged */
+	PKT_PART_TOO_LARGE, /* the payload passed max (the part is counted) */
+};
+
+void pkt_scan_begin(struct pkt_scan_state *st);
+enum pkt_part pkt_scan_part(struct pkt_scan_state *st, const uint8_t *hdr, uint64_t max)
+    __attribute__((warn_unused_result));
+
 /* Copies the payloads of the logical packet at buf (already scanned as
  * PKT_SCAN_OK: wire bytes) into out, which has room for the payload length.
  * Returns the payload length. */

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxy/clock.h"
+#include "proxy/leg.h"
 #include "proxy/session.h"
 #include "proxy/snapshot.h"
 #include "proxy/tls.h"
@@ -36,9 +38,7 @@ static atomic_uint rr;
 
 uint64_t worker_now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)clk_mono_us();
 }
 
 void worker_log(uint64_t conn_id, const char *fmt, ...)
@@ -318,6 +318,7 @@ static void *worker_main(void *arg)
 	w->draining = true;
 	run_posts(w);
 	sess_reap_all(w);
+	leg_scratch_free();
 	w->stopped = true;
 	return NULL;
 }

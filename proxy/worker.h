@@ -99,7 +99,8 @@ struct worker *worker_registry_find(uint64_t id, struct sess **s);
 /* One line on stderr: timestamp, connection id (0 = none), message. */
 void worker_log(uint64_t conn_id, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Monotonic microseconds. */
+/* Monotonic microseconds: clk_mono_us() (clock.h), kept for callers
+ * written before clock.c. */
 uint64_t worker_now_us(void);
 
 extern _Atomic(struct worker_conf *) worker_conf_current;

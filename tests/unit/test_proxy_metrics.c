@@ -25,6 +25,7 @@
 #include "proxy/admin.h"
 #include "proxy/audit.h"
 #include "proxy/metrics.h"
+#include "proxy/session.h"
 
 static char *render(void)
 {
@@ -69,7 +70,7 @@ static void test_render(void **state)
 {
 	metrics_conn_opened();
 	metrics_conn_opened();
-	metrics_conn_closed();
+	metrics_conn_closed(SESS_END_CLIENT_QUIT);
 	metrics_conn_refused();
 	metrics_bytes(100, 2000);
 	metrics_command(0x03, 150);	 /* COM_QUERY, 150 us */

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "proxy/pkt.h"
+#include "proxy_testdata.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -27,25 +28,6 @@ static uint8_t *unhex(const char *hex, size_t *n)
 	}
 	*n = len / 2;
 	return out;
-}
-
-/* Reads the data file's non-comment lines into lines[]; returns the count. */
-static size_t read_lines(const char *path, char **lines, size_t max)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		fail_msg("cannot open %s (tests run in tests/unit/data)", path);
-	char buf[8192];
-	size_t n = 0;
-	while (fgets(buf, sizeof(buf), f) && n < max) {
-		buf[strcspn(buf, "\r\n")] = 0;
-		if (buf[0] == '#' || buf[0] == 0)
-			continue;
-		lines[n++] = strdup(buf);
-	}
-	fclose(f);
-	assert_true(n > 0);
-	return n;
 }
 
 /* Value of key=... among space-separated fields of s, or NULL. */
@@ -243,6 +225,46 @@ static void test_scan(void **state)
 }
 
 /* ---- handshake ---------------------------------------------------------------- */
+
+/* The relay's form of the scan: one header at a time, the BAD_SEQ /
+ * TOO_LARGE distinction the relay answers differently. A "last" row with
+ * more parts after it starts nothing new: the table stops at "last". */
+static void test_scan_part(void **state)
+{
+	(void)state;
+	char *lines[64];
+	size_t n = read_lines("proxy_pkt_scan_part.txt", lines, 64);
+	assert_true(n > 0);
+	for (size_t i = 0; i < n; i++) {
+		char lens[128], seqs[64], res[64];
+		unsigned long long max, payload_want;
+		unsigned parts_want;
+		int got = sscanf(lines[i], "%127s %63s %llu => %63s %llu %u", lens, seqs, &max, res,
+				 &payload_want, &parts_want);
+		assert_int_equal(got, 6);
+		static const char *const names[] = {"more", "last", "seq", "large"};
+		struct pkt_scan_state st;
+		pkt_scan_begin(&st);
+		char *lp = lens, *sp = seqs, *rp = res;
+		for (;;) {
+			char *l = strsep(&lp, ","), *sq = strsep(&sp, ","),
+			     *want = strsep(&rp, ",");
+			if (!l || !sq || !want)
+				break;
+			uint8_t h[PKT_HDR];
+			pkt_hdr_put(h, (uint32_t)strtoul(l, NULL, 10),
+				    (uint8_t)strtoul(sq, NULL, 10));
+			enum pkt_part r = pkt_scan_part(&st, h, max);
+			if (strcmp(names[r], want) != 0)
+				fail_msg("line '%s': got %s, want %s", lines[i], names[r], want);
+			if (r != PKT_PART_MORE)
+				break;
+		}
+		assert_int_equal(st.payload, payload_want);
+		assert_int_equal(st.parts, parts_want);
+		free(lines[i]);
+	}
+}
 
 static void test_handshake(void **state)
 {
@@ -587,6 +609,7 @@ int main(void)
 	    cmocka_unit_test(test_build_parse_err),
 	    cmocka_unit_test(test_build_parse_ok),
 	    cmocka_unit_test(test_scan),
+	    cmocka_unit_test(test_scan_part),
 	    cmocka_unit_test(test_handshake),
 	    cmocka_unit_test(test_change_user_and_query_attrs),
 	    cmocka_unit_test(test_resp),

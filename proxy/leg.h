@@ -1,0 +1,127 @@
+/*
+ * The byte mover of one leg: a socket with its TLS and CLIENT_COMPRESS
+ * layers, its plain-packet input and output buffers and its read / write
+ * events. It knows nothing of the MySQL protocol's states: the session
+ * (session.c) decides what the bytes mean and where they go.
+ */
+#ifndef DDLGATE_PROXY_LEG_H
+#define DDLGATE_PROXY_LEG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <openssl/ssl.h>
+
+#define LEG_READ_CHUNK 16384u
+#define LEG_READ_MAX (256u * 1024) /* per readable event, plain sockets */
+
+/* One socket and its buffers. Embedded in its session: leg_init() /
+ * leg_cleanup(). */
+struct leg {
+	int fd;		  /* owned, -1 when closed */
+	struct event rev; /* EV_READ | EV_PERSIST */
+	struct event wev; /* EV_WRITE | EV_PERSIST */
+	bool rev_on, wev_on;
+	struct evbuffer *in;	     /* owned: plain packets received */
+	struct evbuffer *out;	     /* owned: plain packets to send */
+	SSL *ssl;		     /* owned, NULL = plaintext */
+	struct evbuffer *zin, *zout; /* owned, non-NULL when CLIENT_COMPRESS is on */
+	uint8_t zseq;		     /* next compressed sequence id we send */
+	bool eof;		     /* the peer closed its side */
+	bool read_wants_write;	     /* TLS: SSL_read needs the socket writable */
+	bool oom;		     /* a forward ran out of memory */
+
+	/* Bytes just read into the worker's scratch buffer (leg_read_scratch)
+	 * and not yet settled: rbuf[rpos..rlen) is the unconsumed input (in is
+	 * empty meanwhile) and rbuf[fwd_start..+fwd_len) was forwarded to
+	 * fwd_dst but not yet written. leg_settle() ends this before the
+	 * event callback returns, so the scratch is never held across events. */
+	uint8_t *rbuf; /* borrowed: the worker's scratch, NULL when none */
+	size_t rpos, rlen;
+	size_t fwd_start, fwd_len;
+	struct leg *fwd_dst; /* borrowed: the other leg of the session */
+};
+
+enum leg_io { LEG_OK, LEG_ERR };
+
+/* Takes over fd (may be -1: the buffers still exist so the session can
+ * queue an ERR) and assigns its events, both off. false when out of
+ * memory; leg_cleanup() is still due. */
+bool leg_init(struct leg *l, struct event_base *base, int fd, event_callback_fn rd,
+	      event_callback_fn wr, void *arg) __attribute__((warn_unused_result));
+
+/* Closes the socket (TLS close_notify best effort) and frees the buffers.
+ * Idempotent. */
+void leg_cleanup(struct leg *l);
+
+/* Arms or disarms the read / write event; no-op on a closed leg. */
+void leg_want_read(struct leg *l, bool on);
+void leg_want_write(struct leg *l, bool on);
+
+/* Stops both events without closing (the leg has nothing more to say). */
+void leg_pause(struct leg *l);
+
+/* Bytes queued for the peer, plain and compressed. */
+size_t leg_pending_out(const struct leg *l);
+
+/*
+ * Reads what the socket has (at most limit bytes when limit > 0) into
+ * l->in, through TLS and zlib when they are on. Sets l->eof when the peer
+ * closed. LEG_ERR when the leg is broken; *got counts wire bytes.
+ */
+enum leg_io leg_read(struct leg *l, size_t limit, size_t *got) __attribute__((warn_unused_result));
+
+/*
+ * Writes as much of l->out as the socket takes, compressing first when
+ * zlib is on; arms the write event for the rest. LEG_ERR when the leg is
+ * broken; *put counts plain bytes handed on.
+ */
+enum leg_io leg_flush(struct leg *l, size_t *put) __attribute__((warn_unused_result));
+
+/*
+ * The hot path: reads into the worker thread's scratch buffer instead of
+ * l->in, so a round trip whose bytes are forwarded whole costs no buffer
+ * allocation (pgbouncer's sbuf reads into its own iobuf the same way).
+ * Only when l->in is empty and the leg has no zlib layer; otherwise (or
+ * when the scratch is taken) it is leg_read(). Until leg_settle(), read
+ * the input with the leg_in_* functions below, which see either form.
+ */
+enum leg_io leg_read_scratch(struct leg *l, size_t *got) __attribute__((warn_unused_result));
+
+/* On a worker thread as it ends, after its sessions: frees the thread's
+ * scratch buffer. */
+void leg_scratch_free(void);
+
+/*
+ * Ends a scratch read: writes what was forwarded straight to the
+ * destination socket when nothing is queued there (a plain socket), queues
+ * the rest in the destination's out, and copies unconsumed input into
+ * l->in. *direct counts bytes written to the socket here. LEG_ERR only
+ * when memory ran out (here or in a forward since the last settle); a
+ * write error is left for leg_flush() to meet. Harmless without a scratch
+ * read.
+ */
+enum leg_io leg_settle(struct leg *l, size_t *direct) __attribute__((warn_unused_result));
+
+/* Input bytes not yet consumed. */
+size_t leg_in_len(const struct leg *l);
+/* Copies up to n input bytes from offset pos; returns how many. */
+size_t leg_in_copyout(const struct leg *l, size_t pos, void *out, size_t n);
+/* The first n input bytes made contiguous (n <= leg_in_len()); NULL when
+ * out of memory. Valid until the input changes. */
+uint8_t *leg_in_pullup(struct leg *l, size_t n);
+/* Overwrites the input byte at offset pos. */
+void leg_in_poke(struct leg *l, size_t pos, uint8_t v);
+/* Consumes n input bytes: dropped, or forwarded to dst's output (out of
+ * memory sets l->oom, which leg_settle() reports). */
+void leg_in_drain(struct leg *l, size_t n);
+void leg_in_forward(struct leg *l, struct leg *dst, size_t n);
+
+/* Sends a few bytes now if nothing is queued, without waiting or
+ * queueing (a goodbye such as COM_QUIT). Best effort. */
+void leg_send_now(struct leg *l, const void *buf, size_t len);
+
+#endif
