@@ -2,7 +2,7 @@
  * The inspection hook: the one seam between the relay and everything that
  * decides or records (policy, migration tracking, audit).
  *
- * The relay (session.c) knows packets; the hook knows statements. The relay
+ * The relay (session*.c) knows packets; the hook knows statements. The relay
  * calls hook_command() with every complete client command that carries SQL
  * or changes session state, before a byte of it reaches the server, and
  * hook_result() when the server's answer to one statement is complete.
@@ -40,7 +40,7 @@ struct hook_sess {
 	bool compressed;
 	bool multi_statements; /* CLIENT_MULTI_STATEMENTS or COM_SET_OPTION */
 	void *policy;	       /* owned by the hook: per-session state */
-	/* Added by the relay (session.c): */
+	/* Added by the relay (session_*.c): */
 	uint32_t
 	    capabilities; /* negotiated client flags (pkt.h CLIENT_*): pkt_query_sql() needs them */
 	uint8_t command;  /* command byte in flight (COM_QUERY, COM_STMT_EXECUTE, ...) */

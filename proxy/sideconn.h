@@ -3,7 +3,7 @@
  *
  * Besides the relayed sessions, ddlgate talks to the server itself: guard
  * probes (guard.c), the cluster lock (cluster.c), the audit mirror
- * (audit.c) and `ddlgate check --dsn` (cli/facts_mysql.c). They all open
+ * (audit_mirror.c) and `ddlgate check --dsn` (cli/facts_mysql.c). They all open
  * their blocking libmysqlclient connection here, from one small settings
  * struct, so that they share one TLS policy, one set of timeouts and one
  * character set:
@@ -14,7 +14,7 @@
  *                           the reason
  *
  * TLS follows [tls] backend exactly as the relay's backend leg does (see
- * session.c): off = plaintext; preferred = TLS when the server offers it;
+ * session_handshake.c and tls.c): off = plaintext; preferred = TLS when the server offers it;
  * verify-ca = TLS required, certificate chain checked against backend_ca
  * (or the system store); verify-identity = verify-ca plus the backend host
  * checked against the certificate (not on a unix socket, as on the relay).
