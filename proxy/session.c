@@ -404,15 +404,36 @@ static bool quit_buffered(const struct sess *s)
 	return pkt_hdr_len(h) == 1 && h[PKT_HDR] == COM_QUIT;
 }
 
+/* While a leg's TLS handshake runs, every event on it is one more step of
+ * it (then the pump). True when the event was that. */
+static bool tls_handshaking(struct sess *s, struct leg *l, enum sess_state tls_state)
+{
+	if (s->state != tls_state)
+		return false;
+	sess_tls_step(s, l);
+	if (!sess_dead(s))
+		sess_pump(s);
+	return true;
+}
+
+/* A leg became writable: a TLS read that waited for the socket to take a
+ * write runs now, then the pump moves whatever can move. */
+static void leg_writable(struct sess *s, struct leg *l, event_callback_fn on_read,
+			 evutil_socket_t fd)
+{
+	if (l->read_wants_write) {
+		on_read(fd, EV_READ, s);
+		if (sess_dead(s))
+			return;
+	}
+	sess_pump(s);
+}
+
 static void on_client_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct sess *s = arg;
-	if (s->state == S_CLIENT_TLS) {
-		sess_tls_step(s, &s->c);
-		if (!sess_dead(s))
-			sess_pump(s);
+	if (tls_handshaking(s, &s->c, S_CLIENT_TLS))
 		return;
-	}
 	size_t got;
 	/* Before TLS may start, read exactly the packet: what follows an
 	 * SSLRequest is the TLS ClientHello and must stay in the socket. */
@@ -454,18 +475,8 @@ static void on_client_read(evutil_socket_t fd, short what, void *arg)
 static void on_client_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct sess *s = arg;
-	if (s->state == S_CLIENT_TLS) {
-		sess_tls_step(s, &s->c);
-		if (!sess_dead(s))
-			sess_pump(s);
-		return;
-	}
-	if (s->c.read_wants_write) {
-		on_client_read(fd, EV_READ, arg);
-		if (sess_dead(s))
-			return;
-	}
-	sess_pump(s);
+	if (!tls_handshaking(s, &s->c, S_CLIENT_TLS))
+		leg_writable(s, &s->c, on_client_read, fd);
 }
 
 /* The non-blocking connect finished (or failed). */
@@ -492,12 +503,8 @@ static void backend_connected(struct sess *s)
 static void on_backend_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct sess *s = arg;
-	if (s->state == S_BACKEND_TLS) {
-		sess_tls_step(s, &s->b);
-		if (!sess_dead(s))
-			sess_pump(s);
+	if (tls_handshaking(s, &s->b, S_BACKEND_TLS))
 		return;
-	}
 	size_t got;
 	enum leg_io rd = sess_hot(s) ? leg_read_scratch(&s->b, &got) : leg_read(&s->b, 0, &got);
 	if (rd != LEG_OK) {
@@ -516,18 +523,8 @@ static void on_backend_write(evutil_socket_t fd, short what, void *arg)
 			sess_pump(s);
 		return;
 	}
-	if (s->state == S_BACKEND_TLS) {
-		sess_tls_step(s, &s->b);
-		if (!sess_dead(s))
-			sess_pump(s);
-		return;
-	}
-	if (s->b.read_wants_write) {
-		on_backend_read(fd, EV_READ, arg);
-		if (sess_dead(s))
-			return;
-	}
-	sess_pump(s);
+	if (!tls_handshaking(s, &s->b, S_BACKEND_TLS))
+		leg_writable(s, &s->b, on_backend_read, fd);
 }
 
 /* ---- start ------------------------------------------------------------------------ */

@@ -20,20 +20,30 @@ const char *tls_last_error(void)
 	return buf;
 }
 
-SSL_CTX *tls_server_ctx_new(const struct cfg *c, char *err, size_t errlen)
+/* What both legs' contexts share: TLS 1.2 or later, and buffers released
+ * while a connection is idle (they would dominate per-connection memory),
+ * partial writes from a moving buffer (the relay writes from evbuffers). */
+static SSL_CTX *tls_ctx_base(const SSL_METHOD *method, char *err, size_t errlen)
 {
-	err[0] = 0;
-	if (!c->tls.cert || c->tls.client == CFG_TLS_CLIENT_OFF)
-		return NULL;
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx = SSL_CTX_new(method);
 	if (!ctx) {
 		snprintf(err, errlen, "TLS: %s", tls_last_error());
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* Idle sessions keep no TLS buffers: they would dominate per-connection memory. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return ctx;
+}
+
+SSL_CTX *tls_server_ctx_new(const struct cfg *c, char *err, size_t errlen)
+{
+	err[0] = 0;
+	if (!c->tls.cert || c->tls.client == CFG_TLS_CLIENT_OFF)
+		return NULL;
+	SSL_CTX *ctx = tls_ctx_base(TLS_server_method(), err, errlen);
+	if (!ctx)
+		return NULL;
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	/* No resumption: no tickets to make or keep per connection. */
 	SSL_CTX_set_num_tickets(ctx, 0);
@@ -62,14 +72,9 @@ SSL_CTX *tls_client_ctx_new(const struct cfg *c, char *err, size_t errlen)
 	err[0] = 0;
 	if (c->tls.backend == CFG_TLS_BACKEND_OFF)
 		return NULL;
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx) {
-		snprintf(err, errlen, "TLS: %s", tls_last_error());
+	SSL_CTX *ctx = tls_ctx_base(TLS_client_method(), err, errlen);
+	if (!ctx)
 		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* MySQL servers drop the connection without close_notify. Sessions are
 	 * never resumed, so their tickets are not kept. */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET);

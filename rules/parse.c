@@ -738,20 +738,10 @@ static void parse_create(struct parser *p, struct stmt *s)
 		parse_view(p, s);
 		return;
 	}
-	if (ps_accept_kw(p, "PROCEDURE")) {
-		parse_create_program(p, s, "procedure");
-		return;
-	}
-	if (ps_accept_kw(p, "FUNCTION")) {
-		parse_create_program(p, s, "function");
-		return;
-	}
-	if (ps_accept_kw(p, "TRIGGER")) {
-		parse_create_program(p, s, "trigger");
-		return;
-	}
-	if (ps_accept_kw(p, "EVENT")) {
-		parse_create_program(p, s, "event");
+	static const char *const programs[] = {"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", NULL};
+	const char *program = accept_object_type(p, programs);
+	if (program) {
+		parse_create_program(p, s, program);
 		return;
 	}
 	if (ps_accept_kw(p, "PACKAGE")) {
