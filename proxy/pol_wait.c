@@ -67,14 +67,23 @@ static void pol_take_probes(struct pol_sess *ps)
 		if (r->ok) {
 			probe_sql_answer(qs[k], r->has_row ? (const char *const *)r->vals : NULL,
 					 r->lens, r->ncols, &ans[k]);
-		} else if (r->code == 1146 || r->code == 1049) {
-			/* no such table (or schema): it holds no data, so no rows, no
-			 * duplicates, no NULLs, no orphans; the DDL itself meets the
-			 * server's own error if it needs the table */
+		} else if ((r->code == 1146 || r->code == 1049) && qs[k]->kind == FACT_HAS_ROWS) {
+			/* No such table where the statement will look: a DROP (IF
+			 * EXISTS) or CREATE OR REPLACE of it destroys nothing. */
 			ans[k].status = RULES_FACT_OK;
 			ans[k].value = RULES_NO;
 			snprintf(ans[k].detail, sizeof(ans[k].detail),
 				 "probe: the table does not exist");
+		} else if (r->code == 1146 || r->code == 1049) {
+			/* A question about the data of a table the probe cannot
+			 * find (duplicates, NULLs, orphans) has no answer: the table
+			 * may be created earlier in the same command, or read
+			 * differently by the server. A data-dependent rule stays
+			 * conservative. */
+			ans[k].status = RULES_FACT_FAILED;
+			ans[k].value = RULES_UNKNOWN;
+			snprintf(ans[k].detail, sizeof(ans[k].detail),
+				 "probe: the table was not found, so its data cannot be checked");
 		} else {
 			ans[k].status = RULES_FACT_FAILED;
 			ans[k].value = RULES_UNKNOWN;

@@ -775,6 +775,7 @@ static void parse_alter(struct parser *p, struct stmt *s)
 	bool online = ps_accept_kw(p, "ONLINE") || ps_accept_kw(p, "OFFLINE");
 	bool ignore = ps_accept_kw(p, "IGNORE");
 	if (ps_accept_kw(p, "TABLE")) {
+		s->alter_ignore = ignore;
 		parse_alter_table(p, s);
 		return;
 	}

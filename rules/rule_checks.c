@@ -131,7 +131,11 @@ static void check_unique(struct rules_eval *ev, const struct stmt *st, const cha
 	static const char id[] = "unique-unguarded";
 	const char *keylist = parts_text(ev->a, parts, nparts);
 	const char *keytxt = rules_fmt(ev->a, "(%s)", keylist);
-	if (table_new(ev, sch, tbl)) {
+	/* ALTER IGNORE deletes the rows that collide instead of failing: a
+	 * table new in this migration may already hold duplicates the
+	 * migration inserted, so only its data can tell. */
+	bool ignore = st->alter_ignore;
+	if (!ignore && table_new(ev, sch, tbl)) {
 		rules_emit(ev, id, sch, tbl, true, "new table in this migration", label, "");
 		return;
 	}
@@ -149,6 +153,10 @@ static void check_unique(struct rules_eval *ev, const struct stmt *st, const cha
 			s = MIG_COL_CONSTANT;
 		switch (s) {
 		case MIG_COL_CREATED:
+			if (ignore) {
+				exist[nexist++] = parts[i];
+				break;
+			}
 			rules_emit(ev, id, sch, tbl, true, "new table in this migration", label,
 				   "");
 			return;

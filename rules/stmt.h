@@ -154,6 +154,8 @@ struct stmt {
 	bool if_not_exists;
 	bool or_replace;
 	bool temporary;
+	bool alter_ignore;            /* ALTER IGNORE TABLE: rows that break a new unique key are
+	                               * deleted instead of failing the statement */
 
 	struct stmt_column *columns;  /* CREATE TABLE columns */
 	size_t ncolumns;

@@ -126,5 +126,26 @@ def test_passed_probe_is_in_the_audit_record():
 	assert code == 0, out
 
 
+
+def test_alter_ignore_unique_is_judged_as_deleting_duplicates():
+	"""ALTER IGNORE ... ADD UNIQUE deletes the rows that collide. On a table
+	the same command created and filled with duplicates, "new table in this
+	migration" is no guard: the probe cannot see the table yet, which is no
+	answer, so the statement is refused and no row is lost. The same without
+	IGNORE passes (the server would fail on a duplicate, losing nothing)."""
+	h.require_proxy("the migration memory is ddlgate's")
+	gw, m = start()
+	h.assert_blocked(m, "CREATE TABLE ign (id INT PRIMARY KEY, c INT); "
+		       "INSERT INTO ign VALUES (1, 5), (2, 5); "
+		       "ALTER IGNORE TABLE ign ADD UNIQUE (c)", "unique-unguarded")
+	assert not db().table_exists(SCHEMA, "ign")
+	# over an existing table with duplicates: refused, both rows stay
+	h.assert_blocked(m, "ALTER IGNORE TABLE dup ADD UNIQUE (c)", "unique-unguarded")
+	assert db().query(f"SELECT COUNT(*) FROM `{SCHEMA}`.dup")[0][0] == 2
+	# without IGNORE a new table's key is safe: duplicates make it fail
+	assert h.run_err(m, "CREATE TABLE fine (id INT PRIMARY KEY, c INT); "
+		       "ALTER TABLE fine ADD UNIQUE (c)") is None
+	assert unique_keys("fine") == 1
+
 if __name__ == "__main__":
 	h.main(globals())
