@@ -158,7 +158,9 @@ void hook_session_begin(struct sess *s, struct hook_sess *hs)
 	arena_init(&ps->arena, 4096);
 	hs->policy = ps;
 	pol_sessions_add(ps);
-	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user);
+	char host[64];
+	pol_client_host(hs, host, sizeof(host));
+	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user, host);
 	(void)pol_mig_sync(ps);
 }
 
@@ -206,7 +208,9 @@ void hook_session_reset(struct sess *s, struct hook_sess *hs)
 	pol_conf_refresh(ps);
 	pol_prep_clear(ps); /* both close every prepared statement */
 	/* COM_RESET_CONNECTION drops named locks; COM_CHANGE_USER may change the user */
-	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user);
+	char host[64];
+	pol_client_host(hs, host, sizeof(host));
+	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user, host);
 	if (ps->registered && migration_sess_active(&ps->mig)) {
 		/* still a migration (by login), but a new one */
 		migration_unregister(ps->conn_id);
