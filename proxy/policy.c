@@ -187,6 +187,7 @@ void hook_session_end(struct sess *s, struct hook_sess *hs)
 		return;
 	pol_sessions_del(ps);
 	pol_abort_cmd(ps);
+	pol_floor_end(ps);
 	migration_sess_clear(&ps->mig);
 	ps->mig.by_user = false;
 	(void)pol_mig_sync(ps);
@@ -456,6 +457,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 			schema = used;
 	}
 
+	if (pol_refuse_cluster_lock(ps, reply))
+		return HOOK_REJECT;
 	if (cmd->n > 1)
 		cmd->scratch = pol_memory_copy(ps);
 	enum pol_step step = pol_continue(ps);
@@ -465,8 +468,10 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 }
 
 /* Applies what statement p did, now that the server answered it. Returns
- * true when it started a migration. */
-static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const struct hook_result *r)
+ * true when it started a migration; *held when the answer must wait for
+ * the account's grant check (pol_mig_signal releases it). */
+static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const struct hook_result *r,
+			     bool *held)
 {
 	bool started = false;
 	if (p->has_sig) {
@@ -485,8 +490,7 @@ static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 			   (p->st.kind == STMT_EMPTY && (p->sig.kind == MIG_SIG_DIRECTIVE ||
 							 p->sig.kind == MIG_SIG_DIRECTIVE_END))) &&
 			  !r->aborted;
-		if (migration_sess_apply(&ps->mig, ps->conf->cfg, &p->sig, ok, v, r->affected_rows))
-			started = pol_mig_sync(ps);
+		started = pol_mig_signal(ps, &p->sig, ok, v, r->affected_rows, held);
 	}
 	if (r->ok && p->set_ansi >= 0)
 		ps->ansi_quotes = p->set_ansi == 1;
@@ -529,7 +533,9 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			p->done = true;
 			/* after the signals: a migration that starts here starts with
 			 * an empty memory, which then learns p */
-			bool started = pol_apply_result(ps, p, r);
+			bool floor_held = false;
+			bool started = pol_apply_result(ps, p, r, &floor_held);
+			held_back += floor_held;
 			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE)
 				pol_memory_commit(ps, p); /* a prepare runs nothing yet */
 			if (started && cluster_wait_held(s, pol_durable_fn, NULL, 1000)) {
