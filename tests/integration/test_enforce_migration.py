@@ -432,5 +432,27 @@ def test_migration_users_match_account_names_case_sensitively():
 	app.close()
 
 
+def test_unreadable_grants_refuse_the_claim():
+	"""A guard account that cannot read other accounts' grants (no SELECT on
+	the mysql database) cannot tell who may change the schema: claims by
+	lock name are refused, the conservative side, and ddlgate says why."""
+	h.require_proxy("migration sessions are ddlgate's")
+	schema = fresh_schema("mig_narrow_guard")
+	d = db()
+	d.query("CREATE OR REPLACE USER 'narrowprobe'@'127.0.0.1' IDENTIFIED BY 'narrow-secret'")
+	d.query(f"GRANT SELECT ON `{schema}`.* TO 'narrowprobe'@'127.0.0.1'")
+	s = sections()
+	s["guard"].update(user="narrowprobe", password="narrow-secret")
+	gw = h.Ddlgate(db(), s)
+	mig = h.connect(gw, database=schema)
+	app = other_client(gw, schema)
+	assert h.scalar(mig, "SELECT GET_LOCK('prisma_migrate', 0)") == 1
+	assert session_kinds(gw, h.APP_USER) == ["app"]
+	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN n1 INT NULL") is None
+	assert "SELECT on the mysql database" in open(gw.log).read()
+	mig.close()
+	app.close()
+
+
 if __name__ == "__main__":
 	h.main(globals())
