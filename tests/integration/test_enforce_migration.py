@@ -331,6 +331,15 @@ def floor_accounts():
 	return d
 
 
+def reader_and_app(name):
+	"""A fresh schema, a ddlgate, a read-only session and another account's."""
+	floor_accounts()
+	schema = fresh_schema(name)
+	gw = h.Ddlgate(db(), sections())
+	reader = h.connect(gw, user=READER, password=READER_PASSWORD, database=schema)
+	return schema, gw, reader, other_client(gw, schema)
+
+
 def session_kinds(gw, user):
 	code, body = gw.admin_get("/sessions")
 	assert code == 200, body
@@ -343,11 +352,7 @@ def test_select_only_account_cannot_take_the_floor():
 	is refused because of it. An account that may change the schema still
 	takes the floor with the same lock."""
 	h.require_proxy("migration sessions are ddlgate's")
-	floor_accounts()
-	schema = fresh_schema("mig_floor")
-	gw = h.Ddlgate(db(), sections())
-	reader = h.connect(gw, user=READER, password=READER_PASSWORD, database=schema)
-	app = other_client(gw, schema)
+	schema, gw, reader, app = reader_and_app("mig_floor")
 	assert h.scalar(reader, "SELECT GET_LOCK('prisma_migrate', 0)") == 1
 	assert session_kinds(gw, READER) == ["app"]
 	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN f1 INT NULL") is None
@@ -379,11 +384,7 @@ def test_cluster_lock_cannot_be_faked_by_a_client():
 	instance (a name built at run time, or a connection straight to the
 	server) is ignored."""
 	h.require_proxy("the cluster lock is ddlgate's")
-	floor_accounts()
-	schema = fresh_schema("mig_fake_cluster")
-	gw = h.Ddlgate(db(), sections())
-	reader = h.connect(gw, user=READER, password=READER_PASSWORD, database=schema)
-	app = other_client(gw, schema)
+	schema, gw, reader, app = reader_and_app("mig_fake_cluster")
 	err = h.run_err(reader, "SELECT GET_LOCK('ddlgate_migration', 0)")
 	assert err is not None and err[0] == 1290, err
 	assert err[1].startswith("ddlgate: blocked by cluster-lock:"), err
