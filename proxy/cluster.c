@@ -83,6 +83,36 @@ static bool cluster_scalar(MYSQL *m, const char *q, long long *out, bool *is_nul
 	return true;
 }
 
+/*
+ * Is server connection holder a ddlgate instance's? Every instance in
+ * front of the server holds the lock on a connection of the [guard]
+ * account, and an account always sees its own connections in the process
+ * list (other accounts' only with PROCESS): a holder that is missing there
+ * or runs as another account is a client that took the name. *known is
+ * false when the query failed (err filled; the connection is suspect).
+ */
+static bool cluster_holder_is_ddlgate(MYSQL *m, long long holder, const char *user, bool *known,
+				      char *err, size_t errlen)
+{
+	char q[128];
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	bool ours;
+
+	snprintf(q, sizeof(q), "SELECT USER FROM information_schema.PROCESSLIST WHERE ID = %lld",
+		 holder);
+	*known = false;
+	if (mysql_query(m, q) != 0 || !(res = mysql_store_result(m))) {
+		snprintf(err, errlen, "%s", mysql_error(m));
+		return false;
+	}
+	row = mysql_fetch_row(res);
+	ours = row && row[0] && strcmp(row[0], user) == 0;
+	mysql_free_result(res);
+	*known = true;
+	return ours;
+}
+
 static MYSQL *cluster_connect(const struct cluster_conf *k, long long *my_id, char *err,
 			      size_t errlen)
 {
@@ -136,6 +166,8 @@ static void *cluster_main(void *unused)
 	long long my_id = 0;
 	uint64_t version = 0;
 	bool held = false;
+	long long judged = 0;	  /* the last holder whose identity was checked */
+	bool judged_ours = false; /* ... and whether it is a ddlgate instance */
 
 	pthread_mutex_lock(&cl.lock);
 	while (!cl.stopping) {
@@ -176,6 +208,23 @@ static void *cluster_main(void *unused)
 				snprintf(q, sizeof(q), "SELECT IS_USED_LOCK('%s')", esc);
 				ok = cluster_scalar(m, q, &holder, &isnull, err, sizeof(err));
 			}
+			if (ok && !isnull && holder != my_id && holder != judged) {
+				bool known;
+				judged_ours = cluster_holder_is_ddlgate(m, holder, k.side.user,
+									&known, err, sizeof(err));
+				ok = known;
+				judged = known ? holder : 0;
+				if (known && !judged_ours)
+					fprintf(
+					    stderr,
+					    "ddlgate: cluster lock '%s' is held by server "
+					    "connection "
+					    "%lld, which is not a ddlgate instance's ([guard] "
+					    "account "
+					    "'%s'): ignored; no instance can announce a migration "
+					    "while it holds the lock\n",
+					    k.lock, holder, k.side.user);
+			}
 			if (!ok) {
 				mysql_close(m);
 				m = NULL;
@@ -188,10 +237,17 @@ static void *cluster_main(void *unused)
 		cl.st.connected = m != NULL;
 		cl.st.held_locally = held;
 		cl.st.holder = (ok && m && !isnull) ? (uint64_t)holder : 0;
-		cl.st.held_remotely = cl.st.holder && (long long)cl.st.holder != my_id;
+		bool other = cl.st.holder && (long long)cl.st.holder != my_id;
+		cl.st.held_remotely = other && judged_ours;
+		cl.st.held_by_client = other && !judged_ours;
+		if (cl.st.held_by_client && !err[0])
+			snprintf(err, sizeof(err),
+				 "the lock is held by server connection %llu, not a ddlgate "
+				 "instance's: ignored",
+				 (unsigned long long)cl.st.holder);
 		snprintf(cl.st.error, sizeof(cl.st.error), "%s", err);
 		cl.polls++;
-		cluster_post_waiters(!enabled || !m || held || cl.st.held_remotely || !want);
+		cluster_post_waiters(!enabled || !m || held || other || !want);
 		bool fresh = false;
 		for (size_t i = 0; i < cl.nwaiters; i++)
 			fresh |= !cl.waiters[i].held;
@@ -279,7 +335,7 @@ static bool cluster_add_waiter(struct sess *s, void (*fn)(struct sess *s, void *
 	pthread_mutex_lock(&cl.lock);
 	bool ok = cl.running && !cl.stopping && cl.st.enabled && cl.st.connected &&
 		  cl.nwaiters < CLUSTER_MAX_WAITERS;
-	if (ok && held && (cl.st.held_locally || cl.st.held_remotely))
+	if (ok && held && (cl.st.held_locally || cl.st.held_remotely || cl.st.held_by_client))
 		ok = false; /* settled already */
 	if (ok) {
 		struct cluster_waiter *w = &cl.waiters[cl.nwaiters++];

@@ -9,6 +9,13 @@
  * connection as a migration elsewhere. No home-made protocol: the server's
  * lock table is the shared state, and a crashed instance's lock dies with
  * its connection.
+ *
+ * GET_LOCK needs no privilege, so any account could take the name. A
+ * holder counts only when it is a connection of the [guard] account
+ * (every instance uses the same one; an account sees its own connections
+ * in the process list): a client holding the name is ignored and reported
+ * (held_by_client, stderr). ddlgate also refuses a client's literal
+ * GET_LOCK of the name (pol_memory.c).
  */
 #ifndef DDLGATE_PROXY_CLUSTER_H
 #define DDLGATE_PROXY_CLUSTER_H
@@ -59,9 +66,10 @@ bool cluster_wait_held(struct sess *s, void (*fn)(struct sess *s, void *arg), vo
 struct cluster_status {
 	bool enabled;
 	bool connected;
-	bool held_locally;  /* our side connection holds the lock */
-	bool held_remotely; /* someone else does */
-	uint64_t holder;    /* the holder's server connection id, 0 = free */
+	bool held_locally;   /* our side connection holds the lock */
+	bool held_remotely;  /* another ddlgate instance does */
+	bool held_by_client; /* a connection of another account does: ignored */
+	uint64_t holder;     /* the holder's server connection id, 0 = free */
 	char lock[128];
 	char error[256];
 };

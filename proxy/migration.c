@@ -2,6 +2,7 @@
  * signals themselves are read by rules/migration_signal.c). */
 #include "proxy/migration.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,12 +18,119 @@ static void mig_name_from(struct migration_sess *m, const char *tool, const char
 	snprintf(m->name, sizeof(m->name), "%s", name ? name : "");
 }
 
-void migration_sess_auth(struct migration_sess *m, const struct cfg *c, const char *user)
+/* Copies an entry's part without surrounding quotes ('x', "x", `x`). */
+static void mig_unquote(char *dst, size_t n, const char *src, size_t len)
+{
+	if (len >= 2 && (src[0] == '\'' || src[0] == '"' || src[0] == '`') &&
+	    src[len - 1] == src[0]) {
+		src++;
+		len -= 2;
+	}
+	snprintf(dst, n, "%.*s", (int)len, src);
+}
+
+/* addr/mask (a netmask or a prefix length) against host; false when
+ * either is not an address of the same family. */
+static bool mig_net_match(const char *pattern, const char *host)
+{
+	char net[64];
+	unsigned char a[16], h[16], mask[16] = {0};
+	const char *slash = strchr(pattern, '/');
+	int af = strchr(pattern, ':') ? AF_INET6 : AF_INET;
+	size_t alen = af == AF_INET6 ? 16 : 4;
+
+	if ((size_t)(slash - pattern) >= sizeof(net))
+		return false;
+	snprintf(net, sizeof(net), "%.*s", (int)(slash - pattern), pattern);
+	if (inet_pton(af, net, a) != 1 || inet_pton(af, host, h) != 1)
+		return false;
+	const char *m = slash + 1;
+	if (inet_pton(af, m, mask) != 1) {
+		char *end;
+		long bits = strtol(m, &end, 10);
+		if (!*m || *end || bits < 0 || (size_t)bits > alen * 8)
+			return false;
+		for (size_t i = 0; i < alen; i++) {
+			long b = bits - (long)i * 8;
+			mask[i] = b >= 8 ? 0xff : b <= 0 ? 0 : (unsigned char)(0xff << (8 - b));
+		}
+	}
+	for (size_t i = 0; i < alen; i++)
+		if ((a[i] & mask[i]) != (h[i] & mask[i]))
+			return false;
+	return true;
+}
+
+static bool mig_is_loopback(const char *host)
+{
+	unsigned char a[16];
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, host, a) == 1) {
+		static const unsigned char one[16] = {[15] = 1};
+		return memcmp(a, one, 16) == 0;
+	}
+	return false;
+}
+
+bool migration_host_match(const char *pattern, const char *host)
+{
+	char h[64], p[256];
+	size_t hl = host ? strlen(host) : 0;
+
+	/* "[::1]" as the client address prints it */
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']')
+		snprintf(h, sizeof(h), "%.*s", (int)(hl - 2), host + 1);
+	else
+		snprintf(h, sizeof(h), "%s", host ? host : "");
+	if (strcasecmp(pattern, "localhost") == 0)
+		return !h[0] || mig_is_loopback(h);
+	if (strchr(pattern, '/'))
+		return h[0] && mig_net_match(pattern, h);
+	/* the server's wildcards in ddlgate's syntax; host names ignore case */
+	size_t o = 0;
+	for (const char *c = pattern; *c && o + 2 < sizeof(p); c++) {
+		if (*c == '%') {
+			p[o++] = '*';
+		} else if (*c == '_') {
+			p[o++] = '?';
+		} else if (*c == '#') { /* a digit run to ddlgate, a character in a host */
+			p[o++] = '\\';
+			p[o++] = '#';
+		} else {
+			p[o++] = *c;
+		}
+	}
+	p[o] = 0;
+	return rules_pattern_match_flags(p, h, 0);
+}
+
+/* One [migration] users entry against the account: NAME or NAME@HOST. */
+static bool mig_user_entry_match(const char *entry, const char *user, const char *host)
+{
+	char name[256], hostpat[256];
+	const char *at = strrchr(entry, '@');
+
+	if (!at) /* a bare name: from any host, as 'name'@'%' */
+		return rules_pattern_match_flags(entry, user, RULES_PATTERN_CASE);
+	mig_unquote(name, sizeof(name), entry, (size_t)(at - entry));
+	mig_unquote(hostpat, sizeof(hostpat), at + 1, strlen(at + 1));
+	return rules_pattern_match_flags(name, user, RULES_PATTERN_CASE) &&
+	       migration_host_match(hostpat, host);
+}
+
+void migration_sess_auth(struct migration_sess *m, const struct cfg *c, const char *user,
+			 const char *host)
 {
 	memset(m, 0, sizeof(*m));
-	if (user && *user && rules_patterns_match(&c->migration.users, user)) {
-		m->by_user = true;
-		mig_name_from(m, "user", user);
+	if (!user || !*user)
+		return;
+	for (size_t i = 0; i < c->migration.users.n; i++) {
+		if (mig_user_entry_match(c->migration.users.items[i], user, host)) {
+			m->by_user = true;
+			mig_name_from(m, "user", user);
+			return;
+		}
 	}
 }
 
@@ -92,6 +200,25 @@ bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
 	       sig->kind == MIG_SIG_DIRECTIVE || sig->kind == MIG_SIG_LOCK_TABLE_SET;
 }
 
+bool migration_sess_claims(const struct migration_sess *m, const struct cfg *c,
+			   const struct migration_signal *sig, bool ok, const char *value,
+			   uint64_t affected)
+{
+	if (migration_sess_active(m) || !ok)
+		return false;
+	switch (sig->kind) {
+	case MIG_SIG_GET_LOCK:
+		return mig_value_is_one(value) &&
+		       rules_patterns_match(&c->migration.lock_names, sig->name);
+	case MIG_SIG_LOCK_TABLE_SET:
+		return affected == 1;
+	case MIG_SIG_DIRECTIVE:
+		return true;
+	default:
+		return false;
+	}
+}
+
 void migration_sess_clear(struct migration_sess *m)
 {
 	bool user = m->by_user;
@@ -108,6 +235,149 @@ void migration_sess_clear(struct migration_sess *m)
 		if (strcmp(m->tool, "user") != 0)
 			snprintf(m->tool, sizeof(m->tool), "user");
 	}
+}
+
+/* ---- who may take the floor ---- */
+
+/* The privileges that change a table's definition. */
+#define MIG_DDL_PRIVS "PRIVILEGE_TYPE IN ('CREATE','ALTER','DROP','INDEX')"
+
+bool migration_floor_sql(const char *user, char *buf, size_t n)
+{
+	char hex[2 * 128 + 1];
+	size_t len = user ? strlen(user) : 0;
+
+	if (len == 0 || len > 128)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02X", (unsigned char)user[i]);
+	/*
+	 * GRANTEE reads 'name'@'host'. The name is compared as bytes (the
+	 * server's account names are case-sensitive) and written as a hex
+	 * literal, so no quoting or sql_mode can change what is compared.
+	 * "here" marks the accounts of that name whose host part admits the
+	 * address ddlgate's own connections come from (the guard's USER()):
+	 * those are the ones a relayed session can have logged in as.
+	 */
+	int w = snprintf(
+	    buf, n,
+	    "SELECT COUNT(*), COALESCE(SUM(x.here), 0), COALESCE(SUM(x.here AND x.ddl), 0), "
+	    "COALESCE(SUM(x.ddl), 0) FROM (SELECT g.ddl, "
+	    "(SUBSTRING_INDEX(USER(), '@', -1) LIKE CONVERT(SUBSTRING(g.gb, LENGTH(k.p) + 1, "
+	    "LENGTH(g.gb) - LENGTH(k.p) - 1) USING utf8mb4) OR LOCATE('/', g.gb) > 0) AS here "
+	    "FROM (SELECT CONCAT('''', X'%s', '''@''') AS p) k JOIN ("
+	    "SELECT CAST(GRANTEE AS BINARY) AS gb, " MIG_DDL_PRIVS " AS ddl "
+	    "FROM information_schema.USER_PRIVILEGES UNION ALL "
+	    "SELECT CAST(GRANTEE AS BINARY), " MIG_DDL_PRIVS
+	    " FROM information_schema.SCHEMA_PRIVILEGES UNION ALL "
+	    "SELECT CAST(GRANTEE AS BINARY), " MIG_DDL_PRIVS
+	    " FROM information_schema.TABLE_PRIVILEGES) g ON LEFT(g.gb, LENGTH(k.p)) = k.p) x",
+	    hex);
+	return w > 0 && (size_t)w < n;
+}
+
+static long long mig_count(const char *const *vals, unsigned ncols, unsigned i)
+{
+	if (!vals || i >= ncols || !vals[i])
+		return -1;
+	return strtoll(vals[i], NULL, 10);
+}
+
+enum migration_floor migration_floor_verdict(const char *const *vals, unsigned ncols, char *why,
+					     size_t whylen)
+{
+	char dummy[8];
+	if (!why || !whylen) {
+		why = dummy;
+		whylen = sizeof(dummy);
+	}
+	long long rows = mig_count(vals, ncols, 0), here = mig_count(vals, ncols, 1);
+	long long ddl_here = mig_count(vals, ncols, 2), ddl_any = mig_count(vals, ncols, 3);
+
+	if (rows < 0 || here < 0 || ddl_here < 0 || ddl_any < 0) {
+		snprintf(why, whylen, "the grant check returned no answer");
+		return MIGRATION_FLOOR_UNKNOWN;
+	}
+	if (rows == 0) {
+		/* every account has at least a USAGE row: none visible means the
+		 * guard account cannot read other accounts' grants */
+		snprintf(why, whylen,
+			 "the guard account sees no grants of this account (it needs SELECT on "
+			 "the mysql database)");
+		return MIGRATION_FLOOR_UNKNOWN;
+	}
+	/* no host part admits ddlgate's address as the guard reads it (a
+	 * name the server resolved): judge by every account of that name */
+	bool yes = here > 0 ? ddl_here > 0 : ddl_any > 0;
+	snprintf(why, whylen, "%s",
+		 yes ? "the account holds a DDL privilege"
+		     : "the account holds no CREATE, ALTER, DROP or INDEX privilege on anything");
+	return yes ? MIGRATION_FLOOR_YES : MIGRATION_FLOOR_NO;
+}
+
+#define MIG_FLOOR_CACHE 256
+
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		char user[128];
+		enum migration_floor v;
+		int64_t at;
+	} e[MIG_FLOOR_CACHE];
+	size_t n;
+} mig_floor = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int64_t mig_floor_ttl(enum migration_floor v)
+{
+	return v == MIGRATION_FLOOR_UNKNOWN ? MIGRATION_FLOOR_RETRY_S : MIGRATION_FLOOR_TTL_S;
+}
+
+bool migration_floor_cached(const char *user, int64_t now_s, enum migration_floor *out)
+{
+	bool hit = false;
+	pthread_mutex_lock(&mig_floor.lock);
+	for (size_t i = 0; i < mig_floor.n; i++) {
+		if (strcmp(mig_floor.e[i].user, user) != 0)
+			continue;
+		if (now_s - mig_floor.e[i].at < mig_floor_ttl(mig_floor.e[i].v)) {
+			*out = mig_floor.e[i].v;
+			hit = true;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&mig_floor.lock);
+	return hit;
+}
+
+void migration_floor_store(const char *user, enum migration_floor v, int64_t now_s)
+{
+	pthread_mutex_lock(&mig_floor.lock);
+	size_t slot = mig_floor.n, oldest = 0;
+	for (size_t i = 0; i < mig_floor.n; i++) {
+		if (strcmp(mig_floor.e[i].user, user) == 0) {
+			slot = i;
+			break;
+		}
+		if (mig_floor.e[i].at < mig_floor.e[oldest].at)
+			oldest = i;
+	}
+	if (slot == mig_floor.n) {
+		if (mig_floor.n < MIG_FLOOR_CACHE)
+			mig_floor.n++;
+		else
+			slot = oldest; /* full: the stalest answer goes */
+	}
+	snprintf(mig_floor.e[slot].user, sizeof(mig_floor.e[slot].user), "%s", user);
+	mig_floor.e[slot].v = v;
+	mig_floor.e[slot].at = now_s;
+	pthread_mutex_unlock(&mig_floor.lock);
+}
+
+void migration_floor_reset(void)
+{
+	pthread_mutex_lock(&mig_floor.lock);
+	mig_floor.n = 0;
+	pthread_mutex_unlock(&mig_floor.lock);
 }
 
 /* ---- registry ---- */

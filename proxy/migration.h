@@ -2,10 +2,12 @@
  * Migration sessions: telling a migration runner's connection apart from
  * the application's, and the process-wide list of running migrations.
  *
- * Two layers, each testable alone, on top of migration_scan()
+ * Three parts, each testable alone, on top of migration_scan()
  * (rules/migration_signal.h), which reads the signal a statement carries:
  *  - struct migration_sess is one session's state machine: the signals and
  *    the server's answers move it in and out of "migration session".
+ *  - who may take the floor (migration_floor_*): the grant check that a
+ *    claim by lock name, lock row or directive must pass, and its cache.
  *  - the registry (migration_register() ...) is shared by every event-loop
  *    thread under a mutex: who migrates, since when, on which schema and
  *    tables, so other sessions' DDL can be judged a migration-conflict.
@@ -37,8 +39,37 @@ static inline bool migration_sess_active(const struct migration_sess *m)
 	return m->by_user || m->by_lock || m->by_table || m->by_directive;
 }
 
-/* Authentication (or COM_CHANGE_USER) as user; the state is reset first. */
-void migration_sess_auth(struct migration_sess *m, const struct cfg *c, const char *user);
+/*
+ * Authentication (or COM_CHANGE_USER) as user from host (the client's
+ * address without its port; NULL or "" when unknown); the state is reset
+ * first. A [migration] users entry is NAME or NAME@HOST: the name matches
+ * case-sensitively, as the server compares account names; the host part
+ * as migration_host_match() says.
+ */
+void migration_sess_auth(struct migration_sess *m, const struct cfg *c, const char *user,
+			 const char *host);
+
+/*
+ * Does the host part of a [migration] users entry match the client's
+ * address? As the server reads a host part: '%' and '_' (and ddlgate's
+ * '*' and '?') are wildcards, names compare ignoring case, an address with
+ * a netmask (10.0.0.0/255.255.0.0) or a prefix length (10.0.0.0/16)
+ * matches the addresses of that network, and "localhost" matches loopback
+ * addresses and clients on a unix socket (host NULL or ""). ddlgate does
+ * not resolve names: any other host name matches nothing.
+ */
+bool migration_host_match(const char *pattern, const char *host);
+
+/*
+ * Would the signal, with this answer, make the app session m a migration
+ * session (a known lock taken, a lock row set, a directive)? Those are the
+ * claims on the floor that only an account able to change the schema may
+ * make (see migration_floor_*). False when m is a migration session
+ * already: its claim was judged when it started.
+ */
+bool migration_sess_claims(const struct migration_sess *m, const struct cfg *c,
+			   const struct migration_signal *sig, bool ok, const char *value,
+			   uint64_t affected);
 
 /*
  * The server answered a statement that carried signal sig. ok: not an ERR;
@@ -52,6 +83,46 @@ bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
 
 /* COM_RESET_CONNECTION / disconnect: every lock is gone. */
 void migration_sess_clear(struct migration_sess *m);
+
+/* ---- who may take the floor ----
+ *
+ * GET_LOCK needs no privilege, so a lock name alone would let a read-only
+ * account become "the migration" and have everyone else's DDL refused. A
+ * claim counts only for an account that holds a DDL privilege (CREATE,
+ * ALTER, DROP or INDEX, granted globally, on a database or on a table).
+ * The guard account reads that from information_schema's USER_, SCHEMA_
+ * and TABLE_PRIVILEGES, which show other accounts' grants only to an
+ * account with SELECT on the mysql database. The answer is cached per
+ * account name for a while (a grant check per claim would be a side query
+ * per migration).
+ */
+enum migration_floor {
+	MIGRATION_FLOOR_UNKNOWN, /* the grants could not be read: the claim is refused */
+	MIGRATION_FLOOR_YES,	 /* the account can change the schema */
+	MIGRATION_FLOOR_NO,	 /* it cannot: the claim is ignored */
+};
+
+#define MIGRATION_FLOOR_TTL_S 60     /* a known answer is reused this long */
+#define MIGRATION_FLOOR_RETRY_S 5    /* an unknown one this long */
+#define MIGRATION_FLOOR_SQL_MAX 2048 /* room for migration_floor_sql() */
+
+/* The guard's query for user's grants into buf (n bytes): one row of four
+ * counts that migration_floor_verdict() reads. False when it does not fit
+ * or user is empty (anonymous accounts are never judged able). */
+bool migration_floor_sql(const char *user, char *buf, size_t n) __attribute__((warn_unused_result));
+
+/* Reads the query's row (vals[0..ncols), NULL = SQL NULL; vals NULL = no
+ * row) into a verdict; why (may be NULL) says what it was based on. */
+enum migration_floor migration_floor_verdict(const char *const *vals, unsigned ncols, char *why,
+					     size_t whylen);
+
+/* The cached verdict for user at time now_s (monotonic seconds), if it is
+ * still fresh. */
+bool migration_floor_cached(const char *user, int64_t now_s, enum migration_floor *out);
+/* Remembers v for user as of now_s. */
+void migration_floor_store(const char *user, enum migration_floor v, int64_t now_s);
+/* Forgets every verdict (tests, reload). */
+void migration_floor_reset(void);
 
 /* ---- the process-wide registry ---- */
 

@@ -39,6 +39,8 @@
 #define COM_STMT_CLOSE 0x19
 
 #define POL_RULE_AUDIT "audit-unavailable"
+/* A client's GET_LOCK of the cluster lock name (pol_refuse_cluster_lock). */
+#define POL_RULE_CLUSTER_LOCK "cluster-lock"
 #define POL_DEFAULT_LOCK_WAIT 31536000L /* the server's default lock_wait_timeout */
 #define POL_HOLD_TICK_MS 100
 #define POL_MAX_POLICY_FINDINGS 3
@@ -141,6 +143,15 @@ struct pol_cmd {
 	size_t job_stmt;
 };
 
+/* A claim on the floor whose answer waits for the account's grant check. */
+struct pol_claim {
+	struct migration_signal sig;
+	bool ok;
+	bool has_value;
+	char value[64];
+	uint64_t affected;
+};
+
 /* The policy's state of one client session; hook_sess.policy points here. */
 struct pol_sess {
 	uint64_t conn_id;
@@ -149,6 +160,8 @@ struct pol_sess {
 	struct snap *conf;    /* reference owned: the snapshot it judges with */
 	struct migration_sess mig;
 	bool registered;		/* in the migration registry */
+	struct guard_job *floor_job;	/* owned: the grant check a held claim waits for */
+	struct pol_claim claim;		/* that claim (pol_memory.c) */
 	struct rules_migration *memory; /* owned: what the server confirmed */
 	struct pol_memlog *log;		/* owned: how memory came about, for copies */
 	size_t nlog, caplog, logbytes;
@@ -207,6 +220,10 @@ void pol_memory_wrote(struct pol_sess *ps);
 void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p);
 struct rules_migration *pol_memory_copy(struct pol_sess *ps);
 bool pol_mig_sync(struct pol_sess *ps);
+bool pol_mig_signal(struct pol_sess *ps, const struct migration_signal *sig, bool ok,
+		    const char *value, uint64_t affected, bool *held);
+void pol_floor_end(struct pol_sess *ps);
+bool pol_refuse_cluster_lock(struct pol_sess *ps, struct hook_reply *reply);
 
 /* pol_prep.c */
 struct pol_prep *pol_prep_find(struct pol_sess *ps, uint32_t id);

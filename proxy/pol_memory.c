@@ -1,10 +1,14 @@
-/* Per-session migration membership and the migration memory the rules judge with. */
+/* Per-session migration membership (who may take the floor) and the migration memory the rules
+ * judge with. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/clock.h"
 #include "proxy/cluster.h"
+#include "proxy/guard.h"
 #include "proxy/mem.h"
 #include "proxy/metrics.h"
 #include "proxy/pol_internal.h"
@@ -180,4 +184,204 @@ bool pol_mig_sync(struct pol_sess *ps)
 		cluster_set_local(migration_count() > 0);
 	}
 	return started;
+}
+
+/* ---- who may take the floor ----
+ *
+ * A claim (a known lock taken, a lock row set, a directive) by an account
+ * not listed in [migration] users counts only when the account can change
+ * the schema (migration.h, "who may take the floor"). The verdict comes
+ * from the guard account, on a guard worker, and is cached per account;
+ * while it is pending, the claim's answer is held back (durable_wait) so
+ * the client cannot go on as "the migration" before ddlgate knows. Without
+ * a [guard] account nothing can be checked: claims count as before (fail
+ * open, said once on stderr and in the README). A check that fails or
+ * cannot read the grants refuses the claim: a lock name alone must not let
+ * an account freeze everyone else's DDL.
+ */
+
+static const char *pol_floor_word(enum migration_floor v)
+{
+	return v == MIGRATION_FLOOR_NO ? "it holds no CREATE, ALTER, DROP or INDEX privilege"
+				       : "its grants could not be read by the guard account";
+}
+
+/* The claim is ignored: the session stays an app session. */
+static void pol_floor_refused(struct pol_sess *ps, const struct migration_signal *sig,
+			      const char *why)
+{
+	fprintf(stderr,
+		"ddlgate: connection %llu: user '%s' claimed the migration floor (%s '%s') but "
+		"may not change the schema (%s): the claim is ignored, the session stays an app "
+		"session\n",
+		(unsigned long long)ps->conn_id, ps->hs->user,
+		sig->kind == MIG_SIG_GET_LOCK	      ? "GET_LOCK"
+		: sig->kind == MIG_SIG_LOCK_TABLE_SET ? "lock table"
+						      : "directive",
+		sig->name, why);
+}
+
+static void pol_floor_done(struct sess *s, void *arg);
+
+/* Starts the grant check for ps's account with the claim to apply after
+ * it. False when it cannot run (nothing is held then). */
+static bool pol_floor_start(struct pol_sess *ps, const struct migration_signal *sig, bool ok,
+			    const char *value, uint64_t affected)
+{
+	char sql[MIGRATION_FLOOR_SQL_MAX];
+
+	if (ps->floor_job || !migration_floor_sql(ps->hs->user, sql, sizeof(sql)))
+		return false;
+	struct guard_job *j = guard_job_new(1);
+	guard_job_set(j, 0, sql);
+	if (!guard_submit(j, ps->s, pol_floor_done, NULL)) {
+		guard_job_release(j);
+		return false;
+	}
+	ps->floor_job = j;
+	ps->claim = (struct pol_claim){.sig = *sig, .ok = ok, .affected = affected};
+	if (value) {
+		ps->claim.has_value = true;
+		snprintf(ps->claim.value, sizeof(ps->claim.value), "%s", value);
+	}
+	ps->durable_wait++; /* the answer waits for the verdict */
+	return true;
+}
+
+/* On the session's thread once the grant check ran: apply or ignore the
+ * held claim, then let the answer go (after the cluster lock is taken when
+ * a migration started). */
+static void pol_floor_done(struct sess *s, void *arg)
+{
+	struct pol_sess *ps = pol_of(s);
+	char why[256];
+	(void)arg;
+
+	if (!ps || !ps->floor_job)
+		return;
+	const struct guard_result *r = guard_job_result(ps->floor_job, 0);
+	enum migration_floor v = MIGRATION_FLOOR_UNKNOWN;
+	if (r->ok)
+		v = migration_floor_verdict(r->has_row ? (const char *const *)r->vals : NULL,
+					    r->ncols, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "grant check failed: %.200s", r->error);
+	guard_job_release(ps->floor_job);
+	ps->floor_job = NULL;
+	migration_floor_store(ps->hs->user, v, clk_mono_us() / 1000000);
+
+	const struct pol_claim *c = &ps->claim;
+	bool started = false;
+	if (v == MIGRATION_FLOOR_YES) {
+		if (migration_sess_apply(&ps->mig, ps->conf->cfg, &c->sig, c->ok,
+					 c->has_value ? c->value : NULL, c->affected))
+			started = pol_mig_sync(ps);
+	} else {
+		pol_floor_refused(ps, &c->sig, why);
+	}
+	/* the cluster waiter's post takes over the count this check added */
+	if (started && cluster_wait_held(s, pol_durable_fn, NULL, 1000))
+		return;
+	pol_durable_fn(s, NULL);
+}
+
+/* The session ends: a grant check still running is dropped. */
+void pol_floor_end(struct pol_sess *ps)
+{
+	if (ps->floor_job) {
+		guard_job_release(ps->floor_job);
+		ps->floor_job = NULL;
+	}
+}
+
+/*
+ * Applies signal sig with the server's answer (ok, value: the first
+ * column as text or NULL, affected rows). Returns true when a migration
+ * started. *held is set when the answer must wait for the account's grant
+ * check: pol_floor_done() applies the claim (or not) and releases it.
+ */
+bool pol_mig_signal(struct pol_sess *ps, const struct migration_signal *sig, bool ok,
+		    const char *value, uint64_t affected, bool *held)
+{
+	static atomic_bool warned;
+	const struct cfg *c = ps->conf->cfg;
+	enum migration_floor v;
+
+	*held = false;
+	if (migration_sess_claims(&ps->mig, c, sig, ok, value, affected)) {
+		if (!guard_enabled()) {
+			if (!atomic_exchange(&warned, true))
+				fprintf(stderr,
+					"ddlgate: no [guard] account: any account that takes a "
+					"migration lock becomes a migration session, whether "
+					"or not it may change the schema\n");
+		} else if (migration_floor_cached(ps->hs->user, clk_mono_us() / 1000000, &v)) {
+			if (v != MIGRATION_FLOOR_YES) {
+				pol_floor_refused(ps, sig, pol_floor_word(v));
+				return false;
+			}
+		} else if (pol_floor_start(ps, sig, ok, value, affected)) {
+			*held = true;
+			return false;
+		} else {
+			pol_floor_refused(ps, sig, "the grant check could not be started");
+			return false;
+		}
+	}
+	if (migration_sess_apply(&ps->mig, c, sig, ok, value, affected))
+		return pol_mig_sync(ps);
+	return false;
+}
+
+/*
+ * The cluster lock ([migration] cluster_lock) is ddlgate's own: a client
+ * that took it through ddlgate would look like a migration on another
+ * instance and freeze every DDL. Refuses the command (ERR 1290) when a
+ * statement of it takes that lock by its literal name; a name built at run
+ * time is caught by the cluster thread, which checks who holds the lock
+ * (cluster.c). Returns true when it answered reply and ended the command.
+ */
+bool pol_refuse_cluster_lock(struct pol_sess *ps, struct hook_reply *reply)
+{
+	const char *lock = ps->conf->cfg->migration.cluster_lock;
+	struct pol_cmd *cmd = &ps->cmd;
+	size_t hit = cmd->n;
+
+	if (!lock || !*lock)
+		return false;
+	for (size_t i = 0; i < cmd->n && hit == cmd->n; i++) {
+		const struct pol_stmt *p = &cmd->stmts[i];
+		/* MySQL compares lock names ignoring case, MariaDB does not */
+		if (p->has_sig && p->sig.kind == MIG_SIG_GET_LOCK &&
+		    strcasecmp(p->sig.name, lock) == 0)
+			hit = i;
+	}
+	if (hit == cmd->n)
+		return false;
+	struct pol_stmt *p = &cmd->stmts[hit];
+	char msg[512];
+	snprintf(msg, sizeof(msg),
+		 "GET_LOCK('%s') takes the lock ddlgate instances hold on their own connections "
+		 "to share the migration floor, and a client holding it would freeze every other "
+		 "session's DDL. Take your migration tool's own lock instead ([migration] "
+		 "lock_names)",
+		 p->sig.name);
+	reply->code = 1290;
+	memcpy(reply->sqlstate, "HY000", 6);
+	snprintf(reply->message, sizeof(reply->message), "ddlgate: blocked by %s: %s.",
+		 POL_RULE_CLUSTER_LOCK, msg);
+	if (p->npf < POL_MAX_POLICY_FINDINGS) {
+		p->pf[p->npf].rule = POL_RULE_CLUSTER_LOCK;
+		p->pf[p->npf].action = RULES_ACTION_BLOCK;
+		p->pf[p->npf].message = arena_strndup(&ps->arena, msg, strlen(msg));
+		p->npf++;
+	}
+	p->decision = AUDIT_BLOCK;
+	metrics_rule_hit(POL_RULE_CLUSTER_LOCK);
+	for (size_t i = 0; i < cmd->n; i++) {
+		metrics_statement(cmd->stmts[i].st.kind, (int)cmd->stmts[i].decision);
+		pol_submit(ps, &cmd->stmts[i], AUDIT_NOT_SENT, 0, 0, false);
+	}
+	pol_cmd_end(ps);
+	return true;
 }

@@ -158,7 +158,9 @@ void hook_session_begin(struct sess *s, struct hook_sess *hs)
 	arena_init(&ps->arena, 4096);
 	hs->policy = ps;
 	pol_sessions_add(ps);
-	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user);
+	char host[64];
+	pol_client_host(hs, host, sizeof(host));
+	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user, host);
 	(void)pol_mig_sync(ps);
 }
 
@@ -185,6 +187,7 @@ void hook_session_end(struct sess *s, struct hook_sess *hs)
 		return;
 	pol_sessions_del(ps);
 	pol_abort_cmd(ps);
+	pol_floor_end(ps);
 	migration_sess_clear(&ps->mig);
 	ps->mig.by_user = false;
 	(void)pol_mig_sync(ps);
@@ -206,7 +209,9 @@ void hook_session_reset(struct sess *s, struct hook_sess *hs)
 	pol_conf_refresh(ps);
 	pol_prep_clear(ps); /* both close every prepared statement */
 	/* COM_RESET_CONNECTION drops named locks; COM_CHANGE_USER may change the user */
-	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user);
+	char host[64];
+	pol_client_host(hs, host, sizeof(host));
+	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user, host);
 	if (ps->registered && migration_sess_active(&ps->mig)) {
 		/* still a migration (by login), but a new one */
 		migration_unregister(ps->conn_id);
@@ -452,6 +457,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 			schema = used;
 	}
 
+	if (pol_refuse_cluster_lock(ps, reply))
+		return HOOK_REJECT;
 	if (cmd->n > 1)
 		cmd->scratch = pol_memory_copy(ps);
 	enum pol_step step = pol_continue(ps);
@@ -461,8 +468,10 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 }
 
 /* Applies what statement p did, now that the server answered it. Returns
- * true when it started a migration. */
-static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const struct hook_result *r)
+ * true when it started a migration; *held when the answer must wait for
+ * the account's grant check (pol_mig_signal releases it). */
+static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const struct hook_result *r,
+			     bool *held)
 {
 	bool started = false;
 	if (p->has_sig) {
@@ -481,8 +490,7 @@ static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 			   (p->st.kind == STMT_EMPTY && (p->sig.kind == MIG_SIG_DIRECTIVE ||
 							 p->sig.kind == MIG_SIG_DIRECTIVE_END))) &&
 			  !r->aborted;
-		if (migration_sess_apply(&ps->mig, ps->conf->cfg, &p->sig, ok, v, r->affected_rows))
-			started = pol_mig_sync(ps);
+		started = pol_mig_signal(ps, &p->sig, ok, v, r->affected_rows, held);
 	}
 	if (r->ok && p->set_ansi >= 0)
 		ps->ansi_quotes = p->set_ansi == 1;
@@ -525,7 +533,9 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			p->done = true;
 			/* after the signals: a migration that starts here starts with
 			 * an empty memory, which then learns p */
-			bool started = pol_apply_result(ps, p, r);
+			bool floor_held = false;
+			bool started = pol_apply_result(ps, p, r, &floor_held);
+			held_back += floor_held;
 			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE)
 				pol_memory_commit(ps, p); /* a prepare runs nothing yet */
 			if (started && cluster_wait_held(s, pol_durable_fn, NULL, 1000)) {
@@ -589,6 +599,7 @@ bool hook_reload(struct snap *snap, char *err, size_t errlen)
 	(void)errlen;
 	guard_configure(snap->cfg);
 	cluster_configure(snap->cfg);
+	migration_floor_reset(); /* another guard account may read the grants otherwise */
 	if (pol.audit) {
 		/* the new record, fsync and rotation settings; a changed path
 		 * switches files, the same path is reopened (logrotate) */

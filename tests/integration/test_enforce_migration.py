@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import pymysql  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
 
@@ -218,6 +219,149 @@ def test_hold_times_out_with_block():
 	# DML is never held
 	assert h.scalar(app, "SELECT COUNT(*) FROM existing") == 0
 	mig.close()
+
+
+# ---- who may take the floor ----
+
+READER, READER_PASSWORD = "reader", "reader-secret"
+# Another account than MIGRATOR: MariaDB account names are case-sensitive.
+UPPER, UPPER_PASSWORD = "MIGRATOR", "upper-secret"
+
+
+def floor_accounts():
+	d = db()
+	for sql in (
+		f"CREATE OR REPLACE USER '{READER}'@'127.0.0.1' IDENTIFIED BY '{READER_PASSWORD}'",
+		f"GRANT SELECT ON *.* TO '{READER}'@'127.0.0.1'",
+		f"CREATE OR REPLACE USER '{UPPER}'@'127.0.0.1' IDENTIFIED BY '{UPPER_PASSWORD}'",
+		f"GRANT ALL ON *.* TO '{UPPER}'@'127.0.0.1'",
+	):
+		d.query(sql)
+	return d
+
+
+def reader_and_app(name):
+	"""A fresh schema, a ddlgate, a read-only session and another account's."""
+	floor_accounts()
+	schema = fresh_schema(name)
+	gw = h.Ddlgate(db(), sections())
+	reader = h.connect(gw, user=READER, password=READER_PASSWORD, database=schema)
+	return schema, gw, reader, other_client(gw, schema)
+
+
+def session_kinds(gw, user):
+	code, body = gw.admin_get("/sessions")
+	assert code == 200, body
+	return [s["kind"] for s in json.loads(body) if s["user"] == user]
+
+
+def test_select_only_account_cannot_take_the_floor():
+	"""GET_LOCK needs no privilege: a read-only account that takes a migration
+	lock name, or sends the directive, stays an app session, and nobody's DDL
+	is refused because of it. An account that may change the schema still
+	takes the floor with the same lock."""
+	h.require_proxy("migration sessions are ddlgate's")
+	schema, gw, reader, app = reader_and_app("mig_floor")
+	assert h.scalar(reader, "SELECT GET_LOCK('prisma_migrate', 0)") == 1
+	assert session_kinds(gw, READER) == ["app"]
+	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN f1 INT NULL") is None
+	assert status(gw)["migration"]["active"] == []
+	# the directive is a claim too
+	assert h.scalar(reader, "/* ddlgate:migration name=\"sneaky\" */ SELECT 1") == 1
+	assert session_kinds(gw, READER) == ["app"]
+	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN f2 INT NULL") is None
+	assert "claim is ignored" in open(gw.log).read()
+	assert h.scalar(reader, "SELECT RELEASE_LOCK('prisma_migrate')") == 1
+
+	# an account with DDL privileges takes the floor with the same lock
+	# (its grant check is cached from here on)
+	for attempt in range(2):
+		mig = h.connect(gw, database=schema)
+		assert h.scalar(mig, "SELECT GET_LOCK('prisma_migrate', 0)") == 1
+		h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN f3 INT NULL",
+				 "migration-conflict")
+		mig.close()
+		wait_for(lambda: status(gw)["migration"]["active"] == [], 2, "the migration to end")
+	assert columns(schema, "existing") == ["id", "note", "f1", "f2"]
+	reader.close()
+	app.close()
+
+
+def test_cluster_lock_cannot_be_faked_by_a_client():
+	"""A client cannot freeze DDL with the cluster lock's name: through
+	ddlgate its GET_LOCK is refused, and a holder that is not a ddlgate
+	instance (a name built at run time, or a connection straight to the
+	server) is ignored."""
+	h.require_proxy("the cluster lock is ddlgate's")
+	schema, gw, reader, app = reader_and_app("mig_fake_cluster")
+	err = h.run_err(reader, "SELECT GET_LOCK('ddlgate_migration', 0)")
+	assert err is not None and err[0] == 1290, err
+	assert err[1].startswith("ddlgate: blocked by cluster-lock:"), err
+	err = h.run_err(reader, "SELECT GET_LOCK('DDLGATE_MIGRATION', 0)")
+	assert err is not None and err[0] == 1290, err
+	# a name the scanner cannot read reaches the server and is held ...
+	assert h.scalar(reader, "SELECT GET_LOCK(CONCAT('ddlgate_', 'migration'), 0)") == 1
+	wait_for(lambda: "not a ddlgate instance" in
+		 status(gw)["migration"]["cluster_lock"].get("error", ""), 3,
+		 "ddlgate to notice the foreign holder")
+	# ... but it is not a migration elsewhere
+	assert not status(gw)["migration"]["cluster_lock"]["held_elsewhere"]
+	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN g1 INT NULL") is None
+	reader.close()
+
+	# the same from a connection straight to the server
+	direct = pymysql.connect(host=db().host, port=db().port, user=READER,
+				 password=READER_PASSWORD, autocommit=True)
+	with direct.cursor() as cur:
+		# waits for the server to end the relayed session (and its lock)
+		cur.execute("SELECT GET_LOCK('ddlgate_migration', 5)")
+		assert cur.fetchone()[0] == 1
+	time.sleep(0.3)
+	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN g2 INT NULL") is None
+	direct.close()
+	assert columns(schema, "existing") == ["id", "note", "g1", "g2"]
+	app.close()
+
+
+def test_migration_users_match_account_names_case_sensitively():
+	"""[migration] users = migrator names the account 'migrator', not
+	'MIGRATOR': MariaDB compares account names case-sensitively."""
+	h.require_proxy("migration sessions are ddlgate's")
+	floor_accounts()
+	schema = fresh_schema("mig_case")
+	gw = h.Ddlgate(db(), sections())
+	upper = h.connect(gw, user=UPPER, password=UPPER_PASSWORD, database=schema)
+	app = other_client(gw, schema)
+	assert session_kinds(gw, UPPER) == ["app"]
+	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN u1 INT NULL") is None
+	lower = h.connect(gw, user=MIGRATOR, password=MIGRATOR_PASSWORD, database=schema)
+	assert session_kinds(gw, MIGRATOR) == ["migration"]
+	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN u2 INT NULL", "migration-conflict")
+	lower.close()
+	upper.close()
+	app.close()
+
+
+def test_unreadable_grants_refuse_the_claim():
+	"""A guard account that cannot read other accounts' grants (no SELECT on
+	the mysql database) cannot tell who may change the schema: claims by
+	lock name are refused, the conservative side, and ddlgate says why."""
+	h.require_proxy("migration sessions are ddlgate's")
+	schema = fresh_schema("mig_narrow_guard")
+	d = db()
+	d.query("CREATE OR REPLACE USER 'narrowprobe'@'127.0.0.1' IDENTIFIED BY 'narrow-secret'")
+	d.query(f"GRANT SELECT ON `{schema}`.* TO 'narrowprobe'@'127.0.0.1'")
+	s = sections()
+	s["guard"].update(user="narrowprobe", password="narrow-secret")
+	gw = h.Ddlgate(db(), s)
+	mig = h.connect(gw, database=schema)
+	app = other_client(gw, schema)
+	assert h.scalar(mig, "SELECT GET_LOCK('prisma_migrate', 0)") == 1
+	assert session_kinds(gw, h.APP_USER) == ["app"]
+	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN n1 INT NULL") is None
+	assert "SELECT on the mysql database" in open(gw.log).read()
+	mig.close()
+	app.close()
 
 
 if __name__ == "__main__":

@@ -40,11 +40,13 @@ static void list_set(struct rules_patterns *l, const char *const *items, size_t 
 
 static struct cfg *test_cfg(void)
 {
-	static const char *const users[] = {"migrator", "deploy_*"};
+	static const char *const users[] = {"migrator",	     "deploy_*",
+					    "ops@10.1.%",    "'net'@'10.2.0.0/16'",
+					    "loc@localhost", "dns@db-*.example"};
 	static const char *const locks[] = {"prisma_migrate", "Flyway-*", "1*"};
 	struct cfg *c = cfg_defaults();
 	assert_non_null(c);
-	list_set(&c->migration.users, users, 2);
+	list_set(&c->migration.users, users, 6);
 	list_set(&c->migration.lock_names, locks, 3);
 	return c;
 }
@@ -72,8 +74,14 @@ static void test_states(void **state)
 		}
 		n = split_tabs(line, fld, 6);
 		if (strcmp(fld[0], "auth") == 0) {
+			/* USER or USER from ADDRESS (the client's, without its port) */
 			assert_int_equal(n, 3);
-			migration_sess_auth(&m, c, fld[1]);
+			char *from = strstr(fld[1], " from ");
+			if (from) {
+				*from = 0;
+				from += 6;
+			}
+			migration_sess_auth(&m, c, fld[1], from);
 			expect = fld[2];
 		} else if (strcmp(fld[0], "clear") == 0) {
 			assert_int_equal(n, 3);
@@ -185,12 +193,135 @@ static void test_registry_scopes(void **state)
 					1, NULL, 0));
 }
 
+/* Host parts of [migration] users entries (data/proxy_migration_hosts.txt):
+ * VERDICT PATTERN | ADDRESS, as the server reads a host part. */
+static void test_hosts(void **state)
+{
+	FILE *f = fopen("proxy_migration_hosts.txt", "r");
+	char line[512];
+	int lineno = 0, cases = 0, failed = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		line[strcspn(line, "\r\n")] = 0;
+		if (!line[0] || line[0] == '#')
+			continue;
+		char pattern[256], host[128] = "";
+		bool want = strncmp(line, "yes ", 4) == 0;
+		if (!want && strncmp(line, "no ", 3) != 0)
+			fail_msg("proxy_migration_hosts.txt:%d: verdict is yes or no", lineno);
+		char *bar = strchr(line, '|');
+		if (!bar)
+			fail_msg("proxy_migration_hosts.txt:%d: no '|'", lineno);
+		*bar = 0;
+		if (sscanf(line + (want ? 4 : 3), "%255s", pattern) != 1)
+			fail_msg("proxy_migration_hosts.txt:%d: no pattern", lineno);
+		(void)sscanf(bar + 1, "%127s", host);
+		cases++;
+		if (migration_host_match(pattern, host) != want) {
+			print_error("proxy_migration_hosts.txt:%d: \"%s\" %s \"%s\"\n", lineno,
+				    pattern, want ? "should match" : "should not match", host);
+			failed++;
+		}
+	}
+	fclose(f);
+	assert_true(cases > 10);
+	assert_int_equal(failed, 0);
+}
+
+/* Which answers claim the floor: only what would start a migration. */
+static void test_claims(void **state)
+{
+	struct cfg *c = test_cfg();
+	struct migration_sess m = {0};
+	struct migration_signal sig;
+	const char *lock = "SELECT GET_LOCK('prisma_migrate', 10)";
+	const char *other = "SELECT GET_LOCK('app_cron', 10)";
+	const char *knex = "UPDATE knex_migrations_lock SET is_locked = 1 WHERE is_locked = 0";
+	const char *dir = "/* ddlgate:migration name=\"x\" */ SELECT 1";
+
+	assert_true(migration_scan(lock, strlen(lock), &sig));
+	assert_true(migration_sess_claims(&m, c, &sig, true, "1", 0));
+	assert_false(migration_sess_claims(&m, c, &sig, true, "0", 0));
+	assert_false(migration_sess_claims(&m, c, &sig, false, "1", 0));
+	assert_true(migration_scan(other, strlen(other), &sig));
+	assert_false(migration_sess_claims(&m, c, &sig, true, "1", 0));
+	assert_true(migration_scan(knex, strlen(knex), &sig));
+	assert_true(migration_sess_claims(&m, c, &sig, true, NULL, 1));
+	assert_false(migration_sess_claims(&m, c, &sig, true, NULL, 0));
+	assert_true(migration_scan(dir, strlen(dir), &sig));
+	assert_true(migration_sess_claims(&m, c, &sig, true, NULL, 0));
+	/* a migration already (by login): nothing to judge */
+	migration_sess_auth(&m, c, "migrator", "10.0.0.1");
+	assert_false(migration_sess_claims(&m, c, &sig, true, NULL, 0));
+	cfg_free(c);
+}
+
+/* The grant check: its query names the account as bytes, its row reads
+ * into a verdict (data/proxy_migration_floor.txt), verdicts are cached. */
+static void test_floor(void **state)
+{
+	char sql[MIGRATION_FLOOR_SQL_MAX], line[256];
+	enum migration_floor v;
+	int cases = 0;
+
+	assert_true(migration_floor_sql("migrator", sql, sizeof(sql)));
+	assert_non_null(strstr(sql, "X'6D69677261746F72'")); /* "migrator" */
+	assert_non_null(strstr(sql, "information_schema.TABLE_PRIVILEGES"));
+	assert_true(migration_floor_sql("o'neil\\", sql, sizeof(sql)));
+	assert_null(strstr(sql, "o'neil"));
+	assert_false(migration_floor_sql("", sql, sizeof(sql)));
+	assert_false(migration_floor_sql("migrator", sql, 64));
+
+	FILE *f = fopen("proxy_migration_floor.txt", "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *fld[6];
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		size_t n = split_tabs(line, fld, 6);
+		assert_int_equal(n, 5);
+		const char *vals[4];
+		for (int i = 0; i < 4; i++)
+			vals[i] = strcmp(fld[i], "NULL") == 0 ? NULL : fld[i];
+		char why[200];
+		v = migration_floor_verdict(vals, 4, why, sizeof(why));
+		const char *got = v == MIGRATION_FLOOR_YES  ? "yes"
+				  : v == MIGRATION_FLOOR_NO ? "no"
+							    : "unknown";
+		if (strcmp(got, fld[4]) != 0)
+			fail_msg("floor %s %s %s %s: got %s, expected %s", fld[0], fld[1], fld[2],
+				 fld[3], got, fld[4]);
+		assert_true(why[0] != 0);
+		cases++;
+	}
+	fclose(f);
+	assert_true(cases >= 5);
+	assert_int_equal(migration_floor_verdict(NULL, 0, NULL, 0), MIGRATION_FLOOR_UNKNOWN);
+
+	migration_floor_reset();
+	assert_false(migration_floor_cached("migrator", 100, &v));
+	migration_floor_store("migrator", MIGRATION_FLOOR_YES, 100);
+	migration_floor_store("reader", MIGRATION_FLOOR_NO, 100);
+	migration_floor_store("narrow", MIGRATION_FLOOR_UNKNOWN, 100);
+	assert_true(migration_floor_cached("migrator", 100 + MIGRATION_FLOOR_TTL_S - 1, &v));
+	assert_int_equal(v, MIGRATION_FLOOR_YES);
+	assert_false(migration_floor_cached("MIGRATOR", 100, &v)); /* another account */
+	assert_false(migration_floor_cached("migrator", 100 + MIGRATION_FLOOR_TTL_S, &v));
+	assert_true(migration_floor_cached("reader", 101, &v));
+	assert_int_equal(v, MIGRATION_FLOOR_NO);
+	/* an unknown answer is asked again soon */
+	assert_false(migration_floor_cached("narrow", 100 + MIGRATION_FLOOR_RETRY_S, &v));
+	migration_floor_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_states),
-	    cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_registry_scopes),
+	    cmocka_unit_test(test_states),	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_registry_scopes), cmocka_unit_test(test_hosts),
+	    cmocka_unit_test(test_claims),	    cmocka_unit_test(test_floor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

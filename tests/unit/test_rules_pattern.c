@@ -34,16 +34,22 @@ static void test_pattern_table(void **state)
 		if (!*s || *s == '#')
 			continue;
 		size_t vlen = strcspn(s, " |");
+		unsigned flags = 0;
+		if (vlen > 3 && strncmp(s, "cs-", 3) == 0) { /* case-sensitive mode */
+			flags = RULES_PATTERN_CASE;
+			s += 3;
+			vlen -= 3;
+		}
 		bool want = vlen == 3 && strncmp(s, "yes", 3) == 0;
 		if (!want && !(vlen == 2 && strncmp(s, "no", 2) == 0))
-			fail_msg("rules_pattern.txt:%d: verdict is yes or no", lineno);
+			fail_msg("rules_pattern.txt:%d: verdict is [cs-]yes or [cs-]no", lineno);
 		char *bar = strchr(s + vlen, '|');
 		if (!bar)
 			fail_msg("rules_pattern.txt:%d: no '|' between pattern and name", lineno);
 		*bar = '\0';
 		const char *pattern = trim(s + vlen), *name = trim(bar + 1);
 		cases++;
-		if (rules_pattern_match(pattern, name) != want) {
+		if (rules_pattern_match_flags(pattern, name, flags) != want) {
 			print_error("rules_pattern.txt:%d: \"%s\" %s \"%s\"\n", lineno, pattern,
 				    want ? "should match" : "should not match", name);
 			failed++;
@@ -64,6 +70,9 @@ static void test_pattern_list(void **state)
 	assert_true(rules_patterns_match(&l, "flyway"));
 	assert_false(rules_patterns_match(&l, "app"));
 	assert_false(rules_patterns_match(&empty, "app"));
+	/* account names: the case must match as well */
+	assert_false(rules_patterns_match_flags(&l, "DEPLOY_bot", RULES_PATTERN_CASE));
+	assert_true(rules_patterns_match_flags(&l, "deploy_bot", RULES_PATTERN_CASE));
 }
 
 int main(void)
