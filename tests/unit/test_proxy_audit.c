@@ -375,7 +375,7 @@ static void test_wants(void **state)
 	} cases[] = {
 	    {CFG_RECORD_DDL, STMT_DDL, false, true},
 	    {CFG_RECORD_DDL, STMT_DML, true, false},
-	    {CFG_RECORD_DDL, STMT_DCL, false, false},
+	    {CFG_RECORD_DDL, STMT_DCL, false, true}, /* accounts and privileges */
 	    {CFG_RECORD_WRITES, STMT_DML, true, true},
 	    {CFG_RECORD_WRITES, STMT_DML, false, false},
 	    {CFG_RECORD_WRITES, STMT_DCL, false, true},
