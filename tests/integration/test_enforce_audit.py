@@ -58,9 +58,17 @@ def verify(path):
 
 
 def by_statement(recs, needle):
-	found = [r for r in recs if needle in r["statement"]]
+	"""The one answer record of the statement: its outcome record (whose
+	intent, written ahead, is checked to be there) or its single record."""
+	found = [r for r in recs if needle in r["statement"] and r.get("phase") != "intent"]
 	assert len(found) == 1, f"{len(found)} records for {needle!r}: {found}"
-	return found[0]
+	rec = found[0]
+	if rec.get("phase") == "outcome":
+		intent = [r for r in recs if r["seq"] == rec["intent"]]
+		assert intent and intent[0]["phase"] == "intent", (rec, intent)
+		assert intent[0]["statement"] == rec["statement"], (rec, intent)
+		assert intent[0]["outcome"] == "pending" and intent[0]["seq"] < rec["seq"], intent
+	return rec
 
 
 def test_records_decisions_outcomes_and_no_secret():
@@ -144,8 +152,9 @@ def test_sigterm_flushes_every_record():
 	gw.sigterm()
 	assert gw.wait(30) == 0
 	recs = records(gw.audit)
-	ddl = [r for r in recs if r["kind"] == "ddl"]
+	ddl = [r for r in recs if r["kind"] == "ddl" and r.get("phase") == "outcome"]
 	assert len(ddl) == 200, len(ddl)
+	assert len([r for r in recs if r.get("phase") == "intent"]) == 200
 	assert [r["seq"] for r in recs] == list(range(recs[0]["seq"], recs[0]["seq"] + len(recs)))
 	assert all(r["outcome"] == "ok" for r in ddl)
 	code, out = verify(gw.audit)
