@@ -234,5 +234,138 @@ def test_metrics_count_audit_writes():
 	assert "ddlgate_guard_probes_total" in after
 
 
+def intents_and_outcomes(recs, needle):
+	"""The (intent, outcome) pairs of the statements containing needle."""
+	pairs = []
+	by_seq = {r["seq"]: r for r in recs}
+	for r in recs:
+		if needle in r["statement"] and r.get("phase") == "outcome":
+			intent = by_seq.get(r["intent"])
+			assert intent and intent.get("phase") == "intent", (r, intent)
+			assert intent["outcome"] == "pending" and intent["statement"] == r["statement"]
+			pairs.append((intent, r))
+	return pairs
+
+
+def small_fs():
+	"""A fresh 256 KiB tmpfs (unmounted at exit), or Skip."""
+	import atexit
+	import subprocess
+	d = h.tmpdir("ddlgate-smallfs-")
+	r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", d],
+			   capture_output=True, text=True)
+	if r.returncode != 0:
+		raise h.Skip("cannot mount a small tmpfs: " + r.stderr.strip())
+	atexit.register(lambda: subprocess.run(["umount", "-l", d]))
+	return d
+
+
+def test_write_ahead_refuses_ddl_whose_record_has_no_room():
+	"""The intent is written and fsynced before the DDL goes to the server:
+	on a log file system with less room than the statement's records need,
+	a large DDL is refused (audit-unavailable) and never reaches the server,
+	while a SELECT and a small DDL still work; the small DDL leaves an
+	intent and its outcome, and the log verifies."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	d = small_fs()
+	path = os.path.join(d, "audit.jsonl")
+	gw = gateway_with_audit(audit_path=path)
+	c = h.connect(gw, database=SCHEMA)
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	pad = "/* " + "x" * 100000 + " */"
+	err = h.run_err(c, f"CREATE TABLE big1 (id INT PRIMARY KEY) {pad}")
+	assert err and err[0] == 1290, err
+	assert err[1].startswith("ddlgate: blocked by audit-unavailable: the audit log cannot be "
+				 "written"), err[1]
+	assert "no room for this statement's records" in err[1], err[1]
+	assert h.scalar(c, "SELECT 40 + 2") == 42
+	assert h.run_err(c, "CREATE TABLE small1 (id INT PRIMARY KEY)") is None
+	c.close()
+	assert gw.stop() == 0
+	tables = [r[0] for r in db().query(
+		"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s", (SCHEMA,))]
+	assert tables == ["small1"], tables
+
+	recs = records(path)
+	big = by_statement(recs, "CREATE TABLE big1")
+	assert big["decision"] == "block" and big["outcome"] == "not_sent", big
+	assert "phase" not in big and "truncated" in big["statement"], big
+	assert len(big["statement"]) < 10000
+	assert not [r for r in recs if "big1" in r["statement"] and r.get("phase")], recs
+	pairs = intents_and_outcomes(recs, "CREATE TABLE small1")
+	assert len(pairs) == 1, pairs
+	intent, outcome = pairs[0]
+	assert outcome["outcome"] == "ok" and outcome["seq"] > intent["seq"], pairs
+	assert intent["decision"] == "allow" and intent["duration_us"] == 0, intent
+	code, out = verify(path)
+	assert code == 0 and "interrupted" not in out, out
+
+
+def test_write_ahead_pairs_and_show():
+	"""A DDL that fails on the server, one that succeeds, and a write under
+	record = writes each leave an intent before and an outcome after;
+	`audit show` prints each once, with the server's answer."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit(record="writes")
+	c = h.connect(gw, database=SCHEMA)
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	assert h.run_err(c, "CREATE TABLE p1 (id INT PRIMARY KEY)") is None
+	err = h.run_err(c, "CREATE TABLE p1 (id INT PRIMARY KEY)")
+	assert err and err[0] == 1050, err
+	assert h.run_err(c, "INSERT INTO p1 VALUES (1), (2)") is None
+	c.close()
+	assert gw.stop() == 0
+	recs = records(gw.audit)
+	pairs = intents_and_outcomes(recs, "CREATE TABLE p1")
+	assert [o["outcome"] for _, o in pairs] == ["ok", "error"], pairs
+	assert pairs[1][1]["error_code"] == 1050
+	ins = intents_and_outcomes(recs, "INSERT INTO p1")
+	assert len(ins) == 1 and ins[0][1]["affected_rows"] == 2, ins
+	code, out = verify(gw.audit)
+	assert code == 0, out
+	r = h.run([os.environ["DDLGATE_BIN"], "audit", "show", gw.audit])
+	assert r.returncode == 0, r.stderr
+	lines = [x for x in r.stdout.splitlines() if "p1" in x]
+	assert len(lines) == 3, r.stdout
+	assert "  ok  " in lines[0] and "  error 1050  " in lines[1], lines
+	assert "pending" not in r.stdout, r.stdout
+
+
+def test_account_privilege_and_server_changes_recorded_by_default():
+	"""record = ddl (the default) covers accounts, privileges and server
+	settings: each is written ahead with its outcome, passwords redacted."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit()
+	c = h.connect(gw, user="root", password=h.ROOT_PASSWORD, database=SCHEMA)
+	stmts = [f"CREATE USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET1}'",
+		 f"GRANT SELECT ON `{SCHEMA}`.* TO 'aud_u'@'127.0.0.1'",
+		 f"SET PASSWORD FOR 'aud_u'@'127.0.0.1' = PASSWORD('{SECRET2}')",
+		 "SET GLOBAL max_connections = 151",
+		 "SET @@global.max_connections = 151",
+		 f"REVOKE SELECT ON `{SCHEMA}`.* FROM 'aud_u'@'127.0.0.1'",
+		 "DROP USER 'aud_u'@'127.0.0.1'"]
+	for sql in stmts:
+		assert h.run_err(c, sql) is None, sql
+	assert h.run_err(c, "SET SESSION sql_mode = DEFAULT") is None
+	assert h.scalar(c, "SELECT @@global.max_connections") == 151
+	c.close()
+	assert gw.stop() == 0
+	with open(gw.audit) as f:
+		text = f.read()
+	assert SECRET1 not in text and SECRET2 not in text, "a password reached the audit log"
+	recs = records(gw.audit)
+	for needle in ("CREATE USER", "GRANT SELECT", "SET PASSWORD", "SET GLOBAL max_connections",
+		       "SET @@global.max_connections", "REVOKE SELECT", "DROP USER"):
+		pairs = intents_and_outcomes(recs, needle)
+		assert len(pairs) == 1 and pairs[0][1]["outcome"] == "ok", (needle, recs)
+	assert "<redacted>" in by_statement(recs, "SET PASSWORD")["statement"]
+	assert not [r for r in recs if "sql_mode" in r["statement"]], "a session SET was recorded"
+	code, out = verify(gw.audit)
+	assert code == 0, out
+
+
 if __name__ == "__main__":
 	h.main(globals())
