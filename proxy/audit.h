@@ -193,6 +193,9 @@ void audit_rec_object(struct audit_rec *r, const char *schema, const char *table
  */
 void audit_rec_stmt(struct audit_rec *r, const struct stmt *st, const char *sql, size_t len,
 		    const char *default_schema);
+/* An execution of a prepared statement (COM_STMT_EXECUTE) with count
+ * parameters: the record gets "params": {"count": N} (values never). */
+void audit_rec_params(struct audit_rec *r, unsigned count);
 void audit_rec_decision(struct audit_rec *r, enum audit_decision d);
 /* One rule that fired: action is "block" | "warn" | "hold" | "allowed" (lifted
  * by a directive); guard is the guard's result or NULL when there was none. */

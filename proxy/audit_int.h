@@ -58,7 +58,9 @@ struct audit_rec {
 	uint64_t affected_rows;
 	int64_t ts_us;
 	uint64_t duration_us;
-	int64_t submit_mono_us;	     /* set by audit_submit(): start of the durability latency */
+	int64_t submit_mono_us; /* set by audit_submit(): start of the durability latency */
+	bool executed;		/* COM_STMT_EXECUTE: nparams is recorded */
+	unsigned nparams;
 	struct audit_intent *intent; /* reference owned; NULL: a single record */
 	bool is_intent;		     /* the intent of the pair (else its outcome) */
 	audit_durable_cb cb;

@@ -262,6 +262,9 @@ static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq,
 			    r->outcome == AUDIT_OK ? json_integer((json_int_t)r->affected_rows)
 						   : json_null());
 	json_object_set_new(o, "duration_us", json_integer((json_int_t)r->duration_us));
+	if (r->executed)
+		json_object_set_new(o, "params",
+				    json_pack("{sI}", "count", (json_int_t)r->nparams));
 	if (r->intent) {
 		/* a write-ahead pair; a single record has neither key */
 		uint64_t iseq = audit_intent_seq(r->intent);

@@ -82,6 +82,12 @@ void audit_rec_stmt(struct audit_rec *r, const struct stmt *st, const char *sql,
 	rec_stmt_objects(r, st, default_schema);
 }
 
+void audit_rec_params(struct audit_rec *r, unsigned count)
+{
+	r->executed = true;
+	r->nparams = count;
+}
+
 void audit_rec_decision(struct audit_rec *r, enum audit_decision d)
 {
 	r->decision = d;

@@ -57,14 +57,16 @@ struct pol_memlog {
 	bool ansi;
 };
 
-/* A DDL the client prepared (COM_STMT_PREPARE) and the server accepted:
- * judged again each time it is executed. */
+/* A DDL (or a statement [audit] record covers) the client prepared
+ * (COM_STMT_PREPARE) and the server accepted: judged and recorded again
+ * each time it is executed. */
 struct pol_prep {
 	uint32_t id; /* the server's statement id */
 	char *sql;   /* owned */
 	size_t len;
 	char *schema; /* owned; the current schema at prepare time; NULL = none */
 	bool ansi;
+	unsigned nparams; /* its ? placeholders */
 };
 
 /* One statement of the current command. Lives in the session's arena for
@@ -150,6 +152,7 @@ struct pol_cmd {
 					    on a copy of the memory */
 	struct guard_job *job;		 /* reference owned */
 	size_t job_stmt;
+	unsigned nparams;     /* COM_STMT_EXECUTE: parameters of the prepared statement */
 	unsigned intent_wait; /* intent records not yet durable (POL_CMD_INTENT) */
 };
 

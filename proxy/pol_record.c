@@ -40,6 +40,8 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 	size_t nobjs = stmt_objects(&p->st, objs, POL_MAX_OBJECTS);
 	for (size_t i = 0; i < nobjs; i++)
 		audit_rec_object(r, objs[i].schema ? objs[i].schema : p->schema, objs[i].name);
+	if (ps->cmd.com == COM_STMT_EXECUTE)
+		audit_rec_params(r, ps->cmd.nparams);
 	audit_rec_decision(r, p->decision);
 	for (size_t i = 0; i < p->npf; i++)
 		audit_rec_rule(r, p->pf[i].rule,

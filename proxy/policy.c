@@ -141,8 +141,10 @@ void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
 {
 	struct pol_sess *ps = hs->policy;
 	(void)s;
+	/* a DDL is judged again at each execute; a statement the audit records
+	 * (record = writes | all) is recorded at each execute */
 	if (!ps || ps->cmd.state != POL_CMD_FORWARDED || ps->cmd.com != COM_STMT_PREPARE ||
-	    ps->cmd.n != 1 || !ps->cmd.stmts[0].ddl)
+	    ps->cmd.n != 1 || !(ps->cmd.stmts[0].ddl || ps->cmd.stmts[0].record))
 		return;
 	pol_prep_add(ps, stmt_id, &ps->cmd.stmts[0]);
 }
@@ -415,6 +417,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 
 	const char *sql = (const char *)payload + 1;
 	size_t sqllen = len - 1;
+	unsigned nparams = 0;
 	bool ansi = ps->ansi_quotes;
 	if (exec) {
 		/* a prepared DDL runs again: judged as at prepare, with the schema
@@ -422,6 +425,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		sql = exec->sql;
 		sqllen = exec->len;
 		ansi = exec->ansi;
+		nparams = exec->nparams;
 	} else if (payload[0] == COM_QUERY) {
 		/* skip query attributes (CLIENT_QUERY_ATTRIBUTES) before the text */
 		const uint8_t *q;
@@ -468,6 +472,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->state = POL_CMD_JUDGING;
 	cmd->com = payload[0];
+	cmd->nparams = nparams;
 	cmd->start_us = clk_wall_us();
 	cmd->start_mono = clk_mono_us();
 	char *copy = arena_strndup(&ps->arena, sql, sqllen);

@@ -367,5 +367,65 @@ def test_account_privilege_and_server_changes_recorded_by_default():
 	assert code == 0, out
 
 
+PERL_EXECUTES = r"""
+use strict; use DBI;
+my ($host, $port, $user, $pw, $db) = @ARGV;
+my $dbh = DBI->connect("DBI:MariaDB:database=$db;host=$host;port=$port;mariadb_server_prepare=1",
+	$user, $pw, { RaiseError => 1, PrintError => 0, AutoCommit => 1 });
+$dbh->do("SET SESSION lock_wait_timeout = 10");
+my $ddl = $dbh->prepare("CREATE TABLE pp1 (id INT PRIMARY KEY, v VARCHAR(20))");
+$ddl->execute;
+my $never = $dbh->prepare("CREATE TABLE pp_never (id INT PRIMARY KEY)");
+my $ins = $dbh->prepare("INSERT INTO pp1 VALUES (?, ?)");
+$ins->execute($_, "v$_") for 1 .. 3;
+my $again = eval { $ddl->execute; 1 } ? "ok" : $dbh->err;
+print "again $again\n";
+"""
+
+
+def test_prepared_statements_recorded_per_execution():
+	"""Server-side prepares (DBD::MariaDB, mariadb_server_prepare=1): a
+	prepared DDL leaves a record saying prepared, then an intent and an
+	outcome per execution with that execution's answer; a DDL prepared and
+	never executed only says prepared; under record = writes each execute
+	of an INSERT is recorded with its parameter count, never its values."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit(record="writes")
+	r = h.run(["perl", "-e", PERL_EXECUTES, gw.host, str(gw.port), h.APP_USER, h.APP_PASSWORD,
+		   SCHEMA])
+	assert r.returncode == 0, r.stderr + gw.logs()
+	assert r.stdout.strip() == "again 1050", r.stdout  # the second execute: table exists
+	assert gw.stop() == 0
+	recs = records(gw.audit)
+
+	ddl = [x for x in recs if "CREATE TABLE pp1" in x["statement"]]
+	single = [x for x in ddl if "phase" not in x]
+	assert len(single) == 1 and single[0]["outcome"] == "prepared", ddl
+	assert "params" not in single[0], single
+	pairs = intents_and_outcomes(recs, "CREATE TABLE pp1")
+	assert [o["outcome"] for _, o in pairs] == ["ok", "error"], pairs
+	assert pairs[1][1]["error_code"] == 1050, pairs
+	assert all(o["params"] == {"count": 0} for _, o in pairs), pairs
+	assert len(ddl) == 5, ddl
+
+	never = [x for x in recs if "pp_never" in x["statement"]]
+	assert len(never) == 1 and never[0]["outcome"] == "prepared", never
+	assert db().query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
+			  "AND TABLE_NAME='pp_never'", (SCHEMA,))[0][0] == 0
+
+	ins = intents_and_outcomes(recs, "INSERT INTO pp1")
+	assert len(ins) == 3, [x for x in recs if "INSERT" in x["statement"]]
+	for intent, outcome in ins:
+		assert outcome["statement"] == "INSERT INTO pp1 VALUES (?, ?)", outcome
+		assert outcome["params"] == {"count": 2} and intent["params"] == {"count": 2}
+		assert outcome["outcome"] == "ok" and outcome["affected_rows"] == 1, outcome
+	with open(gw.audit) as f:
+		text = f.read()
+	assert "v2" not in text, "a parameter value reached the audit log"
+	code, out = verify(gw.audit)
+	assert code == 0, out
+
+
 if __name__ == "__main__":
 	h.main(globals())
