@@ -509,28 +509,10 @@ static void print_text(json_t *r)
 	putchar('\n');
 }
 
-/* One record as text, or as JSON: its line as read (line NULL: r again). */
-static void show_record(const struct show_opts *o, json_t *r, const char *line, size_t len)
-{
-	if (!o->json) {
-		print_text(r);
-		return;
-	}
-	if (line) {
-		fwrite(line, 1, len, stdout);
-		putchar('\n');
-		return;
-	}
-	char *text = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (text)
-		puts(text);
-	free(text);
-}
-
 static void show_open(void *arg, const struct audit_pair_open *op)
 {
 	if (record_matches(arg, op->rec))
-		show_record(arg, op->rec, NULL, 0);
+		print_text(op->rec);
 }
 
 static int cmd_show(int argc, char **argv)
@@ -618,8 +600,9 @@ static int cmd_show(int argc, char **argv)
 	int rc = 0;
 	char *line = NULL;
 	size_t cap = 0;
-	/* an intent is shown through its outcome record, which repeats it and
-	 * adds the answer; intents left without one are shown at the end */
+	/* text: an intent is shown through its outcome record, which repeats
+	 * it and adds the answer; intents left without one are shown at the
+	 * end. json: every line as stored, so that the output still verifies */
 	struct audit_pairs *pairs = audit_pairs_new();
 	for (; i < argc; i++) {
 		FILE *f = open_input(argv[i]);
@@ -648,13 +631,19 @@ static int cmd_show(int argc, char **argv)
 			char msg[1200];
 			(void)audit_pairs_add(pairs, r, argv[i], msg, sizeof msg);
 			const char *phase = json_string_value(json_object_get(r, "phase"));
-			if ((!phase || strcmp(phase, "intent") != 0) && record_matches(&o, r))
-				show_record(&o, r, line, len);
+			bool intent = phase && strcmp(phase, "intent") == 0;
+			if (o.json && record_matches(&o, r)) {
+				fwrite(line, 1, len, stdout);
+				putchar('\n');
+			} else if (!o.json && !intent && record_matches(&o, r)) {
+				print_text(r);
+			}
 			json_decref(r);
 		}
 		close_input(f);
 	}
-	(void)audit_pairs_each_open(pairs, show_open, &o);
+	if (!o.json)
+		(void)audit_pairs_each_open(pairs, show_open, &o);
 	audit_pairs_free(pairs);
 	free(line);
 	fflush(stdout);

@@ -36,6 +36,10 @@
  *     (ok == false with on_failure = block: the DDL already ran; the answer
  *     is still delivered, but new DDL is refused while !audit_healthy()).
  *
+ *   a statement that changes something is recorded ahead (pol_record.c):
+ *     t = audit_rec_intent(r); audit_submit(a, r, cb, ctx); forward only
+ *     after cb says ok; then its outcome record: audit_rec_answers(r2, t).
+ *
  *   SIGHUP:  audit_reconfigure(a, new_cfg)  (new settings; reopens the path,
  *            which is what logrotate needs; audit_reopen(a) does only that)
  *
