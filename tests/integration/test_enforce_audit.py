@@ -57,6 +57,21 @@ def verify(path):
 	return r.returncode, r.stdout + r.stderr
 
 
+def secret_free_records(path):
+	"""The records of path, after checking that neither secret is in it."""
+	with open(path) as f:
+		text = f.read()
+	assert SECRET1 not in text and SECRET2 not in text, "a password reached the audit log"
+	return records(path)
+
+
+def session(gw, **kw):
+	"""A connection to SCHEMA through gw whose DDL passes lock-wait-unbounded."""
+	c = h.connect(gw, database=SCHEMA, **kw)
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	return c
+
+
 def by_statement(recs, needle):
 	"""The one answer record of the statement: its outcome record (whose
 	intent, written ahead, is checked to be there) or its single record."""
@@ -75,8 +90,7 @@ def test_records_decisions_outcomes_and_no_secret():
 	h.require_proxy("the audit log is ddlgate's")
 	fresh_schema()
 	gw = gateway_with_audit(record="writes")
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	c = session(gw)
 	assert h.run_err(c, "CREATE TABLE a1 (id INT PRIMARY KEY, v INT)") is None
 	assert h.run_err(c, "INSERT INTO a1 VALUES (1, 1)") is None
 	assert h.scalar(c, "SELECT COUNT(*) FROM a1") == 1
@@ -87,18 +101,14 @@ def test_records_decisions_outcomes_and_no_secret():
 	assert h.run_err(c, f"CREATE USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET1}'") is None
 	assert h.run_err(c, f"ALTER USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET2}'") is None
 	# a migration session's DDL says so
-	m = h.connect(gw, database=SCHEMA)
+	m = session(gw)
 	assert h.scalar(m, "SELECT GET_LOCK('prisma_migrate', 10)") == 1
-	assert h.run_err(m, "SET SESSION lock_wait_timeout = 10") is None
 	assert h.run_err(m, "CREATE TABLE a2 (id INT PRIMARY KEY)") is None
 	m.close()
 	c.close()
 	assert gw.stop() == 0
 
-	with open(gw.audit) as f:
-		text = f.read()
-	assert SECRET1 not in text and SECRET2 not in text, "a password reached the audit log"
-	recs = records(gw.audit)
+	recs = secret_free_records(gw.audit)
 	create = by_statement(recs, "CREATE TABLE a1")
 	assert create["decision"] == "allow" and create["outcome"] == "ok", create
 	assert create["kind"] == "ddl" and create["session"] == "app", create
@@ -145,8 +155,7 @@ def test_sigterm_flushes_every_record():
 	h.require_proxy("the audit log is ddlgate's")
 	fresh_schema()
 	gw = gateway_with_audit()
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	c = session(gw)
 	for i in range(200):
 		assert h.run_err(c, f"CREATE TABLE s{i} (id INT PRIMARY KEY)") is None
 	gw.sigterm()
@@ -168,8 +177,7 @@ def test_inner_statement_objects_are_recorded():
 	fresh_schema()
 	db().query(f"CREATE TABLE `{SCHEMA}`.inner_t (id INT PRIMARY KEY)")
 	gw = gateway_with_audit()
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	c = session(gw)
 	assert h.run_err(c, "EXECUTE IMMEDIATE 'ALTER TABLE inner_t ADD COLUMN c INT NULL'") is None
 	c.close()
 	assert gw.stop() == 0
@@ -271,8 +279,7 @@ def test_write_ahead_refuses_ddl_whose_record_has_no_room():
 	d = small_fs()
 	path = os.path.join(d, "audit.jsonl")
 	gw = gateway_with_audit(audit_path=path)
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	c = session(gw)
 	pad = "/* " + "x" * 100000 + " */"
 	err = h.run_err(c, f"CREATE TABLE big1 (id INT PRIMARY KEY) {pad}")
 	assert err and err[0] == 1290, err
@@ -309,8 +316,7 @@ def test_write_ahead_pairs_and_show():
 	h.require_proxy("the audit log is ddlgate's")
 	fresh_schema()
 	gw = gateway_with_audit(record="writes")
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	c = session(gw)
 	assert h.run_err(c, "CREATE TABLE p1 (id INT PRIMARY KEY)") is None
 	err = h.run_err(c, "CREATE TABLE p1 (id INT PRIMARY KEY)")
 	assert err and err[0] == 1050, err
@@ -353,10 +359,7 @@ def test_account_privilege_and_server_changes_recorded_by_default():
 	assert h.scalar(c, "SELECT @@global.max_connections") == 151
 	c.close()
 	assert gw.stop() == 0
-	with open(gw.audit) as f:
-		text = f.read()
-	assert SECRET1 not in text and SECRET2 not in text, "a password reached the audit log"
-	recs = records(gw.audit)
+	recs = secret_free_records(gw.audit)
 	for needle in ("CREATE USER", "GRANT SELECT", "SET PASSWORD", "SET GLOBAL max_connections",
 		       "SET @@global.max_connections", "REVOKE SELECT", "DROP USER"):
 		pairs = intents_and_outcomes(recs, needle)
