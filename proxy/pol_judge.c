@@ -107,9 +107,9 @@ static void pol_add_pf(struct pol_sess *ps, struct pol_stmt *p, const char *rule
 static char *pol_audit_msg(struct pol_sess *ps, const struct cfg *c, const char *room)
 {
 	return pol_fmt(ps,
-		       "the audit log cannot be written (%s%s%s), and DDL is only allowed when "
-		       "it is recorded. Fix the audit log's disk or path; DDL resumes once a "
-		       "record can be written",
+		       "the audit log cannot be written (%s%s%s), and schema, account and "
+		       "server changes only run recorded. Fix the audit log's disk or path; "
+		       "they resume once a record can be written",
 		       c->audit.path, room ? ": " : "", room ? room : "");
 }
 

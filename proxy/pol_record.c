@@ -188,6 +188,7 @@ unsigned pol_intents_start(struct pol_sess *ps)
 	struct audit_rec **recs = arena_alloc(&ps->arena, cmd->n * sizeof(*recs));
 	uint64_t need = POL_AUDIT_MIN_ROOM;
 	unsigned n = 0;
+	bool required = false; /* rows alone go on without a record: no check */
 	for (size_t i = 0; i < cmd->n; i++) {
 		struct pol_stmt *p = &cmd->stmts[i];
 		recs[i] = NULL;
@@ -196,19 +197,23 @@ unsigned pol_intents_start(struct pol_sess *ps)
 		recs[i] = pol_record(ps, p);
 		audit_rec_timing(recs[i], cmd->start_us, 0);
 		need += 2 * (uint64_t)audit_rec_estimate(recs[i]);
+		required |= pol_intent_required(ps, p);
 		n++;
 	}
 	if (n == 0)
 		return 0;
-	bool room = !c->audit.path || pol_audit_preflight(c->audit.path, need);
+	bool room = !required || !c->audit.path || pol_audit_preflight(c->audit.path, need);
 	if (!room) {
+		/* say "no room" only when the log could take a smaller record */
 		char why[128];
+		bool small_ok = audit_healthy(pol.audit) &&
+				pol_audit_preflight(c->audit.path, POL_AUDIT_MIN_ROOM);
 		snprintf(why, sizeof(why), "no room for this statement's records, %llu KiB needed",
 			 (unsigned long long)(need >> 10));
 		for (size_t i = 0; i < cmd->n; i++)
 			if (recs[i] && pol_intent_required(ps, &cmd->stmts[i])) {
-				pol_block_audit(ps, &cmd->stmts[i], why);
-				cmd->stmts[i].cut_record = true;
+				pol_block_audit(ps, &cmd->stmts[i], small_ok ? why : NULL);
+				cmd->stmts[i].cut_record = small_ok;
 			}
 	}
 	if (cmd->blocked) {

@@ -430,5 +430,26 @@ def test_prepared_statements_recorded_per_execution():
 	assert code == 0, out
 
 
+def test_unwritable_audit_log_refuses_account_and_server_changes():
+	"""Accounts, privileges and server settings only change recorded: with
+	an audit log that cannot be written they are refused like DDL and never
+	reach the server, while reads go on."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit(audit_path="/dev/full")
+	c = h.connect(gw, user="root", password=h.ROOT_PASSWORD, database=SCHEMA)
+	before = h.scalar(c, "SELECT @@global.max_connections")
+	for sql in (f"CREATE USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET1}'",
+		    f"GRANT SELECT ON `{SCHEMA}`.* TO 'app'@'127.0.0.1'",
+		    f"SET GLOBAL max_connections = {before + 1}"):
+		err = h.run_err(c, sql)
+		assert err and err[0] == 1290, (sql, err)
+		assert err[1].startswith("ddlgate: blocked by audit-unavailable: the audit log "
+					 "cannot be written (/dev/full)"), err[1]
+	assert h.scalar(c, "SELECT @@global.max_connections") == before
+	assert db().query("SELECT COUNT(*) FROM mysql.user WHERE User = 'aud_u'")[0][0] == 0
+	c.close()
+
+
 if __name__ == "__main__":
 	h.main(globals())
