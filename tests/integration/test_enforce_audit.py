@@ -451,5 +451,44 @@ def test_unwritable_audit_log_refuses_account_and_server_changes():
 	c.close()
 
 
+def test_crash_between_intent_and_outcome_is_reported_interrupted():
+	"""ddlgate killed while the server runs a DDL: the intent is in the log
+	(written before the DDL was forwarded), its outcome is not, and
+	`audit verify` reports it as interrupted without failing; a restarted
+	ddlgate continues the chain and verify still passes."""
+	import signal
+	import threading
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit()
+	c = session(gw)
+	errs = []
+	t = threading.Thread(target=lambda: errs.append(
+		h.run_err(c, "CREATE TABLE slow1 (id INT PRIMARY KEY) AS SELECT SLEEP(3) + 1 AS id")))
+	t.start()
+	deadline = time.monotonic() + 10
+	while not (os.path.exists(gw.audit) and "slow1" in open(gw.audit).read()):
+		assert time.monotonic() < deadline, "no intent before the DDL ran:\n" + gw.logs()
+		time.sleep(0.02)
+	gw.proc.send_signal(signal.SIGKILL)
+	gw.proc.wait(10)
+	t.join(30)
+	assert errs and errs[0] is not None, errs  # the client lost its connection
+	recs = records(gw.audit)
+	assert [r.get("phase") for r in recs if "slow1" in r["statement"]] == ["intent"], recs
+	code, out = verify(gw.audit)
+	assert code == 0, out
+	assert f"interrupted (crash): intent seq {recs[-1]['seq']} has no outcome" in out, out
+
+	gw.start()
+	c = session(gw)
+	assert h.run_err(c, "CREATE TABLE after1 (id INT PRIMARY KEY)") is None
+	c.close()
+	assert gw.stop() == 0
+	assert intents_and_outcomes(records(gw.audit), "after1")
+	code, out = verify(gw.audit)
+	assert code == 0 and "interrupted (crash)" in out, out
+
+
 if __name__ == "__main__":
 	h.main(globals())
