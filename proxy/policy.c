@@ -308,6 +308,14 @@ static bool pol_server_config(const char *sql, size_t len, const struct classify
 	return false;
 }
 
+/* SQL-level PREPARE name FROM '..': it only prepares; the DDL inside runs
+ * at EXECUTE (EXECUTE IMMEDIATE, the same verb, runs it at once). */
+static bool pol_prepares(const struct pol_stmt *p)
+{
+	return p->st.kind == STMT_DDL && p->st.verb == DDL_PREPARE && p->st.keyword &&
+	       strcasecmp(p->st.keyword, "PREPARE") == 0; /* not EXECUTE IMMEDIATE */
+}
+
 /* Prepares statement p of the slow path: parse, signals, record flags. */
 static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 {
@@ -324,7 +332,8 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 	if (migration_maybe_signal(p->sql, p->len))
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
 	p->sysconf = p->st.kind == STMT_OTHER && pol_server_config(p->sql, p->len, &ci);
-	p->change = p->ddl || p->st.kind == STMT_DCL || p->is_write || p->sysconf;
+	p->change =
+	    (p->ddl && !pol_prepares(p)) || p->st.kind == STMT_DCL || p->is_write || p->sysconf;
 	p->record = pol.audit && p->st.kind != STMT_EMPTY &&
 		    (p->ddl || p->sysconf || audit_wants(pol.audit, p->st.kind, p->is_write));
 }
@@ -606,11 +615,12 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			}
 			if (p->record) {
 				/* a prepare ran nothing: never "ok" as if it had */
-				enum audit_outcome o = r->aborted ? AUDIT_ABORTED
-						       : !r->ok	  ? AUDIT_ERROR
-						       : cmd->com == COM_STMT_PREPARE
-							   ? AUDIT_PREPARED
-							   : AUDIT_OK;
+				enum audit_outcome o =
+				    r->aborted ? AUDIT_ABORTED
+				    : !r->ok   ? AUDIT_ERROR
+				    : cmd->com == COM_STMT_PREPARE || pol_prepares(p)
+					? AUDIT_PREPARED
+					: AUDIT_OK;
 				wait = p->ddl && !r->aborted;
 				held_back +=
 				    pol_submit(ps, p, o, r->error_code, r->affected_rows, wait);

@@ -321,6 +321,9 @@ def test_write_ahead_pairs_and_show():
 	err = h.run_err(c, "CREATE TABLE p1 (id INT PRIMARY KEY)")
 	assert err and err[0] == 1050, err
 	assert h.run_err(c, "INSERT INTO p1 VALUES (1), (2)") is None
+	# SQL-level PREPARE only prepares: one record, never "ok" as if it ran
+	assert h.run_err(c, "PREPARE sp FROM 'CREATE TABLE sp_never (id INT PRIMARY KEY)'") is None
+	assert h.run_err(c, "DEALLOCATE PREPARE sp") is None
 	c.close()
 	assert gw.stop() == 0
 	recs = records(gw.audit)
@@ -329,6 +332,9 @@ def test_write_ahead_pairs_and_show():
 	assert pairs[1][1]["error_code"] == 1050
 	ins = intents_and_outcomes(recs, "INSERT INTO p1")
 	assert len(ins) == 1 and ins[0][1]["affected_rows"] == 2, ins
+	prep = by_statement(recs, "sp_never")
+	assert prep["outcome"] == "prepared" and "phase" not in prep, prep
+	assert len([r for r in recs if "sp_never" in r["statement"]]) == 1, recs
 	code, out = verify(gw.audit)
 	assert code == 0, out
 	r = h.run([os.environ["DDLGATE_BIN"], "audit", "show", gw.audit])
