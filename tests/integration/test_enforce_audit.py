@@ -357,6 +357,7 @@ def test_account_privilege_and_server_changes_recorded_by_default():
 		 f"SET PASSWORD FOR 'aud_u'@'127.0.0.1' = PASSWORD('{SECRET2}')",
 		 "SET GLOBAL max_connections = 151",
 		 "SET @@global.max_connections = 151",
+		 "SET /*!50000 GLOBAL */ max_connections = 151",
 		 f"REVOKE SELECT ON `{SCHEMA}`.* FROM 'aud_u'@'127.0.0.1'",
 		 "DROP USER 'aud_u'@'127.0.0.1'"]
 	for sql in stmts:
@@ -367,7 +368,8 @@ def test_account_privilege_and_server_changes_recorded_by_default():
 	assert gw.stop() == 0
 	recs = secret_free_records(gw.audit)
 	for needle in ("CREATE USER", "GRANT SELECT", "SET PASSWORD", "SET GLOBAL max_connections",
-		       "SET @@global.max_connections", "REVOKE SELECT", "DROP USER"):
+		       "SET @@global.max_connections", "SET /*!50000 GLOBAL", "REVOKE SELECT",
+		       "DROP USER"):
 		pairs = intents_and_outcomes(recs, needle)
 		assert len(pairs) == 1 and pairs[0][1]["outcome"] == "ok", (needle, recs)
 	assert "<redacted>" in by_statement(recs, "SET PASSWORD")["statement"]
