@@ -62,8 +62,9 @@ static char *pair_session(json_t *rec)
 	return mem_strdup(buf, "audit pairs");
 }
 
-/* Reports and forgets the first open intent of session before seq (0: any
- * with an answer since) ; false when there is none. */
+/* Reports (in msg) and forgets the first open intent of session older than
+ * seq before, or with before 0 the first its session answered something
+ * after; false when there is none. */
 static bool pair_unanswered(struct audit_pairs *p, const char *session, uint64_t before,
 			    const char *where, char *msg, size_t msglen)
 {
