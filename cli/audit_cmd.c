@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "cli/audit_pairs.h"
 #include "cli/cli.h"
 #include "proxy/audit_line.h"
 
@@ -127,6 +128,32 @@ static bool verify_line(struct chain *c, const char *file, unsigned long lineno,
 	return true;
 }
 
+/*
+ * Checks the write-ahead pairing of one verified line (cli/audit_pairs.c).
+ * Returns false after printing "FILE:LINE: what".
+ */
+static bool verify_pairs(struct audit_pairs *pairs, const char *file, unsigned long lineno,
+			 const char *line, size_t len)
+{
+	json_t *r = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+	char where[512], msg[1200];
+	snprintf(where, sizeof where, "%s:%lu", file, lineno);
+	enum audit_pair_status st = audit_pairs_add(pairs, r, where, msg, sizeof msg);
+	json_decref(r);
+	if (st != AUDIT_PAIR_OK)
+		printf("%s: %s\n", where, msg);
+	return st == AUDIT_PAIR_OK;
+}
+
+static void print_interrupted(void *arg, const struct audit_pair_open *o)
+{
+	(void)arg;
+	printf("%s: interrupted (crash): intent seq %" PRIu64
+	       " has no outcome; ddlgate stopped before the server's answer was recorded, "
+	       "so whether the statement ran must be checked on the server\n",
+	       o->where, o->seq);
+}
+
 /* "SEQ:HASH" for --anchor. */
 static bool parse_anchor(const char *s, struct chain *c)
 {
@@ -180,6 +207,7 @@ static int cmd_verify(int argc, char **argv)
 	char *line = NULL;
 	size_t cap = 0;
 	int rc = 0;
+	struct audit_pairs *pairs = audit_pairs_new();
 	for (int i = first; i < argc && rc == 0; i++) {
 		FILE *f = open_input(argv[i]);
 		if (!f) {
@@ -194,7 +222,8 @@ static int cmd_verify(int argc, char **argv)
 			size_t len = (size_t)n;
 			if (len > 0 && line[len - 1] == '\n')
 				len--;
-			if (!verify_line(&c, argv[i], lineno, line, len)) {
+			if (!verify_line(&c, argv[i], lineno, line, len) ||
+			    !verify_pairs(pairs, argv[i], lineno, line, len)) {
 				rc = EXIT_BAD;
 				break;
 			}
@@ -206,6 +235,9 @@ static int cmd_verify(int argc, char **argv)
 		close_input(f);
 	}
 	free(line);
+	if (rc == 0)
+		(void)audit_pairs_each_open(pairs, print_interrupted, NULL);
+	audit_pairs_free(pairs);
 	if (rc != 0)
 		return rc;
 	if (c.anchored && !c.anchor_seen) {
@@ -477,6 +509,12 @@ static void print_text(json_t *r)
 	putchar('\n');
 }
 
+static void show_open(void *arg, const struct audit_pair_open *op)
+{
+	if (record_matches(arg, op->rec))
+		print_text(op->rec);
+}
+
 static int cmd_show(int argc, char **argv)
 {
 	struct show_opts o = {0};
@@ -562,6 +600,10 @@ static int cmd_show(int argc, char **argv)
 	int rc = 0;
 	char *line = NULL;
 	size_t cap = 0;
+	/* text: an intent is shown through its outcome record, which repeats
+	 * it and adds the answer; intents left without one are shown at the
+	 * end. json: every line as stored, so that the output still verifies */
+	struct audit_pairs *pairs = audit_pairs_new();
 	for (; i < argc; i++) {
 		FILE *f = open_input(argv[i]);
 		if (!f) {
@@ -586,18 +628,23 @@ static int cmd_show(int argc, char **argv)
 				rc = EXIT_BAD;
 				continue;
 			}
-			if (record_matches(&o, r)) {
-				if (o.json) {
-					fwrite(line, 1, len, stdout);
-					putchar('\n');
-				} else {
-					print_text(r);
-				}
+			char msg[1200];
+			(void)audit_pairs_add(pairs, r, argv[i], msg, sizeof msg);
+			const char *phase = json_string_value(json_object_get(r, "phase"));
+			bool intent = phase && strcmp(phase, "intent") == 0;
+			if (o.json && record_matches(&o, r)) {
+				fwrite(line, 1, len, stdout);
+				putchar('\n');
+			} else if (!o.json && !intent && record_matches(&o, r)) {
+				print_text(r);
 			}
 			json_decref(r);
 		}
 		close_input(f);
 	}
+	if (!o.json)
+		(void)audit_pairs_each_open(pairs, show_open, &o);
+	audit_pairs_free(pairs);
 	free(line);
 	fflush(stdout);
 	return rc;

@@ -243,6 +243,9 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 	uint64_t seq = a->seq;
 	if (ok) {
 		for (struct audit_rec *r = batch; r; r = r->next) {
+			/* an outcome in the same batch reads its intent's seq */
+			if (r->is_intent)
+				atomic_store(&r->intent->seq, seq + 1);
 			audit_line_append(a->instance, r, ++seq, prev, &b, hash);
 			memcpy(prev, hash, 65);
 		}
@@ -283,6 +286,10 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 	a->batch_buf = b.p;
 	a->batch_cap = b.cap;
 	set_healthy(a, ok);
+	if (!ok) /* the intents of this batch were never written */
+		for (struct audit_rec *r = batch; r; r = r->next)
+			if (r->is_intent)
+				atomic_store(&r->intent->seq, 0);
 
 	/* Outside mu: a thread's first metrics call registers its block under
 	 * the metrics lock, which a scrape holds while it reads our stats. */
@@ -540,7 +547,7 @@ bool audit_wants(const struct audit *a, enum stmt_kind kind, bool is_write)
 	case CFG_RECORD_DDL:
 		break;
 	}
-	return kind == STMT_DDL;
+	return kind == STMT_DDL || kind == STMT_DCL;
 }
 
 bool audit_healthy(const struct audit *a)

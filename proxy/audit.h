@@ -36,6 +36,10 @@
  *     (ok == false with on_failure = block: the DDL already ran; the answer
  *     is still delivered, but new DDL is refused while !audit_healthy()).
  *
+ *   a statement that changes something is recorded ahead (pol_record.c):
+ *     t = audit_rec_intent(r); audit_submit(a, r, cb, ctx); forward only
+ *     after cb says ok; then its outcome record: audit_rec_answers(r2, t).
+ *
  *   SIGHUP:  audit_reconfigure(a, new_cfg)  (new settings; reopens the path,
  *            which is what logrotate needs; audit_reopen(a) does only that)
  *
@@ -69,6 +73,8 @@ enum audit_outcome {
 	AUDIT_ERROR,	/* the server answered ERR */
 	AUDIT_NOT_SENT, /* ddlgate refused it: never reached the server */
 	AUDIT_ABORTED,	/* a leg went away before the answer */
+	AUDIT_PENDING,	/* an intent record: the statement goes to the server next */
+	AUDIT_PREPARED, /* the server prepared it (COM_STMT_PREPARE): nothing ran */
 };
 
 /*
@@ -97,8 +103,10 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
  */
 void audit_close(struct audit *a);
 
-/* Whether a statement of this kind is recorded under [audit] record. DDL is
- * always recorded; writes adds DML writes and DCL; all adds the rest. */
+/* Whether a statement of this kind is recorded under [audit] record. DDL
+ * and DCL (privileges, accounts) are always recorded; writes adds DML
+ * writes; all adds the rest. (Server configuration changes, STMT_OTHER to
+ * the classifier, are recorded by the policy like DDL.) */
 bool audit_wants(const struct audit *a, enum stmt_kind kind, bool is_write);
 
 /*
@@ -189,6 +197,9 @@ void audit_rec_object(struct audit_rec *r, const char *schema, const char *table
  */
 void audit_rec_stmt(struct audit_rec *r, const struct stmt *st, const char *sql, size_t len,
 		    const char *default_schema);
+/* An execution of a prepared statement (COM_STMT_EXECUTE) with count
+ * parameters: the record gets "params": {"count": N} (values never). */
+void audit_rec_params(struct audit_rec *r, unsigned count);
 void audit_rec_decision(struct audit_rec *r, enum audit_decision d);
 /* One rule that fired: action is "block" | "warn" | "hold" | "allowed" (lifted
  * by a directive); guard is the guard's result or NULL when there was none. */
@@ -200,6 +211,33 @@ void audit_rec_outcome(struct audit_rec *r, enum audit_outcome o, uint16_t error
 /* When the statement arrived (µs since the epoch, 0 = now) and how long it
  * took until the server's answer. */
 void audit_rec_timing(struct audit_rec *r, int64_t ts_us, uint64_t duration_us);
+
+/*
+ * Write-ahead pairs (docs/audit.md, "Intent and outcome"). A statement that
+ * changes something is recorded twice: an intent record (phase intent,
+ * outcome pending) made durable before the statement is forwarded, and an
+ * outcome record (phase outcome) whose "intent" field is the intent's seq.
+ * The seq is only known on the writer thread, so the two records share a
+ * struct audit_intent, reference counted: audit_rec_intent() makes r an
+ * intent and returns a reference for the caller, which hands it to the
+ * outcome record with audit_rec_answers() (or drops it with
+ * audit_intent_put() when no outcome will follow).
+ */
+struct audit_intent;
+struct audit_intent *audit_rec_intent(struct audit_rec *r) __attribute__((warn_unused_result));
+/* r answers the intent t; takes over the caller's reference to t. */
+void audit_rec_answers(struct audit_rec *r, struct audit_intent *t);
+/* The seq the intent record was written with: 0 until it is written, and
+ * when its write failed. Valid once its durability callback has run. */
+uint64_t audit_intent_seq(const struct audit_intent *t);
+void audit_intent_put(struct audit_intent *t);
+
+/* About how many bytes r's line takes (statement text as JSON, objects,
+ * rules and the fixed fields): what the up-front free-space check asks for. */
+size_t audit_rec_estimate(const struct audit_rec *r);
+/* Cuts the statement text of r to at most max bytes (the record says it
+ * was cut and how long the statement was). */
+void audit_rec_cut(struct audit_rec *r, size_t max);
 
 /* Names used in the records, for other modules that print them. */
 const char *audit_decision_name(enum audit_decision d);

@@ -10,6 +10,7 @@
 #ifndef DDLGATE_PROXY_AUDIT_INT_H
 #define DDLGATE_PROXY_AUDIT_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,14 @@ struct audit_rec_obj {
 struct audit_rec_rule {
 	struct audit_rec_rule *next;
 	const char *id, *action, *message, *guard; /* record's arena; guard may be NULL */
+};
+
+/* What an intent record and its outcome record share (audit.h). seq is
+ * written by the writer thread before the intent's callback runs, and read
+ * by the writer when it writes the outcome (submitted after the callback). */
+struct audit_intent {
+	_Atomic uint64_t seq; /* 0: not written (yet, or failed) */
+	atomic_int refs;
 };
 
 /* Filled by the session (audit_rec_*), then owned by the writer from
@@ -50,6 +59,10 @@ struct audit_rec {
 	int64_t ts_us;
 	uint64_t duration_us;
 	int64_t submit_mono_us; /* set by audit_submit(): start of the durability latency */
+	bool executed;		/* COM_STMT_EXECUTE: nparams is recorded */
+	unsigned nparams;
+	struct audit_intent *intent; /* reference owned; NULL: a single record */
+	bool is_intent;		     /* the intent of the pair (else its outcome) */
 	audit_durable_cb cb;
 	void *cb_arg;
 };

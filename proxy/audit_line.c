@@ -124,10 +124,9 @@ static json_t *jcstr(struct arena *ar, const char *s)
  * value without a name shows up as the fallback rather than as garbage. */
 static const char *const decision_names[] = {
     [AUDIT_ALLOW] = "allow", [AUDIT_WARN] = "warn", [AUDIT_BLOCK] = "block", [AUDIT_HOLD] = "hold"};
-static const char *const outcome_names[] = {[AUDIT_OK] = "ok",
-					    [AUDIT_ERROR] = "error",
-					    [AUDIT_NOT_SENT] = "not_sent",
-					    [AUDIT_ABORTED] = "aborted"};
+static const char *const outcome_names[] = {
+    [AUDIT_OK] = "ok",		 [AUDIT_ERROR] = "error",     [AUDIT_NOT_SENT] = "not_sent",
+    [AUDIT_ABORTED] = "aborted", [AUDIT_PENDING] = "pending", [AUDIT_PREPARED] = "prepared"};
 static const char *const kind_names[] = {
     [STMT_DDL] = "ddl", [STMT_DML] = "dml", [STMT_DCL] = "dcl", [STMT_TCL] = "tcl"};
 
@@ -263,6 +262,17 @@ static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq,
 			    r->outcome == AUDIT_OK ? json_integer((json_int_t)r->affected_rows)
 						   : json_null());
 	json_object_set_new(o, "duration_us", json_integer((json_int_t)r->duration_us));
+	if (r->executed)
+		json_object_set_new(o, "params",
+				    json_pack("{sI}", "count", (json_int_t)r->nparams));
+	if (r->intent) {
+		/* a write-ahead pair; a single record has neither key */
+		uint64_t iseq = audit_intent_seq(r->intent);
+		json_object_set_new(o, "phase", json_string(r->is_intent ? "intent" : "outcome"));
+		if (!r->is_intent)
+			json_object_set_new(o, "intent",
+					    iseq ? json_integer((json_int_t)iseq) : json_null());
+	}
 	json_object_set_new(o, "prev", json_string(prev));
 	return o;
 }

@@ -19,6 +19,7 @@ void audit_rec_free(struct audit_rec *r)
 {
 	if (!r)
 		return;
+	audit_intent_put(r->intent);
 	arena_cleanup(&r->arena);
 	free(r);
 }
@@ -81,6 +82,12 @@ void audit_rec_stmt(struct audit_rec *r, const struct stmt *st, const char *sql,
 	rec_stmt_objects(r, st, default_schema);
 }
 
+void audit_rec_params(struct audit_rec *r, unsigned count)
+{
+	r->executed = true;
+	r->nparams = count;
+}
+
 void audit_rec_decision(struct audit_rec *r, enum audit_decision d)
 {
 	r->decision = d;
@@ -110,4 +117,74 @@ void audit_rec_timing(struct audit_rec *r, int64_t ts_us, uint64_t duration_us)
 {
 	r->ts_us = ts_us;
 	r->duration_us = duration_us;
+}
+
+struct audit_intent *audit_rec_intent(struct audit_rec *r)
+{
+	struct audit_intent *t = mem_calloc(1, sizeof(*t), "audit intent");
+	atomic_init(&t->seq, 0);
+	atomic_init(&t->refs, 2); /* the caller's and r's */
+	audit_intent_put(r->intent);
+	r->intent = t;
+	r->is_intent = true;
+	r->outcome = AUDIT_PENDING;
+	return t;
+}
+
+void audit_rec_answers(struct audit_rec *r, struct audit_intent *t)
+{
+	audit_intent_put(r->intent);
+	r->intent = t;
+	r->is_intent = false;
+}
+
+uint64_t audit_intent_seq(const struct audit_intent *t)
+{
+	return t ? atomic_load(&((struct audit_intent *)t)->seq) : 0;
+}
+
+void audit_intent_put(struct audit_intent *t)
+{
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+		free(t);
+}
+
+/* Bytes s[0..n) takes inside a JSON string: escapes and the U+FFFD that
+ * replaces an invalid byte are longer than the byte. */
+static size_t json_len(const char *s, size_t n)
+{
+	size_t out = 2;
+	for (size_t i = 0; s && i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		out += c == '"' || c == '\\' ? 2 : c < 0x20 ? 6 : c >= 0x80 ? 3 : 1;
+	}
+	return out;
+}
+
+static size_t cstr_json_len(const char *s)
+{
+	return s ? json_len(s, strlen(s)) : 4;
+}
+
+/* The fixed part of a line: keys, seq, ts, hashes, numbers (about 600
+ * bytes), with room for what redaction and the cut note add. */
+#define AUDIT_REC_FIXED 1024
+
+size_t audit_rec_estimate(const struct audit_rec *r)
+{
+	size_t n = AUDIT_REC_FIXED + json_len(r->sql, r->sql_len);
+	n += cstr_json_len(r->client) + cstr_json_len(r->user) + cstr_json_len(r->schema);
+	n += cstr_json_len(r->mig_tool) + cstr_json_len(r->mig_name);
+	for (const struct audit_rec_obj *o = r->objs; o; o = o->next)
+		n += cstr_json_len(o->schema) + cstr_json_len(o->table) + 1;
+	for (const struct audit_rec_rule *u = r->rules; u; u = u->next)
+		n += 48 + cstr_json_len(u->id) + cstr_json_len(u->action) +
+		     cstr_json_len(u->message) + cstr_json_len(u->guard);
+	return n;
+}
+
+void audit_rec_cut(struct audit_rec *r, size_t max)
+{
+	if (r->sql_len > max)
+		r->sql_len = max;
 }

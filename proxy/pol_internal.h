@@ -44,7 +44,8 @@
 #define POL_DEFAULT_LOCK_WAIT 31536000L /* the server's default lock_wait_timeout */
 #define POL_HOLD_TICK_MS 100
 #define POL_MAX_POLICY_FINDINGS 3
-#define POL_MAX_OBJECTS 32 /* objects of one statement the conflict check compares */
+#define POL_AUDIT_MIN_ROOM (64u << 10) /* free bytes the audit log keeps in reserve */
+#define POL_MAX_OBJECTS 32	       /* objects of one statement the conflict check compares */
 #define POL_MEMLOG_MAX 20000
 #define POL_MEMLOG_BYTES (16u << 20)
 
@@ -58,14 +59,16 @@ struct pol_memlog {
 	bool ansi;
 };
 
-/* A DDL the client prepared (COM_STMT_PREPARE) and the server accepted:
- * judged again each time it is executed. */
+/* A DDL (or a statement [audit] record covers) the client prepared
+ * (COM_STMT_PREPARE) and the server accepted: judged and recorded again
+ * each time it is executed. */
 struct pol_prep {
 	uint32_t id; /* the server's statement id */
 	char *sql;   /* owned */
 	size_t len;
 	char *schema; /* owned; the current schema at prepare time; NULL = none */
 	bool ansi;
+	unsigned nparams; /* its ? placeholders */
 };
 
 /* One statement of the current command. Lives in the session's arena for
@@ -78,7 +81,12 @@ struct pol_stmt {
 	struct stmt st;	    /* parsed into the arena */
 	bool ddl;	    /* judged as DDL (window, conflict, rules) */
 	bool is_write;
-	bool record; /* goes into the audit log, not submitted yet */
+	bool record;		     /* goes into the audit log, not submitted yet */
+	bool change;		     /* changes schema, accounts, server settings or rows:
+					recorded ahead (an intent) when record is set */
+	bool sysconf;		     /* SET GLOBAL / PERSIST, INSTALL / UNINSTALL */
+	struct audit_intent *intent; /* reference owned: its intent record */
+	bool cut_record;	     /* no room for its text: the record keeps a head */
 	bool has_sig;
 	struct migration_signal sig;
 	long set_lock_wait; /* SQLSCAN_LOCK_WAIT_NONE / _DEFAULT / seconds */
@@ -110,6 +118,10 @@ struct pol_stmt {
  *            / conflict = hold           v  │                      v
  *                              PROBING, CLUSTER, HOLDING          IDLE
  *
+ * Between "all allowed" and FORWARDED a command whose statements change
+ * something waits in INTENT until their intent records are durable
+ * (pol_record.c); an intent that cannot be written blocks the command.
+ *
  * A blocked command goes from JUDGING (or a wait) straight back to IDLE
  * with HOOK_REJECT; a session that ends or sends a new command first
  * records the unfinished one as aborted (pol_abort_cmd).
@@ -120,6 +132,7 @@ enum pol_cmd_state {
 	POL_CMD_PROBING,   /* HOOK_WAIT: guard probes run for cmd.job */
 	POL_CMD_CLUSTER,   /* HOOK_WAIT: the cluster lock is being polled */
 	POL_CMD_HOLDING,   /* HOOK_WAIT: held by a migration conflict; ticker re-checks */
+	POL_CMD_INTENT,	   /* HOOK_WAIT: the intent records are being made durable */
 	POL_CMD_FORWARDED, /* sent to the server; answers come to hook_result */
 };
 
@@ -141,6 +154,8 @@ struct pol_cmd {
 					    on a copy of the memory */
 	struct guard_job *job;		 /* reference owned */
 	size_t job_stmt;
+	unsigned nparams;     /* COM_STMT_EXECUTE: parameters of the prepared statement */
+	unsigned intent_wait; /* intent records not yet durable (POL_CMD_INTENT) */
 };
 
 /* A claim on the floor whose answer waits for the account's grant check. */
@@ -203,7 +218,8 @@ enum pol_step pol_continue(struct pol_sess *ps);
 enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *reply);
 void pol_cmd_end(struct pol_sess *ps);
 bool pol_judged_ddl(const struct stmt *st);
-bool pol_audit_preflight(const char *path);
+bool pol_audit_preflight(const char *path, uint64_t need);
+void pol_block_audit(struct pol_sess *ps, struct pol_stmt *p, const char *room);
 size_t pol_objects(const struct stmt *st, struct migration_obj *out, size_t max);
 
 /* pol_wait.c */
@@ -235,6 +251,8 @@ void pol_prep_clear(struct pol_sess *ps);
 bool pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outcome o, uint16_t code,
 		uint64_t affected, bool wait);
 void pol_durable_fn(struct sess *s, void *arg);
+unsigned pol_intents_start(struct pol_sess *ps);
+void pol_intents_drop(struct pol_cmd *cmd);
 
 /* pol_admin.c */
 void pol_admin_register(void);

@@ -48,9 +48,10 @@ size_t pol_objects(const struct stmt *st, struct migration_obj *out, size_t max)
  * broken log from a failed record, which would let the first DDL through
  * unrecorded; so the policy checks up front: a zero-length write (fails on
  * /dev/full and on read-only or vanished targets) and, for a regular file,
- * some free space. Never writes a byte.
+ * need free bytes (at least POL_AUDIT_MIN_ROOM; pol_record.c asks for the
+ * size of the records it is about to write). Never writes a byte.
  */
-bool pol_audit_preflight(const char *path)
+bool pol_audit_preflight(const char *path, uint64_t need)
 {
 	struct stat st;
 	struct statvfs vfs;
@@ -58,7 +59,8 @@ bool pol_audit_preflight(const char *path)
 	bool ok = fd >= 0 && write(fd, "", 0) == 0;
 
 	if (ok && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fstatvfs(fd, &vfs) == 0)
-		ok = (uint64_t)vfs.f_bavail * vfs.f_frsize >= 65536;
+		ok = (uint64_t)vfs.f_bavail * vfs.f_frsize >=
+		     (need > POL_AUDIT_MIN_ROOM ? need : POL_AUDIT_MIN_ROOM);
 	if (fd >= 0)
 		close(fd);
 	return ok;
@@ -72,7 +74,7 @@ static bool pol_audit_ok(const struct cfg *c)
 		return false;
 	if (!atomic_load(&pol.audit_suspect))
 		return true;
-	if (!c->audit.path || !pol_audit_preflight(c->audit.path))
+	if (!c->audit.path || !pol_audit_preflight(c->audit.path, POL_AUDIT_MIN_ROOM))
 		return false;
 	atomic_store(&pol.audit_suspect, false);
 	return true;
@@ -98,6 +100,27 @@ static void pol_add_pf(struct pol_sess *ps, struct pol_stmt *p, const char *rule
 	if (p->npf < POL_MAX_POLICY_FINDINGS)
 		p->pf[p->npf++] = (typeof(p->pf[0])){rule, action, message};
 	metrics_rule_hit(rule);
+}
+
+/* Why the audit log refuses a statement: it cannot be written at all, or
+ * (room set) it has no room for this statement's records. */
+static char *pol_audit_msg(struct pol_sess *ps, const struct cfg *c, const char *room)
+{
+	return pol_fmt(ps,
+		       "the audit log cannot be written (%s%s%s), and schema, account and "
+		       "server changes only run recorded. Fix the audit log's disk or path; "
+		       "they resume once a record can be written",
+		       c->audit.path, room ? ": " : "", room ? room : "");
+}
+
+/* Blocks p, already judged, because its intent record cannot be written
+ * (room: how much it needs, or NULL when the write failed). */
+void pol_block_audit(struct pol_sess *ps, struct pol_stmt *p, const char *room)
+{
+	pol_add_pf(ps, p, POL_RULE_AUDIT, RULES_ACTION_BLOCK,
+		   pol_audit_msg(ps, ps->conf->cfg, room));
+	p->decision = AUDIT_BLOCK;
+	ps->cmd.blocked = true;
 }
 
 /* The first table (or schema) p targets, for rule scoping. */
@@ -137,14 +160,8 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 	p->npf = 0;
 	pol_scope_of(ps, p, &schema, &table);
 
-	if (pol.audit && c->audit.on_failure == CFG_ON_FAILURE_BLOCK && !pol_audit_ok(c)) {
-		pol_add_pf(ps, p, POL_RULE_AUDIT, RULES_ACTION_BLOCK,
-			   pol_fmt(ps,
-				   "the audit log cannot be written (%s), and DDL is only "
-				   "allowed when it is recorded. Fix the audit log's disk or "
-				   "path; DDL resumes once a record can be written",
-				   c->audit.path));
-	}
+	if (pol.audit && c->audit.on_failure == CFG_ON_FAILURE_BLOCK && !pol_audit_ok(c))
+		pol_add_pf(ps, p, POL_RULE_AUDIT, RULES_ACTION_BLOCK, pol_audit_msg(ps, c, NULL));
 
 	if (!window_open_now(c)) {
 		enum rules_action a = rules_engine_action(ps->conf->engine, RULES_ID_OUTSIDE_WINDOW,
@@ -342,6 +359,7 @@ static void pol_block_reply(struct pol_sess *ps, struct hook_reply *reply)
 /* Frees what the command owns and returns it to POL_CMD_IDLE. */
 void pol_cmd_end(struct pol_sess *ps)
 {
+	pol_intents_drop(&ps->cmd);
 	if (ps->cmd.facts)
 		rules_fact_cache_free(ps->cmd.facts);
 	if (ps->cmd.job)
@@ -350,10 +368,20 @@ void pol_cmd_end(struct pol_sess *ps)
 	memset(&ps->cmd, 0, sizeof(ps->cmd)); /* state: POL_CMD_IDLE */
 }
 
-/* Counts, records and answers a command whose judging is over. */
+/*
+ * Counts, records and answers a command whose judging is over. An allowed
+ * command that changes something first writes its intent records: HOOK_WAIT
+ * until they are durable, then pol_record.c calls here again (state
+ * POL_CMD_INTENT) to forward it, or to refuse it when one failed.
+ */
 enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *reply)
 {
 	struct pol_cmd *cmd = &ps->cmd;
+
+	if (!cmd->blocked && cmd->state != POL_CMD_INTENT && pol_intents_start(ps) > 0) {
+		cmd->state = POL_CMD_INTENT;
+		return HOOK_WAIT;
+	}
 
 	for (size_t i = 0; i < cmd->n; i++)
 		metrics_statement(cmd->stmts[i].st.kind, (int)cmd->stmts[i].decision);

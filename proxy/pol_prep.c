@@ -1,8 +1,23 @@
-/* The prepared-DDL registry of a session: texts judged again at each COM_STMT_EXECUTE. */
+/* The prepared-statement registry of a session: texts judged and recorded again at each
+ * COM_STMT_EXECUTE. */
 #include <stdlib.h>
 
 #include "proxy/mem.h"
 #include "proxy/pol_internal.h"
+#include "rules/lex.h"
+
+/* The ? placeholders of a prepared text: the parameter count each execute
+ * binds (the audit record's summary of them). */
+static unsigned pol_prep_params(const char *sql, size_t len, bool ansi)
+{
+	struct lexer lx;
+	struct lex_token t;
+	unsigned n = 0;
+	lex_init(&lx, sql, len, ansi ? LEX_ANSI_QUOTES : 0);
+	while (lex_next(&lx, &t))
+		n += t.type == LEX_PARAM;
+	return n;
+}
 
 /* The remembered DDL prepared as statement id, or NULL. */
 struct pol_prep *pol_prep_find(struct pol_sess *ps, uint32_t id)
@@ -31,8 +46,8 @@ void pol_prep_clear(struct pol_sess *ps)
 	ps->capprep = 0;
 }
 
-/* Remembers p, a DDL the server prepared as statement id (replacing an
- * older statement of the same id). */
+/* Remembers p, a DDL or recorded statement the server prepared as
+ * statement id (replacing an older statement of the same id). */
 void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p)
 {
 	struct pol_prep *pp = pol_prep_find(ps, id);
@@ -48,4 +63,5 @@ void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p)
 	pp->len = p->len;
 	pp->schema = p->schema ? mem_strdup(p->schema, "prepared DDL") : NULL;
 	pp->ansi = p->ansi;
+	pp->nparams = pol_prep_params(p->sql, p->len, p->ansi);
 }

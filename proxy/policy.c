@@ -31,6 +31,7 @@
  */
 #include "proxy/hook.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,8 +141,10 @@ void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
 {
 	struct pol_sess *ps = hs->policy;
 	(void)s;
+	/* a DDL is judged again at each execute; a statement the audit records
+	 * (record = writes | all) is recorded at each execute */
 	if (!ps || ps->cmd.state != POL_CMD_FORWARDED || ps->cmd.com != COM_STMT_PREPARE ||
-	    ps->cmd.n != 1 || !ps->cmd.stmts[0].ddl)
+	    ps->cmd.n != 1 || !(ps->cmd.stmts[0].ddl || ps->cmd.stmts[0].record))
 		return;
 	pol_prep_add(ps, stmt_id, &ps->cmd.stmts[0]);
 }
@@ -251,6 +254,76 @@ static unsigned pol_lex_mode(const struct pol_sess *ps, bool ansi)
 	return ps->hs->lex_server | (ansi ? LEX_ANSI_QUOTES : 0);
 }
 
+/* Whether a word starts at s[i] (not inside a longer word or variable). */
+static bool pol_word_at(const char *s, size_t len, size_t i, const char *w)
+{
+	size_t n = strlen(w);
+	if (i + n > len || strncasecmp(s + i, w, n) != 0)
+		return false;
+	bool before = i > 0 && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '_' ||
+				s[i - 1] == '@' || s[i - 1] == '$' || s[i - 1] == '.');
+	bool after =
+	    i + n < len && (isalnum((unsigned char)s[i + n]) || s[i + n] == '_' || s[i + n] == '$');
+	return !before && !after;
+}
+
+/*
+ * A change of the server's configuration, recorded like DDL: INSTALL and
+ * UNINSTALL (PLUGIN or SONAME), and a SET that assigns a GLOBAL or PERSIST
+ * variable anywhere in its list (SET GLOBAL x = 1, SET @@global.x = 1,
+ * SET SESSION a = 1, PERSIST b = 2). Quoted text and comments are skipped.
+ */
+static bool pol_server_config(const char *sql, size_t len, const struct classify_info *ci)
+{
+	if (sqlscan_kw(ci->keyword, ci->keyword_len, "INSTALL") ||
+	    sqlscan_kw(ci->keyword, ci->keyword_len, "UNINSTALL"))
+		return true;
+	if (!sqlscan_kw(ci->keyword, ci->keyword_len, "SET"))
+		return false;
+	static const char *const scopes[] = {"GLOBAL",	  "PERSIST",	"PERSIST_ONLY",
+					     "@@GLOBAL.", "@@PERSIST.", "@@PERSIST_ONLY."};
+	for (size_t i = 0; i < len; i++) {
+		char c = sql[i];
+		if (c == '\'' || c == '"' || c == '`') {
+			for (i++; i < len && sql[i] != c; i++)
+				if (sql[i] == '\\' && c != '`')
+					i++;
+			continue;
+		}
+		if (c == '#' || (c == '-' && i + 2 < len && sql[i + 1] == '-' &&
+				 isspace((unsigned char)sql[i + 2]))) {
+			while (i < len && sql[i] != '\n')
+				i++;
+			continue;
+		}
+		/* a comment, but not an executable one, whose text the server reads */
+		if (c == '/' && i + 2 < len && sql[i + 1] == '*' && sql[i + 2] != '!' &&
+		    !(sql[i + 2] == 'M' && i + 3 < len && sql[i + 3] == '!'))
+		{
+			for (i += 2; i + 1 < len && !(sql[i] == '*' && sql[i + 1] == '/'); i++)
+				;
+			i++;
+			continue;
+		}
+		for (size_t k = 0; k < sizeof(scopes) / sizeof(scopes[0]); k++) {
+			size_t n = strlen(scopes[k]);
+			if (scopes[k][0] == '@'
+				? i + n <= len && strncasecmp(sql + i, scopes[k], n) == 0
+				: pol_word_at(sql, len, i, scopes[k]))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* SQL-level PREPARE name FROM '..': it only prepares; the DDL inside runs
+ * at EXECUTE (EXECUTE IMMEDIATE, the same verb, runs it at once). */
+static bool pol_prepares(const struct pol_stmt *p)
+{
+	return p->st.kind == STMT_DDL && p->st.verb == DDL_PREPARE && p->st.keyword &&
+	       strcasecmp(p->st.keyword, "PREPARE") == 0; /* not EXECUTE IMMEDIATE */
+}
+
 /* Prepares statement p of the slow path: parse, signals, record flags. */
 static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 {
@@ -266,8 +339,11 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 	p->set_ansi = p->st.kind == STMT_OTHER ? sqlscan_sql_mode(p->sql, p->len) : -1;
 	if (migration_maybe_signal(p->sql, p->len))
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
+	p->sysconf = p->st.kind == STMT_OTHER && pol_server_config(p->sql, p->len, &ci);
+	p->change =
+	    (p->ddl && !pol_prepares(p)) || p->st.kind == STMT_DCL || p->is_write || p->sysconf;
 	p->record = pol.audit && p->st.kind != STMT_EMPTY &&
-		    (p->ddl || audit_wants(pol.audit, p->st.kind, p->is_write));
+		    (p->ddl || p->sysconf || audit_wants(pol.audit, p->st.kind, p->is_write));
 }
 
 /* The whole text of an ambiguous command as one DDL of unknown content:
@@ -281,6 +357,7 @@ static void pol_mark_ambiguous(struct pol_stmt *p)
 	p->st.error = "the text reads as different statements under another sql_mode or client "
 		      "character set, so what the server runs cannot be known";
 	p->ddl = true;
+	p->change = true;
 	p->record = pol.audit != NULL;
 }
 
@@ -308,6 +385,8 @@ static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt
 	bool write = kind == STMT_DML && sqlscan_is_write_kw(ci->keyword, ci->keyword_len);
 
 	if (pol.audit && audit_wants(pol.audit, kind, write))
+		return false;
+	if (pol.audit && kind == STMT_OTHER && pol_server_config(sql, len, ci))
 		return false;
 	if (sqlscan_kw(ci->keyword, ci->keyword_len, "SET"))
 		return sqlscan_lock_wait(sql, len) == SQLSCAN_LOCK_WAIT_NONE &&
@@ -355,6 +434,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 
 	const char *sql = (const char *)payload + 1;
 	size_t sqllen = len - 1;
+	unsigned nparams = 0;
 	bool ansi = ps->ansi_quotes;
 	if (exec) {
 		/* a prepared DDL runs again: judged as at prepare, with the schema
@@ -362,6 +442,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		sql = exec->sql;
 		sqllen = exec->len;
 		ansi = exec->ansi;
+		nparams = exec->nparams;
 	} else if (payload[0] == COM_QUERY) {
 		/* skip query attributes (CLIENT_QUERY_ATTRIBUTES) before the text */
 		const uint8_t *q;
@@ -408,6 +489,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->state = POL_CMD_JUDGING;
 	cmd->com = payload[0];
+	cmd->nparams = nparams;
 	cmd->start_us = clk_wall_us();
 	cmd->start_mono = clk_mono_us();
 	char *copy = arena_strndup(&ps->arena, sql, sqllen);
@@ -545,9 +627,13 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 				held_back++;
 			}
 			if (p->record) {
-				enum audit_outcome o = r->aborted ? AUDIT_ABORTED
-						       : r->ok	  ? AUDIT_OK
-								  : AUDIT_ERROR;
+				/* a prepare ran nothing: never "ok" as if it had */
+				enum audit_outcome o =
+				    r->aborted ? AUDIT_ABORTED
+				    : !r->ok   ? AUDIT_ERROR
+				    : cmd->com == COM_STMT_PREPARE || pol_prepares(p)
+					? AUDIT_PREPARED
+					: AUDIT_OK;
 				wait = p->ddl && !r->aborted;
 				held_back +=
 				    pol_submit(ps, p, o, r->error_code, r->affected_rows, wait);
@@ -575,7 +661,7 @@ static void pol_audit_check(const struct cfg *c)
 {
 	if (!pol.audit || !c->audit.path)
 		return;
-	atomic_store(&pol.audit_suspect, !pol_audit_preflight(c->audit.path));
+	atomic_store(&pol.audit_suspect, !pol_audit_preflight(c->audit.path, POL_AUDIT_MIN_ROOM));
 	if (atomic_load(&pol.audit_suspect))
 		fprintf(stderr,
 			"ddlgate: audit: %s cannot be written: DDL is refused until it can\n",
@@ -605,8 +691,8 @@ bool hook_reload(struct snap *snap, char *err, size_t errlen)
 		 * switches files, the same path is reopened (logrotate) */
 		audit_reconfigure(pol.audit, snap->cfg);
 		if (snap->cfg->audit.path)
-			atomic_store(&pol.audit_suspect,
-				     !pol_audit_preflight(snap->cfg->audit.path));
+			atomic_store(&pol.audit_suspect, !pol_audit_preflight(snap->cfg->audit.path,
+									      POL_AUDIT_MIN_ROOM));
 	}
 	pol_conf_set(snap);
 	return true;

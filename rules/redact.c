@@ -65,9 +65,13 @@ static bool op(const struct toks *ts, size_t i, const char *o)
 	return i < ts->n && lex_is_op(&ts->t[i], o);
 }
 
+/* The one copy of the mark: a token whose replacement is this pointer was
+ * redacted whole (mark_adjacent() asks). */
+static const char redact_mark[] = REDACT_MARK;
+
 static void set_mark(struct toks *ts, size_t i)
 {
-	ts->repl[i] = REDACT_MARK;
+	ts->repl[i] = redact_mark;
 	ts->repl_len[i] = sizeof REDACT_MARK - 1;
 }
 
@@ -181,13 +185,45 @@ static bool secret_setting(const struct lex_token *t)
 	return n >= 5 && strncasecmp(t->p + n - 5, "_auth", 5) == 0;
 }
 
+/*
+ * Dynamic SQL that builds a credential: PREPARE s FROM <expr>, EXECUTE
+ * IMMEDIATE <expr>, or SET @var = <expr> (the usual way to PREPARE FROM
+ * @var), whose text mentions IDENTIFIED, PASSWORD or a key function in any
+ * case, in a literal or not. The pieces of the password can sit in any
+ * literal of the expression (CONCAT(.., 'p', 'w', ..), QUOTE('pw')), so
+ * every literal of such a statement is redacted, not only the ones that
+ * mention the keyword.
+ */
+static bool dynamic_secret(const struct toks *ts, size_t start, size_t end, bool set_var)
+{
+	bool dynamic = word(ts, start, "PREPARE") || word(ts, start, "EXECUTE");
+	for (size_t i = start; set_var && !dynamic && i < end; i++)
+		dynamic = ts->t[i].type == LEX_VARIABLE && ts->t[i].n > 1 && ts->t[i].p[1] != '@';
+	if (!dynamic)
+		return false;
+	for (size_t i = start; i < end; i++)
+		if (ts->t[i].type != LEX_VARIABLE && mentions_secret(&ts->t[i]))
+			return true;
+	return false;
+}
+
+/* A redacted literal followed by more string literals: the server joins
+ * adjacent literals into one ('pass' 'word' is 'password'), so every part
+ * goes. */
+static void mark_adjacent(struct toks *ts, size_t start, size_t end)
+{
+	for (size_t i = start; i + 1 < end; i++)
+		if (ts->repl[i] == redact_mark && is_literal_string(&ts->t[i + 1]))
+			set_mark(ts, i + 1);
+}
+
 /* Marks the secrets of the statement ts->t[start..end). */
 static void mark_stmt(struct toks *ts, size_t start, size_t end)
 {
 	bool set_pw = word(ts, start, "SET") && word(ts, start + 1, "PASSWORD");
 	bool repl = word(ts, start, "CHANGE") || word(ts, start, "START");
-	bool dynamic = word(ts, start, "PREPARE") || word(ts, start, "EXECUTE");
 	bool set_var = word(ts, start, "SET") && !set_pw;
+	bool dyn_secret = dynamic_secret(ts, start, end, set_var);
 	bool after_eq = false;
 
 	for (size_t i = start; i < end; i++) {
@@ -249,18 +285,16 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 		    i + 2 < end && is_literal_string(&ts->t[i + 2]))
 			set_mark(ts, i + 2);
 
-		/* CONNECTION [=] 'scheme://user:password@host/...' */
-		if (lex_is_word(t, "CONNECTION")) {
-			size_t j = op(ts, i + 1, "=") ? i + 2 : i + 1;
-			if (j < end && ts->t[j].type == LEX_STRING && !ts->repl[j])
-				ts->repl[j] = redact_url(ts->a, &ts->t[j], &ts->repl_len[j]);
-		}
+		/* 'scheme://user:password@host/..' in CONNECTION = or COMMENT =
+		 * (FEDERATED, CONNECT), or in any other string */
+		if (t->type == LEX_STRING && !ts->repl[i])
+			ts->repl[i] = redact_url(ts->a, t, &ts->repl_len[i]);
 
-		/* PREPARE s FROM '..', EXECUTE IMMEDIATE '..': a statement inside a
-		 * string; when it looks like it carries a credential, all of it goes. */
-		if (dynamic && is_literal_string(t) && mentions_secret(t))
+		if (dyn_secret &&
+		    (is_literal_string(t) || t->type == LEX_HEX || t->type == LEX_BIT))
 			set_mark(ts, i);
 	}
+	mark_adjacent(ts, start, end);
 }
 
 char *redact_sql(struct arena *a, const char *sql, size_t len, size_t *outlen, size_t *count)

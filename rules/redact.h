@@ -26,9 +26,15 @@
  * '..', and the secret arguments of PASSWORD(), OLD_PASSWORD(),
  * AES_ENCRYPT/AES_DECRYPT(x, key), ENCRYPT(x, salt), DES_ENCRYPT/DES_DECRYPT(x,
  * key), ENCODE/DECODE(x, key) with REDACT_MARK; SET of a *password* or
- * *_auth variable likewise; in CONNECTION = 'scheme://user:pw@host/..' only
- * the password becomes <redacted>. Secrets inside executable
- * comments are found too. The result is NUL-terminated; *outlen (if not
+ * *_auth variable likewise; in a 'scheme://user:pw@host/..' string
+ * (FEDERATED / CONNECT CONNECTION = or COMMENT =, or anywhere) only the
+ * password becomes <redacted>. A secret literal followed by adjacent
+ * literals ('pass' 'word', one string to the server) loses every part.
+ * Dynamic SQL (PREPARE .. FROM, EXECUTE IMMEDIATE, SET @var = ..) whose
+ * text mentions IDENTIFIED, PASSWORD or a key function in any case loses
+ * every literal, since the password may be built from any of them
+ * (CONCAT(.., QUOTE('pw'))). Secrets inside executable comments are found
+ * too. The result is NUL-terminated; *outlen (if not
  * NULL) gets its length. *count (if not NULL) gets the number of literals
  * replaced.
  */

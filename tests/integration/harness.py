@@ -544,14 +544,19 @@ def read_audit(path):
 		return [json.loads(line) for line in f if line.strip()]
 
 
-def audit_records(gw, containing=None, **fields):
+def audit_records(gw, containing=None, intents=False, **fields):
 	"""The records of gw's audit log (started with audit=True), oldest
-	first: [] under DDLGATE_DIRECT=1 or before the first record. containing
-	keeps those whose statement contains that text; each field=value keeps
-	those whose field equals value (kind="ddl", decision="block", ...)."""
+	first: [] under DDLGATE_DIRECT=1 or before the first record. A change
+	is written twice (an intent before it runs, then its outcome, which
+	repeats every field): only the outcome is kept unless intents=True.
+	containing keeps those whose statement contains that text; each
+	field=value keeps those whose field equals value (kind="ddl",
+	decision="block", ...)."""
 	if DIRECT or not os.path.exists(gw.audit):
 		return []
 	recs = read_audit(gw.audit)
+	if not intents:
+		recs = [r for r in recs if r.get("phase") != "intent"]
 	if containing is not None:
 		recs = [r for r in recs if containing in (r.get("statement") or "")]
 	return [r for r in recs if all(r.get(k) == v for k, v in fields.items())]

@@ -57,18 +57,40 @@ def verify(path):
 	return r.returncode, r.stdout + r.stderr
 
 
+def secret_free_records(path):
+	"""The records of path, after checking that neither secret is in it."""
+	with open(path) as f:
+		text = f.read()
+	assert SECRET1 not in text and SECRET2 not in text, "a password reached the audit log"
+	return records(path)
+
+
+def session(gw, **kw):
+	"""A connection to SCHEMA through gw whose DDL passes lock-wait-unbounded."""
+	c = h.connect(gw, database=SCHEMA, **kw)
+	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	return c
+
+
 def by_statement(recs, needle):
-	found = [r for r in recs if needle in r["statement"]]
+	"""The one answer record of the statement: its outcome record (whose
+	intent, written ahead, is checked to be there) or its single record."""
+	found = [r for r in recs if needle in r["statement"] and r.get("phase") != "intent"]
 	assert len(found) == 1, f"{len(found)} records for {needle!r}: {found}"
-	return found[0]
+	rec = found[0]
+	if rec.get("phase") == "outcome":
+		intent = [r for r in recs if r["seq"] == rec["intent"]]
+		assert intent and intent[0]["phase"] == "intent", (rec, intent)
+		assert intent[0]["statement"] == rec["statement"], (rec, intent)
+		assert intent[0]["outcome"] == "pending" and intent[0]["seq"] < rec["seq"], intent
+	return rec
 
 
 def test_records_decisions_outcomes_and_no_secret():
 	h.require_proxy("the audit log is ddlgate's")
 	fresh_schema()
 	gw = gateway_with_audit(record="writes")
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	c = session(gw)
 	assert h.run_err(c, "CREATE TABLE a1 (id INT PRIMARY KEY, v INT)") is None
 	assert h.run_err(c, "INSERT INTO a1 VALUES (1, 1)") is None
 	assert h.scalar(c, "SELECT COUNT(*) FROM a1") == 1
@@ -79,18 +101,14 @@ def test_records_decisions_outcomes_and_no_secret():
 	assert h.run_err(c, f"CREATE USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET1}'") is None
 	assert h.run_err(c, f"ALTER USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET2}'") is None
 	# a migration session's DDL says so
-	m = h.connect(gw, database=SCHEMA)
+	m = session(gw)
 	assert h.scalar(m, "SELECT GET_LOCK('prisma_migrate', 10)") == 1
-	assert h.run_err(m, "SET SESSION lock_wait_timeout = 10") is None
 	assert h.run_err(m, "CREATE TABLE a2 (id INT PRIMARY KEY)") is None
 	m.close()
 	c.close()
 	assert gw.stop() == 0
 
-	with open(gw.audit) as f:
-		text = f.read()
-	assert SECRET1 not in text and SECRET2 not in text, "a password reached the audit log"
-	recs = records(gw.audit)
+	recs = secret_free_records(gw.audit)
 	create = by_statement(recs, "CREATE TABLE a1")
 	assert create["decision"] == "allow" and create["outcome"] == "ok", create
 	assert create["kind"] == "ddl" and create["session"] == "app", create
@@ -137,15 +155,15 @@ def test_sigterm_flushes_every_record():
 	h.require_proxy("the audit log is ddlgate's")
 	fresh_schema()
 	gw = gateway_with_audit()
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	c = session(gw)
 	for i in range(200):
 		assert h.run_err(c, f"CREATE TABLE s{i} (id INT PRIMARY KEY)") is None
 	gw.sigterm()
 	assert gw.wait(30) == 0
 	recs = records(gw.audit)
-	ddl = [r for r in recs if r["kind"] == "ddl"]
+	ddl = [r for r in recs if r["kind"] == "ddl" and r.get("phase") == "outcome"]
 	assert len(ddl) == 200, len(ddl)
+	assert len([r for r in recs if r.get("phase") == "intent"]) == 200
 	assert [r["seq"] for r in recs] == list(range(recs[0]["seq"], recs[0]["seq"] + len(recs)))
 	assert all(r["outcome"] == "ok" for r in ddl)
 	code, out = verify(gw.audit)
@@ -159,8 +177,7 @@ def test_inner_statement_objects_are_recorded():
 	fresh_schema()
 	db().query(f"CREATE TABLE `{SCHEMA}`.inner_t (id INT PRIMARY KEY)")
 	gw = gateway_with_audit()
-	c = h.connect(gw, database=SCHEMA)
-	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
+	c = session(gw)
 	assert h.run_err(c, "EXECUTE IMMEDIATE 'ALTER TABLE inner_t ADD COLUMN c INT NULL'") is None
 	c.close()
 	assert gw.stop() == 0
@@ -223,6 +240,262 @@ def test_metrics_count_audit_writes():
 	assert after["ddlgate_audit_fsyncs_total"] >= 1
 	assert after["ddlgate_audit_healthy"] == 1
 	assert "ddlgate_guard_probes_total" in after
+
+
+def intents_and_outcomes(recs, needle):
+	"""The (intent, outcome) pairs of the statements containing needle."""
+	pairs = []
+	by_seq = {r["seq"]: r for r in recs}
+	for r in recs:
+		if needle in r["statement"] and r.get("phase") == "outcome":
+			intent = by_seq.get(r["intent"])
+			assert intent and intent.get("phase") == "intent", (r, intent)
+			assert intent["outcome"] == "pending" and intent["statement"] == r["statement"]
+			pairs.append((intent, r))
+	return pairs
+
+
+def small_fs():
+	"""A fresh 256 KiB tmpfs (unmounted at exit), or Skip."""
+	import atexit
+	import subprocess
+	d = h.tmpdir("ddlgate-smallfs-")
+	r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", d],
+			   capture_output=True, text=True)
+	if r.returncode != 0:
+		raise h.Skip("cannot mount a small tmpfs: " + r.stderr.strip())
+	atexit.register(lambda: subprocess.run(["umount", "-l", d]))
+	return d
+
+
+def test_write_ahead_refuses_ddl_whose_record_has_no_room():
+	"""The intent is written and fsynced before the DDL goes to the server:
+	on a log file system with less room than the statement's records need,
+	a large DDL is refused (audit-unavailable) and never reaches the server,
+	while a SELECT and a small DDL still work; the small DDL leaves an
+	intent and its outcome, and the log verifies."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	d = small_fs()
+	path = os.path.join(d, "audit.jsonl")
+	gw = gateway_with_audit(audit_path=path)
+	c = session(gw)
+	pad = "/* " + "x" * 100000 + " */"
+	err = h.run_err(c, f"CREATE TABLE big1 (id INT PRIMARY KEY) {pad}")
+	assert err and err[0] == 1290, err
+	assert err[1].startswith("ddlgate: blocked by audit-unavailable: the audit log cannot be "
+				 "written"), err[1]
+	assert "no room for this statement's records" in err[1], err[1]
+	assert h.scalar(c, "SELECT 40 + 2") == 42
+	assert h.run_err(c, "CREATE TABLE small1 (id INT PRIMARY KEY)") is None
+	c.close()
+	assert gw.stop() == 0
+	tables = [r[0] for r in db().query(
+		"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s", (SCHEMA,))]
+	assert tables == ["small1"], tables
+
+	recs = records(path)
+	big = by_statement(recs, "CREATE TABLE big1")
+	assert big["decision"] == "block" and big["outcome"] == "not_sent", big
+	assert "phase" not in big and "truncated" in big["statement"], big
+	assert len(big["statement"]) < 10000
+	assert not [r for r in recs if "big1" in r["statement"] and r.get("phase")], recs
+	pairs = intents_and_outcomes(recs, "CREATE TABLE small1")
+	assert len(pairs) == 1, pairs
+	intent, outcome = pairs[0]
+	assert outcome["outcome"] == "ok" and outcome["seq"] > intent["seq"], pairs
+	assert intent["decision"] == "allow" and intent["duration_us"] == 0, intent
+	code, out = verify(path)
+	assert code == 0 and "interrupted" not in out, out
+
+
+def test_write_ahead_pairs_and_show():
+	"""A DDL that fails on the server, one that succeeds, and a write under
+	record = writes each leave an intent before and an outcome after;
+	`audit show` prints each once, with the server's answer."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit(record="writes")
+	c = session(gw)
+	assert h.run_err(c, "CREATE TABLE p1 (id INT PRIMARY KEY)") is None
+	err = h.run_err(c, "CREATE TABLE p1 (id INT PRIMARY KEY)")
+	assert err and err[0] == 1050, err
+	assert h.run_err(c, "INSERT INTO p1 VALUES (1), (2)") is None
+	# SQL-level PREPARE only prepares: one record, never "ok" as if it ran
+	assert h.run_err(c, "PREPARE sp FROM 'CREATE TABLE sp_never (id INT PRIMARY KEY)'") is None
+	assert h.run_err(c, "DEALLOCATE PREPARE sp") is None
+	c.close()
+	assert gw.stop() == 0
+	recs = records(gw.audit)
+	pairs = intents_and_outcomes(recs, "CREATE TABLE p1")
+	assert [o["outcome"] for _, o in pairs] == ["ok", "error"], pairs
+	assert pairs[1][1]["error_code"] == 1050
+	ins = intents_and_outcomes(recs, "INSERT INTO p1")
+	assert len(ins) == 1 and ins[0][1]["affected_rows"] == 2, ins
+	prep = by_statement(recs, "sp_never")
+	assert prep["outcome"] == "prepared" and "phase" not in prep, prep
+	assert len([r for r in recs if "sp_never" in r["statement"]]) == 1, recs
+	code, out = verify(gw.audit)
+	assert code == 0, out
+	r = h.run([os.environ["DDLGATE_BIN"], "audit", "show", gw.audit])
+	assert r.returncode == 0, r.stderr
+	lines = [x for x in r.stdout.splitlines() if "p1" in x]
+	assert len(lines) == 3, r.stdout
+	assert "  ok  " in lines[0] and "  error 1050  " in lines[1], lines
+	assert "pending" not in r.stdout, r.stdout
+
+
+def test_account_privilege_and_server_changes_recorded_by_default():
+	"""record = ddl (the default) covers accounts, privileges and server
+	settings: each is written ahead with its outcome, passwords redacted."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit()
+	c = h.connect(gw, user="root", password=h.ROOT_PASSWORD, database=SCHEMA)
+	stmts = [f"CREATE USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET1}'",
+		 f"GRANT SELECT ON `{SCHEMA}`.* TO 'aud_u'@'127.0.0.1'",
+		 f"SET PASSWORD FOR 'aud_u'@'127.0.0.1' = PASSWORD('{SECRET2}')",
+		 "SET GLOBAL max_connections = 151",
+		 "SET @@global.max_connections = 151",
+		 "SET /*!50000 GLOBAL */ max_connections = 151",
+		 f"REVOKE SELECT ON `{SCHEMA}`.* FROM 'aud_u'@'127.0.0.1'",
+		 "DROP USER 'aud_u'@'127.0.0.1'"]
+	for sql in stmts:
+		assert h.run_err(c, sql) is None, sql
+	assert h.run_err(c, "SET SESSION sql_mode = DEFAULT") is None
+	assert h.scalar(c, "SELECT @@global.max_connections") == 151
+	c.close()
+	assert gw.stop() == 0
+	recs = secret_free_records(gw.audit)
+	for needle in ("CREATE USER", "GRANT SELECT", "SET PASSWORD", "SET GLOBAL max_connections",
+		       "SET @@global.max_connections", "SET /*!50000 GLOBAL", "REVOKE SELECT",
+		       "DROP USER"):
+		pairs = intents_and_outcomes(recs, needle)
+		assert len(pairs) == 1 and pairs[0][1]["outcome"] == "ok", (needle, recs)
+	assert "<redacted>" in by_statement(recs, "SET PASSWORD")["statement"]
+	assert not [r for r in recs if "sql_mode" in r["statement"]], "a session SET was recorded"
+	code, out = verify(gw.audit)
+	assert code == 0, out
+
+
+PERL_EXECUTES = r"""
+use strict; use DBI;
+my ($host, $port, $user, $pw, $db) = @ARGV;
+my $dbh = DBI->connect("DBI:MariaDB:database=$db;host=$host;port=$port;mariadb_server_prepare=1",
+	$user, $pw, { RaiseError => 1, PrintError => 0, AutoCommit => 1 });
+$dbh->do("SET SESSION lock_wait_timeout = 10");
+my $ddl = $dbh->prepare("CREATE TABLE pp1 (id INT PRIMARY KEY, v VARCHAR(20))");
+$ddl->execute;
+my $never = $dbh->prepare("CREATE TABLE pp_never (id INT PRIMARY KEY)");
+my $ins = $dbh->prepare("INSERT INTO pp1 VALUES (?, ?)");
+$ins->execute($_, "v$_") for 1 .. 3;
+my $again = eval { $ddl->execute; 1 } ? "ok" : $dbh->err;
+print "again $again\n";
+"""
+
+
+def test_prepared_statements_recorded_per_execution():
+	"""Server-side prepares (DBD::MariaDB, mariadb_server_prepare=1): a
+	prepared DDL leaves a record saying prepared, then an intent and an
+	outcome per execution with that execution's answer; a DDL prepared and
+	never executed only says prepared; under record = writes each execute
+	of an INSERT is recorded with its parameter count, never its values."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit(record="writes")
+	r = h.run(["perl", "-e", PERL_EXECUTES, gw.host, str(gw.port), h.APP_USER, h.APP_PASSWORD,
+		   SCHEMA])
+	assert r.returncode == 0, r.stderr + gw.logs()
+	assert r.stdout.strip() == "again 1050", r.stdout  # the second execute: table exists
+	assert gw.stop() == 0
+	recs = records(gw.audit)
+
+	ddl = [x for x in recs if "CREATE TABLE pp1" in x["statement"]]
+	single = [x for x in ddl if "phase" not in x]
+	assert len(single) == 1 and single[0]["outcome"] == "prepared", ddl
+	assert "params" not in single[0], single
+	pairs = intents_and_outcomes(recs, "CREATE TABLE pp1")
+	assert [o["outcome"] for _, o in pairs] == ["ok", "error"], pairs
+	assert pairs[1][1]["error_code"] == 1050, pairs
+	assert all(o["params"] == {"count": 0} for _, o in pairs), pairs
+	assert len(ddl) == 5, ddl
+
+	never = [x for x in recs if "pp_never" in x["statement"]]
+	assert len(never) == 1 and never[0]["outcome"] == "prepared", never
+	assert db().query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
+			  "AND TABLE_NAME='pp_never'", (SCHEMA,))[0][0] == 0
+
+	ins = intents_and_outcomes(recs, "INSERT INTO pp1")
+	assert len(ins) == 3, [x for x in recs if "INSERT" in x["statement"]]
+	for intent, outcome in ins:
+		assert outcome["statement"] == "INSERT INTO pp1 VALUES (?, ?)", outcome
+		assert outcome["params"] == {"count": 2} and intent["params"] == {"count": 2}
+		assert outcome["outcome"] == "ok" and outcome["affected_rows"] == 1, outcome
+	with open(gw.audit) as f:
+		text = f.read()
+	assert "v2" not in text, "a parameter value reached the audit log"
+	code, out = verify(gw.audit)
+	assert code == 0, out
+
+
+def test_unwritable_audit_log_refuses_account_and_server_changes():
+	"""Accounts, privileges and server settings only change recorded: with
+	an audit log that cannot be written they are refused like DDL and never
+	reach the server, while reads go on."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit(audit_path="/dev/full")
+	c = h.connect(gw, user="root", password=h.ROOT_PASSWORD, database=SCHEMA)
+	before = h.scalar(c, "SELECT @@global.max_connections")
+	for sql in (f"CREATE USER 'aud_u'@'127.0.0.1' IDENTIFIED BY '{SECRET1}'",
+		    f"GRANT SELECT ON `{SCHEMA}`.* TO 'app'@'127.0.0.1'",
+		    f"SET GLOBAL max_connections = {before + 1}"):
+		err = h.run_err(c, sql)
+		assert err and err[0] == 1290, (sql, err)
+		assert err[1].startswith("ddlgate: blocked by audit-unavailable: the audit log "
+					 "cannot be written (/dev/full)"), err[1]
+	assert h.scalar(c, "SELECT @@global.max_connections") == before
+	assert db().query("SELECT COUNT(*) FROM mysql.user WHERE User = 'aud_u'")[0][0] == 0
+	c.close()
+
+
+def test_crash_between_intent_and_outcome_is_reported_interrupted():
+	"""ddlgate killed while the server runs a DDL: the intent is in the log
+	(written before the DDL was forwarded), its outcome is not, and
+	`audit verify` reports it as interrupted without failing; a restarted
+	ddlgate continues the chain and verify still passes."""
+	import signal
+	import threading
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway_with_audit()
+	c = session(gw)
+	errs = []
+	t = threading.Thread(target=lambda: errs.append(
+		h.run_err(c, "CREATE TABLE slow1 (id INT PRIMARY KEY) AS SELECT SLEEP(3) + 1 AS id")))
+	t.start()
+	deadline = time.monotonic() + 10
+	while not (os.path.exists(gw.audit) and "slow1" in open(gw.audit).read()):
+		assert time.monotonic() < deadline, "no intent before the DDL ran:\n" + gw.logs()
+		time.sleep(0.02)
+	gw.proc.send_signal(signal.SIGKILL)
+	gw.proc.wait(10)
+	t.join(30)
+	assert errs and errs[0] is not None, errs  # the client lost its connection
+	recs = records(gw.audit)
+	assert [r.get("phase") for r in recs if "slow1" in r["statement"]] == ["intent"], recs
+	code, out = verify(gw.audit)
+	assert code == 0, out
+	assert f"interrupted (crash): intent seq {recs[-1]['seq']} has no outcome" in out, out
+
+	gw.start()
+	c = session(gw)
+	assert h.run_err(c, "CREATE TABLE after1 (id INT PRIMARY KEY)") is None
+	c.close()
+	assert gw.stop() == 0
+	assert intents_and_outcomes(records(gw.audit), "after1")
+	code, out = verify(gw.audit)
+	assert code == 0 and "interrupted (crash)" in out, out
 
 
 if __name__ == "__main__":

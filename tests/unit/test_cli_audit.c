@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "audit_fixture.h"
+#include "cli/audit_pairs.h"
 #include "cli/cli.h"
 #include "proxy/audit.h"
 
@@ -77,13 +78,22 @@ static const struct sample samples[] = {
 /* The instance name make_log() writes: a test changes it to forge another chain. */
 static const char *log_instance = "cli-test";
 
+/* A log at path written by instance, fsync = always (the writer keeps no
+ * pointer into the configuration, so it is freed at once). */
+static struct audit *open_log(const char *path, uint64_t rotate_bytes, const char *instance)
+{
+	struct cfg *c = afx_cfg(path, CFG_FSYNC_ALWAYS, rotate_bytes, instance);
+	char err[256];
+	struct audit *a = audit_open(c, err, sizeof err);
+	afx_cfg_free(c);
+	assert_non_null(a);
+	return a;
+}
+
 /* Writes the samples (repeated `rounds` times) through the real writer. */
 static void make_log(const char *path, uint64_t rotate_bytes, int rounds)
 {
-	struct cfg *c = afx_cfg(path, CFG_FSYNC_ALWAYS, rotate_bytes, log_instance);
-	char err[256];
-	struct audit *a = audit_open(c, err, sizeof err);
-	assert_non_null(a);
+	struct audit *a = open_log(path, rotate_bytes, log_instance);
 	for (int k = 0; k < rounds; k++)
 		for (size_t i = 0; i < NSAMPLES; i++) {
 			const struct sample *s = &samples[i];
@@ -103,7 +113,6 @@ static void make_log(const char *path, uint64_t rotate_bytes, int rounds)
 			audit_sync(a); /* one record per batch: rotation between any two */
 		}
 	audit_close(a);
-	afx_cfg_free(c);
 }
 
 static void test_verify_intact(void **state)
@@ -412,11 +421,7 @@ static void test_show_escapes_controls(void **state)
 {
 	char path[600];
 	afx_path(path, sizeof path, "esc.jsonl");
-	struct cfg *c = afx_cfg(path, CFG_FSYNC_ALWAYS, 0, "cli-test");
-	char err[256];
-	struct audit *a = audit_open(c, err, sizeof err);
-	afx_cfg_free(c);
-	assert_non_null(a);
+	struct audit *a = open_log(path, 0, "cli-test");
 	struct audit_rec *r = audit_rec_new();
 	const char sql[] = "DROP TABLE t /* \x1b[2K\x1b[1A\r\xc2\x9b hidden */";
 	audit_rec_conn(r, 1, "127.0.0.1:1", "ev\x1bil", "s");
@@ -431,6 +436,154 @@ static void test_show_escapes_controls(void **state)
 	assert_non_null(strstr(out, "DROP TABLE t /* \\x1b[2K\\x1b[1A \\x9b hidden */\n"));
 }
 
+static void collect_open(void *arg, const struct audit_pair_open *o)
+{
+	char *s = arg;
+	size_t n = strlen(s);
+	snprintf(s + n, 256 - n, "%s%llu", n ? "," : "", (unsigned long long)o->seq);
+}
+
+/* A record of the pairs table: i<seq>@<conn>, o<seq>@<conn>=<intent>, s<seq>@<conn>. */
+static json_t *pair_rec(const char *tok)
+{
+	unsigned long long seq = 0, conn = 0, intent = 0;
+	char kind = tok[0];
+	int n = sscanf(tok + 1, "%llu@%llu=%llu", &seq, &conn, &intent);
+	assert_true(n >= 2 && (kind != 'o' || n == 3));
+	json_t *r = json_pack("{sI sI ss ss}", "seq", (json_int_t)seq, "conn_id", (json_int_t)conn,
+			      "instance", "gw", "client", "127.0.0.1:4000");
+	if (kind == 'i')
+		json_object_set_new(r, "phase", json_string("intent"));
+	if (kind == 'o') {
+		json_object_set_new(r, "phase", json_string("outcome"));
+		json_object_set_new(r, "intent", json_integer((json_int_t)intent));
+	}
+	return r;
+}
+
+/* tests/unit/data/audit/pairs.txt */
+static void test_pairs_table(void **state)
+{
+	FILE *f = fopen("audit/pairs.txt", "r");
+	assert_non_null(f);
+	char line[1024];
+	int cases = 0;
+	while (fgets(line, sizeof line, f)) {
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		char *name = strtok(line, "|"), *recs = strtok(NULL, "|"),
+		     *want = strtok(NULL, "|\n");
+		assert_non_null(want);
+		struct audit_pairs *p = audit_pairs_new();
+		char got[512] = "ok";
+		for (char *save = NULL, *tok = strtok_r(recs, " ", &save); tok;
+		     tok = strtok_r(NULL, " ", &save)) {
+			json_t *r = pair_rec(tok);
+			char msg[1200];
+			enum audit_pair_status st = audit_pairs_add(p, r, "f:1", msg, sizeof msg);
+			if (st != AUDIT_PAIR_OK && strcmp(got, "ok") == 0)
+				snprintf(got, sizeof got, "%s@%lld",
+					 st == AUDIT_PAIR_ORPHAN ? "orphan" : "unanswered",
+					 (long long)json_integer_value(json_object_get(r, "seq")));
+			json_decref(r);
+		}
+		char open[256] = "";
+		(void)audit_pairs_each_open(p, collect_open, open);
+		audit_pairs_free(p);
+		char full[800];
+		snprintf(full, sizeof full, "%s open=%s", got, open);
+		while (*want == ' ')
+			want++;
+		size_t wl = strlen(want);
+		while (wl && want[wl - 1] == ' ')
+			want[--wl] = '\0';
+		if (strcmp(full, want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", name, full, want);
+		cases++;
+	}
+	fclose(f);
+	assert_true(cases >= 10);
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; (s = strchr(s, '\n')); s++)
+		n++;
+	return n;
+}
+
+/* Writes the intent (t NULL; returns its reference) or the outcome of *t
+ * (o) of one statement of session 7. */
+static struct audit_intent *write_half(struct audit *a, struct audit_intent *t,
+				       enum audit_outcome o)
+{
+	struct audit_rec *r = afx_sample_rec(1, "CREATE TABLE p (id INT)");
+	audit_rec_conn(r, 7, "127.0.0.1:4000", "app", "shop");
+	struct audit_intent *mine = NULL;
+	if (t) {
+		audit_rec_answers(r, t);
+		audit_rec_outcome(r, o, 1050, 0);
+	} else {
+		mine = audit_rec_intent(r);
+	}
+	assert_true(audit_submit(a, r, NULL, NULL));
+	audit_sync(a);
+	return mine;
+}
+
+/* Intent and outcome records through the real writer: verify matches them,
+ * calls a trailing intent interrupted, and an unanswered one in the middle
+ * an error; show prints each pair once, with its outcome. */
+static void test_verify_pairs(void **state)
+{
+	char path[600];
+	afx_path(path, sizeof path, "pairs.jsonl");
+	struct audit *a = open_log(path, 0, "pairs");
+	for (int i = 0; i < 3; i++) {
+		struct audit_intent *t = write_half(a, NULL, AUDIT_PENDING);
+		assert_int_equal(audit_intent_seq(t), (uint64_t)(2 * i + 1));
+		if (i == 2) { /* the proxy stops here */
+			audit_intent_put(t);
+			break;
+		}
+		(void)write_half(a, t, i ? AUDIT_ERROR : AUDIT_OK);
+	}
+	audit_close(a);
+
+	json_t *o = afx_load_line(path, 2);
+	assert_string_equal(json_string_value(json_object_get(o, "phase")), "outcome");
+	assert_int_equal(json_integer_value(json_object_get(o, "intent")), 1);
+	json_decref(o);
+	o = afx_load_line(path, 1);
+	assert_string_equal(json_string_value(json_object_get(o, "outcome")), "pending");
+	json_decref(o);
+
+	assert_int_equal(run("verify", path, NULL), 0);
+	assert_non_null(strstr(out, ":5: interrupted (crash): intent seq 5 has no outcome"));
+	assert_non_null(strstr(out, "ok: 5 records, chain intact"));
+
+	assert_int_equal(run("show", path, NULL), 0);
+	assert_non_null(strstr(out, "  ok  "));
+	assert_non_null(strstr(out, "  error 1050  "));
+	assert_non_null(strstr(out, "  pending  "));
+	assert_int_equal(count_lines(out), 3);
+	assert_int_equal(run("show", "--format", "json", path, NULL), 0);
+	assert_int_equal(count_lines(out), 5); /* as stored: it still verifies */
+
+	/* the outcome of the first intent is missing: the next command's
+	 * outcome gives it away */
+	afx_path(path, sizeof path, "gap.jsonl");
+	a = open_log(path, 0, "pairs");
+	struct audit_intent *lost = write_half(a, NULL, AUDIT_PENDING);
+	(void)write_half(a, write_half(a, NULL, AUDIT_PENDING), AUDIT_OK);
+	audit_intent_put(lost);
+	audit_close(a);
+	assert_int_equal(run("verify", path, NULL), 1);
+	assert_non_null(strstr(out, ":3: intent seq 1 ("));
+	assert_non_null(strstr(out, "has no outcome, yet its session went on"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +595,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_show_escapes_controls, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_anchor, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_documented_verifier, afx_setup, afx_teardown),
+	    cmocka_unit_test(test_pairs_table),
+	    cmocka_unit_test_setup_teardown(test_verify_pairs, afx_setup, afx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

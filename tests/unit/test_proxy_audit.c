@@ -375,7 +375,7 @@ static void test_wants(void **state)
 	} cases[] = {
 	    {CFG_RECORD_DDL, STMT_DDL, false, true},
 	    {CFG_RECORD_DDL, STMT_DML, true, false},
-	    {CFG_RECORD_DDL, STMT_DCL, false, false},
+	    {CFG_RECORD_DDL, STMT_DCL, false, true}, /* accounts and privileges */
 	    {CFG_RECORD_WRITES, STMT_DML, true, true},
 	    {CFG_RECORD_WRITES, STMT_DML, false, false},
 	    {CFG_RECORD_WRITES, STMT_DCL, false, true},
@@ -527,6 +527,94 @@ static void test_mirror_needs_account(void **state)
 	afx_cfg_free(c);
 }
 
+/* An intent that could not be written has no seq, and its outcome says
+ * "intent": null; one written has its seq, which its outcome carries. */
+static void test_intent_seq_and_failure(void **state)
+{
+	if (access("/dev/full", W_OK) != 0)
+		skip();
+	struct cfg *c = afx_cfg("/dev/full", CFG_FSYNC_ALWAYS, 0, "test-instance");
+	char err[256];
+	struct audit *a = audit_open(c, err, sizeof err);
+	assert_non_null(a);
+	struct audit_rec *r = afx_sample_rec(1, "CREATE TABLE t (id INT)");
+	struct audit_intent *lost = audit_rec_intent(r);
+	assert_int_equal(audit_intent_seq(lost), 0);
+	assert_true(audit_submit(a, r, NULL, NULL));
+	audit_sync(a);
+	assert_int_equal(audit_intent_seq(lost), 0); /* the write failed */
+
+	char path[512];
+	afx_path(path, sizeof path, "pair.jsonl");
+	audit_set_path(a, path);
+	r = afx_sample_rec(1, "CREATE TABLE t (id INT)");
+	struct audit_intent *t = audit_rec_intent(r);
+	assert_true(audit_submit(a, r, NULL, NULL));
+	audit_sync(a);
+	assert_int_equal(audit_intent_seq(t), 1);
+	r = afx_sample_rec(1, "CREATE TABLE t (id INT)");
+	audit_rec_answers(r, t);
+	assert_true(audit_submit(a, r, NULL, NULL));
+	r = afx_sample_rec(1, "CREATE TABLE t (id INT)");
+	audit_rec_answers(r, lost);
+	assert_true(audit_submit(a, r, NULL, NULL));
+	audit_close(a);
+	afx_cfg_free(c);
+
+	json_t *o = afx_load_line(path, 1);
+	assert_string_equal(json_string_value(json_object_get(o, "phase")), "intent");
+	assert_string_equal(json_string_value(json_object_get(o, "outcome")), "pending");
+	assert_null(json_object_get(o, "intent"));
+	json_decref(o);
+	o = afx_load_line(path, 2);
+	assert_string_equal(json_string_value(json_object_get(o, "phase")), "outcome");
+	assert_int_equal(json_integer_value(json_object_get(o, "intent")), 1);
+	json_decref(o);
+	o = afx_load_line(path, 3);
+	assert_true(json_is_null(json_object_get(o, "intent")));
+	json_decref(o);
+}
+
+/* The size estimate covers the line actually written (escapes, invalid
+ * bytes, rules), and a cut record keeps the head of its statement. */
+static void test_rec_estimate_and_cut(void **state)
+{
+	char path[512];
+	afx_path(path, sizeof path, "size.jsonl");
+	struct cfg *c = afx_cfg(path, CFG_FSYNC_ALWAYS, 0, "test-instance");
+	char err[256];
+	struct audit *a = audit_open(c, err, sizeof err);
+	assert_non_null(a);
+	static const char *const sqls[] = {
+	    "CREATE TABLE t (id INT)",
+	    "CREATE TABLE t (c VARCHAR(9) DEFAULT '\"\\\"\\\x01\x02\x1f') /* \xff\xfe */",
+	};
+	size_t est[3];
+	for (size_t i = 0; i < 2; i++) {
+		struct audit_rec *r = afx_sample_rec(0, sqls[i]); /* with a rule and a guard */
+		est[i] = audit_rec_estimate(r);
+		assert_true(audit_submit(a, r, NULL, NULL));
+	}
+	char big[20000];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	struct audit_rec *r = afx_sample_rec(1, big);
+	est[2] = audit_rec_estimate(r);
+	assert_true(est[2] > sizeof big);
+	audit_rec_cut(r, 100);
+	assert_true(audit_submit(a, r, NULL, NULL));
+	audit_close(a);
+	afx_cfg_free(c);
+
+	char *lines[3];
+	assert_int_equal(afx_read_lines(path, lines, 3), 3);
+	for (size_t i = 0; i < 2; i++)
+		assert_true(strlen(lines[i]) + 1 <= est[i]);
+	assert_true(strlen(lines[2]) < 2000); /* cut */
+	assert_non_null(strstr(lines[2], "/* ddlgate: truncated, 19999 bytes */"));
+	afx_free_lines(lines, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -542,6 +630,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_check_line_detects_edits, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_reconfigure, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_rec_stmt, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_intent_seq_and_failure, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rec_estimate_and_cut, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_mirror_needs_account, afx_setup, afx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
