@@ -7,7 +7,10 @@
  *   pol_wait.c    the waits a judgement may need (guard probes, the cluster
  *                 lock poll, holds) and the hold ticker thread
  *   pol_memory.c  per-session migration membership and migration memory
- *   pol_prep.c    the prepared-DDL registry (judged again at each execute)
+ *   pol_prep.c    the prepared-DDL registry (judged again at each execute),
+ *                 the last COM_STMT_PREPARE id, and the names SQL PREPARE bound
+ *   pol_routine.c indirect execution: EXECUTE name and CALL judged as what
+ *                 they run (procedure bodies read through the guard account)
  *   pol_record.c  the audit record of a judged statement
  *   pol_admin.c   the admin endpoints /status, /sessions, /window/open, /window/close
  *
@@ -66,6 +69,24 @@ struct pol_prep {
 	bool ansi;
 };
 
+/* A name the session bound with SQL PREPARE name FROM ..., learnt from the
+ * server's OK: EXECUTE name runs it. Names are case-insensitive. */
+struct pol_named {
+	char *name; /* owned */
+	char *sql;  /* owned: the prepared text; NULL = from a variable (unknown) */
+	size_t len;
+	char *schema;  /* owned; current schema at prepare time; NULL = none */
+	unsigned mode; /* lex mode at prepare time */
+	bool ddl;      /* the text is DDL, or unknown */
+};
+
+/* A CALL of the current command whose procedure body is being read. */
+struct pol_call {
+	size_t stmt;	    /* index in cmd.stmts */
+	const char *schema; /* borrowed (arena) */
+	const char *name;   /* borrowed (arena) */
+};
+
 /* One statement of the current command. Lives in the session's arena for
  * one command. */
 struct pol_stmt {
@@ -97,6 +118,7 @@ struct pol_stmt {
 	int64_t held_us; /* how long it waited for a migration (conflict = hold) */
 	char *held_who;	 /* borrowed (arena): the migration it waited for */
 	bool done;	 /* its result was attributed */
+	bool call;	 /* a CALL: prepared, its executes are watched */
 };
 
 /*
@@ -139,6 +161,9 @@ struct pol_cmd {
 					    on a copy of the memory */
 	struct guard_job *job;		 /* reference owned */
 	size_t job_stmt;
+	struct pol_call *calls; /* borrowed: arena; the bodies cmd.job reads */
+	size_t ncalls;
+	bool routine_wait; /* cmd.job reads procedure bodies, not facts */
 };
 
 /* The policy's state of one client session; hook_sess.policy points here. */
@@ -155,6 +180,12 @@ struct pol_sess {
 	bool log_lost;	       /* the log overflowed: copies start empty (conservative) */
 	struct pol_prep *prep; /* owned: prepared DDL by statement id */
 	size_t nprep, capprep;
+	uint32_t last_prep;	 /* the server's last COM_STMT_PREPARE id (0 = none): what
+				    COM_STMT_EXECUTE of id 0xFFFFFFFF runs */
+	struct pol_named *named; /* owned: SQL PREPARE names */
+	size_t nnamed, capnamed;
+	bool named_blind;   /* a CALL or EXECUTE IMMEDIATE ran: names may be bound
+			       that ddlgate never saw */
 	long lock_wait;	    /* session lock_wait_timeout, seconds */
 	bool ansi_quotes;   /* sql_mode makes "..." an identifier */
 	struct arena arena; /* one command's text, parse and messages */
@@ -213,6 +244,25 @@ struct pol_prep *pol_prep_find(struct pol_sess *ps, uint32_t id);
 void pol_prep_del(struct pol_sess *ps, struct pol_prep *pp);
 void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p);
 void pol_prep_clear(struct pol_sess *ps);
+struct pol_named *pol_named_find(struct pol_sess *ps, const char *name);
+void pol_named_set(struct pol_sess *ps, const char *name, const char *sql, const char *schema,
+		   unsigned mode, bool ddl);
+void pol_named_forget(struct pol_sess *ps, const char *name);
+void pol_named_clear(struct pol_sess *ps);
+
+/* pol_routine.c */
+#define POL_LAST_PREPARED 0xFFFFFFFFu /* COM_STMT_EXECUTE: the last statement prepared */
+#define POL_ROUTINE_TTL_MS 3000	      /* how long a procedure body read is trusted */
+enum pol_indirect { POL_IND_NONE, POL_IND_EXECUTE, POL_IND_DEALLOCATE, POL_IND_CALL };
+enum pol_indirect pol_indirect_target(const char *sql, size_t len, unsigned mode, char *schema,
+				      size_t schemalen, char *name, size_t namelen);
+bool pol_indirect_maybe(struct pol_sess *ps, uint8_t com, const char *kw, size_t kwlen,
+			const char *sql, size_t len);
+bool pol_ddl_restricted(struct pol_sess *ps, const char *schema);
+void pol_indirect_stmt(struct pol_sess *ps, size_t i, unsigned mode);
+bool pol_routine_fetch(struct pol_sess *ps);
+void pol_indirect_learn(struct pol_sess *ps, const struct pol_stmt *p, unsigned mode);
+void pol_routine_forget_all(void);
 
 /* pol_record.c */
 bool pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outcome o, uint16_t code,

@@ -140,10 +140,19 @@ void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
 {
 	struct pol_sess *ps = hs->policy;
 	(void)s;
-	if (!ps || ps->cmd.state != POL_CMD_FORWARDED || ps->cmd.com != COM_STMT_PREPARE ||
-	    ps->cmd.n != 1 || !ps->cmd.stmts[0].ddl)
+	if (!ps || ps->cmd.state != POL_CMD_FORWARDED || ps->cmd.com != COM_STMT_PREPARE)
 		return;
-	pol_prep_add(ps, stmt_id, &ps->cmd.stmts[0]);
+	ps->last_prep = stmt_id; /* what COM_STMT_EXECUTE of 0xFFFFFFFF runs, DDL or not */
+	if (ps->cmd.n != 1)
+		return;
+	if (ps->cmd.stmts[0].ddl || ps->cmd.stmts[0].call) {
+		pol_prep_add(ps, stmt_id, &ps->cmd.stmts[0]);
+	} else {
+		/* the server may reuse the id of a statement closed unseen */
+		struct pol_prep *old = pol_prep_find(ps, stmt_id);
+		if (old)
+			pol_prep_del(ps, old);
+	}
 }
 
 void hook_session_begin(struct sess *s, struct hook_sess *hs)
@@ -191,6 +200,7 @@ void hook_session_end(struct sess *s, struct hook_sess *hs)
 	pol_memory_reset(ps);
 	rules_migration_free(ps->memory);
 	pol_prep_clear(ps);
+	pol_named_clear(ps);
 	arena_cleanup(&ps->arena);
 	snap_put(ps->conf);
 	free(ps);
@@ -205,6 +215,8 @@ void hook_session_reset(struct sess *s, struct hook_sess *hs)
 	pol_abort_cmd(ps);
 	pol_conf_refresh(ps);
 	pol_prep_clear(ps); /* both close every prepared statement */
+	pol_named_clear(ps);
+	ps->last_prep = 0;
 	/* COM_RESET_CONNECTION drops named locks; COM_CHANGE_USER may change the user */
 	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user);
 	if (ps->registered && migration_sess_active(&ps->mig)) {
@@ -331,7 +343,11 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	if ((payload[0] == COM_STMT_EXECUTE || payload[0] == COM_STMT_CLOSE) && len >= 5) {
 		uint32_t id = (uint32_t)payload[1] | (uint32_t)payload[2] << 8 |
 			      (uint32_t)payload[3] << 16 | (uint32_t)payload[4] << 24;
-		struct pol_prep *pp = pol_prep_find(ps, id);
+		if (id == POL_LAST_PREPARED) /* MariaDB: the last statement prepared */
+			id = ps->last_prep;
+		if (payload[0] == COM_STMT_CLOSE && id == ps->last_prep)
+			ps->last_prep = 0; /* the server forgets it too */
+		struct pol_prep *pp = id ? pol_prep_find(ps, id) : NULL;
 		if (!pp)
 			return HOOK_FORWARD; /* not a DDL (or unknown: the server refuses it) */
 		if (payload[0] == COM_STMT_CLOSE) {
@@ -382,7 +398,9 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	 * sure what the server will run, so it is DDL of unknown content. */
 	bool ambiguous = classify_ambiguous(sql, sqllen, mode);
 	if (!exec && !ambiguous && kind != STMT_DDL && kind != STMT_DCL &&
-	    !ci.has_ddlgate_comment && !ci.multi && pol_fast(ps, sql, sqllen, kind, &ci)) {
+	    !ci.has_ddlgate_comment && !ci.multi &&
+	    !pol_indirect_maybe(ps, payload[0], ci.keyword, ci.keyword_len, sql, sqllen) &&
+	    pol_fast(ps, sql, sqllen, kind, &ci)) {
 		if (kind == STMT_DML && migration_sess_active(&ps->mig) &&
 		    sqlscan_is_write_kw(ci.keyword, ci.keyword_len)) {
 			/* learnt now, not at the OK: forgetting is the careful side */
@@ -440,6 +458,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		pol_prepare_stmt(ps, p, ansi);
 		if (ambiguous)
 			pol_mark_ambiguous(p);
+		else
+			pol_indirect_stmt(ps, i, pol_lex_mode(ps, ansi));
 		p->ansi = ansi;
 		if (p->set_ansi >= 0)
 			ansi = p->set_ansi == 1;
@@ -454,6 +474,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 
 	if (cmd->n > 1)
 		cmd->scratch = pol_memory_copy(ps);
+	if (pol_routine_fetch(ps))
+		return HOOK_WAIT; /* procedure bodies are read; pol_routine_done judges */
 	enum pol_step step = pol_continue(ps);
 	if (step != POL_DONE)
 		return pol_wait(ps, step);
@@ -513,6 +535,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 	if (!ps || ps->cmd.state != POL_CMD_FORWARDED)
 		return true;
 	struct pol_cmd *cmd = &ps->cmd;
+	if (cmd->com == COM_STMT_PREPARE && !r->ok)
+		ps->last_prep = 0; /* a failed prepare leaves no last statement */
 	if (r->stmt_id && r->ok && cmd->com == COM_STMT_PREPARE) {
 		size_t before = ps->nprep;
 		hook_stmt_prepared(s, hs, r->stmt_id);
@@ -528,6 +552,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			bool started = pol_apply_result(ps, p, r);
 			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE)
 				pol_memory_commit(ps, p); /* a prepare runs nothing yet */
+			if (r->ok && !r->aborted && cmd->com == COM_QUERY)
+				pol_indirect_learn(ps, p, pol_lex_mode(ps, p->ansi));
 			if (started && cluster_wait_held(s, pol_durable_fn, NULL, 1000)) {
 				/* the client learns it holds the floor once every ddlgate can
 				 * see it: after the cluster lock is taken */

@@ -1,0 +1,677 @@
+/* Indirect execution: EXECUTE name, CALL and nested calls judged as the statements they run. */
+/*
+ * Three ways run a statement whose text is not in the command itself:
+ *
+ *   EXECUTE name        runs what PREPARE name FROM ... bound, possibly long
+ *                       ago (pol_prep.c keeps the names, learnt from the
+ *                       server's OK to each PREPARE)
+ *   CALL [db.]p(...)    runs p's body, created whenever and by whoever
+ *   compound statements and EXECUTE IMMEDIATE '...' that CALL or EXECUTE
+ *
+ * Each is judged as what it runs: a DDL text as that DDL (window,
+ * migration-conflict, rules), text ddlgate cannot know (PREPARE FROM
+ * @var, dynamic SQL or CALLs in a body, a body it cannot read) as DDL of
+ * unknown content. Procedure bodies come from the server through the
+ * [guard] account (SHOW CREATE PROCEDURE, on a guard worker) and are cached
+ * process-wide for POL_ROUTINE_TTL_MS. The server is only asked while DDL
+ * is restricted for the session (window closed, another session's
+ * migration holds the floor) or when the routine is already known to
+ * change the schema: ordinary CALL traffic costs nothing otherwise.
+ *
+ * Threads: the cache is shared by every session (rt.lock); everything
+ * else runs on the session's event-loop thread.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/cfg.h"
+#include "proxy/clock.h"
+#include "proxy/cluster.h"
+#include "proxy/guard.h"
+#include "proxy/mem.h"
+#include "proxy/pol_internal.h"
+#include "proxy/window.h"
+#include "rules/classify.h"
+#include "rules/lex.h"
+#include "rules/parse.h"
+#include "rules/sqlscan.h"
+
+/* ---- reading names ---- */
+
+/* Copies identifier token t unquoted into out; false when t is none or too long. */
+static bool pol_ident(const struct lex_token *t, char *out, size_t n)
+{
+	const char *s = t->p;
+	size_t len = t->n;
+	char q = 0;
+
+	if (t->type == LEX_QUOTED_IDENT && len >= 2) {
+		q = s[0];
+		s++;
+		len -= 2;
+	} else if (t->type != LEX_WORD) {
+		return false;
+	}
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (q && s[i] == q && i + 1 < len && s[i + 1] == q)
+			i++; /* a doubled quote stands for one */
+		if (o + 1 >= n)
+			return false;
+		out[o++] = s[i];
+	}
+	out[o] = 0;
+	return o > 0;
+}
+
+/*
+ * What a statement runs by name: EXECUTE name (not IMMEDIATE), DEALLOCATE
+ * / DROP PREPARE name, CALL [schema.]name, also behind MariaDB's SET
+ * STATEMENT ... FOR. Fills name (and schema, "" when not written).
+ */
+enum pol_indirect pol_indirect_target(const char *sql, size_t len, unsigned mode, char *schema,
+				      size_t schemalen, char *name, size_t namelen)
+{
+	struct lexer lx;
+	struct lex_token t;
+	enum pol_indirect what = POL_IND_NONE;
+
+	schema[0] = name[0] = 0;
+	lex_init(&lx, sql, len, mode & ~(unsigned)LEX_KEEP_COMMENTS);
+	if (!lex_next(&lx, &t))
+		return POL_IND_NONE;
+	if (lex_is_word(&t, "SET")) {
+		if (!lex_next(&lx, &t) || !lex_is_word(&t, "STATEMENT"))
+			return POL_IND_NONE;
+		int depth = 0;
+		while (lex_next(&lx, &t) && !(depth == 0 && lex_is_word(&t, "FOR")))
+			depth += lex_is_op(&t, "(") ? 1 : lex_is_op(&t, ")") ? -1 : 0;
+		if (!lex_next(&lx, &t))
+			return POL_IND_NONE;
+	}
+	if (lex_is_word(&t, "EXECUTE"))
+		what = POL_IND_EXECUTE;
+	else if (lex_is_word(&t, "CALL"))
+		what = POL_IND_CALL;
+	else if (lex_is_word(&t, "DEALLOCATE") || lex_is_word(&t, "DROP")) {
+		if (!lex_next(&lx, &t) || !lex_is_word(&t, "PREPARE"))
+			return POL_IND_NONE;
+		what = POL_IND_DEALLOCATE;
+	} else {
+		return POL_IND_NONE;
+	}
+	if (!lex_next(&lx, &t) || (what == POL_IND_EXECUTE && lex_is_word(&t, "IMMEDIATE")) ||
+	    !pol_ident(&t, name, namelen))
+		return POL_IND_NONE;
+	if (what == POL_IND_CALL && lex_next(&lx, &t) && lex_is_op(&t, ".")) {
+		snprintf(schema, schemalen, "%s", name);
+		if (!lex_next(&lx, &t) || !pol_ident(&t, name, namelen))
+			return POL_IND_NONE;
+	}
+	return what;
+}
+
+/*
+ * True when text runs statements by name past its first token: a CALL or
+ * an EXECUTE of a name; with dynamic, also PREPARE and EXECUTE IMMEDIATE
+ * (a stored program's dynamic SQL). Function calls (CALL(...)), qualified
+ * names (t.call) and DEALLOCATE PREPARE do not count.
+ */
+static bool pol_runs_by_name(const char *sql, size_t len, unsigned mode, bool dynamic)
+{
+	if (!lex_contains_ci(sql, len, "CALL") && !lex_contains_ci(sql, len, "EXECUTE") &&
+	    !(dynamic && lex_contains_ci(sql, len, "PREPARE")))
+		return false;
+	struct lexer lx;
+	struct lex_token w[3] = {{LEX_EOF}, {LEX_EOF}, {LEX_EOF}}; /* before, this one, after */
+	size_t seen = 0;
+	lex_init(&lx, sql, len, mode & ~(unsigned)LEX_KEEP_COMMENTS);
+	for (bool more = true; more;) {
+		w[0] = w[1];
+		w[1] = w[2];
+		more = lex_next(&lx, &w[2]);
+		if (++seen < 3) /* w[1] is the first token or none yet */
+			continue;
+		const struct lex_token *b = &w[1], *a = &w[0], *c = &w[2];
+		if (lex_is_op(a, ".") || lex_is_op(c, "(") || lex_is_op(c, ".") ||
+		    lex_is_op(c, "="))
+			continue;
+		if (lex_is_word(b, "CALL"))
+			return true;
+		if (lex_is_word(b, "EXECUTE") && (dynamic || !lex_is_word(c, "IMMEDIATE")))
+			return true;
+		if (dynamic && lex_is_word(b, "PREPARE") && !lex_is_word(a, "DEALLOCATE") &&
+		    !lex_is_word(a, "DROP"))
+			return true;
+	}
+	return false;
+}
+
+/* ---- is DDL restricted for this session now? ---- */
+
+/*
+ * True when a DDL of this session would be refused whatever it is: outside
+ * a maintenance window (unless ddl-outside-window is off), or while another
+ * session's migration holds the floor (no objects known: any migration
+ * counts, as for DDL of unknown content).
+ */
+bool pol_ddl_restricted(struct pol_sess *ps, const char *schema)
+{
+	const struct cfg *c = ps->conf->cfg;
+	char host[64], who[512];
+
+	if (!window_open_now(c) &&
+	    rules_engine_action(ps->conf->engine, RULES_ID_OUTSIDE_WINDOW, ps->hs->user, schema,
+				NULL) != RULES_ACTION_OFF)
+		return true;
+	pol_client_host(ps->hs, host, sizeof(host));
+	if (migration_conflict(ps->conn_id, ps->hs->user, host, c->migration.scope, schema, NULL, 0,
+			       who, sizeof(who)))
+		return true;
+	return cluster_remote_migration(who, sizeof(who));
+}
+
+/* ---- the procedure body cache ---- */
+
+enum pol_rt_what {
+	POL_RT_UNREADABLE, /* not found, no privilege, no [guard] account */
+	POL_RT_PLAIN,	   /* changes no schema */
+	POL_RT_DDL,	   /* holds DDL ddlgate can read */
+	POL_RT_DYNAMIC,	   /* dynamic SQL or CALLs: content unknown */
+};
+
+struct pol_routine {
+	char *schema; /* owned; compared exactly, like the server's schema names */
+	char *name;   /* owned; case-insensitive, like routine names */
+	char *create; /* owned: SHOW CREATE PROCEDURE text; NULL unless DDL */
+	unsigned
+	    sql_mode; /* LEX_ANSI_QUOTES / LEX_NO_BACKSLASH_ESCAPES the body was created with */
+	enum pol_rt_what what;
+	int64_t read_mono; /* when it was read */
+};
+
+#define POL_ROUTINE_MAX 1024
+
+static struct {
+	pthread_mutex_t lock;
+	struct pol_routine *v; /* owned */
+	size_t n, cap;
+	atomic_size_t nddl; /* entries with POL_RT_DDL: CALLs take the slow path */
+} rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static struct pol_routine *pol_rt_find_locked(const char *schema, const char *name)
+{
+	for (size_t i = 0; i < rt.n; i++)
+		if (strcmp(rt.v[i].schema, schema) == 0 && strcasecmp(rt.v[i].name, name) == 0)
+			return &rt.v[i];
+	return NULL;
+}
+
+static void pol_rt_count_locked(void)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < rt.n; i++)
+		n += rt.v[i].what == POL_RT_DDL;
+	atomic_store(&rt.nddl, n);
+}
+
+/* ddlgate forwarded a CREATE / ALTER / DROP of a routine or a DROP
+ * DATABASE: what it read may be stale. */
+void pol_routine_forget_all(void)
+{
+	pthread_mutex_lock(&rt.lock);
+	for (size_t i = 0; i < rt.n; i++) {
+		free(rt.v[i].schema);
+		free(rt.v[i].name);
+		free(rt.v[i].create);
+	}
+	rt.n = 0;
+	atomic_store(&rt.nddl, 0);
+	pthread_mutex_unlock(&rt.lock);
+}
+
+/* What the body of a procedure is, from its SHOW CREATE PROCEDURE text. */
+static enum pol_rt_what pol_body_what(const char *create, size_t len, unsigned mode)
+{
+	if (pol_runs_by_name(create, len, mode, true))
+		return POL_RT_DYNAMIC;
+	struct arena a;
+	struct stmt st;
+	arena_init(&a, 4096);
+	stmt_parse(&a, create, len, mode, &st);
+	enum pol_rt_what w = st.kind != STMT_DDL || st.verb != DDL_CREATE_ROUTINE || st.unparsed
+				 ? POL_RT_DYNAMIC
+			     : st.body_has_ddl ? POL_RT_DDL
+					       : POL_RT_PLAIN;
+	arena_cleanup(&a);
+	return w;
+}
+
+/* Stores what the guard read for schema.name (r NULL: nothing could be read). */
+static void pol_rt_store(const char *schema, const char *name, const struct guard_result *r,
+			 unsigned server_mode)
+{
+	struct pol_routine e = {.what = POL_RT_UNREADABLE, .read_mono = clk_mono_us()};
+	/* SHOW CREATE PROCEDURE: Procedure, sql_mode, Create Procedure, ... */
+	if (r && r->ok && r->has_row && r->ncols >= 3 && r->vals[2]) {
+		const char *m = r->vals[1] ? r->vals[1] : "";
+		e.sql_mode = (strstr(m, "ANSI_QUOTES") ? LEX_ANSI_QUOTES : 0) |
+			     (strstr(m, "NO_BACKSLASH_ESCAPES") ? LEX_NO_BACKSLASH_ESCAPES : 0);
+		e.what = pol_body_what(r->vals[2], r->lens[2], server_mode | e.sql_mode);
+		if (e.what == POL_RT_DDL)
+			e.create = mem_strndup(r->vals[2], r->lens[2], "routine cache");
+	}
+	pthread_mutex_lock(&rt.lock);
+	struct pol_routine *old = pol_rt_find_locked(schema, name);
+	if (old) {
+		free(old->create);
+		e.schema = old->schema;
+		e.name = old->name;
+		*old = e;
+	} else {
+		if (rt.n >= POL_ROUTINE_MAX) {
+			pthread_mutex_unlock(&rt.lock);
+			pol_routine_forget_all();
+			pthread_mutex_lock(&rt.lock);
+		}
+		if (rt.n == rt.cap) {
+			rt.cap = rt.cap ? rt.cap * 2 : 16;
+			rt.v = mem_realloc(rt.v, rt.cap * sizeof(*rt.v), "routine cache");
+		}
+		e.schema = mem_strdup(schema, "routine cache");
+		e.name = mem_strdup(name, "routine cache");
+		rt.v[rt.n++] = e;
+	}
+	pol_rt_count_locked();
+	pthread_mutex_unlock(&rt.lock);
+}
+
+/* A session's copy of a cache entry: the text lives in the session's arena. */
+struct pol_rt_view {
+	enum pol_rt_what what;
+	const char *create; /* arena; NULL unless DDL */
+	size_t len;
+	unsigned sql_mode;
+	bool fresh;
+};
+
+/* Looks schema.name up; false when never read. */
+static bool pol_rt_get(struct pol_sess *ps, const char *schema, const char *name,
+		       struct pol_rt_view *v)
+{
+	bool found = false;
+	pthread_mutex_lock(&rt.lock);
+	const struct pol_routine *e = pol_rt_find_locked(schema, name);
+	if (e) {
+		found = true;
+		v->what = e->what;
+		v->create =
+		    e->create ? arena_strndup(&ps->arena, e->create, strlen(e->create)) : NULL;
+		v->len = e->create ? strlen(e->create) : 0;
+		v->sql_mode = e->sql_mode;
+		v->fresh = clk_mono_us() - e->read_mono < (int64_t)POL_ROUTINE_TTL_MS * 1000;
+	}
+	pthread_mutex_unlock(&rt.lock);
+	return found;
+}
+
+/* ---- judging a statement as what it runs ---- */
+
+/* p becomes a DDL of unknown content: the window and the migration floor
+ * refuse it, and so does unparseable-ddl. */
+static void pol_mark_unknown(struct pol_sess *ps, struct pol_stmt *p, const char *why)
+{
+	const char *kw = p->st.keyword;
+	memset(&p->st, 0, sizeof(p->st));
+	p->st.kind = STMT_DDL;
+	p->st.keyword = kw;
+	p->st.verb = DDL_OTHER;
+	p->st.unparsed = true;
+	p->st.error = arena_strndup(&ps->arena, why, strlen(why));
+	p->ddl = true;
+	p->record = pol.audit != NULL;
+}
+
+/* p becomes a statement that runs the DDL statements inner[0..n) later, as
+ * PREPARE FROM 'literal' is: the rules judge each inner statement. */
+static void pol_wrap(struct pol_stmt *p, enum ddl_verb verb, struct stmt *inner, size_t n,
+		     const char *schema)
+{
+	const char *kw = p->st.keyword;
+	memset(&p->st, 0, sizeof(p->st));
+	p->st.kind = STMT_DDL;
+	p->st.keyword = kw;
+	p->st.verb = verb;
+	p->st.inner = inner;
+	p->st.ninner = n;
+	p->st.body_has_ddl = true;
+	for (size_t i = 0; i < n; i++) {
+		if (inner[i].unparsed && !p->st.unparsed) {
+			p->st.unparsed = true;
+			p->st.error = inner[i].error;
+		}
+	}
+	p->schema = schema;
+	p->ddl = true;
+	p->record = pol.audit != NULL;
+}
+
+/* CALL schema.name of p, its body known as v. */
+static void pol_call_apply(struct pol_sess *ps, struct pol_stmt *p, const char *schema,
+			   const char *name, const struct pol_rt_view *v)
+{
+	char why[512];
+
+	if (v->what == POL_RT_PLAIN)
+		return;
+	if (v->what == POL_RT_DDL && v->create) {
+		struct stmt body;
+		stmt_parse(&ps->arena, v->create, v->len, ps->hs->lex_server | v->sql_mode, &body);
+		if (body.kind == STMT_DDL && body.ninner > 0) {
+			/* the body runs with its own schema as the current one */
+			pol_wrap(p, DDL_OTHER, body.inner, body.ninner, schema);
+			return;
+		}
+	}
+	/* unknown content counts only while DDL is restricted: inside a window
+	 * a CALL runs as it always did */
+	if (!pol_ddl_restricted(ps, schema))
+		return;
+	snprintf(why, sizeof(why),
+		 v->what == POL_RT_UNREADABLE
+		     ? "the body of procedure %s.%s cannot be read through the [guard] account "
+		       "(not found, no privilege, or no [guard] account), so what CALL runs cannot "
+		       "be known"
+		     : "procedure %s.%s runs dynamic SQL or calls other procedures, so what CALL "
+		       "runs cannot be known",
+		 schema, name);
+	pol_mark_unknown(ps, p, why);
+}
+
+/* A CALL schema.name: judged now when the body is known and fresh,
+ * queued for a read otherwise (pol_routine_fetch). */
+static void pol_call_stmt(struct pol_sess *ps, struct pol_stmt *p, size_t i, const char *schema,
+			  const char *name)
+{
+	struct pol_rt_view v = {0};
+	bool known = pol_rt_get(ps, schema, name, &v);
+	bool restricted = pol_ddl_restricted(ps, schema);
+
+	if (!restricted && !(known && v.what == POL_RT_DDL))
+		return; /* DDL is allowed and nothing says this one changes the schema */
+	if (known && v.fresh) {
+		pol_call_apply(ps, p, schema, name, &v);
+		return;
+	}
+	struct pol_cmd *cmd = &ps->cmd;
+	struct pol_call *calls = arena_alloc(&ps->arena, (cmd->ncalls + 1) * sizeof(*calls));
+	if (cmd->ncalls)
+		memcpy(calls, cmd->calls, cmd->ncalls * sizeof(*calls));
+	calls[cmd->ncalls++] =
+	    (struct pol_call){i, arena_strndup(&ps->arena, schema, strlen(schema)),
+			      arena_strndup(&ps->arena, name, strlen(name))};
+	cmd->calls = calls;
+}
+
+/*
+ * Statement i of the current command (prepared by pol_prepare_stmt, read in
+ * lex mode) as what it runs: EXECUTE name as the text name was prepared
+ * from; CALL by its procedure's body (maybe queued for a read: the caller
+ * then runs pol_routine_fetch); a compound statement or EXECUTE IMMEDIATE
+ * that CALLs or EXECUTEs by name, while DDL is restricted, as DDL of
+ * unknown content.
+ */
+void pol_indirect_stmt(struct pol_sess *ps, size_t i, unsigned mode)
+{
+	struct pol_stmt *p = &ps->cmd.stmts[i];
+	char schema[192], name[192];
+
+	switch (
+	    pol_indirect_target(p->sql, p->len, mode, schema, sizeof(schema), name, sizeof(name))) {
+	case POL_IND_EXECUTE: {
+		const struct pol_named *pn = pol_named_find(ps, name);
+		if (pn && pn->ddl && !pn->sql) {
+			pol_mark_unknown(
+			    ps, p,
+			    "EXECUTE runs a statement prepared from a variable, so its "
+			    "text cannot be known");
+		} else if (pn && pn->ddl) {
+			char cs[192], cn[192];
+			const char *at = pn->schema ? pn->schema : "";
+			if (pol_indirect_target(pn->sql, pn->len, pn->mode, cs, sizeof(cs), cn,
+						sizeof(cn)) == POL_IND_CALL) {
+				p->call = true;
+				if (cs[0] || pn->schema)
+					pol_call_stmt(ps, p, i, cs[0] ? cs : at, cn);
+				return;
+			}
+			struct stmt *in = arena_alloc(&ps->arena, sizeof(*in));
+			stmt_parse(&ps->arena, pn->sql, pn->len, pn->mode, in);
+			pol_wrap(p, DDL_PREPARE, in, 1,
+				 pn->schema
+				     ? arena_strndup(&ps->arena, pn->schema, strlen(pn->schema))
+				     : NULL);
+		} else if (!pn && ps->named_blind && pol_ddl_restricted(ps, p->schema)) {
+			pol_mark_unknown(
+			    ps, p,
+			    "EXECUTE runs a statement prepared where ddlgate could not "
+			    "see it (inside a procedure or EXECUTE IMMEDIATE), so its "
+			    "text cannot be known");
+		}
+		return;
+	}
+	case POL_IND_CALL:
+		p->call = true;
+		ps->named_blind = true; /* its body may PREPARE names ddlgate never sees */
+		if (schema[0] || p->schema)
+			pol_call_stmt(ps, p, i, schema[0] ? schema : p->schema, name);
+		return; /* no schema: the server refuses it (no database selected) */
+	case POL_IND_DEALLOCATE:
+		return;
+	case POL_IND_NONE:
+		break;
+	}
+	/* a DDL candidate the parser found harmless: a compound statement,
+	 * EXECUTE IMMEDIATE, PREPARE of something that is no DDL */
+	const char *text = p->sql;
+	size_t len = p->len;
+	if (p->st.keyword && strcmp(p->st.keyword, "EXECUTE") == 0) {
+		ps->named_blind = true; /* EXECUTE IMMEDIATE 'PREPARE ...' binds a name */
+		if (!p->st.prepare_text)
+			return;
+		/* EXECUTE IMMEDIATE 'literal': what the literal runs */
+		text = p->st.prepare_text;
+		len = strlen(text);
+		enum pol_indirect w = pol_indirect_target(text, len, mode, schema, sizeof(schema),
+							  name, sizeof(name));
+		if (w == POL_IND_CALL && !p->ddl) {
+			p->call = true;
+			if (schema[0] || p->schema)
+				pol_call_stmt(ps, p, i, schema[0] ? schema : p->schema, name);
+			return;
+		}
+		if (w == POL_IND_EXECUTE && !p->ddl && pol_ddl_restricted(ps, p->schema)) {
+			pol_mark_unknown(ps, p,
+					 "EXECUTE IMMEDIATE runs a prepared statement by name, so "
+					 "what it runs is judged as unknown");
+			return;
+		}
+	} else if (classify_sql_mode(p->sql, p->len, mode, NULL) != STMT_DDL) {
+		return;
+	}
+	if (p->ddl)
+		return;
+	if (pol_runs_by_name(text, len, mode, false) && pol_ddl_restricted(ps, p->schema))
+		pol_mark_unknown(ps, p,
+				 "the statement CALLs a procedure or EXECUTEs a prepared "
+				 "statement inside it, so what it runs cannot be known");
+}
+
+/* ---- reading procedure bodies ---- */
+
+static void pol_routine_done(struct sess *s, void *arg);
+
+/* Quotes an identifier with backticks into out; false when it does not fit. */
+static bool pol_quote_ident(const char *id, char *out, size_t n)
+{
+	size_t o = 0;
+	if (n < 3)
+		return false;
+	out[o++] = '`';
+	for (const char *c = id; *c; c++) {
+		if (o + 4 >= n)
+			return false;
+		if (*c == '`')
+			out[o++] = '`';
+		out[o++] = *c;
+	}
+	out[o++] = '`';
+	out[o] = 0;
+	return true;
+}
+
+/* Applies what the cache knows to every queued CALL of the command. */
+static void pol_calls_apply(struct pol_sess *ps)
+{
+	for (size_t k = 0; k < ps->cmd.ncalls; k++) {
+		const struct pol_call *c = &ps->cmd.calls[k];
+		struct pol_rt_view v = {.what = POL_RT_UNREADABLE};
+		(void)pol_rt_get(ps, c->schema, c->name, &v);
+		pol_call_apply(ps, &ps->cmd.stmts[c->stmt], c->schema, c->name, &v);
+	}
+	ps->cmd.ncalls = 0;
+}
+
+/*
+ * Reads the bodies of the command's queued CALLs on a guard worker.
+ * Returns true when the command now waits (cmd.state POL_CMD_PROBING,
+ * pol_routine_done resumes it); false when everything is decided now
+ * (without a [guard] account each body counts as unreadable).
+ */
+bool pol_routine_fetch(struct pol_sess *ps)
+{
+	struct pol_cmd *cmd = &ps->cmd;
+	if (cmd->ncalls == 0)
+		return false;
+	if (!guard_enabled()) {
+		for (size_t k = 0; k < cmd->ncalls; k++)
+			pol_rt_store(cmd->calls[k].schema, cmd->calls[k].name, NULL, 0);
+		pol_calls_apply(ps);
+		return false;
+	}
+	struct guard_job *j = guard_job_new(cmd->ncalls);
+	for (size_t k = 0; k < cmd->ncalls; k++) {
+		char sql[1024], qs[400], qn[400];
+		if (pol_quote_ident(cmd->calls[k].schema, qs, sizeof(qs)) &&
+		    pol_quote_ident(cmd->calls[k].name, qn, sizeof(qn))) {
+			snprintf(sql, sizeof(sql), "SHOW CREATE PROCEDURE %s.%s", qs, qn);
+			guard_job_set(j, k, sql);
+		}
+		/* unset: the answer stays failed, the body unreadable */
+	}
+	if (!guard_submit(j, ps->s, pol_routine_done, j)) {
+		guard_job_release(j);
+		pol_calls_apply(ps);
+		return false;
+	}
+	cmd->job = j;
+	cmd->routine_wait = true;
+	cmd->state = POL_CMD_PROBING;
+	return true;
+}
+
+/* Posted by the guard worker: the bodies are read; judge the command. */
+static void pol_routine_done(struct sess *s, void *arg)
+{
+	struct pol_sess *ps = pol_of(s);
+	if (!ps || ps->cmd.state != POL_CMD_PROBING || !ps->cmd.routine_wait || ps->cmd.job != arg)
+		return; /* not the read this command waits for */
+	struct pol_cmd *cmd = &ps->cmd;
+	for (size_t k = 0; k < cmd->ncalls && k < guard_job_count(cmd->job); k++)
+		pol_rt_store(cmd->calls[k].schema, cmd->calls[k].name,
+			     guard_job_result(cmd->job, k), ps->hs->lex_server);
+	guard_job_release(cmd->job);
+	cmd->job = NULL;
+	cmd->routine_wait = false;
+	pol_calls_apply(ps);
+
+	cmd->state = POL_CMD_JUDGING;
+	enum pol_step step = pol_continue(ps);
+	if (step != POL_DONE) {
+		(void)pol_wait(ps, step);
+		return;
+	}
+	struct hook_reply reply = {0};
+	enum hook_verdict v = pol_finish(ps, &reply);
+	sess_hook_resume(ps->s, v, v == HOOK_REJECT ? &reply : NULL);
+}
+
+/* ---- the fast path's question and the server's answers ---- */
+
+/*
+ * Must a command the fast path would forward be looked at? Only when its
+ * first keyword can run something indirectly and the session has reason:
+ * EXECUTE / DEALLOCATE with SQL-prepared names, CALL while DDL is
+ * restricted or some procedure is known to hold DDL, any COM_STMT_PREPARE
+ * while a prepared DDL exists (the id of the newest statement is what
+ * COM_STMT_EXECUTE 0xFFFFFFFF runs) or of a CALL (its executes are
+ * watched). Sessions that do none of this pay a few keyword compares.
+ */
+bool pol_indirect_maybe(struct pol_sess *ps, uint8_t com, const char *kw, size_t kwlen,
+			const char *sql, size_t len)
+{
+	if (com == COM_STMT_PREPARE && ps->nprep > 0)
+		return true;
+	bool names = ps->nnamed > 0 || ps->named_blind;
+	if (sqlscan_kw(kw, kwlen, "EXECUTE"))
+		return names;
+	if (names && (sqlscan_kw(kw, kwlen, "DEALLOCATE") || sqlscan_kw(kw, kwlen, "DROP")))
+		return true;
+	bool call = sqlscan_kw(kw, kwlen, "CALL");
+	if (sqlscan_kw(kw, kwlen, "SET")) { /* SET STATEMENT ... FOR EXECUTE / CALL */
+		if (names && lex_contains_ci(sql, len, "EXECUTE"))
+			return true;
+		call = lex_contains_ci(sql, len, "CALL");
+	}
+	if (!call)
+		return false;
+	ps->named_blind = true; /* the body may PREPARE names ddlgate never sees */
+	if (com == COM_STMT_PREPARE || atomic_load(&rt.nddl) > 0)
+		return true;
+	return pol_ddl_restricted(ps, ps->hs->schema[0] ? ps->hs->schema : NULL);
+}
+
+/*
+ * The server answered statement p with OK: what it bound, forgot or
+ * changed. PREPARE name binds name (to its text when that is DDL or a
+ * CALL, to "unknown" when from a variable), DEALLOCATE forgets it, a routine
+ * or database DDL makes the procedure bodies read so far stale.
+ */
+void pol_indirect_learn(struct pol_sess *ps, const struct pol_stmt *p, unsigned mode)
+{
+	char schema[192], name[192];
+
+	if (p->st.prepare_name) {
+		const char *text = p->st.prepare_text;
+		bool ddl =
+		    p->st.kind == STMT_DDL ||
+		    (text && pol_indirect_target(text, strlen(text), mode, schema, sizeof(schema),
+						 name, sizeof(name)) == POL_IND_CALL);
+		pol_named_set(ps, p->st.prepare_name, text, p->schema, mode, ddl);
+		return;
+	}
+	if (p->ddl && (p->st.verb == DDL_CREATE_ROUTINE || p->st.verb == DDL_DROP_ROUTINE ||
+		       p->st.verb == DDL_DROP_DATABASE ||
+		       (p->st.object_type && strcmp(p->st.object_type, "procedure") == 0))) {
+		pol_routine_forget_all();
+		return;
+	}
+	if (!p->ddl && ps->nnamed &&
+	    pol_indirect_target(p->sql, p->len, mode, schema, sizeof(schema), name, sizeof(name)) ==
+		POL_IND_DEALLOCATE)
+		pol_named_forget(ps, name);
+}
