@@ -321,19 +321,25 @@ static bool pol_rt_get(struct pol_sess *ps, const char *schema, const char *name
 
 /* ---- judging a statement as what it runs ---- */
 
-/* p becomes a DDL of unknown content: the window and the migration floor
- * refuse it, and so does unparseable-ddl. */
-static void pol_mark_unknown(struct pol_sess *ps, struct pol_stmt *p, const char *why)
+/* p is judged and recorded as a DDL of verb from now on (its first keyword stays). */
+static void pol_become_ddl(struct pol_stmt *p, enum ddl_verb verb)
 {
 	const char *kw = p->st.keyword;
 	memset(&p->st, 0, sizeof(p->st));
 	p->st.kind = STMT_DDL;
 	p->st.keyword = kw;
-	p->st.verb = DDL_OTHER;
-	p->st.unparsed = true;
-	p->st.error = arena_strndup(&ps->arena, why, strlen(why));
+	p->st.verb = verb;
 	p->ddl = true;
 	p->record = pol.audit != NULL;
+}
+
+/* p becomes a DDL of unknown content: the window and the migration floor
+ * refuse it, and so does unparseable-ddl. */
+static void pol_mark_unknown(struct pol_sess *ps, struct pol_stmt *p, const char *why)
+{
+	pol_become_ddl(p, DDL_OTHER);
+	p->st.unparsed = true;
+	p->st.error = arena_strndup(&ps->arena, why, strlen(why));
 }
 
 /* p becomes a statement that runs the DDL statements inner[0..n) later, as
@@ -341,11 +347,7 @@ static void pol_mark_unknown(struct pol_sess *ps, struct pol_stmt *p, const char
 static void pol_wrap(struct pol_stmt *p, enum ddl_verb verb, struct stmt *inner, size_t n,
 		     const char *schema)
 {
-	const char *kw = p->st.keyword;
-	memset(&p->st, 0, sizeof(p->st));
-	p->st.kind = STMT_DDL;
-	p->st.keyword = kw;
-	p->st.verb = verb;
+	pol_become_ddl(p, verb);
 	p->st.inner = inner;
 	p->st.ninner = n;
 	p->st.body_has_ddl = true;
@@ -356,8 +358,6 @@ static void pol_wrap(struct pol_stmt *p, enum ddl_verb verb, struct stmt *inner,
 		}
 	}
 	p->schema = schema;
-	p->ddl = true;
-	p->record = pol.audit != NULL;
 }
 
 /* CALL schema.name of p, its body known as v. */
@@ -392,11 +392,17 @@ static void pol_call_apply(struct pol_sess *ps, struct pol_stmt *p, const char *
 	pol_mark_unknown(ps, p, why);
 }
 
-/* A CALL schema.name: judged now when the body is known and fresh,
+/* Statement i, p, CALLs [written.]name (written "" when not; dflt is the
+ * current schema then): judged now when the body is known and fresh,
  * queued for a read otherwise (pol_routine_fetch). */
-static void pol_call_stmt(struct pol_sess *ps, struct pol_stmt *p, size_t i, const char *schema,
-			  const char *name)
+static void pol_call_stmt(struct pol_sess *ps, struct pol_stmt *p, size_t i, const char *written,
+			  const char *dflt, const char *name)
 {
+	const char *schema = written[0] ? written : dflt;
+	p->call = true;
+	ps->named_blind = true; /* the body may PREPARE names ddlgate never sees */
+	if (!schema)
+		return; /* the server refuses it: no database selected */
 	struct pol_rt_view v = {0};
 	bool known = pol_rt_get(ps, schema, name, &v);
 	bool restricted = pol_ddl_restricted(ps, schema);
@@ -441,12 +447,9 @@ void pol_indirect_stmt(struct pol_sess *ps, size_t i, unsigned mode)
 			    "text cannot be known");
 		} else if (pn && pn->ddl) {
 			char cs[192], cn[192];
-			const char *at = pn->schema ? pn->schema : "";
 			if (pol_indirect_target(pn->sql, pn->len, pn->mode, cs, sizeof(cs), cn,
 						sizeof(cn)) == POL_IND_CALL) {
-				p->call = true;
-				if (cs[0] || pn->schema)
-					pol_call_stmt(ps, p, i, cs[0] ? cs : at, cn);
+				pol_call_stmt(ps, p, i, cs, pn->schema, cn);
 				return;
 			}
 			struct stmt *in = arena_alloc(&ps->arena, sizeof(*in));
@@ -465,11 +468,8 @@ void pol_indirect_stmt(struct pol_sess *ps, size_t i, unsigned mode)
 		return;
 	}
 	case POL_IND_CALL:
-		p->call = true;
-		ps->named_blind = true; /* its body may PREPARE names ddlgate never sees */
-		if (schema[0] || p->schema)
-			pol_call_stmt(ps, p, i, schema[0] ? schema : p->schema, name);
-		return; /* no schema: the server refuses it (no database selected) */
+		pol_call_stmt(ps, p, i, schema, p->schema, name);
+		return;
 	case POL_IND_DEALLOCATE:
 		return;
 	case POL_IND_NONE:
@@ -489,9 +489,7 @@ void pol_indirect_stmt(struct pol_sess *ps, size_t i, unsigned mode)
 		enum pol_indirect w = pol_indirect_target(text, len, mode, schema, sizeof(schema),
 							  name, sizeof(name));
 		if (w == POL_IND_CALL && !p->ddl) {
-			p->call = true;
-			if (schema[0] || p->schema)
-				pol_call_stmt(ps, p, i, schema[0] ? schema : p->schema, name);
+			pol_call_stmt(ps, p, i, schema, p->schema, name);
 			return;
 		}
 		if (w == POL_IND_EXECUTE && !p->ddl && pol_ddl_restricted(ps, p->schema)) {

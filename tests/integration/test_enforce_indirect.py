@@ -22,26 +22,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from test_commands import Raw  # noqa: E402
+# the shared server with a read-only [guard] account (SELECT on *.*)
+from test_enforce_window import PROBER, PROBER_PASSWORD, db  # noqa: E402
 from test_enforce_window import admin_post, other_day_schedule  # noqa: E402
 
-PROBER, PROBER_PASSWORD = "ind_prober", "prober-secret"
 SCHEMA = "ind"
 RULE = "ddl-outside-window"
 LAST_PREPARED = 0xFFFFFFFF
-
-_db = None
-
-
-def db():
-	global _db
-	if _db is None:
-		_db = h.shared_mariadb()
-		for sql in (
-			f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-			f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-		):
-			_db.query(sql)
-	return _db
 
 
 def fresh_schema():
@@ -210,17 +197,19 @@ PROCEDURES = {
 }
 
 
-def create_procedures():
+def with_procedures(**gateway_args):
+	"""A fresh schema with PROCEDURES, created directly on the server
+	(ddlgate never saw them), and a gateway and connection in front."""
+	h.require_proxy("windows are ddlgate's")
+	fresh_schema()
 	for name, body in PROCEDURES.items():
 		db().query(f"CREATE PROCEDURE `{SCHEMA}`.{name}() {body}")
+	gw = gateway(**gateway_args)
+	return gw, h.connect(gw, database=SCHEMA)
 
 
 def test_call_is_judged_by_the_procedure_body():
-	h.require_proxy("windows are ddlgate's")
-	fresh_schema()
-	create_procedures()  # directly on the server: ddlgate never saw them
-	gw = gateway(guard=True)
-	c = h.connect(gw, database=SCHEMA)
+	gw, c = with_procedures(guard=True)
 	before = snapshot()
 
 	assert_refused_and_audited(gw, c, "CALL p_alter()")
@@ -250,11 +239,7 @@ def test_call_is_judged_by_the_procedure_body():
 
 
 def test_call_prepared_as_a_statement_is_judged_at_each_execute():
-	h.require_proxy("windows are ddlgate's")
-	fresh_schema()
-	create_procedures()
-	gw = gateway(guard=True)
-	c = h.connect(gw, database=SCHEMA)
+	gw, c = with_procedures(guard=True)
 	raw = Raw(c)
 	open_window(gw)
 	stmt, _, _ = raw.prepare("CALL p_alter()")
@@ -269,11 +254,7 @@ def test_call_prepared_as_a_statement_is_judged_at_each_execute():
 
 
 def test_call_without_a_guard_account():
-	h.require_proxy("windows are ddlgate's")
-	fresh_schema()
-	create_procedures()
-	gw = gateway(guard=False)
-	c = h.connect(gw, database=SCHEMA)
+	gw, c = with_procedures(guard=False)
 	before = snapshot()
 	# the body cannot be read: unknown content while the window is closed
 	assert_refused_and_audited(gw, c, "CALL p_plain()")
@@ -285,10 +266,7 @@ def test_call_without_a_guard_account():
 	c.close()
 
 	# without any window DDL is allowed: applications' CALLs are untouched
-	fresh_schema()
-	create_procedures()
-	free = gateway(guard=False, window=False)
-	c = h.connect(free, database=SCHEMA)
+	_, c = with_procedures(guard=False, window=False)
 	assert h.scalar(c, "CALL p_plain()") == 1
 	assert h.run_err(c, "CALL p_alter()") is None
 	assert "e5" in columns()
