@@ -304,6 +304,8 @@ static void test_policy_cases(void **state)
 				snprintf(hsess[n].schema, sizeof(hsess[n].schema), "%s", fld[3]);
 			sessions[n] = (struct sess){.id = n, .live = true};
 			hook_session_begin(&sessions[n], &hsess[n]);
+		} else if (strcmp(fld[0], "reset") == 0) {
+			hook_session_reset(&sessions[n], &hsess[n]);
 		} else if (strcmp(fld[0], "end") == 0) {
 			hook_session_end(&sessions[n], &hsess[n]);
 			sessions[n].live = false;
