@@ -618,6 +618,8 @@ static void pol_routine_done(struct sess *s, void *arg)
  * while a prepared DDL exists (the id of the newest statement is what
  * COM_STMT_EXECUTE 0xFFFFFFFF runs) or of a CALL (its executes are
  * watched). Sessions that do none of this pay a few keyword compares.
+ * Any CALL also marks the session blind to names (its body may PREPARE
+ * some), whichever path it then takes.
  */
 bool pol_indirect_maybe(struct pol_sess *ps, uint8_t com, const char *kw, size_t kwlen,
 			const char *sql, size_t len)
