@@ -80,9 +80,10 @@ struct pol_named {
 	bool ddl;      /* the text is DDL, or unknown */
 };
 
-/* A CALL of the current command whose procedure body is being read. */
+/* A CALL of the current command judged by its procedure's body (or a
+ * body to read for one). */
 struct pol_call {
-	size_t stmt;	    /* index in cmd.stmts */
+	size_t stmt;	    /* index in cmd.stmts (unused for a body to read) */
 	const char *schema; /* borrowed (arena) */
 	const char *name;   /* borrowed (arena) */
 };
@@ -161,9 +162,12 @@ struct pol_cmd {
 					    on a copy of the memory */
 	struct guard_job *job;		 /* reference owned */
 	size_t job_stmt;
-	struct pol_call *calls; /* borrowed: arena; the bodies cmd.job reads */
+	struct pol_call *calls; /* borrowed: arena; CALLs judged by procedure bodies */
 	size_t ncalls;
-	bool routine_wait; /* cmd.job reads procedure bodies, not facts */
+	struct pol_call *reading; /* borrowed: arena; the bodies cmd.job reads */
+	size_t nreading;
+	unsigned call_rounds; /* body reads so far */
+	bool routine_wait;    /* cmd.job reads procedure bodies, not facts */
 };
 
 /* The policy's state of one client session; hook_sess.policy points here. */

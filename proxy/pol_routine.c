@@ -22,6 +22,7 @@
  * else runs on the session's event-loop thread.
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,13 +116,36 @@ enum pol_indirect pol_indirect_target(const char *sql, size_t len, unsigned mode
 	return what;
 }
 
+/* The procedures a body CALLs, as written. */
+#define POL_MAX_CALLEES 16
+struct pol_found_calls {
+	size_t n;
+	char schema[POL_MAX_CALLEES][192]; /* "" when not written */
+	char name[POL_MAX_CALLEES][192];
+};
+
+/* Reads the CALL at sql into calls; false when it cannot (full, or no
+ * plain [schema.]name follows). */
+static bool pol_found_add(struct pol_found_calls *calls, const char *sql, size_t len, unsigned mode)
+{
+	size_t i = calls->n;
+	if (i >= POL_MAX_CALLEES ||
+	    pol_indirect_target(sql, len, mode, calls->schema[i], sizeof(calls->schema[i]),
+				calls->name[i], sizeof(calls->name[i])) != POL_IND_CALL)
+		return false;
+	calls->n++;
+	return true;
+}
+
 /*
- * True when text runs statements by name past its first token: a CALL or
- * an EXECUTE of a name; with dynamic, also PREPARE and EXECUTE IMMEDIATE
- * (a stored program's dynamic SQL). Function calls (CALL(...)), qualified
- * names (t.call) and DEALLOCATE PREPARE do not count.
+ * True when text runs statements by name past its first token: an EXECUTE
+ * of a name, a CALL; with dynamic, also PREPARE and EXECUTE IMMEDIATE (a
+ * stored program's dynamic SQL). With calls, each CALL's target goes there
+ * instead and only a CALL it cannot read or keep counts. Function calls
+ * (CALL(...)), qualified names (t.call) and DEALLOCATE PREPARE do not count.
  */
-static bool pol_runs_by_name(const char *sql, size_t len, unsigned mode, bool dynamic)
+static bool pol_runs_by_name(const char *sql, size_t len, unsigned mode, bool dynamic,
+			     struct pol_found_calls *calls)
 {
 	if (!lex_contains_ci(sql, len, "CALL") && !lex_contains_ci(sql, len, "EXECUTE") &&
 	    !(dynamic && lex_contains_ci(sql, len, "PREPARE")))
@@ -140,7 +164,8 @@ static bool pol_runs_by_name(const char *sql, size_t len, unsigned mode, bool dy
 		if (lex_is_op(a, ".") || lex_is_op(c, "(") || lex_is_op(c, ".") ||
 		    lex_is_op(c, "="))
 			continue;
-		if (lex_is_word(b, "CALL"))
+		if (lex_is_word(b, "CALL") &&
+		    (!calls || !pol_found_add(calls, b->p, len - (size_t)(b->p - sql), mode)))
 			return true;
 		if (lex_is_word(b, "EXECUTE") && (dynamic || !lex_is_word(c, "IMMEDIATE")))
 			return true;
@@ -179,10 +204,21 @@ bool pol_ddl_restricted(struct pol_sess *ps, const char *schema)
 
 enum pol_rt_what {
 	POL_RT_UNREADABLE, /* not found, no privilege, no [guard] account */
-	POL_RT_PLAIN,	   /* changes no schema */
+	POL_RT_PLAIN,	   /* changes no schema itself (its callees may) */
 	POL_RT_DDL,	   /* holds DDL ddlgate can read */
-	POL_RT_DYNAMIC,	   /* dynamic SQL or CALLs: content unknown */
+	POL_RT_DYNAMIC,	   /* dynamic SQL, or a CALL ddlgate cannot read: content unknown */
 };
+
+/* A procedure a body CALLs. */
+struct pol_callee {
+	char *schema; /* owned (or arena, in a view); the caller's schema when not written */
+	char *name;
+};
+
+#define POL_ROUTINE_DEPTH 8   /* CALLs followed this deep */
+#define POL_ROUTINE_VISITS 64 /* bodies looked at for one CALL */
+#define POL_ROUTINE_ROUNDS 4  /* guard reads for one command */
+#define POL_ROUTINE_MAX 1024  /* cache entries */
 
 struct pol_routine {
 	char *schema; /* owned; compared exactly, like the server's schema names */
@@ -191,10 +227,10 @@ struct pol_routine {
 	unsigned
 	    sql_mode; /* LEX_ANSI_QUOTES / LEX_NO_BACKSLASH_ESCAPES the body was created with */
 	enum pol_rt_what what;
+	struct pol_callee *callees; /* owned */
+	size_t ncallees;
 	int64_t read_mono; /* when it was read */
 };
-
-#define POL_ROUTINE_MAX 1024
 
 static struct {
 	pthread_mutex_t lock;
@@ -219,36 +255,62 @@ static void pol_rt_count_locked(void)
 	atomic_store(&rt.nddl, n);
 }
 
+/* Frees what a body read owns (not its key). */
+static void pol_rt_body_free(struct pol_routine *e)
+{
+	for (size_t i = 0; i < e->ncallees; i++) {
+		free(e->callees[i].schema);
+		free(e->callees[i].name);
+	}
+	free(e->callees);
+	free(e->create);
+}
+
 /* ddlgate forwarded a CREATE / ALTER / DROP of a routine or a DROP
  * DATABASE: what it read may be stale. */
 void pol_routine_forget_all(void)
 {
 	pthread_mutex_lock(&rt.lock);
 	for (size_t i = 0; i < rt.n; i++) {
+		pol_rt_body_free(&rt.v[i]);
 		free(rt.v[i].schema);
 		free(rt.v[i].name);
-		free(rt.v[i].create);
 	}
 	rt.n = 0;
 	atomic_store(&rt.nddl, 0);
 	pthread_mutex_unlock(&rt.lock);
 }
 
-/* What the body of a procedure is, from its SHOW CREATE PROCEDURE text. */
-static enum pol_rt_what pol_body_what(const char *create, size_t len, unsigned mode)
+/*
+ * What the body of procedure schema.* is, from its SHOW CREATE PROCEDURE
+ * text; the procedures it CALLs go into e->callees (a CALL without a
+ * schema names one of the procedure's own schema, where its body runs).
+ */
+static void pol_body_read(struct pol_routine *e, const char *schema, const char *create, size_t len,
+			  unsigned mode)
 {
-	if (pol_runs_by_name(create, len, mode, true))
-		return POL_RT_DYNAMIC;
+	struct pol_found_calls found = {0};
+
+	e->what = POL_RT_DYNAMIC;
+	if (pol_runs_by_name(create, len, mode, true, &found))
+		return;
 	struct arena a;
 	struct stmt st;
 	arena_init(&a, 4096);
 	stmt_parse(&a, create, len, mode, &st);
-	enum pol_rt_what w = st.kind != STMT_DDL || st.verb != DDL_CREATE_ROUTINE || st.unparsed
-				 ? POL_RT_DYNAMIC
-			     : st.body_has_ddl ? POL_RT_DDL
-					       : POL_RT_PLAIN;
+	if (st.kind == STMT_DDL && st.verb == DDL_CREATE_ROUTINE && !st.unparsed)
+		e->what = st.body_has_ddl ? POL_RT_DDL : POL_RT_PLAIN;
 	arena_cleanup(&a);
-	return w;
+	if (e->what == POL_RT_DDL)
+		e->create = mem_strndup(create, len, "routine cache");
+	if (found.n)
+		e->callees = mem_calloc(found.n, sizeof(*e->callees), "routine cache");
+	for (size_t i = 0; i < found.n; i++) {
+		e->callees[i].schema =
+		    mem_strdup(found.schema[i][0] ? found.schema[i] : schema, "routine cache");
+		e->callees[i].name = mem_strdup(found.name[i], "routine cache");
+	}
+	e->ncallees = found.n;
 }
 
 /* Stores what the guard read for schema.name (r NULL: nothing could be read). */
@@ -261,23 +323,21 @@ static void pol_rt_store(const char *schema, const char *name, const struct guar
 		const char *m = r->vals[1] ? r->vals[1] : "";
 		e.sql_mode = (strstr(m, "ANSI_QUOTES") ? LEX_ANSI_QUOTES : 0) |
 			     (strstr(m, "NO_BACKSLASH_ESCAPES") ? LEX_NO_BACKSLASH_ESCAPES : 0);
-		e.what = pol_body_what(r->vals[2], r->lens[2], server_mode | e.sql_mode);
-		if (e.what == POL_RT_DDL)
-			e.create = mem_strndup(r->vals[2], r->lens[2], "routine cache");
+		pol_body_read(&e, schema, r->vals[2], r->lens[2], server_mode | e.sql_mode);
 	}
 	pthread_mutex_lock(&rt.lock);
 	struct pol_routine *old = pol_rt_find_locked(schema, name);
+	if (!old && rt.n >= POL_ROUTINE_MAX) {
+		pthread_mutex_unlock(&rt.lock);
+		pol_routine_forget_all(); /* crude, and rare: reads start over */
+		pthread_mutex_lock(&rt.lock);
+	}
 	if (old) {
-		free(old->create);
+		pol_rt_body_free(old);
 		e.schema = old->schema;
 		e.name = old->name;
 		*old = e;
 	} else {
-		if (rt.n >= POL_ROUTINE_MAX) {
-			pthread_mutex_unlock(&rt.lock);
-			pol_routine_forget_all();
-			pthread_mutex_lock(&rt.lock);
-		}
 		if (rt.n == rt.cap) {
 			rt.cap = rt.cap ? rt.cap * 2 : 16;
 			rt.v = mem_realloc(rt.v, rt.cap * sizeof(*rt.v), "routine cache");
@@ -290,14 +350,21 @@ static void pol_rt_store(const char *schema, const char *name, const struct guar
 	pthread_mutex_unlock(&rt.lock);
 }
 
-/* A session's copy of a cache entry: the text lives in the session's arena. */
+/* A session's copy of a cache entry: strings live in the session's arena. */
 struct pol_rt_view {
 	enum pol_rt_what what;
-	const char *create; /* arena; NULL unless DDL */
+	const char *create; /* NULL unless DDL */
 	size_t len;
 	unsigned sql_mode;
+	struct pol_callee *callees;
+	size_t ncallees;
 	bool fresh;
 };
+
+static char *pol_adup(struct pol_sess *ps, const char *s)
+{
+	return arena_strndup(&ps->arena, s, strlen(s));
+}
 
 /* Looks schema.name up; false when never read. */
 static bool pol_rt_get(struct pol_sess *ps, const char *schema, const char *name,
@@ -309,14 +376,130 @@ static bool pol_rt_get(struct pol_sess *ps, const char *schema, const char *name
 	if (e) {
 		found = true;
 		v->what = e->what;
-		v->create =
-		    e->create ? arena_strndup(&ps->arena, e->create, strlen(e->create)) : NULL;
+		v->create = e->create ? pol_adup(ps, e->create) : NULL;
 		v->len = e->create ? strlen(e->create) : 0;
 		v->sql_mode = e->sql_mode;
+		v->ncallees = e->ncallees;
+		v->callees = arena_alloc(&ps->arena, (e->ncallees + 1) * sizeof(*v->callees));
+		for (size_t i = 0; i < e->ncallees; i++)
+			v->callees[i] = (struct pol_callee){pol_adup(ps, e->callees[i].schema),
+							    pol_adup(ps, e->callees[i].name)};
 		v->fresh = clk_mono_us() - e->read_mono < (int64_t)POL_ROUTINE_TTL_MS * 1000;
 	}
 	pthread_mutex_unlock(&rt.lock);
 	return found;
+}
+
+/* True when schema.name is known to hold DDL (however long ago it was read). */
+static bool pol_rt_known_ddl(const char *schema, const char *name)
+{
+	if (atomic_load(&rt.nddl) == 0)
+		return false;
+	pthread_mutex_lock(&rt.lock);
+	const struct pol_routine *e = pol_rt_find_locked(schema, name);
+	bool ddl = e && e->what == POL_RT_DDL;
+	pthread_mutex_unlock(&rt.lock);
+	return ddl;
+}
+
+/* ---- resolving a CALL through the bodies it runs ---- */
+
+enum pol_res { POL_RES_PLAIN, POL_RES_DDL, POL_RES_UNKNOWN, POL_RES_NEED };
+
+/* What a CALL runs, gathered from its procedure and those it calls. */
+struct pol_resolved {
+	struct stmt *inner; /* arena: the DDL statements of every body reached */
+	size_t ninner;
+	const char *why; /* arena: why the content is unknown (or unread) */
+	unsigned visits; /* bodies looked at: a CALL graph may fan out */
+};
+
+/* Adds schema.name to the bodies to read (once). */
+static void pol_need_add(struct pol_sess *ps, struct pol_call **needs, size_t *n,
+			 const char *schema, const char *name)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*needs)[i].schema, schema) == 0 &&
+		    strcasecmp((*needs)[i].name, name) == 0)
+			return;
+	struct pol_call *v = arena_alloc(&ps->arena, (*n + 1) * sizeof(*v));
+	if (*n)
+		memcpy(v, *needs, *n * sizeof(*v));
+	v[(*n)++] = (struct pol_call){0, pol_adup(ps, schema), pol_adup(ps, name)};
+	*needs = v;
+}
+
+static const char *pol_why(struct pol_sess *ps, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *pol_why(struct pol_sess *ps, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return pol_adup(ps, buf);
+}
+
+/*
+ * What CALL schema.name runs, from the cache: PLAIN, DDL (out->inner holds
+ * it), UNKNOWN (out->why says why) or NEED (some body is not read or stale:
+ * it joins needs). Follows the CALLs of each body, depth levels deep.
+ */
+static enum pol_res pol_rt_resolve(struct pol_sess *ps, const char *schema, const char *name,
+				   unsigned depth, struct pol_resolved *out,
+				   struct pol_call **needs, size_t *nneeds)
+{
+	struct pol_rt_view v = {0};
+
+	if (depth > POL_ROUTINE_DEPTH || ++out->visits > POL_ROUTINE_VISITS) {
+		out->why = pol_why(ps,
+				   "procedure %s.%s is reached through too many CALLs, so "
+				   "what CALL runs cannot be known",
+				   schema, name);
+		return POL_RES_UNKNOWN;
+	}
+	bool read = pol_rt_get(ps, schema, name, &v) && v.fresh;
+	if (!read || v.what == POL_RT_UNREADABLE || v.what == POL_RT_DYNAMIC) {
+		out->why = pol_why(
+		    ps,
+		    read && v.what == POL_RT_DYNAMIC
+			? "procedure %s.%s runs dynamic SQL (PREPARE / EXECUTE), so what CALL runs "
+			  "cannot be known"
+			: "the body of procedure %s.%s cannot be read through the [guard] account "
+			  "(not found, no privilege, or no [guard] account), so what CALL runs "
+			  "cannot be known",
+		    schema, name);
+		if (read)
+			return POL_RES_UNKNOWN;
+		pol_need_add(ps, needs, nneeds, schema, name);
+		return POL_RES_NEED;
+	}
+	enum pol_res res = POL_RES_PLAIN;
+	if (v.what == POL_RT_DDL && v.create) {
+		struct stmt body;
+		stmt_parse(&ps->arena, v.create, v.len, ps->hs->lex_server | v.sql_mode, &body);
+		struct stmt *all =
+		    arena_alloc(&ps->arena, (out->ninner + body.ninner + 1) * sizeof(*all));
+		if (out->ninner)
+			memcpy(all, out->inner, out->ninner * sizeof(*all));
+		if (body.ninner)
+			memcpy(all + out->ninner, body.inner, body.ninner * sizeof(*all));
+		out->inner = all;
+		out->ninner += body.ninner;
+		res = POL_RES_DDL;
+	}
+	bool need = false;
+	for (size_t i = 0; i < v.ncallees; i++) {
+		enum pol_res r = pol_rt_resolve(ps, v.callees[i].schema, v.callees[i].name,
+						depth + 1, out, needs, nneeds);
+		if (r == POL_RES_UNKNOWN)
+			return r;
+		need |= r == POL_RES_NEED;
+		if (r == POL_RES_DDL)
+			res = r;
+	}
+	return need ? POL_RES_NEED : res;
 }
 
 /* ---- judging a statement as what it runs ---- */
@@ -360,41 +543,26 @@ static void pol_wrap(struct pol_stmt *p, enum ddl_verb verb, struct stmt *inner,
 	p->schema = schema;
 }
 
-/* CALL schema.name of p, its body known as v. */
+/* Statement p, a CALL of a procedure in schema, as resolved to r. */
 static void pol_call_apply(struct pol_sess *ps, struct pol_stmt *p, const char *schema,
-			   const char *name, const struct pol_rt_view *v)
+			   enum pol_res r, const struct pol_resolved *res)
 {
-	char why[512];
-
-	if (v->what == POL_RT_PLAIN)
+	if (r == POL_RES_PLAIN)
 		return;
-	if (v->what == POL_RT_DDL && v->create) {
-		struct stmt body;
-		stmt_parse(&ps->arena, v->create, v->len, ps->hs->lex_server | v->sql_mode, &body);
-		if (body.kind == STMT_DDL && body.ninner > 0) {
-			/* the body runs with its own schema as the current one */
-			pol_wrap(p, DDL_OTHER, body.inner, body.ninner, schema);
-			return;
-		}
+	if (r == POL_RES_DDL) {
+		/* the body runs with its own schema as the current one */
+		pol_wrap(p, DDL_OTHER, res->inner, res->ninner, schema);
+		return;
 	}
 	/* unknown content counts only while DDL is restricted: inside a window
 	 * a CALL runs as it always did */
-	if (!pol_ddl_restricted(ps, schema))
-		return;
-	snprintf(why, sizeof(why),
-		 v->what == POL_RT_UNREADABLE
-		     ? "the body of procedure %s.%s cannot be read through the [guard] account "
-		       "(not found, no privilege, or no [guard] account), so what CALL runs cannot "
-		       "be known"
-		     : "procedure %s.%s runs dynamic SQL or calls other procedures, so what CALL "
-		       "runs cannot be known",
-		 schema, name);
-	pol_mark_unknown(ps, p, why);
+	if (pol_ddl_restricted(ps, schema))
+		pol_mark_unknown(ps, p, res->why);
 }
 
 /* Statement i, p, CALLs [written.]name (written "" when not; dflt is the
- * current schema then): judged now when the body is known and fresh,
- * queued for a read otherwise (pol_routine_fetch). */
+ * current schema then): queued for pol_routine_fetch while DDL is
+ * restricted or the procedure is known to hold DDL. */
 static void pol_call_stmt(struct pol_sess *ps, struct pol_stmt *p, size_t i, const char *written,
 			  const char *dflt, const char *name)
 {
@@ -403,23 +571,13 @@ static void pol_call_stmt(struct pol_sess *ps, struct pol_stmt *p, size_t i, con
 	ps->named_blind = true; /* the body may PREPARE names ddlgate never sees */
 	if (!schema)
 		return; /* the server refuses it: no database selected */
-	struct pol_rt_view v = {0};
-	bool known = pol_rt_get(ps, schema, name, &v);
-	bool restricted = pol_ddl_restricted(ps, schema);
-
-	if (!restricted && !(known && v.what == POL_RT_DDL))
+	if (!pol_ddl_restricted(ps, schema) && !pol_rt_known_ddl(schema, name))
 		return; /* DDL is allowed and nothing says this one changes the schema */
-	if (known && v.fresh) {
-		pol_call_apply(ps, p, schema, name, &v);
-		return;
-	}
 	struct pol_cmd *cmd = &ps->cmd;
 	struct pol_call *calls = arena_alloc(&ps->arena, (cmd->ncalls + 1) * sizeof(*calls));
 	if (cmd->ncalls)
 		memcpy(calls, cmd->calls, cmd->ncalls * sizeof(*calls));
-	calls[cmd->ncalls++] =
-	    (struct pol_call){i, arena_strndup(&ps->arena, schema, strlen(schema)),
-			      arena_strndup(&ps->arena, name, strlen(name))};
+	calls[cmd->ncalls++] = (struct pol_call){i, pol_adup(ps, schema), pol_adup(ps, name)};
 	cmd->calls = calls;
 }
 
@@ -503,7 +661,7 @@ void pol_indirect_stmt(struct pol_sess *ps, size_t i, unsigned mode)
 	}
 	if (p->ddl)
 		return;
-	if (pol_runs_by_name(text, len, mode, false) && pol_ddl_restricted(ps, p->schema))
+	if (pol_runs_by_name(text, len, mode, false, NULL) && pol_ddl_restricted(ps, p->schema))
 		pol_mark_unknown(ps, p,
 				 "the statement CALLs a procedure or EXECUTEs a prepared "
 				 "statement inside it, so what it runs cannot be known");
@@ -532,40 +690,58 @@ static bool pol_quote_ident(const char *id, char *out, size_t n)
 	return true;
 }
 
-/* Applies what the cache knows to every queued CALL of the command. */
-static void pol_calls_apply(struct pol_sess *ps)
+/*
+ * Judges every queued CALL of the command whose bodies (its procedure's and
+ * those it calls) are all read; with fetch, the others stay queued and the
+ * bodies they need are returned in needs, else they count as unreadable.
+ * Returns how many stay queued.
+ */
+static size_t pol_calls_apply(struct pol_sess *ps, bool fetch, struct pol_call **needs,
+			      size_t *nneeds)
 {
-	for (size_t k = 0; k < ps->cmd.ncalls; k++) {
-		const struct pol_call *c = &ps->cmd.calls[k];
-		struct pol_rt_view v = {.what = POL_RT_UNREADABLE};
-		(void)pol_rt_get(ps, c->schema, c->name, &v);
-		pol_call_apply(ps, &ps->cmd.stmts[c->stmt], c->schema, c->name, &v);
+	struct pol_cmd *cmd = &ps->cmd;
+	size_t kept = 0;
+	for (size_t k = 0; k < cmd->ncalls; k++) {
+		const struct pol_call c = cmd->calls[k];
+		struct pol_resolved res = {0};
+		size_t before = *nneeds;
+		enum pol_res r = pol_rt_resolve(ps, c.schema, c.name, 0, &res, needs, nneeds);
+		if (r == POL_RES_NEED && fetch) {
+			cmd->calls[kept++] = c;
+			continue;
+		}
+		*nneeds = before; /* decided without them */
+		pol_call_apply(ps, &cmd->stmts[c.stmt], c.schema,
+			       r == POL_RES_NEED ? POL_RES_UNKNOWN : r, &res);
 	}
-	ps->cmd.ncalls = 0;
+	cmd->ncalls = kept;
+	return kept;
 }
 
 /*
- * Reads the bodies of the command's queued CALLs on a guard worker.
- * Returns true when the command now waits (cmd.state POL_CMD_PROBING,
- * pol_routine_done resumes it); false when everything is decided now
- * (without a [guard] account each body counts as unreadable).
+ * Judges the command's queued CALLs, reading the procedure bodies they need
+ * on a guard worker, a few rounds at most (a body read may name further
+ * procedures). Returns true when the command now waits (cmd.state
+ * POL_CMD_PROBING, pol_routine_done resumes it); false when every CALL is
+ * decided (bodies that cannot be read, e.g. without a [guard] account,
+ * count as unreadable).
  */
 bool pol_routine_fetch(struct pol_sess *ps)
 {
 	struct pol_cmd *cmd = &ps->cmd;
+	struct pol_call *needs = NULL;
+	size_t nneeds = 0;
+
 	if (cmd->ncalls == 0)
 		return false;
-	if (!guard_enabled()) {
-		for (size_t k = 0; k < cmd->ncalls; k++)
-			pol_rt_store(cmd->calls[k].schema, cmd->calls[k].name, NULL, 0);
-		pol_calls_apply(ps);
+	bool fetch = guard_enabled() && cmd->call_rounds < POL_ROUTINE_ROUNDS;
+	if (pol_calls_apply(ps, fetch, &needs, &nneeds) == 0)
 		return false;
-	}
-	struct guard_job *j = guard_job_new(cmd->ncalls);
-	for (size_t k = 0; k < cmd->ncalls; k++) {
+	struct guard_job *j = guard_job_new(nneeds);
+	for (size_t k = 0; k < nneeds; k++) {
 		char sql[1024], qs[400], qn[400];
-		if (pol_quote_ident(cmd->calls[k].schema, qs, sizeof(qs)) &&
-		    pol_quote_ident(cmd->calls[k].name, qn, sizeof(qn))) {
+		if (pol_quote_ident(needs[k].schema, qs, sizeof(qs)) &&
+		    pol_quote_ident(needs[k].name, qn, sizeof(qn))) {
 			snprintf(sql, sizeof(sql), "SHOW CREATE PROCEDURE %s.%s", qs, qn);
 			guard_job_set(j, k, sql);
 		}
@@ -573,9 +749,12 @@ bool pol_routine_fetch(struct pol_sess *ps)
 	}
 	if (!guard_submit(j, ps->s, pol_routine_done, j)) {
 		guard_job_release(j);
-		pol_calls_apply(ps);
+		(void)pol_calls_apply(ps, false, &needs, &nneeds);
 		return false;
 	}
+	cmd->reading = needs;
+	cmd->nreading = nneeds;
+	cmd->call_rounds++;
 	cmd->job = j;
 	cmd->routine_wait = true;
 	cmd->state = POL_CMD_PROBING;
@@ -589,15 +768,16 @@ static void pol_routine_done(struct sess *s, void *arg)
 	if (!ps || ps->cmd.state != POL_CMD_PROBING || !ps->cmd.routine_wait || ps->cmd.job != arg)
 		return; /* not the read this command waits for */
 	struct pol_cmd *cmd = &ps->cmd;
-	for (size_t k = 0; k < cmd->ncalls && k < guard_job_count(cmd->job); k++)
-		pol_rt_store(cmd->calls[k].schema, cmd->calls[k].name,
+	for (size_t k = 0; k < cmd->nreading && k < guard_job_count(cmd->job); k++)
+		pol_rt_store(cmd->reading[k].schema, cmd->reading[k].name,
 			     guard_job_result(cmd->job, k), ps->hs->lex_server);
 	guard_job_release(cmd->job);
 	cmd->job = NULL;
 	cmd->routine_wait = false;
-	pol_calls_apply(ps);
-
 	cmd->state = POL_CMD_JUDGING;
+	if (pol_routine_fetch(ps))
+		return; /* the bodies named further procedures: another read */
+
 	enum pol_step step = pol_continue(ps);
 	if (step != POL_DONE) {
 		(void)pol_wait(ps, step);

@@ -7,9 +7,9 @@ the server and are audited: SQL EXECUTE of a name prepared (while a window
 was open) from a DDL literal or from a variable, COM_STMT_EXECUTE of
 statement id 0xFFFFFFFF (MariaDB's "the last statement prepared", checked
 against the server itself first), and CALL of a procedure whose body
-(read through the [guard] account) holds DDL or dynamic SQL. A procedure
-without DDL and ordinary prepared queries keep working while the window is
-closed; without a [guard] account a CALL counts as unknown only while DDL
+(read through the [guard] account) holds DDL or dynamic SQL, itself or in
+the procedures it CALLs. A procedure without DDL and ordinary prepared
+queries keep working while the window is closed; without a [guard] account a CALL counts as unknown only while DDL
 is restricted.
 """
 
@@ -194,6 +194,8 @@ PROCEDURES = {
 		 "DEALLOCATE PREPARE x; END",
 	"p_nested": "BEGIN CALL p_alter(); END",
 	"p_plain": "BEGIN SELECT COUNT(*) FROM w; END",
+	"p_calls_plain": "BEGIN CALL p_plain(); END",
+	"p_self": "BEGIN CALL p_self(); END",
 }
 
 
@@ -215,6 +217,7 @@ def test_call_is_judged_by_the_procedure_body():
 	assert_refused_and_audited(gw, c, "CALL p_alter()")
 	assert_refused_and_audited(gw, c, "CALL p_dyn()")
 	assert_refused_and_audited(gw, c, "CALL p_nested()")
+	assert_refused_and_audited(gw, c, "CALL p_self()")  # followed until too deep
 	assert_refused_and_audited(gw, c, "CALL no_such_procedure()")
 	other = h.connect(gw, database=None)
 	assert_refused_and_audited(gw, other, f"CALL {SCHEMA}.p_alter()")
@@ -226,6 +229,7 @@ def test_call_is_judged_by_the_procedure_body():
 	assert_refused_and_audited(gw, c, "EXECUTE cp")
 	# a procedure without DDL runs while the window is closed
 	assert h.scalar(c, "CALL p_plain()") == 1
+	assert h.scalar(c, "CALL p_calls_plain()") == 1  # followed into p_plain
 	assert h.scalar(c, "SELECT COUNT(*) FROM w") == 1
 	assert snapshot() == before, "a CALL changed the schema while the window was closed"
 	assert "w" in [r[0] for r in db().query(
