@@ -20,7 +20,10 @@
  *        with the outcome (pol_record.c); a DDL's record must be durable
  *        before the client sees the answer (return false, release later).
  *        A prepared DDL is remembered (pol_prep.c) and judged again at each
- *        COM_STMT_EXECUTE. The admin endpoints live in pol_admin.c.
+ *        COM_STMT_EXECUTE (id 0xFFFFFFFF: the last one prepared); EXECUTE
+ *        name and CALL are judged as what they run (pol_routine.c: the
+ *        names SQL PREPARE bound, procedure bodies read through the guard
+ *        account). The admin endpoints live in pol_admin.c.
  *
  * Threads: every hook_* call runs on the session's event-loop thread. The
  * guard workers, the audit writer, the cluster worker and the hold ticker
