@@ -77,7 +77,8 @@ struct pol_named {
 	size_t len;
 	char *schema;  /* owned; current schema at prepare time; NULL = none */
 	unsigned mode; /* lex mode at prepare time */
-	bool ddl;      /* the text is DDL, or unknown */
+	unsigned gen;  /* the session's blind_gen when it was learnt */
+	bool ddl;      /* the text is DDL, unknown, or a CALL */
 };
 
 /* A CALL of the current command judged by its procedure's body (or a
@@ -120,6 +121,8 @@ struct pol_stmt {
 	char *held_who;	 /* borrowed (arena): the migration it waited for */
 	bool done;	 /* its result was attributed */
 	bool call;	 /* a CALL: prepared, its executes are watched */
+	bool binds;	 /* may PREPARE names out of sight (an unread CALL body,
+			    EXECUTE IMMEDIATE): once it ran, names are unsure */
 };
 
 /*
@@ -188,8 +191,9 @@ struct pol_sess {
 				    COM_STMT_EXECUTE of id 0xFFFFFFFF runs */
 	struct pol_named *named; /* owned: SQL PREPARE names */
 	size_t nnamed, capnamed;
-	bool named_blind;   /* a CALL or EXECUTE IMMEDIATE ran: names may be bound
-			       that ddlgate never saw */
+	unsigned blind_gen; /* bumped when a CALL or EXECUTE IMMEDIATE may have bound
+			       names out of ddlgate's sight: what it learnt of
+			       names before is no longer sure */
 	long lock_wait;	    /* session lock_wait_timeout, seconds */
 	bool ansi_quotes;   /* sql_mode makes "..." an identifier */
 	struct arena arena; /* one command's text, parse and messages */
@@ -265,7 +269,7 @@ bool pol_indirect_maybe(struct pol_sess *ps, uint8_t com, const char *kw, size_t
 bool pol_ddl_restricted(struct pol_sess *ps, const char *schema);
 void pol_indirect_stmt(struct pol_sess *ps, size_t i, unsigned mode);
 bool pol_routine_fetch(struct pol_sess *ps);
-void pol_indirect_learn(struct pol_sess *ps, const struct pol_stmt *p, unsigned mode);
+void pol_indirect_learn(struct pol_sess *ps, const struct pol_stmt *p, unsigned mode, bool ok);
 void pol_routine_forget_all(void);
 
 /* pol_record.c */

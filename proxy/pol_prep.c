@@ -92,7 +92,7 @@ void pol_named_clear(struct pol_sess *ps)
 	free(ps->named);
 	ps->named = NULL;
 	ps->capnamed = 0;
-	ps->named_blind = false;
+	ps->blind_gen = 0;
 }
 
 /*
@@ -105,7 +105,7 @@ void pol_named_set(struct pol_sess *ps, const char *name, const char *sql, const
 {
 	pol_named_forget(ps, name);
 	if (ps->nnamed >= POL_MAX_NAMED) {
-		ps->named_blind = true;
+		ps->blind_gen++; /* the name is not kept: it counts as unseen */
 		return;
 	}
 	if (ps->nnamed == ps->capnamed) {
@@ -119,5 +119,6 @@ void pol_named_set(struct pol_sess *ps, const char *name, const char *sql, const
 	pn->len = pn->sql ? strlen(pn->sql) : 0;
 	pn->schema = schema && ddl ? mem_strdup(schema, "prepared names") : NULL;
 	pn->mode = mode;
+	pn->gen = ps->blind_gen;
 	pn->ddl = ddl;
 }

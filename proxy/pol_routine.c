@@ -549,6 +549,8 @@ static void pol_call_apply(struct pol_sess *ps, struct pol_stmt *p, const char *
 {
 	if (r == POL_RES_PLAIN)
 		return;
+	if (r != POL_RES_DDL)
+		p->binds = true; /* a body ddlgate cannot know may PREPARE names */
 	if (r == POL_RES_DDL) {
 		/* the body runs with its own schema as the current one */
 		pol_wrap(p, DDL_OTHER, res->inner, res->ninner, schema);
@@ -568,11 +570,14 @@ static void pol_call_stmt(struct pol_sess *ps, struct pol_stmt *p, size_t i, con
 {
 	const char *schema = written[0] ? written : dflt;
 	p->call = true;
-	ps->named_blind = true; /* the body may PREPARE names ddlgate never sees */
 	if (!schema)
 		return; /* the server refuses it: no database selected */
-	if (!pol_ddl_restricted(ps, schema) && !pol_rt_known_ddl(schema, name))
-		return; /* DDL is allowed and nothing says this one changes the schema */
+	if (!pol_ddl_restricted(ps, schema) && !pol_rt_known_ddl(schema, name)) {
+		/* DDL is allowed and nothing says this one changes the schema; its
+		 * body, unread, may PREPARE names ddlgate never sees */
+		p->binds = true;
+		return;
+	}
 	struct pol_cmd *cmd = &ps->cmd;
 	struct pol_call *calls = arena_alloc(&ps->arena, (cmd->ncalls + 1) * sizeof(*calls));
 	if (cmd->ncalls)
@@ -616,12 +621,13 @@ void pol_indirect_stmt(struct pol_sess *ps, size_t i, unsigned mode)
 				 pn->schema
 				     ? arena_strndup(&ps->arena, pn->schema, strlen(pn->schema))
 				     : NULL);
-		} else if (!pn && ps->named_blind && pol_ddl_restricted(ps, p->schema)) {
+		} else if (((!pn && ps->blind_gen) || (pn && pn->gen < ps->blind_gen)) &&
+			   pol_ddl_restricted(ps, p->schema)) {
 			pol_mark_unknown(
 			    ps, p,
-			    "EXECUTE runs a statement prepared where ddlgate could not "
-			    "see it (inside a procedure or EXECUTE IMMEDIATE), so its "
-			    "text cannot be known");
+			    "EXECUTE runs a statement that may have been prepared where "
+			    "ddlgate could not see it (inside a procedure or EXECUTE "
+			    "IMMEDIATE), so its text cannot be known");
 		}
 		return;
 	}
@@ -638,7 +644,7 @@ void pol_indirect_stmt(struct pol_sess *ps, size_t i, unsigned mode)
 	const char *text = p->sql;
 	size_t len = p->len;
 	if (p->st.keyword && strcmp(p->st.keyword, "EXECUTE") == 0) {
-		ps->named_blind = true; /* EXECUTE IMMEDIATE 'PREPARE ...' binds a name */
+		p->binds = true; /* EXECUTE IMMEDIATE 'PREPARE ...' binds a name */
 		if (!p->st.prepare_text)
 			return;
 		/* EXECUTE IMMEDIATE 'literal': what the literal runs */
@@ -798,15 +804,15 @@ static void pol_routine_done(struct sess *s, void *arg)
  * while a prepared DDL exists (the id of the newest statement is what
  * COM_STMT_EXECUTE 0xFFFFFFFF runs) or of a CALL (its executes are
  * watched). Sessions that do none of this pay a few keyword compares.
- * Any CALL also marks the session blind to names (its body may PREPARE
- * some), whichever path it then takes.
+ * A CALL forwarded here unread makes the session blind to names (its body
+ * may PREPARE some).
  */
 bool pol_indirect_maybe(struct pol_sess *ps, uint8_t com, const char *kw, size_t kwlen,
 			const char *sql, size_t len)
 {
 	if (com == COM_STMT_PREPARE && ps->nprep > 0)
 		return true;
-	bool names = ps->nnamed > 0 || ps->named_blind;
+	bool names = ps->nnamed > 0 || ps->blind_gen > 0;
 	if (sqlscan_kw(kw, kwlen, "EXECUTE"))
 		return names;
 	if (names && (sqlscan_kw(kw, kwlen, "DEALLOCATE") || sqlscan_kw(kw, kwlen, "DROP")))
@@ -819,21 +825,28 @@ bool pol_indirect_maybe(struct pol_sess *ps, uint8_t com, const char *kw, size_t
 	}
 	if (!call)
 		return false;
-	ps->named_blind = true; /* the body may PREPARE names ddlgate never sees */
-	if (com == COM_STMT_PREPARE || atomic_load(&rt.nddl) > 0)
+	if (com == COM_STMT_PREPARE || atomic_load(&rt.nddl) > 0 ||
+	    pol_ddl_restricted(ps, ps->hs->schema[0] ? ps->hs->schema : NULL))
 		return true;
-	return pol_ddl_restricted(ps, ps->hs->schema[0] ? ps->hs->schema : NULL);
+	ps->blind_gen++; /* forwarded unread: its body may PREPARE names */
+	return false;
 }
 
 /*
- * The server answered statement p with OK: what it bound, forgot or
+ * The server answered statement p (ok: with OK): what it bound, forgot or
  * changed. PREPARE name binds name (to its text when that is DDL or a
  * CALL, to "unknown" when from a variable), DEALLOCATE forgets it, a routine
- * or database DDL makes the procedure bodies read so far stale.
+ * or database DDL makes the procedure bodies read so far stale, and a
+ * statement that may bind names out of sight makes every name unsure.
  */
-void pol_indirect_learn(struct pol_sess *ps, const struct pol_stmt *p, unsigned mode)
+void pol_indirect_learn(struct pol_sess *ps, const struct pol_stmt *p, unsigned mode, bool ok)
 {
 	char schema[192], name[192];
+
+	if (p->binds)
+		ps->blind_gen++; /* even an error may come after the body bound names */
+	if (!ok)
+		return;
 
 	if (p->st.prepare_name) {
 		const char *text = p->st.prepare_text;

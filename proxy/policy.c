@@ -555,8 +555,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			bool started = pol_apply_result(ps, p, r);
 			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE)
 				pol_memory_commit(ps, p); /* a prepare runs nothing yet */
-			if (r->ok && !r->aborted && cmd->com == COM_QUERY)
-				pol_indirect_learn(ps, p, pol_lex_mode(ps, p->ansi));
+			if (!r->aborted && cmd->com != COM_STMT_PREPARE)
+				pol_indirect_learn(ps, p, pol_lex_mode(ps, p->ansi), r->ok);
 			if (started && cluster_wait_held(s, pol_durable_fn, NULL, 1000)) {
 				/* the client learns it holds the floor once every ddlgate can
 				 * see it: after the cluster lock is taken */

@@ -196,6 +196,7 @@ PROCEDURES = {
 	"p_plain": "BEGIN SELECT COUNT(*) FROM w; END",
 	"p_calls_plain": "BEGIN CALL p_plain(); END",
 	"p_self": "BEGIN CALL p_self(); END",
+	"p_rebind": "BEGIN PREPARE q FROM 'ALTER TABLE w ADD COLUMN e9 INT NULL'; END",
 }
 
 
@@ -239,6 +240,24 @@ def test_call_is_judged_by_the_procedure_body():
 	open_window(gw)
 	assert h.run_err(c, "CALL p_alter()") is None
 	assert "e5" in columns()
+	c.close()
+
+
+def test_a_name_bound_inside_a_procedure_is_not_trusted():
+	"""A procedure run inside a window can PREPARE a name again out of
+	ddlgate's sight: once the window closes, EXECUTE of that name is DDL of
+	unknown content."""
+	gw, c = with_procedures(guard=True)
+	open_window(gw)
+	assert h.run_err(c, "PREPARE q FROM 'SELECT COUNT(*) FROM w'") is None
+	assert h.run_err(c, "CALL p_rebind()") is None  # q now holds the ALTER
+	close_window(gw)
+	before = snapshot()
+	assert_refused_and_audited(gw, c, "EXECUTE q")
+	assert snapshot() == before and "e9" not in columns()
+	# prepared again in sight of ddlgate, the name is known again
+	assert h.run_err(c, "PREPARE q FROM 'SELECT COUNT(*) FROM w'") is None
+	assert h.scalar(c, "EXECUTE q") == 1
 	c.close()
 
 
