@@ -638,6 +638,7 @@ void hook_shutdown(void)
 	pol.audit = NULL; /* serve.c closes it next */
 	pthread_mutex_unlock(&pol.lock);
 	snap_put(old);
+	pol_routine_forget_all();
 }
 
 /*
