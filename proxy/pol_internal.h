@@ -7,7 +7,10 @@
  *   pol_wait.c    the waits a judgement may need (guard probes, the cluster
  *                 lock poll, holds) and the hold ticker thread
  *   pol_memory.c  per-session migration membership and migration memory
- *   pol_prep.c    the prepared-DDL registry (judged again at each execute)
+ *   pol_prep.c    the prepared-DDL registry (judged again at each execute),
+ *                 the last COM_STMT_PREPARE id, and the names SQL PREPARE bound
+ *   pol_routine.c indirect execution: EXECUTE name and CALL judged as what
+ *                 they run (procedure bodies read through the guard account)
  *   pol_record.c  the audit record of a judged statement
  *   pol_admin.c   the admin endpoints /status, /sessions, /window/open, /window/close
  *
@@ -71,6 +74,26 @@ struct pol_prep {
 	unsigned nparams; /* its ? placeholders */
 };
 
+/* A name the session bound with SQL PREPARE name FROM ..., learnt from the
+ * server's OK: EXECUTE name runs it. Names are case-insensitive. */
+struct pol_named {
+	char *name; /* owned */
+	char *sql;  /* owned: the prepared text; NULL = from a variable (unknown) */
+	size_t len;
+	char *schema;  /* owned; current schema at prepare time; NULL = none */
+	unsigned mode; /* lex mode at prepare time */
+	unsigned gen;  /* the session's blind_gen when it was learnt */
+	bool ddl;      /* the text is DDL, unknown, or a CALL */
+};
+
+/* A CALL of the current command judged by its procedure's body (or a
+ * body to read for one). */
+struct pol_call {
+	size_t stmt;	    /* index in cmd.stmts (unused for a body to read) */
+	const char *schema; /* borrowed (arena) */
+	const char *name;   /* borrowed (arena) */
+};
+
 /* One statement of the current command. Lives in the session's arena for
  * one command. */
 struct pol_stmt {
@@ -107,6 +130,9 @@ struct pol_stmt {
 	int64_t held_us; /* how long it waited for a migration (conflict = hold) */
 	char *held_who;	 /* borrowed (arena): the migration it waited for */
 	bool done;	 /* its result was attributed */
+	bool call;	 /* a CALL: prepared, its executes are watched */
+	bool binds;	 /* may PREPARE names out of sight (an unread CALL body,
+			    EXECUTE IMMEDIATE): once it ran, names are unsure */
 };
 
 /*
@@ -156,6 +182,12 @@ struct pol_cmd {
 	size_t job_stmt;
 	unsigned nparams;     /* COM_STMT_EXECUTE: parameters of the prepared statement */
 	unsigned intent_wait; /* intent records not yet durable (POL_CMD_INTENT) */
+	struct pol_call *calls; /* borrowed: arena; CALLs judged by procedure bodies */
+	size_t ncalls;
+	struct pol_call *reading; /* borrowed: arena; the bodies cmd.job reads */
+	size_t nreading;
+	unsigned call_rounds; /* body reads so far */
+	bool routine_wait;    /* cmd.job reads procedure bodies, not facts */
 };
 
 /* A claim on the floor whose answer waits for the account's grant check. */
@@ -183,6 +215,13 @@ struct pol_sess {
 	bool log_lost;	       /* the log overflowed: copies start empty (conservative) */
 	struct pol_prep *prep; /* owned: prepared DDL by statement id */
 	size_t nprep, capprep;
+	uint32_t last_prep;	 /* the server's last COM_STMT_PREPARE id (0 = none): what
+				    COM_STMT_EXECUTE of id 0xFFFFFFFF runs */
+	struct pol_named *named; /* owned: SQL PREPARE names */
+	size_t nnamed, capnamed;
+	unsigned blind_gen; /* bumped when a CALL or EXECUTE IMMEDIATE may have bound
+			       names out of ddlgate's sight: what it learnt of
+			       names before is no longer sure */
 	long lock_wait;	    /* session lock_wait_timeout, seconds */
 	bool ansi_quotes;   /* sql_mode makes "..." an identifier */
 	struct arena arena; /* one command's text, parse and messages */
@@ -246,6 +285,25 @@ struct pol_prep *pol_prep_find(struct pol_sess *ps, uint32_t id);
 void pol_prep_del(struct pol_sess *ps, struct pol_prep *pp);
 void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p);
 void pol_prep_clear(struct pol_sess *ps);
+struct pol_named *pol_named_find(struct pol_sess *ps, const char *name);
+void pol_named_set(struct pol_sess *ps, const char *name, const char *sql, const char *schema,
+		   unsigned mode, bool ddl);
+void pol_named_forget(struct pol_sess *ps, const char *name);
+void pol_named_clear(struct pol_sess *ps);
+
+/* pol_routine.c */
+#define POL_LAST_PREPARED 0xFFFFFFFFu /* COM_STMT_EXECUTE: the last statement prepared */
+#define POL_ROUTINE_TTL_MS 3000	      /* how long a procedure body read is trusted */
+enum pol_indirect { POL_IND_NONE, POL_IND_EXECUTE, POL_IND_DEALLOCATE, POL_IND_CALL };
+enum pol_indirect pol_indirect_target(const char *sql, size_t len, unsigned mode, char *schema,
+				      size_t schemalen, char *name, size_t namelen);
+bool pol_indirect_maybe(struct pol_sess *ps, uint8_t com, const char *kw, size_t kwlen,
+			const char *sql, size_t len);
+bool pol_ddl_restricted(struct pol_sess *ps, const char *schema);
+void pol_indirect_stmt(struct pol_sess *ps, size_t i, unsigned mode);
+bool pol_routine_fetch(struct pol_sess *ps);
+void pol_indirect_learn(struct pol_sess *ps, const struct pol_stmt *p, unsigned mode, bool ok);
+void pol_routine_forget_all(void);
 
 /* pol_record.c */
 bool pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outcome o, uint16_t code,

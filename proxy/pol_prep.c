@@ -1,6 +1,9 @@
-/* The prepared-statement registry of a session: texts judged and recorded again at each
- * COM_STMT_EXECUTE. */
+/* The prepared-statement registries of a session: statements prepared with COM_STMT_PREPARE
+ * that are judged (DDL, CALL) or recorded again at each COM_STMT_EXECUTE, and the names SQL
+ * PREPARE bound (judged at EXECUTE name). */
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "proxy/mem.h"
 #include "proxy/pol_internal.h"
@@ -64,4 +67,74 @@ void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p)
 	pp->schema = p->schema ? mem_strdup(p->schema, "prepared DDL") : NULL;
 	pp->ansi = p->ansi;
 	pp->nparams = pol_prep_params(p->sql, p->len, p->ansi);
+}
+
+/* ---- names bound by SQL PREPARE ---- */
+
+/* Above this many names the registry stops growing and the session counts
+ * as blind (names ddlgate did not keep): the server allows thousands. */
+#define POL_MAX_NAMED 1024
+
+/* The name's entry (case-insensitive, as the server compares), or NULL. */
+struct pol_named *pol_named_find(struct pol_sess *ps, const char *name)
+{
+	for (size_t i = 0; i < ps->nnamed; i++)
+		if (strcasecmp(ps->named[i].name, name) == 0)
+			return &ps->named[i];
+	return NULL;
+}
+
+static void pol_named_del(struct pol_sess *ps, struct pol_named *pn)
+{
+	free(pn->name);
+	free(pn->sql);
+	free(pn->schema);
+	*pn = ps->named[--ps->nnamed];
+}
+
+/* DEALLOCATE / DROP PREPARE name: the server forgot it. */
+void pol_named_forget(struct pol_sess *ps, const char *name)
+{
+	struct pol_named *pn = pol_named_find(ps, name);
+	if (pn)
+		pol_named_del(ps, pn);
+}
+
+/* COM_RESET_CONNECTION / COM_CHANGE_USER / the end: every name is gone. */
+void pol_named_clear(struct pol_sess *ps)
+{
+	while (ps->nnamed)
+		pol_named_del(ps, &ps->named[0]);
+	free(ps->named);
+	ps->named = NULL;
+	ps->capnamed = 0;
+	ps->blind_gen = 0;
+}
+
+/*
+ * The server accepted PREPARE name FROM ...: name now runs sql (copied;
+ * NULL = from a variable, content unknown), read in lex mode with schema
+ * as the current schema. Replaces what name ran before, as the server does.
+ */
+void pol_named_set(struct pol_sess *ps, const char *name, const char *sql, const char *schema,
+		   unsigned mode, bool ddl)
+{
+	pol_named_forget(ps, name);
+	if (ps->nnamed >= POL_MAX_NAMED) {
+		ps->blind_gen++; /* the name is not kept: it counts as unseen */
+		return;
+	}
+	if (ps->nnamed == ps->capnamed) {
+		ps->capnamed = ps->capnamed ? ps->capnamed * 2 : 4;
+		ps->named =
+		    mem_realloc(ps->named, ps->capnamed * sizeof(*ps->named), "prepared names");
+	}
+	struct pol_named *pn = &ps->named[ps->nnamed++];
+	pn->name = mem_strdup(name, "prepared names");
+	pn->sql = sql && ddl ? mem_strdup(sql, "prepared names") : NULL;
+	pn->len = pn->sql ? strlen(pn->sql) : 0;
+	pn->schema = schema && ddl ? mem_strdup(schema, "prepared names") : NULL;
+	pn->mode = mode;
+	pn->gen = ps->blind_gen;
+	pn->ddl = ddl;
 }

@@ -20,7 +20,10 @@
  *        with the outcome (pol_record.c); a DDL's record must be durable
  *        before the client sees the answer (return false, release later).
  *        A prepared DDL is remembered (pol_prep.c) and judged again at each
- *        COM_STMT_EXECUTE. The admin endpoints live in pol_admin.c.
+ *        COM_STMT_EXECUTE (id 0xFFFFFFFF: the last one prepared); EXECUTE
+ *        name and CALL are judged as what they run (pol_routine.c: the
+ *        names SQL PREPARE bound, procedure bodies read through the guard
+ *        account). The admin endpoints live in pol_admin.c.
  *
  * Threads: every hook_* call runs on the session's event-loop thread. The
  * guard workers, the audit writer, the cluster worker and the hold ticker
@@ -141,12 +144,21 @@ void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
 {
 	struct pol_sess *ps = hs->policy;
 	(void)s;
-	/* a DDL is judged again at each execute; a statement the audit records
-	 * (record = writes | all) is recorded at each execute */
-	if (!ps || ps->cmd.state != POL_CMD_FORWARDED || ps->cmd.com != COM_STMT_PREPARE ||
-	    ps->cmd.n != 1 || !(ps->cmd.stmts[0].ddl || ps->cmd.stmts[0].record))
+	if (!ps || ps->cmd.state != POL_CMD_FORWARDED || ps->cmd.com != COM_STMT_PREPARE)
 		return;
-	pol_prep_add(ps, stmt_id, &ps->cmd.stmts[0]);
+	ps->last_prep = stmt_id; /* what COM_STMT_EXECUTE of 0xFFFFFFFF runs, DDL or not */
+	if (ps->cmd.n != 1)
+		return;
+	/* a DDL or CALL is judged again at each execute; a statement the audit
+	 * records (record = writes | all) is recorded at each execute */
+	if (ps->cmd.stmts[0].ddl || ps->cmd.stmts[0].call || ps->cmd.stmts[0].record) {
+		pol_prep_add(ps, stmt_id, &ps->cmd.stmts[0]);
+	} else {
+		/* the server may reuse the id of a statement closed unseen */
+		struct pol_prep *old = pol_prep_find(ps, stmt_id);
+		if (old)
+			pol_prep_del(ps, old);
+	}
 }
 
 void hook_session_begin(struct sess *s, struct hook_sess *hs)
@@ -197,6 +209,7 @@ void hook_session_end(struct sess *s, struct hook_sess *hs)
 	pol_memory_reset(ps);
 	rules_migration_free(ps->memory);
 	pol_prep_clear(ps);
+	pol_named_clear(ps);
 	arena_cleanup(&ps->arena);
 	snap_put(ps->conf);
 	free(ps);
@@ -211,6 +224,8 @@ void hook_session_reset(struct sess *s, struct hook_sess *hs)
 	pol_abort_cmd(ps);
 	pol_conf_refresh(ps);
 	pol_prep_clear(ps); /* both close every prepared statement */
+	pol_named_clear(ps);
+	ps->last_prep = 0;
 	/* COM_RESET_CONNECTION drops named locks; COM_CHANGE_USER may change the user */
 	char host[64];
 	pol_client_host(hs, host, sizeof(host));
@@ -415,7 +430,11 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	if ((payload[0] == COM_STMT_EXECUTE || payload[0] == COM_STMT_CLOSE) && len >= 5) {
 		uint32_t id = (uint32_t)payload[1] | (uint32_t)payload[2] << 8 |
 			      (uint32_t)payload[3] << 16 | (uint32_t)payload[4] << 24;
-		struct pol_prep *pp = pol_prep_find(ps, id);
+		if (id == POL_LAST_PREPARED) /* MariaDB: the last statement prepared */
+			id = ps->last_prep;
+		if (payload[0] == COM_STMT_CLOSE && id == ps->last_prep)
+			ps->last_prep = 0; /* the server forgets it too */
+		struct pol_prep *pp = id ? pol_prep_find(ps, id) : NULL;
 		if (!pp)
 			return HOOK_FORWARD; /* not a DDL (or unknown: the server refuses it) */
 		if (payload[0] == COM_STMT_CLOSE) {
@@ -468,7 +487,9 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	 * sure what the server will run, so it is DDL of unknown content. */
 	bool ambiguous = classify_ambiguous(sql, sqllen, mode);
 	if (!exec && !ambiguous && kind != STMT_DDL && kind != STMT_DCL &&
-	    !ci.has_ddlgate_comment && !ci.multi && pol_fast(ps, sql, sqllen, kind, &ci)) {
+	    !ci.has_ddlgate_comment && !ci.multi &&
+	    !pol_indirect_maybe(ps, payload[0], ci.keyword, ci.keyword_len, sql, sqllen) &&
+	    pol_fast(ps, sql, sqllen, kind, &ci)) {
 		if (kind == STMT_DML && migration_sess_active(&ps->mig) &&
 		    sqlscan_is_write_kw(ci.keyword, ci.keyword_len)) {
 			/* learnt now, not at the OK: forgetting is the careful side */
@@ -527,6 +548,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		pol_prepare_stmt(ps, p, ansi);
 		if (ambiguous)
 			pol_mark_ambiguous(p);
+		else
+			pol_indirect_stmt(ps, i, pol_lex_mode(ps, ansi));
 		p->ansi = ansi;
 		if (p->set_ansi >= 0)
 			ansi = p->set_ansi == 1;
@@ -543,6 +566,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		return HOOK_REJECT;
 	if (cmd->n > 1)
 		cmd->scratch = pol_memory_copy(ps);
+	if (pol_routine_fetch(ps))
+		return HOOK_WAIT; /* procedure bodies are read; pol_routine_done judges */
 	enum pol_step step = pol_continue(ps);
 	if (step != POL_DONE)
 		return pol_wait(ps, step);
@@ -603,6 +628,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 	if (!ps || ps->cmd.state != POL_CMD_FORWARDED)
 		return true;
 	struct pol_cmd *cmd = &ps->cmd;
+	if (cmd->com == COM_STMT_PREPARE && !r->ok)
+		ps->last_prep = 0; /* a failed prepare leaves no last statement */
 	if (r->stmt_id && r->ok && cmd->com == COM_STMT_PREPARE) {
 		size_t before = ps->nprep;
 		hook_stmt_prepared(s, hs, r->stmt_id);
@@ -620,6 +647,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			held_back += floor_held;
 			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE)
 				pol_memory_commit(ps, p); /* a prepare runs nothing yet */
+			if (!r->aborted && cmd->com != COM_STMT_PREPARE)
+				pol_indirect_learn(ps, p, pol_lex_mode(ps, p->ansi), r->ok);
 			if (started && cluster_wait_held(s, pol_durable_fn, NULL, 1000)) {
 				/* the client learns it holds the floor once every ddlgate can
 				 * see it: after the cluster lock is taken */
@@ -706,6 +735,7 @@ void hook_shutdown(void)
 	pol.audit = NULL; /* serve.c closes it next */
 	pthread_mutex_unlock(&pol.lock);
 	snap_put(old);
+	pol_routine_forget_all();
 }
 
 /*

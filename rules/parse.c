@@ -476,6 +476,7 @@ static void prepared_text(struct parser *p, struct stmt *s)
 	    (ps_pk(p, 1)->type == LEX_EOF || lex_is_op(ps_pk(p, 1), ";"))) {
 		ps_adv(p);
 		const char *text = ps_unquote(p, t);
+		s->prepare_text = text;
 		struct stmt in;
 		parse_nested(p, text, strlen(text), &in);
 		if (in.kind == STMT_DDL || in.kind == STMT_DCL) {
@@ -519,6 +520,7 @@ static void parse_execute(struct parser *p, struct stmt *s)
 				      lex_is_word(ps_pk(p, 1), "USING"))) {
 		ps_adv(p);
 		const char *text = ps_unquote(p, t);
+		s->prepare_text = text;
 		struct stmt in;
 		parse_nested(p, text, strlen(text), &in);
 		if (in.kind == STMT_DDL || in.kind == STMT_DCL) {

@@ -181,6 +181,8 @@ struct stmt {
 	struct stmt_name routine;     /* CREATE/DROP TRIGGER, PROCEDURE, FUNCTION, EVENT: its name
 	                               * (CREATE TRIGGER's table is objects[0]) */
 	const char *prepare_name;     /* PREPARE name FROM ... */
+	const char *prepare_text;     /* PREPARE name FROM 'literal', EXECUTE IMMEDIATE 'literal':
+	                               * the literal's text, unquoted (what runs); NULL for @var */
 	bool body_has_ddl;            /* a stored program / compound / PREPARE holds DDL (see inner) */
 };
 

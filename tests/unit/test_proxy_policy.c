@@ -304,6 +304,8 @@ static void test_policy_cases(void **state)
 				snprintf(hsess[n].schema, sizeof(hsess[n].schema), "%s", fld[3]);
 			sessions[n] = (struct sess){.id = n, .live = true};
 			hook_session_begin(&sessions[n], &hsess[n]);
+		} else if (strcmp(fld[0], "reset") == 0) {
+			hook_session_reset(&sessions[n], &hsess[n]);
 		} else if (strcmp(fld[0], "end") == 0) {
 			hook_session_end(&sessions[n], &hsess[n]);
 			sessions[n].live = false;
@@ -315,10 +317,10 @@ static void test_policy_cases(void **state)
 			hook_stmt_prepared(&sessions[n], &hsess[n], (uint32_t)atoi(fld[2]));
 		} else if (strcmp(fld[0], "x") == 0) {
 			assert_int_equal(nf, 4);
-			step_stmt(name, 0x17, n, (uint32_t)atoi(fld[2]), fld[3]);
+			step_stmt(name, 0x17, n, (uint32_t)strtoul(fld[2], NULL, 10), fld[3]);
 		} else if (strcmp(fld[0], "close") == 0) {
 			assert_int_equal(nf, 3);
-			step_stmt(name, 0x19, n, (uint32_t)atoi(fld[2]), "forward");
+			step_stmt(name, 0x19, n, (uint32_t)strtoul(fld[2], NULL, 10), "forward");
 		} else if (strcmp(fld[0], "wopen") == 0) {
 			assert_true(window_adhoc_open(atoi(fld[2]), time(NULL)));
 		} else if (strcmp(fld[0], "wclose") == 0) {
