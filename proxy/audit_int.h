@@ -50,6 +50,11 @@ struct audit_rec {
 	int64_t ts_us;
 	uint64_t duration_us;
 	int64_t submit_mono_us; /* set by audit_submit(): start of the durability latency */
+	/* kind "drift" (audit_drift.c): a change the server made that no
+	 * forwarded statement explains; strings in the arena */
+	bool drift;
+	const char *drift_type, *drift_change, *drift_detail;
+	int64_t drift_since_us; /* the previous look, which did not show it yet */
 	audit_durable_cb cb;
 	void *cb_arg;
 };

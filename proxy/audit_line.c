@@ -213,7 +213,7 @@ static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq,
 	} else {
 		json_object_set_new(o, "migration", json_null());
 	}
-	json_object_set_new(o, "kind", json_string(audit_kind_name(r->kind)));
+	json_object_set_new(o, "kind", json_string(r->drift ? "drift" : audit_kind_name(r->kind)));
 
 	size_t rlen = 0;
 	const char *red = r->sql ? redact_sql(ar, r->sql, r->sql_len, &rlen, NULL) : "";
@@ -263,6 +263,15 @@ static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq,
 			    r->outcome == AUDIT_OK ? json_integer((json_int_t)r->affected_rows)
 						   : json_null());
 	json_object_set_new(o, "duration_us", json_integer((json_int_t)r->duration_us));
+	if (r->drift) {
+		char since[40];
+		audit_ts_format(r->drift_since_us, since);
+		json_object_set_new(o, "drift",
+				    json_pack("{s:o, s:o, s:o, s:s}", "type",
+					      jcstr(ar, r->drift_type), "change",
+					      jcstr(ar, r->drift_change), "detail",
+					      jcstr(ar, r->drift_detail), "previous_look", since));
+	}
 	json_object_set_new(o, "prev", json_string(prev));
 	return o;
 }

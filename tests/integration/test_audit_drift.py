@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+# Drift watch, checkpoints and `audit verify --against`: changes made behind ddlgate's back, a cut-off log.
+"""
+With [audit] drift_interval_s = 1, a table created directly on the server
+(root over its socket) and a table created by an EVENT give records of
+kind drift within a few seconds, counted by ddlgate_audit_drift_total;
+DDL sent through ddlgate gives none. GET /audit/head publishes the last
+seq and hash; `ddlgate audit verify --against` that URL accepts the
+untouched file and refuses one whose last records were cut off, naming the
+missing seq range.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from test_admin import metrics  # noqa: E402
+
+SCHEMA = "drift"
+WATCHER = "drift_watch"
+WATCHER_PW = "Watch-pw-1"
+
+
+def db():
+	return h.shared_mariadb(args=["--event-scheduler=ON"])
+
+
+def fresh_schema():
+	d = db()
+	d.query(f"DROP DATABASE IF EXISTS `{SCHEMA}`")
+	d.query(f"CREATE DATABASE `{SCHEMA}`")
+	d.query(f"CREATE OR REPLACE USER '{WATCHER}'@'127.0.0.1' IDENTIFIED BY '{WATCHER_PW}'")
+	d.query(f"GRANT SELECT, SHOW VIEW, EVENT, TRIGGER ON *.* TO '{WATCHER}'@'127.0.0.1'")
+
+
+def gateway(**audit):
+	gw = h.Ddlgate(db(), start=False)
+	conf = dict(gw.conf)
+	conf["audit"] = {"path": gw.audit, "drift_interval_s": 1, **audit}
+	conf["guard"] = {"user": WATCHER, "password": WATCHER_PW}
+	gw.write_config(conf)
+	gw.start()
+	return gw
+
+
+def records(path):
+	with open(path) as f:
+		return [json.loads(line) for line in f if line.strip()]
+
+
+def drift_records(gw):
+	return [r for r in records(gw.audit) if r["kind"] == "drift"]
+
+
+def looks(gw):
+	code, body = gw.admin_get("/status")
+	assert code == 200, body
+	return json.loads(body).get("drift", {}).get("looks", 0)
+
+
+def wait_looks(gw, n, timeout=15):
+	"""Waits until the watch has looked n more times."""
+	want = looks(gw) + n
+	deadline = time.monotonic() + timeout
+	while looks(gw) < want:
+		assert time.monotonic() < deadline, "the drift watch does not look"
+		time.sleep(0.1)
+
+
+def wait_drift(gw, pred, timeout=15):
+	deadline = time.monotonic() + timeout
+	while True:
+		found = [r for r in drift_records(gw) if pred(r)]
+		if found:
+			return found
+		assert time.monotonic() < deadline, (
+			f"no matching drift record; drift records: {drift_records(gw)}\n{gw.logs()}")
+		time.sleep(0.2)
+
+
+def verify(*args):
+	r = h.run([os.environ["DDLGATE_BIN"], "audit", "verify", *args])
+	return r.returncode, r.stdout + r.stderr
+
+
+def test_direct_create_table_is_drift():
+	h.require_proxy("the drift watch is ddlgate's")
+	fresh_schema()
+	gw = gateway()
+	wait_looks(gw, 1)  # the baseline
+	db().query(f"CREATE TABLE `{SCHEMA}`.behind (id INT PRIMARY KEY, b INT)")
+	recs = wait_drift(gw, lambda r: r["objects"] == [f"{SCHEMA}.behind"])
+	r = recs[0]
+	assert r["drift"]["type"] == "table" and r["drift"]["change"] == "created", r
+	assert r["drift"]["previous_look"] < r["ts"], r
+	db().query(f"ALTER TABLE `{SCHEMA}`.behind ADD INDEX (b)")
+	recs = wait_drift(gw, lambda r: r["drift"]["change"] == "altered")
+	assert "indexes" in recs[0]["drift"]["detail"], recs
+	assert metrics(gw)["ddlgate_audit_drift_total"] >= 2
+	assert "drift: table drift.behind created outside ddlgate" in open(gw.log).read()
+	code, out = verify(gw.audit)
+	assert code == 0, out
+
+
+def test_event_ddl_is_drift():
+	h.require_proxy("the drift watch is ddlgate's")
+	fresh_schema()
+	gw = gateway()
+	wait_looks(gw, 1)
+	db().query(f"CREATE EVENT `{SCHEMA}`.ev ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL 1 SECOND "
+		   f"DO CREATE TABLE `{SCHEMA}`.from_event (id INT PRIMARY KEY)")
+	recs = wait_drift(gw, lambda r: r["objects"] == [f"{SCHEMA}.from_event"], timeout=20)
+	assert recs[0]["drift"]["change"] == "created", recs
+
+
+def test_ddl_through_ddlgate_is_not_drift():
+	h.require_proxy("the drift watch is ddlgate's")
+	fresh_schema()
+	gw = gateway()
+	wait_looks(gw, 1)
+	c = h.connect(gw, database=SCHEMA)
+	for sql in ("CREATE TABLE fwd (id INT PRIMARY KEY, a INT)",
+		    "ALTER TABLE fwd ADD COLUMN b INT",
+		    "CREATE INDEX fwd_a ON fwd (a)",
+		    "CREATE TRIGGER fwd_t BEFORE INSERT ON fwd FOR EACH ROW SET NEW.b = 1",
+		    "CREATE VIEW fwd_v AS SELECT id FROM fwd",
+		    "CREATE PROCEDURE fwd_p() SELECT 1",
+		    "/* ddlgate:allow rename-table reason=\"test\" */ RENAME TABLE fwd TO fwd2",
+		    "CREATE DATABASE drift_other",
+		    "DROP DATABASE drift_other"):
+		err = h.run_err(c, sql)
+		assert err is None, (sql, err)
+		time.sleep(0.3)
+	wait_looks(gw, 3)  # a change is held for one look before it is reported
+	assert drift_records(gw) == [], drift_records(gw)
+	assert metrics(gw)["ddlgate_audit_drift_total"] == 0
+
+
+def test_verify_against_head():
+	h.require_proxy("the admin API is ddlgate's")
+	fresh_schema()
+	gw = gateway(drift_interval_s=0, checkpoint_every=2)
+	c = h.connect(gw, database=SCHEMA)
+	for i in range(5):
+		assert h.run_err(c, f"CREATE TABLE h{i} (id INT PRIMARY KEY)") is None
+	code, body = gw.admin_get("/audit/head")
+	assert code == 200, body
+	head = json.loads(body)
+	n = len(records(gw.audit))
+	assert head["seq"] == n and len(head["hash"]) == 64, (head, n)
+	assert head["file"] == "audit.jsonl" and head["instance"], head
+	assert "checkpoint seq 4 " in open(gw.log).read(), gw.logs()
+	url = f"http://127.0.0.1:{gw.admin_port}/audit/head"
+
+	code, out = verify("--against", url, gw.audit)
+	assert code == 0, out
+	cut = os.path.join(gw.dir, "cut.jsonl")
+	with open(gw.audit) as f:
+		lines = f.readlines()
+	with open(cut, "w") as f:
+		f.writelines(lines[:-2])
+	code, out = verify("--against", url, cut)
+	assert code == 1, out
+	assert f"seq {n - 1}-{n}" in out and "missing" in out, out
+	# a rewritten tail: same length, other hash
+	shutil.copy(gw.audit, cut)
+	code, out = verify("--against", f"http://127.0.0.1:{gw.admin_port}/nothing", cut)
+	assert code == 2, out
+
+
+if __name__ == "__main__":
+	h.main(globals())
