@@ -7,12 +7,12 @@ kind drift within a few seconds, counted by ddlgate_audit_drift_total;
 DDL sent through ddlgate gives none. GET /audit/head publishes the last
 seq and hash; `ddlgate audit verify --against` that URL accepts the
 untouched file and refuses one whose last records were cut off, naming the
-missing seq range.
+missing seq range; so does the mirror table as the checkpoint. With
+[audit] key_file the chain is HMAC-SHA-256 and verify needs --key-file.
 """
 
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -153,10 +153,16 @@ def test_verify_against_head():
 	n = len(records(gw.audit))
 	assert head["seq"] == n and len(head["hash"]) == 64, (head, n)
 	assert head["file"] == "audit.jsonl" and head["instance"], head
-	assert "checkpoint seq 4 " in open(gw.log).read(), gw.logs()
+	assert head["mac"] == "sha256", head
 	url = f"http://127.0.0.1:{gw.admin_port}/audit/head"
 
 	code, out = verify("--against", url, gw.audit)
+	assert code == 0, out
+	# the same checkpoint saved off the host as a file
+	saved = os.path.join(gw.dir, "head.json")
+	with open(saved, "w") as f:
+		f.write(body)
+	code, out = verify("--against", saved, gw.audit)
 	assert code == 0, out
 	cut = os.path.join(gw.dir, "cut.jsonl")
 	with open(gw.audit) as f:
@@ -166,10 +172,84 @@ def test_verify_against_head():
 	code, out = verify("--against", url, cut)
 	assert code == 1, out
 	assert f"seq {n - 1}-{n}" in out and "missing" in out, out
-	# a rewritten tail: same length, other hash
-	shutil.copy(gw.audit, cut)
-	code, out = verify("--against", f"http://127.0.0.1:{gw.admin_port}/nothing", cut)
-	assert code == 2, out
+	code, out = verify("--against", f"http://127.0.0.1:{gw.admin_port}/nothing", gw.audit)
+	assert code == 2 and "HTTP status 404" in out, out
+	# the log names the head at a clean shutdown (and every 2 records before)
+	gw.stop()
+	log = open(gw.log).read()
+	assert f"checkpoint seq {n} hash {head['hash']} file audit.jsonl" in log, log
+
+
+def test_verify_against_mirror_table():
+	h.require_proxy("the mirror is ddlgate's")
+	fresh_schema()
+	db().query("DROP DATABASE IF EXISTS ddlgate_ck")
+	gw = h.Ddlgate(db(), start=False)
+	conf = dict(gw.conf)
+	conf["audit"] = {"path": gw.audit, "drift_interval_s": 0, "mirror": True,
+			 "mirror_table": "ddlgate_ck.audit"}
+	conf["guard"] = {"user": h.APP_USER, "password": h.APP_PASSWORD}
+	gw.write_config(conf)
+	gw.start()
+	c = h.connect(gw, database=SCHEMA)
+	for i in range(4):
+		assert h.run_err(c, f"CREATE TABLE m{i} (id INT PRIMARY KEY)") is None
+	n = len(records(gw.audit))
+	deadline = time.monotonic() + 15
+	while True:
+		try:
+			rows = db().query("SELECT MAX(seq) FROM ddlgate_ck.audit")
+		except Exception:  # the mirror has not created its table yet
+			rows = ((None,),)
+		if rows[0][0] == n:
+			break
+		assert time.monotonic() < deadline, f"mirror holds {rows}, want seq {n}"
+		time.sleep(0.2)
+	dsn = f"mysql://{h.APP_USER}:{h.APP_PASSWORD}@{db().host}:{db().port}/ddlgate_ck.audit?tls=off"
+	code, out = verify("--against", dsn, gw.audit)
+	assert code == 0, out
+	cut = os.path.join(gw.dir, "cut.jsonl")
+	with open(gw.audit) as f:
+		lines = f.readlines()
+	with open(cut, "w") as f:
+		f.writelines(lines[:-1])
+	code, out = verify("--against", dsn, cut)
+	assert code == 1 and f"records seq {n}-{n} are missing" in out, out
+
+
+def test_hmac_chain():
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = h.Ddlgate(db(), start=False)
+	key = os.path.join(gw.dir, "audit.key")
+	with open(key, "w") as f:
+		f.write("a secret that stays off the audit host\n")
+	os.chmod(key, 0o600)
+	conf = dict(gw.conf)
+	conf["audit"] = {"path": gw.audit, "drift_interval_s": 0, "key_file": key}
+	gw.write_config(conf)
+	gw.start()
+	c = h.connect(gw, database=SCHEMA)
+	for i in range(3):
+		assert h.run_err(c, f"CREATE TABLE k{i} (id INT PRIMARY KEY)") is None
+	recs = records(gw.audit)
+	assert recs and all(r["mac"] == "hmac-sha256" for r in recs), recs
+	code, body = gw.admin_get("/audit/head")
+	assert json.loads(body)["mac"] == "hmac-sha256", body
+	code, out = verify(gw.audit)
+	assert code == 1 and "give its key with --key-file" in out, out
+	code, out = verify("--key-file", key, gw.audit)
+	assert code == 0, out
+	url = f"http://127.0.0.1:{gw.admin_port}/audit/head"
+	code, out = verify("--key-file", key, "--against", url, gw.audit)
+	assert code == 0, out
+	# a restart continues the keyed chain
+	gw.stop()
+	gw.start()
+	c = h.connect(gw, database=SCHEMA)
+	assert h.run_err(c, "CREATE TABLE k9 (id INT PRIMARY KEY)") is None
+	code, out = verify("--key-file", key, gw.audit)
+	assert code == 0 and f"ok: {len(recs) + 1} records" in out, out
 
 
 if __name__ == "__main__":
