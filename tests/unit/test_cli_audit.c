@@ -476,6 +476,16 @@ static void test_verify_hmac(void **state)
 			fail_msg("%s: exit %d, printed: %s", cases[i].what, rc, out);
 	}
 
+	/* the writer does not continue a keyed chain without its key */
+	struct cfg *cfg = afx_cfg(path, CFG_FSYNC_ALWAYS, 0, "cli-test");
+	assert_null(audit_open(cfg, err, sizeof err));
+	assert_true(audit_line_load_key(key, err, sizeof err));
+	struct audit *a = audit_open(cfg, err, sizeof err);
+	assert_non_null(a);
+	audit_close(a);
+	assert_true(audit_line_set_key(NULL, 0));
+	afx_cfg_free(cfg);
+
 	/* a key too short to be a secret */
 	afx_put(other, "w", "short\n");
 	assert_int_equal(run("verify", "--key-file", other, path, NULL), 2);
