@@ -368,12 +368,7 @@ struct audit_drift {
 	struct side_conf side; /* the [guard] account; owns nothing */
 	int interval_ms;
 	char *mirror_schema, *mirror_table; /* owned; NULL = no mirror (its table is ours) */
-	pthread_t thread;
-
-	/* Guarded by mu. */
-	pthread_mutex_t mu;
-	pthread_cond_t wake;
-	bool closing;
+	struct audit_ticker ticker;
 
 	/* Drift thread only. */
 	MYSQL *conn;
@@ -619,16 +614,9 @@ static void *drift_main(void *arg)
 {
 	struct audit_drift *d = arg;
 	audit_thread_setup("ddlgate-drift");
-	pthread_mutex_lock(&d->mu);
-	while (!d->closing) {
-		pthread_mutex_unlock(&d->mu);
+	do
 		drift_round(d);
-		pthread_mutex_lock(&d->mu);
-		struct timespec ts = clk_wall_ts_in(d->interval_ms);
-		while (!d->closing && pthread_cond_timedwait(&d->wake, &d->mu, &ts) == 0) {
-		}
-	}
-	pthread_mutex_unlock(&d->mu);
+	while (audit_ticker_wait(&d->ticker, d->interval_ms));
 	if (d->conn)
 		mysql_close(d->conn);
 	d->conn = NULL;
@@ -682,19 +670,15 @@ struct audit_drift *audit_drift_start(const struct cfg *cfg, struct audit *a, ch
 	}
 	d->side.read_only = true;
 	mysql_library_init(0, NULL, NULL); /* not thread-safe: done here, at start-up */
-	pthread_mutex_init(&d->mu, NULL);
-	pthread_cond_init(&d->wake, NULL);
 	atomic_store(&drift_running, true);
 	static bool registered;
 	if (!registered) {
 		registered = true;
 		admin_register_status(drift_status, NULL);
 	}
-	if (pthread_create(&d->thread, NULL, drift_main, d) != 0) {
+	if (!audit_ticker_start(&d->ticker, drift_main, d)) {
 		atomic_store(&drift_running, false);
 		snprintf(err, errlen, "cannot start the drift watch thread");
-		pthread_mutex_destroy(&d->mu);
-		pthread_cond_destroy(&d->wake);
 		drift_free(d);
 		return NULL;
 	}
@@ -705,16 +689,10 @@ void audit_drift_stop(struct audit_drift *d)
 {
 	if (!d)
 		return;
-	pthread_mutex_lock(&d->mu);
-	d->closing = true;
-	pthread_cond_signal(&d->wake);
-	pthread_mutex_unlock(&d->mu);
-	pthread_join(d->thread, NULL);
+	audit_ticker_stop(&d->ticker);
 	atomic_store(&drift_running, false);
 	struct drift_notes left;
 	notes_take(&left);
 	notes_clear(&left);
-	pthread_mutex_destroy(&d->mu);
-	pthread_cond_destroy(&d->wake);
 	drift_free(d);
 }

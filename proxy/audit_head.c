@@ -29,12 +29,7 @@ struct audit_head {
 	char *file;	     /* owned: base name of [audit] path */
 	char *instance;	     /* owned */
 	uint64_t every;	     /* 0 = no periodic checkpoint */
-	pthread_t thread;
-
-	/* Guarded by mu. */
-	pthread_mutex_t mu;
-	pthread_cond_t wake;
-	bool closing;
+	struct audit_ticker ticker;
 
 	/* The thread (then audit_head_stop()) only. */
 	uint64_t published; /* seq of the last checkpoint */
@@ -80,13 +75,7 @@ static void *head_main(void *arg)
 {
 	struct audit_head *h = arg;
 	audit_thread_setup("ddlgate-ahead");
-	pthread_mutex_lock(&h->mu);
-	while (!h->closing) {
-		struct timespec ts = clk_wall_ts_in(HEAD_POLL_MS);
-		pthread_cond_timedwait(&h->wake, &h->mu, &ts);
-		if (h->closing)
-			break;
-		pthread_mutex_unlock(&h->mu);
+	while (audit_ticker_wait(&h->ticker, HEAD_POLL_MS)) {
 		struct audit_stats st;
 		audit_get_stats(h->audit, &st);
 		if (st.rotations != h->rotations) {
@@ -97,10 +86,15 @@ static void *head_main(void *arg)
 			snprintf(why, sizeof why, "every %" PRIu64 " records", h->every);
 			head_publish(h, why);
 		}
-		pthread_mutex_lock(&h->mu);
 	}
-	pthread_mutex_unlock(&h->mu);
 	return NULL;
+}
+
+static void head_free(struct audit_head *h)
+{
+	free(h->file);
+	free(h->instance);
+	free(h);
 }
 
 struct audit_head *audit_head_start(const struct cfg *cfg, struct audit *a, char *err,
@@ -121,15 +115,9 @@ struct audit_head *audit_head_start(const struct cfg *cfg, struct audit *a, char
 	struct audit_stats st;
 	audit_get_stats(a, &st);
 	h->rotations = st.rotations;
-	pthread_mutex_init(&h->mu, NULL);
-	pthread_cond_init(&h->wake, NULL);
-	if (pthread_create(&h->thread, NULL, head_main, h) != 0) {
+	if (!audit_ticker_start(&h->ticker, head_main, h)) {
 		snprintf(err, errlen, "cannot start the audit checkpoint thread");
-		pthread_mutex_destroy(&h->mu);
-		pthread_cond_destroy(&h->wake);
-		free(h->file);
-		free(h->instance);
-		free(h);
+		head_free(h);
 		return NULL;
 	}
 	return h;
@@ -139,16 +127,8 @@ void audit_head_stop(struct audit_head *h)
 {
 	if (!h)
 		return;
-	pthread_mutex_lock(&h->mu);
-	h->closing = true;
-	pthread_cond_signal(&h->wake);
-	pthread_mutex_unlock(&h->mu);
-	pthread_join(h->thread, NULL);
+	audit_ticker_stop(&h->ticker);
 	audit_sync(h->audit);
 	head_publish(h, "shutdown");
-	pthread_mutex_destroy(&h->mu);
-	pthread_cond_destroy(&h->wake);
-	free(h->file);
-	free(h->instance);
-	free(h);
+	head_free(h);
 }

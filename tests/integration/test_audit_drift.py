@@ -19,6 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from test_admin import metrics  # noqa: E402
+from test_enforce_audit import records  # noqa: E402
 
 SCHEMA = "drift"
 WATCHER = "drift_watch"
@@ -37,19 +38,28 @@ def fresh_schema():
 	d.query(f"GRANT SELECT, SHOW VIEW, EVENT, TRIGGER ON *.* TO '{WATCHER}'@'127.0.0.1'")
 
 
-def gateway(**audit):
+def gateway(guard=(WATCHER, WATCHER_PW), key_file=None, **audit):
+	"""A ddlgate with its audit log in its own directory, looking for drift
+	every second unless audit says otherwise; key_file(dir) names the key."""
 	gw = h.Ddlgate(db(), start=False)
 	conf = dict(gw.conf)
 	conf["audit"] = {"path": gw.audit, "drift_interval_s": 1, **audit}
-	conf["guard"] = {"user": WATCHER, "password": WATCHER_PW}
+	if key_file:
+		conf["audit"]["key_file"] = key_file(gw.dir)
+	conf["guard"] = {"user": guard[0], "password": guard[1]}
 	gw.write_config(conf)
 	gw.start()
 	return gw
 
 
-def records(path):
-	with open(path) as f:
-		return [json.loads(line) for line in f if line.strip()]
+def cut_tail(gw, k):
+	"""A copy of gw's audit log without its last k lines; returns its path."""
+	cut = os.path.join(gw.dir, "cut.jsonl")
+	with open(gw.audit) as f:
+		lines = f.readlines()
+	with open(cut, "w") as f:
+		f.writelines(lines[:-k])
+	return cut
 
 
 def drift_records(gw):
@@ -164,12 +174,7 @@ def test_verify_against_head():
 		f.write(body)
 	code, out = verify("--against", saved, gw.audit)
 	assert code == 0, out
-	cut = os.path.join(gw.dir, "cut.jsonl")
-	with open(gw.audit) as f:
-		lines = f.readlines()
-	with open(cut, "w") as f:
-		f.writelines(lines[:-2])
-	code, out = verify("--against", url, cut)
+	code, out = verify("--against", url, cut_tail(gw, 2))
 	assert code == 1, out
 	assert f"seq {n - 1}-{n}" in out and "missing" in out, out
 	code, out = verify("--against", f"http://127.0.0.1:{gw.admin_port}/nothing", gw.audit)
@@ -184,13 +189,8 @@ def test_verify_against_mirror_table():
 	h.require_proxy("the mirror is ddlgate's")
 	fresh_schema()
 	db().query("DROP DATABASE IF EXISTS ddlgate_ck")
-	gw = h.Ddlgate(db(), start=False)
-	conf = dict(gw.conf)
-	conf["audit"] = {"path": gw.audit, "drift_interval_s": 0, "mirror": True,
-			 "mirror_table": "ddlgate_ck.audit"}
-	conf["guard"] = {"user": h.APP_USER, "password": h.APP_PASSWORD}
-	gw.write_config(conf)
-	gw.start()
+	gw = gateway(guard=(h.APP_USER, h.APP_PASSWORD), drift_interval_s=0, mirror=True,
+		     mirror_table="ddlgate_ck.audit")
 	c = h.connect(gw, database=SCHEMA)
 	for i in range(4):
 		assert h.run_err(c, f"CREATE TABLE m{i} (id INT PRIMARY KEY)") is None
@@ -208,27 +208,21 @@ def test_verify_against_mirror_table():
 	dsn = f"mysql://{h.APP_USER}:{h.APP_PASSWORD}@{db().host}:{db().port}/ddlgate_ck.audit?tls=off"
 	code, out = verify("--against", dsn, gw.audit)
 	assert code == 0, out
-	cut = os.path.join(gw.dir, "cut.jsonl")
-	with open(gw.audit) as f:
-		lines = f.readlines()
-	with open(cut, "w") as f:
-		f.writelines(lines[:-1])
-	code, out = verify("--against", dsn, cut)
+	code, out = verify("--against", dsn, cut_tail(gw, 1))
 	assert code == 1 and f"records seq {n}-{n} are missing" in out, out
 
 
 def test_hmac_chain():
 	h.require_proxy("the audit log is ddlgate's")
 	fresh_schema()
-	gw = h.Ddlgate(db(), start=False)
-	key = os.path.join(gw.dir, "audit.key")
-	with open(key, "w") as f:
-		f.write("a secret that stays off the audit host\n")
-	os.chmod(key, 0o600)
-	conf = dict(gw.conf)
-	conf["audit"] = {"path": gw.audit, "drift_interval_s": 0, "key_file": key}
-	gw.write_config(conf)
-	gw.start()
+	def make_key(d):
+		path = os.path.join(d, "audit.key")
+		with open(path, "w") as f:
+			f.write("a secret that stays off the audit host\n")
+		os.chmod(path, 0o600)
+		return path
+	gw = gateway(key_file=make_key, drift_interval_s=0)
+	key = gw.conf["audit"]["key_file"]
 	c = h.connect(gw, database=SCHEMA)
 	for i in range(3):
 		assert h.run_err(c, f"CREATE TABLE k{i} (id INT PRIMARY KEY)") is None

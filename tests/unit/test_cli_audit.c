@@ -479,6 +479,7 @@ static void test_verify_hmac(void **state)
 	/* the writer does not continue a keyed chain without its key */
 	struct cfg *cfg = afx_cfg(path, CFG_FSYNC_ALWAYS, 0, "cli-test");
 	assert_null(audit_open(cfg, err, sizeof err));
+	assert_non_null(strstr(err, "HMAC-chained: set its [audit] key_file"));
 	assert_true(audit_line_load_key(key, err, sizeof err));
 	struct audit *a = audit_open(cfg, err, sizeof err);
 	assert_non_null(a);
