@@ -1,7 +1,6 @@
 /* The audit record of one judged statement, and holding its answer until the record is durable. */
 #include <stdio.h>
 
-#include "proxy/audit_drift.h"
 #include "proxy/clock.h"
 #include "proxy/metrics.h"
 #include "proxy/pol_internal.h"
@@ -57,24 +56,6 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 	return r;
 }
 
-/* Tells the drift watch which objects a forwarded schema or account change
- * touched, so that it does not report them as changed behind ddlgate's back. */
-static void pol_drift_note(const struct pol_stmt *p)
-{
-	struct stmt_obj objs[POL_MAX_OBJECTS];
-	size_t n = stmt_objects(&p->st, objs, POL_MAX_OBJECTS);
-	if (p->st.kind != STMT_DDL || n == 0) {
-		audit_drift_note(NULL, NULL); /* accounts, or objects unknown */
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (objs[i].is_schema)
-			audit_drift_note(objs[i].name, NULL);
-		else
-			audit_drift_note(objs[i].schema ? objs[i].schema : p->schema, objs[i].name);
-	}
-}
-
 /* One reason to hold the answer back is over (a record became durable,
  * the cluster lock was taken): release it once none is left. */
 void pol_durable_fn(struct sess *s, void *arg)
@@ -105,8 +86,6 @@ bool pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outcome o, u
 		return false;
 	}
 	struct audit_rec *r = pol_record(ps, p);
-	if (o != AUDIT_NOT_SENT && (p->st.kind == STMT_DDL || p->st.kind == STMT_DCL))
-		pol_drift_note(p);
 	audit_rec_outcome(r, o, code, affected);
 	audit_rec_timing(r, ps->cmd.start_us, (uint64_t)(clk_mono_us() - ps->cmd.start_mono));
 	p->record = false;

@@ -32,6 +32,7 @@ def db():
 
 def fresh_schema():
 	d = db()
+	d.query("DROP USER IF EXISTS drift_u@'%'")
 	d.query(f"DROP DATABASE IF EXISTS `{SCHEMA}`")
 	d.query(f"CREATE DATABASE `{SCHEMA}`")
 	d.query(f"CREATE OR REPLACE USER '{WATCHER}'@'127.0.0.1' IDENTIFIED BY '{WATCHER_PW}'")
@@ -143,6 +144,13 @@ def test_ddl_through_ddlgate_is_not_drift():
 		    "CREATE DATABASE drift_other",
 		    "DROP DATABASE drift_other"):
 		err = h.run_err(c, sql)
+		assert err is None, (sql, err)
+		time.sleep(0.3)
+	# account statements (a root session: app has no GRANT OPTION)
+	r = h.connect(gw, user="root", password=h.ROOT_PASSWORD, database=SCHEMA)
+	for sql in ("CREATE USER drift_u@'%' IDENTIFIED BY 'x-Drift-1'",
+		    "GRANT SELECT ON drift.* TO drift_u@'%'"):
+		err = h.run_err(r, sql)
 		assert err is None, (sql, err)
 		time.sleep(0.3)
 	wait_looks(gw, 3)  # a change is held for one look before it is reported
