@@ -35,6 +35,7 @@
 #define DRIFT_MAX_NOTES 10000 /* beyond this a look's notes explain everything */
 #define DRIFT_TIMEOUT_MS 10000
 #define DRIFT_DIGEST 32
+#define DRIFT_MEMBER_DIGEST 16 /* enough to tell two versions of one column apart */
 
 /* ---- notes from the policy ---- */
 
@@ -138,16 +139,26 @@ static bool notes_explain(const struct drift_notes *ns, const struct audit_drift
 
 /* ---- snapshots ---- */
 
+/* A column, or an index with its columns: named by its part's first value,
+ * so that "altered" can say which ones changed. */
+struct drift_member {
+	const char *name; /* the snapshot's arena */
+	unsigned char digest[DRIFT_MEMBER_DIGEST];
+};
+
 struct drift_obj {
 	enum audit_drift_type type;
 	const char *schema, *name, *table; /* the snapshot's arena */
 	unsigned char digest[AUDIT_DRIFT_NPARTS][DRIFT_DIGEST];
+	size_t mfirst[AUDIT_DRIFT_NPARTS], mcount[AUDIT_DRIFT_NPARTS]; /* into members */
 };
 
 struct audit_drift_snap {
 	struct arena arena; /* owns the names */
 	struct drift_obj *objs;
 	size_t n;
+	struct drift_member *members; /* of the columns and indexes parts, by object */
+	size_t nmembers;
 };
 
 static int cmp_key(enum audit_drift_type ta, const char *sa, const char *na,
@@ -177,6 +188,24 @@ static void digest_end(EVP_MD_CTX *ctx, unsigned char out[DRIFT_DIGEST])
 		mem_oom("drift digest");
 }
 
+/* The first value of a row's text: a column's or an index's name. */
+static size_t member_name_len(const char *text)
+{
+	const char *us = strchr(text, '\x1f');
+	return us ? (size_t)(us - text) : strlen(text);
+}
+
+/* Ends the member being digested (mctx) into its slot. */
+static void member_end(struct audit_drift_snap *s, EVP_MD_CTX *mctx, bool *open)
+{
+	if (!*open)
+		return;
+	unsigned char d[DRIFT_DIGEST];
+	digest_end(mctx, d);
+	memcpy(s->members[s->nmembers - 1].digest, d, DRIFT_MEMBER_DIGEST);
+	*open = false;
+}
+
 struct audit_drift_snap *audit_drift_snap_build(struct audit_drift_row *rows, size_t n)
 {
 	struct audit_drift_snap *s = mem_calloc(1, sizeof(*s), "drift snapshot");
@@ -184,17 +213,22 @@ struct audit_drift_snap *audit_drift_snap_build(struct audit_drift_row *rows, si
 	if (n)
 		qsort(rows, n, sizeof(*rows), cmp_row);
 	s->objs = n ? mem_calloc(n, sizeof(*s->objs), "drift snapshot") : NULL;
-	EVP_MD_CTX *ctx[AUDIT_DRIFT_NPARTS];
+	s->members = n ? mem_calloc(n, sizeof(*s->members), "drift snapshot") : NULL;
+	EVP_MD_CTX *ctx[AUDIT_DRIFT_NPARTS], *mctx = EVP_MD_CTX_new();
 	for (int p = 0; p < AUDIT_DRIFT_NPARTS; p++)
 		if (!(ctx[p] = EVP_MD_CTX_new()))
 			mem_oom("drift digest");
+	if (!mctx)
+		mem_oom("drift digest");
 	struct drift_obj *cur = NULL;
+	bool member_open = false;
 	for (size_t i = 0; i <= n; i++) {
 		const struct audit_drift_row *r = i < n ? &rows[i] : NULL;
 		if (cur && (!r || cmp_key(cur->type, cur->schema, cur->name, r->type, r->schema,
 					  r->name) != 0)) {
 			for (int p = 0; p < AUDIT_DRIFT_NPARTS; p++)
 				digest_end(ctx[p], cur->digest[p]);
+			member_end(s, mctx, &member_open);
 			cur = NULL;
 		}
 		if (!r)
@@ -211,10 +245,28 @@ struct audit_drift_snap *audit_drift_snap_build(struct audit_drift_row *rows, si
 		if (r->table && !cur->table)
 			cur->table = arena_strndup(&s->arena, r->table, strlen(r->table));
 		/* a row ends with a newline so that rows cannot run together */
-		EVP_DigestUpdate(ctx[r->part], r->text, strlen(r->text) + 1);
+		size_t tl = strlen(r->text) + 1;
+		EVP_DigestUpdate(ctx[r->part], r->text, tl);
+		if (r->part == AUDIT_DRIFT_DEFINITION)
+			continue;
+		/* the rows of one index come together: one member per name */
+		size_t nl = member_name_len(r->text);
+		const struct drift_member *last =
+		    cur->mcount[r->part] ? &s->members[s->nmembers - 1] : NULL;
+		if (!last || strlen(last->name) != nl || memcmp(last->name, r->text, nl) != 0) {
+			member_end(s, mctx, &member_open);
+			if (!cur->mcount[r->part]++)
+				cur->mfirst[r->part] = s->nmembers;
+			s->members[s->nmembers++].name = arena_strndup(&s->arena, r->text, nl);
+			if (!EVP_DigestInit_ex(mctx, EVP_sha256(), NULL))
+				mem_oom("drift digest");
+			member_open = true;
+		}
+		EVP_DigestUpdate(mctx, r->text, tl);
 	}
 	for (int p = 0; p < AUDIT_DRIFT_NPARTS; p++)
 		EVP_MD_CTX_free(ctx[p]);
+	EVP_MD_CTX_free(mctx);
 	return s;
 }
 
@@ -224,6 +276,7 @@ void audit_drift_snap_free(struct audit_drift_snap *s)
 		return;
 	arena_cleanup(&s->arena);
 	free(s->objs);
+	free(s->members);
 	free(s);
 }
 
@@ -249,6 +302,64 @@ static void change_of(struct audit_drift_change *c, const struct drift_obj *o, c
 					 .name = o->name,
 					 .table = o->table,
 					 .change = what};
+}
+
+/* Appends s to the detail at *o, or "…" once it does not fit. */
+static void detail_add(char *d, size_t cap, size_t *o, const char *s)
+{
+	static const char more[] = "\xe2\x80\xa6"; /* … */
+	size_t n = strlen(s);
+	if (*o >= cap - 1 || (*o >= sizeof more && !memcmp(d + *o - 3, more, 3)))
+		return;
+	if (*o + n + sizeof more > cap) {
+		if (*o + sizeof more <= cap) {
+			memcpy(d + *o, more, sizeof more);
+			*o += 3;
+		}
+		return;
+	}
+	memcpy(d + *o, s, n + 1);
+	*o += n;
+}
+
+static const struct drift_member *member_find(const struct audit_drift_snap *s, size_t first,
+					      size_t count, const char *name)
+{
+	for (size_t k = first; k < first + count; k++)
+		if (!strcmp(s->members[k].name, name))
+			return &s->members[k];
+	return NULL;
+}
+
+/* "columns +b -c ~a" for part p of a (old) and b (new): added, dropped,
+ * changed members, or "columns reordered" when only the order moved. */
+static void detail_members(const struct audit_drift_snap *old, const struct drift_obj *a,
+			   const struct audit_drift_snap *neu, const struct drift_obj *b, int p,
+			   const char *pn, char *d, size_t cap, size_t *o)
+{
+	char item[200];
+	bool any = false;
+	detail_add(d, cap, o, pn);
+	for (size_t k = b->mfirst[p]; k < b->mfirst[p] + b->mcount[p]; k++) {
+		const struct drift_member *m = &neu->members[k];
+		const struct drift_member *was =
+		    member_find(old, a->mfirst[p], a->mcount[p], m->name);
+		if (was && !memcmp(was->digest, m->digest, DRIFT_MEMBER_DIGEST))
+			continue;
+		snprintf(item, sizeof item, " %c%s", was ? '~' : '+', m->name);
+		detail_add(d, cap, o, item);
+		any = true;
+	}
+	for (size_t k = a->mfirst[p]; k < a->mfirst[p] + a->mcount[p]; k++) {
+		const struct drift_member *m = &old->members[k];
+		if (member_find(neu, b->mfirst[p], b->mcount[p], m->name))
+			continue;
+		snprintf(item, sizeof item, " -%s", m->name);
+		detail_add(d, cap, o, item);
+		any = true;
+	}
+	if (!any)
+		detail_add(d, cap, o, " reordered");
 }
 
 size_t audit_drift_compare(const struct audit_drift_snap *old, const struct audit_drift_snap *neu,
@@ -277,14 +388,19 @@ size_t audit_drift_compare(const struct audit_drift_snap *old, const struct audi
 			for (int p = 0; p < AUDIT_DRIFT_NPARTS; p++) {
 				if (!memcmp(a->digest[p], b->digest[p], DRIFT_DIGEST))
 					continue;
-				const char *pn =
-				    b->type == AUDIT_DRIFT_GRANT ? "privileges" : part_names[p];
-				o += (size_t)snprintf(ch.detail + o, sizeof ch.detail - o, "%s%s",
-						      o ? ", " : "", pn);
+				if (o)
+					detail_add(ch.detail, sizeof ch.detail, &o, "; ");
+				if (p == AUDIT_DRIFT_DEFINITION)
+					detail_add(ch.detail, sizeof ch.detail, &o,
+						   b->type == AUDIT_DRIFT_GRANT
+						       ? "privileges changed"
+						       : "definition changed");
+				else
+					detail_members(old, a, neu, b, p, part_names[p], ch.detail,
+						       sizeof ch.detail, &o);
 			}
 			if (!o)
 				continue;
-			snprintf(ch.detail + o, sizeof ch.detail - o, " changed");
 		}
 		count++;
 		if (fn)
@@ -358,7 +474,7 @@ static const struct {
 struct drift_seen {
 	enum audit_drift_type type;
 	char *schema, *name, *table, *change; /* owned */
-	char detail[96];
+	char detail[160];
 	int64_t seen_us, since_us;
 };
 
@@ -488,7 +604,7 @@ static void drift_report(struct audit_drift *d, const struct drift_seen *s)
 	const char *tname = audit_drift_type_name(s->type);
 	bool plain = s->type == AUDIT_DRIFT_SCHEMA || s->type == AUDIT_DRIFT_GRANT;
 	const char *obj = s->type == AUDIT_DRIFT_SCHEMA ? s->schema : s->name;
-	char detail[200];
+	char detail[400];
 	if (s->table && s->detail[0])
 		snprintf(detail, sizeof detail, "on table %s; %s", s->table, s->detail);
 	else if (s->table)

@@ -102,7 +102,10 @@ struct audit_drift_change {
 	const char *schema, *name; /* borrowed from a snapshot */
 	const char *table;	   /* triggers; else NULL */
 	const char *change;	   /* "created" | "dropped" | "altered" */
-	char detail[96];	   /* "columns, indexes changed", "" */
+	/* what changed, "" for created and dropped: "definition changed",
+	 * "columns +b -c ~a" (added, dropped, changed), "indexes reordered",
+	 * "privileges changed", joined by "; ", cut with "…" */
+	char detail[160];
 };
 
 /* Calls fn for every object that differs between old and neu, in order.

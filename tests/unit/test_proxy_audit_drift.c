@@ -15,6 +15,7 @@
 #define DEF AUDIT_DRIFT_DEFINITION
 #define COLS AUDIT_DRIFT_COLUMNS
 #define IDX AUDIT_DRIFT_INDEXES
+#define US "\x1f" /* between the values of a row */
 
 /* Two looks and the changes expected between them, "type schema.name change detail" each. */
 struct compare_case {
@@ -32,24 +33,44 @@ static const struct compare_case compare_cases[] = {
      {{T, DEF, "s", "a", NULL, "x", 0}},
      {{T, DEF, "s", "b", NULL, "x", 0}},
      {"table s.a dropped ", "table s.b created "}},
-    {"column added: columns changed",
+    {"column added",
      {{T, DEF, "s", "a", NULL, "x", 0}, {T, COLS, "s", "a", NULL, "id", 0}},
      {{T, DEF, "s", "a", NULL, "x", 0},
       {T, COLS, "s", "a", NULL, "id", 0},
       {T, COLS, "s", "a", NULL, "b", 1}},
-     {"table s.a altered columns changed"}},
+     {"table s.a altered columns +b"}},
     {"column order matters",
      {{T, COLS, "s", "a", NULL, "id", 0}, {T, COLS, "s", "a", NULL, "b", 1}},
      {{T, COLS, "s", "a", NULL, "b", 0}, {T, COLS, "s", "a", NULL, "id", 1}},
-     {"table s.a altered columns changed"}},
+     {"table s.a altered columns reordered"}},
+    {"column changed, one dropped",
+     {{T, COLS, "s", "a", NULL, "id" US "int", 0}, {T, COLS, "s", "a", NULL, "b" US "int", 1}},
+     {{T, COLS, "s", "a", NULL, "id" US "bigint", 0}},
+     {"table s.a altered columns ~id -b"}},
+    {"index of two rows gets a column",
+     {{T, IDX, "s", "a", NULL, "k" US "1" US "a", 0},
+      {T, IDX, "s", "a", NULL, "PRIMARY" US "1" US "id", 1}},
+     {{T, IDX, "s", "a", NULL, "k" US "1" US "a", 0},
+      {T, IDX, "s", "a", NULL, "k" US "2" US "b", 1},
+      {T, IDX, "s", "a", NULL, "PRIMARY" US "1" US "id", 2}},
+     {"table s.a altered indexes ~k"}},
+    {"a long detail is cut",
+     {{T, COLS, "s", "a", NULL, "id", 0}},
+     {{T, COLS, "s", "a", NULL, "a_column_with_a_rather_long_name_number_1", 0},
+      {T, COLS, "s", "a", NULL, "a_column_with_a_rather_long_name_number_2", 1},
+      {T, COLS, "s", "a", NULL, "a_column_with_a_rather_long_name_number_3", 2},
+      {T, COLS, "s", "a", NULL, "a_column_with_a_rather_long_name_number_4", 3}},
+     {"table s.a altered columns +a_column_with_a_rather_long_name_number_1 "
+      "+a_column_with_a_rather_long_name_number_2 "
+      "+a_column_with_a_rather_long_name_number_3\xe2\x80\xa6"}},
     {"index and definition",
      {{T, DEF, "s", "a", NULL, "InnoDB", 0}},
-     {{T, DEF, "s", "a", NULL, "Aria", 0}, {T, IDX, "s", "a", NULL, "PRIMARY 1 id", 0}},
-     {"table s.a altered definition, indexes changed"}},
+     {{T, DEF, "s", "a", NULL, "Aria", 0}, {T, IDX, "s", "a", NULL, "PRIMARY" US "1" US "id", 0}},
+     {"table s.a altered definition changed; indexes +PRIMARY"}},
     {"values cannot run together",
      {{T, COLS, "s", "a", NULL, "ab", 0}, {T, COLS, "s", "a", NULL, "c", 1}},
      {{T, COLS, "s", "a", NULL, "a", 0}, {T, COLS, "s", "a", NULL, "bc", 1}},
-     {"table s.a altered columns changed"}},
+     {"table s.a altered columns +a +bc -ab -c"}},
     {"same name, other type: two objects",
      {{AUDIT_DRIFT_EVENT, DEF, "s", "a", NULL, "x", 0}},
      {{AUDIT_DRIFT_TRIGGER, DEF, "s", "a", "t", "x", 0}},
@@ -58,6 +79,10 @@ static const struct compare_case compare_cases[] = {
      {{AUDIT_DRIFT_GRANT, DEF, "", "'u'@'%'", NULL, "SELECT", 0}},
      {{AUDIT_DRIFT_GRANT, DEF, "", "'u'@'%'", NULL, "INSERT", 0}},
      {"grant .'u'@'%' altered privileges changed"}},
+    {"dropped with its columns: no detail",
+     {{T, DEF, "s", "a", NULL, "x", 0}, {T, COLS, "s", "a", NULL, "id", 0}},
+     {{T, DEF, "s", "b", NULL, "x", 0}, {T, COLS, "s", "b", NULL, "id", 0}},
+     {"table s.a dropped ", "table s.b created "}},
 };
 
 static size_t nrows(const struct audit_drift_row *r)
@@ -69,7 +94,7 @@ static size_t nrows(const struct audit_drift_row *r)
 }
 
 struct seen {
-	char lines[8][200];
+	char lines[8][300];
 	size_t n;
 };
 
