@@ -21,6 +21,17 @@
 
 #define HASH_SUFFIX ",\"hash\":\""
 
+/* The 32 bytes of a SHA-256 (or its HMAC) as 64 lower-case hex digits. */
+static void hex32(const unsigned char *md, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
 static void sha256_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -28,17 +39,12 @@ static void sha256_hex(const void *a, size_t alen, const void *b, size_t blen, c
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
 	    !EVP_DigestUpdate(ctx, a, alen) || !EVP_DigestUpdate(ctx, b, blen) ||
-	    !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
+	    !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen < 32) {
 		fputs("ddlgate: audit: SHA-256 unavailable\n", stderr);
 		abort();
 	}
 	EVP_MD_CTX_free(ctx);
-	static const char hex[] = "0123456789abcdef";
-	for (unsigned i = 0; i < mdlen && i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	hex32(md, out);
 }
 
 /*
@@ -69,12 +75,12 @@ bool audit_line_load_key(const char *path, char *err, size_t errlen)
 	}
 	unsigned char buf[AUDIT_KEY_MAX + 2];
 	size_t n = fread(buf, 1, sizeof buf, f);
-	bool long_ = n > AUDIT_KEY_MAX || !feof(f);
+	bool too_long = n > AUDIT_KEY_MAX || !feof(f);
 	fclose(f);
 	/* the secret is the file's bytes; a final newline is an editor's, not the key's */
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
-	bool ok = !long_ && n >= AUDIT_KEY_MIN && audit_line_set_key(buf, n);
+	bool ok = !too_long && n >= AUDIT_KEY_MIN && audit_line_set_key(buf, n);
 	OPENSSL_cleanse(buf, sizeof buf);
 	if (!ok)
 		snprintf(err, errlen, "key file %s: the key must be %d to %d bytes", path,
@@ -104,12 +110,7 @@ static void hmac_hex(const void *a, size_t alen, const void *b, size_t blen, cha
 	}
 	EVP_MAC_CTX_free(ctx);
 	EVP_MAC_free(mac);
-	static const char hex[] = "0123456789abcdef";
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	hex32(md, out);
 }
 
 /* The chain's hash of prev || text: keyed when keyed. */
