@@ -156,6 +156,10 @@ def test_ddl_through_ddlgate_is_not_drift():
 	wait_looks(gw, 3)  # a change is held for one look before it is reported
 	assert drift_records(gw) == [], drift_records(gw)
 	assert metrics(gw)["ddlgate_audit_drift_total"] == 0
+	# a reload keeps the watch looking
+	gw.sighup()
+	wait_looks(gw, 2)
+	assert "configuration reloaded" in open(gw.log).read(), gw.logs()
 
 
 def test_verify_against_head():
@@ -255,6 +259,25 @@ def test_hmac_chain():
 	assert h.run_err(c, "CREATE TABLE k9 (id INT PRIMARY KEY)") is None
 	code, out = verify("--key-file", key, gw.audit)
 	assert code == 0 and f"ok: {len(recs) + 1} records" in out, out
+
+
+def test_checkpoint_at_rotation():
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway(drift_interval_s=0, checkpoint_every=0, rotate_bytes=1500)
+	c = h.connect(gw, database=SCHEMA)
+	for i in range(6):
+		assert h.run_err(c, f"CREATE TABLE r{i} (id INT PRIMARY KEY)") is None
+		time.sleep(0.15)  # the checkpoint thread looks ten times a second
+	log = open(gw.log).read()
+	assert "(rotation)" in log, log
+	assert "(every " not in log, log  # checkpoint_every = 0
+	rotated = sorted(f for f in os.listdir(gw.dir) if f.startswith("audit.jsonl."))
+	assert rotated, os.listdir(gw.dir)
+	files = [os.path.join(gw.dir, f) for f in rotated] + [gw.audit]
+	url = f"http://127.0.0.1:{gw.admin_port}/audit/head"
+	code, out = verify("--against", url, *files)
+	assert code == 0, out
 
 
 if __name__ == "__main__":
