@@ -1,6 +1,7 @@
 /* `ddlgate audit verify` and `ddlgate audit show`: reading audit logs after the fact. */
 #include <errno.h>
 #include <fnmatch.h>
+#include <netdb.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -8,13 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "cli/audit_pairs.h"
 #include "cli/cli.h"
+#include "cli/facts_mysql.h"
 #include "proxy/audit_line.h"
 
 #define EXIT_BAD 1
@@ -23,7 +27,8 @@
 
 static void audit_usage(FILE *out)
 {
-	fputs("usage: ddlgate audit verify [--anchor SEQ:HASH] FILE...\n"
+	fputs("usage: ddlgate audit verify [--anchor SEQ:HASH | --against SOURCE] [--key-file F]\n"
+	      "                            FILE...\n"
 	      "       ddlgate audit show [--since T] [--until T] [--user U] [--table T]\n"
 	      "                          [--decision D[,D...]] [--format text|json] FILE...\n"
 	      "\n"
@@ -31,6 +36,13 @@ static void audit_usage(FILE *out)
 	      "then the current one); exit 0 intact, 1 naming the first bad line, 2 usage.\n"
 	      "--anchor SEQ:HASH also requires record SEQ to have HASH (a value copied\n"
 	      "off the host earlier), which detects a rewritten or truncated log.\n"
+	      "--against takes that checkpoint from SOURCE: the URL of a running\n"
+	      "ddlgate's GET /audit/head (http://127.0.0.1:9307/audit/head; the bearer\n"
+	      "token, if any, from DDLGATE_ADMIN_TOKEN), the mirror table as\n"
+	      "mysql://user:pass@host:port/SCHEMA.TABLE (its newest row of the files'\n"
+	      "instance), or a file holding /audit/head's JSON.\n"
+	      "--key-file F verifies an HMAC chain ([audit] key_file); every record must\n"
+	      "then be keyed.\n"
 	      "T is RFC 3339 (2026-11-24T02:03:04Z), a date (2026-11-24, UTC), or a time\n"
 	      "ago: 90s, 30m, 1h, 2d, 1w. U may use * and ?. T for --table matches\n"
 	      "schema.table or just the table. FILE - reads standard input.\n",
@@ -57,10 +69,12 @@ struct chain {
 	uint64_t first_seq;
 	uint64_t count;
 	/* --anchor SEQ:HASH: a record copied off the host earlier */
+	const char *anchor_src; /* --against SOURCE; NULL for --anchor */
 	bool anchored;
 	uint64_t anchor_seq;
 	char anchor_hash[AUDIT_HASH_HEX + 1];
 	bool anchor_seen;
+	bool keyed; /* --key-file: every record must be HMAC-chained */
 };
 
 /*
@@ -73,11 +87,17 @@ static bool verify_line(struct chain *c, const char *file, unsigned long lineno,
 	uint64_t seq = 0;
 	char hash[AUDIT_HASH_HEX + 1];
 	const char *want_prev = c->started ? c->hash : AUDIT_ZERO_HASH;
-	enum audit_line_status st = audit_check_line(line, len, want_prev, &seq, hash);
+	bool keyed = false;
+	enum audit_line_status st = audit_check_line_mac(line, len, want_prev, &seq, hash, &keyed);
 	switch (st) {
 	case AUDIT_LINE_BAD_JSON:
 		printf("%s:%lu: not a valid audit record (bad JSON or missing fields)\n", file,
 		       lineno);
+		return false;
+	case AUDIT_LINE_NEED_KEY:
+		printf("%s:%lu: the chain is keyed (\"mac\":\"%s\"): give its key with "
+		       "--key-file\n",
+		       file, lineno, AUDIT_MAC_HMAC);
 		return false;
 	case AUDIT_LINE_BAD_HASH:
 		printf("%s:%lu: record edited (hash mismatch)\n", file, lineno);
@@ -85,6 +105,13 @@ static bool verify_line(struct chain *c, const char *file, unsigned long lineno,
 	case AUDIT_LINE_OK:
 	case AUDIT_LINE_BAD_PREV:
 		break;
+	}
+	if (c->keyed && !keyed) {
+		/* a plain line hashes without the key: anyone could have written it */
+		printf("%s:%lu: record not keyed where the key was given (rewritten without the "
+		       "key?)\n",
+		       file, lineno);
+		return false;
 	}
 	if (!c->started) {
 		/* The first record: seq 1 must start from zeros; a later seq means
@@ -114,9 +141,14 @@ static bool verify_line(struct chain *c, const char *file, unsigned long lineno,
 	}
 	if (c->anchored && seq == c->anchor_seq) {
 		if (strcmp(hash, c->anchor_hash) != 0) {
-			printf("%s:%lu: seq %" PRIu64 " does not have the anchored hash (log "
-			       "rewritten)\n",
-			       file, lineno, seq);
+			if (c->anchor_src)
+				printf("%s:%lu: seq %" PRIu64 " does not have the hash of the "
+				       "checkpoint from %s (log rewritten)\n",
+				       file, lineno, seq, c->anchor_src);
+			else
+				printf("%s:%lu: seq %" PRIu64 " does not have the anchored hash "
+				       "(log rewritten)\n",
+				       file, lineno, seq);
 			return false;
 		}
 		c->anchor_seen = true;
@@ -154,26 +186,292 @@ static void print_interrupted(void *arg, const struct audit_pair_open *o)
 	       o->where, o->seq);
 }
 
+/* Sets the record the files must hold: seq > 0 with hash (64 lower-case
+ * hex digits, NUL-terminated). False when either is malformed. */
+static bool set_anchor(struct chain *c, uint64_t seq, const char *hash)
+{
+	if (seq == 0 || !hash || strlen(hash) != AUDIT_HASH_HEX)
+		return false;
+	for (const char *h = hash; *h; h++)
+		if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
+			return false;
+	c->anchored = true;
+	c->anchor_seq = seq;
+	memcpy(c->anchor_hash, hash, AUDIT_HASH_HEX + 1);
+	return true;
+}
+
 /* "SEQ:HASH" for --anchor. */
 static bool parse_anchor(const char *s, struct chain *c)
 {
 	char *end;
 	errno = 0;
 	unsigned long long seq = strtoull(s, &end, 10);
-	if (errno || end == s || *end != ':' || seq == 0 || strlen(end + 1) != AUDIT_HASH_HEX)
+	if (errno || end == s || *end != ':')
 		return false;
-	for (const char *h = end + 1; *h; h++)
-		if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
-			return false;
-	c->anchored = true;
-	c->anchor_seq = seq;
-	memcpy(c->anchor_hash, end + 1, AUDIT_HASH_HEX + 1);
+	return set_anchor(c, seq, end + 1);
+}
+
+/* ---- --against: a checkpoint published outside the file ---- */
+
+#define AGAINST_TIMEOUT_S 10
+#define AGAINST_MAX_BODY (64u << 10)
+
+/* The checkpoint in /audit/head's JSON ({"seq":S,"hash":"H",...}). */
+static bool checkpoint_from_json(struct chain *c, const char *text, size_t len, char *err,
+				 size_t errlen)
+{
+	json_t *o = json_loadb(text, len, 0, NULL);
+	json_t *seq = json_object_get(o, "seq");
+	bool ok = json_is_integer(seq) && json_integer_value(seq) >= 0 &&
+		  set_anchor(c, (uint64_t)json_integer_value(seq),
+			     json_string_value(json_object_get(o, "hash")));
+	if (!ok)
+		snprintf(err, errlen, "no checkpoint in it (want {\"seq\":N,\"hash\":\"...\"})");
+	json_decref(o);
+	return ok;
+}
+
+/*
+ * GET url (http://host[:port]/path) over a plain socket: HTTP/1.0, so the
+ * server closes after the body. The body goes to *body (malloc, NUL-
+ * terminated). The admin API is plain HTTP on loopback; TLS is not spoken.
+ */
+static bool http_get(const char *url, char **body, size_t *blen, char *err, size_t errlen)
+{
+	const char *p = url + strlen("http://");
+	const char *slash = strchr(p, '/');
+	size_t hl = slash ? (size_t)(slash - p) : strlen(p);
+	char host[256], port[16] = "80";
+	if (hl == 0 || hl >= sizeof host) {
+		snprintf(err, errlen, "bad URL");
+		return false;
+	}
+	memcpy(host, p, hl);
+	host[hl] = '\0';
+	char *colon = strrchr(host, ':');
+	if (colon && !strchr(colon, ']')) {
+		snprintf(port, sizeof port, "%s", colon + 1);
+		*colon = '\0';
+	}
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", host, gai_strerror(rc));
+		return false;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = {.tv_sec = AGAINST_TIMEOUT_S};
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	}
+	if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+		snprintf(err, errlen, "connect %s:%s: %s", host, port, strerror(errno));
+		freeaddrinfo(res);
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	freeaddrinfo(res);
+	const char *token = getenv("DDLGATE_ADMIN_TOKEN");
+	char req[2048];
+	int n = snprintf(req, sizeof req,
+			 "GET %s HTTP/1.0\r\nHost: %s\r\nAccept: application/json\r\n%s%s%s\r\n",
+			 slash ? slash : "/", host, token ? "Authorization: Bearer " : "",
+			 token ? token : "", token ? "\r\n" : "");
+	bool ok = n > 0 && (size_t)n < sizeof req && send(fd, req, (size_t)n, MSG_NOSIGNAL) == n;
+	char *buf = malloc(AGAINST_MAX_BODY + 1);
+	size_t len = 0;
+	ssize_t r = 0;
+	while (ok && buf && len < AGAINST_MAX_BODY &&
+	       (r = recv(fd, buf + len, AGAINST_MAX_BODY - len, 0)) > 0)
+		len += (size_t)r;
+	close(fd);
+	if (!ok || !buf || r < 0) {
+		snprintf(err, errlen, "%s", !buf ? "out of memory" : strerror(errno));
+		free(buf);
+		return false;
+	}
+	buf[len] = '\0';
+	char *sep = strstr(buf, "\r\n\r\n");
+	int status = 0;
+	if (sscanf(buf, "HTTP/%*d.%*d %d", &status) != 1 || !sep || status != 200) {
+		snprintf(err, errlen, "HTTP status %d", status);
+		free(buf);
+		return false;
+	}
+	*blen = len - (size_t)(sep + 4 - buf);
+	memmove(buf, sep + 4, *blen + 1);
+	*body = buf;
 	return true;
+}
+
+/* The instance of the first record of path ("" when unreadable): the
+ * mirror table holds the records of every instance. */
+static void first_instance(const char *path, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	if (f && getline(&line, &cap, f) > 0) {
+		json_t *o = json_loads(line, 0, NULL);
+		snprintf(out, outlen, "%s",
+			 json_string_value(json_object_get(o, "instance")) ?: "");
+		json_decref(o);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+}
+
+/* `table` or `schema`.`table` from "schema.table", into out. */
+static bool quote_table(const char *t, char *out, size_t outlen)
+{
+	size_t o = 0;
+	if (outlen < 3)
+		return false;
+	out[o++] = '`';
+	for (; *t; t++) {
+		if (o + 4 >= outlen)
+			return false;
+		if (*t == '.') {
+			memcpy(out + o, "`.`", 3);
+			o += 3;
+			continue;
+		}
+		if (*t == '`')
+			out[o++] = '`';
+		out[o++] = *t;
+	}
+	out[o++] = '`';
+	out[o] = '\0';
+	return true;
+}
+
+/* The newest mirror row of instance: mysql://user:pass@host:port/SCHEMA.TABLE. */
+static bool mirror_checkpoint(struct chain *c, const char *url, const char *instance, char *err,
+			      size_t errlen)
+{
+	struct facts_dsn d = {0};
+	bool ok = false;
+	struct facts_mysql *f = NULL;
+	char table[600];
+	if (!facts_dsn_parse(url, &d, err, errlen))
+		goto out;
+	/* the path names the table; the connection needs no default schema */
+	if (!quote_table(d.db && *d.db ? d.db : "ddlgate.audit", table, sizeof table)) {
+		snprintf(err, errlen, "table name too long");
+		goto out;
+	}
+	free(d.db);
+	d.db = NULL;
+	f = facts_mysql_connect(&d, AGAINST_TIMEOUT_S * 1000L, err, errlen);
+	if (!f)
+		goto out;
+	MYSQL *m = facts_mysql_conn(f);
+	char esc[600], sql[1600];
+	size_t il = strlen(instance);
+	if (il * 2 + 1 > sizeof esc) {
+		snprintf(err, errlen, "instance name too long");
+		goto out;
+	}
+	mysql_real_escape_string(m, esc, instance, (unsigned long)il);
+	snprintf(sql, sizeof sql,
+		 "SELECT seq, hash FROM %s WHERE instance = '%s' ORDER BY seq DESC LIMIT 1", table,
+		 esc);
+	MYSQL_RES *res = mysql_query(m, sql) == 0 ? mysql_store_result(m) : NULL;
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	if (!res)
+		snprintf(err, errlen, "%s", mysql_error(m));
+	else if (!row || !row[0])
+		snprintf(err, errlen, "no row of instance \"%s\" in %s", instance, table);
+	else if (!(ok = set_anchor(c, strtoull(row[0], NULL, 10), row[1])))
+		snprintf(err, errlen, "the newest row has no valid seq and hash");
+	if (res)
+		mysql_free_result(res);
+out:
+	facts_mysql_free(f);
+	facts_dsn_cleanup(&d);
+	return ok;
+}
+
+/* The checkpoint of --against SOURCE into c; first_file names the
+ * instance for a mirror table. False after printing why (exit 2). */
+static bool against(struct chain *c, const char *src, const char *first_file)
+{
+	char err[512] = "";
+	bool ok;
+	c->anchor_src = src;
+	if (!strncmp(src, "http://", 7)) {
+		char *body = NULL;
+		size_t len = 0;
+		ok = http_get(src, &body, &len, err, sizeof err) &&
+		     checkpoint_from_json(c, body, len, err, sizeof err);
+		free(body);
+	} else if (!strncmp(src, "mysql://", 8)) {
+		char instance[256];
+		first_instance(first_file, instance, sizeof instance);
+		ok = mirror_checkpoint(c, src, instance, err, sizeof err);
+	} else {
+		FILE *f = fopen(src, "r");
+		char *buf = malloc(AGAINST_MAX_BODY);
+		size_t n = f && buf ? fread(buf, 1, AGAINST_MAX_BODY, f) : 0;
+		if (!f)
+			snprintf(err, sizeof err, "%s", strerror(errno));
+		else
+			fclose(f);
+		ok = f && buf && checkpoint_from_json(c, buf, n, err, sizeof err);
+		free(buf);
+	}
+	if (!ok)
+		fprintf(stderr, "ddlgate audit verify: --against %s: %s\n", src, err);
+	return ok;
+}
+
+/*
+ * After every line was read: whether the files hold the anchored record.
+ * Returns 0 when they do (or nothing was anchored), else prints why and
+ * returns the exit code: 1 when the files end before it (their tail was
+ * cut off: the missing seq range is named), 2 when it lies before the
+ * first record given (older files are needed to check it).
+ */
+static int anchor_verdict(const struct chain *c)
+{
+	if (!c->anchored || c->anchor_seen)
+		return 0;
+	char what[600];
+	if (c->anchor_src)
+		snprintf(what, sizeof what, "checkpoint seq %" PRIu64 " (from %s)", c->anchor_seq,
+			 c->anchor_src);
+	else
+		snprintf(what, sizeof what, "anchor seq %" PRIu64, c->anchor_seq);
+	if (c->count > 0 && c->anchor_seq < c->first_seq) {
+		printf("%s is before the first record given (seq %" PRIu64
+		       "): give the older files too\n",
+		       what, c->first_seq);
+		return EXIT_USAGE;
+	}
+	if (c->count > 0)
+		printf("%s is not in the files (log truncated): records seq %" PRIu64 "-%" PRIu64
+		       " are missing after the last record given, seq %" PRIu64 "\n",
+		       what, c->seq + 1, c->anchor_seq, c->seq);
+	else
+		printf("%s is not in the files (log truncated): records seq 1-%" PRIu64
+		       " are missing, the files hold no record\n",
+		       what, c->anchor_seq);
+	return EXIT_BAD;
 }
 
 static int cmd_verify(int argc, char **argv)
 {
 	struct chain c = {0};
+	const char *src = NULL; /* --against */
 	int first = 1;
 	while (first < argc) {
 		const char *a = argv[first];
@@ -184,6 +482,22 @@ static int cmd_verify(int argc, char **argv)
 		} else if (strncmp(a, "--anchor=", 9) == 0) {
 			if (!parse_anchor(a + 9, &c))
 				goto bad_anchor;
+			first++;
+		} else if (strcmp(a, "--against") == 0 && first + 1 < argc) {
+			src = argv[first + 1];
+			first += 2;
+		} else if (strncmp(a, "--against=", 10) == 0) {
+			src = a + 10;
+			first++;
+		} else if ((strcmp(a, "--key-file") == 0 && first + 1 < argc) ||
+			   strncmp(a, "--key-file=", 11) == 0) {
+			const char *kf = a[10] == '=' ? a + 11 : argv[++first];
+			char err[600];
+			if (!audit_line_load_key(kf, err, sizeof err)) {
+				fprintf(stderr, "ddlgate audit verify: --key-file: %s\n", err);
+				return EXIT_USAGE;
+			}
+			c.keyed = true;
 			first++;
 		} else if (strcmp(a, "--") == 0) {
 			first++;
@@ -204,6 +518,12 @@ static int cmd_verify(int argc, char **argv)
 		audit_usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (src && c.anchored) {
+		fputs("ddlgate audit verify: --anchor and --against exclude each other\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (src && !against(&c, src, argv[first]))
+		return EXIT_USAGE;
 	char *line = NULL;
 	size_t cap = 0;
 	int rc = 0;
@@ -240,11 +560,8 @@ static int cmd_verify(int argc, char **argv)
 	audit_pairs_free(pairs);
 	if (rc != 0)
 		return rc;
-	if (c.anchored && !c.anchor_seen) {
-		printf("anchor seq %" PRIu64 " is not in the files (log truncated?)\n",
-		       c.anchor_seq);
-		return EXIT_BAD;
-	}
+	if ((rc = anchor_verdict(&c)) != 0)
+		return rc;
 	if (c.count > 0 && c.first_seq > 1)
 		printf("ok: %" PRIu64 " records, chain intact (seq %" PRIu64 "-%" PRIu64
 		       "; records before seq %" PRIu64 " are in older files, not checked)\n",

@@ -201,6 +201,11 @@ static MYSQL *open_conn(const struct facts_dsn *d, long timeout_ms, char *err, s
 	return m;
 }
 
+MYSQL *facts_mysql_conn(struct facts_mysql *f)
+{
+	return f->conn;
+}
+
 struct facts_mysql *facts_mysql_connect(const struct facts_dsn *d, long timeout_ms, char *err,
 					size_t errlen)
 {

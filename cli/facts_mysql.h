@@ -44,6 +44,9 @@ struct facts_mysql;
 struct facts_mysql *facts_mysql_connect(const struct facts_dsn *d, long timeout_ms, char *err,
 					size_t errlen) __attribute__((warn_unused_result));
 void facts_mysql_free(struct facts_mysql *f);
+/* The open connection, borrowed (NULL after a lost one): for callers that
+ * run their own read-only queries (`audit verify --against mysql://`). */
+MYSQL *facts_mysql_conn(struct facts_mysql *f);
 
 /* Runs the probe for q and fills out (status OK or FAILED with why). A
  * connection lost to a timeout is reopened for the next probe. */

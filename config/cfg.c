@@ -114,6 +114,9 @@ static const struct cfg_key cfg_keys[] = {
 	KEY("audit", "instance", CFG_T_STR, OFF(audit.instance), NULL, false),
 	KEY("audit", "mirror", CFG_T_BOOL, OFF(audit.mirror), "false", false),
 	KEY("audit", "mirror_table", CFG_T_STR, OFF(audit.mirror_table), "ddlgate.audit", false),
+	KEY("audit", "drift_interval_s", CFG_T_INT, OFF(audit.drift_interval_s), "60", false, .min = 0, .max = 86400),
+	KEY("audit", "checkpoint_every", CFG_T_INT, OFF(audit.checkpoint_every), "1000", false, .min = 0, .max = INT_MAX),
+	KEY("audit", "key_file", CFG_T_PATH, OFF(audit.key_file), NULL, false),
 
 	KEY("migration", "users", CFG_T_LIST, OFF(migration.users), NULL, true),
 	KEY("migration", "lock_names", CFG_T_LIST, OFF(migration.lock_names), CFG_DEFAULT_LOCK_NAMES, true),

@@ -103,6 +103,9 @@ struct cfg {
 		char *instance;	       /* owned; default: hostname */
 		bool mirror;	       /* copy records into a backend table */
 		char *mirror_table;    /* owned; default ddlgate.audit */
+		int drift_interval_s;  /* seconds between two looks at the schema; 0 = off */
+		int checkpoint_every;  /* records between two published checkpoints; 0 = off */
+		char *key_file;        /* owned; NULL = plain SHA-256 chain, else HMAC-SHA-256 */
 	} audit;
 
 	struct {

@@ -34,6 +34,7 @@ struct admin_json_cb {
 
 struct admin_route {
 	char path[128];
+	bool get; /* GET (and HEAD) route, else POST */
 	admin_post_fn fn;
 	void *arg;
 };
@@ -67,23 +68,34 @@ void admin_register_sessions(admin_sessions_fn fn, void *arg)
 	pthread_mutex_unlock(&admin_reg_lock);
 }
 
-void admin_register_post(const char *path, admin_post_fn fn, void *arg)
+static void admin_register_route(const char *path, bool get, admin_post_fn fn, void *arg)
 {
 	pthread_mutex_lock(&admin_reg_lock);
 	size_t i;
 	for (i = 0; i < admin_nroutes; i++)
-		if (!strcmp(admin_routes[i].path, path))
+		if (!strcmp(admin_routes[i].path, path) && admin_routes[i].get == get)
 			break; /* re-registering a path replaces it */
 	if (i < ADMIN_MAX_ROUTES) {
 		snprintf(admin_routes[i].path, sizeof(admin_routes[i].path), "%s", path);
+		admin_routes[i].get = get;
 		admin_routes[i].fn = fn;
 		admin_routes[i].arg = arg;
 		if (i == admin_nroutes)
 			admin_nroutes++;
 	} else {
-		fprintf(stderr, "ddlgate: admin: too many POST routes, %s ignored\n", path);
+		fprintf(stderr, "ddlgate: admin: too many routes, %s ignored\n", path);
 	}
 	pthread_mutex_unlock(&admin_reg_lock);
+}
+
+void admin_register_post(const char *path, admin_post_fn fn, void *arg)
+{
+	admin_register_route(path, false, fn, arg);
+}
+
+void admin_register_get(const char *path, admin_post_fn fn, void *arg)
+{
+	admin_register_route(path, true, fn, arg);
 }
 
 /*
@@ -251,13 +263,14 @@ static void admin_metrics(struct evhttp_request *req)
 	free(text);
 }
 
-/* Runs a registered POST route; false when path has none. */
-static bool admin_post(struct evhttp_request *req, const char *path, const char *query_str)
+/* Runs the registered GET (get) or POST route of path; false when there is none. */
+static bool admin_call_route(struct evhttp_request *req, const char *path, const char *query_str,
+			     bool get)
 {
 	pthread_mutex_lock(&admin_reg_lock);
 	struct admin_route route = {0};
 	for (size_t i = 0; i < admin_nroutes; i++)
-		if (!strcmp(admin_routes[i].path, path))
+		if (!strcmp(admin_routes[i].path, path) && admin_routes[i].get == get)
 			route = admin_routes[i];
 	pthread_mutex_unlock(&admin_reg_lock);
 	if (!route.fn)
@@ -329,12 +342,12 @@ static void admin_request(struct evhttp_request *req, void *arg)
 			admin_metrics(req);
 		else if (!strcmp(path, "/sessions"))
 			admin_sessions(req);
-		else
+		else if (!admin_call_route(req, path, query, true))
 			admin_send_error(req, 404, "not found");
 		return;
 	}
 	if (method == EVHTTP_REQ_POST) {
-		if (admin_post(req, path, query))
+		if (admin_call_route(req, path, query, false))
 			return;
 		if (admin_is_get_route(path)) {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");

@@ -5,6 +5,7 @@
  *   GET  /status    JSON: version, uptime_s, connections, + contributions
  *   GET  /metrics   Prometheus text format 0.0.4 (proxy/metrics.h)
  *   GET  /sessions  JSON array, filled by contributors
+ *   GET  <path>     routes registered with admin_register_get()
  *   POST <path>     routes registered with admin_register_post()
  *
  * With [admin] token_file set, every request needs
@@ -62,5 +63,7 @@ void admin_register_sessions(admin_sessions_fn fn, void *arg);
 typedef int (*admin_post_fn)(const struct evkeyvalq *query, const char *body, json_t *reply,
 			     void *arg);
 void admin_register_post(const char *path, admin_post_fn fn, void *arg);
+/* A GET route with the same handler shape (body is ""), e.g. "/audit/head". */
+void admin_register_get(const char *path, admin_post_fn fn, void *arg);
 
 #endif

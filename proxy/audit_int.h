@@ -11,6 +11,7 @@
 #define DDLGATE_PROXY_AUDIT_INT_H
 
 #include <stdatomic.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,11 @@ struct audit_rec {
 	unsigned nparams;
 	struct audit_intent *intent; /* reference owned; NULL: a single record */
 	bool is_intent;		     /* the intent of the pair (else its outcome) */
+	/* kind "drift" (audit_drift.c): a change the server made that no
+	 * forwarded statement explains; strings in the arena */
+	bool drift;
+	const char *drift_type, *drift_change, *drift_detail;
+	int64_t drift_since_us; /* the previous look, which did not show it yet */
 	audit_durable_cb cb;
 	void *cb_arg;
 };
@@ -116,6 +122,24 @@ void audit_mirror_stats(struct audit_mirror *m, struct audit_stats *out);
 /* Whether cfg asks for the mirror m is (NULL: no mirror); a reload that
  * changes it is only taken at the next restart. */
 bool audit_mirror_matches(const struct audit_mirror *m, const struct cfg *cfg);
+
+/*
+ * A helper thread of the audit that works in rounds (the drift watch, the
+ * checkpoints): audit_ticker_start() runs fn(arg) on a new thread (false
+ * when it cannot); fn loops on audit_ticker_wait(t, ms), which sleeps ms
+ * and returns false once audit_ticker_stop() was called; audit_ticker_stop()
+ * wakes and joins the thread. Embedded in its owner (init/cleanup pair).
+ */
+struct audit_ticker {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	bool closing; /* guarded by mu */
+};
+bool audit_ticker_start(struct audit_ticker *t, void *(*fn)(void *), void *arg)
+    __attribute__((warn_unused_result));
+bool audit_ticker_wait(struct audit_ticker *t, int64_t ms);
+void audit_ticker_stop(struct audit_ticker *t);
 
 /* Blocks every signal in the calling audit thread (the proxy's own threads
  * handle them) and names it for top -H and gdb. */

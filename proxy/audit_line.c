@@ -1,13 +1,18 @@
-/* The audit line format: a record as one JSON line, its SHA-256 chain, and the check of a line. */
+/* The audit line format: a record as one JSON line, its SHA-256 (or HMAC-SHA-256) chain, and the
+ * check of a line. */
 #include "proxy/audit_line.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "proxy/audit_int.h"
 #include "proxy/mem.h"
@@ -16,6 +21,17 @@
 
 #define HASH_SUFFIX ",\"hash\":\""
 
+/* The 32 bytes of a SHA-256 (or its HMAC) as 64 lower-case hex digits. */
+static void hex32(const unsigned char *md, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
 static void sha256_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -23,17 +39,87 @@ static void sha256_hex(const void *a, size_t alen, const void *b, size_t blen, c
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
 	    !EVP_DigestUpdate(ctx, a, alen) || !EVP_DigestUpdate(ctx, b, blen) ||
-	    !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
+	    !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen < 32) {
 		fputs("ddlgate: audit: SHA-256 unavailable\n", stderr);
 		abort();
 	}
 	EVP_MD_CTX_free(ctx);
-	static const char hex[] = "0123456789abcdef";
-	for (unsigned i = 0; i < mdlen && i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
+	hex32(md, out);
+}
+
+/*
+ * The HMAC key of the chain ([audit] key_file, `audit verify --key-file`):
+ * set once, before the writer starts or the first line is checked, and
+ * only read afterwards, so the threads share it without a lock.
+ */
+static unsigned char chain_key[AUDIT_KEY_MAX];
+static size_t chain_key_len;
+
+bool audit_line_set_key(const void *key, size_t len)
+{
+	if (len > sizeof chain_key)
+		return false;
+	OPENSSL_cleanse(chain_key, sizeof chain_key);
+	if (len)
+		memcpy(chain_key, key, len);
+	chain_key_len = len;
+	return true;
+}
+
+bool audit_line_load_key(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
+		return false;
 	}
-	out[64] = '\0';
+	unsigned char buf[AUDIT_KEY_MAX + 2];
+	size_t n = fread(buf, 1, sizeof buf, f);
+	bool too_long = n > AUDIT_KEY_MAX || !feof(f);
+	fclose(f);
+	/* the secret is the file's bytes; a final newline is an editor's, not the key's */
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	bool ok = !too_long && n >= AUDIT_KEY_MIN && audit_line_set_key(buf, n);
+	OPENSSL_cleanse(buf, sizeof buf);
+	if (!ok)
+		snprintf(err, errlen, "key file %s: the key must be %d to %d bytes", path,
+			 AUDIT_KEY_MIN, AUDIT_KEY_MAX);
+	return ok;
+}
+
+const char *audit_line_mac(void)
+{
+	return chain_key_len ? AUDIT_MAC_HMAC : "sha256";
+}
+
+/* The chain's hash of a || b: HMAC-SHA-256 with the key, as hex. */
+static void hmac_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	size_t mdlen = 0;
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+			       OSSL_PARAM_construct_end()};
+	if (!ctx || !EVP_MAC_init(ctx, chain_key, chain_key_len, params) ||
+	    !EVP_MAC_update(ctx, a, alen) || !EVP_MAC_update(ctx, b, blen) ||
+	    !EVP_MAC_final(ctx, md, &mdlen, sizeof md) || mdlen < 32) {
+		fputs("ddlgate: audit: HMAC-SHA-256 unavailable\n", stderr);
+		abort();
+	}
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(mac);
+	hex32(md, out);
+}
+
+/* The chain's hash of prev || text: keyed when keyed. */
+static void chain_hex(bool keyed, const char *prev, const char *text, size_t n, char out[65])
+{
+	if (keyed)
+		hmac_hex(prev, AUDIT_HASH_HEX, text, n, out);
+	else
+		sha256_hex(prev, AUDIT_HASH_HEX, text, n, out);
 }
 
 static bool is_hex64(const char *s, size_t n)
@@ -212,7 +298,7 @@ static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq,
 	} else {
 		json_object_set_new(o, "migration", json_null());
 	}
-	json_object_set_new(o, "kind", json_string(audit_kind_name(r->kind)));
+	json_object_set_new(o, "kind", json_string(r->drift ? "drift" : audit_kind_name(r->kind)));
 
 	size_t rlen = 0;
 	const char *red = r->sql ? redact_sql(ar, r->sql, r->sql_len, &rlen, NULL) : "";
@@ -273,6 +359,17 @@ static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq,
 			json_object_set_new(o, "intent",
 					    iseq ? json_integer((json_int_t)iseq) : json_null());
 	}
+	if (r->drift) {
+		char since[40];
+		audit_ts_format(r->drift_since_us, since);
+		json_object_set_new(o, "drift",
+				    json_pack("{s:o, s:o, s:o, s:s}", "type",
+					      jcstr(ar, r->drift_type), "change",
+					      jcstr(ar, r->drift_change), "detail",
+					      jcstr(ar, r->drift_detail), "previous_look", since));
+	}
+	if (chain_key_len)
+		json_object_set_new(o, "mac", json_string(AUDIT_MAC_HMAC));
 	json_object_set_new(o, "prev", json_string(prev));
 	return o;
 }
@@ -304,7 +401,7 @@ void audit_line_append(const char *instance, struct audit_rec *r, uint64_t seq, 
 	if (!text)
 		mem_oom("audit record JSON");
 	size_t n = strlen(text);
-	sha256_hex(prev, AUDIT_HASH_HEX, text, n, hash_out);
+	chain_hex(chain_key_len > 0, prev, text, n, hash_out);
 	audit_buf_add(b, text, n - 1);
 	audit_buf_add(b, HASH_SUFFIX, strlen(HASH_SUFFIX));
 	audit_buf_add(b, hash_out, AUDIT_HASH_HEX);
@@ -314,6 +411,12 @@ void audit_line_append(const char *instance, struct audit_rec *r, uint64_t seq, 
 
 enum audit_line_status audit_check_line(const char *line, size_t len, const char *prev,
 					uint64_t *seq, char *hash_out)
+{
+	return audit_check_line_mac(line, len, prev, seq, hash_out, NULL);
+}
+
+enum audit_line_status audit_check_line_mac(const char *line, size_t len, const char *prev,
+					    uint64_t *seq, char *hash_out, bool *keyed)
 {
 	const size_t sfx = strlen(HASH_SUFFIX) + AUDIT_HASH_HEX + 2;
 	if (len < sfx + 2 || line[len - 1] != '}' || line[len - 2] != '"' ||
@@ -331,6 +434,17 @@ enum audit_line_status audit_check_line(const char *line, size_t len, const char
 	    !json_is_string(jprev) ||
 	    !is_hex64(json_string_value(jprev), json_string_length(jprev)))
 		goto out;
+	/* each line says how it is chained: a plain line is checked with
+	 * SHA-256 even when a key is set (the log before the key was) */
+	json_t *jmac = json_object_get(o, "mac");
+	if (jmac && (!json_is_string(jmac) || strcmp(json_string_value(jmac), AUDIT_MAC_HMAC)))
+		goto out;
+	if (keyed)
+		*keyed = jmac != NULL;
+	if (jmac && !chain_key_len) {
+		st = AUDIT_LINE_NEED_KEY;
+		goto out;
+	}
 
 	/* The hashed text is the line without its hash key: cut the suffix and
 	 * close the object again. */
@@ -341,7 +455,7 @@ enum audit_line_status audit_check_line(const char *line, size_t len, const char
 		goto out;
 	memcpy(text, line, body);
 	text[body] = '}';
-	sha256_hex(json_string_value(jprev), AUDIT_HASH_HEX, text, body + 1, want);
+	chain_hex(jmac != NULL, json_string_value(jprev), text, body + 1, want);
 	free(text);
 	if (memcmp(want, line + len - AUDIT_HASH_HEX - 2, AUDIT_HASH_HEX) != 0) {
 		st = AUDIT_LINE_BAD_HASH;

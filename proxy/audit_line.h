@@ -10,6 +10,7 @@
 #ifndef DDLGATE_PROXY_AUDIT_LINE_H
 #define DDLGATE_PROXY_AUDIT_LINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,9 +36,33 @@ enum audit_line_status {
 	AUDIT_LINE_BAD_JSON, /* not a JSON object with the record's fields */
 	AUDIT_LINE_BAD_HASH, /* hash does not match the content */
 	AUDIT_LINE_BAD_PREV, /* prev is not the previous record's hash */
+	AUDIT_LINE_NEED_KEY, /* an HMAC line ("mac") and no key was set */
 };
 enum audit_line_status audit_check_line(const char *line, size_t len, const char *prev,
 					uint64_t *seq, char *hash_out)
     __attribute__((warn_unused_result));
+/* The same; *keyed (may be NULL) tells whether the line is HMAC-chained. */
+enum audit_line_status audit_check_line_mac(const char *line, size_t len, const char *prev,
+					    uint64_t *seq, char *hash_out, bool *keyed)
+    __attribute__((warn_unused_result));
+
+/*
+ * The HMAC chain ([audit] key_file). With a key, every line written gets
+ * "mac":"hmac-sha256" (before "prev") and its hash is HMAC-SHA-256(key,
+ * prev || record without hash) instead of SHA-256; a line without "mac" is
+ * always checked as a plain SHA-256 line. Process-wide: set the key once,
+ * before the writer starts or the first line is checked.
+ */
+#define AUDIT_MAC_HMAC "hmac-sha256"
+#define AUDIT_KEY_MIN 16 /* bytes: a shorter secret is guessable */
+#define AUDIT_KEY_MAX 1024
+/* len 0 = no key (plain chain). False when len > AUDIT_KEY_MAX. */
+bool audit_line_set_key(const void *key, size_t len) __attribute__((warn_unused_result));
+/* Reads the key from path (its bytes, without a final newline); false +
+ * err when it cannot be read or its length is out of bounds. */
+bool audit_line_load_key(const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* "hmac-sha256" with a key, else "sha256". */
+const char *audit_line_mac(void);
 
 #endif

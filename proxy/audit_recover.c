@@ -108,7 +108,10 @@ static int read_last(const char *path, bool fix_tail, uint64_t *seq, char hash[6
 		snprintf(err, errlen,
 			 "%s: last line is not a valid audit record (%s); the chain cannot be "
 			 "continued, move the file aside",
-			 path, s == AUDIT_LINE_BAD_HASH ? "hash mismatch" : "not a record");
+			 path,
+			 s == AUDIT_LINE_BAD_HASH   ? "hash mismatch"
+			 : s == AUDIT_LINE_NEED_KEY ? "HMAC-chained: set its [audit] key_file"
+						    : "not a record");
 		return -1;
 	}
 	return 1;

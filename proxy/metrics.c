@@ -38,6 +38,7 @@ struct metrics_block {
 	uint64_t bytes_in, bytes_out;
 	uint64_t backend_errors;
 	uint64_t audit_errors;
+	uint64_t audit_drift;
 	uint64_t migrations;
 	uint64_t commands[256];
 	uint64_t statements[METRICS_NKINDS][METRICS_NDECISIONS];
@@ -189,6 +190,11 @@ void metrics_audit_detach(const struct audit *a)
 void metrics_audit_error(void)
 {
 	metrics_add(&metrics_block()->audit_errors, 1);
+}
+
+void metrics_audit_drift(void)
+{
+	metrics_add(&metrics_block()->audit_drift, 1);
 }
 
 void metrics_probe(uint64_t latency_us)
@@ -429,6 +435,9 @@ void metrics_render(FILE *out)
 			s->migrations);
 	metrics_counter(out, "ddlgate_audit_errors_total",
 			"Audit records that could not be written.", s->audit_errors);
+	metrics_counter(out, "ddlgate_audit_drift_total",
+			"Schema changes seen on the server that no forwarded statement explains.",
+			s->audit_drift);
 	metrics_hist_render(
 	    out, "ddlgate_audit_write_duration_seconds",
 	    "Time from a record's submission to the audit writer until it is "

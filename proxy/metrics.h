@@ -47,6 +47,7 @@ void metrics_statement(enum stmt_kind kind, int decision); /* one per inspected 
 void metrics_rule_hit(const char *rule_id);		   /* one per rule that fired */
 void metrics_audit_write(uint64_t latency_us); /* per record written: submit to durable */
 void metrics_audit_error(void);		       /* the audit log could not be written */
+void metrics_audit_drift(void);		       /* a schema change no forwarded statement explains */
 void metrics_probe(uint64_t latency_us);       /* one per live guard probe */
 void metrics_migration_seen(void);	       /* a session became a migration */
 

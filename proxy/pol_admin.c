@@ -1,4 +1,5 @@
-/* The policy's admin endpoints: /status, /sessions, POST /window/open and /window/close. */
+/* The policy's admin endpoints: /status, /sessions, /audit/head, POST /window/open and
+ * /window/close. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "config/cfg.h"
 #include "proxy/admin.h"
+#include "proxy/audit_head.h"
 #include "proxy/cluster.h"
 #include "proxy/pol_internal.h"
 #include "proxy/window.h"
@@ -175,6 +177,21 @@ static int pol_window_close(const struct evkeyvalq *query, const char *body, jso
 	return 200;
 }
 
+/* GET /audit/head: the chain's last seq and hash, a checkpoint kept off the audit host. */
+static int pol_audit_head(const struct evkeyvalq *query, const char *body, json_t *reply, void *arg)
+{
+	if (!pol.audit) {
+		json_object_set_new(reply, "error", json_string("no audit log ([audit] path)"));
+		return 404;
+	}
+	struct snap *pc = pol_conf_get();
+	json_t *head = audit_head_json(pol.audit, pc->cfg);
+	snap_put(pc);
+	json_object_update(reply, head);
+	json_decref(head);
+	return 200;
+}
+
 /* Registers the endpoints with the admin server (once per process). */
 void pol_admin_register(void)
 {
@@ -186,4 +203,5 @@ void pol_admin_register(void)
 	admin_register_sessions(pol_sessions, NULL);
 	admin_register_post("/window/open", pol_window_open, NULL);
 	admin_register_post("/window/close", pol_window_close, NULL);
+	admin_register_get("/audit/head", pol_audit_head, NULL);
 }

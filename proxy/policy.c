@@ -41,6 +41,7 @@
 #include <strings.h>
 
 #include "config/cfg.h"
+#include "proxy/audit_drift.h"
 #include "proxy/clock.h"
 #include "proxy/cluster.h"
 #include "proxy/guard.h"
@@ -53,6 +54,7 @@
 #include "rules/parse.h"
 #include "rules/split.h"
 #include "rules/sqlscan.h"
+#include "rules/stmt_objects.h"
 
 struct pol_state pol = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
@@ -619,6 +621,24 @@ static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 	return started;
 }
 
+/* Tells the drift watch which objects a forwarded schema or account change
+ * touched, so that it does not report them as changed behind ddlgate's back. */
+static void pol_drift_note(const struct pol_stmt *p)
+{
+	struct stmt_obj objs[POL_MAX_OBJECTS];
+	size_t n = stmt_objects(&p->st, objs, POL_MAX_OBJECTS);
+	if (p->st.kind != STMT_DDL || n == 0) {
+		audit_drift_note(NULL, NULL); /* accounts, or objects unknown */
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (objs[i].is_schema)
+			audit_drift_note(objs[i].name, NULL);
+		else
+			audit_drift_note(objs[i].schema ? objs[i].schema : p->schema, objs[i].name);
+	}
+}
+
 bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result *r)
 {
 	struct pol_sess *ps = hs->policy;
@@ -649,6 +669,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 				pol_memory_commit(ps, p); /* a prepare runs nothing yet */
 			if (!r->aborted && cmd->com != COM_STMT_PREPARE)
 				pol_indirect_learn(ps, p, pol_lex_mode(ps, p->ansi), r->ok);
+			if (cmd->com != COM_STMT_PREPARE && (p->ddl || p->st.kind == STMT_DCL))
+				pol_drift_note(p); /* also when not recorded, or failed */
 			if (started && cluster_wait_held(s, pol_durable_fn, NULL, 1000)) {
 				/* the client learns it holds the floor once every ddlgate can
 				 * see it: after the cluster lock is taken */

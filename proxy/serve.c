@@ -17,6 +17,8 @@
 #include "config/cfg.h"
 #include "proxy/admin.h"
 #include "proxy/audit.h"
+#include "proxy/audit_drift.h"
+#include "proxy/audit_head.h"
 #include "proxy/cluster.h"
 #include "proxy/guard.h"
 #include "proxy/hook.h"
@@ -34,9 +36,11 @@ struct serve {
 	struct admin *admin; /* owned, NULL = disabled */
 	const char *path;    /* borrowed: the config file */
 	bool stopping;
-	struct snap *snap;   /* borrowed while the services start */
-	struct audit *audit; /* owned, NULL = no [audit] path */
-	size_t nstarted;     /* services[] entries running */
+	struct snap *snap;	   /* borrowed while the services start */
+	struct audit *audit;	   /* owned, NULL = no [audit] path */
+	struct audit_drift *drift; /* owned, NULL = drift watch off */
+	struct audit_head *head;   /* owned, NULL = no audit log */
+	size_t nstarted;	   /* services[] entries running */
 };
 
 /* ---- the background services: every thread but the workers ---- */
@@ -45,6 +49,10 @@ static bool audit_start(struct serve *sv, char *err, size_t errlen)
 {
 	if (!sv->snap->cfg->audit.path)
 		return true;
+	/* the chain's key before the writer (and its recovery) hashes a line */
+	if (sv->snap->cfg->audit.key_file &&
+	    !audit_line_load_key(sv->snap->cfg->audit.key_file, err, errlen))
+		return false;
 	sv->audit = audit_open(sv->snap->cfg, err, errlen);
 	return sv->audit != NULL;
 }
@@ -63,6 +71,30 @@ static bool policy_start(struct serve *sv, char *err, size_t errlen)
 static void policy_stop(struct serve *sv)
 {
 	hook_shutdown();
+}
+
+static bool head_begin(struct serve *sv, char *err, size_t errlen)
+{
+	sv->head = audit_head_start(sv->snap->cfg, sv->audit, err, errlen);
+	return sv->head || !err[0];
+}
+
+static void head_end(struct serve *sv)
+{
+	audit_head_stop(sv->head); /* the shutdown checkpoint: after the last record */
+	sv->head = NULL;
+}
+
+static bool drift_begin(struct serve *sv, char *err, size_t errlen)
+{
+	sv->drift = audit_drift_start(sv->snap->cfg, sv->audit, err, errlen);
+	return sv->drift || !err[0];
+}
+
+static void drift_end(struct serve *sv)
+{
+	audit_drift_stop(sv->drift); /* before the writer it submits to closes */
+	sv->drift = NULL;
 }
 
 static bool guard_begin(struct serve *sv, char *err, size_t errlen)
@@ -108,7 +140,8 @@ static const struct {
 } services[] = {
     {"audit writer", audit_start, audit_stop}, {"policy", policy_start, policy_stop},
     {"guard workers", guard_begin, guard_end}, {"cluster lock", cluster_begin, cluster_end},
-    {"hold ticker", ticker_begin, ticker_end},
+    {"hold ticker", ticker_begin, ticker_end}, {"audit checkpoints", head_begin, head_end},
+    {"drift watch", drift_begin, drift_end},
 };
 
 static bool services_start(struct serve *sv, struct snap *snap, char *err, size_t errlen)

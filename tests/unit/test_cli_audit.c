@@ -1,4 +1,5 @@
-/* Unit tests for cli/audit_cmd.c: `audit verify` on intact and tampered logs, `audit show` filters.
+/* Unit tests for cli/audit_cmd.c: `audit verify` on intact and tampered logs, --against,
+ * --key-file, `audit show` filters.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -356,6 +357,152 @@ static void test_verify_anchor(void **state)
 	assert_int_equal(run("verify", "--bogus", path, NULL), 2);
 }
 
+/* The head of line i (1-based) of path as /audit/head's JSON, into file. */
+static void put_head(const char *file, const char *path, int i, const char *hash_override)
+{
+	char *lines[16], text[300];
+	size_t n = afx_read_lines(path, lines, 16);
+	assert_true((size_t)i <= n);
+	const char *h = strstr(lines[i - 1], "\"hash\":\"") + 8;
+	snprintf(text, sizeof text,
+		 "{\"seq\":%d,\"hash\":\"%.64s\",\"file\":\"a.jsonl\",\"instance\":\"cli-test\"}\n",
+		 i, hash_override ? hash_override : h);
+	afx_free_lines(lines, n);
+	afx_put(file, "w", text);
+}
+
+/* --against: a checkpoint published outside the file (here saved as a
+ * file) finds a cut-off tail and names the missing seq range. */
+static void test_verify_against(void **state)
+{
+	char path[600], cut[600], head[600], want[900];
+	afx_path(path, sizeof path, "a.jsonl");
+	afx_path(cut, sizeof cut, "cut.jsonl");
+	afx_path(head, sizeof head, "head.json");
+	make_log(path, 0, 1);
+	char *lines[8];
+	size_t n = afx_read_lines(path, lines, 8);
+	assert_int_equal(n, 6);
+
+	static const struct {
+		const char *what;
+		int head_seq;	     /* the checkpoint: seq of a line of the full log */
+		bool forged;	     /* with another hash */
+		size_t from, to;     /* the lines given: [from, to) */
+		int rc;		     /* exit status */
+		const char *message; /* printf with head, then the file: expected output */
+	} cases[] = {
+	    {"intact", 6, false, 0, 6, 0, "ok: 6 records, chain intact\n"},
+	    {"checkpoint inside", 3, false, 0, 6, 0, "ok: 6 records, chain intact\n"},
+	    {"last two cut", 6, false, 0, 4, 1,
+	     "checkpoint seq 6 (from %s) is not in the files (log truncated): records seq 5-6 "
+	     "are missing after the last record given, seq 4\n"},
+	    {"all cut", 6, false, 0, 0, 1,
+	     "checkpoint seq 6 (from %s) is not in the files (log truncated): records seq 1-6 "
+	     "are missing, the files hold no record\n"},
+	    {"rewritten", 5, true, 0, 6, 1,
+	     "%2$s:5: seq 5 does not have the hash of the checkpoint from %1$s (log rewritten)\n"},
+	    {"older files needed", 2, false, 3, 6, 2,
+	     "checkpoint seq 2 (from %s) is before the first record given (seq 4): give the older "
+	     "files too\n"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		put_head(head, path, cases[i].head_seq,
+			 cases[i].forged
+			     ? "00000000000000000000000000000000000000000000000000000000"
+			       "00000000"
+			     : NULL);
+		afx_write_lines(cut, lines + cases[i].from, cases[i].to - cases[i].from);
+		int rc = run("verify", "--against", head, cut, NULL);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral" /* the table's own formats */
+		snprintf(want, sizeof want, cases[i].message, head, cut);
+#pragma GCC diagnostic pop
+		if (rc != cases[i].rc || strcmp(out, want) != 0)
+			fail_msg("%s: exit %d, printed: %s", cases[i].what, rc, out);
+	}
+	afx_free_lines(lines, n);
+
+	/* not a checkpoint, no such file, no server: usage errors */
+	afx_put(head, "w", "{\"seq\":\"x\"}");
+	assert_int_equal(run("verify", "--against", head, path, NULL), 2);
+	assert_int_equal(run("verify", "--against", "/nonexistent/head.json", path, NULL), 2);
+	assert_int_equal(run("verify", "--against", "http://127.0.0.1:1/audit/head", path, NULL),
+			 2);
+	assert_int_equal(run("verify", "--against", head, "--anchor", "1:x", path, NULL), 2);
+}
+
+/* [audit] key_file: an HMAC chain says so on every line, needs the key to
+ * verify, and a plain rewrite does not pass for it. */
+static void test_verify_hmac(void **state)
+{
+	char path[600], plain[600], key[600], other[600];
+	afx_path(path, sizeof path, "keyed.jsonl");
+	afx_path(plain, sizeof plain, "plain.jsonl");
+	afx_path(key, sizeof key, "audit.key");
+	afx_path(other, sizeof other, "other.key");
+	afx_put(key, "w", "correct horse battery staple\n");
+	afx_put(other, "w", "another secret of some length\n");
+
+	char err[300];
+	assert_true(audit_line_load_key(key, err, sizeof err));
+	assert_string_equal(audit_line_mac(), "hmac-sha256");
+	make_log(path, 0, 1);
+	assert_true(audit_line_set_key(NULL, 0)); /* the writer is closed: back to plain */
+	make_log(plain, 0, 1);
+	json_t *o = afx_load_line(path, 1);
+	assert_string_equal(json_string_value(json_object_get(o, "mac")), "hmac-sha256");
+	json_decref(o);
+	o = afx_load_line(plain, 1);
+	assert_null(json_object_get(o, "mac"));
+	json_decref(o);
+
+	static const struct {
+		const char *what;
+		const char *file, *key; /* key NULL: no --key-file */
+		int rc;
+		const char *message; /* printf with the file */
+	} cases[] = {
+	    {"keyed, no key", "keyed", NULL, 1,
+	     "%s:1: the chain is keyed (\"mac\":\"hmac-sha256\"): give its key with --key-file\n"},
+	    {"keyed, its key", "keyed", "key", 0, "ok: 6 records, chain intact\n"},
+	    {"keyed, other key", "keyed", "other", 1, "%s:1: record edited (hash mismatch)\n"},
+	    {"plain, key given", "plain", "key", 1,
+	     "%s:1: record not keyed where the key was given (rewritten without the key?)\n"},
+	    {"plain, no key", "plain", NULL, 0, "ok: 6 records, chain intact\n"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *f = strcmp(cases[i].file, "keyed") ? plain : path;
+		const char *k = !cases[i].key ? NULL : strcmp(cases[i].key, "key") ? other : key;
+		int rc = k ? run("verify", "--key-file", k, f, NULL) : run("verify", f, NULL);
+		assert_true(audit_line_set_key(NULL, 0)); /* --key-file set it process-wide */
+		char want[900];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral" /* the table's own formats */
+		snprintf(want, sizeof want, cases[i].message, f);
+#pragma GCC diagnostic pop
+		if (rc != cases[i].rc || strcmp(out, want) != 0)
+			fail_msg("%s: exit %d, printed: %s", cases[i].what, rc, out);
+	}
+
+	/* the writer does not continue a keyed chain without its key */
+	struct cfg *cfg = afx_cfg(path, CFG_FSYNC_ALWAYS, 0, "cli-test");
+	assert_null(audit_open(cfg, err, sizeof err));
+	assert_non_null(strstr(err, "HMAC-chained: set its [audit] key_file"));
+	assert_true(audit_line_load_key(key, err, sizeof err));
+	struct audit *a = audit_open(cfg, err, sizeof err);
+	assert_non_null(a);
+	audit_close(a);
+	assert_true(audit_line_set_key(NULL, 0));
+	afx_cfg_free(cfg);
+
+	/* a key too short to be a secret */
+	afx_put(other, "w", "short\n");
+	assert_int_equal(run("verify", "--key-file", other, path, NULL), 2);
+	assert_false(audit_line_load_key(other, err, sizeof err));
+	assert_non_null(strstr(err, "16 to 1024 bytes"));
+}
+
 /*
  * The third-party verifier printed in docs/audit.md (the ```python block)
  * accepts what the writer produces, across rotated files, and rejects an
@@ -594,6 +741,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_show_filters, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_show_escapes_controls, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_anchor, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_against, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_hmac, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_documented_verifier, afx_setup, afx_teardown),
 	    cmocka_unit_test(test_pairs_table),
 	    cmocka_unit_test_setup_teardown(test_verify_pairs, afx_setup, afx_teardown),
