@@ -23,8 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from test_commands import Raw  # noqa: E402
 # the shared server with a read-only [guard] account (SELECT on *.*)
-from test_enforce_window import PROBER, PROBER_PASSWORD, db  # noqa: E402
+from test_enforce_window import db  # noqa: E402
 from test_enforce_window import admin_post, other_day_schedule  # noqa: E402
+
+PROBER, PROBER_PASSWORD = h.PROBER.user, h.PROBER.password
 
 SCHEMA = "ind"
 RULE = "ddl-outside-window"

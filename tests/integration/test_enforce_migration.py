@@ -12,6 +12,7 @@ migration ends, or blocks it after hold_timeout_ms.
 Under DDLGATE_DIRECT=1 the proxy-only assertions are skipped.
 """
 
+import json
 import os
 import sys
 import threading
@@ -265,7 +266,7 @@ def test_select_only_account_cannot_take_the_floor():
 	assert h.scalar(reader, "SELECT GET_LOCK('prisma_migrate', 0)") == 1
 	assert session_kinds(gw, READER) == ["app"]
 	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN f1 INT NULL") is None
-	assert status(gw)["migration"]["active"] == []
+	assert gw.status()["migration"]["active"] == []
 	# the directive is a claim too
 	assert h.scalar(reader, "/* ddlgate:migration name=\"sneaky\" */ SELECT 1") == 1
 	assert session_kinds(gw, READER) == ["app"]
@@ -281,8 +282,8 @@ def test_select_only_account_cannot_take_the_floor():
 		h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN f3 INT NULL",
 				 "migration-conflict")
 		mig.close()
-		wait_for(lambda: status(gw)["migration"]["active"] == [], 2, "the migration to end")
-	assert columns(schema, "existing") == ["id", "note", "f1", "f2"]
+		h.wait_for(lambda: gw.status()["migration"]["active"] == [], 2, "the migration to end")
+	assert db().columns(schema, "existing") == ["id", "note", "f1", "f2"]
 	reader.close()
 	app.close()
 
@@ -301,11 +302,11 @@ def test_cluster_lock_cannot_be_faked_by_a_client():
 	assert err is not None and err[0] == 1290, err
 	# a name the scanner cannot read reaches the server and is held ...
 	assert h.scalar(reader, "SELECT GET_LOCK(CONCAT('ddlgate_', 'migration'), 0)") == 1
-	wait_for(lambda: "not a ddlgate instance" in
-		 status(gw)["migration"]["cluster_lock"].get("error", ""), 3,
+	h.wait_for(lambda: "not a ddlgate instance" in
+		 gw.status()["migration"]["cluster_lock"].get("error", ""), 3,
 		 "ddlgate to notice the foreign holder")
 	# ... but it is not a migration elsewhere
-	assert not status(gw)["migration"]["cluster_lock"]["held_elsewhere"]
+	assert not gw.status()["migration"]["cluster_lock"]["held_elsewhere"]
 	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN g1 INT NULL") is None
 	reader.close()
 
@@ -319,7 +320,7 @@ def test_cluster_lock_cannot_be_faked_by_a_client():
 	time.sleep(0.3)
 	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN g2 INT NULL") is None
 	direct.close()
-	assert columns(schema, "existing") == ["id", "note", "g1", "g2"]
+	assert db().columns(schema, "existing") == ["id", "note", "g1", "g2"]
 	app.close()
 
 
@@ -334,8 +335,8 @@ def test_migration_users_match_account_names_case_sensitively():
 	app = other_client(gw, schema)
 	assert session_kinds(gw, UPPER) == ["app"]
 	assert h.run_err(app, "ALTER TABLE existing ADD COLUMN u1 INT NULL") is None
-	lower = h.connect(gw, user=MIGRATOR, password=MIGRATOR_PASSWORD, database=schema)
-	assert session_kinds(gw, MIGRATOR) == ["migration"]
+	lower = h.connect(gw, user=h.MIGRATOR.user, password=h.MIGRATOR.password, database=schema)
+	assert session_kinds(gw, h.MIGRATOR.user) == ["migration"]
 	h.assert_blocked(app, "ALTER TABLE existing ADD COLUMN u2 INT NULL", "migration-conflict")
 	lower.close()
 	upper.close()
