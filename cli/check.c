@@ -17,6 +17,7 @@
 #include "rules/lex.h"
 #include "rules/parse.h"
 #include "rules/split.h"
+#include "rules/sqlvalue.h"
 
 #define CHECK_MAX_FILE (64u << 20)
 
@@ -93,10 +94,12 @@ struct check_run {
 	struct rules_facts provider;
 	struct check_item *items; /* owned */
 	size_t nitems;
+	size_t piece_first; /* items[piece_first..] belong to the current statement */
 	size_t files, statements;
 	size_t blocking, warnings, suppressed;
 	struct arena arena;
-	const char *file; /* current file */
+	const char *file;	/* current file */
+	struct sqlv_vars *vars; /* owned: the current file's user variables */
 	bool io_error;
 };
 
@@ -105,20 +108,50 @@ static char *dupn(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static void add_item(struct check_run *r, unsigned line, const struct rules_finding *f)
+/*
+ * Records one finding. prefix (may be NULL) replaces the engine's "In the
+ * prepared statement: " when the statement text came from a variable, so
+ * the message names the branch; note (may be NULL) follows the message's
+ * first sentence in parentheses.
+ */
+static void add_item(struct check_run *r, unsigned line, const struct rules_finding *f,
+		     const char *prefix, const char *note)
 {
+	static const char engine_prefix[] = "In the prepared statement: ";
+	const char *msg = f->message;
+	if (prefix && strncmp(msg, engine_prefix, sizeof(engine_prefix) - 1) == 0)
+		msg += sizeof(engine_prefix) - 1;
+	/* the note explains the "what and why" sentence: it goes at its end */
+	const char *stop = note ? strstr(msg, ". ") : NULL;
+	while (stop && stop > msg && stop[-1] == '.') /* an ellipsis ends no sentence */
+		stop = strstr(stop + 1, ". ");
+	int what = stop ? (int)(stop - msg) : (int)strlen(msg);
+	char *text;
+	if (asprintf(&text, "%s%.*s%s%s%s%s", prefix ? prefix : "", what, msg, note ? " (" : "",
+		     note ? note : "", note ? ")" : "", msg + what) < 0)
+		abort();
+	/* A PREPARE whose text is unparseable is reported for the PREPARE and
+	 * for its text; once the branch names the text both read the same. */
+	for (size_t i = prefix ? r->piece_first : r->nitems; i < r->nitems; i++) {
+		if (strcmp(r->items[i].rule, f->rule) == 0 &&
+		    strcmp(r->items[i].message, text) == 0 &&
+		    r->items[i].suppressed == f->suppressed) {
+			free(text);
+			return;
+		}
+	}
 	struct check_item *v = realloc(r->items, (r->nitems + 1) * sizeof(*v));
 	if (!v)
 		abort();
 	r->items = v;
 	struct check_item *it = &r->items[r->nitems++];
+	it->message = text;
 	it->file = strdup(r->file);
 	it->line = line;
 	it->rule = strdup(f->rule);
 	it->action = f->action;
 	it->suppressed = f->suppressed;
 	it->reason = dupn(f->reason);
-	it->message = strdup(f->message);
 	it->guard = dupn(f->guard);
 	it->object = dupn(f->object);
 	if (f->suppressed)
@@ -141,22 +174,17 @@ static unsigned stmt_line(const struct split_piece *p)
 }
 
 /*
- * Parses and evaluates one statement. With live facts, a verdict that
- * waits for facts is completed by probing and evaluating again (the same
- * two-phase path the proxy takes, run inline here).
+ * Evaluates one parsed statement and records its findings (see add_item
+ * for prefix and note). With live facts, a verdict that waits for facts is
+ * completed by probing and evaluating again (the same two-phase path the
+ * proxy takes, run inline here).
  */
-static bool on_piece(const struct split_piece *p, void *arg)
+static void judge(struct check_run *r, const struct stmt *st, const char *sql, size_t len,
+		  unsigned line, const char *prefix, const char *note)
 {
-	struct check_run *r = arg;
-	struct stmt st;
 	struct rules_verdict v;
-	arena_reset(&r->arena);
-	stmt_parse(&r->arena, p->sql, p->len, 0, &st);
-	if (st.kind == STMT_EMPTY)
-		return true;
-	r->statements++;
 	for (int round = 0;; round++) {
-		rules_evaluate(r->engine, &r->arena, &st, p->sql, p->len, &r->ctx, &v);
+		rules_evaluate(r->engine, &r->arena, st, sql, len, &r->ctx, &v);
 		if (!v.pending || !r->live || round == 3)
 			break;
 		(void)facts_mysql_fetch_pending(r->live, r->cache);
@@ -165,11 +193,105 @@ static bool on_piece(const struct split_piece *p, void *arg)
 	 * the file is judged as if it had (the proxy, which really refuses it,
 	 * does not remember it). */
 	if (v.decision == RULES_BLOCK && !v.pending)
-		rules_migration_apply(r->ctx.mig, &st, r->ctx.schema);
+		rules_migration_apply(r->ctx.mig, st, r->ctx.schema);
+	for (size_t i = 0; i < v.nfindings; i++) {
+		const struct rules_finding *f = &v.findings[i];
+		if (f->passed)
+			continue;
+		bool noted = note && f->inner == 0 && strcmp(f->rule, RULES_ID_UNPARSEABLE) == 0;
+		add_item(r, line, f, prefix, noted ? note : NULL);
+	}
+}
+
+/* s for a message: whitespace runs folded, trailing ';' dropped, at most
+ * max bytes (cut on a character boundary). Lives in the run's arena. */
+static const char *brief(struct check_run *r, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	char *o = arena_alloc(&r->arena, n + 4);
+	size_t k = 0;
+	for (const char *c = s; *c; c++) {
+		bool space = *c == ' ' || *c == '\t' || *c == '\n' || *c == '\r';
+		if (space && (k == 0 || o[k - 1] == ' '))
+			continue;
+		o[k++] = space ? ' ' : *c;
+	}
+	while (k > 0 && (o[k - 1] == ' ' || o[k - 1] == ';'))
+		k--;
+	if (k > max) {
+		k = max;
+		while (k > 0 && ((unsigned char)o[k] & 0xC0) == 0x80)
+			k--;
+		memcpy(o + k, "...", 3);
+		k += 3;
+	}
+	o[k] = '\0';
+	return o;
+}
+
+/* "<lead> <source> ("<value>"): ", the start of a branch's messages. */
+static const char *branch_prefix(struct check_run *r, const char *lead, const char *src,
+				 size_t srclen, const char *value)
+{
+	const char *s = brief(r, arena_strndup(&r->arena, src, srclen), 40);
+	const char *v = brief(r, value, 80);
+	int n = snprintf(NULL, 0, "%s %s (\"%s\"): ", lead, s, v);
+	char *o = arena_alloc(&r->arena, (size_t)n + 1);
+	snprintf(o, (size_t)n + 1, "%s %s (\"%s\"): ", lead, s, v);
+	return o;
+}
+
+/*
+ * PREPARE p FROM <expr> / EXECUTE IMMEDIATE <expr> whose text the file's
+ * earlier statements make known (set: every value it can take): each
+ * value is judged as if the statement had named it as a literal, the
+ * message saying which branch. A NULL value prepares nothing (the server
+ * refuses it), so it has nothing to judge.
+ */
+static void judge_branches(struct check_run *r, const struct split_piece *p,
+			   const struct sqlv_set *set, size_t b, size_t e, unsigned line)
+{
+	size_t known = 0;
+	for (size_t i = 0; i < set->n; i++)
+		known += set->v[i] != NULL;
+	for (size_t i = 0; i < set->n; i++) {
+		if (!set->v[i])
+			continue;
+		const char *lit = sqlv_quote(&r->arena, set->v[i], 0);
+		size_t ll = strlen(lit), len = b + ll + (p->len - e);
+		char *sql = arena_alloc(&r->arena, len + 1);
+		memcpy(sql, p->sql, b);
+		memcpy(sql + b, lit, ll);
+		memcpy(sql + b + ll, p->sql + e, p->len - e);
+		const char *prefix = branch_prefix(
+		    r, known > 1 ? "In one branch of the conditional" : "In the prepared statement",
+		    p->sql + b, e - b, set->v[i]);
+		struct stmt st;
+		stmt_parse(&r->arena, sql, len, 0, &st);
+		judge(r, &st, sql, len, line, prefix, NULL);
+	}
+}
+
+/* Parses, evaluates and tracks one statement of the file. */
+static bool on_piece(const struct split_piece *p, void *arg)
+{
+	struct check_run *r = arg;
+	struct stmt st;
+	arena_reset(&r->arena);
+	stmt_parse(&r->arena, p->sql, p->len, 0, &st);
+	if (st.kind == STMT_EMPTY)
+		return true;
+	r->statements++;
+	r->piece_first = r->nitems;
 	unsigned line = stmt_line(p);
-	for (size_t i = 0; i < v.nfindings; i++)
-		if (!v.findings[i].passed)
-			add_item(r, line, &v.findings[i]);
+	struct sqlv_set set = {.unknown = NULL};
+	size_t b, e;
+	if (st.kind == STMT_DDL && st.prepare_from_variable &&
+	    sqlv_prepared(&r->arena, p->sql, p->len, 0, r->vars, &set, &b, &e) && !set.unknown)
+		judge_branches(r, p, &set, b, e, line);
+	else
+		judge(r, &st, p->sql, p->len, line, NULL, set.unknown);
+	sqlv_track(r->vars, &r->arena, p->sql, p->len, 0);
 	return true;
 }
 
@@ -209,11 +331,14 @@ static void check_file(struct check_run *r, const char *path)
 	buf[len] = '\0';
 	struct rules_migration *mig = rules_migration_new();
 	r->ctx.mig = mig;
+	r->vars = sqlv_vars_new();
 	r->file = path;
 	r->files++;
 	(void)split_sql(buf, len, SPLIT_FILE, on_piece, r);
 	r->ctx.mig = NULL;
 	rules_migration_free(mig);
+	sqlv_vars_free(r->vars);
+	r->vars = NULL;
 	free(buf);
 }
 
