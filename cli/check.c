@@ -85,6 +85,27 @@ struct check_item {
 	char *object;
 };
 
+/* A finding held back until the end of the file (see struct routine). */
+struct held_item {
+	unsigned line;
+	struct rules_finding f; /* strings owned (heap) */
+};
+
+/*
+ * A stored procedure of the current file whose body prepares statements
+ * from variables. Its unparseable-ddl findings are held back: each CALL
+ * in the file judges the texts that call prepares instead, and only a
+ * procedure the file never calls reports them (at the end of the file).
+ */
+struct routine {
+	char *name; /* owned; lower case */
+	char *sql;  /* owned: the CREATE PROCEDURE statement */
+	size_t len;
+	struct held_item *held; /* owned */
+	size_t nheld;
+	bool called;
+};
+
 /* Everything one `check` run accumulates. */
 struct check_run {
 	const struct rules_engine *engine;
@@ -98,8 +119,10 @@ struct check_run {
 	size_t files, statements;
 	size_t blocking, warnings, suppressed;
 	struct arena arena;
-	const char *file;	/* current file */
-	struct sqlv_vars *vars; /* owned: the current file's user variables */
+	const char *file;	  /* current file */
+	struct sqlv_vars *vars;	  /* owned: the current file's user variables */
+	struct routine *routines; /* owned: the current file's procedures (above) */
+	size_t nroutines;
 	bool io_error;
 };
 
@@ -179,8 +202,10 @@ static unsigned stmt_line(const struct split_piece *p)
  * completed by probing and evaluating again (the same two-phase path the
  * proxy takes, run inline here).
  */
+static void hold(struct routine *rt, unsigned line, const struct rules_finding *f);
+
 static void judge(struct check_run *r, const struct stmt *st, const char *sql, size_t len,
-		  unsigned line, const char *prefix, const char *note)
+		  unsigned line, const char *prefix, const char *note, struct routine *rt)
 {
 	struct rules_verdict v;
 	for (int round = 0;; round++) {
@@ -198,8 +223,13 @@ static void judge(struct check_run *r, const struct stmt *st, const char *sql, s
 		const struct rules_finding *f = &v.findings[i];
 		if (f->passed)
 			continue;
-		bool noted = note && f->inner == 0 && strcmp(f->rule, RULES_ID_UNPARSEABLE) == 0;
-		add_item(r, line, f, prefix, noted ? note : NULL);
+		bool unparseable = strcmp(f->rule, RULES_ID_UNPARSEABLE) == 0;
+		if (rt && unparseable && f->inner && f->inner <= st->ninner &&
+		    st->inner[f->inner - 1].prepare_from_variable) {
+			hold(rt, line, f);
+			continue;
+		}
+		add_item(r, line, f, prefix, note && unparseable && f->inner == 0 ? note : NULL);
 	}
 }
 
@@ -242,33 +272,196 @@ static const char *branch_prefix(struct check_run *r, const char *lead, const ch
 }
 
 /*
- * PREPARE p FROM <expr> / EXECUTE IMMEDIATE <expr> whose text the file's
- * earlier statements make known (set: every value it can take): each
- * value is judged as if the statement had named it as a literal, the
- * message saying which branch. A NULL value prepares nothing (the server
- * refuses it), so it has nothing to judge.
+ * A PREPARE whose text is known to be one of set: each value is judged as
+ * the statement head + <value as a literal> + tail (the PREPARE as
+ * written, its variable replaced), the message naming the branch and the
+ * source expression src. call names the procedure when a CALL runs the
+ * PREPARE (else NULL). A NULL value prepares nothing (the server refuses
+ * it), so it has nothing to judge.
  */
-static void judge_branches(struct check_run *r, const struct split_piece *p,
-			   const struct sqlv_set *set, size_t b, size_t e, unsigned line)
+static void judge_texts(struct check_run *r, const char *head, size_t headlen, const char *tail,
+			size_t taillen, const struct sqlv_set *set, const char *src, size_t srclen,
+			const char *call, unsigned line)
 {
 	size_t known = 0;
 	for (size_t i = 0; i < set->n; i++)
 		known += set->v[i] != NULL;
+	const char *what = known > 1 ? "one branch of the conditional" : "the prepared statement";
+	int n = snprintf(NULL, 0, "In %s%s%s", call ? "CALL " : "", call ? call : "", what);
+	char *lead = arena_alloc(&r->arena, (size_t)n + 3);
+	if (call)
+		snprintf(lead, (size_t)n + 3, "In CALL %s, %s", call, what);
+	else
+		snprintf(lead, (size_t)n + 3, "In %s", what);
 	for (size_t i = 0; i < set->n; i++) {
 		if (!set->v[i])
 			continue;
 		const char *lit = sqlv_quote(&r->arena, set->v[i], 0);
-		size_t ll = strlen(lit), len = b + ll + (p->len - e);
+		size_t ll = strlen(lit), len = headlen + ll + taillen;
 		char *sql = arena_alloc(&r->arena, len + 1);
-		memcpy(sql, p->sql, b);
-		memcpy(sql + b, lit, ll);
-		memcpy(sql + b + ll, p->sql + e, p->len - e);
-		const char *prefix = branch_prefix(
-		    r, known > 1 ? "In one branch of the conditional" : "In the prepared statement",
-		    p->sql + b, e - b, set->v[i]);
+		memcpy(sql, head, headlen);
+		memcpy(sql + headlen, lit, ll);
+		memcpy(sql + headlen + ll, tail, taillen);
+		const char *prefix = branch_prefix(r, lead, src, srclen, set->v[i]);
 		struct stmt st;
 		stmt_parse(&r->arena, sql, len, 0, &st);
-		judge(r, &st, sql, len, line, prefix, NULL);
+		judge(r, &st, sql, len, line, prefix, NULL, NULL);
+	}
+}
+
+/* ---- stored procedures ------------------------------------------------- */
+
+static void hold(struct routine *rt, unsigned line, const struct rules_finding *f)
+{
+	struct held_item *v = realloc(rt->held, (rt->nheld + 1) * sizeof(*v));
+	if (!v)
+		abort();
+	rt->held = v;
+	struct held_item *h = &rt->held[rt->nheld++];
+	h->line = line;
+	h->f = *f;
+	h->f.rule = dupn(f->rule);
+	h->f.message = dupn(f->message);
+	h->f.guard = dupn(f->guard);
+	h->f.object = dupn(f->object);
+	h->f.reason = dupn(f->reason);
+}
+
+/* Reports what rt held back unless a CALL judged it, then frees rt's
+ * contents. */
+static void routine_release(struct check_run *r, struct routine *rt)
+{
+	for (size_t i = 0; i < rt->nheld; i++) {
+		struct rules_finding *f = &rt->held[i].f;
+		if (!rt->called)
+			add_item(r, rt->held[i].line, f, NULL, NULL);
+		free((char *)f->rule);
+		free((char *)f->message);
+		free((char *)f->guard);
+		free((char *)f->object);
+		free((char *)f->reason);
+	}
+	free(rt->held);
+	free(rt->name);
+	free(rt->sql);
+}
+
+static struct routine *routine_find(struct check_run *r, const char *name)
+{
+	for (size_t i = 0; i < r->nroutines; i++)
+		if (strcasecmp(r->routines[i].name, name) == 0)
+			return &r->routines[i];
+	return NULL;
+}
+
+/* CREATE PROCEDURE whose body prepares from a variable: remembered (a
+ * procedure created again replaces the older one). NULL otherwise. */
+static struct routine *routine_define(struct check_run *r, const struct stmt *st,
+				      const struct split_piece *p)
+{
+	if (st->kind != STMT_DDL || st->verb != DDL_CREATE_ROUTINE || !st->object_type ||
+	    strcmp(st->object_type, "procedure") != 0 || !st->routine.name)
+		return NULL;
+	bool variable = false;
+	for (size_t i = 0; i < st->ninner; i++)
+		variable = variable || st->inner[i].prepare_from_variable;
+	if (!variable)
+		return NULL;
+	struct routine *rt = routine_find(r, st->routine.name);
+	if (rt) {
+		routine_release(r, rt);
+	} else {
+		struct routine *v = realloc(r->routines, (r->nroutines + 1) * sizeof(*v));
+		if (!v)
+			abort();
+		r->routines = v;
+		rt = &r->routines[r->nroutines++];
+	}
+	memset(rt, 0, sizeof(*rt));
+	rt->name = strdup(st->routine.name);
+	rt->sql = strndup(p->sql, p->len);
+	rt->len = p->len;
+	return rt;
+}
+
+/* The comments of a statement, one per line: its directives, for the
+ * statements a CALL of it runs. Lives in the run's arena. */
+static const char *comments_of(struct check_run *r, const struct split_piece *p)
+{
+	struct lexer lx;
+	struct lex_token tok;
+	char *o = arena_alloc(&r->arena, p->len + 2);
+	size_t n = 0;
+	lex_init(&lx, p->sql, p->len, LEX_KEEP_COMMENTS);
+	while (lex_next(&lx, &tok)) {
+		if (tok.type != LEX_COMMENT)
+			continue;
+		memcpy(o + n, tok.p, tok.n);
+		n += tok.n;
+		o[n++] = '\n';
+	}
+	o[n] = '\0';
+	return o;
+}
+
+/*
+ * CALL of a procedure of this file: the PREPAREs its body runs with these
+ * arguments are judged at the CALL's line, text by text; one whose text
+ * stays unknown is unparseable-ddl there, with the reason.
+ */
+static void judge_call(struct check_run *r, struct routine *rt, const struct split_piece *p,
+		       unsigned line)
+{
+	static const char unknown_stmt[] = "PREPARE ddlgate_call FROM @unknown";
+	static const char head[] = "PREPARE ddlgate_call FROM ";
+	rt->called = true;
+	struct sqlv_prepare *pp;
+	const char *why;
+	size_t n = sqlv_call(&r->arena, rt->sql, rt->len, p->sql, p->len, 0, r->vars, &pp, &why);
+	const char *comments = comments_of(r, p);
+	size_t clen = strlen(comments);
+	int pn = snprintf(NULL, 0, "In CALL %s: ", rt->name);
+	char *prefix = arena_alloc(&r->arena, (size_t)pn + 1);
+	snprintf(prefix, (size_t)pn + 1, "In CALL %s: ", rt->name);
+	for (size_t i = 0; i < n || (why && i == 0); i++) {
+		const struct sqlv_set *set = why ? NULL : &pp[i].set;
+		if (set && !set->unknown) {
+			char *h = arena_alloc(&r->arena, clen + sizeof(head));
+			memcpy(h, comments, clen);
+			memcpy(h + clen, head, sizeof(head));
+			judge_texts(r, h, clen + sizeof(head) - 1, "", 0, set, pp[i].source,
+				    strlen(pp[i].source), rt->name, line);
+			continue;
+		}
+		size_t len = clen + sizeof(unknown_stmt) - 1;
+		char *sql = arena_alloc(&r->arena, len + 1);
+		memcpy(sql, comments, clen);
+		memcpy(sql + clen, unknown_stmt, sizeof(unknown_stmt));
+		struct stmt st;
+		stmt_parse(&r->arena, sql, len, 0, &st);
+		const char *note = why ? why : set->unknown;
+		if (!why) {
+			int k = snprintf(NULL, 0, "%s: %s", pp[i].source, note);
+			char *t = arena_alloc(&r->arena, (size_t)k + 1);
+			snprintf(t, (size_t)k + 1, "%s: %s", pp[i].source, note);
+			note = strncmp(note, pp[i].source, strlen(pp[i].source)) == 0 ? note : t;
+		}
+		judge(r, &st, sql, len, line, prefix, note, NULL);
+	}
+}
+
+/* Items of the current file (from first on) in line order: findings held
+ * back for an uncalled procedure were added at the end. */
+static void sort_file_items(struct check_run *r, size_t first)
+{
+	for (size_t i = first + 1; i < r->nitems; i++) {
+		struct check_item it = r->items[i];
+		size_t j = i;
+		while (j > first && r->items[j - 1].line > it.line) {
+			r->items[j] = r->items[j - 1];
+			j--;
+		}
+		r->items[j] = it;
 	}
 }
 
@@ -287,10 +480,18 @@ static bool on_piece(const struct split_piece *p, void *arg)
 	struct sqlv_set set = {.unknown = NULL};
 	size_t b, e;
 	if (st.kind == STMT_DDL && st.prepare_from_variable &&
-	    sqlv_prepared(&r->arena, p->sql, p->len, 0, r->vars, &set, &b, &e) && !set.unknown)
-		judge_branches(r, p, &set, b, e, line);
-	else
-		judge(r, &st, p->sql, p->len, line, NULL, set.unknown);
+	    sqlv_prepared(&r->arena, p->sql, p->len, 0, r->vars, &set, &b, &e) && !set.unknown) {
+		judge_texts(r, p->sql, b, p->sql + e, p->len - e, &set, p->sql + b, e - b, NULL,
+			    line);
+	} else {
+		struct routine *rt = routine_define(r, &st, p);
+		judge(r, &st, p->sql, p->len, line, NULL, set.unknown, rt);
+	}
+	const char *target =
+	    st.kind == STMT_DML ? sqlv_call_target(&r->arena, p->sql, p->len, 0) : NULL;
+	struct routine *called = target ? routine_find(r, target) : NULL;
+	if (called)
+		judge_call(r, called, p, line);
 	sqlv_track(r->vars, &r->arena, p->sql, p->len, 0);
 	return true;
 }
@@ -334,7 +535,14 @@ static void check_file(struct check_run *r, const char *path)
 	r->vars = sqlv_vars_new();
 	r->file = path;
 	r->files++;
+	size_t first = r->nitems;
 	(void)split_sql(buf, len, SPLIT_FILE, on_piece, r);
+	for (size_t i = 0; i < r->nroutines; i++)
+		routine_release(r, &r->routines[i]);
+	free(r->routines);
+	r->routines = NULL;
+	r->nroutines = 0;
+	sort_file_items(r, first);
 	r->ctx.mig = NULL;
 	rules_migration_free(mig);
 	sqlv_vars_free(r->vars);

@@ -29,6 +29,7 @@ struct sqlv_var {
 struct sqlv_vars {
 	struct arena arena; /* owns every binding and value */
 	struct sqlv_var *head;
+	const struct sqlv_vars *parent; /* borrowed: asked for names bound nowhere here */
 };
 
 struct sqlv_vars *sqlv_vars_new(void)
@@ -84,13 +85,13 @@ void sqlv_vars_forget(struct sqlv_vars *v, const char *why)
 
 const struct sqlv_set *sqlv_vars_get(const struct sqlv_vars *v, const char *name, size_t n)
 {
-	if (!v)
-		return NULL;
-	for (const struct sqlv_var *b = v->head; b; b = b->next) {
-		if (!b->key)
-			return &b->set;
-		if (strlen(b->key) == n && strncasecmp(b->key, name, n) == 0)
-			return &b->set;
+	for (; v; v = v->parent) {
+		for (const struct sqlv_var *b = v->head; b; b = b->next) {
+			if (!b->key)
+				return &b->set;
+			if (strlen(b->key) == n && strncasecmp(b->key, name, n) == 0)
+				return &b->set;
+		}
 	}
 	return NULL;
 }
@@ -115,7 +116,9 @@ static const char *afmt(struct arena *a, const char *fmt, ...)
 	return r;
 }
 
-/* The statement's tokens (comments dropped), followed by one LEX_EOF. */
+/* The statement's tokens (comments dropped), followed by TOKS_PAD LEX_EOF
+ * tokens, so a look a few tokens ahead never needs a bounds check. */
+#define TOKS_PAD 6
 struct toks {
 	const struct lex_token *t;
 	size_t n;
@@ -130,13 +133,15 @@ static struct toks lex_all(struct arena *a, const char *sql, size_t len, unsigne
 	lex_init(&lx, sql, len, flags);
 	while (lex_next(&lx, &tok))
 		n++;
-	struct lex_token *t = arena_alloc(a, (n + 1) * sizeof(*t));
+	struct lex_token *t = arena_alloc(a, (n + TOKS_PAD) * sizeof(*t));
 	size_t k = 0;
 	lex_init(&lx, sql, len, flags);
 	while (k < n && lex_next(&lx, &tok))
 		t[k++] = tok;
-	t[k].type = LEX_EOF;
-	t[k].p = sql + len;
+	for (size_t i = k; i < n + TOKS_PAD; i++) {
+		t[i].type = LEX_EOF;
+		t[i].p = sql + len;
+	}
 	return (struct toks){t, k};
 }
 
@@ -768,4 +773,330 @@ const char *sqlv_quote(struct arena *a, const char *s, unsigned lex_flags)
 	*o++ = '\'';
 	*o = '\0';
 	return r;
+}
+
+/* ---- stored procedures ------------------------------------------------ */
+
+/* Index of the first token from i that is word w outside parentheses and
+ * CASE ... END, or k->n. */
+static size_t find_word(const struct toks *k, size_t i, const char *w)
+{
+	int depth = 0, cases = 0;
+	for (; i < k->n; i++) {
+		const struct lex_token *t = &k->t[i];
+		if (depth == 0 && cases == 0 && lex_is_word(t, w))
+			return i;
+		if (lex_is_op(t, "("))
+			depth++;
+		else if (lex_is_op(t, ")"))
+			depth--;
+		else if (lex_is_word(t, "CASE"))
+			cases++;
+		else if (lex_is_word(t, "END") && cases > 0)
+			cases--;
+	}
+	return k->n;
+}
+
+/* Index of the ';' ending the simple statement at i (or k->n). */
+static size_t statement_end(const struct toks *k, size_t i)
+{
+	int depth = 0;
+	for (; i < k->n; i++) {
+		if (lex_is_op(&k->t[i], "("))
+			depth++;
+		else if (lex_is_op(&k->t[i], ")"))
+			depth--;
+		else if (depth <= 0 && lex_is_op(&k->t[i], ";"))
+			return i;
+	}
+	return k->n;
+}
+
+static const char *ident_text(struct arena *a, const struct lex_token *t)
+{
+	if (t->type == LEX_QUOTED_IDENT && t->n >= 2)
+		return arena_strndup(a, t->p + 1, t->n - 2);
+	return arena_strndup(a, t->p, t->n);
+}
+
+/* Whether token i (a name) is assigned: SET x = / , x = / x := / INTO x. */
+static bool assigned_at(const struct toks *k, size_t i)
+{
+	const struct lex_token *next = &k->t[i + 1];
+	if (lex_is_op(next, ":="))
+		return true;
+	if (i > 0 && lex_is_op(next, "=") &&
+	    (lex_is_word(&k->t[i - 1], "SET") || lex_is_op(&k->t[i - 1], ",")))
+		return true;
+	/* INTO a, b, x */
+	size_t j = i;
+	while (j >= 2 && lex_is_op(&k->t[j - 1], ",") &&
+	       (k->t[j - 2].type == LEX_WORD || k->t[j - 2].type == LEX_VARIABLE ||
+		k->t[j - 2].type == LEX_QUOTED_IDENT))
+		j -= 2;
+	return j >= 1 && lex_is_word(&k->t[j - 1], "INTO");
+}
+
+const char *sqlv_call_target(struct arena *a, const char *sql, size_t len, unsigned lex_flags)
+{
+	struct toks k = lex_all(a, sql, len, lex_flags);
+	if (k.n < 2 || !lex_is_word(&k.t[0], "CALL"))
+		return NULL;
+	size_t i = 1;
+	if (lex_is_op(&k.t[2], ".") && k.n > 3)
+		i = 3;
+	if (k.t[i].type != LEX_WORD && k.t[i].type != LEX_QUOTED_IDENT)
+		return NULL;
+	const char *name = ident_text(a, &k.t[i]);
+	return lower_dup(a, name, strlen(name));
+}
+
+/* Characteristics between a routine's parameter list and its body. */
+static bool characteristic(const struct lex_token *t)
+{
+	static const char *const words[] = {"LANGUAGE", "NOT",	    "DETERMINISTIC", "CONTAINS",
+					    "NO",	"READS",    "MODIFIES",	     "SQL",
+					    "DATA",	"SECURITY", "DEFINER",	     "INVOKER",
+					    "COMMENT",	"ROUTINE",  "FUNCTION",	     NULL};
+	for (const char *const *w = words; *w; w++)
+		if (lex_is_word(t, *w))
+			return true;
+	return false;
+}
+
+/*
+ * One run of a procedure body: walks its statements in order, tracking
+ * user variables. Control flow is not decided: a region (the statements
+ * between BEGIN, THEN, ELSE, DO, LOOP, REPEAT and END) runs straight, so
+ * a PREPARE sees what the SETs before it in its region assigned; at each
+ * region start, every variable the body assigns anywhere is unknown (it
+ * may hold what another branch or an earlier loop turn left).
+ */
+struct body_run {
+	struct arena *a;
+	const struct toks *k;
+	unsigned flags;
+	struct sqlv_vars *vars;
+	const char **assigned; /* "@x" keys the body assigns */
+	size_t nassigned;
+	struct sqlv_prepare *out;
+	size_t nout, cap;
+};
+
+static void region_start(struct body_run *br)
+{
+	struct sqlv_set s = {.unknown = "may hold a value set elsewhere in the routine"};
+	for (size_t i = 0; i < br->nassigned; i++)
+		sqlv_vars_bind(br->vars, br->assigned[i], strlen(br->assigned[i]), &s);
+}
+
+static void body_statement(struct body_run *br, size_t b, size_t e)
+{
+	const struct toks *k = br->k;
+	const char *sql = k->t[b].p;
+	size_t len = (size_t)(k->t[e - 1].p + k->t[e - 1].n - sql);
+	struct sqlv_set set;
+	size_t sb, se;
+	if (sqlv_prepared(br->a, sql, len, br->flags, br->vars, &set, &sb, &se)) {
+		struct toks own = lex_all(br->a, sql, len, br->flags);
+		size_t from = lex_is_word(&own.t[0], "PREPARE") ? 3 : 2;
+		bool literal = own.n > from && own.t[from].type == LEX_STRING &&
+			       (size_t)(own.t[from].p - sql) == sb &&
+			       (size_t)(own.t[from].p + own.t[from].n - sql) == se;
+		if (!literal) {
+			if (br->nout == br->cap) {
+				size_t ncap = br->cap ? br->cap * 2 : 8;
+				struct sqlv_prepare *n = arena_alloc(br->a, ncap * sizeof(*n));
+				if (br->nout)
+					memcpy(n, br->out, br->nout * sizeof(*n));
+				br->out = n;
+				br->cap = ncap;
+			}
+			struct sqlv_prepare *p = &br->out[br->nout++];
+			p->source = arena_strndup(br->a, sql + sb, se - sb);
+			p->set = set;
+		}
+	}
+	sqlv_track(br->vars, br->a, sql, len, br->flags);
+}
+
+static void walk_body(struct body_run *br, size_t i)
+{
+	const struct toks *k = br->k;
+	bool start = true;
+	while (i < k->n) {
+		const struct lex_token *t = &k->t[i];
+		if (lex_is_op(t, ";")) {
+			i++;
+			start = true;
+			continue;
+		}
+		if (!start) {
+			i++;
+			continue;
+		}
+		if ((t->type == LEX_WORD || t->type == LEX_QUOTED_IDENT) &&
+		    lex_is_op(&k->t[i + 1], ":") && !lex_is_word(t, "END")) {
+			i += 2; /* label: */
+		} else if (lex_is_word(t, "BEGIN")) {
+			i++;
+			if (lex_is_word(&k->t[i], "NOT") && lex_is_word(&k->t[i + 1], "ATOMIC"))
+				i += 2;
+			region_start(br);
+		} else if (lex_is_word(t, "IF") || lex_is_word(t, "ELSEIF") ||
+			   lex_is_word(t, "WHEN")) {
+			i = find_word(k, i + 1, "THEN") + 1;
+			region_start(br);
+		} else if (lex_is_word(t, "WHILE")) {
+			i = find_word(k, i + 1, "DO") + 1;
+			region_start(br);
+		} else if (lex_is_word(t, "UNTIL")) {
+			i = find_word(k, i + 1, "END");
+			region_start(br);
+		} else if (lex_is_word(t, "ELSE") || lex_is_word(t, "LOOP") ||
+			   lex_is_word(t, "REPEAT")) {
+			i++;
+			region_start(br);
+		} else if (lex_is_word(t, "CASE")) {
+			i = lex_is_word(&k->t[i + 1], "WHEN") ? i + 1 : find_word(k, i + 1, "WHEN");
+			region_start(br);
+		} else if (lex_is_word(t, "END")) {
+			i++;
+			/* END IF / END LOOP ... [label] */
+			while (i < k->n && !lex_is_op(&k->t[i], ";") &&
+			       (k->t[i].type == LEX_WORD || k->t[i].type == LEX_QUOTED_IDENT))
+				i++;
+			region_start(br);
+			start = false;
+		} else {
+			size_t e = statement_end(k, i);
+			body_statement(br, i, e);
+			i = e;
+			start = false;
+		}
+	}
+}
+
+size_t sqlv_call(struct arena *a, const char *create_sql, size_t create_len, const char *call_sql,
+		 size_t call_len, unsigned lex_flags, const struct sqlv_vars *vars,
+		 struct sqlv_prepare **out, const char **why)
+{
+	*out = NULL;
+	*why = NULL;
+	struct toks k = lex_all(a, create_sql, create_len, lex_flags);
+	size_t i = 0;
+	while (i < k.n && !lex_is_word(&k.t[i], "PROCEDURE"))
+		i++;
+	if (++i >= k.n) {
+		*why = "the procedure's definition was not understood";
+		return 0;
+	}
+	if (lex_is_word(&k.t[i], "IF") && lex_is_word(&k.t[i + 1], "NOT"))
+		i += 3;
+	if (lex_is_op(&k.t[i + 1], "."))
+		i += 2;
+	if (i >= k.n || !lex_is_op(&k.t[i + 1], "(")) {
+		*why = "the procedure's definition was not understood";
+		return 0;
+	}
+	i += 2;
+	/* parameters: [IN | OUT | INOUT] name type, ... */
+	const char *params[SQLV_MAX_ARGS];
+	size_t nparams = 0;
+	while (i < k.n && !lex_is_op(&k.t[i], ")")) {
+		if (lex_is_word(&k.t[i], "IN") || lex_is_word(&k.t[i], "OUT") ||
+		    lex_is_word(&k.t[i], "INOUT"))
+			i++;
+		if (nparams == SQLV_MAX_ARGS) {
+			*why = "a procedure with too many parameters";
+			return 0;
+		}
+		params[nparams++] = ident_text(a, &k.t[i]);
+		int depth = 0;
+		for (i++; i < k.n; i++) {
+			if (lex_is_op(&k.t[i], "("))
+				depth++;
+			else if (lex_is_op(&k.t[i], ")") && depth-- == 0)
+				break;
+			else if (depth == 0 && lex_is_op(&k.t[i], ","))
+				break;
+		}
+		if (lex_is_op(&k.t[i], ","))
+			i++;
+	}
+	i++;
+	while (i < k.n && characteristic(&k.t[i]))
+		i += lex_is_word(&k.t[i], "COMMENT") ? 2 : 1;
+	size_t body = i;
+
+	struct sqlv_vars *local = sqlv_vars_new();
+	local->parent = vars;
+	struct body_run br = {.a = a, .k = &k, .flags = lex_flags, .vars = local};
+	br.assigned = arena_alloc(a, (k.n + 1) * sizeof(*br.assigned));
+	for (size_t j = body; j < k.n; j++) {
+		if (lex_is_word(&k.t[j], "HANDLER")) {
+			*why = "a condition handler of the procedure may run at any point";
+			sqlv_vars_free(local);
+			return 0;
+		}
+		if (is_user_var(&k.t[j]) && assigned_at(&k, j))
+			br.assigned[br.nassigned++] = user_var_key(a, &k.t[j]);
+	}
+
+	/* arguments, evaluated in the caller's variables */
+	struct toks c = lex_all(a, call_sql, call_len, lex_flags);
+	size_t ci = 2;
+	if (lex_is_op(&c.t[2], "."))
+		ci = 4;
+	size_t nargs = 0;
+	if (lex_is_op(&c.t[ci], "(")) {
+		ci++;
+		while (ci < c.n && !lex_is_op(&c.t[ci], ")")) {
+			size_t e;
+			int depth = 0;
+			for (e = ci; e < c.n; e++) {
+				if (lex_is_op(&c.t[e], "("))
+					depth++;
+				else if (lex_is_op(&c.t[e], ")") && depth-- == 0)
+					break;
+				else if (depth == 0 && lex_is_op(&c.t[e], ","))
+					break;
+			}
+			struct sqlv_set s;
+			(void)eval_range(a, c.t, ci, e, lex_flags, vars, &s);
+			if (nargs < nparams) {
+				bool written = false;
+				for (size_t j = body; j < k.n; j++)
+					if ((k.t[j].type == LEX_WORD ||
+					     k.t[j].type == LEX_QUOTED_IDENT) &&
+					    strcasecmp(ident_text(a, &k.t[j]), params[nargs]) ==
+						0 &&
+					    assigned_at(&k, j))
+						written = true;
+				if (written)
+					s = (struct sqlv_set){.unknown =
+								  "assigned in the procedure"};
+				sqlv_vars_bind(local, params[nargs], strlen(params[nargs]), &s);
+			}
+			nargs++;
+			ci = e + (lex_is_op(&c.t[e], ",") ? 1 : 0);
+		}
+	}
+	if (nargs != nparams) {
+		*why = afmt(a, "the CALL passes %zu arguments for %zu parameters", nargs, nparams);
+		sqlv_vars_free(local);
+		return 0;
+	}
+	walk_body(&br, body);
+	/* values read from local bindings live in local's arena: copy them out */
+	for (size_t j = 0; j < br.nout; j++) {
+		struct sqlv_set *set = &br.out[j].set;
+		for (size_t v = 0; v < set->n; v++)
+			set->v[v] = dup_or_null(a, set->v[v]);
+		set->unknown = dup_or_null(a, set->unknown);
+	}
+	sqlv_vars_free(local);
+	*out = br.out;
+	return br.nout;
 }

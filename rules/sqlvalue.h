@@ -86,6 +86,35 @@ void sqlv_track(struct sqlv_vars *vars, struct arena *a, const char *sql, size_t
 bool sqlv_prepared(struct arena *a, const char *sql, size_t len, unsigned lex_flags,
 		   const struct sqlv_vars *vars, struct sqlv_set *out, size_t *begin, size_t *end);
 
+/* ---- stored procedures ---- */
+
+/* The routine "CALL [schema.]name ..." calls, unquoted and lower case (in
+ * a), or NULL when sql is no CALL. */
+const char *sqlv_call_target(struct arena *a, const char *sql, size_t len, unsigned lex_flags);
+
+/* One PREPARE ... FROM <expr> (or EXECUTE IMMEDIATE <expr>) of a procedure
+ * body whose text is not a literal, as one CALL would run it. */
+struct sqlv_prepare {
+	const char *source;  /* <expr> as written (arena) */
+	struct sqlv_set set; /* its possible texts, or unknown */
+};
+
+/*
+ * Follows one CALL (call_sql) of the procedure created by create_sql:
+ * binds its parameters to the CALL's arguments (evaluated with vars, the
+ * caller's variables; a parameter the body assigns is unknown) and walks
+ * the body, tracking user variables. Control flow is not decided: the
+ * statements between BEGIN, THEN, ELSE, DO, LOOP, REPEAT and END run
+ * straight, and at the start of each such region every variable the body
+ * assigns anywhere is unknown. Returns how many PREPAREs from a
+ * non-literal source the body runs, in *out (arena array, body order).
+ * When the body cannot be followed at all (a condition handler, the
+ * arguments do not match) returns 0 with *why set.
+ */
+size_t sqlv_call(struct arena *a, const char *create_sql, size_t create_len, const char *call_sql,
+		 size_t call_len, unsigned lex_flags, const struct sqlv_vars *vars,
+		 struct sqlv_prepare **out, const char **why);
+
 /* s as a single-quoted SQL string literal that reads back as s under
  * lex_flags (quotes doubled, backslashes escaped unless
  * LEX_NO_BACKSLASH_ESCAPES). Lives in a. */

@@ -70,6 +70,9 @@ static bool collect(const struct split_piece *piece, void *arg)
  *   prepare  a statement for sqlv_prepared: "[expression text] values",
  *            or "not prepared"
  *   quote    a string whose sqlv_quote form is shown (and must read back)
+ *   call     a CALL of the procedure the script's CREATE statement (not
+ *            tracked) defines: each PREPARE it runs as "[source] values",
+ *            joined by " || ", or "why: ..." when the body is not followed
  */
 static void run_case(struct tcase *c, struct out *o)
 {
@@ -79,11 +82,34 @@ static void run_case(struct tcase *c, struct out *o)
 	struct script s = {0};
 	(void)split_sql(c->sql, strlen(c->sql), SPLIT_FILE, collect, &s);
 	assert_true(s.n > 0);
-	for (size_t i = 0; i + 1 < s.n; i++)
-		sqlv_track(vars, &a, s.p[i].sql, s.p[i].len, 0);
+	const struct split_piece *create = NULL;
+	for (size_t i = 0; i + 1 < s.n; i++) {
+		if (strncmp(s.p[i].sql, "CREATE", 6) == 0)
+			create = &s.p[i];
+		else
+			sqlv_track(vars, &a, s.p[i].sql, s.p[i].len, 0);
+	}
 	const struct split_piece *last = &s.p[s.n - 1];
 	struct sqlv_set set;
-	if (td_has_opt(c, "prepare")) {
+	if (td_has_opt(c, "call")) {
+		assert_non_null(create);
+		struct sqlv_prepare *pp;
+		const char *why;
+		size_t n = sqlv_call(&a, create->sql, create->len, last->sql, last->len, 0, vars,
+				     &pp, &why);
+		if (why) {
+			put(o, "why: ");
+			put(o, why);
+		}
+		for (size_t i = 0; i < n; i++) {
+			put(o, i ? " || [" : "[");
+			put(o, pp[i].source);
+			put(o, "] ");
+			render(o, &pp[i].set);
+		}
+		const char *target = sqlv_call_target(&a, last->sql, last->len, 0);
+		assert_non_null(target);
+	} else if (td_has_opt(c, "prepare")) {
 		size_t b, e;
 		if (sqlv_prepared(&a, last->sql, last->len, 0, vars, &set, &b, &e)) {
 			put(o, "[");
