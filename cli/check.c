@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +234,25 @@ static void judge(struct check_run *r, const struct stmt *st, const char *sql, s
 	}
 }
 
+/* printf into the run's arena (strings for one statement's messages). */
+static const char *run_fmt(struct check_run *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static const char *run_fmt(struct check_run *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		abort();
+	char *o = arena_alloc(&r->arena, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(o, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return o;
+}
+
 /* s for a message: whitespace runs folded, trailing ';' dropped, at most
  * max bytes (cut on a character boundary). Lives in the run's arena. */
 static const char *brief(struct check_run *r, const char *s, size_t max)
@@ -264,11 +284,7 @@ static const char *branch_prefix(struct check_run *r, const char *lead, const ch
 				 size_t srclen, const char *value)
 {
 	const char *s = brief(r, arena_strndup(&r->arena, src, srclen), 40);
-	const char *v = brief(r, value, 80);
-	int n = snprintf(NULL, 0, "%s %s (\"%s\"): ", lead, s, v);
-	char *o = arena_alloc(&r->arena, (size_t)n + 1);
-	snprintf(o, (size_t)n + 1, "%s %s (\"%s\"): ", lead, s, v);
-	return o;
+	return run_fmt(r, "%s %s (\"%s\"): ", lead, s, brief(r, value, 80));
 }
 
 /*
@@ -287,12 +303,8 @@ static void judge_texts(struct check_run *r, const char *head, size_t headlen, c
 	for (size_t i = 0; i < set->n; i++)
 		known += set->v[i] != NULL;
 	const char *what = known > 1 ? "one branch of the conditional" : "the prepared statement";
-	int n = snprintf(NULL, 0, "In %s%s%s", call ? "CALL " : "", call ? call : "", what);
-	char *lead = arena_alloc(&r->arena, (size_t)n + 3);
-	if (call)
-		snprintf(lead, (size_t)n + 3, "In CALL %s, %s", call, what);
-	else
-		snprintf(lead, (size_t)n + 3, "In %s", what);
+	const char *lead =
+	    call ? run_fmt(r, "In CALL %s, %s", call, what) : run_fmt(r, "In %s", what);
 	for (size_t i = 0; i < set->n; i++) {
 		if (!set->v[i])
 			continue;
@@ -420,9 +432,7 @@ static void judge_call(struct check_run *r, struct routine *rt, const struct spl
 	size_t n = sqlv_call(&r->arena, rt->sql, rt->len, p->sql, p->len, 0, r->vars, &pp, &why);
 	const char *comments = comments_of(r, p);
 	size_t clen = strlen(comments);
-	int pn = snprintf(NULL, 0, "In CALL %s: ", rt->name);
-	char *prefix = arena_alloc(&r->arena, (size_t)pn + 1);
-	snprintf(prefix, (size_t)pn + 1, "In CALL %s: ", rt->name);
+	const char *prefix = run_fmt(r, "In CALL %s: ", rt->name);
 	for (size_t i = 0; i < n || (why && i == 0); i++) {
 		const struct sqlv_set *set = why ? NULL : &pp[i].set;
 		if (set && !set->unknown) {
@@ -439,13 +449,12 @@ static void judge_call(struct check_run *r, struct routine *rt, const struct spl
 		memcpy(sql + clen, unknown_stmt, sizeof(unknown_stmt));
 		struct stmt st;
 		stmt_parse(&r->arena, sql, len, 0, &st);
-		const char *note = why ? why : set->unknown;
-		if (!why) {
-			int k = snprintf(NULL, 0, "%s: %s", pp[i].source, note);
-			char *t = arena_alloc(&r->arena, (size_t)k + 1);
-			snprintf(t, (size_t)k + 1, "%s: %s", pp[i].source, note);
-			note = strncmp(note, pp[i].source, strlen(pp[i].source)) == 0 ? note : t;
-		}
+		/* say which source is unknown unless the reason already does */
+		const char *note = why;
+		if (!why)
+			note = strncmp(set->unknown, pp[i].source, strlen(pp[i].source)) == 0
+				   ? set->unknown
+				   : run_fmt(r, "%s: %s", pp[i].source, set->unknown);
 		judge(r, &st, sql, len, line, prefix, note, NULL);
 	}
 }
