@@ -1,7 +1,6 @@
 /* Set-valued evaluation of the string expressions migrations build DDL text with. */
 #include "rules/sqlvalue.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,24 +97,6 @@ const struct sqlv_set *sqlv_vars_get(const struct sqlv_vars *v, const char *name
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static const char *afmt(struct arena *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static const char *afmt(struct arena *a, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return "";
-	char *r = arena_alloc(a, (size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(r, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 /* The statement's tokens (comments dropped), followed by TOKS_PAD LEX_EOF
  * tokens, so a look a few tokens ahead never needs a bounds check. */
 #define TOKS_PAD 6
@@ -169,6 +150,42 @@ static const char *user_var_key(struct arena *a, const struct lex_token *t)
 	return r;
 }
 
+/* Whether t is one of stops: words compare as keywords, the rest as operators. */
+static bool is_stop(const struct lex_token *t, const char *const *stops)
+{
+	for (; *stops; stops++) {
+		bool word = (**stops >= 'A' && **stops <= 'Z');
+		if (word ? lex_is_word(t, *stops) : lex_is_op(t, *stops))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Index of the first token of t[i..end) that is one of stops outside
+ * parentheses and CASE ... END; a ')' closing a parenthesis opened before
+ * i ends the scan too (it is returned, no stop). end when none.
+ */
+static size_t scan_to(const struct lex_token *t, size_t i, size_t end, const char *const *stops)
+{
+	int depth = 0, cases = 0;
+	for (; i < end; i++) {
+		if (depth == 0 && cases == 0 && is_stop(&t[i], stops))
+			return i;
+		if (lex_is_op(&t[i], "(")) {
+			depth++;
+		} else if (lex_is_op(&t[i], ")")) {
+			if (depth-- == 0)
+				return i;
+		} else if (lex_is_word(&t[i], "CASE")) {
+			cases++;
+		} else if (lex_is_word(&t[i], "END") && cases > 0) {
+			cases--;
+		}
+	}
+	return end;
+}
+
 /* ---- the evaluator ---------------------------------------------------- */
 
 struct ev {
@@ -210,7 +227,7 @@ static bool fail_at(struct ev *e, const struct lex_token *t)
 {
 	if (t->type == LEX_EOF)
 		return fail(e, "the expression ends early");
-	return fail(e, afmt(e->a, "'%s' is not evaluated offline", tok_text(e, t)));
+	return fail(e, arena_printf(e->a, "'%s' is not evaluated offline", tok_text(e, t)));
 }
 
 static bool expect_op(struct ev *e, const char *op)
@@ -232,7 +249,7 @@ static bool set_add(struct ev *e, struct sqlv_set *s, const char *v)
 		if (same_value(s->v[i], v))
 			return true;
 	if (s->n == SQLV_MAX_VALUES)
-		return fail(e, afmt(e->a, "more than %d possible values", SQLV_MAX_VALUES));
+		return fail(e, arena_printf(e->a, "more than %d possible values", SQLV_MAX_VALUES));
 	s->v[s->n++] = v;
 	return true;
 }
@@ -249,7 +266,9 @@ static bool set_union(struct ev *e, struct sqlv_set *s, const struct sqlv_set *a
  * A string literal's content: the quotes and a charset introducer dropped,
  * doubled quotes folded, backslash escapes resolved the way the server
  * does (\% and \_ keep their backslash). NULL (unknown) for a NUL byte,
- * which a C string cannot carry.
+ * which a C string cannot carry: the parser's ps_unquote keeps it and so
+ * cuts the text short, which is fine for a name but would judge a shorter
+ * statement than the server runs.
  */
 static const char *unquote(struct ev *e, const struct lex_token *t)
 {
@@ -307,17 +326,6 @@ static const char *unquote(struct ev *e, const struct lex_token *t)
 
 static bool value(struct ev *e, struct sqlv_set *out);
 
-/* Whether t is one of stops: words compare as keywords, the rest as operators. */
-static bool is_stop(const struct lex_token *t, const char *const *stops)
-{
-	for (; *stops; stops++) {
-		bool word = (**stops >= 'A' && **stops <= 'Z');
-		if (word ? lex_is_word(t, *stops) : lex_is_op(t, *stops))
-			return true;
-	}
-	return false;
-}
-
 /*
  * Steps over an expression whose value does not matter (a condition, a
  * FROM clause) up to the first of stops outside parentheses and nested
@@ -325,25 +333,9 @@ static bool is_stop(const struct lex_token *t, const char *const *stops)
  */
 static bool skip_expr(struct ev *e, const char *const *stops)
 {
-	int depth = 0, cases = 0;
-	for (; e->i < e->end; e->i++) {
-		const struct lex_token *t = &e->t[e->i];
-		if (depth == 0 && cases == 0 && is_stop(t, stops))
-			return true;
-		if (t->type == LEX_ERROR)
-			break;
-		if (lex_is_op(t, "(")) {
-			depth++;
-		} else if (lex_is_op(t, ")")) {
-			if (depth == 0)
-				break;
-			depth--;
-		} else if (lex_is_word(t, "CASE")) {
-			cases++;
-		} else if (lex_is_word(t, "END") && cases > 0) {
-			cases--;
-		}
-	}
+	e->i = scan_to(e->t, e->i, e->end, stops);
+	if (e->i < e->end && is_stop(&e->t[e->i], stops))
+		return true;
 	return fail_at(e, cur(e));
 }
 
@@ -365,7 +357,8 @@ static bool product(struct ev *e, const struct sqlv_set *args, size_t n, bool ws
 	for (size_t k = 0; k < n; k++) {
 		total *= args[k].n ? args[k].n : 1;
 		if (total > SQLV_MAX_COMBINATIONS)
-			return fail(e, afmt(e->a, "more than %d possible values", SQLV_MAX_VALUES));
+			return fail(
+			    e, arena_printf(e->a, "more than %d possible values", SQLV_MAX_VALUES));
 	}
 	if (n == 0 || (ws && n == 1))
 		return fail(e, "CONCAT without arguments");
@@ -492,7 +485,7 @@ static bool call(struct ev *e, struct sqlv_set *out)
 	}
 	if (lex_is_word(name, "DATABASE") || lex_is_word(name, "SCHEMA"))
 		return fail(e, "DATABASE() is the connection's schema, unknown offline");
-	return fail(e, afmt(e->a, "%s() is not evaluated offline", tok_text(e, name)));
+	return fail(e, arena_printf(e->a, "%s() is not evaluated offline", tok_text(e, name)));
 }
 
 /* CASE [x] WHEN c THEN a ... [ELSE b] END: every THEN and the ELSE (NULL
@@ -553,13 +546,13 @@ static bool variable(struct ev *e, struct sqlv_set *out)
 {
 	const struct lex_token *t = cur(e);
 	if (!is_user_var(t))
-		return fail(e, afmt(e->a, "%s is a server variable", tok_text(e, t)));
+		return fail(e, arena_printf(e->a, "%s is a server variable", tok_text(e, t)));
 	const char *key = user_var_key(e->a, t);
 	const struct sqlv_set *s = sqlv_vars_get(e->vars, key, strlen(key));
 	if (!s)
-		return fail(e, afmt(e->a, "%s is not set earlier in this file", key));
+		return fail(e, arena_printf(e->a, "%s is not set earlier in this file", key));
 	if (s->unknown)
-		return fail(e, afmt(e->a, "%s: %s", key, s->unknown));
+		return fail(e, arena_printf(e->a, "%s: %s", key, s->unknown));
 	e->i++;
 	return set_union(e, out, s);
 }
@@ -571,10 +564,10 @@ static bool name_value(struct ev *e, struct sqlv_set *out)
 	const struct lex_token *t = cur(e);
 	const struct sqlv_set *s = sqlv_vars_get(e->vars, t->p, t->n);
 	if (!s)
-		return fail(
-		    e, afmt(e->a, "%s (a column or variable) is unknown offline", tok_text(e, t)));
+		return fail(e, arena_printf(e->a, "%s (a column or variable) is unknown offline",
+					    tok_text(e, t)));
 	if (s->unknown)
-		return fail(e, afmt(e->a, "%s: %s", tok_text(e, t), s->unknown));
+		return fail(e, arena_printf(e->a, "%s: %s", tok_text(e, t), s->unknown));
 	e->i++;
 	return set_union(e, out, s);
 }
@@ -590,14 +583,15 @@ static bool primary(struct ev *e, struct sqlv_set *out)
 		while (s && cur(e)->type == LEX_STRING) {
 			const char *more = unquote(e, cur(e));
 			e->i++;
-			s = more ? afmt(e->a, "%s%s", s, more) : NULL;
+			s = more ? arena_printf(e->a, "%s%s", s, more) : NULL;
 		}
 		return s && set_add(e, out, s);
 	}
 	case LEX_NUMBER:
 		for (size_t k = 0; k < t->n; k++)
 			if (t->p[k] < '0' || t->p[k] > '9')
-				return fail(e, afmt(e->a, "the number %s is not evaluated offline",
+				return fail(
+				    e, arena_printf(e->a, "the number %s is not evaluated offline",
 						    tok_text(e, t)));
 		e->i++;
 		return set_add(e, out, arena_strndup(e->a, t->p, t->n));
@@ -655,27 +649,6 @@ bool sqlv_eval(struct arena *a, const char *expr, size_t len, unsigned lex_flags
 
 /* ---- statements ------------------------------------------------------- */
 
-/* End of the SET assignment starting at b: the next ',' outside
- * parentheses and CASE, or n. */
-static size_t assignment_end(const struct toks *k, size_t b)
-{
-	int depth = 0, cases = 0;
-	for (size_t i = b; i < k->n; i++) {
-		const struct lex_token *t = &k->t[i];
-		if (lex_is_op(t, "("))
-			depth++;
-		else if (lex_is_op(t, ")"))
-			depth--;
-		else if (lex_is_word(t, "CASE"))
-			cases++;
-		else if (lex_is_word(t, "END") && cases > 0)
-			cases--;
-		else if (depth == 0 && cases == 0 && (lex_is_op(t, ",") || lex_is_op(t, ";")))
-			return i;
-	}
-	return k->n;
-}
-
 static void bind_unknown(struct sqlv_vars *vars, struct arena *a, const struct lex_token *t,
 			 const char *why)
 {
@@ -694,7 +667,7 @@ void sqlv_track(struct sqlv_vars *vars, struct arena *a, const char *sql, size_t
 		return;
 	if (lex_is_word(&k.t[0], "CALL")) {
 		const char *name = k.n > 1 ? arena_strndup(a, k.t[1].p, k.t[1].n) : "a routine";
-		sqlv_vars_forget(vars, afmt(a, "CALL %s may have changed it", name));
+		sqlv_vars_forget(vars, arena_printf(a, "CALL %s may have changed it", name));
 		return;
 	}
 	/* assignments the evaluator does not model: the variable is unknown */
@@ -711,7 +684,8 @@ void sqlv_track(struct sqlv_vars *vars, struct arena *a, const char *sql, size_t
 	if (!lex_is_word(&k.t[0], "SET"))
 		return;
 	for (size_t b = 1; b < k.n;) {
-		size_t e = assignment_end(&k, b);
+		static const char *const next[] = {",", ";", NULL};
+		size_t e = scan_to(k.t, b, k.n, next);
 		if (e >= b + 2 && is_user_var(&k.t[b]) &&
 		    (lex_is_op(&k.t[b + 1], "=") || lex_is_op(&k.t[b + 1], ":="))) {
 			struct sqlv_set s;
@@ -734,18 +708,9 @@ bool sqlv_prepared(struct arena *a, const char *sql, size_t len, unsigned lex_fl
 		b = 3;
 	} else if (k.n >= 3 && lex_is_word(&k.t[0], "EXECUTE") &&
 		   lex_is_word(&k.t[1], "IMMEDIATE")) {
+		static const char *const using[] = {"USING", NULL};
 		b = 2;
-		int depth = 0;
-		for (size_t i = b; i < k.n; i++) {
-			if (lex_is_op(&k.t[i], "("))
-				depth++;
-			else if (lex_is_op(&k.t[i], ")"))
-				depth--;
-			else if (depth == 0 && lex_is_word(&k.t[i], "USING")) {
-				e = i;
-				break;
-			}
-		}
+		e = scan_to(k.t, b, k.n, using);
 	} else {
 		return false;
 	}
@@ -781,36 +746,8 @@ const char *sqlv_quote(struct arena *a, const char *s, unsigned lex_flags)
  * CASE ... END, or k->n. */
 static size_t find_word(const struct toks *k, size_t i, const char *w)
 {
-	int depth = 0, cases = 0;
-	for (; i < k->n; i++) {
-		const struct lex_token *t = &k->t[i];
-		if (depth == 0 && cases == 0 && lex_is_word(t, w))
-			return i;
-		if (lex_is_op(t, "("))
-			depth++;
-		else if (lex_is_op(t, ")"))
-			depth--;
-		else if (lex_is_word(t, "CASE"))
-			cases++;
-		else if (lex_is_word(t, "END") && cases > 0)
-			cases--;
-	}
-	return k->n;
-}
-
-/* Index of the ';' ending the simple statement at i (or k->n). */
-static size_t statement_end(const struct toks *k, size_t i)
-{
-	int depth = 0;
-	for (; i < k->n; i++) {
-		if (lex_is_op(&k->t[i], "("))
-			depth++;
-		else if (lex_is_op(&k->t[i], ")"))
-			depth--;
-		else if (depth <= 0 && lex_is_op(&k->t[i], ";"))
-			return i;
-	}
-	return k->n;
+	const char *const stops[] = {w, NULL};
+	return scan_to(k->t, i, k->n, stops);
 }
 
 static const char *ident_text(struct arena *a, const struct lex_token *t)
@@ -970,7 +907,8 @@ static void walk_body(struct body_run *br, size_t i)
 			region_start(br);
 			start = false;
 		} else {
-			size_t e = statement_end(k, i);
+			static const char *const semicolon[] = {";", NULL};
+			size_t e = scan_to(k->t, i, k->n, semicolon);
 			body_statement(br, i, e);
 			i = e;
 			start = false;
@@ -1001,6 +939,7 @@ size_t sqlv_call(struct arena *a, const char *create_sql, size_t create_len, con
 		return 0;
 	}
 	i += 2;
+	static const char *const comma[] = {",", NULL};
 	/* parameters: [IN | OUT | INOUT] name type, ... */
 	const char *params[SQLV_MAX_ARGS];
 	size_t nparams = 0;
@@ -1013,15 +952,7 @@ size_t sqlv_call(struct arena *a, const char *create_sql, size_t create_len, con
 			return 0;
 		}
 		params[nparams++] = ident_text(a, &k.t[i]);
-		int depth = 0;
-		for (i++; i < k.n; i++) {
-			if (lex_is_op(&k.t[i], "("))
-				depth++;
-			else if (lex_is_op(&k.t[i], ")") && depth-- == 0)
-				break;
-			else if (depth == 0 && lex_is_op(&k.t[i], ","))
-				break;
-		}
+		i = scan_to(k.t, i + 1, k.n, comma); /* past the type */
 		if (lex_is_op(&k.t[i], ","))
 			i++;
 	}
@@ -1053,16 +984,7 @@ size_t sqlv_call(struct arena *a, const char *create_sql, size_t create_len, con
 	if (lex_is_op(&c.t[ci], "(")) {
 		ci++;
 		while (ci < c.n && !lex_is_op(&c.t[ci], ")")) {
-			size_t e;
-			int depth = 0;
-			for (e = ci; e < c.n; e++) {
-				if (lex_is_op(&c.t[e], "("))
-					depth++;
-				else if (lex_is_op(&c.t[e], ")") && depth-- == 0)
-					break;
-				else if (depth == 0 && lex_is_op(&c.t[e], ","))
-					break;
-			}
+			size_t e = scan_to(c.t, ci, c.n, comma);
 			struct sqlv_set s;
 			(void)eval_range(a, c.t, ci, e, lex_flags, vars, &s);
 			if (nargs < nparams) {
@@ -1084,7 +1006,8 @@ size_t sqlv_call(struct arena *a, const char *create_sql, size_t create_len, con
 		}
 	}
 	if (nargs != nparams) {
-		*why = afmt(a, "the CALL passes %zu arguments for %zu parameters", nargs, nparams);
+		*why = arena_printf(a, "the CALL passes %zu arguments for %zu parameters", nargs,
+				    nparams);
 		sqlv_vars_free(local);
 		return 0;
 	}
