@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,16 @@
 
 enum check_format { FMT_TEXT, FMT_JSON, FMT_GITHUB };
 
+/* arr (n elements of size bytes) grown by one element; aborts when out of
+ * memory, like the arena. */
+static void *grow_one(void *arr, size_t n, size_t size)
+{
+	void *v = realloc(arr, (n + 1) * size);
+	if (!v)
+		abort();
+	return v;
+}
+
 /* A growable list of heap strings. */
 struct strv {
 	char **v; /* owned, each owned */
@@ -32,10 +41,7 @@ struct strv {
 
 static void strv_push(struct strv *s, char *str)
 {
-	char **v = realloc(s->v, (s->n + 1) * sizeof(*v));
-	if (!v)
-		abort();
-	s->v = v;
+	s->v = grow_one(s->v, s->n, sizeof(*s->v));
 	s->v[s->n++] = str;
 }
 
@@ -164,10 +170,7 @@ static void add_item(struct check_run *r, unsigned line, const struct rules_find
 			return;
 		}
 	}
-	struct check_item *v = realloc(r->items, (r->nitems + 1) * sizeof(*v));
-	if (!v)
-		abort();
-	r->items = v;
+	r->items = grow_one(r->items, r->nitems, sizeof(*r->items));
 	struct check_item *it = &r->items[r->nitems++];
 	it->message = text;
 	it->file = strdup(r->file);
@@ -234,25 +237,6 @@ static void judge(struct check_run *r, const struct stmt *st, const char *sql, s
 	}
 }
 
-/* printf into the run's arena (strings for one statement's messages). */
-static const char *run_fmt(struct check_run *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static const char *run_fmt(struct check_run *r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		abort();
-	char *o = arena_alloc(&r->arena, (size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(o, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return o;
-}
-
 /* s for a message: whitespace runs folded, trailing ';' dropped, at most
  * max bytes (cut on a character boundary). Lives in the run's arena. */
 static const char *brief(struct check_run *r, const char *s, size_t max)
@@ -284,7 +268,7 @@ static const char *branch_prefix(struct check_run *r, const char *lead, const ch
 				 size_t srclen, const char *value)
 {
 	const char *s = brief(r, arena_strndup(&r->arena, src, srclen), 40);
-	return run_fmt(r, "%s %s (\"%s\"): ", lead, s, brief(r, value, 80));
+	return arena_printf(&r->arena, "%s %s (\"%s\"): ", lead, s, brief(r, value, 80));
 }
 
 /*
@@ -303,8 +287,8 @@ static void judge_texts(struct check_run *r, const char *head, size_t headlen, c
 	for (size_t i = 0; i < set->n; i++)
 		known += set->v[i] != NULL;
 	const char *what = known > 1 ? "one branch of the conditional" : "the prepared statement";
-	const char *lead =
-	    call ? run_fmt(r, "In CALL %s, %s", call, what) : run_fmt(r, "In %s", what);
+	const char *lead = call ? arena_printf(&r->arena, "In CALL %s, %s", call, what)
+				: arena_printf(&r->arena, "In %s", what);
 	for (size_t i = 0; i < set->n; i++) {
 		if (!set->v[i])
 			continue;
@@ -325,10 +309,7 @@ static void judge_texts(struct check_run *r, const char *head, size_t headlen, c
 
 static void hold(struct routine *rt, unsigned line, const struct rules_finding *f)
 {
-	struct held_item *v = realloc(rt->held, (rt->nheld + 1) * sizeof(*v));
-	if (!v)
-		abort();
-	rt->held = v;
+	rt->held = grow_one(rt->held, rt->nheld, sizeof(*rt->held));
 	struct held_item *h = &rt->held[rt->nheld++];
 	h->line = line;
 	h->f = *f;
@@ -383,10 +364,7 @@ static struct routine *routine_define(struct check_run *r, const struct stmt *st
 	if (rt) {
 		routine_release(r, rt);
 	} else {
-		struct routine *v = realloc(r->routines, (r->nroutines + 1) * sizeof(*v));
-		if (!v)
-			abort();
-		r->routines = v;
+		r->routines = grow_one(r->routines, r->nroutines, sizeof(*r->routines));
 		rt = &r->routines[r->nroutines++];
 	}
 	memset(rt, 0, sizeof(*rt));
@@ -432,7 +410,7 @@ static void judge_call(struct check_run *r, struct routine *rt, const struct spl
 	size_t n = sqlv_call(&r->arena, rt->sql, rt->len, p->sql, p->len, 0, r->vars, &pp, &why);
 	const char *comments = comments_of(r, p);
 	size_t clen = strlen(comments);
-	const char *prefix = run_fmt(r, "In CALL %s: ", rt->name);
+	const char *prefix = arena_printf(&r->arena, "In CALL %s: ", rt->name);
 	for (size_t i = 0; i < n || (why && i == 0); i++) {
 		const struct sqlv_set *set = why ? NULL : &pp[i].set;
 		if (set && !set->unknown) {
@@ -454,7 +432,7 @@ static void judge_call(struct check_run *r, struct routine *rt, const struct spl
 		if (!why)
 			note = strncmp(set->unknown, pp[i].source, strlen(pp[i].source)) == 0
 				   ? set->unknown
-				   : run_fmt(r, "%s: %s", pp[i].source, set->unknown);
+				   : arena_printf(&r->arena, "%s: %s", pp[i].source, set->unknown);
 		judge(r, &st, sql, len, line, prefix, note, NULL);
 	}
 }
