@@ -474,8 +474,9 @@ static bool on_piece(const struct split_piece *p, void *arg)
 		struct routine *rt = routine_define(r, &st, p);
 		judge(r, &st, p->sql, p->len, line, NULL, set.unknown, rt);
 	}
-	const char *target =
-	    st.kind == STMT_DML ? sqlv_call_target(&r->arena, p->sql, p->len, 0) : NULL;
+	const char *target = st.keyword && strcmp(st.keyword, "CALL") == 0
+				 ? sqlv_call_target(&r->arena, p->sql, p->len, 0)
+				 : NULL;
 	struct routine *called = target ? routine_find(r, target) : NULL;
 	if (called)
 		judge_call(r, called, p, line);

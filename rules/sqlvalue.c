@@ -662,27 +662,37 @@ void sqlv_track(struct sqlv_vars *vars, struct arena *a, const char *sql, size_t
 {
 	if (!lex_contains_ci(sql, len, "@") && !lex_contains_ci(sql, len, "CALL"))
 		return;
-	struct toks k = lex_all(a, sql, len, lex_flags);
-	if (k.n == 0)
-		return;
-	if (lex_is_word(&k.t[0], "CALL")) {
-		const char *name = k.n > 1 ? arena_strndup(a, k.t[1].p, k.t[1].n) : "a routine";
-		sqlv_vars_forget(vars, arena_printf(a, "CALL %s may have changed it", name));
-		return;
-	}
-	/* assignments the evaluator does not model: the variable is unknown */
-	for (size_t i = 0; i < k.n; i++) {
-		if (is_user_var(&k.t[i]) && lex_is_op(&k.t[i + 1], ":="))
-			bind_unknown(vars, a, &k.t[i], "assigned inside an expression");
-		if (lex_is_word(&k.t[i], "INTO"))
-			for (size_t j = i + 1; j < k.n && is_user_var(&k.t[j]); j += 2) {
-				bind_unknown(vars, a, &k.t[j], "assigned by SELECT ... INTO");
-				if (!lex_is_op(&k.t[j + 1], ","))
-					break;
+	/* One streaming pass, no token array: a long INSERT that merely holds
+	 * an '@' costs no memory. Assignments the evaluator does not model
+	 * make the variable unknown. */
+	struct lexer lx;
+	struct lex_token t, prev = {.type = LEX_EOF}, first = {.type = LEX_EOF};
+	bool into = false; /* inside the target list of an INTO */
+	lex_init(&lx, sql, len, lex_flags & ~LEX_KEEP_COMMENTS);
+	while (lex_next(&lx, &t)) {
+		if (first.type == LEX_EOF) {
+			first = t;
+			if (lex_is_word(&t, "CALL")) {
+				bool named = lex_next(&lx, &t);
+				sqlv_vars_forget(vars,
+						 arena_printf(a, "CALL %.*s may have changed it",
+							      named ? (int)t.n : 7,
+							      named ? t.p : "routine"));
+				return;
 			}
+		}
+		if (is_user_var(&prev) && lex_is_op(&t, ":="))
+			bind_unknown(vars, a, &prev, "assigned inside an expression");
+		if (into && is_user_var(&t))
+			bind_unknown(vars, a, &t, "assigned by SELECT ... INTO");
+		into = lex_is_word(&t, "INTO") ||
+		       (into && (is_user_var(&t) || lex_is_op(&t, ",") || t.type == LEX_WORD ||
+				 t.type == LEX_QUOTED_IDENT));
+		prev = t;
 	}
-	if (!lex_is_word(&k.t[0], "SET"))
+	if (!lex_is_word(&first, "SET"))
 		return;
+	struct toks k = lex_all(a, sql, len, lex_flags);
 	for (size_t b = 1; b < k.n;) {
 		static const char *const next[] = {",", ";", NULL};
 		size_t e = scan_to(k.t, b, k.n, next);
