@@ -919,8 +919,9 @@ static void walk_body(struct body_run *br, size_t i)
 		} else {
 			static const char *const semicolon[] = {";", NULL};
 			size_t e = scan_to(k->t, i, k->n, semicolon);
-			body_statement(br, i, e);
-			i = e;
+			if (e > i) /* e == i: a stray ')' */
+				body_statement(br, i, e);
+			i = e > i ? e : i + 1;
 			start = false;
 		}
 	}
