@@ -369,7 +369,11 @@ static struct routine *routine_define(struct check_run *r, const struct stmt *st
 	}
 	memset(rt, 0, sizeof(*rt));
 	rt->name = strdup(st->routine.name);
-	rt->sql = strndup(p->sql, p->len);
+	rt->sql = malloc(p->len + 1); /* not strndup: the text may hold a NUL byte */
+	if (!rt->sql)
+		abort();
+	memcpy(rt->sql, p->sql, p->len);
+	rt->sql[p->len] = '\0';
 	rt->len = p->len;
 	return rt;
 }

@@ -242,6 +242,27 @@ static void test_corpus_mattermost(void **state)
 	free(out);
 }
 
+/* A procedure whose text holds a NUL byte is kept whole for its CALLs. */
+static void test_procedure_with_nul(void **state)
+{
+	(void)state;
+	static const char sql[] = "CREATE PROCEDURE p(t VARCHAR(9))\nBEGIN /* \0 */\n"
+				  "  SET @s = CONCAT('DROP TABLE ', t);\n  PREPARE x FROM @s;\n"
+				  "END;\nCALL p('legacy');\n";
+	char path[] = "/tmp/ddlgate_check_XXXXXX.sql";
+	int fd = mkstemps(path, 4);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, sql, sizeof(sql) - 1), (ssize_t)(sizeof(sql) - 1));
+	close(fd);
+	char *out;
+	int rc = run_check(&out, path, NULL);
+	unlink(path);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, ":6: block [drop-table] In CALL p, the prepared statement @s "
+				    "(\"DROP TABLE legacy\")"));
+	free(out);
+}
+
 static void test_config(void **state)
 {
 	(void)state;
@@ -339,6 +360,7 @@ int main(void)
 	    cmocka_unit_test(test_conditional_table),
 	    cmocka_unit_test(test_variables_per_file),
 	    cmocka_unit_test(test_corpus_mattermost),
+	    cmocka_unit_test(test_procedure_with_nul),
 	    cmocka_unit_test(test_config),
 	    cmocka_unit_test(test_usage_errors),
 	    cmocka_unit_test(test_dsn_parse),
