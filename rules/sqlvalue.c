@@ -802,10 +802,9 @@ const char *sqlv_call_target(struct arena *a, const char *sql, size_t len, unsig
 /* Characteristics between a routine's parameter list and its body. */
 static bool characteristic(const struct lex_token *t)
 {
-	static const char *const words[] = {"LANGUAGE", "NOT",	    "DETERMINISTIC", "CONTAINS",
-					    "NO",	"READS",    "MODIFIES",	     "SQL",
-					    "DATA",	"SECURITY", "DEFINER",	     "INVOKER",
-					    "COMMENT",	"ROUTINE",  "FUNCTION",	     NULL};
+	static const char *const words[] = {
+	    "LANGUAGE", "NOT",	"DETERMINISTIC", "CONTAINS", "NO",	"READS",   "MODIFIES",
+	    "SQL",	"DATA", "SECURITY",	 "DEFINER",  "INVOKER", "COMMENT", NULL};
 	for (const char *const *w = words; *w; w++)
 		if (lex_is_word(t, *w))
 			return true;
