@@ -49,6 +49,20 @@ static int run_check(char **out, ...)
 	return rc;
 }
 
+/* Runs `ddlgate check --format FORMAT FILE` on a temporary .sql file holding
+ * sql[0..n) (one migration); stdout into *out (caller frees). */
+static int run_check_text(char **out, const char *format, const char *sql, size_t n)
+{
+	char path[] = "/tmp/ddlgate_check_XXXXXX.sql";
+	int fd = mkstemps(path, 4);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, sql, n), (ssize_t)n);
+	close(fd);
+	int rc = run_check(out, "--format", format, path, NULL);
+	unlink(path);
+	return rc;
+}
+
 /* Prisma's documented workflow: init, nullable email + unique index in one
  * migration, three nullable columns. Clean. */
 static void test_prisma_docs_clean(void **state)
@@ -162,15 +176,8 @@ static void test_conditional_table(void **state)
 	assert_true(t.n > 0);
 	for (size_t i = 0; i < t.n; i++) {
 		struct tcase *c = &t.v[i];
-		char path[] = "/tmp/ddlgate_check_XXXXXX.sql";
-		int fd = mkstemps(path, 4);
-		assert_true(fd >= 0);
-		size_t n = strlen(c->sql);
-		assert_int_equal(write(fd, c->sql, n), (ssize_t)n);
-		close(fd);
 		char *out, rcs[16];
-		int rc = run_check(&out, "--format", "json", path, NULL);
-		unlink(path);
+		int rc = run_check_text(&out, "json", c->sql, strlen(c->sql));
 		int want_rc = atoi(td_opt_value(c, "rc", rcs, sizeof(rcs)));
 		json_error_t jerr;
 		json_t *arr = json_loads(out, 0, &jerr);
@@ -249,14 +256,8 @@ static void test_procedure_with_nul(void **state)
 	static const char sql[] = "CREATE PROCEDURE p(t VARCHAR(9))\nBEGIN /* \0 */\n"
 				  "  SET @s = CONCAT('DROP TABLE ', t);\n  PREPARE x FROM @s;\n"
 				  "END;\nCALL p('legacy');\n";
-	char path[] = "/tmp/ddlgate_check_XXXXXX.sql";
-	int fd = mkstemps(path, 4);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, sql, sizeof(sql) - 1), (ssize_t)(sizeof(sql) - 1));
-	close(fd);
 	char *out;
-	int rc = run_check(&out, path, NULL);
-	unlink(path);
+	int rc = run_check_text(&out, "text", sql, sizeof(sql) - 1);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(out, ":6: block [drop-table] In CALL p, the prepared statement @s "
 				    "(\"DROP TABLE legacy\")"));
