@@ -17,10 +17,21 @@
 #include "rules/lex.h"
 #include "rules/parse.h"
 #include "rules/split.h"
+#include "rules/sqlvalue.h"
 
 #define CHECK_MAX_FILE (64u << 20)
 
 enum check_format { FMT_TEXT, FMT_JSON, FMT_GITHUB };
+
+/* arr (n elements of size bytes) grown by one element; aborts when out of
+ * memory, like the arena. */
+static void *grow_one(void *arr, size_t n, size_t size)
+{
+	void *v = realloc(arr, (n + 1) * size);
+	if (!v)
+		abort();
+	return v;
+}
 
 /* A growable list of heap strings. */
 struct strv {
@@ -30,10 +41,7 @@ struct strv {
 
 static void strv_push(struct strv *s, char *str)
 {
-	char **v = realloc(s->v, (s->n + 1) * sizeof(*v));
-	if (!v)
-		abort();
-	s->v = v;
+	s->v = grow_one(s->v, s->n, sizeof(*s->v));
 	s->v[s->n++] = str;
 }
 
@@ -84,6 +92,27 @@ struct check_item {
 	char *object;
 };
 
+/* A finding held back until the end of the file (see struct routine). */
+struct held_item {
+	unsigned line;
+	struct rules_finding f; /* strings owned (heap) */
+};
+
+/*
+ * A stored procedure of the current file whose body prepares statements
+ * from variables. Its unparseable-ddl findings are held back: each CALL
+ * in the file judges the texts that call prepares instead, and only a
+ * procedure the file never calls reports them (at the end of the file).
+ */
+struct routine {
+	char *name; /* owned; lower case */
+	char *sql;  /* owned: the CREATE PROCEDURE statement */
+	size_t len;
+	struct held_item *held; /* owned */
+	size_t nheld;
+	bool called;
+};
+
 /* Everything one `check` run accumulates. */
 struct check_run {
 	const struct rules_engine *engine;
@@ -93,10 +122,14 @@ struct check_run {
 	struct rules_facts provider;
 	struct check_item *items; /* owned */
 	size_t nitems;
+	size_t piece_first; /* items[piece_first..] belong to the current statement */
 	size_t files, statements;
 	size_t blocking, warnings, suppressed;
 	struct arena arena;
-	const char *file; /* current file */
+	const char *file;	  /* current file */
+	struct sqlv_vars *vars;	  /* owned: the current file's user variables */
+	struct routine *routines; /* owned: the current file's procedures (above) */
+	size_t nroutines;
 	bool io_error;
 };
 
@@ -105,20 +138,47 @@ static char *dupn(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static void add_item(struct check_run *r, unsigned line, const struct rules_finding *f)
+/*
+ * Records one finding. prefix (may be NULL) replaces the engine's "In the
+ * prepared statement: " when the statement text came from a variable, so
+ * the message names the branch; note (may be NULL) follows the message's
+ * first sentence in parentheses.
+ */
+static void add_item(struct check_run *r, unsigned line, const struct rules_finding *f,
+		     const char *prefix, const char *note)
 {
-	struct check_item *v = realloc(r->items, (r->nitems + 1) * sizeof(*v));
-	if (!v)
+	static const char engine_prefix[] = "In the prepared statement: ";
+	const char *msg = f->message;
+	if (prefix && strncmp(msg, engine_prefix, sizeof(engine_prefix) - 1) == 0)
+		msg += sizeof(engine_prefix) - 1;
+	/* the note explains the "what and why" sentence: it goes at its end */
+	const char *stop = note ? strstr(msg, ". ") : NULL;
+	while (stop && stop > msg && stop[-1] == '.') /* an ellipsis ends no sentence */
+		stop = strstr(stop + 1, ". ");
+	int what = stop ? (int)(stop - msg) : (int)strlen(msg);
+	char *text;
+	if (asprintf(&text, "%s%.*s%s%s%s%s", prefix ? prefix : "", what, msg, note ? " (" : "",
+		     note ? note : "", note ? ")" : "", msg + what) < 0)
 		abort();
-	r->items = v;
+	/* A PREPARE whose text is unparseable is reported for the PREPARE and
+	 * for its text; once the branch names the text both read the same. */
+	for (size_t i = prefix ? r->piece_first : r->nitems; i < r->nitems; i++) {
+		if (strcmp(r->items[i].rule, f->rule) == 0 &&
+		    strcmp(r->items[i].message, text) == 0 &&
+		    r->items[i].suppressed == f->suppressed) {
+			free(text);
+			return;
+		}
+	}
+	r->items = grow_one(r->items, r->nitems, sizeof(*r->items));
 	struct check_item *it = &r->items[r->nitems++];
+	it->message = text;
 	it->file = strdup(r->file);
 	it->line = line;
 	it->rule = strdup(f->rule);
 	it->action = f->action;
 	it->suppressed = f->suppressed;
 	it->reason = dupn(f->reason);
-	it->message = strdup(f->message);
 	it->guard = dupn(f->guard);
 	it->object = dupn(f->object);
 	if (f->suppressed)
@@ -141,22 +201,19 @@ static unsigned stmt_line(const struct split_piece *p)
 }
 
 /*
- * Parses and evaluates one statement. With live facts, a verdict that
- * waits for facts is completed by probing and evaluating again (the same
- * two-phase path the proxy takes, run inline here).
+ * Evaluates one parsed statement and records its findings (see add_item
+ * for prefix and note). With live facts, a verdict that waits for facts is
+ * completed by probing and evaluating again (the same two-phase path the
+ * proxy takes, run inline here).
  */
-static bool on_piece(const struct split_piece *p, void *arg)
+static void hold(struct routine *rt, unsigned line, const struct rules_finding *f);
+
+static void judge(struct check_run *r, const struct stmt *st, const char *sql, size_t len,
+		  unsigned line, const char *prefix, const char *note, struct routine *rt)
 {
-	struct check_run *r = arg;
-	struct stmt st;
 	struct rules_verdict v;
-	arena_reset(&r->arena);
-	stmt_parse(&r->arena, p->sql, p->len, 0, &st);
-	if (st.kind == STMT_EMPTY)
-		return true;
-	r->statements++;
 	for (int round = 0;; round++) {
-		rules_evaluate(r->engine, &r->arena, &st, p->sql, p->len, &r->ctx, &v);
+		rules_evaluate(r->engine, &r->arena, st, sql, len, &r->ctx, &v);
 		if (!v.pending || !r->live || round == 3)
 			break;
 		(void)facts_mysql_fetch_pending(r->live, r->cache);
@@ -165,11 +222,269 @@ static bool on_piece(const struct split_piece *p, void *arg)
 	 * the file is judged as if it had (the proxy, which really refuses it,
 	 * does not remember it). */
 	if (v.decision == RULES_BLOCK && !v.pending)
-		rules_migration_apply(r->ctx.mig, &st, r->ctx.schema);
+		rules_migration_apply(r->ctx.mig, st, r->ctx.schema);
+	for (size_t i = 0; i < v.nfindings; i++) {
+		const struct rules_finding *f = &v.findings[i];
+		if (f->passed)
+			continue;
+		bool unparseable = strcmp(f->rule, RULES_ID_UNPARSEABLE) == 0;
+		if (rt && unparseable && f->inner && f->inner <= st->ninner &&
+		    st->inner[f->inner - 1].prepare_from_variable) {
+			hold(rt, line, f);
+			continue;
+		}
+		add_item(r, line, f, prefix, note && unparseable && f->inner == 0 ? note : NULL);
+	}
+}
+
+/* s for a message: whitespace runs folded, trailing ';' dropped, at most
+ * max bytes (cut on a character boundary). Lives in the run's arena. */
+static const char *brief(struct check_run *r, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	char *o = arena_alloc(&r->arena, n + 4);
+	size_t k = 0;
+	for (const char *c = s; *c; c++) {
+		bool space = *c == ' ' || *c == '\t' || *c == '\n' || *c == '\r';
+		if (space && (k == 0 || o[k - 1] == ' '))
+			continue;
+		o[k++] = space ? ' ' : *c;
+	}
+	while (k > 0 && (o[k - 1] == ' ' || o[k - 1] == ';'))
+		k--;
+	if (k > max) {
+		k = max;
+		while (k > 0 && ((unsigned char)o[k] & 0xC0) == 0x80)
+			k--;
+		memcpy(o + k, "...", 3);
+		k += 3;
+	}
+	o[k] = '\0';
+	return o;
+}
+
+/* "<lead> <source> ("<value>"): ", the start of a branch's messages. */
+static const char *branch_prefix(struct check_run *r, const char *lead, const char *src,
+				 size_t srclen, const char *value)
+{
+	const char *s = brief(r, arena_strndup(&r->arena, src, srclen), 40);
+	return arena_printf(&r->arena, "%s %s (\"%s\"): ", lead, s, brief(r, value, 80));
+}
+
+/*
+ * A PREPARE whose text is known to be one of set: each value is judged as
+ * the statement head + <value as a literal> + tail (the PREPARE as
+ * written, its variable replaced), the message naming the branch and the
+ * source expression src. call names the procedure when a CALL runs the
+ * PREPARE (else NULL). A NULL value prepares nothing (the server refuses
+ * it), so it has nothing to judge.
+ */
+static void judge_texts(struct check_run *r, const char *head, size_t headlen, const char *tail,
+			size_t taillen, const struct sqlv_set *set, const char *src, size_t srclen,
+			const char *call, unsigned line)
+{
+	size_t known = 0;
+	for (size_t i = 0; i < set->n; i++)
+		known += set->v[i] != NULL;
+	const char *what = known > 1 ? "one branch of the conditional" : "the prepared statement";
+	const char *lead = call ? arena_printf(&r->arena, "In CALL %s, %s", call, what)
+				: arena_printf(&r->arena, "In %s", what);
+	for (size_t i = 0; i < set->n; i++) {
+		if (!set->v[i])
+			continue;
+		const char *lit = sqlv_quote(&r->arena, set->v[i], 0);
+		size_t ll = strlen(lit), len = headlen + ll + taillen;
+		char *sql = arena_alloc(&r->arena, len + 1);
+		memcpy(sql, head, headlen);
+		memcpy(sql + headlen, lit, ll);
+		memcpy(sql + headlen + ll, tail, taillen);
+		const char *prefix = branch_prefix(r, lead, src, srclen, set->v[i]);
+		struct stmt st;
+		stmt_parse(&r->arena, sql, len, 0, &st);
+		judge(r, &st, sql, len, line, prefix, NULL, NULL);
+	}
+}
+
+/* ---- stored procedures ------------------------------------------------- */
+
+static void hold(struct routine *rt, unsigned line, const struct rules_finding *f)
+{
+	rt->held = grow_one(rt->held, rt->nheld, sizeof(*rt->held));
+	struct held_item *h = &rt->held[rt->nheld++];
+	h->line = line;
+	h->f = *f;
+	h->f.rule = dupn(f->rule);
+	h->f.message = dupn(f->message);
+	h->f.guard = dupn(f->guard);
+	h->f.object = dupn(f->object);
+	h->f.reason = dupn(f->reason);
+}
+
+/* Reports what rt held back unless a CALL judged it, then frees rt's
+ * contents. */
+static void routine_release(struct check_run *r, struct routine *rt)
+{
+	for (size_t i = 0; i < rt->nheld; i++) {
+		struct rules_finding *f = &rt->held[i].f;
+		if (!rt->called)
+			add_item(r, rt->held[i].line, f, NULL, NULL);
+		free((char *)f->rule);
+		free((char *)f->message);
+		free((char *)f->guard);
+		free((char *)f->object);
+		free((char *)f->reason);
+	}
+	free(rt->held);
+	free(rt->name);
+	free(rt->sql);
+}
+
+static struct routine *routine_find(struct check_run *r, const char *name)
+{
+	for (size_t i = 0; i < r->nroutines; i++)
+		if (strcasecmp(r->routines[i].name, name) == 0)
+			return &r->routines[i];
+	return NULL;
+}
+
+/* CREATE PROCEDURE whose body prepares from a variable: remembered (a
+ * procedure created again replaces the older one). NULL otherwise. */
+static struct routine *routine_define(struct check_run *r, const struct stmt *st,
+				      const struct split_piece *p)
+{
+	if (st->kind != STMT_DDL || st->verb != DDL_CREATE_ROUTINE || !st->object_type ||
+	    strcmp(st->object_type, "procedure") != 0 || !st->routine.name)
+		return NULL;
+	bool variable = false;
+	for (size_t i = 0; i < st->ninner; i++)
+		variable = variable || st->inner[i].prepare_from_variable;
+	if (!variable)
+		return NULL;
+	struct routine *rt = routine_find(r, st->routine.name);
+	if (rt) {
+		routine_release(r, rt);
+	} else {
+		r->routines = grow_one(r->routines, r->nroutines, sizeof(*r->routines));
+		rt = &r->routines[r->nroutines++];
+	}
+	memset(rt, 0, sizeof(*rt));
+	rt->name = strdup(st->routine.name);
+	rt->sql = malloc(p->len + 1); /* not strndup: the text may hold a NUL byte */
+	if (!rt->sql)
+		abort();
+	memcpy(rt->sql, p->sql, p->len);
+	rt->sql[p->len] = '\0';
+	rt->len = p->len;
+	return rt;
+}
+
+/* The comments of a statement, one per line: its directives, for the
+ * statements a CALL of it runs. Lives in the run's arena. */
+static const char *comments_of(struct check_run *r, const struct split_piece *p)
+{
+	struct lexer lx;
+	struct lex_token tok;
+	char *o = arena_alloc(&r->arena, p->len + 2);
+	size_t n = 0;
+	lex_init(&lx, p->sql, p->len, LEX_KEEP_COMMENTS);
+	while (lex_next(&lx, &tok)) {
+		if (tok.type != LEX_COMMENT)
+			continue;
+		memcpy(o + n, tok.p, tok.n);
+		n += tok.n;
+		o[n++] = '\n';
+	}
+	o[n] = '\0';
+	return o;
+}
+
+/*
+ * CALL of a procedure of this file: the PREPAREs its body runs with these
+ * arguments are judged at the CALL's line, text by text; one whose text
+ * stays unknown is unparseable-ddl there, with the reason.
+ */
+static void judge_call(struct check_run *r, struct routine *rt, const struct split_piece *p,
+		       unsigned line)
+{
+	static const char unknown_stmt[] = "PREPARE ddlgate_call FROM @unknown";
+	static const char head[] = "PREPARE ddlgate_call FROM ";
+	rt->called = true;
+	struct sqlv_prepare *pp;
+	const char *why;
+	size_t n = sqlv_call(&r->arena, rt->sql, rt->len, p->sql, p->len, 0, r->vars, &pp, &why);
+	const char *comments = comments_of(r, p);
+	size_t clen = strlen(comments);
+	const char *prefix = arena_printf(&r->arena, "In CALL %s: ", rt->name);
+	for (size_t i = 0; i < n || (why && i == 0); i++) {
+		const struct sqlv_set *set = why ? NULL : &pp[i].set;
+		if (set && !set->unknown) {
+			char *h = arena_alloc(&r->arena, clen + sizeof(head));
+			memcpy(h, comments, clen);
+			memcpy(h + clen, head, sizeof(head));
+			judge_texts(r, h, clen + sizeof(head) - 1, "", 0, set, pp[i].source,
+				    strlen(pp[i].source), rt->name, line);
+			continue;
+		}
+		size_t len = clen + sizeof(unknown_stmt) - 1;
+		char *sql = arena_alloc(&r->arena, len + 1);
+		memcpy(sql, comments, clen);
+		memcpy(sql + clen, unknown_stmt, sizeof(unknown_stmt));
+		struct stmt st;
+		stmt_parse(&r->arena, sql, len, 0, &st);
+		/* say which source is unknown unless the reason already does */
+		const char *note = why;
+		if (!why)
+			note = strncmp(set->unknown, pp[i].source, strlen(pp[i].source)) == 0
+				   ? set->unknown
+				   : arena_printf(&r->arena, "%s: %s", pp[i].source, set->unknown);
+		judge(r, &st, sql, len, line, prefix, note, NULL);
+	}
+}
+
+/* Items of the current file (from first on) in line order: findings held
+ * back for an uncalled procedure were added at the end. */
+static void sort_file_items(struct check_run *r, size_t first)
+{
+	for (size_t i = first + 1; i < r->nitems; i++) {
+		struct check_item it = r->items[i];
+		size_t j = i;
+		while (j > first && r->items[j - 1].line > it.line) {
+			r->items[j] = r->items[j - 1];
+			j--;
+		}
+		r->items[j] = it;
+	}
+}
+
+/* Parses, evaluates and tracks one statement of the file. */
+static bool on_piece(const struct split_piece *p, void *arg)
+{
+	struct check_run *r = arg;
+	struct stmt st;
+	arena_reset(&r->arena);
+	stmt_parse(&r->arena, p->sql, p->len, 0, &st);
+	if (st.kind == STMT_EMPTY)
+		return true;
+	r->statements++;
+	r->piece_first = r->nitems;
 	unsigned line = stmt_line(p);
-	for (size_t i = 0; i < v.nfindings; i++)
-		if (!v.findings[i].passed)
-			add_item(r, line, &v.findings[i]);
+	struct sqlv_set set = {.unknown = NULL};
+	size_t b, e;
+	if (st.kind == STMT_DDL && st.prepare_from_variable &&
+	    sqlv_prepared(&r->arena, p->sql, p->len, 0, r->vars, &set, &b, &e) && !set.unknown) {
+		judge_texts(r, p->sql, b, p->sql + e, p->len - e, &set, p->sql + b, e - b, NULL,
+			    line);
+	} else {
+		struct routine *rt = routine_define(r, &st, p);
+		judge(r, &st, p->sql, p->len, line, NULL, set.unknown, rt);
+	}
+	const char *target = st.keyword && strcmp(st.keyword, "CALL") == 0
+				 ? sqlv_call_target(&r->arena, p->sql, p->len, 0)
+				 : NULL;
+	struct routine *called = target ? routine_find(r, target) : NULL;
+	if (called)
+		judge_call(r, called, p, line);
+	sqlv_track(r->vars, &r->arena, p->sql, p->len, 0);
 	return true;
 }
 
@@ -209,11 +524,21 @@ static void check_file(struct check_run *r, const char *path)
 	buf[len] = '\0';
 	struct rules_migration *mig = rules_migration_new();
 	r->ctx.mig = mig;
+	r->vars = sqlv_vars_new();
 	r->file = path;
 	r->files++;
+	size_t first = r->nitems;
 	(void)split_sql(buf, len, SPLIT_FILE, on_piece, r);
+	for (size_t i = 0; i < r->nroutines; i++)
+		routine_release(r, &r->routines[i]);
+	free(r->routines);
+	r->routines = NULL;
+	r->nroutines = 0;
+	sort_file_items(r, first);
 	r->ctx.mig = NULL;
 	rules_migration_free(mig);
+	sqlv_vars_free(r->vars);
+	r->vars = NULL;
 	free(buf);
 }
 

@@ -15,7 +15,7 @@ struct arena_block;
 
 struct arena {
 	struct arena_block *head; /* owned: chain of blocks, newest first */
-	size_t block_size;        /* size of the next block to allocate */
+	size_t block_size;	  /* size of the next block to allocate */
 };
 
 void arena_init(struct arena *a, size_t first_block);
@@ -27,5 +27,8 @@ void arena_reset(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n);
 /* A NUL-terminated copy of s[0..n). */
 char *arena_strndup(struct arena *a, const char *s, size_t n);
+/* printf into the arena ("" if the format fails). */
+const char *arena_printf(struct arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/facts_mysql.h"
+#include "rules_testdata.h"
 
 /* Runs `ddlgate check ARGS...` with stdout captured into *out (caller frees). */
 static int run_check(char **out, ...)
@@ -45,6 +46,20 @@ static int run_check(char **out, ...)
 	if (fread(*out, 1, (size_t)n, tmp) != (size_t)n)
 		fail_msg("cannot read captured output");
 	fclose(tmp);
+	return rc;
+}
+
+/* Runs `ddlgate check --format FORMAT FILE` on a temporary .sql file holding
+ * sql[0..n) (one migration); stdout into *out (caller frees). */
+static int run_check_text(char **out, const char *format, const char *sql, size_t n)
+{
+	char path[] = "/tmp/ddlgate_check_XXXXXX.sql";
+	int fd = mkstemps(path, 4);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, sql, n), (ssize_t)n);
+	close(fd);
+	int rc = run_check(out, "--format", format, path, NULL);
+	unlink(path);
 	return rc;
 }
 
@@ -135,6 +150,117 @@ static void test_github_format(void **state)
 			       "::error file=check/prisma_unique_existing/migrations/"
 			       "20240201000000_email_unique/migration.sql,line=2,title=ddlgate "
 			       "unique-unguarded::CREATE UNIQUE INDEX"));
+	free(out);
+}
+
+/* Up to the end of the message's first sentence (an ellipsis ends none). */
+static int first_sentence(const char *m)
+{
+	const char *stop = strstr(m, ". ");
+	while (stop && stop > m && stop[-1] == '.')
+		stop = strstr(stop + 1, ". ");
+	return stop ? (int)(stop - m) : (int)strlen(m);
+}
+
+/*
+ * Conditional DDL (data/check_conditional.txt): each case's sql: is one
+ * migration file; want: lists its findings as "@line decision [rule]
+ * <first sentence of the message>", one per line; opts: rc=N is the exit
+ * status expected (0 when absent).
+ */
+static void test_conditional_table(void **state)
+{
+	(void)state;
+	struct tcases t = td_load("check_conditional.txt");
+	int failed = 0;
+	assert_true(t.n > 0);
+	for (size_t i = 0; i < t.n; i++) {
+		struct tcase *c = &t.v[i];
+		char *out, rcs[16];
+		int rc = run_check_text(&out, "json", c->sql, strlen(c->sql));
+		int want_rc = atoi(td_opt_value(c, "rc", rcs, sizeof(rcs)));
+		json_error_t jerr;
+		json_t *arr = json_loads(out, 0, &jerr);
+		if (!arr)
+			fail_msg("check_conditional.txt:%u: bad JSON: %s\n%s", c->line, jerr.text,
+				 out);
+		char *got = NULL;
+		size_t cap = 0;
+		FILE *m = open_memstream(&got, &cap);
+		for (size_t k = 0; k < json_array_size(arr); k++) {
+			json_t *f = json_array_get(arr, k);
+			const char *msg = json_string_value(json_object_get(f, "message"));
+			fprintf(m, "%s@%lld %s [%s] %.*s", k ? "\n" : "",
+				(long long)json_integer_value(json_object_get(f, "line")),
+				json_string_value(json_object_get(f, "decision")),
+				json_string_value(json_object_get(f, "rule")), first_sentence(msg),
+				msg);
+		}
+		fclose(m);
+		if (strcmp(got, c->want) != 0 || rc != want_rc) {
+			printf(
+			    "check_conditional.txt:%u:\n  want (rc %d):\n%s\n  got (rc %d):\n%s\n",
+			    c->line, want_rc, c->want, rc, got);
+			failed++;
+		}
+		free(got);
+		json_decref(arr);
+		free(out);
+	}
+	printf("check_conditional: %zu cases, %d failed\n", t.n, failed);
+	td_free(&t);
+	assert_int_equal(failed, 0);
+}
+
+/* User variables live in one file's session: a later file does not see them. */
+static void test_variables_per_file(void **state)
+{
+	(void)state;
+	char *out;
+	int rc = run_check(&out, "check/variables_per_file", NULL);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, "V2__prepare.sql:2: block [unparseable-ddl]"));
+	assert_non_null(strstr(out, "(@s is not set earlier in this file)"));
+	free(out);
+}
+
+/* The corpus's Mattermost migration (when the corpus is there): every
+ * conditional is judged branch by branch, none is left unparseable, and
+ * its DROP COLUMN branches are still refused. */
+static void test_corpus_mattermost(void **state)
+{
+	(void)state;
+	const char *dir = getenv("DDLGATE_CORPUS");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "",
+		 "mattermost__mattermost__server__channels__db__migrations__mysql__"
+		 "000046_create_users.up.sql");
+	if (!dir || access(path, R_OK) != 0) {
+		print_message("corpus file not found: %s\n", path);
+		skip();
+	}
+	char *out;
+	int rc = run_check(&out, path, NULL);
+	assert_int_equal(rc, 1);
+	assert_null(strstr(out, "[unparseable-ddl]"));
+	assert_non_null(strstr(out, "block [drop-column] In one branch of the conditional "
+				    "@preparedStatement (\"ALTER TABLE Users DROP COLUMN "
+				    "LastActivityAt\")"));
+	free(out);
+}
+
+/* A procedure whose text holds a NUL byte is kept whole for its CALLs. */
+static void test_procedure_with_nul(void **state)
+{
+	(void)state;
+	static const char sql[] = "CREATE PROCEDURE p(t VARCHAR(9))\nBEGIN /* \0 */\n"
+				  "  SET @s = CONCAT('DROP TABLE ', t);\n  PREPARE x FROM @s;\n"
+				  "END;\nCALL p('legacy');\n";
+	char *out;
+	int rc = run_check_text(&out, "text", sql, sizeof(sql) - 1);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, ":6: block [drop-table] In CALL p, the prepared statement @s "
+				    "(\"DROP TABLE legacy\")"));
 	free(out);
 }
 
@@ -232,6 +358,10 @@ int main(void)
 	    cmocka_unit_test(test_plain_folder),
 	    cmocka_unit_test(test_sqitch),
 	    cmocka_unit_test(test_github_format),
+	    cmocka_unit_test(test_conditional_table),
+	    cmocka_unit_test(test_variables_per_file),
+	    cmocka_unit_test(test_corpus_mattermost),
+	    cmocka_unit_test(test_procedure_with_nul),
 	    cmocka_unit_test(test_config),
 	    cmocka_unit_test(test_usage_errors),
 	    cmocka_unit_test(test_dsn_parse),

@@ -1,0 +1,4 @@
+SET @t = "queue"; SET @c = 'priority';
+SET @s = CONCAT_WS(' ', 'ALTER TABLE', @t, 'ADD', @c, CASE WHEN 1 THEN 'INT' ELSE NULL END);
+EXECUTE IMMEDIATE COALESCE(@s, IFNULL(NULL, 'SELECT 1')) USING @x;
+SELECT 'a' INTO @s; SELECT @s := 1; CALL x();

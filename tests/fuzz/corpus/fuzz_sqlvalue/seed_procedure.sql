@@ -1,0 +1,17 @@
+CREATE PROCEDURE p(IN t VARCHAR(64), c INT)
+BEGIN
+  DECLARE n INT DEFAULT 0;
+  lbl: WHILE n < 1 DO
+    IF EXISTS(SELECT 1) THEN
+      SET @q = CONCAT('ALTER TABLE ', t, ' DROP INDEX i', c);
+      PREPARE st FROM @q;
+    ELSEIF 1 THEN
+      SET @q = 'SELECT 1'; PREPARE st FROM @q;
+    END IF;
+    SET n = n + 1;
+  END WHILE lbl;
+  REPEAT SET @q = 'x'; UNTIL 1 END REPEAT;
+  CASE c WHEN 1 THEN PREPARE st FROM @q; ELSE BEGIN END; END CASE;
+END;
+CALL p('users', 2);
+CALL db.p(@t, DATABASE());
