@@ -244,6 +244,54 @@ bool lex_next(struct lexer *lx, struct lex_token *tok)
 	}
 }
 
+size_t lex_unquote(char q, const char *s, const char *e, bool backslash, char *out, bool *nul)
+{
+	char *o = out;
+	*nul = false;
+	while (s < e) {
+		if (*s == '\\' && backslash && s + 1 < e) {
+			s++;
+			switch (*s) {
+			case 'n':
+				*o++ = '\n';
+				break;
+			case 't':
+				*o++ = '\t';
+				break;
+			case 'r':
+				*o++ = '\r';
+				break;
+			case 'b':
+				*o++ = '\b';
+				break;
+			case 'Z':
+				*o++ = 26;
+				break;
+			case '0':
+				*o++ = '\0';
+				*nul = true;
+				break;
+			case '%':
+			case '_':
+				*o++ = '\\';
+				*o++ = *s;
+				break;
+			default:
+				*o++ = *s;
+				break;
+			}
+			s++;
+			continue;
+		}
+		if (*s == q && s + 1 < e && s[1] == q)
+			s++;
+		*nul |= *s == '\0';
+		*o++ = *s++;
+	}
+	*o = '\0';
+	return (size_t)(o - out);
+}
+
 bool lex_is_word(const struct lex_token *tok, const char *kw)
 {
 	if (tok->type != LEX_WORD)

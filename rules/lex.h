@@ -142,6 +142,14 @@ enum lex_gap {
 /* Stores the next token in tok; returns false (tok->type LEX_EOF) at the end. */
 bool lex_next(struct lexer *lx, struct lex_token *tok);
 
+/* Resolves the content of a quoted run (between its quotes, s..e) into
+ * out (room e - s + 1, NUL-terminated): a doubled quote q stands for one,
+ * and with backslash the server's escapes are resolved (\n \t \r \b \Z
+ * \0; \% and \_ keep their backslash; others stand for themselves).
+ * Returns the length written; *nul is set when the content holds a NUL
+ * byte (a C string ends there: shorter than what the server reads). */
+size_t lex_unquote(char q, const char *s, const char *e, bool backslash, char *out, bool *nul);
+
 /* True when tok is an unquoted word equal to kw (ASCII, case-insensitive). */
 bool lex_is_word(const struct lex_token *tok, const char *kw);
 /* True when needle occurs in s[0..len) in any letter case: a plain byte

@@ -160,46 +160,9 @@ char *ps_unquote(struct parser *p, const struct lex_token *t)
 		e--;
 	bool strings = (t->type == LEX_STRING || t->type == LEX_VARIABLE) &&
 		       !(p->lex_flags & LEX_NO_BACKSLASH_ESCAPES);
-	char *r = arena_alloc(p->a, (size_t)(e - s) + 1), *o = r;
-	while (s < e) {
-		if (*s == '\\' && strings && q != '`' && s + 1 < e) {
-			s++;
-			switch (*s) {
-			case 'n':
-				*o++ = '\n';
-				break;
-			case 't':
-				*o++ = '\t';
-				break;
-			case 'r':
-				*o++ = '\r';
-				break;
-			case '0':
-				*o++ = '\0';
-				break;
-			case 'Z':
-				*o++ = 26;
-				break;
-			case 'b':
-				*o++ = '\b';
-				break;
-			case '%':
-			case '_':
-				*o++ = '\\';
-				*o++ = *s;
-				break;
-			default:
-				*o++ = *s;
-				break;
-			}
-			s++;
-			continue;
-		}
-		if (*s == q && s + 1 < e && s[1] == q)
-			s++;
-		*o++ = *s++;
-	}
-	*o = '\0';
+	char *r = arena_alloc(p->a, (size_t)(e - s) + 1);
+	bool nul;
+	(void)lex_unquote(q, s, e, strings && q != '`', r, &nul);
 	return r;
 }
 
@@ -468,12 +431,21 @@ void ps_scan_body(struct parser *p, struct stmt *s)
 
 /* ---- PREPARE / EXECUTE IMMEDIATE ------------------------------------- */
 
-/* The statement text is a string literal (or a variable: unknown). */
-static void prepared_text(struct parser *p, struct stmt *s)
+/*
+ * The text of PREPARE ... FROM or EXECUTE IMMEDIATE: a string literal is
+ * parsed as the statement it holds. A DDL or account statement becomes an
+ * inner statement of a DDL_PREPARE; anything else leaves the statement
+ * STMT_OTHER (a PREPARE runs nothing), or of the inner kind when keep_kind
+ * (EXECUTE IMMEDIATE runs it now). The keyword `after` (USING) may follow
+ * the literal. Anything else (FROM @var, an expression) is content ddlgate
+ * cannot know: DDL of unknown content.
+ */
+static void statement_text(struct parser *p, struct stmt *s, const char *after, bool keep_kind)
 {
 	const struct lex_token *t = ps_cur(p);
-	if (t->type == LEX_STRING &&
-	    (ps_pk(p, 1)->type == LEX_EOF || lex_is_op(ps_pk(p, 1), ";"))) {
+	const struct lex_token *next = ps_pk(p, 1);
+	if (t->type == LEX_STRING && (next->type == LEX_EOF || lex_is_op(next, ";") ||
+				      (after && lex_is_word(next, after)))) {
 		ps_adv(p);
 		const char *text = ps_unquote(p, t);
 		s->prepare_text = text;
@@ -484,18 +456,15 @@ static void prepared_text(struct parser *p, struct stmt *s)
 			s->verb = DDL_PREPARE;
 			add_inner(p, s, &in);
 		} else {
-			s->kind = STMT_OTHER;
+			s->kind = keep_kind ? in.kind : STMT_OTHER;
 			s->verb = DDL_NONE;
 		}
-		ps_expect_end(p);
-		return;
+	} else {
+		s->kind = STMT_DDL;
+		s->verb = DDL_PREPARE;
+		s->prepare_from_variable = true;
 	}
-	/* FROM @var, or an expression (MariaDB): content unknown */
-	s->kind = STMT_DDL;
-	s->verb = DDL_PREPARE;
-	s->prepare_from_variable = true;
 	ps_skip_rest(p);
-	ps_expect_end(p);
 }
 
 static void parse_prepare(struct parser *p, struct stmt *s)
@@ -503,7 +472,8 @@ static void parse_prepare(struct parser *p, struct stmt *s)
 	ps_expect_kw(p, "PREPARE");
 	s->prepare_name = ps_ident(p);
 	ps_expect_kw(p, "FROM");
-	prepared_text(p, s);
+	statement_text(p, s, NULL, false);
+	ps_expect_end(p);
 }
 
 static void parse_execute(struct parser *p, struct stmt *s)
@@ -515,29 +485,7 @@ static void parse_execute(struct parser *p, struct stmt *s)
 		return;
 	}
 	/* EXECUTE IMMEDIATE 'sql' [USING ...] */
-	const struct lex_token *t = ps_cur(p);
-	if (t->type == LEX_STRING && (ps_pk(p, 1)->type == LEX_EOF || lex_is_op(ps_pk(p, 1), ";") ||
-				      lex_is_word(ps_pk(p, 1), "USING"))) {
-		ps_adv(p);
-		const char *text = ps_unquote(p, t);
-		s->prepare_text = text;
-		struct stmt in;
-		parse_nested(p, text, strlen(text), &in);
-		if (in.kind == STMT_DDL || in.kind == STMT_DCL) {
-			s->kind = STMT_DDL;
-			s->verb = DDL_PREPARE;
-			add_inner(p, s, &in);
-		} else {
-			s->kind = in.kind;
-			s->verb = DDL_NONE;
-		}
-		ps_skip_rest(p);
-		return;
-	}
-	s->kind = STMT_DDL;
-	s->verb = DDL_PREPARE;
-	s->prepare_from_variable = true;
-	ps_skip_rest(p);
+	statement_text(p, s, "USING", true);
 }
 
 /* ---- stored programs ------------------------------------------------- */

@@ -281,46 +281,13 @@ static const char *unquote(struct ev *e, const struct lex_token *t)
 	}
 	char q = *s++;
 	end--;
-	bool esc = !(e->flags & LEX_NO_BACKSLASH_ESCAPES);
-	char *r = arena_alloc(e->a, (size_t)(end - s) + 1), *o = r;
-	while (s < end) {
-		if (esc && *s == '\\' && s + 1 < end) {
-			s++;
-			switch (*s) {
-			case 'n':
-				*o++ = '\n';
-				break;
-			case 't':
-				*o++ = '\t';
-				break;
-			case 'r':
-				*o++ = '\r';
-				break;
-			case 'b':
-				*o++ = '\b';
-				break;
-			case 'Z':
-				*o++ = 26;
-				break;
-			case '0':
-				fail(e, "a string holding a NUL byte");
-				return NULL;
-			case '%':
-			case '_':
-				*o++ = '\\';
-				*o++ = *s;
-				break;
-			default:
-				*o++ = *s;
-			}
-			s++;
-			continue;
-		}
-		if (*s == q && s + 1 < end && s[1] == q)
-			s++;
-		*o++ = *s++;
+	char *r = arena_alloc(e->a, (size_t)(end - s) + 1);
+	bool nul;
+	(void)lex_unquote(q, s, end, !(e->flags & LEX_NO_BACKSLASH_ESCAPES), r, &nul);
+	if (nul) {
+		fail(e, "a string holding a NUL byte");
+		return NULL;
 	}
-	*o = '\0';
 	return r;
 }
 
