@@ -524,6 +524,21 @@ static void cfg_unquote(char *buf, size_t buflen, const char *value)
  * ("" leaves them alone). Returns false with why set; base is then
  * unchanged for scalar keys.
  */
+/* The next item of a comma-separated value at *cursor, trimmed, into one
+ * (empty items skipped); false when none is left. */
+static bool cfg_next_item(const char **cursor, char *one, size_t cap)
+{
+	while (*cursor) {
+		const char *item = *cursor;
+		const char *comma = strchr(item, ',');
+		cfg_trim_copy(one, cap, item, comma ? (size_t)(comma - item) : strlen(item));
+		*cursor = comma ? comma + 1 : NULL;
+		if (*one)
+			return true;
+	}
+	return false;
+}
+
 static bool cfg_set(void *base, const struct cfg_key *k, const char *value, bool append,
 		    const char *base_dir, char *why, size_t whylen)
 {
@@ -538,14 +553,8 @@ static bool cfg_set(void *base, const struct cfg_key *k, const char *value, bool
 		struct cfg_addr tmp[CFG_MAX_LISTEN];
 		size_t n = append ? *count : 0;
 		memcpy(tmp, arr, sizeof(tmp));
-		for (char *item = buf; item;) {
-			char *comma = strchr(item, ',');
-			char one[300];
-			cfg_trim_copy(one, sizeof(one), item,
-				      comma ? (size_t)(comma - item) : strlen(item));
-			item = comma ? comma + 1 : NULL;
-			if (!*one)
-				continue;
+		char one[300];
+		for (const char *item = buf; cfg_next_item(&item, one, sizeof(one));) {
 			if (n == CFG_MAX_LISTEN) {
 				cfg_why(why, whylen, "at most %d addresses", CFG_MAX_LISTEN);
 				return false;
@@ -656,14 +665,8 @@ static bool cfg_set(void *base, const struct cfg_key *k, const char *value, bool
 		struct rules_patterns *l = (struct rules_patterns *)field;
 		struct rules_patterns add = {0};
 		size_t have = append ? l->n : 0;
-		for (char *item = buf; item;) {
-			char *comma = strchr(item, ',');
-			char one[256];
-			cfg_trim_copy(one, sizeof(one), item,
-				      comma ? (size_t)(comma - item) : strlen(item));
-			item = comma ? comma + 1 : NULL;
-			if (!*one)
-				continue;
+		char one[256];
+		for (const char *item = buf; cfg_next_item(&item, one, sizeof(one));) {
 			if (have + add.n == CFG_MAX_LIST) {
 				cfg_list_clear(&add);
 				cfg_why(why, whylen, "at most %d items", CFG_MAX_LIST);

@@ -166,6 +166,15 @@ char *ps_unquote(struct parser *p, const struct lex_token *t)
 	return r;
 }
 
+/* MariaDB's lock-wait clause after a table name: WAIT n or NOWAIT. */
+void ps_skip_wait(struct parser *p)
+{
+	if (ps_accept_kw(p, "WAIT"))
+		ps_adv(p);
+	else
+		ps_accept_kw(p, "NOWAIT");
+}
+
 /* An identifier: a word or a quoted identifier (ANSI "x" included). */
 const char *ps_ident(struct parser *p)
 {
@@ -860,10 +869,7 @@ static void parse_rename(struct parser *p, struct stmt *s)
 	if_exists(p, &s->if_exists);
 	do {
 		ps_qname(p, ps_add_object(p, s));
-		if (ps_accept_kw(p, "WAIT"))
-			ps_adv(p);
-		else
-			ps_accept_kw(p, "NOWAIT");
+		ps_skip_wait(p);
 		ps_expect_kw(p, "TO");
 		ps_qname(p, ps_add_object(p, s));
 	} while (ps_accept_op(p, ","));
@@ -877,10 +883,7 @@ static void parse_truncate(struct parser *p, struct stmt *s)
 	s->verb = DDL_TRUNCATE_TABLE;
 	s->object_type = "table";
 	ps_qname(p, ps_add_object(p, s));
-	if (ps_accept_kw(p, "WAIT"))
-		ps_adv(p);
-	else
-		ps_accept_kw(p, "NOWAIT");
+	ps_skip_wait(p);
 	ps_expect_end(p);
 }
 

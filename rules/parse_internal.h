@@ -45,6 +45,7 @@ void ps_expect_end(struct parser *p);
 char *ps_lower_dup(struct parser *p, const char *s, size_t n);
 char *ps_unquote(struct parser *p, const struct lex_token *t);
 const char *ps_ident(struct parser *p);
+void ps_skip_wait(struct parser *p);
 bool ps_is_ident_tok(const struct lex_token *t);
 void ps_qname(struct parser *p, struct stmt_name *out);
 char *ps_span_text(struct parser *p, size_t b, size_t e);

@@ -988,10 +988,7 @@ void parse_alter_table(struct parser *p, struct stmt *s)
 	if (ps_accept_kws(p, "IF EXISTS"))
 		s->if_exists = true;
 	ps_qname(p, ps_add_object(p, s));
-	if (ps_accept_kw(p, "WAIT"))
-		ps_adv(p);
-	else
-		ps_accept_kw(p, "NOWAIT");
+	ps_skip_wait(p);
 	while (!ps_at_end(p)) {
 		alter_spec(p, s);
 		ps_accept_op(p, ",");
@@ -1010,10 +1007,7 @@ void parse_drop_table(struct parser *p, struct stmt *s)
 	do {
 		ps_qname(p, ps_add_object(p, s));
 	} while (ps_accept_op(p, ","));
-	if (ps_accept_kw(p, "WAIT"))
-		ps_adv(p);
-	else
-		ps_accept_kw(p, "NOWAIT");
+	ps_skip_wait(p);
 	if (!ps_accept_kw(p, "RESTRICT"))
 		ps_accept_kw(p, "CASCADE");
 	ps_expect_end(p);
