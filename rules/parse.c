@@ -639,6 +639,17 @@ static const char *accept_object_type(struct parser *p, const char *const *names
 	return NULL;
 }
 
+/* The kinds of object parse_other() models (names as for
+ * accept_object_type()); anything else is a syntax ddlgate does not know. */
+static void parse_other_of(struct parser *p, struct stmt *s, const char *const *names)
+{
+	const char *type = accept_object_type(p, names);
+	if (type)
+		parse_other(p, s, type);
+	else
+		ps_unexpected(p);
+}
+
 static void parse_view(struct parser *p, struct stmt *s)
 {
 	s->verb = DDL_CREATE_VIEW;
@@ -721,11 +732,7 @@ static void parse_create(struct parser *p, struct stmt *s)
 					     "RESOURCE GROUP",
 					     "SPATIAL REFERENCE SYSTEM",
 					     NULL};
-	const char *type = accept_object_type(p, others);
-	if (type)
-		parse_other(p, s, type);
-	else
-		ps_unexpected(p);
+	parse_other_of(p, s, others);
 }
 
 static void parse_alter(struct parser *p, struct stmt *s)
@@ -776,11 +783,7 @@ static void parse_alter(struct parser *p, struct stmt *s)
 	static const char *const others[] = {
 	    "PROCEDURE", "FUNCTION", "SEQUENCE",      "TABLESPACE",	"SERVER",
 	    "INSTANCE",	 "PACKAGE",  "LOGFILE GROUP", "RESOURCE GROUP", NULL};
-	const char *type = accept_object_type(p, others);
-	if (type)
-		parse_other(p, s, type);
-	else
-		ps_unexpected(p);
+	parse_other_of(p, s, others);
 }
 
 static void parse_drop(struct parser *p, struct stmt *s)

@@ -981,13 +981,19 @@ static void alter_spec(struct parser *p, struct stmt *s)
 	}
 }
 
-void parse_alter_table(struct parser *p, struct stmt *s)
+/* ALTER / DROP TABLE start alike: the verb, IF EXISTS, the first name. */
+static void table_target(struct parser *p, struct stmt *s, enum ddl_verb verb)
 {
-	s->verb = DDL_ALTER_TABLE;
+	s->verb = verb;
 	s->object_type = "table";
 	if (ps_accept_kws(p, "IF EXISTS"))
 		s->if_exists = true;
 	ps_qname(p, ps_add_object(p, s));
+}
+
+void parse_alter_table(struct parser *p, struct stmt *s)
+{
+	table_target(p, s, DDL_ALTER_TABLE);
 	ps_skip_wait(p);
 	while (!ps_at_end(p)) {
 		alter_spec(p, s);
@@ -1000,13 +1006,9 @@ void parse_alter_table(struct parser *p, struct stmt *s)
 
 void parse_drop_table(struct parser *p, struct stmt *s)
 {
-	s->verb = DDL_DROP_TABLE;
-	s->object_type = "table";
-	if (ps_accept_kws(p, "IF EXISTS"))
-		s->if_exists = true;
-	do {
+	table_target(p, s, DDL_DROP_TABLE);
+	while (ps_accept_op(p, ","))
 		ps_qname(p, ps_add_object(p, s));
-	} while (ps_accept_op(p, ","));
 	ps_skip_wait(p);
 	if (!ps_accept_kw(p, "RESTRICT"))
 		ps_accept_kw(p, "CASCADE");
