@@ -197,6 +197,77 @@ static enum stmt_kind set_statement(struct cur *c)
 	return STMT_OTHER;
 }
 
+/* The scope words that make the assignments after them global. */
+static bool global_scope_word(const char *w, size_t n)
+{
+	return kw(w, n, "GLOBAL") || kw(w, n, "PERSIST") || kw(w, n, "PERSIST_ONLY");
+}
+
+/* Whether the text at c->p is @@global. (or @@persist., @@persist_only.):
+ * the server allows space around the dot, none after "@@". */
+static bool global_var_at(const struct cur *c)
+{
+	const char *p = c->p;
+	if (c->end - p < 3 || p[0] != '@' || p[1] != '@')
+		return false;
+	p += 2;
+	size_t n = lex_ident_len(c->mode, p, (size_t)(c->end - p), 0);
+	if (!global_scope_word(p, n))
+		return false;
+	struct cur d = *c;
+	d.p = p + n;
+	return skip(&d) && *d.p == '.';
+}
+
+/*
+ * SET ...: c is just after SET. Assigning a global value (SET GLOBAL x,
+ * SET PERSIST x, SET @@global.x, also after a comma: SET a=1, GLOBAL b=2)
+ * changes the server for every session, so it is judged like DDL
+ * (server-config-change). GLOBAL followed by "=" is a variable named
+ * global; @@global.x read inside a value is no assignment, so only the
+ * target positions (after SET and after each comma outside parentheses)
+ * count.
+ */
+static enum stmt_kind set_kind(struct cur *c)
+{
+	bool target = true;
+	int paren = 0;
+	while (skip(c)) {
+		char ch = *c->p;
+		if (ch == ';')
+			break;
+		if (target) {
+			target = false;
+			if (global_var_at(c))
+				return STMT_DDL;
+			struct cur d = *c;
+			size_t n;
+			const char *w = word(&d, &n);
+			if (w && global_scope_word(w, n) && skip(&d) && *d.p != '=' && *d.p != ':' &&
+			    *d.p != '.' && *d.p != ',' && *d.p != ';')
+				return STMT_DDL;
+		}
+		if (ch == '(') {
+			paren++;
+			c->p++;
+		} else if (ch == ')') {
+			paren--;
+			c->p++;
+		} else if (ch == ',') {
+			target = paren <= 0;
+			c->p++;
+		} else if (ch == '\'' || ch == '"' || ch == '`') {
+			c->p = quoted_end(c);
+		} else if (lex_ident_len(c->mode, c->p, (size_t)(c->end - c->p), 0)) {
+			size_t n;
+			(void)word(c, &n);
+		} else {
+			c->p++;
+		}
+	}
+	return STMT_OTHER;
+}
+
 /* Kind of a statement whose first word is w[0..n); c is just after it. */
 static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 {
@@ -257,6 +328,8 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 			return STMT_DDL;
 		if (kw(w, n, "IF"))
 			return STMT_DDL;
+		if (kw(w, n, "INSTALL"))
+			return STMT_DDL; /* PLUGIN / SONAME: new code in the server */
 		break;
 	case 'L':
 		if (kw(w, n, "LOAD"))
@@ -292,6 +365,7 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 		if (kw(w, n, "SELECT"))
 			return STMT_DML;
 		if (kw(w, n, "SET")) {
+			struct cur targets = *c;
 			size_t m;
 			const char *v = word(c, &m);
 			if (v && kw(v, m, "PASSWORD"))
@@ -300,7 +374,7 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 				return STMT_DCL;
 			if (v && kw(v, m, "STATEMENT"))
 				return set_statement(c);
-			return STMT_OTHER;
+			return set_kind(&targets);
 		}
 		if (kw(w, n, "START"))
 			return next_is(c, "TRANSACTION") ? STMT_TCL : STMT_OTHER;
@@ -318,6 +392,8 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 			return STMT_DML;
 		if (kw(w, n, "UNLOCK"))
 			return STMT_TCL;
+		if (kw(w, n, "UNINSTALL"))
+			return STMT_DDL;
 		break;
 	case 'V':
 		if (kw(w, n, "VALUES"))

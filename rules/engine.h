@@ -211,6 +211,8 @@ struct rules_ctx {
 	struct rules_migration *mig;	 /* NULL = no memory: every table may hold data */
 	bool no_memory_update;		 /* evaluate only: the caller applies st to mig itself
 					    (rules_migration_apply) once the server said OK */
+	bool window_open;		 /* a configured or ad-hoc maintenance window is open
+					    now; false offline and when none is configured */
 };
 
 /* One rule that fired (in verdict.findings), or whose guard made the

@@ -851,6 +851,54 @@ fire:;
 			     c->max_lock_wait_s));
 }
 
+/* ---- server-config-change --------------------------------------------- */
+
+/*
+ * SET GLOBAL (PERSIST, @@global.x) and INSTALL / UNINSTALL PLUGIN or
+ * SONAME. Every global assignment fires, not a list of dangerous
+ * variables: the server has hundreds, plugins add more, and a list would
+ * fail open on the one it forgot (init_connect runs SQL on every new
+ * connection, sql_mode and the character set defaults change how later
+ * statements are read, default_storage_engine what new tables are, ...).
+ * The safe place is a maintenance window; a routine body runs later, so
+ * the window open now does not cover it.
+ */
+static void check_server_config(struct rules_eval *ev, const struct stmt *st)
+{
+	static const char id[] = "server-config-change";
+	const char *what;
+	if (st->verb == DDL_SET_GLOBAL) {
+		const char *names = "";
+		bool runs_sql = false;
+		for (size_t i = 0; i < st->nsettings; i++) {
+			names = rules_fmt(ev->a, "%s%s%s", names, i ? ", " : "", st->settings[i]);
+			runs_sql |= strncmp(st->settings[i], "init_", 5) == 0;
+		}
+		what = rules_fmt(ev->a,
+				 "SET GLOBAL %s changes the running server for every session, not "
+				 "this one: %s",
+				 names,
+				 runs_sql ? "the server runs that SQL itself (for each new "
+					    "connection or at start), where ddlgate never sees it"
+					  : "how later statements are read, stored or run changes "
+					    "under every application at once");
+	} else {
+		const char *kind = st->object_type ? st->object_type : "plugin";
+		what = rules_fmt(ev->a,
+				 "%s %s%s%s%s changes the code the server runs (engines, functions, "
+				 "authentication) for every session",
+				 st->keyword ? st->keyword : "INSTALL", strcmp(kind, "soname") == 0 ? "SONAME" : strcmp(kind, "component") == 0 ? "COMPONENT" : "PLUGIN",
+				 st->plugin ? " '" : "", st->plugin ? st->plugin : "",
+				 st->plugin ? "'" : "");
+	}
+	bool window = ev->ctx->window_open && !ev->inner;
+	rules_emit(ev, id, ev->ctx->schema, NULL, window,
+		   window ? "inside a maintenance window" : NULL, what,
+		   "Change server configuration inside a maintenance window, reviewed like a "
+		   "schema change (or in the server's option file), or lift it with "
+		   "/* ddlgate:allow server-config-change reason=\"...\" */");
+}
+
 bool rules_is_shadow_table(const char *name)
 {
 	static const char *const suffix[] = {"_new", "_old", "_gho", "_ghc", "_del"};
@@ -905,6 +953,10 @@ void rules_check_stmt(struct rules_eval *ev, const struct stmt *st)
 	case DDL_RENAME_TABLE:
 		for (size_t i = 0; i + 1 < st->nobjects; i += 2)
 			check_rename_table(ev, &st->objects[i], &st->objects[i + 1]);
+		break;
+	case DDL_SET_GLOBAL:
+	case DDL_PLUGIN:
+		check_server_config(ev, st);
 		break;
 	case DDL_DROP_DATABASE: {
 		if (st->nobjects < 1 || !st->objects[0].name)

@@ -290,6 +290,8 @@ static void run_engine_case(void **state)
 			ctx.user = user;
 		} else if (strcmp(cmd, "live") == 0) {
 			live = true;
+		} else if (strcmp(cmd, "window") == 0) {
+			ctx.window_open = true;
 		} else if (strcmp(cmd, "defer") == 0) {
 			ctx.no_memory_update = true;
 		} else if (strcmp(cmd, "applied") == 0) {
@@ -650,7 +652,8 @@ static void test_catalogue(void **state)
 	    "unique-unguarded",	  "add-required-column", "set-not-null",       "drop-table",
 	    "drop-database",	  "drop-column",	 "truncate-table",     "rename-table",
 	    "rename-column",	  "column-type-change",	 "blocking-algorithm", "migration-conflict",
-	    "ddl-outside-window", "unparseable-ddl"};
+	    "ddl-outside-window", "unparseable-ddl",	 "server-config-change", "engine-change",
+	    "lossy-conversion",	  "column-made-generated"};
 	for (size_t i = 0; i < sizeof(warn) / sizeof(warn[0]); i++) {
 		const struct rules_builtin *b = rules_builtin_find(warn[i]);
 		assert_non_null(b);
