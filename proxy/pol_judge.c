@@ -206,6 +206,8 @@ static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 {
 	const struct cfg *c = ps->conf->cfg;
 	struct rules_facts prov;
+	struct window_status ws;
+	window_evaluate(c, time(NULL), &ws);
 	struct rules_ctx ctx = {
 	    .user = ps->hs->user[0] ? ps->hs->user : NULL,
 	    .schema = p->schema,
@@ -216,6 +218,8 @@ static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 	    .facts = NULL,
 	    .mig = ps->cmd.scratch ? ps->cmd.scratch : ps->memory,
 	    .no_memory_update = true, /* learnt from the server's OK (pol_memory_commit) */
+	    /* a window someone opened, not "no window configured" */
+	    .window_open = ws.open && (ws.configured || ws.adhoc_open),
 	};
 	if (with_facts) {
 		if (!ps->cmd.facts)

@@ -256,9 +256,11 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 	stmt_parse(&ps->arena, p->sql, p->len, mode, &p->st);
 	p->ddl = pol_judged_ddl(&p->st);
 	p->is_write = p->st.kind == STMT_DML && sqlscan_is_write_kw(ci.keyword, ci.keyword_len);
-	p->set_lock_wait =
-	    p->st.kind == STMT_OTHER ? sqlscan_lock_wait(p->sql, p->len) : SQLSCAN_LOCK_WAIT_NONE;
-	p->set_ansi = p->st.kind == STMT_OTHER ? sqlscan_sql_mode(p->sql, p->len) : -1;
+	/* SET GLOBAL a = 1, SESSION sql_mode = ... is judged as DDL but still sets
+	 * the session's values */
+	bool set = p->st.kind == STMT_OTHER || p->st.verb == DDL_SET_GLOBAL;
+	p->set_lock_wait = set ? sqlscan_lock_wait(p->sql, p->len) : SQLSCAN_LOCK_WAIT_NONE;
+	p->set_ansi = set ? sqlscan_sql_mode(p->sql, p->len) : -1;
 	if (migration_maybe_signal(p->sql, p->len))
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
 	p->record = pol.audit && p->st.kind != STMT_EMPTY &&
