@@ -203,6 +203,7 @@ void pol_cluster_checked(struct sess *s, void *arg);
 void pol_client_host(const struct hook_sess *hs, char *buf, size_t n);
 bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out);
 void pol_memory_reset(struct pol_sess *ps);
+void pol_memory_next_command(struct pol_sess *ps);
 void pol_memory_wrote(struct pol_sess *ps);
 void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p);
 struct rules_migration *pol_memory_copy(struct pol_sess *ps);

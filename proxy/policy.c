@@ -400,7 +400,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	/* slow path: the text must outlive this call (waits), so copy it */
 	arena_reset(&ps->arena);
 	if (!migration_sess_active(&ps->mig))
-		pol_memory_reset(ps); /* an app session's memory spans one command */
+		pol_memory_next_command(ps); /* an app session's memory spans one command */
 	struct pol_cmd *cmd = &ps->cmd;
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->state = POL_CMD_JUDGING;

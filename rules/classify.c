@@ -243,8 +243,8 @@ static enum stmt_kind set_kind(struct cur *c)
 			struct cur d = *c;
 			size_t n;
 			const char *w = word(&d, &n);
-			if (w && global_scope_word(w, n) && skip(&d) && *d.p != '=' && *d.p != ':' &&
-			    *d.p != '.' && *d.p != ',' && *d.p != ';')
+			if (w && global_scope_word(w, n) && skip(&d) && *d.p != '=' &&
+			    *d.p != ':' && *d.p != '.' && *d.p != ',' && *d.p != ';')
 				return STMT_DDL;
 		}
 		if (ch == '(') {

@@ -167,6 +167,13 @@ struct rules_migration *rules_migration_new(void);
 void rules_migration_free(struct rules_migration *m);
 /* Forgets everything (a new migration starts). */
 void rules_migration_reset(struct rules_migration *m);
+/* Forgets everything but the old copies that online schema change swaps
+ * renamed away (RENAME TABLE t TO _t_old, _t_new TO t): what an
+ * application session carries from one command to the next, since the
+ * tool drops the old copy in a later command. */
+void rules_migration_keep_swaps(struct rules_migration *m);
+/* Adds the swaps' old copies src knows to dst (a copy rebuilt otherwise). */
+void rules_migration_copy_swaps(struct rules_migration *dst, const struct rules_migration *src);
 /* Records what st did (called by rules_evaluate for final, non-blocking
  * verdicts; exposed for callers that learn of statements otherwise).
  * schema is the session's current schema (may be NULL). */

@@ -396,10 +396,9 @@ const char *ps_option_value(struct parser *p)
 /* ---- nested statements (bodies, PREPARE) ------------------------------ */
 
 /* Words that may start a schema-changing statement inside a body. */
-static const char *const body_ddl_words[] = {"CREATE",	 "ALTER",   "DROP",	"RENAME",
-					     "TRUNCATE", "PREPARE", "OPTIMIZE", "REPAIR",
-					     "ANALYZE",	 "EXECUTE", "IMPORT",	"SET",
-					     "INSTALL",	 "UNINSTALL", NULL};
+static const char *const body_ddl_words[] = {
+    "CREATE",  "ALTER",	  "DROP",   "RENAME", "TRUNCATE", "PREPARE",   "OPTIMIZE", "REPAIR",
+    "ANALYZE", "EXECUTE", "IMPORT", "SET",    "INSTALL",  "UNINSTALL", NULL};
 
 static void add_inner(struct parser *p, struct stmt *s, const struct stmt *in)
 {

@@ -485,8 +485,9 @@ static void check_table_destroy(struct rules_eval *ev, const char *id, const cha
 {
 	const char *sch = rules_schema_of(ev, n);
 	const char *tbl = n->name;
-	if (rules_is_shadow_table(tbl)) {
-		rules_emit(ev, id, sch, tbl, true, "online schema change shadow table", verb, "");
+	if (ev->mig && tbl && rules_migration_table_swapped_out(ev->mig, sch, tbl)) {
+		rules_emit(ev, id, sch, tbl, true,
+			   "old copy of an online schema change swap in this migration", verb, "");
 		return;
 	}
 	if (table_created(ev, sch, tbl)) {
@@ -505,13 +506,15 @@ static void check_table_destroy(struct rules_eval *ev, const char *id, const cha
 			     id));
 }
 
+/* swap: the pair is half of an online schema change cut-over (see
+ * rules_rename_swap_role). */
 static void check_rename_table(struct rules_eval *ev, const struct stmt_name *from,
-			       const struct stmt_name *to)
+			       const struct stmt_name *to, bool swap)
 {
 	static const char id[] = "rename-table";
 	const char *sch = rules_schema_of(ev, from);
-	if (rules_is_shadow_table(from->name) || (to->name && rules_is_shadow_table(to->name))) {
-		rules_emit(ev, id, sch, from->name, true, "online schema change shadow table",
+	if (swap) {
+		rules_emit(ev, id, sch, from->name, true, "online schema change swap",
 			   "RENAME TABLE", "");
 		return;
 	}
@@ -780,7 +783,7 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 			break;
 		case OP_RENAME_TABLE: {
 			struct stmt_name from = {sch, tbl};
-			check_rename_table(ev, &from, &op->ref);
+			check_rename_table(ev, &from, &op->ref, false);
 			break;
 		}
 		case OP_ALGORITHM:
@@ -884,12 +887,15 @@ static void check_server_config(struct rules_eval *ev, const struct stmt *st)
 					    "under every application at once");
 	} else {
 		const char *kind = st->object_type ? st->object_type : "plugin";
-		what = rules_fmt(ev->a,
-				 "%s %s%s%s%s changes the code the server runs (engines, functions, "
-				 "authentication) for every session",
-				 st->keyword ? st->keyword : "INSTALL", strcmp(kind, "soname") == 0 ? "SONAME" : strcmp(kind, "component") == 0 ? "COMPONENT" : "PLUGIN",
-				 st->plugin ? " '" : "", st->plugin ? st->plugin : "",
-				 st->plugin ? "'" : "");
+		what = rules_fmt(
+		    ev->a,
+		    "%s %s%s%s%s changes the code the server runs (engines, functions, "
+		    "authentication) for every session",
+		    st->keyword ? st->keyword : "INSTALL",
+		    strcmp(kind, "soname") == 0	     ? "SONAME"
+		    : strcmp(kind, "component") == 0 ? "COMPONENT"
+						     : "PLUGIN",
+		    st->plugin ? " '" : "", st->plugin ? st->plugin : "", st->plugin ? "'" : "");
 	}
 	bool window = ev->ctx->window_open && !ev->inner;
 	rules_emit(ev, id, ev->ctx->schema, NULL, window,
@@ -952,7 +958,9 @@ void rules_check_stmt(struct rules_eval *ev, const struct stmt *st)
 		break;
 	case DDL_RENAME_TABLE:
 		for (size_t i = 0; i + 1 < st->nobjects; i += 2)
-			check_rename_table(ev, &st->objects[i], &st->objects[i + 1]);
+			check_rename_table(ev, &st->objects[i], &st->objects[i + 1],
+					   rules_rename_swap_role(st, i / 2, ev->ctx->schema) !=
+					       RULES_SWAP_NONE);
 		break;
 	case DDL_SET_GLOBAL:
 	case DDL_PLUGIN:

@@ -290,6 +290,9 @@ static void run_engine_case(void **state)
 			ctx.user = user;
 		} else if (strcmp(cmd, "live") == 0) {
 			live = true;
+		} else if (strcmp(cmd, "next-command") == 0) {
+			/* an application session's next command */
+			rules_migration_keep_swaps(mig);
 		} else if (strcmp(cmd, "window") == 0) {
 			ctx.window_open = true;
 		} else if (strcmp(cmd, "defer") == 0) {
@@ -649,11 +652,12 @@ static void test_catalogue(void **state)
 					   "drop-foreign-key",	"missing-primary-key",
 					   "inline-references", "unbounded-lock-wait"};
 	static const char *const block[] = {
-	    "unique-unguarded",	  "add-required-column", "set-not-null",       "drop-table",
-	    "drop-database",	  "drop-column",	 "truncate-table",     "rename-table",
-	    "rename-column",	  "column-type-change",	 "blocking-algorithm", "migration-conflict",
-	    "ddl-outside-window", "unparseable-ddl",	 "server-config-change", "engine-change",
-	    "lossy-conversion",	  "column-made-generated"};
+	    "unique-unguarded",	  "add-required-column", "set-not-null",
+	    "drop-table",	  "drop-database",	 "drop-column",
+	    "truncate-table",	  "rename-table",	 "rename-column",
+	    "column-type-change", "blocking-algorithm",	 "migration-conflict",
+	    "ddl-outside-window", "unparseable-ddl",	 "server-config-change",
+	    "engine-change",	  "lossy-conversion",	 "column-made-generated"};
 	for (size_t i = 0; i < sizeof(warn) / sizeof(warn[0]); i++) {
 		const struct rules_builtin *b = rules_builtin_find(warn[i]);
 		assert_non_null(b);
