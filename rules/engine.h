@@ -99,6 +99,10 @@ enum rules_fact_kind {
 	FACT_ORPHANS,	    /* child rows (all FK parts non-NULL) without a parent row */
 	FACT_SCHEMA_TABLES, /* schema (query.table.name) holds base tables; number = how many */
 	FACT_COLUMN_TYPE,   /* column exists; answer.detail = its COLUMN_TYPE */
+	FACT_LOSSY_CHARSET, /* column (parts[0]) holds a value that does not survive conversion
+			       to query.charset (it would come back as '?') */
+	FACT_NEGATIVES,	    /* column (parts[0]) holds a value below 0 */
+	FACT_COLUMN_GENERATED, /* column (parts[0]) is a generated column now */
 };
 
 /* A question. Strings are borrowed from the statement being evaluated
@@ -113,6 +117,7 @@ struct rules_fact_query {
 	struct stmt_name ref;		       /* ORPHANS: parent table */
 	const struct stmt_key_part *ref_parts; /* ORPHANS: parent columns, nparts of them */
 	uint64_t threshold;		       /* LARGE_TABLE */
+	const char *charset;		       /* LOSSY_CHARSET: target character set, lower case */
 };
 
 enum rules_fact_status {

@@ -131,6 +131,18 @@ static bool parts_ok(const struct stmt_key_part *parts, size_t n)
 	return true;
 }
 
+/* A character set name goes into the probe unquoted (CONVERT ... USING
+ * takes a name): letters, digits and '_' only. */
+static bool charset_ok(const char *cs)
+{
+	if (!cs || !*cs || strlen(cs) > 32)
+		return false;
+	for (const char *p = cs; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	return true;
+}
+
 bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *buf, size_t n)
 {
 	struct pbuf b = {buf, n, 0, false};
@@ -227,6 +239,43 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 		pb_puts(&b, " AND COLUMN_NAME = ");
 		pb_name_literal(&b, q->parts[0].column);
 		break;
+	case FACT_LOSSY_CHARSET:
+		/* round trip through the target, compared as Unicode code points
+		 * (utf8mb4_bin): a character the target lacks comes back as '?' */
+		if (!parts_ok(q->parts, q->nparts) || !charset_ok(q->charset))
+			return false;
+		pb_select(&b, timeout_ms);
+		pb_puts(&b, "EXISTS(SELECT 1 FROM ");
+		pb_table(&b, &q->table);
+		pb_puts(&b, " WHERE CONVERT(");
+		pb_ident(&b, q->parts[0].column);
+		pb_puts(&b, " USING utf8mb4) COLLATE utf8mb4_bin <> CONVERT(CONVERT(");
+		pb_ident(&b, q->parts[0].column);
+		pb_printf(&b, " USING %s)", q->charset);
+		pb_puts(&b, " USING utf8mb4) COLLATE utf8mb4_bin)");
+		break;
+	case FACT_NEGATIVES:
+		if (!parts_ok(q->parts, q->nparts))
+			return false;
+		pb_select(&b, timeout_ms);
+		pb_puts(&b, "EXISTS(SELECT 1 FROM ");
+		pb_table(&b, &q->table);
+		pb_puts(&b, " WHERE ");
+		pb_ident(&b, q->parts[0].column);
+		pb_puts(&b, " < 0)");
+		break;
+	case FACT_COLUMN_GENERATED:
+		/* not LIKE '%GENERATED': MySQL marks expression defaults DEFAULT_GENERATED */
+		if (!parts_ok(q->parts, q->nparts))
+			return false;
+		pb_select(&b, timeout_ms);
+		pb_puts(&b, "EXISTS(SELECT 1 FROM information_schema.COLUMNS");
+		pb_where_table(&b, &q->table);
+		pb_puts(&b, " AND COLUMN_NAME = ");
+		pb_name_literal(&b, q->parts[0].column);
+		pb_puts(&b, " AND EXTRA IN ('VIRTUAL GENERATED', 'STORED GENERATED', 'VIRTUAL', "
+			    "'PERSISTENT'))");
+		break;
 	default:
 		return false;
 	}
@@ -289,6 +338,9 @@ void probe_sql_answer(const struct rules_fact_query *q, const char *const *row,
 	case FACT_NULLS:
 	case FACT_COLUMN_DATA:
 	case FACT_SCHEMA_TABLES:
+	case FACT_LOSSY_CHARSET:
+	case FACT_NEGATIVES:
+	case FACT_COLUMN_GENERATED:
 		if (!row_u64(row, ncols, 0, &v))
 			break;
 		out->number = v;

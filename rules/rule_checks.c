@@ -414,6 +414,245 @@ static void check_type_change(struct rules_eval *ev, const char *sch, const char
 		   fix);
 }
 
+/* ---- data-changing DDL: lossy-conversion, engine-change, column-made-generated ---- */
+
+/* Character sets that hold every Unicode character: text converted into
+ * them loses nothing, whatever it was before. */
+static bool charset_universal(const char *cs)
+{
+	static const char *const all[] = {"utf8mb4", "utf16", "utf16le", "utf32", "gb18030"};
+	for (size_t i = 0; cs && i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcasecmp(cs, all[i]) == 0)
+			return true;
+	return false;
+}
+
+/* A one-column fact about sch.tbl.col. */
+static enum rules_answer ask_column(struct rules_eval *ev, enum rules_fact_kind kind,
+				    const char *sch, const char *tbl, const char *col,
+				    const char *charset, struct rules_fact_answer *ans)
+{
+	struct stmt_key_part *kp = arena_alloc(ev->a, sizeof(*kp));
+	kp->column = col;
+	struct rules_fact_query q = query(kind, sch, tbl);
+	q.parts = kp;
+	q.nparts = 1;
+	q.charset = charset;
+	return ask(ev, &q, ans);
+}
+
+/* Text turned into bytes: CHARACTER SET binary on a column or a table.
+ * The bytes stay, their meaning goes. */
+static const char *binary_what(struct arena *a, const char *what)
+{
+	return rules_fmt(a,
+			 "%s becomes CHARACTER SET binary: text turns into bytes, so comparisons, "
+			 "sorting and unique keys become byte-wise and case-sensitive, and CHAR "
+			 "values are padded with 0x00 bytes instead of spaces",
+			 what);
+}
+
+/*
+ * MODIFY / CHANGE with CHARACTER SET cs. To a set that holds every
+ * character nothing is lost; to binary the text becomes bytes (guard: the
+ * column holds no data); to any other set a probe converts every value
+ * there and back and looks for one that changed (it would come back as
+ * '?', or fail the statement in strict mode).
+ */
+static void check_column_charset(struct rules_eval *ev, const char *sch, const char *tbl,
+				 const char *col, const struct stmt_column *c)
+{
+	static const char id[] = "lossy-conversion";
+	const char *cs = c->charset;
+	if (!cs || charset_universal(cs))
+		return;
+	struct rules_fact_answer ans;
+	if (strcasecmp(cs, "binary") == 0) {
+		enum rules_answer r = ask_column(ev, FACT_COLUMN_DATA, sch, tbl, col, NULL, &ans);
+		rules_emit(
+		    ev, id, sch, tbl, r == RULES_NO,
+		    r == RULES_NO    ? "probe: the column holds no data"
+		    : r == RULES_YES ? "probe: the column holds data"
+				     : guard_unknown(ev, &ans),
+		    binary_what(ev->a, rules_fmt(ev->a, "`%s`.`%s`", tbl, col)),
+		    "Add a VARBINARY / BLOB column next to it, copy and check the values, move "
+		    "readers and writers, then drop the old column");
+		return;
+	}
+	enum rules_answer r = ask_column(ev, FACT_LOSSY_CHARSET, sch, tbl, col, cs, &ans);
+	const char *guard =
+	    r == RULES_NO    ? rules_fmt(ev->a, "probe: every value of `%s` fits %s", col, cs)
+	    : r == RULES_YES ? rules_fmt(ev->a, "probe: `%s` holds characters %s lacks", col, cs)
+			     : guard_unknown(ev, &ans);
+	rules_emit(
+	    ev, id, sch, tbl, r == RULES_NO, guard,
+	    rules_fmt(ev->a,
+		      "`%s`.`%s` is converted to CHARACTER SET %s, which cannot hold every "
+		      "character: in strict mode the statement fails after copying the table, "
+		      "outside it each character %s lacks silently becomes '?'",
+		      tbl, col, cs, cs),
+	    rules_fmt(ev->a,
+		      "Find the values first (SELECT ... WHERE `%s` <> CONVERT(`%s` USING %s)) "
+		      "and fix them, or convert to utf8mb4, which holds every character",
+		      col, col, cs));
+}
+
+/* ALTER TABLE ... CONVERT TO CHARACTER SET cs: every text column at once.
+ * Which columns hold what is not known to one probe, so any row makes a
+ * conversion to a smaller set unsafe; column by column (MODIFY) a probe
+ * checks the data itself. */
+static void check_convert_table(struct rules_eval *ev, const char *sch, const char *tbl,
+				const struct stmt_op *op)
+{
+	static const char id[] = "lossy-conversion";
+	const char *cs = op->value;
+	if (!cs || charset_universal(cs))
+		return;
+	struct rules_fact_answer ans;
+	const char *guard;
+	enum rules_answer r = has_rows(ev, sch, tbl, &ans, &guard);
+	if (strcasecmp(cs, "binary") == 0) {
+		rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
+			   binary_what(ev->a, rules_fmt(ev->a, "Every text column of `%s`", tbl)),
+			   "Convert the columns that must hold bytes one by one, through new "
+			   "columns");
+		return;
+	}
+	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
+		   rules_fmt(ev->a,
+			     "CONVERT TO CHARACTER SET %s rewrites every text column of `%s`, a "
+			     "table that %s rows, into a set that cannot hold every character: in "
+			     "strict mode the statement fails after copying the table, outside it "
+			     "each character %s lacks silently becomes '?'",
+			     cs, tbl, r == RULES_YES ? "holds" : "may hold", cs),
+		   rules_fmt(ev->a,
+			     "Convert to utf8mb4, which holds every character, or convert the "
+			     "columns one by one (MODIFY ... CHARACTER SET %s) so a live probe can "
+			     "check each column's values",
+			     cs));
+}
+
+static bool type_has_word(const char *type, const char *w)
+{
+	size_t n = strlen(w);
+	for (const char *p = type ? strstr(type, w) : NULL; p; p = strstr(p + 1, w))
+		if ((p == type || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return true;
+	return false;
+}
+
+static bool numeric_base(const char *base)
+{
+	static const char *const nums[] = {"tinyint", "smallint", "mediumint", "int",	"integer",
+					   "bigint",  "decimal",  "numeric",   "float", "double",
+					   "real",    "dec",	  "fixed"};
+	for (size_t i = 0; base && i < sizeof(nums) / sizeof(nums[0]); i++)
+		if (strcasecmp(base, nums[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A numeric column made UNSIGNED, or ZEROFILL (which implies UNSIGNED):
+ * negative values are rejected in strict mode and silently become 0
+ * outside it. Safe when the column already was unsigned or a probe finds
+ * no value below 0.
+ */
+static void check_unsigned(struct rules_eval *ev, const char *sch, const char *tbl, const char *col,
+			   const struct stmt_column *c)
+{
+	static const char id[] = "lossy-conversion";
+	bool zerofill = type_has_word(c->type, "zerofill");
+	if (!c->type || !numeric_base(c->type_base) ||
+	    !(zerofill || type_has_word(c->type, "unsigned")))
+		return;
+	const char *old = NULL;
+	struct rules_fact_answer ans;
+	enum mig_col_state s = column_state(ev, NULL, sch, tbl, col, &old);
+	if (s == MIG_COL_CREATED || s == MIG_COL_ALL_NULL)
+		return;
+	if (!old && ask_column(ev, FACT_COLUMN_TYPE, sch, tbl, col, NULL, &ans) == RULES_YES)
+		old = arena_strndup(ev->a, ans.detail, strlen(ans.detail));
+	if (old && (type_has_word(old, "unsigned") || type_has_word(old, "zerofill")))
+		return;
+	enum rules_answer r = ask_column(ev, FACT_NEGATIVES, sch, tbl, col, NULL, &ans);
+	const char *guard = r == RULES_NO ? "probe: no negative value"
+			    : r == RULES_YES
+				? rules_fmt(ev->a, "probe: `%s` holds negative values", col)
+				: guard_unknown(ev, &ans);
+	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
+		   rules_fmt(ev->a,
+			     "`%s`.`%s` becomes %s%s: negative values are rejected in strict mode "
+			     "and silently become 0 outside it",
+			     tbl, col, c->type, zerofill ? " (ZEROFILL implies UNSIGNED)" : ""),
+		   "Fix or move the negative values first and let a live probe confirm none is "
+		   "left, or keep the column signed (format with LPAD in queries instead of "
+		   "ZEROFILL)");
+}
+
+/*
+ * MODIFY / CHANGE that turns a stored column into a generated one: the
+ * server throws the stored values away and computes the expression
+ * instead. Safe when the column already was generated or holds no data.
+ */
+static void check_made_generated(struct rules_eval *ev, const char *sch, const char *tbl,
+				 const char *col, const struct stmt_column *c)
+{
+	static const char id[] = "column-made-generated";
+	if (!c->generated)
+		return;
+	const char *old;
+	enum mig_col_state s = column_state(ev, NULL, sch, tbl, col, &old);
+	if (s == MIG_COL_CREATED || s == MIG_COL_ALL_NULL || s == MIG_COL_COMPUTED)
+		return; /* nothing stored yet, or added in this migration as generated */
+	struct rules_fact_answer gans, dans;
+	enum rules_answer g = ask_column(ev, FACT_COLUMN_GENERATED, sch, tbl, col, NULL, &gans);
+	enum rules_answer d = ask_column(ev, FACT_COLUMN_DATA, sch, tbl, col, NULL, &dans);
+	bool passed = g == RULES_YES || d == RULES_NO;
+	const char *guard = g == RULES_YES  ? "probe: already a generated column"
+			    : d == RULES_NO ? "probe: the column holds no data"
+			    : d == RULES_YES
+				? "probe: the column holds data"
+				: guard_unknown(ev, g == RULES_UNKNOWN ? &gans : &dans);
+	rules_emit(ev, id, sch, tbl, passed, guard,
+		   rules_fmt(ev->a,
+			     "`%s`.`%s` is redefined as a generated column: the values stored in "
+			     "it are thrown away and replaced by the expression's",
+			     tbl, col),
+		   "Add the generated column under a new name, compare it with the stored "
+		   "values, move readers, then drop the old column");
+}
+
+/* ALTER TABLE ... ENGINE=BLACKHOLE (stores nothing: every row is gone) or
+ * MEMORY (rows live in RAM only: gone at the next restart). Safe on a
+ * table that holds no rows. */
+static void check_engine_change(struct rules_eval *ev, const char *sch, const char *tbl,
+				const struct stmt_op *op)
+{
+	static const char id[] = "engine-change";
+	if (!op->name || strcasecmp(op->name, "engine") != 0 || !op->value)
+		return;
+	bool blackhole = strcasecmp(op->value, "blackhole") == 0;
+	bool memory = strcasecmp(op->value, "memory") == 0 || strcasecmp(op->value, "heap") == 0;
+	if (!blackhole && !memory)
+		return;
+	struct rules_fact_answer ans;
+	const char *guard;
+	enum rules_answer r = has_rows(ev, sch, tbl, &ans, &guard);
+	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
+		   blackhole ? rules_fmt(ev->a,
+					 "ENGINE=BLACKHOLE on `%s` throws away %s rows: the "
+					 "table keeps its definition and stores nothing",
+					 tbl, r == RULES_YES ? "its" : "any")
+			     : rules_fmt(ev->a,
+					 "ENGINE=MEMORY on `%s` keeps %s rows in RAM only: they "
+					 "are lost at the next restart, and the engine has no "
+					 "transactions",
+					 tbl, r == RULES_YES ? "its" : "any"),
+		   "Copy the data elsewhere first, or create a new table with that engine and "
+		   "move only what it may lose");
+}
+
 static void check_rename_column(struct rules_eval *ev, const char *sch, const char *tbl,
 				const char *from, const char *to)
 {
@@ -734,6 +973,9 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 				check_rename_column(ev, sch, tbl, col, op->column->name);
 			check_type_change(ev, sch, tbl, col, op->column);
 			check_set_not_null(ev, st, sch, tbl, col, op->column);
+			check_column_charset(ev, sch, tbl, col, op->column);
+			check_unsigned(ev, sch, tbl, col, op->column);
+			check_made_generated(ev, sch, tbl, col, op->column);
 			if (op->column->inline_unique || op->column->inline_primary) {
 				struct stmt_key_part *kp = arena_alloc(ev->a, sizeof(*kp));
 				kp->column = col;
@@ -789,6 +1031,14 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 		case OP_ALGORITHM:
 		case OP_LOCK:
 			check_blocking(ev, sch, tbl, op);
+			break;
+		case OP_TABLE_OPTION:
+			if (!isnew)
+				check_engine_change(ev, sch, tbl, op);
+			break;
+		case OP_CONVERT_CHARSET:
+			if (!isnew)
+				check_convert_table(ev, sch, tbl, op);
 			break;
 		case OP_PARTITION:
 		case OP_OTHER:

@@ -459,7 +459,7 @@ struct fact_entry {
 	struct rules_fact_query q;	 /* strings below */
 	struct stmt_key_part *parts;	 /* owned */
 	struct stmt_key_part *ref_parts; /* owned */
-	char *strings[4];		 /* owned: schema, name, ref schema, ref name */
+	char *strings[5];		 /* owned: schema, name, ref schema, ref name, charset */
 	bool answered;
 	struct rules_fact_answer ans;
 };
@@ -491,7 +491,7 @@ void rules_fact_cache_free(struct rules_fact_cache *c)
 	for (size_t i = 0; i < c->n; i++) {
 		parts_free(c->e[i].parts, c->e[i].q.nparts);
 		parts_free(c->e[i].ref_parts, c->e[i].q.nparts);
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 5; k++)
 			free(c->e[i].strings[k]);
 	}
 	free(c->e);
@@ -520,7 +520,7 @@ static bool query_eq(const struct rules_fact_query *a, const struct rules_fact_q
 	return a->kind == b->kind && a->nparts == b->nparts && a->threshold == b->threshold &&
 	       str_eq(a->table.schema, b->table.schema) && str_eq(a->table.name, b->table.name) &&
 	       str_eq(a->ref.schema, b->ref.schema) && str_eq(a->ref.name, b->ref.name) &&
-	       parts_eq(a->parts, b->parts, a->nparts) &&
+	       str_eq(a->charset, b->charset) && parts_eq(a->parts, b->parts, a->nparts) &&
 	       parts_eq(a->ref_parts, b->ref_parts, a->nparts);
 }
 
@@ -562,6 +562,8 @@ static void cache_ask(void *ctx, const struct rules_fact_query *q, struct rules_
 	e->strings[1] = maybe_dup(q->table.name);
 	e->strings[2] = maybe_dup(q->ref.schema);
 	e->strings[3] = maybe_dup(q->ref.name);
+	e->strings[4] = maybe_dup(q->charset);
+	e->q.charset = e->strings[4];
 	e->q.table.schema = e->strings[0];
 	e->q.table.name = e->strings[1];
 	e->q.ref.schema = e->strings[2];

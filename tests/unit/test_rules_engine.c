@@ -129,9 +129,17 @@ static bool parse_kind(const char *w, enum rules_fact_kind *k)
 		const char *n;
 		enum rules_fact_kind k;
 	} map[] = {
-	    {"has_rows", FACT_HAS_ROWS},    {"dup", FACT_DUPLICATES},	{"nulls", FACT_NULLS},
-	    {"data", FACT_COLUMN_DATA},	    {"size", FACT_LARGE_TABLE}, {"orphans", FACT_ORPHANS},
-	    {"tables", FACT_SCHEMA_TABLES}, {"type", FACT_COLUMN_TYPE},
+	    {"has_rows", FACT_HAS_ROWS},
+	    {"dup", FACT_DUPLICATES},
+	    {"nulls", FACT_NULLS},
+	    {"data", FACT_COLUMN_DATA},
+	    {"size", FACT_LARGE_TABLE},
+	    {"orphans", FACT_ORPHANS},
+	    {"tables", FACT_SCHEMA_TABLES},
+	    {"type", FACT_COLUMN_TYPE},
+	    {"lossy", FACT_LOSSY_CHARSET},
+	    {"negatives", FACT_NEGATIVES},
+	    {"generated", FACT_COLUMN_GENERATED},
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(w, map[i].n) == 0) {
@@ -144,12 +152,14 @@ static bool parse_kind(const char *w, enum rules_fact_kind *k)
 static bool kind_has_cols(enum rules_fact_kind k)
 {
 	return k == FACT_DUPLICATES || k == FACT_NULLS || k == FACT_COLUMN_DATA ||
-	       k == FACT_ORPHANS || k == FACT_COLUMN_TYPE;
+	       k == FACT_ORPHANS || k == FACT_COLUMN_TYPE || k == FACT_LOSSY_CHARSET ||
+	       k == FACT_NEGATIVES || k == FACT_COLUMN_GENERATED;
 }
 
 /*
  * "fact KIND TABLE [COLS] VALUE..." and "fact fail KIND TABLE [COLS] WHY".
- * VALUE: has_rows N; dup none | 'sample' N; nulls/data/orphans yes|no;
+ * VALUE: has_rows N; dup none | 'sample' N; nulls/data/orphans/lossy/negatives/generated
+ * yes|no;
  * size BYTES; tables N; type TYPE (or "none").
  */
 static void parse_fact(char *s, struct tfact *f, int lineno)
@@ -501,7 +511,7 @@ static void test_types(void **state)
 
 /*
  * engine_probe.txt: a fact question then the SQL wanted, as pairs of lines
- *   q KIND SCHEMA.TABLE [COLS[:prefix],..] [REF_TABLE REF_COLS]
+ *   q KIND SCHEMA.TABLE [COLS[:prefix],..] [CHARSET] [REF_TABLE REF_COLS]
  *   = SELECT ...
  */
 static void test_probe_sql(void **state)
@@ -512,7 +522,7 @@ static void test_probe_sql(void **state)
 	int failures = 0;
 	struct rules_fact_query q;
 	struct stmt_key_part parts[8], refp[8];
-	char tbuf[128], rbuf[128];
+	char tbuf[128], rbuf[128], csbuf[64];
 	for (size_t i = 0; i < l.n; i++) {
 		char *s = trim(l.v[i]);
 		if (!*s || *s == '#')
@@ -544,6 +554,10 @@ static void test_probe_sql(void **state)
 				parts[q.nparts++].column = c;
 			}
 			q.parts = parts;
+			if (q.kind == FACT_LOSSY_CHARSET) {
+				snprintf(csbuf, sizeof(csbuf), "%s", word(&s));
+				q.charset = csbuf;
+			}
 			char *rt = word(&s);
 			if (*rt) {
 				snprintf(rbuf, sizeof(rbuf), "%s", rt);
