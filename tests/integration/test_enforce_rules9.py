@@ -135,5 +135,105 @@ def test_config_change_passes_inside_an_opened_window():
 	c.close()
 
 
+def data_schema():
+	d = db()
+	d.query(f"DROP DATABASE IF EXISTS `{SCHEMA}`")
+	d.query(f"CREATE DATABASE `{SCHEMA}`")
+	for sql in (
+		"CREATE TABLE full_t (id INT PRIMARY KEY, v VARCHAR(20))",
+		"INSERT INTO full_t VALUES (1, 'a'), (2, 'b')",
+		"CREATE TABLE empty_t (id INT PRIMARY KEY, v VARCHAR(20))",
+		"CREATE TABLE intl (id INT PRIMARY KEY, name VARCHAR(50) CHARACTER SET utf8mb4)",
+		"INSERT INTO intl VALUES (1, 'caf\u00e9'), (2, '\u20acuro \u01ce'), (3, 'emoji \U0001F600')",
+		"CREATE TABLE western (id INT PRIMARY KEY, name VARCHAR(50) CHARACTER SET utf8mb4)",
+		"INSERT INTO western VALUES (1, 'caf\u00e9'), (2, 'plain')",
+		"CREATE TABLE old_latin (id INT PRIMARY KEY, name VARCHAR(50) CHARACTER SET latin1)",
+		"INSERT INTO old_latin VALUES (1, 'na\u00efve')",
+		"CREATE TABLE calc (id INT PRIMARY KEY, a INT, x INT)",
+		"INSERT INTO calc VALUES (1, 2, 99)",
+		"CREATE TABLE calc_empty (id INT PRIMARY KEY, a INT, x INT)",
+	):
+		c = d.admin_connect()
+		try:
+			with c.cursor() as cur:
+				cur.execute(f"USE `{SCHEMA}`")
+				cur.execute("SET NAMES utf8mb4")
+				cur.execute(sql)
+		finally:
+			c.close()
+
+
+def table_state(table):
+	engine = db().query("SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
+			    "AND TABLE_NAME=%s", (SCHEMA, table))
+	cols = db().query("SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME, EXTRA "
+			  "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s "
+			  "ORDER BY ORDINAL_POSITION", (SCHEMA, table))
+	c = db().admin_connect()
+	try:
+		with c.cursor() as cur:
+			cur.execute("SET NAMES utf8mb4")
+			cur.execute(f"SELECT * FROM `{SCHEMA}`.`{table}` ORDER BY 1")
+			rows = cur.fetchall()
+	finally:
+		c.close()
+	return engine, cols, rows
+
+
+def test_engine_change_with_and_without_rows():
+	h.require_proxy("rules are ddlgate's")
+	data_schema()
+	gw = h.Ddlgate(db(), guarded())
+	c = h.connect(gw, database=SCHEMA)
+	before = table_state("full_t")
+	h.assert_blocked(c, "ALTER TABLE full_t ENGINE=BLACKHOLE", "engine-change")
+	h.assert_blocked(c, "ALTER TABLE full_t ENGINE=MEMORY", "engine-change")
+	assert table_state("full_t") == before
+	# an empty table loses nothing
+	assert h.run_err(c, "ALTER TABLE empty_t ENGINE=MEMORY") is None
+	assert table_state("empty_t")[0] == (("MEMORY",),)
+	c.close()
+
+
+def test_lossy_conversion_decided_by_the_data():
+	h.require_proxy("rules are ddlgate's")
+	data_schema()
+	gw = h.Ddlgate(db(), guarded())
+	c = h.connect(gw, database=SCHEMA)
+	before = table_state("intl")
+	err = h.run_err(c, "ALTER TABLE intl MODIFY name VARCHAR(50) CHARACTER SET latin1")
+	assert err and err[0] == 1290 and "blocked by lossy-conversion" in err[1], err
+	assert "latin1 lacks" in err[1] or "becomes '?'" in err[1], err
+	h.assert_blocked(c, "ALTER TABLE intl CONVERT TO CHARACTER SET latin1", "lossy-conversion")
+	h.assert_blocked(c, "ALTER TABLE intl MODIFY name VARCHAR(50) CHARACTER SET binary",
+			 "lossy-conversion")
+	assert table_state("intl") == before
+	# every value fits latin1: the probe lets it through, and the text survives
+	assert h.run_err(c, "ALTER TABLE western MODIFY name VARCHAR(50) CHARACTER SET latin1") is None
+	state = table_state("western")
+	assert state[1][1][2] == "latin1", state
+	assert state[2] == ((1, "caf\u00e9"), (2, "plain")), state
+	# a safe widening and an empty table pass
+	assert h.run_err(c, "ALTER TABLE old_latin CONVERT TO CHARACTER SET utf8mb4") is None
+	assert table_state("old_latin")[2] == ((1, "na\u00efve"),)
+	assert h.run_err(c, "ALTER TABLE empty_t CONVERT TO CHARACTER SET latin1") is None
+	c.close()
+
+
+def test_column_made_generated():
+	h.require_proxy("rules are ddlgate's")
+	data_schema()
+	gw = h.Ddlgate(db(), guarded())
+	c = h.connect(gw, database=SCHEMA)
+	before = table_state("calc")
+	h.assert_blocked(c, "ALTER TABLE calc MODIFY x INT AS (a * 2) PERSISTENT",
+			 "column-made-generated")
+	assert table_state("calc") == before
+	assert h.run_err(c, "ALTER TABLE calc_empty MODIFY x INT AS (a * 2) PERSISTENT") is None
+	# a generated column given a new expression keeps deriving its values
+	assert h.run_err(c, "ALTER TABLE calc_empty MODIFY x INT AS (a * 3) PERSISTENT") is None
+	c.close()
+
+
 if __name__ == "__main__":
 	h.main(globals())
