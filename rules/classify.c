@@ -167,31 +167,42 @@ static void scan_rest(struct cur *c, bool *multi)
 
 static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n);
 
+/* Steps over one token of a SET statement: a parenthesis (counted in
+ * *paren), a quoted run, a word (returned in *w, *n; else *w is NULL) or
+ * one other byte. c is at the token (after skip). */
+static void set_step(struct cur *c, int *paren, const char **w, size_t *n)
+{
+	char ch = *c->p;
+	*w = NULL;
+	*n = 0;
+	if (ch == '(') {
+		(*paren)++;
+		c->p++;
+	} else if (ch == ')') {
+		(*paren)--;
+		c->p++;
+	} else if (ch == '\'' || ch == '"' || ch == '`') {
+		c->p = quoted_end(c);
+	} else if (lex_ident_len(c->mode, c->p, (size_t)(c->end - c->p), 0)) {
+		*w = word(c, n);
+	} else {
+		c->p++;
+	}
+}
+
 /* SET STATEMENT var=value [, ...] FOR <statement>: the inner statement counts. */
 static enum stmt_kind set_statement(struct cur *c)
 {
 	int paren = 0;
 	while (skip(c)) {
-		char ch = *c->p;
-		if (ch == ';')
+		if (*c->p == ';')
 			break; /* no FOR: leave the ';' to scan_rest */
-		if (ch == '(') {
-			paren++;
-			c->p++;
-		} else if (ch == ')') {
-			paren--;
-			c->p++;
-		} else if (ch == '\'' || ch == '"' || ch == '`') {
-			c->p = quoted_end(c);
-		} else if (lex_ident_len(c->mode, c->p, (size_t)(c->end - c->p), 0)) {
-			size_t n;
-			const char *w = word(c, &n);
-			if (paren == 0 && kw(w, n, "FOR")) {
-				w = word(c, &n);
-				return w ? classify_first(c, w, n) : STMT_OTHER;
-			}
-		} else {
-			c->p++;
+		size_t n;
+		const char *w;
+		set_step(c, &paren, &w, &n);
+		if (w && paren == 0 && kw(w, n, "FOR")) {
+			w = word(c, &n);
+			return w ? classify_first(c, w, n) : STMT_OTHER;
 		}
 	}
 	return STMT_OTHER;
@@ -247,23 +258,14 @@ static enum stmt_kind set_kind(struct cur *c)
 			    *d.p != ':' && *d.p != '.' && *d.p != ',' && *d.p != ';')
 				return STMT_DDL;
 		}
-		if (ch == '(') {
-			paren++;
-			c->p++;
-		} else if (ch == ')') {
-			paren--;
-			c->p++;
-		} else if (ch == ',') {
+		if (ch == ',') {
 			target = paren <= 0;
 			c->p++;
-		} else if (ch == '\'' || ch == '"' || ch == '`') {
-			c->p = quoted_end(c);
-		} else if (lex_ident_len(c->mode, c->p, (size_t)(c->end - c->p), 0)) {
-			size_t n;
-			(void)word(c, &n);
-		} else {
-			c->p++;
+			continue;
 		}
+		size_t n;
+		const char *w;
+		set_step(c, &paren, &w, &n);
 	}
 	return STMT_OTHER;
 }

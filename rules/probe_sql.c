@@ -131,6 +131,24 @@ static bool parts_ok(const struct stmt_key_part *parts, size_t n)
 	return true;
 }
 
+/* SELECT EXISTS(SELECT 1 FROM `t` WHERE `col` ...: the row test follows. */
+static void pb_exists_where(struct pbuf *b, const struct rules_fact_query *q, long timeout_ms)
+{
+	pb_select(b, timeout_ms);
+	pb_puts(b, "EXISTS(SELECT 1 FROM ");
+	pb_table(b, &q->table);
+	pb_puts(b, " WHERE ");
+	pb_ident(b, q->parts[0].column);
+}
+
+/* information_schema.COLUMNS' row for the query's column. */
+static void pb_where_column(struct pbuf *b, const struct rules_fact_query *q)
+{
+	pb_where_table(b, &q->table);
+	pb_puts(b, " AND COLUMN_NAME = ");
+	pb_name_literal(b, q->parts[0].column);
+}
+
 /* A character set name goes into the probe unquoted (CONVERT ... USING
  * takes a name): letters, digits and '_' only. */
 static bool charset_ok(const char *cs)
@@ -181,11 +199,7 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 	case FACT_COLUMN_DATA:
 		if (!parts_ok(q->parts, q->nparts))
 			return false;
-		pb_select(&b, timeout_ms);
-		pb_puts(&b, "EXISTS(SELECT 1 FROM ");
-		pb_table(&b, &q->table);
-		pb_puts(&b, " WHERE ");
-		pb_ident(&b, q->parts[0].column);
+		pb_exists_where(&b, q, timeout_ms);
 		pb_puts(&b, q->kind == FACT_NULLS ? " IS NULL)" : " IS NOT NULL)");
 		break;
 	case FACT_LARGE_TABLE:
@@ -235,9 +249,7 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 			return false;
 		pb_select(&b, timeout_ms);
 		pb_puts(&b, "LOWER(COLUMN_TYPE) FROM information_schema.COLUMNS");
-		pb_where_table(&b, &q->table);
-		pb_puts(&b, " AND COLUMN_NAME = ");
-		pb_name_literal(&b, q->parts[0].column);
+		pb_where_column(&b, q);
 		break;
 	case FACT_LOSSY_CHARSET:
 		/* round trip through the target, compared as Unicode code points
@@ -257,11 +269,7 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 	case FACT_NEGATIVES:
 		if (!parts_ok(q->parts, q->nparts))
 			return false;
-		pb_select(&b, timeout_ms);
-		pb_puts(&b, "EXISTS(SELECT 1 FROM ");
-		pb_table(&b, &q->table);
-		pb_puts(&b, " WHERE ");
-		pb_ident(&b, q->parts[0].column);
+		pb_exists_where(&b, q, timeout_ms);
 		pb_puts(&b, " < 0)");
 		break;
 	case FACT_COLUMN_GENERATED:
@@ -270,9 +278,7 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 			return false;
 		pb_select(&b, timeout_ms);
 		pb_puts(&b, "EXISTS(SELECT 1 FROM information_schema.COLUMNS");
-		pb_where_table(&b, &q->table);
-		pb_puts(&b, " AND COLUMN_NAME = ");
-		pb_name_literal(&b, q->parts[0].column);
+		pb_where_column(&b, q);
 		pb_puts(&b, " AND EXTRA IN ('VIRTUAL GENERATED', 'STORED GENERATED', 'VIRTUAL', "
 			    "'PERSISTENT'))");
 		break;

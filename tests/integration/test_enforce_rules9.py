@@ -15,38 +15,19 @@ conversion of data that fits passes, and so does the same change on an
 empty table.
 """
 
-import datetime
-import json
 import os
 import sys
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+# the closed window, the [guard] account and the admin client are the window tests'
+from test_enforce_window import PROBER, PROBER_PASSWORD, admin_post, db, other_day_schedule  # noqa: E402
 
-PROBER, PROBER_PASSWORD = "prober", "prober-secret"
-DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 SCHEMA = "cfg"
-
-_db = None
-
-
-def db():
-	global _db
-	if _db is None:
-		_db = h.shared_mariadb()
-		for sql in (
-			f"CREATE OR REPLACE USER '{PROBER}'@'127.0.0.1' IDENTIFIED BY '{PROBER_PASSWORD}'",
-			f"GRANT SELECT ON *.* TO '{PROBER}'@'127.0.0.1'",
-		):
-			_db.query(sql)
-	return _db
 
 
 def closed_window():
-	"""A one-minute window three days from now: certainly closed now."""
-	day = DAYS[(datetime.datetime.now(datetime.timezone.utc).weekday() + 3) % 7]
-	return {"window": {"schedule": f"{day} 03:00-03:01 UTC"}}
+	return {"window": {"schedule": other_day_schedule()}}
 
 
 def guarded():
@@ -68,13 +49,6 @@ def server_state():
 	plugins = db().query("SELECT PLUGIN_NAME FROM information_schema.PLUGINS "
 			     "WHERE PLUGIN_NAME = 'BLACKHOLE'")
 	return values, plugins
-
-
-def admin_post(gw, path):
-	req = urllib.request.Request(f"http://127.0.0.1:{gw.admin_port}{path}", data=b"",
-				     method="POST")
-	with urllib.request.urlopen(req, timeout=10) as r:
-		return r.status, json.loads(r.read().decode())
 
 
 CONFIG_CHANGES = (
@@ -180,11 +154,16 @@ def table_state(table):
 	return engine, cols, rows
 
 
-def test_engine_change_with_and_without_rows():
+def data_session():
+	"""A fresh data schema behind a ddlgate whose probes see it."""
 	h.require_proxy("rules are ddlgate's")
 	data_schema()
 	gw = h.Ddlgate(db(), guarded())
-	c = h.connect(gw, database=SCHEMA)
+	return gw, h.connect(gw, database=SCHEMA)
+
+
+def test_engine_change_with_and_without_rows():
+	gw, c = data_session()
 	before = table_state("full_t")
 	h.assert_blocked(c, "ALTER TABLE full_t ENGINE=BLACKHOLE", "engine-change")
 	h.assert_blocked(c, "ALTER TABLE full_t ENGINE=MEMORY", "engine-change")
@@ -196,10 +175,7 @@ def test_engine_change_with_and_without_rows():
 
 
 def test_lossy_conversion_decided_by_the_data():
-	h.require_proxy("rules are ddlgate's")
-	data_schema()
-	gw = h.Ddlgate(db(), guarded())
-	c = h.connect(gw, database=SCHEMA)
+	gw, c = data_session()
 	before = table_state("intl")
 	err = h.run_err(c, "ALTER TABLE intl MODIFY name VARCHAR(50) CHARACTER SET latin1")
 	assert err and err[0] == 1290 and "blocked by lossy-conversion" in err[1], err
@@ -221,10 +197,7 @@ def test_lossy_conversion_decided_by_the_data():
 
 
 def test_column_made_generated():
-	h.require_proxy("rules are ddlgate's")
-	data_schema()
-	gw = h.Ddlgate(db(), guarded())
-	c = h.connect(gw, database=SCHEMA)
+	gw, c = data_session()
 	before = table_state("calc")
 	h.assert_blocked(c, "ALTER TABLE calc MODIFY x INT AS (a * 2) PERSISTENT",
 			 "column-made-generated")
