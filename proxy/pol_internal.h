@@ -86,6 +86,7 @@ struct pol_stmt {
 
 	bool evaluated; /* v holds the engine's verdict */
 	bool probed;	/* facts already fetched once */
+	bool reprobed;	/* ... and a second time: a guard asked again once it knew an answer */
 	struct rules_verdict v;
 	enum audit_decision decision;
 	struct {

@@ -310,8 +310,14 @@ enum pol_step pol_continue(struct pol_sess *ps)
 				return POL_WAIT_PROBES;
 			}
 		} else {
-			/* the probes answered: evaluate again with every fact known */
+			/* the probes answered: evaluate again with every fact known; a
+			 * guard whose next question depends on an answer (drop-table asks
+			 * a table's comment before its rows) gets one more round */
 			pol_engine(ps, p, true);
+			if (p->v.pending && !p->reprobed && pol_start_probes(ps, cmd->next_eval)) {
+				p->reprobed = true;
+				return POL_WAIT_PROBES;
+			}
 		}
 		pol_decide(ps, p);
 		pol_scratch_learn(ps, p);

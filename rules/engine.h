@@ -103,6 +103,8 @@ enum rules_fact_kind {
 			       to query.charset (it would come back as '?') */
 	FACT_NEGATIVES,	    /* column (parts[0]) holds a value below 0 */
 	FACT_COLUMN_GENERATED, /* column (parts[0]) is a generated column now */
+	FACT_TABLE_COMMENT, /* table exists; answer.detail = its comment (read from
+			       information_schema, which LOCK TABLES does not block) */
 };
 
 /* A question. Strings are borrowed from the statement being evaluated

@@ -282,6 +282,11 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 		pb_puts(&b, " AND EXTRA IN ('VIRTUAL GENERATED', 'STORED GENERATED', 'VIRTUAL', "
 			    "'PERSISTENT'))");
 		break;
+	case FACT_TABLE_COMMENT:
+		pb_select(&b, timeout_ms);
+		pb_puts(&b, "TABLE_COMMENT FROM information_schema.TABLES");
+		pb_where_table(&b, &q->table);
+		break;
 	default:
 		return false;
 	}
@@ -383,6 +388,7 @@ void probe_sql_answer(const struct rules_fact_query *q, const char *const *row,
 		out->value = v > q->threshold ? RULES_YES : RULES_NO;
 		return;
 	case FACT_COLUMN_TYPE:
+	case FACT_TABLE_COMMENT:
 		if (!row) {
 			out->value = RULES_NO;
 			return;

@@ -718,6 +718,41 @@ static void check_inline_references(struct rules_eval *ev, const char *sch, cons
 
 /* ---- table rules ------------------------------------------------------- */
 
+/*
+ * gh-ost's own bookkeeping tables, told by the comment gh-ost gives them:
+ * the cut-over sentry _t_del (created empty, dropped while gh-ost holds
+ * LOCK TABLES ... WRITE on it, so a row probe would wait for that lock and
+ * fail the cut-over) and the changelog _t_ghc (gh-ost's heartbeat and
+ * state). gh-ost creates and drops them on different pooled connections,
+ * so migration memory may not know them. The comment is asked alone, first:
+ * information_schema is not blocked by the lock. Returns YES for one of
+ * them, NO when the table is not (ask for rows next), UNKNOWN when the
+ * answer is pending (*pending) or unavailable.
+ */
+static enum rules_answer ghost_own_table(struct rules_eval *ev, const char *sch, const char *tbl,
+					 bool *pending)
+{
+	static const struct {
+		const char *suffix, *comment;
+	} own[] = {{"_del", "ghost-cut-over-sentry"}, {"_ghc", "gh-ost changelog"}};
+	*pending = false;
+	size_t n = tbl ? strlen(tbl) : 0;
+	if (!rules_is_shadow_table(tbl))
+		return RULES_NO;
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		if (strcasecmp(tbl + n - 4, own[i].suffix) != 0)
+			continue;
+		struct rules_fact_answer ans;
+		struct rules_fact_query q = query(FACT_TABLE_COMMENT, sch, tbl);
+		enum rules_answer r = ask(ev, &q, &ans);
+		*pending = ev->facts && ans.status == RULES_FACT_NOT_FETCHED;
+		if (r == RULES_YES)
+			return strcmp(ans.detail, own[i].comment) == 0 ? RULES_YES : RULES_NO;
+		return r;
+	}
+	return RULES_NO;
+}
+
 /* Destructive statements on a whole table: drop-table and truncate-table. */
 static void check_table_destroy(struct rules_eval *ev, const char *id, const char *verb,
 				const struct stmt_name *n)
@@ -733,9 +768,20 @@ static void check_table_destroy(struct rules_eval *ev, const char *id, const cha
 		rules_emit(ev, id, sch, tbl, true, "table created in this migration", verb, "");
 		return;
 	}
+	bool pending;
+	enum rules_answer own = ghost_own_table(ev, sch, tbl, &pending);
+	if (own == RULES_YES) {
+		rules_emit(ev, id, sch, tbl, true,
+			   "probe: gh-ost's own sentry or changelog table (its comment)", verb, "");
+		return;
+	}
 	struct rules_fact_answer ans;
 	const char *guard;
-	enum rules_answer r = has_rows(ev, sch, tbl, &ans, &guard);
+	enum rules_answer r = RULES_UNKNOWN;
+	if (pending)
+		guard = "probe pending"; /* rows next round, unless gh-ost's own */
+	else
+		r = has_rows(ev, sch, tbl, &ans, &guard);
 	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
 		   rules_fmt(ev->a, "%s `%s` destroys %s rows for good", verb, tbl,
 			     r == RULES_YES ? "its" : "any"),

@@ -17,6 +17,7 @@ empty table.
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -152,6 +153,35 @@ def table_state(table):
 	finally:
 		c.close()
 	return engine, cols, rows
+
+
+def test_shadow_names_alone_protect_nothing():
+	"""RENAME TABLE t TO _t_old, then DROP TABLE _t_old, would destroy t's
+	rows: a shadow-looking name is no exemption. gh-ost's cut-over sentry,
+	dropped while gh-ost holds LOCK TABLES on it, is told by its comment
+	without waiting for that lock."""
+	h.require_proxy("rules are ddlgate's")
+	fresh_schema()
+	d = db()
+	gw = h.Ddlgate(d, guarded())
+	c = h.connect(gw, database=SCHEMA)
+	h.assert_blocked(c, "RENAME TABLE t TO _t_old", "rename-table")
+	assert h.run_err(c, "RENAME TABLE t TO _t_old /* ddlgate:allow rename-table "
+			    "reason=\"test\" */") is None
+	h.assert_blocked(c, "DROP TABLE _t_old", "drop-table")
+	h.assert_blocked(c, "TRUNCATE TABLE _t_old", "truncate-table")
+	assert d.query(f"SELECT COUNT(*) FROM `{SCHEMA}`._t_old")[0][0] == 1
+	d.query(f"RENAME TABLE `{SCHEMA}`._t_old TO `{SCHEMA}`.t")
+	# gh-ost's cut-over: the sentry is created elsewhere, locked and dropped here
+	d.query(f"CREATE TABLE `{SCHEMA}`._t_del (id INT AUTO_INCREMENT PRIMARY KEY) "
+		"COMMENT='ghost-cut-over-sentry'")
+	assert h.run_err(c, "LOCK TABLES t WRITE, _t_del WRITE") is None
+	t0 = time.monotonic()
+	assert h.run_err(c, "DROP /* gh-ost */ TABLE IF EXISTS _t_del") is None
+	assert time.monotonic() - t0 < 1.5, "the sentry's drop must not wait for a row probe"
+	assert h.run_err(c, "UNLOCK TABLES") is None
+	assert h.scalar(c, "SELECT COUNT(*) FROM t") == 1
+	c.close()
 
 
 def data_session():
