@@ -463,9 +463,12 @@ static void check_column_charset(struct rules_eval *ev, const char *sch, const c
 				 const char *col, const struct stmt_column *c)
 {
 	static const char id[] = "lossy-conversion";
-	const char *cs = c->charset;
+	const char *cs = c->charset, *old;
 	if (!cs || charset_universal(cs))
 		return;
+	enum mig_col_state s = column_state(ev, NULL, sch, tbl, col, &old);
+	if (s == MIG_COL_CREATED || s == MIG_COL_ALL_NULL)
+		return; /* nothing stored in it yet */
 	struct rules_fact_answer ans;
 	if (strcasecmp(cs, "binary") == 0) {
 		enum rules_answer r = ask_column(ev, FACT_COLUMN_DATA, sch, tbl, col, NULL, &ans);
