@@ -105,6 +105,8 @@ enum rules_fact_kind {
 	FACT_COLUMN_GENERATED, /* column (parts[0]) is a generated column now */
 	FACT_TABLE_COMMENT, /* table exists; answer.detail = its comment (read from
 			       information_schema, which LOCK TABLES does not block) */
+	FACT_COLUMN_CHARSET, /* column (parts[0]) exists; answer.detail = its character set
+				("" when not text), a space, the table's default collation */
 };
 
 /* A question. Strings are borrowed from the statement being evaluated

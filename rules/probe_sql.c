@@ -282,6 +282,18 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 		pb_puts(&b, " AND EXTRA IN ('VIRTUAL GENERATED', 'STORED GENERATED', 'VIRTUAL', "
 			    "'PERSISTENT'))");
 		break;
+	case FACT_COLUMN_CHARSET:
+		/* the collation's name, not a join on COLLATION_CHARACTER_SET_APPLICABILITY:
+		 * MariaDB 11 shares collation names between character sets */
+		if (!parts_ok(q->parts, q->nparts))
+			return false;
+		pb_select(&b, timeout_ms);
+		pb_puts(&b, "IFNULL(CHARACTER_SET_NAME, ''), (SELECT TABLE_COLLATION FROM "
+			    "information_schema.TABLES");
+		pb_where_table(&b, &q->table);
+		pb_puts(&b, ") FROM information_schema.COLUMNS");
+		pb_where_column(&b, q);
+		break;
 	case FACT_TABLE_COMMENT:
 		pb_select(&b, timeout_ms);
 		pb_puts(&b, "TABLE_COMMENT FROM information_schema.TABLES");
@@ -386,6 +398,16 @@ void probe_sql_answer(const struct rules_fact_query *q, const char *const *row,
 			break;
 		out->number = v;
 		out->value = v > q->threshold ? RULES_YES : RULES_NO;
+		return;
+	case FACT_COLUMN_CHARSET:
+		if (!row) {
+			out->value = RULES_NO;
+			return;
+		}
+		if (ncols < 2 || !row[0] || !row[1])
+			break;
+		out->value = RULES_YES;
+		snprintf(out->detail, sizeof(out->detail), "%s %s", row[0], row[1]);
 		return;
 	case FACT_COLUMN_TYPE:
 	case FACT_TABLE_COMMENT:

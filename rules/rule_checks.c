@@ -452,6 +452,90 @@ static const char *binary_what(struct arena *a, const char *what)
 			 what);
 }
 
+static bool type_has_word(const char *type, const char *w)
+{
+	size_t n = strlen(w);
+	for (const char *p = type ? strstr(type, w) : NULL; p; p = strstr(p + 1, w))
+		if ((p == type || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return true;
+	return false;
+}
+
+/* The character set a collation belongs to: its name up to the first '_'
+ * (latin1_swedish_ci, utf8mb4_uca1400_ai_ci; "binary" has none). */
+static const char *collation_charset(struct arena *a, const char *coll)
+{
+	const char *u = coll ? strchr(coll, '_') : NULL;
+	return u ? arena_strndup(a, coll, (size_t)(u - coll)) : coll;
+}
+
+static bool text_base(const char *base)
+{
+	static const char *const texts[] = {"char",	  "varchar",  "tinytext", "text",
+					    "mediumtext", "longtext", "enum",	  "set"};
+	for (size_t i = 0; base && i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (strcasecmp(base, texts[i]) == 0)
+			return true;
+	return false;
+}
+
+/* What one conversion of col into cs risks, for the finding. */
+static void emit_lossy(struct rules_eval *ev, const char *sch, const char *tbl, const char *col,
+		       const char *cs, const char *why, enum rules_answer r,
+		       const struct rules_fact_answer *ans)
+{
+	const char *guard =
+	    r == RULES_NO    ? rules_fmt(ev->a, "probe: every value of `%s` fits %s", col, cs)
+	    : r == RULES_YES ? rules_fmt(ev->a, "probe: `%s` holds characters %s lacks", col, cs)
+			     : guard_unknown(ev, ans);
+	rules_emit(
+	    ev, "lossy-conversion", sch, tbl, r == RULES_NO, guard,
+	    rules_fmt(ev->a,
+		      "`%s`.`%s` %s, which cannot hold every character: in strict mode the "
+		      "statement fails after copying the table, outside it each character "
+		      "%s lacks silently becomes '?'",
+		      tbl, col, why, cs),
+	    rules_fmt(ev->a,
+		      "Find the values first (SELECT ... WHERE `%s` <> CONVERT(`%s` USING %s)) "
+		      "and fix them, or convert to utf8mb4, which holds every character",
+		      col, col, cs));
+}
+
+/*
+ * A text column redefined without CHARACTER SET or COLLATE takes the
+ * table's default character set, not the one it had: MODIFY c VARCHAR(30)
+ * on a utf8mb4 column of a latin1 table converts it to latin1. Only a live
+ * probe can tell (the statement does not say), so offline, or while the
+ * column's character set is unknown, nothing fires; once the sets are
+ * known to differ, the data decides as for an explicit conversion.
+ */
+static void check_implicit_charset(struct rules_eval *ev, const char *sch, const char *tbl,
+				   const char *col, const struct stmt_column *c)
+{
+	if (!ev->facts || !text_base(c->type_base) || type_has_word(c->type, "binary"))
+		return;
+	struct rules_fact_answer ans;
+	if (ask_column(ev, FACT_COLUMN_CHARSET, sch, tbl, col, NULL, &ans) != RULES_YES)
+		return;
+	char *sp = strchr(ans.detail, ' ');
+	if (!sp || sp == ans.detail)
+		return; /* not text now: a type change, column-type-change's */
+	*sp = '\0';
+	const char *now = ans.detail;
+	const char *dflt = collation_charset(ev->a, sp + 1);
+	if (!dflt || !*dflt || strcasecmp(now, dflt) == 0 || charset_universal(dflt))
+		return;
+	dflt = arena_strndup(ev->a, dflt, strlen(dflt));
+	struct rules_fact_answer lans;
+	enum rules_answer r = ask_column(ev, FACT_LOSSY_CHARSET, sch, tbl, col, dflt, &lans);
+	emit_lossy(ev, sch, tbl, col, dflt,
+		   rules_fmt(ev->a,
+			     "is redefined without CHARACTER SET, so it moves from %s to the "
+			     "table's default %s",
+			     now, dflt),
+		   r, &lans);
+}
+
 /*
  * MODIFY / CHANGE with CHARACTER SET cs. To a set that holds every
  * character nothing is lost; to binary the text becomes bytes (guard: the
@@ -463,12 +547,17 @@ static void check_column_charset(struct rules_eval *ev, const char *sch, const c
 				 const char *col, const struct stmt_column *c)
 {
 	static const char id[] = "lossy-conversion";
-	const char *cs = c->charset, *old;
-	if (!cs || charset_universal(cs))
-		return;
+	/* COLLATE alone names the character set too */
+	const char *cs = c->charset ? c->charset : collation_charset(ev->a, c->collate), *old;
 	enum mig_col_state s = column_state(ev, NULL, sch, tbl, col, &old);
 	if (s == MIG_COL_CREATED || s == MIG_COL_ALL_NULL)
 		return; /* nothing stored in it yet */
+	if (!cs) {
+		check_implicit_charset(ev, sch, tbl, col, c);
+		return;
+	}
+	if (charset_universal(cs))
+		return;
 	struct rules_fact_answer ans;
 	if (strcasecmp(cs, "binary") == 0) {
 		enum rules_answer r = ask_column(ev, FACT_COLUMN_DATA, sch, tbl, col, NULL, &ans);
@@ -483,21 +572,8 @@ static void check_column_charset(struct rules_eval *ev, const char *sch, const c
 		return;
 	}
 	enum rules_answer r = ask_column(ev, FACT_LOSSY_CHARSET, sch, tbl, col, cs, &ans);
-	const char *guard =
-	    r == RULES_NO    ? rules_fmt(ev->a, "probe: every value of `%s` fits %s", col, cs)
-	    : r == RULES_YES ? rules_fmt(ev->a, "probe: `%s` holds characters %s lacks", col, cs)
-			     : guard_unknown(ev, &ans);
-	rules_emit(
-	    ev, id, sch, tbl, r == RULES_NO, guard,
-	    rules_fmt(ev->a,
-		      "`%s`.`%s` is converted to CHARACTER SET %s, which cannot hold every "
-		      "character: in strict mode the statement fails after copying the table, "
-		      "outside it each character %s lacks silently becomes '?'",
-		      tbl, col, cs, cs),
-	    rules_fmt(ev->a,
-		      "Find the values first (SELECT ... WHERE `%s` <> CONVERT(`%s` USING %s)) "
-		      "and fix them, or convert to utf8mb4, which holds every character",
-		      col, col, cs));
+	emit_lossy(ev, sch, tbl, col, cs, rules_fmt(ev->a, "is converted to CHARACTER SET %s", cs),
+		   r, &ans);
 }
 
 /* ALTER TABLE ... CONVERT TO CHARACTER SET cs: every text column at once.
@@ -533,15 +609,6 @@ static void check_convert_table(struct rules_eval *ev, const char *sch, const ch
 			     "columns one by one (MODIFY ... CHARACTER SET %s) so a live probe can "
 			     "check each column's values",
 			     cs));
-}
-
-static bool type_has_word(const char *type, const char *w)
-{
-	size_t n = strlen(w);
-	for (const char *p = type ? strstr(type, w) : NULL; p; p = strstr(p + 1, w))
-		if ((p == type || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
-			return true;
-	return false;
 }
 
 static bool numeric_base(const char *base)

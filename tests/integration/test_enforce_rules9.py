@@ -124,6 +124,13 @@ def data_schema():
 		"INSERT INTO western VALUES (1, 'caf\u00e9'), (2, 'plain')",
 		"CREATE TABLE old_latin (id INT PRIMARY KEY, name VARCHAR(50) CHARACTER SET latin1)",
 		"INSERT INTO old_latin VALUES (1, 'na\u00efve')",
+		# utf8mb4 columns in latin1 tables: a MODIFY without CHARACTER SET converts
+		"CREATE TABLE legacy (id INT PRIMARY KEY, name VARCHAR(20) CHARACTER SET utf8mb4) "
+		"DEFAULT CHARSET=latin1",
+		"INSERT INTO legacy VALUES (1, '\u01ce')",
+		"CREATE TABLE legacy_fits (id INT PRIMARY KEY, name VARCHAR(20) CHARACTER SET utf8mb4) "
+		"DEFAULT CHARSET=latin1",
+		"INSERT INTO legacy_fits VALUES (1, 'caf\u00e9')",
 		"CREATE TABLE calc (id INT PRIMARY KEY, a INT, x INT)",
 		"INSERT INTO calc VALUES (1, 2, 99)",
 		"CREATE TABLE calc_empty (id INT PRIMARY KEY, a INT, x INT)",
@@ -223,6 +230,12 @@ def test_lossy_conversion_decided_by_the_data():
 	assert h.run_err(c, "ALTER TABLE old_latin CONVERT TO CHARACTER SET utf8mb4") is None
 	assert table_state("old_latin")[2] == ((1, "na\u00efve"),)
 	assert h.run_err(c, "ALTER TABLE empty_t CONVERT TO CHARACTER SET latin1") is None
+	# a widening that silently moves the column to the table's latin1
+	before = table_state("legacy")
+	h.assert_blocked(c, "ALTER TABLE legacy MODIFY name VARCHAR(40)", "lossy-conversion")
+	assert table_state("legacy") == before
+	assert h.run_err(c, "ALTER TABLE legacy_fits MODIFY name VARCHAR(40)") is None
+	assert table_state("legacy_fits")[2] == ((1, "caf\u00e9"),)
 	c.close()
 
 

@@ -140,6 +140,7 @@ static bool parse_kind(const char *w, enum rules_fact_kind *k)
 	    {"lossy", FACT_LOSSY_CHARSET},
 	    {"negatives", FACT_NEGATIVES},
 	    {"generated", FACT_COLUMN_GENERATED},
+	    {"charset", FACT_COLUMN_CHARSET},
 	    {"comment", FACT_TABLE_COMMENT},
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -154,14 +155,14 @@ static bool kind_has_cols(enum rules_fact_kind k)
 {
 	return k == FACT_DUPLICATES || k == FACT_NULLS || k == FACT_COLUMN_DATA ||
 	       k == FACT_ORPHANS || k == FACT_COLUMN_TYPE || k == FACT_LOSSY_CHARSET ||
-	       k == FACT_NEGATIVES || k == FACT_COLUMN_GENERATED;
+	       k == FACT_NEGATIVES || k == FACT_COLUMN_GENERATED || k == FACT_COLUMN_CHARSET;
 }
 
 /*
  * "fact KIND TABLE [COLS] VALUE..." and "fact fail KIND TABLE [COLS] WHY".
  * VALUE: has_rows N; dup none | 'sample' N; nulls/data/orphans/lossy/negatives/generated
  * yes|no;
- * size BYTES; tables N; type TYPE / comment TEXT (or "none").
+ * size BYTES; tables N; type TYPE / comment TEXT / charset CS COLLATION (or "none").
  */
 static void parse_fact(char *s, struct tfact *f, int lineno)
 {
@@ -205,6 +206,7 @@ static void parse_fact(char *s, struct tfact *f, int lineno)
 		break;
 	case FACT_COLUMN_TYPE:
 	case FACT_TABLE_COMMENT:
+	case FACT_COLUMN_CHARSET:
 		if (strcmp(rest, "none") == 0) {
 			f->ans.value = RULES_NO;
 		} else {
