@@ -119,6 +119,7 @@ struct pol_stmt {
 
 	bool evaluated; /* v holds the engine's verdict */
 	bool probed;	/* facts already fetched once */
+	bool reprobed;	/* ... and a second time: a guard asked again once it knew an answer */
 	struct rules_verdict v;
 	enum audit_decision decision;
 	struct {
@@ -271,6 +272,7 @@ void pol_cluster_checked(struct sess *s, void *arg);
 void pol_client_host(const struct hook_sess *hs, char *buf, size_t n);
 bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out);
 void pol_memory_reset(struct pol_sess *ps);
+void pol_memory_next_command(struct pol_sess *ps);
 void pol_memory_wrote(struct pol_sess *ps);
 void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p);
 struct rules_migration *pol_memory_copy(struct pol_sess *ps);

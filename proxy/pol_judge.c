@@ -223,6 +223,8 @@ static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 {
 	const struct cfg *c = ps->conf->cfg;
 	struct rules_facts prov;
+	struct window_status ws;
+	window_evaluate(c, time(NULL), &ws);
 	struct rules_ctx ctx = {
 	    .user = ps->hs->user[0] ? ps->hs->user : NULL,
 	    .schema = p->schema,
@@ -233,6 +235,8 @@ static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 	    .facts = NULL,
 	    .mig = ps->cmd.scratch ? ps->cmd.scratch : ps->memory,
 	    .no_memory_update = true, /* learnt from the server's OK (pol_memory_commit) */
+	    /* a window someone opened, not "no window configured" */
+	    .window_open = ws.open && (ws.configured || ws.adhoc_open),
 	};
 	if (with_facts) {
 		if (!ps->cmd.facts)
@@ -323,8 +327,14 @@ enum pol_step pol_continue(struct pol_sess *ps)
 				return POL_WAIT_PROBES;
 			}
 		} else {
-			/* the probes answered: evaluate again with every fact known */
+			/* the probes answered: evaluate again with every fact known; a
+			 * guard whose next question depends on an answer (drop-table asks
+			 * a table's comment before its rows) gets one more round */
 			pol_engine(ps, p, true);
+			if (p->v.pending && !p->reprobed && pol_start_probes(ps, cmd->next_eval)) {
+				p->reprobed = true;
+				return POL_WAIT_PROBES;
+			}
 		}
 		pol_decide(ps, p);
 		pol_scratch_learn(ps, p);

@@ -73,6 +73,17 @@ void pol_memory_reset(struct pol_sess *ps)
 	ps->log_lost = false;
 }
 
+/* An application session's next command: what it learnt may be stale by
+ * now (other sessions write between its commands), except the old copy
+ * its own online schema change swap renamed away, which the tool drops in
+ * a later command. */
+void pol_memory_next_command(struct pol_sess *ps)
+{
+	rules_migration_keep_swaps(ps->memory);
+	pol_memlog_clear(ps);
+	ps->log_lost = false;
+}
+
 /* A write whose rows cannot be attributed: tables may hold rows now. */
 static void pol_memory_forget_data(struct rules_migration *m)
 {
@@ -139,6 +150,7 @@ struct rules_migration *pol_memory_copy(struct pol_sess *ps)
 	struct rules_migration *m = rules_migration_new();
 	struct arena a;
 
+	rules_migration_copy_swaps(m, ps->memory); /* kept across commands, not logged */
 	if (ps->log_lost || ps->nlog == 0)
 		return m;
 	arena_init(&a, 4096);

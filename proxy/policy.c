@@ -351,9 +351,11 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 	stmt_parse(&ps->arena, p->sql, p->len, mode, &p->st);
 	p->ddl = pol_judged_ddl(&p->st);
 	p->is_write = p->st.kind == STMT_DML && sqlscan_is_write_kw(ci.keyword, ci.keyword_len);
-	p->set_lock_wait =
-	    p->st.kind == STMT_OTHER ? sqlscan_lock_wait(p->sql, p->len) : SQLSCAN_LOCK_WAIT_NONE;
-	p->set_ansi = p->st.kind == STMT_OTHER ? sqlscan_sql_mode(p->sql, p->len) : -1;
+	/* SET GLOBAL a = 1, SESSION sql_mode = ... is judged as DDL but still sets
+	 * the session's values */
+	bool set = p->st.kind == STMT_OTHER || p->st.verb == DDL_SET_GLOBAL;
+	p->set_lock_wait = set ? sqlscan_lock_wait(p->sql, p->len) : SQLSCAN_LOCK_WAIT_NONE;
+	p->set_ansi = set ? sqlscan_sql_mode(p->sql, p->len) : -1;
 	if (migration_maybe_signal(p->sql, p->len))
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
 	p->sysconf = p->st.kind == STMT_OTHER && pol_server_config(p->sql, p->len, &ci);
@@ -507,7 +509,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	/* slow path: the text must outlive this call (waits), so copy it */
 	arena_reset(&ps->arena);
 	if (!migration_sess_active(&ps->mig))
-		pol_memory_reset(ps); /* an app session's memory spans one command */
+		pol_memory_next_command(ps); /* an app session's memory spans one command */
 	struct pol_cmd *cmd = &ps->cmd;
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->state = POL_CMD_JUDGING;

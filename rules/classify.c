@@ -167,32 +167,105 @@ static void scan_rest(struct cur *c, bool *multi)
 
 static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n);
 
+/* Steps over one token of a SET statement: a parenthesis (counted in
+ * *paren), a quoted run, a word (returned in *w, *n; else *w is NULL) or
+ * one other byte. c is at the token (after skip). */
+static void set_step(struct cur *c, int *paren, const char **w, size_t *n)
+{
+	char ch = *c->p;
+	*w = NULL;
+	*n = 0;
+	if (ch == '(') {
+		(*paren)++;
+		c->p++;
+	} else if (ch == ')') {
+		(*paren)--;
+		c->p++;
+	} else if (ch == '\'' || ch == '"' || ch == '`') {
+		c->p = quoted_end(c);
+	} else if (lex_ident_len(c->mode, c->p, (size_t)(c->end - c->p), 0)) {
+		*w = word(c, n);
+	} else {
+		c->p++;
+	}
+}
+
 /* SET STATEMENT var=value [, ...] FOR <statement>: the inner statement counts. */
 static enum stmt_kind set_statement(struct cur *c)
 {
 	int paren = 0;
 	while (skip(c)) {
+		if (*c->p == ';')
+			break; /* no FOR: leave the ';' to scan_rest */
+		size_t n;
+		const char *w;
+		set_step(c, &paren, &w, &n);
+		if (w && paren == 0 && kw(w, n, "FOR")) {
+			w = word(c, &n);
+			return w ? classify_first(c, w, n) : STMT_OTHER;
+		}
+	}
+	return STMT_OTHER;
+}
+
+/* The scope words that make the assignments after them global. */
+static bool global_scope_word(const char *w, size_t n)
+{
+	return kw(w, n, "GLOBAL") || kw(w, n, "PERSIST") || kw(w, n, "PERSIST_ONLY");
+}
+
+/* Whether the text at c->p is @@global. (or @@persist., @@persist_only.):
+ * the server allows space around the dot, none after "@@". */
+static bool global_var_at(const struct cur *c)
+{
+	const char *p = c->p;
+	if (c->end - p < 3 || p[0] != '@' || p[1] != '@')
+		return false;
+	p += 2;
+	size_t n = lex_ident_len(c->mode, p, (size_t)(c->end - p), 0);
+	if (!global_scope_word(p, n))
+		return false;
+	struct cur d = *c;
+	d.p = p + n;
+	return skip(&d) && *d.p == '.';
+}
+
+/*
+ * SET ...: c is just after SET. Assigning a global value (SET GLOBAL x,
+ * SET PERSIST x, SET @@global.x, also after a comma: SET a=1, GLOBAL b=2)
+ * changes the server for every session, so it is judged like DDL
+ * (server-config-change). GLOBAL followed by "=" is a variable named
+ * global; @@global.x read inside a value is no assignment, so only the
+ * target positions (after SET and after each comma outside parentheses)
+ * count.
+ */
+static enum stmt_kind set_kind(struct cur *c)
+{
+	bool target = true;
+	int paren = 0;
+	while (skip(c)) {
 		char ch = *c->p;
 		if (ch == ';')
-			break; /* no FOR: leave the ';' to scan_rest */
-		if (ch == '(') {
-			paren++;
-			c->p++;
-		} else if (ch == ')') {
-			paren--;
-			c->p++;
-		} else if (ch == '\'' || ch == '"' || ch == '`') {
-			c->p = quoted_end(c);
-		} else if (lex_ident_len(c->mode, c->p, (size_t)(c->end - c->p), 0)) {
+			break;
+		if (target) {
+			target = false;
+			if (global_var_at(c))
+				return STMT_DDL;
+			struct cur d = *c;
 			size_t n;
-			const char *w = word(c, &n);
-			if (paren == 0 && kw(w, n, "FOR")) {
-				w = word(c, &n);
-				return w ? classify_first(c, w, n) : STMT_OTHER;
-			}
-		} else {
-			c->p++;
+			const char *w = word(&d, &n);
+			if (w && global_scope_word(w, n) && skip(&d) && *d.p != '=' &&
+			    *d.p != ':' && *d.p != '.' && *d.p != ',' && *d.p != ';')
+				return STMT_DDL;
 		}
+		if (ch == ',') {
+			target = paren <= 0;
+			c->p++;
+			continue;
+		}
+		size_t n;
+		const char *w;
+		set_step(c, &paren, &w, &n);
 	}
 	return STMT_OTHER;
 }
@@ -257,6 +330,8 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 			return STMT_DDL;
 		if (kw(w, n, "IF"))
 			return STMT_DDL;
+		if (kw(w, n, "INSTALL"))
+			return STMT_DDL; /* PLUGIN / SONAME: new code in the server */
 		break;
 	case 'L':
 		if (kw(w, n, "LOAD"))
@@ -292,6 +367,7 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 		if (kw(w, n, "SELECT"))
 			return STMT_DML;
 		if (kw(w, n, "SET")) {
+			struct cur targets = *c;
 			size_t m;
 			const char *v = word(c, &m);
 			if (v && kw(v, m, "PASSWORD"))
@@ -300,7 +376,7 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 				return STMT_DCL;
 			if (v && kw(v, m, "STATEMENT"))
 				return set_statement(c);
-			return STMT_OTHER;
+			return set_kind(&targets);
 		}
 		if (kw(w, n, "START"))
 			return next_is(c, "TRANSACTION") ? STMT_TCL : STMT_OTHER;
@@ -318,6 +394,8 @@ static enum stmt_kind classify_first(struct cur *c, const char *w, size_t n)
 			return STMT_DML;
 		if (kw(w, n, "UNLOCK"))
 			return STMT_TCL;
+		if (kw(w, n, "UNINSTALL"))
+			return STMT_DDL;
 		break;
 	case 'V':
 		if (kw(w, n, "VALUES"))

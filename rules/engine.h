@@ -99,6 +99,14 @@ enum rules_fact_kind {
 	FACT_ORPHANS,	    /* child rows (all FK parts non-NULL) without a parent row */
 	FACT_SCHEMA_TABLES, /* schema (query.table.name) holds base tables; number = how many */
 	FACT_COLUMN_TYPE,   /* column exists; answer.detail = its COLUMN_TYPE */
+	FACT_LOSSY_CHARSET, /* column (parts[0]) holds a value that does not survive conversion
+			       to query.charset (it would come back as '?') */
+	FACT_NEGATIVES,	    /* column (parts[0]) holds a value below 0 */
+	FACT_COLUMN_GENERATED, /* column (parts[0]) is a generated column now */
+	FACT_TABLE_COMMENT, /* table exists; answer.detail = its comment (read from
+			       information_schema, which LOCK TABLES does not block) */
+	FACT_COLUMN_CHARSET, /* column (parts[0]) exists; answer.detail = its character set
+				("" when not text), a space, the table's default collation */
 };
 
 /* A question. Strings are borrowed from the statement being evaluated
@@ -113,6 +121,7 @@ struct rules_fact_query {
 	struct stmt_name ref;		       /* ORPHANS: parent table */
 	const struct stmt_key_part *ref_parts; /* ORPHANS: parent columns, nparts of them */
 	uint64_t threshold;		       /* LARGE_TABLE */
+	const char *charset;		       /* LOSSY_CHARSET: target character set, lower case */
 };
 
 enum rules_fact_status {
@@ -167,6 +176,13 @@ struct rules_migration *rules_migration_new(void);
 void rules_migration_free(struct rules_migration *m);
 /* Forgets everything (a new migration starts). */
 void rules_migration_reset(struct rules_migration *m);
+/* Forgets everything but the old copies that online schema change swaps
+ * renamed away (RENAME TABLE t TO _t_old, _t_new TO t): what an
+ * application session carries from one command to the next, since the
+ * tool drops the old copy in a later command. */
+void rules_migration_keep_swaps(struct rules_migration *m);
+/* Adds the swaps' old copies src knows to dst (a copy rebuilt otherwise). */
+void rules_migration_copy_swaps(struct rules_migration *dst, const struct rules_migration *src);
 /* Records what st did (called by rules_evaluate for final, non-blocking
  * verdicts; exposed for callers that learn of statements otherwise).
  * schema is the session's current schema (may be NULL). */
@@ -211,6 +227,8 @@ struct rules_ctx {
 	struct rules_migration *mig;	 /* NULL = no memory: every table may hold data */
 	bool no_memory_update;		 /* evaluate only: the caller applies st to mig itself
 					    (rules_migration_apply) once the server said OK */
+	bool window_open;		 /* a configured or ad-hoc maintenance window is open
+					    now; false offline and when none is configured */
 };
 
 /* One rule that fired (in verdict.findings), or whose guard made the

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rules/classify.h"
 #include "rules/lex.h"
@@ -367,9 +368,9 @@ const char *ps_option_value(struct parser *p)
 /* ---- nested statements (bodies, PREPARE) ------------------------------ */
 
 /* Words that may start a schema-changing statement inside a body. */
-static const char *const body_ddl_words[] = {"CREATE",	 "ALTER",   "DROP",	"RENAME",
-					     "TRUNCATE", "PREPARE", "OPTIMIZE", "REPAIR",
-					     "ANALYZE",	 "EXECUTE", "IMPORT",	NULL};
+static const char *const body_ddl_words[] = {
+    "CREATE",  "ALTER",	  "DROP",   "RENAME", "TRUNCATE", "PREPARE",   "OPTIMIZE", "REPAIR",
+    "ANALYZE", "EXECUTE", "IMPORT", "SET",    "INSTALL",  "UNINSTALL", NULL};
 
 static void add_inner(struct parser *p, struct stmt *s, const struct stmt *in)
 {
@@ -890,6 +891,128 @@ static void parse_truncate(struct parser *p, struct stmt *s)
 	ps_expect_end(p);
 }
 
+/* ---- server configuration: SET GLOBAL, INSTALL / UNINSTALL ------------ */
+
+static bool scope_global(const char *w, size_t n)
+{
+	static const char *const words[] = {"global", "persist", "persist_only"};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strlen(words[i]) == n && strncasecmp(w, words[i], n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * One SET target that is a @@ variable (the lexer keeps "@@global.x" in
+ * one token, "@@global . x" and "@@global.`x`" in several). Returns the
+ * variable's name when it is a global one (consuming the tokens), else
+ * NULL (the caller skips the assignment).
+ */
+static const char *global_variable(struct parser *p)
+{
+	const struct lex_token *t = ps_cur(p);
+	if (t->n < 3 || t->p[0] != '@' || t->p[1] != '@')
+		return NULL;
+	const char *v = t->p + 2, *dot = memchr(v, '.', t->n - 2);
+	size_t scope = dot ? (size_t)(dot - v) : t->n - 2;
+	if (!scope_global(v, scope))
+		return NULL;
+	ps_adv(p);
+	if (dot && dot + 1 < t->p + t->n)
+		return ps_lower_dup(p, dot + 1, (size_t)(t->p + t->n - dot - 1));
+	if (!dot && !ps_accept_op(p, "."))
+		return NULL;
+	if (!ps_is_ident_tok(ps_cur(p)))
+		ps_unexpected(p);
+	const char *name = ps_ident(p);
+	return ps_lower_dup(p, name, strlen(name));
+}
+
+static void add_setting(struct parser *p, struct stmt *s, const char *name)
+{
+	for (size_t i = 0; i < s->nsettings; i++)
+		if (strcmp(s->settings[i], name) == 0)
+			return;
+	s->settings = ps_grow(p, s->settings, s->nsettings, sizeof(*s->settings));
+	s->settings[s->nsettings++] = name;
+}
+
+/*
+ * SET with at least one global assignment (the classifier's test): the
+ * names of the global variables assigned. GLOBAL / PERSIST / PERSIST_ONLY
+ * scope the targets after them until SESSION / LOCAL; a SET with no
+ * global target after all is no DDL.
+ */
+static void parse_set_global(struct parser *p, struct stmt *s)
+{
+	ps_expect_kw(p, "SET");
+	s->verb = DDL_SET_GLOBAL;
+	s->object_type = "variable";
+	bool global = false, target = true;
+	int depth = 0;
+	while (!ps_at_end(p)) {
+		if (target) {
+			target = false;
+			const struct lex_token *t = ps_cur(p), *n = ps_pk(p, 1);
+			bool assign = lex_is_op(n, "=") || lex_is_op(n, ":=") || lex_is_op(n, ".");
+			if (t->type == LEX_WORD && !assign && scope_global(t->p, t->n)) {
+				global = true;
+				ps_adv(p);
+			} else if (!assign && (ps_is_kw(p, "SESSION") || ps_is_kw(p, "LOCAL"))) {
+				global = false;
+				ps_adv(p);
+			}
+			const char *name = NULL;
+			if (ps_cur(p)->type == LEX_VARIABLE) {
+				name = global_variable(p);
+			} else if (global && ps_is_ident_tok(ps_cur(p))) {
+				name = ps_ident(p);
+				name = ps_lower_dup(p, name, strlen(name));
+			}
+			if (name)
+				add_setting(p, s, name);
+			continue;
+		}
+		if (ps_is_op(p, "("))
+			depth++;
+		else if (ps_is_op(p, ")"))
+			depth--;
+		else if (depth <= 0 && ps_is_op(p, ","))
+			target = true;
+		ps_adv(p);
+	}
+	ps_expect_end(p);
+	if (s->nsettings == 0) {
+		s->kind = STMT_OTHER;
+		s->verb = DDL_NONE;
+		s->object_type = NULL;
+	}
+}
+
+/* INSTALL / UNINSTALL PLUGIN name [SONAME 'lib'] | SONAME 'lib' (MySQL:
+ * COMPONENT 'urn', ...). */
+static void parse_plugin(struct parser *p, struct stmt *s)
+{
+	ps_adv(p);
+	s->verb = DDL_PLUGIN;
+	const struct lex_token *t = ps_pk(p, 1);
+	if (ps_accept_kw(p, "PLUGIN"))
+		s->object_type = "plugin";
+	else if (ps_accept_kw(p, "SONAME"))
+		s->object_type = "soname";
+	else if (ps_accept_kw(p, "COMPONENT"))
+		s->object_type = "component";
+	else
+		ps_unexpected(p);
+	if (t->type == LEX_STRING || ps_is_ident_tok(t)) {
+		s->plugin = t->type == LEX_STRING ? ps_unquote(p, t) : ps_ident(p);
+		if (t->type == LEX_STRING)
+			ps_adv(p);
+	}
+	ps_skip_rest(p);
+	ps_expect_end(p);
+}
+
 /* The statement keyword, upper case, for the model. */
 static const char *keyword_of(struct parser *p)
 {
@@ -942,6 +1065,10 @@ static void parse_tokens(struct parser *p, struct stmt *s)
 		parse_other(p, s, "table");
 	else if (ps_is_kw(p, "BINLOG"))
 		ps_fail(p, "BINLOG events cannot be inspected");
+	else if (ps_is_kw(p, "SET"))
+		parse_set_global(p, s);
+	else if (ps_is_kw(p, "INSTALL") || ps_is_kw(p, "UNINSTALL"))
+		parse_plugin(p, s);
 	else {
 		/* compound statement outside a program: BEGIN NOT ATOMIC, IF, label: ... */
 		s->verb = DDL_OTHER;

@@ -532,6 +532,16 @@ static void print_stmt(struct out *o, const struct stmt *s)
 		if (s->prepare_from_variable)
 			word(o, "from-variable");
 		break;
+	case DDL_SET_GLOBAL:
+		puts_(o, "(set-global");
+		for (size_t i = 0; i < s->nsettings; i++)
+			word(o, s->settings[i]);
+		break;
+	case DDL_PLUGIN:
+		verb_words(o, kw, s->object_type);
+		if (s->plugin)
+			word(o, s->plugin);
+		break;
 	case DDL_OTHER:
 	case DDL_NONE:
 		verb_words(o, kw, s->object_type);

@@ -131,6 +131,36 @@ static bool parts_ok(const struct stmt_key_part *parts, size_t n)
 	return true;
 }
 
+/* SELECT EXISTS(SELECT 1 FROM `t` WHERE `col` ...: the row test follows. */
+static void pb_exists_where(struct pbuf *b, const struct rules_fact_query *q, long timeout_ms)
+{
+	pb_select(b, timeout_ms);
+	pb_puts(b, "EXISTS(SELECT 1 FROM ");
+	pb_table(b, &q->table);
+	pb_puts(b, " WHERE ");
+	pb_ident(b, q->parts[0].column);
+}
+
+/* information_schema.COLUMNS' row for the query's column. */
+static void pb_where_column(struct pbuf *b, const struct rules_fact_query *q)
+{
+	pb_where_table(b, &q->table);
+	pb_puts(b, " AND COLUMN_NAME = ");
+	pb_name_literal(b, q->parts[0].column);
+}
+
+/* A character set name goes into the probe unquoted (CONVERT ... USING
+ * takes a name): letters, digits and '_' only. */
+static bool charset_ok(const char *cs)
+{
+	if (!cs || !*cs || strlen(cs) > 32)
+		return false;
+	for (const char *p = cs; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	return true;
+}
+
 bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *buf, size_t n)
 {
 	struct pbuf b = {buf, n, 0, false};
@@ -169,11 +199,7 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 	case FACT_COLUMN_DATA:
 		if (!parts_ok(q->parts, q->nparts))
 			return false;
-		pb_select(&b, timeout_ms);
-		pb_puts(&b, "EXISTS(SELECT 1 FROM ");
-		pb_table(&b, &q->table);
-		pb_puts(&b, " WHERE ");
-		pb_ident(&b, q->parts[0].column);
+		pb_exists_where(&b, q, timeout_ms);
 		pb_puts(&b, q->kind == FACT_NULLS ? " IS NULL)" : " IS NOT NULL)");
 		break;
 	case FACT_LARGE_TABLE:
@@ -223,9 +249,55 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 			return false;
 		pb_select(&b, timeout_ms);
 		pb_puts(&b, "LOWER(COLUMN_TYPE) FROM information_schema.COLUMNS");
+		pb_where_column(&b, q);
+		break;
+	case FACT_LOSSY_CHARSET:
+		/* round trip through the target, compared as Unicode code points
+		 * (utf8mb4_bin): a character the target lacks comes back as '?' */
+		if (!parts_ok(q->parts, q->nparts) || !charset_ok(q->charset))
+			return false;
+		pb_select(&b, timeout_ms);
+		pb_puts(&b, "EXISTS(SELECT 1 FROM ");
+		pb_table(&b, &q->table);
+		pb_puts(&b, " WHERE CONVERT(");
+		pb_ident(&b, q->parts[0].column);
+		pb_puts(&b, " USING utf8mb4) COLLATE utf8mb4_bin <> CONVERT(CONVERT(");
+		pb_ident(&b, q->parts[0].column);
+		pb_printf(&b, " USING %s)", q->charset);
+		pb_puts(&b, " USING utf8mb4) COLLATE utf8mb4_bin)");
+		break;
+	case FACT_NEGATIVES:
+		if (!parts_ok(q->parts, q->nparts))
+			return false;
+		pb_exists_where(&b, q, timeout_ms);
+		pb_puts(&b, " < 0)");
+		break;
+	case FACT_COLUMN_GENERATED:
+		/* not LIKE '%GENERATED': MySQL marks expression defaults DEFAULT_GENERATED */
+		if (!parts_ok(q->parts, q->nparts))
+			return false;
+		pb_select(&b, timeout_ms);
+		pb_puts(&b, "EXISTS(SELECT 1 FROM information_schema.COLUMNS");
+		pb_where_column(&b, q);
+		pb_puts(&b, " AND EXTRA IN ('VIRTUAL GENERATED', 'STORED GENERATED', 'VIRTUAL', "
+			    "'PERSISTENT'))");
+		break;
+	case FACT_COLUMN_CHARSET:
+		/* the collation's name, not a join on COLLATION_CHARACTER_SET_APPLICABILITY:
+		 * MariaDB 11 shares collation names between character sets */
+		if (!parts_ok(q->parts, q->nparts))
+			return false;
+		pb_select(&b, timeout_ms);
+		pb_puts(&b, "IFNULL(CHARACTER_SET_NAME, ''), (SELECT TABLE_COLLATION FROM "
+			    "information_schema.TABLES");
 		pb_where_table(&b, &q->table);
-		pb_puts(&b, " AND COLUMN_NAME = ");
-		pb_name_literal(&b, q->parts[0].column);
+		pb_puts(&b, ") FROM information_schema.COLUMNS");
+		pb_where_column(&b, q);
+		break;
+	case FACT_TABLE_COMMENT:
+		pb_select(&b, timeout_ms);
+		pb_puts(&b, "TABLE_COMMENT FROM information_schema.TABLES");
+		pb_where_table(&b, &q->table);
 		break;
 	default:
 		return false;
@@ -289,6 +361,9 @@ void probe_sql_answer(const struct rules_fact_query *q, const char *const *row,
 	case FACT_NULLS:
 	case FACT_COLUMN_DATA:
 	case FACT_SCHEMA_TABLES:
+	case FACT_LOSSY_CHARSET:
+	case FACT_NEGATIVES:
+	case FACT_COLUMN_GENERATED:
 		if (!row_u64(row, ncols, 0, &v))
 			break;
 		out->number = v;
@@ -324,7 +399,18 @@ void probe_sql_answer(const struct rules_fact_query *q, const char *const *row,
 		out->number = v;
 		out->value = v > q->threshold ? RULES_YES : RULES_NO;
 		return;
+	case FACT_COLUMN_CHARSET:
+		if (!row) {
+			out->value = RULES_NO;
+			return;
+		}
+		if (ncols < 2 || !row[0] || !row[1])
+			break;
+		out->value = RULES_YES;
+		snprintf(out->detail, sizeof(out->detail), "%s %s", row[0], row[1]);
+		return;
 	case FACT_COLUMN_TYPE:
+	case FACT_TABLE_COMMENT:
 		if (!row) {
 			out->value = RULES_NO;
 			return;

@@ -422,6 +422,315 @@ static void check_type_change(struct rules_eval *ev, const char *sch, const char
 		   fix);
 }
 
+/* ---- data-changing DDL: lossy-conversion, engine-change, column-made-generated ---- */
+
+/* Character sets that hold every Unicode character: text converted into
+ * them loses nothing, whatever it was before. */
+static bool charset_universal(const char *cs)
+{
+	static const char *const all[] = {"utf8mb4", "utf16", "utf16le", "utf32", "gb18030"};
+	for (size_t i = 0; cs && i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcasecmp(cs, all[i]) == 0)
+			return true;
+	return false;
+}
+
+/* A one-column fact about sch.tbl.col. */
+static enum rules_answer ask_column(struct rules_eval *ev, enum rules_fact_kind kind,
+				    const char *sch, const char *tbl, const char *col,
+				    const char *charset, struct rules_fact_answer *ans)
+{
+	struct stmt_key_part *kp = arena_alloc(ev->a, sizeof(*kp));
+	kp->column = col;
+	struct rules_fact_query q = query(kind, sch, tbl);
+	q.parts = kp;
+	q.nparts = 1;
+	q.charset = charset;
+	return ask(ev, &q, ans);
+}
+
+/* Text turned into bytes: CHARACTER SET binary on a column or a table.
+ * The bytes stay, their meaning goes. */
+static const char *binary_what(struct arena *a, const char *what)
+{
+	return rules_fmt(a,
+			 "%s becomes CHARACTER SET binary: text turns into bytes, so comparisons, "
+			 "sorting and unique keys become byte-wise and case-sensitive, and CHAR "
+			 "values are padded with 0x00 bytes instead of spaces",
+			 what);
+}
+
+static bool type_has_word(const char *type, const char *w)
+{
+	size_t n = strlen(w);
+	for (const char *p = type ? strstr(type, w) : NULL; p; p = strstr(p + 1, w))
+		if ((p == type || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return true;
+	return false;
+}
+
+/* The character set a collation belongs to: its name up to the first '_'
+ * (latin1_swedish_ci, utf8mb4_uca1400_ai_ci; "binary" has none). */
+static const char *collation_charset(struct arena *a, const char *coll)
+{
+	const char *u = coll ? strchr(coll, '_') : NULL;
+	return u ? arena_strndup(a, coll, (size_t)(u - coll)) : coll;
+}
+
+static bool text_base(const char *base)
+{
+	static const char *const texts[] = {"char",	  "varchar",  "tinytext", "text",
+					    "mediumtext", "longtext", "enum",	  "set"};
+	for (size_t i = 0; base && i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (strcasecmp(base, texts[i]) == 0)
+			return true;
+	return false;
+}
+
+/* What one conversion of col into cs risks, for the finding. */
+static void emit_lossy(struct rules_eval *ev, const char *sch, const char *tbl, const char *col,
+		       const char *cs, const char *why, enum rules_answer r,
+		       const struct rules_fact_answer *ans)
+{
+	const char *guard =
+	    r == RULES_NO    ? rules_fmt(ev->a, "probe: every value of `%s` fits %s", col, cs)
+	    : r == RULES_YES ? rules_fmt(ev->a, "probe: `%s` holds characters %s lacks", col, cs)
+			     : guard_unknown(ev, ans);
+	rules_emit(
+	    ev, "lossy-conversion", sch, tbl, r == RULES_NO, guard,
+	    rules_fmt(ev->a,
+		      "`%s`.`%s` %s, which cannot hold every character: in strict mode the "
+		      "statement fails after copying the table, outside it each character "
+		      "%s lacks silently becomes '?'",
+		      tbl, col, why, cs),
+	    rules_fmt(ev->a,
+		      "Find the values first (SELECT ... WHERE `%s` <> CONVERT(`%s` USING %s)) "
+		      "and fix them, or convert to utf8mb4, which holds every character",
+		      col, col, cs));
+}
+
+/*
+ * A text column redefined without CHARACTER SET or COLLATE takes the
+ * table's default character set, not the one it had: MODIFY c VARCHAR(30)
+ * on a utf8mb4 column of a latin1 table converts it to latin1. Only a live
+ * probe can tell (the statement does not say), so offline, or while the
+ * column's character set is unknown, nothing fires; once the sets are
+ * known to differ, the data decides as for an explicit conversion.
+ */
+static void check_implicit_charset(struct rules_eval *ev, const char *sch, const char *tbl,
+				   const char *col, const struct stmt_column *c)
+{
+	if (!ev->facts || !text_base(c->type_base) || type_has_word(c->type, "binary"))
+		return;
+	struct rules_fact_answer ans;
+	if (ask_column(ev, FACT_COLUMN_CHARSET, sch, tbl, col, NULL, &ans) != RULES_YES)
+		return;
+	char *sp = strchr(ans.detail, ' ');
+	if (!sp || sp == ans.detail)
+		return; /* not text now: a type change, column-type-change's */
+	*sp = '\0';
+	const char *now = ans.detail;
+	const char *dflt = collation_charset(ev->a, sp + 1);
+	if (!dflt || !*dflt || strcasecmp(now, dflt) == 0 || charset_universal(dflt))
+		return;
+	dflt = arena_strndup(ev->a, dflt, strlen(dflt));
+	struct rules_fact_answer lans;
+	enum rules_answer r = ask_column(ev, FACT_LOSSY_CHARSET, sch, tbl, col, dflt, &lans);
+	emit_lossy(ev, sch, tbl, col, dflt,
+		   rules_fmt(ev->a,
+			     "is redefined without CHARACTER SET, so it moves from %s to the "
+			     "table's default %s",
+			     now, dflt),
+		   r, &lans);
+}
+
+/*
+ * MODIFY / CHANGE with CHARACTER SET cs. To a set that holds every
+ * character nothing is lost; to binary the text becomes bytes (guard: the
+ * column holds no data); to any other set a probe converts every value
+ * there and back and looks for one that changed (it would come back as
+ * '?', or fail the statement in strict mode).
+ */
+static void check_column_charset(struct rules_eval *ev, const char *sch, const char *tbl,
+				 const char *col, const struct stmt_column *c)
+{
+	static const char id[] = "lossy-conversion";
+	/* COLLATE alone names the character set too */
+	const char *cs = c->charset ? c->charset : collation_charset(ev->a, c->collate), *old;
+	enum mig_col_state s = column_state(ev, NULL, sch, tbl, col, &old);
+	if (s == MIG_COL_CREATED || s == MIG_COL_ALL_NULL)
+		return; /* nothing stored in it yet */
+	if (!cs) {
+		check_implicit_charset(ev, sch, tbl, col, c);
+		return;
+	}
+	if (charset_universal(cs))
+		return;
+	struct rules_fact_answer ans;
+	if (strcasecmp(cs, "binary") == 0) {
+		enum rules_answer r = ask_column(ev, FACT_COLUMN_DATA, sch, tbl, col, NULL, &ans);
+		rules_emit(
+		    ev, id, sch, tbl, r == RULES_NO,
+		    r == RULES_NO    ? "probe: the column holds no data"
+		    : r == RULES_YES ? "probe: the column holds data"
+				     : guard_unknown(ev, &ans),
+		    binary_what(ev->a, rules_fmt(ev->a, "`%s`.`%s`", tbl, col)),
+		    "Add a VARBINARY / BLOB column next to it, copy and check the values, move "
+		    "readers and writers, then drop the old column");
+		return;
+	}
+	enum rules_answer r = ask_column(ev, FACT_LOSSY_CHARSET, sch, tbl, col, cs, &ans);
+	emit_lossy(ev, sch, tbl, col, cs, rules_fmt(ev->a, "is converted to CHARACTER SET %s", cs),
+		   r, &ans);
+}
+
+/* ALTER TABLE ... CONVERT TO CHARACTER SET cs: every text column at once.
+ * Which columns hold what is not known to one probe, so any row makes a
+ * conversion to a smaller set unsafe; column by column (MODIFY) a probe
+ * checks the data itself. */
+static void check_convert_table(struct rules_eval *ev, const char *sch, const char *tbl,
+				const struct stmt_op *op)
+{
+	static const char id[] = "lossy-conversion";
+	const char *cs = op->value;
+	if (!cs || charset_universal(cs))
+		return;
+	struct rules_fact_answer ans;
+	const char *guard;
+	enum rules_answer r = has_rows(ev, sch, tbl, &ans, &guard);
+	if (strcasecmp(cs, "binary") == 0) {
+		rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
+			   binary_what(ev->a, rules_fmt(ev->a, "Every text column of `%s`", tbl)),
+			   "Convert the columns that must hold bytes one by one, through new "
+			   "columns");
+		return;
+	}
+	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
+		   rules_fmt(ev->a,
+			     "CONVERT TO CHARACTER SET %s rewrites every text column of `%s`, a "
+			     "table that %s rows, into a set that cannot hold every character: in "
+			     "strict mode the statement fails after copying the table, outside it "
+			     "each character %s lacks silently becomes '?'",
+			     cs, tbl, r == RULES_YES ? "holds" : "may hold", cs),
+		   rules_fmt(ev->a,
+			     "Convert to utf8mb4, which holds every character, or convert the "
+			     "columns one by one (MODIFY ... CHARACTER SET %s) so a live probe can "
+			     "check each column's values",
+			     cs));
+}
+
+static bool numeric_base(const char *base)
+{
+	static const char *const nums[] = {"tinyint", "smallint", "mediumint", "int",	"integer",
+					   "bigint",  "decimal",  "numeric",   "float", "double",
+					   "real",    "dec",	  "fixed"};
+	for (size_t i = 0; base && i < sizeof(nums) / sizeof(nums[0]); i++)
+		if (strcasecmp(base, nums[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A numeric column made UNSIGNED, or ZEROFILL (which implies UNSIGNED):
+ * negative values are rejected in strict mode and silently become 0
+ * outside it. Safe when the column already was unsigned or a probe finds
+ * no value below 0.
+ */
+static void check_unsigned(struct rules_eval *ev, const char *sch, const char *tbl, const char *col,
+			   const struct stmt_column *c)
+{
+	static const char id[] = "lossy-conversion";
+	bool zerofill = type_has_word(c->type, "zerofill");
+	if (!c->type || !numeric_base(c->type_base) ||
+	    !(zerofill || type_has_word(c->type, "unsigned")))
+		return;
+	const char *old = NULL;
+	struct rules_fact_answer ans;
+	enum mig_col_state s = column_state(ev, NULL, sch, tbl, col, &old);
+	if (s == MIG_COL_CREATED || s == MIG_COL_ALL_NULL)
+		return;
+	if (!old && ask_column(ev, FACT_COLUMN_TYPE, sch, tbl, col, NULL, &ans) == RULES_YES)
+		old = arena_strndup(ev->a, ans.detail, strlen(ans.detail));
+	if (old && (type_has_word(old, "unsigned") || type_has_word(old, "zerofill")))
+		return;
+	enum rules_answer r = ask_column(ev, FACT_NEGATIVES, sch, tbl, col, NULL, &ans);
+	const char *guard = r == RULES_NO ? "probe: no negative value"
+			    : r == RULES_YES
+				? rules_fmt(ev->a, "probe: `%s` holds negative values", col)
+				: guard_unknown(ev, &ans);
+	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
+		   rules_fmt(ev->a,
+			     "`%s`.`%s` becomes %s%s: negative values are rejected in strict mode "
+			     "and silently become 0 outside it",
+			     tbl, col, c->type, zerofill ? " (ZEROFILL implies UNSIGNED)" : ""),
+		   "Fix or move the negative values first and let a live probe confirm none is "
+		   "left, or keep the column signed (format with LPAD in queries instead of "
+		   "ZEROFILL)");
+}
+
+/*
+ * MODIFY / CHANGE that turns a stored column into a generated one: the
+ * server throws the stored values away and computes the expression
+ * instead. Safe when the column already was generated or holds no data.
+ */
+static void check_made_generated(struct rules_eval *ev, const char *sch, const char *tbl,
+				 const char *col, const struct stmt_column *c)
+{
+	static const char id[] = "column-made-generated";
+	if (!c->generated)
+		return;
+	const char *old;
+	enum mig_col_state s = column_state(ev, NULL, sch, tbl, col, &old);
+	if (s == MIG_COL_CREATED || s == MIG_COL_ALL_NULL || s == MIG_COL_COMPUTED)
+		return; /* nothing stored yet, or added in this migration as generated */
+	struct rules_fact_answer gans, dans;
+	enum rules_answer g = ask_column(ev, FACT_COLUMN_GENERATED, sch, tbl, col, NULL, &gans);
+	enum rules_answer d = ask_column(ev, FACT_COLUMN_DATA, sch, tbl, col, NULL, &dans);
+	bool passed = g == RULES_YES || d == RULES_NO;
+	const char *guard = g == RULES_YES  ? "probe: already a generated column"
+			    : d == RULES_NO ? "probe: the column holds no data"
+			    : d == RULES_YES
+				? "probe: the column holds data"
+				: guard_unknown(ev, g == RULES_UNKNOWN ? &gans : &dans);
+	rules_emit(ev, id, sch, tbl, passed, guard,
+		   rules_fmt(ev->a,
+			     "`%s`.`%s` is redefined as a generated column: the values stored in "
+			     "it are thrown away and replaced by the expression's",
+			     tbl, col),
+		   "Add the generated column under a new name, compare it with the stored "
+		   "values, move readers, then drop the old column");
+}
+
+/* ALTER TABLE ... ENGINE=BLACKHOLE (stores nothing: every row is gone) or
+ * MEMORY (rows live in RAM only: gone at the next restart). Safe on a
+ * table that holds no rows. */
+static void check_engine_change(struct rules_eval *ev, const char *sch, const char *tbl,
+				const struct stmt_op *op)
+{
+	static const char id[] = "engine-change";
+	if (!op->name || strcasecmp(op->name, "engine") != 0 || !op->value)
+		return;
+	bool blackhole = strcasecmp(op->value, "blackhole") == 0;
+	bool memory = strcasecmp(op->value, "memory") == 0 || strcasecmp(op->value, "heap") == 0;
+	if (!blackhole && !memory)
+		return;
+	struct rules_fact_answer ans;
+	const char *guard;
+	enum rules_answer r = has_rows(ev, sch, tbl, &ans, &guard);
+	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
+		   blackhole ? rules_fmt(ev->a,
+					 "ENGINE=BLACKHOLE on `%s` throws away %s rows: the "
+					 "table keeps its definition and stores nothing",
+					 tbl, r == RULES_YES ? "its" : "any")
+			     : rules_fmt(ev->a,
+					 "ENGINE=MEMORY on `%s` keeps %s rows in RAM only: they "
+					 "are lost at the next restart, and the engine has no "
+					 "transactions",
+					 tbl, r == RULES_YES ? "its" : "any"),
+		   "Copy the data elsewhere first, or create a new table with that engine and "
+		   "move only what it may lose");
+}
+
 static void check_rename_column(struct rules_eval *ev, const char *sch, const char *tbl,
 				const char *from, const char *to)
 {
@@ -487,23 +796,70 @@ static void check_inline_references(struct rules_eval *ev, const char *sch, cons
 
 /* ---- table rules ------------------------------------------------------- */
 
+/*
+ * gh-ost's own bookkeeping tables, told by the comment gh-ost gives them:
+ * the cut-over sentry _t_del (created empty, dropped while gh-ost holds
+ * LOCK TABLES ... WRITE on it, so a row probe would wait for that lock and
+ * fail the cut-over) and the changelog _t_ghc (gh-ost's heartbeat and
+ * state). gh-ost creates and drops them on different pooled connections,
+ * so migration memory may not know them. The comment is asked alone, first:
+ * information_schema is not blocked by the lock. Returns YES for one of
+ * them, NO when the table is not (ask for rows next), UNKNOWN when the
+ * answer is pending (*pending) or unavailable.
+ */
+static enum rules_answer ghost_own_table(struct rules_eval *ev, const char *sch, const char *tbl,
+					 bool *pending)
+{
+	static const struct {
+		const char *suffix, *comment;
+	} own[] = {{"_del", "ghost-cut-over-sentry"}, {"_ghc", "gh-ost changelog"}};
+	*pending = false;
+	size_t n = tbl ? strlen(tbl) : 0;
+	if (!rules_is_shadow_table(tbl))
+		return RULES_NO;
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		if (strcasecmp(tbl + n - 4, own[i].suffix) != 0)
+			continue;
+		struct rules_fact_answer ans;
+		struct rules_fact_query q = query(FACT_TABLE_COMMENT, sch, tbl);
+		enum rules_answer r = ask(ev, &q, &ans);
+		*pending = ev->facts && ans.status == RULES_FACT_NOT_FETCHED;
+		if (r == RULES_YES)
+			return strcmp(ans.detail, own[i].comment) == 0 ? RULES_YES : RULES_NO;
+		return r;
+	}
+	return RULES_NO;
+}
+
 /* Destructive statements on a whole table: drop-table and truncate-table. */
 static void check_table_destroy(struct rules_eval *ev, const char *id, const char *verb,
 				const struct stmt_name *n)
 {
 	const char *sch = rules_schema_of(ev, n);
 	const char *tbl = n->name;
-	if (rules_is_shadow_table(tbl)) {
-		rules_emit(ev, id, sch, tbl, true, "online schema change shadow table", verb, "");
+	if (ev->mig && tbl && rules_migration_table_swapped_out(ev->mig, sch, tbl)) {
+		rules_emit(ev, id, sch, tbl, true,
+			   "old copy of an online schema change swap in this migration", verb, "");
 		return;
 	}
 	if (table_created(ev, sch, tbl)) {
 		rules_emit(ev, id, sch, tbl, true, "table created in this migration", verb, "");
 		return;
 	}
+	bool pending;
+	enum rules_answer own = ghost_own_table(ev, sch, tbl, &pending);
+	if (own == RULES_YES) {
+		rules_emit(ev, id, sch, tbl, true,
+			   "probe: gh-ost's own sentry or changelog table (its comment)", verb, "");
+		return;
+	}
 	struct rules_fact_answer ans;
 	const char *guard;
-	enum rules_answer r = has_rows(ev, sch, tbl, &ans, &guard);
+	enum rules_answer r = RULES_UNKNOWN;
+	if (pending)
+		guard = "probe pending"; /* rows next round, unless gh-ost's own */
+	else
+		r = has_rows(ev, sch, tbl, &ans, &guard);
 	rules_emit(ev, id, sch, tbl, r == RULES_NO, guard,
 		   rules_fmt(ev->a, "%s `%s` destroys %s rows for good", verb, tbl,
 			     r == RULES_YES ? "its" : "any"),
@@ -513,13 +869,15 @@ static void check_table_destroy(struct rules_eval *ev, const char *id, const cha
 			     id));
 }
 
+/* swap: the pair is half of an online schema change cut-over (see
+ * rules_rename_swap_role). */
 static void check_rename_table(struct rules_eval *ev, const struct stmt_name *from,
-			       const struct stmt_name *to)
+			       const struct stmt_name *to, bool swap)
 {
 	static const char id[] = "rename-table";
 	const char *sch = rules_schema_of(ev, from);
-	if (rules_is_shadow_table(from->name) || (to->name && rules_is_shadow_table(to->name))) {
-		rules_emit(ev, id, sch, from->name, true, "online schema change shadow table",
+	if (swap) {
+		rules_emit(ev, id, sch, from->name, true, "online schema change swap",
 			   "RENAME TABLE", "");
 		return;
 	}
@@ -739,6 +1097,9 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 				check_rename_column(ev, sch, tbl, col, op->column->name);
 			check_type_change(ev, sch, tbl, col, op->column);
 			check_set_not_null(ev, st, sch, tbl, col, op->column);
+			check_column_charset(ev, sch, tbl, col, op->column);
+			check_unsigned(ev, sch, tbl, col, op->column);
+			check_made_generated(ev, sch, tbl, col, op->column);
 			if (op->column->inline_unique || op->column->inline_primary) {
 				struct stmt_key_part *kp = arena_alloc(ev->a, sizeof(*kp));
 				kp->column = col;
@@ -788,12 +1149,20 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 			break;
 		case OP_RENAME_TABLE: {
 			struct stmt_name from = {sch, tbl};
-			check_rename_table(ev, &from, &op->ref);
+			check_rename_table(ev, &from, &op->ref, false);
 			break;
 		}
 		case OP_ALGORITHM:
 		case OP_LOCK:
 			check_blocking(ev, sch, tbl, op);
+			break;
+		case OP_TABLE_OPTION:
+			if (!isnew)
+				check_engine_change(ev, sch, tbl, op);
+			break;
+		case OP_CONVERT_CHARSET:
+			if (!isnew)
+				check_convert_table(ev, sch, tbl, op);
 			break;
 		case OP_PARTITION:
 		case OP_OTHER:
@@ -859,6 +1228,57 @@ fire:;
 			     c->max_lock_wait_s));
 }
 
+/* ---- server-config-change --------------------------------------------- */
+
+/*
+ * SET GLOBAL (PERSIST, @@global.x) and INSTALL / UNINSTALL PLUGIN or
+ * SONAME. Every global assignment fires, not a list of dangerous
+ * variables: the server has hundreds, plugins add more, and a list would
+ * fail open on the one it forgot (init_connect runs SQL on every new
+ * connection, sql_mode and the character set defaults change how later
+ * statements are read, default_storage_engine what new tables are, ...).
+ * The safe place is a maintenance window; a routine body runs later, so
+ * the window open now does not cover it.
+ */
+static void check_server_config(struct rules_eval *ev, const struct stmt *st)
+{
+	static const char id[] = "server-config-change";
+	const char *what;
+	if (st->verb == DDL_SET_GLOBAL) {
+		const char *names = "";
+		bool runs_sql = false;
+		for (size_t i = 0; i < st->nsettings; i++) {
+			names = rules_fmt(ev->a, "%s%s%s", names, i ? ", " : "", st->settings[i]);
+			runs_sql |= strncmp(st->settings[i], "init_", 5) == 0;
+		}
+		what = rules_fmt(ev->a,
+				 "SET GLOBAL %s changes the running server for every session, not "
+				 "this one: %s",
+				 names,
+				 runs_sql ? "the server runs that SQL itself (for each new "
+					    "connection or at start), where ddlgate never sees it"
+					  : "how later statements are read, stored or run changes "
+					    "under every application at once");
+	} else {
+		const char *kind = st->object_type ? st->object_type : "plugin";
+		what = rules_fmt(
+		    ev->a,
+		    "%s %s%s%s%s changes the code the server runs (engines, functions, "
+		    "authentication) for every session",
+		    st->keyword ? st->keyword : "INSTALL",
+		    strcmp(kind, "soname") == 0	     ? "SONAME"
+		    : strcmp(kind, "component") == 0 ? "COMPONENT"
+						     : "PLUGIN",
+		    st->plugin ? " '" : "", st->plugin ? st->plugin : "", st->plugin ? "'" : "");
+	}
+	bool window = ev->ctx->window_open && !ev->inner;
+	rules_emit(ev, id, ev->ctx->schema, NULL, window,
+		   window ? "inside a maintenance window" : NULL, what,
+		   "Change server configuration inside a maintenance window, reviewed like a "
+		   "schema change (or in the server's option file), or lift it with "
+		   "/* ddlgate:allow server-config-change reason=\"...\" */");
+}
+
 bool rules_is_shadow_table(const char *name)
 {
 	static const char *const suffix[] = {"_new", "_old", "_gho", "_ghc", "_del"};
@@ -912,7 +1332,13 @@ void rules_check_stmt(struct rules_eval *ev, const struct stmt *st)
 		break;
 	case DDL_RENAME_TABLE:
 		for (size_t i = 0; i + 1 < st->nobjects; i += 2)
-			check_rename_table(ev, &st->objects[i], &st->objects[i + 1]);
+			check_rename_table(ev, &st->objects[i], &st->objects[i + 1],
+					   rules_rename_swap_role(st, i / 2, ev->ctx->schema) !=
+					       RULES_SWAP_NONE);
+		break;
+	case DDL_SET_GLOBAL:
+	case DDL_PLUGIN:
+		check_server_config(ev, st);
 		break;
 	case DDL_DROP_DATABASE: {
 		if (st->nobjects < 1 || !st->objects[0].name)

@@ -42,6 +42,21 @@ enum mig_col_state rules_migration_column(const struct rules_migration *m, const
 /* True when schema.table was created in this migration (empty or not). */
 bool rules_migration_table_created(const struct rules_migration *m, const char *schema,
 				   const char *table);
+/* True when schema.table is the old copy an online schema change swap
+ * renamed away in this migration (see rules_rename_swap_role). */
+bool rules_migration_table_swapped_out(const struct rules_migration *m, const char *schema,
+				       const char *table);
+
+/* The part pair (objects[2 * pair] -> objects[2 * pair + 1]) of RENAME
+ * TABLE st plays in an online schema change swap; schema is the session's
+ * (names without one are in it). */
+enum rules_swap_role {
+	RULES_SWAP_NONE,
+	RULES_SWAP_OLD, /* t -> _t_old: the live table moves away */
+	RULES_SWAP_NEW, /* _t_new -> t: the shadow copy takes its place */
+};
+enum rules_swap_role rules_rename_swap_role(const struct stmt *st, size_t pair, const char *schema);
+
 /* The state a column definition gives a freshly added column. */
 enum mig_col_state rules_column_add_state(const struct stmt_column *c);
 

@@ -34,6 +34,8 @@ struct mig_table {
 	char *name;		 /* owned */
 	bool created;		 /* CREATE TABLE in this migration */
 	bool empty;		 /* known to hold no rows */
+	bool swapped_out;	 /* the old copy an online schema change swap renamed
+				    away (RENAME TABLE t TO _t_old, _t_new TO t) */
 	struct mig_column *cols; /* owned */
 	size_t ncols;
 };
@@ -113,6 +115,35 @@ static void table_remove(struct rules_migration *m, struct mig_table *t)
 	table_clear(t);
 	memmove(&m->tables[i], &m->tables[i + 1], (m->n - i - 1) * sizeof(*t));
 	m->n--;
+}
+
+void rules_migration_keep_swaps(struct rules_migration *m)
+{
+	for (size_t i = 0; i < m->n;) {
+		struct mig_table *t = &m->tables[i];
+		if (!t->swapped_out) {
+			table_remove(m, t);
+			continue;
+		}
+		/* only the mark survives: rows and columns may have changed since */
+		for (size_t j = 0; j < t->ncols; j++) {
+			free(t->cols[j].name);
+			free(t->cols[j].type);
+		}
+		free(t->cols);
+		t->cols = NULL;
+		t->ncols = 0;
+		t->created = t->empty = false;
+		i++;
+	}
+}
+
+void rules_migration_copy_swaps(struct rules_migration *dst, const struct rules_migration *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		if (src->tables[i].swapped_out)
+			table_get(dst, src->tables[i].schema, src->tables[i].name)->swapped_out =
+			    true;
 }
 
 static struct mig_column *col_find(const struct mig_table *t, const char *name)
@@ -196,6 +227,13 @@ bool rules_migration_table_created(const struct rules_migration *m, const char *
 	return t && t->created;
 }
 
+bool rules_migration_table_swapped_out(const struct rules_migration *m, const char *schema,
+				       const char *table)
+{
+	struct mig_table *t = table_find(m, schema, table);
+	return t && t->swapped_out;
+}
+
 bool rules_migration_table_new(const struct rules_migration *m, const char *schema,
 			       const char *table)
 {
@@ -243,6 +281,45 @@ static void rename_table(struct rules_migration *m, const struct stmt_name *from
 	free(t->name);
 	t->schema = xstrdup(schema_or(to->schema, schema));
 	t->name = xstrdup(to->name);
+	t->swapped_out = false; /* renamed again: no longer the swap's old copy */
+}
+
+static bool same_table(const struct stmt_name *a, const struct stmt_name *b, const char *schema)
+{
+	return a->name && b->name && strcmp(a->name, b->name) == 0 &&
+	       strcmp(schema_or(a->schema, schema), schema_or(b->schema, schema)) == 0;
+}
+
+/*
+ * The online schema change tools' cut-over: one RENAME TABLE that moves
+ * t away to a shadow name (_t_old, _t_del) and a shadow copy (_t_new,
+ * _t_gho) into t's place, in that order, all in one schema. Nothing else
+ * named like a shadow table is exempt: RENAME TABLE t TO _t_old alone is a
+ * rename, and its old copy holds the rows.
+ */
+enum rules_swap_role rules_rename_swap_role(const struct stmt *st, size_t pair, const char *schema)
+{
+	size_t n = st->nobjects / 2;
+	for (size_t i = 0; i < n; i++) {
+		const struct stmt_name *live = &st->objects[2 * i], *old = &st->objects[2 * i + 1];
+		if (!rules_is_shadow_table(old->name) || rules_is_shadow_table(live->name) ||
+		    strcmp(schema_or(live->schema, schema), schema_or(old->schema, schema)) != 0)
+			continue;
+		for (size_t j = i + 1; j < n; j++) {
+			const struct stmt_name *copy = &st->objects[2 * j],
+					       *to = &st->objects[2 * j + 1];
+			if (!rules_is_shadow_table(copy->name) || !same_table(to, live, schema) ||
+			    same_table(copy, old, schema) ||
+			    strcmp(schema_or(copy->schema, schema),
+				   schema_or(old->schema, schema)) != 0)
+				continue;
+			if (pair == i)
+				return RULES_SWAP_OLD;
+			if (pair == j)
+				return RULES_SWAP_NEW;
+		}
+	}
+	return RULES_SWAP_NONE;
 }
 
 static void apply_alter(struct rules_migration *m, const struct stmt *st, const char *schema)
@@ -354,6 +431,12 @@ void rules_migration_apply(struct rules_migration *m, const struct stmt *st, con
 	case DDL_RENAME_TABLE:
 		for (size_t i = 0; i + 1 < st->nobjects; i += 2)
 			rename_table(m, &st->objects[i], &st->objects[i + 1], schema);
+		/* after the renames: the old copy's name is the swap's target */
+		for (size_t i = 0; i + 1 < st->nobjects; i += 2)
+			if (rules_rename_swap_role(st, i / 2, schema) == RULES_SWAP_OLD)
+				table_get(m, schema_or(st->objects[i + 1].schema, schema),
+					  st->objects[i + 1].name)
+				    ->swapped_out = true;
 		break;
 	case DDL_DROP_DATABASE:
 		for (size_t i = 0; st->nobjects >= 1 && i < m->n;) {
@@ -376,7 +459,7 @@ struct fact_entry {
 	struct rules_fact_query q;	 /* strings below */
 	struct stmt_key_part *parts;	 /* owned */
 	struct stmt_key_part *ref_parts; /* owned */
-	char *strings[4];		 /* owned: schema, name, ref schema, ref name */
+	char *strings[5];		 /* owned: schema, name, ref schema, ref name, charset */
 	bool answered;
 	struct rules_fact_answer ans;
 };
@@ -408,7 +491,7 @@ void rules_fact_cache_free(struct rules_fact_cache *c)
 	for (size_t i = 0; i < c->n; i++) {
 		parts_free(c->e[i].parts, c->e[i].q.nparts);
 		parts_free(c->e[i].ref_parts, c->e[i].q.nparts);
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 5; k++)
 			free(c->e[i].strings[k]);
 	}
 	free(c->e);
@@ -437,7 +520,7 @@ static bool query_eq(const struct rules_fact_query *a, const struct rules_fact_q
 	return a->kind == b->kind && a->nparts == b->nparts && a->threshold == b->threshold &&
 	       str_eq(a->table.schema, b->table.schema) && str_eq(a->table.name, b->table.name) &&
 	       str_eq(a->ref.schema, b->ref.schema) && str_eq(a->ref.name, b->ref.name) &&
-	       parts_eq(a->parts, b->parts, a->nparts) &&
+	       str_eq(a->charset, b->charset) && parts_eq(a->parts, b->parts, a->nparts) &&
 	       parts_eq(a->ref_parts, b->ref_parts, a->nparts);
 }
 
@@ -479,6 +562,8 @@ static void cache_ask(void *ctx, const struct rules_fact_query *q, struct rules_
 	e->strings[1] = maybe_dup(q->table.name);
 	e->strings[2] = maybe_dup(q->ref.schema);
 	e->strings[3] = maybe_dup(q->ref.name);
+	e->strings[4] = maybe_dup(q->charset);
+	e->q.charset = e->strings[4];
 	e->q.table.schema = e->strings[0];
 	e->q.table.name = e->strings[1];
 	e->q.ref.schema = e->strings[2];

@@ -67,8 +67,11 @@ static void ctype_parse(const char *s, struct ctype *t)
 			t->is_unsigned = true;
 			continue;
 		}
-		if ((wl == 6 && strncasecmp(w, "signed", 6) == 0) ||
-		    (wl == 8 && strncasecmp(w, "zerofill", 8) == 0))
+		if (wl == 8 && strncasecmp(w, "zerofill", 8) == 0) {
+			t->is_unsigned = true; /* the server stores ZEROFILL columns unsigned */
+			continue;
+		}
+		if (wl == 6 && strncasecmp(w, "signed", 6) == 0)
 			continue;
 		for (size_t i = 0; i < wl && n + 2 < sizeof(t->rest); i++)
 			t->rest[n++] = (char)tolower((unsigned char)w[i]);

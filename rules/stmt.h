@@ -48,6 +48,8 @@ enum ddl_verb {
 	DDL_ALTER_EVENT,
 	DDL_DROP_EVENT,
 	DDL_PREPARE,        /* SQL-level PREPARE name FROM '...' or FROM @var */
+	DDL_SET_GLOBAL,     /* SET GLOBAL / PERSIST / @@global.x: server configuration (settings) */
+	DDL_PLUGIN,         /* INSTALL / UNINSTALL PLUGIN or SONAME (keyword says which; plugin) */
 	DDL_OTHER,          /* recognised DDL with nothing rules care about (CREATE SEQUENCE, ...) */
 };
 
@@ -184,6 +186,10 @@ struct stmt {
 	const char *prepare_text;     /* PREPARE name FROM 'literal', EXECUTE IMMEDIATE 'literal':
 	                               * the literal's text, unquoted (what runs); NULL for @var */
 	bool body_has_ddl;            /* a stored program / compound / PREPARE holds DDL (see inner) */
+	const char **settings;        /* DDL_SET_GLOBAL: the global variables assigned, lower case */
+	size_t nsettings;
+	const char *plugin;           /* DDL_PLUGIN: plugin name or library (object_type "plugin"
+	                               * or "soname") */
 };
 
 #endif
