@@ -666,24 +666,32 @@ static void parse_view(struct parser *p, struct stmt *s)
 }
 
 /* CREATE [OR REPLACE] [ALGORITHM=..] [DEFINER=..] [SQL SECURITY ..] ... */
+/* The clauses before VIEW / PROCEDURE / FUNCTION ... of CREATE and ALTER:
+ * DEFINER, ALGORITHM, SQL SECURITY and (CREATE only) AGGREGATE. True when
+ * any was there. */
+static bool program_prefix(struct parser *p, bool aggregate)
+{
+	bool any = false;
+	for (;;) {
+		if (ps_is_kw(p, "DEFINER"))
+			ps_skip_definer(p);
+		else if (ps_accept_kw(p, "ALGORITHM"))
+			ps_option_value(p);
+		else if (ps_accept_kws(p, "SQL SECURITY"))
+			ps_ident(p);
+		else if (!(aggregate && ps_accept_kw(p, "AGGREGATE")))
+			return any;
+		any = true;
+	}
+}
+
 static void parse_create(struct parser *p, struct stmt *s)
 {
 	ps_expect_kw(p, "CREATE");
 	if (ps_accept_kws(p, "OR REPLACE"))
 		s->or_replace = true;
 	bool online = ps_accept_kw(p, "ONLINE") || ps_accept_kw(p, "OFFLINE");
-	for (;;) {
-		if (ps_is_kw(p, "DEFINER")) {
-			ps_skip_definer(p);
-		} else if (ps_accept_kw(p, "ALGORITHM")) {
-			ps_option_value(p);
-		} else if (ps_accept_kws(p, "SQL SECURITY")) {
-			ps_ident(p);
-		} else if (ps_accept_kw(p, "AGGREGATE")) {
-		} else {
-			break;
-		}
-	}
+	(void)program_prefix(p, true);
 	if (ps_accept_kw(p, "TEMPORARY")) {
 		s->temporary = true;
 		ps_expect_kw(p, "TABLE");
@@ -752,19 +760,7 @@ static void parse_alter(struct parser *p, struct stmt *s)
 		parse_database(p, s, DDL_ALTER_DATABASE);
 		return;
 	}
-	bool view_prefix = false;
-	for (;;) {
-		if (ps_is_kw(p, "DEFINER")) {
-			ps_skip_definer(p);
-		} else if (ps_accept_kw(p, "ALGORITHM")) {
-			ps_option_value(p);
-		} else if (ps_accept_kws(p, "SQL SECURITY")) {
-			ps_ident(p);
-		} else {
-			break;
-		}
-		view_prefix = true;
-	}
+	bool view_prefix = program_prefix(p, false);
 	if (ps_accept_kw(p, "VIEW")) {
 		parse_view(p, s);
 		s->or_replace = true; /* ALTER VIEW redefines, like CREATE OR REPLACE */

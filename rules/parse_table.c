@@ -270,6 +270,20 @@ static const char *const time_functions[] = {
     "CURDATE",		 "CURRENT_TIME", "CURTIME",   "UTC_TIMESTAMP",	"UTC_DATE",
     "UTC_TIME",		 "SYSDATE",	 NULL};
 
+/* CURRENT_TIMESTAMP[(n)] and its synonyms (DEFAULT, ON UPDATE). */
+static void time_function(struct parser *p)
+{
+	bool time = false;
+	for (const char *const *f = time_functions; *f; f++)
+		if (ps_is_kw(p, *f))
+			time = true;
+	if (!time)
+		ps_unexpected(p);
+	ps_adv(p);
+	if (ps_is_op(p, "("))
+		ps_skip_parens(p);
+}
+
 /*
  * DEFAULT value: a literal (signed numbers, strings, TRUE/FALSE, NULL),
  * a time function with optional precision, DATE/TIME/TIMESTAMP '..', a
@@ -309,15 +323,7 @@ static void default_value(struct parser *p, struct stmt_column *c)
 		ps_adv(p);
 		ps_skip_parens(p);
 	} else {
-		bool time = false;
-		for (const char *const *f = time_functions; *f; f++)
-			if (ps_is_kw(p, *f))
-				time = true;
-		if (!time)
-			ps_unexpected(p);
-		ps_adv(p);
-		if (ps_is_op(p, "("))
-			ps_skip_parens(p);
+		time_function(p);
 	}
 	c->default_value = ps_span_text(p, b, p->i);
 }
@@ -370,15 +376,7 @@ static void column_attrs(struct parser *p, struct stmt_column *c, bool alter)
 		} else if (ps_accept_kws(p, "CHARACTER SET") || ps_accept_kw(p, "CHARSET")) {
 			charset_name(p, &c->charset);
 		} else if (ps_accept_kws(p, "ON UPDATE")) {
-			bool time = false;
-			for (const char *const *f = time_functions; *f; f++)
-				if (ps_is_kw(p, *f))
-					time = true;
-			if (!time)
-				ps_unexpected(p);
-			ps_adv(p);
-			if (ps_is_op(p, "("))
-				ps_skip_parens(p);
+			time_function(p);
 			c->on_update = true;
 		} else if (ps_accept_kws(p, "GENERATED ALWAYS AS") || ps_accept_kw(p, "AS")) {
 			ps_skip_parens(p);
