@@ -22,7 +22,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 # the closed window, the [guard] account and the admin client are the window tests'
-from test_enforce_window import PROBER, PROBER_PASSWORD, admin_post, db, other_day_schedule  # noqa: E402
+from test_enforce_window import admin_post, db, other_day_schedule  # noqa: E402
+
+PROBER, PROBER_PASSWORD = h.PROBER.user, h.PROBER.password
 
 SCHEMA = "cfg"
 
