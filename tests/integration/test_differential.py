@@ -8,7 +8,8 @@ control characters, bytes that are whitespace in one character set and a
 letter in another, double-byte characters whose second byte is a
 backslash, sql_mode set in several ways (NO_BACKSLASH_ESCAPES,
 ANSI_QUOTES), multi-statement text. Each statement is sent through a
-ddlgate whose maintenance window is closed, so every DDL must be refused.
+ddlgate whose maintenance window is closed, so every DDL must be refused
+(and the refusal recorded in its audit log).
 
 The oracle is the server itself: performance_schema's statement history
 of the backend connection says which statements it executed (by event
@@ -177,7 +178,7 @@ def generate(rng, server, n):
 	"""One generated case (a dict) from the classes of tricks."""
 	ddl = rng.choice(ddl_payloads(n)).encode()
 	decoy = rng.choice(DECOYS).encode()
-	kind = rng.randrange(9)
+	kind = rng.randrange(13)
 	if kind == 0:  # a versioned comment holding a decoy in front of the DDL
 		v = str(rng.choice(versions(server))).encode()
 		marker = rng.choice([b"/*!", b"/*M!"])
@@ -207,8 +208,18 @@ def generate(rng, server, n):
 	if kind == 7:  # SET STATEMENT sql_mode=... FOR a decoy, then the DDL
 		return case(b"SET STATEMENT sql_mode='NO_BACKSLASH_ESCAPES' FOR SELECT 'a\\'; " + ddl +
 			    b" -- '")
-	# backslashes in a backtick identifier are no escapes
-	return case(b"SELECT 1 AS `a\\`; " + ddl + b" -- `")
+	if kind == 8:  # backslashes in a backtick identifier are no escapes
+		return case(b"SELECT 1 AS `a\\`; " + ddl + b" -- `")
+	if kind == 9:  # comments do not nest: the first */ ends it
+		return case(b"/* x /* y */ " + ddl + b" -- */")
+	if kind == 10:  # an unterminated comment after the DDL
+		return case(decoy + b"; " + ddl + b" /* never closed")
+	if kind == 11:  # quotes of the other kind inside a quoted run
+		setup = rng.choice([[], ["SET sql_mode = 'ANSI_QUOTES'"]])
+		return case(b"SELECT 1 AS \"a'b\"; " + ddl + b" -- '", setup=setup)
+	# whitespace other than the space between the DDL's words
+	ws = rng.choice([b"\t", b"\n", b"\r", b"\x0b", b"\x0c", b"\r\n"])
+	return case(ddl.replace(b" ", ws))
 
 
 # ---- running one case ------------------------------------------------------------
@@ -267,7 +278,7 @@ def load_corpus():
 def test_server_and_ddlgate_agree_on_ddl():
 	h.require_proxy("the differential test compares ddlgate with the server")
 	fresh_schema()
-	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}})
+	gw = h.Ddlgate(db(), {"window": {"schedule": other_day_schedule()}}, audit=True)
 	server = server_version_id()
 	seconds = float(os.environ.get("DDLGATE_DIFF_SECONDS", "45"))
 	seed = int(os.environ.get("DDLGATE_DIFF_SEED", str(int(time.time()))))
@@ -307,6 +318,12 @@ def test_server_and_ddlgate_agree_on_ddl():
 		print(f"differential: {len(new)} new inputs appended to {CORPUS}")
 	assert not found, f"{len(found)} statements ran as DDL on the server through a closed window"
 	assert counts["refused"] > 0, "no case was refused: the window was not closed?"
+	# every refusal is in the audit log, and the log's chain is intact
+	assert gw.stop() == 0
+	blocked = h.audit_records(gw, decision="block")
+	assert len(blocked) >= counts["refused"], (len(blocked), counts["refused"])
+	code, out = h.verify_audit(gw.audit)
+	assert code == 0, out
 
 
 if __name__ == "__main__":
