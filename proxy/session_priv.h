@@ -65,6 +65,7 @@ struct sess {
 
 	/* Command phase, client side. */
 	uint8_t cmd;		      /* command in flight */
+	bool cmd_cursor;	      /* it is a COM_STMT_EXECUTE that asked for a cursor */
 	uint8_t c_seq;		      /* last client sequence id */
 	uint64_t c_left;	      /* bytes of the current client packet still to forward */
 	struct pkt_scan_state c_scan; /* the logical packet being streamed */
