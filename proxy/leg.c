@@ -51,6 +51,41 @@ size_t leg_pending_out(const struct leg *l)
 	return evbuffer_get_length(l->out) + (l->zout ? evbuffer_get_length(l->zout) : 0);
 }
 
+enum leg_io leg_inflate(struct leg *l)
+{
+	if (!l->zin)
+		return LEG_OK;
+	struct zc_got got;
+	enum zc_status st = zc_inflate(l->zin, l->in, l->zframe_max, l->zroom, &got);
+	if (got.frames)
+		l->zseq = (uint8_t)(got.seq + 1);
+	if (st == ZC_TOO_LARGE) {
+		l->zbig = got.big;
+		return LEG_TOO_LARGE;
+	}
+	return st == ZC_OK ? LEG_OK : LEG_ZBAD;
+}
+
+bool leg_zframe_waiting(const struct leg *l)
+{
+	return l->zin && zc_frame_complete(l->zin);
+}
+
+bool leg_buffered(const struct leg *l)
+{
+	if (l->fd < 0)
+		return false;
+	if (l->ssl && SSL_pending(l->ssl) > 0)
+		return true;
+	return leg_zframe_waiting(l) && (!l->zroom || evbuffer_get_length(l->in) < l->zroom);
+}
+
+void leg_kick(struct leg *l)
+{
+	if (leg_buffered(l))
+		event_active(&l->rev, EV_READ, 0);
+}
+
 void leg_cleanup(struct leg *l)
 {
 	if (l->rbuf) { /* closed mid-event: the scratch goes back unsettled */
@@ -152,7 +187,10 @@ enum leg_io leg_read(struct leg *l, size_t limit, size_t *got)
 				break;
 			if (limit - total < want)
 				want = limit - total;
-		} else if (!l->ssl && total >= LEG_READ_MAX) {
+		} else if (total >= LEG_READ_MAX) {
+			/* Bounded like a plain socket: TLS would otherwise drain
+			 * whatever the peer keeps sending, back-pressure or not;
+			 * what OpenSSL holds is picked up by leg_kick(). */
 			break;
 		}
 		struct evbuffer_iovec v[2];
@@ -188,13 +226,7 @@ enum leg_io leg_read(struct leg *l, size_t limit, size_t *got)
 			break; /* the socket is drained: skip the EAGAIN read */
 	}
 	*got = total;
-	if (l->zin && total > 0) {
-		uint8_t seq = l->zseq;
-		if (!zc_inflate(l->zin, l->in, &seq))
-			return LEG_ERR;
-		l->zseq = (uint8_t)(seq + 1);
-	}
-	return LEG_OK;
+	return leg_inflate(l);
 }
 
 /*

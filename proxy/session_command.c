@@ -341,6 +341,7 @@ bool sess_client_process(struct sess *s)
 		pkt_scan_begin(&st);
 		for (;;) {
 			uint8_t h[PKT_HDR];
+			s->fetch_need = pos + PKT_HDR;
 			if (have < pos + PKT_HDR)
 				return true;
 			leg_in_copyout(in, pos, h, PKT_HDR);
@@ -355,6 +356,7 @@ bool sess_client_process(struct sess *s)
 				s->fetching = false;
 				return too_large(s);
 			}
+			s->fetch_need = pos + PKT_HDR + len;
 			if (have < pos + PKT_HDR + len)
 				return true;
 			pos += PKT_HDR + len;

@@ -71,6 +71,7 @@ struct sess {
 	struct pkt_scan_state c_scan; /* the logical packet being streamed */
 	bool c_cont;		      /* a continuation packet follows the current one */
 	bool fetching;		      /* FETCH: waiting for the whole command in c.in */
+	size_t fetch_need;	      /* FETCH: bytes of c.in known to be needed so far */
 	size_t fetch_wire;	      /* HOOK_WAIT: wire bytes of the whole command */
 	uint64_t cmd_start_us;
 	bool in_hook;	     /* inside hook_command() */
@@ -115,6 +116,7 @@ void sess_close_after_flush(struct sess *s, enum sess_end why);
 void sess_send_err(struct sess *s, uint8_t seq, uint16_t code, const char *sqlstate,
 		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 bool sess_flush(struct sess *s) __attribute__((warn_unused_result));
+bool sess_inflate(struct sess *s) __attribute__((warn_unused_result));
 void sess_pump(struct sess *s);
 void sess_start_timer_ms(struct sess *s, int ms);
 void sess_backend_unreachable(struct sess *s, const char *why);
