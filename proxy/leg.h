@@ -65,6 +65,17 @@ bool leg_init(struct leg *l, struct event_base *base, int fd, event_callback_fn 
  * Idempotent. */
 void leg_cleanup(struct leg *l);
 
+/*
+ * Ends the leg's connection gently, then leg_cleanup()'s it: TLS
+ * close_notify, then shutdown(SHUT_WR) so the peer reads all it was sent
+ * and an orderly end; the socket itself stays open, its input read and
+ * dropped, until the peer closes too or linger_ms pass. Closing a socket
+ * with unread input would send a TCP reset instead, which can cost the
+ * peer the last packets (an ERR) still in its receive buffer. Falls back
+ * to a plain close when memory is short.
+ */
+void leg_close_gently(struct leg *l, int linger_ms);
+
 /* Arms or disarms the read / write event; no-op on a closed leg. */
 void leg_want_read(struct leg *l, bool on);
 void leg_want_write(struct leg *l, bool on);
@@ -123,7 +134,7 @@ enum leg_io leg_flush(struct leg *l, size_t *put) __attribute__((warn_unused_res
 enum leg_io leg_read_scratch(struct leg *l, size_t *got) __attribute__((warn_unused_result));
 
 /* On a worker thread as it ends, after its sessions: frees the thread's
- * scratch buffer. */
+ * scratch buffer and closes the sockets still lingering. */
 void leg_scratch_free(void);
 
 /*

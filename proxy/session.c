@@ -319,7 +319,10 @@ void sess_close(struct sess *s, enum sess_end why)
 	metrics_conn_closed(first);
 	if (sess_end_backend[first])
 		metrics_backend_error();
-	leg_cleanup(&s->c);
+	/* The client reads all it was sent (an ERR's last word) and an
+	 * orderly end, even while it is still writing; not while the worker
+	 * stops, which must leave no socket behind. */
+	leg_close_gently(&s->c, s->w->draining ? 0 : SESS_LINGER_MS);
 	leg_cleanup(&s->b);
 	worker_registry_del(s);
 	struct worker *w = s->w;

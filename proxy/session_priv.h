@@ -22,6 +22,7 @@
 #define SESS_AUTH_MAX 65536u	   /* auth exchange packets */
 #define SESS_ROW1_MAX 64u	   /* first values kept for the hook (GET_LOCK returns 0/1/NULL) */
 #define SESS_CLOSE_FLUSH_MS 2000
+#define SESS_LINGER_MS 2000 /* a closed client socket waits this long for the client's end */
 /* ER_UNKNOWN_ERROR: the code for failures on ddlgate's side of a
  * connection. Client libraries reject server-sent codes in the client range
  * (2000-2061: CR_CONN_HOST_ERROR and friends) as malformed, so those are out. */
