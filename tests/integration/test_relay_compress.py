@@ -108,13 +108,9 @@ class RawClient:
 		self.zseq = (self.zseq + 1) & 0xFF
 		return f
 
-	def query(self, sql):
-		"""Sends sql compressed; returns the plain answer packets."""
-		self.zseq = 0
-		payload = b"\x03" + sql.encode()
-		self.sock.sendall(self.frame(struct.pack("<I", len(payload))[:3] + b"\0" + payload))
+	def packets(self):
+		"""Yields the plain packets of the compressed frames ddlgate sends."""
 		plain = b""
-		out = []
 		while True:
 			hdr = self.recv_exact(7)
 			clen = hdr[0] | hdr[1] << 8 | hdr[2] << 16
@@ -126,10 +122,19 @@ class RawClient:
 				if len(plain) < 4 + n:
 					break
 				pkt, plain = plain[4:4 + n], plain[4 + n:]
-				out.append(pkt)
-				eofs = sum(1 for p in out if p[0] == 0xFE and len(p) < 9)
-				if pkt[0] == 0xFF or (len(out) == 1 and pkt[0] == 0x00) or eofs == 2:
-					return out
+				yield pkt
+
+	def query(self, sql):
+		"""Sends sql compressed; returns the plain answer packets."""
+		self.zseq = 0
+		payload = b"\x03" + sql.encode()
+		self.sock.sendall(self.frame(struct.pack("<I", len(payload))[:3] + b"\0" + payload))
+		out = []
+		for pkt in self.packets():
+			out.append(pkt)
+			eofs = sum(1 for p in out if p[0] == 0xFE and len(p) < 9)
+			if pkt[0] == 0xFF or (len(out) == 1 and pkt[0] == 0x00) or eofs == 2:
+				return out
 
 	def closed(self, timeout=10):
 		"""True once ddlgate closed the connection (whatever it said first)."""
@@ -213,29 +218,19 @@ def test_pipelined_frames_inflate_with_back_pressure():
 		frames.append(c.frame(struct.pack("<I", len(payload))[:3] + b"\0" + payload))
 	c.sock.sendall(b"".join(frames))
 	# read the n answers: each ends with the EOF after its one row
-	seen = 0
-	plain = b""
-	eofs = 0
+	seen = eofs = 0
 	c.sock.settimeout(30)
-	while seen < n:
-		hdr = c.recv_exact(7)
-		clen = hdr[0] | hdr[1] << 8 | hdr[2] << 16
-		ulen = hdr[4] | hdr[5] << 8 | hdr[6] << 16
-		body = c.recv_exact(clen)
-		plain += zlib.decompress(body) if ulen else body
-		while len(plain) >= 4:
-			ln = plain[0] | plain[1] << 8 | plain[2] << 16
-			if len(plain) < 4 + ln:
-				break
-			pkt, plain = plain[4:4 + ln], plain[4 + ln:]
-			assert pkt[0] != 0xFF, pkt
-			if pkt[0] == 0xFE and len(pkt) < 9:
-				eofs += 1
-				if eofs % 2 == 0:
-					seen += 1
-			elif eofs % 2 == 1 and pkt[0] != 0xFE:
-				want = str(seen).encode()
-				assert pkt[1:1 + len(want)] == want, (seen, pkt[:16])
+	for pkt in c.packets():
+		assert pkt[0] != 0xFF, pkt
+		if pkt[0] == 0xFE and len(pkt) < 9:
+			eofs += 1
+			if eofs % 2 == 0:
+				seen += 1
+				if seen == n:
+					break
+		elif eofs % 2 == 1:
+			want = str(seen).encode()
+			assert pkt[1:1 + len(want)] == want, (seen, pkt[:16])
 	assert seen == n
 
 

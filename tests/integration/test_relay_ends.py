@@ -5,14 +5,9 @@ import time
 
 import harness as h
 
-DB = None
-
 
 def db():
-	global DB
-	if DB is None:
-		DB = h.shared_mariadb()
-	return DB
+	return h.shared_mariadb()
 
 
 def read_until_closed(sock, timeout):
