@@ -26,7 +26,11 @@
  * evbuffers, which otherwise move data between themselves without copying.
  * Back-pressure: a leg stops reading while the other leg's output is above
  * SESS_HIGH_WM, so a huge result set read slowly costs at most a few
- * hundred KiB.
+ * hundred KiB. Input no socket event announces (records OpenSSL already
+ * decrypted, whole compressed packets) obeys the same rule: the session
+ * wakes the leg for it (leg_kick) only while the other side has room, and
+ * compressed packets are inflated one at a time, only as far as the
+ * command phase will take them (sess_inflate).
  *
  * Session states (sess_set_state() is the only writer):
  *
