@@ -1,4 +1,5 @@
 # Ends relayed as they happen: a backend connection the server closes (KILL from another session) closes the client's side at once, after what was queued for it, and a queued ERR is never lost to a TCP reset.
+import os
 import socket
 import struct
 import time
@@ -92,6 +93,28 @@ def test_queued_err_survives_unread_client_input():
 		print(f"  attempt {attempt}: {how} after {secs:.2f}s, errors {codes}")
 		assert codes == [1153], (attempt, codes, how)
 		assert how == "eof", (attempt, how)
+	assert h.scalar(h.connect(gw), "select 1") == 1
+
+
+def test_lingering_sockets_end_when_the_client_never_closes():
+	"""Closed sessions whose clients keep their sockets open cost ddlgate a
+	descriptor for at most the linger time (2 s)."""
+	h.require_proxy("the lingering close is ddlgate's")
+	gw = h.gateway(db(), {"proxy": {"max_packet": "1M"}})
+	fds = lambda: len(os.listdir(f"/proc/{gw.proc.pid}/fd"))  # noqa: E731
+	h.scalar(h.connect(gw), "select 1")
+	time.sleep(2.5)
+	base = fds()
+	held = []
+	for _ in range(20):
+		c = h.connect(gw)
+		# a header announcing more than max_packet: ERR 1153 and the end
+		c._sock.sendall(struct.pack("<I", 2 * 1024 * 1024)[:3] + b"\x00\x03select")
+		held.append(c)
+	for c in held:
+		data, how, _ = read_until_closed(c._sock, 5)
+		assert err_codes(data) == [1153] and how == "eof", (data, how)
+	h.wait_for(lambda: fds() <= base, 6, f"ddlgate's descriptors back to {base}")
 	assert h.scalar(h.connect(gw), "select 1") == 1
 
 
