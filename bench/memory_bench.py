@@ -13,8 +13,11 @@ Usage: /usr/bin/python3 bench/memory_bench.py
    100 ms; prints the maximum growth over the baseline (target < 16 MiB:
    the result must stream with back-pressure, never pile up in the proxy).
 
-Environment: BENCH_IDLE [2000], BENCH_SLOW_MBPS [25], BENCH_SLOW_ROWS
-[1048576], BENCH_PROXY_THREADS [nproc], DDLGATE_BIN (skip the build).
+Environment: BENCH_IDLE [2000; 0 skips part 1], BENCH_SLOW_MBPS [25],
+BENCH_SLOW_ROWS [1048576], BENCH_BACKEND_TLS [0; 1 gives MariaDB a
+certificate, so ddlgate's backend leg runs TLS (the default `[tls] backend`
+prefers it) and HAProxy relays the TLS bytes], BENCH_PROXY_THREADS [nproc],
+DDLGATE_BIN (skip the build).
 The script raises its open-files limit to 65536 (like `ulimit -n 65536`);
 the proxies and MariaDB inherit it.
 """
@@ -34,6 +37,7 @@ h = bl.harness
 IDLE = int(os.environ.get("BENCH_IDLE", "2000"))
 SLOW_MBPS = float(os.environ.get("BENCH_SLOW_MBPS", "25"))
 SLOW_ROWS = int(os.environ.get("BENCH_SLOW_ROWS", "1048576"))
+BACKEND_TLS = os.environ.get("BENCH_BACKEND_TLS") == "1"
 PROXY_THREADS = int(os.environ.get("BENCH_PROXY_THREADS", str(os.cpu_count() or 2)))
 
 
@@ -132,7 +136,7 @@ def slow_reader(name, port, pid):
 	s.close()
 	c._sock = c._rfile = None
 	assert rows == SLOW_ROWS, f"read {rows} rows, expected {SLOW_ROWS}"
-	print(f"slow 1 GiB reader {name:<8} {total / 2**20:.0f} MiB in {elapsed:.0f}s "
+	print(f"slow {SLOW_ROWS} KiB reader {name:<8} {total / 2**20:.0f} MiB in {elapsed:.0f}s "
 	      f"({total / elapsed / 1e6:.1f} MB/s): RSS base {base / 1024:.1f} MiB, "
 	      f"max growth {growth / 1024:.1f} MiB", flush=True)
 	return growth
@@ -145,17 +149,31 @@ def main():
 	stack = bl.Stack()
 	try:
 		bl.log("starting MariaDB ...")
-		db = stack.add(bl.bench_mariadb(max_connections=IDLE + 200))
+		if BACKEND_TLS:
+			db = stack.add(h.MariaDB(args=[
+				"--innodb-buffer-pool-size=512M", "--skip-log-bin",
+				"--performance-schema=OFF", f"--max-connections={IDLE + 200}",
+				"--thread-cache-size=600"], tls=True))
+		else:
+			db = stack.add(bl.bench_mariadb(max_connections=IDLE + 200))
 		hap = stack.add(bl.HAProxy(db.port, PROXY_THREADS, maxconn=IDLE + 500))
 		gw = stack.add(h.Ddlgate(db, {"proxy": {"threads": PROXY_THREADS,
 							"max_connections": IDLE + 500}}))
-		print(f"# memory benchmark: open-files limit {nofile}, proxy threads {PROXY_THREADS}")
-		idle_connections("ddlgate", gw.port, gw.proc.pid)
-		idle_connections("haproxy", hap.port, hap.proc.pid)
+		print(f"# memory benchmark: open-files limit {nofile}, proxy threads {PROXY_THREADS}, "
+		      f"backend TLS {'on' if BACKEND_TLS else 'off'}")
+		if BACKEND_TLS:  # what the server sees of ddlgate's backend leg
+			ep = type("Endpoint", (), {"host": "127.0.0.1", "port": gw.port})
+			c = h.connect(ep)
+			cipher = h.rows(c, "show session status like 'Ssl_cipher'")[0][1]
+			c.close()
+			print(f"# ddlgate's backend leg cipher: {cipher or 'none (plaintext)'}")
+		if IDLE > 0:
+			idle_connections("ddlgate", gw.port, gw.proc.pid)
+			idle_connections("haproxy", hap.port, hap.proc.pid)
 		g = slow_reader("ddlgate", gw.port, gw.proc.pid)
 		slow_reader("haproxy", hap.port, hap.proc.pid)
 		verdict = "within" if g < 16 * 1024 else "OVER"
-		print(f"# ddlgate max RSS growth while streaming 1 GiB: {g / 1024:.1f} MiB "
+		print(f"# ddlgate max RSS growth while streaming {SLOW_ROWS} KiB rows: {g / 1024:.1f} MiB "
 		      f"({verdict} the 16 MiB target)")
 		if not gw.alive():
 			print("WARNING: ddlgate exited during the benchmark; see its log")

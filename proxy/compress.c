@@ -22,35 +22,64 @@ static void put3(uint8_t *p, uint32_t v)
 	p[2] = (uint8_t)(v >> 16);
 }
 
-bool zc_inflate(struct evbuffer *zin, struct evbuffer *out, uint8_t *seq)
+/* The header at the front of zin; false when fewer than ZC_HDR bytes. */
+static bool zc_header(struct evbuffer *zin, uint32_t *clen, uint32_t *ulen, uint8_t *seq)
 {
+	uint8_t h[ZC_HDR];
+	if (evbuffer_copyout(zin, h, ZC_HDR) != ZC_HDR)
+		return false;
+	*clen = get3(h);
+	*seq = h[3];
+	*ulen = get3(h + 4);
+	return true;
+}
+
+bool zc_frame_complete(struct evbuffer *zin)
+{
+	uint32_t clen, ulen;
+	uint8_t seq;
+	return zc_header(zin, &clen, &ulen, &seq) &&
+	       evbuffer_get_length(zin) >= ZC_HDR + (size_t)clen;
+}
+
+enum zc_status zc_inflate(struct evbuffer *zin, struct evbuffer *out, size_t frame_max, size_t room,
+			  struct zc_got *got)
+{
+	memset(got, 0, sizeof(*got));
 	for (;;) {
-		uint8_t h[ZC_HDR];
-		size_t have = evbuffer_get_length(zin);
-		if (have < ZC_HDR)
-			return true;
-		if (evbuffer_copyout(zin, h, ZC_HDR) != ZC_HDR)
-			return false;
-		uint32_t clen = get3(h), ulen = get3(h + 4);
-		if (have < ZC_HDR + (size_t)clen)
-			return true;
-		*seq = h[3];
+		uint32_t clen, ulen;
+		uint8_t seq;
+		if (!zc_header(zin, &clen, &ulen, &seq))
+			return ZC_OK;
+		size_t plain = ulen ? ulen : clen;
+		if (frame_max && plain > frame_max) {
+			got->big = plain;
+			return ZC_TOO_LARGE;
+		}
+		if (ulen && clen > compressBound(ulen))
+			return ZC_BAD; /* no zlib stream is that long: a lie */
+		if (room && evbuffer_get_length(out) >= room)
+			return ZC_OK; /* back-pressure: the rest waits in zin */
+		if (evbuffer_get_length(zin) < ZC_HDR + (size_t)clen)
+			return ZC_OK;
 		evbuffer_drain(zin, ZC_HDR);
+		got->frames++;
+		got->seq = seq;
 		if (ulen == 0) {
 			if (evbuffer_remove_buffer(zin, out, clen) != (int)clen)
-				return false;
+				return ZC_BAD;
 			continue;
 		}
 		const uint8_t *src = evbuffer_pullup(zin, clen);
 		struct evbuffer_iovec v;
 		if (!src || evbuffer_reserve_space(out, ulen, &v, 1) != 1)
-			return false;
+			return ZC_BAD;
 		uLongf dlen = ulen;
 		if (uncompress(v.iov_base, &dlen, src, clen) != Z_OK || dlen != ulen)
-			return false;
+			return ZC_BAD;
 		v.iov_len = ulen;
 		if (evbuffer_commit_space(out, &v, 1) != 0)
-			return false;
+			return ZC_BAD;
 		evbuffer_drain(zin, clen);
 	}
 }

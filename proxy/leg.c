@@ -51,6 +51,41 @@ size_t leg_pending_out(const struct leg *l)
 	return evbuffer_get_length(l->out) + (l->zout ? evbuffer_get_length(l->zout) : 0);
 }
 
+enum leg_io leg_inflate(struct leg *l)
+{
+	if (!l->zin)
+		return LEG_OK;
+	struct zc_got got;
+	enum zc_status st = zc_inflate(l->zin, l->in, l->zframe_max, l->zroom, &got);
+	if (got.frames)
+		l->zseq = (uint8_t)(got.seq + 1);
+	if (st == ZC_TOO_LARGE) {
+		l->zbig = got.big;
+		return LEG_TOO_LARGE;
+	}
+	return st == ZC_OK ? LEG_OK : LEG_ZBAD;
+}
+
+bool leg_zframe_waiting(const struct leg *l)
+{
+	return l->zin && zc_frame_complete(l->zin);
+}
+
+bool leg_buffered(const struct leg *l)
+{
+	if (l->fd < 0)
+		return false;
+	if (l->ssl && SSL_pending(l->ssl) > 0)
+		return true;
+	return leg_zframe_waiting(l) && (!l->zroom || evbuffer_get_length(l->in) < l->zroom);
+}
+
+void leg_kick(struct leg *l)
+{
+	if (leg_buffered(l))
+		event_active(&l->rev, EV_READ, 0);
+}
+
 void leg_cleanup(struct leg *l)
 {
 	if (l->rbuf) { /* closed mid-event: the scratch goes back unsettled */
@@ -152,7 +187,10 @@ enum leg_io leg_read(struct leg *l, size_t limit, size_t *got)
 				break;
 			if (limit - total < want)
 				want = limit - total;
-		} else if (!l->ssl && total >= LEG_READ_MAX) {
+		} else if (total >= LEG_READ_MAX) {
+			/* Bounded like a plain socket: TLS would otherwise drain
+			 * whatever the peer keeps sending, back-pressure or not;
+			 * what OpenSSL holds is picked up by leg_kick(). */
 			break;
 		}
 		struct evbuffer_iovec v[2];
@@ -188,13 +226,7 @@ enum leg_io leg_read(struct leg *l, size_t limit, size_t *got)
 			break; /* the socket is drained: skip the EAGAIN read */
 	}
 	*got = total;
-	if (l->zin && total > 0) {
-		uint8_t seq = l->zseq;
-		if (!zc_inflate(l->zin, l->in, &seq))
-			return LEG_ERR;
-		l->zseq = (uint8_t)(seq + 1);
-	}
-	return LEG_OK;
+	return leg_inflate(l);
 }
 
 /*
@@ -288,6 +320,74 @@ void leg_send_now(struct leg *l, const void *buf, size_t len)
 	}
 }
 
+/* ---- lingering closes --------------------------------------------------------- */
+
+/* A closed leg's socket kept until its peer closes too (leg_close_gently).
+ * One list per worker thread, so the thread ends them as it ends. */
+struct leg_linger {
+	int fd;
+	struct event ev; /* EV_READ | EV_PERSIST with the linger timeout */
+	struct leg_linger *prev, *next;
+};
+static __thread struct leg_linger *leg_lingering;
+
+static void leg_linger_end(struct leg_linger *g)
+{
+	event_del(&g->ev);
+	close(g->fd);
+	if (g->prev)
+		g->prev->next = g->next;
+	else
+		leg_lingering = g->next;
+	if (g->next)
+		g->next->prev = g->prev;
+	free(g);
+}
+
+static void leg_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct leg_linger *g = arg;
+	if (what & EV_TIMEOUT) {
+		leg_linger_end(g);
+		return;
+	}
+	uint8_t sink[4096];
+	for (int i = 0; i < 64; i++) { /* bounded per event: the rest comes next time */
+		ssize_t r = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (r > 0)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		leg_linger_end(g); /* the peer closed too, or the socket broke */
+		return;
+	}
+}
+
+void leg_close_gently(struct leg *l, int linger_ms)
+{
+	if (l->fd >= 0 && !l->eof && linger_ms > 0) {
+		struct event_base *base = event_get_base(&l->rev);
+		struct leg_linger *g = calloc(1, sizeof(*g));
+		if (g) {
+			event_del(&l->rev);
+			event_del(&l->wev);
+			if (l->ssl)
+				SSL_shutdown(l->ssl); /* close_notify first, never waits */
+			shutdown(l->fd, SHUT_WR);
+			g->fd = l->fd;
+			l->fd = -1;
+			event_assign(&g->ev, base, g->fd, EV_READ | EV_PERSIST, leg_linger_cb, g);
+			struct timeval tv = {linger_ms / 1000, (linger_ms % 1000) * 1000};
+			event_add(&g->ev, &tv);
+			g->next = leg_lingering;
+			if (leg_lingering)
+				leg_lingering->prev = g;
+			leg_lingering = g;
+		}
+	}
+	leg_cleanup(l);
+}
+
 /* ---- scratch reads ----------------------------------------------------------- */
 
 enum leg_io leg_read_scratch(struct leg *l, size_t *got)
@@ -324,6 +424,8 @@ enum leg_io leg_read_scratch(struct leg *l, size_t *got)
 
 void leg_scratch_free(void)
 {
+	while (leg_lingering)
+		leg_linger_end(leg_lingering);
 	free(leg_scratch);
 	leg_scratch = NULL;
 	leg_scratch_owner = NULL;

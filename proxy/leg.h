@@ -30,6 +30,9 @@ struct leg {
 	SSL *ssl;		     /* owned, NULL = plaintext */
 	struct evbuffer *zin, *zout; /* owned, non-NULL when CLIENT_COMPRESS is on */
 	uint8_t zseq;		     /* next compressed sequence id we send */
+	size_t zframe_max;	     /* largest plain size of one compressed packet (0 = any) */
+	size_t zroom;		     /* inflate while in holds less than this (0 = no bound) */
+	size_t zbig;		     /* LEG_TOO_LARGE: the plain size that packet announced */
 	bool eof;		     /* the peer closed its side */
 	bool read_wants_write;	     /* TLS: SSL_read needs the socket writable */
 	bool oom;		     /* a forward ran out of memory */
@@ -45,7 +48,12 @@ struct leg {
 	struct leg *fwd_dst; /* borrowed: the other leg of the session */
 };
 
-enum leg_io { LEG_OK, LEG_ERR };
+enum leg_io {
+	LEG_OK,
+	LEG_ERR,
+	LEG_TOO_LARGE, /* a compressed packet over zframe_max (its size in zbig) */
+	LEG_ZBAD,      /* a malformed compressed packet */
+};
 
 /* Takes over fd (may be -1: the buffers still exist so the session can
  * queue an ERR) and assigns its events, both off. false when out of
@@ -56,6 +64,17 @@ bool leg_init(struct leg *l, struct event_base *base, int fd, event_callback_fn 
 /* Closes the socket (TLS close_notify best effort) and frees the buffers.
  * Idempotent. */
 void leg_cleanup(struct leg *l);
+
+/*
+ * Ends the leg's connection gently, then leg_cleanup()'s it: TLS
+ * close_notify, then shutdown(SHUT_WR) so the peer reads all it was sent
+ * and an orderly end; the socket itself stays open, its input read and
+ * dropped, until the peer closes too or linger_ms pass. Closing a socket
+ * with unread input would send a TCP reset instead, which can cost the
+ * peer the last packets (an ERR) still in its receive buffer. Falls back
+ * to a plain close when memory is short.
+ */
+void leg_close_gently(struct leg *l, int linger_ms);
 
 /* Arms or disarms the read / write event; no-op on a closed leg. */
 void leg_want_read(struct leg *l, bool on);
@@ -68,9 +87,32 @@ void leg_pause(struct leg *l);
 size_t leg_pending_out(const struct leg *l);
 
 /*
- * Reads what the socket has (at most limit bytes when limit > 0) into
- * l->in, through TLS and zlib when they are on. Sets l->eof when the peer
- * closed. LEG_ERR when the leg is broken; *got counts wire bytes.
+ * CLIENT_COMPRESS: inflates the compressed packets waiting in zin into in
+ * while in holds less than zroom, checking each packet's announced size
+ * against zframe_max first. LEG_TOO_LARGE (zbig set) for a packet over the
+ * limit, LEG_ZBAD for a malformed one. No-op without zlib.
+ */
+enum leg_io leg_inflate(struct leg *l) __attribute__((warn_unused_result));
+
+/* A whole compressed packet waits in zin (the socket need not be read). */
+bool leg_zframe_waiting(const struct leg *l);
+
+/*
+ * Whether the leg holds input that no socket event will announce: TLS
+ * records OpenSSL already decrypted, or a compressed packet that may be
+ * inflated now. Reads are bounded per event, so the session wakes the leg
+ * itself (leg_kick) while it wants input and this is true.
+ */
+bool leg_buffered(const struct leg *l);
+
+/* Runs the read callback soon when leg_buffered(); no-op otherwise. */
+void leg_kick(struct leg *l);
+
+/*
+ * Reads what the socket has (at most limit bytes when limit > 0, at most
+ * LEG_READ_MAX otherwise) into l->in, through TLS and zlib when they are
+ * on. Sets l->eof when the peer closed. LEG_ERR when the leg is broken,
+ * LEG_TOO_LARGE / LEG_ZBAD as leg_inflate(); *got counts wire bytes.
  */
 enum leg_io leg_read(struct leg *l, size_t limit, size_t *got) __attribute__((warn_unused_result));
 
@@ -92,7 +134,7 @@ enum leg_io leg_flush(struct leg *l, size_t *put) __attribute__((warn_unused_res
 enum leg_io leg_read_scratch(struct leg *l, size_t *got) __attribute__((warn_unused_result));
 
 /* On a worker thread as it ends, after its sessions: frees the thread's
- * scratch buffer. */
+ * scratch buffer and closes the sockets still lingering. */
 void leg_scratch_free(void);
 
 /*

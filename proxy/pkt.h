@@ -65,6 +65,12 @@
 #define SERVER_STATUS_LAST_ROW_SENT 0x0080
 #define SERVER_SESSION_STATE_CHANGED 0x4000
 
+/* COM_STMT_EXECUTE flags (the byte after the statement id): the cursor
+ * types. MariaDB sets SERVER_STATUS_CURSOR_EXISTS in other answers too
+ * (the text-protocol result sets of a CALL whose body opened a cursor),
+ * so only a command that asked for a cursor gets cursor semantics. */
+#define PKT_CURSOR_TYPE_MASK 0x07
+
 /* Command bytes. */
 enum pkt_cmd {
 	COM_SLEEP = 0x00,
@@ -370,6 +376,9 @@ struct pkt_resp {
 	bool prepare;	/* column defs belong to a prepare answer: no rows follow */
 	bool want_row1; /* report the first row of a one-column result (PKT_EV_ROW1) */
 	bool binary;	/* rows use the binary protocol (STMT_EXECUTE) */
+	bool cursor;	/* the command asked for a cursor (STMT_EXECUTE flags): an EOF
+			 * with SERVER_STATUS_CURSOR_EXISTS after the column definitions
+			 * ends the answer, rows come with COM_STMT_FETCH */
 	uint64_t ncols; /* columns of the current result */
 	uint64_t left;	/* definitions left in the current block */
 	uint64_t nparams;

@@ -1,4 +1,5 @@
-/* MySQL wire-protocol codec: the response follower (where each server answer ends, and what it said). */
+/* MySQL wire-protocol codec: the response follower (where each server answer ends, and what it
+ * said). */
 #include "proxy/pkt.h"
 
 #include <stdio.h>
@@ -34,12 +35,13 @@ enum pkt_resp_kind pkt_cmd_resp_kind(uint8_t cmd)
 
 void pkt_resp_start(struct pkt_resp *r, enum pkt_resp_kind kind, uint32_t caps)
 {
-	bool want = r->want_row1, bin = r->binary;
+	bool want = r->want_row1, bin = r->binary, cursor = r->cursor;
 	memset(r, 0, sizeof(*r));
 	r->caps = caps;
 	r->kind = (uint8_t)kind;
 	r->want_row1 = want;
 	r->binary = bin;
+	r->cursor = cursor;
 	r->col_type = 0xFF;
 	switch (kind) {
 	case PKT_RESP_NONE:
@@ -381,10 +383,13 @@ enum pkt_resp_event pkt_resp_feed(struct pkt_resp *r, const uint8_t *p, size_t a
 			return PKT_EV_BAD;
 		if (r->prepare)
 			return finish_prepare(r, res);
-		if (status & SERVER_STATUS_CURSOR_EXISTS) {
-			/* A cursor was opened: rows come with COM_STMT_FETCH. */
+		/* A cursor was opened: rows come with COM_STMT_FETCH. Only when
+		 * the command asked for one, and never inside a multi-result
+		 * answer: MariaDB leaves the flag on in the result sets of a CALL
+		 * whose body used a cursor, and their rows follow right here. */
+		if (r->cursor && (status & SERVER_STATUS_CURSOR_EXISTS) &&
+		    !(status & SERVER_MORE_RESULTS_EXISTS))
 			return finish_ok(r, p, len, res, true);
-		}
 		r->state = PKT_RS_ROWS;
 		return PKT_EV_NONE;
 	case PKT_RS_ROWS:

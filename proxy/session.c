@@ -26,7 +26,11 @@
  * evbuffers, which otherwise move data between themselves without copying.
  * Back-pressure: a leg stops reading while the other leg's output is above
  * SESS_HIGH_WM, so a huge result set read slowly costs at most a few
- * hundred KiB.
+ * hundred KiB. Input no socket event announces (records OpenSSL already
+ * decrypted, whole compressed packets) obeys the same rule: the session
+ * wakes the leg for it (leg_kick) only while the other side has room, and
+ * compressed packets are inflated one at a time, only as far as the
+ * command phase will take them (sess_inflate).
  *
  * Session states (sess_set_state() is the only writer):
  *
@@ -123,6 +127,17 @@ void sess_send_err(struct sess *s, uint8_t seq, uint16_t code, const char *sqlst
 
 /* ---- flow control ---------------------------------------------------------- */
 
+/* CLIENT_COMPRESS limits of the client leg: one compressed packet carries
+ * at most one max_packet packet and its header, and input is inflated only
+ * as far as the session will take it: SESS_HIGH_WM, or the whole command
+ * being fetched. */
+static void sess_zlimits(struct sess *s)
+{
+	uint64_t max = s->conf->cfg->proxy.max_packet + PKT_HDR;
+	s->c.zframe_max = max < PKT_MAX_PAYLOAD ? (size_t)max : PKT_MAX_PAYLOAD;
+	s->c.zroom = s->fetching && s->fetch_need > SESS_HIGH_WM ? s->fetch_need : SESS_HIGH_WM;
+}
+
 /*
  * Recomputes which events each leg waits for. A leg reads while the data
  * it feeds has somewhere to go: the other leg's output is below the high
@@ -132,16 +147,11 @@ static void sess_interest(struct sess *s)
 {
 	if (sess_dead(s))
 		return;
-	bool c_read, b_read;
+	bool c_take = false, b_take = false; /* the leg may take more input */
 	size_t c_in = evbuffer_get_length(s->c.in), b_in = evbuffer_get_length(s->b.in);
 	switch (s->state) {
 	case S_CONNECT:
-		c_read = false;
-		b_read = false;
-		break;
 	case S_CLOSING:
-		c_read = false;
-		b_read = false;
 		break;
 	case S_CLIENT_TLS:
 	case S_BACKEND_TLS:
@@ -153,18 +163,59 @@ static void sess_interest(struct sess *s)
 		size_t b_mark = s->b.rev_on ? SESS_HIGH_WM : SESS_HIGH_WM / 4;
 		/* A command being fetched may need up to max_packet in c.in
 		 * (checked while scanning it). */
-		c_read = b_out < c_mark && (s->fetching || c_in < SESS_HIGH_WM) && !s->c.eof;
+		c_take = b_out < c_mark && (s->fetching || c_in < SESS_HIGH_WM) && !s->c.eof;
 		/* b.in only grows while a packet is fetched whole (< 16 MiB). */
-		b_read = c_out < b_mark && !s->held && !s->b.eof && b_in < (17u << 20);
+		b_take = c_out < b_mark && !s->held && !s->b.eof && b_in < (17u << 20);
 		break;
 	}
 	}
+	/* A whole compressed packet waiting to be inflated is input enough:
+	 * the socket waits until it is (sess_inflate). */
+	if (s->c.zin)
+		sess_zlimits(s); /* what the command phase needs now */
+	bool c_read = c_take && !leg_zframe_waiting(&s->c);
 	leg_want_read(&s->c, c_read || s->c.read_wants_write);
-	leg_want_read(&s->b, b_read || s->b.read_wants_write);
+	leg_want_read(&s->b, b_take || s->b.read_wants_write);
 	if (s->c.read_wants_write)
 		leg_want_write(&s->c, true);
 	if (s->b.read_wants_write)
 		leg_want_write(&s->b, true);
+	/* Input no socket event announces (decrypted TLS records, inflatable
+	 * packets) is read only while the other side has room, like the
+	 * socket's. */
+	if (c_take)
+		leg_kick(&s->c);
+	if (b_take)
+		leg_kick(&s->b);
+}
+
+/* A compressed packet would inflate past max_packet (LEG_TOO_LARGE:
+ * refused before a byte of it is inflated), or makes no sense (LEG_ZBAD).
+ * Returns false: the session is closing. */
+static bool zframe_refused(struct sess *s, enum leg_io why)
+{
+	unsigned long long max = s->conf->cfg->proxy.max_packet;
+	if (why != LEG_TOO_LARGE)
+		return sess_fail(s, SESS_END_ZFRAME_BAD);
+	worker_log(s->hs.conn_id,
+		   "client=%s user=%s sent a compressed packet of %zu plain bytes, over "
+		   "max_packet (%llu)",
+		   s->hs.client, s->hs.user, s->c.zbig, max);
+	sess_send_err(s, (uint8_t)(s->c_seq + 1), 1153, "08S01",
+		      "Got a packet bigger than 'max_packet' (%llu bytes) [ddlgate]", max);
+	sess_close_after_flush(s, SESS_END_ZFRAME_TOO_LARGE);
+	return false;
+}
+
+/* Inflates what the client's compressed packets hold, as far as the
+ * limits allow; false when the session closed. */
+bool sess_inflate(struct sess *s)
+{
+	if (!s->c.zin || sess_dead(s) || s->state == S_CLOSING)
+		return true;
+	sess_zlimits(s);
+	enum leg_io r = leg_inflate(&s->c);
+	return r == LEG_OK || zframe_refused(s, r);
 }
 
 /* Writes both legs' output; false when the session closed. */
@@ -272,7 +323,10 @@ void sess_close(struct sess *s, enum sess_end why)
 	metrics_conn_closed(first);
 	if (sess_end_backend[first])
 		metrics_backend_error();
-	leg_cleanup(&s->c);
+	/* The client reads all it was sent (an ERR's last word) and an
+	 * orderly end, even while it is still writing; not while the worker
+	 * stops, which must leave no socket behind. */
+	leg_close_gently(&s->c, s->w->draining ? 0 : SESS_LINGER_MS);
 	leg_cleanup(&s->b);
 	worker_registry_del(s);
 	struct worker *w = s->w;
@@ -352,7 +406,7 @@ void sess_pump(struct sess *s)
 	for (int round = 0; round < 4 && !sess_dead(s); round++) {
 		enum sess_state before = s->state;
 		size_t cin = leg_in_len(&s->c), bin = leg_in_len(&s->b);
-		if (!sess_client_process(s) || !sess_backend_process(s))
+		if (!sess_inflate(s) || !sess_client_process(s) || !sess_backend_process(s))
 			return;
 		if (!sess_flush(s))
 			return;
@@ -457,7 +511,13 @@ static void on_client_read(evutil_socket_t fd, short what, void *arg)
 			}
 		}
 	}
+	if (s->c.zin)
+		sess_zlimits(s);
 	enum leg_io rd = sess_hot(s) ? leg_read_scratch(&s->c, &got) : leg_read(&s->c, limit, &got);
+	if (rd == LEG_TOO_LARGE || rd == LEG_ZBAD) {
+		(void)zframe_refused(s, rd);
+		return;
+	}
 	if (rd != LEG_OK) {
 		/* A reset right after COM_QUIT still ends the session as a quit. */
 		sess_close(s, quit_buffered(s) ? SESS_END_CLIENT_QUIT : SESS_END_CLIENT_READ);

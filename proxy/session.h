@@ -40,6 +40,9 @@ struct worker;
 	X(CONT_SEQ, "bad sequence id in a continuation packet", "protocol_cont_seq", false)        \
 	X(CMD_EMPTY, "empty command packet", "protocol_empty", false)                              \
 	X(TOO_LARGE, "packet bigger than max_packet", "too_large", false)                          \
+	X(ZFRAME_TOO_LARGE, "compressed packet bigger than max_packet", "compressed_too_large",    \
+	  false)                                                                                   \
+	X(ZFRAME_BAD, "malformed compressed packet", "compressed_bad", false)                      \
 	X(BACKEND_UNREACHABLE, "backend unreachable", "backend_unreachable", true)                 \
 	X(BACKEND_REFUSED, "backend refused the connection", "backend_refused", true)              \
 	X(BACKEND_TLS, "backend TLS failed", "backend_tls", true)                                  \

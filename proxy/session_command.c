@@ -18,6 +18,7 @@ static void command_sent(struct sess *s)
 	enum pkt_resp_kind kind = pkt_cmd_resp_kind(s->cmd);
 	s->resp.want_row1 = s->hook_results && s->hs.want_first_value;
 	s->resp.binary = s->cmd == COM_STMT_EXECUTE;
+	s->resp.cursor = s->cmd == COM_STMT_EXECUTE && s->cmd_cursor;
 	pkt_resp_start(&s->resp, kind, s->caps);
 	s->row1_set = false;
 	s->b_left = 0;
@@ -79,6 +80,12 @@ static uint32_t payload_stmt_id(const uint8_t *payload, size_t plen)
 	       (uint32_t)payload[4] << 24;
 }
 
+/* Whether a COM_STMT_EXECUTE payload asks for a cursor (its flags byte). */
+static bool payload_cursor(const uint8_t *payload, size_t plen)
+{
+	return plen >= 6 && (payload[5] & PKT_CURSOR_TYPE_MASK) != 0;
+}
+
 /*
  * Ends a call into the hook (s->in_hook was set for it) that returned v. A
  * hook may decide before it returns (sess_hook_resume() during the call):
@@ -122,6 +129,7 @@ static bool fetched_command(struct sess *s, unsigned parts, uint64_t total)
 		payload = copy;
 	}
 	uint8_t cmd = payload[0];
+	s->cmd_cursor = cmd == COM_STMT_EXECUTE && payload_cursor(payload, plen);
 	free(s->pending);
 	s->pending = NULL;
 	if (cmd == COM_INIT_DB) {
@@ -281,9 +289,15 @@ bool sess_client_process(struct sess *s)
 				s->conf = worker_conf_acquire();
 				max = s->conf->cfg->proxy.max_packet;
 			}
-			uint8_t h[PKT_HDR + 1];
-			leg_in_copyout(in, 0, h, sizeof(h));
+			/* An execute's flags byte (cursor or not) decides how its
+			 * answer is followed: wait for it even when it streams. */
+			uint8_t h[PKT_HDR + 6];
+			leg_in_copyout(in, 0, h, PKT_HDR + 1);
 			uint32_t len = pkt_hdr_len(h);
+			bool exec = h[PKT_HDR] == COM_STMT_EXECUTE && len >= 6;
+			if (exec && leg_in_copyout(in, 0, h, sizeof(h)) < sizeof(h))
+				return true;
+			s->cmd_cursor = exec && payload_cursor(h + PKT_HDR, 6);
 			if (s->c.zin)
 				h[3] = fix_seq(in, 0, 0);
 			if (h[3] != 0)
@@ -327,6 +341,7 @@ bool sess_client_process(struct sess *s)
 		pkt_scan_begin(&st);
 		for (;;) {
 			uint8_t h[PKT_HDR];
+			s->fetch_need = pos + PKT_HDR;
 			if (have < pos + PKT_HDR)
 				return true;
 			leg_in_copyout(in, pos, h, PKT_HDR);
@@ -341,6 +356,7 @@ bool sess_client_process(struct sess *s)
 				s->fetching = false;
 				return too_large(s);
 			}
+			s->fetch_need = pos + PKT_HDR + len;
 			if (have < pos + PKT_HDR + len)
 				return true;
 			pos += PKT_HDR + len;

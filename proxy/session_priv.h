@@ -22,6 +22,7 @@
 #define SESS_AUTH_MAX 65536u	   /* auth exchange packets */
 #define SESS_ROW1_MAX 64u	   /* first values kept for the hook (GET_LOCK returns 0/1/NULL) */
 #define SESS_CLOSE_FLUSH_MS 2000
+#define SESS_LINGER_MS 2000 /* a closed client socket waits this long for the client's end */
 /* ER_UNKNOWN_ERROR: the code for failures on ddlgate's side of a
  * connection. Client libraries reject server-sent codes in the client range
  * (2000-2061: CR_CONN_HOST_ERROR and friends) as malformed, so those are out. */
@@ -65,11 +66,13 @@ struct sess {
 
 	/* Command phase, client side. */
 	uint8_t cmd;		      /* command in flight */
+	bool cmd_cursor;	      /* it is a COM_STMT_EXECUTE that asked for a cursor */
 	uint8_t c_seq;		      /* last client sequence id */
 	uint64_t c_left;	      /* bytes of the current client packet still to forward */
 	struct pkt_scan_state c_scan; /* the logical packet being streamed */
 	bool c_cont;		      /* a continuation packet follows the current one */
 	bool fetching;		      /* FETCH: waiting for the whole command in c.in */
+	size_t fetch_need;	      /* FETCH: bytes of c.in known to be needed so far */
 	size_t fetch_wire;	      /* HOOK_WAIT: wire bytes of the whole command */
 	uint64_t cmd_start_us;
 	bool in_hook;	     /* inside hook_command() */
@@ -114,6 +117,7 @@ void sess_close_after_flush(struct sess *s, enum sess_end why);
 void sess_send_err(struct sess *s, uint8_t seq, uint16_t code, const char *sqlstate,
 		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 bool sess_flush(struct sess *s) __attribute__((warn_unused_result));
+bool sess_inflate(struct sess *s) __attribute__((warn_unused_result));
 void sess_pump(struct sess *s);
 void sess_start_timer_ms(struct sess *s, int ms);
 void sess_backend_unreachable(struct sess *s, const char *why);

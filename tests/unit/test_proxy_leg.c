@@ -1,5 +1,6 @@
 /* Unit tests for the leg byte mover (proxy/leg.c): scratch reads, forwards
- * and the settle over a real socket pair, driven by data/proxy_leg.txt. */
+ * and the settle over a real socket pair, driven by data/proxy_leg.txt;
+ * bounded inflation of CLIENT_COMPRESS packets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <zlib.h>
 
 #include "proxy/leg.h"
 #include "proxy_testdata.h"
@@ -128,11 +130,74 @@ static void test_fallback_and_views(void **state)
 	event_base_free(base);
 }
 
+/* Appends one compressed packet holding n bytes of v (announcing ulen
+ * plain bytes) to b. */
+static void add_frame(struct evbuffer *b, size_t n, uint8_t v, uint32_t ulen, uint8_t seq)
+{
+	uint8_t *plain = malloc(n);
+	assert_non_null(plain);
+	memset(plain, v, n);
+	uLongf clen = compressBound(n);
+	uint8_t *z = malloc(7 + clen);
+	assert_non_null(z);
+	assert_int_equal(compress(z + 7, &clen, plain, n), Z_OK);
+	uint8_t h[7] = {(uint8_t)clen, (uint8_t)(clen >> 8), (uint8_t)(clen >> 16), seq,
+			(uint8_t)ulen, (uint8_t)(ulen >> 8), (uint8_t)(ulen >> 16)};
+	memcpy(z, h, 7);
+	evbuffer_add(b, z, 7 + clen);
+	free(z);
+	free(plain);
+}
+
+/* Each packet's header is checked before it is inflated, and inflation
+ * stops at zroom: frames wait in zin until the input drains. */
+static void test_inflate_bounded(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	struct leg a = {.fd = -1};
+	assert_true(leg_init(&a, base, -1, no_event, no_event, NULL));
+	a.zin = evbuffer_new();
+	a.zframe_max = 100000;
+	a.zroom = 150000;
+	for (uint8_t i = 0; i < 4; i++)
+		add_frame(a.zin, 90000, 'a' + i, 90000, i);
+	assert_int_equal(leg_inflate(&a), LEG_OK);
+	/* two frames: the second started below the room, the third did not */
+	assert_int_equal(evbuffer_get_length(a.in), 180000);
+	assert_int_equal(a.zseq, 2);
+	assert_true(leg_zframe_waiting(&a));
+	assert_false(leg_buffered(&a)); /* no fd: nothing to wake */
+	evbuffer_drain(a.in, 180000);
+	assert_int_equal(leg_inflate(&a), LEG_OK);
+	assert_int_equal(evbuffer_get_length(a.in), 180000);
+	assert_int_equal(a.zseq, 4);
+	assert_false(leg_zframe_waiting(&a));
+	/* over the limit: refused at the header, nothing inflated */
+	evbuffer_drain(a.in, 180000);
+	add_frame(a.zin, 200000, 'z', 200000, 4);
+	assert_int_equal(leg_inflate(&a), LEG_TOO_LARGE);
+	assert_int_equal(a.zbig, 200000);
+	assert_int_equal(evbuffer_get_length(a.in), 0);
+	/* a header whose payload is longer than zlib could make of its size */
+	evbuffer_drain(a.zin, evbuffer_get_length(a.zin));
+	add_frame(a.zin, 5000, 'q', 10, 5);
+	assert_int_equal(leg_inflate(&a), LEG_ZBAD);
+	/* only the header is there yet: already refused */
+	evbuffer_drain(a.zin, evbuffer_get_length(a.zin));
+	const uint8_t big[7] = {0x10, 0, 0, 6, 0xff, 0xff, 0x0f};
+	evbuffer_add(a.zin, big, sizeof(big));
+	assert_int_equal(leg_inflate(&a), LEG_TOO_LARGE);
+	leg_cleanup(&a);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mover),
 	    cmocka_unit_test(test_fallback_and_views),
+	    cmocka_unit_test(test_inflate_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -434,7 +434,11 @@ static void test_resp(void **state)
 		const char *expect = arrow + 2;
 		struct pkt_resp r;
 		memset(&r, 0, sizeof(r));
-		pkt_resp_start(&r, kind_of(kind), (uint32_t)strtoul(capsx, NULL, 16));
+		/* "cursor": a COM_STMT_EXECUTE that asked for a cursor. */
+		bool cursor = strcmp(kind, "cursor") == 0;
+		r.cursor = r.binary = cursor;
+		pkt_resp_start(&r, cursor ? PKT_RESP_GENERIC : kind_of(kind),
+			       (uint32_t)strtoul(capsx, NULL, 16));
 		struct pkt_result res, last;
 		memset(&last, 0, sizeof(last));
 		char events[256] = "";
