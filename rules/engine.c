@@ -33,6 +33,7 @@ static const struct rules_builtin builtins[] = {
     {"missing-primary-key", RULES_ACTION_WARN, true, true},
     {"inline-references", RULES_ACTION_WARN, true, true},
     {"unbounded-lock-wait", RULES_ACTION_WARN, true, true},
+    {RULES_ID_LOCK_WAIT_EXCEEDED, RULES_ACTION_BLOCK, false, false},
     {RULES_ID_MIGRATION_CONFLICT, RULES_ACTION_BLOCK, false, false},
     {RULES_ID_OUTSIDE_WINDOW, RULES_ACTION_BLOCK, false, false},
     {RULES_ID_UNPARSEABLE, RULES_ACTION_BLOCK, false, true},

@@ -650,7 +650,7 @@ static void test_catalogue(void **state)
 	    "unique-unguarded",	  "add-required-column", "set-not-null",       "drop-table",
 	    "drop-database",	  "drop-column",	 "truncate-table",     "rename-table",
 	    "rename-column",	  "column-type-change",	 "blocking-algorithm", "migration-conflict",
-	    "ddl-outside-window", "unparseable-ddl"};
+	    "ddl-outside-window", "unparseable-ddl",	 "lock-wait-exceeded"};
 	for (size_t i = 0; i < sizeof(warn) / sizeof(warn[0]); i++) {
 		const struct rules_builtin *b = rules_builtin_find(warn[i]);
 		assert_non_null(b);
