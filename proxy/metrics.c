@@ -453,5 +453,13 @@ void metrics_render(FILE *out)
 			"Live guard probes that failed (including timeouts).", gs.failures);
 	metrics_counter(out, "ddlgate_guard_probe_timeouts_total",
 			"Live guard probes stopped by probe_timeout_ms.", gs.timeouts);
+	struct guard_watch_stats ws;
+	guard_watch_get_stats(&ws);
+	metrics_counter(out, "ddlgate_ddl_lock_watches_total",
+			"DDL statements whose metadata-lock wait was watched.", ws.watches);
+	metrics_counter(out, "ddlgate_ddl_lock_cancels_total",
+			"DDL lock waits stopped after ddl_lock_wait_ms (KILL QUERY).", ws.cancels);
+	metrics_counter(out, "ddlgate_ddl_lock_retries_total",
+			"Stopped DDL statements sent again after a backoff.", ws.retries);
 	free(s);
 }
