@@ -84,7 +84,7 @@ void pol_durable_fn(struct sess *s, void *arg)
 	if (!ps || ps->durable_wait == 0)
 		return;
 	if (--ps->durable_wait == 0)
-		sess_hook_release(s);
+		pol_mdl_answer(s, NULL); /* the release, or lock-wait-exceeded */
 }
 
 /* Writer thread: the record is durable (or failed). */
