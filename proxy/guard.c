@@ -171,6 +171,8 @@ static struct {
 	struct watch_ent *ents;
 	uint64_t next_handle;
 	bool started;
+	bool capable;		  /* the account may see and stop other accounts' statements */
+	uint64_t checked_version; /* the guard_conf version capable was learnt for; 0 = none */
 	pthread_t thread;
 	struct guard_watch_stats stats;
 } watch = {.cond = PTHREAD_COND_INITIALIZER};
@@ -281,6 +283,7 @@ void guard_configure(const struct cfg *c)
 {
 	pthread_mutex_lock(&guard.lock);
 	guard_conf_set(c);
+	pthread_cond_signal(&watch.cond); /* the watcher checks the new account */
 	pthread_mutex_unlock(&guard.lock);
 }
 
@@ -544,6 +547,51 @@ static void watch_tick(MYSQL **mp, uint64_t *version)
 	pthread_mutex_lock(&guard.lock);
 }
 
+/* Learns whether the [guard] account holds PROCESS and CONNECTION ADMIN
+ * (or SUPER): without them the watcher could neither see nor stop another
+ * account's DDL, and the protection counts as off. Caller holds guard.lock;
+ * it is released while the server is asked. False when the server could
+ * not be asked (try again later). */
+static bool watch_check(MYSQL **mp, uint64_t *version)
+{
+	struct guard_conf gc = guard.conf;
+	pthread_mutex_unlock(&guard.lock);
+	char err[256];
+	if (*mp && *version != gc.version) {
+		mysql_close(*mp);
+		*mp = NULL;
+	}
+	if (!*mp) {
+		*mp = guard_connect(&gc, err, sizeof(err));
+		*version = gc.version;
+	}
+	struct guard_result r = {0};
+	bool asked =
+	    *mp &&
+	    guard_run_one(*mp,
+			  "SELECT SUM(PRIVILEGE_TYPE = 'PROCESS'), SUM(PRIVILEGE_TYPE IN "
+			  "('SUPER', 'CONNECTION ADMIN')) FROM information_schema."
+			  "USER_PRIVILEGES WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX("
+			  "CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), "
+			  "'@', -1), '''')",
+			  &r) &&
+	    r.ok;
+	bool capable = asked && r.has_row && r.vals[0] && r.vals[1] && atol(r.vals[0]) > 0 &&
+		       atol(r.vals[1]) > 0;
+	for (unsigned k = 0; k < GUARD_MAX_COLS; k++)
+		free(r.vals[k]);
+	if (!asked && *mp) {
+		mysql_close(*mp);
+		*mp = NULL;
+	}
+	pthread_mutex_lock(&guard.lock);
+	if (asked && guard.conf.version == gc.version) {
+		watch.capable = capable;
+		watch.checked_version = gc.version;
+	}
+	return asked;
+}
+
 static void *watch_main(void *unused)
 {
 	MYSQL *m = NULL;
@@ -552,6 +600,15 @@ static void *watch_main(void *unused)
 
 	pthread_mutex_lock(&guard.lock);
 	while (!guard.stopping) {
+		if (watch.checked_version != guard.conf.version && guard.conf.side.user[0] &&
+		    !watch_check(&m, &version)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1; /* the server is not there yet */
+			if (!guard.stopping)
+				pthread_cond_timedwait(&watch.cond, &guard.lock, &ts);
+			continue;
+		}
 		if (!watch.ents) {
 			pthread_cond_wait(&watch.cond, &guard.lock);
 			continue;
@@ -660,6 +717,14 @@ bool guard_post_after(struct sess *s, int ms, void (*fn)(struct sess *s, void *a
 	e->due_us = clk_mono_us() + (int64_t)ms * 1000;
 	e->fn = fn;
 	return watch_add(e) != 0;
+}
+
+bool guard_watch_ready(void)
+{
+	pthread_mutex_lock(&guard.lock);
+	bool ready = watch.started && watch.capable && watch.checked_version == guard.conf.version;
+	pthread_mutex_unlock(&guard.lock);
+	return ready;
 }
 
 void guard_watch_get_stats(struct guard_watch_stats *out)

@@ -91,6 +91,10 @@ void guard_job_release(struct guard_job *j);
  * guard_post_after() runs fn(s, NULL) on s's thread after ms (by id, with
  * sess_post_id); false when the watcher is not running.
  */
+/* True when the watcher runs and its account may see and stop other
+ * accounts' statements (checked at start and after each reconfigure):
+ * without that the lock-wait protection is off. */
+bool guard_watch_ready(void);
 uint64_t guard_watch_start(struct sess *s, uint32_t thread, int bound_ms, const char *schema,
 			   const char *table) __attribute__((warn_unused_result));
 bool guard_watch_stop(uint64_t handle, char *blocker, size_t len);

@@ -461,5 +461,9 @@ void metrics_render(FILE *out)
 			"DDL lock waits stopped after ddl_lock_wait_ms (KILL QUERY).", ws.cancels);
 	metrics_counter(out, "ddlgate_ddl_lock_retries_total",
 			"Stopped DDL statements sent again after a backoff.", ws.retries);
+	metrics_header(out, "ddlgate_ddl_lock_watcher_ready", "gauge",
+		       "1 when the guard account may see and stop a waiting DDL (the lock-wait "
+		       "protection can work).");
+	fprintf(out, "ddlgate_ddl_lock_watcher_ready %d\n", guard_watch_ready() ? 1 : 0);
 	free(s);
 }

@@ -70,7 +70,7 @@ static struct pol_stmt *pol_mdl_stmt(const struct pol_sess *ps)
 bool pol_mdl_covers(const struct pol_sess *ps)
 {
 	const struct cfg *c = ps->conf->cfg;
-	if (c->guard.ddl_lock_wait_ms <= 0 || !guard_enabled())
+	if (c->guard.ddl_lock_wait_ms <= 0 || !guard_watch_ready())
 		return false;
 	if (ps->lock_wait >= 0 && ps->lock_wait * 1000L < c->guard.ddl_lock_wait_ms)
 		return false; /* the session's own, shorter bound wins */

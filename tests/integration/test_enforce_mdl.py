@@ -46,7 +46,10 @@ def gateway(**guard):
 	keys = {"ddl_lock_wait_ms": BOUND_MS, "ddl_lock_retries": 20,
 		"ddl_lock_deadline_ms": 60000}
 	keys.update(guard)
-	return h.Ddlgate(db(), {"guard": h.guard_section(WATCHER, **keys)}, audit=True)
+	gw = h.Ddlgate(db(), {"guard": h.guard_section(WATCHER, **keys)}, audit=True)
+	h.wait_for(lambda: metric(gw, "ddlgate_ddl_lock_watcher_ready") == 1, 10,
+		   "the lock-wait watcher checked its account")
+	return gw
 
 
 class AppLoad:
@@ -176,6 +179,30 @@ def test_deadline_names_blocker():
 	assert db().columns(SCHEMA, "t") == before
 	assert out["took"] < 6, out
 	print(f"# refused after {out['took']:.1f} s: {err.args[1]}", flush=True)
+
+
+def unbounded_warned(gw, sql):
+	"""Runs sql (a DDL on t) through gw at the server's default
+	lock_wait_timeout; whether its audit record carries unbounded-lock-wait."""
+	c = h.connect(gw, database=SCHEMA)
+	assert h.run_err(c, sql) is None
+	c.close()
+	recs = h.audit_records(gw, sql)
+	assert recs, sql
+	return "unbounded-lock-wait" in h.rule_ids(recs[-1])
+
+
+def test_unbounded_lock_wait_only_without_protection():
+	fresh_table()
+	assert not unbounded_warned(gateway(), "ALTER TABLE t ADD COLUMN a1 INT")
+	assert unbounded_warned(gateway(ddl_lock_wait_ms=0), "ALTER TABLE t ADD COLUMN a2 INT")
+	# a guard account that may not see or stop other accounts' statements
+	# cannot protect: the warning stays
+	h.shared_mariadb(accounts=(h.PROBER,))
+	gw = h.Ddlgate(db(), {"guard": h.guard_section(h.PROBER)}, audit=True)
+	time.sleep(0.5)
+	assert metric(gw, "ddlgate_ddl_lock_watcher_ready") == 0
+	assert unbounded_warned(gw, "ALTER TABLE t ADD COLUMN a3 INT")
 
 
 def test_protection_off_piles_up():
