@@ -456,6 +456,21 @@ static void watch_blocker(MYSQL *m, const struct watch_ent *e, char *out, size_t
 		free(b.vals[k]);
 }
 
+/* The watcher's side connection for account gc: *mp reopened when the
+ * account changed (version), NULL when the server cannot be reached. */
+static void watch_connect(MYSQL **mp, uint64_t *version, const struct guard_conf *gc)
+{
+	char err[256];
+	if (*mp && *version != gc->version) {
+		mysql_close(*mp);
+		*mp = NULL;
+	}
+	if (!*mp) {
+		*mp = guard_connect(gc, err, sizeof(err));
+		*version = gc->version;
+	}
+}
+
 /* One look at every watched thread; kills the waits past their bound.
  * Caller holds guard.lock; it is released while the server is asked. */
 static void watch_tick(MYSQL **mp, uint64_t *version)
@@ -478,15 +493,7 @@ static void watch_tick(MYSQL **mp, uint64_t *version)
 	struct guard_conf gc = guard.conf;
 	pthread_mutex_unlock(&guard.lock);
 
-	char err[256];
-	if (*mp && *version != gc.version) {
-		mysql_close(*mp);
-		*mp = NULL;
-	}
-	if (!*mp) {
-		*mp = guard_connect(&gc, err, sizeof(err));
-		*version = gc.version;
-	}
+	watch_connect(mp, version, &gc);
 	MYSQL_RES *res = NULL;
 	if (*mp && mysql_query(*mp, q) == 0)
 		res = mysql_store_result(*mp);
@@ -556,15 +563,7 @@ static bool watch_check(MYSQL **mp, uint64_t *version)
 {
 	struct guard_conf gc = guard.conf;
 	pthread_mutex_unlock(&guard.lock);
-	char err[256];
-	if (*mp && *version != gc.version) {
-		mysql_close(*mp);
-		*mp = NULL;
-	}
-	if (!*mp) {
-		*mp = guard_connect(&gc, err, sizeof(err));
-		*version = gc.version;
-	}
+	watch_connect(mp, version, &gc);
 	struct guard_result r = {0};
 	bool asked =
 	    *mp &&

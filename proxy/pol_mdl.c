@@ -51,17 +51,16 @@ static struct pol_stmt *pol_mdl_stmt(const struct pol_sess *ps)
 	struct pol_stmt *p = &cmd->stmts[0];
 	if (!p->ddl || p->st.kind != STMT_DDL || p->st.nobjects == 0 || !p->st.objects[0].name)
 		return NULL;
-	switch (p->st.verb) {
-	case DDL_ALTER_TABLE:
-	case DDL_DROP_TABLE:
-	case DDL_RENAME_TABLE:
-	case DDL_TRUNCATE_TABLE:
-	case DDL_CREATE_INDEX:
-	case DDL_DROP_INDEX:
-		break;
-	default:
+	/* DDL whose first object is the table it locks (trigger DDL names the
+	 * trigger, so it is left to unbounded-lock-wait) */
+	static const enum ddl_verb covered[] = {DDL_ALTER_TABLE,  DDL_DROP_TABLE,
+						DDL_RENAME_TABLE, DDL_TRUNCATE_TABLE,
+						DDL_CREATE_INDEX, DDL_DROP_INDEX};
+	size_t k = 0;
+	while (k < sizeof(covered) / sizeof(covered[0]) && covered[k] != p->st.verb)
+		k++;
+	if (k == sizeof(covered) / sizeof(covered[0]))
 		return NULL;
-	}
 	if (p->len + 1 >= PKT_MAX_PAYLOAD)
 		return NULL; /* the relay keeps single-packet commands only */
 	return p;
