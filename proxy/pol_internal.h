@@ -202,12 +202,12 @@ struct pol_claim {
 /* The policy's state of one client session; hook_sess.policy points here. */
 /* A DDL's metadata-lock protection (pol_mdl.c), per session. */
 struct pol_mdl {
-	bool active;	   /* the forwarded command is protected */
-	bool backing_off;  /* an attempt was stopped: the retry timer runs */
-	bool replace;	   /* the held answer becomes reply (lock-wait-exceeded) */
-	uint64_t watch;	   /* the guard watcher's handle; 0 = none */
-	unsigned attempts; /* sent so far */
-	int64_t first_mono;
+	bool active;		       /* the forwarded command is protected */
+	bool backing_off;	       /* an attempt was stopped: the retry timer runs */
+	bool replace;		       /* the held answer becomes reply (lock-wait-exceeded) */
+	uint64_t watch;		       /* the guard watcher's handle; 0 = none */
+	unsigned attempts;	       /* sent so far */
+	int64_t first_mono, last_mono; /* when the first and the last attempt went out */
 	char schema[65], table[65];
 	struct hook_reply reply;
 };
@@ -240,6 +240,7 @@ struct pol_sess {
 	struct pol_cmd cmd;
 	unsigned durable_wait; /* answers held back until their record is durable */
 	struct pol_mdl mdl;
+	atomic_uint mdl_attempts; /* /sessions: attempts of the protected DDL in flight; 0 = none */
 	/* Under pol.lock: */
 	struct pol_sess *prev, *next; /* pol.sessions list, for /sessions */
 	struct pol_sess *wnext;	      /* pol.waiters list, for the ticker */
@@ -340,6 +341,8 @@ const struct hook_result *pol_mdl_result(struct pol_sess *ps, const struct hook_
 bool pol_mdl_deliver(struct pol_sess *ps, bool now);
 void pol_mdl_answer(struct sess *s, void *arg);
 void pol_mdl_end(struct pol_sess *ps);
+/* Adds the attempts of the protected DDL whose outcome r records. */
+void pol_mdl_audit(const struct pol_sess *ps, struct audit_rec *r);
 
 /* pol_admin.c */
 void pol_admin_register(void);

@@ -97,6 +97,7 @@ void pol_mdl_forward(struct pol_sess *ps)
 		return;
 	m->active = true;
 	m->attempts = 1;
+	atomic_store(&ps->mdl_attempts, 1);
 	m->first_mono = clk_mono_us();
 	ps->hs->keep_command = true;
 }
@@ -111,6 +112,8 @@ static void pol_mdl_retry(struct sess *s, void *arg)
 	struct pol_mdl *m = &ps->mdl;
 	m->backing_off = false;
 	m->attempts++;
+	m->last_mono = clk_mono_us();
+	atomic_store(&ps->mdl_attempts, m->attempts);
 	m->watch = guard_watch_start(s, ps->hs->server_thread,
 				     ps->conf->cfg->guard.ddl_lock_wait_ms, m->schema, m->table);
 	if (!sess_hook_resend(s)) {
@@ -152,6 +155,7 @@ const struct hook_result *pol_mdl_result(struct pol_sess *ps, const struct hook_
 	m->watch = 0;
 	if (r->ok || r->aborted || !killed || (r->error_code != 1317 && r->error_code != 1205)) {
 		m->active = false;
+		atomic_store(&ps->mdl_attempts, 0);
 		return r;
 	}
 	const struct cfg *c = ps->conf->cfg;
@@ -164,6 +168,7 @@ const struct hook_result *pol_mdl_result(struct pol_sess *ps, const struct hook_
 		return NULL; /* held: the client never sees this attempt */
 	}
 	m->active = false;
+	atomic_store(&ps->mdl_attempts, 0);
 	pol_mdl_refuse(ps, blocker);
 	*mine = *r;
 	mine->error_code = 1290;
@@ -195,8 +200,27 @@ void pol_mdl_answer(struct sess *s, void *arg)
 	sess_hook_answer_err(s, &ps->mdl.reply);
 }
 
+void pol_mdl_audit(const struct pol_sess *ps, struct audit_rec *r)
+{
+	const struct pol_mdl *m = &ps->mdl;
+	if (ps->cmd.state != POL_CMD_FORWARDED || m->attempts < 2 || m->active)
+		return; /* an intent, or nothing was stopped */
+	if (m->replace) {
+		audit_rec_rule(r, RULES_ID_LOCK_WAIT_EXCEEDED, "block", m->reply.message, NULL);
+		return;
+	}
+	char msg[200];
+	snprintf(msg, sizeof(msg),
+		 "sent %u times: the metadata-lock wait was stopped after %d ms %u time%s, "
+		 "%lld ms from the first attempt to the last",
+		 m->attempts, ps->conf->cfg->guard.ddl_lock_wait_ms, m->attempts - 1,
+		 m->attempts == 2 ? "" : "s", (long long)((m->last_mono - m->first_mono) / 1000));
+	audit_rec_rule(r, RULES_ID_LOCK_WAIT_EXCEEDED, "retry", msg, NULL);
+}
+
 void pol_mdl_end(struct pol_sess *ps)
 {
+	atomic_store(&ps->mdl_attempts, 0);
 	(void)guard_watch_stop(ps->mdl.watch, NULL, 0);
 	memset(&ps->mdl, 0, sizeof(ps->mdl));
 }

@@ -135,7 +135,10 @@ def scenario(gw, hold_s):
 	out = {}
 	alter = threading.Thread(target=run_alter, args=(gw, out), daemon=True)
 	alter.start()
-	time.sleep(hold_s)
+	time.sleep(hold_s / 2)
+	out["status"] = gw.status().get("ddl_lock_wait")
+	out["sessions"] = [x for x in gw.sessions() if x.get("ddl_lock_attempts")]
+	time.sleep(hold_s / 2)
 	conn.commit()
 	conn.close()
 	alter.join(90)
@@ -157,9 +160,15 @@ def test_bounded_wait_then_success():
 	assert stats["max"] <= BOUND_MS + 600, stats
 	assert (metric(gw, "ddlgate_ddl_lock_cancels_total") or 0) >= 2
 	assert (metric(gw, "ddlgate_ddl_lock_retries_total") or 0) >= 2
-	# one successful outcome in the audit log, no failed attempt
+	# one successful outcome in the audit log, no failed attempt; it lists
+	# the attempts
 	recs = h.audit_records(gw, "ADD COLUMN added")
 	assert [r.get("outcome") for r in recs] == ["ok"], recs
+	tries = [u for u in recs[0]["rules"] if u["id"] == "lock-wait-exceeded"]
+	assert tries and tries[0]["action"] == "retry" and "sent " in tries[0]["message"], recs
+	# while it waited, /status and /sessions showed the DDL
+	assert out["status"]["watcher_ready"] and len(out["status"]["waiting_ddl"]) == 1, out
+	assert len(out["sessions"]) == 1, out
 
 
 def test_deadline_names_blocker():
@@ -178,6 +187,9 @@ def test_deadline_names_blocker():
 	assert f"connection {cid} " in err.args[1], err
 	assert db().columns(SCHEMA, "t") == before
 	assert out["took"] < 6, out
+	rec = h.audit_records(gw, "ADD COLUMN added")[-1]
+	assert rec["outcome"] == "error" and rec["error_code"] == 1290, rec
+	assert [u["action"] for u in rec["rules"] if u["id"] == "lock-wait-exceeded"] == ["block"]
 	print(f"# refused after {out['took']:.1f} s: {err.args[1]}", flush=True)
 
 
