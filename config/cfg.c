@@ -132,6 +132,9 @@ static const struct cfg_key cfg_keys[] = {
 	KEY("guard", "probe_timeout_ms", CFG_T_INT, OFF(guard.probe_timeout_ms), "2000", true, .min = 1, .max = INT_MAX),
 	KEY("guard", "large_table_bytes", CFG_T_SIZE, OFF(guard.large_table_bytes), "1G", true, .min = 0, .max = 1024 * 1024 * G),
 	KEY("guard", "max_lock_wait_s", CFG_T_INT, OFF(guard.max_lock_wait_s), "60", true, .min = 0, .max = 31536000),
+	KEY("guard", "ddl_lock_wait_ms", CFG_T_INT, OFF(guard.ddl_lock_wait_ms), "2000", true, .min = 0, .max = INT_MAX),
+	KEY("guard", "ddl_lock_retries", CFG_T_INT, OFF(guard.ddl_lock_retries), "10", true, .min = 0, .max = 1000),
+	KEY("guard", "ddl_lock_deadline_ms", CFG_T_INT, OFF(guard.ddl_lock_deadline_ms), "60000", true, .min = 0, .max = INT_MAX),
 };
 /* clang-format on */
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))

@@ -128,6 +128,9 @@ struct cfg {
 		int probe_timeout_ms;
 		uint64_t large_table_bytes;
 		int max_lock_wait_s;
+		int ddl_lock_wait_ms;	  /* bound on a DDL's metadata-lock wait; 0 = off */
+		int ddl_lock_retries;	  /* attempts after the first one */
+		int ddl_lock_deadline_ms; /* then lock-wait-exceeded */
 	} guard;
 
 	/* [rule "id"] sections, handed as they are to rules_engine_new(). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proxy/clock.h"
 #include "proxy/hook.h"
@@ -150,6 +151,34 @@ static void guard_job_unref(struct guard_job *j)
 	free(j);
 }
 
+/* One watched DDL or one backoff timer (fn set). */
+struct watch_ent {
+	uint64_t handle;
+	uint64_t conn_id;
+	uint32_t thread;
+	int bound_ms;
+	int64_t clear_us; /* last time the thread was seen not waiting */
+	bool killed;
+	char schema[65], table[65];
+	char blocker[400];
+	int64_t due_us; /* backoff timer: when to post fn */
+	void (*fn)(struct sess *s, void *arg);
+	struct watch_ent *next;
+};
+
+static struct {
+	pthread_cond_t cond; /* under guard.lock */
+	struct watch_ent *ents;
+	uint64_t next_handle;
+	bool started;
+	bool capable;		  /* the account may see and stop other accounts' statements */
+	uint64_t checked_version; /* the guard_conf version capable was learnt for; 0 = none */
+	pthread_t thread;
+	struct guard_watch_stats stats;
+} watch = {.cond = PTHREAD_COND_INITIALIZER};
+
+static void *watch_main(void *unused);
+
 static void *guard_worker(void *unused)
 {
 	MYSQL *m = NULL;
@@ -238,6 +267,14 @@ bool guard_start(const struct cfg *c, int nthreads, char *err, size_t errlen)
 		}
 		guard.nthreads++;
 	}
+	if (pthread_create(&watch.thread, NULL, watch_main, NULL) != 0) {
+		snprintf(err, errlen, "cannot start the lock-wait watcher");
+		guard_stop();
+		return false;
+	}
+	pthread_mutex_lock(&guard.lock);
+	watch.started = true;
+	pthread_mutex_unlock(&guard.lock);
 	guard.running = true;
 	return true;
 }
@@ -246,6 +283,7 @@ void guard_configure(const struct cfg *c)
 {
 	pthread_mutex_lock(&guard.lock);
 	guard_conf_set(c);
+	pthread_cond_signal(&watch.cond); /* the watcher checks the new account */
 	pthread_mutex_unlock(&guard.lock);
 }
 
@@ -254,7 +292,12 @@ void guard_stop(void)
 	pthread_mutex_lock(&guard.lock);
 	guard.stopping = true;
 	pthread_cond_broadcast(&guard.cond);
+	pthread_cond_broadcast(&watch.cond);
+	bool watcher = watch.started;
+	watch.started = false;
 	pthread_mutex_unlock(&guard.lock);
+	if (watcher)
+		pthread_join(watch.thread, NULL);
 	for (int i = 0; i < guard.nthreads; i++)
 		pthread_join(guard.threads[i], NULL);
 	free(guard.threads);
@@ -342,5 +385,350 @@ void guard_get_stats(struct guard_stats *out)
 {
 	pthread_mutex_lock(&guard.lock);
 	*out = guard.stats;
+	pthread_mutex_unlock(&guard.lock);
+}
+
+/* ---- lock-wait watcher ---- */
+
+#define WATCH_TICK_MS 20
+#define WATCH_STATE "Waiting for table metadata lock"
+
+/* Appends a quoted string literal of s to q (names from the parser). */
+static void watch_quote(char *q, size_t qlen, const char *s)
+{
+	size_t n = strlen(q);
+	if (n + 2 >= qlen)
+		return;
+	q[n++] = '\'';
+	for (; *s && n + 3 < qlen; s++) {
+		if (*s == '\'' || *s == '\\')
+			q[n++] = '\\';
+		q[n++] = *s;
+	}
+	q[n++] = '\'';
+	q[n] = 0;
+}
+
+/* Describes the session that most likely blocks thread: the holder of a
+ * metadata lock on schema.table when the METADATA_LOCK_INFO plugin is
+ * loaded, else the oldest open InnoDB transaction of another thread. */
+static void watch_blocker(MYSQL *m, const struct watch_ent *e, char *out, size_t outlen)
+{
+	char q[1200];
+	char who[64] = "";
+
+	out[0] = 0;
+	snprintf(
+	    q, sizeof(q),
+	    "SELECT THREAD_ID FROM information_schema.METADATA_LOCK_INFO WHERE THREAD_ID <> %u "
+	    "AND TABLE_SCHEMA = ",
+	    e->thread);
+	watch_quote(q, sizeof(q), e->schema);
+	snprintf(q + strlen(q), sizeof(q) - strlen(q), " AND TABLE_NAME = ");
+	watch_quote(q, sizeof(q), e->table);
+	snprintf(q + strlen(q), sizeof(q) - strlen(q), " ORDER BY THREAD_ID LIMIT 1");
+	struct guard_result r = {0};
+	if (e->table[0] && guard_run_one(m, q, &r) && r.has_row && r.vals[0])
+		snprintf(who, sizeof(who), "p.ID = %s", r.vals[0]);
+	for (unsigned k = 0; k < GUARD_MAX_COLS; k++)
+		free(r.vals[k]);
+	snprintf(
+	    q, sizeof(q),
+	    "SELECT p.ID, p.USER, p.HOST, IFNULL(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), "
+	    "-1), IFNULL(LEFT(p.INFO, 120), ''), p.COMMAND FROM information_schema.PROCESSLIST "
+	    "p LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID "
+	    "WHERE p.ID <> %u AND %s ORDER BY t.trx_started LIMIT 1",
+	    e->thread, who[0] ? who : "t.trx_id IS NOT NULL");
+	struct guard_result b = {0};
+	if (guard_run_one(m, q, &b) && b.has_row && b.ncols >= 6) {
+		const char *v[6];
+		for (unsigned k = 0; k < 6; k++)
+			v[k] = b.vals[k] ? b.vals[k] : "";
+		long open_s = atol(v[3]);
+		char age[64] = "";
+		if (open_s >= 0)
+			snprintf(age, sizeof(age), ", its transaction open for %ld s", open_s);
+		snprintf(out, outlen, "connection %s (%s@%s%s, %s%s%s)", v[0], v[1], v[2], age,
+			 v[4][0] ? "running: " : "now ", v[4][0] ? v[4] : v[5],
+			 who[0] ? "" : "; the oldest open transaction");
+	}
+	for (unsigned k = 0; k < GUARD_MAX_COLS; k++)
+		free(b.vals[k]);
+}
+
+/* The watcher's side connection for account gc: *mp reopened when the
+ * account changed (version), NULL when the server cannot be reached. */
+static void watch_connect(MYSQL **mp, uint64_t *version, const struct guard_conf *gc)
+{
+	char err[256];
+	if (*mp && *version != gc->version) {
+		mysql_close(*mp);
+		*mp = NULL;
+	}
+	if (!*mp) {
+		*mp = guard_connect(gc, err, sizeof(err));
+		*version = gc->version;
+	}
+}
+
+/* One look at every watched thread; kills the waits past their bound.
+ * Caller holds guard.lock; it is released while the server is asked. */
+static void watch_tick(MYSQL **mp, uint64_t *version)
+{
+	char q[4096];
+	int64_t t0 = clk_mono_us();
+	size_t n = 0;
+
+	snprintf(q, sizeof(q),
+		 "SELECT ID, QUERY_ID, STATE FROM information_schema.PROCESSLIST WHERE ID IN (");
+	for (struct watch_ent *e = watch.ents; e; e = e->next) {
+		if (e->fn || e->killed || strlen(q) + 16 >= sizeof(q))
+			continue;
+		snprintf(q + strlen(q), sizeof(q) - strlen(q), "%s%u", n ? "," : "", e->thread);
+		n++;
+	}
+	if (n == 0)
+		return;
+	strcat(q, ")");
+	struct guard_conf gc = guard.conf;
+	pthread_mutex_unlock(&guard.lock);
+
+	watch_connect(mp, version, &gc);
+	MYSQL_RES *res = NULL;
+	if (*mp && mysql_query(*mp, q) == 0)
+		res = mysql_store_result(*mp);
+	else if (*mp) {
+		mysql_close(*mp);
+		*mp = NULL;
+	}
+	/* thread -> query id of the statement to stop */
+	uint32_t kill_thread[64];
+	char kill_query[64][24];
+	size_t nkill = 0;
+
+	pthread_mutex_lock(&guard.lock);
+	MYSQL_ROW row;
+	while (res && (row = mysql_fetch_row(res))) {
+		uint32_t id = (uint32_t)strtoul(row[0] ? row[0] : "0", NULL, 10);
+		bool waiting = row[2] && strcmp(row[2], WATCH_STATE) == 0;
+		for (struct watch_ent *e = watch.ents; e; e = e->next) {
+			if (e->fn || e->thread != id || e->killed)
+				continue;
+			if (!waiting)
+				e->clear_us = t0;
+			else if (t0 - e->clear_us >= (int64_t)e->bound_ms * 1000 && nkill < 64 &&
+				 row[1]) {
+				e->killed = true;
+				watch.stats.cancels++;
+				kill_thread[nkill] = id;
+				snprintf(kill_query[nkill], sizeof(kill_query[nkill]), "%s",
+					 row[1]);
+				nkill++;
+			}
+		}
+	}
+	if (res)
+		mysql_free_result(res);
+	if (nkill == 0)
+		return;
+	struct watch_ent copy[64];
+	for (size_t i = 0; i < nkill; i++)
+		for (struct watch_ent *e = watch.ents; e; e = e->next)
+			if (!e->fn && e->thread == kill_thread[i])
+				copy[i] = *e;
+	pthread_mutex_unlock(&guard.lock);
+	for (size_t i = 0; i < nkill && *mp; i++) {
+		char blocker[sizeof(copy[i].blocker)];
+		watch_blocker(*mp, &copy[i], blocker, sizeof(blocker));
+		char k[64];
+		snprintf(k, sizeof(k), "KILL QUERY ID %s", kill_query[i]);
+		if (mysql_query(*mp, k) != 0)
+			fprintf(stderr, "ddlgate: guard: %s for connection %u failed: %s\n", k,
+				kill_thread[i], mysql_error(*mp));
+		pthread_mutex_lock(&guard.lock);
+		for (struct watch_ent *e = watch.ents; e; e = e->next)
+			if (e->handle == copy[i].handle)
+				snprintf(e->blocker, sizeof(e->blocker), "%s", blocker);
+		pthread_mutex_unlock(&guard.lock);
+	}
+	pthread_mutex_lock(&guard.lock);
+}
+
+/* Learns whether the [guard] account holds PROCESS and CONNECTION ADMIN
+ * (or SUPER): without them the watcher could neither see nor stop another
+ * account's DDL, and the protection counts as off. Caller holds guard.lock;
+ * it is released while the server is asked. False when the server could
+ * not be asked (try again later). */
+static bool watch_check(MYSQL **mp, uint64_t *version)
+{
+	struct guard_conf gc = guard.conf;
+	pthread_mutex_unlock(&guard.lock);
+	watch_connect(mp, version, &gc);
+	struct guard_result r = {0};
+	bool asked =
+	    *mp &&
+	    guard_run_one(*mp,
+			  "SELECT SUM(PRIVILEGE_TYPE = 'PROCESS'), SUM(PRIVILEGE_TYPE IN "
+			  "('SUPER', 'CONNECTION ADMIN')) FROM information_schema."
+			  "USER_PRIVILEGES WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX("
+			  "CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), "
+			  "'@', -1), '''')",
+			  &r) &&
+	    r.ok;
+	bool capable = asked && r.has_row && r.vals[0] && r.vals[1] && atol(r.vals[0]) > 0 &&
+		       atol(r.vals[1]) > 0;
+	for (unsigned k = 0; k < GUARD_MAX_COLS; k++)
+		free(r.vals[k]);
+	if (!asked && *mp) {
+		mysql_close(*mp);
+		*mp = NULL;
+	}
+	pthread_mutex_lock(&guard.lock);
+	if (asked && guard.conf.version == gc.version) {
+		watch.capable = capable;
+		watch.checked_version = gc.version;
+	}
+	return asked;
+}
+
+static void *watch_main(void *unused)
+{
+	MYSQL *m = NULL;
+	uint64_t version = 0;
+	(void)unused;
+
+	pthread_mutex_lock(&guard.lock);
+	while (!guard.stopping) {
+		if (watch.checked_version != guard.conf.version && guard.conf.side.user[0] &&
+		    !watch_check(&m, &version)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1; /* the server is not there yet */
+			if (!guard.stopping)
+				pthread_cond_timedwait(&watch.cond, &guard.lock, &ts);
+			continue;
+		}
+		if (!watch.ents) {
+			pthread_cond_wait(&watch.cond, &guard.lock);
+			continue;
+		}
+		/* due timers first: they are only posts */
+		int64_t now = clk_mono_us();
+		for (struct watch_ent **pp = &watch.ents; *pp;) {
+			struct watch_ent *e = *pp;
+			if (e->fn && e->due_us <= now) {
+				*pp = e->next;
+				sess_post_id(e->conn_id, e->fn, NULL);
+				free(e);
+				continue;
+			}
+			pp = &e->next;
+		}
+		watch_tick(&m, &version);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WATCH_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (!guard.stopping)
+			pthread_cond_timedwait(&watch.cond, &guard.lock, &ts);
+	}
+	while (watch.ents) {
+		struct watch_ent *e = watch.ents;
+		watch.ents = e->next;
+		free(e);
+	}
+	pthread_mutex_unlock(&guard.lock);
+	if (m)
+		mysql_close(m);
+	mysql_thread_end();
+	return NULL;
+}
+
+/* Hands e to the watcher; its handle, 0 when the watcher is not running
+ * (e is freed then). */
+static uint64_t watch_add(struct watch_ent *e)
+{
+	pthread_mutex_lock(&guard.lock);
+	if (!watch.started || guard.stopping) {
+		pthread_mutex_unlock(&guard.lock);
+		free(e);
+		return 0;
+	}
+	uint64_t h = e->handle = ++watch.next_handle;
+	if (e->fn)
+		watch.stats.retries++;
+	else
+		watch.stats.watches++;
+	e->next = watch.ents;
+	watch.ents = e;
+	pthread_cond_signal(&watch.cond);
+	pthread_mutex_unlock(&guard.lock);
+	return h;
+}
+
+uint64_t guard_watch_start(struct sess *s, uint32_t thread, int bound_ms, const char *schema,
+			   const char *table)
+{
+	struct watch_ent *e = calloc(1, sizeof(*e));
+	if (!e)
+		abort();
+	e->conn_id = sess_conn_id(s);
+	e->thread = thread;
+	e->bound_ms = bound_ms;
+	e->clear_us = clk_mono_us();
+	snprintf(e->schema, sizeof(e->schema), "%s", schema ? schema : "");
+	snprintf(e->table, sizeof(e->table), "%s", table ? table : "");
+	return watch_add(e);
+}
+
+bool guard_watch_stop(uint64_t handle, char *blocker, size_t len)
+{
+	bool killed = false;
+	if (len)
+		blocker[0] = 0;
+	if (!handle)
+		return false;
+	pthread_mutex_lock(&guard.lock);
+	for (struct watch_ent **pp = &watch.ents; *pp; pp = &(*pp)->next) {
+		struct watch_ent *e = *pp;
+		if (e->handle != handle)
+			continue;
+		killed = e->killed;
+		if (len)
+			snprintf(blocker, len, "%s", e->blocker);
+		*pp = e->next;
+		free(e);
+		break;
+	}
+	pthread_mutex_unlock(&guard.lock);
+	return killed;
+}
+
+bool guard_post_after(struct sess *s, int ms, void (*fn)(struct sess *s, void *arg))
+{
+	struct watch_ent *e = calloc(1, sizeof(*e));
+	if (!e)
+		abort();
+	e->conn_id = sess_conn_id(s);
+	e->due_us = clk_mono_us() + (int64_t)ms * 1000;
+	e->fn = fn;
+	return watch_add(e) != 0;
+}
+
+bool guard_watch_ready(void)
+{
+	pthread_mutex_lock(&guard.lock);
+	bool ready = watch.started && watch.capable && watch.checked_version == guard.conf.version;
+	pthread_mutex_unlock(&guard.lock);
+	return ready;
+}
+
+void guard_watch_get_stats(struct guard_watch_stats *out)
+{
+	pthread_mutex_lock(&guard.lock);
+	*out = watch.stats;
 	pthread_mutex_unlock(&guard.lock);
 }

@@ -69,6 +69,46 @@ bool guard_submit(struct guard_job *j, struct sess *s, void (*done)(struct sess 
 /* Drops the caller's reference; a job still running is cancelled (not posted). */
 void guard_job_release(struct guard_job *j);
 
+/*
+ * Lock-wait watcher: one thread with its own side connection (the [guard]
+ * account, which needs PROCESS to see other accounts' threads and
+ * CONNECTION ADMIN or SUPER to interrupt them). It keeps a DDL from
+ * waiting for its metadata lock longer than a bound, and runs the backoff
+ * timers of the DDLs it stopped.
+ *
+ * guard_watch_start() watches backend thread `thread`, which runs a DDL on
+ * schema.table for session s: about every 20 ms it reads the thread's
+ * state in information_schema.PROCESSLIST, and once the thread has been
+ * "Waiting for table metadata lock" for bound_ms without a break, it notes
+ * who holds the table (guard_watch_stop's blocker text) and sends
+ * KILL QUERY ID for that one statement. Returns a handle, 0 when the
+ * watcher is not running (the DDL then waits as the server lets it).
+ *
+ * guard_watch_stop() ends the watch of handle (0 is ignored) and returns
+ * true when the watcher interrupted the statement; the blocker it saw is
+ * copied into blocker ("" when unknown).
+ *
+ * guard_post_after() runs fn(s, NULL) on s's thread after ms (by id, with
+ * sess_post_id); false when the watcher is not running.
+ */
+/* True when the watcher runs and its account may see and stop other
+ * accounts' statements (checked at start and after each reconfigure):
+ * without that the lock-wait protection is off. */
+bool guard_watch_ready(void);
+uint64_t guard_watch_start(struct sess *s, uint32_t thread, int bound_ms, const char *schema,
+			   const char *table) __attribute__((warn_unused_result));
+bool guard_watch_stop(uint64_t handle, char *blocker, size_t len);
+bool guard_post_after(struct sess *s, int ms, void (*fn)(struct sess *s, void *arg))
+    __attribute__((warn_unused_result));
+
+/* Lock-wait counters for /metrics. */
+struct guard_watch_stats {
+	uint64_t watches; /* DDLs watched */
+	uint64_t cancels; /* KILL QUERY sent for a wait past the bound */
+	uint64_t retries; /* backoff timers started: a stopped DDL sent again */
+};
+void guard_watch_get_stats(struct guard_watch_stats *out);
+
 /* Probe counters for /metrics. */
 struct guard_stats {
 	uint64_t probes;

@@ -46,6 +46,10 @@ struct hook_sess {
 	uint8_t command;  /* command byte in flight (COM_QUERY, COM_STMT_EXECUTE, ...) */
 	bool want_first_value; /* set by the hook: fill hook_result.first_value for
 				* one-column text results (e.g. GET_LOCK); off = no cost */
+	bool keep_command;     /* set by the hook before forwarding a single-packet
+				* COM_QUERY (a one-statement DDL): the relay keeps
+				* its bytes for sess_hook_resend(); cleared by the
+				* relay at forward */
 	bool watch_executes;   /* set by the hook (once it has seen a prepared DDL):
 				* call hook_stmt_execute() / hook_stmt_close(); off =
 				* executes stream straight through at no cost */
@@ -163,6 +167,22 @@ void hook_ticker_stop(void);
 /* Implemented by the relay, called by the hook on the session's thread. */
 void sess_hook_resume(struct sess *s, enum hook_verdict v, const struct hook_reply *reply);
 void sess_hook_release(struct sess *s);
+/*
+ * Alternatives to sess_hook_release() for a held answer that ends the
+ * command (a one-statement COM_QUERY):
+ *
+ * sess_hook_resend() drops the held answer, which the client never sees,
+ * and sends the command kept by hs->keep_command to the server again; its
+ * new answer goes to hook_result() as the first one did (index 0). This is
+ * how a DDL stopped by the lock-wait bound is retried without the client
+ * seeing the failed attempts. Returns false, changing nothing, when no
+ * command was kept or the held answer does not end the command.
+ *
+ * sess_hook_answer_err() replaces the held answer by an ERR with reply
+ * (releases the answer unchanged when it cannot).
+ */
+bool sess_hook_resend(struct sess *s) __attribute__((warn_unused_result));
+void sess_hook_answer_err(struct sess *s, const struct hook_reply *reply);
 /* Runs fn(s, arg) on s's event-loop thread, if s still lives then. */
 void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg);
 /* The same by ddlgate's connection id, from any thread: the one way to wake

@@ -453,5 +453,17 @@ void metrics_render(FILE *out)
 			"Live guard probes that failed (including timeouts).", gs.failures);
 	metrics_counter(out, "ddlgate_guard_probe_timeouts_total",
 			"Live guard probes stopped by probe_timeout_ms.", gs.timeouts);
+	struct guard_watch_stats ws;
+	guard_watch_get_stats(&ws);
+	metrics_counter(out, "ddlgate_ddl_lock_watches_total",
+			"DDL statements whose metadata-lock wait was watched.", ws.watches);
+	metrics_counter(out, "ddlgate_ddl_lock_cancels_total",
+			"DDL lock waits stopped after ddl_lock_wait_ms (KILL QUERY).", ws.cancels);
+	metrics_counter(out, "ddlgate_ddl_lock_retries_total",
+			"Stopped DDL statements sent again after a backoff.", ws.retries);
+	metrics_header(out, "ddlgate_ddl_lock_watcher_ready", "gauge",
+		       "1 when the guard account may see and stop a waiting DDL (the lock-wait "
+		       "protection can work).");
+	fprintf(out, "ddlgate_ddl_lock_watcher_ready %d\n", guard_watch_ready() ? 1 : 0);
 	free(s);
 }

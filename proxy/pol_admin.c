@@ -12,6 +12,7 @@
 #include "proxy/admin.h"
 #include "proxy/audit_head.h"
 #include "proxy/cluster.h"
+#include "proxy/guard.h"
 #include "proxy/pol_internal.h"
 #include "proxy/window.h"
 
@@ -92,6 +93,17 @@ static void pol_status(json_t *status, void *arg)
 		json_object_set_new(win, "open_until", json_string(buf));
 	}
 	json_object_set_new(status, "window", win);
+	json_t *lw = json_object(); /* the lock-wait protection (pol_mdl.c) */
+	json_object_set_new(lw, "bound_ms", json_integer(pc->cfg->guard.ddl_lock_wait_ms));
+	json_object_set_new(lw, "watcher_ready", json_boolean(guard_watch_ready()));
+	json_t *waiting = json_array();
+	pthread_mutex_lock(&pol.lock);
+	for (struct pol_sess *ps = pol.sessions; ps; ps = ps->next)
+		if (atomic_load(&ps->mdl_attempts))
+			json_array_append_new(waiting, json_integer((json_int_t)ps->conn_id));
+	pthread_mutex_unlock(&pol.lock);
+	json_object_set_new(lw, "waiting_ddl", waiting); /* conn ids */
+	json_object_set_new(status, "ddl_lock_wait", lw);
 	snap_put(pc);
 
 	if (pol.audit) {
@@ -134,6 +146,9 @@ static void pol_sessions(json_t *sessions, void *arg)
 		}
 		json_object_set_new(o, "tls", json_boolean(hs->tls));
 		json_object_set_new(o, "holding", json_boolean(ps->in_waiters));
+		unsigned lock_attempts = atomic_load(&ps->mdl_attempts);
+		if (lock_attempts) /* a DDL waiting for its metadata lock, or between attempts */
+			json_object_set_new(o, "ddl_lock_attempts", json_integer(lock_attempts));
 		json_array_append_new(sessions, o);
 	}
 	pthread_mutex_unlock(&pol.lock);

@@ -201,6 +201,18 @@ struct pol_claim {
 };
 
 /* The policy's state of one client session; hook_sess.policy points here. */
+/* A DDL's metadata-lock protection (pol_mdl.c), per session. */
+struct pol_mdl {
+	bool active;		       /* the forwarded command is protected */
+	bool backing_off;	       /* an attempt was stopped: the retry timer runs */
+	bool replace;		       /* the held answer becomes reply (lock-wait-exceeded) */
+	uint64_t watch;		       /* the guard watcher's handle; 0 = none */
+	unsigned attempts;	       /* sent so far */
+	int64_t first_mono, last_mono; /* when the first and the last attempt went out */
+	char schema[65], table[65];
+	struct hook_reply reply;
+};
+
 struct pol_sess {
 	uint64_t conn_id;
 	struct sess *s;	      /* borrowed: the relay's session */
@@ -228,6 +240,8 @@ struct pol_sess {
 	struct arena arena; /* one command's text, parse and messages */
 	struct pol_cmd cmd;
 	unsigned durable_wait; /* answers held back until their record is durable */
+	struct pol_mdl mdl;
+	atomic_uint mdl_attempts; /* /sessions: attempts of the protected DDL in flight; 0 = none */
 	/* Under pol.lock: */
 	struct pol_sess *prev, *next; /* pol.sessions list, for /sessions */
 	struct pol_sess *wnext;	      /* pol.waiters list, for the ticker */
@@ -313,6 +327,24 @@ bool pol_submit(struct pol_sess *ps, struct pol_stmt *p, enum audit_outcome o, u
 void pol_durable_fn(struct sess *s, void *arg);
 unsigned pol_intents_start(struct pol_sess *ps);
 void pol_intents_drop(struct pol_cmd *cmd);
+
+/* pol_mdl.c: metadata-lock safety for one-statement DDL. pol_mdl_covers:
+ * the protection applies to the command being judged (unbounded-lock-wait
+ * then stays silent). pol_mdl_forward: the command is being forwarded.
+ * pol_mdl_result: the answer to statement r, or NULL when it is held for a
+ * retry; a stopped DDL past its deadline comes back as mine (ERR 1290).
+ * pol_mdl_deliver: whether the answer may go now (now = the caller's
+ * answer); false while a replacement is due. pol_mdl_answer: releases the
+ * held answer, replaced when due (posted, or when its record is durable). */
+bool pol_mdl_covers(const struct pol_sess *ps);
+void pol_mdl_forward(struct pol_sess *ps);
+const struct hook_result *pol_mdl_result(struct pol_sess *ps, const struct hook_result *r,
+					 struct hook_result *mine);
+bool pol_mdl_deliver(struct pol_sess *ps, bool now);
+void pol_mdl_answer(struct sess *s, void *arg);
+void pol_mdl_end(struct pol_sess *ps);
+/* Adds the attempts of the protected DDL whose outcome r records. */
+void pol_mdl_audit(const struct pol_sess *ps, struct audit_rec *r);
 
 /* pol_admin.c */
 void pol_admin_register(void);

@@ -230,7 +230,8 @@ static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 	    .schema = p->schema,
 	    .migration = pol_in_migration(ps, NULL),
 	    .lock_wait_timeout = p->lock_wait,
-	    .max_lock_wait_s = c->guard.max_lock_wait_s,
+	    /* silent while ddlgate bounds the wait itself (pol_mdl.c) */
+	    .max_lock_wait_s = pol_mdl_covers(ps) ? 0 : c->guard.max_lock_wait_s,
 	    .large_table_bytes = c->guard.large_table_bytes,
 	    .facts = NULL,
 	    .mig = ps->cmd.scratch ? ps->cmd.scratch : ps->memory,
@@ -402,6 +403,7 @@ enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *reply)
 			    (cmd->stmts[i].sig.kind == MIG_SIG_GET_LOCK ||
 			     cmd->stmts[i].sig.kind == MIG_SIG_RELEASE_LOCK))
 				ps->hs->want_first_value = true;
+		pol_mdl_forward(ps);
 		return HOOK_FORWARD;
 	}
 	pol_block_reply(ps, reply);

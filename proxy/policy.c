@@ -203,6 +203,7 @@ void hook_session_end(struct sess *s, struct hook_sess *hs)
 	if (!ps)
 		return;
 	pol_sessions_del(ps);
+	pol_mdl_end(ps);
 	pol_abort_cmd(ps);
 	pol_floor_end(ps);
 	migration_sess_clear(&ps->mig);
@@ -649,6 +650,10 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 
 	if (!ps || ps->cmd.state != POL_CMD_FORWARDED)
 		return true;
+	struct hook_result mdl_r;
+	r = pol_mdl_result(ps, r, &mdl_r);
+	if (!r)
+		return false; /* a DDL stopped at its lock-wait bound goes again */
 	struct pol_cmd *cmd = &ps->cmd;
 	if (cmd->com == COM_STMT_PREPARE && !r->ok)
 		ps->last_prep = 0; /* a failed prepare leaves no last statement */
@@ -703,7 +708,7 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 		}
 		pol_cmd_end(ps);
 	}
-	return held_back == 0;
+	return pol_mdl_deliver(ps, held_back == 0);
 }
 
 /* ---- lifecycle ---- */

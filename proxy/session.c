@@ -280,6 +280,7 @@ static void sess_free_cb(evutil_socket_t fd, short what, void *arg)
 		s->next->prev = s->prev;
 	free(s->hello);
 	free(s->pending);
+	free(s->kept);
 	free(s->resume_reply);
 	worker_conf_release(s->conf);
 	free(s);
@@ -754,6 +755,24 @@ void sess_hook_release(struct sess *s)
 	if (s->held_done && s->state == S_COMMAND)
 		sess_command_done(s);
 	s->held_done = false;
+	sess_pump(s);
+}
+
+void sess_hook_answer_err(struct sess *s, const struct hook_reply *reply)
+{
+	if (sess_dead(s) || !s->held || !s->held_done) {
+		sess_hook_release(s);
+		return;
+	}
+	uint8_t h[PKT_HDR];
+	leg_in_copyout(&s->b, 0, h, PKT_HDR);
+	leg_in_drain(&s->b, s->held);
+	s->held = 0;
+	s->held_done = false;
+	sess_send_err(s, h[3], reply->code, reply->sqlstate[0] ? reply->sqlstate : "HY000", "%s",
+		      reply->message);
+	if (s->state == S_COMMAND)
+		sess_command_done(s);
 	sess_pump(s);
 }
 

@@ -49,9 +49,35 @@ void sess_apply_verdict(struct sess *s, enum hook_verdict v, const struct hook_r
 		reply_err(s, reply);
 		return;
 	}
+	free(s->kept);
+	s->kept = NULL;
+	s->kept_len = 0;
+	if (s->hs.keep_command && s->cmd == COM_QUERY && (s->kept = malloc(wire)) != NULL) {
+		/* a DDL the hook may send again (sess_hook_resend): single-packet
+		 * COM_QUERY only, so the copy is small */
+		s->kept_len = leg_in_copyout(&s->c, 0, s->kept, wire);
+	}
+	s->hs.keep_command = false;
 	leg_in_forward(&s->c, &s->b, wire);
 	sess_set_state(s, S_IDLE);
 	command_sent(s);
+}
+
+bool sess_hook_resend(struct sess *s)
+{
+	if (sess_dead(s) || !s->held || !s->held_done || !s->kept_len)
+		return false;
+	leg_in_drain(&s->b, s->held);
+	s->held = 0;
+	s->held_done = false;
+	if (evbuffer_add(s->b.out, s->kept, s->kept_len) != 0) {
+		sess_close(s, SESS_END_OOM);
+		return true;
+	}
+	sess_set_state(s, S_IDLE);
+	command_sent(s);
+	sess_pump(s);
+	return true;
 }
 
 static bool is_replication(uint8_t cmd)
@@ -306,6 +332,7 @@ bool sess_client_process(struct sess *s)
 				return sess_fail(s, SESS_END_CMD_EMPTY);
 			s->cmd = h[PKT_HDR];
 			s->hs.command = s->cmd;
+			s->hs.keep_command = false;
 			s->c_seq = 0;
 			pkt_scan_begin(&s->c_scan);
 			enum pkt_part r = pkt_scan_part(&s->c_scan, h, max);

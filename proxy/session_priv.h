@@ -82,6 +82,8 @@ struct sess {
 	bool hook_results;		 /* call hook_result() for this command's answers */
 	char *pending;			 /* owned: schema (INIT_DB) / user+schema (CHANGE_USER) */
 	uint16_t pending_opt;		 /* SET_OPTION argument */
+	uint8_t *kept;	 /* owned: the forwarded command's wire bytes (hs.keep_command) */
+	size_t kept_len; /* for sess_hook_resend(); 0 = none */
 
 	/* Command phase, server side. */
 	struct pkt_resp resp;

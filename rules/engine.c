@@ -37,6 +37,7 @@ static const struct rules_builtin builtins[] = {
     {"engine-change", RULES_ACTION_BLOCK, true, true},
     {"lossy-conversion", RULES_ACTION_BLOCK, true, true},
     {"column-made-generated", RULES_ACTION_BLOCK, true, true},
+    {RULES_ID_LOCK_WAIT_EXCEEDED, RULES_ACTION_BLOCK, false, false},
     {RULES_ID_MIGRATION_CONFLICT, RULES_ACTION_BLOCK, false, false},
     {RULES_ID_OUTSIDE_WINDOW, RULES_ACTION_BLOCK, false, false},
     {RULES_ID_UNPARSEABLE, RULES_ACTION_BLOCK, false, true},

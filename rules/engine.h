@@ -42,6 +42,9 @@ enum rules_decision { RULES_ALLOW, RULES_WARN, RULES_BLOCK };
 #define RULES_ID_MIGRATION_CONFLICT "migration-conflict"
 #define RULES_ID_OUTSIDE_WINDOW "ddl-outside-window"
 #define RULES_ID_UNPARSEABLE "unparseable-ddl"
+/* Raised by the proxy (pol_mdl.c) when a DDL's metadata-lock wait outlived
+ * [guard] ddl_lock_deadline_ms; off = no lock-wait protection. */
+#define RULES_ID_LOCK_WAIT_EXCEEDED "lock-wait-exceeded"
 
 /* One built-in rule: its id, default action, whether an allow directive
  * may lift it, and whether the engine decides it (migration-conflict and

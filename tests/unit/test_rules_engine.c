@@ -677,7 +677,8 @@ static void test_catalogue(void **state)
 	    "truncate-table",	  "rename-table",	 "rename-column",
 	    "column-type-change", "blocking-algorithm",	 "migration-conflict",
 	    "ddl-outside-window", "unparseable-ddl",	 "server-config-change",
-	    "engine-change",	  "lossy-conversion",	 "column-made-generated"};
+	    "engine-change",	  "lossy-conversion",	 "column-made-generated",
+	    "lock-wait-exceeded"};
 	for (size_t i = 0; i < sizeof(warn) / sizeof(warn[0]); i++) {
 		const struct rules_builtin *b = rules_builtin_find(warn[i]);
 		assert_non_null(b);
