@@ -242,7 +242,8 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 		pb_select(&b, timeout_ms);
 		pb_puts(&b, "COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ");
 		pb_name_literal(&b, q->table.name);
-		pb_puts(&b, " AND TABLE_TYPE = 'BASE TABLE'");
+		/* everything that holds rows: system-versioned tables and sequences too */
+		pb_puts(&b, " AND TABLE_TYPE NOT IN ('VIEW', 'SYSTEM VIEW')");
 		break;
 	case FACT_COLUMN_TYPE:
 		if (!parts_ok(q->parts, q->nparts))

@@ -253,5 +253,26 @@ def test_column_made_generated():
 	c.close()
 
 
+
+def test_drop_database_counts_every_table_that_holds_rows():
+	"""A schema whose only table is system-versioned (TABLE_TYPE 'SYSTEM
+	VERSIONED', not 'BASE TABLE') still holds data: DROP DATABASE is refused
+	by drop-database, and the schema stays. A schema with only a view is
+	empty and may go."""
+	h.require_proxy("the drop-database guard is ddlgate's")
+	d = db()
+	for name in ("sv_only", "view_only"):
+		d.query(f"DROP DATABASE IF EXISTS `{name}`")
+		d.query(f"CREATE DATABASE `{name}`")
+	d.query("CREATE TABLE sv_only.h (a INT) WITH SYSTEM VERSIONING")
+	d.query("INSERT INTO sv_only.h VALUES (1)")
+	d.query("CREATE VIEW view_only.v AS SELECT 1 AS x")
+	gw = h.Ddlgate(db(), guarded())
+	c = h.connect(gw, database=None)
+	h.assert_blocked(c, "DROP DATABASE sv_only", "drop-database")
+	assert d.query("SELECT COUNT(*) FROM sv_only.h")[0][0] == 1
+	assert h.run_err(c, "DROP DATABASE view_only") is None
+	assert not d.query("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'view_only'")
+
 if __name__ == "__main__":
 	h.main(globals())
