@@ -111,6 +111,7 @@ struct cfg {
 	struct {
 		struct rules_patterns users;
 		struct rules_patterns lock_names;
+		struct rules_patterns history_tables; /* a session that uses one is a migration */
 		enum cfg_conflict conflict;
 		int hold_timeout_ms;
 		enum cfg_scope scope;

@@ -3,12 +3,15 @@
 #include "proxy/migration.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "rules/engine.h"
 
 /* ---- per-session state ---- */
 
@@ -382,10 +385,19 @@ void migration_floor_reset(void)
 
 /* ---- registry ---- */
 
+/* A migration's memory: one per migration, shared by the registry entries
+ * of its peers. refs is guarded by mig_lock, m by lock. */
+struct migration_memory {
+	pthread_mutex_t lock;
+	struct rules_migration *m; /* owned */
+	unsigned refs;
+};
+
 struct mig_entry {
 	struct migration_info info;
 	char **tables; /* owned: "schema.table", lower case */
 	size_t ntables, cap;
+	struct migration_memory *mem; /* one reference */
 	struct mig_entry *next;
 };
 
@@ -393,6 +405,20 @@ static pthread_mutex_t mig_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mig_entry *mig_head;
 static uint64_t mig_gen;
 static uint64_t mig_seen;
+
+static atomic_size_t mig_n; /* entries, for the hot path's "any migration?" */
+
+static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host);
+
+/* Under mig_lock. */
+static void mig_memory_unref(struct migration_memory *mm)
+{
+	if (!mm || --mm->refs > 0)
+		return;
+	rules_migration_free(mm->m);
+	pthread_mutex_destroy(&mm->lock);
+	free(mm);
+}
 
 static struct mig_entry *mig_find(uint64_t conn_id)
 {
@@ -413,9 +439,24 @@ void migration_register(uint64_t conn_id, const char *user, const char *host, co
 			abort();
 		e->info.conn_id = conn_id;
 		e->info.since = time(NULL);
+		/* a peer's migration is this one too: its memory is shared */
+		for (struct mig_entry *p = mig_head; p && !e->mem; p = p->next)
+			if (mig_is_peer(p, user, host)) {
+				e->mem = p->mem;
+				e->mem->refs++;
+			}
+		if (!e->mem) {
+			e->mem = calloc(1, sizeof(*e->mem));
+			if (!e->mem)
+				abort();
+			pthread_mutex_init(&e->mem->lock, NULL);
+			e->mem->m = rules_migration_new();
+			e->mem->refs = 1;
+		}
 		e->next = mig_head;
 		mig_head = e;
 		mig_seen++;
+		atomic_fetch_add(&mig_n, 1);
 	}
 	snprintf(e->info.user, sizeof(e->info.user), "%s", user ? user : "");
 	snprintf(e->info.host, sizeof(e->info.host), "%s", host ? host : "");
@@ -431,7 +472,40 @@ static void mig_entry_free(struct mig_entry *e)
 	for (size_t i = 0; i < e->ntables; i++)
 		free(e->tables[i]);
 	free(e->tables);
+	mig_memory_unref(e->mem);
 	free(e);
+	atomic_fetch_sub(&mig_n, 1);
+}
+
+struct migration_memory *migration_memory_get(uint64_t conn_id)
+{
+	pthread_mutex_lock(&mig_lock);
+	struct mig_entry *e = mig_find(conn_id);
+	struct migration_memory *mm = e ? e->mem : NULL;
+	if (mm)
+		mm->refs++;
+	pthread_mutex_unlock(&mig_lock);
+	return mm;
+}
+
+void migration_memory_put(struct migration_memory *mm)
+{
+	if (!mm)
+		return;
+	pthread_mutex_lock(&mig_lock);
+	mig_memory_unref(mm);
+	pthread_mutex_unlock(&mig_lock);
+}
+
+struct rules_migration *migration_memory_lock(struct migration_memory *mm)
+{
+	pthread_mutex_lock(&mm->lock);
+	return mm->m;
+}
+
+void migration_memory_unlock(struct migration_memory *mm)
+{
+	pthread_mutex_unlock(&mm->lock);
 }
 
 bool migration_unregister(uint64_t conn_id)
@@ -569,12 +643,7 @@ bool migration_conflict(uint64_t conn_id, const char *user, const char *host, en
 
 size_t migration_count(void)
 {
-	size_t n = 0;
-	pthread_mutex_lock(&mig_lock);
-	for (struct mig_entry *e = mig_head; e; e = e->next)
-		n++;
-	pthread_mutex_unlock(&mig_lock);
-	return n;
+	return atomic_load(&mig_n);
 }
 
 size_t migration_list(struct migration_info *out, size_t max)

@@ -173,7 +173,27 @@ bool migration_conflict(uint64_t conn_id, const char *user, const char *host, en
 bool migration_peer(uint64_t conn_id, const char *user, const char *host,
 		    struct migration_info *out);
 
-/* Number of running migrations on this instance. */
+/*
+ * A migration's memory: what the server confirmed in it (tables created,
+ * columns added, rows written), which the rules judge later statements
+ * with. It belongs to the migration, not to one connection: the entries
+ * of peers (migration_register) share one, and a peer that is no entry
+ * itself uses the memory of the entry it is a peer of. It lives while one
+ * entry (or a caller's reference) holds it.
+ */
+struct migration_memory;
+struct rules_migration;
+
+/* The memory of conn_id's entry with a reference for the caller, or NULL
+ * when conn_id has none. */
+struct migration_memory *migration_memory_get(uint64_t conn_id);
+void migration_memory_put(struct migration_memory *mm);
+/* Locks the memory against the other event-loop threads and returns it;
+ * hold the lock for one short read or update. */
+struct rules_migration *migration_memory_lock(struct migration_memory *mm);
+void migration_memory_unlock(struct migration_memory *mm);
+
+/* Number of running migrations on this instance (no lock: the hot path). */
 size_t migration_count(void);
 /* Copies up to max entries into out; returns how many there are in all. */
 size_t migration_list(struct migration_info *out, size_t max);

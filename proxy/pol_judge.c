@@ -274,7 +274,7 @@ static void pol_decide(struct pol_sess *ps, struct pol_stmt *p)
 static void pol_scratch_learn(struct pol_sess *ps, const struct pol_stmt *p)
 {
 	if (ps->cmd.scratch && p->decision != AUDIT_BLOCK)
-		rules_migration_apply(ps->cmd.scratch, &p->st, p->schema);
+		pol_memory_learn(ps, ps->cmd.scratch, p);
 }
 
 /*

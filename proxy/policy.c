@@ -315,8 +315,7 @@ static bool pol_server_config(const char *sql, size_t len, const struct classify
 		}
 		/* a comment, but not an executable one, whose text the server reads */
 		if (c == '/' && i + 2 < len && sql[i + 1] == '*' && sql[i + 2] != '!' &&
-		    !(sql[i + 2] == 'M' && i + 3 < len && sql[i + 3] == '!'))
-		{
+		    !(sql[i + 2] == 'M' && i + 3 < len && sql[i + 3] == '!')) {
 			for (i += 2; i + 1 < len && !(sql[i] == '*' && sql[i + 1] == '/'); i++)
 				;
 			i++;
@@ -492,10 +491,11 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	    !ci.has_ddlgate_comment && !ci.multi &&
 	    !pol_indirect_maybe(ps, payload[0], ci.keyword, ci.keyword_len, sql, sqllen) &&
 	    pol_fast(ps, sql, sqllen, kind, &ci)) {
-		if (kind == STMT_DML && migration_sess_active(&ps->mig) &&
-		    sqlscan_is_write_kw(ci.keyword, ci.keyword_len)) {
+		if (kind == STMT_DML && sqlscan_is_write_kw(ci.keyword, ci.keyword_len) &&
+		    (migration_sess_active(&ps->mig) ||
+		     (migration_count() > 0 && pol_in_migration(ps, NULL)))) {
 			/* learnt now, not at the OK: forgetting is the careful side */
-			pol_memory_wrote(ps);
+			pol_memory_wrote(ps, sql, sqllen, mode, ci.keyword, ci.keyword_len);
 		}
 		metrics_statement(kind, METRICS_ALLOW);
 		return HOOK_FORWARD;
@@ -566,8 +566,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 
 	if (pol_refuse_cluster_lock(ps, reply))
 		return HOOK_REJECT;
-	if (cmd->n > 1)
-		cmd->scratch = pol_memory_copy(ps);
+	if (cmd->n > 1 || pol_in_migration(ps, NULL))
+		cmd->scratch = pol_memory_copy(ps); /* a migration's memory is shared */
 	if (pol_routine_fetch(ps))
 		return HOOK_WAIT; /* procedure bodies are read; pol_routine_done judges */
 	enum pol_step step = pol_continue(ps);

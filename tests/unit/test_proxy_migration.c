@@ -12,6 +12,10 @@
 
 #include "config/cfg.h"
 #include "proxy/migration.h"
+#include "rules/arena.h"
+#include "rules/engine.h"
+#include "rules/migration_signal.h"
+#include "rules/parse.h"
 
 /* Splits line at tabs into at most max fields (the newline removed). */
 static size_t split_tabs(char *line, char **f, size_t max)
@@ -316,12 +320,150 @@ static void test_floor(void **state)
 	migration_floor_reset();
 }
 
+/* Learns sql (a DDL) into m, as the proxy does at the server's OK. */
+static void learn(struct rules_migration *m, const char *sql)
+{
+	struct arena a;
+	struct stmt st;
+	arena_init(&a, 4096);
+	stmt_parse(&a, sql, strlen(sql), 0, &st);
+	rules_migration_apply(m, &st, "shop");
+	arena_cleanup(&a);
+}
+
+/* Write targets (data/proxy_migration_writes.txt): TABLE or "-" | SQL. */
+static void test_write_targets(void **state)
+{
+	FILE *f = fopen("proxy_migration_writes.txt", "r");
+	char line[1024];
+	int n = 0;
+	(void)state;
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *fld[2];
+		if (line[0] == '#' || line[0] == '\n' || split_tabs(line, fld, 2) != 2)
+			continue;
+		char sch[64], tbl[64], got[160];
+		bool ok = migration_write_target(fld[1], strlen(fld[1]), 0, sch, sizeof(sch), tbl,
+						 sizeof(tbl));
+		snprintf(got, sizeof(got), "%s%s%s", ok ? sch : "", ok && sch[0] ? "." : "",
+			 ok ? tbl : "-");
+		if (strcmp(got, fld[0]) != 0)
+			fail_msg("%s: want %s, got %s", fld[1], fld[0], got);
+		n++;
+	}
+	fclose(f);
+	assert_true(n > 5);
+}
+
+struct seen {
+	char names[8][64];
+	int n;
+};
+
+static bool collect(const char *schema, const char *table, void *arg)
+{
+	struct seen *s = arg;
+	if (s->n < 8)
+		snprintf(s->names[s->n++], sizeof(s->names[0]), "%s%s%s", schema,
+			 *schema ? "." : "", table);
+	return false;
+}
+
+static void test_scan_tables(void **state)
+{
+	struct seen s = {0};
+	const char *sql = "SELECT `app`, name FROM `django_migrations` d, shop.x AS y "
+			  "JOIN z ON z.a = d.b WHERE name IN (SELECT v FROM w)";
+	(void)state;
+	assert_false(migration_scan_tables(sql, strlen(sql), 0, collect, &s));
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.names[0], "django_migrations");
+	assert_string_equal(s.names[1], "shop.x");
+	assert_string_equal(s.names[2], "z");
+	assert_string_equal(s.names[3], "w");
+	memset(&s, 0, sizeof(s));
+	sql = "SELECT migrations FROM information_schema.tables WHERE table_name = "
+	      "'schema_migrations'";
+	(void)migration_scan_tables(sql, strlen(sql), 0, collect, &s);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.names[0], "information_schema.tables");
+}
+
+/* What a write forgets: the target only when the rows cannot land elsewhere. */
+static void test_memory_writes(void **state)
+{
+	struct rules_migration *m = rules_migration_new();
+	(void)state;
+	learn(m, "CREATE TABLE a (id INT PRIMARY KEY)");
+	learn(m, "CREATE TABLE b (id INT PRIMARY KEY)");
+	/* a bookkeeping row: a and b stay new */
+	rules_migration_wrote(m, "shop", "schema_migrations", true);
+	assert_true(rules_migration_table_new(m, "shop", "a"));
+	assert_true(rules_migration_table_new(m, "shop", "b"));
+	/* a row in a: b stays new */
+	rules_migration_wrote(m, "shop", "a", false);
+	assert_false(rules_migration_table_new(m, "shop", "a"));
+	assert_true(rules_migration_table_new(m, "shop", "b"));
+	/* the copy judges as the original */
+	struct rules_migration *c = rules_migration_clone(m);
+	assert_false(rules_migration_table_new(c, "shop", "a"));
+	assert_true(rules_migration_table_new(c, "shop", "b"));
+	rules_migration_free(c);
+	/* an older table may have triggers ddlgate never saw: everything goes */
+	rules_migration_wrote(m, "shop", "orders", false);
+	assert_false(rules_migration_table_new(m, "shop", "b"));
+	rules_migration_reset(m);
+	/* a trigger made in this migration may carry rows anywhere */
+	learn(m, "CREATE TABLE a (id INT PRIMARY KEY)");
+	learn(m, "CREATE TABLE b (id INT PRIMARY KEY)");
+	learn(m, "CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW INSERT INTO b VALUES (NEW.id)");
+	rules_migration_wrote(m, "shop", "a", false);
+	assert_false(rules_migration_table_new(m, "shop", "b"));
+	rules_migration_reset(m);
+	/* an unknown target forgets everything */
+	learn(m, "CREATE TABLE a (id INT PRIMARY KEY)");
+	rules_migration_wrote(m, NULL, NULL, false);
+	assert_false(rules_migration_table_new(m, "shop", "a"));
+	rules_migration_free(m);
+}
+
+/* One memory per migration, shared by its peers' entries. */
+static void test_memory_shared(void **state)
+{
+	(void)state;
+	migration_registry_reset();
+	migration_register(1, "migrator", "10.0.0.1", "rails", "1234", "shop");
+	migration_register(2, "migrator", "10.0.0.1", "rails", "", "shop");
+	migration_register(3, "other", "10.0.0.1", "knex", "", "shop");
+	struct migration_memory *m1 = migration_memory_get(1);
+	struct migration_memory *m2 = migration_memory_get(2);
+	struct migration_memory *m3 = migration_memory_get(3);
+	assert_non_null(m1);
+	assert_ptr_equal(m1, m2);
+	assert_ptr_not_equal(m1, m3);
+	assert_null(migration_memory_get(4));
+	learn(migration_memory_lock(m1), "CREATE TABLE a (id INT PRIMARY KEY)");
+	migration_memory_unlock(m1);
+	/* the entry that made it ends: the peer's memory lives on */
+	assert_true(migration_unregister(1));
+	assert_true(rules_migration_table_new(migration_memory_lock(m2), "shop", "a"));
+	migration_memory_unlock(m2);
+	migration_memory_put(m1);
+	migration_memory_put(m2);
+	migration_memory_put(m3);
+	migration_registry_reset();
+	assert_int_equal(migration_count(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_states),	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_registry_scopes), cmocka_unit_test(test_hosts),
 	    cmocka_unit_test(test_claims),	    cmocka_unit_test(test_floor),
+	    cmocka_unit_test(test_write_targets),   cmocka_unit_test(test_scan_tables),
+	    cmocka_unit_test(test_memory_writes),   cmocka_unit_test(test_memory_shared),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
