@@ -128,6 +128,7 @@ static const struct cfg_key cfg_keys[] = {
 	KEY("migration", "users", CFG_T_LIST, OFF(migration.users), NULL, true),
 	KEY("migration", "lock_names", CFG_T_LIST, OFF(migration.lock_names), CFG_DEFAULT_LOCK_NAMES, true),
 	KEY("migration", "history_tables", CFG_T_LIST, OFF(migration.history_tables), CFG_DEFAULT_HISTORY_TABLES, true),
+	KEY("migration", "history_idle_s", CFG_T_INT, OFF(migration.history_idle_s), "300", true, .min = 0, .max = 86400),
 	KEY("migration", "conflict", CFG_T_ENUM, OFF(migration.conflict), "block", true, .names = cfg_conflict_names),
 	KEY("migration", "hold_timeout_ms", CFG_T_INT, OFF(migration.hold_timeout_ms), "30000", true, .min = 0, .max = INT_MAX),
 	KEY("migration", "scope", CFG_T_ENUM, OFF(migration.scope), "server", true, .names = cfg_scope_names),

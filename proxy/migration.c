@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/clock.h"
 #include "rules/engine.h"
 
 /* ---- per-session state ---- */
@@ -194,7 +195,24 @@ bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
 			return false;
 		m->by_directive = false;
 		break;
+	case MIG_SIG_HISTORY:
+		if (!ok || !rules_patterns_match(&c->migration.history_tables, sig->name))
+			return false;
+		m->by_history = true;
+		/* a lock or login named the migration already; a history table may
+		 * tell which of the tools sharing a lock shape it is */
+		if (!was)
+			mig_name_from(m, sig->tool, sig->name);
+		else if (!m->tool[0] || (strchr(m->tool, '/') && !strchr(sig->tool, '/')))
+			snprintf(m->tool, sizeof(m->tool), "%s", sig->tool);
+		return true;
 	}
+	/* the tool said its migration is over (lock released, lock row or
+	 * directive cleared): the history tables it used do not keep it going */
+	if (m->by_history && was && !m->by_lock && !m->by_table && !m->by_directive &&
+	    (sig->kind == MIG_SIG_RELEASE_LOCK || sig->kind == MIG_SIG_RELEASE_ALL ||
+	     sig->kind == MIG_SIG_LOCK_TABLE_CLEAR || sig->kind == MIG_SIG_DIRECTIVE_END))
+		m->by_history = false;
 	if (!migration_sess_active(m)) {
 		m->name[0] = 0;
 		m->tool[0] = 0;
@@ -217,6 +235,8 @@ bool migration_sess_claims(const struct migration_sess *m, const struct cfg *c,
 		return affected == 1;
 	case MIG_SIG_DIRECTIVE:
 		return true;
+	case MIG_SIG_HISTORY:
+		return rules_patterns_match(&c->migration.history_tables, sig->name);
 	default:
 		return false;
 	}
@@ -398,6 +418,7 @@ struct mig_entry {
 	char **tables; /* owned: "schema.table", lower case */
 	size_t ntables, cap;
 	struct migration_memory *mem; /* one reference */
+	int64_t deadline_s;	      /* monotonic; 0 = none (migration_set_deadline) */
 	struct mig_entry *next;
 };
 
@@ -409,6 +430,13 @@ static uint64_t mig_seen;
 static atomic_size_t mig_n; /* entries, for the hot path's "any migration?" */
 
 static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host);
+
+/* An entry whose deadline passed: its session went quiet, the migration is
+ * over for everyone else (the session unregisters at its next command). */
+static bool mig_expired(const struct mig_entry *e)
+{
+	return e->deadline_s && clk_mono_us() / 1000000 >= e->deadline_s;
+}
 
 /* Under mig_lock. */
 static void mig_memory_unref(struct migration_memory *mm)
@@ -506,6 +534,15 @@ struct rules_migration *migration_memory_lock(struct migration_memory *mm)
 void migration_memory_unlock(struct migration_memory *mm)
 {
 	pthread_mutex_unlock(&mm->lock);
+}
+
+void migration_set_deadline(uint64_t conn_id, int64_t deadline_s)
+{
+	pthread_mutex_lock(&mig_lock);
+	struct mig_entry *e = mig_find(conn_id);
+	if (e)
+		e->deadline_s = deadline_s;
+	pthread_mutex_unlock(&mig_lock);
 }
 
 bool migration_unregister(uint64_t conn_id)
@@ -608,7 +645,7 @@ bool migration_peer(uint64_t conn_id, const char *user, const char *host,
 
 	pthread_mutex_lock(&mig_lock);
 	for (struct mig_entry *e = mig_head; e && !found; e = e->next) {
-		if (e->info.conn_id != conn_id && mig_is_peer(e, user, host)) {
+		if (e->info.conn_id != conn_id && !mig_expired(e) && mig_is_peer(e, user, host)) {
 			found = true;
 			if (out)
 				*out = e->info;
@@ -626,7 +663,7 @@ bool migration_conflict(uint64_t conn_id, const char *user, const char *host, en
 
 	pthread_mutex_lock(&mig_lock);
 	for (struct mig_entry *e = mig_head; e && !hit; e = e->next) {
-		if (e->info.conn_id == conn_id || mig_is_peer(e, user, host))
+		if (e->info.conn_id == conn_id || mig_expired(e) || mig_is_peer(e, user, host))
 			continue;
 		if (!mig_entry_conflicts(e, scope, default_schema, objs, nobjs))
 			continue;

@@ -29,6 +29,8 @@ struct migration_sess {
 	bool by_lock;	   /* holds lock_name (GET_LOCK returned 1) */
 	bool by_table;	   /* holds a lock-table row */
 	bool by_directive; /* sent ddlgate:migration */
+	bool by_history;   /* read or wrote a [migration] history_tables table */
+	int64_t history_s; /* monotonic seconds of its last DDL or history access */
 	char lock_name[MIGRATION_NAME_MAX];
 	char name[MIGRATION_NAME_MAX]; /* what /status and the audit log call it */
 	char tool[MIGRATION_TOOL_MAX];
@@ -36,7 +38,14 @@ struct migration_sess {
 
 static inline bool migration_sess_active(const struct migration_sess *m)
 {
-	return m->by_user || m->by_lock || m->by_table || m->by_directive;
+	return m->by_user || m->by_lock || m->by_table || m->by_directive || m->by_history;
+}
+
+/* Whether m is a migration only because it used a history table: it then
+ * ends after [migration] history_idle_s without DDL or history access. */
+static inline bool migration_sess_history_only(const struct migration_sess *m)
+{
+	return m->by_history && !m->by_user && !m->by_lock && !m->by_table && !m->by_directive;
 }
 
 /*
@@ -147,6 +156,10 @@ struct migration_info {
  */
 void migration_register(uint64_t conn_id, const char *user, const char *host, const char *tool,
 			const char *name, const char *schema);
+/* conn_id's migration ends by itself at monotonic second deadline_s
+ * unless renewed (0 = never): other sessions stop seeing it then, even
+ * while the session sends nothing (history_idle_s). */
+void migration_set_deadline(uint64_t conn_id, int64_t deadline_s);
 /* Removes conn_id's entry if any; returns true if there was one. */
 bool migration_unregister(uint64_t conn_id);
 /* Records that conn_id's migration touched schema.table (scope = table). */

@@ -261,6 +261,10 @@ void pol_memory_reset(struct pol_sess *ps);
 void pol_memory_wrote(struct pol_sess *ps, const char *sql, size_t len, unsigned mode,
 		      const char *kw, size_t kwlen);
 bool pol_history_table(const struct pol_sess *ps, const char *table);
+void pol_history_touch(struct pol_sess *ps);
+void pol_history_expire(struct pol_sess *ps);
+bool pol_history_signal(struct pol_sess *ps, const char *sql, size_t len, unsigned mode,
+			struct migration_signal *sig);
 void pol_memory_learn(struct pol_sess *ps, struct rules_migration *m, const struct pol_stmt *p);
 void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p);
 struct rules_migration *pol_memory_copy(struct pol_sess *ps);

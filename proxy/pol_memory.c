@@ -44,6 +44,76 @@ bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out)
 	return migration_peer(ps->conn_id, ps->hs->user, host, peer_out);
 }
 
+/* ---- migrations known by their history table ----
+ *
+ * A session that reads or writes one of [migration] history_tables claims
+ * the floor as that table's tool (MIG_SIG_HISTORY, checked like any claim).
+ * It stays a migration while it keeps using the table or running DDL: after
+ * history_idle_s seconds without either, the registry stops showing it to
+ * other sessions (migration_set_deadline) and the session drops it at its
+ * next command. A lock, lock row or directive of the same session that ends
+ * ends it too (migration_sess_apply), and so does the connection.
+ */
+
+static int64_t pol_now_s(void)
+{
+	return clk_mono_us() / 1000000;
+}
+
+/* The registry deadline of ps's migration: only a history-only one has one. */
+static int64_t pol_history_deadline(const struct pol_sess *ps)
+{
+	int idle = ps->conf->cfg->migration.history_idle_s;
+	return migration_sess_history_only(&ps->mig) && idle > 0 ? ps->mig.history_s + idle : 0;
+}
+
+/* ps ran DDL or used a history table: its history claim is renewed. */
+void pol_history_touch(struct pol_sess *ps)
+{
+	ps->mig.history_s = pol_now_s();
+	if (ps->registered)
+		migration_set_deadline(ps->conn_id, pol_history_deadline(ps));
+}
+
+/* At each command: a history-only migration that went quiet ends. */
+void pol_history_expire(struct pol_sess *ps)
+{
+	int64_t deadline = pol_history_deadline(ps);
+	if (!deadline || pol_now_s() < deadline)
+		return;
+	ps->mig.by_history = false;
+	ps->mig.name[0] = ps->mig.tool[0] = 0;
+	(void)pol_mig_sync(ps);
+}
+
+/*
+ * Whether sql (lex mode) uses a history table in a way that may make ps a
+ * migration: fills sig then. A session that serves another's migration (a
+ * peer) is that migration already, and an account known unable to change
+ * the schema never becomes one. A history-only migration that uses its
+ * table again is renewed here (the statement can stay on the fast path).
+ */
+bool pol_history_signal(struct pol_sess *ps, const char *sql, size_t len, unsigned mode,
+			struct migration_signal *sig)
+{
+	const struct cfg *c = ps->conf->cfg;
+	enum migration_floor v;
+
+	if (c->migration.history_tables.n == 0)
+		return false;
+	if (ps->mig.by_history) {
+		if (migration_scan_history(sql, len, mode, &c->migration.history_tables, sig))
+			pol_history_touch(ps);
+		return false;
+	}
+	if (guard_enabled() && migration_floor_cached(ps->hs->user, pol_now_s(), &v) &&
+	    v != MIGRATION_FLOOR_YES)
+		return false;
+	if (!migration_scan_history(sql, len, mode, &c->migration.history_tables, sig))
+		return false;
+	return migration_sess_active(&ps->mig) || !pol_in_migration(ps, NULL);
+}
+
 /* ---- migration memory ----
  *
  * The memory learns a statement only once the server answered it OK
@@ -184,6 +254,9 @@ bool pol_mig_sync(struct pol_sess *ps)
 		pol_client_host(ps->hs, host, sizeof(host));
 		migration_register(ps->conn_id, ps->hs->user, host, ps->mig.tool, ps->mig.name,
 				   ps->hs->schema);
+		if (ps->mig.by_history && !ps->mig.history_s)
+			ps->mig.history_s = pol_now_s();
+		migration_set_deadline(ps->conn_id, pol_history_deadline(ps));
 		ps->registered = true;
 		cluster_set_local(true);
 	} else if (ps->registered) {

@@ -355,6 +355,8 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 	p->set_ansi = p->st.kind == STMT_OTHER ? sqlscan_sql_mode(p->sql, p->len) : -1;
 	if (migration_maybe_signal(p->sql, p->len))
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
+	if (!p->has_sig)
+		p->has_sig = pol_history_signal(ps, p->sql, p->len, mode, &p->sig);
 	p->sysconf = p->st.kind == STMT_OTHER && pol_server_config(p->sql, p->len, &ci);
 	p->change =
 	    (p->ddl && !pol_prepares(p)) || p->st.kind == STMT_DCL || p->is_write || p->sysconf;
@@ -412,9 +414,11 @@ static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt
 	     sqlscan_kw(ci->keyword, ci->keyword_len, "UPDATE")) &&
 	    migration_maybe_signal(sql, len)) {
 		struct migration_signal sig;
-		return !migration_scan(sql, len, &sig);
+		if (migration_scan(sql, len, &sig))
+			return false;
 	}
-	return true;
+	struct migration_signal sig;
+	return !pol_history_signal(ps, sql, len, pol_lex_mode(ps, ps->ansi_quotes), &sig);
 }
 
 /* ---- the hook: commands ---- */
@@ -451,6 +455,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	if (ps->cmd.state != POL_CMD_IDLE) /* the previous command never got its results */
 		pol_abort_cmd(ps);
 	pol_conf_refresh(ps);
+	pol_history_expire(ps);
 
 	const char *sql = (const char *)payload + 1;
 	size_t sqllen = len - 1;
@@ -611,6 +616,8 @@ static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 	uint64_t owner = ps->conn_id;
 	if (r->ok && p->ddl && !ps->registered && pol_in_migration(ps, &peer))
 		owner = peer.conn_id; /* a peer's DDL counts for the migration it serves */
+	if (r->ok && p->ddl && ps->mig.by_history)
+		pol_history_touch(ps);
 	if (r->ok && p->ddl && (ps->registered || owner != ps->conn_id)) {
 		struct migration_obj objs[POL_MAX_OBJECTS];
 		size_t n = pol_objects(&p->st, objs, POL_MAX_OBJECTS);

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "rules/lex.h"
+#include "rules/pattern.h"
 
 /* One pass over the text: this runs for every SELECT / UPDATE / DO. */
 bool migration_maybe_signal(const char *sql, size_t len)
@@ -350,12 +351,76 @@ bool migration_scan_tables(const char *sql, size_t len, unsigned mode,
 	return false;
 }
 
+struct mig_history_ctx {
+	const struct rules_patterns *tables;
+	struct migration_signal *out;
+};
+
+static bool mig_history_hit(const char *schema, const char *table, void *arg)
+{
+	struct mig_history_ctx *c = arg;
+	(void)schema;
+	if (!rules_patterns_match(c->tables, table))
+		return false;
+	c->out->kind = MIG_SIG_HISTORY;
+	snprintf(c->out->name, sizeof(c->out->name), "%s", table);
+	snprintf(c->out->tool, sizeof(c->out->tool), "%s", migration_tool_for(table));
+	return true;
+}
+
+/* Whether the text holds the literal start of one of the patterns (the
+ * part before the first wildcard; an empty one always may match). */
+static bool mig_history_maybe(const char *sql, size_t len, const struct rules_patterns *tables)
+{
+	for (size_t i = 0; i < tables->n; i++) {
+		char lit[64];
+		size_t n = 0;
+		const char *p = tables->items[i];
+		while (p[n] && n + 1 < sizeof(lit) && !strchr("*?#\\", p[n])) {
+			lit[n] = p[n];
+			n++;
+		}
+		lit[n] = 0;
+		if (n == 0 || lex_contains_ci(sql, len, lit))
+			return true;
+	}
+	return false;
+}
+
+bool migration_scan_history(const char *sql, size_t len, unsigned mode,
+			    const struct rules_patterns *tables, struct migration_signal *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!tables || tables->n == 0 || !mig_history_maybe(sql, len, tables))
+		return false;
+	struct mig_history_ctx c = {tables, out};
+	return migration_scan_tables(sql, len, mode, mig_history_hit, &c);
+}
+
 const char *migration_tool_for(const char *name)
 {
+	static const struct {
+		const char *table, *tool;
+	} history[] = {
+	    {"django_migrations", "django"},
+	    {"alembic_version", "alembic"},
+	    {"SequelizeMeta", "sequelize"},
+	    {"__drizzle_migrations", "drizzle"},
+	    {"schema_migrations", "rails/golang-migrate/dbmate"},
+	    {"ar_internal_metadata", "rails"},
+	    {"knex_migrations", "knex"},
+	    {"flyway_schema_history", "flyway"},
+	    {"DATABASECHANGELOG", "liquibase"},
+	    {"_prisma_migrations", "prisma"},
+	    {"migrations", "db-migrate/typeorm"},
+	};
 	size_t i;
 
 	if (!name || !*name)
 		return "";
+	for (i = 0; i < sizeof(history) / sizeof(history[0]); i++)
+		if (strcasecmp(name, history[i].table) == 0)
+			return history[i].tool;
 	if (strcasecmp(name, "prisma_migrate") == 0)
 		return "prisma";
 	if (strncasecmp(name, "atlas_", 6) == 0)

@@ -26,6 +26,7 @@ enum migration_signal_kind {
 	MIG_SIG_LOCK_TABLE_CLEAR, /* the same set back to 0 */
 	MIG_SIG_DIRECTIVE,	  /* ddlgate:migration name="..." */
 	MIG_SIG_DIRECTIVE_END,	  /* ddlgate:migration end */
+	MIG_SIG_HISTORY,	  /* reads or writes a migration-history table */
 };
 
 struct migration_signal {
@@ -68,6 +69,18 @@ bool migration_write_target(const char *sql, size_t len, unsigned mode, char *sc
  */
 bool migration_scan_tables(const char *sql, size_t len, unsigned mode,
 			   bool (*fn)(const char *schema, const char *table, void *arg), void *arg);
+
+struct rules_patterns;
+
+/*
+ * Does the statement name one of tables (a [migration] history_tables
+ * list) after FROM, JOIN, INTO, UPDATE or TABLE? Then fills out as
+ * MIG_SIG_HISTORY with the table's name and its tool. A cheap byte scan
+ * for each pattern's literal prefix runs first, so most statements are
+ * not lexed.
+ */
+bool migration_scan_history(const char *sql, size_t len, unsigned mode,
+			    const struct rules_patterns *tables, struct migration_signal *out);
 
 /* The tool a lock name or lock table belongs to ("prisma", "flyway", ...), or "". */
 const char *migration_tool_for(const char *name);

@@ -14,6 +14,13 @@ One migration on several connections (Rails takes its lock on one and
 runs DDL on another) shares one memory: what one connection created is
 new for the others, across commands.
 
+A session that reads or writes a migration-history table ([migration]
+history_tables: django_migrations, alembic_version ...) is a migration of
+that tool: other accounts' DDL is a migration-conflict while it lasts,
+/sessions names the tool, and it ends with the connection or after
+history_idle_s without DDL or history access. An account that cannot
+change the schema does not become one by reading such a table.
+
 Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
 """
 
@@ -26,10 +33,12 @@ import harness as h  # noqa: E402
 SCHEMA = "mig_mem"
 MIGRATOR = h.Account("memo_migrator", "memo-migrator-secret")
 RAILS = h.Account("memo_rails", "memo-rails-secret")
+DJANGO = h.Account("memo_django", "memo-django-secret")
+READER = h.Account("memo_reader", "memo-reader-secret", "SELECT")
 
 
 def db():
-	return h.shared_mariadb(accounts=(MIGRATOR, RAILS))
+	return h.shared_mariadb(accounts=(MIGRATOR, RAILS, DJANGO, READER, h.WEBAPP, h.PROBER))
 
 
 def fresh_schema():
@@ -39,13 +48,24 @@ def fresh_schema():
 	d.query(f"CREATE TABLE `{SCHEMA}`.schema_migrations (version VARCHAR(64) PRIMARY KEY)")
 	d.query(f"CREATE TABLE `{SCHEMA}`.accounts (id INT PRIMARY KEY)")
 	d.query(f"INSERT INTO `{SCHEMA}`.accounts VALUES (1)")
+	d.query(f"CREATE TABLE `{SCHEMA}`.django_migrations (id INT AUTO_INCREMENT PRIMARY KEY, "
+		"app VARCHAR(255), name VARCHAR(255), applied DATETIME(6))")
+	d.query(f"CREATE TABLE `{SCHEMA}`.alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
 
 
-def gateway(**migration):
+def gateway(guard=False, **migration):
 	"""A ddlgate without [guard] (no probe: only the memory can prove a
-	table empty) and with [migration] keys laid over the defaults."""
+	table empty; guard=True: probes and grant checks as PROBER) and with
+	[migration] keys laid over the defaults."""
 	fresh_schema()
-	return h.Ddlgate(db(), {"migration": migration} if migration else None)
+	sections = {"migration": migration} if migration else {}
+	if guard:
+		sections["guard"] = h.guard_section(h.PROBER)
+	return h.Ddlgate(db(), sections or None)
+
+
+def sessions_of(gw, account):
+	return [x for x in gw.sessions() if x["user"] == account.user]
 
 
 def columns(table):
@@ -112,6 +132,59 @@ def test_peers_share_the_migration_memory():
 			 "add-required-column")
 	ddl.close()
 	lock.close()
+	assert gw.stop() == 0
+
+
+def test_history_table_makes_a_migration():
+	h.require_proxy("migration sessions are ddlgate's")
+	gw = gateway(guard=True)
+	dj = h.connect_as(gw, DJANGO, database=SCHEMA)
+	app = h.connect_as(gw, h.WEBAPP, database=SCHEMA)
+	assert h.run_err(app, "CREATE TABLE before_mig (id INT PRIMARY KEY)") is None
+	assert h.rows(dj, "SELECT `app`, `name` FROM `django_migrations`") == ()
+	kinds = sessions_of(gw, DJANGO)
+	assert [(x["kind"], x.get("tool")) for x in kinds] == [("migration", "django")], kinds
+	h.assert_blocked(app, "CREATE TABLE during_mig (id INT PRIMARY KEY)", "migration-conflict")
+	assert h.run_err(dj, "CREATE TABLE polls_question (id INT PRIMARY KEY, q VARCHAR(20))") is None
+	assert h.run_err(dj, "INSERT INTO django_migrations (app, name, applied) "
+			 "VALUES ('polls', '0001_initial', NOW())") is None
+	assert h.run_err(dj, "ALTER TABLE polls_question RENAME COLUMN q TO question") is None
+	dj.close()
+	h.wait_for(lambda: not sessions_of(gw, DJANGO), 5, "the django session to end")
+	assert h.run_err(app, "CREATE TABLE after_mig (id INT PRIMARY KEY)") is None
+	app.close()
+	assert gw.stop() == 0
+
+
+def test_reader_of_a_history_table_is_no_migration():
+	h.require_proxy("migration sessions are ddlgate's")
+	gw = gateway(guard=True)
+	reader = h.connect_as(gw, READER, database=SCHEMA)
+	app = h.connect_as(gw, h.WEBAPP, database=SCHEMA)
+	assert h.rows(reader, "SELECT version_num FROM alembic_version") == ()
+	assert h.rows(reader, "SELECT version_num FROM alembic_version") == ()
+	assert [x["kind"] for x in sessions_of(gw, READER)] == ["app"]
+	assert h.run_err(app, "CREATE TABLE t_reader (id INT PRIMARY KEY)") is None
+	reader.close()
+	app.close()
+	assert gw.stop() == 0
+
+
+def test_history_migration_ends_when_idle():
+	h.require_proxy("migration sessions are ddlgate's")
+	gw = gateway(history_idle_s="1")
+	al = h.connect_as(gw, DJANGO, database=SCHEMA)
+	app = h.connect_as(gw, h.WEBAPP, database=SCHEMA)
+	assert h.rows(al, "SELECT version_num FROM alembic_version") == ()
+	assert [x.get("tool") for x in sessions_of(gw, DJANGO)] == ["alembic"]
+	h.assert_blocked(app, "CREATE TABLE t_idle (id INT PRIMARY KEY)", "migration-conflict")
+	# quiet for longer than history_idle_s: over for everyone else at once
+	h.wait_for(lambda: h.run_err(app, "CREATE TABLE t_idle (id INT PRIMARY KEY)") is None, 5,
+		   "the idle migration to end")
+	assert h.run_err(al, "SELECT 1") is None
+	assert [x["kind"] for x in sessions_of(gw, DJANGO)] == ["app"]
+	al.close()
+	app.close()
 	assert gw.stop() == 0
 
 
