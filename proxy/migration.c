@@ -429,7 +429,8 @@ static uint64_t mig_seen;
 
 static atomic_size_t mig_n; /* entries, for the hot path's "any migration?" */
 
-static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host);
+static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host,
+			const char *pid);
 
 /* An entry whose deadline passed: its session went quiet, the migration is
  * over for everyone else (the session unregisters at its next command). */
@@ -456,8 +457,8 @@ static struct mig_entry *mig_find(uint64_t conn_id)
 	return NULL;
 }
 
-void migration_register(uint64_t conn_id, const char *user, const char *host, const char *tool,
-			const char *name, const char *schema)
+void migration_register(uint64_t conn_id, const char *user, const char *host, const char *pid,
+			const char *tool, const char *name, const char *schema)
 {
 	pthread_mutex_lock(&mig_lock);
 	struct mig_entry *e = mig_find(conn_id);
@@ -469,7 +470,7 @@ void migration_register(uint64_t conn_id, const char *user, const char *host, co
 		e->info.since = time(NULL);
 		/* a peer's migration is this one too: its memory is shared */
 		for (struct mig_entry *p = mig_head; p && !e->mem; p = p->next)
-			if (mig_is_peer(p, user, host)) {
+			if (mig_is_peer(p, user, host, pid)) {
 				e->mem = p->mem;
 				e->mem->refs++;
 			}
@@ -488,6 +489,7 @@ void migration_register(uint64_t conn_id, const char *user, const char *host, co
 	}
 	snprintf(e->info.user, sizeof(e->info.user), "%s", user ? user : "");
 	snprintf(e->info.host, sizeof(e->info.host), "%s", host ? host : "");
+	snprintf(e->info.pid, sizeof(e->info.pid), "%s", pid ? pid : "");
 	snprintf(e->info.tool, sizeof(e->info.tool), "%s", tool ? tool : "");
 	snprintf(e->info.name, sizeof(e->info.name), "%s", name ? name : "");
 	if (schema && *schema)
@@ -631,21 +633,66 @@ static bool mig_entry_conflicts(const struct mig_entry *e, enum cfg_scope scope,
 	return false;
 }
 
-/* Same account from the same machine: one migration on several connections. */
-static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host)
+/* The parent of process pid on this machine (0 when unknown). */
+static long mig_parent_pid(long pid)
 {
-	return user && *user && e->info.user[0] && strcmp(e->info.user, user) == 0 &&
-	       strcmp(e->info.host, host ? host : "") == 0;
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* "pid (comm) state ppid ...": comm may hold spaces and parentheses */
+	char *close = strrchr(buf, ')');
+	long ppid = 0;
+	if (!close || sscanf(close + 1, " %*c %ld", &ppid) != 1)
+		return 0;
+	return ppid;
 }
 
-bool migration_peer(uint64_t conn_id, const char *user, const char *host,
+/* Whether process child descends from process ancestor (both decimal). */
+static bool mig_descends(const char *child, const char *ancestor)
+{
+	char *end;
+	long c = strtol(child, &end, 10), a;
+	if (*end || c <= 1)
+		return false;
+	a = strtol(ancestor, &end, 10);
+	if (*end || a <= 1)
+		return false;
+	for (int depth = 0; depth < 16 && c > 1; depth++) {
+		c = mig_parent_pid(c);
+		if (c == a)
+			return true;
+	}
+	return false;
+}
+
+/* Same account from the same machine and the same client process: one
+ * migration on several connections (see migration_register()). */
+static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host,
+			const char *pid)
+{
+	if (!user || !*user || !e->info.user[0] || strcmp(e->info.user, user) != 0 ||
+	    strcmp(e->info.host, host ? host : "") != 0)
+		return false;
+	if (!pid || !*pid || !e->info.pid[0] || strcmp(e->info.pid, pid) == 0)
+		return true; /* a client that sends no _pid: account and machine only */
+	return mig_is_loopback(host) &&
+	       (mig_descends(pid, e->info.pid) || mig_descends(e->info.pid, pid));
+}
+
+bool migration_peer(uint64_t conn_id, const char *user, const char *host, const char *pid,
 		    struct migration_info *out)
 {
 	bool found = false;
 
 	pthread_mutex_lock(&mig_lock);
 	for (struct mig_entry *e = mig_head; e && !found; e = e->next) {
-		if (e->info.conn_id != conn_id && !mig_expired(e) && mig_is_peer(e, user, host)) {
+		if (e->info.conn_id != conn_id && !mig_expired(e) &&
+		    mig_is_peer(e, user, host, pid)) {
 			found = true;
 			if (out)
 				*out = e->info;
@@ -655,24 +702,34 @@ bool migration_peer(uint64_t conn_id, const char *user, const char *host,
 	return found;
 }
 
-bool migration_conflict(uint64_t conn_id, const char *user, const char *host, enum cfg_scope scope,
-			const char *default_schema, const struct migration_obj *objs, size_t nobjs,
-			char *who, size_t wholen)
+/* "connection 12 (prisma: prisma_migrate, user migrator)"; a migration by
+ * login names its account once: "connection 12 (user migrator)". */
+static void mig_who(const struct migration_info *i, char *who, size_t wholen)
+{
+	unsigned long long id = (unsigned long long)i->conn_id;
+	if (strcmp(i->tool, "user") == 0 && strcmp(i->name, i->user) == 0)
+		snprintf(who, wholen, "connection %llu (user %s)", id, i->user);
+	else
+		snprintf(who, wholen, "connection %llu (%s%s%s, user %s)", id,
+			 i->tool[0] ? i->tool : "migration", i->name[0] ? ": " : "", i->name,
+			 i->user);
+}
+
+bool migration_conflict(uint64_t conn_id, const char *user, const char *host, const char *pid,
+			enum cfg_scope scope, const char *default_schema,
+			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen)
 {
 	bool hit = false;
 
 	pthread_mutex_lock(&mig_lock);
 	for (struct mig_entry *e = mig_head; e && !hit; e = e->next) {
-		if (e->info.conn_id == conn_id || mig_expired(e) || mig_is_peer(e, user, host))
+		if (e->info.conn_id == conn_id || mig_expired(e) || mig_is_peer(e, user, host, pid))
 			continue;
 		if (!mig_entry_conflicts(e, scope, default_schema, objs, nobjs))
 			continue;
 		hit = true;
 		if (who && wholen)
-			snprintf(who, wholen, "connection %llu (%s%s%s, user %s)",
-				 (unsigned long long)e->info.conn_id,
-				 e->info.tool[0] ? e->info.tool : "migration",
-				 e->info.name[0] ? ": " : "", e->info.name, e->info.user);
+			mig_who(&e->info, who, wholen);
 	}
 	pthread_mutex_unlock(&mig_lock);
 	return hit;

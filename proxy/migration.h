@@ -140,6 +140,7 @@ struct migration_info {
 	uint64_t conn_id;
 	char user[128];
 	char host[64]; /* client address without the port */
+	char pid[24];  /* the client's process id (connection attribute _pid); "" = unknown */
 	char tool[MIGRATION_TOOL_MAX];
 	char name[MIGRATION_NAME_MAX];
 	char schema[192];
@@ -148,14 +149,19 @@ struct migration_info {
 };
 
 /*
- * Adds or updates conn_id's entry (tool, name, schema may change). user and
- * host (the client's address without its port) identify the migration's
- * peers: tools such as Rails and pt-online-schema-change hold the lock on
- * one connection and send DDL on another of the same account and machine,
- * so sessions with the same user and host count as the same migration.
+ * Adds or updates conn_id's entry (tool, name, schema may change). user,
+ * host (the client's address without its port) and pid (the client's
+ * process id from its connection attributes; NULL or "" = not sent)
+ * identify the migration's peers: tools such as Rails and
+ * pt-online-schema-change hold the lock on one connection and send DDL on
+ * another of the same process. Sessions of the same user and host are peers
+ * when they come from the same process; from a client on this machine
+ * (loopback), also when one process descends from the other (sqitch runs a
+ * mysql client per script); and, as the only test left, when either side
+ * sent no _pid.
  */
-void migration_register(uint64_t conn_id, const char *user, const char *host, const char *tool,
-			const char *name, const char *schema);
+void migration_register(uint64_t conn_id, const char *user, const char *host, const char *pid,
+			const char *tool, const char *name, const char *schema);
 /* conn_id's migration ends by itself at monotonic second deadline_s
  * unless renewed (0 = never): other sessions stop seeing it then, even
  * while the session sends nothing (history_idle_s). */
@@ -177,13 +183,13 @@ struct migration_obj {
 	const char *schema;
 	const char *table;
 };
-bool migration_conflict(uint64_t conn_id, const char *user, const char *host, enum cfg_scope scope,
-			const char *default_schema, const struct migration_obj *objs, size_t nobjs,
-			char *who, size_t wholen);
+bool migration_conflict(uint64_t conn_id, const char *user, const char *host, const char *pid,
+			enum cfg_scope scope, const char *default_schema,
+			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen);
 
 /* The running migration conn_id is a peer of (same user and host, another
  * connection), if any: fills out and returns true. */
-bool migration_peer(uint64_t conn_id, const char *user, const char *host,
+bool migration_peer(uint64_t conn_id, const char *user, const char *host, const char *pid,
 		    struct migration_info *out);
 
 /*

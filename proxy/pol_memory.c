@@ -41,7 +41,7 @@ bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out)
 	if (migration_count() == 0)
 		return false;
 	pol_client_host(ps->hs, host, sizeof(host));
-	return migration_peer(ps->conn_id, ps->hs->user, host, peer_out);
+	return migration_peer(ps->conn_id, ps->hs->user, host, ps->hs->client_pid, peer_out);
 }
 
 /* ---- migrations known by their history table ----
@@ -252,8 +252,8 @@ bool pol_mig_sync(struct pol_sess *ps)
 		}
 		char host[64];
 		pol_client_host(ps->hs, host, sizeof(host));
-		migration_register(ps->conn_id, ps->hs->user, host, ps->mig.tool, ps->mig.name,
-				   ps->hs->schema);
+		migration_register(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
+				   ps->mig.tool, ps->mig.name, ps->hs->schema);
 		if (ps->mig.by_history && !ps->mig.history_s)
 			ps->mig.history_s = pol_now_s();
 		migration_set_deadline(ps->conn_id, pol_history_deadline(ps));

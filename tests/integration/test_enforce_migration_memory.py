@@ -21,6 +21,11 @@ that tool: other accounts' DDL is a migration-conflict while it lasts,
 history_idle_s without DDL or history access. An account that cannot
 change the schema does not become one by reading such a table.
 
+Peers are told apart by client process: a connection of the same account
+from the same machine but another process (connection attribute _pid) is
+no part of the migration, and its DDL is a migration-conflict; a client
+that sends no _pid falls back to account and machine.
+
 Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
 """
 
@@ -185,6 +190,37 @@ def test_history_migration_ends_when_idle():
 	assert [x["kind"] for x in sessions_of(gw, DJANGO)] == ["app"]
 	al.close()
 	app.close()
+	assert gw.stop() == 0
+
+
+def connect_with_pid(gw, account, pid):
+	"""A connection whose _pid attribute is pid (None: no _pid sent)."""
+	conn = h.connect_as(gw, account, database=SCHEMA, defer_connect=True)
+	if pid is None:
+		conn._connect_attrs.pop("_pid", None)
+	else:
+		conn._connect_attrs["_pid"] = pid
+	conn.connect()
+	return conn
+
+
+def test_other_process_of_the_same_account_is_no_peer():
+	h.require_proxy("migration peers are ddlgate's")
+	gw = gateway()
+	lock = h.connect_as(gw, RAILS, database=SCHEMA)
+	assert h.scalar(lock, "SELECT GET_LOCK('3712897135', 0)") == 1
+	other = connect_with_pid(gw, RAILS, "999999")
+	err = h.run_err(other, "CREATE TABLE other_process (id INT PRIMARY KEY)")
+	h.assert_refused(err, "migration-conflict")
+	assert [x["pid"] for x in sessions_of(gw, RAILS) if x["pid"] == "999999"] == ["999999"]
+	# same process: the migration's own
+	same = h.connect_as(gw, RAILS, database=SCHEMA)
+	assert h.run_err(same, "CREATE TABLE same_process (id INT PRIMARY KEY)") is None
+	# no _pid: account and machine decide, as before
+	anon = connect_with_pid(gw, RAILS, None)
+	assert h.run_err(anon, "CREATE TABLE no_pid (id INT PRIMARY KEY)") is None
+	for c in (anon, same, other, lock):
+		c.close()
 	assert gw.stop() == 0
 
 

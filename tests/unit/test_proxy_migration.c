@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -134,56 +137,56 @@ static void test_registry_scopes(void **state)
 	migration_registry_reset();
 	uint64_t gen = migration_generation();
 	uint64_t seen = migration_seen_total();
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table,
-					1, who, sizeof(who)));
-	migration_register(1, "migrator", "10.0.0.1", "prisma", "prisma_migrate", "shop");
+	assert_false(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SERVER, "shop",
+					&same_table, 1, who, sizeof(who)));
+	migration_register(1, "migrator", "10.0.0.1", NULL, "prisma", "prisma_migrate", "shop");
 	migration_touch(1, "shop", "users");
 	assert_int_equal(migration_count(), 1);
 	assert_int_equal(migration_seen_total(), seen + 1);
 
 	/* the migration itself never conflicts with its own DDL */
-	assert_false(migration_conflict(1, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table,
-					1, NULL, 0));
+	assert_false(migration_conflict(1, "app", "10.0.0.2", NULL, CFG_SCOPE_SERVER, "shop",
+					&same_table, 1, NULL, 0));
 
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "crm", &other_schema,
-				       1, who, sizeof(who)));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SERVER, "crm",
+				       &other_schema, 1, who, sizeof(who)));
 	assert_non_null(strstr(who, "prisma"));
 	assert_non_null(strstr(who, "migrator"));
 
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "x", &other_table, 1,
-				       NULL, 0));
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "x", &other_schema,
-					1, NULL, 0));
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "SHOP", &unqualified,
-				       1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SCHEMA, "x",
+				       &other_table, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SCHEMA, "x",
+					&other_schema, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SCHEMA, "SHOP",
+				       &unqualified, 1, NULL, 0));
 
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &same_table, 1,
-				       NULL, 0));
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &other_table, 1,
-					NULL, 0));
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "shop", &unqualified,
-				       1, NULL, 0));
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "crm", &unqualified,
-					1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "x",
+				       &same_table, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "x",
+					&other_table, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "shop",
+				       &unqualified, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "crm",
+					&unqualified, 1, NULL, 0));
 	/* no known targets: conservative */
-	assert_true(
-	    migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "crm", NULL, 0, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "crm", NULL, 0,
+				       NULL, 0));
 
 	/* the same account from the same machine is the migration itself (Rails,
 	 * pt-online-schema-change: lock on one connection, DDL on another) */
 	struct migration_info peer;
-	assert_false(migration_conflict(3, "migrator", "10.0.0.1", CFG_SCOPE_SERVER, "shop",
+	assert_false(migration_conflict(3, "migrator", "10.0.0.1", NULL, CFG_SCOPE_SERVER, "shop",
 					&same_table, 1, NULL, 0));
-	assert_true(migration_peer(3, "migrator", "10.0.0.1", &peer));
+	assert_true(migration_peer(3, "migrator", "10.0.0.1", NULL, &peer));
 	assert_int_equal(peer.conn_id, 1);
-	assert_false(migration_peer(1, "migrator", "10.0.0.1", NULL));
-	assert_true(migration_conflict(3, "migrator", "10.0.0.9", CFG_SCOPE_SERVER, "shop",
+	assert_false(migration_peer(1, "migrator", "10.0.0.1", NULL, NULL));
+	assert_true(migration_conflict(3, "migrator", "10.0.0.9", NULL, CFG_SCOPE_SERVER, "shop",
 				       &same_table, 1, NULL, 0));
-	assert_false(migration_peer(3, "migrator", "10.0.0.9", NULL));
+	assert_false(migration_peer(3, "migrator", "10.0.0.9", NULL, NULL));
 
 	migration_touch(1, "shop", "orders");
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &other_table, 1,
-				       NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "x",
+				       &other_table, 1, NULL, 0));
 
 	struct migration_info info[4];
 	assert_int_equal(migration_list(info, 4), 1);
@@ -193,8 +196,8 @@ static void test_registry_scopes(void **state)
 	assert_true(migration_unregister(1));
 	assert_false(migration_unregister(1));
 	assert_true(migration_generation() > gen);
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table,
-					1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SERVER, "shop",
+					&same_table, 1, NULL, 0));
 }
 
 /* Host parts of [migration] users entries (data/proxy_migration_hosts.txt):
@@ -433,9 +436,9 @@ static void test_memory_shared(void **state)
 {
 	(void)state;
 	migration_registry_reset();
-	migration_register(1, "migrator", "10.0.0.1", "rails", "1234", "shop");
-	migration_register(2, "migrator", "10.0.0.1", "rails", "", "shop");
-	migration_register(3, "other", "10.0.0.1", "knex", "", "shop");
+	migration_register(1, "migrator", "10.0.0.1", NULL, "rails", "1234", "shop");
+	migration_register(2, "migrator", "10.0.0.1", NULL, "rails", "", "shop");
+	migration_register(3, "other", "10.0.0.1", NULL, "knex", "", "shop");
 	struct migration_memory *m1 = migration_memory_get(1);
 	struct migration_memory *m2 = migration_memory_get(2);
 	struct migration_memory *m3 = migration_memory_get(3);
@@ -456,14 +459,60 @@ static void test_memory_shared(void **state)
 	assert_int_equal(migration_count(), 0);
 }
 
+/* Peers by client process: another process of the same account on the same
+ * machine is not the migration; a child of the migration's process on this
+ * machine is; a client without _pid falls back to account and machine. */
+static void test_peers_by_process(void **state)
+{
+	char me[24], child[24];
+	(void)state;
+	migration_registry_reset();
+	migration_register(1, "deploy", "10.0.0.5", "111", "rails", "1234", "shop");
+	assert_true(migration_peer(2, "deploy", "10.0.0.5", "111", NULL));
+	assert_false(migration_peer(2, "deploy", "10.0.0.5", "222", NULL));
+	char who[256];
+	assert_true(migration_conflict(2, "deploy", "10.0.0.5", "222", CFG_SCOPE_SERVER, "shop",
+				       NULL, 0, who, sizeof(who)));
+	assert_string_equal(who, "connection 1 (rails: 1234, user deploy)");
+	/* a migration by login names its account once */
+	migration_register(5, "migrator", "10.0.0.6", NULL, "user", "migrator", "shop");
+	migration_unregister(1);
+	assert_true(migration_conflict(2, "deploy", "10.0.0.5", "222", CFG_SCOPE_SERVER, "shop",
+				       NULL, 0, who, sizeof(who)));
+	assert_string_equal(who, "connection 5 (user migrator)");
+	migration_register(1, "deploy", "10.0.0.5", "111", "rails", "1234", "shop");
+	assert_true(migration_peer(2, "deploy", "10.0.0.5", NULL, NULL));
+	assert_true(migration_peer(2, "deploy", "10.0.0.5", "", NULL));
+	migration_registry_reset();
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(me, sizeof(me), "%ld", (long)getpid());
+	snprintf(child, sizeof(child), "%ld", (long)pid);
+	migration_register(1, "deploy", "127.0.0.1", me, "sqitch", "sqitch working", "shop");
+	assert_true(migration_peer(2, "deploy", "127.0.0.1", child, NULL));
+	/* a remote address: ddlgate cannot see that machine's processes */
+	migration_registry_reset();
+	migration_register(1, "deploy", "10.0.0.5", me, "sqitch", "sqitch working", "shop");
+	assert_false(migration_peer(2, "deploy", "10.0.0.5", child, NULL));
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	migration_registry_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_states),	    cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_registry_scopes), cmocka_unit_test(test_hosts),
-	    cmocka_unit_test(test_claims),	    cmocka_unit_test(test_floor),
-	    cmocka_unit_test(test_write_targets),   cmocka_unit_test(test_scan_tables),
-	    cmocka_unit_test(test_memory_writes),   cmocka_unit_test(test_memory_shared),
+	    cmocka_unit_test(test_states),	     cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_registry_scopes),  cmocka_unit_test(test_hosts),
+	    cmocka_unit_test(test_claims),	     cmocka_unit_test(test_floor),
+	    cmocka_unit_test(test_write_targets),    cmocka_unit_test(test_scan_tables),
+	    cmocka_unit_test(test_memory_writes),    cmocka_unit_test(test_memory_shared),
+	    cmocka_unit_test(test_peers_by_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
