@@ -504,6 +504,61 @@ static void test_peers_by_process(void **state)
 	migration_registry_reset();
 }
 
+/* History tables: the signal, its tool, and how such a migration ends. */
+static void test_history(void **state)
+{
+	struct cfg *c = cfg_defaults();
+	struct migration_signal sig;
+	struct migration_sess m = {0};
+	const char *q = "SELECT `django_migrations`.`app` FROM `django_migrations`";
+	(void)state;
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_int_equal(sig.kind, MIG_SIG_HISTORY);
+	assert_string_equal(sig.tool, "django");
+	q = "UPDATE alembic_version SET version_num='a2'";
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_string_equal(sig.tool, "alembic");
+	q = "INSERT INTO `SequelizeMeta` VALUES ('x')";
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_string_equal(sig.tool, "sequelize");
+	/* a column or a string of that name is no table */
+	q = "SELECT migrations FROM t WHERE name = 'schema_migrations'";
+	assert_false(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	q = "SELECT * FROM users";
+	assert_false(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+
+	q = "SELECT * FROM alembic_version";
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_true(migration_sess_claims(&m, c, &sig, true, NULL, 0));
+	assert_true(migration_sess_apply(&m, c, &sig, true, NULL, 0));
+	assert_true(migration_sess_active(&m) && migration_sess_history_only(&m));
+	assert_string_equal(m.tool, "alembic");
+	migration_sess_clear(&m);
+	assert_false(migration_sess_active(&m));
+
+	/* a lock that ends ends the history claim with it */
+	struct migration_signal lock = {.kind = MIG_SIG_GET_LOCK};
+	snprintf(lock.name, sizeof(lock.name), "3712897134");
+	snprintf(lock.tool, sizeof(lock.tool), "%s", migration_tool_for(lock.name));
+	assert_true(migration_sess_apply(&m, c, &lock, true, "1", 0));
+	q = "SELECT * FROM ar_internal_metadata";
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_false(migration_sess_claims(&m, c, &sig, true, NULL, 0)); /* a migration already */
+	assert_true(migration_sess_apply(&m, c, &sig, true, NULL, 0));
+	assert_string_equal(m.tool, "rails");
+	lock.kind = MIG_SIG_RELEASE_LOCK;
+	assert_true(migration_sess_apply(&m, c, &lock, true, "1", 0));
+	assert_false(migration_sess_active(&m));
+
+	/* an empty list turns the signal off */
+	for (size_t i = 0; i < c->migration.history_tables.n; i++)
+		free(c->migration.history_tables.items[i]);
+	c->migration.history_tables.n = 0;
+	q = "SELECT * FROM django_migrations";
+	assert_false(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	cfg_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,7 +567,7 @@ int main(void)
 	    cmocka_unit_test(test_claims),	     cmocka_unit_test(test_floor),
 	    cmocka_unit_test(test_write_targets),    cmocka_unit_test(test_scan_tables),
 	    cmocka_unit_test(test_memory_writes),    cmocka_unit_test(test_memory_shared),
-	    cmocka_unit_test(test_peers_by_process),
+	    cmocka_unit_test(test_peers_by_process), cmocka_unit_test(test_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
