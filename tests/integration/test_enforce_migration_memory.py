@@ -73,11 +73,6 @@ def sessions_of(gw, account):
 	return [x for x in gw.sessions() if x["user"] == account.user]
 
 
-def columns(table):
-	rows = db().query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
-			  "TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (SCHEMA, table))
-	return [r[0] for r in rows]
-
 
 def test_bookkeeping_row_keeps_a_new_table_new():
 	h.require_proxy("the migration memory is ddlgate's")
@@ -89,7 +84,8 @@ def test_bookkeeping_row_keeps_a_new_table_new():
 	assert h.run_err(m, "ALTER TABLE widgets RENAME COLUMN name TO title") is None
 	assert h.run_err(m, "INSERT INTO schema_migrations VALUES ('20240101000001')") is None
 	assert h.run_err(m, "ALTER TABLE widgets CHANGE title label VARCHAR(20)") is None
-	assert columns("widgets") == ["id", "label", "qty"], columns("widgets")
+	cols = db().columns(SCHEMA, "widgets")
+	assert cols == ["id", "label", "qty"], cols
 	# a row in an app table may have gone anywhere (triggers): careful again
 	assert h.run_err(m, "INSERT INTO accounts VALUES (2)") is None
 	h.assert_blocked(m, "ALTER TABLE widgets ADD COLUMN price INT NOT NULL",
@@ -130,7 +126,8 @@ def test_peers_share_the_migration_memory():
 	assert h.run_err(ddl, "ALTER TABLE sprockets ADD COLUMN qty INT NOT NULL") is None
 	# the lock's own connection knows the table too
 	assert h.run_err(lock, "ALTER TABLE sprockets ADD COLUMN size INT NOT NULL") is None
-	assert columns("sprockets") == ["id", "title", "qty", "size"], columns("sprockets")
+	cols = db().columns(SCHEMA, "sprockets")
+	assert cols == ["id", "title", "qty", "size"], cols
 	assert h.scalar(lock, "SELECT RELEASE_LOCK('3712897134')") == 1
 	# the migration is over: its memory with it
 	h.assert_blocked(ddl, "ALTER TABLE sprockets ADD COLUMN more INT NOT NULL",

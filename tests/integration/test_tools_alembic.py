@@ -46,11 +46,6 @@ def upgrade(gw, proj, schema):
 	return harness.run_shown(cmd, shown="alembic upgrade head", timeout=90, env=env, cwd=proj)
 
 
-def columns(db, schema, table):
-	rows = db.query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
-			"TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (schema, table))
-	return [r[0] for r in rows]
-
 
 def test_alembic_upgrade_passes_and_a_later_rename_is_refused():
 	schema = "alembic_tool"
@@ -60,7 +55,7 @@ def test_alembic_upgrade_passes_and_a_later_rename_is_refused():
 	proj = project()
 	r = upgrade(gw, proj, schema)
 	assert r.returncode == 0, f"alembic upgrade failed:\n{r.stdout}{r.stderr}"
-	assert columns(db, schema, "product") == ["id", "title", "sku"]
+	assert db.columns(schema, "product") == ["id", "title", "sku"]
 	assert db.query(f"SELECT version_num FROM `{schema}`.alembic_version")[0][0] == "a2"
 	if not harness.DIRECT:
 		ddl = harness.audit_records(gw, "product")
@@ -76,7 +71,7 @@ def test_alembic_upgrade_passes_and_a_later_rename_is_refused():
 		out = r.stdout + r.stderr
 		assert r.returncode != 0, out
 		assert "ddlgate: blocked by rename-column" in out, out
-		assert columns(db, schema, "product") == ["id", "title", "sku"]
+		assert db.columns(schema, "product") == ["id", "title", "sku"]
 	gw.stop()
 
 

@@ -55,11 +55,6 @@ def migrate(gw, proj, schema):
 	return harness.run_shown(cmd, shown="django migrate", timeout=90, env=env, cwd=proj)
 
 
-def columns(db, schema, table):
-	rows = db.query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
-			"TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (schema, table))
-	return [r[0] for r in rows]
-
 
 def test_django_migrate_passes_and_a_later_rename_is_refused():
 	schema = "django_tool"
@@ -69,7 +64,7 @@ def test_django_migrate_passes_and_a_later_rename_is_refused():
 	proj = project()
 	r = migrate(gw, proj, schema)
 	assert r.returncode == 0, f"django migrate failed:\n{r.stdout}{r.stderr}"
-	assert columns(db, schema, "shop_product") == ["id", "title", "quantity"]
+	assert db.columns(schema, "shop_product") == ["id", "title", "quantity"]
 	applied = [x[0] for x in db.query(f"SELECT name FROM `{schema}`.django_migrations")]
 	assert applied == ["0001_initial", "0002_rename_and_quantity"], applied
 	if not harness.DIRECT:
@@ -86,7 +81,7 @@ def test_django_migrate_passes_and_a_later_rename_is_refused():
 		out = r.stdout + r.stderr
 		assert r.returncode != 0, out
 		assert "ddlgate: blocked by rename-column" in out, out
-		assert columns(db, schema, "shop_product") == ["id", "title", "quantity"]
+		assert db.columns(schema, "shop_product") == ["id", "title", "quantity"]
 	gw.stop()
 
 
