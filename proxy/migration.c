@@ -199,6 +199,7 @@ bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
 		if (!ok || !rules_patterns_match(&c->migration.history_tables, sig->name))
 			return false;
 		m->by_history = true;
+		m->history_s = clk_mono_us() / 1000000;
 		/* a lock or login named the migration already; a history table may
 		 * tell which of the tools sharing a lock shape it is */
 		if (!was)

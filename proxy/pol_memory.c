@@ -254,8 +254,6 @@ bool pol_mig_sync(struct pol_sess *ps)
 		pol_client_host(ps->hs, host, sizeof(host));
 		migration_register(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
 				   ps->mig.tool, ps->mig.name, ps->hs->schema);
-		if (ps->mig.by_history && !ps->mig.history_s)
-			ps->mig.history_s = pol_now_s();
 		migration_set_deadline(ps->conn_id, pol_history_deadline(ps));
 		ps->registered = true;
 		cluster_set_local(true);

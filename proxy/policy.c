@@ -417,8 +417,10 @@ static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt
 		if (migration_scan(sql, len, &sig))
 			return false;
 	}
+	/* history tables are read and written by DML only */
 	struct migration_signal sig;
-	return !pol_history_signal(ps, sql, len, pol_lex_mode(ps, ps->ansi_quotes), &sig);
+	return kind != STMT_DML ||
+	       !pol_history_signal(ps, sql, len, pol_lex_mode(ps, ps->ansi_quotes), &sig);
 }
 
 /* ---- the hook: commands ---- */

@@ -533,6 +533,7 @@ static void test_history(void **state)
 	assert_true(migration_sess_apply(&m, c, &sig, true, NULL, 0));
 	assert_true(migration_sess_active(&m) && migration_sess_history_only(&m));
 	assert_string_equal(m.tool, "alembic");
+	assert_true(m.history_s > 0); /* the idle clock starts now */
 	migration_sess_clear(&m);
 	assert_false(migration_sess_active(&m));
 
