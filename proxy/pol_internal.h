@@ -168,8 +168,8 @@ struct pol_cmd {
 					    on a copy of the memory */
 	struct guard_job *job;		 /* reference owned */
 	size_t job_stmt;
-	unsigned nparams;	/* COM_STMT_EXECUTE: parameters of the prepared statement */
-	unsigned intent_wait;	/* intent records not yet durable (POL_CMD_INTENT) */
+	unsigned nparams;     /* COM_STMT_EXECUTE: parameters of the prepared statement */
+	unsigned intent_wait; /* intent records not yet durable (POL_CMD_INTENT) */
 	struct pol_call *calls; /* borrowed: arena; CALLs judged by procedure bodies */
 	size_t ncalls;
 	struct pol_call *reading; /* borrowed: arena; the bodies cmd.job reads */

@@ -315,7 +315,8 @@ static bool pol_server_config(const char *sql, size_t len, const struct classify
 		}
 		/* a comment, but not an executable one, whose text the server reads */
 		if (c == '/' && i + 2 < len && sql[i + 1] == '*' && sql[i + 2] != '!' &&
-		    !(sql[i + 2] == 'M' && i + 3 < len && sql[i + 3] == '!')) {
+		    !(sql[i + 2] == 'M' && i + 3 < len && sql[i + 3] == '!'))
+		{
 			for (i += 2; i + 1 < len && !(sql[i] == '*' && sql[i + 1] == '/'); i++)
 				;
 			i++;
