@@ -745,9 +745,13 @@ size_t migration_list(struct migration_info *out, size_t max)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&mig_lock);
-	for (struct mig_entry *e = mig_head; e; e = e->next, n++)
+	for (struct mig_entry *e = mig_head; e; e = e->next) {
+		if (mig_expired(e))
+			continue; /* over for everyone but its silent session */
 		if (n < max)
 			out[n] = e->info;
+		n++;
+	}
 	pthread_mutex_unlock(&mig_lock);
 	return n;
 }
