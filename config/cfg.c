@@ -75,6 +75,13 @@ static const char *const cfg_action_names[] = {[RULES_SPEC_DEFAULT] = "",
  * "Flyway-<hash>", sqitch "sqitch working on <database>".
  */
 #define CFG_DEFAULT_LOCK_NAMES "prisma_migrate, atlas_migrate_execute, Flyway-*, sqitch working*, #"
+/* Migration-history tables of the tools (see docs/migration-tools.md): Django,
+ * Alembic, Sequelize, Drizzle, Rails / golang-migrate / dbmate, knex, Flyway,
+ * Liquibase, Prisma, db-migrate / TypeORM (migrations), Rails' ar_internal_metadata. */
+#define CFG_DEFAULT_HISTORY_TABLES                                                               \
+	"django_migrations, alembic_version, SequelizeMeta, __drizzle_migrations, "              \
+	"schema_migrations, knex_migrations, flyway_schema_history, DATABASECHANGELOG, "         \
+	"_prisma_migrations, migrations, ar_internal_metadata"
 
 /* The single list of settings. README.md's reference follows this table. */
 /* clang-format off */
@@ -120,6 +127,8 @@ static const struct cfg_key cfg_keys[] = {
 
 	KEY("migration", "users", CFG_T_LIST, OFF(migration.users), NULL, true),
 	KEY("migration", "lock_names", CFG_T_LIST, OFF(migration.lock_names), CFG_DEFAULT_LOCK_NAMES, true),
+	KEY("migration", "history_tables", CFG_T_LIST, OFF(migration.history_tables), CFG_DEFAULT_HISTORY_TABLES, true),
+	KEY("migration", "history_idle_s", CFG_T_INT, OFF(migration.history_idle_s), "300", true, .min = 0, .max = 86400),
 	KEY("migration", "conflict", CFG_T_ENUM, OFF(migration.conflict), "block", true, .names = cfg_conflict_names),
 	KEY("migration", "hold_timeout_ms", CFG_T_INT, OFF(migration.hold_timeout_ms), "30000", true, .min = 0, .max = INT_MAX),
 	KEY("migration", "scope", CFG_T_ENUM, OFF(migration.scope), "server", true, .names = cfg_scope_names),

@@ -111,6 +111,9 @@ struct cfg {
 	struct {
 		struct rules_patterns users;
 		struct rules_patterns lock_names;
+		struct rules_patterns history_tables; /* a session that uses one is a migration */
+		int history_idle_s; /* such a session stops being one after this long without DDL
+				       or history-table access; 0 = only at disconnect */
 		enum cfg_conflict conflict;
 		int hold_timeout_ms;
 		enum cfg_scope scope;

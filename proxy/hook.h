@@ -53,6 +53,9 @@ struct hook_sess {
 	bool watch_executes;   /* set by the hook (once it has seen a prepared DDL):
 				* call hook_stmt_execute() / hook_stmt_close(); off =
 				* executes stream straight through at no cost */
+	char client_pid[24];   /* connection attribute _pid ("" = not sent): with user
+				* and host it tells the client process apart */
+	char client_prog[48];  /* program_name, else _client_name ("" = not sent) */
 };
 
 enum hook_verdict {

@@ -3,12 +3,16 @@
 #include "proxy/migration.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "proxy/clock.h"
+#include "rules/engine.h"
 
 /* ---- per-session state ---- */
 
@@ -191,7 +195,25 @@ bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
 			return false;
 		m->by_directive = false;
 		break;
+	case MIG_SIG_HISTORY:
+		if (!ok || !rules_patterns_match(&c->migration.history_tables, sig->name))
+			return false;
+		m->by_history = true;
+		m->history_s = clk_mono_us() / 1000000;
+		/* a lock or login named the migration already; a history table may
+		 * tell which of the tools sharing a lock shape it is */
+		if (!was)
+			mig_name_from(m, sig->tool, sig->name);
+		else if (!m->tool[0] || (strchr(m->tool, '/') && !strchr(sig->tool, '/')))
+			snprintf(m->tool, sizeof(m->tool), "%s", sig->tool);
+		return true;
 	}
+	/* the tool said its migration is over (lock released, lock row or
+	 * directive cleared): the history tables it used do not keep it going */
+	if (m->by_history && was && !m->by_lock && !m->by_table && !m->by_directive &&
+	    (sig->kind == MIG_SIG_RELEASE_LOCK || sig->kind == MIG_SIG_RELEASE_ALL ||
+	     sig->kind == MIG_SIG_LOCK_TABLE_CLEAR || sig->kind == MIG_SIG_DIRECTIVE_END))
+		m->by_history = false;
 	if (!migration_sess_active(m)) {
 		m->name[0] = 0;
 		m->tool[0] = 0;
@@ -214,6 +236,8 @@ bool migration_sess_claims(const struct migration_sess *m, const struct cfg *c,
 		return affected == 1;
 	case MIG_SIG_DIRECTIVE:
 		return true;
+	case MIG_SIG_HISTORY:
+		return rules_patterns_match(&c->migration.history_tables, sig->name);
 	default:
 		return false;
 	}
@@ -382,10 +406,20 @@ void migration_floor_reset(void)
 
 /* ---- registry ---- */
 
+/* A migration's memory: one per migration, shared by the registry entries
+ * of its peers. refs is guarded by mig_lock, m by lock. */
+struct migration_memory {
+	pthread_mutex_t lock;
+	struct rules_migration *m; /* owned */
+	unsigned refs;
+};
+
 struct mig_entry {
 	struct migration_info info;
 	char **tables; /* owned: "schema.table", lower case */
 	size_t ntables, cap;
+	struct migration_memory *mem; /* one reference */
+	int64_t deadline_s;	      /* monotonic; 0 = none (migration_set_deadline) */
 	struct mig_entry *next;
 };
 
@@ -393,6 +427,28 @@ static pthread_mutex_t mig_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mig_entry *mig_head;
 static uint64_t mig_gen;
 static uint64_t mig_seen;
+
+static atomic_size_t mig_n; /* entries, for the hot path's "any migration?" */
+
+static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host,
+			const char *pid);
+
+/* An entry whose deadline passed: its session went quiet, the migration is
+ * over for everyone else (the session unregisters at its next command). */
+static bool mig_expired(const struct mig_entry *e)
+{
+	return e->deadline_s && clk_mono_us() / 1000000 >= e->deadline_s;
+}
+
+/* Under mig_lock. */
+static void mig_memory_unref(struct migration_memory *mm)
+{
+	if (!mm || --mm->refs > 0)
+		return;
+	rules_migration_free(mm->m);
+	pthread_mutex_destroy(&mm->lock);
+	free(mm);
+}
 
 static struct mig_entry *mig_find(uint64_t conn_id)
 {
@@ -402,8 +458,8 @@ static struct mig_entry *mig_find(uint64_t conn_id)
 	return NULL;
 }
 
-void migration_register(uint64_t conn_id, const char *user, const char *host, const char *tool,
-			const char *name, const char *schema)
+void migration_register(uint64_t conn_id, const char *user, const char *host, const char *pid,
+			const char *tool, const char *name, const char *schema)
 {
 	pthread_mutex_lock(&mig_lock);
 	struct mig_entry *e = mig_find(conn_id);
@@ -413,12 +469,28 @@ void migration_register(uint64_t conn_id, const char *user, const char *host, co
 			abort();
 		e->info.conn_id = conn_id;
 		e->info.since = time(NULL);
+		/* a peer's migration is this one too: its memory is shared */
+		for (struct mig_entry *p = mig_head; p && !e->mem; p = p->next)
+			if (mig_is_peer(p, user, host, pid)) {
+				e->mem = p->mem;
+				e->mem->refs++;
+			}
+		if (!e->mem) {
+			e->mem = calloc(1, sizeof(*e->mem));
+			if (!e->mem)
+				abort();
+			pthread_mutex_init(&e->mem->lock, NULL);
+			e->mem->m = rules_migration_new();
+			e->mem->refs = 1;
+		}
 		e->next = mig_head;
 		mig_head = e;
 		mig_seen++;
+		atomic_fetch_add(&mig_n, 1);
 	}
 	snprintf(e->info.user, sizeof(e->info.user), "%s", user ? user : "");
 	snprintf(e->info.host, sizeof(e->info.host), "%s", host ? host : "");
+	snprintf(e->info.pid, sizeof(e->info.pid), "%s", pid ? pid : "");
 	snprintf(e->info.tool, sizeof(e->info.tool), "%s", tool ? tool : "");
 	snprintf(e->info.name, sizeof(e->info.name), "%s", name ? name : "");
 	if (schema && *schema)
@@ -431,7 +503,49 @@ static void mig_entry_free(struct mig_entry *e)
 	for (size_t i = 0; i < e->ntables; i++)
 		free(e->tables[i]);
 	free(e->tables);
+	mig_memory_unref(e->mem);
 	free(e);
+	atomic_fetch_sub(&mig_n, 1);
+}
+
+struct migration_memory *migration_memory_get(uint64_t conn_id)
+{
+	pthread_mutex_lock(&mig_lock);
+	struct mig_entry *e = mig_find(conn_id);
+	struct migration_memory *mm = e ? e->mem : NULL;
+	if (mm)
+		mm->refs++;
+	pthread_mutex_unlock(&mig_lock);
+	return mm;
+}
+
+void migration_memory_put(struct migration_memory *mm)
+{
+	if (!mm)
+		return;
+	pthread_mutex_lock(&mig_lock);
+	mig_memory_unref(mm);
+	pthread_mutex_unlock(&mig_lock);
+}
+
+struct rules_migration *migration_memory_lock(struct migration_memory *mm)
+{
+	pthread_mutex_lock(&mm->lock);
+	return mm->m;
+}
+
+void migration_memory_unlock(struct migration_memory *mm)
+{
+	pthread_mutex_unlock(&mm->lock);
+}
+
+void migration_set_deadline(uint64_t conn_id, int64_t deadline_s)
+{
+	pthread_mutex_lock(&mig_lock);
+	struct mig_entry *e = mig_find(conn_id);
+	if (e)
+		e->deadline_s = deadline_s;
+	pthread_mutex_unlock(&mig_lock);
 }
 
 bool migration_unregister(uint64_t conn_id)
@@ -520,21 +634,66 @@ static bool mig_entry_conflicts(const struct mig_entry *e, enum cfg_scope scope,
 	return false;
 }
 
-/* Same account from the same machine: one migration on several connections. */
-static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host)
+/* The parent of process pid on this machine (0 when unknown). */
+static long mig_parent_pid(long pid)
 {
-	return user && *user && e->info.user[0] && strcmp(e->info.user, user) == 0 &&
-	       strcmp(e->info.host, host ? host : "") == 0;
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* "pid (comm) state ppid ...": comm may hold spaces and parentheses */
+	char *close = strrchr(buf, ')');
+	long ppid = 0;
+	if (!close || sscanf(close + 1, " %*c %ld", &ppid) != 1)
+		return 0;
+	return ppid;
 }
 
-bool migration_peer(uint64_t conn_id, const char *user, const char *host,
+/* Whether process child descends from process ancestor (both decimal). */
+static bool mig_descends(const char *child, const char *ancestor)
+{
+	char *end;
+	long c = strtol(child, &end, 10), a;
+	if (*end || c <= 1)
+		return false;
+	a = strtol(ancestor, &end, 10);
+	if (*end || a <= 1)
+		return false;
+	for (int depth = 0; depth < 16 && c > 1; depth++) {
+		c = mig_parent_pid(c);
+		if (c == a)
+			return true;
+	}
+	return false;
+}
+
+/* Same account from the same machine and the same client process: one
+ * migration on several connections (see migration_register()). */
+static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host,
+			const char *pid)
+{
+	if (!user || !*user || !e->info.user[0] || strcmp(e->info.user, user) != 0 ||
+	    strcmp(e->info.host, host ? host : "") != 0)
+		return false;
+	if (!pid || !*pid || !e->info.pid[0] || strcmp(e->info.pid, pid) == 0)
+		return true; /* a client that sends no _pid: account and machine only */
+	return mig_is_loopback(host) &&
+	       (mig_descends(pid, e->info.pid) || mig_descends(e->info.pid, pid));
+}
+
+bool migration_peer(uint64_t conn_id, const char *user, const char *host, const char *pid,
 		    struct migration_info *out)
 {
 	bool found = false;
 
 	pthread_mutex_lock(&mig_lock);
 	for (struct mig_entry *e = mig_head; e && !found; e = e->next) {
-		if (e->info.conn_id != conn_id && mig_is_peer(e, user, host)) {
+		if (e->info.conn_id != conn_id && !mig_expired(e) &&
+		    mig_is_peer(e, user, host, pid)) {
 			found = true;
 			if (out)
 				*out = e->info;
@@ -544,24 +703,34 @@ bool migration_peer(uint64_t conn_id, const char *user, const char *host,
 	return found;
 }
 
-bool migration_conflict(uint64_t conn_id, const char *user, const char *host, enum cfg_scope scope,
-			const char *default_schema, const struct migration_obj *objs, size_t nobjs,
-			char *who, size_t wholen)
+/* "connection 12 (prisma: prisma_migrate, user migrator)"; a migration by
+ * login names its account once: "connection 12 (user migrator)". */
+static void mig_who(const struct migration_info *i, char *who, size_t wholen)
+{
+	unsigned long long id = (unsigned long long)i->conn_id;
+	if (strcmp(i->tool, "user") == 0 && strcmp(i->name, i->user) == 0)
+		snprintf(who, wholen, "connection %llu (user %s)", id, i->user);
+	else
+		snprintf(who, wholen, "connection %llu (%s%s%s, user %s)", id,
+			 i->tool[0] ? i->tool : "migration", i->name[0] ? ": " : "", i->name,
+			 i->user);
+}
+
+bool migration_conflict(uint64_t conn_id, const char *user, const char *host, const char *pid,
+			enum cfg_scope scope, const char *default_schema,
+			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen)
 {
 	bool hit = false;
 
 	pthread_mutex_lock(&mig_lock);
 	for (struct mig_entry *e = mig_head; e && !hit; e = e->next) {
-		if (e->info.conn_id == conn_id || mig_is_peer(e, user, host))
+		if (e->info.conn_id == conn_id || mig_expired(e) || mig_is_peer(e, user, host, pid))
 			continue;
 		if (!mig_entry_conflicts(e, scope, default_schema, objs, nobjs))
 			continue;
 		hit = true;
 		if (who && wholen)
-			snprintf(who, wholen, "connection %llu (%s%s%s, user %s)",
-				 (unsigned long long)e->info.conn_id,
-				 e->info.tool[0] ? e->info.tool : "migration",
-				 e->info.name[0] ? ": " : "", e->info.name, e->info.user);
+			mig_who(&e->info, who, wholen);
 	}
 	pthread_mutex_unlock(&mig_lock);
 	return hit;
@@ -569,21 +738,20 @@ bool migration_conflict(uint64_t conn_id, const char *user, const char *host, en
 
 size_t migration_count(void)
 {
-	size_t n = 0;
-	pthread_mutex_lock(&mig_lock);
-	for (struct mig_entry *e = mig_head; e; e = e->next)
-		n++;
-	pthread_mutex_unlock(&mig_lock);
-	return n;
+	return atomic_load(&mig_n);
 }
 
 size_t migration_list(struct migration_info *out, size_t max)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&mig_lock);
-	for (struct mig_entry *e = mig_head; e; e = e->next, n++)
+	for (struct mig_entry *e = mig_head; e; e = e->next) {
+		if (mig_expired(e))
+			continue; /* over for everyone but its silent session */
 		if (n < max)
 			out[n] = e->info;
+		n++;
+	}
 	pthread_mutex_unlock(&mig_lock);
 	return n;
 }

@@ -29,6 +29,8 @@ struct migration_sess {
 	bool by_lock;	   /* holds lock_name (GET_LOCK returned 1) */
 	bool by_table;	   /* holds a lock-table row */
 	bool by_directive; /* sent ddlgate:migration */
+	bool by_history;   /* read or wrote a [migration] history_tables table */
+	int64_t history_s; /* monotonic seconds of its last DDL or history access */
 	char lock_name[MIGRATION_NAME_MAX];
 	char name[MIGRATION_NAME_MAX]; /* what /status and the audit log call it */
 	char tool[MIGRATION_TOOL_MAX];
@@ -36,7 +38,14 @@ struct migration_sess {
 
 static inline bool migration_sess_active(const struct migration_sess *m)
 {
-	return m->by_user || m->by_lock || m->by_table || m->by_directive;
+	return m->by_user || m->by_lock || m->by_table || m->by_directive || m->by_history;
+}
+
+/* Whether m is a migration only because it used a history table: it then
+ * ends after [migration] history_idle_s without DDL or history access. */
+static inline bool migration_sess_history_only(const struct migration_sess *m)
+{
+	return m->by_history && !m->by_user && !m->by_lock && !m->by_table && !m->by_directive;
 }
 
 /*
@@ -131,6 +140,7 @@ struct migration_info {
 	uint64_t conn_id;
 	char user[128];
 	char host[64]; /* client address without the port */
+	char pid[24];  /* the client's process id (connection attribute _pid); "" = unknown */
 	char tool[MIGRATION_TOOL_MAX];
 	char name[MIGRATION_NAME_MAX];
 	char schema[192];
@@ -139,14 +149,23 @@ struct migration_info {
 };
 
 /*
- * Adds or updates conn_id's entry (tool, name, schema may change). user and
- * host (the client's address without its port) identify the migration's
- * peers: tools such as Rails and pt-online-schema-change hold the lock on
- * one connection and send DDL on another of the same account and machine,
- * so sessions with the same user and host count as the same migration.
+ * Adds or updates conn_id's entry (tool, name, schema may change). user,
+ * host (the client's address without its port) and pid (the client's
+ * process id from its connection attributes; NULL or "" = not sent)
+ * identify the migration's peers: tools such as Rails and
+ * pt-online-schema-change hold the lock on one connection and send DDL on
+ * another of the same process. Sessions of the same user and host are peers
+ * when they come from the same process; from a client on this machine
+ * (loopback), also when one process descends from the other (sqitch runs a
+ * mysql client per script); and, as the only test left, when either side
+ * sent no _pid.
  */
-void migration_register(uint64_t conn_id, const char *user, const char *host, const char *tool,
-			const char *name, const char *schema);
+void migration_register(uint64_t conn_id, const char *user, const char *host, const char *pid,
+			const char *tool, const char *name, const char *schema);
+/* conn_id's migration ends by itself at monotonic second deadline_s
+ * unless renewed (0 = never): other sessions stop seeing it then, even
+ * while the session sends nothing (history_idle_s). */
+void migration_set_deadline(uint64_t conn_id, int64_t deadline_s);
 /* Removes conn_id's entry if any; returns true if there was one. */
 bool migration_unregister(uint64_t conn_id);
 /* Records that conn_id's migration touched schema.table (scope = table). */
@@ -164,16 +183,36 @@ struct migration_obj {
 	const char *schema;
 	const char *table;
 };
-bool migration_conflict(uint64_t conn_id, const char *user, const char *host, enum cfg_scope scope,
-			const char *default_schema, const struct migration_obj *objs, size_t nobjs,
-			char *who, size_t wholen);
+bool migration_conflict(uint64_t conn_id, const char *user, const char *host, const char *pid,
+			enum cfg_scope scope, const char *default_schema,
+			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen);
 
 /* The running migration conn_id is a peer of (same user and host, another
  * connection), if any: fills out and returns true. */
-bool migration_peer(uint64_t conn_id, const char *user, const char *host,
+bool migration_peer(uint64_t conn_id, const char *user, const char *host, const char *pid,
 		    struct migration_info *out);
 
-/* Number of running migrations on this instance. */
+/*
+ * A migration's memory: what the server confirmed in it (tables created,
+ * columns added, rows written), which the rules judge later statements
+ * with. It belongs to the migration, not to one connection: the entries
+ * of peers (migration_register) share one, and a peer that is no entry
+ * itself uses the memory of the entry it is a peer of. It lives while one
+ * entry (or a caller's reference) holds it.
+ */
+struct migration_memory;
+struct rules_migration;
+
+/* The memory of conn_id's entry with a reference for the caller, or NULL
+ * when conn_id has none. */
+struct migration_memory *migration_memory_get(uint64_t conn_id);
+void migration_memory_put(struct migration_memory *mm);
+/* Locks the memory against the other event-loop threads and returns it;
+ * hold the lock for one short read or update. */
+struct rules_migration *migration_memory_lock(struct migration_memory *mm);
+void migration_memory_unlock(struct migration_memory *mm);
+
+/* Number of running migrations on this instance (no lock: the hot path). */
 size_t migration_count(void);
 /* Copies up to max entries into out; returns how many there are in all. */
 size_t migration_list(struct migration_info *out, size_t max);

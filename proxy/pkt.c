@@ -444,12 +444,33 @@ bool pkt_hsresp_parse(const uint8_t *p, size_t len, struct pkt_hsresp *h)
 			return false;
 	}
 	if ((h->caps & CLIENT_CONNECT_ATTRS) && pkt_rd_left(&r) > 0) {
-		const uint8_t *attrs;
-		size_t alen;
-		if (!pkt_rd_lenenc_str(&r, &attrs, &alen))
+		if (!pkt_rd_lenenc_str(&r, &h->attrs, &h->attrs_len))
 			return false;
 	}
 	return true;
+}
+
+bool pkt_attr_find(const uint8_t *attrs, size_t len, const char *key, const uint8_t **val,
+		   size_t *vlen)
+{
+	struct pkt_rd r;
+	size_t klen = strlen(key);
+
+	if (!attrs)
+		return false;
+	pkt_rd_init(&r, attrs, len);
+	while (pkt_rd_left(&r) > 0) {
+		const uint8_t *k, *v;
+		size_t kn, vn;
+		if (!pkt_rd_lenenc_str(&r, &k, &kn) || !pkt_rd_lenenc_str(&r, &v, &vn))
+			return false;
+		if (kn == klen && memcmp(k, key, kn) == 0) {
+			*val = v;
+			*vlen = vn;
+			return true;
+		}
+	}
+	return false;
 }
 
 void pkt_hsresp_set_caps(uint8_t *p, size_t len, uint32_t caps, uint32_t ext)

@@ -305,10 +305,17 @@ struct pkt_hsresp {
 	size_t schema_len;
 	const uint8_t *plugin; /* borrowed; NULL if none */
 	size_t plugin_len;
+	const uint8_t *attrs; /* borrowed: connection attributes (key, value pairs of
+				 length-encoded strings); NULL if none */
+	size_t attrs_len;
 };
 
 bool pkt_hsresp_parse(const uint8_t *p, size_t len, struct pkt_hsresp *h)
     __attribute__((warn_unused_result));
+/* The value of connection attribute key ("_pid", "program_name") in attrs
+ * (pkt_hsresp.attrs), borrowed. False when absent or the list is malformed. */
+bool pkt_attr_find(const uint8_t *attrs, size_t len, const char *key, const uint8_t **val,
+		   size_t *vlen) __attribute__((warn_unused_result));
 /* Rewrites the capability fields of a handshake response (or SSLRequest)
  * in place: payload bytes 0..3 and, for MariaDB, bytes 28..31. */
 void pkt_hsresp_set_caps(uint8_t *p, size_t len, uint32_t caps, uint32_t ext);

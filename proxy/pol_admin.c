@@ -144,6 +144,9 @@ static void pol_sessions(json_t *sessions, void *arg)
 			json_object_set_new(o, "migration",
 					    pol_jstr(ps->mig.name, sizeof(ps->mig.name)));
 		}
+		json_object_set_new(o, "pid", pol_jstr(hs->client_pid, sizeof(hs->client_pid)));
+		json_object_set_new(o, "program",
+				    pol_jstr(hs->client_prog, sizeof(hs->client_prog)));
 		json_object_set_new(o, "tls", json_boolean(hs->tls));
 		json_object_set_new(o, "holding", json_boolean(ps->in_waiters));
 		unsigned lock_attempts = atomic_load(&ps->mdl_attempts);

@@ -49,18 +49,6 @@
 #define POL_MAX_POLICY_FINDINGS 3
 #define POL_AUDIT_MIN_ROOM (64u << 10) /* free bytes the audit log keeps in reserve */
 #define POL_MAX_OBJECTS 32	       /* objects of one statement the conflict check compares */
-#define POL_MEMLOG_MAX 20000
-#define POL_MEMLOG_BYTES (16u << 20)
-
-/* One statement the server ran in this migration, kept to rebuild the
- * memory (the engine's memory cannot be copied). sql NULL: a write whose
- * rows we cannot attribute (the fast path). */
-struct pol_memlog {
-	char *sql; /* owned */
-	size_t len;
-	char *schema; /* owned; NULL = none */
-	bool ansi;
-};
 
 /* A DDL (or a statement [audit] record covers) the client prepared
  * (COM_STMT_PREPARE) and the server accepted: judged and recorded again
@@ -222,11 +210,10 @@ struct pol_sess {
 	bool registered;		/* in the migration registry */
 	struct guard_job *floor_job;	/* owned: the grant check a held claim waits for */
 	struct pol_claim claim;		/* that claim (pol_memory.c) */
-	struct rules_migration *memory; /* owned: what the server confirmed */
-	struct pol_memlog *log;		/* owned: how memory came about, for copies */
-	size_t nlog, caplog, logbytes;
-	bool log_lost;	       /* the log overflowed: copies start empty (conservative) */
-	struct pol_prep *prep; /* owned: prepared DDL by statement id */
+	struct rules_migration *memory; /* owned: what the server confirmed in this command
+					   while the session takes part in no migration (a
+					   migration's own memory is in the registry) */
+	struct pol_prep *prep;		/* owned: prepared DDL by statement id */
 	size_t nprep, capprep;
 	uint32_t last_prep;	 /* the server's last COM_STMT_PREPARE id (0 = none): what
 				    COM_STMT_EXECUTE of id 0xFFFFFFFF runs */
@@ -287,7 +274,14 @@ void pol_client_host(const struct hook_sess *hs, char *buf, size_t n);
 bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out);
 void pol_memory_reset(struct pol_sess *ps);
 void pol_memory_next_command(struct pol_sess *ps);
-void pol_memory_wrote(struct pol_sess *ps);
+void pol_memory_wrote(struct pol_sess *ps, const char *sql, size_t len, unsigned mode,
+		      const char *kw, size_t kwlen);
+bool pol_history_table(const struct pol_sess *ps, const char *table);
+void pol_history_touch(struct pol_sess *ps);
+void pol_history_expire(struct pol_sess *ps);
+bool pol_history_signal(struct pol_sess *ps, const char *sql, size_t len, unsigned mode,
+			struct migration_signal *sig);
+void pol_memory_learn(struct pol_sess *ps, struct rules_migration *m, const struct pol_stmt *p);
 void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p);
 struct rules_migration *pol_memory_copy(struct pol_sess *ps);
 bool pol_mig_sync(struct pol_sess *ps);

@@ -181,8 +181,9 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 	size_t nobjs = pol_objects(&p->st, objs, POL_MAX_OBJECTS);
 	char host[64];
 	pol_client_host(ps->hs, host, sizeof(host));
-	bool conflict = migration_conflict(ps->conn_id, ps->hs->user, host, c->migration.scope,
-					   p->schema, objs, nobjs, who, sizeof(who));
+	bool conflict =
+	    migration_conflict(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
+			       c->migration.scope, p->schema, objs, nobjs, who, sizeof(who));
 	if (!conflict)
 		conflict = cluster_remote_migration(who, sizeof(who));
 	if (conflict) {
@@ -279,7 +280,7 @@ static void pol_decide(struct pol_sess *ps, struct pol_stmt *p)
 static void pol_scratch_learn(struct pol_sess *ps, const struct pol_stmt *p)
 {
 	if (ps->cmd.scratch && p->decision != AUDIT_BLOCK)
-		rules_migration_apply(ps->cmd.scratch, &p->st, p->schema);
+		pol_memory_learn(ps, ps->cmd.scratch, p);
 }
 
 /*

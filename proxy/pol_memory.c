@@ -13,6 +13,8 @@
 #include "proxy/metrics.h"
 #include "proxy/pol_internal.h"
 #include "rules/lex.h"
+#include "rules/migration_signal.h"
+#include "rules/pattern.h"
 #include "rules/parse.h"
 
 /* The client's address without its port ("10.1.2.3", "[::1]"). */
@@ -39,38 +41,124 @@ bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out)
 	if (migration_count() == 0)
 		return false;
 	pol_client_host(ps->hs, host, sizeof(host));
-	return migration_peer(ps->conn_id, ps->hs->user, host, peer_out);
+	return migration_peer(ps->conn_id, ps->hs->user, host, ps->hs->client_pid, peer_out);
+}
+
+/* ---- migrations known by their history table ----
+ *
+ * A session that reads or writes one of [migration] history_tables claims
+ * the floor as that table's tool (MIG_SIG_HISTORY, checked like any claim).
+ * It stays a migration while it keeps using the table or running DDL: after
+ * history_idle_s seconds without either, the registry stops showing it to
+ * other sessions (migration_set_deadline) and the session drops it at its
+ * next command. A lock, lock row or directive of the same session that ends
+ * ends it too (migration_sess_apply), and so does the connection.
+ */
+
+static int64_t pol_now_s(void)
+{
+	return clk_mono_us() / 1000000;
+}
+
+/* The registry deadline of ps's migration: only a history-only one has one. */
+static int64_t pol_history_deadline(const struct pol_sess *ps)
+{
+	int idle = ps->conf->cfg->migration.history_idle_s;
+	return migration_sess_history_only(&ps->mig) && idle > 0 ? ps->mig.history_s + idle : 0;
+}
+
+/* ps ran DDL or used a history table: its history claim is renewed. */
+void pol_history_touch(struct pol_sess *ps)
+{
+	ps->mig.history_s = pol_now_s();
+	if (ps->registered)
+		migration_set_deadline(ps->conn_id, pol_history_deadline(ps));
+}
+
+/* At each command: a history-only migration that went quiet ends. */
+void pol_history_expire(struct pol_sess *ps)
+{
+	int64_t deadline = pol_history_deadline(ps);
+	if (!deadline || pol_now_s() < deadline)
+		return;
+	ps->mig.by_history = false;
+	ps->mig.name[0] = ps->mig.tool[0] = 0;
+	(void)pol_mig_sync(ps);
+}
+
+/*
+ * Whether sql (lex mode) uses a history table in a way that may make ps a
+ * migration: fills sig then. A session that serves another's migration (a
+ * peer) is that migration already, and an account known unable to change
+ * the schema never becomes one. A history-only migration that uses its
+ * table again is renewed here (the statement can stay on the fast path).
+ */
+bool pol_history_signal(struct pol_sess *ps, const char *sql, size_t len, unsigned mode,
+			struct migration_signal *sig)
+{
+	const struct cfg *c = ps->conf->cfg;
+	enum migration_floor v;
+
+	if (c->migration.history_tables.n == 0)
+		return false;
+	if (ps->mig.by_history) {
+		if (migration_scan_history(sql, len, mode, &c->migration.history_tables, sig))
+			pol_history_touch(ps);
+		return false;
+	}
+	if (guard_enabled() && migration_floor_cached(ps->hs->user, pol_now_s(), &v) &&
+	    v != MIGRATION_FLOOR_YES)
+		return false;
+	if (!migration_scan_history(sql, len, mode, &c->migration.history_tables, sig))
+		return false;
+	return migration_sess_active(&ps->mig) || !pol_in_migration(ps, NULL);
 }
 
 /* ---- migration memory ----
  *
  * The memory learns a statement only once the server answered it OK
  * (pol_memory_commit from hook_result): a CREATE TABLE the server refused
- * must not make an existing table look new and empty. Every committed
- * statement is also logged so a copy can be rebuilt by replaying it: a
- * multi-statement command judges its later statements on such a copy
- * (cmd.scratch) that learns the earlier ones as they are allowed, and the
- * real memory still only learns from OK results.
+ * must not make an existing table look new and empty.
+ *
+ * It belongs to the migration (migration_memory_get): the connections of
+ * one migration, its own and its peers' (Rails takes the lock on one
+ * connection and runs DDL on another; skeema uses several), learn into
+ * and judge with one memory, which lives as long as the migration. A
+ * session that takes part in no migration has a memory of its own that
+ * spans one command. A command is judged on a copy taken when it arrives
+ * (cmd.scratch), which learns its earlier statements as they are allowed;
+ * the migration's memory still only learns from OK results.
  */
 
-/* Frees the log's entries. */
-static void pol_memlog_clear(struct pol_sess *ps)
+/* The memory ps learns into: its migration's (locked; *mm holds the
+ * reference pol_memory_release() gives back) or its own. */
+static struct rules_migration *pol_memory_acquire(struct pol_sess *ps, struct migration_memory **mm)
 {
-	for (size_t i = 0; i < ps->nlog; i++) {
-		free(ps->log[i].sql);
-		free(ps->log[i].schema);
-	}
-	free(ps->log);
-	ps->log = NULL;
-	ps->nlog = ps->caplog = ps->logbytes = 0;
+	struct migration_info peer;
+	uint64_t owner = 0;
+
+	*mm = NULL;
+	if (ps->registered)
+		owner = ps->conn_id;
+	else if (migration_count() > 0 && pol_in_migration(ps, &peer))
+		owner = peer.conn_id;
+	if (owner)
+		*mm = migration_memory_get(owner);
+	return *mm ? migration_memory_lock(*mm) : ps->memory;
 }
 
-/* Forgets the memory and its log (a new migration, or an app command). */
+static void pol_memory_release(struct migration_memory *mm)
+{
+	if (mm) {
+		migration_memory_unlock(mm);
+		migration_memory_put(mm);
+	}
+}
+
+/* Forgets the session's own memory (an app command starts). */
 void pol_memory_reset(struct pol_sess *ps)
 {
 	rules_migration_reset(ps->memory);
-	pol_memlog_clear(ps);
-	ps->log_lost = false;
 }
 
 /* An application session's next command: what it learnt may be stale by
@@ -80,94 +168,83 @@ void pol_memory_reset(struct pol_sess *ps)
 void pol_memory_next_command(struct pol_sess *ps)
 {
 	rules_migration_keep_swaps(ps->memory);
-	pol_memlog_clear(ps);
-	ps->log_lost = false;
 }
 
-/* A write whose rows cannot be attributed: tables may hold rows now. */
-static void pol_memory_forget_data(struct rules_migration *m)
+/* Whether table is one of [migration] history_tables: a migration tool's
+ * bookkeeping, which no trigger of the application writes through. */
+bool pol_history_table(const struct pol_sess *ps, const char *table)
 {
-	struct stmt st;
-	memset(&st, 0, sizeof(st));
-	st.kind = STMT_DML;
-	st.keyword = "INSERT";
-	rules_migration_apply(m, &st, NULL);
+	return table && rules_patterns_match(&ps->conf->cfg->migration.history_tables, table);
 }
 
-/* Appends to the log (sql NULL = a write that forgets data). When the log
- * would grow too big it is dropped: copies then start empty, which only
- * makes later judgements more careful. */
-static void pol_memory_log(struct pol_sess *ps, const char *sql, size_t len, const char *schema,
-			   bool ansi)
+/* m learns that the write sql (len bytes, lex mode) ran: only its target
+ * table may hold new rows when ddlgate can name it, else every table. */
+static void pol_memory_write(struct pol_sess *ps, struct rules_migration *m, const char *sql,
+			     size_t len, unsigned mode, const char *schema)
 {
-	if (ps->log_lost)
-		return;
-	if (ps->nlog >= POL_MEMLOG_MAX || ps->logbytes + len > POL_MEMLOG_BYTES) {
-		pol_memlog_clear(ps); /* the memory itself stays exact */
-		ps->log_lost = true;
+	char sch[256], tbl[256];
+
+	if (!sql || !migration_write_target(sql, len, mode, sch, sizeof(sch), tbl, sizeof(tbl))) {
+		rules_migration_wrote(m, NULL, NULL, false);
 		return;
 	}
-	if (ps->nlog == ps->caplog) {
-		ps->caplog = ps->caplog ? ps->caplog * 2 : 16;
-		ps->log =
-		    mem_realloc(ps->log, ps->caplog * sizeof(*ps->log), "migration memory log");
-	}
-	struct pol_memlog *e = &ps->log[ps->nlog++];
-	e->sql = sql ? mem_strndup(sql, len, "migration memory log") : NULL;
-	e->len = len;
-	e->schema = schema ? mem_strdup(schema, "migration memory log") : NULL;
-	e->ansi = ansi;
-	ps->logbytes += len;
+	rules_migration_wrote(m, sch[0] ? sch : schema, tbl, pol_history_table(ps, tbl));
 }
 
-/* Rows were written in the migration: no table is known empty any more.
- * Logged once for a run of writes (a data migration may send many). */
-void pol_memory_wrote(struct pol_sess *ps)
+static bool pol_kw_adds_rows(const char *k, size_t n)
 {
-	pol_memory_forget_data(ps->memory);
-	if (ps->nlog == 0 || ps->log[ps->nlog - 1].sql)
-		pol_memory_log(ps, NULL, 0, NULL, false);
+	return !(n == 6 && (strncasecmp(k, "SELECT", 6) == 0 || strncasecmp(k, "DELETE", 6) == 0));
+}
+
+/* Rows were written by sql (the fast path, learnt before the server's
+ * answer: forgetting early is the careful side). */
+void pol_memory_wrote(struct pol_sess *ps, const char *sql, size_t len, unsigned mode,
+		      const char *kw, size_t kwlen)
+{
+	struct migration_memory *mm;
+
+	if (kw && !pol_kw_adds_rows(kw, kwlen))
+		return;
+	const char *schema = ps->hs->schema[0] ? ps->hs->schema : NULL;
+	struct rules_migration *m = pol_memory_acquire(ps, &mm);
+	pol_memory_write(ps, m, sql, len, mode, schema);
+	pol_memory_release(mm);
+}
+
+/* m learns statement p (a copy judging a command, or the real memory). */
+void pol_memory_learn(struct pol_sess *ps, struct rules_migration *m, const struct pol_stmt *p)
+{
+	if (p->st.kind == STMT_DML) {
+		const char *k = p->st.keyword ? p->st.keyword : "";
+		if (pol_kw_adds_rows(k, strlen(k)))
+			pol_memory_write(ps, m, p->sql, p->len,
+					 ps->hs->lex_server | (p->ansi ? LEX_ANSI_QUOTES : 0),
+					 p->schema);
+		return;
+	}
+	rules_migration_apply(m, &p->st, p->schema);
 }
 
 /* Statement p ran (the server answered OK): the memory learns it. */
 void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p)
 {
-	if (p->st.kind == STMT_DML) {
-		const char *k = p->st.keyword ? p->st.keyword : "";
-		if (strcasecmp(k, "SELECT") != 0 && strcasecmp(k, "DELETE") != 0)
-			pol_memory_wrote(ps);
+	struct migration_memory *mm;
+
+	if (p->st.kind != STMT_DML && p->st.kind != STMT_DDL)
 		return;
-	}
-	if (p->st.kind != STMT_DDL)
-		return;
-	rules_migration_apply(ps->memory, &p->st, p->schema);
-	pol_memory_log(ps, p->sql, p->len, p->schema, p->ansi);
+	struct rules_migration *m = pol_memory_acquire(ps, &mm);
+	pol_memory_learn(ps, m, p);
+	pol_memory_release(mm);
 }
 
-/* A copy of the memory, rebuilt from the log. Caller frees it. */
+/* A copy of the memory ps judges with. Caller frees it. */
 struct rules_migration *pol_memory_copy(struct pol_sess *ps)
 {
-	struct rules_migration *m = rules_migration_new();
-	struct arena a;
-
-	rules_migration_copy_swaps(m, ps->memory); /* kept across commands, not logged */
-	if (ps->log_lost || ps->nlog == 0)
-		return m;
-	arena_init(&a, 4096);
-	for (size_t i = 0; i < ps->nlog; i++) {
-		const struct pol_memlog *e = &ps->log[i];
-		if (!e->sql) {
-			pol_memory_forget_data(m);
-			continue;
-		}
-		struct stmt st;
-		stmt_parse(&a, e->sql, e->len, ps->hs->lex_server | (e->ansi ? LEX_ANSI_QUOTES : 0),
-			   &st);
-		rules_migration_apply(m, &st, e->schema);
-		arena_reset(&a);
-	}
-	arena_cleanup(&a);
-	return m;
+	struct migration_memory *mm;
+	struct rules_migration *m = pol_memory_acquire(ps, &mm);
+	struct rules_migration *c = rules_migration_clone(m);
+	pol_memory_release(mm);
+	return c;
 }
 
 /* Brings the registry, the migration memory and the cluster lock in line
@@ -179,20 +256,19 @@ bool pol_mig_sync(struct pol_sess *ps)
 
 	if (active) {
 		if (!ps->registered) {
-			pol_memory_reset(ps);
 			metrics_migration_seen();
 			started = true;
 		}
 		char host[64];
 		pol_client_host(ps->hs, host, sizeof(host));
-		migration_register(ps->conn_id, ps->hs->user, host, ps->mig.tool, ps->mig.name,
-				   ps->hs->schema);
+		migration_register(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
+				   ps->mig.tool, ps->mig.name, ps->hs->schema);
+		migration_set_deadline(ps->conn_id, pol_history_deadline(ps));
 		ps->registered = true;
 		cluster_set_local(true);
 	} else if (ps->registered) {
 		migration_unregister(ps->conn_id);
 		ps->registered = false;
-		pol_memory_reset(ps);
 		cluster_set_local(migration_count() > 0);
 	}
 	return started;

@@ -194,8 +194,8 @@ bool pol_ddl_restricted(struct pol_sess *ps, const char *schema)
 				NULL) != RULES_ACTION_OFF)
 		return true;
 	pol_client_host(ps->hs, host, sizeof(host));
-	if (migration_conflict(ps->conn_id, ps->hs->user, host, c->migration.scope, schema, NULL, 0,
-			       who, sizeof(who)))
+	if (migration_conflict(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
+			       c->migration.scope, schema, NULL, 0, who, sizeof(who)))
 		return true;
 	return cluster_remote_migration(who, sizeof(who));
 }

@@ -359,6 +359,8 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 	p->set_ansi = set ? sqlscan_sql_mode(p->sql, p->len) : -1;
 	if (migration_maybe_signal(p->sql, p->len))
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
+	if (!p->has_sig)
+		p->has_sig = pol_history_signal(ps, p->sql, p->len, mode, &p->sig);
 	p->sysconf = p->st.kind == STMT_OTHER && pol_server_config(p->sql, p->len, &ci);
 	p->change =
 	    (p->ddl && !pol_prepares(p)) || p->st.kind == STMT_DCL || p->is_write || p->sysconf;
@@ -416,9 +418,13 @@ static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt
 	     sqlscan_kw(ci->keyword, ci->keyword_len, "UPDATE")) &&
 	    migration_maybe_signal(sql, len)) {
 		struct migration_signal sig;
-		return !migration_scan(sql, len, &sig);
+		if (migration_scan(sql, len, &sig))
+			return false;
 	}
-	return true;
+	/* history tables are read and written by DML only */
+	struct migration_signal sig;
+	return kind != STMT_DML ||
+	       !pol_history_signal(ps, sql, len, pol_lex_mode(ps, ps->ansi_quotes), &sig);
 }
 
 /* ---- the hook: commands ---- */
@@ -455,6 +461,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	if (ps->cmd.state != POL_CMD_IDLE) /* the previous command never got its results */
 		pol_abort_cmd(ps);
 	pol_conf_refresh(ps);
+	pol_history_expire(ps);
 
 	const char *sql = (const char *)payload + 1;
 	size_t sqllen = len - 1;
@@ -495,10 +502,11 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	    !ci.has_ddlgate_comment && !ci.multi &&
 	    !pol_indirect_maybe(ps, payload[0], ci.keyword, ci.keyword_len, sql, sqllen) &&
 	    pol_fast(ps, sql, sqllen, kind, &ci)) {
-		if (kind == STMT_DML && migration_sess_active(&ps->mig) &&
-		    sqlscan_is_write_kw(ci.keyword, ci.keyword_len)) {
+		if (kind == STMT_DML && sqlscan_is_write_kw(ci.keyword, ci.keyword_len) &&
+		    (migration_sess_active(&ps->mig) ||
+		     (migration_count() > 0 && pol_in_migration(ps, NULL)))) {
 			/* learnt now, not at the OK: forgetting is the careful side */
-			pol_memory_wrote(ps);
+			pol_memory_wrote(ps, sql, sqllen, mode, ci.keyword, ci.keyword_len);
 		}
 		metrics_statement(kind, METRICS_ALLOW);
 		return HOOK_FORWARD;
@@ -569,8 +577,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 
 	if (pol_refuse_cluster_lock(ps, reply))
 		return HOOK_REJECT;
-	if (cmd->n > 1)
-		cmd->scratch = pol_memory_copy(ps);
+	if (cmd->n > 1 || pol_in_migration(ps, NULL))
+		cmd->scratch = pol_memory_copy(ps); /* a migration's memory is shared */
 	if (pol_routine_fetch(ps))
 		return HOOK_WAIT; /* procedure bodies are read; pol_routine_done judges */
 	enum pol_step step = pol_continue(ps);
@@ -614,6 +622,8 @@ static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 	uint64_t owner = ps->conn_id;
 	if (r->ok && p->ddl && !ps->registered && pol_in_migration(ps, &peer))
 		owner = peer.conn_id; /* a peer's DDL counts for the migration it serves */
+	if (r->ok && p->ddl && ps->mig.by_history)
+		pol_history_touch(ps);
 	if (r->ok && p->ddl && (ps->registered || owner != ps->conn_id)) {
 		struct migration_obj objs[POL_MAX_OBJECTS];
 		size_t n = pol_objects(&p->st, objs, POL_MAX_OBJECTS);

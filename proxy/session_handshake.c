@@ -194,6 +194,13 @@ bool sess_on_hello(struct sess *s)
 		return false;
 	}
 	sess_copy_str(s->hs.user, sizeof(s->hs.user), h.user, h.user_len);
+	const uint8_t *av;
+	size_t an;
+	if (pkt_attr_find(h.attrs, h.attrs_len, "_pid", &av, &an))
+		sess_copy_str(s->hs.client_pid, sizeof(s->hs.client_pid), av, an);
+	if (pkt_attr_find(h.attrs, h.attrs_len, "program_name", &av, &an) ||
+	    pkt_attr_find(h.attrs, h.attrs_len, "_client_name", &av, &an))
+		sess_copy_str(s->hs.client_prog, sizeof(s->hs.client_prog), av, an);
 	if (h.schema)
 		sess_copy_str(s->hs.schema, sizeof(s->hs.schema), h.schema, h.schema_len);
 	s->caps = h.caps & s->srv_caps;

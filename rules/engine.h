@@ -190,6 +190,13 @@ void rules_migration_copy_swaps(struct rules_migration *dst, const struct rules_
  * verdicts; exposed for callers that learn of statements otherwise).
  * schema is the session's current schema (may be NULL). */
 void rules_migration_apply(struct rules_migration *m, const struct stmt *st, const char *schema);
+/* Rows were written to schema.table (table NULL = unknown target); see
+ * rule_memory.c for what the memory then forgets. isolated: the caller
+ * knows the write lands in that table only (a tool's bookkeeping table). */
+void rules_migration_wrote(struct rules_migration *m, const char *schema, const char *table,
+			   bool isolated);
+/* A deep copy of m; NULL gives an empty memory. Caller frees it. */
+struct rules_migration *rules_migration_clone(const struct rules_migration *m);
 /* True when schema.table was created in this migration and is still known
  * empty. */
 bool rules_migration_table_new(const struct rules_migration *m, const char *schema,

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "rules/lex.h"
+#include "rules/pattern.h"
 
 /* One pass over the text: this runs for every SELECT / UPDATE / DO. */
 bool migration_maybe_signal(const char *sql, size_t len)
@@ -226,12 +227,200 @@ bool migration_scan(const char *sql, size_t len, struct migration_signal *out)
 	return out->kind != MIG_SIG_NONE;
 }
 
+/* ---- table names ---- */
+
+#define MIG_IDENT_MAX 256
+
+/* Reads [schema.]name starting at t (already lexed). Fills schema ("" when
+ * absent) and name; *next gets the token after the name. False when t is
+ * no identifier or a part does not fit. */
+static bool mig_table_name(struct lexer *lx, const struct lex_token *t, char *schema, size_t slen,
+			   char *name, size_t nlen, struct lex_token *next)
+{
+	char a[MIG_IDENT_MAX], b[MIG_IDENT_MAX];
+
+	if ((t->type != LEX_WORD && t->type != LEX_QUOTED_IDENT) || t->n >= sizeof(a))
+		return false;
+	mig_unquote(t, a, sizeof(a));
+	if (!lex_next(lx, next) || !lex_is_op(next, ".")) {
+		if (strlen(a) >= nlen || slen == 0)
+			return false;
+		schema[0] = 0;
+		snprintf(name, nlen, "%s", a);
+		return true;
+	}
+	struct lex_token u;
+	if (!lex_next(lx, &u) || (u.type != LEX_WORD && u.type != LEX_QUOTED_IDENT) ||
+	    u.n >= sizeof(b))
+		return false;
+	mig_unquote(&u, b, sizeof(b));
+	if (strlen(a) >= slen || strlen(b) >= nlen)
+		return false;
+	snprintf(schema, slen, "%s", a);
+	snprintf(name, nlen, "%s", b);
+	(void)lex_next(lx, next);
+	return true;
+}
+
+static bool mig_is_any_word(const struct lex_token *t, const char *const *words)
+{
+	for (size_t i = 0; words[i]; i++)
+		if (lex_is_word(t, words[i]))
+			return true;
+	return false;
+}
+
+bool migration_write_target(const char *sql, size_t len, unsigned mode, char *schema, size_t slen,
+			    char *table, size_t tlen)
+{
+	static const char *const mods[] = {"LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE",
+					   NULL};
+	struct lexer lx;
+	struct lex_token t, next;
+
+	lex_init(&lx, sql, len, mode & ~(unsigned)LEX_KEEP_COMMENTS);
+	if (!lex_next(&lx, &t))
+		return false;
+	bool update = lex_is_word(&t, "UPDATE");
+	if (!update && !lex_is_word(&t, "INSERT") && !lex_is_word(&t, "REPLACE"))
+		return false;
+	while (lex_next(&lx, &t) && mig_is_any_word(&t, mods))
+		;
+	if (!update && lex_is_word(&t, "INTO") && !lex_next(&lx, &t))
+		return false;
+	if (!mig_table_name(&lx, &t, schema, slen, table, tlen, &next))
+		return false;
+	if (!update)
+		return true;
+	/* one table, perhaps with an alias, then SET: anything else is a join */
+	if (lex_is_word(&next, "AS") && !lex_next(&lx, &next))
+		return false;
+	if ((next.type == LEX_WORD || next.type == LEX_QUOTED_IDENT) && !lex_is_word(&next, "SET"))
+		(void)lex_next(&lx, &next);
+	return lex_is_word(&next, "SET");
+}
+
+bool migration_scan_tables(const char *sql, size_t len, unsigned mode,
+			   bool (*fn)(const char *schema, const char *table, void *arg), void *arg)
+{
+	static const char *const intro[] = {"FROM", "JOIN", "INTO", "UPDATE", "TABLE", NULL};
+	struct lexer lx;
+	struct lex_token t, next;
+	char schema[MIG_IDENT_MAX], table[MIG_IDENT_MAX];
+	lex_init(&lx, sql, len, mode & ~(unsigned)LEX_KEEP_COMMENTS);
+	if (!lex_next(&lx, &t))
+		return false;
+	while (t.type != LEX_EOF) {
+		if (!mig_is_any_word(&t, intro)) {
+			if (!lex_next(&lx, &t))
+				break;
+			continue;
+		}
+		bool list = lex_is_word(&t, "FROM") || lex_is_word(&t, "UPDATE");
+		if (!lex_next(&lx, &t))
+			break;
+		/* INSERT ... INTO, UPDATE LOW_PRIORITY ...: skip the modifiers */
+		while (lex_is_word(&t, "LOW_PRIORITY") || lex_is_word(&t, "IGNORE"))
+			if (!lex_next(&lx, &t))
+				return false;
+		for (;;) {
+			if (!mig_table_name(&lx, &t, schema, sizeof(schema), table, sizeof(table),
+					    &next)) {
+				if (!lex_next(&lx, &t))
+					return false;
+				break;
+			}
+			if (fn(schema, table, arg))
+				return true;
+			t = next;
+			if (!list)
+				break;
+			/* an alias, then perhaps a comma and the next table */
+			if (lex_is_word(&t, "AS") && !lex_next(&lx, &t))
+				return false;
+			if (t.type == LEX_WORD && !mig_is_any_word(&t, intro) &&
+			    !lex_is_word(&t, "WHERE") && !lex_is_word(&t, "SET") &&
+			    !lex_next(&lx, &t))
+				return false;
+			if (!lex_is_op(&t, ","))
+				break;
+			if (!lex_next(&lx, &t))
+				return false;
+		}
+	}
+	return false;
+}
+
+struct mig_history_ctx {
+	const struct rules_patterns *tables;
+	struct migration_signal *out;
+};
+
+static bool mig_history_hit(const char *schema, const char *table, void *arg)
+{
+	struct mig_history_ctx *c = arg;
+	(void)schema;
+	if (!rules_patterns_match(c->tables, table))
+		return false;
+	c->out->kind = MIG_SIG_HISTORY;
+	snprintf(c->out->name, sizeof(c->out->name), "%s", table);
+	snprintf(c->out->tool, sizeof(c->out->tool), "%s", migration_tool_for(table));
+	return true;
+}
+
+/* Whether the text holds the literal start of one of the patterns (the
+ * part before the first wildcard; an empty one always may match). */
+static bool mig_history_maybe(const char *sql, size_t len, const struct rules_patterns *tables)
+{
+	for (size_t i = 0; i < tables->n; i++) {
+		char lit[64];
+		size_t n = 0;
+		const char *p = tables->items[i];
+		while (p[n] && n + 1 < sizeof(lit) && !strchr("*?#\\", p[n])) {
+			lit[n] = p[n];
+			n++;
+		}
+		lit[n] = 0;
+		if (n == 0 || lex_contains_ci(sql, len, lit))
+			return true;
+	}
+	return false;
+}
+
+bool migration_scan_history(const char *sql, size_t len, unsigned mode,
+			    const struct rules_patterns *tables, struct migration_signal *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!tables || tables->n == 0 || !mig_history_maybe(sql, len, tables))
+		return false;
+	struct mig_history_ctx c = {tables, out};
+	return migration_scan_tables(sql, len, mode, mig_history_hit, &c);
+}
+
 const char *migration_tool_for(const char *name)
 {
+	static const struct {
+		const char *table, *tool;
+	} history[] = {
+	    {"django_migrations", "django"},
+	    {"alembic_version", "alembic"},
+	    {"SequelizeMeta", "sequelize"},
+	    {"__drizzle_migrations", "drizzle"},
+	    {"schema_migrations", "rails/golang-migrate/dbmate"},
+	    {"ar_internal_metadata", "rails"},
+	    {"knex_migrations", "knex"},
+	    {"flyway_schema_history", "flyway"},
+	    {"DATABASECHANGELOG", "liquibase"},
+	    {"_prisma_migrations", "prisma"},
+	    {"migrations", "db-migrate/typeorm"},
+	};
 	size_t i;
 
 	if (!name || !*name)
 		return "";
+	for (i = 0; i < sizeof(history) / sizeof(history[0]); i++)
+		if (strcasecmp(name, history[i].table) == 0)
+			return history[i].tool;
 	if (strcasecmp(name, "prisma_migrate") == 0)
 		return "prisma";
 	if (strncasecmp(name, "atlas_", 6) == 0)

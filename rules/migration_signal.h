@@ -26,6 +26,7 @@ enum migration_signal_kind {
 	MIG_SIG_LOCK_TABLE_CLEAR, /* the same set back to 0 */
 	MIG_SIG_DIRECTIVE,	  /* ddlgate:migration name="..." */
 	MIG_SIG_DIRECTIVE_END,	  /* ddlgate:migration end */
+	MIG_SIG_HISTORY,	  /* reads or writes a migration-history table */
 };
 
 struct migration_signal {
@@ -47,6 +48,39 @@ bool migration_maybe_signal(const char *sql, size_t len);
  * are understood: GET_LOCK(?, ...) through a prepared statement is not.
  */
 bool migration_scan(const char *sql, size_t len, struct migration_signal *out);
+
+/*
+ * The one table a write statement adds rows to: INSERT / REPLACE [INTO]
+ * [schema.]table ..., UPDATE [schema.]table [[AS] alias] SET ... Fills
+ * schema ("" when not written) and table, unquoted. False when the
+ * statement is no such write, or names its target in a way ddlgate does
+ * not follow (a multi-table UPDATE, WITH, a name too long for the
+ * buffers): the caller then cannot attribute the rows. mode: lex flags
+ * (ANSI_QUOTES: "x" is a name).
+ */
+bool migration_write_target(const char *sql, size_t len, unsigned mode, char *schema, size_t slen,
+			    char *table, size_t tlen);
+
+/*
+ * Calls fn(schema, table, arg) for each table the statement names after
+ * FROM, JOIN, INTO, UPDATE or TABLE (and each of a comma list after FROM
+ * or UPDATE); schema is "" when not written. Stops at the first fn that
+ * returns true and returns true then. Names inside subqueries count too.
+ */
+bool migration_scan_tables(const char *sql, size_t len, unsigned mode,
+			   bool (*fn)(const char *schema, const char *table, void *arg), void *arg);
+
+struct rules_patterns;
+
+/*
+ * Does the statement name one of tables (a [migration] history_tables
+ * list) after FROM, JOIN, INTO, UPDATE or TABLE? Then fills out as
+ * MIG_SIG_HISTORY with the table's name and its tool. A cheap byte scan
+ * for each pattern's literal prefix runs first, so most statements are
+ * not lexed.
+ */
+bool migration_scan_history(const char *sql, size_t len, unsigned mode,
+			    const struct rules_patterns *tables, struct migration_signal *out);
 
 /* The tool a lock name or lock table belongs to ("prisma", "flyway", ...), or "". */
 const char *migration_tool_for(const char *name);

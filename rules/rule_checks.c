@@ -1076,6 +1076,9 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 	const char *sch = rules_schema_of(ev, &st->objects[0]);
 	const char *tbl = st->objects[0].name;
 	bool isnew = table_new(ev, sch, tbl);
+	/* renames break running code, not data: rows written since the CREATE
+	 * do not matter, no code used the table before this migration */
+	bool created = table_created(ev, sch, tbl);
 	bool create_index = st->verb == DDL_CREATE_INDEX;
 	for (size_t i = 0; i < st->nops; i++) {
 		const struct stmt_op *op = &st->ops[i];
@@ -1089,12 +1092,15 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 			break;
 		case OP_MODIFY_COLUMN:
 		case OP_CHANGE_COLUMN:
-			if (!op->column || isnew)
+			if (!op->column)
 				break;
-			check_inline_references(ev, sch, tbl, op->column);
-			if (op->kind == OP_CHANGE_COLUMN && op->column->name && col &&
+			if (!isnew)
+				check_inline_references(ev, sch, tbl, op->column);
+			if (!created && op->kind == OP_CHANGE_COLUMN && op->column->name && col &&
 			    strcasecmp(op->column->name, col) != 0)
 				check_rename_column(ev, sch, tbl, col, op->column->name);
+			if (isnew)
+				break;
 			check_type_change(ev, sch, tbl, col, op->column);
 			check_set_not_null(ev, st, sch, tbl, col, op->column);
 			check_column_charset(ev, sch, tbl, col, op->column);
@@ -1113,7 +1119,7 @@ static void check_alter(struct rules_eval *ev, const struct stmt *st)
 			}
 			break;
 		case OP_RENAME_COLUMN:
-			if (!isnew)
+			if (!created)
 				check_rename_column(ev, sch, tbl, op->name, op->new_name);
 			break;
 		case OP_DROP_COLUMN:

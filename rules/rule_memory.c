@@ -43,6 +43,7 @@ struct mig_table {
 struct rules_migration {
 	struct mig_table *tables; /* owned */
 	size_t n;
+	bool cascades; /* a trigger or event was created: a write may land elsewhere */
 };
 
 struct rules_migration *rules_migration_new(void)
@@ -72,6 +73,7 @@ void rules_migration_reset(struct rules_migration *m)
 	free(m->tables);
 	m->tables = NULL;
 	m->n = 0;
+	m->cascades = false;
 }
 
 void rules_migration_free(struct rules_migration *m)
@@ -243,19 +245,22 @@ bool rules_migration_table_new(const struct rules_migration *m, const char *sche
 
 /* Some statement wrote rows we cannot attribute: nothing is empty or all
  * NULL any more. */
+static void forget_table_data(struct mig_table *t)
+{
+	t->empty = false;
+	for (size_t j = 0; j < t->ncols; j++) {
+		if (t->cols[j].state == MIG_COL_CREATED)
+			t->cols[j].state = MIG_COL_UNKNOWN;
+		else if (t->cols[j].state == MIG_COL_ALL_NULL ||
+			 t->cols[j].state == MIG_COL_CONSTANT)
+			t->cols[j].state = MIG_COL_COMPUTED;
+	}
+}
+
 static void forget_data(struct rules_migration *m)
 {
-	for (size_t i = 0; i < m->n; i++) {
-		struct mig_table *t = &m->tables[i];
-		t->empty = false;
-		for (size_t j = 0; j < t->ncols; j++) {
-			if (t->cols[j].state == MIG_COL_CREATED)
-				t->cols[j].state = MIG_COL_UNKNOWN;
-			else if (t->cols[j].state == MIG_COL_ALL_NULL ||
-				 t->cols[j].state == MIG_COL_CONSTANT)
-				t->cols[j].state = MIG_COL_COMPUTED;
-		}
-	}
+	for (size_t i = 0; i < m->n; i++)
+		forget_table_data(&m->tables[i]);
 }
 
 static const char *schema_or(const char *s, const char *dflt)
@@ -438,6 +443,10 @@ void rules_migration_apply(struct rules_migration *m, const struct stmt *st, con
 					  st->objects[i + 1].name)
 				    ->swapped_out = true;
 		break;
+	case DDL_CREATE_TRIGGER:
+	case DDL_CREATE_EVENT:
+		m->cascades = true;
+		break;
 	case DDL_DROP_DATABASE:
 		for (size_t i = 0; st->nobjects >= 1 && i < m->n;) {
 			const char *db = st->objects[0].name ? st->objects[0].name : "";
@@ -450,6 +459,72 @@ void rules_migration_apply(struct rules_migration *m, const struct stmt *st, con
 	default:
 		break;
 	}
+}
+
+/*
+ * Rows were written to schema.table (schema NULL or "" = the session has
+ * none; table NULL = ddlgate cannot name the target). Only that table
+ * loses what the memory knew of its rows when the write cannot land
+ * anywhere else: the table was created in this migration (it has no
+ * trigger but ones made in this migration, and none was), or the caller
+ * vouches for it (isolated: a migration tool's own bookkeeping table).
+ * Otherwise (a view, an older table whose triggers ddlgate never saw, an
+ * unknown target) every table may hold rows now. Names compare ignoring
+ * case here: forgetting too much is the careful side.
+ */
+void rules_migration_wrote(struct rules_migration *m, const char *schema, const char *table,
+			   bool isolated)
+{
+	if (!m)
+		return;
+	if (!table || !*table) {
+		forget_data(m);
+		return;
+	}
+	bool known = isolated;
+	for (size_t i = 0; i < m->n && !known; i++) {
+		const struct mig_table *t = &m->tables[i];
+		known = t->created && !m->cascades && strcmp(t->name, table) == 0 &&
+			strcmp(t->schema, schema ? schema : "") == 0;
+	}
+	if (!known) {
+		forget_data(m);
+		return;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		struct mig_table *t = &m->tables[i];
+		if (strcasecmp(t->name, table) == 0 &&
+		    (!schema || !*schema || !*t->schema || strcasecmp(t->schema, schema) == 0))
+			forget_table_data(t);
+	}
+}
+
+/* A deep copy of m (every string its own). Caller frees it. */
+struct rules_migration *rules_migration_clone(const struct rules_migration *m)
+{
+	struct rules_migration *c = rules_migration_new();
+	if (!m)
+		return c;
+	*c = *m;
+	c->tables = m->n ? calloc(m->n, sizeof(*c->tables)) : NULL;
+	if (m->n && !c->tables)
+		abort();
+	for (size_t i = 0; i < m->n; i++) {
+		const struct mig_table *s = &m->tables[i];
+		struct mig_table *d = &c->tables[i];
+		*d = *s;
+		d->schema = xstrdup(s->schema);
+		d->name = xstrdup(s->name);
+		d->cols = s->ncols ? calloc(s->ncols, sizeof(*d->cols)) : NULL;
+		if (s->ncols && !d->cols)
+			abort();
+		for (size_t j = 0; j < s->ncols; j++) {
+			d->cols[j] = s->cols[j];
+			d->cols[j].name = xstrdup(s->cols[j].name);
+			d->cols[j].type = s->cols[j].type ? xstrdup(s->cols[j].type) : NULL;
+		}
+	}
+	return c;
 }
 
 /* ---- fact cache ------------------------------------------------------ */

@@ -57,7 +57,8 @@ as_root() {
 }
 
 # Build and runtime libraries, then what the test suites drive: MariaDB,
-# the client tools the integration tests replay (sqitch, percona-toolkit),
+# the client tools the integration tests replay (sqitch, percona-toolkit,
+# Django, Alembic),
 # sanitizers and fuzzing (clang), load tools.
 PACKAGES=(
 	build-essential cmake pkg-config dpkg-dev libevent-dev libssl-dev
@@ -66,6 +67,7 @@ PACKAGES=(
 	libcmocka-dev clang libclang-rt-14-dev
 	sysbench haproxy python3-pymysql libdbd-mariadb-perl libdbd-mysql-perl
 	sqitch percona-toolkit netcat-openbsd openssl ca-certificates
+	python3-django python3-mysqldb alembic
 )
 
 install_packages() {

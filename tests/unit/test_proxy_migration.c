@@ -7,11 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "config/cfg.h"
 #include "proxy/migration.h"
+#include "rules/arena.h"
+#include "rules/engine.h"
+#include "rules/migration_signal.h"
+#include "rules/parse.h"
 
 /* Splits line at tabs into at most max fields (the newline removed). */
 static size_t split_tabs(char *line, char **f, size_t max)
@@ -130,56 +137,56 @@ static void test_registry_scopes(void **state)
 	migration_registry_reset();
 	uint64_t gen = migration_generation();
 	uint64_t seen = migration_seen_total();
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table,
-					1, who, sizeof(who)));
-	migration_register(1, "migrator", "10.0.0.1", "prisma", "prisma_migrate", "shop");
+	assert_false(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SERVER, "shop",
+					&same_table, 1, who, sizeof(who)));
+	migration_register(1, "migrator", "10.0.0.1", NULL, "prisma", "prisma_migrate", "shop");
 	migration_touch(1, "shop", "users");
 	assert_int_equal(migration_count(), 1);
 	assert_int_equal(migration_seen_total(), seen + 1);
 
 	/* the migration itself never conflicts with its own DDL */
-	assert_false(migration_conflict(1, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table,
-					1, NULL, 0));
+	assert_false(migration_conflict(1, "app", "10.0.0.2", NULL, CFG_SCOPE_SERVER, "shop",
+					&same_table, 1, NULL, 0));
 
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "crm", &other_schema,
-				       1, who, sizeof(who)));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SERVER, "crm",
+				       &other_schema, 1, who, sizeof(who)));
 	assert_non_null(strstr(who, "prisma"));
 	assert_non_null(strstr(who, "migrator"));
 
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "x", &other_table, 1,
-				       NULL, 0));
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "x", &other_schema,
-					1, NULL, 0));
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SCHEMA, "SHOP", &unqualified,
-				       1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SCHEMA, "x",
+				       &other_table, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SCHEMA, "x",
+					&other_schema, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SCHEMA, "SHOP",
+				       &unqualified, 1, NULL, 0));
 
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &same_table, 1,
-				       NULL, 0));
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &other_table, 1,
-					NULL, 0));
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "shop", &unqualified,
-				       1, NULL, 0));
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "crm", &unqualified,
-					1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "x",
+				       &same_table, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "x",
+					&other_table, 1, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "shop",
+				       &unqualified, 1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "crm",
+					&unqualified, 1, NULL, 0));
 	/* no known targets: conservative */
-	assert_true(
-	    migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "crm", NULL, 0, NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "crm", NULL, 0,
+				       NULL, 0));
 
 	/* the same account from the same machine is the migration itself (Rails,
 	 * pt-online-schema-change: lock on one connection, DDL on another) */
 	struct migration_info peer;
-	assert_false(migration_conflict(3, "migrator", "10.0.0.1", CFG_SCOPE_SERVER, "shop",
+	assert_false(migration_conflict(3, "migrator", "10.0.0.1", NULL, CFG_SCOPE_SERVER, "shop",
 					&same_table, 1, NULL, 0));
-	assert_true(migration_peer(3, "migrator", "10.0.0.1", &peer));
+	assert_true(migration_peer(3, "migrator", "10.0.0.1", NULL, &peer));
 	assert_int_equal(peer.conn_id, 1);
-	assert_false(migration_peer(1, "migrator", "10.0.0.1", NULL));
-	assert_true(migration_conflict(3, "migrator", "10.0.0.9", CFG_SCOPE_SERVER, "shop",
+	assert_false(migration_peer(1, "migrator", "10.0.0.1", NULL, NULL));
+	assert_true(migration_conflict(3, "migrator", "10.0.0.9", NULL, CFG_SCOPE_SERVER, "shop",
 				       &same_table, 1, NULL, 0));
-	assert_false(migration_peer(3, "migrator", "10.0.0.9", NULL));
+	assert_false(migration_peer(3, "migrator", "10.0.0.9", NULL, NULL));
 
 	migration_touch(1, "shop", "orders");
-	assert_true(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_TABLE, "x", &other_table, 1,
-				       NULL, 0));
+	assert_true(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_TABLE, "x",
+				       &other_table, 1, NULL, 0));
 
 	struct migration_info info[4];
 	assert_int_equal(migration_list(info, 4), 1);
@@ -189,8 +196,8 @@ static void test_registry_scopes(void **state)
 	assert_true(migration_unregister(1));
 	assert_false(migration_unregister(1));
 	assert_true(migration_generation() > gen);
-	assert_false(migration_conflict(2, "app", "10.0.0.2", CFG_SCOPE_SERVER, "shop", &same_table,
-					1, NULL, 0));
+	assert_false(migration_conflict(2, "app", "10.0.0.2", NULL, CFG_SCOPE_SERVER, "shop",
+					&same_table, 1, NULL, 0));
 }
 
 /* Host parts of [migration] users entries (data/proxy_migration_hosts.txt):
@@ -316,12 +323,252 @@ static void test_floor(void **state)
 	migration_floor_reset();
 }
 
+/* Learns sql (a DDL) into m, as the proxy does at the server's OK. */
+static void learn(struct rules_migration *m, const char *sql)
+{
+	struct arena a;
+	struct stmt st;
+	arena_init(&a, 4096);
+	stmt_parse(&a, sql, strlen(sql), 0, &st);
+	rules_migration_apply(m, &st, "shop");
+	arena_cleanup(&a);
+}
+
+/* Write targets (data/proxy_migration_writes.txt): TABLE or "-" | SQL. */
+static void test_write_targets(void **state)
+{
+	FILE *f = fopen("proxy_migration_writes.txt", "r");
+	char line[1024];
+	int n = 0;
+	(void)state;
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *fld[2];
+		if (line[0] == '#' || line[0] == '\n' || split_tabs(line, fld, 2) != 2)
+			continue;
+		char sch[64], tbl[64], got[160];
+		bool ok = migration_write_target(fld[1], strlen(fld[1]), 0, sch, sizeof(sch), tbl,
+						 sizeof(tbl));
+		snprintf(got, sizeof(got), "%s%s%s", ok ? sch : "", ok && sch[0] ? "." : "",
+			 ok ? tbl : "-");
+		if (strcmp(got, fld[0]) != 0)
+			fail_msg("%s: want %s, got %s", fld[1], fld[0], got);
+		n++;
+	}
+	fclose(f);
+	assert_true(n > 5);
+}
+
+struct seen {
+	char names[8][64];
+	int n;
+};
+
+static bool collect(const char *schema, const char *table, void *arg)
+{
+	struct seen *s = arg;
+	if (s->n < 8)
+		snprintf(s->names[s->n++], sizeof(s->names[0]), "%s%s%s", schema,
+			 *schema ? "." : "", table);
+	return false;
+}
+
+static void test_scan_tables(void **state)
+{
+	struct seen s = {0};
+	const char *sql = "SELECT `app`, name FROM `django_migrations` d, shop.x AS y "
+			  "JOIN z ON z.a = d.b WHERE name IN (SELECT v FROM w)";
+	(void)state;
+	assert_false(migration_scan_tables(sql, strlen(sql), 0, collect, &s));
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.names[0], "django_migrations");
+	assert_string_equal(s.names[1], "shop.x");
+	assert_string_equal(s.names[2], "z");
+	assert_string_equal(s.names[3], "w");
+	memset(&s, 0, sizeof(s));
+	sql = "SELECT migrations FROM information_schema.tables WHERE table_name = "
+	      "'schema_migrations'";
+	(void)migration_scan_tables(sql, strlen(sql), 0, collect, &s);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.names[0], "information_schema.tables");
+}
+
+/* What a write forgets: the target only when the rows cannot land elsewhere. */
+static void test_memory_writes(void **state)
+{
+	struct rules_migration *m = rules_migration_new();
+	(void)state;
+	learn(m, "CREATE TABLE a (id INT PRIMARY KEY)");
+	learn(m, "CREATE TABLE b (id INT PRIMARY KEY)");
+	/* a bookkeeping row: a and b stay new */
+	rules_migration_wrote(m, "shop", "schema_migrations", true);
+	assert_true(rules_migration_table_new(m, "shop", "a"));
+	assert_true(rules_migration_table_new(m, "shop", "b"));
+	/* a row in a: b stays new */
+	rules_migration_wrote(m, "shop", "a", false);
+	assert_false(rules_migration_table_new(m, "shop", "a"));
+	assert_true(rules_migration_table_new(m, "shop", "b"));
+	/* the copy judges as the original */
+	struct rules_migration *c = rules_migration_clone(m);
+	assert_false(rules_migration_table_new(c, "shop", "a"));
+	assert_true(rules_migration_table_new(c, "shop", "b"));
+	rules_migration_free(c);
+	/* an older table may have triggers ddlgate never saw: everything goes */
+	rules_migration_wrote(m, "shop", "orders", false);
+	assert_false(rules_migration_table_new(m, "shop", "b"));
+	rules_migration_reset(m);
+	/* a trigger made in this migration may carry rows anywhere */
+	learn(m, "CREATE TABLE a (id INT PRIMARY KEY)");
+	learn(m, "CREATE TABLE b (id INT PRIMARY KEY)");
+	learn(m, "CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW INSERT INTO b VALUES (NEW.id)");
+	rules_migration_wrote(m, "shop", "a", false);
+	assert_false(rules_migration_table_new(m, "shop", "b"));
+	rules_migration_reset(m);
+	/* an unknown target forgets everything */
+	learn(m, "CREATE TABLE a (id INT PRIMARY KEY)");
+	rules_migration_wrote(m, NULL, NULL, false);
+	assert_false(rules_migration_table_new(m, "shop", "a"));
+	rules_migration_free(m);
+}
+
+/* One memory per migration, shared by its peers' entries. */
+static void test_memory_shared(void **state)
+{
+	(void)state;
+	migration_registry_reset();
+	migration_register(1, "migrator", "10.0.0.1", NULL, "rails", "1234", "shop");
+	migration_register(2, "migrator", "10.0.0.1", NULL, "rails", "", "shop");
+	migration_register(3, "other", "10.0.0.1", NULL, "knex", "", "shop");
+	struct migration_memory *m1 = migration_memory_get(1);
+	struct migration_memory *m2 = migration_memory_get(2);
+	struct migration_memory *m3 = migration_memory_get(3);
+	assert_non_null(m1);
+	assert_ptr_equal(m1, m2);
+	assert_ptr_not_equal(m1, m3);
+	assert_null(migration_memory_get(4));
+	learn(migration_memory_lock(m1), "CREATE TABLE a (id INT PRIMARY KEY)");
+	migration_memory_unlock(m1);
+	/* the entry that made it ends: the peer's memory lives on */
+	assert_true(migration_unregister(1));
+	assert_true(rules_migration_table_new(migration_memory_lock(m2), "shop", "a"));
+	migration_memory_unlock(m2);
+	migration_memory_put(m1);
+	migration_memory_put(m2);
+	migration_memory_put(m3);
+	migration_registry_reset();
+	assert_int_equal(migration_count(), 0);
+}
+
+/* Peers by client process: another process of the same account on the same
+ * machine is not the migration; a child of the migration's process on this
+ * machine is; a client without _pid falls back to account and machine. */
+static void test_peers_by_process(void **state)
+{
+	char me[24], child[24];
+	(void)state;
+	migration_registry_reset();
+	migration_register(1, "deploy", "10.0.0.5", "111", "rails", "1234", "shop");
+	assert_true(migration_peer(2, "deploy", "10.0.0.5", "111", NULL));
+	assert_false(migration_peer(2, "deploy", "10.0.0.5", "222", NULL));
+	char who[256];
+	assert_true(migration_conflict(2, "deploy", "10.0.0.5", "222", CFG_SCOPE_SERVER, "shop",
+				       NULL, 0, who, sizeof(who)));
+	assert_string_equal(who, "connection 1 (rails: 1234, user deploy)");
+	/* a migration by login names its account once */
+	migration_register(5, "migrator", "10.0.0.6", NULL, "user", "migrator", "shop");
+	migration_unregister(1);
+	assert_true(migration_conflict(2, "deploy", "10.0.0.5", "222", CFG_SCOPE_SERVER, "shop",
+				       NULL, 0, who, sizeof(who)));
+	assert_string_equal(who, "connection 5 (user migrator)");
+	migration_register(1, "deploy", "10.0.0.5", "111", "rails", "1234", "shop");
+	assert_true(migration_peer(2, "deploy", "10.0.0.5", NULL, NULL));
+	assert_true(migration_peer(2, "deploy", "10.0.0.5", "", NULL));
+	migration_registry_reset();
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(me, sizeof(me), "%ld", (long)getpid());
+	snprintf(child, sizeof(child), "%ld", (long)pid);
+	migration_register(1, "deploy", "127.0.0.1", me, "sqitch", "sqitch working", "shop");
+	assert_true(migration_peer(2, "deploy", "127.0.0.1", child, NULL));
+	/* a remote address: ddlgate cannot see that machine's processes */
+	migration_registry_reset();
+	migration_register(1, "deploy", "10.0.0.5", me, "sqitch", "sqitch working", "shop");
+	assert_false(migration_peer(2, "deploy", "10.0.0.5", child, NULL));
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	migration_registry_reset();
+}
+
+/* History tables: the signal, its tool, and how such a migration ends. */
+static void test_history(void **state)
+{
+	struct cfg *c = cfg_defaults();
+	struct migration_signal sig;
+	struct migration_sess m = {0};
+	const char *q = "SELECT `django_migrations`.`app` FROM `django_migrations`";
+	(void)state;
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_int_equal(sig.kind, MIG_SIG_HISTORY);
+	assert_string_equal(sig.tool, "django");
+	q = "UPDATE alembic_version SET version_num='a2'";
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_string_equal(sig.tool, "alembic");
+	q = "INSERT INTO `SequelizeMeta` VALUES ('x')";
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_string_equal(sig.tool, "sequelize");
+	/* a column or a string of that name is no table */
+	q = "SELECT migrations FROM t WHERE name = 'schema_migrations'";
+	assert_false(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	q = "SELECT * FROM users";
+	assert_false(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+
+	q = "SELECT * FROM alembic_version";
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_true(migration_sess_claims(&m, c, &sig, true, NULL, 0));
+	assert_true(migration_sess_apply(&m, c, &sig, true, NULL, 0));
+	assert_true(migration_sess_active(&m) && migration_sess_history_only(&m));
+	assert_string_equal(m.tool, "alembic");
+	assert_true(m.history_s > 0); /* the idle clock starts now */
+	migration_sess_clear(&m);
+	assert_false(migration_sess_active(&m));
+
+	/* a lock that ends ends the history claim with it */
+	struct migration_signal lock = {.kind = MIG_SIG_GET_LOCK};
+	snprintf(lock.name, sizeof(lock.name), "3712897134");
+	snprintf(lock.tool, sizeof(lock.tool), "%s", migration_tool_for(lock.name));
+	assert_true(migration_sess_apply(&m, c, &lock, true, "1", 0));
+	q = "SELECT * FROM ar_internal_metadata";
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_false(migration_sess_claims(&m, c, &sig, true, NULL, 0)); /* a migration already */
+	assert_true(migration_sess_apply(&m, c, &sig, true, NULL, 0));
+	assert_string_equal(m.tool, "rails");
+	lock.kind = MIG_SIG_RELEASE_LOCK;
+	assert_true(migration_sess_apply(&m, c, &lock, true, "1", 0));
+	assert_false(migration_sess_active(&m));
+
+	/* an empty list turns the signal off */
+	for (size_t i = 0; i < c->migration.history_tables.n; i++)
+		free(c->migration.history_tables.items[i]);
+	c->migration.history_tables.n = 0;
+	q = "SELECT * FROM django_migrations";
+	assert_false(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	cfg_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_states),	    cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_registry_scopes), cmocka_unit_test(test_hosts),
-	    cmocka_unit_test(test_claims),	    cmocka_unit_test(test_floor),
+	    cmocka_unit_test(test_states),	     cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_registry_scopes),  cmocka_unit_test(test_hosts),
+	    cmocka_unit_test(test_claims),	     cmocka_unit_test(test_floor),
+	    cmocka_unit_test(test_write_targets),    cmocka_unit_test(test_scan_tables),
+	    cmocka_unit_test(test_memory_writes),    cmocka_unit_test(test_memory_shared),
+	    cmocka_unit_test(test_peers_by_process), cmocka_unit_test(test_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
