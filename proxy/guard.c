@@ -541,7 +541,7 @@ static void watch_tick(MYSQL **mp, uint64_t *version)
 		char blocker[sizeof(copy[i].blocker)];
 		watch_blocker(*mp, &copy[i], blocker, sizeof(blocker));
 		char k[64];
-		snprintf(k, sizeof(k), "KILL QUERY ID %s", kill_query[i]);
+		snprintf(k, sizeof(k), "KILL QUERY ID %.23s", kill_query[i]); /* digits only */
 		if (mysql_query(*mp, k) != 0)
 			fprintf(stderr, "ddlgate: guard: %s for connection %u failed: %s\n", k,
 				kill_thread[i], mysql_error(*mp));
