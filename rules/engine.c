@@ -122,17 +122,19 @@ static void scope_list_free(struct rules_patterns *l)
 	l->n = 0;
 }
 
-/* An unknown value (NULL) matches every list: the caller cannot tell. */
-static bool scope_list_match(const struct rules_patterns *l, const char *v)
+/* An unknown value (NULL) matches every list: the caller cannot tell.
+ * flags: RULES_PATTERN_CASE for account names, which the server compares
+ * case-sensitively (MIGRATOR is not migrator). */
+static bool scope_list_match(const struct rules_patterns *l, const char *v, unsigned flags)
 {
-	return l->n == 0 || !v || rules_patterns_match(l, v);
+	return l->n == 0 || !v || rules_patterns_match_flags(l, v, flags);
 }
 
 static bool scope_match(const struct scope *s, const char *user, const char *schema,
 			const char *table)
 {
-	return scope_list_match(&s->users, user) && scope_list_match(&s->schemas, schema) &&
-	       scope_list_match(&s->tables, table);
+	return scope_list_match(&s->users, user, RULES_PATTERN_CASE) &&
+	       scope_list_match(&s->schemas, schema, 0) && scope_list_match(&s->tables, table, 0);
 }
 
 /* ---- engine ----------------------------------------------------------- */
