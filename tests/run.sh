@@ -45,16 +45,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 step() { printf '\n==> %s\n' "$*"; }
 
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null; then
-		sudo -n "$@"
-	else
-		echo "tests/run.sh: need root to run: $*" >&2
-		return 1
-	fi
-}
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 
 # Build and runtime libraries, then what the test suites drive: MariaDB,
 # the client tools the integration tests replay (sqitch, percona-toolkit,

@@ -133,6 +133,16 @@ def tmpdir(prefix):
 	return tempfile.mkdtemp(prefix=prefix, dir=_tmp_root)
 
 
+def tool_project(name, *leave_out):
+	"""A copy of the tool project tests/integration/tools/<name> in a fresh
+	folder (without __pycache__ and the glob patterns in leave_out), so a
+	run's generated files never land in the source tree."""
+	d = os.path.join(tmpdir(name + "-"), "proj")
+	shutil.copytree(os.path.join(HERE, "tools", name), d,
+			ignore=shutil.ignore_patterns("__pycache__", *leave_out))
+	return d
+
+
 _tls_pair = None
 
 

@@ -21,16 +21,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROJECT = os.path.join(HERE, "tools", "alembic")
 
 harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 180)
 
 
 def project():
 	"""A copy of the Alembic project in a fresh folder."""
-	d = os.path.join(harness.tmpdir("alembic-"), "proj")
-	shutil.copytree(PROJECT, d, ignore=shutil.ignore_patterns("__pycache__"))
-	return d
+	return harness.tool_project("alembic")
 
 
 def upgrade(gw, proj, schema):

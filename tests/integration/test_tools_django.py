@@ -37,9 +37,7 @@ def require_django():
 
 def project():
 	"""A copy of the Django project in a fresh folder."""
-	d = os.path.join(harness.tmpdir("django-"), "proj")
-	shutil.copytree(PROJECT, d, ignore=shutil.ignore_patterns("0003_*", "__pycache__"))
-	return d
+	return harness.tool_project("django", "0003_*")
 
 
 def migrate(gw, proj, schema):

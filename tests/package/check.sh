@@ -35,16 +35,8 @@ done
 BUILD=${DDLGATE_PKG_BUILD_DIR:-$ROOT/build-pkg}
 export DEBIAN_FRONTEND=noninteractive
 
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null; then
-		sudo -n "$@"
-	else
-		echo "tests/package/check.sh: need root to run: $*" >&2
-		return 1
-	fi
-}
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 
 failures=0
 ok() { printf '  ok    %s\n' "$*"; }
