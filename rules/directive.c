@@ -133,9 +133,25 @@ static bool parse_allow(struct arena *a, struct dcur *c, struct rules_directives
 	return take_only_key(a, c, "reason", &d->reason);
 }
 
-static bool parse_migration(struct arena *a, struct dcur *c, struct rules_directives *d)
+/* "migration [name=\"...\"]" or "migration end"; the verb "migration-end"
+ * arrives here with end already set. */
+static bool parse_migration(struct arena *a, struct dcur *c, struct rules_directives *d, bool end)
 {
+	skip_space(c);
+	const char *w = c->p;
+	if (!end && c->end - w >= 3 && strncasecmp(w, "end", 3) == 0 &&
+	    (c->end - w == 3 || !is_id_char(w[3]))) {
+		c->p += 3;
+		end = true;
+	}
+	if (end) {
+		d->migration_end = true;
+		d->migration = false;
+		skip_space(c);
+		return c->p >= c->end;
+	}
 	d->migration = true;
+	d->migration_end = false;
 	return take_only_key(a, c, "name", &d->migration_name);
 }
 
@@ -163,7 +179,9 @@ bool directive_parse_comment(struct arena *a, const char *text, size_t n,
 	if (vn == 5 && strncasecmp(verb, "allow", 5) == 0)
 		ok = parse_allow(a, &c, d);
 	else if (vn == 9 && strncasecmp(verb, "migration", 9) == 0)
-		ok = parse_migration(a, &c, d);
+		ok = parse_migration(a, &c, d, false);
+	else if (vn == 13 && strncasecmp(verb, "migration-end", 13) == 0)
+		ok = parse_migration(a, &c, d, true);
 	else
 		ok = false;
 	if (!ok && !d->error)

@@ -4,6 +4,7 @@
  *   / * ddlgate:allow unique-unguarded,drop-column reason="backfilled" * /
  *   -- ddlgate:allow drop-column reason="column unused since v42"
  *   / * ddlgate:migration name="20240101_add_email" * /
+ *   / * ddlgate:migration end * /          (also ddlgate:migration-end)
  *
  * They are read from comment tokens only (the lexer's LEX_COMMENT), never
  * from string literals, in the statement's text (a comment just before a
@@ -28,6 +29,7 @@ struct rules_directives {
 	size_t nallow;
 	const char *reason;	    /* reason="..." of an allow directive; NULL if none */
 	bool migration;		    /* a ddlgate:migration directive was seen */
+	bool migration_end;	    /* ddlgate:migration end (or -end): the migration is over */
 	const char *migration_name; /* its name="..." (NULL if not given) */
 	const char *error;	    /* first malformed directive, for logs; NULL if none */
 };

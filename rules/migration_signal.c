@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "rules/arena.h"
+#include "rules/directive.h"
 #include "rules/lex.h"
 #include "rules/pattern.h"
 
@@ -55,48 +57,28 @@ static void mig_unquote(const struct lex_token *t, char *out, size_t outlen)
 	out[o] = 0;
 }
 
-/* Reads name="..." (or name='...') out of a directive comment. */
+/* A ddlgate:migration directive in one comment token, read by the one
+ * directive parser (rules/directive.c) so that the inspector and the
+ * migration tracker agree on what a comment says. */
 static void mig_directive(const char *p, size_t n, struct migration_signal *out)
 {
-	const char *end = p + n;
-	const char *d = NULL;
+	struct rules_directives d = {0};
+	struct arena a;
 
-	for (const char *s = p; s + 17 <= end; s++) {
-		if (strncasecmp(s, "ddlgate:migration", 17) == 0) {
-			d = s + 17;
-			break;
+	if (!lex_contains_ci(p, n, "ddlgate:migration"))
+		return;
+	arena_init(&a, 256);
+	if (directive_parse_comment(&a, p, n, &d)) {
+		if (d.migration_end) {
+			out->kind = MIG_SIG_DIRECTIVE_END;
+		} else if (d.migration) {
+			out->kind = MIG_SIG_DIRECTIVE;
+			snprintf(out->name, sizeof(out->name), "%s",
+				 d.migration_name ? d.migration_name : "directive");
+			snprintf(out->tool, sizeof(out->tool), "directive");
 		}
 	}
-	if (!d)
-		return;
-	if (d < end && (isalnum((unsigned char)*d) || *d == '-' || *d == '_') &&
-	    !(end - d >= 4 && strncasecmp(d, "-end", 4) == 0))
-		return; /* ddlgate:migrationX: another directive */
-	while (d < end && isspace((unsigned char)*d))
-		d++;
-	if ((end - d >= 3 && strncasecmp(d, "end", 3) == 0) ||
-	    (end - d >= 4 && strncasecmp(d, "-end", 4) == 0)) {
-		out->kind = MIG_SIG_DIRECTIVE_END;
-		return;
-	}
-	out->kind = MIG_SIG_DIRECTIVE;
-	snprintf(out->name, sizeof(out->name), "directive");
-	for (const char *s = d; s + 5 <= end; s++) {
-		if (strncasecmp(s, "name=", 5) == 0 && s + 5 < end &&
-		    (s[5] == '"' || s[5] == '\'')) {
-			char q = s[5];
-			const char *v = s + 6, *e = v;
-			while (e < end && *e != q)
-				e++;
-			size_t len = (size_t)(e - v);
-			if (len >= sizeof(out->name))
-				len = sizeof(out->name) - 1;
-			memcpy(out->name, v, len);
-			out->name[len] = 0;
-			break;
-		}
-	}
-	snprintf(out->tool, sizeof(out->tool), "directive");
+	arena_cleanup(&a);
 }
 
 static bool mig_is_ident(const struct lex_token *t, const char *name)

@@ -34,6 +34,8 @@ static bool check_key(const struct rules_directives *d, bool found, const char *
 		snprintf(got, n, "%s", d->reason ? d->reason : "");
 	else if (strcmp(key, "migration") == 0)
 		snprintf(got, n, "%s", d->migration ? "yes" : "no");
+	else if (strcmp(key, "end") == 0)
+		snprintf(got, n, "%s", d->migration_end ? "yes" : "no");
 	else if (strcmp(key, "name") == 0)
 		snprintf(got, n, "%s", d->migration_name ? d->migration_name : "");
 	else if (strcmp(key, "error") == 0)
