@@ -16,7 +16,9 @@ Usage: /usr/bin/python3 bench/memory_bench.py
 Environment: BENCH_IDLE [2000; 0 skips part 1], BENCH_SLOW_MBPS [25],
 BENCH_SLOW_ROWS [1048576], BENCH_BACKEND_TLS [0; 1 gives MariaDB a
 certificate, so ddlgate's backend leg runs TLS (the default `[tls] backend`
-prefers it) and HAProxy relays the TLS bytes], BENCH_PROXY_THREADS [nproc],
+prefers it) and HAProxy relays the TLS bytes], BENCH_CLIENT_TLS [0; 1 makes
+the idle clients connect with TLS: to ddlgate's certificate, and through
+HAProxy to MariaDB's, which needs BENCH_BACKEND_TLS=1], BENCH_PROXY_THREADS [nproc],
 DDLGATE_BIN (skip the build).
 The script raises its open-files limit to 65536 (like `ulimit -n 65536`);
 the proxies and MariaDB inherit it.
@@ -38,13 +40,15 @@ IDLE = int(os.environ.get("BENCH_IDLE", "2000"))
 SLOW_MBPS = float(os.environ.get("BENCH_SLOW_MBPS", "25"))
 SLOW_ROWS = int(os.environ.get("BENCH_SLOW_ROWS", "1048576"))
 BACKEND_TLS = os.environ.get("BENCH_BACKEND_TLS") == "1"
+CLIENT_TLS = os.environ.get("BENCH_CLIENT_TLS") == "1"
 PROXY_THREADS = int(os.environ.get("BENCH_PROXY_THREADS", str(os.cpu_count() or 2)))
 
 
 def idle_connections(name, port, pid):
 	"""Opens IDLE connections through port; returns KiB of RSS per connection."""
 	ep = type("Endpoint", (), {"host": "127.0.0.1", "port": port})
-	warm = [h.connect(ep) for _ in range(10)]  # first-use allocations out of the way
+	tls = {"ssl": {"check_hostname": False, "verify_mode": 0}} if CLIENT_TLS else {}
+	warm = [h.connect(ep, **tls) for _ in range(10)]  # first-use allocations out of the way
 	for c in warm:
 		c.close()
 	time.sleep(0.5)
@@ -53,7 +57,9 @@ def idle_connections(name, port, pid):
 	t0 = time.monotonic()
 	try:
 		for i in range(IDLE):
-			conns.append(h.connect(ep, connect_timeout=30))
+			conns.append(h.connect(ep, connect_timeout=30, **tls))
+		if CLIENT_TLS and conns[-1]._sock.__class__.__name__ != "SSLSocket":
+			raise RuntimeError("the client leg did not negotiate TLS")
 		# every one is authenticated and usable
 		assert h.scalar(conns[-1], "select 1") == 1 and h.scalar(conns[0], "select 1") == 1
 		time.sleep(1)
@@ -159,8 +165,12 @@ def main():
 		hap = stack.add(bl.HAProxy(db.port, PROXY_THREADS, maxconn=IDLE + 500))
 		gw = stack.add(h.Ddlgate(db, {"proxy": {"threads": PROXY_THREADS,
 							"max_connections": IDLE + 500}}))
+		if CLIENT_TLS and not BACKEND_TLS:
+			raise SystemExit("BENCH_CLIENT_TLS=1 needs BENCH_BACKEND_TLS=1 (HAProxy passes "
+					 "the client's TLS through to MariaDB)")
 		print(f"# memory benchmark: open-files limit {nofile}, proxy threads {PROXY_THREADS}, "
-		      f"backend TLS {'on' if BACKEND_TLS else 'off'}")
+		      f"backend TLS {'on' if BACKEND_TLS else 'off'}, "
+		      f"client TLS {'on' if CLIENT_TLS else 'off'}")
 		if BACKEND_TLS:  # what the server sees of ddlgate's backend leg
 			ep = type("Endpoint", (), {"host": "127.0.0.1", "port": gw.port})
 			c = h.connect(ep)

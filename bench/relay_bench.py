@@ -23,6 +23,12 @@ Environment (defaults in brackets):
                              [audit] record = all (every statement recorded,
                              fsync = interval), and prints its throughput
                              and CPU per query against ddlgate without audit
+  BENCH_BACKEND_TLS [0]      1 gives MariaDB a certificate and adds an
+                             endpoint: ddlgate with its backend leg on TLS
+                             (the default `[tls] backend = preferred`);
+                             the plain "ddlgate" endpoint then runs with
+                             `backend = off`; prints the TLS endpoint's
+                             throughput and CPU per query against it
   BENCH_PS_MODE [auto]       sysbench --db-ps-mode: auto (prepared statements)
                              or disable (every statement a COM_QUERY; the
                              audit records COM_QUERY text, not executes)
@@ -49,6 +55,7 @@ TABLES = int(os.environ.get("BENCH_TABLES", "4"))
 TABLE_SIZE = int(os.environ.get("BENCH_TABLE_SIZE", "25000"))
 AUDIT = os.environ.get("BENCH_AUDIT", "0") == "1"
 PS_MODE = os.environ.get("BENCH_PS_MODE", "auto")
+BACKEND_TLS = os.environ.get("BENCH_BACKEND_TLS", "0") == "1"
 
 
 def sysbench(port, workload, *args, timeout=None):
@@ -87,13 +94,14 @@ def main():
 	stack = bl.Stack()
 	try:
 		bl.log("starting MariaDB ...")
-		db = stack.add(bl.bench_mariadb(max_connections=500))
+		db = stack.add(bl.bench_mariadb(max_connections=500, tls=BACKEND_TLS))
 		db.query("create database sbtest")
 		bl.log(f"sysbench prepare: {TABLES} tables x {TABLE_SIZE} rows ...")
 		sysbench(db.port, "oltp_read_write", "--threads=2", "prepare", timeout=600)
 		hap = stack.add(bl.HAProxy(db.port, PROXY_THREADS))
-		gw = stack.add(h.Ddlgate(db, {"proxy": {"threads": PROXY_THREADS,
-							"max_connections": 1000}}))
+		proxy = {"threads": PROXY_THREADS, "max_connections": 1000}
+		gw = stack.add(h.Ddlgate(db, {"proxy": proxy} |
+					 ({"tls": {"backend": "off"}} if BACKEND_TLS else {})))
 		targets = [("direct", db.port, None), ("haproxy", hap.port, hap.proc.pid),
 			   ("ddlgate", gw.port, gw.proc.pid)]
 		if AUDIT:
@@ -102,6 +110,16 @@ def main():
 				"audit": {"path": "audit-all.jsonl", "record": "all",
 					  "fsync": "interval"}}))
 			targets.append(("audit-all", gwa.port, gwa.proc.pid))
+		if BACKEND_TLS:
+			gwt = stack.add(h.Ddlgate(db, {"proxy": proxy}))
+			ep = type("Endpoint", (), {"host": "127.0.0.1", "port": gwt.port})
+			c = h.connect(ep)
+			cipher = h.rows(c, "show session status like 'Ssl_cipher'")[0][1]
+			c.close()
+			if not cipher:
+				raise RuntimeError("ddlgate's backend leg did not negotiate TLS")
+			print(f"# backend-tls endpoint: ddlgate's backend leg cipher {cipher}")
+			targets.append(("backend-tls", gwt.port, gwt.proc.pid))
 		bl.log(f"set-up done at {time.monotonic() - t_start:.0f}s; warm-up ...")
 		for _, port, _ in targets:
 			sysbench(port, "oltp_point_select", "--threads=4", "--time=3", "--events=0",
@@ -141,6 +159,17 @@ def main():
 					      f"qps {bl.median(qps['audit-all']):.0f}, "
 					      f"over ddlgate without audit: throughput "
 					      f"{bl.median(r_aq):.3f}, cpu/q {bl.median(r_ac):.3f}",
+					      flush=True)
+				if BACKEND_TLS:
+					r_tq = [t / d for t, d in zip(qps["backend-tls"], qps["ddlgate"])]
+					r_tc = [t / d for t, d in zip(cpuq["backend-tls"], cpuq["ddlgate"])
+						if d > 0]
+					r_th = [t / x for t, x in zip(qps["backend-tls"], qps["haproxy"])]
+					print(f"{'  backend TLS':<18} {threads:>3} "
+					      f"qps {bl.median(qps['backend-tls']):.0f}, "
+					      f"over ddlgate with a plaintext backend leg: throughput "
+					      f"{bl.median(r_tq):.3f}, cpu/q {bl.median(r_tc):.3f}; "
+					      f"over haproxy: throughput {bl.median(r_th):.3f}",
 					      flush=True)
 		if not gw.alive():
 			print("WARNING: ddlgate exited during the benchmark; see its log")

@@ -75,8 +75,8 @@ bool leg_buffered(const struct leg *l)
 {
 	if (l->fd < 0)
 		return false;
-	if (l->ssl && SSL_pending(l->ssl) > 0)
-		return true;
+	if (l->ssl && SSL_has_pending(l->ssl))
+		return true; /* decrypted, or read ahead from the socket */
 	return leg_zframe_waiting(l) && (!l->zroom || evbuffer_get_length(l->in) < l->zroom);
 }
 
@@ -168,6 +168,14 @@ static enum leg_got leg_read_step(struct leg *l, struct evbuffer_iovec *v, int n
 	return LEG_GOT_NONE;
 }
 
+/* A read that gave less than it asked for drained the socket (TLS: and
+ * OpenSSL holds nothing read ahead): skip the read that would only say
+ * EAGAIN. Level-triggered events bring anything that arrived since. */
+static bool leg_drained(struct leg *l, size_t got, size_t asked)
+{
+	return got < asked && (!l->ssl || !SSL_has_pending(l->ssl));
+}
+
 /*
  * Reads what the socket has (at most limit bytes when limit > 0) into the
  * leg's input, through TLS and zlib when they are on. Sets l->eof when the
@@ -222,8 +230,8 @@ enum leg_io leg_read(struct leg *l, size_t limit, size_t *got)
 		if (evbuffer_commit_space(dst, v, nv) != 0)
 			return LEG_ERR;
 		total += n;
-		if (!l->ssl && n < want)
-			break; /* the socket is drained: skip the EAGAIN read */
+		if (leg_drained(l, n, want))
+			break;
 	}
 	*got = total;
 	return leg_inflate(l);
@@ -283,7 +291,10 @@ enum leg_io leg_flush(struct leg *l, size_t *put)
 			break; /* the socket is full */
 	}
 	(void)want_read; /* reading stays on in every state where TLS writes happen */
-	leg_want_write(l, evbuffer_get_length(src) > 0);
+	bool more = evbuffer_get_length(src) > 0;
+	if (l->ssl && !more)
+		tls_idle(l->ssl);
+	leg_want_write(l, more);
 	return LEG_OK;
 }
 
@@ -408,8 +419,8 @@ enum leg_io leg_read_scratch(struct leg *l, size_t *got)
 		if (g == LEG_GOT_NONE)
 			break;
 		total += n;
-		if (!l->ssl && n < v.iov_len)
-			break; /* the socket is drained: skip the EAGAIN read */
+		if (leg_drained(l, n, v.iov_len))
+			break;
 	}
 	*got = total;
 	if (total == 0)

@@ -22,7 +22,10 @@ const char *tls_last_error(void)
 
 /* What both legs' contexts share: TLS 1.2 or later, and buffers released
  * while a connection is idle (they would dominate per-connection memory),
- * partial writes from a moving buffer (the relay writes from evbuffers). */
+ * partial writes from a moving buffer (the relay writes from evbuffers),
+ * and read-ahead: one read() takes whatever the socket holds instead of a
+ * record header and then its body (leg_read stops once OpenSSL holds no
+ * more; leg_buffered() asks SSL_has_pending for what it read ahead). */
 static SSL_CTX *tls_ctx_base(const SSL_METHOD *method, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(method);
@@ -33,6 +36,7 @@ static SSL_CTX *tls_ctx_base(const SSL_METHOD *method, char *err, size_t errlen)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_read_ahead(ctx, 1);
 	return ctx;
 }
 
@@ -138,11 +142,26 @@ fail:
 	return NULL;
 }
 
+/*
+ * SSL_MODE_RELEASE_BUFFERS does not cover every path: a read that finds
+ * the socket empty sets up a read buffer, and a post-handshake message (a
+ * TLS 1.3 session ticket) sets up a write buffer, 16 KiB and more each,
+ * held until the next record. An idle
+ * connection must hold neither; OpenSSL refuses to free a buffer that
+ * still holds bytes.
+ */
+void tls_idle(SSL *ssl)
+{
+	SSL_free_buffers(ssl);
+}
+
 /* Maps the outcome of an SSL_* call returning rc. */
 static enum tls_io map(SSL *ssl, int rc)
 {
 	switch (SSL_get_error(ssl, rc)) {
 	case SSL_ERROR_WANT_READ:
+		/* the read that found the socket empty set up a record buffer */
+		tls_idle(ssl);
 		return TLS_IO_WANT_READ;
 	case SSL_ERROR_WANT_WRITE:
 		return TLS_IO_WANT_WRITE;
@@ -169,14 +188,23 @@ enum tls_io tls_handshake(SSL *ssl)
 {
 	ERR_clear_error();
 	int rc = SSL_do_handshake(ssl);
-	return rc == 1 ? TLS_IO_OK : map(ssl, rc);
+	if (rc == 1) {
+		tls_idle(ssl);
+		return TLS_IO_OK;
+	}
+	return map(ssl, rc);
 }
 
 enum tls_io tls_read(SSL *ssl, void *buf, size_t n, size_t *got)
 {
 	ERR_clear_error();
 	int rc = SSL_read_ex(ssl, buf, n, got);
-	return rc == 1 ? TLS_IO_OK : map(ssl, rc);
+	if (rc != 1)
+		return map(ssl, rc);
+	/* a TLS 1.3 session ticket read on the way sets up a write buffer */
+	if (!SSL_has_pending(ssl))
+		tls_idle(ssl);
+	return TLS_IO_OK;
 }
 
 enum tls_io tls_write(SSL *ssl, const void *buf, size_t n, size_t *put)

@@ -51,6 +51,10 @@ enum tls_io tls_read(SSL *ssl, void *buf, size_t n, size_t *got);
 /* Writes up to n bytes from buf; *put is set on TLS_IO_OK. */
 enum tls_io tls_write(SSL *ssl, const void *buf, size_t n, size_t *put);
 
+/* Frees the record buffers unless they hold bytes: an idle connection
+ * keeps none (called by the read, write and handshake paths). */
+void tls_idle(SSL *ssl);
+
 /* The last OpenSSL error as text (thread-local buffer) and clears the queue. */
 const char *tls_last_error(void);
 

@@ -43,10 +43,11 @@ def build_release():
 	return path
 
 
-def bench_mariadb(max_connections=500):
+def bench_mariadb(max_connections=500, tls=False):
 	"""A throw-away MariaDB tuned for benchmarks (the harness already
-	passes --skip-log-bin; later options override its small test sizes)."""
-	return harness.MariaDB(args=[
+	passes --skip-log-bin; later options override its small test sizes).
+	tls: the server gets a certificate, so it offers TLS."""
+	return harness.MariaDB(tls=tls, args=[
 		"--innodb-buffer-pool-size=512M", "--innodb-log-file-size=256M",
 		f"--max-connections={max_connections}", "--skip-log-bin",
 		"--performance-schema=OFF", "--thread-cache-size=600",
