@@ -774,12 +774,12 @@ def finish_tool(proc, shown, timeout):
 	return proc.returncode, text
 
 
-def tool_sessions(gw, pid):
-	"""The /sessions entries of the client process pid ([] under
+def tool_sessions(gw, schema):
+	"""The /sessions entries of the sessions in schema ([] under
 	DDLGATE_DIRECT=1)."""
 	if DIRECT:
 		return []
-	return [s for s in gw.sessions() if s.get("pid") == str(pid)]
+	return [s for s in gw.sessions() if s.get("schema") == schema]
 
 
 def assert_other_process_refused(db, gw, schema, what):
@@ -812,6 +812,45 @@ def schema_shape(db, schema, tables, queries=()):
 	for q in queries:
 		shape[q] = db.query(q.format(schema=f"`{schema}`"))
 	return shape
+
+
+def tool_run_matches_direct(db, start, shown, tool, shape, limit, sessions=None):
+	"""The course of a tool test. start(host, port, schema) starts the
+	tool (start_tool) on schema; shown names it in the log; tool is what
+	/sessions and the audit log must name (a part of the tool field);
+	shape is (tables, queries) for schema_shape(); limit bounds each run
+	in seconds; sessions, if given, is how many connections the tool holds
+	at the gate.
+
+	The tool runs straight against MariaDB into <tool>_direct, then
+	through a guarded ddlgate into <tool>_proxied while a Gate holds it at
+	its long step: its sessions there are migrations of tool, and DDL from
+	another process of the same account is a migration-conflict. Both runs
+	must exit 0 and leave the same schema_shape(). Returns (gw, the
+	proxied schema); gw still runs (its audit log)."""
+	direct = db.fresh_database(f"{tool}_direct")
+	code, out = finish_tool(start(db.host, db.port, direct), f"{shown} (direct)", limit)
+	assert code == 0, f"{shown} straight against MariaDB failed:\n{out}"
+
+	schema = db.fresh_database(f"{tool}_proxied")
+	gw = guarded_gateway(db)
+	gate = Gate(db)
+	proc = start(gw.host, gw.port, schema)
+	try:
+		gate.wait_reached(proc, limit)
+		if not DIRECT:
+			mine = tool_sessions(gw, schema)
+			assert mine and all(s["kind"] == "migration" and tool in s["tool"]
+					    for s in mine), mine
+			assert sessions is None or len(mine) == sessions, mine
+		assert_other_process_refused(db, gw, schema, f"DDL of another process during {shown}")
+	finally:
+		gate.open()
+	code, out = finish_tool(proc, f"{shown} (through ddlgate)", limit)
+	assert code == 0, f"{shown} through ddlgate failed:\n{out}"
+
+	assert schema_shape(db, schema, *shape) == schema_shape(db, direct, *shape)
+	return gw, schema
 
 
 # --- Prisma's `migrate deploy`, replayed (the engine binary cannot be fetched here) ---

@@ -49,30 +49,9 @@ def rails_migrate(host, port, schema):
 
 def test_rails_migrate_through_ddlgate_matches_a_direct_run():
 	db = harness.shared_mariadb(accounts=(harness.PROBER,))
-	direct = db.fresh_database("rails_direct")
-	code, out = harness.finish_tool(rails_migrate(db.host, db.port, direct),
-					"rails db:migrate (direct)", 90)
-	assert code == 0, f"db:migrate straight against MariaDB failed:\n{out}"
-
-	schema = db.fresh_database("rails_proxied")
-	gw = harness.guarded_gateway(db)
-	gate = harness.Gate(db)
-	proc = rails_migrate(gw.host, gw.port, schema)
-	try:
-		gate.wait_reached(proc)
-		if not harness.DIRECT:
-			mine = harness.tool_sessions(gw, proc.pid)
-			assert len(mine) == 2, f"the lock and the main connection: {mine}"
-			assert all(s["kind"] == "migration" and "rails" in s["tool"] for s in mine), mine
-		harness.assert_other_process_refused(db, gw, schema,
-						     "DDL of another process while Rails migrates")
-	finally:
-		gate.open()
-	code, out = harness.finish_tool(proc, "rails db:migrate (through ddlgate)", 90)
-	assert code == 0, f"db:migrate through ddlgate failed:\n{out}"
-
-	assert (harness.schema_shape(db, schema, TABLES, QUERIES)
-		== harness.schema_shape(db, direct, TABLES, QUERIES))
+	# two sessions at the gate: the lock connection and the main one
+	gw, schema = harness.tool_run_matches_direct(db, rails_migrate, "rails db:migrate", "rails",
+						     (TABLES, QUERIES), 90, sessions=2)
 	assert db.columns(schema, "products") == ["id", "name", "sku", "created_at", "updated_at",
 						  "quantity"]
 	if not harness.DIRECT:
