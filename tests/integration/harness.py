@@ -765,7 +765,7 @@ def finish_tool(proc, shown, timeout):
 	try:
 		proc.wait(timeout)
 	except subprocess.TimeoutExpired:
-		os.killpg(proc.pid, signal.SIGKILL)
+		os.killpg(proc.pid, signal.SIGKILL)  # the tool's own process group
 		proc.wait()
 	proc.out.seek(0)
 	text = proc.out.read()
@@ -844,6 +844,9 @@ def tool_run_matches_direct(db, start, shown, tool, shape, limit, sessions=None)
 					    for s in mine), mine
 			assert sessions is None or len(mine) == sessions, mine
 		assert_other_process_refused(db, gw, schema, f"DDL of another process during {shown}")
+	except BaseException:
+		finish_tool(proc, shown, 0)  # stopped at once: the test failed already
+		raise
 	finally:
 		gate.open()
 	code, out = finish_tool(proc, f"{shown} (through ddlgate)", limit)
