@@ -18,6 +18,11 @@ rows as a run straight against MariaDB. While its third migration waits
 tool rails, and DDL from another process of the same account is refused
 with migration-conflict.
 
+A later deploy whose migration renames a column of the table an earlier
+deploy created is refused with rename-column (running code may use the
+old name): db:migrate stops with ddlgate's error, the column keeps its
+name and the migration is not recorded.
+
 Under DDLGATE_DIRECT=1 both runs go to MariaDB itself.
 """
 
@@ -37,14 +42,17 @@ QUERIES = ("SELECT version FROM {schema}.schema_migrations ORDER BY version",
 harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 180)
 
 
-def rails_migrate(host, port, schema):
-	"""Starts the migration (see harness.start_tool) against host:port."""
+def rails_migrate(host, port, schema, project=None):
+	"""Starts the migration (see harness.start_tool) against host:port,
+	with the migrations of project (a copy of tools/rails; default: the
+	original)."""
 	if not shutil.which("ruby"):
 		raise RuntimeError("ruby missing: install ruby-activerecord and ruby-mysql2 (tests/run.sh)")
 	env = dict(os.environ, RAILS_DB_HOST=host, RAILS_DB_PORT=str(port),
 		   RAILS_DB_USER=harness.APP_USER, RAILS_DB_PASSWORD=harness.APP_PASSWORD,
 		   RAILS_DB_DATABASE=schema)
-	return harness.start_tool(["ruby", MIGRATE], env=env)
+	script = os.path.join(project, "migrate.rb") if project else MIGRATE
+	return harness.start_tool(["ruby", script], env=env)
 
 
 def test_rails_migrate_through_ddlgate_matches_a_direct_run():
@@ -59,6 +67,30 @@ def test_rails_migrate_through_ddlgate_matches_a_direct_run():
 		assert len(ddl) == 4, ddl
 		assert all(r["decision"] != "block" and r["session"] == "migration" for r in ddl), ddl
 		assert all("rails" in r["migration"]["tool"] for r in ddl), ddl
+	gw.stop()
+
+
+def test_a_later_rename_of_an_earlier_table_is_refused():
+	db = harness.shared_mariadb(accounts=(harness.PROBER,))
+	schema = db.fresh_database("rails_later")
+	gw = harness.guarded_gateway(db)
+	proj = harness.tool_project("rails")
+	code, out = harness.finish_tool(rails_migrate(gw.host, gw.port, schema, proj),
+					"rails db:migrate", 90)
+	assert code == 0, out
+	shutil.copy(os.path.join(HERE, "tools", "rails_later", "20240201000001_rename_name_again.rb"),
+		    os.path.join(proj, "db", "migrate"))
+	code, out = harness.finish_tool(rails_migrate(gw.host, gw.port, schema, proj),
+					"rails db:migrate (a later deploy)", 90)
+	versions = [r[0] for r in db.query(f"SELECT version FROM `{schema}`.schema_migrations")]
+	if harness.DIRECT:
+		assert code == 0, out
+		assert "20240201000001" in versions
+		return
+	assert code != 0, out
+	assert "ddlgate: blocked by rename-column" in out, out
+	assert "name" in db.columns(schema, "products")
+	assert "20240201000001" not in versions
 	gw.stop()
 
 
