@@ -96,7 +96,8 @@ static bool guard_run_one(MYSQL *m, const char *sql, struct guard_result *r)
 	bool conn_ok = true;
 
 	if (mysql_query(m, sql) != 0) {
-		snprintf(r->error, sizeof(r->error), "probe failed: %s", mysql_error(m));
+		/* the rule's guard text puts "probe failed: " before it */
+		snprintf(r->error, sizeof(r->error), "%s", mysql_error(m));
 		unsigned e = mysql_errno(m);
 		r->code = e;
 		conn_ok = !(e == 2006 || e == 2013 || e == 2055);

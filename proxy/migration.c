@@ -431,7 +431,7 @@ static uint64_t mig_seen;
 static atomic_size_t mig_n; /* entries, for the hot path's "any migration?" */
 
 static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host,
-			const char *pid);
+			const char *proc);
 
 /* An entry whose deadline passed: its session went quiet, the migration is
  * over for everyone else (the session unregisters at its next command). */
@@ -458,7 +458,7 @@ static struct mig_entry *mig_find(uint64_t conn_id)
 	return NULL;
 }
 
-void migration_register(uint64_t conn_id, const char *user, const char *host, const char *pid,
+void migration_register(uint64_t conn_id, const char *user, const char *host, const char *proc,
 			const char *tool, const char *name, const char *schema)
 {
 	pthread_mutex_lock(&mig_lock);
@@ -471,7 +471,7 @@ void migration_register(uint64_t conn_id, const char *user, const char *host, co
 		e->info.since = time(NULL);
 		/* a peer's migration is this one too: its memory is shared */
 		for (struct mig_entry *p = mig_head; p && !e->mem; p = p->next)
-			if (mig_is_peer(p, user, host, pid)) {
+			if (mig_is_peer(p, user, host, proc)) {
 				e->mem = p->mem;
 				e->mem->refs++;
 			}
@@ -490,7 +490,7 @@ void migration_register(uint64_t conn_id, const char *user, const char *host, co
 	}
 	snprintf(e->info.user, sizeof(e->info.user), "%s", user ? user : "");
 	snprintf(e->info.host, sizeof(e->info.host), "%s", host ? host : "");
-	snprintf(e->info.pid, sizeof(e->info.pid), "%s", pid ? pid : "");
+	snprintf(e->info.proc, sizeof(e->info.proc), "%s", proc ? proc : "");
 	snprintf(e->info.tool, sizeof(e->info.tool), "%s", tool ? tool : "");
 	snprintf(e->info.name, sizeof(e->info.name), "%s", name ? name : "");
 	if (schema && *schema)
@@ -671,21 +671,34 @@ static bool mig_descends(const char *child, const char *ancestor)
 	return false;
 }
 
+void migration_client_proc(const char *pid, const char *prog, char *out, size_t cap)
+{
+	if (!cap)
+		return;
+	if (pid && *pid)
+		snprintf(out, cap, "%s", pid);
+	else if (prog && *prog)
+		snprintf(out, cap, "@%s", prog);
+	else
+		out[0] = 0;
+}
+
 /* Same account from the same machine and the same client process: one
- * migration on several connections (see migration_register()). */
+ * migration on several connections (see migration_register()). "@program"
+ * never descends: it names no process. */
 static bool mig_is_peer(const struct mig_entry *e, const char *user, const char *host,
-			const char *pid)
+			const char *proc)
 {
 	if (!user || !*user || !e->info.user[0] || strcmp(e->info.user, user) != 0 ||
 	    strcmp(e->info.host, host ? host : "") != 0)
 		return false;
-	if (!pid || !*pid || !e->info.pid[0] || strcmp(e->info.pid, pid) == 0)
-		return true; /* a client that sends no _pid: account and machine only */
+	if (!proc || !*proc || !e->info.proc[0] || strcmp(e->info.proc, proc) == 0)
+		return true; /* a client that sends no attributes: account and machine only */
 	return mig_is_loopback(host) &&
-	       (mig_descends(pid, e->info.pid) || mig_descends(e->info.pid, pid));
+	       (mig_descends(proc, e->info.proc) || mig_descends(e->info.proc, proc));
 }
 
-bool migration_peer(uint64_t conn_id, const char *user, const char *host, const char *pid,
+bool migration_peer(uint64_t conn_id, const char *user, const char *host, const char *proc,
 		    struct migration_info *out)
 {
 	bool found = false;
@@ -693,7 +706,7 @@ bool migration_peer(uint64_t conn_id, const char *user, const char *host, const 
 	pthread_mutex_lock(&mig_lock);
 	for (struct mig_entry *e = mig_head; e && !found; e = e->next) {
 		if (e->info.conn_id != conn_id && !mig_expired(e) &&
-		    mig_is_peer(e, user, host, pid)) {
+		    mig_is_peer(e, user, host, proc)) {
 			found = true;
 			if (out)
 				*out = e->info;
@@ -716,7 +729,7 @@ static void mig_who(const struct migration_info *i, char *who, size_t wholen)
 			 i->user);
 }
 
-bool migration_conflict(uint64_t conn_id, const char *user, const char *host, const char *pid,
+bool migration_conflict(uint64_t conn_id, const char *user, const char *host, const char *proc,
 			enum cfg_scope scope, const char *default_schema,
 			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen)
 {
@@ -724,7 +737,8 @@ bool migration_conflict(uint64_t conn_id, const char *user, const char *host, co
 
 	pthread_mutex_lock(&mig_lock);
 	for (struct mig_entry *e = mig_head; e && !hit; e = e->next) {
-		if (e->info.conn_id == conn_id || mig_expired(e) || mig_is_peer(e, user, host, pid))
+		if (e->info.conn_id == conn_id || mig_expired(e) ||
+		    mig_is_peer(e, user, host, proc))
 			continue;
 		if (!mig_entry_conflicts(e, scope, default_schema, objs, nobjs))
 			continue;

@@ -135,12 +135,14 @@ void migration_floor_reset(void);
 
 /* ---- the process-wide registry ---- */
 
+#define MIGRATION_PROC_MAX 64 /* a client process: "<_pid>" or "@<program>" */
+
 /* A running migration as /status shows it. */
 struct migration_info {
 	uint64_t conn_id;
 	char user[128];
-	char host[64]; /* client address without the port */
-	char pid[24];  /* the client's process id (connection attribute _pid); "" = unknown */
+	char host[64];		       /* client address without the port */
+	char proc[MIGRATION_PROC_MAX]; /* the client process (migration_client_proc) */
 	char tool[MIGRATION_TOOL_MAX];
 	char name[MIGRATION_NAME_MAX];
 	char schema[192];
@@ -149,18 +151,31 @@ struct migration_info {
 };
 
 /*
- * Adds or updates conn_id's entry (tool, name, schema may change). user,
- * host (the client's address without its port) and pid (the client's
- * process id from its connection attributes; NULL or "" = not sent)
- * identify the migration's peers: tools such as Rails and
- * pt-online-schema-change hold the lock on one connection and send DDL on
- * another of the same process. Sessions of the same user and host are peers
- * when they come from the same process; from a client on this machine
- * (loopback), also when one process descends from the other (sqitch runs a
- * mysql client per script); and, as the only test left, when either side
- * sent no _pid.
+ * The client process as the peer test compares it, from the connection
+ * attributes of the client's handshake: its _pid when sent (decimal);
+ * else "@" and its program (program_name or _client_name), as MariaDB
+ * Connector/J names itself but sends no _pid; "" when it sent neither.
+ * Written into out (cap bytes; MIGRATION_PROC_MAX holds every value,
+ * longer program names are cut there).
  */
-void migration_register(uint64_t conn_id, const char *user, const char *host, const char *pid,
+void migration_client_proc(const char *pid, const char *prog, char *out, size_t cap);
+
+/*
+ * Adds or updates conn_id's entry (tool, name, schema may change). user,
+ * host (the client's address without its port) and proc (the client
+ * process, migration_client_proc(); NULL or "" = unknown) identify the
+ * migration's peers: tools such as Rails and pt-online-schema-change hold
+ * the lock on one connection and send DDL on another of the same process.
+ * Sessions of the same user and host are peers when they come from the
+ * same process; from a client on this machine (loopback), also when one
+ * process descends from the other (sqitch runs a mysql client per
+ * script); and, as the only test left, when either side's process is
+ * unknown. A client that names its program without a _pid is the same
+ * process only as a client of the same program without one: a
+ * Connector/J migration and a mariadb client of the same account are two
+ * processes.
+ */
+void migration_register(uint64_t conn_id, const char *user, const char *host, const char *proc,
 			const char *tool, const char *name, const char *schema);
 /* conn_id's migration ends by itself at monotonic second deadline_s
  * unless renewed (0 = never): other sessions stop seeing it then, even
@@ -183,13 +198,13 @@ struct migration_obj {
 	const char *schema;
 	const char *table;
 };
-bool migration_conflict(uint64_t conn_id, const char *user, const char *host, const char *pid,
+bool migration_conflict(uint64_t conn_id, const char *user, const char *host, const char *proc,
 			enum cfg_scope scope, const char *default_schema,
 			const struct migration_obj *objs, size_t nobjs, char *who, size_t wholen);
 
 /* The running migration conn_id is a peer of (same user and host, another
  * connection), if any: fills out and returns true. */
-bool migration_peer(uint64_t conn_id, const char *user, const char *host, const char *pid,
+bool migration_peer(uint64_t conn_id, const char *user, const char *host, const char *proc,
 		    struct migration_info *out);
 
 /*

@@ -169,8 +169,8 @@ struct pol_cmd {
 					    on a copy of the memory */
 	struct guard_job *job;		 /* reference owned */
 	size_t job_stmt;
-	unsigned nparams;     /* COM_STMT_EXECUTE: parameters of the prepared statement */
-	unsigned intent_wait; /* intent records not yet durable (POL_CMD_INTENT) */
+	unsigned nparams;	/* COM_STMT_EXECUTE: parameters of the prepared statement */
+	unsigned intent_wait;	/* intent records not yet durable (POL_CMD_INTENT) */
 	struct pol_call *calls; /* borrowed: arena; CALLs judged by procedure bodies */
 	size_t ncalls;
 	struct pol_call *reading; /* borrowed: arena; the bodies cmd.job reads */
@@ -271,6 +271,7 @@ void pol_cluster_checked(struct sess *s, void *arg);
 
 /* pol_memory.c */
 void pol_client_host(const struct hook_sess *hs, char *buf, size_t n);
+const char *pol_client_proc(const struct hook_sess *hs, char *buf, size_t n);
 bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out);
 void pol_memory_reset(struct pol_sess *ps);
 void pol_memory_next_command(struct pol_sess *ps);

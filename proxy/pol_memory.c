@@ -27,6 +27,14 @@ void pol_client_host(const struct hook_sess *hs, char *buf, size_t n)
 	snprintf(buf, n, "%.*s", (int)len, hs->client);
 }
 
+/* The client process of hs as the peer test compares it, in buf
+ * (MIGRATION_PROC_MAX bytes); returns buf. */
+const char *pol_client_proc(const struct hook_sess *hs, char *buf, size_t n)
+{
+	migration_client_proc(hs->client_pid, hs->client_prog, buf, n);
+	return buf;
+}
+
 /*
  * Whether ps takes part in a migration: its own (lock, login, directive)
  * or a peer's (another connection of the same account from the same
@@ -35,13 +43,14 @@ void pol_client_host(const struct hook_sess *hs, char *buf, size_t n)
  */
 bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out)
 {
-	char host[64];
+	char host[64], proc[MIGRATION_PROC_MAX];
 	if (migration_sess_active(&ps->mig))
 		return true;
 	if (migration_count() == 0)
 		return false;
 	pol_client_host(ps->hs, host, sizeof(host));
-	return migration_peer(ps->conn_id, ps->hs->user, host, ps->hs->client_pid, peer_out);
+	return migration_peer(ps->conn_id, ps->hs->user, host,
+			      pol_client_proc(ps->hs, proc, sizeof(proc)), peer_out);
 }
 
 /* ---- migrations known by their history table ----
@@ -259,10 +268,11 @@ bool pol_mig_sync(struct pol_sess *ps)
 			metrics_migration_seen();
 			started = true;
 		}
-		char host[64];
+		char host[64], proc[MIGRATION_PROC_MAX];
 		pol_client_host(ps->hs, host, sizeof(host));
-		migration_register(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
-				   ps->mig.tool, ps->mig.name, ps->hs->schema);
+		migration_register(ps->conn_id, ps->hs->user, host,
+				   pol_client_proc(ps->hs, proc, sizeof(proc)), ps->mig.tool,
+				   ps->mig.name, ps->hs->schema);
 		migration_set_deadline(ps->conn_id, pol_history_deadline(ps));
 		ps->registered = true;
 		cluster_set_local(true);

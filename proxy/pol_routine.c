@@ -187,15 +187,16 @@ static bool pol_runs_by_name(const char *sql, size_t len, unsigned mode, bool dy
 bool pol_ddl_restricted(struct pol_sess *ps, const char *schema)
 {
 	const struct cfg *c = ps->conf->cfg;
-	char host[64], who[512];
+	char host[64], proc[MIGRATION_PROC_MAX], who[512];
 
 	if (!window_open_now(c) &&
 	    rules_engine_action(ps->conf->engine, RULES_ID_OUTSIDE_WINDOW, ps->hs->user, schema,
 				NULL) != RULES_ACTION_OFF)
 		return true;
 	pol_client_host(ps->hs, host, sizeof(host));
-	if (migration_conflict(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
-			       c->migration.scope, schema, NULL, 0, who, sizeof(who)))
+	if (migration_conflict(ps->conn_id, ps->hs->user, host,
+			       pol_client_proc(ps->hs, proc, sizeof(proc)), c->migration.scope,
+			       schema, NULL, 0, who, sizeof(who)))
 		return true;
 	return cluster_remote_migration(who, sizeof(who));
 }

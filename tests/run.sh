@@ -49,8 +49,8 @@ step() { printf '\n==> %s\n' "$*"; }
 . "$ROOT/tests/lib.sh"
 
 # Build and runtime libraries, then what the test suites drive: MariaDB,
-# the client tools the integration tests replay (sqitch, percona-toolkit,
-# Django, Alembic),
+# the client tools the integration tests run (sqitch, percona-toolkit,
+# Django, Alembic, Active Record, Liquibase's Java and Connector/J),
 # sanitizers and fuzzing (clang), load tools.
 PACKAGES=(
 	build-essential cmake pkg-config dpkg-dev libevent-dev libssl-dev
@@ -59,7 +59,8 @@ PACKAGES=(
 	libcmocka-dev clang libclang-rt-14-dev
 	sysbench haproxy python3-pymysql libdbd-mariadb-perl libdbd-mysql-perl
 	sqitch percona-toolkit netcat-openbsd openssl ca-certificates
-	python3-django python3-mysqldb alembic
+	python3-django python3-mysqldb alembic ruby-activerecord ruby-mysql2
+	default-jre-headless libmariadb-java
 )
 
 install_packages() {

@@ -714,6 +714,148 @@ def mariadb_cli(gw, *args, user=APP_USER, password=APP_PASSWORD, database=None, 
 	return run(cmd + list(args), timeout=timeout, input=input)
 
 
+# --- A real tool's run, held in the middle while a test looks at it ---
+
+GATE_NAME = "tool_test_gate"
+
+
+class Gate:
+	"""A named lock (GATE_NAME) held on a root connection straight to
+	MariaDB. A tool's migration step that runs
+	`SELECT GET_LOCK('tool_test_gate', 60)` waits there, with its
+	migration under way, until open(); against a server where nobody
+	holds the gate that step passes at once."""
+
+	def __init__(self, db):
+		self.db = db
+		self.conn = db.admin_connect()
+		assert scalar(self.conn, "SELECT GET_LOCK(%s, 0)", (GATE_NAME,)) == 1
+
+	def wait_reached(self, proc, timeout=120):
+		"""Waits until a session (the tool's, whichever port it came
+		through) waits for the gate; fails at once if proc exited."""
+		def reached():
+			assert proc.poll() is None, f"the tool exited ({proc.returncode}) before the gate"
+			return self.db.query(
+				"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> "
+				"CONNECTION_ID() AND STATE = 'User lock' AND INFO LIKE %s",
+				(f"%{GATE_NAME}%",))[0][0] > 0
+		wait_for(reached, timeout, "the tool's migration to reach the gate", interval=0.2)
+
+	def open(self):
+		if self.conn:
+			self.conn.close()
+			self.conn = None
+
+
+def start_tool(cmd, env=None, cwd=None):
+	"""Starts a tool in the background, output to a file; finish_tool()
+	waits for it."""
+	out = tempfile.TemporaryFile(mode="w+")
+	proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
+				cwd=cwd, start_new_session=True)
+	proc.out = out
+	return proc
+
+
+def finish_tool(proc, shown, timeout):
+	"""Waits (up to timeout s, then kills the tool's process group) for a
+	start_tool() process; prints "$ shown -> exit N" and its output as
+	run_shown() does; returns (exit code, output)."""
+	try:
+		proc.wait(timeout)
+	except subprocess.TimeoutExpired:
+		os.killpg(proc.pid, signal.SIGKILL)  # the tool's own process group
+		proc.wait()
+	proc.out.seek(0)
+	text = proc.out.read()
+	proc.out.close()
+	print(f"$ {shown} -> exit {proc.returncode}\n{text}".rstrip())
+	return proc.returncode, text
+
+
+def tool_sessions(gw, schema):
+	"""The /sessions entries of the sessions in schema ([] under
+	DDLGATE_DIRECT=1)."""
+	if DIRECT:
+		return []
+	return [s for s in gw.sessions() if s.get("schema") == schema]
+
+
+def assert_other_process_refused(db, gw, schema, what):
+	"""While a tool's migration runs, a DDL from a `mariadb` client of the
+	same account as the tool (another process, and not one the tool
+	descends from, as this test's own process is) must be a
+	migration-conflict; MariaDB itself accepts it (the table is dropped
+	again, so that the schemas compare)."""
+	r = mariadb_cli(gw, "-e", "CREATE TABLE other_process_ddl (id INT PRIMARY KEY)",
+			database=schema)
+	print(f"$ mariadb -e 'CREATE TABLE other_process_ddl …' -> exit {r.returncode}\n"
+	      f"{r.stdout}{r.stderr}".rstrip())
+	if DIRECT:
+		assert r.returncode == 0, f"{what}: MariaDB itself accepts it: {r.stderr}"
+		db.query(f"DROP TABLE `{schema}`.other_process_ddl")
+		return
+	assert r.returncode != 0, f"{what}: expected migration-conflict to refuse"
+	assert "ERROR 1290 (HY000)" in r.stderr, r.stderr
+	assert "ddlgate: blocked by migration-conflict:" in r.stderr, r.stderr
+	assert not db.table_exists(schema, "other_process_ddl")
+
+
+def schema_shape(db, schema, tables, queries=()):
+	"""What a migration left in schema, to compare two runs: SHOW CREATE
+	TABLE of each table, then the rows of each query (which may name the
+	schema as {schema})."""
+	shape = {}
+	for t in tables:
+		shape[t] = db.query(f"SHOW CREATE TABLE `{schema}`.`{t}`")[0][1]
+	for q in queries:
+		shape[q] = db.query(q.format(schema=f"`{schema}`"))
+	return shape
+
+
+def tool_run_matches_direct(db, start, shown, tool, shape, limit, sessions=None):
+	"""The course of a tool test. start(host, port, schema) starts the
+	tool (start_tool) on schema; shown names it in the log; tool is what
+	/sessions and the audit log must name (a part of the tool field);
+	shape is (tables, queries) for schema_shape(); limit bounds each run
+	in seconds; sessions, if given, is how many connections the tool holds
+	at the gate.
+
+	The tool runs straight against MariaDB into <tool>_direct, then
+	through a guarded ddlgate into <tool>_proxied while a Gate holds it at
+	its long step: its sessions there are migrations of tool, and DDL from
+	another process of the same account is a migration-conflict. Both runs
+	must exit 0 and leave the same schema_shape(). Returns (gw, the
+	proxied schema); gw still runs (its audit log)."""
+	direct = db.fresh_database(f"{tool}_direct")
+	code, out = finish_tool(start(db.host, db.port, direct), f"{shown} (direct)", limit)
+	assert code == 0, f"{shown} straight against MariaDB failed:\n{out}"
+
+	schema = db.fresh_database(f"{tool}_proxied")
+	gw = guarded_gateway(db)
+	gate = Gate(db)
+	proc = start(gw.host, gw.port, schema)
+	try:
+		gate.wait_reached(proc, limit)
+		if not DIRECT:
+			mine = tool_sessions(gw, schema)
+			assert mine and all(s["kind"] == "migration" and tool in s["tool"]
+					    for s in mine), mine
+			assert sessions is None or len(mine) == sessions, mine
+		assert_other_process_refused(db, gw, schema, f"DDL of another process during {shown}")
+	except BaseException:
+		finish_tool(proc, shown, 0)  # stopped at once: the test failed already
+		raise
+	finally:
+		gate.open()
+	code, out = finish_tool(proc, f"{shown} (through ddlgate)", limit)
+	assert code == 0, f"{shown} through ddlgate failed:\n{out}"
+
+	assert schema_shape(db, schema, *shape) == schema_shape(db, direct, *shape)
+	return gw, schema
+
+
 # --- Prisma's `migrate deploy`, replayed (the engine binary cannot be fetched here) ---
 
 PRISMA_MIGRATIONS_DIR = os.path.join(HERE, "tools", "prisma", "migrations")

@@ -23,8 +23,10 @@ change the schema does not become one by reading such a table.
 
 Peers are told apart by client process: a connection of the same account
 from the same machine but another process (connection attribute _pid) is
-no part of the migration, and its DDL is a migration-conflict; a client
-that sends no _pid falls back to account and machine.
+no part of the migration, and its DDL is a migration-conflict; so is a
+client that names its program but sends no _pid (MariaDB Connector/J
+does so) beside a migration whose client sent one. A client that sends
+no connection attributes falls back to account and machine.
 
 Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
 """
@@ -191,9 +193,12 @@ def test_history_migration_ends_when_idle():
 
 
 def connect_with_pid(gw, account, pid):
-	"""A connection whose _pid attribute is pid (None: no _pid sent)."""
+	"""A connection whose _pid attribute is pid (None: no _pid sent, but
+	its program name; "": no connection attributes at all)."""
 	conn = h.connect_as(gw, account, database=SCHEMA, defer_connect=True)
-	if pid is None:
+	if pid == "":
+		conn._connect_attrs.clear()
+	elif pid is None:
 		conn._connect_attrs.pop("_pid", None)
 	else:
 		conn._connect_attrs["_pid"] = pid
@@ -213,10 +218,15 @@ def test_other_process_of_the_same_account_is_no_peer():
 	# same process: the migration's own
 	same = h.connect_as(gw, RAILS, database=SCHEMA)
 	assert h.run_err(same, "CREATE TABLE same_process (id INT PRIMARY KEY)") is None
-	# no _pid: account and machine decide, as before
-	anon = connect_with_pid(gw, RAILS, None)
-	assert h.run_err(anon, "CREATE TABLE no_pid (id INT PRIMARY KEY)") is None
-	for c in (anon, same, other, lock):
+	# a program name without _pid (as MariaDB Connector/J sends): another
+	# client library than the migration's, so another process
+	named = connect_with_pid(gw, RAILS, None)
+	err = h.run_err(named, "CREATE TABLE no_pid (id INT PRIMARY KEY)")
+	h.assert_refused(err, "migration-conflict", "a pymysql client without _pid")
+	# no connection attributes at all: account and machine decide, as before
+	anon = connect_with_pid(gw, RAILS, "")
+	assert h.run_err(anon, "CREATE TABLE no_attrs (id INT PRIMARY KEY)") is None
+	for c in (anon, named, same, other, lock):
 		c.close()
 	assert gw.stop() == 0
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 # Tool-level test: Flyway's named lock and Liquibase's lock row, replayed statement for statement through ddlgate.
 """
-Neither JVM tool is installed here, so these tests send what they send on
-MySQL over one connection, as MySQL Connector/J delivers it (client-side
+These tests send what Flyway and Liquibase send on MySQL over one
+connection, as MySQL Connector/J delivers it (client-side
 parameter inlining, the driver's default):
 
 Flyway `migrate`:   SELECT GET_LOCK('Flyway-<hashCode of `db`.`flyway_schema_history`>',10)
@@ -17,6 +17,11 @@ Both end their migration by releasing the lock WITHOUT disconnecting: other
 sessions' DDL must be refused while the lock is held and allowed right
 after the release. Under DDLGATE_DIRECT=1 the statements run against MariaDB
 itself.
+
+test_tools_liquibase.py runs the real `liquibase update`; the CLI
+disconnects when done, so the Liquibase replay stays for what only an
+application that embeds Liquibase does: clear the lock row and keep its
+pooled connection.
 """
 
 import os

@@ -1,95 +1,97 @@
 #!/usr/bin/python3
-# Tool-level test: a Rails `db:migrate` (Active Record >= 6.1, mysql2 adapter) replayed statement for statement through ddlgate.
+# Tool-level test: real Active Record 6.1 migrations (Debian's ruby-activerecord + ruby-mysql2) pointed at ddlgate.
 """
-Rails is not installed here, so this test sends what `rails db:migrate`
-sends on MySQL, over the same connections:
+tools/rails/migrate.rb does what `rails db:migrate` does, without a Rails
+application: ActiveRecord::Tasks::DatabaseTasks.migrate over
+tools/rails/db/migrate with the mysql2 adapter. Active Record 6.1 takes
+its advisory lock (GET_LOCK of 2053462845 * CRC32(database)) on a
+connection of its own and runs the migrations on the main connection:
+both are the migration's, so none of its DDL is a conflict. The five
+migrations create a table, insert two rows with the same SKU, rename a
+column of the new table, add a NOT NULL column with a default, and in one
+migration fix the duplicates and add a unique index on the SKU.
 
-  main connection (ActiveRecord::Base.connection):
-    SELECT DATABASE()                       current_database, for the lock id
-    CREATE TABLE `schema_migrations` ...    and `ar_internal_metadata`, if missing
-  lock connection (a pool of its own: with_advisory_lock_connection):
-    SELECT GET_LOCK('<2053462845 * CRC32(database)>', 0)
-  main connection:
-    the migration's DDL, INSERT INTO `schema_migrations`
-  lock connection:
-    SELECT RELEASE_LOCK('<same id>'), then it disconnects
+The run through ddlgate (guard account, otherwise the default
+configuration) must succeed and leave the same tables and schema_migrations
+rows as a run straight against MariaDB. While its third migration waits
+(harness.Gate), /sessions shows Rails' connections as a migration of
+tool rails, and DDL from another process of the same account is refused
+with migration-conflict.
 
-Since Rails 6.1 the advisory lock lives on a connection of its own while
-the DDL runs on the main one: ddlgate must treat the main connection's DDL
-as the migration's, not as a conflict with it. Meanwhile DDL from another
-client is a migration-conflict. Under DDLGATE_DIRECT=1 the same statements
-run against MariaDB itself.
+A later deploy whose migration renames a column of the table an earlier
+deploy created is refused with rename-column (running code may use the
+old name): db:migrate stops with ddlgate's error, the column keeps its
+name and the migration is not recorded.
+
+Under DDLGATE_DIRECT=1 both runs go to MariaDB itself.
 """
 
 import os
+import shutil
 import sys
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import rows as run, run_err as try_ddl  # noqa: E402
 
-MIGRATOR_SALT = 2053462845
+HERE = os.path.dirname(os.path.abspath(__file__))
+MIGRATE = os.path.join(HERE, "tools", "rails", "migrate.rb")
+TABLES = ("products", "schema_migrations")
+QUERIES = ("SELECT version FROM {schema}.schema_migrations ORDER BY version",
+	   "SELECT id, name, sku, quantity FROM {schema}.products ORDER BY id")
 
-
-def rails_lock_id(database):
-	"""Active Record's migrator lock id: MIGRATOR_SALT * CRC32(database)."""
-	return MIGRATOR_SALT * zlib.crc32(database.encode("utf-8"))
-
-
-def rails_connect(gw, schema):
-	"""A connection as the mysql2 adapter configures it."""
-	conn = harness.connect(gw, database=schema)
-	with conn.cursor() as cur:
-		cur.execute("SET NAMES utf8mb4")
-		cur.execute("SET @@SESSION.sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO'), "
-			    "@@SESSION.sql_auto_is_null = 0, @@SESSION.wait_timeout = 2147483")
-	return conn
+harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 180)
 
 
-def test_rails_migrate_with_lock_on_its_own_connection():
-	schema = "rails_app"
-	db = harness.shared_mariadb(accounts=(harness.WEBAPP,))
-	db.fresh_database(schema)
-	gw = harness.gateway(db)
+def rails_migrate(host, port, schema, project=None):
+	"""Starts the migration (see harness.start_tool) against host:port,
+	with the migrations of project (a copy of tools/rails; default: the
+	original)."""
+	if not shutil.which("ruby"):
+		raise RuntimeError("ruby missing: install ruby-activerecord and ruby-mysql2 (tests/run.sh)")
+	env = dict(os.environ, RAILS_DB_HOST=host, RAILS_DB_PORT=str(port),
+		   RAILS_DB_USER=harness.APP_USER, RAILS_DB_PASSWORD=harness.APP_PASSWORD,
+		   RAILS_DB_DATABASE=schema)
+	script = os.path.join(project, "migrate.rb") if project else MIGRATE
+	return harness.start_tool(["ruby", script], env=env)
 
-	main = rails_connect(gw, schema)
-	database = run(main, "SELECT DATABASE()")[0][0]
-	assert database == schema
-	for sql in (
-		"CREATE TABLE `schema_migrations` (`version` varchar(255) NOT NULL PRIMARY KEY)",
-		"CREATE TABLE `ar_internal_metadata` (`key` varchar(255) NOT NULL PRIMARY KEY, "
-		"`value` varchar(255), `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL)",
-	):
-		err = try_ddl(main, sql)
-		assert err is None, f"{sql}: {err}"
 
-	lock = rails_connect(gw, schema)
-	lock_id = rails_lock_id(database)
-	assert run(lock, f"SELECT GET_LOCK('{lock_id}', 0)")[0][0] == 1
-	run(main, "SELECT `schema_migrations`.`version` FROM `schema_migrations` "
-		  "ORDER BY `schema_migrations`.`version` ASC")
+def test_rails_migrate_through_ddlgate_matches_a_direct_run():
+	db = harness.shared_mariadb(accounts=(harness.PROBER,))
+	# two sessions at the gate: the lock connection and the main one
+	gw, schema = harness.tool_run_matches_direct(db, rails_migrate, "rails db:migrate", "rails",
+						     (TABLES, QUERIES), 90, sessions=2)
+	assert db.columns(schema, "products") == ["id", "name", "sku", "created_at", "updated_at",
+						  "quantity"]
+	if not harness.DIRECT:
+		ddl = harness.audit_records(gw, "products", kind="ddl")
+		assert len(ddl) == 4, ddl
+		assert all(r["decision"] != "block" and r["session"] == "migration" for r in ddl), ddl
+		assert all("rails" in r["migration"]["tool"] for r in ddl), ddl
+	gw.stop()
 
-	# The migration's own DDL, on the main connection.
-	err = try_ddl(main, "CREATE TABLE `articles` (`id` bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, "
-			    "`title` varchar(255), `created_at` datetime(6) NOT NULL, "
-			    "`updated_at` datetime(6) NOT NULL)")
-	assert err is None, ("Rails' migration DDL runs on its main connection while the lock "
-			     f"is held on another: it must not be refused: {err}")
-	run(main, "INSERT INTO `schema_migrations` (`version`) VALUES ('20240101000000')")
 
-	# Another client's DDL meanwhile is a conflict (through ddlgate).
-	err = harness.run_err_once(gw, "CREATE TABLE `side` (id INT PRIMARY KEY)", database=schema)
+def test_a_later_rename_of_an_earlier_table_is_refused():
+	db = harness.shared_mariadb(accounts=(harness.PROBER,))
+	schema = db.fresh_database("rails_later")
+	gw = harness.guarded_gateway(db)
+	proj = harness.tool_project("rails")
+	code, out = harness.finish_tool(rails_migrate(gw.host, gw.port, schema, proj),
+					"rails db:migrate", 90)
+	assert code == 0, out
+	shutil.copy(os.path.join(HERE, "tools", "rails_later", "20240201000001_rename_name_again.rb"),
+		    os.path.join(proj, "db", "migrate"))
+	code, out = harness.finish_tool(rails_migrate(gw.host, gw.port, schema, proj),
+					"rails db:migrate (a later deploy)", 90)
+	versions = [r[0] for r in db.query(f"SELECT version FROM `{schema}`.schema_migrations")]
 	if harness.DIRECT:
-		assert err is None, err
-	else:
-		harness.assert_refused(err, "migration-conflict", "another client's DDL")
-		assert not db.table_exists(schema, "side")
-
-	assert run(lock, f"SELECT RELEASE_LOCK('{lock_id}')")[0][0] == 1
-	lock.close()
-	main.close()
-	assert db.table_exists(schema, "articles")
+		assert code == 0, out
+		assert "20240201000001" in versions
+		return
+	assert code != 0, out
+	assert "ddlgate: blocked by rename-column" in out, out
+	assert "name" in db.columns(schema, "products")
+	assert "20240201000001" not in versions
+	gw.stop()
 
 
 if __name__ == "__main__":

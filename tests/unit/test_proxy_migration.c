@@ -485,6 +485,29 @@ static void test_peers_by_process(void **state)
 	assert_true(migration_peer(2, "deploy", "10.0.0.5", "", NULL));
 	migration_registry_reset();
 
+	/* A client that names its program but sends no _pid (MariaDB
+	 * Connector/J: Liquibase, Flyway) is the same process only as another
+	 * such client of that program, never as a client that sends a _pid. */
+	char jdbc[MIGRATION_PROC_MAX], cli[MIGRATION_PROC_MAX], none[MIGRATION_PROC_MAX];
+	migration_client_proc("", "MariaDB Connector/J", jdbc, sizeof(jdbc));
+	assert_string_equal(jdbc, "@MariaDB Connector/J");
+	migration_client_proc("4242", "mariadb", cli, sizeof(cli));
+	assert_string_equal(cli, "4242");
+	migration_client_proc(NULL, "", none, sizeof(none));
+	assert_string_equal(none, "");
+	migration_register(1, "deploy", "127.0.0.1", jdbc, "liquibase", "DATABASECHANGELOGLOCK",
+			   "shop");
+	assert_false(migration_peer(2, "deploy", "127.0.0.1", cli, NULL));
+	assert_true(migration_conflict(2, "deploy", "127.0.0.1", cli, CFG_SCOPE_SERVER, "shop",
+				       NULL, 0, who, sizeof(who)));
+	assert_true(migration_peer(2, "deploy", "127.0.0.1", jdbc, NULL));
+	assert_false(migration_peer(2, "deploy", "127.0.0.1", "@pymysql", NULL));
+	assert_true(migration_peer(2, "deploy", "127.0.0.1", none, NULL));
+	migration_registry_reset();
+	migration_register(1, "deploy", "127.0.0.1", cli, "rails", "1234", "shop");
+	assert_false(migration_peer(2, "deploy", "127.0.0.1", jdbc, NULL));
+	migration_registry_reset();
+
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
