@@ -186,6 +186,14 @@ void sess_hook_release(struct sess *s);
  */
 bool sess_hook_resend(struct sess *s) __attribute__((warn_unused_result));
 void sess_hook_answer_err(struct sess *s, const struct hook_reply *reply);
+/*
+ * The current schema changed by a statement the relay cannot read: a
+ * `USE x` the server accepted, or a DROP DATABASE of the current schema
+ * (schema "" = none). Clients that ask for session state tracking also
+ * report it in the OK packet, which the relay reads itself; the others
+ * need the hook to say it.
+ */
+void sess_hook_schema(struct sess *s, const char *schema);
 /* Runs fn(s, arg) on s's event-loop thread, if s still lives then. */
 void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg);
 /* The same by ddlgate's connection id, from any thread: the one way to wake

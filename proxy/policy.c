@@ -410,6 +410,8 @@ static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt
 		return false;
 	if (pol.audit && kind == STMT_OTHER && pol_server_config(sql, len, ci))
 		return false;
+	if (sqlscan_kw(ci->keyword, ci->keyword_len, "USE"))
+		return false; /* the new schema is known once the server accepts it */
 	if (sqlscan_kw(ci->keyword, ci->keyword_len, "SET"))
 		return sqlscan_lock_wait(sql, len) == SQLSCAN_LOCK_WAIT_NONE &&
 		       sqlscan_sql_mode(sql, len) == -1;
@@ -587,6 +589,21 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	return pol_finish(ps, reply);
 }
 
+/* The session's current schema after p succeeded: `USE x` switches to x;
+ * DROP DATABASE of the current schema leaves none (the server's rule). */
+static void pol_schema_result(struct pol_sess *ps, const struct pol_stmt *p)
+{
+	const char *used = pol_use_schema(ps, p);
+	if (used) {
+		sess_hook_schema(ps->s, used);
+		return;
+	}
+	if (p->st.kind == STMT_DDL && p->st.verb == DDL_DROP_DATABASE && p->st.nobjects > 0 &&
+	    p->st.objects[0].name &&
+	    strncmp(p->st.objects[0].name, ps->hs->schema, sizeof(ps->hs->schema)) == 0)
+		sess_hook_schema(ps->s, "");
+}
+
 /* Applies what statement p did, now that the server answered it. Returns
  * true when it started a migration; *held when the answer must wait for
  * the account's grant check (pol_mig_signal releases it). */
@@ -612,6 +629,8 @@ static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 			  !r->aborted;
 		started = pol_mig_signal(ps, &p->sig, ok, v, r->affected_rows, held);
 	}
+	if (r->ok && !r->aborted)
+		pol_schema_result(ps, p);
 	if (r->ok && p->set_ansi >= 0)
 		ps->ansi_quotes = p->set_ansi == 1;
 	if (r->ok && p->set_lock_wait != SQLSCAN_LOCK_WAIT_NONE)

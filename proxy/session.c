@@ -776,6 +776,11 @@ void sess_hook_answer_err(struct sess *s, const struct hook_reply *reply)
 	sess_pump(s);
 }
 
+void sess_hook_schema(struct sess *s, const char *schema)
+{
+	snprintf(s->hs.schema, sizeof(s->hs.schema), "%s", schema);
+}
+
 struct sess_post_msg {
 	uint64_t id;
 	void (*fn)(struct sess *s, void *arg);

@@ -26,6 +26,7 @@ struct sess {
 	enum hook_verdict verdict;
 	struct hook_reply reply;
 	int releases;
+	char schema[192]; /* what the hook last said the current schema is */
 };
 
 void sess_hook_resume(struct sess *s, enum hook_verdict v, const struct hook_reply *reply)
@@ -53,6 +54,11 @@ void sess_hook_answer_err(struct sess *s, const struct hook_reply *reply)
 {
 	(void)reply;
 	s->releases++;
+}
+
+void sess_hook_schema(struct sess *s, const char *schema)
+{
+	snprintf(s->schema, sizeof(s->schema), "%s", schema);
 }
 
 /* Posted calls run on the test's thread at the next step, like an event loop. */
