@@ -151,7 +151,8 @@ static void guard_job_unref(struct guard_job *j)
 	free(j);
 }
 
-/* One watched DDL or one backoff timer (fn set). */
+/* One watched DDL, one backoff timer (fn set), or one look before a DDL
+ * is sent (look set, fn posted once when done). */
 struct watch_ent {
 	uint64_t handle;
 	uint64_t conn_id;
@@ -160,9 +161,13 @@ struct watch_ent {
 	int64_t clear_us; /* last time the thread was seen not waiting */
 	bool killed;
 	char schema[65], table[65];
-	char blocker[400];
-	int64_t due_us; /* backoff timer: when to post fn */
+	struct guard_blocker blocker;
+	int64_t due_us; /* backoff timer: when to post fn; look: when to ask next */
 	void (*fn)(struct sess *s, void *arg);
+	bool look, look_done;
+	int older_than_ms;
+	int64_t deadline_us;
+	enum guard_look answer;
 	struct watch_ent *next;
 };
 
@@ -409,51 +414,133 @@ static void watch_quote(char *q, size_t qlen, const char *s)
 	q[n] = 0;
 }
 
-/* Describes the session that most likely blocks thread: the holder of a
- * metadata lock on schema.table when the METADATA_LOCK_INFO plugin is
- * loaded, else the oldest open InnoDB transaction of another thread. */
-static void watch_blocker(MYSQL *m, const struct watch_ent *e, char *out, size_t outlen)
+/* Frees the values guard_run_one stored in r. */
+static void watch_result_free(struct guard_result *r)
 {
-	char q[1200];
-	char who[64] = "";
+	for (unsigned k = 0; k < GUARD_MAX_COLS; k++)
+		free(r->vals[k]);
+}
 
-	out[0] = 0;
-	snprintf(
-	    q, sizeof(q),
-	    "SELECT THREAD_ID FROM information_schema.METADATA_LOCK_INFO WHERE THREAD_ID <> %u "
-	    "AND TABLE_SCHEMA = ",
-	    e->thread);
-	watch_quote(q, sizeof(q), e->schema);
-	snprintf(q + strlen(q), sizeof(q) - strlen(q), " AND TABLE_NAME = ");
-	watch_quote(q, sizeof(q), e->table);
-	snprintf(q + strlen(q), sizeof(q) - strlen(q), " ORDER BY THREAD_ID LIMIT 1");
+/* Copies the row of the blocker queries (ID, USER, HOST, age in ms,
+ * COMMAND, INFO) into b. */
+static void watch_blocker_row(const struct guard_result *r, bool exact, struct guard_blocker *b)
+{
+	const char *v[6];
+	for (unsigned k = 0; k < 6; k++)
+		v[k] = k < r->ncols && r->vals[k] ? r->vals[k] : "";
+	memset(b, 0, sizeof(*b));
+	b->id = (uint32_t)strtoul(v[0], NULL, 10);
+	snprintf(b->user, sizeof(b->user), "%s", v[1]);
+	snprintf(b->host, sizeof(b->host), "%s", v[2]);
+	b->trx_age_ms = r->vals[3] ? atol(v[3]) : -1;
+	b->running = strcmp(v[4], "Sleep") != 0 && v[5][0];
+	b->exact = exact;
+	if (b->running)
+		snprintf(b->statement, sizeof(b->statement), "%s", v[5]);
+}
+
+/* The current statement of connection b->id, or its last one when it is
+ * idle, from performance_schema (when it is on and its statement events
+ * are kept); left as the processlist showed it otherwise. */
+static void watch_blocker_statement(MYSQL *m, struct guard_blocker *b)
+{
+	char q[400];
+	snprintf(q, sizeof(q),
+		 "SELECT LEFT(s.SQL_TEXT, 200), s.END_EVENT_ID IS NULL FROM "
+		 "performance_schema.events_statements_current s JOIN "
+		 "performance_schema.threads th USING (THREAD_ID) WHERE th.PROCESSLIST_ID = %u "
+		 "AND s.SQL_TEXT IS NOT NULL LIMIT 1",
+		 b->id);
 	struct guard_result r = {0};
-	if (e->table[0] && guard_run_one(m, q, &r) && r.has_row && r.vals[0])
-		snprintf(who, sizeof(who), "p.ID = %s", r.vals[0]);
-	for (unsigned k = 0; k < GUARD_MAX_COLS; k++)
-		free(r.vals[k]);
-	snprintf(
-	    q, sizeof(q),
-	    "SELECT p.ID, p.USER, p.HOST, IFNULL(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), "
-	    "-1), IFNULL(LEFT(p.INFO, 120), ''), p.COMMAND FROM information_schema.PROCESSLIST "
-	    "p LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID "
-	    "WHERE p.ID <> %u AND %s ORDER BY t.trx_started LIMIT 1",
-	    e->thread, who[0] ? who : "t.trx_id IS NOT NULL");
-	struct guard_result b = {0};
-	if (guard_run_one(m, q, &b) && b.has_row && b.ncols >= 6) {
-		const char *v[6];
-		for (unsigned k = 0; k < 6; k++)
-			v[k] = b.vals[k] ? b.vals[k] : "";
-		long open_s = atol(v[3]);
-		char age[64] = "";
-		if (open_s >= 0)
-			snprintf(age, sizeof(age), ", its transaction open for %ld s", open_s);
-		snprintf(out, outlen, "connection %s (%s@%s%s, %s%s%s)", v[0], v[1], v[2], age,
-			 v[4][0] ? "running: " : "now ", v[4][0] ? v[4] : v[5],
-			 who[0] ? "" : "; the oldest open transaction");
+	if (guard_run_one(m, q, &r) && r.has_row && r.ncols >= 2 && r.vals[0]) {
+		snprintf(b->statement, sizeof(b->statement), "%s", r.vals[0]);
+		b->running = r.vals[1] && atoi(r.vals[1]) == 1;
 	}
-	for (unsigned k = 0; k < GUARD_MAX_COLS; k++)
-		free(b.vals[k]);
+	watch_result_free(&r);
+}
+
+/*
+ * Finds the connection other than thread (and the watcher's own) holding a
+ * metadata lock on schema.table with a transaction open for at least
+ * min_age_ms, the oldest first, from the METADATA_LOCK_INFO plugin. An idle
+ * transaction that only read the table holds such a lock though InnoDB
+ * lists no row lock of it; its age is its InnoDB transaction's or, when
+ * InnoDB does not know it, the time since its last statement. Returns 1
+ * (found, b filled), 0 (none) or -1 (the server cannot say).
+ */
+static int watch_holder(MYSQL *m, uint32_t thread, const char *schema, const char *table,
+			long min_age_ms, struct guard_blocker *b)
+{
+	char q[1600];
+	snprintf(q, sizeof(q),
+		 "SELECT * FROM (SELECT p.ID, p.USER, p.HOST, GREATEST(IFNULL(TIMESTAMPDIFF("
+		 "MICROSECOND, t.trx_started, NOW(6)) DIV 1000, 0), IFNULL(ROUND(p.TIME_MS), 0)) "
+		 "AS age, p.COMMAND, IFNULL(LEFT(p.INFO, 200), '') FROM "
+		 "information_schema.METADATA_LOCK_INFO l JOIN information_schema.PROCESSLIST p "
+		 "ON p.ID = l.THREAD_ID LEFT JOIN information_schema.INNODB_TRX t ON "
+		 "t.trx_mysql_thread_id = p.ID WHERE l.THREAD_ID NOT IN (%u, CONNECTION_ID()) AND "
+		 "l.TABLE_SCHEMA = ",
+		 thread);
+	watch_quote(q, sizeof(q), schema);
+	snprintf(q + strlen(q), sizeof(q) - strlen(q), " AND l.TABLE_NAME = ");
+	watch_quote(q, sizeof(q), table);
+	snprintf(q + strlen(q), sizeof(q) - strlen(q),
+		 ") x WHERE age >= %ld ORDER BY age DESC LIMIT 1", min_age_ms);
+	struct guard_result r = {0};
+	int found = -1;
+	if (table[0] && guard_run_one(m, q, &r) && r.ok) {
+		found = r.has_row;
+		if (found)
+			watch_blocker_row(&r, true, b);
+	}
+	watch_result_free(&r);
+	if (found == 1)
+		watch_blocker_statement(m, b);
+	return found;
+}
+
+/* Describes the connection that most likely blocks thread: the holder of a
+ * metadata lock on schema.table when the server lists them, else the
+ * oldest open InnoDB transaction of another connection (a guess, said so). */
+static void watch_blocker(MYSQL *m, uint32_t thread, const char *schema, const char *table,
+			  struct guard_blocker *b)
+{
+	memset(b, 0, sizeof(*b));
+	if (watch_holder(m, thread, schema, table, 0, b) >= 0)
+		return;
+	char q[800];
+	snprintf(q, sizeof(q),
+		 "SELECT p.ID, p.USER, p.HOST, TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)) "
+		 "DIV 1000, p.COMMAND, IFNULL(LEFT(p.INFO, 200), '') FROM "
+		 "information_schema.PROCESSLIST p JOIN information_schema.INNODB_TRX t ON "
+		 "t.trx_mysql_thread_id = p.ID WHERE p.ID NOT IN (%u, CONNECTION_ID()) ORDER BY "
+		 "t.trx_started LIMIT 1",
+		 thread);
+	struct guard_result r = {0};
+	bool found = guard_run_one(m, q, &r) && r.has_row;
+	if (found)
+		watch_blocker_row(&r, false, b);
+	watch_result_free(&r);
+	if (found)
+		watch_blocker_statement(m, b);
+}
+
+void guard_blocker_text(const struct guard_blocker *b, char *out, size_t len)
+{
+	if (!b->id) {
+		snprintf(out, len, "unknown (no open transaction seen)");
+		return;
+	}
+	char age[64] = "";
+	if (b->trx_age_ms >= 0)
+		snprintf(age, sizeof(age), ", its transaction open for %.1f s",
+			 (double)b->trx_age_ms / 1000.0);
+	const char *what = b->running	     ? "running: "
+			   : b->statement[0] ? "idle, its last statement: "
+					     : "idle (its last statement is not known: "
+					       "performance_schema statement events are off)";
+	snprintf(out, len, "connection %u (%s@%s%s, %s%s%s)", b->id, b->user, b->host, age, what,
+		 b->statement, b->exact ? "" : "; the oldest open transaction");
 }
 
 /* The watcher's side connection for account gc: *mp reopened when the
@@ -538,8 +625,8 @@ static void watch_tick(MYSQL **mp, uint64_t *version)
 				copy[i] = *e;
 	pthread_mutex_unlock(&guard.lock);
 	for (size_t i = 0; i < nkill && *mp; i++) {
-		char blocker[sizeof(copy[i].blocker)];
-		watch_blocker(*mp, &copy[i], blocker, sizeof(blocker));
+		struct guard_blocker blocker;
+		watch_blocker(*mp, copy[i].thread, copy[i].schema, copy[i].table, &blocker);
 		char k[64];
 		snprintf(k, sizeof(k), "KILL QUERY ID %.23s", kill_query[i]); /* digits only */
 		if (mysql_query(*mp, k) != 0)
@@ -548,10 +635,52 @@ static void watch_tick(MYSQL **mp, uint64_t *version)
 		pthread_mutex_lock(&guard.lock);
 		for (struct watch_ent *e = watch.ents; e; e = e->next)
 			if (e->handle == copy[i].handle)
-				snprintf(e->blocker, sizeof(e->blocker), "%s", blocker);
+				e->blocker = blocker;
 		pthread_mutex_unlock(&guard.lock);
 	}
 	pthread_mutex_lock(&guard.lock);
+}
+
+#define LOOK_EVERY_MS 250
+
+/* Asks about every look that is due; posts those that are done. Caller
+ * holds guard.lock; it is released while the server is asked. */
+static void watch_looks(MYSQL **mp, uint64_t *version)
+{
+	for (;;) {
+		int64_t now = clk_mono_us();
+		struct watch_ent *e = watch.ents;
+		while (e && !(e->look && !e->look_done && e->due_us <= now))
+			e = e->next;
+		if (!e)
+			return;
+		struct watch_ent copy = *e;
+		struct guard_conf gc = guard.conf;
+		e->due_us = now + LOOK_EVERY_MS * 1000L;
+		pthread_mutex_unlock(&guard.lock);
+		watch_connect(mp, version, &gc);
+		struct guard_blocker b = {0};
+		int found = *mp ? watch_holder(*mp, copy.thread, copy.schema, copy.table,
+					       copy.older_than_ms, &b)
+				: -1;
+		pthread_mutex_lock(&guard.lock);
+		for (e = watch.ents; e && e->handle != copy.handle; e = e->next)
+			;
+		if (!e)
+			continue; /* the session let go meanwhile */
+		if (found == 1) {
+			if (!e->blocker.id)
+				watch.stats.holds++;
+			e->blocker = b;
+			if (clk_mono_us() < e->deadline_us)
+				continue;
+		}
+		e->answer = found == 1	 ? GUARD_LOOK_BLOCKED
+			    : found == 0 ? GUARD_LOOK_CLEAR
+					 : GUARD_LOOK_UNKNOWN;
+		e->look_done = true;
+		sess_post_id(e->conn_id, e->fn, NULL);
+	}
 }
 
 /* Learns whether the [guard] account holds PROCESS and CONNECTION ADMIN
@@ -616,7 +745,7 @@ static void *watch_main(void *unused)
 		int64_t now = clk_mono_us();
 		for (struct watch_ent **pp = &watch.ents; *pp;) {
 			struct watch_ent *e = *pp;
-			if (e->fn && e->due_us <= now) {
+			if (e->fn && !e->look && e->due_us <= now) {
 				*pp = e->next;
 				sess_post_id(e->conn_id, e->fn, NULL);
 				free(e);
@@ -624,6 +753,7 @@ static void *watch_main(void *unused)
 			}
 			pp = &e->next;
 		}
+		watch_looks(&m, &version);
 		watch_tick(&m, &version);
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -658,7 +788,9 @@ static uint64_t watch_add(struct watch_ent *e)
 		return 0;
 	}
 	uint64_t h = e->handle = ++watch.next_handle;
-	if (e->fn)
+	if (e->look)
+		watch.stats.looks++;
+	else if (e->fn)
 		watch.stats.retries++;
 	else
 		watch.stats.watches++;
@@ -669,42 +801,94 @@ static uint64_t watch_add(struct watch_ent *e)
 	return h;
 }
 
-uint64_t guard_watch_start(struct sess *s, uint32_t thread, int bound_ms, const char *schema,
-			   const char *table)
+/* A new entry for the DDL session s runs on backend thread on schema.table. */
+static struct watch_ent *watch_new(struct sess *s, uint32_t thread, const char *schema,
+				   const char *table)
 {
 	struct watch_ent *e = calloc(1, sizeof(*e));
 	if (!e)
 		abort();
 	e->conn_id = sess_conn_id(s);
 	e->thread = thread;
-	e->bound_ms = bound_ms;
-	e->clear_us = clk_mono_us();
 	snprintf(e->schema, sizeof(e->schema), "%s", schema ? schema : "");
 	snprintf(e->table, sizeof(e->table), "%s", table ? table : "");
+	return e;
+}
+
+uint64_t guard_watch_start(struct sess *s, uint32_t thread, int bound_ms, const char *schema,
+			   const char *table)
+{
+	struct watch_ent *e = watch_new(s, thread, schema, table);
+	e->bound_ms = bound_ms;
+	e->clear_us = clk_mono_us();
 	return watch_add(e);
 }
 
-bool guard_watch_stop(uint64_t handle, char *blocker, size_t len)
+/* Takes the entry of handle out of the watcher's list (NULL when gone);
+ * the caller frees it. */
+static struct watch_ent *watch_take(uint64_t handle)
 {
-	bool killed = false;
-	if (len)
-		blocker[0] = 0;
 	if (!handle)
-		return false;
+		return NULL;
 	pthread_mutex_lock(&guard.lock);
+	struct watch_ent *e = NULL;
 	for (struct watch_ent **pp = &watch.ents; *pp; pp = &(*pp)->next) {
-		struct watch_ent *e = *pp;
-		if (e->handle != handle)
-			continue;
-		killed = e->killed;
-		if (len)
-			snprintf(blocker, len, "%s", e->blocker);
-		*pp = e->next;
-		free(e);
-		break;
+		if ((*pp)->handle == handle) {
+			e = *pp;
+			*pp = e->next;
+			break;
+		}
 	}
 	pthread_mutex_unlock(&guard.lock);
+	return e;
+}
+
+bool guard_watch_stop(uint64_t handle, struct guard_blocker *blocker)
+{
+	struct watch_ent *e = watch_take(handle);
+	bool killed = e && e->killed;
+	if (blocker) {
+		if (e)
+			*blocker = e->blocker;
+		else
+			memset(blocker, 0, sizeof(*blocker));
+	}
+	free(e);
 	return killed;
+}
+
+uint64_t guard_look_start(struct sess *s, uint32_t thread, const char *schema, const char *table,
+			  int older_than_ms, int deadline_ms, void (*fn)(struct sess *s, void *arg))
+{
+	struct watch_ent *e = watch_new(s, thread, schema, table);
+	e->look = true;
+	e->fn = fn;
+	e->older_than_ms = older_than_ms;
+	e->due_us = clk_mono_us();
+	e->deadline_us = e->due_us + (int64_t)deadline_ms * 1000;
+	return watch_add(e);
+}
+
+enum guard_look guard_look_end(uint64_t handle, struct guard_blocker *blocker)
+{
+	struct watch_ent *e = watch_take(handle);
+	enum guard_look a = e && e->look_done ? e->answer : GUARD_LOOK_UNKNOWN;
+	if (e)
+		*blocker = e->blocker;
+	else
+		memset(blocker, 0, sizeof(*blocker));
+	free(e);
+	return a;
+}
+
+void guard_watch_blocker(uint64_t handle, struct guard_blocker *blocker)
+{
+	memset(blocker, 0, sizeof(*blocker));
+	pthread_mutex_lock(&guard.lock);
+	for (struct watch_ent *e = watch.ents; e; e = e->next)
+		if (handle && e->handle == handle)
+			*blocker = e->blocker;
+	pthread_mutex_unlock(&guard.lock);
 }
 
 bool guard_post_after(struct sess *s, int ms, void (*fn)(struct sess *s, void *arg))
