@@ -160,6 +160,7 @@ struct watch_ent {
 	int bound_ms;
 	int64_t clear_us; /* last time the thread was seen not waiting */
 	bool killed;
+	bool described; /* blocker was looked up during the current wait */
 	char schema[65], table[65];
 	struct guard_blocker blocker;
 	int64_t due_us; /* backoff timer: when to post fn; look: when to ask next */
@@ -179,6 +180,8 @@ static struct {
 	bool capable;		  /* the account may see and stop other accounts' statements */
 	uint64_t checked_version; /* the guard_conf version capable was learnt for; 0 = none */
 	pthread_t thread;
+	int64_t tick_us;   /* when the last look at the watched threads began */
+	int64_t logged_us; /* when a failed look was last logged */
 	struct guard_watch_stats stats;
 } watch = {.cond = PTHREAD_COND_INITIALIZER};
 
@@ -576,7 +579,23 @@ static void watch_tick(MYSQL **mp, uint64_t *version)
 	}
 	if (n == 0)
 		return;
+	/* and how many other threads wait for a metadata lock: while a watched
+	 * DDL waits, they are (most likely) queued behind it */
+	size_t ids =
+	    strlen("SELECT ID, QUERY_ID, STATE FROM information_schema.PROCESSLIST WHERE ID IN (");
+	size_t idlen = strlen(q) - ids;
+	if (strlen(q) + idlen + 200 < sizeof(q)) {
+		char list[2048];
+		snprintf(list, sizeof(list), "%.*s", (int)idlen, q + ids);
+		snprintf(q + strlen(q), sizeof(q) - strlen(q),
+			 ") UNION ALL SELECT 0, COUNT(*), 'queued' FROM "
+			 "information_schema.PROCESSLIST WHERE STATE = '" WATCH_STATE
+			 "' AND ID NOT IN (%s",
+			 list);
+	}
 	strcat(q, ")");
+	int64_t dt = watch.tick_us ? t0 - watch.tick_us : 0;
+	watch.tick_us = t0;
 	struct guard_conf gc = guard.conf;
 	pthread_mutex_unlock(&guard.lock);
 
@@ -585,58 +604,94 @@ static void watch_tick(MYSQL **mp, uint64_t *version)
 	if (*mp && mysql_query(*mp, q) == 0)
 		res = mysql_store_result(*mp);
 	else if (*mp) {
+		/* the protection is blind meanwhile: say so, once a minute */
+		if (t0 - watch.logged_us > 60 * 1000000L) {
+			fprintf(stderr,
+				"ddlgate: guard: the lock-wait watcher cannot read the process "
+				"list: %s\n",
+				mysql_error(*mp));
+			watch.logged_us = t0;
+		}
 		mysql_close(*mp);
 		*mp = NULL;
 	}
-	/* thread -> query id of the statement to stop */
-	uint32_t kill_thread[64];
-	char kill_query[64][24];
-	size_t nkill = 0;
+	/* What to do once guard.lock is let go: describe the blocker of a DDL
+	 * half-way to its bound, so that describing it does not delay the stop
+	 * at the bound; stop a DDL at its bound. */
+	struct watch_act {
+		uint64_t handle;
+		uint32_t thread;
+		bool kill, describe;
+		char query[24]; /* the query id to stop */
+		char schema[65], table[65];
+	} act[64];
+	size_t nact = 0;
 
 	pthread_mutex_lock(&guard.lock);
 	MYSQL_ROW row;
+	bool ddl_waits = false;
+	uint64_t queued = 0;
 	while (res && (row = mysql_fetch_row(res))) {
 		uint32_t id = (uint32_t)strtoul(row[0] ? row[0] : "0", NULL, 10);
+		if (id == 0) {
+			queued = strtoull(row[1] ? row[1] : "0", NULL, 10);
+			continue;
+		}
 		bool waiting = row[2] && strcmp(row[2], WATCH_STATE) == 0;
+		ddl_waits |= waiting;
 		for (struct watch_ent *e = watch.ents; e; e = e->next) {
 			if (e->fn || e->thread != id || e->killed)
 				continue;
-			if (!waiting)
+			if (!waiting) {
 				e->clear_us = t0;
-			else if (t0 - e->clear_us >= (int64_t)e->bound_ms * 1000 && nkill < 64 &&
-				 row[1]) {
+				e->described = false; /* a later wait may have another blocker */
+				continue;
+			}
+			int64_t bound_us = (int64_t)e->bound_ms * 1000;
+			bool kill = t0 - e->clear_us >= bound_us && row[1];
+			bool describe = !e->described && (kill || t0 - e->clear_us >= bound_us / 2);
+			if ((!kill && !describe) || nact == 64)
+				continue;
+			struct watch_act *a = &act[nact++];
+			a->handle = e->handle;
+			a->thread = id;
+			a->kill = kill;
+			a->describe = describe;
+			snprintf(a->query, sizeof(a->query), "%s", kill ? row[1] : "");
+			memcpy(a->schema, e->schema, sizeof(a->schema));
+			memcpy(a->table, e->table, sizeof(a->table));
+			e->described = true;
+			if (kill) {
 				e->killed = true;
 				watch.stats.cancels++;
-				kill_thread[nkill] = id;
-				snprintf(kill_query[nkill], sizeof(kill_query[nkill]), "%s",
-					 row[1]);
-				nkill++;
 			}
 		}
 	}
 	if (res)
 		mysql_free_result(res);
-	if (nkill == 0)
+	if (ddl_waits && dt > 0)
+		watch.stats.queued_us += queued * (uint64_t)(dt < 500000 ? dt : 500000);
+	if (nact == 0)
 		return;
-	struct watch_ent copy[64];
-	for (size_t i = 0; i < nkill; i++)
-		for (struct watch_ent *e = watch.ents; e; e = e->next)
-			if (!e->fn && e->thread == kill_thread[i])
-				copy[i] = *e;
 	pthread_mutex_unlock(&guard.lock);
-	for (size_t i = 0; i < nkill && *mp; i++) {
-		struct guard_blocker blocker;
-		watch_blocker(*mp, copy[i].thread, copy[i].schema, copy[i].table, &blocker);
+	for (size_t i = 0; i < nact && *mp; i++) {
+		const struct watch_act *a = &act[i];
+		if (a->describe) {
+			struct guard_blocker blocker;
+			watch_blocker(*mp, a->thread, a->schema, a->table, &blocker);
+			pthread_mutex_lock(&guard.lock);
+			for (struct watch_ent *e = watch.ents; e; e = e->next)
+				if (e->handle == a->handle)
+					e->blocker = blocker;
+			pthread_mutex_unlock(&guard.lock);
+		}
+		if (!a->kill)
+			continue;
 		char k[64];
-		snprintf(k, sizeof(k), "KILL QUERY ID %.23s", kill_query[i]); /* digits only */
+		snprintf(k, sizeof(k), "KILL QUERY ID %.23s", a->query); /* digits only */
 		if (mysql_query(*mp, k) != 0)
 			fprintf(stderr, "ddlgate: guard: %s for connection %u failed: %s\n", k,
-				kill_thread[i], mysql_error(*mp));
-		pthread_mutex_lock(&guard.lock);
-		for (struct watch_ent *e = watch.ents; e; e = e->next)
-			if (e->handle == copy[i].handle)
-				e->blocker = blocker;
-		pthread_mutex_unlock(&guard.lock);
+				a->thread, mysql_error(*mp));
 	}
 	pthread_mutex_lock(&guard.lock);
 }

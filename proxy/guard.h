@@ -141,11 +141,13 @@ bool guard_post_after(struct sess *s, int ms, void (*fn)(struct sess *s, void *a
 
 /* Lock-wait counters for /metrics. */
 struct guard_watch_stats {
-	uint64_t watches; /* DDLs watched */
-	uint64_t cancels; /* KILL QUERY sent for a wait past the bound */
-	uint64_t retries; /* backoff timers started: a stopped DDL sent again */
-	uint64_t looks;	  /* looks before sending a DDL */
-	uint64_t holds;	  /* ... that found an old transaction on the table and waited */
+	uint64_t watches;   /* DDLs watched */
+	uint64_t cancels;   /* KILL QUERY sent for a wait past the bound */
+	uint64_t retries;   /* backoff timers started: a stopped DDL sent again */
+	uint64_t looks;	    /* looks before sending a DDL */
+	uint64_t holds;	    /* ... that found an old transaction on the table and waited */
+	uint64_t queued_us; /* time other threads spent waiting for a metadata lock while a
+			       watched DDL waited (queries queued behind it), summed */
 };
 void guard_watch_get_stats(struct guard_watch_stats *out);
 

@@ -466,6 +466,10 @@ void metrics_render(FILE *out)
 	metrics_counter(out, "ddlgate_ddl_lock_holds_total",
 			"DDL statements held back because an old transaction held their table.",
 			ws.holds);
+	metrics_header(out, "ddlgate_ddl_lock_queued_seconds_total", "counter",
+		       "Time queries spent waiting for a metadata lock while a watched DDL waited "
+		       "for its own (queued behind it), summed over queries.");
+	fprintf(out, "ddlgate_ddl_lock_queued_seconds_total %.3f\n", (double)ws.queued_us / 1e6);
 	metrics_header(out, "ddlgate_ddl_lock_watcher_ready", "gauge",
 		       "1 when the guard account may see and stop a waiting DDL (the lock-wait "
 		       "protection can work).");

@@ -175,6 +175,11 @@ def test_bounded_wait_then_success():
 	assert stats["max"] <= BOUND_MS + 600, stats
 	assert (metric(gw, "ddlgate_ddl_lock_cancels_total") or 0) >= 2
 	assert (metric(gw, "ddlgate_ddl_lock_retries_total") or 0) >= 2
+	# the application's queries did queue behind each attempt, each time for
+	# about the bound at most
+	queued = metric(gw, "ddlgate_ddl_lock_queued_seconds_total") or 0
+	print(f"# application time queued behind the ALTER: {queued:.2f} s", flush=True)
+	assert 0 < queued, queued
 	# one successful outcome in the audit log, no failed attempt; it lists
 	# the attempts
 	recs = h.audit_records(gw, "ADD COLUMN added")
