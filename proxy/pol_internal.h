@@ -209,7 +209,8 @@ struct pol_mdl_try {
 struct pol_mdl {
 	bool active;		       /* the forwarded command is protected */
 	bool resend;		       /* a stopped attempt may go again unseen (one-statement,
-					  one-packet COM_QUERY); else it is refused at once */
+					  one-packet COM_QUERY, or an execute without
+					  parameters); else it is refused at once */
 	bool backing_off;	       /* an attempt was stopped: the retry timer runs */
 	bool replace;		       /* the held answer becomes reply (lock-wait-exceeded) */
 	uint64_t watch;		       /* the guard watcher's handle (a watch or a look); 0 = none */

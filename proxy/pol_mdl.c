@@ -12,7 +12,8 @@
  *      sent at all, so nothing queues behind it; it goes once they ended,
  *      or is refused with lock-wait-exceeded at ddl_lock_deadline_ms,
  *   1. asks the relay to keep the command's bytes (hs->keep_command), for a
- *      one-statement, one-packet COM_QUERY,
+ *      one-statement, one-packet COM_QUERY or an execute of a prepared DDL
+ *      without parameters,
  *   2. has the guard's lock-wait watcher stop the statement (KILL QUERY ID)
  *      once it has waited [guard] ddl_lock_wait_ms for its metadata lock,
  *      which lets the queued application queries run,
@@ -22,10 +23,10 @@
  *      ddl_lock_deadline_ms,
  *   4. past that, answers ERR 1290 lock-wait-exceeded naming the session
  *      the watcher saw holding the table.
- * A DDL inside a multi-statement COM_QUERY, or run by COM_STMT_EXECUTE, is
- * watched the same way but never sent again (statements before it already
- * ran; the relay keeps only single COM_QUERY commands): its first stopped
- * wait is answered with lock-wait-exceeded at once.
+ * A DDL inside a multi-statement COM_QUERY (statements before it already
+ * ran), or an execute with parameters, is watched the same way but never
+ * sent again: its first stopped wait is answered with lock-wait-exceeded
+ * at once.
  * MariaDB's own bounds (lock_wait_timeout, ALTER ... WAIT n) count whole
  * seconds only, hence the watcher. A session whose own lock_wait_timeout is
  * shorter than the bound keeps the server's behaviour.
@@ -104,7 +105,11 @@ static bool pol_mdl_target(struct pol_sess *ps)
 		return false;
 	snprintf(m->schema, sizeof(m->schema), "%s", schema ? schema : "");
 	snprintf(m->table, sizeof(m->table), "%s", o->name);
-	m->resend = ps->cmd.com == COM_QUERY && ps->cmd.n == 1 && p->len + 1 < PKT_MAX_PAYLOAD;
+	/* sent again only when that is exact: the whole command is the DDL,
+	 * in one packet; an execute without parameters (long data sent for
+	 * one would be gone after the first try) */
+	m->resend = ps->cmd.n == 1 && ((ps->cmd.com == COM_QUERY && p->len + 1 < PKT_MAX_PAYLOAD) ||
+				       (ps->cmd.com == COM_STMT_EXECUTE && ps->cmd.nparams == 0));
 	if (!m->tries)
 		m->tries = arena_alloc(&ps->arena, POL_MDL_MAX_TRIES * sizeof(*m->tries));
 	return true;
@@ -166,7 +171,7 @@ static void pol_mdl_why(struct pol_sess *ps, const struct guard_blocker *b, bool
 		    ". Blocking: %.420s. End or kill that transaction, or retry later",
 		    what, c->guard.ddl_lock_wait_ms,
 		    ps->cmd.com == COM_STMT_EXECUTE
-			? "a prepared statement"
+			? "an execute with parameters"
 			: "statements before it in the same command already ran, it and "
 			  "the ones after it did not",
 		    who);
