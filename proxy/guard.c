@@ -158,6 +158,7 @@ struct watch_ent {
 	uint64_t conn_id;
 	uint32_t thread;
 	int bound_ms;
+	int max_ms;	  /* stopped then even with nobody queued behind it */
 	int64_t clear_us; /* last time the thread was seen not waiting */
 	bool killed;
 	bool described; /* blocker was looked up during the current wait */
@@ -436,6 +437,7 @@ static void watch_blocker_row(const struct guard_result *r, bool exact, struct g
 	snprintf(b->user, sizeof(b->user), "%s", v[1]);
 	snprintf(b->host, sizeof(b->host), "%s", v[2]);
 	b->trx_age_ms = r->vals[3] ? atol(v[3]) : -1;
+	b->seen_us = clk_mono_us();
 	b->running = strcmp(v[4], "Sleep") != 0 && v[5][0];
 	b->exact = exact;
 	if (b->running)
@@ -528,16 +530,26 @@ static void watch_blocker(MYSQL *m, uint32_t thread, const char *schema, const c
 		watch_blocker_statement(m, b);
 }
 
+void guard_blocker_age(struct guard_blocker *b)
+{
+	int64_t now = clk_mono_us();
+	if (b->trx_age_ms >= 0 && b->seen_us && now > b->seen_us)
+		b->trx_age_ms += (long)((now - b->seen_us) / 1000);
+	b->seen_us = now;
+}
+
 void guard_blocker_text(const struct guard_blocker *b, char *out, size_t len)
 {
 	if (!b->id) {
 		snprintf(out, len, "unknown (no open transaction seen)");
 		return;
 	}
+	struct guard_blocker now = *b;
+	guard_blocker_age(&now);
 	char age[64] = "";
-	if (b->trx_age_ms >= 0)
+	if (now.trx_age_ms >= 0)
 		snprintf(age, sizeof(age), ", its transaction open for %.1f s",
-			 (double)b->trx_age_ms / 1000.0);
+			 (double)now.trx_age_ms / 1000.0);
 	const char *what = b->running	     ? "running: "
 			   : b->statement[0] ? "idle, its last statement: "
 					     : "idle (its last statement is not known: "
@@ -584,7 +596,8 @@ static void watch_tick(MYSQL **mp, uint64_t *version)
 	size_t ids =
 	    strlen("SELECT ID, QUERY_ID, STATE FROM information_schema.PROCESSLIST WHERE ID IN (");
 	size_t idlen = strlen(q) - ids;
-	if (strlen(q) + idlen + 200 < sizeof(q)) {
+	bool counted = strlen(q) + idlen + 200 < sizeof(q);
+	if (counted) {
 		char list[2048];
 		snprintf(list, sizeof(list), "%.*s", (int)idlen, q + ids);
 		snprintf(q + strlen(q), sizeof(q) - strlen(q),
@@ -631,12 +644,15 @@ static void watch_tick(MYSQL **mp, uint64_t *version)
 	MYSQL_ROW row;
 	bool ddl_waits = false;
 	uint64_t queued = 0;
+	while (res && (row = mysql_fetch_row(res)))
+		if (row[0] && strcmp(row[0], "0") == 0)
+			queued = strtoull(row[1] ? row[1] : "0", NULL, 10);
+	if (res)
+		mysql_data_seek(res, 0);
 	while (res && (row = mysql_fetch_row(res))) {
 		uint32_t id = (uint32_t)strtoul(row[0] ? row[0] : "0", NULL, 10);
-		if (id == 0) {
-			queued = strtoull(row[1] ? row[1] : "0", NULL, 10);
+		if (id == 0)
 			continue;
-		}
 		bool waiting = row[2] && strcmp(row[2], WATCH_STATE) == 0;
 		ddl_waits |= waiting;
 		for (struct watch_ent *e = watch.ents; e; e = e->next) {
@@ -647,8 +663,12 @@ static void watch_tick(MYSQL **mp, uint64_t *version)
 				e->described = false; /* a later wait may have another blocker */
 				continue;
 			}
+			/* past the bound while others queue behind it (or when
+			 * that is not known), or past the longest wait at all */
 			int64_t bound_us = (int64_t)e->bound_ms * 1000;
-			bool kill = t0 - e->clear_us >= bound_us && row[1];
+			int64_t waited = t0 - e->clear_us;
+			bool kill = row[1] && waited >= bound_us &&
+				    (queued > 0 || !counted || waited >= (int64_t)e->max_ms * 1000);
 			bool describe = !e->described && (kill || t0 - e->clear_us >= bound_us / 2);
 			if ((!kill && !describe) || nact == 64)
 				continue;
@@ -870,11 +890,12 @@ static struct watch_ent *watch_new(struct sess *s, uint32_t thread, const char *
 	return e;
 }
 
-uint64_t guard_watch_start(struct sess *s, uint32_t thread, int bound_ms, const char *schema,
-			   const char *table)
+uint64_t guard_watch_start(struct sess *s, uint32_t thread, int bound_ms, int max_ms,
+			   const char *schema, const char *table)
 {
 	struct watch_ent *e = watch_new(s, thread, schema, table);
 	e->bound_ms = bound_ms;
+	e->max_ms = max_ms;
 	e->clear_us = clk_mono_us();
 	return watch_add(e);
 }

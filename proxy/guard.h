@@ -79,10 +79,12 @@ void guard_job_release(struct guard_job *j);
  * guard_watch_start() watches backend thread `thread`, which runs a DDL on
  * schema.table for session s: about every 20 ms it reads the thread's
  * state in information_schema.PROCESSLIST, and once the thread has been
- * "Waiting for table metadata lock" for bound_ms without a break, it notes
- * who holds the table (guard_watch_stop's blocker text) and sends
- * KILL QUERY ID for that one statement. Returns a handle, 0 when the
- * watcher is not running (the DDL then waits as the server lets it).
+ * "Waiting for table metadata lock" for bound_ms without a break while
+ * other threads wait for a metadata lock too (queued behind it, most
+ * likely), or for max_ms (>= bound_ms) at all, it sends KILL QUERY ID for
+ * that one statement; half-way to the bound it notes who holds the table
+ * (guard_watch_stop's blocker). Returns a handle, 0 when the watcher is
+ * not running (the DDL then waits as the server lets it).
  *
  * guard_watch_stop() ends the watch (or look) of handle (0 is ignored) and
  * returns true when the watcher interrupted the statement; the blocker it
@@ -111,17 +113,23 @@ bool guard_watch_ready(void);
 struct guard_blocker {
 	uint32_t id; /* its server connection id; 0 = none seen */
 	char user[81], host[81];
-	long trx_age_ms; /* how long its transaction has been open (to the second); -1 unknown */
-	bool running;	 /* running statement now; else idle */
-	bool exact;	 /* from the server's list of metadata locks on the table; else
-			    the oldest open transaction, a guess */
+	long trx_age_ms;     /* how long its transaction had been open (to the second) at
+				seen_us; -1 unknown */
+	int64_t seen_us;     /* monotonic time of that look */
+	bool running;	     /* running statement now; else idle */
+	bool exact;	     /* from the server's list of metadata locks on the table; else
+				the oldest open transaction, a guess */
 	char statement[201]; /* its current statement, or its last one when idle; "" unknown */
 };
-/* b as one phrase for messages and /status ("connection 12 (app@host, ...)"). */
+/* b as one phrase for messages and /status ("connection 12 (app@host, ...)"),
+ * its transaction's age brought up to now. */
 void guard_blocker_text(const struct guard_blocker *b, char *out, size_t len);
+/* Brings b's transaction age up to now (b->seen_us = now). */
+void guard_blocker_age(struct guard_blocker *b);
 
-uint64_t guard_watch_start(struct sess *s, uint32_t thread, int bound_ms, const char *schema,
-			   const char *table) __attribute__((warn_unused_result));
+uint64_t guard_watch_start(struct sess *s, uint32_t thread, int bound_ms, int max_ms,
+			   const char *schema, const char *table)
+    __attribute__((warn_unused_result));
 bool guard_watch_stop(uint64_t handle, struct guard_blocker *blocker);
 
 enum guard_look {

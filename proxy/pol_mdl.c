@@ -130,8 +130,10 @@ static void pol_mdl_note(struct pol_mdl *m, bool sent, bool cancelled, bool retr
 	t->cancelled = cancelled;
 	t->retried = retried;
 	t->waited_ms = (clk_mono_us() - m->try_mono) / 1000;
-	if (b)
+	if (b) {
 		t->blocker = *b;
+		guard_blocker_age(&t->blocker);
+	}
 }
 
 static void pol_mdl_set_watch(struct pol_sess *ps, uint64_t h)
@@ -166,22 +168,23 @@ static void pol_mdl_why(struct pol_sess *ps, const struct guard_blocker *b, bool
 	else if (!m->resend)
 		snprintf(
 		    out, len,
-		    "%s waited %d ms for its metadata lock and was stopped so that queries on "
+		    "%s waited %ld ms for its metadata lock and was stopped so that queries on "
 		    "the table do not queue behind it; ddlgate cannot send it again unseen (%s)"
 		    ". Blocking: %.420s. End or kill that transaction, or retry later",
-		    what, c->guard.ddl_lock_wait_ms,
+		    what, waited,
 		    ps->cmd.com == COM_STMT_EXECUTE
 			? "an execute with parameters"
 			: "statements before it in the same command already ran, it and "
 			  "the ones after it did not",
 		    who);
 	else
-		snprintf(out, len,
-			 "%s waited for its metadata lock %u time%s (%ld ms in all; each wait "
-			 "stopped after %d ms so that queries on the table do not queue behind "
-			 "it). Blocking: %.420s. End or kill that transaction, or retry later",
-			 what, m->attempts, m->attempts == 1 ? "" : "s", waited,
-			 c->guard.ddl_lock_wait_ms, who);
+		snprintf(
+		    out, len,
+		    "%s waited for its metadata lock %u time%s (%ld ms in all; a wait is "
+		    "stopped once it passed %d ms with queries queued behind it, or at the "
+		    "deadline). Blocking: %.420s. End or kill that transaction, or retry later",
+		    what, m->attempts, m->attempts == 1 ? "" : "s", waited,
+		    c->guard.ddl_lock_wait_ms, who);
 }
 
 /* Posted by the watcher: the look before sending is over. */
@@ -238,6 +241,21 @@ bool pol_mdl_look(struct pol_sess *ps)
 	return true;
 }
 
+/* Has the watcher watch the attempt about to be sent: stopped past the
+ * bound while queries queue behind it, or when the deadline comes. False
+ * when the watcher is not running. */
+static bool pol_mdl_watch(struct pol_sess *ps)
+{
+	struct pol_mdl *m = &ps->mdl;
+	const struct cfg *c = ps->conf->cfg;
+	int64_t left = c->guard.ddl_lock_deadline_ms - (clk_mono_us() - m->first_mono) / 1000;
+	int max_ms = left > c->guard.ddl_lock_wait_ms ? (int)left : c->guard.ddl_lock_wait_ms;
+	pol_mdl_set_watch(ps,
+			  guard_watch_start(ps->s, ps->hs->server_thread, c->guard.ddl_lock_wait_ms,
+					    max_ms, m->schema, m->table));
+	return m->watch != 0;
+}
+
 void pol_mdl_forward(struct pol_sess *ps)
 {
 	struct pol_mdl *m = &ps->mdl;
@@ -252,17 +270,14 @@ void pol_mdl_forward(struct pol_sess *ps)
 	pol_mdl_set_watch(ps, 0);
 	if (!pol_mdl_target(ps))
 		return;
-	pol_mdl_set_watch(ps, guard_watch_start(ps->s, ps->hs->server_thread,
-						ps->conf->cfg->guard.ddl_lock_wait_ms, m->schema,
-						m->table));
-	if (!m->watch)
+	m->first_mono = m->last_mono = m->try_mono = clk_mono_us();
+	if (kept.first_mono && ps->cmd.mdl_looked)
+		m->first_mono = kept.first_mono; /* the deadline counts from the look */
+	if (!pol_mdl_watch(ps))
 		return;
 	m->active = true;
 	m->attempts = 1;
 	atomic_store(&ps->mdl_attempts, 1);
-	m->first_mono = m->last_mono = m->try_mono = clk_mono_us();
-	if (kept.first_mono && ps->cmd.mdl_looked)
-		m->first_mono = kept.first_mono; /* the deadline counts from the look */
 	ps->hs->keep_command = m->resend;
 }
 
@@ -278,9 +293,7 @@ static void pol_mdl_retry(struct sess *s, void *arg)
 	m->attempts++;
 	m->last_mono = m->try_mono = clk_mono_us();
 	atomic_store(&ps->mdl_attempts, m->attempts);
-	pol_mdl_set_watch(ps, guard_watch_start(s, ps->hs->server_thread,
-						ps->conf->cfg->guard.ddl_lock_wait_ms, m->schema,
-						m->table));
+	(void)pol_mdl_watch(ps);
 	if (!sess_hook_resend(s)) {
 		(void)guard_watch_stop(m->watch, NULL);
 		pol_mdl_set_watch(ps, 0);

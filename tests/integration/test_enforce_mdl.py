@@ -22,6 +22,7 @@ lock-wait-exceeded instead of stalling the application.
 """
 
 import os
+import re
 import sys
 import threading
 import time
@@ -207,12 +208,33 @@ def test_deadline_names_blocker():
 	assert err.args[0] == 1290, err
 	assert "lock-wait-exceeded" in err.args[1], err
 	assert f"connection {cid} " in err.args[1], err
+	# its age as of the refusal: open since before the ALTER was sent
+	age = float(re.search(r"its transaction open for ([0-9.]+) s", err.args[1]).group(1))
+	assert age >= out["took"] - 0.5, (age, out)
 	assert db().columns(SCHEMA, "t") == before
 	assert out["took"] < 6, out
 	rec = h.audit_records(gw, "ADD COLUMN added")[-1]
 	assert rec["outcome"] == "error" and rec["error_code"] == 1290, rec
 	assert [u["action"] for u in rec["rules"] if u["id"] == "lock-wait-exceeded"] == ["block"]
 	print(f"# refused after {out['took']:.1f} s: {err.args[1]}", flush=True)
+
+
+def test_nobody_queued_ddl_keeps_waiting():
+	"""With no query queued behind it, a DDL past the bound is left waiting
+	(it hurts no one) and goes through at once when the blocker ends."""
+	gw = gateway(ddl_lock_wait_ms=500)
+	fresh_table()
+	conn, _ = blocker(gw)
+	out = {}
+	alter = threading.Thread(target=run_alter, args=(gw, out), daemon=True)
+	alter.start()
+	time.sleep(2.0)
+	conn.commit()
+	conn.close()
+	alter.join(30)
+	assert out["result"] == "ok" and 1.8 < out["took"] < 3.5, out
+	assert (metric(gw, "ddlgate_ddl_lock_cancels_total") or 0) == 0
+	assert "added" in db().columns(SCHEMA, "t")
 
 
 def unbounded_warned(gw, sql):
