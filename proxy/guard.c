@@ -464,41 +464,77 @@ static void watch_blocker_statement(MYSQL *m, struct guard_blocker *b)
 	watch_result_free(&r);
 }
 
+/* Where the server lists metadata locks: MariaDB's METADATA_LOCK_INFO
+ * plugin, or performance_schema.metadata_locks (MySQL 8 by default; MariaDB
+ * when its wait/lock/metadata/sql/mdl instrument is on). The age of an idle
+ * connection comes from PROCESSLIST: TIME_MS where the plugin runs (MariaDB),
+ * TIME otherwise. */
+static const struct {
+	const char *from, *schema_col, *table_col, *idle_ms;
+} watch_mdl_sources[] = {
+    {"information_schema.METADATA_LOCK_INFO l JOIN information_schema.PROCESSLIST p ON p.ID = "
+     "l.THREAD_ID",
+     "l.TABLE_SCHEMA", "l.TABLE_NAME", "IFNULL(ROUND(p.TIME_MS), 0)"},
+    {"performance_schema.metadata_locks l JOIN performance_schema.threads th ON th.THREAD_ID = "
+     "l.OWNER_THREAD_ID JOIN information_schema.PROCESSLIST p ON p.ID = th.PROCESSLIST_ID",
+     "l.OBJECT_TYPE = 'TABLE' AND l.LOCK_STATUS = 'GRANTED' AND l.OBJECT_SCHEMA", "l.OBJECT_NAME",
+     "IFNULL(p.TIME, 0) * 1000"},
+};
+
+/* Whether performance_schema records metadata locks. */
+static bool watch_ps_mdl(MYSQL *m)
+{
+	struct guard_result r = {0};
+	bool on = guard_run_one(m,
+				"SELECT 1 FROM performance_schema.setup_instruments WHERE NAME = "
+				"'wait/lock/metadata/sql/mdl' AND ENABLED = 'YES'",
+				&r) &&
+		  r.has_row;
+	watch_result_free(&r);
+	return on;
+}
+
 /*
  * Finds the connection other than thread (and the watcher's own) holding a
  * metadata lock on schema.table with a transaction open for at least
- * min_age_ms, the oldest first, from the METADATA_LOCK_INFO plugin. An idle
- * transaction that only read the table holds such a lock though InnoDB
- * lists no row lock of it; its age is its InnoDB transaction's or, when
- * InnoDB does not know it, the time since its last statement. Returns 1
- * (found, b filled), 0 (none) or -1 (the server cannot say).
+ * min_age_ms, the oldest first, from the first of watch_mdl_sources the
+ * server has. An idle transaction that only read the table holds such a
+ * lock though InnoDB lists no row lock of it; its age is its InnoDB
+ * transaction's or, when InnoDB does not know it, the time since its last
+ * statement. Returns 1 (found, b filled), 0 (none) or -1 (the server
+ * cannot say).
  */
 static int watch_holder(MYSQL *m, uint32_t thread, const char *schema, const char *table,
 			long min_age_ms, struct guard_blocker *b)
 {
-	char q[1600];
-	snprintf(q, sizeof(q),
-		 "SELECT * FROM (SELECT p.ID, p.USER, p.HOST, GREATEST(IFNULL(TIMESTAMPDIFF("
-		 "MICROSECOND, t.trx_started, NOW(6)) DIV 1000, 0), IFNULL(ROUND(p.TIME_MS), 0)) "
-		 "AS age, p.COMMAND, IFNULL(LEFT(p.INFO, 200), '') FROM "
-		 "information_schema.METADATA_LOCK_INFO l JOIN information_schema.PROCESSLIST p "
-		 "ON p.ID = l.THREAD_ID LEFT JOIN information_schema.INNODB_TRX t ON "
-		 "t.trx_mysql_thread_id = p.ID WHERE l.THREAD_ID NOT IN (%u, CONNECTION_ID()) AND "
-		 "l.TABLE_SCHEMA = ",
-		 thread);
-	watch_quote(q, sizeof(q), schema);
-	snprintf(q + strlen(q), sizeof(q) - strlen(q), " AND l.TABLE_NAME = ");
-	watch_quote(q, sizeof(q), table);
-	snprintf(q + strlen(q), sizeof(q) - strlen(q),
-		 ") x WHERE age >= %ld ORDER BY age DESC LIMIT 1", min_age_ms);
-	struct guard_result r = {0};
 	int found = -1;
-	if (table[0] && guard_run_one(m, q, &r) && r.ok) {
-		found = r.has_row;
-		if (found)
-			watch_blocker_row(&r, true, b);
+	for (size_t k = 0; k < 2 && found < 0 && table[0]; k++) {
+		if (k == 1 && !watch_ps_mdl(m))
+			break;
+		char q[1600];
+		snprintf(
+		    q, sizeof(q),
+		    "SELECT * FROM (SELECT p.ID, p.USER, p.HOST, GREATEST(IFNULL("
+		    "TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)) DIV 1000, 0), %s) AS "
+		    "age, p.COMMAND, IFNULL(LEFT(p.INFO, 200), '') FROM %s LEFT JOIN "
+		    "information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID WHERE p.ID "
+		    "NOT IN (%u, CONNECTION_ID()) AND %s = ",
+		    watch_mdl_sources[k].idle_ms, watch_mdl_sources[k].from, thread,
+		    watch_mdl_sources[k].schema_col);
+		watch_quote(q, sizeof(q), schema);
+		snprintf(q + strlen(q), sizeof(q) - strlen(q),
+			 " AND %s = ", watch_mdl_sources[k].table_col);
+		watch_quote(q, sizeof(q), table);
+		snprintf(q + strlen(q), sizeof(q) - strlen(q),
+			 ") x WHERE age >= %ld ORDER BY age DESC LIMIT 1", min_age_ms);
+		struct guard_result r = {0};
+		if (guard_run_one(m, q, &r) && r.ok) {
+			found = r.has_row;
+			if (found)
+				watch_blocker_row(&r, true, b);
+		}
+		watch_result_free(&r);
 	}
-	watch_result_free(&r);
 	if (found == 1)
 		watch_blocker_statement(m, b);
 	return found;

@@ -40,11 +40,13 @@ RESULTS = {}
 
 
 def db():
-	# the metadata-lock list names the holder of t exactly, and the statement
-	# events give an idle blocker's last statement
+	# the metadata-lock lists name the holder of t exactly (the plugin, and
+	# performance_schema when the plugin is gone), and the statement events
+	# give an idle blocker's last statement
 	return h.shared_mariadb(args=("--plugin-load-add=metadata_lock_info",
 				      "--performance-schema=ON",
-				      "--performance-schema-consumer-events-statements-current=ON"),
+				      "--performance-schema-consumer-events-statements-current=ON",
+				      "--performance-schema-instrument=wait/lock/metadata/sql/mdl=ON"),
 				accounts=(WATCHER,))
 
 
@@ -353,6 +355,41 @@ def test_old_transaction_past_deadline_refused_unsent():
 	assert rec["outcome"] == "not_sent" and rec["decision"] == "block", rec
 	assert [(a["sent"], a["retried"]) for a in attempts_of(rec)] == [(False, False)], rec
 	print(f"# refused unsent after {out['took']:.1f} s: {msg}", flush=True)
+
+
+MDL_INSTRUMENT = ("UPDATE performance_schema.setup_instruments SET ENABLED = %s "
+		  "WHERE NAME = 'wait/lock/metadata/sql/mdl'")
+
+
+def test_look_without_the_plugin():
+	"""Without METADATA_LOCK_INFO the look reads performance_schema's
+	metadata locks; with neither, ddlgate does not guess: the DDL is sent,
+	only the bounded wait protects, and the blocker it names is said to be a
+	guess."""
+	d = db()
+	d.query("UNINSTALL SONAME 'metadata_lock_info'")
+	try:
+		gw = gateway(long_transaction_ms=500, ddl_lock_deadline_ms=2000)
+		fresh_table()
+		conn, cid = blocker(gw)
+		time.sleep(1.2)
+		out = {}
+		run_alter(gw, out)
+		msg = out["result"].args[1]
+		assert "was not sent" in msg and f"connection {cid} (" in msg, msg
+		assert "oldest open transaction" not in msg, msg
+		d.query(MDL_INSTRUMENT, ("NO",))
+		out = {}
+		run_alter(gw, out)
+		conn.rollback()
+		conn.close()
+		msg = out["result"].args[1]
+		assert "waited for its metadata lock 1 time" in msg, msg
+		assert f"connection {cid} (" in msg and "the oldest open transaction" in msg, msg
+		assert "added" not in db().columns(SCHEMA, "t")
+	finally:
+		d.query(MDL_INSTRUMENT, ("YES",))
+		d.query("INSTALL SONAME 'metadata_lock_info'")
 
 
 def test_multi_statement_ddl_bounded_not_resent():
