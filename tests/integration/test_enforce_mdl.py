@@ -104,7 +104,16 @@ class AppLoad:
 		lat = sorted(self.lat)
 		pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
 		return {"n": len(lat), "p50": pick(0.5), "p99": pick(0.99), "max": lat[-1] * 1000,
+			"slow": [round(x * 1000) for x in lat if x * 1000 > BOUND_MS + 100],
 			"errors": self.errors}
+
+
+def assert_bounded(stats):
+	"""No application query waited longer than the bound plus 100 ms (the
+	issue's margin) and none failed. This shared 2-core machine may delay
+	one query further (a late tick of the watcher), never past 600 ms."""
+	assert not stats["errors"], stats["errors"]
+	assert len(stats["slow"]) <= 1 and stats["max"] <= BOUND_MS + 600, stats
 
 
 def blocker(gw):
@@ -175,9 +184,7 @@ def test_bounded_wait_then_success():
 	      f"{out['took']:.1f} s", flush=True)
 	assert out["result"] == "ok", out
 	assert "added" in db().columns(SCHEMA, "t")
-	assert not stats["errors"], stats["errors"]
-	# The bound plus 100 ms is the goal; this shared 2-core machine gets slack.
-	assert stats["max"] <= BOUND_MS + 600, stats
+	assert_bounded(stats)
 	assert (metric(gw, "ddlgate_ddl_lock_cancels_total") or 0) >= 2
 	assert (metric(gw, "ddlgate_ddl_lock_retries_total") or 0) >= 2
 	# the application's queries did queue behind each attempt, each time for
@@ -414,7 +421,7 @@ def test_multi_statement_ddl_bounded_not_resent():
 	assert "statements before it in the same command already ran" in err.args[1], err
 	assert out["took"] < BOUND_MS / 1000 + 2, out
 	assert "multi" not in db().columns(SCHEMA, "t")
-	assert not stats["errors"] and stats["max"] <= BOUND_MS + 600, stats
+	assert_bounded(stats)
 	rec = h.audit_records(gw, "ADD COLUMN multi")[-1]
 	assert rec["outcome"] == "error" and rec["error_code"] == 1290, rec
 	assert [(a["cancelled"], a["retried"]) for a in attempts_of(rec)] == [(True, False)], rec
@@ -464,7 +471,7 @@ def test_prepared_ddl_retried_unseen():
 	      f"{stats['max']:.1f} ms)", flush=True)
 	assert r.stdout.strip() == "ok", (r.stdout, r.stderr)
 	assert "prep" in db().columns(SCHEMA, "t")
-	assert not stats["errors"] and stats["max"] <= BOUND_MS + 600, stats
+	assert_bounded(stats)
 	rec = h.audit_records(gw, "ADD COLUMN prep", outcome="ok")[-1]
 	assert rec["params"] == {"count": 0}, rec
 	tries = attempts_of(rec)
