@@ -820,6 +820,31 @@ static void print_text(json_t *r)
 		}
 		fputs("]", stdout);
 	}
+	json_t *tries = json_object_get(r, "attempts"); /* a DDL's metadata-lock waits */
+	if (json_array_size(tries) > 0) {
+		fputs("  attempts[", stdout);
+		size_t i;
+		json_t *t;
+		json_array_foreach(tries, i, t)
+		{
+			json_t *b = json_object_get(t, "blocker");
+			printf("%s%s %" JSON_INTEGER_FORMAT "ms%s%s", i ? ", " : "",
+			       json_is_true(json_object_get(t, "sent")) ? "sent" : "held",
+			       json_integer_value(json_object_get(t, "waited_ms")),
+			       json_is_true(json_object_get(t, "cancelled")) ? " cancelled" : "",
+			       json_is_true(json_object_get(t, "retried")) ? " retried" : "");
+			if (json_is_object(b)) {
+				printf(" by %" JSON_INTEGER_FORMAT " ",
+				       json_integer_value(json_object_get(b, "conn_id")));
+				put_field(b, "user");
+				putchar('@');
+				put_field(b, "host");
+				putchar(' ');
+				put_field(b, "state");
+			}
+		}
+		fputs("]", stdout);
+	}
 	fputs("  ", stdout);
 	json_t *js = json_object_get(r, "statement");
 	put_safe(json_string_value(js), json_string_length(js), SHOW_STATEMENT_MAX, true);

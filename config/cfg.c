@@ -144,6 +144,7 @@ static const struct cfg_key cfg_keys[] = {
 	KEY("guard", "ddl_lock_wait_ms", CFG_T_INT, OFF(guard.ddl_lock_wait_ms), "2000", true, .min = 0, .max = INT_MAX),
 	KEY("guard", "ddl_lock_retries", CFG_T_INT, OFF(guard.ddl_lock_retries), "10", true, .min = 0, .max = 1000),
 	KEY("guard", "ddl_lock_deadline_ms", CFG_T_INT, OFF(guard.ddl_lock_deadline_ms), "60000", true, .min = 0, .max = INT_MAX),
+	KEY("guard", "long_transaction_ms", CFG_T_INT, OFF(guard.long_transaction_ms), "10000", true, .min = 0, .max = INT_MAX),
 };
 /* clang-format on */
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))

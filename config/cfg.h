@@ -105,7 +105,7 @@ struct cfg {
 		char *mirror_table;    /* owned; default ddlgate.audit */
 		int drift_interval_s;  /* seconds between two looks at the schema; 0 = off */
 		int checkpoint_every;  /* records between two published checkpoints; 0 = off */
-		char *key_file;        /* owned; NULL = plain SHA-256 chain, else HMAC-SHA-256 */
+		char *key_file;	       /* owned; NULL = plain SHA-256 chain, else HMAC-SHA-256 */
 	} audit;
 
 	struct {
@@ -134,6 +134,8 @@ struct cfg {
 		int ddl_lock_wait_ms;	  /* bound on a DDL's metadata-lock wait; 0 = off */
 		int ddl_lock_retries;	  /* attempts after the first one */
 		int ddl_lock_deadline_ms; /* then lock-wait-exceeded */
+		int long_transaction_ms;  /* older transactions on the table are waited for
+					     before a DDL is sent; 0 = no look */
 	} guard;
 
 	/* [rule "id"] sections, handed as they are to rules_engine_new(). */

@@ -200,6 +200,22 @@ void audit_rec_stmt(struct audit_rec *r, const struct stmt *st, const char *sql,
 /* An execution of a prepared statement (COM_STMT_EXECUTE) with count
  * parameters: the record gets "params": {"count": N} (values never). */
 void audit_rec_params(struct audit_rec *r, unsigned count);
+/* One metadata-lock attempt of a DDL ddlgate protected: a wait before it
+ * was sent (sent false: an old transaction held the table) or one sending.
+ * The record gets "attempts": [...] in the order added. Strings are copied;
+ * blocker_id 0 = no blocker seen (the strings are then ignored). */
+struct audit_attempt {
+	bool sent;
+	int64_t waited_ms;
+	bool cancelled; /* ddlgate stopped the wait (KILL QUERY) */
+	bool retried;	/* the DDL went (again) to the server after it */
+	uint32_t blocker_id;
+	const char *blocker_user, *blocker_host, *blocker_statement;
+	long blocker_trx_age_ms; /* -1 = unknown */
+	bool blocker_running;	 /* else idle */
+	bool blocker_exact;	 /* from the server's metadata-lock list, else a guess */
+};
+void audit_rec_attempt(struct audit_rec *r, const struct audit_attempt *a);
 void audit_rec_decision(struct audit_rec *r, enum audit_decision d);
 /* One rule that fired: action is "block" | "warn" | "hold" | "allowed" (lifted
  * by a directive); guard is the guard's result or NULL when there was none. */

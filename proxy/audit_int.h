@@ -30,6 +30,12 @@ struct audit_rec_rule {
 	const char *id, *action, *message, *guard; /* record's arena; guard may be NULL */
 };
 
+/* A metadata-lock attempt (audit_attempt), strings in the record's arena. */
+struct audit_rec_attempt {
+	struct audit_rec_attempt *next;
+	struct audit_attempt a;
+};
+
 /* What an intent record and its outcome record share (audit.h). seq is
  * written by the writer thread before the intent's callback runs, and read
  * by the writer when it writes the outcome (submitted after the callback). */
@@ -62,6 +68,7 @@ struct audit_rec {
 	int64_t submit_mono_us; /* set by audit_submit(): start of the durability latency */
 	bool executed;		/* COM_STMT_EXECUTE: nparams is recorded */
 	unsigned nparams;
+	struct audit_rec_attempt *attempts, **attempts_tail; /* in the arena */
 	struct audit_intent *intent; /* reference owned; NULL: a single record */
 	bool is_intent;		     /* the intent of the pair (else its outcome) */
 	/* kind "drift" (audit_drift.c): a change the server made that no

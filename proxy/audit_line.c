@@ -351,6 +351,30 @@ static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq,
 	if (r->executed)
 		json_object_set_new(o, "params",
 				    json_pack("{sI}", "count", (json_int_t)r->nparams));
+	if (r->attempts) {
+		json_t *tries = json_array();
+		for (struct audit_rec_attempt *t = r->attempts; t; t = t->next) {
+			const struct audit_attempt *a = &t->a;
+			json_t *b = json_null();
+			if (a->blocker_id)
+				b = json_pack(
+				    "{s:I, s:o, s:o, s:o, s:s, s:o, s:b}", "conn_id",
+				    (json_int_t)a->blocker_id, "user", jcstr(ar, a->blocker_user),
+				    "host", jcstr(ar, a->blocker_host), "transaction_age_ms",
+				    a->blocker_trx_age_ms >= 0
+					? json_integer((json_int_t)a->blocker_trx_age_ms)
+					: json_null(),
+				    "state", a->blocker_running ? "running" : "idle", "statement",
+				    a->blocker_statement[0] ? jcstr(ar, a->blocker_statement)
+							    : json_null(),
+				    "exact", a->blocker_exact);
+			json_array_append_new(
+			    tries, json_pack("{s:b, s:I, s:b, s:b, s:o}", "sent", a->sent,
+					     "waited_ms", (json_int_t)a->waited_ms, "cancelled",
+					     a->cancelled, "retried", a->retried, "blocker", b));
+		}
+		json_object_set_new(o, "attempts", tries);
+	}
 	if (r->intent) {
 		/* a write-ahead pair; a single record has neither key */
 		uint64_t iseq = audit_intent_seq(r->intent);

@@ -88,6 +88,21 @@ void audit_rec_params(struct audit_rec *r, unsigned count)
 	r->nparams = count;
 }
 
+void audit_rec_attempt(struct audit_rec *r, const struct audit_attempt *a)
+{
+	struct audit_rec_attempt *t = arena_alloc(&r->arena, sizeof(*t));
+	t->next = NULL;
+	t->a = *a;
+	t->a.blocker_user = rdup(r, a->blocker_id && a->blocker_user ? a->blocker_user : "");
+	t->a.blocker_host = rdup(r, a->blocker_id && a->blocker_host ? a->blocker_host : "");
+	t->a.blocker_statement =
+	    rdup(r, a->blocker_id && a->blocker_statement ? a->blocker_statement : "");
+	if (!r->attempts_tail)
+		r->attempts_tail = &r->attempts;
+	*r->attempts_tail = t;
+	r->attempts_tail = &t->next;
+}
+
 void audit_rec_decision(struct audit_rec *r, enum audit_decision d)
 {
 	r->decision = d;

@@ -47,7 +47,8 @@ struct hook_sess {
 	bool want_first_value; /* set by the hook: fill hook_result.first_value for
 				* one-column text results (e.g. GET_LOCK); off = no cost */
 	bool keep_command;     /* set by the hook before forwarding a single-packet
-				* COM_QUERY (a one-statement DDL): the relay keeps
+				* COM_QUERY (a one-statement DDL) or a COM_STMT_EXECUTE
+				* of a prepared DDL without parameters: the relay keeps
 				* its bytes for sess_hook_resend(); cleared by the
 				* relay at forward */
 	bool watch_executes;   /* set by the hook (once it has seen a prepared DDL):
@@ -172,7 +173,7 @@ void sess_hook_resume(struct sess *s, enum hook_verdict v, const struct hook_rep
 void sess_hook_release(struct sess *s);
 /*
  * Alternatives to sess_hook_release() for a held answer that ends the
- * command (a one-statement COM_QUERY):
+ * command (a one-statement COM_QUERY, or the execute of a prepared DDL):
  *
  * sess_hook_resend() drops the held answer, which the client never sees,
  * and sends the command kept by hs->keep_command to the server again; its

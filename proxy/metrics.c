@@ -461,6 +461,15 @@ void metrics_render(FILE *out)
 			"DDL lock waits stopped after ddl_lock_wait_ms (KILL QUERY).", ws.cancels);
 	metrics_counter(out, "ddlgate_ddl_lock_retries_total",
 			"Stopped DDL statements sent again after a backoff.", ws.retries);
+	metrics_counter(out, "ddlgate_ddl_lock_looks_total",
+			"Looks for old transactions on a DDL's table before sending it.", ws.looks);
+	metrics_counter(out, "ddlgate_ddl_lock_holds_total",
+			"DDL statements held back because an old transaction held their table.",
+			ws.holds);
+	metrics_header(out, "ddlgate_ddl_lock_queued_seconds_total", "counter",
+		       "Time queries spent waiting for a metadata lock while a watched DDL waited "
+		       "for its own (queued behind it), summed over queries.");
+	fprintf(out, "ddlgate_ddl_lock_queued_seconds_total %.3f\n", (double)ws.queued_us / 1e6);
 	metrics_header(out, "ddlgate_ddl_lock_watcher_ready", "gauge",
 		       "1 when the guard account may see and stop a waiting DDL (the lock-wait "
 		       "protection can work).");

@@ -96,13 +96,29 @@ static void pol_status(json_t *status, void *arg)
 	json_t *lw = json_object(); /* the lock-wait protection (pol_mdl.c) */
 	json_object_set_new(lw, "bound_ms", json_integer(pc->cfg->guard.ddl_lock_wait_ms));
 	json_object_set_new(lw, "watcher_ready", json_boolean(guard_watch_ready()));
+	json_object_set_new(lw, "long_transaction_ms",
+			    json_integer(pc->cfg->guard.long_transaction_ms));
 	json_t *waiting = json_array();
+	json_t *waits = json_array(); /* the same DDLs, and on whom they wait */
 	pthread_mutex_lock(&pol.lock);
-	for (struct pol_sess *ps = pol.sessions; ps; ps = ps->next)
-		if (atomic_load(&ps->mdl_attempts))
-			json_array_append_new(waiting, json_integer((json_int_t)ps->conn_id));
+	for (struct pol_sess *ps = pol.sessions; ps; ps = ps->next) {
+		unsigned attempts = atomic_load(&ps->mdl_attempts);
+		uint64_t watch = atomic_load(&ps->mdl_watch);
+		if (!attempts && !watch)
+			continue;
+		json_array_append_new(waiting, json_integer((json_int_t)ps->conn_id));
+		struct guard_blocker b;
+		guard_watch_blocker(watch, &b);
+		char who[600];
+		guard_blocker_text(&b, who, sizeof(who));
+		json_array_append_new(
+		    waits, json_pack("{s:I, s:i, s:b, s:o}", "conn_id", (json_int_t)ps->conn_id,
+				     "attempts", (int)attempts, "held", attempts == 0, "blocker",
+				     b.id ? json_stringn_nocheck(who, strlen(who)) : json_null()));
+	}
 	pthread_mutex_unlock(&pol.lock);
 	json_object_set_new(lw, "waiting_ddl", waiting); /* conn ids */
+	json_object_set_new(lw, "waits", waits);
 	json_object_set_new(status, "ddl_lock_wait", lw);
 	snap_put(pc);
 

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "proxy/audit.h"
+#include "proxy/guard.h"
 #include "proxy/hook.h"
 #include "proxy/migration.h"
 #include "proxy/snapshot.h"
@@ -136,6 +137,9 @@ struct pol_stmt {
  * Between "all allowed" and FORWARDED a command whose statements change
  * something waits in INTENT until their intent records are durable
  * (pol_record.c); an intent that cannot be written blocks the command.
+ * Before that, a DDL the lock-wait protection covers may wait in LOOKING
+ * while transactions older than long_transaction_ms hold its table
+ * (pol_mdl.c); past the deadline it is blocked.
  *
  * A blocked command goes from JUDGING (or a wait) straight back to IDLE
  * with HOOK_REJECT; a session that ends or sends a new command first
@@ -148,6 +152,7 @@ enum pol_cmd_state {
 	POL_CMD_CLUSTER,   /* HOOK_WAIT: the cluster lock is being polled */
 	POL_CMD_HOLDING,   /* HOOK_WAIT: held by a migration conflict; ticker re-checks */
 	POL_CMD_INTENT,	   /* HOOK_WAIT: the intent records are being made durable */
+	POL_CMD_LOOKING,   /* HOOK_WAIT: a DDL waits for old transactions on its table (pol_mdl.c) */
 	POL_CMD_FORWARDED, /* sent to the server; answers come to hook_result */
 };
 
@@ -177,6 +182,7 @@ struct pol_cmd {
 	size_t nreading;
 	unsigned call_rounds; /* body reads so far */
 	bool routine_wait;    /* cmd.job reads procedure bodies, not facts */
+	bool mdl_looked;      /* pol_mdl_look ran for this command; ps->mdl belongs to it */
 };
 
 /* A claim on the floor whose answer waits for the account's grant check. */
@@ -189,16 +195,34 @@ struct pol_claim {
 };
 
 /* The policy's state of one client session; hook_sess.policy points here. */
+/* One wait of a protected DDL for its metadata lock, for the audit record. */
+struct pol_mdl_try {
+	bool sent;	/* false: held before sending (an old transaction on the table) */
+	bool cancelled; /* the watcher stopped the wait (KILL QUERY) */
+	bool retried;	/* the DDL went (again) to the server after it */
+	int64_t waited_ms;
+	struct guard_blocker blocker;
+};
+#define POL_MDL_MAX_TRIES 16 /* kept per DDL; later ones replace the last */
+
 /* A DDL's metadata-lock protection (pol_mdl.c), per session. */
 struct pol_mdl {
 	bool active;		       /* the forwarded command is protected */
+	bool resend;		       /* a stopped attempt may go again unseen (one-statement,
+					  one-packet COM_QUERY, or an execute without
+					  parameters); else it is refused at once */
 	bool backing_off;	       /* an attempt was stopped: the retry timer runs */
 	bool replace;		       /* the held answer becomes reply (lock-wait-exceeded) */
-	uint64_t watch;		       /* the guard watcher's handle; 0 = none */
+	uint64_t watch;		       /* the guard watcher's handle (a watch or a look); 0 = none */
+	size_t stmt;		       /* the protected statement's index in the command */
 	unsigned attempts;	       /* sent so far */
-	int64_t first_mono, last_mono; /* when the first and the last attempt went out */
+	int64_t first_mono, last_mono; /* when the first and the last attempt (or the look) began */
+	int64_t try_mono;	       /* when the current attempt (or the look) began */
+	int64_t held_ms;	       /* held before sending while an old transaction had the table */
 	char schema[65], table[65];
 	struct hook_reply reply;
+	struct pol_mdl_try *tries; /* borrowed: the session's arena, POL_MDL_MAX_TRIES */
+	unsigned ntries;
 };
 
 struct pol_sess {
@@ -229,6 +253,7 @@ struct pol_sess {
 	unsigned durable_wait; /* answers held back until their record is durable */
 	struct pol_mdl mdl;
 	atomic_uint mdl_attempts; /* /sessions: attempts of the protected DDL in flight; 0 = none */
+	_Atomic uint64_t mdl_watch; /* /status: the watcher handle of that DDL; 0 = none */
 	/* Under pol.lock: */
 	struct pol_sess *prev, *next; /* pol.sessions list, for /sessions */
 	struct pol_sess *wnext;	      /* pol.waiters list, for the ticker */
@@ -259,6 +284,8 @@ enum pol_step pol_continue(struct pol_sess *ps);
 enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *reply);
 void pol_cmd_end(struct pol_sess *ps);
 bool pol_judged_ddl(const struct stmt *st);
+void pol_add_pf(struct pol_sess *ps, struct pol_stmt *p, const char *rule,
+		enum rules_action action, char *message);
 bool pol_audit_preflight(const char *path, uint64_t need);
 void pol_block_audit(struct pol_sess *ps, struct pol_stmt *p, const char *room);
 size_t pol_objects(const struct stmt *st, struct migration_obj *out, size_t max);
@@ -323,7 +350,7 @@ void pol_durable_fn(struct sess *s, void *arg);
 unsigned pol_intents_start(struct pol_sess *ps);
 void pol_intents_drop(struct pol_cmd *cmd);
 
-/* pol_mdl.c: metadata-lock safety for one-statement DDL. pol_mdl_covers:
+/* pol_mdl.c: metadata-lock safety for DDL. pol_mdl_covers:
  * the protection applies to the command being judged (unbounded-lock-wait
  * then stays silent). pol_mdl_forward: the command is being forwarded.
  * pol_mdl_result: the answer to statement r, or NULL when it is held for a
@@ -332,14 +359,18 @@ void pol_intents_drop(struct pol_cmd *cmd);
  * answer); false while a replacement is due. pol_mdl_answer: releases the
  * held answer, replaced when due (posted, or when its record is durable). */
 bool pol_mdl_covers(const struct pol_sess *ps);
+/* Before an allowed covered DDL is sent: true when it waits (POL_CMD_LOOKING)
+ * for transactions older than [guard] long_transaction_ms that hold its
+ * table; pol_finish() runs again once they ended or the deadline passed. */
+bool pol_mdl_look(struct pol_sess *ps);
 void pol_mdl_forward(struct pol_sess *ps);
 const struct hook_result *pol_mdl_result(struct pol_sess *ps, const struct hook_result *r,
 					 struct hook_result *mine);
 bool pol_mdl_deliver(struct pol_sess *ps, bool now);
 void pol_mdl_answer(struct sess *s, void *arg);
 void pol_mdl_end(struct pol_sess *ps);
-/* Adds the attempts of the protected DDL whose outcome r records. */
-void pol_mdl_audit(const struct pol_sess *ps, struct audit_rec *r);
+/* Adds the waits of the protected DDL p, whose record r is, to r. */
+void pol_mdl_audit(const struct pol_sess *ps, const struct pol_stmt *p, struct audit_rec *r);
 
 /* pol_admin.c */
 void pol_admin_register(void);

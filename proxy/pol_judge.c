@@ -94,8 +94,8 @@ static char *pol_fmt(struct pol_sess *ps, const char *fmt, ...)
 	return arena_strndup(&ps->arena, buf, strlen(buf));
 }
 
-static void pol_add_pf(struct pol_sess *ps, struct pol_stmt *p, const char *rule,
-		       enum rules_action action, char *message)
+void pol_add_pf(struct pol_sess *ps, struct pol_stmt *p, const char *rule, enum rules_action action,
+		char *message)
 {
 	if (p->npf < POL_MAX_POLICY_FINDINGS)
 		p->pf[p->npf++] = (typeof(p->pf[0])){rule, action, message};
@@ -390,6 +390,8 @@ enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *reply)
 {
 	struct pol_cmd *cmd = &ps->cmd;
 
+	if (!cmd->blocked && cmd->state == POL_CMD_JUDGING && pol_mdl_look(ps))
+		return HOOK_WAIT; /* old transactions hold the DDL's table (pol_mdl.c) */
 	if (!cmd->blocked && cmd->state != POL_CMD_INTENT && pol_intents_start(ps) > 0) {
 		cmd->state = POL_CMD_INTENT;
 		return HOOK_WAIT;

@@ -55,7 +55,7 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 			 p->held_who ? p->held_who : "another session");
 		audit_rec_rule(r, RULES_ID_MIGRATION_CONFLICT, "hold", msg, NULL);
 	}
-	pol_mdl_audit(ps, r); /* lock-wait attempts of a protected DDL */
+	pol_mdl_audit(ps, p, r); /* lock-wait attempts of a protected DDL */
 	if (p->evaluated) {
 		for (size_t i = 0; i < p->v.nfindings; i++) {
 			const struct rules_finding *f = &p->v.findings[i];

@@ -52,9 +52,11 @@ void sess_apply_verdict(struct sess *s, enum hook_verdict v, const struct hook_r
 	free(s->kept);
 	s->kept = NULL;
 	s->kept_len = 0;
-	if (s->hs.keep_command && s->cmd == COM_QUERY && (s->kept = malloc(wire)) != NULL) {
-		/* a DDL the hook may send again (sess_hook_resend): single-packet
-		 * COM_QUERY only, so the copy is small */
+	if (s->hs.keep_command && (s->cmd == COM_QUERY || s->cmd == COM_STMT_EXECUTE) &&
+	    (s->kept = malloc(wire)) != NULL) {
+		/* a DDL the hook may send again (sess_hook_resend): a single-packet
+		 * COM_QUERY or a COM_STMT_EXECUTE without parameters, so the copy
+		 * is small */
 		s->kept_len = leg_in_copyout(&s->c, 0, s->kept, wire);
 	}
 	s->hs.keep_command = false;

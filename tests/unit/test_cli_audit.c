@@ -583,6 +583,35 @@ static void test_show_escapes_controls(void **state)
 	assert_non_null(strstr(out, "DROP TABLE t /* \\x1b[2K\\x1b[1A \\x9b hidden */\n"));
 }
 
+/* A DDL's metadata-lock waits are shown on its line, the blocker escaped too. */
+static void test_show_attempts(void **state)
+{
+	(void)state;
+	char path[600];
+	afx_path(path, sizeof path, "att.jsonl");
+	struct audit *a = open_log(path, 0, "cli-test");
+	struct audit_rec *r = audit_rec_new();
+	const char sql[] = "ALTER TABLE t ADD COLUMN c INT";
+	audit_rec_conn(r, 1, "127.0.0.1:1", "mig", "s");
+	audit_rec_statement(r, STMT_DDL, sql, sizeof sql - 1);
+	audit_rec_attempt(r, &(struct audit_attempt){.sent = false,
+						     .waited_ms = 2100,
+						     .retried = true,
+						     .blocker_id = 42,
+						     .blocker_user = "a\x1b",
+						     .blocker_host = "h:1",
+						     .blocker_trx_age_ms = -1});
+	audit_rec_attempt(r, &(struct audit_attempt){.sent = true, .waited_ms = 3});
+	audit_rec_outcome(r, AUDIT_OK, 0, 0);
+	assert_true(audit_submit(a, r, NULL, NULL));
+	audit_close(a);
+	assert_int_equal(run("show", path, NULL), 0);
+	assert_non_null(strstr(out,
+			       "  attempts[held 2100ms retried by 42 a\\x1b@h:1 idle, sent 3ms]  "
+			       "ALTER TABLE t ADD COLUMN c INT\n"));
+	assert_int_equal(run("verify", path, NULL), 0);
+}
+
 static void collect_open(void *arg, const struct audit_pair_open *o)
 {
 	char *s = arg;
@@ -740,6 +769,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_usage_errors, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_show_filters, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_show_escapes_controls, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_show_attempts, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_anchor, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_against, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_hmac, afx_setup, afx_teardown),

@@ -101,6 +101,83 @@ static void test_record_fields_and_chain(void **state)
 	afx_cfg_free(c);
 }
 
+/* A protected DDL's metadata-lock waits: "attempts" after "params", in the
+ * order added, the blocker an object or null; the chain still verifies. */
+static void test_attempts_field(void **state)
+{
+	(void)state;
+	char path[512];
+	afx_path(path, sizeof path, "att.jsonl");
+	struct cfg *c = afx_cfg(path, CFG_FSYNC_ALWAYS, 0, "i");
+	char err[256];
+	struct audit *a = audit_open(c, err, sizeof err);
+	assert_non_null(a);
+	struct afx_count cc = AFX_COUNT_INIT;
+	struct audit_rec *r = audit_rec_new();
+	const char sql[] = "ALTER TABLE t ADD COLUMN c INT";
+	audit_rec_conn(r, 5, "127.0.0.1:1", "mig", "shop");
+	audit_rec_statement(r, STMT_DDL, sql, sizeof sql - 1);
+	audit_rec_params(r, 0);
+	audit_rec_attempt(r, &(struct audit_attempt){.sent = false,
+						     .waited_ms = 2100,
+						     .retried = true,
+						     .blocker_id = 42,
+						     .blocker_user = "app",
+						     .blocker_host = "10.0.0.9:4000",
+						     .blocker_statement = "SELECT * FROM t",
+						     .blocker_trx_age_ms = 12000,
+						     .blocker_exact = true});
+	audit_rec_attempt(r, &(struct audit_attempt){.sent = true,
+						     .waited_ms = 1000,
+						     .cancelled = true,
+						     .blocker_id = 43,
+						     .blocker_user = "rep",
+						     .blocker_host = "h",
+						     .blocker_trx_age_ms = -1,
+						     .blocker_running = true});
+	audit_rec_attempt(r, &(struct audit_attempt){.sent = true, .waited_ms = 3});
+	audit_rec_outcome(r, AUDIT_OK, 0, 0);
+	assert_true(audit_submit(a, r, afx_count_cb, &cc));
+	audit_close(a);
+	assert_int_equal(cc.ok, 1);
+	const char *files[] = {path};
+	assert_int_equal(afx_check_chain(files, 1, 1, AUDIT_ZERO_HASH), 1);
+
+	json_t *o = afx_load_line(path, 1);
+	const char *key, *prev = NULL, *after = NULL;
+	json_t *v;
+	json_object_foreach(o, key, v)
+	{
+		if (prev && strcmp(prev, "attempts") == 0)
+			after = key;
+		if (strcmp(key, "attempts") == 0)
+			assert_string_equal(prev, "params");
+		prev = key;
+	}
+	assert_non_null(after);
+	assert_string_equal(after, "prev");
+	json_t *t = json_object_get(o, "attempts");
+	assert_int_equal(json_array_size(t), 3);
+	json_t *t0 = json_array_get(t, 0), *b0 = json_object_get(t0, "blocker");
+	assert_true(json_is_false(json_object_get(t0, "sent")));
+	assert_int_equal(json_integer_value(json_object_get(t0, "waited_ms")), 2100);
+	assert_true(json_is_true(json_object_get(t0, "retried")));
+	assert_int_equal(json_integer_value(json_object_get(b0, "conn_id")), 42);
+	assert_string_equal(json_string_value(json_object_get(b0, "host")), "10.0.0.9:4000");
+	assert_int_equal(json_integer_value(json_object_get(b0, "transaction_age_ms")), 12000);
+	assert_string_equal(json_string_value(json_object_get(b0, "state")), "idle");
+	assert_string_equal(json_string_value(json_object_get(b0, "statement")), "SELECT * FROM t");
+	assert_true(json_is_true(json_object_get(b0, "exact")));
+	json_t *b1 = json_object_get(json_array_get(t, 1), "blocker");
+	assert_true(json_is_true(json_object_get(json_array_get(t, 1), "cancelled")));
+	assert_true(json_is_null(json_object_get(b1, "transaction_age_ms")));
+	assert_true(json_is_null(json_object_get(b1, "statement")));
+	assert_string_equal(json_string_value(json_object_get(b1, "state")), "running");
+	assert_true(json_is_null(json_object_get(json_array_get(t, 2), "blocker")));
+	json_decref(o);
+	afx_cfg_free(c);
+}
+
 /* Closing and opening again continues seq and prev from the file's last line. */
 static void test_restart_read_back(void **state)
 {
@@ -633,6 +710,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_intent_seq_and_failure, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_rec_estimate_and_cut, afx_setup, afx_teardown),
 	    cmocka_unit_test_setup_teardown(test_mirror_needs_account, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_attempts_field, afx_setup, afx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
