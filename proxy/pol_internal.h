@@ -102,6 +102,7 @@ struct pol_stmt {
 	struct migration_signal sig;
 	long set_lock_wait; /* SQLSCAN_LOCK_WAIT_NONE / _DEFAULT / seconds */
 	int set_ansi;	    /* SET sql_mode: -1 no change, 0 "..." is a string, 1 an identifier */
+	bool set_notes;	    /* names sql_notes (SET, SET STATEMENT ... FOR) */
 	long lock_wait;	    /* the session's lock_wait_timeout when it runs */
 	bool ansi;	    /* parsed with ANSI_QUOTES */
 
@@ -282,7 +283,8 @@ void pol_history_expire(struct pol_sess *ps);
 bool pol_history_signal(struct pol_sess *ps, const char *sql, size_t len, unsigned mode,
 			struct migration_signal *sig);
 void pol_memory_learn(struct pol_sess *ps, struct rules_migration *m, const struct pol_stmt *p);
-void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p);
+void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p, uint16_t warnings);
+void pol_memory_notes_changed(void);
 struct rules_migration *pol_memory_copy(struct pol_sess *ps);
 bool pol_mig_sync(struct pol_sess *ps);
 bool pol_mig_signal(struct pol_sess *ps, const struct migration_signal *sig, bool ok,

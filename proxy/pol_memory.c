@@ -225,15 +225,39 @@ void pol_memory_learn(struct pol_sess *ps, struct rules_migration *m, const stru
 	rules_migration_apply(m, &p->st, p->schema);
 }
 
-/* Statement p ran (the server answered OK): the memory learns it. */
-void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p)
+/* Set once any session changed sql_notes (SET [GLOBAL] sql_notes, SET
+ * STATEMENT sql_notes = 0 FOR ...): from then on a server answer without a
+ * note proves nothing, for every session, until ddlgate restarts. */
+static atomic_bool pol_notes_unreliable;
+
+void pol_memory_notes_changed(void)
+{
+	atomic_store(&pol_notes_unreliable, true);
+}
+
+/*
+ * Statement p ran (the server answered OK with warnings warnings): the
+ * memory learns it. CREATE TABLE IF NOT EXISTS (sequelize writes every
+ * createTable so) created the table unless it existed, and then the server
+ * answers with note 1050, which counts as a warning: with none, the table
+ * is new, as after a plain CREATE TABLE. Only while notes are on (the
+ * server's default, and no session of this ddlgate turned them off).
+ */
+void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p, uint16_t warnings)
 {
 	struct migration_memory *mm;
 
 	if (p->st.kind != STMT_DML && p->st.kind != STMT_DDL)
 		return;
 	struct rules_migration *m = pol_memory_acquire(ps, &mm);
-	pol_memory_learn(ps, m, p);
+	if (p->st.kind == STMT_DDL && p->st.verb == DDL_CREATE_TABLE && p->st.if_not_exists &&
+	    warnings == 0 && !atomic_load(&pol_notes_unreliable)) {
+		struct pol_stmt created = *p;
+		created.st.if_not_exists = false;
+		pol_memory_learn(ps, m, &created);
+	} else {
+		pol_memory_learn(ps, m, p);
+	}
 	pol_memory_release(mm);
 }
 

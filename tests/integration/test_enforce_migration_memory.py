@@ -112,6 +112,30 @@ def test_rows_in_the_new_table_are_remembered():
 	assert gw.stop() == 0
 
 
+def test_create_table_if_not_exists_is_new_when_the_server_created_it():
+	"""sequelize creates every table with CREATE TABLE IF NOT EXISTS: when
+	the server answers without a note, the table is new; when it answers
+	with note 1050 (it existed), it is not, and neither once any session
+	turned sql_notes off (then no note proves nothing)."""
+	h.require_proxy("the migration memory is ddlgate's")
+	gw = gateway(users=MIGRATOR.user)
+	m = h.connect_as(gw, MIGRATOR, database=SCHEMA)
+	assert h.run_err(m, "CREATE TABLE IF NOT EXISTS tins (id INT PRIMARY KEY, a INT)") is None
+	assert h.run_err(m, "ALTER TABLE tins CHANGE a b INT") is None
+	assert h.run_err(m, "ALTER TABLE tins ADD COLUMN qty INT NOT NULL") is None
+	# it existed (accounts holds a row): a note, nothing new
+	assert h.run_err(m, "CREATE TABLE IF NOT EXISTS accounts (id INT PRIMARY KEY)") is None
+	h.assert_blocked(m, "ALTER TABLE accounts ADD COLUMN qty INT NOT NULL", "add-required-column")
+	other = h.connect_as(gw, h.WEBAPP, database=SCHEMA)
+	assert h.run_err(other, "SET SESSION sql_notes = 0") is None
+	other.close()
+	assert h.run_err(m, "CREATE TABLE IF NOT EXISTS tins2 (id INT PRIMARY KEY, a INT)") is None
+	h.assert_blocked(m, "ALTER TABLE tins2 ADD COLUMN qty INT NOT NULL", "add-required-column")
+	assert db().columns(SCHEMA, "tins") == ["id", "b", "qty"]
+	m.close()
+	assert gw.stop() == 0
+
+
 def test_peers_share_the_migration_memory():
 	"""Rails: GET_LOCK on one connection, the DDL on another of the same
 	process; each statement its own command."""
