@@ -149,6 +149,18 @@ struct migration_info {
 };
 
 /*
+ * The process id of a client on this machine that sent no _pid (mysql2 and
+ * the mysql driver of Node send none): client is the session's
+ * "addr:port" (IPv6 "[addr]:port"); for a loopback address, the process
+ * holding that TCP connection's client end is looked up in /proc (its
+ * socket's inode in /proc/net/tcp{,6}, then /proc/<pid>/fd). Writes it in
+ * decimal into out and returns true; false for another address, or when
+ * ddlgate may not see the process (another user's without privilege,
+ * another network namespace). Reads /proc: call once per session.
+ */
+bool migration_client_pid(const char *client, char *out, size_t cap);
+
+/*
  * Adds or updates conn_id's entry (tool, name, schema may change). user,
  * host (the client's address without its port) and pid (the client's
  * process id from its connection attributes; NULL or "" = not sent)
@@ -157,8 +169,9 @@ struct migration_info {
  * another of the same process. Sessions of the same user and host are peers
  * when they come from the same process; from a client on this machine
  * (loopback), also when one process descends from the other (sqitch runs a
- * mysql client per script); and, as the only test left, when either side
- * sent no _pid.
+ * mysql client per script); and, as the only test left, when either
+ * side's process is unknown (no _pid, and migration_client_pid() did not
+ * find it).
  */
 void migration_register(uint64_t conn_id, const char *user, const char *host, const char *pid,
 			const char *tool, const char *name, const char *schema);

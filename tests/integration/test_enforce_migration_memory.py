@@ -30,6 +30,7 @@ Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
 """
 
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -242,6 +243,43 @@ def test_other_process_of_the_same_account_is_no_peer():
 	assert h.run_err(anon, "CREATE TABLE no_pid (id INT PRIMARY KEY)") is None
 	for c in (anon, same, other, lock):
 		c.close()
+	assert gw.stop() == 0
+
+
+LOCK_HOLDER = """
+import sys, pymysql
+c = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user=sys.argv[2],
+		    password=sys.argv[3], database=sys.argv[4], defer_connect=True)
+c._connect_attrs.pop("_pid", None)
+c.connect()
+with c.cursor() as cur:
+	cur.execute("SELECT GET_LOCK('3712897136', 0)")
+	print(cur.fetchone()[0], flush=True)
+sys.stdin.read()
+"""
+
+
+def test_local_client_without_pid_is_told_apart_by_its_process():
+	"""mysql2 (sequelize, TypeORM, drizzle, knex) sends no _pid: for a
+	client on this machine ddlgate finds its process itself, so another
+	process of the same account (the mariadb client, no child of the
+	migration's) is no peer."""
+	h.require_proxy("migration peers are ddlgate's")
+	gw = gateway()
+	holder = subprocess.Popen(["/usr/bin/python3", "-c", LOCK_HOLDER, str(gw.port), RAILS.user,
+				   RAILS.password, SCHEMA], stdin=subprocess.PIPE,
+				  stdout=subprocess.PIPE, text=True)
+	try:
+		assert holder.stdout.readline().strip() == "1"
+		assert [x["pid"] for x in sessions_of(gw, RAILS)] == [str(holder.pid)]
+		r = h.mariadb_cli(gw, "-e", "CREATE TABLE other_process_cli (id INT PRIMARY KEY)",
+				  user=RAILS.user, password=RAILS.password, database=SCHEMA)
+		assert r.returncode != 0, "the other process's DDL passed"
+		assert "ddlgate: blocked by migration-conflict" in r.stderr, r.stderr
+		assert not db().table_exists(SCHEMA, "other_process_cli")
+	finally:
+		holder.stdin.close()
+		holder.wait(10)
 	assert gw.stop() == 0
 
 
