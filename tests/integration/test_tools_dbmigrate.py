@@ -35,5 +35,12 @@ def test_db_migrate_up_runs_as_a_migration_like_directly():
 				     "name")
 
 
+def test_dbmigrate_fix_and_unique_alone_in_a_run():
+	"""The migration that fixes the duplicates and adds the key, deployed
+	on its own after the others."""
+	harness.check_fix_alone("dbmigrate_fix", up, "migrations", "name",
+				harness.hold_back_file("migrations"))
+
+
 if __name__ == "__main__":
 	harness.main(globals())

@@ -16,6 +16,7 @@ with an UPDATE before adding a unique constraint.
 Under DDLGATE_DIRECT=1 both runs go to MariaDB itself.
 """
 
+import json
 import os
 import sys
 
@@ -34,6 +35,32 @@ def migrate(gw, schema):
 def test_drizzle_kit_migrate_runs_as_a_migration_like_directly():
 	harness.check_migration_tool("drizzle_tool", "drizzle", migrate, "__drizzle_migrations",
 				     "hash, created_at")
+
+
+def hold_back_last(proj):
+	"""The last SQL file and its journal entry go aside, then come back."""
+	journal = os.path.join(proj, "drizzle", "meta", "_journal.json")
+	with open(journal) as f:
+		text = f.read()
+	meta = json.loads(text)
+	last = meta["entries"].pop()
+	sql = os.path.join(proj, "drizzle", last["tag"] + ".sql")
+	os.rename(sql, sql + ".held")
+	with open(journal, "w") as f:
+		json.dump(meta, f, indent=2)
+
+	def put_back():
+		os.rename(sql + ".held", sql)
+		with open(journal, "w") as f:
+			f.write(text)
+	return put_back
+
+
+def test_drizzle_fix_and_unique_alone_in_a_run():
+	"""The migration that fixes the duplicates and adds the key, deployed
+	on its own after the others."""
+	harness.check_fix_alone("drizzle_fix", migrate, "__drizzle_migrations", "hash, created_at",
+				hold_back_last)
 
 
 if __name__ == "__main__":

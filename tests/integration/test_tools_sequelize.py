@@ -32,5 +32,12 @@ def test_sequelize_db_migrate_runs_as_a_migration_like_directly():
 	harness.check_migration_tool("sequelize_tool", "sequelize", db_migrate, "SequelizeMeta")
 
 
+def test_sequelize_fix_and_unique_alone_in_a_run():
+	"""The migration that fixes the duplicates and adds the key, deployed
+	on its own after the others."""
+	harness.check_fix_alone("sequelize_fix", db_migrate, "SequelizeMeta", "name",
+				harness.hold_back_file("migrations"))
+
+
 if __name__ == "__main__":
 	harness.main(globals())

@@ -35,5 +35,12 @@ def test_typeorm_migration_run_runs_as_a_migration_like_directly():
 				     "migrations", "timestamp, name")
 
 
+def test_typeorm_fix_and_unique_alone_in_a_run():
+	"""The migration that fixes the duplicates and adds the key, deployed
+	on its own after the others."""
+	harness.check_fix_alone("typeorm_fix", migration_run, "migrations", "timestamp, name",
+				harness.hold_back_file("migrations"))
+
+
 if __name__ == "__main__":
 	harness.main(globals())
