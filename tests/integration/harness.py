@@ -889,7 +889,7 @@ def check_migration_tool(name, tool, command, history, columns="*",
 	finally:
 		r = run.finish()
 	# The tool's own outcome first: it says most about what went wrong.
-	refused = [f"{x.get('statement')}: {x['rules']}" for x in
+	refused = [f"{x.get('statement')}: {x.get('rules')}" for x in
 		   audit_records(gw, decision="block") if conflict not in x.get("statement", "")]
 	assert r.returncode == 0, (f"{shown} failed through ddlgate (exit {r.returncode}):\n"
 				   f"{r.stdout}\nrefused by ddlgate: {refused}")
@@ -897,14 +897,14 @@ def check_migration_tool(name, tool, command, history, columns="*",
 	if not DIRECT:
 		recs = audit_records(gw)
 		for text in ddl:
-			mine = [x for x in recs if " ".join(x.get("statement", "").split()) ==
-				" ".join(text.split())]
-			assert mine, f"no audit record of {text!r}"
-			assert all(x.get("outcome") == "ok" for x in mine), mine
+			of = [x for x in recs if " ".join(x.get("statement", "").split()) ==
+			      " ".join(text.split())]
+			assert of, f"no audit record of {text!r}"
+			assert all(x.get("outcome") == "ok" for x in of), of
 			if history in text:
 				continue
 			assert all(x.get("session") == "migration" and
-				   (x.get("migration") or {}).get("tool") == tool for x in mine), mine
+				   (x.get("migration") or {}).get("tool") == tool for x in of), of
 		assert conflict_err is None, conflict_err
 		refused = audit_records(gw, conflict, decision="block")
 		assert refused and "migration-conflict" in rule_ids(refused[-1]), refused
@@ -934,7 +934,7 @@ def check_fix_alone(name, command, history, columns, hold_back):
 		put_back()
 		r = run_shown(argv, shown=shown + where + " (the fix alone)", timeout=120, env=env,
 			      cwd=cwd)
-		refused = [f"{x.get('statement')}: {x['rules']}" for x in
+		refused = [f"{x.get('statement')}: {x.get('rules')}" for x in
 			   audit_records(target, decision="block")] if target is gw else []
 		assert r.returncode == 0, (f"{shown}{where} of the fix alone failed "
 					   f"(exit {r.returncode}):\n{r.stdout}{r.stderr}\n"
