@@ -209,6 +209,7 @@ struct pol_sess {
 	struct snap *conf;    /* reference owned: the snapshot it judges with */
 	struct migration_sess mig;
 	bool registered;		/* in the migration registry */
+	bool pid_sought;		/* hs->client_pid looked up in /proc once */
 	struct guard_job *floor_job;	/* owned: the grant check a held claim waits for */
 	struct pol_claim claim;		/* that claim (pol_memory.c) */
 	struct rules_migration *memory; /* owned: what the server confirmed in this command
@@ -272,6 +273,7 @@ void pol_cluster_checked(struct sess *s, void *arg);
 
 /* pol_memory.c */
 void pol_client_host(const struct hook_sess *hs, char *buf, size_t n);
+void pol_client_id(struct pol_sess *ps, char *host, size_t n);
 bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out);
 void pol_memory_reset(struct pol_sess *ps);
 void pol_memory_next_command(struct pol_sess *ps);

@@ -180,7 +180,7 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 	struct migration_obj objs[POL_MAX_OBJECTS];
 	size_t nobjs = pol_objects(&p->st, objs, POL_MAX_OBJECTS);
 	char host[64];
-	pol_client_host(ps->hs, host, sizeof(host));
+	pol_client_id(ps, host, sizeof(host));
 	bool conflict =
 	    migration_conflict(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
 			       c->migration.scope, p->schema, objs, nobjs, who, sizeof(who));

@@ -28,6 +28,28 @@ void pol_client_host(const struct hook_sess *hs, char *buf, size_t n)
 }
 
 /*
+ * pol_client_host() into host, and makes sure ps->hs->client_pid names the
+ * client's process when it can be known: the _pid it sent, else, for a
+ * client on this machine, the process found in /proc
+ * (migration_client_pid). Looked up the first time a migration needs it
+ * (a migration starts, or another one runs), not at login: that reads
+ * /proc, and most sessions never need it.
+ */
+void pol_client_id(struct pol_sess *ps, char *host, size_t n)
+{
+	pol_client_host(ps->hs, host, n);
+	if (ps->hs->client_pid[0] || ps->pid_sought)
+		return;
+	ps->pid_sought = true;
+	char pid[sizeof(ps->hs->client_pid)];
+	if (!migration_client_pid(ps->hs->client, pid, sizeof(pid)))
+		return;
+	pthread_mutex_lock(&pol.lock); /* /sessions reads it */
+	memcpy(ps->hs->client_pid, pid, sizeof(pid));
+	pthread_mutex_unlock(&pol.lock);
+}
+
+/*
  * Whether ps takes part in a migration: its own (lock, login, directive)
  * or a peer's (another connection of the same account from the same
  * machine holds the migration's lock: Rails, pt-online-schema-change).
@@ -40,7 +62,7 @@ bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out)
 		return true;
 	if (migration_count() == 0)
 		return false;
-	pol_client_host(ps->hs, host, sizeof(host));
+	pol_client_id(ps, host, sizeof(host));
 	return migration_peer(ps->conn_id, ps->hs->user, host, ps->hs->client_pid, peer_out);
 }
 
@@ -284,7 +306,7 @@ bool pol_mig_sync(struct pol_sess *ps)
 			started = true;
 		}
 		char host[64];
-		pol_client_host(ps->hs, host, sizeof(host));
+		pol_client_id(ps, host, sizeof(host));
 		migration_register(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
 				   ps->mig.tool, ps->mig.name, ps->hs->schema);
 		migration_set_deadline(ps->conn_id, pol_history_deadline(ps));

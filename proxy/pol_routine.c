@@ -193,7 +193,7 @@ bool pol_ddl_restricted(struct pol_sess *ps, const char *schema)
 	    rules_engine_action(ps->conf->engine, RULES_ID_OUTSIDE_WINDOW, ps->hs->user, schema,
 				NULL) != RULES_ACTION_OFF)
 		return true;
-	pol_client_host(ps->hs, host, sizeof(host));
+	pol_client_id(ps, host, sizeof(host));
 	if (migration_conflict(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
 			       c->migration.scope, schema, NULL, 0, who, sizeof(who)))
 		return true;

@@ -175,10 +175,6 @@ void hook_session_begin(struct sess *s, struct hook_sess *hs)
 	arena_init(&ps->arena, 4096);
 	hs->policy = ps;
 	pol_sessions_add(ps);
-	/* peers are told apart by process: find a local client's (see
-	 * migration_register) */
-	if (!hs->client_pid[0])
-		(void)migration_client_pid(hs->client, hs->client_pid, sizeof(hs->client_pid));
 	char host[64];
 	pol_client_host(hs, host, sizeof(host));
 	migration_sess_auth(&ps->mig, ps->conf->cfg, hs->user, host);
