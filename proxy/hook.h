@@ -85,6 +85,7 @@ struct hook_result {
 	size_t error_message_len;
 	uint64_t affected_rows;
 	uint64_t last_insert_id;
+	uint16_t warnings;	    /* the OK packet's warning count (notes included) */
 	bool result_set;	    /* the answer was rows */
 	const uint8_t *first_value; /* first column of the first row, borrowed; NULL if none */
 	size_t first_value_len;	    /* (GET_LOCK / RELEASE_LOCK return values) */

@@ -151,6 +151,18 @@ struct migration_info {
 };
 
 /*
+ * The process id of a client on this machine that sent no _pid (mysql2 and
+ * the mysql driver of Node send none): client is the session's
+ * "addr:port" (IPv6 "[addr]:port"); for a loopback address, the process
+ * holding that TCP connection's client end is looked up in /proc (its
+ * socket's inode in /proc/net/tcp{,6}, then /proc/<pid>/fd). Writes it in
+ * decimal into out and returns true; false for another address, or when
+ * ddlgate may not see the process (another user's without privilege,
+ * another network namespace). Reads /proc: call once per session.
+ */
+bool migration_client_pid(const char *client, char *out, size_t cap);
+
+/*
  * The client process as the peer test compares it, from the connection
  * attributes of the client's handshake: its _pid when sent (decimal);
  * else "@" and its program (program_name or _client_name), as MariaDB

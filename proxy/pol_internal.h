@@ -103,6 +103,7 @@ struct pol_stmt {
 	struct migration_signal sig;
 	long set_lock_wait; /* SQLSCAN_LOCK_WAIT_NONE / _DEFAULT / seconds */
 	int set_ansi;	    /* SET sql_mode: -1 no change, 0 "..." is a string, 1 an identifier */
+	bool set_notes;	    /* names sql_notes (SET, SET STATEMENT ... FOR) */
 	long lock_wait;	    /* the session's lock_wait_timeout when it runs */
 	bool ansi;	    /* parsed with ANSI_QUOTES */
 
@@ -232,6 +233,7 @@ struct pol_sess {
 	struct snap *conf;    /* reference owned: the snapshot it judges with */
 	struct migration_sess mig;
 	bool registered;		/* in the migration registry */
+	bool pid_sought;		/* hs->client_pid looked up in /proc once */
 	struct guard_job *floor_job;	/* owned: the grant check a held claim waits for */
 	struct pol_claim claim;		/* that claim (pol_memory.c) */
 	struct rules_migration *memory; /* owned: what the server confirmed in this command
@@ -298,7 +300,7 @@ void pol_cluster_checked(struct sess *s, void *arg);
 
 /* pol_memory.c */
 void pol_client_host(const struct hook_sess *hs, char *buf, size_t n);
-const char *pol_client_proc(const struct hook_sess *hs, char *buf, size_t n);
+const char *pol_client_id(struct pol_sess *ps, char *host, size_t n, char *proc, size_t procn);
 bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out);
 void pol_memory_reset(struct pol_sess *ps);
 void pol_memory_next_command(struct pol_sess *ps);
@@ -310,7 +312,8 @@ void pol_history_expire(struct pol_sess *ps);
 bool pol_history_signal(struct pol_sess *ps, const char *sql, size_t len, unsigned mode,
 			struct migration_signal *sig);
 void pol_memory_learn(struct pol_sess *ps, struct rules_migration *m, const struct pol_stmt *p);
-void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p);
+void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p, uint16_t warnings);
+void pol_memory_notes_changed(void);
 struct rules_migration *pol_memory_copy(struct pol_sess *ps);
 bool pol_mig_sync(struct pol_sess *ps);
 bool pol_mig_signal(struct pol_sess *ps, const struct migration_signal *sig, bool ok,

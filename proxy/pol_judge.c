@@ -180,9 +180,8 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 	struct migration_obj objs[POL_MAX_OBJECTS];
 	size_t nobjs = pol_objects(&p->st, objs, POL_MAX_OBJECTS);
 	char host[64], proc[MIGRATION_PROC_MAX];
-	pol_client_host(ps->hs, host, sizeof(host));
 	bool conflict = migration_conflict(
-	    ps->conn_id, ps->hs->user, host, pol_client_proc(ps->hs, proc, sizeof(proc)),
+	    ps->conn_id, ps->hs->user, host, pol_client_id(ps, host, sizeof(host), proc, sizeof(proc)),
 	    c->migration.scope, p->schema, objs, nobjs, who, sizeof(who));
 	if (!conflict)
 		conflict = cluster_remote_migration(who, sizeof(who));

@@ -27,12 +27,29 @@ void pol_client_host(const struct hook_sess *hs, char *buf, size_t n)
 	snprintf(buf, n, "%.*s", (int)len, hs->client);
 }
 
-/* The client process of hs as the peer test compares it, in buf
- * (MIGRATION_PROC_MAX bytes); returns buf. */
-const char *pol_client_proc(const struct hook_sess *hs, char *buf, size_t n)
+/*
+ * Who the client is for the peer test: pol_client_host() into host, and
+ * the client process into proc (MIGRATION_PROC_MAX bytes; returned). The
+ * process is the _pid the client sent; else, for a client on this machine,
+ * the process found in /proc (migration_client_pid), looked up the first
+ * time a migration needs it (a migration starts, or another one runs), not
+ * at login: that reads /proc, and most sessions never need it; else the
+ * program the client named (migration_client_proc); else unknown ("").
+ */
+const char *pol_client_id(struct pol_sess *ps, char *host, size_t n, char *proc, size_t procn)
 {
-	migration_client_proc(hs->client_pid, hs->client_prog, buf, n);
-	return buf;
+	pol_client_host(ps->hs, host, n);
+	if (!ps->hs->client_pid[0] && !ps->pid_sought) {
+		ps->pid_sought = true;
+		char pid[sizeof(ps->hs->client_pid)];
+		if (migration_client_pid(ps->hs->client, pid, sizeof(pid))) {
+			pthread_mutex_lock(&pol.lock); /* /sessions reads it */
+			memcpy(ps->hs->client_pid, pid, sizeof(pid));
+			pthread_mutex_unlock(&pol.lock);
+		}
+	}
+	migration_client_proc(ps->hs->client_pid, ps->hs->client_prog, proc, procn);
+	return proc;
 }
 
 /*
@@ -48,9 +65,8 @@ bool pol_in_migration(struct pol_sess *ps, struct migration_info *peer_out)
 		return true;
 	if (migration_count() == 0)
 		return false;
-	pol_client_host(ps->hs, host, sizeof(host));
 	return migration_peer(ps->conn_id, ps->hs->user, host,
-			      pol_client_proc(ps->hs, proc, sizeof(proc)), peer_out);
+			      pol_client_id(ps, host, sizeof(host), proc, sizeof(proc)), peer_out);
 }
 
 /* ---- migrations known by their history table ----
@@ -234,15 +250,39 @@ void pol_memory_learn(struct pol_sess *ps, struct rules_migration *m, const stru
 	rules_migration_apply(m, &p->st, p->schema);
 }
 
-/* Statement p ran (the server answered OK): the memory learns it. */
-void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p)
+/* Set once any session changed sql_notes (SET [GLOBAL] sql_notes, SET
+ * STATEMENT sql_notes = 0 FOR ...): from then on a server answer without a
+ * note proves nothing, for every session, until ddlgate restarts. */
+static atomic_bool pol_notes_unreliable;
+
+void pol_memory_notes_changed(void)
+{
+	atomic_store(&pol_notes_unreliable, true);
+}
+
+/*
+ * Statement p ran (the server answered OK with warnings warnings): the
+ * memory learns it. CREATE TABLE IF NOT EXISTS (sequelize writes every
+ * createTable so) created the table unless it existed, and then the server
+ * answers with note 1050, which counts as a warning: with none, the table
+ * is new, as after a plain CREATE TABLE. Only while notes are on (the
+ * server's default, and no session of this ddlgate turned them off).
+ */
+void pol_memory_commit(struct pol_sess *ps, const struct pol_stmt *p, uint16_t warnings)
 {
 	struct migration_memory *mm;
 
 	if (p->st.kind != STMT_DML && p->st.kind != STMT_DDL)
 		return;
 	struct rules_migration *m = pol_memory_acquire(ps, &mm);
-	pol_memory_learn(ps, m, p);
+	if (p->st.kind == STMT_DDL && p->st.verb == DDL_CREATE_TABLE && p->st.if_not_exists &&
+	    warnings == 0 && !atomic_load(&pol_notes_unreliable)) {
+		struct pol_stmt created = *p;
+		created.st.if_not_exists = false;
+		pol_memory_learn(ps, m, &created);
+	} else {
+		pol_memory_learn(ps, m, p);
+	}
 	pol_memory_release(mm);
 }
 
@@ -269,10 +309,9 @@ bool pol_mig_sync(struct pol_sess *ps)
 			started = true;
 		}
 		char host[64], proc[MIGRATION_PROC_MAX];
-		pol_client_host(ps->hs, host, sizeof(host));
 		migration_register(ps->conn_id, ps->hs->user, host,
-				   pol_client_proc(ps->hs, proc, sizeof(proc)), ps->mig.tool,
-				   ps->mig.name, ps->hs->schema);
+				   pol_client_id(ps, host, sizeof(host), proc, sizeof(proc)),
+				   ps->mig.tool, ps->mig.name, ps->hs->schema);
 		migration_set_deadline(ps->conn_id, pol_history_deadline(ps));
 		ps->registered = true;
 		cluster_set_local(true);

@@ -193,10 +193,9 @@ bool pol_ddl_restricted(struct pol_sess *ps, const char *schema)
 	    rules_engine_action(ps->conf->engine, RULES_ID_OUTSIDE_WINDOW, ps->hs->user, schema,
 				NULL) != RULES_ACTION_OFF)
 		return true;
-	pol_client_host(ps->hs, host, sizeof(host));
 	if (migration_conflict(ps->conn_id, ps->hs->user, host,
-			       pol_client_proc(ps->hs, proc, sizeof(proc)), c->migration.scope,
-			       schema, NULL, 0, who, sizeof(who)))
+			       pol_client_id(ps, host, sizeof(host), proc, sizeof(proc)),
+			       c->migration.scope, schema, NULL, 0, who, sizeof(who)))
 		return true;
 	return cluster_remote_migration(who, sizeof(who));
 }

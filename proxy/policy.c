@@ -357,6 +357,8 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 	bool set = p->st.kind == STMT_OTHER || p->st.verb == DDL_SET_GLOBAL;
 	p->set_lock_wait = set ? sqlscan_lock_wait(p->sql, p->len) : SQLSCAN_LOCK_WAIT_NONE;
 	p->set_ansi = set ? sqlscan_sql_mode(p->sql, p->len) : -1;
+	p->set_notes =
+	    (set || p->st.kind == STMT_DDL) && lex_contains_ci(p->sql, p->len, "sql_notes");
 	if (migration_maybe_signal(p->sql, p->len))
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
 	if (!p->has_sig)
@@ -414,7 +416,7 @@ static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt
 		return false; /* the new schema is known once the server accepts it */
 	if (sqlscan_kw(ci->keyword, ci->keyword_len, "SET"))
 		return sqlscan_lock_wait(sql, len) == SQLSCAN_LOCK_WAIT_NONE &&
-		       sqlscan_sql_mode(sql, len) == -1;
+		       sqlscan_sql_mode(sql, len) == -1 && !lex_contains_ci(sql, len, "sql_notes");
 	if ((sqlscan_kw(ci->keyword, ci->keyword_len, "SELECT") ||
 	     sqlscan_kw(ci->keyword, ci->keyword_len, "DO") ||
 	     sqlscan_kw(ci->keyword, ci->keyword_len, "UPDATE")) &&
@@ -633,6 +635,8 @@ static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const stru
 		pol_schema_result(ps, p);
 	if (r->ok && p->set_ansi >= 0)
 		ps->ansi_quotes = p->set_ansi == 1;
+	if (p->set_notes)
+		pol_memory_notes_changed();
 	if (r->ok && p->set_lock_wait != SQLSCAN_LOCK_WAIT_NONE)
 		ps->lock_wait = p->set_lock_wait == SQLSCAN_LOCK_WAIT_DEFAULT
 				    ? POL_DEFAULT_LOCK_WAIT
@@ -701,8 +705,9 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			bool floor_held = false;
 			bool started = pol_apply_result(ps, p, r, &floor_held);
 			held_back += floor_held;
+			/* a prepare runs nothing yet */
 			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE)
-				pol_memory_commit(ps, p); /* a prepare runs nothing yet */
+				pol_memory_commit(ps, p, r->warnings);
 			if (!r->aborted && cmd->com != COM_STMT_PREPARE)
 				pol_indirect_learn(ps, p, pol_lex_mode(ps, p->ansi), r->ok);
 			if (cmd->com != COM_STMT_PREPARE && (p->ddl || p->st.kind == STMT_DCL))

@@ -67,6 +67,7 @@ static bool statement_done(struct sess *s, const struct pkt_result *res)
 	    .error_code = res->err.code,
 	    .affected_rows = res->affected_rows,
 	    .last_insert_id = res->last_insert_id,
+	    .warnings = res->warnings,
 	    .result_set = res->result_set,
 	    .stmt_id = res->stmt_id,
 	};

@@ -301,8 +301,10 @@ bool migration_scan_tables(const char *sql, size_t len, unsigned mode,
 		bool list = lex_is_word(&t, "FROM") || lex_is_word(&t, "UPDATE");
 		if (!lex_next(&lx, &t))
 			break;
-		/* INSERT ... INTO, UPDATE LOW_PRIORITY ...: skip the modifiers */
-		while (lex_is_word(&t, "LOW_PRIORITY") || lex_is_word(&t, "IGNORE"))
+		/* INSERT ... INTO, UPDATE LOW_PRIORITY ..., CREATE TABLE IF NOT
+		 * EXISTS (how sequelize and drizzle create theirs): skip the modifiers */
+		while (lex_is_word(&t, "LOW_PRIORITY") || lex_is_word(&t, "IGNORE") ||
+		       lex_is_word(&t, "IF") || lex_is_word(&t, "NOT") || lex_is_word(&t, "EXISTS"))
 			if (!lex_next(&lx, &t))
 				return false;
 		for (;;) {

@@ -856,6 +856,248 @@ def tool_run_matches_direct(db, start, shown, tool, shape, limit, sessions=None)
 	return gw, schema
 
 
+# --- Migration tools run for real (projects under tests/integration/tools/) ---
+
+NODE_BIN = os.path.join(HERE, "node_modules", ".bin")
+
+
+def node_tool(name):
+	"""The path of an npm package's command in tests/integration/node_modules
+	(fails clearly when `npm ci` has not run there)."""
+	path = os.path.join(NODE_BIN, name)
+	if not os.access(path, os.X_OK):
+		raise RuntimeError(f"{name} missing: run `npm ci` in tests/integration")
+	return path
+
+
+def node_project(name):
+	"""tool_project(name) for a Node tool: its node_modules is the one of
+	tests/integration (linked), as in a project where the tool is installed."""
+	d = tool_project(name)
+	os.symlink(os.path.join(HERE, "node_modules"), os.path.join(d, "node_modules"))
+	return d
+
+
+def tool_env(gw, schema, account=APP):
+	"""The environment a tool project reads its connection from (TOOL_HOST,
+	TOOL_PORT, TOOL_USER, TOOL_PASSWORD, TOOL_DATABASE), without colours or
+	update checks in its output."""
+	env = dict(os.environ)
+	env.update({"TOOL_HOST": gw.host, "TOOL_PORT": str(gw.port), "TOOL_USER": account.user,
+		    "TOOL_PASSWORD": account.password, "TOOL_DATABASE": schema,
+		    "NO_COLOR": "1", "FORCE_COLOR": "0", "npm_config_update_notifier": "false"})
+	return env
+
+
+class Background:
+	"""A client command started in the background, output to a file, so
+	the test can look at ddlgate while it runs; finish() waits (at most
+	timeout seconds from the start, then kills it), prints it as
+	run_shown() does and returns a CompletedProcess."""
+
+	def __init__(self, cmd, shown=None, timeout=120, **kw):
+		self.cmd, self.shown, self.timeout = cmd, shown or " ".join(cmd), timeout
+		self.out = tempfile.TemporaryFile(mode="w+", dir=tmpdir("bg-"))
+		self.t0 = time.monotonic()
+		self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT, text=True,
+					     stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+
+	def running(self):
+		return self.proc.poll() is None
+
+	def finish(self):
+		left = max(1, self.timeout - (time.monotonic() - self.t0))
+		try:
+			self.proc.wait(left)
+		except subprocess.TimeoutExpired:
+			os.killpg(self.proc.pid, signal.SIGKILL)
+			self.proc.wait()
+			print(f"$ {self.shown}: killed after {self.timeout}s")
+		self.out.seek(0)
+		text = self.out.read()
+		self.out.close()
+		print(f"$ {self.shown} -> exit {self.proc.returncode}\n{text}".rstrip())
+		return subprocess.CompletedProcess(self.cmd, self.proc.returncode, text, "")
+
+
+def schema_snapshot(db, schema, history=None, columns="*"):
+	"""What a migration run left in schema: {table: SHOW CREATE TABLE} of
+	every table (AUTO_INCREMENT counters left out), and under the key
+	("rows", history) the rows of the history table (columns, in order)."""
+	out = {}
+	for (table,) in db.query("SELECT TABLE_NAME FROM information_schema.TABLES "
+				  "WHERE TABLE_SCHEMA=%s ORDER BY TABLE_NAME", (schema,)):
+		ddl = db.query(f"SHOW CREATE TABLE `{schema}`.`{table}`")[0][1]
+		out[table] = " ".join(w for w in ddl.split() if not w.startswith("AUTO_INCREMENT="))
+	if history:
+		out[("rows", history)] = db.query(f"SELECT {columns} FROM `{schema}`.`{history}` "
+						  f"ORDER BY 1")
+	return out
+
+
+def assert_same_schema(got, want):
+	"""Two schema_snapshot()s must be equal; the message names what differs."""
+	diff = [f"{k}:\n  got  {got.get(k)}\n  want {want.get(k)}"
+		for k in sorted(set(got) | set(want), key=str) if got.get(k) != want.get(k)]
+	assert not diff, "schema differs from the direct run:\n" + "\n".join(diff)
+
+
+class ServerLog:
+	"""MariaDB's general query log (to a table) while a with-block runs:
+	ddl() is what the server was sent in it that changes the schema."""
+
+	DDL = ("CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE")
+
+	def __init__(self, db):
+		self.db = db
+
+	def __enter__(self):
+		self.db.query("SET GLOBAL log_output = 'TABLE'")
+		self.db.query("TRUNCATE TABLE mysql.general_log")
+		self.db.query("SET GLOBAL general_log = 1")
+		return self
+
+	def __exit__(self, *exc):
+		self.db.query("SET GLOBAL general_log = 0")
+		self.texts = [r[0].decode("utf-8", "replace") if isinstance(r[0], bytes) else r[0]
+			      for r in self.db.query("SELECT argument FROM mysql.general_log "
+						     "WHERE command_type IN ('Query', 'Execute') "
+						     "ORDER BY event_time")]
+		return False
+
+	def ddl(self):
+		return [t for t in self.texts if t.lstrip().split(None, 1)[:1] and
+			t.lstrip().split(None, 1)[0].upper() in self.DDL]
+
+
+def ddl_from_other_process(gw, sql, database=APP_DB):
+	"""Runs sql with the mariadb client (another process of the same
+	account on the same machine, neither parent nor child of the tool);
+	returns None when ddlgate refused it with ERR 1290 migration-conflict,
+	else what went wrong (for the caller to assert on)."""
+	r = mariadb_cli(gw, "-e", sql, database=database)
+	out = r.stdout + r.stderr
+	print(f"$ mariadb -e {sql!r} -> exit {r.returncode}\n{out}".rstrip())
+	if r.returncode == 0:
+		return f"DDL of another process passed during the migration: {sql}"
+	if "ERROR 1290" not in out or "ddlgate: blocked by migration-conflict" not in out:
+		return f"DDL of another process failed otherwise: {out}"
+	return None
+
+
+def check_migration_tool(name, tool, command, history, columns="*",
+			 conflict="CREATE TABLE conflict_probe (id INT PRIMARY KEY)"):
+	"""What every real-tool test checks, as a user would see it.
+
+	command(gw, schema) returns (argv, env, cwd, shown) of one run of the
+	tool's migrate command against gw into schema; the tool's project has a
+	migration that sleeps a few seconds. The tool runs once directly
+	against MariaDB (schema <name>_direct, with the server's query log on),
+	then through a fresh guarded ddlgate (schema <name>): while it runs,
+	/sessions shows a migration session of tool and conflict, sent by
+	another process of the same account, is refused with migration-conflict;
+	the tool exits 0 (each run bounded to 120 s); every table and the
+	history table's rows (columns) equal the direct run's; and each DDL
+	statement the server got in the direct run has an audit record of the
+	migration that ran it (the statement that creates the history table
+	makes the session a migration once it ran: its own record may say
+	app). Returns gw (stopped)."""
+	db = shared_mariadb(accounts=(PROBER,))
+	direct = db.fresh_database(name + "_direct")
+	argv, env, cwd, shown = command(Direct(db), direct)
+	with ServerLog(db) as log:
+		r = run_shown(argv, shown=shown + " (directly)", timeout=120, env=env, cwd=cwd)
+	assert r.returncode == 0, f"{shown} failed directly against MariaDB:\n{r.stdout}{r.stderr}"
+	want = schema_snapshot(db, direct, history, columns)
+	ddl = [t.replace(f"`{direct}`", f"`{name}`").replace(f"'{direct}'", f"'{name}'")
+	       for t in log.ddl()]
+	assert ddl, "the direct run sent no DDL"
+
+	schema = db.fresh_database(name)
+	gw = guarded_gateway(db)
+	argv, env, cwd, shown = command(gw, schema)
+	run = Background(argv, shown=shown, timeout=120, env=env, cwd=cwd)
+	conflict_err = None
+	try:
+		if not DIRECT:
+			mine = lambda: [x for x in gw.sessions() if x.get("kind") == "migration"]  # noqa: E731
+			wait_for(lambda: mine() or not run.running(), 60, f"a migration session of {tool}")
+			assert run.running(), f"{shown} ended before ddlgate saw a migration session"
+			assert [x.get("tool") for x in mine()] == [tool], gw.sessions()
+			print(f"/sessions during the run: {gw.sessions()}")
+			conflict_err = ddl_from_other_process(gw, conflict)
+			if conflict_err:
+				db.query(f"DROP TABLE IF EXISTS `{APP_DB}`.conflict_probe")
+	finally:
+		r = run.finish()
+	# The tool's own outcome first: it says most about what went wrong.
+	refused = [f"{x.get('statement')}: {x.get('rules')}" for x in
+		   audit_records(gw, decision="block") if conflict not in x.get("statement", "")]
+	assert r.returncode == 0, (f"{shown} failed through ddlgate (exit {r.returncode}):\n"
+				   f"{r.stdout}\nrefused by ddlgate: {refused}")
+	assert_same_schema(schema_snapshot(db, schema, history, columns), want)
+	if not DIRECT:
+		recs = audit_records(gw)
+		for text in ddl:
+			of = [x for x in recs if " ".join(x.get("statement", "").split()) ==
+			      " ".join(text.split())]
+			assert of, f"no audit record of {text!r}"
+			assert all(x.get("outcome") == "ok" for x in of), of
+			if history in text:
+				continue
+			assert all(x.get("session") == "migration" and
+				   (x.get("migration") or {}).get("tool") == tool for x in of), of
+		assert conflict_err is None, conflict_err
+		refused = audit_records(gw, conflict, decision="block")
+		assert refused and "migration-conflict" in rule_ids(refused[-1]), refused
+	gw.stop()
+	return gw
+
+
+def check_fix_alone(name, command, history, columns, hold_back):
+	"""The fixing migration as the only pending one of a run, as when a
+	team deploys it on its own: command as for check_migration_tool();
+	hold_back(project) moves the last migration (UPDATE of the duplicates,
+	then the unique key) out of the copied project and returns a function
+	that puts it back. A first run applies the others, a second run the
+	held-back one, directly against MariaDB and through a guarded ddlgate:
+	both runs exit 0 through ddlgate and the schema and history rows equal
+	the direct runs'."""
+	db = shared_mariadb(accounts=(PROBER,))
+	gw = guarded_gateway(db)
+	got = {}
+	for target, schema in ((Direct(db), name + "_direct"), (gw, name)):
+		db.fresh_database(schema)
+		argv, env, cwd, shown = command(target, schema)
+		where = " (directly)" if target is not gw else ""
+		put_back = hold_back(cwd)
+		r = run_shown(argv, shown=shown + where, timeout=120, env=env, cwd=cwd)
+		assert r.returncode == 0, f"{shown}{where} failed before the fix:\n{r.stdout}{r.stderr}"
+		put_back()
+		r = run_shown(argv, shown=shown + where + " (the fix alone)", timeout=120, env=env,
+			      cwd=cwd)
+		refused = [f"{x.get('statement')}: {x.get('rules')}" for x in
+			   audit_records(target, decision="block")] if target is gw else []
+		assert r.returncode == 0, (f"{shown}{where} of the fix alone failed "
+					   f"(exit {r.returncode}):\n{r.stdout}{r.stderr}\n"
+					   f"refused by ddlgate: {refused}")
+		got[target is gw] = schema_snapshot(db, schema, history, columns)
+	assert_same_schema(got[True], got[False])
+	gw.stop()
+
+
+def hold_back_file(folder):
+	"""A hold_back for check_fix_alone(): the last file (by name) of
+	project/folder goes aside and comes back."""
+	def hold(proj):
+		d = os.path.join(proj, folder)
+		last = sorted(os.listdir(d))[-1]
+		aside = os.path.join(proj, last + ".held")
+		os.rename(os.path.join(d, last), aside)
+		return lambda: os.rename(aside, os.path.join(d, last))
+	return hold
+
+
 # --- Prisma's `migrate deploy`, replayed (the engine binary cannot be fetched here) ---
 
 PRISMA_MIGRATIONS_DIR = os.path.join(HERE, "tools", "prisma", "migrations")

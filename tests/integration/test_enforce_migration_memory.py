@@ -32,6 +32,7 @@ Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
 """
 
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -110,6 +111,30 @@ def test_rows_in_the_new_table_are_remembered():
 	assert h.run_err(m, "ALTER TABLE parts ADD COLUMN qty INT NOT NULL") is None
 	# the rename guard is "created in this migration", rows or not
 	assert h.run_err(m, "ALTER TABLE gadgets RENAME COLUMN name TO title") is None
+	m.close()
+	assert gw.stop() == 0
+
+
+def test_create_table_if_not_exists_is_new_when_the_server_created_it():
+	"""sequelize creates every table with CREATE TABLE IF NOT EXISTS: when
+	the server answers without a note, the table is new; when it answers
+	with note 1050 (it existed), it is not, and neither once any session
+	turned sql_notes off (then no note proves nothing)."""
+	h.require_proxy("the migration memory is ddlgate's")
+	gw = gateway(users=MIGRATOR.user)
+	m = h.connect_as(gw, MIGRATOR, database=SCHEMA)
+	assert h.run_err(m, "CREATE TABLE IF NOT EXISTS tins (id INT PRIMARY KEY, a INT)") is None
+	assert h.run_err(m, "ALTER TABLE tins CHANGE a b INT") is None
+	assert h.run_err(m, "ALTER TABLE tins ADD COLUMN qty INT NOT NULL") is None
+	# it existed (accounts holds a row): a note, nothing new
+	assert h.run_err(m, "CREATE TABLE IF NOT EXISTS accounts (id INT PRIMARY KEY)") is None
+	h.assert_blocked(m, "ALTER TABLE accounts ADD COLUMN qty INT NOT NULL", "add-required-column")
+	other = h.connect_as(gw, h.WEBAPP, database=SCHEMA)
+	assert h.run_err(other, "SET SESSION sql_notes = 0") is None
+	other.close()
+	assert h.run_err(m, "CREATE TABLE IF NOT EXISTS tins2 (id INT PRIMARY KEY, a INT)") is None
+	h.assert_blocked(m, "ALTER TABLE tins2 ADD COLUMN qty INT NOT NULL", "add-required-column")
+	assert db().columns(SCHEMA, "tins") == ["id", "b", "qty"]
 	m.close()
 	assert gw.stop() == 0
 
@@ -218,16 +243,55 @@ def test_other_process_of_the_same_account_is_no_peer():
 	# same process: the migration's own
 	same = h.connect_as(gw, RAILS, database=SCHEMA)
 	assert h.run_err(same, "CREATE TABLE same_process (id INT PRIMARY KEY)") is None
-	# a program name without _pid (as MariaDB Connector/J sends): another
-	# client library than the migration's, so another process
+	# a program name without _pid (as MariaDB Connector/J sends), from this
+	# machine: ddlgate finds the client's process in /proc, and it is this
+	# test's, the lock holder's own (another process without _pid: see
+	# test_local_client_without_pid_is_told_apart_by_its_process)
 	named = connect_with_pid(gw, RAILS, None)
-	err = h.run_err(named, "CREATE TABLE no_pid (id INT PRIMARY KEY)")
-	h.assert_refused(err, "migration-conflict", "a pymysql client without _pid")
-	# no connection attributes at all: account and machine decide, as before
+	assert h.run_err(named, "CREATE TABLE no_pid (id INT PRIMARY KEY)") is None
+	assert str(os.getpid()) in [x["pid"] for x in sessions_of(gw, RAILS)]
+	# no connection attributes at all: the same
 	anon = connect_with_pid(gw, RAILS, "")
 	assert h.run_err(anon, "CREATE TABLE no_attrs (id INT PRIMARY KEY)") is None
 	for c in (anon, named, same, other, lock):
 		c.close()
+	assert gw.stop() == 0
+
+
+LOCK_HOLDER = """
+import sys, pymysql
+c = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user=sys.argv[2],
+		    password=sys.argv[3], database=sys.argv[4], defer_connect=True)
+c._connect_attrs.pop("_pid", None)
+c.connect()
+with c.cursor() as cur:
+	cur.execute("SELECT GET_LOCK('3712897136', 0)")
+	print(cur.fetchone()[0], flush=True)
+sys.stdin.read()
+"""
+
+
+def test_local_client_without_pid_is_told_apart_by_its_process():
+	"""mysql2 (sequelize, TypeORM, drizzle, knex) sends no _pid: for a
+	client on this machine ddlgate finds its process itself, so another
+	process of the same account (the mariadb client, no child of the
+	migration's) is no peer."""
+	h.require_proxy("migration peers are ddlgate's")
+	gw = gateway()
+	holder = subprocess.Popen(["/usr/bin/python3", "-c", LOCK_HOLDER, str(gw.port), RAILS.user,
+				   RAILS.password, SCHEMA], stdin=subprocess.PIPE,
+				  stdout=subprocess.PIPE, text=True)
+	try:
+		assert holder.stdout.readline().strip() == "1"
+		assert [x["pid"] for x in sessions_of(gw, RAILS)] == [str(holder.pid)]
+		r = h.mariadb_cli(gw, "-e", "CREATE TABLE other_process_cli (id INT PRIMARY KEY)",
+				  user=RAILS.user, password=RAILS.password, database=SCHEMA)
+		assert r.returncode != 0, "the other process's DDL passed"
+		assert "ddlgate: blocked by migration-conflict" in r.stderr, r.stderr
+		assert not db().table_exists(SCHEMA, "other_process_cli")
+	finally:
+		holder.stdin.close()
+		holder.wait(10)
 	assert gw.stop() == 0
 
 

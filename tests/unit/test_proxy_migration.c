@@ -544,6 +544,9 @@ static void test_history(void **state)
 	q = "INSERT INTO `SequelizeMeta` VALUES ('x')";
 	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
 	assert_string_equal(sig.tool, "sequelize");
+	q = "create table if not exists `__drizzle_migrations` (id serial primary key)";
+	assert_true(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	assert_string_equal(sig.tool, "drizzle");
 	/* a column or a string of that name is no table */
 	q = "SELECT migrations FROM t WHERE name = 'schema_migrations'";
 	assert_false(migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));

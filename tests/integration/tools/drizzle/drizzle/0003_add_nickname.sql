@@ -1,0 +1,3 @@
+ALTER TABLE `customers` ADD `nickname` varchar(50);
+--> statement-breakpoint
+SELECT SLEEP(3);
