@@ -61,7 +61,7 @@ static bool statement_done(struct sess *s, const struct pkt_result *res)
 	if (!s->hook_results)
 		return true;
 	struct hook_result r = {
-	    .index = s->resp.index - 1,
+	    .index = s->resp.index - 1 + s->step_index,
 	    .ok = res->ok,
 	    .more = res->more,
 	    .error_code = res->err.code,
@@ -136,6 +136,8 @@ bool sess_backend_process(struct sess *s)
 				return sess_fail(s, SESS_END_BACKEND_UNSOLICITED);
 			if (have < PKT_HDR + len)
 				return true;
+			if (s->step_seq)
+				sess_step_seq(s, in);
 			leg_in_forward(in, &s->c, PKT_HDR + len);
 			continue;
 		}
@@ -150,6 +152,8 @@ bool sess_backend_process(struct sess *s)
 				return sess_fail(s, SESS_END_BACKEND_PROTOCOL);
 			}
 			s->b_left = len;
+			if (s->step_seq)
+				sess_step_seq(s, in);
 			leg_in_forward(in, &s->c, PKT_HDR);
 			if (ev == PKT_EV_RESULT) /* STATISTICS: a streamed answer cannot be held */
 				(void)statement_done(s, &res);
@@ -160,6 +164,8 @@ bool sess_backend_process(struct sess *s)
 		/* WHOLE */
 		if (have < PKT_HDR + len)
 			return true;
+		if (s->step_seq)
+			sess_step_seq(s, in);
 		const uint8_t *p = leg_in_pullup(in, PKT_HDR + len) + PKT_HDR;
 		struct pkt_result res;
 		const uint8_t *v = NULL;
