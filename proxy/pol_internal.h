@@ -122,6 +122,8 @@ struct pol_stmt {
 	bool call;	 /* a CALL: prepared, its executes are watched */
 	bool binds;	 /* may PREPARE names out of sight (an unread CALL body,
 			    EXECUTE IMMEDIATE): once it ran, names are unsure */
+	bool ws_schema;	 /* every object lies in skeema's workspace: no conflict */
+	bool ws_scratch; /* ... on tables this client process made there: no rules */
 };
 
 /*
@@ -294,6 +296,15 @@ bool pol_step_answer(struct pol_sess *ps, const struct hook_result *r);
 void pol_deliver(struct pol_sess *ps, enum hook_verdict v, const struct hook_reply *reply);
 bool pol_step_durable(struct pol_sess *ps);
 void pol_step_abort(struct pol_sess *ps);
+
+/* pol_workspace.c: skeema's workspace schema. pol_ws_classify() sets
+ * p->ws_schema and p->ws_scratch when p is judged; pol_ws_result() learns
+ * the workspace tables a client process created or dropped from the
+ * server's answer; pol_ws_signal() reads the workspace's creation as
+ * skeema's migration signal. */
+void pol_ws_classify(struct pol_sess *ps, struct pol_stmt *p);
+void pol_ws_result(struct pol_sess *ps, const struct pol_stmt *p, bool ok);
+bool pol_ws_signal(struct pol_sess *ps, const struct pol_stmt *p, struct migration_signal *sig);
 
 /* pol_wait.c */
 enum hook_verdict pol_wait(struct pol_sess *ps, enum pol_step step);

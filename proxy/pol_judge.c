@@ -182,9 +182,9 @@ bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_hold)
 	char host[64];
 	pol_client_host(ps->hs, host, sizeof(host));
 	bool conflict =
-	    migration_conflict(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
+	    !p->ws_schema && migration_conflict(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
 			       c->migration.scope, p->schema, objs, nobjs, who, sizeof(who));
-	if (!conflict)
+	if (!conflict && !p->ws_schema)
 		conflict = cluster_remote_migration(who, sizeof(who));
 	if (conflict) {
 		enum rules_action a = rules_engine_action(
@@ -306,6 +306,7 @@ enum pol_step pol_continue(struct pol_sess *ps)
 				if (cluster_fresh_check(ps->s, pol_cluster_checked, NULL))
 					return POL_WAIT_CLUSTER;
 			}
+			pol_ws_classify(ps, p);
 			if (pol_policy_checks(ps, p, !cmd->blocked))
 				return POL_WAIT_HOLD;
 			if (cmd->hold_started && p->held_who && p->held_us == 0) {
@@ -316,6 +317,12 @@ enum pol_step pol_continue(struct pol_sess *ps)
 			bool policy_blocks = false;
 			for (size_t i = 0; i < p->npf; i++)
 				policy_blocks |= p->pf[i].action == RULES_ACTION_BLOCK;
+			if (p->ws_scratch) {
+				/* skeema's empty copies: only access is judged */
+				pol_decide(ps, p);
+				pol_scratch_learn(ps, p);
+				continue;
+			}
 			if (cmd->blocked || policy_blocks) {
 				/* nothing will run: record what the rules say, without probes */
 				pol_engine(ps, p, false);

@@ -96,11 +96,12 @@ static size_t pol_step_lookahead(struct pol_sess *ps, size_t k)
 	for (size_t j = k; j < cmd->total && found == cmd->total; j++) {
 		struct pol_stmt *p = &cmd->stmts[j];
 		if (p->ddl) {
+			pol_ws_classify(ps, p);
 			(void)pol_policy_checks(ps, p, false);
 			for (size_t i = 0; i < p->npf; i++)
 				if (p->pf[i].action == RULES_ACTION_BLOCK)
 					found = j;
-			if (found == cmd->total) {
+			if (found == cmd->total && !p->ws_scratch) {
 				pol_engine(ps, p, true);
 				if (p->v.decision == RULES_BLOCK && !p->v.pending)
 					found = j;

@@ -362,6 +362,8 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
 	if (!p->has_sig)
 		p->has_sig = pol_history_signal(ps, p->sql, p->len, mode, &p->sig);
+	if (!p->has_sig)
+		p->has_sig = pol_ws_signal(ps, p, &p->sig);
 	p->sysconf = p->st.kind == STMT_OTHER && pol_server_config(p->sql, p->len, &ci);
 	p->change =
 	    (p->ddl && !pol_prepares(p)) || p->st.kind == STMT_DCL || p->is_write || p->sysconf;
@@ -696,6 +698,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 				pol_indirect_learn(ps, p, pol_lex_mode(ps, p->ansi), r->ok);
 			if (cmd->com != COM_STMT_PREPARE && (p->ddl || p->st.kind == STMT_DCL))
 				pol_drift_note(p); /* also when not recorded, or failed */
+			if (!r->aborted && cmd->com != COM_STMT_PREPARE && p->ddl)
+				pol_ws_result(ps, p, r->ok);
 			if (started && cluster_wait_held(s, pol_durable_fn, NULL, 1000)) {
 				/* the client learns it holds the floor once every ddlgate can
 				 * see it: after the cluster lock is taken */

@@ -59,7 +59,7 @@ PACKAGES=(
 	libcmocka-dev clang libclang-rt-14-dev
 	sysbench haproxy python3-pymysql libdbd-mariadb-perl libdbd-mysql-perl
 	sqitch percona-toolkit netcat-openbsd openssl ca-certificates
-	python3-django python3-mysqldb alembic
+	python3-django python3-mysqldb alembic skeema
 )
 
 install_packages() {
