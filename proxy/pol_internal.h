@@ -13,6 +13,9 @@
  *                 they run (procedure bodies read through the guard account)
  *   pol_record.c  the audit record of a judged statement
  *   pol_admin.c   the admin endpoints /status, /sessions, /window/open, /window/close
+ *   pol_step.c    multi-statement scripts judged in steps (a later guard sees
+ *                 the rows the earlier statements left)
+ *   pol_workspace.c skeema's workspace schema: scratch space, and skeema's signal
  *
  * Threads: struct pol_sess and everything it owns is touched only on its
  * session's event-loop thread, except the list links and in_waiters, which
