@@ -16,6 +16,8 @@
 void sess_command_done(struct sess *s)
 {
 	metrics_command(s->cmd, (uint64_t)clk_mono_us() - s->cmd_start_us);
+	if (s->step_cmd)
+		sess_step_reset(s); /* a script sent in steps is over */
 	sess_set_state(s, S_IDLE);
 	s->last_active_ms = sess_now_ms();
 }

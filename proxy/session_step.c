@@ -104,7 +104,7 @@ static uint8_t step_release_more(struct sess *s)
 				at = r.pos;
 		}
 		if (at && at + 2 <= len)
-			p[at] |= SERVER_MORE_RESULTS_EXISTS;
+			leg_in_poke(&s->b, PKT_HDR + at, p[at] | SERVER_MORE_RESULTS_EXISTS);
 	}
 	s->held = 0;
 	s->held_done = false;

@@ -74,8 +74,20 @@ def test_fix_then_unique_passes_pymysql():
 	assert n == 4, f"four results expected, got {n}"
 	# the connection is still in step: one more command on it works
 	assert harness.scalar(conn, "SELECT COUNT(*) FROM t") == 3
+	# a step that ends with a result set (its EOF carries the more-results
+	# flag ddlgate sets), and the rows of each result as the client reads them
+	with conn.cursor() as cur:
+		cur.execute("UPDATE t SET note = CONCAT('n', id); SELECT note FROM t ORDER BY id; "
+			    "ALTER TABLE t ADD UNIQUE KEY t_note (note); SELECT COUNT(*) FROM t")
+		got = []
+		while True:
+			got.append(cur.fetchall())
+			if not cur.nextset():
+				break
+	assert got == [(), (("n1",), ("n2",), ("n3",)), (), ((3,),)], got
 	conn.close()
 	assert unique_on(db, schema, "u")
+	assert unique_on(db, schema, "note")
 	if not harness.DIRECT:
 		recs = harness.audit_records(gw, "ADD UNIQUE KEY t_u")
 		assert recs and recs[-1]["decision"] != "block", recs
