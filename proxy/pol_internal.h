@@ -293,7 +293,8 @@ size_t pol_objects(const struct stmt *st, struct migration_obj *out, size_t max)
  * next step); pol_step_durable() is called when the held answers are
  * durable (true: a step took them); pol_step_abort() records the statements
  * never sent. */
-bool pol_step_here(struct pol_sess *ps, size_t k);
+enum pol_cut { POL_CUT_NONE, POL_CUT_HERE, POL_CUT_HOLD };
+enum pol_cut pol_step_here(struct pol_sess *ps, size_t k);
 void pol_step_forward(struct pol_sess *ps);
 bool pol_step_answer(struct pol_sess *ps, const struct hook_result *r);
 void pol_deliver(struct pol_sess *ps, enum hook_verdict v, const struct hook_reply *reply);

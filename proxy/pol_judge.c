@@ -331,8 +331,12 @@ enum pol_step pol_continue(struct pol_sess *ps)
 				continue;
 			}
 			pol_engine(ps, p, true);
-			if (p->v.pending && pol_step_here(ps, cmd->next_eval))
+			enum pol_cut cut =
+			    p->v.pending ? pol_step_here(ps, cmd->next_eval) : POL_CUT_NONE;
+			if (cut == POL_CUT_HERE)
 				return POL_DONE; /* the statements before p go first */
+			if (cut == POL_CUT_HOLD)
+				return POL_WAIT_HOLD; /* a later statement waits for a migration */
 			if (p->v.pending && cmd->blocked) {
 				/* a later statement is refused whatever the data */
 				pol_engine(ps, p, false);

@@ -82,10 +82,12 @@ static bool pol_step_reads_written(struct pol_sess *ps, size_t k)
  * Judges statements [k, total) as far as the data does not matter: a
  * statement the window, a conflict, the audit log or a rule refuses
  * whatever the probes say is found now. Returns the index of the first
- * such statement, or total. Leaves the statements unjudged and the
- * command's memory and facts as they were.
+ * such statement, or total; *hold when a statement waits for a migration
+ * to end instead ([migration] conflict = hold: the whole script waits
+ * before any of it runs). Leaves the statements unjudged and the command's
+ * memory and facts as they were.
  */
-static size_t pol_step_lookahead(struct pol_sess *ps, size_t k)
+static size_t pol_step_lookahead(struct pol_sess *ps, size_t k, bool *hold)
 {
 	struct pol_cmd *cmd = &ps->cmd;
 	struct rules_migration *keep_mig = cmd->scratch;
@@ -93,11 +95,15 @@ static size_t pol_step_lookahead(struct pol_sess *ps, size_t k)
 	cmd->scratch = rules_migration_clone(keep_mig);
 	cmd->facts = NULL; /* no answer from before the step: every fact is pending */
 	size_t found = cmd->total;
-	for (size_t j = k; j < cmd->total && found == cmd->total; j++) {
+	*hold = false;
+	for (size_t j = k; j < cmd->total && found == cmd->total && !*hold; j++) {
 		struct pol_stmt *p = &cmd->stmts[j];
 		if (p->ddl) {
 			pol_ws_classify(ps, p);
-			(void)pol_policy_checks(ps, p, false);
+			if (pol_policy_checks(ps, p, true)) {
+				*hold = true;
+				break;
+			}
 			for (size_t i = 0; i < p->npf; i++)
 				if (p->pf[i].action == RULES_ACTION_BLOCK)
 					found = j;
@@ -124,25 +130,28 @@ static size_t pol_step_lookahead(struct pol_sess *ps, size_t k)
 	return found;
 }
 
-bool pol_step_here(struct pol_sess *ps, size_t k)
+enum pol_cut pol_step_here(struct pol_sess *ps, size_t k)
 {
 	struct pol_cmd *cmd = &ps->cmd;
 	if (!cmd->text || cmd->blocked || cmd->no_step || k <= cmd->step_from ||
 	    cmd->com != COM_QUERY || !ps->hs->multi_statements || ps->hs->compressed)
-		return false;
+		return POL_CUT_NONE;
 	if (!pol_step_reads_written(ps, k))
-		return false;
-	size_t j = pol_step_lookahead(ps, k);
-	cmd->no_step = true; /* decided once per step */
+		return POL_CUT_NONE;
+	bool hold;
+	size_t j = pol_step_lookahead(ps, k, &hold);
+	if (hold)
+		return POL_CUT_HOLD; /* asked again when the hold ticks */
+	cmd->no_step = true;	     /* decided once per step */
 	if (j < cmd->total) {
 		/* refused whatever the data: the whole script, before any of it
 		 * runs, with the message of the statement that decides it */
 		cmd->blocked = true;
 		cmd->block_first = j + 1;
-		return false;
+		return POL_CUT_NONE;
 	}
 	cmd->n = k;
-	return true;
+	return POL_CUT_HERE;
 }
 
 void pol_step_forward(struct pol_sess *ps)

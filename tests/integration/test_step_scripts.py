@@ -21,6 +21,8 @@ Under DDLGATE_DIRECT=1 the passing scripts run against MariaDB itself.
 import datetime
 import os
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -135,8 +137,10 @@ def test_rest_refused_after_the_prefix_ran():
 	conn.close()
 	assert db.query(f"SELECT note FROM `{schema}`.t WHERE id = 1")[0][0] == "seen"
 	assert not unique_on(db, schema, "u")
+	harness.wait_for(lambda: harness.audit_records(gw, "ADD UNIQUE KEY t_u"), 5,
+			 "the refused ALTER's audit record")
 	recs = harness.audit_records(gw, "ADD UNIQUE KEY t_u")
-	assert recs and recs[-1]["decision"] == "block", recs
+	assert recs[-1]["decision"] == "block", recs
 	assert recs[-1]["outcome"] == "not_sent", recs[-1]
 
 	# the mariadb client shows the same: an error, exit 1, no index
@@ -175,8 +179,11 @@ def test_failing_prefix_stops_the_script():
 	assert err is not None and err[0] == 1054, err
 	assert not unique_on(db, schema, "u")
 	if not harness.DIRECT:
+		# the record of a statement never sent is written after the answer
+		harness.wait_for(lambda: harness.audit_records(gw, "ADD UNIQUE KEY t_u"), 5,
+				 "the ALTER's audit record")
 		recs = harness.audit_records(gw, "ADD UNIQUE KEY t_u")
-		assert recs and recs[-1]["outcome"] == "not_sent", recs
+		assert recs[-1]["outcome"] == "not_sent", recs
 
 
 def other_day_schedule():
@@ -197,6 +204,38 @@ def test_decidable_script_is_refused_whole():
 	assert n == 0, n
 	harness.assert_refused(err, "ddl-outside-window")
 	assert [r[0] for r in db.query(f"SELECT u FROM `{schema}`.t ORDER BY id")] == [7, 7, 8]
+
+
+def test_held_script_waits_whole_then_runs_in_steps():
+	"""[migration] conflict = hold: while another account's migration runs,
+	the script waits before any of it runs (the UPDATE has not run); once
+	the migration ends it runs in steps and passes."""
+	harness.require_proxy("hold is ddlgate's")
+	schema = "step_hold"
+	db = harness.shared_mariadb(accounts=(harness.PROBER, harness.MIGRATOR))
+	_, gw = start(schema, {"migration": {"conflict": "hold", "hold_timeout_ms": "10000"}})
+	mig = harness.connect_as(gw, harness.MIGRATOR, database=schema)
+	assert harness.scalar(mig, '/* ddlgate:migration name="m1" */ SELECT 1') == 1
+	conn = multi(gw, schema)
+	result = {}
+
+	def script():
+		result["got"] = run_script(conn, "UPDATE t SET u = id WHERE u = 7; "
+					   "ALTER TABLE t ADD UNIQUE KEY t_u (u)")
+
+	t = threading.Thread(target=script)
+	t.start()
+	try:
+		time.sleep(1.0)
+		assert t.is_alive(), f"the script did not wait: {result}"
+		assert [r[0] for r in db.query(f"SELECT u FROM `{schema}`.t ORDER BY id")] == [7, 7, 8]
+	finally:
+		mig.close()
+		t.join(15)
+	conn.close()
+	assert not t.is_alive()
+	assert result["got"] == (2, None), result
+	assert unique_on(db, schema, "u")
 
 
 if __name__ == "__main__":
