@@ -182,7 +182,8 @@ bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_hold)
 	char host[64];
 	pol_client_host(ps->hs, host, sizeof(host));
 	bool conflict =
-	    !p->ws_schema && migration_conflict(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
+	    !p->ws_schema &&
+	    migration_conflict(ps->conn_id, ps->hs->user, host, ps->hs->client_pid,
 			       c->migration.scope, p->schema, objs, nobjs, who, sizeof(who));
 	if (!conflict && !p->ws_schema)
 		conflict = cluster_remote_migration(who, sizeof(who));
@@ -371,8 +372,8 @@ static bool pol_block_msg(const struct pol_stmt *p, struct hook_reply *reply)
 		return false;
 	for (size_t k = 0; k < p->npf; k++) {
 		if (p->pf[k].action == RULES_ACTION_BLOCK) {
-			snprintf(reply->message, sizeof(reply->message), "ddlgate: blocked by %s: %s.",
-				 p->pf[k].rule, p->pf[k].message);
+			snprintf(reply->message, sizeof(reply->message),
+				 "ddlgate: blocked by %s: %s.", p->pf[k].rule, p->pf[k].message);
 			return true;
 		}
 	}

@@ -97,7 +97,7 @@ struct sess {
 	enum sess_state closing_from; /* the state before CLOSING */
 
 	/* A script sent in steps (session_step.c). */
-	uint8_t *step_cmd;   /* owned: the client's COM_QUERY payload; NULL = no steps */
+	uint8_t *step_cmd; /* owned: the client's COM_QUERY payload; NULL = no steps */
 	size_t step_cmd_len;
 	size_t step_sql_off; /* where its SQL text starts in step_cmd */
 	uint8_t step_seq;    /* added to the sequence ids of the server's answers */
