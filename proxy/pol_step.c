@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "proxy/pol_internal.h"
+#include "rules/lex.h"
 #include "rules/step.h"
 
 /* Offsets of statement i's text in cmd.text. */
@@ -73,9 +74,10 @@ static bool pol_step_reads_written(struct pol_sess *ps, size_t k)
 		const struct pol_stmt *p = &cmd->stmts[cmd->step_from + i];
 		if (p->st.keyword && strcmp(p->st.keyword, "CALL") == 0)
 			return false; /* a CALL may answer with several results: no clean cut */
-		w[i] = (struct step_stmt){p->sql, p->len, p->schema};
+		w[i] = (struct step_stmt){p->sql, p->len, p->schema,
+					  ps->hs->lex_server | (p->ansi ? LEX_ANSI_QUOTES : 0)};
 	}
-	return step_writes_any(w, nw, reads, nr, ps->hs->lex_server);
+	return step_writes_any(w, nw, reads, nr);
 }
 
 /*

@@ -31,9 +31,9 @@ static bool step_table_fn(const char *schema, const char *table, void *arg)
 }
 
 /* Whether statement w may write rows of one of reads. */
-static bool step_writes(const struct step_stmt *w, const struct step_table *reads, size_t nr,
-			unsigned mode)
+static bool step_writes(const struct step_stmt *w, const struct step_table *reads, size_t nr)
 {
+	unsigned mode = w->mode;
 	struct classify_info ci;
 	if (classify_sql_mode(w->sql, w->len, mode, &ci) != STMT_DML || !ci.keyword ||
 	    !sqlscan_is_write_kw(ci.keyword, ci.keyword_len))
@@ -48,10 +48,10 @@ static bool step_writes(const struct step_stmt *w, const struct step_table *read
 }
 
 bool step_writes_any(const struct step_stmt *w, size_t nw, const struct step_table *reads,
-		     size_t nr, unsigned mode)
+		     size_t nr)
 {
 	for (size_t i = 0; i < nw; i++)
-		if (step_writes(&w[i], reads, nr, mode))
+		if (step_writes(&w[i], reads, nr))
 			return true;
 	return false;
 }

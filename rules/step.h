@@ -11,12 +11,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* One earlier statement of the script: its text and the current schema it
- * runs in (NULL = none). Borrowed. */
+/* One earlier statement of the script: its text, the current schema it
+ * runs in (NULL = none) and the lex flags the server reads it with
+ * (lex.h: sql_mode bits, server version). Borrowed. */
 struct step_stmt {
 	const char *sql;
 	size_t len;
 	const char *schema;
+	unsigned mode;
 };
 
 /* A table a guard of the later statement reads rows of; schema is never
@@ -32,9 +34,9 @@ struct step_table {
  * CALL, MERGE) that names the table anywhere, or whose tables ddlgate
  * cannot name (CALL, a write naming no table it follows). Names compare
  * case-insensitively: a step too many costs one round trip, a step too few
- * a refused safe script. mode: lex flags the server reads the text with.
+ * a refused safe script.
  */
 bool step_writes_any(const struct step_stmt *w, size_t nw, const struct step_table *reads,
-		     size_t nr, unsigned mode);
+		     size_t nr);
 
 #endif
