@@ -168,12 +168,7 @@ void pol_ws_result(struct pol_sess *ps, const struct pol_stmt *p, bool ok)
 		}
 		break;
 	case DDL_DROP_DATABASE:
-		for (size_t i = 0; i < ws.n;) {
-			if (pol_ws_mine(&ws.t[i], ps, host))
-				ws.t[i] = ws.t[--ws.n];
-			else
-				i++;
-		}
+		ws.n = 0; /* the workspace is gone, whoever made its tables */
 		break;
 	default:
 		break;
