@@ -20,6 +20,7 @@
  */
 #include <string.h>
 
+#include "proxy/guard.h"
 #include "proxy/pol_internal.h"
 #include "rules/lex.h"
 #include "rules/step.h"
@@ -138,7 +139,9 @@ enum pol_cut pol_step_here(struct pol_sess *ps, size_t k)
 	if (!cmd->text || cmd->blocked || cmd->no_step || k <= cmd->step_from ||
 	    cmd->com != COM_QUERY || !ps->hs->multi_statements || ps->hs->compressed)
 		return POL_CUT_NONE;
-	if (!pol_step_reads_written(ps, k))
+	/* without live probes the guard's answer does not depend on the data:
+	 * the script is decided up front */
+	if (!guard_enabled() || !pol_step_reads_written(ps, k))
 		return POL_CUT_NONE;
 	bool hold;
 	size_t j = pol_step_lookahead(ps, k, &hold);

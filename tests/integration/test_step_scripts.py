@@ -206,6 +206,26 @@ def test_decidable_script_is_refused_whole():
 	assert [r[0] for r in db.query(f"SELECT u FROM `{schema}`.t ORDER BY id")] == [7, 7, 8]
 
 
+def test_without_probes_the_script_is_decided_whole():
+	"""No [guard] account: no probe can tell the data, so the unique key is
+	refused whatever the UPDATE does, and the script is refused whole,
+	before the UPDATE runs."""
+	harness.require_proxy("the refusal is ddlgate's")
+	schema = "step_noguard"
+	db = harness.shared_mariadb()
+	db.fresh_database(schema)
+	db.query(f"CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, u INT, note VARCHAR(20))")
+	db.query(f"INSERT INTO `{schema}`.t VALUES (1, 7, NULL), (2, 7, NULL), (3, 8, NULL)")
+	gw = harness.gateway(db)
+	conn = multi(gw, schema)
+	n, err = run_script(conn, "UPDATE t SET u = id WHERE u = 7; "
+			    "ALTER TABLE t ADD UNIQUE KEY t_u (u)")
+	conn.close()
+	assert n == 0, n
+	harness.assert_refused(err, "unique-unguarded")
+	assert [r[0] for r in db.query(f"SELECT u FROM `{schema}`.t ORDER BY id")] == [7, 7, 8]
+
+
 def test_held_script_waits_whole_then_runs_in_steps():
 	"""[migration] conflict = hold: while another account's migration runs,
 	the script waits before any of it runs (the UPDATE has not run); once
