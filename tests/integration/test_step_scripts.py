@@ -28,12 +28,27 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 
-def start(schema, sections=None):
+def start(schema, sections=None, guard=True):
+	"""A fresh schema whose table t holds a duplicate in u (7 twice), and
+	a ddlgate with guards (guard=False: without a [guard] account) and an
+	audit log in front of it: (db, gw)."""
 	db = harness.shared_mariadb(accounts=(harness.PROBER,))
 	db.fresh_database(schema)
 	db.query(f"CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, u INT, note VARCHAR(20))")
 	db.query(f"INSERT INTO `{schema}`.t VALUES (1, 7, NULL), (2, 7, NULL), (3, 8, NULL)")
-	return db, harness.guarded_gateway(db, sections)
+	gw = harness.guarded_gateway(db, sections) if guard else harness.gateway(db, sections)
+	return db, gw
+
+
+def assert_refused_whole(gw, db, schema, rule):
+	"""The fix-then-unique script is refused before its UPDATE runs."""
+	conn = multi(gw, schema)
+	n, err = run_script(conn, "UPDATE t SET u = id WHERE u = 7; "
+			    "ALTER TABLE t ADD UNIQUE KEY t_u (u)")
+	conn.close()
+	assert n == 0, n
+	harness.assert_refused(err, rule)
+	assert [r[0] for r in db.query(f"SELECT u FROM `{schema}`.t ORDER BY id")] == [7, 7, 8]
 
 
 def multi(gw, schema):
@@ -197,13 +212,7 @@ def test_decidable_script_is_refused_whole():
 	harness.require_proxy("windows are ddlgate's")
 	schema = "step_window"
 	db, gw = start(schema, {"window": {"schedule": other_day_schedule()}})
-	conn = multi(gw, schema)
-	n, err = run_script(conn, "UPDATE t SET u = id WHERE u = 7; "
-			    "ALTER TABLE t ADD UNIQUE KEY t_u (u)")
-	conn.close()
-	assert n == 0, n
-	harness.assert_refused(err, "ddl-outside-window")
-	assert [r[0] for r in db.query(f"SELECT u FROM `{schema}`.t ORDER BY id")] == [7, 7, 8]
+	assert_refused_whole(gw, db, schema, "ddl-outside-window")
 
 
 def test_without_probes_the_script_is_decided_whole():
@@ -212,18 +221,8 @@ def test_without_probes_the_script_is_decided_whole():
 	before the UPDATE runs."""
 	harness.require_proxy("the refusal is ddlgate's")
 	schema = "step_noguard"
-	db = harness.shared_mariadb()
-	db.fresh_database(schema)
-	db.query(f"CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, u INT, note VARCHAR(20))")
-	db.query(f"INSERT INTO `{schema}`.t VALUES (1, 7, NULL), (2, 7, NULL), (3, 8, NULL)")
-	gw = harness.gateway(db)
-	conn = multi(gw, schema)
-	n, err = run_script(conn, "UPDATE t SET u = id WHERE u = 7; "
-			    "ALTER TABLE t ADD UNIQUE KEY t_u (u)")
-	conn.close()
-	assert n == 0, n
-	harness.assert_refused(err, "unique-unguarded")
-	assert [r[0] for r in db.query(f"SELECT u FROM `{schema}`.t ORDER BY id")] == [7, 7, 8]
+	db, gw = start(schema, guard=False)
+	assert_refused_whole(gw, db, schema, "unique-unguarded")
 
 
 def test_held_script_waits_whole_then_runs_in_steps():
