@@ -68,6 +68,7 @@ void sess_apply_verdict(struct sess *s, enum hook_verdict v, const struct hook_r
 			    1290, "HY000",
 			    "ddlgate: blocked: this script must be judged in steps and its "
 			    "packet cannot be cut. Send its statements one at a time"};
+			s->fetch_wire = wire; /* still at the front of c.in */
 			sess_apply_verdict(s, HOOK_REJECT, &cannot);
 			return;
 		}
