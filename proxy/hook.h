@@ -57,6 +57,11 @@ struct hook_sess {
 	char client_pid[24];   /* connection attribute _pid ("" = not sent): with user
 				* and host it tells the client process apart */
 	char client_prog[48];  /* program_name, else _client_name ("" = not sent) */
+	size_t step_to;	       /* set by the hook with HOOK_FORWARD of a single-packet
+				* COM_QUERY: send only the SQL text's bytes [0, step_to)
+				* now, the first step of a script judged in steps (see
+				* sess_hook_step); 0 = the whole command. Cleared by the
+				* relay at forward */
 };
 
 enum hook_verdict {
@@ -196,6 +201,24 @@ void sess_hook_answer_err(struct sess *s, const struct hook_reply *reply);
  * need the hook to say it.
  */
 void sess_hook_schema(struct sess *s, const char *schema);
+/*
+ * A script judged in steps (hs->step_to), once the answer to a step's last
+ * statement is held (hook_result() returned false for it, an OK):
+ *
+ * sess_hook_step() lets the held answer go to the client with
+ * SERVER_MORE_RESULTS_EXISTS set and sends the SQL text's bytes [from, to)
+ * of the client's command to the server as the next step, a COM_QUERY of
+ * its own. Its answers reach the client with sequence ids continuing the
+ * one answer the client reads, and hook_result() with indexes continuing
+ * the command's. Returns false, changing nothing, when no step is under way
+ * or the held answer does not end the step.
+ *
+ * sess_hook_step_refuse() lets the held answer go with
+ * SERVER_MORE_RESULTS_EXISTS, then ends the answer with an ERR of reply:
+ * what the server answers to a script whose later statement fails.
+ */
+bool sess_hook_step(struct sess *s, size_t from, size_t to) __attribute__((warn_unused_result));
+void sess_hook_step_refuse(struct sess *s, const struct hook_reply *reply);
 /* Runs fn(s, arg) on s's event-loop thread, if s still lives then. */
 void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg);
 /* The same by ddlgate's connection id, from any thread: the one way to wake

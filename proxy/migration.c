@@ -198,7 +198,9 @@ bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
 		m->by_directive = false;
 		break;
 	case MIG_SIG_HISTORY:
-		if (!ok || !rules_patterns_match(&c->migration.history_tables, sig->name))
+	case MIG_SIG_WORKSPACE: /* kept like a history claim: idle time, disconnect */
+		if (!ok || (sig->kind == MIG_SIG_HISTORY &&
+			    !rules_patterns_match(&c->migration.history_tables, sig->name)))
 			return false;
 		m->by_history = true;
 		m->history_s = clk_mono_us() / 1000000;
@@ -240,6 +242,8 @@ bool migration_sess_claims(const struct migration_sess *m, const struct cfg *c,
 		return true;
 	case MIG_SIG_HISTORY:
 		return rules_patterns_match(&c->migration.history_tables, sig->name);
+	case MIG_SIG_WORKSPACE:
+		return true;
 	default:
 		return false;
 	}

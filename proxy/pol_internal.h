@@ -13,6 +13,9 @@
  *                 they run (procedure bodies read through the guard account)
  *   pol_record.c  the audit record of a judged statement
  *   pol_admin.c   the admin endpoints /status, /sessions, /window/open, /window/close
+ *   pol_step.c    multi-statement scripts judged in steps (a later guard sees
+ *                 the rows the earlier statements left)
+ *   pol_workspace.c skeema's workspace schema: scratch space, and skeema's signal
  *
  * Threads: struct pol_sess and everything it owns is touched only on its
  * session's event-loop thread, except the list links and in_waiters, which
@@ -124,6 +127,8 @@ struct pol_stmt {
 	bool call;	 /* a CALL: prepared, its executes are watched */
 	bool binds;	 /* may PREPARE names out of sight (an unread CALL body,
 			    EXECUTE IMMEDIATE): once it ran, names are unsure */
+	bool ws_schema;	 /* every object lies in skeema's workspace: no conflict */
+	bool ws_scratch; /* ... on tables this client process made there: no rules */
 };
 
 /*
@@ -184,6 +189,15 @@ struct pol_cmd {
 	unsigned call_rounds; /* body reads so far */
 	bool routine_wait;    /* cmd.job reads procedure bodies, not facts */
 	bool mdl_looked;      /* pol_mdl_look ran for this command; ps->mdl belongs to it */
+	size_t block_first;   /* 1 + the statement whose message a refusal gives; 0 = the first */
+	/* A script judged in steps (pol_step.c): */
+	const char *text; /* borrowed (arena): the SQL text the statements point into;
+			     NULL = the command cannot be cut */
+	size_t text_len;
+	size_t total;	  /* statements of the script; n counts those of the steps
+			     judged so far */
+	size_t step_from; /* the first statement of the step being judged */
+	bool no_step;	  /* the step decision was taken for this step */
 };
 
 /* A claim on the floor whose answer waits for the account's grant check. */
@@ -256,6 +270,12 @@ struct pol_sess {
 	struct pol_mdl mdl;
 	atomic_uint mdl_attempts; /* /sessions: attempts of the protected DDL in flight; 0 = none */
 	_Atomic uint64_t mdl_watch; /* /status: the watcher handle of that DDL; 0 = none */
+	/* A script judged in steps: the relay holds the last answer of a step
+	 * while the rest is judged (pol_step.c). */
+	bool step_wait;
+	enum hook_verdict step_out; /* the decision on the rest; HOOK_WAIT = not yet */
+	size_t step_from_off, step_to_off;
+	struct hook_reply step_reply;
 	/* Under pol.lock: */
 	struct pol_sess *prev, *next; /* pol.sessions list, for /sessions */
 	struct pol_sess *wnext;	      /* pol.waiters list, for the ticker */
@@ -284,6 +304,8 @@ struct snap *pol_conf_get(void);
 enum pol_step { POL_DONE, POL_WAIT_PROBES, POL_WAIT_HOLD, POL_WAIT_CLUSTER };
 enum pol_step pol_continue(struct pol_sess *ps);
 enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *reply);
+bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_hold);
+void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts);
 void pol_cmd_end(struct pol_sess *ps);
 bool pol_judged_ddl(const struct stmt *st);
 void pol_add_pf(struct pol_sess *ps, struct pol_stmt *p, const char *rule,
@@ -291,6 +313,31 @@ void pol_add_pf(struct pol_sess *ps, struct pol_stmt *p, const char *rule,
 bool pol_audit_preflight(const char *path, uint64_t need);
 void pol_block_audit(struct pol_sess *ps, struct pol_stmt *p, const char *room);
 size_t pol_objects(const struct stmt *st, struct migration_obj *out, size_t max);
+
+/* pol_step.c: pol_step_here() (statement k waits for probes) decides
+ * whether the statements before k go first as a step of their own;
+ * pol_step_forward() tells the relay where the step ends; pol_step_answer()
+ * takes over at a step's last answer (true: held, the rest is judged);
+ * pol_deliver() gives a decision to the relay (sess_hook_resume, or the
+ * next step); pol_step_durable() is called when the held answers are
+ * durable (true: a step took them); pol_step_abort() records the statements
+ * never sent. */
+enum pol_cut { POL_CUT_NONE, POL_CUT_HERE, POL_CUT_HOLD };
+enum pol_cut pol_step_here(struct pol_sess *ps, size_t k);
+void pol_step_forward(struct pol_sess *ps);
+bool pol_step_answer(struct pol_sess *ps, const struct hook_result *r);
+void pol_deliver(struct pol_sess *ps, enum hook_verdict v, const struct hook_reply *reply);
+bool pol_step_durable(struct pol_sess *ps);
+void pol_step_abort(struct pol_sess *ps);
+
+/* pol_workspace.c: skeema's workspace schema. pol_ws_classify() sets
+ * p->ws_schema and p->ws_scratch when p is judged; pol_ws_result() learns
+ * the workspace tables a client process created or dropped from the
+ * server's answer; pol_ws_signal() reads the workspace's creation as
+ * skeema's migration signal. */
+void pol_ws_classify(struct pol_sess *ps, struct pol_stmt *p);
+void pol_ws_result(struct pol_sess *ps, const struct pol_stmt *p, bool ok);
+bool pol_ws_signal(struct pol_sess *ps, const struct pol_stmt *p, struct migration_signal *sig);
 
 /* pol_wait.c */
 enum hook_verdict pol_wait(struct pol_sess *ps, enum pol_step step);

@@ -151,7 +151,7 @@ static void pol_schedules_text(const struct cfg *c, char *buf, size_t n)
  * audit health, maintenance window, migration conflict. Returns true when
  * the statement must be held (conflict = hold, deadline not reached).
  */
-static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_hold)
+bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_hold)
 {
 	const struct cfg *c = ps->conf->cfg;
 	const char *schema, *table;
@@ -180,10 +180,12 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 	struct migration_obj objs[POL_MAX_OBJECTS];
 	size_t nobjs = pol_objects(&p->st, objs, POL_MAX_OBJECTS);
 	char host[64], proc[MIGRATION_PROC_MAX];
-	bool conflict = migration_conflict(
-	    ps->conn_id, ps->hs->user, host, pol_client_id(ps, host, sizeof(host), proc, sizeof(proc)),
-	    c->migration.scope, p->schema, objs, nobjs, who, sizeof(who));
-	if (!conflict)
+	bool conflict =
+	    !p->ws_schema &&
+	    migration_conflict(ps->conn_id, ps->hs->user, host,
+			       pol_client_id(ps, host, sizeof(host), proc, sizeof(proc)),
+			       c->migration.scope, p->schema, objs, nobjs, who, sizeof(who));
+	if (!conflict && !p->ws_schema)
 		conflict = cluster_remote_migration(who, sizeof(who));
 	if (conflict) {
 		enum rules_action a = rules_engine_action(
@@ -219,7 +221,7 @@ static bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_
 }
 
 /* Runs the rule engine on statement p. */
-static void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
+void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts)
 {
 	const struct cfg *c = ps->conf->cfg;
 	struct rules_facts prov;
@@ -305,6 +307,7 @@ enum pol_step pol_continue(struct pol_sess *ps)
 				if (cluster_fresh_check(ps->s, pol_cluster_checked, NULL))
 					return POL_WAIT_CLUSTER;
 			}
+			pol_ws_classify(ps, p);
 			if (pol_policy_checks(ps, p, !cmd->blocked))
 				return POL_WAIT_HOLD;
 			if (cmd->hold_started && p->held_who && p->held_us == 0) {
@@ -315,6 +318,12 @@ enum pol_step pol_continue(struct pol_sess *ps)
 			bool policy_blocks = false;
 			for (size_t i = 0; i < p->npf; i++)
 				policy_blocks |= p->pf[i].action == RULES_ACTION_BLOCK;
+			if (p->ws_scratch) {
+				/* skeema's empty copies: only access is judged */
+				pol_decide(ps, p);
+				pol_scratch_learn(ps, p);
+				continue;
+			}
 			if (cmd->blocked || policy_blocks) {
 				/* nothing will run: record what the rules say, without probes */
 				pol_engine(ps, p, false);
@@ -323,6 +332,19 @@ enum pol_step pol_continue(struct pol_sess *ps)
 				continue;
 			}
 			pol_engine(ps, p, true);
+			enum pol_cut cut =
+			    p->v.pending ? pol_step_here(ps, cmd->next_eval) : POL_CUT_NONE;
+			if (cut == POL_CUT_HERE)
+				return POL_DONE; /* the statements before p go first */
+			if (cut == POL_CUT_HOLD)
+				return POL_WAIT_HOLD; /* a later statement waits for a migration */
+			if (p->v.pending && cmd->blocked) {
+				/* a later statement is refused whatever the data */
+				pol_engine(ps, p, false);
+				pol_decide(ps, p);
+				pol_scratch_learn(ps, p);
+				continue;
+			}
 			if (p->v.pending && pol_start_probes(ps, cmd->next_eval)) {
 				p->probed = true;
 				return POL_WAIT_PROBES;
@@ -343,28 +365,35 @@ enum pol_step pol_continue(struct pol_sess *ps)
 	return POL_DONE;
 }
 
-/* The reply for a blocked command: the first blocking statement's message. */
+/* Writes p's refusal into reply; false when p is not blocked. */
+static bool pol_block_msg(const struct pol_stmt *p, struct hook_reply *reply)
+{
+	if (p->decision != AUDIT_BLOCK)
+		return false;
+	for (size_t k = 0; k < p->npf; k++) {
+		if (p->pf[k].action == RULES_ACTION_BLOCK) {
+			snprintf(reply->message, sizeof(reply->message),
+				 "ddlgate: blocked by %s: %s.", p->pf[k].rule, p->pf[k].message);
+			return true;
+		}
+	}
+	return p->evaluated && rules_format_error(&p->v, reply->message, sizeof(reply->message));
+}
+
+/* The reply for a blocked command: the message of the statement that
+ * decided the refusal (cmd.block_first), else of the first blocking one. */
 static void pol_block_reply(struct pol_sess *ps, struct hook_reply *reply)
 {
+	const struct pol_cmd *cmd = &ps->cmd;
 	reply->code = 1290;
 	memcpy(reply->sqlstate, "HY000", 6);
 	snprintf(reply->message, sizeof(reply->message), "ddlgate: blocked");
-	for (size_t i = 0; i < ps->cmd.n; i++) {
-		struct pol_stmt *p = &ps->cmd.stmts[i];
-		if (p->decision != AUDIT_BLOCK)
-			continue;
-		for (size_t k = 0; k < p->npf; k++) {
-			if (p->pf[k].action == RULES_ACTION_BLOCK) {
-				snprintf(reply->message, sizeof(reply->message),
-					 "ddlgate: blocked by %s: %s.", p->pf[k].rule,
-					 p->pf[k].message);
-				return;
-			}
-		}
-		if (p->evaluated &&
-		    rules_format_error(&p->v, reply->message, sizeof(reply->message)))
+	if (cmd->block_first && cmd->block_first <= cmd->n &&
+	    pol_block_msg(&cmd->stmts[cmd->block_first - 1], reply))
+		return;
+	for (size_t i = 0; i < cmd->n; i++)
+		if (pol_block_msg(&cmd->stmts[i], reply))
 			return;
-	}
 }
 
 /* Frees what the command owns and returns it to POL_CMD_IDLE. */
@@ -396,9 +425,10 @@ enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *reply)
 		return HOOK_WAIT;
 	}
 
-	for (size_t i = 0; i < cmd->n; i++)
+	for (size_t i = cmd->step_from; i < cmd->n; i++)
 		metrics_statement(cmd->stmts[i].st.kind, (int)cmd->stmts[i].decision);
 	if (!cmd->blocked) {
+		pol_step_forward(ps);
 		cmd->state = POL_CMD_FORWARDED;
 		for (size_t i = 0; i < cmd->n; i++)
 			if (cmd->stmts[i].has_sig &&
@@ -408,6 +438,8 @@ enum hook_verdict pol_finish(struct pol_sess *ps, struct hook_reply *reply)
 		pol_mdl_forward(ps);
 		return HOOK_FORWARD;
 	}
+	if (cmd->total > cmd->n)
+		cmd->n = cmd->total; /* refused before the first step: all of it */
 	pol_block_reply(ps, reply);
 	for (size_t i = 0; i < cmd->n; i++)
 		pol_submit(ps, &cmd->stmts[i], AUDIT_NOT_SENT, 0, 0, false);

@@ -84,7 +84,7 @@ void pol_durable_fn(struct sess *s, void *arg)
 	struct pol_sess *ps = pol_of(s);
 	if (!ps || ps->durable_wait == 0)
 		return;
-	if (--ps->durable_wait == 0)
+	if (--ps->durable_wait == 0 && !pol_step_durable(ps))
 		pol_mdl_answer(s, NULL); /* the release, or lock-wait-exceeded */
 }
 
@@ -161,7 +161,7 @@ static void pol_intent_fn(struct sess *s, void *arg)
 	pol_intents_check(ps);
 	struct hook_reply reply = {0};
 	enum hook_verdict v = pol_finish(ps, &reply);
-	sess_hook_resume(s, v, v == HOOK_REJECT ? &reply : NULL);
+	pol_deliver(ps, v, &reply);
 }
 
 /* Writer thread: an intent record is durable (or failed). */

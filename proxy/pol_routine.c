@@ -791,7 +791,7 @@ static void pol_routine_done(struct sess *s, void *arg)
 	}
 	struct hook_reply reply = {0};
 	enum hook_verdict v = pol_finish(ps, &reply);
-	sess_hook_resume(ps->s, v, v == HOOK_REJECT ? &reply : NULL);
+	pol_deliver(ps, v, &reply);
 }
 
 /* ---- the fast path's question and the server's answers ---- */

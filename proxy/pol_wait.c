@@ -172,7 +172,7 @@ static void pol_resume(struct pol_sess *ps)
 	enum hook_verdict v = pol_finish(ps, &reply);
 	if (v == HOOK_WAIT)
 		return; /* the intent records are being written (pol_record.c) */
-	sess_hook_resume(ps->s, v, v == HOOK_REJECT ? &reply : NULL);
+	pol_deliver(ps, v, &reply);
 }
 
 /* Posted by the guard worker: the probes of cmd.job answered. */

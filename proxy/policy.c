@@ -186,6 +186,7 @@ static void pol_abort_cmd(struct pol_sess *ps)
 {
 	if (ps->cmd.state == POL_CMD_IDLE)
 		return;
+	pol_step_abort(ps);
 	for (size_t i = 0; i < ps->cmd.n; i++) {
 		struct pol_stmt *p = &ps->cmd.stmts[i];
 		if (p->record)
@@ -363,6 +364,8 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 		p->has_sig = migration_scan(p->sql, p->len, &p->sig);
 	if (!p->has_sig)
 		p->has_sig = pol_history_signal(ps, p->sql, p->len, mode, &p->sig);
+	if (!p->has_sig)
+		p->has_sig = pol_ws_signal(ps, p, &p->sig);
 	p->sysconf = p->st.kind == STMT_OTHER && pol_server_config(p->sql, p->len, &ci);
 	p->change =
 	    (p->ddl && !pol_prepares(p)) || p->st.kind == STMT_DCL || p->is_write || p->sysconf;
@@ -464,6 +467,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	}
 	if (ps->cmd.state != POL_CMD_IDLE) /* the previous command never got its results */
 		pol_abort_cmd(ps);
+	ps->step_wait = false;
 	pol_conf_refresh(ps);
 	pol_history_expire(ps);
 
@@ -533,8 +537,9 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	char *copy = arena_strndup(&ps->arena, sql, sqllen);
 	size_t n = 0;
 	unsigned split_flags = mode;
+	bool clean = false;
 	if (!ambiguous)
-		(void)split_sql(copy, sqllen, split_flags, pol_split_count, &n);
+		clean = split_sql(copy, sqllen, split_flags, pol_split_count, &n);
 	if (n == 0)
 		n = 1;
 	cmd->stmts = arena_alloc(&ps->arena, n * sizeof(*cmd->stmts));
@@ -548,6 +553,11 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		fill.i = 1;
 	}
 	cmd->n = fill.i;
+	cmd->total = cmd->n;
+	if (clean && !exec && payload[0] == COM_QUERY && cmd->n > 1 && len < 0xFFFFFFu) {
+		cmd->text = copy; /* a script that may be judged in steps */
+		cmd->text_len = sqllen;
+	}
 	/* a copy: the relay updates hs->schema while later statements still run */
 	const char *schema = hs->schema[0] ? arena_strndup(&ps->arena, hs->schema,
 							   strnlen(hs->schema, sizeof(hs->schema)))
@@ -712,6 +722,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 				pol_indirect_learn(ps, p, pol_lex_mode(ps, p->ansi), r->ok);
 			if (cmd->com != COM_STMT_PREPARE && (p->ddl || p->st.kind == STMT_DCL))
 				pol_drift_note(p); /* also when not recorded, or failed */
+			if (!r->aborted && cmd->com != COM_STMT_PREPARE && p->ddl)
+				pol_ws_result(ps, p, r->ok);
 			if (started && cluster_wait_held(s, pol_durable_fn, NULL, 1000)) {
 				/* the client learns it holds the floor once every ddlgate can
 				 * see it: after the cluster lock is taken */
@@ -732,6 +744,8 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 			}
 		}
 	}
+	if (pol_step_answer(ps, r))
+		return false; /* a step ran: the rest is judged, its answer waits */
 	if (!r->more || r->aborted) {
 		/* the server stops at the first error: later statements never ran */
 		for (size_t i = 0; i < cmd->n; i++) {

@@ -281,6 +281,7 @@ static void sess_free_cb(evutil_socket_t fd, short what, void *arg)
 	free(s->hello);
 	free(s->pending);
 	free(s->kept);
+	sess_step_reset(s);
 	free(s->resume_reply);
 	worker_conf_release(s->conf);
 	free(s);

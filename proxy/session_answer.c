@@ -16,6 +16,8 @@
 void sess_command_done(struct sess *s)
 {
 	metrics_command(s->cmd, (uint64_t)clk_mono_us() - s->cmd_start_us);
+	if (s->step_cmd)
+		sess_step_reset(s); /* a script sent in steps is over */
 	sess_set_state(s, S_IDLE);
 	s->last_active_ms = sess_now_ms();
 }
@@ -61,7 +63,7 @@ static bool statement_done(struct sess *s, const struct pkt_result *res)
 	if (!s->hook_results)
 		return true;
 	struct hook_result r = {
-	    .index = s->resp.index - 1,
+	    .index = s->resp.index - 1 + s->step_index,
 	    .ok = res->ok,
 	    .more = res->more,
 	    .error_code = res->err.code,
@@ -137,6 +139,8 @@ bool sess_backend_process(struct sess *s)
 				return sess_fail(s, SESS_END_BACKEND_UNSOLICITED);
 			if (have < PKT_HDR + len)
 				return true;
+			if (s->step_seq)
+				sess_step_seq(s, in);
 			leg_in_forward(in, &s->c, PKT_HDR + len);
 			continue;
 		}
@@ -151,6 +155,8 @@ bool sess_backend_process(struct sess *s)
 				return sess_fail(s, SESS_END_BACKEND_PROTOCOL);
 			}
 			s->b_left = len;
+			if (s->step_seq)
+				sess_step_seq(s, in);
 			leg_in_forward(in, &s->c, PKT_HDR);
 			if (ev == PKT_EV_RESULT) /* STATISTICS: a streamed answer cannot be held */
 				(void)statement_done(s, &res);
@@ -161,6 +167,8 @@ bool sess_backend_process(struct sess *s)
 		/* WHOLE */
 		if (have < PKT_HDR + len)
 			return true;
+		if (s->step_seq)
+			sess_step_seq(s, in);
 		const uint8_t *p = leg_in_pullup(in, PKT_HDR + len) + PKT_HDR;
 		struct pkt_result res;
 		const uint8_t *v = NULL;

@@ -13,7 +13,7 @@
 #include "proxy/session_priv.h"
 
 /* Starts following the server's answer to the command just forwarded. */
-static void command_sent(struct sess *s)
+void sess_command_sent(struct sess *s)
 {
 	enum pkt_resp_kind kind = pkt_cmd_resp_kind(s->cmd);
 	s->resp.want_row1 = s->hook_results && s->hs.want_first_value;
@@ -44,6 +44,7 @@ void sess_apply_verdict(struct sess *s, enum hook_verdict v, const struct hook_r
 	size_t wire = s->fetch_wire;
 	s->fetch_wire = 0;
 	if (v == HOOK_REJECT) {
+		s->hs.step_to = 0;
 		leg_in_drain(&s->c, wire);
 		sess_set_state(s, S_IDLE);
 		reply_err(s, reply);
@@ -60,9 +61,24 @@ void sess_apply_verdict(struct sess *s, enum hook_verdict v, const struct hook_r
 		s->kept_len = leg_in_copyout(&s->c, 0, s->kept, wire);
 	}
 	s->hs.keep_command = false;
-	leg_in_forward(&s->c, &s->b, wire);
+	if (s->hs.step_to) {
+		/* a script judged in steps: only its first step goes now */
+		if (!sess_step_start(s, wire)) {
+			if (sess_dead(s))
+				return;
+			static const struct hook_reply cannot = {
+			    1290, "HY000",
+			    "ddlgate: blocked: this script must be judged in steps and its "
+			    "packet cannot be cut. Send its statements one at a time"};
+			s->fetch_wire = wire; /* still at the front of c.in */
+			sess_apply_verdict(s, HOOK_REJECT, &cannot);
+			return;
+		}
+	} else {
+		leg_in_forward(&s->c, &s->b, wire);
+	}
 	sess_set_state(s, S_IDLE);
-	command_sent(s);
+	sess_command_sent(s);
 }
 
 bool sess_hook_resend(struct sess *s)
@@ -77,7 +93,7 @@ bool sess_hook_resend(struct sess *s)
 		return true;
 	}
 	sess_set_state(s, S_IDLE);
-	command_sent(s);
+	sess_command_sent(s);
 	sess_pump(s);
 	return true;
 }
@@ -303,7 +319,7 @@ bool sess_client_process(struct sess *s)
 			if (infile && !was_cont && len == 0)
 				pkt_resp_infile_done(&s->resp);
 			if (was_cont && !s->c_cont && !infile && !authx)
-				command_sent(s); /* the last part of a streamed command */
+				sess_command_sent(s); /* the last part of a streamed command */
 			continue;
 		}
 		if (s->state != S_IDLE || s->held)
@@ -335,6 +351,8 @@ bool sess_client_process(struct sess *s)
 			s->cmd = h[PKT_HDR];
 			s->hs.command = s->cmd;
 			s->hs.keep_command = false;
+			s->hs.step_to = 0;
+			sess_step_reset(s);
 			s->c_seq = 0;
 			pkt_scan_begin(&s->c_scan);
 			enum pkt_part r = pkt_scan_part(&s->c_scan, h, max);
@@ -356,7 +374,7 @@ bool sess_client_process(struct sess *s)
 				s->c_left = len;
 				leg_in_forward(in, &s->b, PKT_HDR);
 				if (!s->c_cont)
-					command_sent(s);
+					sess_command_sent(s);
 				continue;
 			}
 			s->fetching = true;

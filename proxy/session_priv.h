@@ -95,6 +95,13 @@ struct sess {
 	uint8_t row1[SESS_ROW1_MAX];
 	enum sess_end close_reason;   /* set when CLOSING */
 	enum sess_state closing_from; /* the state before CLOSING */
+
+	/* A script sent in steps (session_step.c). */
+	uint8_t *step_cmd; /* owned: the client's COM_QUERY payload; NULL = no steps */
+	size_t step_cmd_len;
+	size_t step_sql_off; /* where its SQL text starts in step_cmd */
+	uint8_t step_seq;    /* added to the sequence ids of the server's answers */
+	uint32_t step_index; /* added to the indexes hook_result() gets */
 };
 
 static inline uint64_t sess_now_ms(void)
@@ -142,6 +149,16 @@ bool sess_tls_step(struct sess *s, struct leg *l);
 /* session_command.c */
 bool sess_client_process(struct sess *s);
 void sess_apply_verdict(struct sess *s, enum hook_verdict v, const struct hook_reply *reply);
+
+/* session_step.c: sess_step_start() sends the first step of the fetched
+ * COM_QUERY (wire bytes at the front of c.in) as hs.step_to asks; false
+ * when the command cannot go in steps (nothing was sent then, unless the
+ * session closed). sess_step_seq() renumbers the header at the front of in
+ * for the client, once per packet, while step_seq is set. */
+bool sess_step_start(struct sess *s, size_t wire) __attribute__((warn_unused_result));
+void sess_step_seq(struct sess *s, struct leg *in);
+void sess_step_reset(struct sess *s);
+void sess_command_sent(struct sess *s);
 
 /* session_answer.c */
 bool sess_backend_process(struct sess *s);

@@ -27,6 +27,7 @@ enum migration_signal_kind {
 	MIG_SIG_DIRECTIVE,	  /* ddlgate:migration name="..." */
 	MIG_SIG_DIRECTIVE_END,	  /* ddlgate:migration end */
 	MIG_SIG_HISTORY,	  /* reads or writes a migration-history table */
+	MIG_SIG_WORKSPACE,	  /* creates a tool's workspace schema (skeema's _skeema_tmp) */
 };
 
 struct migration_signal {

@@ -60,7 +60,7 @@ PACKAGES=(
 	sysbench haproxy python3-pymysql libdbd-mariadb-perl libdbd-mysql-perl
 	sqitch percona-toolkit netcat-openbsd openssl ca-certificates
 	python3-django python3-mysqldb alembic ruby-activerecord ruby-mysql2
-	default-jre-headless libmariadb-java
+	default-jre-headless libmariadb-java skeema
 )
 
 install_packages() {

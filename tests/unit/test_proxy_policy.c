@@ -61,6 +61,22 @@ void sess_hook_schema(struct sess *s, const char *schema)
 	snprintf(s->schema, sizeof(s->schema), "%s", schema);
 }
 
+/* Scripts judged in steps need a relay that cuts packets: none here. */
+bool sess_hook_step(struct sess *s, size_t from, size_t to)
+{
+	(void)s;
+	(void)from;
+	(void)to;
+	return false;
+}
+
+void sess_hook_step_refuse(struct sess *s, const struct hook_reply *reply)
+{
+	s->resumed = true;
+	s->verdict = HOOK_REJECT;
+	s->reply = *reply;
+}
+
 /* Posted calls run on the test's thread at the next step, like an event loop. */
 #define MAX_POSTS 64
 static struct {
