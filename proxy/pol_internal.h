@@ -201,6 +201,24 @@ struct pol_mdl {
 	struct hook_reply reply;
 };
 
+/* Questions to the session's own backend connection (pol_own.c). */
+struct pol_own {
+	uint8_t *payload; /* owned: the held command, judged again once the mode is in */
+	size_t len;
+	bool mode_ready;   /* the session's sql_mode and charset were read for it */
+	bool mode_ok;	   /* ... and the server answered */
+	bool ansi;	   /* its ANSI_QUOTES */
+	unsigned bits;	   /* its NO_BACKSLASH_ESCAPES and character set class */
+	unsigned cmd_bits; /* the bits the current command is read with (0 = none known) */
+	bool var_wait;	   /* the value of a PREPARE / EXECUTE IMMEDIATE variable is asked */
+	bool probing;	   /* guard probes run on the own connection */
+	const struct rules_fact_query **qs; /* owned array; the queries are the cache's */
+	struct rules_fact_answer *ans;	    /* owned */
+	bool *fallback;			    /* owned: ask the guard connection instead */
+	size_t n, next;
+	int64_t sent_us; /* monotonic: when the probe in flight was sent */
+};
+
 struct pol_sess {
 	uint64_t conn_id;
 	struct sess *s;	      /* borrowed: the relay's session */
@@ -228,6 +246,7 @@ struct pol_sess {
 	struct pol_cmd cmd;
 	unsigned durable_wait; /* answers held back until their record is durable */
 	struct pol_mdl mdl;
+	struct pol_own own;
 	atomic_uint mdl_attempts; /* /sessions: attempts of the protected DDL in flight; 0 = none */
 	/* Under pol.lock: */
 	struct pol_sess *prev, *next; /* pol.sessions list, for /sessions */
@@ -252,6 +271,8 @@ extern struct pol_state pol;
 
 /* policy.c */
 struct snap *pol_conf_get(void);
+unsigned pol_lex_mode(const struct pol_sess *ps, bool ansi);
+enum hook_verdict pol_command_go(struct pol_sess *ps, struct hook_reply *reply);
 
 /* pol_judge.c */
 enum pol_step { POL_DONE, POL_WAIT_PROBES, POL_WAIT_HOLD, POL_WAIT_CLUSTER };
@@ -266,6 +287,8 @@ size_t pol_objects(const struct stmt *st, struct migration_obj *out, size_t max)
 /* pol_wait.c */
 enum hook_verdict pol_wait(struct pol_sess *ps, enum pol_step step);
 bool pol_start_probes(struct pol_sess *ps, size_t i);
+bool pol_guard_probes(struct pol_sess *ps, size_t i);
+void pol_resume(struct pol_sess *ps);
 void pol_waiters_del_locked(struct pol_sess *ps);
 void pol_cluster_checked(struct sess *s, void *arg);
 
@@ -339,6 +362,20 @@ void pol_mdl_answer(struct sess *s, void *arg);
 void pol_mdl_end(struct pol_sess *ps);
 /* Adds the attempts of the protected DDL whose outcome r records. */
 void pol_mdl_audit(const struct pol_sess *ps, struct audit_rec *r);
+
+/* pol_own.c: questions to the session's own backend connection while its
+ * command is held. pol_own_mode: ambiguous text, the session's sql_mode and
+ * character set (POL_OWN_ASKING: hook_command runs again with the answer;
+ * POL_OWN_EXACT: *ansi and pol_lex_mode() now read as the server does).
+ * pol_own_variable: the first statement takes its text from a user
+ * variable, whose value is being read (true: pol_command_go follows).
+ * pol_own_probes: the pending facts of statement i are probed on the own
+ * connection (true: pol_resume follows). */
+enum pol_own_read { POL_OWN_NONE, POL_OWN_ASKING, POL_OWN_EXACT };
+enum pol_own_read pol_own_mode(struct pol_sess *ps, const uint8_t *payload, size_t len, bool *ansi);
+bool pol_own_variable(struct pol_sess *ps);
+bool pol_own_probes(struct pol_sess *ps, size_t i);
+void pol_own_clear(struct pol_sess *ps);
 
 /* pol_admin.c */
 void pol_admin_register(void);

@@ -1,0 +1,245 @@
+#!/usr/bin/python3
+# Enforcement tests: questions ddlgate asks the session's own backend connection (private queries).
+"""
+While ddlgate holds a client's command it may ask that session's own
+backend connection what only the server knows; the client never sees the
+question or its answer.
+
+- Guards see what the server will see: a duplicates probe inside the
+  client's transaction sees its uncommitted fix (BEGIN; UPDATE; ALTER ...
+  ADD UNIQUE passes, as it does on the server; without the fix it is
+  refused); after a USE that ddlgate cannot see (no session tracking), a
+  DROP TABLE of a table that holds rows in the new schema is refused and
+  nothing is lost; ALTER IGNORE ... ADD UNIQUE over duplicates is refused.
+  These run without any [guard] account.
+- Conditional DDL: PREPARE p FROM @v and EXECUTE IMMEDIATE @v are judged by
+  the variable's value (the Mattermost-style `SET @s = IF(<column exists>,
+  'SELECT 1', 'ALTER TABLE ...')`): with the window closed the ALTER branch
+  is refused naming ddl-outside-window, the SELECT branch runs; inside a
+  window the ALTER runs and is audited; an EXECUTE of it after the window
+  closed is refused. The same script as one multi-statement command cannot
+  be judged before its SET ran and stays refused.
+- sql_mode set in a way ddlgate cannot read (SET sql_mode = (SELECT ...)):
+  text whose reading depends on it is judged in the mode the server reports,
+  so a harmless statement passes and one the server would run as DDL is
+  refused.
+- The private traffic is invisible: the mariadb client with compression
+  (client leg) and PyMySQL, both over a TLS backend leg, see exactly the
+  results of their own statements.
+
+Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from pymysql.constants import CLIENT  # noqa: E402
+from test_enforce_window import other_day_schedule  # noqa: E402
+
+SCHEMA = "own_enf"
+OTHER = "own_other"
+DB = None
+
+
+def db():
+	"""The shared MariaDB, with TLS so that the backend leg can be TLS."""
+	global DB
+	if DB is None:
+		DB = h.shared_mariadb(tls=True, accounts=(h.PROBER,))
+	return DB
+
+
+def gateway(sections=None, audit=True):
+	"""A ddlgate with a TLS backend leg and no [guard] account (unless
+	sections add one): probes can only run on the session's own connection."""
+	cert, _ = h.tls_pair()
+	return h.Ddlgate(db(), h.merge_sections(
+		{"tls": {"backend": "verify-ca", "backend_ca": cert}}, sections), audit=audit)
+
+
+def closed_window():
+	return {"window": {"schedule": other_day_schedule()}}
+
+
+def fresh_schema():
+	d = db()
+	d.fresh_database(SCHEMA)
+	d.query(f"CREATE TABLE `{SCHEMA}`.t (id INT PRIMARY KEY, u INT)")
+	d.query(f"INSERT INTO `{SCHEMA}`.t VALUES (1, 7), (2, 7), (3, 8)")
+
+
+def unique_keys(schema, table):
+	return db().query("SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE "
+			  "TABLE_SCHEMA=%s AND TABLE_NAME=%s AND NON_UNIQUE=0 AND "
+			  "INDEX_NAME<>'PRIMARY'", (schema, table))[0][0]
+
+
+def start(sections=None, **kw):
+	"""A fresh schema and a client session through a new gateway():
+	(gw, session)."""
+	h.require_proxy("judging and private queries are ddlgate's")
+	fresh_schema()
+	gw = gateway(sections)
+	return gw, h.connect(gw, database=SCHEMA, **kw)
+
+
+def test_probe_sees_the_transactions_own_fix():
+	gw, c = start()
+	# without the fix the duplicates are there: refused, no key
+	h.assert_blocked(c, "ALTER TABLE t ADD UNIQUE (u)", "unique-unguarded")
+	assert unique_keys(SCHEMA, "t") == 0
+	# inside a transaction whose UPDATE removed them: the server accepts
+	# the key, and so does ddlgate (its probe runs in that transaction)
+	assert h.run_err(c, "BEGIN") is None
+	assert h.run_err(c, "UPDATE t SET u = id WHERE id > 1") is None
+	assert db().count(SCHEMA, "t", "u = 7") == 2  # not committed yet
+	assert h.run_err(c, "ALTER TABLE t ADD UNIQUE (u)") is None
+	assert unique_keys(SCHEMA, "t") == 1
+	assert db().count(SCHEMA, "t", "u = 7") == 1  # the ALTER committed the fix
+	c.close()
+	assert gw.stop() == 0
+	rec = h.audit_records(gw, "ALTER TABLE t ADD UNIQUE", outcome="ok")
+	assert len(rec) == 1, h.audit_records(gw)
+	passed = [x for x in rec[0]["rules"] if x["id"] == "unique-unguarded"]
+	assert passed and passed[0]["action"] == "passed", rec[0]
+
+
+def test_probe_resolves_names_in_the_servers_current_schema():
+	"""USE from a client that asks for no session tracking: ddlgate cannot
+	see the schema change, the server resolves t in the new schema."""
+	h.require_proxy("guard probes are ddlgate's")
+	fresh_schema()
+	d = db()
+	d.fresh_database(OTHER)
+	d.query(f"CREATE TABLE `{OTHER}`.t (id INT PRIMARY KEY)")
+	d.query(f"INSERT INTO `{OTHER}`.t VALUES (1), (2)")
+	d.query(f"DELETE FROM `{SCHEMA}`.t")  # where ddlgate would look: empty
+	gw = gateway({"guard": h.guard_section()})
+	c = h.connect(gw, database=SCHEMA)
+	assert not c.client_flag & CLIENT.SESSION_TRACK  # PyMySQL asks for none
+	assert h.run_err(c, f"USE `{OTHER}`") is None
+	assert h.scalar(c, "SELECT DATABASE()") == OTHER
+	h.assert_blocked(c, "DROP TABLE t", "drop-table")
+	assert d.count(OTHER, "t") == 2
+	# back in the first schema the empty table goes: nothing is lost
+	assert h.run_err(c, f"USE `{SCHEMA}`") is None
+	assert h.run_err(c, "DROP TABLE t") is None
+	assert not d.table_exists(SCHEMA, "t") and d.count(OTHER, "t") == 2
+	c.close()
+
+
+def test_alter_ignore_over_duplicates_is_refused():
+	gw, c = start()
+	h.assert_blocked(c, "ALTER IGNORE TABLE t ADD UNIQUE (u)", "unique-unguarded")
+	assert db().count(SCHEMA, "t") == 3 and unique_keys(SCHEMA, "t") == 0
+	c.close()
+
+
+def mattermost_set(column):
+	return ("SET @s = IF((SELECT COUNT(*) FROM information_schema.COLUMNS "
+		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't' "
+		f"AND COLUMN_NAME = '{column}') > 0, 'SELECT 1', "
+		f"'ALTER TABLE t ADD COLUMN {column} INT')")
+
+
+def test_conditional_ddl_is_judged_by_the_variable():
+	gw, c = start(closed_window(), client_flag=CLIENT.MULTI_STATEMENTS)
+	# the ALTER branch with the window closed: refused at PREPARE
+	assert h.run_err(c, mattermost_set("c")) is None
+	h.assert_blocked(c, "PREPARE p FROM @s", "ddl-outside-window")
+	h.assert_blocked(c, "EXECUTE IMMEDIATE @s", "ddl-outside-window")
+	assert not db().column_exists(SCHEMA, "t", "c")
+	# the SELECT branch runs, whatever the window
+	db().query(f"ALTER TABLE `{SCHEMA}`.t ADD COLUMN done INT")
+	assert h.run_err(c, mattermost_set("done")) is None
+	assert h.run_err(c, "PREPARE p FROM @s") is None
+	assert h.rows(c, "EXECUTE p") == ((1,),)
+	assert h.run_err(c, "DEALLOCATE PREPARE p") is None
+	assert h.rows(c, "EXECUTE IMMEDIATE @s") == ((1,),)
+	# inside a window the ALTER runs, and is recorded
+	code, _ = gw.admin_post("/window/open?minutes=5")
+	assert code == 200
+	assert h.run_err(c, mattermost_set("c")) is None
+	assert h.run_err(c, "PREPARE p FROM @s") is None
+	assert h.run_err(c, "EXECUTE p") is None
+	assert h.run_err(c, "DEALLOCATE PREPARE p") is None
+	assert db().column_exists(SCHEMA, "t", "c")
+	# with the variable set before, the rest may come as one command
+	assert h.run_err(c, mattermost_set("c3")) is None
+	assert h.run_err(c, "PREPARE p3 FROM @s; EXECUTE p3; DEALLOCATE PREPARE p3") is None
+	assert db().column_exists(SCHEMA, "t", "c3")
+	# the whole script as one command cannot be judged before its SET ran
+	script = (mattermost_set("c4") + "; PREPARE p FROM @s; EXECUTE p; "
+		  "DEALLOCATE PREPARE p")
+	h.assert_blocked(c, script, "unparseable-ddl")
+	assert not db().column_exists(SCHEMA, "t", "c4")
+	# prepared inside the window, executed after it closed: refused
+	assert h.run_err(c, mattermost_set("c2")) is None
+	assert h.run_err(c, "PREPARE p2 FROM @s") is None
+	code, _ = gw.admin_post("/window/close")
+	assert code == 200
+	h.assert_blocked(c, "EXECUTE p2", "ddl-outside-window")
+	assert not db().column_exists(SCHEMA, "t", "c2")
+	c.close()
+	assert gw.stop() == 0
+	recs = h.audit_records(gw, "PREPARE p FROM @s", outcome="prepared")
+	assert recs and recs[-1]["decision"] == "allow", h.audit_records(gw)
+	assert h.audit_records(gw, "EXECUTE p", outcome="ok"), h.audit_records(gw)
+	code, out = h.verify_audit(gw.audit)
+	assert code == 0, out
+
+
+# Under ANSI_QUOTES "a\" is an identifier and a DROP TABLE follows it;
+# otherwise the whole text is one string. The other way round for '...'
+# under NO_BACKSLASH_ESCAPES.
+ANSI_DROP = 'SELECT "a\\" ; DROP TABLE t; -- "'
+NBE_DROP = "SELECT 'a\\' ; DROP TABLE t; -- '"
+
+
+def test_sql_mode_the_server_reports():
+	gw, c = start(closed_window(), client_flag=CLIENT.MULTI_STATEMENTS)
+	# the default mode: both texts are one harmless SELECT
+	assert h.rows(c, ANSI_DROP) == (('a" ; DROP TABLE t; -- ',),)
+	assert h.rows(c, NBE_DROP) == (("a' ; DROP TABLE t; -- ",),)
+	# a mode ddlgate cannot read from the text
+	assert h.run_err(c, "SET sql_mode = (SELECT 'ANSI_QUOTES')") is None
+	assert h.scalar(c, "SELECT @@SESSION.sql_mode") == "ANSI_QUOTES"
+	err = h.run_err(c, ANSI_DROP)
+	assert err and err[0] == 1290, err
+	assert db().count(SCHEMA, "t") == 3
+	assert h.rows(c, NBE_DROP) == (("a' ; DROP TABLE t; -- ",),)
+	assert h.run_err(c, "SET sql_mode = (SELECT 'NO_BACKSLASH_ESCAPES')") is None
+	err = h.run_err(c, NBE_DROP)
+	assert err and err[0] == 1290, err
+	assert db().count(SCHEMA, "t") == 3
+	c.close()
+
+
+def test_private_queries_are_invisible_to_clients():
+	"""The mariadb client (compressed client leg) and PyMySQL, both over a
+	TLS backend leg: every answer is that of the client's own statement."""
+	gw, c = start()
+	assert h.run_err(c, "SET @s = 'SELECT 41 + 1'") is None
+	assert h.rows(c, "EXECUTE IMMEDIATE @s") == ((42,),)
+	assert h.rows(c, NBE_DROP) == (("a' ; DROP TABLE t; -- ",),)
+	assert h.rows(c, "SELECT COUNT(*) FROM t") == ((3,),)
+	cipher = h.rows(c, "SHOW SESSION STATUS LIKE 'Ssl_cipher'")[0][1]
+	assert cipher, "the backend leg is not TLS"
+	c.close()
+	script = ("SET @s = 'SELECT 6 * 7 AS answer';\n"
+		  "PREPARE p FROM @s;\nEXECUTE p;\n"
+		  f"{NBE_DROP};\n"
+		  "ALTER TABLE t ADD UNIQUE (id, u);\n"
+		  "SELECT COUNT(*) AS n FROM t;\n")
+	r = h.mariadb_cli(gw, "--compress", "--batch", "--skip-column-names", database=SCHEMA,
+			  input=script)
+	assert r.returncode == 0, r.stderr
+	assert r.stdout.splitlines() == ["42", "a' ; DROP TABLE t; -- ", "3"], r.stdout
+	assert unique_keys(SCHEMA, "t") == 1
+	assert gw.stop() == 0
+
+
+if __name__ == "__main__":
+	h.main(globals())
