@@ -177,6 +177,9 @@ struct pol_cmd {
 	size_t nreading;
 	unsigned call_rounds; /* body reads so far */
 	bool routine_wait;    /* cmd.job reads procedure bodies, not facts */
+	bool own_floor_set;   /* the account's right to take the floor was read on the
+				 own connection for this command (pol_own.c) */
+	enum migration_floor own_floor;
 };
 
 /* A claim on the floor whose answer waits for the account's grant check. */
@@ -211,6 +214,7 @@ struct pol_own {
 	unsigned bits;	   /* its NO_BACKSLASH_ESCAPES and character set class */
 	unsigned cmd_bits; /* the bits the current command is read with (0 = none known) */
 	bool var_wait;	   /* the value of a PREPARE / EXECUTE IMMEDIATE variable is asked */
+	bool floor_wait;   /* the account's DDL privileges are asked */
 	bool probing;	   /* guard probes run on the own connection */
 	const struct rules_fact_query **qs; /* owned array; the queries are the cache's */
 	struct rules_fact_answer *ans;	    /* owned */
@@ -370,10 +374,14 @@ void pol_mdl_audit(const struct pol_sess *ps, struct audit_rec *r);
  * pol_own_variable: the first statement takes its text from a user
  * variable, whose value is being read (true: pol_command_go follows).
  * pol_own_probes: the pending facts of statement i are probed on the own
- * connection (true: pol_resume follows). */
+ * connection (true: pol_resume follows). pol_own_floor: without a [guard]
+ * account, a command that claims the migration floor first reads whether
+ * its account may change the schema (true: the command goes on after;
+ * cmd.own_floor holds the verdict for pol_mig_signal). */
 enum pol_own_read { POL_OWN_NONE, POL_OWN_ASKING, POL_OWN_EXACT };
 enum pol_own_read pol_own_mode(struct pol_sess *ps, const uint8_t *payload, size_t len, bool *ansi);
 bool pol_own_variable(struct pol_sess *ps);
+bool pol_own_floor(struct pol_sess *ps);
 bool pol_own_probes(struct pol_sess *ps, size_t i);
 void pol_own_clear(struct pol_sess *ps);
 

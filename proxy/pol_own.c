@@ -12,6 +12,9 @@
  *   pol_own_probes    the guard probes of a statement (duplicates, rows,
  *                     NULLs ...), run where the statement will run: they see
  *                     the session's uncommitted writes and current schema
+ *   pol_own_floor     without a [guard] account: may the session's account
+ *                     (or its current role) change the schema, before its
+ *                     claim on the migration floor counts
  *
  * Every question is one plain SELECT: it changes no session state, and it
  * is asked only where it cannot open a transaction (autocommit on, or one
@@ -137,6 +140,16 @@ enum pol_own_read pol_own_mode(struct pol_sess *ps, const uint8_t *payload, size
 	return POL_OWN_ASKING;
 }
 
+/* After an answer that held the judgement of a prepared command: it goes
+ * on (pol_command_go) and the relay gets the verdict once there is one. */
+static void pol_own_go_on(struct pol_sess *ps)
+{
+	struct hook_reply reply = {0};
+	enum hook_verdict v = pol_command_go(ps, &reply);
+	if (v != HOOK_WAIT)
+		sess_hook_resume(ps->s, v, v == HOOK_REJECT ? &reply : NULL);
+}
+
 /* ---- PREPARE name FROM @v, EXECUTE IMMEDIATE @v ---- */
 
 /*
@@ -183,7 +196,6 @@ static void pol_own_var_done(struct sess *s, void *arg, const struct private_res
 		return;
 	ps->own.var_wait = false;
 	struct pol_stmt *p = &ps->cmd.stmts[0];
-	struct hook_reply reply = {0};
 	if (r->kind == PRIVATE_ROWS && r->has_row && !r->truncated && r->ncols == 1 && r->vals[0]) {
 		/* the statement as the server will read it: the variable replaced
 		 * by a string literal of its value */
@@ -219,9 +231,7 @@ static void pol_own_var_done(struct sess *s, void *arg, const struct private_res
 		}
 	}
 	/* otherwise (NULL, too long, an error) it stays DDL of unknown content */
-	enum hook_verdict v = pol_command_go(ps, &reply);
-	if (v != HOOK_WAIT)
-		sess_hook_resume(s, v, v == HOOK_REJECT ? &reply : NULL);
+	pol_own_go_on(ps);
 }
 
 bool pol_own_variable(struct pol_sess *ps)
@@ -411,5 +421,58 @@ bool pol_own_probes(struct pol_sess *ps, size_t i)
 		return false;
 	}
 	ps->own.probing = true;
+	return true;
+}
+
+/* ---- who may take the floor, without a [guard] account ---- */
+
+/* The DDL privileges (CREATE, ALTER, DROP, INDEX on anything) of the
+ * account the session logged in as and of its current role. Accounts that
+ * may read the grant tables see every account's rows in
+ * information_schema, so the rows are matched to CURRENT_USER() and
+ * CURRENT_ROLE(). */
+static const char pol_own_floor_sql[] =
+    "SELECT COUNT(*) FROM (SELECT GRANTEE, PRIVILEGE_TYPE FROM "
+    "information_schema.USER_PRIVILEGES UNION ALL SELECT GRANTEE, PRIVILEGE_TYPE FROM "
+    "information_schema.SCHEMA_PRIVILEGES UNION ALL SELECT GRANTEE, PRIVILEGE_TYPE FROM "
+    "information_schema.TABLE_PRIVILEGES) g WHERE PRIVILEGE_TYPE IN "
+    "('CREATE','ALTER','DROP','INDEX') AND (GRANTEE = CONCAT('''', "
+    "SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', "
+    "-1), '''') OR GRANTEE = CONCAT('''', CURRENT_ROLE(), '''@''''') OR GRANTEE = "
+    "CONCAT('''', CURRENT_ROLE(), ''''))";
+
+static void pol_own_floor_done(struct sess *s, void *arg, const struct private_result *r)
+{
+	struct pol_sess *ps = pol_of(s);
+	(void)arg;
+	if (!ps || ps->cmd.state != POL_CMD_JUDGING || !ps->own.floor_wait)
+		return;
+	ps->own.floor_wait = false;
+	ps->cmd.own_floor_set = true;
+	ps->cmd.own_floor = MIGRATION_FLOOR_UNKNOWN; /* no answer: the claim is refused */
+	if (r->kind == PRIVATE_ROWS && r->has_row && r->ncols == 1 && r->vals[0])
+		ps->cmd.own_floor =
+		    strtoll(r->vals[0], NULL, 10) > 0 ? MIGRATION_FLOOR_YES : MIGRATION_FLOOR_NO;
+	if (!pol_own_variable(ps)) /* else pol_own_var_done goes on */
+		pol_own_go_on(ps);
+}
+
+bool pol_own_floor(struct pol_sess *ps)
+{
+	struct pol_cmd *cmd = &ps->cmd;
+	const struct cfg *c = ps->conf->cfg;
+	if (guard_enabled() || cmd->own_floor_set || !pol_own_safe(ps))
+		return false; /* the guard account checks, or nothing can be asked */
+	bool claim = false;
+	for (size_t i = 0; i < cmd->n && !claim; i++) {
+		const struct pol_stmt *p = &cmd->stmts[i];
+		/* the claim it would be if the server said yes */
+		claim = p->has_sig && migration_sess_claims(&ps->mig, c, &p->sig, true, "1", 1);
+	}
+	if (!claim ||
+	    !sess_hook_private_query(ps->s, pol_own_floor_sql, sizeof(pol_own_floor_sql) - 1,
+				     pol_own_floor_done, NULL))
+		return false;
+	ps->own.floor_wait = true;
 	return true;
 }

@@ -602,6 +602,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 			schema = used;
 	}
 
+	if (!ambiguous && pol_own_floor(ps))
+		return HOOK_WAIT; /* the account's grants are read; the command goes on after */
 	if (!ambiguous && pol_own_variable(ps))
 		return HOOK_WAIT; /* the variable's value is read; pol_command_go follows */
 	return pol_command_go(ps, reply);

@@ -23,6 +23,9 @@ question or its answer.
   text whose reading depends on it is judged in the mode the server reports,
   so a harmless statement passes and one the server would run as DDL is
   refused.
+- Without a [guard] account, a claim on the migration floor (a migration
+  lock, the directive) counts only when the session's own connection shows
+  that its account, or its current role, may change the schema.
 - The private traffic is invisible: the mariadb client with compression
   (client leg) and PyMySQL, both over a TLS backend leg, see exactly the
   results of their own statements.
@@ -30,6 +33,7 @@ question or its answer.
 Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
 """
 
+import json
 import os
 import sys
 
@@ -47,7 +51,7 @@ def db():
 	"""The shared MariaDB, with TLS so that the backend leg can be TLS."""
 	global DB
 	if DB is None:
-		DB = h.shared_mariadb(tls=True, accounts=(h.PROBER,))
+		DB = h.shared_mariadb(tls=True, accounts=(h.PROBER, h.WEBAPP))
 	return DB
 
 
@@ -127,6 +131,23 @@ def test_probe_resolves_names_in_the_servers_current_schema():
 	assert h.run_err(c, f"USE `{SCHEMA}`") is None
 	assert h.run_err(c, "DROP TABLE t") is None
 	assert not d.table_exists(SCHEMA, "t") and d.count(OTHER, "t") == 2
+	c.close()
+
+
+NOREAD = h.Account("own_noread", "own-noread-secret", "ALTER, CREATE, INSERT, INDEX")
+
+
+def test_probe_falls_back_to_the_guard_account():
+	"""An account that may alter the table but not read it: its own
+	connection's probe is denied (1142), the [guard] account answers."""
+	gw, c = start({"guard": h.guard_section()})
+	db().create_account(NOREAD)
+	c.close()
+	c = h.connect_as(gw, NOREAD, database=SCHEMA)
+	assert h.run_err(c, "SELECT COUNT(*) FROM t")[0] == 1142
+	h.assert_blocked(c, "ALTER TABLE t ADD UNIQUE (u)", "unique-unguarded")
+	assert h.run_err(c, "ALTER TABLE t ADD UNIQUE (id, u)") is None
+	assert unique_keys(SCHEMA, "t") == 1
 	c.close()
 
 
@@ -239,6 +260,52 @@ def test_private_queries_are_invisible_to_clients():
 	assert r.stdout.splitlines() == ["42", "a' ; DROP TABLE t; -- ", "3"], r.stdout
 	assert unique_keys(SCHEMA, "t") == 1
 	assert gw.stop() == 0
+
+
+READER = h.Account("own_reader", "own-reader-secret", "SELECT")
+ROLE_USER = h.Account("own_roled", "own-roled-secret", "SELECT")
+
+
+def session_kinds(gw, user):
+	code, body = gw.admin_get("/sessions")
+	assert code == 200, body
+	return [s["kind"] for s in json.loads(body) if s["user"] == user]
+
+
+def test_floor_needs_ddl_privileges_without_a_guard_account():
+	gw, app = start()
+	d = db()
+	for account in (READER, ROLE_USER):
+		d.create_account(account)
+	d.query("CREATE ROLE IF NOT EXISTS own_ddl_role")
+	d.query(f"GRANT ALTER, CREATE ON `{SCHEMA}`.* TO own_ddl_role")
+	d.query(f"GRANT own_ddl_role TO '{ROLE_USER.user}'@'127.0.0.1'")
+	d.query(f"SET DEFAULT ROLE own_ddl_role FOR '{ROLE_USER.user}'@'127.0.0.1'")
+	other = h.connect_as(gw, h.WEBAPP, database=SCHEMA)
+	# a read-only account: its lock and its directive are no claim
+	reader = h.connect_as(gw, READER, database=SCHEMA)
+	assert h.scalar(reader, "SELECT GET_LOCK('prisma_migrate', 0)") == 1
+	assert session_kinds(gw, READER.user) == ["app"]
+	assert h.scalar(reader, "/* ddlgate:migration name=\"sneaky\" */ SELECT 1") == 1
+	assert session_kinds(gw, READER.user) == ["app"]
+	assert h.run_err(other, "ALTER TABLE t ADD COLUMN f1 INT NULL") is None
+	assert h.scalar(reader, "SELECT RELEASE_LOCK('prisma_migrate')") == 1
+	reader.close()
+	assert "claim is ignored" in open(gw.log).read()
+	# DDL privileges through the current role: the claim counts
+	roled = h.connect_as(gw, ROLE_USER, database=SCHEMA)
+	assert h.scalar(roled, "SELECT CURRENT_ROLE()") == "own_ddl_role"
+	assert h.scalar(roled, "SELECT GET_LOCK('prisma_migrate', 0)") == 1
+	assert session_kinds(gw, ROLE_USER.user) == ["migration"]
+	h.assert_blocked(other, "ALTER TABLE t ADD COLUMN f2 INT NULL", "migration-conflict")
+	roled.close()
+	h.wait_for(lambda: gw.status()["migration"]["active"] == [], 3, "the migration to end")
+	# an account with global privileges, as before
+	assert h.scalar(app, "SELECT GET_LOCK('prisma_migrate', 0)") == 1
+	h.assert_blocked(other, "ALTER TABLE t ADD COLUMN f3 INT NULL", "migration-conflict")
+	assert db().columns(SCHEMA, "t") == ["id", "u", "f1"]
+	app.close()
+	other.close()
 
 
 if __name__ == "__main__":
