@@ -18,7 +18,7 @@
  *
  * Every question is one plain SELECT: it changes no session state, and it
  * is asked only where it cannot open a transaction (autocommit on, or one
- * already open).
+ * already open), and only while [guard] own_connection is on.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +45,7 @@
 static bool pol_own_safe(const struct pol_sess *ps)
 {
 	const struct hook_sess *hs = ps->hs;
-	return hs->server_status_known &&
+	return ps->conf->cfg->guard.own_connection && hs->server_status_known &&
 	       (hs->server_status & (SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS)) != 0;
 }
 
@@ -279,10 +279,12 @@ static void pol_own_probe_next(struct pol_sess *ps);
 static bool pol_own_probe_send(struct pol_sess *ps);
 static void pol_own_probes_free(struct pol_sess *ps);
 
-/* Whether an error means the account may not read what the probe reads. */
+/* Whether an error means the probe cannot be asked here, where the guard
+ * connection may answer: the account may not read what the probe reads, or
+ * the session holds LOCK TABLES without the probe's table (1100). */
 static bool pol_own_denied(uint16_t code)
 {
-	return code == 1142 || code == 1143 || code == 1044 || code == 1227;
+	return code == 1142 || code == 1143 || code == 1044 || code == 1227 || code == 1100;
 }
 
 static void pol_own_probe_done(struct sess *s, void *arg, const struct private_result *r)

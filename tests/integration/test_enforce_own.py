@@ -26,6 +26,7 @@ question or its answer.
 - Without a [guard] account, a claim on the migration floor (a migration
   lock, the directive) counts only when the session's own connection shows
   that its account, or its current role, may change the schema.
+- [guard] own_connection = false asks nothing: those cases fail closed.
 - The private traffic is invisible: the mariadb client with compression
   (client leg) and PyMySQL, both over a TLS backend leg, see exactly the
   results of their own statements.
@@ -260,6 +261,18 @@ def test_private_queries_are_invisible_to_clients():
 	assert r.stdout.splitlines() == ["42", "a' ; DROP TABLE t; -- ", "3"], r.stdout
 	assert unique_keys(SCHEMA, "t") == 1
 	assert gw.stop() == 0
+
+
+def test_own_connection_off_fails_closed_as_before():
+	"""[guard] own_connection = false: nothing is asked, what only the
+	session's connection could answer stays unknown and is refused."""
+	gw, c = start({"guard": {"own_connection": False}})
+	assert h.run_err(c, "SET @s = 'SELECT 1'") is None
+	h.assert_blocked(c, "EXECUTE IMMEDIATE @s", "unparseable-ddl")
+	h.assert_blocked(c, NBE_DROP, "unparseable-ddl")
+	h.assert_blocked(c, "ALTER TABLE t ADD UNIQUE (id, u)", "unique-unguarded")
+	assert unique_keys(SCHEMA, "t") == 0
+	c.close()
 
 
 READER = h.Account("own_reader", "own-reader-secret", "SELECT")
