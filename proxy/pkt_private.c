@@ -17,12 +17,14 @@ void priv_parse_begin(struct priv_parse *p, uint32_t caps)
 
 bool priv_parse_wants_whole(const struct priv_parse *p, uint32_t len, uint8_t first)
 {
+	if (first == 0xFF)
+		return true; /* an ERR, wherever it comes: no column or row starts so */
 	switch (p->st) {
 	case PRIV_S_FIRST:
 	case PRIV_S_COLEOF:
 		return true;
 	case PRIV_S_ROWS:
-		if (first == 0xFF || pkt_is_eof(first, len, p->caps))
+		if (pkt_is_eof(first, len, p->caps))
 			return true;
 		/* the first row of the first result, when it can be kept */
 		return !p->later && p->res.rows == 0 && len <= PRIVATE_KEEP;
