@@ -10,8 +10,10 @@ question or its answer.
   ADD UNIQUE passes, as it does on the server; without the fix it is
   refused); after a USE that ddlgate cannot see (no session tracking), a
   DROP TABLE of a table that holds rows in the new schema is refused and
-  nothing is lost; ALTER IGNORE ... ADD UNIQUE over duplicates is refused.
-  These run without any [guard] account.
+  nothing is lost; so is a DROP TABLE of a table with rows whose name a
+  latin1 client sends in latin1; ALTER IGNORE ... ADD UNIQUE over
+  duplicates is refused.
+  Most of these run without any [guard] account.
 - Conditional DDL: PREPARE p FROM @v and EXECUTE IMMEDIATE @v are judged by
   the variable's value (the Mattermost-style `SET @s = IF(<column exists>,
   'SELECT 1', 'ALTER TABLE ...')`): with the window closed the ALTER branch
@@ -132,6 +134,22 @@ def test_probe_resolves_names_in_the_servers_current_schema():
 	assert h.run_err(c, f"USE `{SCHEMA}`") is None
 	assert h.run_err(c, "DROP TABLE t") is None
 	assert not d.table_exists(SCHEMA, "t") and d.count(OTHER, "t") == 2
+	c.close()
+
+
+def test_probe_reads_names_in_the_sessions_character_set():
+	"""A latin1 client names a table with a non-ASCII name: the probe on its
+	own connection reads the name as the server will, finds the rows, and
+	the DROP is refused; nothing is lost."""
+	h.require_proxy("guard probes are ddlgate's")
+	fresh_schema()
+	d = db()
+	d.query(f"CREATE TABLE `{SCHEMA}`.`caf\u00e9` (id INT PRIMARY KEY)")
+	d.query(f"INSERT INTO `{SCHEMA}`.`caf\u00e9` VALUES (1)")
+	gw = gateway({"guard": h.guard_section()})
+	c = h.connect(gw, database=SCHEMA, charset="latin1")
+	h.assert_blocked(c, "DROP TABLE `caf\u00e9`", "drop-table")
+	assert d.count(SCHEMA, "caf\u00e9") == 1
 	c.close()
 
 
