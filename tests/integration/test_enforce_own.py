@@ -28,6 +28,9 @@ question or its answer.
 - Without a [guard] account, a claim on the migration floor (a migration
   lock, the directive) counts only when the session's own connection shows
   that its account, or its current role, may change the schema.
+- A private answer slower than probe_timeout_ms (the probe waits for
+  another session's table lock) counts as a failed probe, and the verdict
+  reaches the client only after the answer was drained.
 - [guard] own_connection = false asks nothing: those cases fail closed.
 - The private traffic is invisible: the mariadb client with compression
   (client leg) and PyMySQL, both over a TLS backend leg, see exactly the
@@ -39,6 +42,8 @@ Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
 import json
 import os
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -279,6 +284,36 @@ def test_private_queries_are_invisible_to_clients():
 	assert r.stdout.splitlines() == ["42", "a' ; DROP TABLE t; -- ", "3"], r.stdout
 	assert unique_keys(SCHEMA, "t") == 1
 	assert gw.stop() == 0
+
+
+def test_a_slow_private_answer_is_drained_before_the_verdict():
+	"""The probe waits for a table lock another session holds, past
+	probe_timeout_ms: the probe counts as failed (the statement stays
+	unguarded and is refused), but the refusal reaches the client only
+	once the server answered the probe, and the session reads its own
+	answers afterwards."""
+	gw, c = start({"guard": {"probe_timeout_ms": 300}})
+	locker = h.connect(gw, database=SCHEMA)
+	assert h.run_err(locker, "LOCK TABLES t WRITE") is None
+	result = {}
+
+	def alter():
+		t0 = time.monotonic()
+		result["err"] = h.run_err(c, "ALTER TABLE t ADD UNIQUE (id, u)")
+		result["took"] = time.monotonic() - t0
+
+	worker = threading.Thread(target=alter)
+	worker.start()
+	time.sleep(1.5)
+	assert "err" not in result, result  # held: the probe has no answer yet
+	assert h.run_err(locker, "UNLOCK TABLES") is None
+	worker.join(20)
+	h.assert_refused(result["err"], "unique-unguarded")
+	assert result["took"] >= 1.4, result
+	assert h.rows(c, "SELECT COUNT(*) FROM t") == ((3,),)
+	assert unique_keys(SCHEMA, "t") == 0
+	locker.close()
+	c.close()
 
 
 def test_own_connection_off_fails_closed_as_before():
