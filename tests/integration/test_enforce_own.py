@@ -42,7 +42,6 @@ Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
 import json
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -295,15 +294,7 @@ def test_a_slow_private_answer_is_drained_before_the_verdict():
 	gw, c = start({"guard": {"probe_timeout_ms": 300}})
 	locker = h.connect(gw, database=SCHEMA)
 	assert h.run_err(locker, "LOCK TABLES t WRITE") is None
-	result = {}
-
-	def alter():
-		t0 = time.monotonic()
-		result["err"] = h.run_err(c, "ALTER TABLE t ADD UNIQUE (id, u)")
-		result["took"] = time.monotonic() - t0
-
-	worker = threading.Thread(target=alter)
-	worker.start()
+	worker, result = h.run_err_in_thread(c, "ALTER TABLE t ADD UNIQUE (id, u)")
 	time.sleep(1.5)
 	assert "err" not in result, result  # held: the probe has no answer yet
 	assert h.run_err(locker, "UNLOCK TABLES") is None
