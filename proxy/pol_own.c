@@ -272,6 +272,11 @@ static bool pol_own_unqualified(const struct pol_stmt *p, const struct stmt_name
 		if (!objs[i].is_schema && !objs[i].schema && objs[i].name &&
 		    strcmp(objs[i].name, t->name) == 0)
 			return true;
+	/* a table a FOREIGN KEY references */
+	for (size_t i = 0; i < p->st.nops; i++)
+		if (p->st.ops[i].ref.name && !p->st.ops[i].ref.schema &&
+		    strcmp(p->st.ops[i].ref.name, t->name) == 0)
+			return true;
 	return false;
 }
 
