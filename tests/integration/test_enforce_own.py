@@ -24,7 +24,7 @@ question or its answer.
 - sql_mode set in a way ddlgate cannot read (SET sql_mode = (SELECT ...)):
   text whose reading depends on it is judged in the mode the server reports,
   so a harmless statement passes and one the server would run as DDL is
-  refused.
+  refused; the same for the client character set (gbk against latin1).
 - Without a [guard] account, a claim on the migration floor (a migration
   lock, the directive) counts only when the session's own connection shows
   that its account, or its current role, may change the schema.
@@ -256,6 +256,23 @@ def test_sql_mode_the_server_reports():
 	assert h.rows(c, NBE_DROP) == (("a' ; DROP TABLE t; -- ",),)
 	assert h.run_err(c, "SET sql_mode = (SELECT 'NO_BACKSLASH_ESCAPES')") is None
 	err = h.run_err(c, NBE_DROP)
+	assert err and err[0] == 1290, err
+	assert db().count(SCHEMA, "t") == 3
+	c.close()
+
+
+# In gbk 0x81 0x5C is one character, so the quote after it ends the string
+# and a DROP TABLE follows; in latin1 the 0x5C is a backslash that escapes
+# the quote, and the whole text is one SELECT.
+GBK_DROP = b"SELECT LENGTH('\x81\x5c') ; DROP TABLE t; -- ') AS n"
+
+
+def test_character_set_the_server_reports():
+	gw, c = start(closed_window(), client_flag=CLIENT.MULTI_STATEMENTS)
+	assert h.run_err(c, "SET NAMES latin1") is None
+	assert h.rows(c, GBK_DROP) == ((len(b"\x81') ; DROP TABLE t; -- "),),)
+	assert h.run_err(c, "SET NAMES gbk") is None
+	err = h.run_err(c, GBK_DROP)
 	assert err and err[0] == 1290, err
 	assert db().count(SCHEMA, "t") == 3
 	c.close()
