@@ -139,6 +139,7 @@ static const struct cfg_key cfg_keys[] = {
 	KEY("guard", "user", CFG_T_STR, OFF(guard.user), NULL, true),
 	KEY("guard", "password", CFG_T_STR, OFF(guard.password), NULL, true),
 	KEY("guard", "probe_timeout_ms", CFG_T_INT, OFF(guard.probe_timeout_ms), "2000", true, .min = 1, .max = INT_MAX),
+	KEY("guard", "own_connection", CFG_T_BOOL, OFF(guard.own_connection), "true", true),
 	KEY("guard", "large_table_bytes", CFG_T_SIZE, OFF(guard.large_table_bytes), "1G", true, .min = 0, .max = 1024 * 1024 * G),
 	KEY("guard", "max_lock_wait_s", CFG_T_INT, OFF(guard.max_lock_wait_s), "60", true, .min = 0, .max = 31536000),
 	KEY("guard", "ddl_lock_wait_ms", CFG_T_INT, OFF(guard.ddl_lock_wait_ms), "2000", true, .min = 0, .max = INT_MAX),

@@ -129,6 +129,7 @@ struct cfg {
 		char *user;	/* owned; NULL = no live probes */
 		char *password; /* owned */
 		int probe_timeout_ms;
+		bool own_connection; /* ask the session's own backend connection first */
 		uint64_t large_table_bytes;
 		int max_lock_wait_s;
 		int ddl_lock_wait_ms;	  /* bound on a DDL's metadata-lock wait; 0 = off */

@@ -62,6 +62,10 @@ struct hook_sess {
 				* now, the first step of a script judged in steps (see
 				* sess_hook_step); 0 = the whole command. Cleared by the
 				* relay at forward */
+	uint16_t server_status;	  /* the server's status flags (pkt.h SERVER_STATUS_*) from its
+				   * last OK / EOF to the client's commands; never from a
+				   * private query's answer */
+	bool server_status_known; /* set once such a packet was seen */
 };
 
 enum hook_verdict {
@@ -96,6 +100,33 @@ struct hook_result {
 	size_t first_value_len;	    /* (GET_LOCK / RELEASE_LOCK return values) */
 	bool first_value_null;
 	uint32_t stmt_id; /* COM_STMT_PREPARE answered OK: the new statement's id; else 0 */
+};
+
+/*
+ * The answer to a private query (sess_hook_private_query): what the policy
+ * learns from the session's own backend connection. Values are NUL-ended
+ * copies owned by the relay, valid during the done callback only.
+ */
+#define PRIVATE_MAX_COLS 8 /* columns of the first row kept */
+#define PRIVATE_KEEP 8192  /* bytes of the first row kept */
+enum private_kind {
+	PRIVATE_FAILED, /* no answer: timed out, too long to send, or a broken reply */
+	PRIVATE_OK,	/* OK without rows */
+	PRIVATE_ERR,	/* the server refused it: code, sqlstate, message */
+	PRIVATE_ROWS,	/* a result set: ncols, rows, the first row */
+};
+struct private_result {
+	enum private_kind kind;
+	uint16_t code; /* ERR */
+	char sqlstate[6];
+	char message[256]; /* ERR, or why it FAILED */
+	uint64_t affected_rows;
+	unsigned ncols;
+	uint64_t rows;	/* rows the server sent (all of them counted, only the first kept) */
+	bool has_row;	/* vals / lens hold the first row */
+	bool truncated; /* the first row had more columns or bytes than were kept */
+	const char *vals[PRIVATE_MAX_COLS]; /* NULL = SQL NULL */
+	unsigned long lens[PRIVATE_MAX_COLS];
 };
 
 /* Called once after authentication succeeds. */
@@ -219,6 +250,28 @@ void sess_hook_schema(struct sess *s, const char *schema);
  */
 bool sess_hook_step(struct sess *s, size_t from, size_t to) __attribute__((warn_unused_result));
 void sess_hook_step_refuse(struct sess *s, const struct hook_reply *reply);
+/*
+ * A private query on the session's own backend connection: while the hook
+ * holds a client command (inside hook_command() or hook_stmt_execute()
+ * before it returns HOOK_WAIT, or later in HOOK_WAIT), nothing of it
+ * forwarded and the backend idle, the relay sends sql as a COM_QUERY,
+ * reads the whole answer itself (no byte of it reaches the client), and
+ * calls done(s, arg, result) on the session's thread. The answer runs in
+ * the session's own transaction, schema, sql_mode and character set, and
+ * its server status changes nothing ddlgate keeps about the session. The
+ * query must change nothing: plain SELECTs only.
+ *
+ * A verdict given while the answer is pending (sess_hook_resume()) waits
+ * for it. done comes with PRIVATE_FAILED when the answer takes longer than
+ * [guard] probe_timeout_ms; the relay still drops the late answer before
+ * the command goes on. done is not called when the session ends first.
+ * Returns false, sending nothing, when no query can run now (another one
+ * pending, the command already forwarded, sql too long).
+ */
+bool sess_hook_private_query(struct sess *s, const char *sql, size_t len,
+			     void (*done)(struct sess *s, void *arg,
+					  const struct private_result *r),
+			     void *arg) __attribute__((warn_unused_result));
 /* Runs fn(s, arg) on s's event-loop thread, if s still lives then. */
 void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg);
 /* The same by ddlgate's connection id, from any thread: the one way to wake

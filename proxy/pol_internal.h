@@ -198,6 +198,9 @@ struct pol_cmd {
 			     judged so far */
 	size_t step_from; /* the first statement of the step being judged */
 	bool no_step;	  /* the step decision was taken for this step */
+	bool own_floor_set;   /* the account's right to take the floor was read on the
+				 own connection for this command (pol_own.c) */
+	enum migration_floor own_floor;
 };
 
 /* A claim on the floor whose answer waits for the account's grant check. */
@@ -240,6 +243,25 @@ struct pol_mdl {
 	unsigned ntries;
 };
 
+/* Questions to the session's own backend connection (pol_own.c). */
+struct pol_own {
+	uint8_t *payload; /* owned: the held command, judged again once the mode is in */
+	size_t len;
+	bool mode_ready;   /* the session's sql_mode and charset were read for it */
+	bool mode_ok;	   /* ... and the server answered */
+	bool ansi;	   /* its ANSI_QUOTES */
+	unsigned bits;	   /* its NO_BACKSLASH_ESCAPES and character set class */
+	unsigned cmd_bits; /* the bits the current command is read with (0 = none known) */
+	bool var_wait;	   /* the value of a PREPARE / EXECUTE IMMEDIATE variable is asked */
+	bool floor_wait;   /* the account's DDL privileges are asked */
+	bool probing;	   /* guard probes run on the own connection */
+	const struct rules_fact_query **qs; /* owned array; the queries are the cache's */
+	struct rules_fact_answer *ans;	    /* owned */
+	bool *fallback;			    /* owned: ask the guard connection instead */
+	size_t n, next;
+	int64_t sent_us; /* monotonic: when the probe in flight was sent */
+};
+
 struct pol_sess {
 	uint64_t conn_id;
 	struct sess *s;	      /* borrowed: the relay's session */
@@ -268,6 +290,7 @@ struct pol_sess {
 	struct pol_cmd cmd;
 	unsigned durable_wait; /* answers held back until their record is durable */
 	struct pol_mdl mdl;
+	struct pol_own own;
 	atomic_uint mdl_attempts; /* /sessions: attempts of the protected DDL in flight; 0 = none */
 	_Atomic uint64_t mdl_watch; /* /status: the watcher handle of that DDL; 0 = none */
 	/* A script judged in steps: the relay holds the last answer of a step
@@ -299,6 +322,8 @@ extern struct pol_state pol;
 
 /* policy.c */
 struct snap *pol_conf_get(void);
+unsigned pol_lex_mode(const struct pol_sess *ps, bool ansi);
+enum hook_verdict pol_command_go(struct pol_sess *ps, struct hook_reply *reply);
 
 /* pol_judge.c */
 enum pol_step { POL_DONE, POL_WAIT_PROBES, POL_WAIT_HOLD, POL_WAIT_CLUSTER };
@@ -342,6 +367,8 @@ bool pol_ws_signal(struct pol_sess *ps, const struct pol_stmt *p, struct migrati
 /* pol_wait.c */
 enum hook_verdict pol_wait(struct pol_sess *ps, enum pol_step step);
 bool pol_start_probes(struct pol_sess *ps, size_t i);
+bool pol_guard_probes(struct pol_sess *ps, size_t i);
+void pol_resume(struct pol_sess *ps);
 void pol_waiters_del_locked(struct pol_sess *ps);
 void pol_cluster_checked(struct sess *s, void *arg);
 
@@ -421,6 +448,24 @@ void pol_mdl_answer(struct sess *s, void *arg);
 void pol_mdl_end(struct pol_sess *ps);
 /* Adds the waits of the protected DDL p, whose record r is, to r. */
 void pol_mdl_audit(const struct pol_sess *ps, const struct pol_stmt *p, struct audit_rec *r);
+
+/* pol_own.c: questions to the session's own backend connection while its
+ * command is held. pol_own_mode: ambiguous text, the session's sql_mode and
+ * character set (POL_OWN_ASKING: hook_command runs again with the answer;
+ * POL_OWN_EXACT: *ansi and pol_lex_mode() now read as the server does).
+ * pol_own_variable: the first statement takes its text from a user
+ * variable, whose value is being read (true: pol_command_go follows).
+ * pol_own_probes: the pending facts of statement i are probed on the own
+ * connection (true: pol_resume follows). pol_own_floor: without a [guard]
+ * account, a command that claims the migration floor first reads whether
+ * its account may change the schema (true: the command goes on after;
+ * cmd.own_floor holds the verdict for pol_mig_signal). */
+enum pol_own_read { POL_OWN_NONE, POL_OWN_ASKING, POL_OWN_EXACT };
+enum pol_own_read pol_own_mode(struct pol_sess *ps, const uint8_t *payload, size_t len, bool *ansi);
+bool pol_own_variable(struct pol_sess *ps);
+bool pol_own_floor(struct pol_sess *ps);
+bool pol_own_probes(struct pol_sess *ps, size_t i);
+void pol_own_clear(struct pol_sess *ps);
 
 /* pol_admin.c */
 void pol_admin_register(void);

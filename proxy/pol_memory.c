@@ -446,7 +446,16 @@ bool pol_mig_signal(struct pol_sess *ps, const struct migration_signal *sig, boo
 
 	*held = false;
 	if (migration_sess_claims(&ps->mig, c, sig, ok, value, affected)) {
-		if (!guard_enabled()) {
+		if (!guard_enabled() && ps->cmd.own_floor_set) {
+			/* read on the session's own connection before it was sent */
+			if (ps->cmd.own_floor != MIGRATION_FLOOR_YES) {
+				pol_floor_refused(ps, sig,
+						  ps->cmd.own_floor == MIGRATION_FLOOR_NO
+						      ? pol_floor_word(MIGRATION_FLOOR_NO)
+						      : "its grants could not be read");
+				return false;
+			}
+		} else if (!guard_enabled()) {
 			if (!atomic_exchange(&warned, true))
 				fprintf(stderr,
 					"ddlgate: no [guard] account: any account that takes a "

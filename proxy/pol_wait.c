@@ -17,11 +17,19 @@ static void pol_probes_done(struct sess *s, void *arg);
 /* ---- guard probes ---- */
 
 /*
- * Starts live probes for the pending facts of statement i. Returns false
- * when probes cannot run (no [guard] account, nothing probeable): the
- * caller keeps the verdict it has (unknown facts stay unguarded).
+ * Starts live probes for the pending facts of statement i: on the
+ * session's own connection where it can ask (pol_own.c), else on the
+ * guard connection. Returns false when probes cannot run (neither can
+ * ask, nothing probeable): the caller keeps the verdict it has (unknown
+ * facts stay unguarded).
  */
 bool pol_start_probes(struct pol_sess *ps, size_t i)
+{
+	return pol_own_probes(ps, i) || pol_guard_probes(ps, i);
+}
+
+/* The same on a guard connection only (no [guard] account: false). */
+bool pol_guard_probes(struct pol_sess *ps, size_t i)
 {
 	struct rules_fact_cache *fc = ps->cmd.facts;
 	size_t n = rules_fact_cache_npending(fc);
@@ -157,7 +165,7 @@ enum hook_verdict pol_wait(struct pol_sess *ps, enum pol_step step)
 }
 
 /* After a wait: continue judging and resume the relay when decided. */
-static void pol_resume(struct pol_sess *ps)
+void pol_resume(struct pol_sess *ps)
 {
 	struct hook_reply reply = {0};
 

@@ -205,6 +205,7 @@ void hook_session_end(struct sess *s, struct hook_sess *hs)
 		return;
 	pol_sessions_del(ps);
 	pol_mdl_end(ps);
+	pol_own_clear(ps);
 	pol_abort_cmd(ps);
 	pol_floor_end(ps);
 	migration_sess_clear(&ps->mig);
@@ -268,9 +269,10 @@ static bool pol_split_fill(const struct split_piece *piece, void *arg)
 
 /* The lex mode of the session: how its server reads SQL, with the
  * quoting the session's sql_mode is known to have. */
-static unsigned pol_lex_mode(const struct pol_sess *ps, bool ansi)
+unsigned pol_lex_mode(const struct pol_sess *ps, bool ansi)
 {
-	return ps->hs->lex_server | (ansi ? LEX_ANSI_QUOTES : 0);
+	/* cmd_bits: what the server said this command is read with (pol_own.c) */
+	return ps->hs->lex_server | (ansi ? LEX_ANSI_QUOTES : 0) | ps->own.cmd_bits;
 }
 
 /* Whether a word starts at s[i] (not inside a longer word or variable). */
@@ -500,12 +502,37 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		sqllen = qlen;
 	}
 	hs->want_first_value = false;
+	if (!ps->own.mode_ready)
+		ps->own.cmd_bits = 0; /* known for one command only */
 	unsigned mode = pol_lex_mode(ps, ansi);
 	enum stmt_kind kind = classify_sql_mode(sql, sqllen, mode, &ci);
 	/* Text that another sql_mode or client character set would read as
 	 * other statements, one of which changes the schema: ddlgate cannot be
-	 * sure what the server will run, so it is DDL of unknown content. */
+	 * sure what the server will run, so it is DDL of unknown content,
+	 * unless the session's own connection says how it reads text now. */
 	bool ambiguous = classify_ambiguous(sql, sqllen, mode);
+	if ((ambiguous || ps->own.mode_ready) && !exec) {
+		switch (pol_own_mode(ps, payload, len, &ansi)) {
+		case POL_OWN_ASKING:
+			return HOOK_WAIT; /* hook_command runs again with the answer */
+		case POL_OWN_EXACT:
+			mode = pol_lex_mode(ps, ansi);
+			kind = classify_sql_mode(sql, sqllen, mode, &ci);
+			/* exact for the first statement; a later one may run after a
+			 * change of the mode (and SET STATEMENT sets its own) */
+			ambiguous = sqlscan_kw(ci.keyword, ci.keyword_len, "SET");
+			if (ci.multi) { /* the classifier's multi counts both backslash readings */
+				size_t nstmt = 0;
+				if (!split_sql(sql, sqllen, mode, pol_split_count, &nstmt) ||
+				    nstmt != 1)
+					ambiguous = true;
+				ci.multi = ambiguous;
+			}
+			break;
+		case POL_OWN_NONE:
+			break;
+		}
+	}
 	if (!exec && !ambiguous && kind != STMT_DDL && kind != STMT_DCL &&
 	    !ci.has_ddlgate_comment && !ci.multi &&
 	    !pol_indirect_maybe(ps, payload[0], ci.keyword, ci.keyword_len, sql, sqllen) &&
@@ -589,6 +616,19 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 			schema = used;
 	}
 
+	if (!ambiguous && pol_own_floor(ps))
+		return HOOK_WAIT; /* the account's grants are read; the command goes on after */
+	if (!ambiguous && pol_own_variable(ps))
+		return HOOK_WAIT; /* the variable's value is read; pol_command_go follows */
+	return pol_command_go(ps, reply);
+}
+
+/* The rest of hook_command's slow path, once every statement is prepared:
+ * the floor's own lock, the migration memory, procedure bodies, the
+ * judgement. */
+enum hook_verdict pol_command_go(struct pol_sess *ps, struct hook_reply *reply)
+{
+	struct pol_cmd *cmd = &ps->cmd;
 	if (pol_refuse_cluster_lock(ps, reply))
 		return HOOK_REJECT;
 	if (cmd->n > 1 || pol_in_migration(ps, NULL))

@@ -306,6 +306,7 @@ void sess_close(struct sess *s, enum sess_end why)
 		return;
 	enum sess_state was = s->state;
 	sess_set_state(s, S_DEAD);
+	sess_private_free(s);
 	if (s->hook_begun) {
 		enum sess_state then = was == S_CLOSING ? s->closing_from : was;
 		if (then == S_COMMAND && s->hook_results) {

@@ -58,8 +58,11 @@ static void command_ok(struct sess *s, const struct pkt_result *res)
  */
 static bool statement_done(struct sess *s, const struct pkt_result *res)
 {
-	if (res->ok)
+	if (res->ok) {
+		s->hs.server_status = res->status;
+		s->hs.server_status_known = true;
 		command_ok(s, res);
+	}
 	if (!s->hook_results)
 		return true;
 	struct hook_result r = {
@@ -110,6 +113,10 @@ bool sess_backend_process(struct sess *s)
 	default:
 		return true;
 	}
+	if (s->priv && !sess_private_process(s))
+		return false;
+	if (s->priv)
+		return true; /* the rest of a private answer is still to come */
 	for (;;) {
 		if (s->held)
 			return true;

@@ -41,6 +41,8 @@ static void reply_err(struct sess *s, const struct hook_reply *r)
  * front of c.in). */
 void sess_apply_verdict(struct sess *s, enum hook_verdict v, const struct hook_reply *reply)
 {
+	if (sess_private_defer(s, v, reply))
+		return; /* after the private answer (session_private.c) */
 	size_t wire = s->fetch_wire;
 	s->fetch_wire = 0;
 	if (v == HOOK_REJECT) {

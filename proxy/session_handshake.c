@@ -305,6 +305,16 @@ bool sess_auth_relay(struct sess *s, bool from_client)
 			evbuffer_copyout(src->in, hb, sizeof(hb));
 			first = hb[PKT_HDR];
 		}
+		if (!from_client && first == 0x00 && len < 256) {
+			/* the login's OK: the session's first status (autocommit) */
+			uint8_t ok[PKT_HDR + 256];
+			struct pkt_ok okp;
+			evbuffer_copyout(src->in, ok, PKT_HDR + len);
+			if (pkt_parse_ok(ok + PKT_HDR, len, s->caps, &okp)) {
+				s->hs.server_status = okp.status;
+				s->hs.server_status_known = true;
+			}
+		}
 		int delta = from_client ? s->seq_delta : -s->seq_delta;
 		if (!move_packet_seq(src->in, dst->out, len, delta)) {
 			sess_close(s, SESS_END_OOM);

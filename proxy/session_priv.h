@@ -82,6 +82,8 @@ struct sess {
 	bool hook_results;		 /* call hook_result() for this command's answers */
 	char *pending;			 /* owned: schema (INIT_DB) / user+schema (CHANGE_USER) */
 	uint16_t pending_opt;		 /* SET_OPTION argument */
+	struct sess_private *priv;	 /* owned: a private query whose answer is due
+					   (session_private.c); NULL = none */
 	uint8_t *kept;	 /* owned: the forwarded command's wire bytes (hs.keep_command) */
 	size_t kept_len; /* for sess_hook_resend(); 0 = none */
 
@@ -159,6 +161,12 @@ bool sess_step_start(struct sess *s, size_t wire) __attribute__((warn_unused_res
 void sess_step_seq(struct sess *s, struct leg *in);
 void sess_step_reset(struct sess *s);
 void sess_command_sent(struct sess *s);
+/* session_private.c: the answer to a private query is read (false: the
+ * session closed); a verdict is kept until it is (true: deferred); the
+ * state goes with the session. */
+bool sess_private_process(struct sess *s);
+bool sess_private_defer(struct sess *s, enum hook_verdict v, const struct hook_reply *reply);
+void sess_private_free(struct sess *s);
 
 /* session_answer.c */
 bool sess_backend_process(struct sess *s);

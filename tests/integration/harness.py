@@ -17,7 +17,7 @@ Helpers the test files share (each documented where it is defined):
   audit log  audit_records (filtered by statement text and fields),
              read_audit, rule_ids, verify_audit
   clients    connect/connect_as, rows, scalar, run_err/run_err_once,
-             assert_blocked/assert_refused, mariadb_cli, run/run_shown,
+             run_err_in_thread, assert_blocked/assert_refused, mariadb_cli, run/run_shown,
              require_programs, PrismaDeploy (a `prisma migrate deploy`)
   waiting    wait_for(pred, timeout, what), retry_err(fn, timeout)
 
@@ -641,6 +641,22 @@ def run_err_once(gw, sql, account=WEBAPP, database=APP_DB):
 		return run_err(conn, sql)
 	finally:
 		conn.close()
+
+
+def run_err_in_thread(conn, sql):
+	"""Starts run_err(conn, sql) on a thread, for a statement that is
+	expected to wait; returns (thread, result): result gets "err" (as
+	run_err returns it) and "took" (seconds) once it is answered."""
+	result = {}
+
+	def run():
+		t0 = time.monotonic()
+		result["err"] = run_err(conn, sql)
+		result["took"] = time.monotonic() - t0
+
+	t = threading.Thread(target=run)
+	t.start()
+	return t, result
 
 
 def assert_refused(err, rule, what=""):

@@ -15,7 +15,6 @@ Under DDLGATE_DIRECT=1 the proxy-only assertions are skipped.
 import json
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -188,15 +187,7 @@ def held_migration(name, hold_timeout_ms):
 
 def test_hold_waits_for_the_migration_then_runs():
 	schema, gw, mig, app = held_migration("mig_hold", hold_timeout_ms=10000)
-	result = {}
-
-	def held():
-		t0 = time.monotonic()
-		result["err"] = h.run_err(app, "ALTER TABLE existing ADD COLUMN h1 INT NULL")
-		result["took"] = time.monotonic() - t0
-
-	t = threading.Thread(target=held)
-	t.start()
+	t, result = h.run_err_in_thread(app, "ALTER TABLE existing ADD COLUMN h1 INT NULL")
 	time.sleep(1.0)
 	assert t.is_alive(), f"the DDL did not wait: {result}"
 	assert db().columns(schema, "existing") == ["id", "note"]

@@ -62,14 +62,14 @@ def fresh_schema():
 
 
 def gateway(guard=False, **migration):
-	"""A ddlgate without [guard] (no probe: only the memory can prove a
-	table empty; guard=True: probes and grant checks as PROBER) and with
-	[migration] keys laid over the defaults."""
+	"""A ddlgate without live probes (no [guard] account, and none on the
+	session's own connection: only the memory can prove a table empty;
+	guard=True: probes and grant checks as PROBER) and with [migration]
+	keys laid over the defaults."""
 	fresh_schema()
 	sections = {"migration": migration} if migration else {}
-	if guard:
-		sections["guard"] = h.guard_section(h.PROBER)
-	return h.Ddlgate(db(), sections or None)
+	sections["guard"] = h.guard_section(h.PROBER) if guard else {"own_connection": False}
+	return h.Ddlgate(db(), sections)
 
 
 def sessions_of(gw, account):

@@ -214,7 +214,9 @@ def test_side_connections_tls_for_a_require_ssl_account():
 	cl = cluster_lock_status(gw)
 	print(f"  cluster lock: {cl}")
 	assert cl["connected"], cl
-	c = h.connect(gw, database=SIDE_SCHEMA)
+	# autocommit off, no transaction open: the probe is not asked on the
+	# session's own connection but on the guard's
+	c = h.connect(gw, database=SIDE_SCHEMA, autocommit=False)
 	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
 	# passes only when the probe ran: a failed probe blocks (fail closed)
 	err = h.run_err(c, "ALTER TABLE uniq ADD UNIQUE (c)")
@@ -252,8 +254,10 @@ def test_side_connections_plaintext_when_off():
 	cl = cluster_lock_status(gw)
 	print(f"  cluster lock with backend = off: {cl}")
 	assert not cl["connected"] and "denied" in cl.get("error", "").lower(), cl
-	# the probe fails the same way, and a failed probe blocks
-	c = h.connect(gw, database=SIDE_SCHEMA)
+	# the probe fails the same way, and a failed probe blocks (autocommit
+	# off and no transaction open: the session's own connection is not
+	# asked, so the probe goes to the guard connection)
+	c = h.connect(gw, database=SIDE_SCHEMA, autocommit=False)
 	assert h.run_err(c, "SET SESSION lock_wait_timeout = 10") is None
 	err = h.run_err(c, "ALTER TABLE uniq ADD UNIQUE (c)")
 	print(f"  ADD UNIQUE with the probe refused: {err}")

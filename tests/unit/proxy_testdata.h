@@ -30,4 +30,23 @@ static size_t read_lines(const char *path, char **lines, size_t max)
 	return n;
 }
 
+/* Value of key=... among the space-separated fields of s, copied into out
+ * (cut to cap), or NULL when s has no such field. */
+static inline const char *field(const char *s, const char *key, char *out, size_t cap)
+{
+	size_t kl = strlen(key);
+	for (const char *p = s; (p = strstr(p, key)) != NULL; p += kl) {
+		if ((p == s || p[-1] == ' ') && p[kl] == '=') {
+			const char *v = p + kl + 1;
+			size_t n = strcspn(v, " ");
+			if (n >= cap)
+				n = cap - 1;
+			memcpy(out, v, n);
+			out[n] = 0;
+			return out;
+		}
+	}
+	return NULL;
+}
+
 #endif

@@ -116,6 +116,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->window.nschedule, 0);
 	assert_null(c->guard.user);
 	assert_int_equal(c->guard.probe_timeout_ms, 2000);
+	assert_true(c->guard.own_connection);
 	assert_int_equal(c->guard.large_table_bytes, 1ULL << 30);
 	assert_int_equal(c->guard.max_lock_wait_s, 60);
 	assert_int_equal(c->guard.long_transaction_ms, 10000);

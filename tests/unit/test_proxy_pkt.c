@@ -30,24 +30,6 @@ static uint8_t *unhex(const char *hex, size_t *n)
 	return out;
 }
 
-/* Value of key=... among space-separated fields of s, or NULL. */
-static const char *field(const char *s, const char *key, char *out, size_t cap)
-{
-	size_t kl = strlen(key);
-	for (const char *p = s; (p = strstr(p, key)) != NULL; p += kl) {
-		if ((p == s || p[-1] == ' ') && p[kl] == '=') {
-			const char *v = p + kl + 1;
-			size_t n = strcspn(v, " ");
-			if (n >= cap)
-				n = cap - 1;
-			memcpy(out, v, n);
-			out[n] = 0;
-			return out;
-		}
-	}
-	return NULL;
-}
-
 /* ---- length-encoded integers -------------------------------------------- */
 
 static void test_lenenc(void **state)

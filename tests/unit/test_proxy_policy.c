@@ -50,6 +50,21 @@ bool sess_hook_resend(struct sess *s)
 	return false;
 }
 
+/* No backend connection here: private queries cannot run, and the policy
+ * falls back as it does when the session's state does not allow them. */
+bool sess_hook_private_query(struct sess *s, const char *sql, size_t len,
+			     void (*done)(struct sess *s, void *arg,
+					  const struct private_result *r),
+			     void *arg)
+{
+	(void)s;
+	(void)sql;
+	(void)len;
+	(void)done;
+	(void)arg;
+	return false;
+}
+
 void sess_hook_answer_err(struct sess *s, const struct hook_reply *reply)
 {
 	(void)reply;
