@@ -33,6 +33,8 @@ enum cfg_tls_backend {
 enum cfg_audit_record { CFG_RECORD_DDL, CFG_RECORD_WRITES, CFG_RECORD_ALL };
 enum cfg_fsync { CFG_FSYNC_ALWAYS, CFG_FSYNC_INTERVAL };
 enum cfg_on_failure { CFG_ON_FAILURE_BLOCK, CFG_ON_FAILURE_ALLOW };
+/* What an execute's record says of its parameters: types, or values too. */
+enum cfg_record_params { CFG_RECORD_PARAMS_TYPES, CFG_RECORD_PARAMS_VALUES };
 enum cfg_conflict { CFG_CONFLICT_BLOCK, CFG_CONFLICT_HOLD };
 enum cfg_scope { CFG_SCOPE_SERVER, CFG_SCOPE_SCHEMA, CFG_SCOPE_TABLE };
 
@@ -99,6 +101,7 @@ struct cfg {
 		enum cfg_fsync fsync;
 		int fsync_interval_ms;
 		enum cfg_on_failure on_failure;
+		enum cfg_record_params record_params;
 		uint64_t rotate_bytes; /* 0 = no size rotation */
 		char *instance;	       /* owned; default: hostname */
 		bool mirror;	       /* copy records into a backend table */

@@ -62,6 +62,9 @@ struct audit_rec {
 	int64_t submit_mono_us; /* set by audit_submit(): start of the durability latency */
 	bool executed;		/* COM_STMT_EXECUTE: nparams is recorded */
 	unsigned nparams;
+	const char **param_types;    /* arena, nparams entries; NULL = not decoded */
+	const char **param_values;   /* arena, nparams entries (NULL entry = SQL NULL);
+				      * NULL = types only */
 	struct audit_intent *intent; /* reference owned; NULL: a single record */
 	bool is_intent;		     /* the intent of the pair (else its outcome) */
 	/* kind "drift" (audit_drift.c): a change the server made that no
