@@ -119,6 +119,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->guard.probe_timeout_ms, 2000);
 	assert_int_equal(c->guard.large_table_bytes, 1ULL << 30);
 	assert_int_equal(c->guard.max_lock_wait_s, 60);
+	assert_int_equal(c->guard.sample_values, CFG_SAMPLE_VALUES_SHOW);
 	assert_int_equal(c->nrules, 0);
 	cfg_free(c);
 }
@@ -198,6 +199,7 @@ static void test_full(void **state)
 	assert_string_equal(c->guard.password, "s3cret; with semicolon");
 	assert_int_equal(c->guard.large_table_bytes, 2ULL << 30);
 	assert_int_equal(c->guard.max_lock_wait_s, 30);
+	assert_int_equal(c->guard.sample_values, CFG_SAMPLE_VALUES_MASK);
 
 	assert_int_equal(c->nrules, 2);
 	const struct rules_spec *r = cfg_rule_find(c, "unique-unguarded");
