@@ -51,7 +51,8 @@ struct hook_sess {
 				* COM_QUERY (a one-statement DDL): the relay keeps
 				* its bytes for sess_hook_resend(); cleared by the
 				* relay at forward */
-	bool watch_executes;   /* set by the hook (once it has seen a prepared DDL):
+	bool watch_executes;   /* set by the hook (once it kept a prepared statement:
+				* a DDL, a CALL, a lock call, one the audit records):
 				* call hook_stmt_execute() / hook_stmt_close(); off =
 				* executes stream straight through at no cost. While
 				* set, the relay also remembers each statement it sees
@@ -131,7 +132,9 @@ struct hook_exec {
  * for hook_command(): HOOK_REJECT answers reply as an ERR and discards the
  * execute (SEND_LONG_DATA already forwarded for it stays with the server);
  * HOOK_WAIT suspends the session until sess_hook_resume(). The execute's
- * answer then goes to hook_result() as for any command.
+ * answer then goes to hook_result() as for any command. x and what it
+ * points to are borrowed for the call; the relay updates x->stmt's types
+ * before the call and forgets its long data once the execute is forwarded.
  *
  * COM_STMT_CLOSE of stmt_id (no answer; it is forwarded whatever the hook
  * does), also only while hs->watch_executes is set.
