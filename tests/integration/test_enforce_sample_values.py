@@ -39,6 +39,7 @@ def refuse_unique(sample_values=None):
 	c.close()
 	h.assert_refused(err, "unique-unguarded")
 	assert "uq_email" not in [r[2] for r in db().query(f"SHOW INDEX FROM `{SCHEMA}`.users")]
+	assert gw.stop() == 0  # every record written
 	recs = h.audit_records(gw, containing="ADD UNIQUE", decision="block")
 	assert len(recs) == 1, recs
 	code, out = h.verify_audit(gw.audit)

@@ -17,6 +17,7 @@ redacted, a long value cut). `ddlgate audit verify` accepts the log.
 
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -130,7 +131,10 @@ def gateway(**audit):
 
 
 def executes(gw, sql):
-	"""The execute records of sql (the prepare has its own, without params)."""
+	"""The execute records of sql (the prepare has its own, without params),
+	once gw stopped: an outcome record may still be on its way after the
+	client saw the answer."""
+	assert gw.stop() == 0
 	recs = h.audit_records(gw, containing=sql)
 	prepares = [r for r in recs if "params" not in r]
 	assert [r["outcome"] for r in prepares] == ["prepared"], prepares
@@ -190,6 +194,63 @@ def test_secret_param_values_redacted():
 	assert [r["params"]["values"] for r in recs] == [["1", "card-4111", "<redacted>"]], recs
 	with open(gw.audit) as f:
 		assert "Very-Secret-Key" not in f.read()
+
+
+class RawStatement:
+	"""COM_STMT_PREPARE / SEND_LONG_DATA / EXECUTE written by hand over a
+	PyMySQL connection, for what the drivers above never send: a parameter
+	sent with COM_STMT_SEND_LONG_DATA, and an execute that reuses the types
+	bound by the previous one (new-params-bound flag 0)."""
+
+	def __init__(self, conn, sql):
+		self.c = conn
+		conn._execute_command(0x16, sql)
+		ok = conn._read_packet()
+		assert ok.is_ok_packet(), ok.get_all_data()
+		data = ok.get_all_data()
+		self.id, ncols, self.nparams = struct.unpack("<IHH", data[1:9])
+		for n in (self.nparams, ncols):  # definitions, then an EOF
+			for _ in range(n + 1 if n else 0):
+				conn._read_packet()
+
+	def long_data(self, param, chunk):
+		self.c._execute_command(0x18, struct.pack("<IH", self.id, param) + chunk)
+
+	def execute(self, values, types=None):
+		"""values: raw bytes per parameter (None: sent as long data
+		before); types: (type, flag) pairs, or None to reuse the last."""
+		body = struct.pack("<IBI", self.id, 0, 1) + b"\0" * ((self.nparams + 7) // 8)
+		body += b"\1" + b"".join(struct.pack("<BB", *t) for t in types) if types else b"\0"
+		body += b"".join(v for v in values if v is not None)
+		self.c._execute_command(0x17, body)
+		pkt = self.c._read_packet()
+		return pkt.is_ok_packet()
+
+
+def test_long_data_and_reused_types_recorded():
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	gw = gateway(record_params="values")
+	c = h.connect(gw, database=SCHEMA)
+	sql = "INSERT INTO pp (id, s, b) VALUES (?, ?, ?)"
+	st = RawStatement(c, sql)
+	assert st.nparams == 3
+	st.long_data(2, b"first part, ")
+	st.long_data(2, b"second part")
+	# LONG 7, VAR_STRING 'x', BLOB sent as long data
+	assert st.execute([struct.pack("<i", 7), b"\1x", None], [(3, 0), (253, 0), (252, 0)])
+	# the same types again, not sent; every value in the execute this time
+	assert st.execute([struct.pack("<i", 8), b"\1y", b"\3abc"])
+	c.close()
+	rows = db().query(f"SELECT id, s, b FROM `{SCHEMA}`.pp ORDER BY id")
+	assert [tuple(r) for r in rows] == [(7, "x", b"first part, second part"), (8, "y", b"abc")]
+	recs = executes(gw, sql)
+	assert [r["outcome"] for r in recs] == ["ok", "ok"], recs
+	assert [r["params"]["types"] for r in recs] == [["int", "varchar", "blob"]] * 2, recs
+	assert [r["params"]["values"] for r in recs] == [["7", "x", "<long data>"],
+							 ["8", "y", "abc"]], recs
+	code, out = h.verify_audit(gw.audit)
+	assert code == 0, out
 
 
 if __name__ == "__main__":
