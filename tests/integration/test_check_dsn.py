@@ -97,6 +97,23 @@ def test_unique_refused_with_duplicates():
 	assert "'dup@x.org'" in f["message"], f
 
 
+def test_unique_duplicates_masked_by_config():
+	"""[guard] sample_values = mask: the finding counts the duplicates but
+	quotes no value."""
+	schema("chk_dup_mask", USER_TABLE,
+	       "INSERT INTO `User` (email) VALUES ('a@x.org'), ('dup@x.org'), ('dup@x.org')")
+	conf = os.path.join(h.tmpdir("conf-"), "ddlgate.ini")
+	with open(conf, "w") as f:
+		f.write("[guard]\nsample_values = mask\n")
+	path = prisma_folder([("20240201000000_email_unique", UNIQUE_EMAIL)])
+	rc, findings, err = check(path, "chk_dup_mask", "-c", conf)
+	assert rc == 1, (rc, findings, err)
+	f = findings[0]
+	assert f["rule"] == "unique-unguarded", f
+	assert f["guard"] == "probe: duplicate value '<masked>' (2 rows)", f
+	assert "dup@x.org" not in f["message"] and "'<masked>'" in f["message"], f
+
+
 def test_unique_passes_without_duplicates():
 	"""Distinct values and several NULLs (NULLs never collide): passes."""
 	schema("chk_nodup", USER_TABLE,
