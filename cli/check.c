@@ -881,6 +881,8 @@ int cmd_check(int argc, char **argv)
 			fprintf(stderr, "ddlgate check: %s\n", err);
 			ok = false;
 		} else {
+			facts_mysql_mask_samples(r.live, cfg->guard.sample_values ==
+							     CFG_SAMPLE_VALUES_MASK);
 			r.cache = rules_fact_cache_new();
 			r.provider = rules_fact_cache_provider(r.cache);
 			r.ctx.facts = &r.provider;

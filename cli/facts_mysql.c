@@ -18,7 +18,13 @@ struct facts_mysql {
 	MYSQL *conn;		     /* owned; NULL after a lost connection */
 	const struct facts_dsn *dsn; /* borrowed: outlives the connection */
 	long timeout_ms;
+	bool mask; /* data values in answers are masked */
 };
+
+void facts_mysql_mask_samples(struct facts_mysql *f, bool mask)
+{
+	f->mask = mask;
+}
 
 void facts_dsn_cleanup(struct facts_dsn *d)
 {
@@ -280,7 +286,8 @@ void facts_mysql_fetch(struct facts_mysql *f, const struct rules_fact_query *q,
 	}
 	MYSQL_ROW row = mysql_fetch_row(res);
 	unsigned long *lens = row ? mysql_fetch_lengths(res) : NULL;
-	probe_sql_answer(q, (const char *const *)row, lens, mysql_num_fields(res), out);
+	probe_sql_answer_mask(q, (const char *const *)row, lens, mysql_num_fields(res), f->mask,
+			      out);
 	mysql_free_result(res);
 }
 

@@ -44,6 +44,8 @@ struct facts_mysql;
 struct facts_mysql *facts_mysql_connect(const struct facts_dsn *d, long timeout_ms, char *err,
 					size_t errlen) __attribute__((warn_unused_result));
 void facts_mysql_free(struct facts_mysql *f);
+/* [guard] sample_values = mask: answers quote no data values (probe_sql.h). */
+void facts_mysql_mask_samples(struct facts_mysql *f, bool mask);
 /* The open connection, borrowed (NULL after a lost one): for callers that
  * run their own read-only queries (`audit verify --against mysql://`). */
 MYSQL *facts_mysql_conn(struct facts_mysql *f);

@@ -50,6 +50,8 @@ static const char *const cfg_tls_backend_names[] = {"off", "preferred", "verify-
 static const char *const cfg_record_names[] = {"ddl", "writes", "all", NULL};
 static const char *const cfg_fsync_names[] = {"always", "interval", NULL};
 static const char *const cfg_on_failure_names[] = {"block", "allow", NULL};
+static const char *const cfg_record_params_names[] = {"types", "values", NULL};
+static const char *const cfg_sample_values_names[] = {"show", "mask", NULL};
 static const char *const cfg_conflict_names[] = {"block", "hold", NULL};
 static const char *const cfg_scope_names[] = {"server", "schema", "table", NULL};
 /* Index = enum rules_spec_action; index 0 (RULES_SPEC_DEFAULT) is not
@@ -117,6 +119,7 @@ static const struct cfg_key cfg_keys[] = {
 	KEY("audit", "fsync", CFG_T_ENUM, OFF(audit.fsync), "always", true, .names = cfg_fsync_names),
 	KEY("audit", "fsync_interval_ms", CFG_T_INT, OFF(audit.fsync_interval_ms), "100", true, .min = 1, .max = 60000),
 	KEY("audit", "on_failure", CFG_T_ENUM, OFF(audit.on_failure), "block", true, .names = cfg_on_failure_names),
+	KEY("audit", "record_params", CFG_T_ENUM, OFF(audit.record_params), "types", true, .names = cfg_record_params_names),
 	KEY("audit", "rotate_bytes", CFG_T_SIZE, OFF(audit.rotate_bytes), "0", true, .min = 0, .max = 1024 * G),
 	KEY("audit", "instance", CFG_T_STR, OFF(audit.instance), NULL, false),
 	KEY("audit", "mirror", CFG_T_BOOL, OFF(audit.mirror), "false", false),
@@ -144,6 +147,7 @@ static const struct cfg_key cfg_keys[] = {
 	KEY("guard", "max_lock_wait_s", CFG_T_INT, OFF(guard.max_lock_wait_s), "60", true, .min = 0, .max = 31536000),
 	KEY("guard", "ddl_lock_wait_ms", CFG_T_INT, OFF(guard.ddl_lock_wait_ms), "2000", true, .min = 0, .max = INT_MAX),
 	KEY("guard", "ddl_lock_retries", CFG_T_INT, OFF(guard.ddl_lock_retries), "10", true, .min = 0, .max = 1000),
+	KEY("guard", "sample_values", CFG_T_ENUM, OFF(guard.sample_values), "show", true, .names = cfg_sample_values_names),
 	KEY("guard", "ddl_lock_deadline_ms", CFG_T_INT, OFF(guard.ddl_lock_deadline_ms), "60000", true, .min = 0, .max = INT_MAX),
 	KEY("guard", "long_transaction_ms", CFG_T_INT, OFF(guard.long_transaction_ms), "10000", true, .min = 0, .max = INT_MAX),
 };
@@ -215,7 +219,9 @@ _Static_assert(
     sizeof(enum cfg_tls_client) == sizeof(int) && sizeof(enum cfg_tls_backend) == sizeof(int) &&
 	sizeof(enum cfg_audit_record) == sizeof(int) && sizeof(enum cfg_fsync) == sizeof(int) &&
 	sizeof(enum cfg_on_failure) == sizeof(int) && sizeof(enum cfg_conflict) == sizeof(int) &&
-	sizeof(enum cfg_scope) == sizeof(int) && sizeof(enum rules_spec_action) == sizeof(int),
+	sizeof(enum cfg_scope) == sizeof(int) && sizeof(enum rules_spec_action) == sizeof(int) &&
+	sizeof(enum cfg_record_params) == sizeof(int) &&
+	sizeof(enum cfg_sample_values) == sizeof(int),
     "enum fields must be int-sized");
 
 static int cfg_enum_get(const void *field)

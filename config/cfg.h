@@ -33,6 +33,11 @@ enum cfg_tls_backend {
 enum cfg_audit_record { CFG_RECORD_DDL, CFG_RECORD_WRITES, CFG_RECORD_ALL };
 enum cfg_fsync { CFG_FSYNC_ALWAYS, CFG_FSYNC_INTERVAL };
 enum cfg_on_failure { CFG_ON_FAILURE_BLOCK, CFG_ON_FAILURE_ALLOW };
+/* What an execute's record says of its parameters: types, or values too. */
+enum cfg_record_params { CFG_RECORD_PARAMS_TYPES, CFG_RECORD_PARAMS_VALUES };
+/* Data values the guards found (duplicates, NULL samples) in refusals and
+ * records: shown, or masked for data-protection rules. */
+enum cfg_sample_values { CFG_SAMPLE_VALUES_SHOW, CFG_SAMPLE_VALUES_MASK };
 enum cfg_conflict { CFG_CONFLICT_BLOCK, CFG_CONFLICT_HOLD };
 enum cfg_scope { CFG_SCOPE_SERVER, CFG_SCOPE_SCHEMA, CFG_SCOPE_TABLE };
 
@@ -99,6 +104,7 @@ struct cfg {
 		enum cfg_fsync fsync;
 		int fsync_interval_ms;
 		enum cfg_on_failure on_failure;
+		enum cfg_record_params record_params;
 		uint64_t rotate_bytes; /* 0 = no size rotation */
 		char *instance;	       /* owned; default: hostname */
 		bool mirror;	       /* copy records into a backend table */
@@ -132,6 +138,7 @@ struct cfg {
 		bool own_connection; /* ask the session's own backend connection first */
 		uint64_t large_table_bytes;
 		int max_lock_wait_s;
+		enum cfg_sample_values sample_values; /* data values in refusals and records */
 		int ddl_lock_wait_ms;	  /* bound on a DDL's metadata-lock wait; 0 = off */
 		int ddl_lock_retries;	  /* attempts after the first one */
 		int ddl_lock_deadline_ms; /* then lock-wait-exceeded */

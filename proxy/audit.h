@@ -198,7 +198,7 @@ void audit_rec_object(struct audit_rec *r, const char *schema, const char *table
 void audit_rec_stmt(struct audit_rec *r, const struct stmt *st, const char *sql, size_t len,
 		    const char *default_schema);
 /* An execution of a prepared statement (COM_STMT_EXECUTE) with count
- * parameters: the record gets "params": {"count": N} (values never). */
+ * parameters: the record gets "params": {"count": N}. */
 void audit_rec_params(struct audit_rec *r, unsigned count);
 /* One metadata-lock attempt of a DDL ddlgate protected: a wait before it
  * was sent (sent false: an old transaction held the table) or one sending.
@@ -216,6 +216,14 @@ struct audit_attempt {
 	bool blocker_exact;	 /* from the server's metadata-lock list, else a guess */
 };
 void audit_rec_attempt(struct audit_rec *r, const struct audit_attempt *a);
+/*
+ * After audit_rec_params(): the summary of the count parameters. types[i]
+ * is each one's type name ("int", "varchar", ...); types NULL = they could
+ * not be decoded ("types": null). values NULL = types only; else values[i]
+ * is the text to show (already redacted and cut by the caller), NULL for
+ * SQL NULL. Strings are copied.
+ */
+void audit_rec_param_list(struct audit_rec *r, const char *const *types, const char *const *values);
 void audit_rec_decision(struct audit_rec *r, enum audit_decision d);
 /* One rule that fired: action is "block" | "warn" | "hold" | "allowed" (lifted
  * by a directive); guard is the guard's result or NULL when there was none. */

@@ -69,6 +69,9 @@ struct audit_rec {
 	bool executed;		/* COM_STMT_EXECUTE: nparams is recorded */
 	unsigned nparams;
 	struct audit_rec_attempt *attempts, **attempts_tail; /* in the arena */
+	const char **param_types;    /* arena, nparams entries; NULL = not decoded */
+	const char **param_values;   /* arena, nparams entries (NULL entry = SQL NULL);
+				      * NULL = types only */
 	struct audit_intent *intent; /* reference owned; NULL: a single record */
 	bool is_intent;		     /* the intent of the pair (else its outcome) */
 	/* kind "drift" (audit_drift.c): a change the server made that no

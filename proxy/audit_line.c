@@ -348,9 +348,23 @@ static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq,
 			    r->outcome == AUDIT_OK ? json_integer((json_int_t)r->affected_rows)
 						   : json_null());
 	json_object_set_new(o, "duration_us", json_integer((json_int_t)r->duration_us));
-	if (r->executed)
-		json_object_set_new(o, "params",
-				    json_pack("{sI}", "count", (json_int_t)r->nparams));
+	if (r->executed) {
+		json_t *params = json_pack("{sI}", "count", (json_int_t)r->nparams);
+		if (r->nparams > 0) {
+			json_t *types = r->param_types ? json_array() : json_null();
+			json_t *values = r->param_values ? json_array() : NULL;
+			for (unsigned i = 0; r->param_types && i < r->nparams; i++)
+				json_array_append_new(types, jcstr(ar, r->param_types[i]));
+			for (unsigned i = 0; values && i < r->nparams; i++)
+				json_array_append_new(values, r->param_values[i]
+								  ? jcstr(ar, r->param_values[i])
+								  : json_null());
+			json_object_set_new(params, "types", types);
+			if (values)
+				json_object_set_new(params, "values", values);
+		}
+		json_object_set_new(o, "params", params);
+	}
 	if (r->attempts) {
 		json_t *tries = json_array();
 		for (struct audit_rec_attempt *t = r->attempts; t; t = t->next) {

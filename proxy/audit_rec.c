@@ -103,6 +103,20 @@ void audit_rec_attempt(struct audit_rec *r, const struct audit_attempt *a)
 	r->attempts_tail = &t->next;
 }
 
+void audit_rec_param_list(struct audit_rec *r, const char *const *types, const char *const *values)
+{
+	if (!types || r->nparams == 0)
+		return;
+	r->param_types = arena_alloc(&r->arena, r->nparams * sizeof(*r->param_types));
+	for (unsigned i = 0; i < r->nparams; i++)
+		r->param_types[i] = rdup(r, types[i]);
+	if (!values)
+		return;
+	r->param_values = arena_alloc(&r->arena, r->nparams * sizeof(*r->param_values));
+	for (unsigned i = 0; i < r->nparams; i++)
+		r->param_values[i] = rdup(r, values[i]);
+}
+
 void audit_rec_decision(struct audit_rec *r, enum audit_decision d)
 {
 	r->decision = d;

@@ -25,6 +25,7 @@
 struct sess;
 struct snap;
 struct audit;
+struct pkt_exec_stmt;
 
 /* What the relay tells the hook about a session. Fields are updated by the
  * relay only; the hook reads them. */
@@ -51,9 +52,12 @@ struct hook_sess {
 				* of a prepared DDL without parameters: the relay keeps
 				* its bytes for sess_hook_resend(); cleared by the
 				* relay at forward */
-	bool watch_executes;   /* set by the hook (once it has seen a prepared DDL):
+	bool watch_executes;   /* set by the hook (once it kept a prepared statement:
+				* a DDL, a CALL, a lock call, one the audit records):
 				* call hook_stmt_execute() / hook_stmt_close(); off =
-				* executes stream straight through at no cost */
+				* executes stream straight through at no cost. While
+				* set, the relay also remembers each statement it sees
+				* prepared (parameter count, bound types, long data) */
 	char client_pid[24];   /* connection attribute _pid ("" = not sent): with user
 				* and host it tells the client process apart */
 	char client_prog[48];  /* program_name, else _client_name ("" = not sent) */
@@ -146,14 +150,29 @@ void hook_session_reset(struct sess *s, struct hook_sess *hs);
 enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8_t *payload,
 			       size_t len, struct hook_reply *reply);
 
+/* A COM_STMT_EXECUTE as the relay hands it to the hook. */
+struct hook_exec {
+	uint32_t stmt_id;	/* as sent (MariaDB: 0xFFFFFFFF = the last prepared) */
+	const uint8_t *payload; /* borrowed: the whole command, command byte first,
+				 * reassembled across continuation packets */
+	size_t len;
+	const struct pkt_exec_stmt *stmt; /* borrowed: what the relay remembers of the
+					   * statement (pkt_exec.h: parameter count, the
+					   * types bound last, SEND_LONG_DATA parameters);
+					   * NULL when it was prepared before the hook
+					   * watched executes */
+};
+
 /*
- * COM_STMT_EXECUTE of statement stmt_id, called only while
+ * COM_STMT_EXECUTE x of a prepared statement, called only while
  * hs->watch_executes is set, with the whole execute received (continuation
  * packets included) and before a byte of it reaches the server. Verdicts as
  * for hook_command(): HOOK_REJECT answers reply as an ERR and discards the
  * execute (SEND_LONG_DATA already forwarded for it stays with the server);
  * HOOK_WAIT suspends the session until sess_hook_resume(). The execute's
- * answer then goes to hook_result() as for any command.
+ * answer then goes to hook_result() as for any command. x and what it
+ * points to are borrowed for the call; the relay updates x->stmt's types
+ * before the call and forgets its long data once the execute is forwarded.
  *
  * COM_STMT_CLOSE of stmt_id (no answer; it is forwarded whatever the hook
  * does), also only while hs->watch_executes is set.
@@ -161,7 +180,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
  * The relay (session.c) provides weak defaults (forward / nothing); the
  * policy overrides them with its own definitions.
  */
-enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs, uint32_t stmt_id,
+enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs, const struct hook_exec *x,
 				    struct hook_reply *reply);
 void hook_stmt_close(struct sess *s, struct hook_sess *hs, uint32_t stmt_id);
 

@@ -1,5 +1,6 @@
 /* MySQL wire-protocol codec: packet framing, handshake and response parsing. */
 #include "proxy/pkt.h"
+#include "proxy/pkt_exec.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -506,42 +507,6 @@ bool pkt_change_user_parse(const uint8_t *p, size_t len, uint32_t caps, const ui
 	return true;
 }
 
-/* Bytes of one binary-protocol value of MySQL type t at r; false if
- * malformed. */
-static bool skip_binary_value(struct pkt_rd *r, uint8_t t)
-{
-	const uint8_t *s;
-	size_t n;
-	uint8_t l;
-	switch (t) {
-	case 6: /* NULL */
-		return true;
-	case 1: /* TINY */
-		return pkt_rd_skip(r, 1);
-	case 2:	 /* SHORT */
-	case 13: /* YEAR */
-		return pkt_rd_skip(r, 2);
-	case 3: /* LONG */
-	case 4: /* FLOAT */
-	case 9: /* INT24 */
-		return pkt_rd_skip(r, 4);
-	case 5: /* DOUBLE */
-	case 8: /* LONGLONG */
-		return pkt_rd_skip(r, 8);
-	case 7:	 /* TIMESTAMP */
-	case 10: /* DATE */
-	case 11: /* TIME */
-	case 12: /* DATETIME */
-	case 14: /* NEWDATE */
-	case 17: /* TIMESTAMP2 */
-	case 18: /* DATETIME2 */
-	case 19: /* TIME2 */
-		return pkt_rd_u8(r, &l) && pkt_rd_skip(r, l);
-	default: /* strings, decimals, blobs, JSON, ...: length-encoded */
-		return pkt_rd_lenenc_str(r, &s, &n);
-	}
-}
-
 bool pkt_query_sql(const uint8_t *p, size_t len, uint32_t caps, const uint8_t **sql,
 		   size_t *sql_len)
 {
@@ -582,7 +547,9 @@ bool pkt_query_sql(const uint8_t *p, size_t len, uint32_t caps, const uint8_t **
 					return false;
 				if (nulls[i / 8] & (1u << (i % 8)))
 					continue;
-				if (!skip_binary_value(&r, (uint8_t)type))
+				const uint8_t *v;
+				size_t vlen;
+				if (!pkt_rd_binary_value(&r, (uint8_t)type, &v, &vlen))
 					return false;
 			}
 		}

@@ -185,6 +185,11 @@ static void parse_coltype(struct pkt_resp *r, const uint8_t *p, size_t len)
 	for (int i = 0; i < 6; i++)
 		if (!pkt_rd_lenenc_str(&rd, &s, &n))
 			return;
+	/* MariaDB's extended metadata (MARIADB_CLIENT_EXTENDED_METADATA) puts
+	 * one more string before the fixed-length fields, which are 13 bytes
+	 * starting with their length 0x0C */
+	if (!(pkt_rd_left(&rd) == 13 && rd.p[rd.pos] == 0x0C) && !pkt_rd_lenenc_str(&rd, &s, &n))
+		return;
 	if (!pkt_rd_lenenc(&rd, &fixed, NULL) || !pkt_rd_u16(&rd, &charset) ||
 	    !pkt_rd_u32(&rd, &width) || !pkt_rd_u8(&rd, &type) || !pkt_rd_u16(&rd, &flags))
 		return;

@@ -63,7 +63,9 @@ struct pol_prep {
 	size_t len;
 	char *schema; /* owned; the current schema at prepare time; NULL = none */
 	bool ansi;
-	unsigned nparams; /* its ? placeholders */
+	unsigned nparams;    /* its ? placeholders */
+	unsigned lock_param; /* GET_LOCK(?) / RELEASE_LOCK(?): 1 + the placeholder
+				that binds the lock name; 0 = no lock call */
 };
 
 /* A name the session bound with SQL PREPARE name FROM ..., learnt from the
@@ -129,6 +131,8 @@ struct pol_stmt {
 			    EXECUTE IMMEDIATE): once it ran, names are unsure */
 	bool ws_schema;	 /* every object lies in skeema's workspace: no conflict */
 	bool ws_scratch; /* ... on tables this client process made there: no rules */
+	unsigned lock_param; /* prepared GET_LOCK(?) / RELEASE_LOCK(?): 1 + the
+				placeholder of the name (migration_scan_bound) */
 };
 
 /*
@@ -180,8 +184,9 @@ struct pol_cmd {
 					    on a copy of the memory */
 	struct guard_job *job;		 /* reference owned */
 	size_t job_stmt;
-	unsigned nparams;	/* COM_STMT_EXECUTE: parameters of the prepared statement */
-	unsigned intent_wait;	/* intent records not yet durable (POL_CMD_INTENT) */
+	unsigned nparams;     /* COM_STMT_EXECUTE: parameters of the prepared statement */
+	struct pol_params *params; /* borrowed: arena; COM_STMT_EXECUTE: what it bound */
+	unsigned intent_wait; /* intent records not yet durable (POL_CMD_INTENT) */
 	struct pol_call *calls; /* borrowed: arena; CALLs judged by procedure bodies */
 	size_t ncalls;
 	struct pol_call *reading; /* borrowed: arena; the bodies cmd.job reads */
@@ -262,6 +267,20 @@ struct pol_own {
 	int64_t sent_us; /* monotonic: when the probe in flight was sent */
 };
 
+/* The parameters of one COM_STMT_EXECUTE as the command keeps them (arena):
+ * decoded by pol_params.c while the relay's payload is at hand. */
+struct pol_params {
+	bool decoded;	     /* false: types unknown (pkt_exec_decode refused) */
+	const char **types;  /* n type names */
+	const char **values; /* n shown values (NULL entry = SQL NULL), redacted
+				and cut for the record */
+	const char **raw;    /* n values as bound, cut at POL_PARAM_KEEP (NULL
+				entry = NULL or not in the execute) */
+	unsigned n;
+};
+#define POL_PARAM_KEEP 256 /* bytes of a value kept for the policy (lock names) */
+#define POL_PARAM_SHOW 64  /* bytes of a value the record shows */
+
 struct pol_sess {
 	uint64_t conn_id;
 	struct sess *s;	      /* borrowed: the relay's session */
@@ -279,6 +298,8 @@ struct pol_sess {
 	size_t nprep, capprep;
 	uint32_t last_prep;	 /* the server's last COM_STMT_PREPARE id (0 = none): what
 				    COM_STMT_EXECUTE of id 0xFFFFFFFF runs */
+	const struct hook_exec *exec; /* borrowed: the execute hook_stmt_execute()
+					 hands to hook_command(), during that call */
 	struct pol_named *named; /* owned: SQL PREPARE names */
 	size_t nnamed, capnamed;
 	unsigned blind_gen; /* bumped when a CALL or EXECUTE IMMEDIATE may have bound
@@ -399,6 +420,12 @@ bool pol_refuse_cluster_lock(struct pol_sess *ps, struct hook_reply *reply);
 struct pol_prep *pol_prep_find(struct pol_sess *ps, uint32_t id);
 void pol_prep_del(struct pol_sess *ps, struct pol_prep *pp);
 void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p);
+/* The parameters of the execute x of pp, decoded into the arena (never
+ * NULL; decoded false when they cannot be read). */
+struct pol_params *pol_params_decode(struct pol_sess *ps, const struct pol_prep *pp,
+				     const struct hook_exec *x);
+/* A prepared lock call's name from its execute: fills p's signal. */
+void pol_params_lock(struct pol_stmt *p, const struct pol_prep *pp, const struct pol_params *pa);
 void pol_prep_clear(struct pol_sess *ps);
 struct pol_named *pol_named_find(struct pol_sess *ps, const char *name);
 void pol_named_set(struct pol_sess *ps, const char *name, const char *sql, const char *schema,

@@ -67,6 +67,7 @@ void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p)
 	pp->schema = p->schema ? mem_strdup(p->schema, "prepared DDL") : NULL;
 	pp->ansi = p->ansi;
 	pp->nparams = pol_prep_params(p->sql, p->len, p->ansi);
+	pp->lock_param = p->lock_param;
 }
 
 /* ---- names bound by SQL PREPARE ---- */

@@ -40,8 +40,16 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 	size_t nobjs = stmt_objects(&p->st, objs, POL_MAX_OBJECTS);
 	for (size_t i = 0; i < nobjs; i++)
 		audit_rec_object(r, objs[i].schema ? objs[i].schema : p->schema, objs[i].name);
-	if (ps->cmd.com == COM_STMT_EXECUTE)
+	if (ps->cmd.com == COM_STMT_EXECUTE) {
+		const struct pol_params *pa = ps->cmd.params;
 		audit_rec_params(r, ps->cmd.nparams);
+		if (pa && pa->n == ps->cmd.nparams)
+			audit_rec_param_list(r, pa->decoded ? pa->types : NULL,
+					     pa->decoded && ps->conf->cfg->audit.record_params ==
+								CFG_RECORD_PARAMS_VALUES
+						 ? pa->values
+						 : NULL);
+	}
 	audit_rec_decision(r, p->decision);
 	for (size_t i = 0; i < p->npf; i++)
 		audit_rec_rule(r, p->pf[i].rule,

@@ -73,8 +73,10 @@ static void pol_take_probes(struct pol_sess *ps)
 		const struct guard_result *r = guard_job_result(j, k);
 		metrics_probe(r->us);
 		if (r->ok) {
-			probe_sql_answer(qs[k], r->has_row ? (const char *const *)r->vals : NULL,
-					 r->lens, r->ncols, &ans[k]);
+			probe_sql_answer_mask(
+			    qs[k], r->has_row ? (const char *const *)r->vals : NULL, r->lens,
+			    r->ncols, ps->conf->cfg->guard.sample_values == CFG_SAMPLE_VALUES_MASK,
+			    &ans[k]);
 		} else if ((r->code == 1146 || r->code == 1049) && qs[k]->kind == FACT_HAS_ROWS) {
 			/* No such table where the statement will look: a DROP (IF
 			 * EXISTS) or CREATE OR REPLACE of it destroys nothing. */

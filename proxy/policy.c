@@ -153,7 +153,8 @@ void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
 		return;
 	/* a DDL or CALL is judged again at each execute; a statement the audit
 	 * records (record = writes | all) is recorded at each execute */
-	if (ps->cmd.stmts[0].ddl || ps->cmd.stmts[0].call || ps->cmd.stmts[0].record) {
+	if (ps->cmd.stmts[0].ddl || ps->cmd.stmts[0].call || ps->cmd.stmts[0].record ||
+	    ps->cmd.stmts[0].lock_param) {
 		pol_prep_add(ps, stmt_id, &ps->cmd.stmts[0]);
 	} else {
 		/* the server may reuse the id of a statement closed unseen */
@@ -368,6 +369,14 @@ static void pol_prepare_stmt(struct pol_sess *ps, struct pol_stmt *p, bool ansi)
 		p->has_sig = pol_history_signal(ps, p->sql, p->len, mode, &p->sig);
 	if (!p->has_sig)
 		p->has_sig = pol_ws_signal(ps, p, &p->sig);
+	if (!p->has_sig && ps->cmd.com == COM_STMT_PREPARE) {
+		/* GET_LOCK(?): the name comes with each execute */
+		struct migration_signal bound;
+		unsigned k;
+		if (migration_maybe_signal(p->sql, p->len) &&
+		    migration_scan_bound(p->sql, p->len, &bound, &k))
+			p->lock_param = k + 1;
+	}
 	p->sysconf = p->st.kind == STMT_OTHER && pol_server_config(p->sql, p->len, &ci);
 	p->change =
 	    (p->ddl && !pol_prepares(p)) || p->st.kind == STMT_DCL || p->is_write || p->sysconf;
@@ -427,7 +436,11 @@ static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt
 	     sqlscan_kw(ci->keyword, ci->keyword_len, "UPDATE")) &&
 	    migration_maybe_signal(sql, len)) {
 		struct migration_signal sig;
+		unsigned k;
 		if (migration_scan(sql, len, &sig))
+			return false;
+		/* a lock call whose name is bound at execute: kept at prepare */
+		if (ps->hs->command == COM_STMT_PREPARE && migration_scan_bound(sql, len, &sig, &k))
 			return false;
 	}
 	/* history tables are read and written by DML only */
@@ -616,6 +629,11 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 			schema = used;
 	}
 
+	if (exec && (exec->lock_param || cmd->stmts[0].record)) {
+		/* what this execute bound: the lock name, the record's summary */
+		cmd->params = pol_params_decode(ps, exec, ps->exec);
+		pol_params_lock(&cmd->stmts[0], exec, cmd->params);
+	}
 	if (!ambiguous && pol_own_floor(ps))
 		return HOOK_WAIT; /* the account's grants are read; the command goes on after */
 	if (!ambiguous && pol_own_variable(ps))
@@ -871,12 +889,19 @@ static size_t pol_stmt_payload(uint8_t out[5], uint8_t com, uint32_t stmt_id)
 	return 5;
 }
 
-enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs, uint32_t stmt_id,
+enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs, const struct hook_exec *x,
 				    struct hook_reply *reply)
 {
+	struct pol_sess *ps = hs->policy;
 	uint8_t payload[5];
-	return hook_command(s, hs, payload, pol_stmt_payload(payload, COM_STMT_EXECUTE, stmt_id),
-			    reply);
+	if (!ps)
+		return HOOK_FORWARD;
+	/* the parameters are decoded from x while hook_command() runs */
+	ps->exec = x;
+	enum hook_verdict v = hook_command(
+	    s, hs, payload, pol_stmt_payload(payload, COM_STMT_EXECUTE, x->stmt_id), reply);
+	ps->exec = NULL;
+	return v;
 }
 
 void hook_stmt_close(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)

@@ -282,6 +282,7 @@ static void sess_free_cb(evutil_socket_t fd, short what, void *arg)
 	free(s->pending);
 	free(s->kept);
 	sess_step_reset(s);
+	pkt_exec_stmts_clear(&s->stmts);
 	free(s->resume_reply);
 	worker_conf_release(s->conf);
 	free(s);
@@ -707,12 +708,13 @@ void sess_reap_all(struct worker *w)
 /* ---- hook defaults --------------------------------------------------------------- */
 
 /* Used until the policy defines its own (hook.h): executes go through. */
-__attribute__((weak)) enum hook_verdict
-hook_stmt_execute(struct sess *s, struct hook_sess *hs, uint32_t stmt_id, struct hook_reply *reply)
+__attribute__((weak)) enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs,
+							  const struct hook_exec *x,
+							  struct hook_reply *reply)
 {
 	(void)s;
 	(void)hs;
-	(void)stmt_id;
+	(void)x;
 	(void)reply;
 	return HOOK_FORWARD;
 }

@@ -42,9 +42,11 @@ static void command_ok(struct sess *s, const struct pkt_result *res)
 			snprintf(s->hs.schema, sizeof(s->hs.schema), "%s",
 				 s->pending + strlen(s->pending) + 1);
 		}
+		pkt_exec_stmts_clear(&s->stmts);
 		hook_session_reset(s, &s->hs);
 		break;
 	case COM_RESET_CONNECTION:
+		pkt_exec_stmts_clear(&s->stmts);
 		hook_session_reset(s, &s->hs);
 		break;
 	default:
@@ -87,7 +89,11 @@ static bool statement_done(struct sess *s, const struct pkt_result *res)
 		r.first_value_null = s->row1_null;
 	}
 	s->row1_set = false;
-	return hook_result(s, &s->hs, &r);
+	bool go = hook_result(s, &s->hs, &r);
+	/* after the hook: the prepare that makes it watch executes counts */
+	if (res->ok && res->stmt_id && s->cmd == COM_STMT_PREPARE && s->hs.watch_executes)
+		(void)pkt_exec_stmts_add(&s->stmts, res->stmt_id, (unsigned)s->resp.nparams);
+	return go;
 }
 
 /*

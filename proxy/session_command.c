@@ -52,6 +52,12 @@ void sess_apply_verdict(struct sess *s, enum hook_verdict v, const struct hook_r
 		reply_err(s, reply);
 		return;
 	}
+	if (s->cmd == COM_STMT_EXECUTE) {
+		/* the server forgets the long data once the execute ran */
+		struct pkt_exec_stmt *st = pkt_exec_stmts_find(&s->stmts, s->exec_id);
+		if (st)
+			pkt_exec_stmt_reset(st);
+	}
 	free(s->kept);
 	s->kept = NULL;
 	s->kept_len = 0;
@@ -130,6 +136,33 @@ static uint32_t payload_stmt_id(const uint8_t *payload, size_t plen)
 static bool payload_cursor(const uint8_t *payload, size_t plen)
 {
 	return plen >= 6 && (payload[5] & PKT_CURSOR_TYPE_MASK) != 0;
+}
+
+/*
+ * While the hook watches executes, the head of a streamed
+ * COM_STMT_SEND_LONG_DATA (statement and parameter) or COM_STMT_RESET
+ * tells which parameters the next execute leaves out. h holds the
+ * command's header and first byte; len its payload length. Returns false
+ * to wait for more bytes.
+ */
+static bool long_data_seen(struct sess *s, struct leg *in, const uint8_t *h, uint32_t len)
+{
+	uint8_t head[PKT_HDR + 7];
+	uint8_t cmd = h[PKT_HDR];
+	if ((cmd != COM_STMT_SEND_LONG_DATA || len < 7) && (cmd != COM_STMT_RESET || len < 5))
+		return true;
+	size_t need = PKT_HDR + (cmd == COM_STMT_RESET ? 5 : 7);
+	if (leg_in_copyout(in, 0, head, need) < need)
+		return false;
+	if (cmd == COM_STMT_SEND_LONG_DATA) {
+		pkt_exec_stmts_long_data(&s->stmts, head + PKT_HDR, 7);
+	} else {
+		struct pkt_exec_stmt *st =
+		    pkt_exec_stmts_find(&s->stmts, payload_stmt_id(head + PKT_HDR, 5));
+		if (st)
+			pkt_exec_stmt_reset(st);
+	}
+	return true;
 }
 
 /*
@@ -212,12 +245,17 @@ static bool fetched_command(struct sess *s, unsigned parts, uint64_t total)
 		v = hook_decided(s, hook_command(s, &s->hs, payload, plen, &reply), &reply);
 	} else if (cmd == COM_STMT_CLOSE) {
 		hook_stmt_close(s, &s->hs, payload_stmt_id(payload, plen));
+		pkt_exec_stmts_del(&s->stmts, payload_stmt_id(payload, plen));
 	} else if (cmd == COM_STMT_EXECUTE) {
+		struct hook_exec x = {payload_stmt_id(payload, plen), payload, plen, NULL};
+		struct pkt_exec_stmt *st = pkt_exec_stmts_find(&s->stmts, x.stmt_id);
+		if (st) /* types bound now are the ones the server reuses next time */
+			pkt_exec_stmt_executing(st, payload, plen, s->caps);
+		x.stmt = st;
+		s->exec_id = x.stmt_id;
 		memset(&reply, 0, sizeof(reply));
 		s->in_hook = true;
-		v = hook_decided(
-		    s, hook_stmt_execute(s, &s->hs, payload_stmt_id(payload, plen), &reply),
-		    &reply);
+		v = hook_decided(s, hook_stmt_execute(s, &s->hs, &x, &reply), &reply);
 	}
 	free(copy);
 	if (sess_dead(s))
@@ -344,6 +382,8 @@ bool sess_client_process(struct sess *s)
 			if (exec && leg_in_copyout(in, 0, h, sizeof(h)) < sizeof(h))
 				return true;
 			s->cmd_cursor = exec && payload_cursor(h + PKT_HDR, 6);
+			if (s->hs.watch_executes && !long_data_seen(s, in, h, len))
+				return true;
 			if (s->c.zin)
 				h[3] = fix_seq(in, 0, 0);
 			if (h[3] != 0)

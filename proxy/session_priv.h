@@ -14,6 +14,7 @@
 #include "proxy/hook.h"
 #include "proxy/leg.h"
 #include "proxy/pkt.h"
+#include "proxy/pkt_exec.h"
 #include "proxy/session.h"
 #include "proxy/worker.h"
 
@@ -86,6 +87,8 @@ struct sess {
 					   (session_private.c); NULL = none */
 	uint8_t *kept;	 /* owned: the forwarded command's wire bytes (hs.keep_command) */
 	size_t kept_len; /* for sess_hook_resend(); 0 = none */
+	struct pkt_exec_stmts stmts; /* statements prepared while hs.watch_executes */
+	uint32_t exec_id;	     /* the statement of the execute being judged */
 
 	/* Command phase, server side. */
 	struct pkt_resp resp;

@@ -142,13 +142,17 @@ static void mig_scan_update(struct lexer *lx, struct migration_signal *out)
 	}
 }
 
-/* After SELECT / DO: the first GET_LOCK / RELEASE_LOCK / RELEASE_ALL_LOCKS call. */
-static void mig_scan_call(struct lexer *lx, struct migration_signal *out)
+/* After SELECT / DO: the first GET_LOCK / RELEASE_LOCK / RELEASE_ALL_LOCKS
+ * call. param NULL: literal names only; else a ? as the name is taken too,
+ * with *param its placeholder's index (from 0) and the name left empty. */
+static void mig_scan_call(struct lexer *lx, struct migration_signal *out, unsigned *param)
 {
 	struct lex_token t;
+	unsigned params = 0;
 
 	while (lex_next(lx, &t)) {
 		enum migration_signal_kind k;
+		params += t.type == LEX_PARAM;
 		if (lex_is_word(&t, "GET_LOCK"))
 			k = MIG_SIG_GET_LOCK;
 		else if (lex_is_word(&t, "RELEASE_LOCK"))
@@ -163,8 +167,17 @@ static void mig_scan_call(struct lexer *lx, struct migration_signal *out)
 			out->kind = k;
 			return;
 		}
-		if (!lex_next(lx, &t) || (t.type != LEX_STRING && t.type != LEX_NUMBER))
-			return; /* a parameter or an expression: not understood */
+		if (lex_next(lx, &t) && t.type == LEX_PARAM && param) {
+			struct lex_token after;
+			if (!lex_next(lx, &after) ||
+			    (!lex_is_op(&after, ",") && !lex_is_op(&after, ")")))
+				return; /* ? + 1: an expression */
+			out->kind = k;
+			*param = params;
+			return;
+		}
+		if (param || (t.type != LEX_STRING && t.type != LEX_NUMBER))
+			return; /* bound names only; or a parameter or an expression */
 		out->kind = k;
 		mig_unquote(&t, out->name, sizeof(out->name));
 		snprintf(out->tool, sizeof(out->tool), "%s", migration_tool_for(out->name));
@@ -187,7 +200,7 @@ bool migration_scan(const char *sql, size_t len, struct migration_signal *out)
 			continue;
 		}
 		if (lex_is_word(&t, "SELECT") || lex_is_word(&t, "DO"))
-			mig_scan_call(&lx, out);
+			mig_scan_call(&lx, out, NULL);
 		else if (lex_is_word(&t, "UPDATE"))
 			mig_scan_update(&lx, out);
 		break;
@@ -421,4 +434,27 @@ const char *migration_tool_for(const char *name)
 	if (!name[i])
 		return "rails/golang-migrate"; /* both take numeric advisory locks */
 	return "";
+}
+
+bool migration_scan_bound(const char *sql, size_t len, struct migration_signal *out,
+			  unsigned *param)
+{
+	struct lexer lx;
+	struct lex_token t;
+
+	memset(out, 0, sizeof(*out));
+	lex_init(&lx, sql, len, 0);
+	if (lex_next(&lx, &t) && (lex_is_word(&t, "SELECT") || lex_is_word(&t, "DO")))
+		mig_scan_call(&lx, out, param);
+	if (out->kind != MIG_SIG_GET_LOCK && out->kind != MIG_SIG_RELEASE_LOCK) {
+		out->kind = MIG_SIG_NONE;
+		return false;
+	}
+	return true;
+}
+
+void migration_signal_name(struct migration_signal *sig, const char *name)
+{
+	snprintf(sig->name, sizeof(sig->name), "%s", name);
+	snprintf(sig->tool, sizeof(sig->tool), "%s", migration_tool_for(sig->name));
 }

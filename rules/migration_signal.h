@@ -46,9 +46,23 @@ bool migration_maybe_signal(const char *sql, size_t len);
 /*
  * Reads one statement and fills out. Returns false (out->kind MIG_SIG_NONE)
  * when the statement carries no migration signal. Only literal lock names
- * are understood: GET_LOCK(?, ...) through a prepared statement is not.
+ * are understood here: GET_LOCK(?, ...) is migration_scan_bound()'s.
  */
 bool migration_scan(const char *sql, size_t len, struct migration_signal *out);
+
+/*
+ * A lock call whose name is a parameter: SELECT / DO GET_LOCK(?, ...) or
+ * RELEASE_LOCK(?) as golang-migrate and Atlas prepare it. Fills out->kind
+ * (name and tool empty) and *param, the index (from 0) of the placeholder
+ * that carries the name; the name is known at execute
+ * (migration_signal_name()). False for anything else, literal names
+ * included (migration_scan() reads those).
+ */
+bool migration_scan_bound(const char *sql, size_t len, struct migration_signal *out,
+			  unsigned *param);
+
+/* Sets the name of a lock signal (and the tool it belongs to). */
+void migration_signal_name(struct migration_signal *sig, const char *name);
 
 /*
  * The one table a write statement adds rows to: INSERT / REPLACE [INTO]

@@ -319,9 +319,10 @@ static bool row_u64(const char *const *row, unsigned ncols, unsigned i, uint64_t
 	return true;
 }
 
-/* "'a', 'b'": the first k values of row, quoted and cut to fit detail. */
-static void sample_text(const char *const *row, const unsigned long *lens, unsigned k, char *detail,
-			size_t n)
+/* "'a', 'b'": the first k values of row, quoted and cut to fit detail;
+ * mask: each value (not NULL) is PROBE_SQL_MASK instead. */
+static void sample_text(const char *const *row, const unsigned long *lens, unsigned k, bool mask,
+			char *detail, size_t n)
 {
 	struct pbuf b = {detail, n, 0, false};
 	detail[0] = '\0';
@@ -330,6 +331,10 @@ static void sample_text(const char *const *row, const unsigned long *lens, unsig
 			pb_puts(&b, ", ");
 		if (!row[i]) {
 			pb_puts(&b, "NULL");
+			continue;
+		}
+		if (mask) {
+			pb_puts(&b, PROBE_SQL_MASK);
 			continue;
 		}
 		size_t len = lens ? lens[i] : strlen(row[i]);
@@ -351,6 +356,13 @@ static void sample_text(const char *const *row, const unsigned long *lens, unsig
 
 void probe_sql_answer(const struct rules_fact_query *q, const char *const *row,
 		      const unsigned long *lens, unsigned ncols, struct rules_fact_answer *out)
+{
+	probe_sql_answer_mask(q, row, lens, ncols, false, out);
+}
+
+void probe_sql_answer_mask(const struct rules_fact_query *q, const char *const *row,
+			   const unsigned long *lens, unsigned ncols, bool mask,
+			   struct rules_fact_answer *out)
 {
 	uint64_t v = 0;
 	out->status = RULES_FACT_OK;
@@ -379,7 +391,7 @@ void probe_sql_answer(const struct rules_fact_query *q, const char *const *row,
 			break;
 		out->value = RULES_YES;
 		out->number = v;
-		sample_text(row, lens, (unsigned)q->nparts, out->detail, sizeof(out->detail));
+		sample_text(row, lens, (unsigned)q->nparts, mask, out->detail, sizeof(out->detail));
 		return;
 	case FACT_ORPHANS:
 		if (!row) {
@@ -387,8 +399,8 @@ void probe_sql_answer(const struct rules_fact_query *q, const char *const *row,
 			return;
 		}
 		out->value = RULES_YES;
-		sample_text(row, lens, ncols < q->nparts ? ncols : (unsigned)q->nparts, out->detail,
-			    sizeof(out->detail));
+		sample_text(row, lens, ncols < q->nparts ? ncols : (unsigned)q->nparts, mask,
+			    out->detail, sizeof(out->detail));
 		return;
 	case FACT_LARGE_TABLE:
 		if (!row) {

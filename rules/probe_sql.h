@@ -34,6 +34,19 @@ bool probe_sql_build(const struct rules_fact_query *q, long timeout_ms, char *bu
 void probe_sql_answer(const struct rules_fact_query *q, const char *const *row,
 		      const unsigned long *lens, unsigned ncols, struct rules_fact_answer *out);
 
+/* What stands for each data value in a masked answer. */
+#define PROBE_SQL_MASK "'<masked>'"
+
+/*
+ * probe_sql_answer() for data-protection rules ([guard] sample_values =
+ * mask): with mask set, the data values an answer would quote (a duplicate
+ * key, an orphan row) are each PROBE_SQL_MASK; how many there are, NULLs
+ * and counts stay.
+ */
+void probe_sql_answer_mask(const struct rules_fact_query *q, const char *const *row,
+			   const unsigned long *lens, unsigned ncols, bool mask,
+			   struct rules_fact_answer *out);
+
 /* Quotes id as `id` (backticks doubled) into buf; false when it does not fit. */
 bool probe_sql_quote_ident(const char *id, char *buf, size_t n);
 

@@ -19,10 +19,12 @@ struct toks {
 	const char **repl; /* arena, one per token: its replacement, NULL = kept */
 	size_t *repl_len;  /* arena: length of each replacement (may hold NULs) */
 	struct arena *a;   /* borrowed: for rewritten tokens */
+	bool params;	   /* ? placeholders count as literals (redact_secret_params) */
 };
 
 static void toks_lex(struct arena *a, const char *sql, size_t len, struct toks *out)
 {
+	out->params = false;
 	struct lexer lx;
 	struct lex_token tok;
 	size_t n = 0;
@@ -65,6 +67,12 @@ static bool op(const struct toks *ts, size_t i, const char *o)
 	return i < ts->n && lex_is_op(&ts->t[i], o);
 }
 
+/* A literal that may hold a secret; in redact_secret_params() a ? too. */
+static bool lit(const struct toks *ts, const struct lex_token *t)
+{
+	return is_literal_string(t) || (ts->params && t->type == LEX_PARAM);
+}
+
 /* The one copy of the mark: a token whose replacement is this pointer was
  * redacted whole (mark_adjacent() asks). */
 static const char redact_mark[] = REDACT_MARK;
@@ -104,7 +112,7 @@ static void mark_call_args(struct toks *ts, size_t i, size_t end, unsigned first
 		} else if (depth == 1 && lex_is_op(t, ",")) {
 			arg++;
 		} else if (arg >= first && (last == 0 || arg <= last) &&
-			   (is_literal_string(t) || t->type == LEX_HEX || t->type == LEX_BIT)) {
+			   (lit(ts, t) || t->type == LEX_HEX || t->type == LEX_BIT)) {
 			set_mark(ts, j);
 		}
 	}
@@ -213,7 +221,7 @@ static bool dynamic_secret(const struct toks *ts, size_t start, size_t end, bool
 static void mark_adjacent(struct toks *ts, size_t start, size_t end)
 {
 	for (size_t i = start; i + 1 < end; i++)
-		if (ts->repl[i] == redact_mark && is_literal_string(&ts->t[i + 1]))
+		if (ts->repl[i] == redact_mark && lit(ts, &ts->t[i + 1]))
 			set_mark(ts, i + 1);
 }
 
@@ -234,7 +242,7 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 		 * every literal after the '='. */
 		if (set_pw && lex_is_op(t, "="))
 			after_eq = true;
-		if (set_pw && after_eq && is_literal_string(t))
+		if (set_pw && after_eq && lit(ts, t))
 			set_mark(ts, i);
 
 		/* IDENTIFIED [WITH|VIA plugin] BY|AS|USING 'x' [REPLACE 'old'] [OR ...],
@@ -249,8 +257,7 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 					depth--;
 				else if (depth == 0 && lex_is_op(u, ","))
 					break;
-				if (!is_literal_string(u) && u->type != LEX_HEX &&
-				    u->type != LEX_BIT)
+				if (!lit(ts, u) && u->type != LEX_HEX && u->type != LEX_BIT)
 					continue;
 				const struct lex_token *b = &ts->t[j - 1];
 				if (lex_is_word(b, "BY") || lex_is_word(b, "AS") ||
@@ -261,7 +268,7 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 		}
 
 		/* PASSWORD 'x' (CREATE SERVER ... OPTIONS, IDENTIFIED BY PASSWORD 'hash'). */
-		if (is_literal_string(t) && p && lex_is_word(p, "PASSWORD"))
+		if (lit(ts, t) && p && lex_is_word(p, "PASSWORD"))
 			set_mark(ts, i);
 
 		/* MASTER_PASSWORD = 'x', SOURCE_PASSWORD = 'x'; and PASSWORD = 'x' in
@@ -269,7 +276,7 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 		if (t->type == LEX_WORD &&
 		    (lex_is_word(t, "MASTER_PASSWORD") || lex_is_word(t, "SOURCE_PASSWORD") ||
 		     (repl && lex_is_word(t, "PASSWORD"))) &&
-		    op(ts, i + 1, "=") && i + 2 < end && is_literal_string(&ts->t[i + 2]))
+		    op(ts, i + 1, "=") && i + 2 < end && lit(ts, &ts->t[i + 2]))
 			set_mark(ts, i + 2);
 
 		/* Functions whose arguments are passwords or keys. */
@@ -282,7 +289,7 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 
 		/* SET GLOBAL wsrep_sst_auth = 'u:p', SET @@x_password := '..' */
 		if (set_var && secret_setting(t) && (op(ts, i + 1, "=") || op(ts, i + 1, ":=")) &&
-		    i + 2 < end && is_literal_string(&ts->t[i + 2]))
+		    i + 2 < end && lit(ts, &ts->t[i + 2]))
 			set_mark(ts, i + 2);
 
 		/* 'scheme://user:password@host/..' in CONNECTION = or COMMENT =
@@ -290,8 +297,7 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 		if (t->type == LEX_STRING && !ts->repl[i])
 			ts->repl[i] = redact_url(ts->a, t, &ts->repl_len[i]);
 
-		if (dyn_secret &&
-		    (is_literal_string(t) || t->type == LEX_HEX || t->type == LEX_BIT))
+		if (dyn_secret && (lit(ts, t) || t->type == LEX_HEX || t->type == LEX_BIT))
 			set_mark(ts, i);
 	}
 	mark_adjacent(ts, start, end);
@@ -415,4 +421,29 @@ char *redact_normalise(struct arena *a, const char *sql, size_t len, size_t *out
 	if (outlen)
 		*outlen = o;
 	return out;
+}
+
+size_t redact_secret_params(struct arena *a, const char *sql, size_t len, bool *secret, size_t n)
+{
+	struct toks ts;
+	toks_lex(a, sql, len, &ts);
+	ts.params = true;
+	for (size_t i = 0; i < ts.n;) {
+		size_t end = stmt_end(&ts, i);
+		mark_stmt(&ts, i, end);
+		i = end + 1;
+	}
+	size_t k = 0, found = 0;
+	for (size_t i = 0; i < n; i++)
+		secret[i] = false;
+	for (size_t i = 0; i < ts.n; i++) {
+		if (ts.t[i].type != LEX_PARAM)
+			continue;
+		if (k < n && ts.repl[i] == redact_mark) {
+			secret[k] = true;
+			found++;
+		}
+		k++;
+	}
+	return found;
 }

@@ -41,6 +41,15 @@
 char *redact_sql(struct arena *a, const char *sql, size_t len, size_t *outlen, size_t *count);
 
 /*
+ * The ? placeholders of a prepared statement that stand where redact_sql()
+ * would redact a literal (IDENTIFIED BY ?, AES_ENCRYPT(x, ?), ...): sets
+ * secret[k] for the k-th placeholder (from 0), k < n, clears the others.
+ * Returns how many are secret. The values bound to them at execute must
+ * not be shown.
+ */
+size_t redact_secret_params(struct arena *a, const char *sql, size_t len, bool *secret, size_t n);
+
+/*
  * The normalised form of a statement, for fingerprints: comments dropped
  * (executable comments' content kept), runs of whitespace collapsed to one
  * space, every literal (string, number, hex, bit) replaced by ?, unquoted

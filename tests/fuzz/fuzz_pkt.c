@@ -8,6 +8,7 @@
 
 #include "proxy/compress.h"
 #include "proxy/pkt.h"
+#include "proxy/pkt_exec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -56,6 +57,42 @@ static void follow(const uint8_t *data, size_t size)
 	}
 }
 
+/* Decodes data as a COM_STMT_EXECUTE (the parameter count, capabilities,
+ * remembered types and long data taken from its first bytes) and checks
+ * that every value lies inside the payload and prints within its buffer. */
+static void execute(const uint8_t *data, size_t size)
+{
+	if (size < 2)
+		return;
+	unsigned nparams = data[0] % 9;
+	uint32_t caps = data[1] & 1 ? CLIENT_QUERY_ATTRIBUTES : 0;
+	const uint8_t *types = data[1] & 2 && size >= 2 + 2 * nparams ? data + 2 : NULL;
+	const uint8_t *long_data = data[1] & 4 ? data + 1 : NULL;
+	const uint8_t *p = data + 2;
+	size_t len = size - 2;
+	struct pkt_exec_param out[8];
+	if (pkt_exec_decode(p, len, caps, nparams, types, long_data, out) == PKT_EXEC_OK)
+		for (unsigned i = 0; i < nparams; i++) {
+			char buf[48];
+			if (!out[i].null && !out[i].long_data &&
+			    (out[i].val < p || out[i].val + out[i].len > p + len))
+				abort();
+			(void)pkt_exec_param_text(&out[i], buf, sizeof(buf));
+			if (strlen(buf) >= sizeof(buf) || !pkt_type_name(out[i].type, out[i].unsig))
+				abort();
+		}
+	uint8_t t[16];
+	(void)pkt_exec_types(p, len, caps, nparams, t);
+	struct pkt_exec_stmts ss = {0};
+	if (pkt_exec_stmts_add(&ss, 1, nparams)) {
+		pkt_exec_stmts_long_data(&ss, p, len);
+		struct pkt_exec_stmt *st = pkt_exec_stmts_find(&ss, 0xFFFFFFFFu);
+		if (st)
+			pkt_exec_stmt_executing(st, p, len, caps);
+	}
+	pkt_exec_stmts_clear(&ss);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *copy = malloc(size ? size : 1);
@@ -97,6 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	follow(data, size);
+	execute(data, size);
 	if (parsed > 7)
 		abort();
 

@@ -83,6 +83,14 @@ USER_TABLE = ("CREATE TABLE `User` (`id` INTEGER NOT NULL AUTO_INCREMENT, "
 	      "DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
 
 
+def guard_conf(text):
+	"""A config file for `check -c` holding text (its [guard] section)."""
+	conf = os.path.join(h.tmpdir("conf-"), "ddlgate.ini")
+	with open(conf, "w") as f:
+		f.write(text)
+	return conf
+
+
 def test_unique_refused_with_duplicates():
 	"""The live table holds a duplicate: refused, and the finding names a sample."""
 	schema("chk_dup", USER_TABLE,
@@ -95,6 +103,21 @@ def test_unique_refused_with_duplicates():
 	assert f["rule"] == "unique-unguarded" and f["decision"] == "block", f
 	assert "'dup@x.org'" in f["guard"] and "2 rows" in f["guard"], f
 	assert "'dup@x.org'" in f["message"], f
+
+
+def test_unique_duplicates_masked_by_config():
+	"""[guard] sample_values = mask: the finding counts the duplicates but
+	quotes no value."""
+	schema("chk_dup_mask", USER_TABLE,
+	       "INSERT INTO `User` (email) VALUES ('a@x.org'), ('dup@x.org'), ('dup@x.org')")
+	conf = guard_conf("[guard]\nsample_values = mask\n")
+	path = prisma_folder([("20240201000000_email_unique", UNIQUE_EMAIL)])
+	rc, findings, err = check(path, "chk_dup_mask", "-c", conf)
+	assert rc == 1, (rc, findings, err)
+	f = findings[0]
+	assert f["rule"] == "unique-unguarded", f
+	assert f["guard"] == "probe: duplicate value '<masked>' (2 rows)", f
+	assert "dup@x.org" not in f["message"] and "'<masked>'" in f["message"], f
 
 
 def test_unique_passes_without_duplicates():
@@ -191,9 +214,7 @@ def test_type_change_reads_the_live_type():
 def test_large_table_warns_from_information_schema():
 	"""A rebuild of a table above [guard] large_table_bytes warns (exit 0)."""
 	schema("chk_large", USER_TABLE, "INSERT INTO `User` (email) VALUES ('a@x.org')")
-	conf = os.path.join(h.tmpdir("conf-"), "ddlgate.ini")
-	with open(conf, "w") as f:
-		f.write("[guard]\nlarge_table_bytes = 1024\nprobe_timeout_ms = 3000\n")
+	conf = guard_conf("[guard]\nlarge_table_bytes = 1024\nprobe_timeout_ms = 3000\n")
 	path = prisma_folder([("20240501000000_index",
 			       "CREATE INDEX `User_name_idx` ON `User`(`name`);\n")])
 	rc, findings, err = check(path, "chk_large", "-c", conf)
@@ -209,9 +230,7 @@ def test_probe_timeout_fails_closed():
 	schema("chk_slow", USER_TABLE,
 	       "INSERT INTO `User` (email, name) SELECT CONCAT('u', seq, '@x.org'), REPEAT('n', 100) "
 	       "FROM seq_1_to_100000")
-	conf = os.path.join(h.tmpdir("conf-"), "ddlgate.ini")
-	with open(conf, "w") as f:
-		f.write("[guard]\nprobe_timeout_ms = 1\n")
+	conf = guard_conf("[guard]\nprobe_timeout_ms = 1\n")
 	path = prisma_folder([("20240201000000_email_unique", UNIQUE_EMAIL)])
 	rc, findings, err = check(path, "chk_slow", "-c", conf)
 	assert rc == 1, (rc, findings, err)

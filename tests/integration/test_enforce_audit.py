@@ -406,7 +406,8 @@ def test_prepared_statements_recorded_per_execution():
 	prepared DDL leaves a record saying prepared, then an intent and an
 	outcome per execution with that execution's answer; a DDL prepared and
 	never executed only says prepared; under record = writes each execute
-	of an INSERT is recorded with its parameter count, never its values."""
+	of an INSERT is recorded with its parameter count and types, never its
+	values."""
 	h.require_proxy("the audit log is ddlgate's")
 	fresh_schema()
 	gw = gateway_with_audit(record="writes")
@@ -436,7 +437,9 @@ def test_prepared_statements_recorded_per_execution():
 	assert len(ins) == 3, [x for x in recs if "INSERT" in x["statement"]]
 	for intent, outcome in ins:
 		assert outcome["statement"] == "INSERT INTO pp1 VALUES (?, ?)", outcome
-		assert outcome["params"] == {"count": 2} and intent["params"] == {"count": 2}
+		# count and types, never values (record_params = types, the default)
+		assert outcome["params"]["count"] == 2 and len(outcome["params"]["types"]) == 2
+		assert "values" not in outcome["params"] and intent["params"] == outcome["params"]
 		assert outcome["outcome"] == "ok" and outcome["affected_rows"] == 1, outcome
 	with open(gw.audit) as f:
 		text = f.read()

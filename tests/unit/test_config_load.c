@@ -96,6 +96,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->audit.fsync, CFG_FSYNC_ALWAYS);
 	assert_int_equal(c->audit.fsync_interval_ms, 100);
 	assert_int_equal(c->audit.on_failure, CFG_ON_FAILURE_BLOCK);
+	assert_int_equal(c->audit.record_params, CFG_RECORD_PARAMS_TYPES);
 	assert_non_null(c->audit.instance);
 	assert_string_equal(c->audit.mirror_table, "ddlgate.audit");
 	assert_int_equal(c->migration.users.n, 0);
@@ -120,6 +121,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->guard.large_table_bytes, 1ULL << 30);
 	assert_int_equal(c->guard.max_lock_wait_s, 60);
 	assert_int_equal(c->guard.long_transaction_ms, 10000);
+	assert_int_equal(c->guard.sample_values, CFG_SAMPLE_VALUES_SHOW);
 	assert_int_equal(c->nrules, 0);
 	cfg_free(c);
 }
@@ -162,6 +164,7 @@ static void test_full(void **state)
 	assert_int_equal(c->audit.fsync, CFG_FSYNC_INTERVAL);
 	assert_int_equal(c->audit.fsync_interval_ms, 250);
 	assert_int_equal(c->audit.on_failure, CFG_ON_FAILURE_ALLOW);
+	assert_int_equal(c->audit.record_params, CFG_RECORD_PARAMS_VALUES);
 	assert_int_equal(c->audit.rotate_bytes, 512ULL << 20);
 	assert_string_equal(c->audit.instance, "gate-1");
 	assert_true(c->audit.mirror);
@@ -199,6 +202,7 @@ static void test_full(void **state)
 	assert_int_equal(c->guard.large_table_bytes, 2ULL << 30);
 	assert_int_equal(c->guard.max_lock_wait_s, 30);
 	assert_int_equal(c->guard.long_transaction_ms, 0);
+	assert_int_equal(c->guard.sample_values, CFG_SAMPLE_VALUES_MASK);
 
 	assert_int_equal(c->nrules, 2);
 	const struct rules_spec *r = cfg_rule_find(c, "unique-unguarded");

@@ -529,20 +529,24 @@ static void test_first_value_binary(void **state)
 		uint8_t row[12];
 		size_t row_len;
 		const char *want; /* NULL: SQL NULL; "-": not reported */
+		bool ext;	  /* MariaDB's extended metadata: one more string */
 	} cases[] = {
-	    {8, 0, {0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 10, "1"},
-	    {8, 0, {0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, 10, "-1"},
+	    {8, 0, {0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 10, "1", false},
+	    {8, 0, {0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, 10, "-1", false},
 	    {8,
 	     0x20,
 	     {0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF},
 	     10,
-	     "18446744073709551615"},
-	    {3, 0, {0, 0, 0xFE, 0xFF, 0xFF, 0xFF}, 6, "-2"},
-	    {1, 0x20, {0, 0, 200}, 3, "200"},
-	    {8, 0, {0, 0x04}, 2, NULL},
-	    {253, 0, {0, 0, 2, 'o', 'k'}, 5, "ok"},
-	    {5, 0, {0, 0, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F}, 10, "-"},
-	    {8, 0, {0, 0, 1, 0}, 4, "-"}, /* short integer: malformed, not reported */
+	     "18446744073709551615",
+	     false},
+	    {3, 0, {0, 0, 0xFE, 0xFF, 0xFF, 0xFF}, 6, "-2", false},
+	    {1, 0x20, {0, 0, 200}, 3, "200", false},
+	    {8, 0, {0, 0x04}, 2, NULL, false},
+	    {253, 0, {0, 0, 2, 'o', 'k'}, 5, "ok", false},
+	    {5, 0, {0, 0, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F}, 10, "-", false},
+	    {8, 0, {0, 0, 1, 0}, 4, "-", false}, /* short integer: malformed, not reported */
+	    {8, 0, {0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 10, "1", true},
+	    {3, 0, {0, 0, 0xFE, 0xFF, 0xFF, 0xFF}, 6, "-2", true},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct pkt_resp r;
@@ -550,8 +554,16 @@ static void test_first_value_binary(void **state)
 		r.want_row1 = true;
 		r.binary = true;
 		pkt_resp_start(&r, PKT_RESP_GENERIC, CLIENT_PROTOCOL_41 | CLIENT_DEPRECATE_EOF);
-		uint8_t def[64] = {3, 'd', 'e', 'f', 0, 0, 0, 1, 'x', 0, 0x0c, 0x3f, 0, 1, 0, 0, 0};
-		size_t dl = 17;
+		uint8_t def[64] = {3, 'd', 'e', 'f', 0, 0, 0, 1, 'x', 0};
+		size_t dl = 10;
+		static const uint8_t ext[] = {3, 0x00, 0x02, 'j'}; /* type "j" */
+		static const uint8_t fixed[] = {0x0c, 0x3f, 0, 1, 0, 0, 0};
+		if (cases[i].ext) {
+			memcpy(def + dl, ext, sizeof(ext));
+			dl += sizeof(ext);
+		}
+		memcpy(def + dl, fixed, sizeof(fixed));
+		dl += sizeof(fixed);
 		def[dl++] = cases[i].type;
 		def[dl++] = (uint8_t)cases[i].flags;
 		def[dl++] = (uint8_t)(cases[i].flags >> 8);

@@ -637,6 +637,19 @@ static void test_probe_answer(void **state)
 	assert_int_equal(a.value, RULES_YES);
 	assert_int_equal(a.number, 3);
 	assert_string_equal(a.detail, "'a@x', '7'");
+	/* [guard] sample_values = mask: the values go, their number and NULLs stay */
+	probe_sql_answer_mask(&q, row, lens, 3, true, &a);
+	assert_int_equal(a.value, RULES_YES);
+	assert_int_equal(a.number, 3);
+	assert_string_equal(a.detail, "'<masked>', '<masked>'");
+	const char *with_null[] = {NULL, "7", "2"};
+	probe_sql_answer_mask(&q, with_null, NULL, 3, true, &a);
+	assert_string_equal(a.detail, "NULL, '<masked>'");
+	q.kind = FACT_ORPHANS;
+	probe_sql_answer_mask(&q, row, lens, 2, true, &a);
+	assert_int_equal(a.value, RULES_YES);
+	assert_string_equal(a.detail, "'<masked>', '<masked>'");
+	q.kind = FACT_DUPLICATES;
 	probe_sql_answer(&q, NULL, NULL, 3, &a);
 	assert_int_equal(a.value, RULES_NO);
 

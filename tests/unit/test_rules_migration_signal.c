@@ -80,10 +80,49 @@ static void test_tool_for(void **state)
 	assert_string_equal(migration_tool_for(NULL), "");
 }
 
+/* Lock calls whose name is bound at execute: which placeholder it is. */
+static void test_scan_bound(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *sql;
+		enum migration_signal_kind kind; /* MIG_SIG_NONE: not a bound lock call */
+		unsigned param;
+	} cases[] = {
+	    {"SELECT GET_LOCK(?, 10)", MIG_SIG_GET_LOCK, 0},
+	    {"select get_lock(?, ?)", MIG_SIG_GET_LOCK, 0},
+	    {"SELECT ?, GET_LOCK(?, -1)", MIG_SIG_GET_LOCK, 1},
+	    {"DO RELEASE_LOCK(?)", MIG_SIG_RELEASE_LOCK, 0},
+	    {"SELECT RELEASE_LOCK(?) AS r", MIG_SIG_RELEASE_LOCK, 0},
+	    {"SELECT GET_LOCK('prisma_migrate', 10)", MIG_SIG_NONE, 0},
+	    {"SELECT GET_LOCK(CONCAT(?, 'x'), 10)", MIG_SIG_NONE, 0},
+	    {"SELECT GET_LOCK(? + 1, 10)", MIG_SIG_NONE, 0},
+	    {"SELECT RELEASE_ALL_LOCKS()", MIG_SIG_NONE, 0},
+	    {"SELECT IS_USED_LOCK(?)", MIG_SIG_NONE, 0},
+	    {"UPDATE t SET a = GET_LOCK(?, 1)", MIG_SIG_NONE, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct migration_signal sig;
+		unsigned param = 99;
+		bool found = migration_scan_bound(cases[i].sql, strlen(cases[i].sql), &sig, &param);
+		if (found != (cases[i].kind != MIG_SIG_NONE) || sig.kind != cases[i].kind ||
+		    (found && param != cases[i].param))
+			fail_msg("%s: got %s param %u", cases[i].sql, kind_names[sig.kind], param);
+		assert_string_equal(sig.name, "");
+	}
+	struct migration_signal sig;
+	unsigned param;
+	assert_true(migration_scan_bound("SELECT GET_LOCK(?, 0)", 21, &sig, &param));
+	migration_signal_name(&sig, "atlas_migrate_execute");
+	assert_string_equal(sig.name, "atlas_migrate_execute");
+	assert_string_equal(sig.tool, "atlas");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_scan),
+	    cmocka_unit_test(test_scan_bound),
 	    cmocka_unit_test(test_tool_for),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

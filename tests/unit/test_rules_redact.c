@@ -146,6 +146,43 @@ static void test_redact_binary(void **state)
 	arena_cleanup(&ar);
 }
 
+/* The placeholders of a prepared text that stand where a secret would be. */
+static void test_secret_params(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *sql;
+		const char *want; /* one character a placeholder: s secret, - not */
+	} cases[] = {
+	    {"INSERT INTO t (a, b) VALUES (?, ?)", "--"},
+	    {"CREATE USER ? IDENTIFIED BY ?", "-s"},
+	    {"ALTER USER u IDENTIFIED BY ? REPLACE ?", "ss"},
+	    {"SET PASSWORD FOR ? = ?", "-s"},
+	    {"INSERT INTO t VALUES (?, AES_ENCRYPT(?, ?))", "--s"},
+	    {"UPDATE u SET pw = PASSWORD(?) WHERE id = ?", "s-"},
+	    {"SELECT ? FROM t WHERE a = 'IDENTIFIED BY'", "-"},
+	};
+	struct arena ar;
+	arena_init(&ar, 1024);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool secret[8];
+		size_t n = strlen(cases[i].want), want = 0;
+		size_t found =
+		    redact_secret_params(&ar, cases[i].sql, strlen(cases[i].sql), secret, n);
+		for (size_t k = 0; k < n; k++) {
+			want += cases[i].want[k] == 's';
+			if (secret[k] != (cases[i].want[k] == 's'))
+				fail_msg("%s: placeholder %zu", cases[i].sql, k);
+		}
+		assert_int_equal(found, want);
+	}
+	/* the statement text itself keeps its placeholders */
+	size_t n;
+	char *out = redact_sql(&ar, "CREATE USER u IDENTIFIED BY ?", 29, &n, NULL);
+	assert_string_equal(out, "CREATE USER u IDENTIFIED BY ?");
+	arena_cleanup(&ar);
+}
+
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -347,6 +384,7 @@ int main(void)
 	    cmocka_unit_test(test_normalise_table),
 	    cmocka_unit_test(test_redact_identity_without_secrets),
 	    cmocka_unit_test(test_redact_binary),
+	    cmocka_unit_test(test_secret_params),
 	    cmocka_unit_test(test_corpus_properties),
 	    cmocka_unit_test(test_random_fragments),
 	};
