@@ -50,7 +50,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Build and runtime libraries, then what the test suites drive: MariaDB,
 # the client tools the integration tests replay (sqitch, percona-toolkit,
-# Django, Alembic),
+# Django, Alembic), MariaDB's own test suite and C API test program,
 # sanitizers and fuzzing (clang), load tools.
 PACKAGES=(
 	build-essential cmake pkg-config dpkg-dev libevent-dev libssl-dev
@@ -60,6 +60,7 @@ PACKAGES=(
 	sysbench haproxy python3-pymysql libdbd-mariadb-perl libdbd-mysql-perl
 	sqitch percona-toolkit netcat-openbsd openssl ca-certificates
 	python3-django python3-mysqldb alembic
+	mariadb-test
 )
 
 install_packages() {
