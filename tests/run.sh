@@ -50,8 +50,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Build and runtime libraries, then what the test suites drive: MariaDB,
 # the client tools the integration tests replay (sqitch, percona-toolkit,
-# Django, Alembic), MariaDB's own test suite and C API test program,
-# sanitizers and fuzzing (clang), load tools.
+# Django, Alembic), MariaDB's own test suite and C API test program and the
+# client-matrix drivers (PHP mysqlnd, Ruby mysql2, Connector/J with a JDK to
+# compile its driver program), sanitizers and fuzzing (clang), load tools.
 PACKAGES=(
 	build-essential cmake pkg-config dpkg-dev libevent-dev libssl-dev
 	default-libmysqlclient-dev libpcre2-dev libinih-dev libjansson-dev zlib1g-dev
@@ -60,7 +61,8 @@ PACKAGES=(
 	sysbench haproxy python3-pymysql libdbd-mariadb-perl libdbd-mysql-perl
 	sqitch percona-toolkit netcat-openbsd openssl ca-certificates
 	python3-django python3-mysqldb alembic
-	mariadb-test
+	mariadb-test php-cli php-mysql ruby-mysql2 default-jre-headless default-jdk-headless
+	libmariadb-java
 )
 
 install_packages() {
