@@ -30,11 +30,11 @@ MTR_DIR = "/usr/share/mysql/mysql-test"
 # against the server started below (measured: about a minute per pass).
 SELECTION = """
 ps_2myisam ps_3innodb ps_4heap ps_5merge ps_10nestset ps_11bugs ps_ddl1 ps_innodb
-ps_not_windows ps_grant prepare query_cache_ps_no_prot
+ps_not_windows ps_grant prepare
 sp-cursor sp-anchor-row-type-cursor sp-bugs sp-bugs2 sp-condition-handler sp-dynamic
 sp-row sp-vars sp-for-loop sp-threads sp-inout sp-prelocking
 signal_demo1 signal_demo2 signal_demo3 errors reset_connection change_user
-mysqltest_tracking_info information_schema_prepare delete_returning outfile_loaddata
+information_schema_prepare delete_returning outfile_loaddata
 handler_read_last ctype_euckr ctype_tis620 bigint type_blob type_newdecimal type_time
 """.split()
 
@@ -47,7 +47,8 @@ def selection():
 	return ["main." + n for n in names]
 
 
-RESULT = re.compile(r"^(main\.\S+?)(?:\s+'[^']*')?\s+\[ (pass|fail|skipped|disabled) \]", re.M)
+RESULT = re.compile(r"^(main\.\S+?)(?:\s+'[^']*')?\s+\[ (pass|fail|skipped|disabled) \]"
+		    r"[ \t]*(\d*)", re.M)
 
 
 def run_mtr(port, mode_args, label):
@@ -64,7 +65,7 @@ def run_mtr(port, mode_args, label):
 	r = h.run(cmd, timeout=900, cwd=MTR_DIR)
 	took = time.monotonic() - t0
 	out = r.stdout + r.stderr
-	results = {name: res for name, res in RESULT.findall(out)}
+	results = {name: (res, ms) for name, res, ms in RESULT.findall(out)}
 	if not results:
 		raise AssertionError(f"mysql-test-run reported no test ({label}):\n{out[-4000:]}")
 	return results, took, out
@@ -86,15 +87,15 @@ def compare(mode_args, label):
 	names = selection()
 	print(f"  mysql-test-run {label}: {len(names)} tests, {t_direct:.0f}s directly, "
 	      f"{t_via:.0f}s through ddlgate")
-	print(f"  {'test':<40} {'direct':<9} ddlgate")
-	worse = []
+	print(f"  {'test':<40} {'direct':<16} ddlgate")
+	worse, same = [], 0
 	for name in names:
-		d, v = direct.get(name, "missing"), via.get(name, "missing")
+		(d, d_ms), (v, v_ms) = direct.get(name, ("missing", "")), via.get(name, ("missing", ""))
 		mark = "" if d == v else "   <-- differs"
-		print(f"  {name:<40} {d:<9} {v}{mark}")
+		print(f"  {name:<40} {d:<7} {d_ms:>6}ms  {v:<7} {v_ms:>6}ms{mark}")
+		same += d == v
 		if d == "pass" and v != "pass":
 			worse.append(name)
-	same = sum(1 for n in names if direct.get(n, "missing") == via.get(n, "missing"))
 	print(f"  same: {same}, different: {len(names) - same}, "
 	      f"pass directly but not through ddlgate: {len(worse)}")
 	assert not worse, "pass directly, not through ddlgate: " + ", ".join(worse) + "\n" + \
