@@ -27,7 +27,8 @@ import harness as h
 MTR_DIR = "/usr/share/mysql/mysql-test"
 
 # Chosen for the protocol paths they drive; every one passes directly
-# against the server started below (measured: about a minute per pass).
+# against the server conformance.py sets up (each pass takes 20-90 s,
+# most of it mysql-test-run's own start-up).
 SELECTION = """
 ps_2myisam ps_3innodb ps_4heap ps_5merge ps_10nestset ps_11bugs ps_ddl1 ps_innodb
 ps_not_windows ps_grant prepare
