@@ -83,7 +83,7 @@ public class Matrix {
 
 	static Connection open(boolean compress) throws Exception {
 		String url = "jdbc:mariadb://" + host + ":" + port + "/" + database + "?user=" + user + "&password="
-		    + password + "&useServerPrepStmts=true&connectTimeout=10000"
+		    + password + "&useServerPrepStmts=true&useResetConnection=true&connectTimeout=10000"
 		    + (compress ? "&useCompression=true" : "")
 		    + (tls.equals("1") ? "&useSsl=true&trustServerCertificate=true" : "&useSsl=false");
 		return DriverManager.getConnection(url);
@@ -192,7 +192,8 @@ public class Matrix {
 			Connection c = open(false);
 			say("connect", "ok");
 			scenario(c, "plain");
-			// COM_RESET_CONNECTION, through the driver's own reset.
+			// COM_RESET_CONNECTION: the driver sends it from reset() only with
+			// useResetConnection (otherwise @v would survive).
 			c.createStatement().execute("SET @v = 7");
 			c.unwrap(org.mariadb.jdbc.MariaDbConnection.class).reset();
 			say("reset connection", rows(c.createStatement().executeQuery("SELECT @v, DATABASE()")));
