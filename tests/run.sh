@@ -50,8 +50,10 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Build and runtime libraries, then what the test suites drive: MariaDB,
 # the client tools the integration tests run (sqitch, percona-toolkit,
-# Django, Alembic, Active Record, Liquibase's Java and Connector/J),
-# sanitizers and fuzzing (clang), load tools.
+# Django, Alembic, Active Record, skeema, Liquibase's Java and Connector/J),
+# MariaDB's own test suite and C API test program and the client-matrix
+# drivers (PHP mysqlnd, Ruby mysql2, Connector/J with a JDK to compile its
+# driver program), sanitizers and fuzzing (clang), load tools.
 PACKAGES=(
 	build-essential cmake pkg-config dpkg-dev libevent-dev libssl-dev
 	default-libmysqlclient-dev libpcre2-dev libinih-dev libjansson-dev zlib1g-dev
@@ -59,8 +61,9 @@ PACKAGES=(
 	libcmocka-dev clang libclang-rt-14-dev
 	sysbench haproxy python3-pymysql libdbd-mariadb-perl libdbd-mysql-perl
 	sqitch percona-toolkit netcat-openbsd openssl ca-certificates
-	python3-django python3-mysqldb alembic ruby-activerecord ruby-mysql2
-	default-jre-headless libmariadb-java skeema
+	python3-django python3-mysqldb alembic ruby-activerecord ruby-mysql2 skeema
+	mariadb-test php-cli php-mysql default-jre-headless default-jdk-headless
+	libmariadb-java
 )
 
 install_packages() {
