@@ -303,7 +303,9 @@ static void pol_own_probe_done(struct sess *s, void *arg, const struct private_r
 	const struct rules_fact_query *q = ps->own.qs[k];
 	metrics_probe((uint64_t)(clk_mono_us() - ps->own.sent_us));
 	if (r->kind == PRIVATE_ROWS && !r->truncated) {
-		probe_sql_answer(q, r->has_row ? r->vals : NULL, r->lens, r->ncols, a);
+		probe_sql_answer_mask(q, r->has_row ? r->vals : NULL, r->lens, r->ncols,
+				      ps->conf->cfg->guard.sample_values == CFG_SAMPLE_VALUES_MASK,
+				      a);
 	} else if (r->kind == PRIVATE_ERR && (r->code == 1146 || r->code == 1049) &&
 		   ps->cmd.job_stmt == 0) {
 		/* asked where the statement will run, before anything of the
