@@ -79,6 +79,8 @@ struct audit_buf {
 	size_t len, cap;
 };
 void audit_buf_add(struct audit_buf *b, const char *s, size_t n);
+/* Makes room for n more bytes at b->p + b->len. */
+void audit_buf_reserve(struct audit_buf *b, size_t n);
 
 /*
  * Appends the line of r (seq, chained to prev, written by instance) with
