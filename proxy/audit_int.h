@@ -3,7 +3,7 @@
  *
  *   audit_rec.c      fills a struct audit_rec on the session's thread
  *   audit_line.c     turns it into one hash-chained JSON line (pure)
- *   audit.c          the writer thread: queue, group commit, fsync, rotation
+ *   audit.c          the writer thread: per-thread lanes, group commit, fsync, rotation
  *   audit_recover.c  finds where the chain stopped, at start-up
  *   audit_mirror.c   the optional second thread copying lines to the backend
  */
@@ -41,7 +41,8 @@ struct audit_intent {
 /* Filled by the session (audit_rec_*), then owned by the writer from
  * audit_submit() until its callback has run. */
 struct audit_rec {
-	struct audit_rec *next; /* queue link, guarded by the writer's mutex */
+	struct audit_rec *next; /* queue link: the submitting thread's lane, then the writer's */
+	uint64_t ticket;	/* submission order across all lanes (audit.c) */
 	struct arena arena;	/* owns every string below */
 	uint64_t conn_id;
 	const char *client, *user, *schema;
