@@ -323,11 +323,9 @@ const char *audit_kind_name(enum stmt_kind k)
 	return name_of(kind_names, sizeof kind_names / sizeof kind_names[0], k, "other");
 }
 
-/* The fingerprint, computed with scratch memory from ar. */
-static void fingerprint_in(struct arena *ar, const char *sql, size_t len, char out[17])
+/* The fingerprint of a statement from its normalised text. */
+static void fingerprint_of(const char *norm, size_t n, char out[17])
 {
-	size_t n = 0;
-	const char *norm = redact_normalise(ar, sql, len, &n);
 	char hex[65];
 	sha256_hex(norm, n, "", 0, hex);
 	memcpy(out, hex, 16);
@@ -338,7 +336,9 @@ void audit_fingerprint(const char *sql, size_t len, char out[17])
 {
 	struct arena ar;
 	arena_init(&ar, 1024);
-	fingerprint_in(&ar, sql, len, out);
+	size_t n = 0;
+	const char *norm = redact_normalise(&ar, sql, len, &n);
+	fingerprint_of(norm, n, out);
 	arena_cleanup(&ar);
 }
 
@@ -411,8 +411,11 @@ static void rec_text(const char *instance, struct audit_rec *r, uint64_t seq, co
 	}
 	PUT_STR(b, ",\"kind\":", r->drift ? "drift" : audit_kind_name(r->kind));
 
-	size_t rlen = 0;
-	const char *red = r->sql ? redact_sql(ar, r->sql, r->sql_len, &rlen, NULL) : "";
+	/* the text is lexed once for both the redaction and the fingerprint */
+	char *red = "", *norm = "";
+	size_t rlen = 0, nlen = 0;
+	if (r->sql)
+		redact_both(ar, r->sql, r->sql_len, &red, &rlen, &norm, &nlen);
 	PUT(b, ",\"statement\":");
 	if (r->sql_full_len > r->sql_len) {
 		char tail[80];
@@ -426,7 +429,7 @@ static void rec_text(const char *instance, struct audit_rec *r, uint64_t seq, co
 	}
 	put_str(b, red, rlen);
 	char fp[17];
-	fingerprint_in(ar, r->sql ? r->sql : "", r->sql_len, fp);
+	fingerprint_of(norm, nlen, fp);
 	PUT(b, ",\"fingerprint\":\"");
 	audit_buf_add(b, fp, 16);
 
