@@ -57,7 +57,7 @@
 #define RETRY_MS 1000
 #define RETRY_MIN_FREE (64u << 10)
 /* How long the writer waits for more records after a round that wrote some. */
-#define NAP_MS 1
+#define NAP_MS 4
 /* Records per write(): bounds the batch buffer and a callback's wait. */
 #define BATCH_MAX 4096
 
