@@ -127,6 +127,7 @@ struct audit {
 	uint64_t seq;
 	char prev[AUDIT_HASH_HEX + 1];
 	char *batch_buf; /* owned: kept between batches to spare malloc */
+	struct arena scratch; /* redaction and fingerprint of one record at a time */
 	size_t batch_cap;
 	bool dirty;	       /* written but not fsynced (interval mode) */
 	uint64_t rotations;    /* published into stats under mu */
@@ -298,7 +299,7 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 			/* an outcome in the same batch reads its intent's seq */
 			if (r->is_intent)
 				atomic_store(&r->intent->seq, seq + 1);
-			audit_line_append(a->instance, r, ++seq, prev, &b, hash);
+			audit_line_append(a->instance, r, ++seq, prev, &a->scratch, &b, hash);
 			memcpy(prev, hash, 65);
 		}
 		uint64_t before = a->file_bytes;
@@ -581,6 +582,7 @@ static void *writer_main(void *arg)
 	file_close(a);
 	free(a->batch_buf);
 	a->batch_buf = NULL;
+	arena_cleanup(&a->scratch);
 	return NULL;
 }
 
@@ -614,6 +616,7 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 	a->instance = strdup(host);
 	a->path = strdup(cfg->audit.path);
 	a->fd = -1;
+	arena_init(&a->scratch, 16384);
 	a->id = atomic_fetch_add(&audit_ids, 1) + 1;
 	atomic_init(&a->tickets, 0);
 	atomic_init(&a->wstate, W_BUSY);

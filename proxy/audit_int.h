@@ -86,10 +86,13 @@ void audit_buf_reserve(struct audit_buf *b, size_t n);
 /*
  * Appends the line of r (seq, chained to prev, written by instance) with
  * its newline to b and writes the new hash into hash_out. Redaction and
- * the fingerprint are computed here, with scratch memory from r's arena.
+ * the fingerprint are computed here, with memory from scratch, which is
+ * reset first (the writer keeps one, so that a record costs no malloc);
+ * NULL: from r's arena.
  */
 void audit_line_append(const char *instance, struct audit_rec *r, uint64_t seq, const char *prev,
-		       struct audit_buf *b, char hash_out[AUDIT_HASH_HEX + 1]);
+		       struct arena *scratch, struct audit_buf *b,
+		       char hash_out[AUDIT_HASH_HEX + 1]);
 /* µs since the epoch as 2026-11-24T02:03:04.123456Z (UTC). */
 void audit_ts_format(int64_t us, char out[40]);
 

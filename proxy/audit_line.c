@@ -376,15 +376,14 @@ void audit_ts_format(int64_t us, char out[40])
 /*
  * Appends the record as compact JSON, keys in the documented order, without
  * the hash and with its closing brace. Redaction and the fingerprint are
- * computed here, on the writer thread, with scratch memory from r's arena.
+ * computed here, on the writer thread, with scratch memory from ar.
  * Written straight into b, with no intermediate JSON objects: the bytes are
  * those the JSON library produced for the same record (the unit tests keep
  * that reference and compare).
  */
 static void rec_text(const char *instance, struct audit_rec *r, uint64_t seq, const char *prev,
-		     struct audit_buf *b)
+		     struct arena *ar, struct audit_buf *b)
 {
-	struct arena *ar = &r->arena;
 	char ts[40];
 	audit_ts_format(r->ts_us, ts);
 
@@ -530,10 +529,13 @@ void audit_buf_add(struct audit_buf *b, const char *s, size_t n)
  * before the closing brace, so a verifier can cut the suffix and rehash.
  */
 void audit_line_append(const char *instance, struct audit_rec *r, uint64_t seq, const char *prev,
-		       struct audit_buf *b, char hash_out[AUDIT_HASH_HEX + 1])
+		       struct arena *scratch, struct audit_buf *b,
+		       char hash_out[AUDIT_HASH_HEX + 1])
 {
 	size_t start = b->len;
-	rec_text(instance, r, seq, prev, b);
+	if (scratch)
+		arena_reset(scratch);
+	rec_text(instance, r, seq, prev, scratch ? scratch : &r->arena, b);
 	chain_hex(chain_key_len > 0, prev, b->p + start, b->len - start, hash_out);
 	b->len--; /* the closing brace, put back after the hash */
 	audit_buf_add(b, HASH_SUFFIX, strlen(HASH_SUFFIX));

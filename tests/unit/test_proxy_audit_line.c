@@ -210,7 +210,11 @@ static void check_same(struct audit_rec *r, uint64_t seq, const char *instance)
 	struct audit_buf b = {NULL, 0, 0};
 	audit_buf_add(&b, "x", 1); /* a line is appended after others in a batch */
 	char hash[AUDIT_HASH_HEX + 1];
-	audit_line_append(instance, r, seq, prev, &b, hash);
+	/* with the writer's kind of scratch arena, or the record's own */
+	struct arena scratch;
+	arena_init(&scratch, 256);
+	audit_line_append(instance, r, seq, prev, seq % 2 ? &scratch : NULL, &b, hash);
+	arena_cleanup(&scratch);
 	const char *line = b.p + 1;
 	size_t len = b.len - 1;
 	assert_true(len > 80 && line[len - 1] == '\n');
