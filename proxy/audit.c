@@ -75,13 +75,58 @@ struct audit_lane {
 	pthread_mutex_t mu;	 /* the owner and the writer */
 	struct audit_rec *head, **tail; /* guarded by mu; ticket order */
 	bool closed;			/* guarded by mu: audit_close() began */
+	struct audit_rec *reuse;	/* guarded by mu: written records for the owner */
+	unsigned nreuse;
 };
+
+/* Written records kept per lane for its thread to reuse, and the largest
+ * arena worth keeping (a record of a huge statement is freed). */
+#define REUSE_MAX 256
+#define REUSE_ARENA_MAX (32u << 10)
 
 /* Each audit gets an id, so a thread's cached lane is never one of a log
  * closed since (its address may have been reused). */
 static _Atomic uint64_t audit_ids;
 static _Thread_local uint64_t tl_audit_id;
 static _Thread_local struct audit_lane *tl_lane;
+
+/*
+ * The records a thread may reuse (audit_rec_reuse()), a list that belongs
+ * to the thread and not to any log, so it outlives audit_close(); a
+ * thread key rather than a thread-local pointer, so that the list is freed
+ * when its thread ends.
+ */
+static pthread_key_t reuse_key;
+static pthread_once_t reuse_once = PTHREAD_ONCE_INIT;
+static bool reuse_ok;
+
+static void reuse_free(void *list)
+{
+	for (struct audit_rec *r = list, *next; r; r = next) {
+		next = r->next;
+		audit_rec_free(r);
+	}
+}
+
+static void reuse_init(void)
+{
+	reuse_ok = pthread_key_create(&reuse_key, reuse_free) == 0;
+}
+
+static bool reuse_ready(void)
+{
+	pthread_once(&reuse_once, reuse_init);
+	return reuse_ok;
+}
+
+struct audit_rec *audit_rec_reuse(void)
+{
+	struct audit_rec *r = reuse_ready() ? pthread_getspecific(reuse_key) : NULL;
+	if (!r || pthread_setspecific(reuse_key, r->next) != 0)
+		return NULL;
+	audit_rec_init(r);
+	return r;
+}
 
 struct audit {
 	/* Immutable after audit_open(). */
@@ -275,6 +320,56 @@ static void do_fsync(struct audit *a)
 }
 
 /*
+ * Hands the records of list back to the lanes they came through, for
+ * their threads to reuse (one lock per lane); frees those a lane has no
+ * room for, and those with a large arena.
+ */
+struct reuse_batch {
+	struct audit_lane *lane;
+	struct audit_rec *head, *last;
+	unsigned n;
+};
+
+static void recycle(struct audit_rec *list)
+{
+	struct reuse_batch to[16];
+	size_t nto = 0;
+	while (list) {
+		struct audit_rec *r = list;
+		list = r->next;
+		size_t i = 0;
+		while (i < nto && to[i].lane != r->lane)
+			i++;
+		if (!r->lane || r->arena.block_size > REUSE_ARENA_MAX ||
+		    (i == nto && nto == sizeof to / sizeof to[0])) {
+			audit_rec_free(r);
+			continue;
+		}
+		audit_intent_put(r->intent);
+		r->intent = NULL;
+		arena_reset(&r->arena);
+		if (i == nto)
+			to[nto++] = (struct reuse_batch){r->lane, NULL, r, 0};
+		r->next = to[i].head;
+		to[i].head = r;
+		to[i].n++;
+	}
+	for (size_t i = 0; i < nto; i++) {
+		struct audit_lane *l = to[i].lane;
+		struct audit_rec *spill = to[i].head;
+		pthread_mutex_lock(&l->mu);
+		if (l->nreuse < REUSE_MAX) {
+			to[i].last->next = l->reuse;
+			l->reuse = to[i].head;
+			l->nreuse += to[i].n;
+			spill = NULL;
+		}
+		pthread_mutex_unlock(&l->mu);
+		reuse_free(spill);
+	}
+}
+
+/*
  * Writes one batch: every record gets the next seq and is chained; one
  * write() for all of them, one fsync() when fsync = always. On a failed
  * write the partial batch is cut off again (when the file allows it) and
@@ -366,13 +461,10 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 	memcpy(a->last_hash_pub, a->prev, 65);
 	pthread_mutex_unlock(&a->mu);
 
-	while (batch) {
-		struct audit_rec *next = batch->next;
-		if (batch->cb)
-			batch->cb(batch->cb_arg, ok);
-		audit_rec_free(batch);
-		batch = next;
-	}
+	for (struct audit_rec *r = batch; r; r = r->next)
+		if (r->cb)
+			r->cb(r->cb_arg, ok);
+	recycle(batch);
 }
 
 /*
@@ -685,6 +777,7 @@ void audit_close(struct audit *a)
 	while (a->lanes) {
 		struct audit_lane *l = a->lanes;
 		a->lanes = l->next;
+		reuse_free(l->reuse);
 		pthread_mutex_destroy(&l->mu);
 		free(l);
 	}
@@ -760,9 +853,19 @@ bool audit_submit(struct audit *a, struct audit_rec *r, audit_durable_cb cb, voi
 		return false;
 	}
 	r->ticket = atomic_fetch_add(&a->tickets, 1);
+	r->lane = l;
 	*l->tail = r;
 	l->tail = &r->next;
+	/* the records written since, for this thread's next ones */
+	struct audit_rec *reuse = NULL;
+	if (l->reuse && reuse_ready() && !pthread_getspecific(reuse_key)) {
+		reuse = l->reuse;
+		l->reuse = NULL;
+		l->nreuse = 0;
+	}
 	pthread_mutex_unlock(&l->mu);
+	if (reuse && pthread_setspecific(reuse_key, reuse) != 0)
+		reuse_free(reuse);
 	/* see writer_wait(): the ticket is drawn before the state is read */
 	int st = atomic_load(&a->wstate);
 	if (st == W_SLEEP || (cb && st == W_NAP)) {

@@ -43,6 +43,7 @@ struct audit_intent {
 struct audit_rec {
 	struct audit_rec *next; /* queue link: the submitting thread's lane, then the writer's */
 	uint64_t ticket;	/* submission order across all lanes (audit.c) */
+	void *lane;		/* borrowed: the lane it came through (audit.c), for reuse */
 	struct arena arena;	/* owns every string below */
 	uint64_t conn_id;
 	const char *client, *user, *schema;
@@ -73,6 +74,17 @@ struct audit_rec {
 	audit_durable_cb cb;
 	void *cb_arg;
 };
+
+/*
+ * A written record goes back to the thread that submitted it, which reuses
+ * it for its next one (audit.c): no malloc on the event loop, no free on
+ * the writer. audit_rec_reuse() returns one of the calling thread's, reset
+ * as audit_rec_new() leaves a record, or NULL.
+ */
+struct audit_rec *audit_rec_reuse(void);
+/* Zeroes every field of r but its arena (already reset) and sets the
+ * defaults of a new record. */
+void audit_rec_init(struct audit_rec *r);
 
 /* A growable byte buffer; p is owned (free()), and grows through mem_realloc. */
 struct audit_buf {

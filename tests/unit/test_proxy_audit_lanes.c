@@ -1,5 +1,5 @@
 /* Unit tests of the audit writer's per-thread lanes: seq follows submission order across threads,
- * each thread's records stay in order, nothing is lost, and the chain holds. */
+ * each thread's records stay in order, nothing is lost, the chain holds, reused records start empty. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -203,12 +203,57 @@ static void test_thread_moves_to_a_new_log(void **state)
 	unlink(path);
 }
 
+/* A record reused after it was written starts empty: nothing of the
+ * previous statement (objects, rules, intent, params) shows in the next. */
+static void test_reused_record_starts_empty(void **state)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/tmp/ddlgate-lanes-d-%d.jsonl", (int)getpid());
+	struct audit *a = open_log(path, CFG_FSYNC_ALWAYS);
+	for (int round = 0; round < 2; round++) {
+		for (unsigned n = 0; n < 20; n++) {
+			struct audit_rec *r = numbered(9, n);
+			audit_rec_object(r, "s", "t");
+			audit_rec_rule(r, "drop-table", "block", "no", "probe");
+			audit_rec_params(r, 4);
+			audit_intent_put(audit_rec_intent(r));
+			assert_true(audit_submit(a, r, NULL, NULL));
+		}
+		audit_sync(a);
+		for (unsigned n = 0; n < 20; n++)
+			assert_true(audit_submit(a, numbered(8, n), NULL, NULL));
+		audit_sync(a);
+	}
+	audit_close(a);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char line[4096];
+	unsigned plain = 0;
+	while (fgets(line, sizeof line, f)) {
+		json_t *o = json_loads(line, 0, NULL);
+		assert_non_null(o);
+		if (json_integer_value(json_object_get(o, "conn_id")) == 8) {
+			plain++;
+			assert_int_equal(json_array_size(json_object_get(o, "objects")), 0);
+			assert_int_equal(json_array_size(json_object_get(o, "rules")), 0);
+			assert_null(json_object_get(o, "phase"));
+			assert_null(json_object_get(o, "params"));
+			assert_string_equal(json_string_value(json_object_get(o, "outcome")), "ok");
+		}
+		json_decref(o);
+	}
+	fclose(f);
+	assert_int_equal(plain, 40);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_seq_follows_submission_order),
 	    cmocka_unit_test(test_burst_keeps_each_thread_in_order),
 	    cmocka_unit_test(test_thread_moves_to_a_new_log),
+	    cmocka_unit_test(test_reused_record_starts_empty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
