@@ -44,8 +44,10 @@
  * Waking the writer costs a system call, so a record nobody waits for (no
  * callback: a read under record = all) wakes it only from a deep sleep;
  * after a round that wrote records the writer naps NAP_MS and collects what
- * came meanwhile. A record with a callback (a DDL's intent, an outcome the
- * client waits for) also ends the nap at once.
+ * came meanwhile, so a busy log is written (and fsynced) a few hundred
+ * times a second, not once per handful of records. A record with a
+ * callback (a DDL's intent, an outcome the client waits for) skips or ends
+ * the nap at once.
  *
  * Only the writer thread touches the file, the chain state (seq, prev) and
  * the file size; the mutex mu guards the lane list, the request flags and
@@ -158,6 +160,7 @@ struct audit {
 	atomic_bool healthy;
 	atomic_int record; /* enum cfg_audit_record, read by audit_wants() */
 	atomic_int wstate; /* enum writer_state */
+	atomic_bool urgent; /* a record with a callback waits in a lane */
 	/* The next ticket; on a line of its own, every submit writes it. */
 	_Alignas(64) _Atomic uint64_t tickets;
 	_Alignas(64) char tickets_pad_;
@@ -552,15 +555,18 @@ static struct audit_rec *take_records(struct audit *a, size_t *count)
 
 /*
  * Waits (mu held) until there is something to do. After a round that wrote
- * records (nap) it first waits NAP_MS for more, waking early only for a
- * record with a callback; then it sleeps until any record, a request, the
- * fsync interval or the health retry.
+ * records (nap) it first waits NAP_MS for more, even when some are already
+ * there (group commit: one write() and, with fsync = always, one fsync for
+ * all that came meanwhile), unless a record with a callback is waiting or
+ * arrives; then, if nothing came, it sleeps until any record, a request,
+ * the fsync interval or the health retry.
  */
 static void writer_wait(struct audit *a, bool nap)
 {
 	if (nap && !a->reopen_req && !a->closing) {
+		/* the same handshake as below, over urgent */
 		atomic_store(&a->wstate, W_NAP);
-		if (!lanes_pending(a)) {
+		if (!atomic_load(&a->urgent)) {
 			struct timespec ts = clk_wall_ts_in(NAP_MS);
 			pthread_cond_timedwait(&a->wake, &a->mu, &ts);
 		}
@@ -608,8 +614,8 @@ static void *writer_main(void *arg)
 	bool nap = false;
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		if (!lanes_pending(a))
-			writer_wait(a, nap);
+		writer_wait(a, nap);
+		atomic_store(&a->urgent, false); /* what is in the lanes now is taken */
 
 		size_t count = 0;
 		struct audit_rec *batch = take_records(a, &count);
@@ -712,6 +718,7 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 	a->id = atomic_fetch_add(&audit_ids, 1) + 1;
 	atomic_init(&a->tickets, 0);
 	atomic_init(&a->wstate, W_BUSY);
+	atomic_init(&a->urgent, false);
 	memcpy(a->prev, AUDIT_ZERO_HASH, 65);
 	atomic_init(&a->healthy, true);
 	a->last_fsync_us = clk_mono_us();
@@ -866,7 +873,10 @@ bool audit_submit(struct audit *a, struct audit_rec *r, audit_durable_cb cb, voi
 	pthread_mutex_unlock(&l->mu);
 	if (reuse && pthread_setspecific(reuse_key, reuse) != 0)
 		reuse_free(reuse);
-	/* see writer_wait(): the ticket is drawn before the state is read */
+	/* see writer_wait(): the ticket is drawn (and urgent set) before the
+	 * state is read */
+	if (cb)
+		atomic_store(&a->urgent, true);
 	int st = atomic_load(&a->wstate);
 	if (st == W_SLEEP || (cb && st == W_NAP)) {
 		pthread_mutex_lock(&a->mu);
