@@ -30,17 +30,20 @@ Targets (issue 12): record = all >= 0.90x the throughput of `none` at
 records/s.
 
 Environment (defaults in brackets):
-  BENCH_PAIRS [2]         rounds per thread count
-  BENCH_TIME [8]          seconds per sysbench run
+  BENCH_PAIRS [3]         rounds per thread count
+  BENCH_TIME [6]          seconds per sysbench run
   BENCH_THREADS [4,16]    sysbench thread counts
   BENCH_PS_MODE [disable] sysbench --db-ps-mode
   BENCH_FSYNC [interval]  [audit] fsync of the ddl and all endpoints
   BENCH_PROXY_THREADS [nproc]
   BENCH_TABLES [4], BENCH_TABLE_SIZE [10000]
   BENCH_WRITER_N [200000] records per audit_bench throughput run (0 skips it)
-  BENCH_PERF              a file name: `perf record -g` of the record = all
-                          process during its first run (profiling aid)
-  DDLGATE_BIN, AUDIT_BENCH_BIN  use these binaries instead of building
+  BENCH_PERF              a path prefix: `perf record -g` of each endpoint's
+                          first run into PREFIX.none, PREFIX.ddl, PREFIX.all
+                          (profiling aid; the figures of those runs suffer)
+  DDLGATE_BIN             use this binary instead of building (audit_bench is
+                          then taken from the same build tree, built if missing)
+  AUDIT_BENCH_BIN         use this audit_bench
 """
 
 import os
@@ -54,8 +57,8 @@ import benchlib as bl  # noqa: E402
 
 h = bl.harness
 
-PAIRS = int(os.environ.get("BENCH_PAIRS", "2"))
-RUN_TIME = int(os.environ.get("BENCH_TIME", "8"))
+PAIRS = int(os.environ.get("BENCH_PAIRS", "3"))
+RUN_TIME = int(os.environ.get("BENCH_TIME", "6"))
 THREADS = [int(x) for x in os.environ.get("BENCH_THREADS", "4,16").split(",")]
 PS_MODE = os.environ.get("BENCH_PS_MODE", "disable")
 FSYNC = os.environ.get("BENCH_FSYNC", "interval")
@@ -92,14 +95,17 @@ def run_once(port, pid, threads, perf_out=None):
 
 
 def build():
-	"""The ddlgate and audit_bench binaries (built unless given)."""
+	"""The ddlgate and audit_bench binaries: given, found in the build tree
+	of a given ddlgate, or built (Release, build-bench/)."""
 	gw = bl.build_release()
 	ab = os.environ.get("AUDIT_BENCH_BIN")
-	if not ab:
-		build_dir = os.path.join(bl.REPO, "build-bench")
+	if ab or WRITER_N <= 0:
+		return gw, ab
+	build_dir = os.path.dirname(os.path.dirname(os.path.abspath(gw)))
+	ab = os.path.join(build_dir, "bench", "audit_bench")
+	if not os.access(ab, os.X_OK):
 		subprocess.run(["cmake", "--build", build_dir, "-j", str(os.cpu_count() or 2),
 				"--target", "audit_bench"], check=True, stdout=subprocess.DEVNULL)
-		ab = os.path.join(build_dir, "bench", "audit_bench")
 	return gw, ab
 
 
@@ -141,15 +147,14 @@ def main():
 		      f"{'none cpu/q':>10} {'ddl cpu/q':>10} {'all cpu/q':>10} "
 		      f"{'ddl/none':>8} {'all/none':>8} {'cpu ddl':>8} {'cpu all':>8}")
 		verdicts = []
-		perf_left = PERF
+		perf_left = {"none", "ddl", "all"} if PERF else set()
 		for threads in THREADS:
 			res = {name: [] for name, _ in targets}
 			for rnd in range(PAIRS):
 				order = targets if rnd % 2 == 0 else list(reversed(targets))
 				for name, gw in order:
-					perf_out = perf_left if name == "all" and perf_left else None
-					if perf_out:
-						perf_left = ""
+					perf_out = f"{PERF}.{name}" if name in perf_left else None
+					perf_left.discard(name)
 					res[name].append(run_once(gw.port, gw.proc.pid, threads,
 								  perf_out))
 					bl.wait_quiet(0.5)
