@@ -47,6 +47,23 @@ static void sha_ctx_free(void *ctx)
 	EVP_MD_CTX_free(ctx);
 }
 
+static void *sha_ctx_new(void)
+{
+	return EVP_MD_CTX_new();
+}
+
+/* The calling thread's object under key, made with make() the first time;
+ * NULL when it cannot be made. */
+static void *thread_obj(pthread_key_t key, void *(*make)(void), void (*drop)(void *))
+{
+	void *o = pthread_getspecific(key);
+	if (!o && (o = make()) != NULL && pthread_setspecific(key, o) != 0) {
+		drop(o);
+		o = NULL;
+	}
+	return o;
+}
+
 static void sha_init(void)
 {
 	sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -59,12 +76,7 @@ static void sha256_hex(const void *a, size_t alen, const void *b, size_t blen, c
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	pthread_once(&sha_once, sha_init);
-	EVP_MD_CTX *ctx = sha_md ? pthread_getspecific(sha_key) : NULL;
-	if (sha_md && !ctx && (ctx = EVP_MD_CTX_new()) != NULL &&
-	    pthread_setspecific(sha_key, ctx) != 0) {
-		EVP_MD_CTX_free(ctx);
-		ctx = NULL;
-	}
+	EVP_MD_CTX *ctx = sha_md ? thread_obj(sha_key, sha_ctx_new, sha_ctx_free) : NULL;
 	if (!ctx || !EVP_DigestInit_ex(ctx, sha_md, NULL) || !EVP_DigestUpdate(ctx, a, alen) ||
 	    !EVP_DigestUpdate(ctx, b, blen) || !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen < 32) {
 		fputs("ddlgate: audit: SHA-256 unavailable\n", stderr);
@@ -119,13 +131,37 @@ const char *audit_line_mac(void)
 	return chain_key_len ? AUDIT_MAC_HMAC : "sha256";
 }
 
-/* The chain's hash of a || b: HMAC-SHA-256 with the key, as hex. */
+/* One HMAC context per thread, as for SHA-256 above: fetching the MAC and
+ * making a context cost more than the HMAC of a record. */
+static pthread_key_t mac_key;
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *hmac;
+
+static void mac_ctx_free(void *ctx)
+{
+	EVP_MAC_CTX_free(ctx);
+}
+
+static void *mac_ctx_new(void)
+{
+	return EVP_MAC_CTX_new(hmac);
+}
+
+static void mac_init(void)
+{
+	hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	if (pthread_key_create(&mac_key, mac_ctx_free) != 0)
+		hmac = NULL;
+}
+
+/* The chain's hash of a || b: HMAC-SHA-256 with the key, as hex. The key
+ * is given to the context for every hash (it may have changed). */
 static void hmac_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	size_t mdlen = 0;
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	pthread_once(&mac_once, mac_init);
+	EVP_MAC_CTX *ctx = hmac ? thread_obj(mac_key, mac_ctx_new, mac_ctx_free) : NULL;
 	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
 			       OSSL_PARAM_construct_end()};
 	if (!ctx || !EVP_MAC_init(ctx, chain_key, chain_key_len, params) ||
@@ -134,8 +170,6 @@ static void hmac_hex(const void *a, size_t alen, const void *b, size_t blen, cha
 		fputs("ddlgate: audit: HMAC-SHA-256 unavailable\n", stderr);
 		abort();
 	}
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
 	hex32(md, out);
 }
 

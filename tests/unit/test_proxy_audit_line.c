@@ -10,12 +10,15 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "proxy/audit_int.h"
 #include "rules/redact.h"
 
-/* Whether the reference adds "mac" (the key is set in the test). */
+/* Whether the reference adds "mac" (the key is set in the test), and the key. */
 static bool ref_keyed;
+static const char ref_key[] = "0123456789abcdef0123";
 
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 when invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
@@ -229,6 +232,22 @@ static void check_same(struct audit_rec *r, uint64_t seq, const char *instance)
 	assert_int_equal(audit_check_line(line, len - 1, prev, &got_seq, got_hash), AUDIT_LINE_OK);
 	assert_int_equal(got_seq, seq);
 	assert_string_equal(got_hash, hash);
+	/* the chain hash by OpenSSL's one-shot functions, independent of the
+	 * contexts audit_line.c keeps */
+	size_t tlen = strlen(prev) + wl;
+	unsigned char *t = malloc(tlen), md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	memcpy(t, prev, strlen(prev));
+	memcpy(t + strlen(prev), want, wl);
+	if (ref_keyed)
+		assert_non_null(HMAC(EVP_sha256(), ref_key, (int)strlen(ref_key), t, tlen, md, &mdlen));
+	else
+		assert_true(EVP_Digest(t, tlen, md, &mdlen, EVP_sha256(), NULL));
+	free(t);
+	char hex[AUDIT_HASH_HEX + 1];
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	assert_string_equal(hex, hash);
 	free(want);
 	free(b.p);
 }
@@ -324,7 +343,7 @@ static void test_fixed_records(void **state)
 	audit_rec_free(r);
 
 	/* with the HMAC key: "mac" before "prev" */
-	assert_true(audit_line_set_key("0123456789abcdef0123", 20));
+	assert_true(audit_line_set_key(ref_key, strlen(ref_key)));
 	ref_keyed = true;
 	r = audit_rec_new();
 	audit_rec_statement(r, STMT_DDL, ddl, sizeof ddl - 1);
