@@ -111,8 +111,8 @@ static void *take_turns(void *p)
 
 static void test_seq_follows_submission_order(void **state)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/ddlgate-lanes-%d.jsonl", (int)getpid());
+	char path[512];
+	afx_path(path, sizeof path, "lanes.jsonl");
 	struct audit *a = open_log(path, CFG_FSYNC_INTERVAL);
 	atomic_uint turn = 0;
 	atomic_store(&callbacks, 0);
@@ -156,8 +156,8 @@ static void *burst(void *p)
 
 static void test_burst_keeps_each_thread_in_order(void **state)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/ddlgate-lanes-b-%d.jsonl", (int)getpid());
+	char path[512];
+	afx_path(path, sizeof path, "lanes-b.jsonl");
 	struct audit *a = open_log(path, CFG_FSYNC_ALWAYS);
 	atomic_store(&callbacks, 0);
 	pthread_t th[THREADS];
@@ -187,8 +187,8 @@ static void test_burst_keeps_each_thread_in_order(void **state)
 /* A thread that submitted to a closed log gets a fresh lane in the next. */
 static void test_thread_moves_to_a_new_log(void **state)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/ddlgate-lanes-c-%d.jsonl", (int)getpid());
+	char path[512];
+	afx_path(path, sizeof path, "lanes-c.jsonl");
 	for (int round = 0; round < 3; round++) {
 		struct audit *a = open_log(path, CFG_FSYNC_ALWAYS);
 		atomic_store(&callbacks, 0);
@@ -207,8 +207,8 @@ static void test_thread_moves_to_a_new_log(void **state)
  * previous statement (objects, rules, intent, params) shows in the next. */
 static void test_reused_record_starts_empty(void **state)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/ddlgate-lanes-d-%d.jsonl", (int)getpid());
+	char path[512];
+	afx_path(path, sizeof path, "lanes-d.jsonl");
 	struct audit *a = open_log(path, CFG_FSYNC_ALWAYS);
 	for (int round = 0; round < 2; round++) {
 		for (unsigned n = 0; n < 20; n++) {
@@ -250,10 +250,10 @@ static void test_reused_record_starts_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_seq_follows_submission_order),
-	    cmocka_unit_test(test_burst_keeps_each_thread_in_order),
-	    cmocka_unit_test(test_thread_moves_to_a_new_log),
-	    cmocka_unit_test(test_reused_record_starts_empty),
+	    cmocka_unit_test_setup_teardown(test_seq_follows_submission_order, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_burst_keeps_each_thread_in_order, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_thread_moves_to_a_new_log, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_reused_record_starts_empty, afx_setup, afx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
