@@ -59,15 +59,7 @@ BACKEND_TLS = os.environ.get("BENCH_BACKEND_TLS", "0") == "1"
 
 
 def sysbench(port, workload, *args, timeout=None):
-	cmd = ["sysbench", workload, "--db-driver=mysql", "--mysql-host=127.0.0.1",
-	       f"--mysql-port={port}", f"--mysql-user={h.APP_USER}",
-	       f"--mysql-password={h.APP_PASSWORD}", "--mysql-db=sbtest", f"--tables={TABLES}",
-	       f"--table-size={TABLE_SIZE}"] + list(args)
-	r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-			   timeout=timeout)
-	if r.returncode != 0:
-		raise RuntimeError(f"sysbench failed ({' '.join(cmd)}):\n{r.stdout[-3000:]}")
-	return r.stdout
+	return bl.sysbench(port, workload, TABLES, TABLE_SIZE, *args, timeout=timeout)
 
 
 def run_once(target, workload, threads):
@@ -93,11 +85,7 @@ def main():
 	bl.build_release()
 	stack = bl.Stack()
 	try:
-		bl.log("starting MariaDB ...")
-		db = stack.add(bl.bench_mariadb(max_connections=500, tls=BACKEND_TLS))
-		db.query("create database sbtest")
-		bl.log(f"sysbench prepare: {TABLES} tables x {TABLE_SIZE} rows ...")
-		sysbench(db.port, "oltp_read_write", "--threads=2", "prepare", timeout=600)
+		db = bl.sysbench_mariadb(stack, TABLES, TABLE_SIZE, tls=BACKEND_TLS)
 		hap = stack.add(bl.HAProxy(db.port, PROXY_THREADS))
 		proxy = {"threads": PROXY_THREADS, "max_connections": 1000}
 		gw = stack.add(h.Ddlgate(db, {"proxy": proxy} |

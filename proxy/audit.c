@@ -23,24 +23,116 @@
 /*
  * Threads and data flow:
  *
- *   event loops --audit_submit()--> queue (mutex) --> writer thread
- *                                                       | build JSON, redact, hash (audit_line.c)
- *                                                       | one write() per batch
- *                                                       | one fsync() per batch (always)
- *   event loops <--sess_post()-- durable callbacks <----+
- *                                                       | lines --> mirror thread (audit_mirror.c)
+ *   event loop 1 --audit_submit()--> lane 1 (its own lock) --+
+ *   event loop 2 --audit_submit()--> lane 2 (its own lock) --+--> writer thread
+ *   drift watch  --audit_submit()--> lane 3 (its own lock) --+     | merge by ticket
+ *                                                                  | build JSON, redact, hash
+ *                                                                  | one write() per batch
+ *                                                                  | one fsync() per batch (always)
+ *   event loops <--sess_post()-- durable callbacks <---------------+
+ *                                                                  | lines --> mirror thread
+ *
+ * Every thread that submits gets a lane of its own: a list under a lock
+ * that only it and the writer take, so event loops never contend with each
+ * other. Each record draws a ticket from one counter while its lane is
+ * locked; the writer takes every lane's list in one lock each, merges them
+ * by ticket and writes only the unbroken run of tickets (a record whose
+ * ticket was drawn but whose lane was already passed waits for the next
+ * round). So seq follows the order in which records were submitted, as
+ * with one queue, and a session's records (one thread) stay in order.
+ *
+ * Waking the writer costs a system call, so a record nobody waits for (no
+ * callback: a read under record = all) wakes it only from a deep sleep;
+ * after a round that wrote records the writer naps NAP_MS and collects what
+ * came meanwhile, so a busy log is written (and fsynced) a few hundred
+ * times a second, not once per handful of records. A record with a
+ * callback (a DDL's intent, an outcome the client waits for) skips or ends
+ * the nap at once.
  *
  * Only the writer thread touches the file, the chain state (seq, prev) and
- * the file size; the mutex guards the queue, the request flags and the
- * counters that audit_sync() waits on. With [audit] mirror the writer hands
- * every line it wrote to the mirror's bounded queue and never waits for it.
+ * the file size; the mutex mu guards the lane list, the request flags and
+ * the counters that audit_sync() waits on. With [audit] mirror the writer
+ * hands every line it wrote to the mirror's bounded queue and never waits
+ * for it.
  */
 
 #define RETRY_MS 1000
 #define RETRY_MIN_FREE (64u << 10)
+/* How long the writer waits for more records after a round that wrote some. */
+#define NAP_MS 4
+/* Records per write(): bounds the batch buffer and a callback's wait. */
+#define BATCH_MAX 4096
+
+/* What the writer is doing, for audit_submit() to decide whether to wake it. */
+enum writer_state {
+	W_BUSY,	 /* working: it looks at the lanes again before it waits */
+	W_NAP,	 /* a short wait after a round: only records with a callback wake it */
+	W_SLEEP, /* waiting for work: every record wakes it */
+};
+
+/* One submitting thread's queue. Lanes live until audit_close(). */
+struct audit_lane {
+	struct audit_lane *next; /* a->lanes, guarded by a->mu */
+	pthread_t owner;	 /* the thread that made it (immutable) */
+	pthread_mutex_t mu;	 /* the owner and the writer */
+	struct audit_rec *head, **tail; /* guarded by mu; ticket order */
+	bool closed;			/* guarded by mu: audit_close() began */
+	struct audit_rec *reuse;	/* guarded by mu: written records for the owner */
+	unsigned nreuse;
+};
+
+/* Written records kept per lane for its thread to reuse, and the largest
+ * arena worth keeping (a record of a huge statement is freed). */
+#define REUSE_MAX 256
+#define REUSE_ARENA_MAX (32u << 10)
+
+/* Each audit gets an id, so a thread's cached lane is never one of a log
+ * closed since (its address may have been reused). */
+static _Atomic uint64_t audit_ids;
+static _Thread_local uint64_t tl_audit_id;
+static _Thread_local struct audit_lane *tl_lane;
+
+/*
+ * The records a thread may reuse (audit_rec_reuse()), a list that belongs
+ * to the thread and not to any log, so it outlives audit_close(); a
+ * thread key rather than a thread-local pointer, so that the list is freed
+ * when its thread ends.
+ */
+static pthread_key_t reuse_key;
+static pthread_once_t reuse_once = PTHREAD_ONCE_INIT;
+static bool reuse_ok;
+
+static void reuse_free(void *list)
+{
+	for (struct audit_rec *r = list, *next; r; r = next) {
+		next = r->next;
+		audit_rec_free(r);
+	}
+}
+
+static void reuse_init(void)
+{
+	reuse_ok = pthread_key_create(&reuse_key, reuse_free) == 0;
+}
+
+static bool reuse_ready(void)
+{
+	pthread_once(&reuse_once, reuse_init);
+	return reuse_ok;
+}
+
+struct audit_rec *audit_rec_reuse(void)
+{
+	struct audit_rec *r = reuse_ready() ? pthread_getspecific(reuse_key) : NULL;
+	if (!r || pthread_setspecific(reuse_key, r->next) != 0)
+		return NULL;
+	audit_rec_init(r);
+	return r;
+}
 
 struct audit {
 	/* Immutable after audit_open(). */
+	uint64_t id;	/* audit_ids */
 	char *instance; /* owned */
 	pthread_t thread;
 	struct audit_mirror *mirror; /* owned; NULL when [audit] mirror is off */
@@ -48,9 +140,9 @@ struct audit {
 	/* Guarded by mu. */
 	pthread_mutex_t mu;
 	pthread_cond_t wake;		/* writer: work or a request arrived */
-	pthread_cond_t done;		/* waiters: handled / path_gen advanced */
-	struct audit_rec *head, **tail; /* owned until the writer takes them */
-	uint64_t submitted, handled;
+	pthread_cond_t done;	  /* waiters: handled / path_gen advanced */
+	struct audit_lane *lanes; /* owned */
+	uint64_t handled;	  /* tickets below this are written (or failed) */
 	bool closing;
 	bool reopen_req;
 	char *new_path; /* owned; set by audit_set_path() / audit_reconfigure() */
@@ -67,6 +159,11 @@ struct audit {
 
 	atomic_bool healthy;
 	atomic_int record; /* enum cfg_audit_record, read by audit_wants() */
+	atomic_int wstate; /* enum writer_state */
+	atomic_bool urgent; /* a record with a callback waits in a lane */
+	/* The next ticket; on a line of its own, every submit writes it. */
+	_Alignas(64) _Atomic uint64_t tickets;
+	_Alignas(64) char tickets_pad_;
 
 	/* Writer thread only. */
 	enum cfg_fsync fsync_mode;
@@ -78,11 +175,15 @@ struct audit {
 	uint64_t seq;
 	char prev[AUDIT_HASH_HEX + 1];
 	char *batch_buf; /* owned: kept between batches to spare malloc */
+	struct arena scratch; /* redaction and fingerprint of one record at a time */
 	size_t batch_cap;
 	bool dirty;	       /* written but not fsynced (interval mode) */
 	uint64_t rotations;    /* published into stats under mu */
 	uint64_t fsyncs;       /* published into stats under mu */
 	int64_t last_fsync_us; /* clk_mono_us() of the last fsync */
+	uint64_t taken;	       /* records taken out of the lanes */
+	uint64_t next_ticket;  /* the ticket the next record written must have */
+	struct audit_rec *held; /* taken, waiting for an earlier ticket; ticket order */
 };
 
 void audit_thread_setup(const char *name)
@@ -222,6 +323,56 @@ static void do_fsync(struct audit *a)
 }
 
 /*
+ * Hands the records of list back to the lanes they came through, for
+ * their threads to reuse (one lock per lane); frees those a lane has no
+ * room for, and those with a large arena.
+ */
+struct reuse_batch {
+	struct audit_lane *lane;
+	struct audit_rec *head, *last;
+	unsigned n;
+};
+
+static void recycle(struct audit_rec *list)
+{
+	struct reuse_batch to[16];
+	size_t nto = 0;
+	while (list) {
+		struct audit_rec *r = list;
+		list = r->next;
+		size_t i = 0;
+		while (i < nto && to[i].lane != r->lane)
+			i++;
+		if (!r->lane || r->arena.block_size > REUSE_ARENA_MAX ||
+		    (i == nto && nto == sizeof to / sizeof to[0])) {
+			audit_rec_free(r);
+			continue;
+		}
+		audit_intent_put(r->intent);
+		r->intent = NULL;
+		arena_reset(&r->arena);
+		if (i == nto)
+			to[nto++] = (struct reuse_batch){r->lane, NULL, r, 0};
+		r->next = to[i].head;
+		to[i].head = r;
+		to[i].n++;
+	}
+	for (size_t i = 0; i < nto; i++) {
+		struct audit_lane *l = to[i].lane;
+		struct audit_rec *spill = to[i].head;
+		pthread_mutex_lock(&l->mu);
+		if (l->nreuse < REUSE_MAX) {
+			to[i].last->next = l->reuse;
+			l->reuse = to[i].head;
+			l->nreuse += to[i].n;
+			spill = NULL;
+		}
+		pthread_mutex_unlock(&l->mu);
+		reuse_free(spill);
+	}
+}
+
+/*
  * Writes one batch: every record gets the next seq and is chained; one
  * write() for all of them, one fsync() when fsync = always. On a failed
  * write the partial batch is cut off again (when the file allows it) and
@@ -246,7 +397,7 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 			/* an outcome in the same batch reads its intent's seq */
 			if (r->is_intent)
 				atomic_store(&r->intent->seq, seq + 1);
-			audit_line_append(a->instance, r, ++seq, prev, &b, hash);
+			audit_line_append(a->instance, r, ++seq, prev, &a->scratch, &b, hash);
 			memcpy(prev, hash, 65);
 		}
 		uint64_t before = a->file_bytes;
@@ -313,13 +464,10 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 	memcpy(a->last_hash_pub, a->prev, 65);
 	pthread_mutex_unlock(&a->mu);
 
-	while (batch) {
-		struct audit_rec *next = batch->next;
-		if (batch->cb)
-			batch->cb(batch->cb_arg, ok);
-		audit_rec_free(batch);
-		batch = next;
-	}
+	for (struct audit_rec *r = batch; r; r = r->next)
+		if (r->cb)
+			r->cb(r->cb_arg, ok);
+	recycle(batch);
 }
 
 /*
@@ -350,45 +498,127 @@ static void retry_health(struct audit *a)
 		set_healthy(a, true);
 }
 
+/* Records submitted and not yet taken out of the lanes (mu held or not). */
+static bool lanes_pending(struct audit *a)
+{
+	return atomic_load(&a->tickets) > a->taken;
+}
+
+/* Merges two lists in ticket order (each already is). */
+static struct audit_rec *merge_tickets(struct audit_rec *x, struct audit_rec *y)
+{
+	struct audit_rec *out = NULL, **t = &out;
+	while (x && y) {
+		struct audit_rec **lo = x->ticket < y->ticket ? &x : &y;
+		*t = *lo;
+		t = &(*lo)->next;
+		*lo = (*lo)->next;
+	}
+	*t = x ? x : y;
+	return out;
+}
+
+/*
+ * Takes every lane's records (mu held) and returns the run of them whose
+ * tickets follow a->next_ticket without a gap, in ticket order; the rest
+ * stay in a->held for the next round. *count gets the run's length.
+ * Writer thread.
+ */
+static struct audit_rec *take_records(struct audit *a, size_t *count)
+{
+	struct audit_rec *all = a->held;
+	for (struct audit_lane *l = a->lanes; l; l = l->next) {
+		pthread_mutex_lock(&l->mu);
+		struct audit_rec *got = l->head;
+		l->head = NULL;
+		l->tail = &l->head;
+		pthread_mutex_unlock(&l->mu);
+		for (struct audit_rec *r = got; r; r = r->next)
+			a->taken++;
+		if (got)
+			all = merge_tickets(all, got);
+	}
+	struct audit_rec *run = NULL, **t = &run;
+	size_t n = 0;
+	while (all && all->ticket == a->next_ticket) {
+		*t = all;
+		t = &all->next;
+		all = all->next;
+		a->next_ticket++;
+		n++;
+	}
+	*t = NULL;
+	a->held = all;
+	*count = n;
+	return run;
+}
+
+/*
+ * Waits (mu held) until there is something to do. After a round that wrote
+ * records (nap) it first waits NAP_MS for more, even when some are already
+ * there (group commit: one write() and, with fsync = always, one fsync for
+ * all that came meanwhile), unless a record with a callback is waiting or
+ * arrives; then, if nothing came, it sleeps until any record, a request,
+ * the fsync interval or the health retry.
+ */
+static void writer_wait(struct audit *a, bool nap)
+{
+	if (nap && !a->reopen_req && !a->closing) {
+		/* the same handshake as below, over urgent */
+		atomic_store(&a->wstate, W_NAP);
+		if (!atomic_load(&a->urgent)) {
+			struct timespec ts = clk_wall_ts_in(NAP_MS);
+			pthread_cond_timedwait(&a->wake, &a->mu, &ts);
+		}
+		atomic_store(&a->wstate, W_BUSY);
+	}
+	while (!a->reopen_req && !a->closing) {
+		/* Store the state, then look: a submitter adds its record, then
+		 * reads the state (both sequentially consistent), so either it
+		 * sees W_SLEEP and signals, or this sees its record. */
+		atomic_store(&a->wstate, W_SLEEP);
+		if (lanes_pending(a))
+			break;
+		bool interval = a->fsync_mode == CFG_FSYNC_INTERVAL && a->dirty;
+		bool unhealthy = !atomic_load(&a->healthy);
+		if (!interval && !unhealthy) {
+			pthread_cond_wait(&a->wake, &a->mu);
+			continue;
+		}
+		int64_t wait_ms = RETRY_MS;
+		if (interval) {
+			int64_t due =
+			    (a->last_fsync_us - clk_mono_us()) / 1000 + a->fsync_interval_ms;
+			if (due < wait_ms)
+				wait_ms = due;
+		}
+		if (wait_ms > 0) {
+			struct timespec ts = clk_wall_ts_in(wait_ms);
+			if (pthread_cond_timedwait(&a->wake, &a->mu, &ts) != ETIMEDOUT)
+				continue;
+		}
+		pthread_mutex_unlock(&a->mu);
+		if (interval)
+			do_fsync(a);
+		if (!atomic_load(&a->healthy))
+			retry_health(a);
+		pthread_mutex_lock(&a->mu);
+	}
+	atomic_store(&a->wstate, W_BUSY);
+}
+
 static void *writer_main(void *arg)
 {
 	struct audit *a = arg;
 	audit_thread_setup("ddlgate-audit");
+	bool nap = false;
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		while (!a->head && !a->reopen_req && !a->closing) {
-			bool interval = a->fsync_mode == CFG_FSYNC_INTERVAL && a->dirty;
-			bool unhealthy = !atomic_load(&a->healthy);
-			if (!interval && !unhealthy) {
-				pthread_cond_wait(&a->wake, &a->mu);
-				continue;
-			}
-			int64_t wait_ms = RETRY_MS;
-			if (interval) {
-				int64_t due = (a->last_fsync_us - clk_mono_us()) / 1000 +
-					      a->fsync_interval_ms;
-				if (due < wait_ms)
-					wait_ms = due;
-			}
-			if (wait_ms > 0) {
-				struct timespec ts = clk_wall_ts_in(wait_ms);
-				if (pthread_cond_timedwait(&a->wake, &a->mu, &ts) != ETIMEDOUT)
-					continue;
-			}
-			pthread_mutex_unlock(&a->mu);
-			if (interval)
-				do_fsync(a);
-			if (!atomic_load(&a->healthy))
-				retry_health(a);
-			pthread_mutex_lock(&a->mu);
-		}
+		writer_wait(a, nap);
+		atomic_store(&a->urgent, false); /* what is in the lanes now is taken */
 
-		struct audit_rec *batch = a->head;
 		size_t count = 0;
-		for (struct audit_rec *r = batch; r; r = r->next)
-			count++;
-		a->head = NULL;
-		a->tail = &a->head;
+		struct audit_rec *batch = take_records(a, &count);
 		bool reopen = a->reopen_req;
 		a->reopen_req = false;
 		char *new_path = a->new_path;
@@ -417,8 +647,20 @@ static void *writer_main(void *arg)
 				set_healthy(a, probe_writable(a));
 			}
 		}
-		if (batch)
-			write_batch(a, batch, count);
+		/* in slices of BATCH_MAX: a huge backlog neither grows the
+		 * buffer without bound nor keeps callbacks waiting for all of it */
+		while (batch) {
+			struct audit_rec *rest = batch, *last = NULL;
+			size_t n = 0;
+			while (rest && n < BATCH_MAX) {
+				last = rest;
+				rest = rest->next;
+				n++;
+			}
+			last->next = NULL;
+			write_batch(a, batch, n);
+			batch = rest;
+		}
 		if (a->fsync_mode == CFG_FSYNC_INTERVAL && a->dirty) {
 			if (closing || clk_mono_us() - a->last_fsync_us >=
 					   (int64_t)a->fsync_interval_ms * 1000)
@@ -426,17 +668,19 @@ static void *writer_main(void *arg)
 		}
 
 		pthread_mutex_lock(&a->mu);
-		a->handled += count;
+		a->handled = a->next_ticket;
 		if (reopen)
 			a->path_done = path_req;
 		pthread_cond_broadcast(&a->done);
-		if (a->closing && !a->head)
+		nap = count > 0;
+		if (a->closing && !lanes_pending(a) && !a->held)
 			break;
 	}
 	pthread_mutex_unlock(&a->mu);
 	file_close(a);
 	free(a->batch_buf);
 	a->batch_buf = NULL;
+	arena_cleanup(&a->scratch);
 	return NULL;
 }
 
@@ -470,7 +714,11 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 	a->instance = strdup(host);
 	a->path = strdup(cfg->audit.path);
 	a->fd = -1;
-	a->tail = &a->head;
+	arena_init(&a->scratch, 16384);
+	a->id = atomic_fetch_add(&audit_ids, 1) + 1;
+	atomic_init(&a->tickets, 0);
+	atomic_init(&a->wstate, W_BUSY);
+	atomic_init(&a->urgent, false);
 	memcpy(a->prev, AUDIT_ZERO_HASH, 65);
 	atomic_init(&a->healthy, true);
 	a->last_fsync_us = clk_mono_us();
@@ -524,9 +772,22 @@ void audit_close(struct audit *a)
 	metrics_audit_detach(a);
 	pthread_mutex_lock(&a->mu);
 	a->closing = true;
+	/* from here on a submit is refused; what is in the lanes is written */
+	for (struct audit_lane *l = a->lanes; l; l = l->next) {
+		pthread_mutex_lock(&l->mu);
+		l->closed = true;
+		pthread_mutex_unlock(&l->mu);
+	}
 	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->mu);
 	pthread_join(a->thread, NULL);
+	while (a->lanes) {
+		struct audit_lane *l = a->lanes;
+		a->lanes = l->next;
+		reuse_free(l->reuse);
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+	}
 	audit_mirror_stop(a->mirror);
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->wake);
@@ -555,6 +816,32 @@ bool audit_healthy(const struct audit *a)
 	return atomic_load(&((struct audit *)a)->healthy);
 }
 
+/* The calling thread's lane of a: the cached one, else found by owner or
+ * made (once per thread and log). */
+static struct audit_lane *lane_of(struct audit *a)
+{
+	if (tl_audit_id == a->id)
+		return tl_lane;
+	pthread_t self = pthread_self();
+	pthread_mutex_lock(&a->mu);
+	struct audit_lane *l = a->lanes;
+	while (l && !pthread_equal(l->owner, self))
+		l = l->next;
+	if (!l) {
+		l = mem_calloc(1, sizeof(*l), "audit lane");
+		l->owner = self;
+		pthread_mutex_init(&l->mu, NULL);
+		l->tail = &l->head;
+		l->closed = a->closing;
+		l->next = a->lanes;
+		a->lanes = l;
+	}
+	pthread_mutex_unlock(&a->mu);
+	tl_audit_id = a->id;
+	tl_lane = l;
+	return l;
+}
+
 bool audit_submit(struct audit *a, struct audit_rec *r, audit_durable_cb cb, void *arg)
 {
 	if (!r->ts_us)
@@ -563,19 +850,39 @@ bool audit_submit(struct audit *a, struct audit_rec *r, audit_durable_cb cb, voi
 	r->cb = cb;
 	r->cb_arg = arg;
 	r->next = NULL;
-	pthread_mutex_lock(&a->mu);
-	if (a->closing) {
-		pthread_mutex_unlock(&a->mu);
+	struct audit_lane *l = lane_of(a);
+	pthread_mutex_lock(&l->mu);
+	if (l->closed) {
+		pthread_mutex_unlock(&l->mu);
 		if (cb)
 			cb(arg, false);
 		audit_rec_free(r);
 		return false;
 	}
-	*a->tail = r;
-	a->tail = &r->next;
-	a->submitted++;
-	pthread_cond_signal(&a->wake);
-	pthread_mutex_unlock(&a->mu);
+	r->ticket = atomic_fetch_add(&a->tickets, 1);
+	r->lane = l;
+	*l->tail = r;
+	l->tail = &r->next;
+	/* the records written since, for this thread's next ones */
+	struct audit_rec *reuse = NULL;
+	if (l->reuse && reuse_ready() && !pthread_getspecific(reuse_key)) {
+		reuse = l->reuse;
+		l->reuse = NULL;
+		l->nreuse = 0;
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (reuse && pthread_setspecific(reuse_key, reuse) != 0)
+		reuse_free(reuse);
+	/* see writer_wait(): the ticket is drawn (and urgent set) before the
+	 * state is read */
+	if (cb)
+		atomic_store(&a->urgent, true);
+	int st = atomic_load(&a->wstate);
+	if (st == W_SLEEP || (cb && st == W_NAP)) {
+		pthread_mutex_lock(&a->mu);
+		pthread_cond_signal(&a->wake);
+		pthread_mutex_unlock(&a->mu);
+	}
 	return true;
 }
 
@@ -635,8 +942,9 @@ void audit_set_path(struct audit *a, const char *path)
 
 void audit_sync(struct audit *a)
 {
+	uint64_t want = atomic_load(&a->tickets);
 	pthread_mutex_lock(&a->mu);
-	uint64_t want = a->submitted;
+	pthread_cond_signal(&a->wake); /* no nap: someone waits */
 	while (a->handled < want)
 		pthread_cond_wait(&a->done, &a->mu);
 	pthread_mutex_unlock(&a->mu);
@@ -658,7 +966,7 @@ void audit_get_stats(const struct audit *a, struct audit_stats *out)
 	struct audit *m = (struct audit *)a;
 	pthread_mutex_lock(&m->mu);
 	*out = m->stats;
-	out->queued = m->submitted - m->handled;
+	out->queued = atomic_load(&m->tickets) - m->handled;
 	pthread_mutex_unlock(&m->mu);
 	out->healthy = atomic_load(&m->healthy);
 	if (m->mirror)

@@ -3,7 +3,7 @@
  *
  *   audit_rec.c      fills a struct audit_rec on the session's thread
  *   audit_line.c     turns it into one hash-chained JSON line (pure)
- *   audit.c          the writer thread: queue, group commit, fsync, rotation
+ *   audit.c          the writer thread: per-thread lanes, group commit, fsync, rotation
  *   audit_recover.c  finds where the chain stopped, at start-up
  *   audit_mirror.c   the optional second thread copying lines to the backend
  */
@@ -47,7 +47,9 @@ struct audit_intent {
 /* Filled by the session (audit_rec_*), then owned by the writer from
  * audit_submit() until its callback has run. */
 struct audit_rec {
-	struct audit_rec *next; /* queue link, guarded by the writer's mutex */
+	struct audit_rec *next; /* queue link: the submitting thread's lane, then the writer's */
+	uint64_t ticket;	/* submission order across all lanes (audit.c) */
+	void *lane;		/* borrowed: the lane it came through (audit.c), for reuse */
 	struct arena arena;	/* owns every string below */
 	uint64_t conn_id;
 	const char *client, *user, *schema;
@@ -83,20 +85,36 @@ struct audit_rec {
 	void *cb_arg;
 };
 
+/*
+ * A written record goes back to the thread that submitted it, which reuses
+ * it for its next one (audit.c): no malloc on the event loop, no free on
+ * the writer. audit_rec_reuse() returns one of the calling thread's, reset
+ * as audit_rec_new() leaves a record, or NULL.
+ */
+struct audit_rec *audit_rec_reuse(void);
+/* Zeroes every field of r but its arena (already reset) and sets the
+ * defaults of a new record. */
+void audit_rec_init(struct audit_rec *r);
+
 /* A growable byte buffer; p is owned (free()), and grows through mem_realloc. */
 struct audit_buf {
 	char *p;
 	size_t len, cap;
 };
 void audit_buf_add(struct audit_buf *b, const char *s, size_t n);
+/* Makes room for n more bytes at b->p + b->len. */
+void audit_buf_reserve(struct audit_buf *b, size_t n);
 
 /*
  * Appends the line of r (seq, chained to prev, written by instance) with
  * its newline to b and writes the new hash into hash_out. Redaction and
- * the fingerprint are computed here, with scratch memory from r's arena.
+ * the fingerprint are computed here, with memory from scratch, which is
+ * reset first (the writer keeps one, so that a record costs no malloc);
+ * NULL: from r's arena.
  */
 void audit_line_append(const char *instance, struct audit_rec *r, uint64_t seq, const char *prev,
-		       struct audit_buf *b, char hash_out[AUDIT_HASH_HEX + 1]);
+		       struct arena *scratch, struct audit_buf *b,
+		       char hash_out[AUDIT_HASH_HEX + 1]);
 /* µs since the epoch as 2026-11-24T02:03:04.123456Z (UTC). */
 void audit_ts_format(int64_t us, char out[40]);
 

@@ -3,6 +3,7 @@
 #include "proxy/audit_line.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,18 +33,55 @@ static void hex32(const unsigned char *md, char out[65])
 	out[64] = '\0';
 }
 
+/*
+ * One SHA-256 context per thread that hashes (the writer, `audit verify`),
+ * made once and reset for each hash: creating a context and looking up the
+ * digest cost more than hashing a record. Freed when its thread ends.
+ */
+static pthread_key_t sha_key;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha_md;
+
+static void sha_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void *sha_ctx_new(void)
+{
+	return EVP_MD_CTX_new();
+}
+
+/* The calling thread's object under key, made with make() the first time;
+ * NULL when it cannot be made. */
+static void *thread_obj(pthread_key_t key, void *(*make)(void), void (*drop)(void *))
+{
+	void *o = pthread_getspecific(key);
+	if (!o && (o = make()) != NULL && pthread_setspecific(key, o) != 0) {
+		drop(o);
+		o = NULL;
+	}
+	return o;
+}
+
+static void sha_init(void)
+{
+	sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (pthread_key_create(&sha_key, sha_ctx_free) != 0)
+		sha_md = NULL;
+}
+
 static void sha256_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-	    !EVP_DigestUpdate(ctx, a, alen) || !EVP_DigestUpdate(ctx, b, blen) ||
-	    !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen < 32) {
+	pthread_once(&sha_once, sha_init);
+	EVP_MD_CTX *ctx = sha_md ? thread_obj(sha_key, sha_ctx_new, sha_ctx_free) : NULL;
+	if (!ctx || !EVP_DigestInit_ex(ctx, sha_md, NULL) || !EVP_DigestUpdate(ctx, a, alen) ||
+	    !EVP_DigestUpdate(ctx, b, blen) || !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen < 32) {
 		fputs("ddlgate: audit: SHA-256 unavailable\n", stderr);
 		abort();
 	}
-	EVP_MD_CTX_free(ctx);
 	hex32(md, out);
 }
 
@@ -93,13 +131,37 @@ const char *audit_line_mac(void)
 	return chain_key_len ? AUDIT_MAC_HMAC : "sha256";
 }
 
-/* The chain's hash of a || b: HMAC-SHA-256 with the key, as hex. */
+/* One HMAC context per thread, as for SHA-256 above: fetching the MAC and
+ * making a context cost more than the HMAC of a record. */
+static pthread_key_t mac_key;
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *hmac;
+
+static void mac_ctx_free(void *ctx)
+{
+	EVP_MAC_CTX_free(ctx);
+}
+
+static void *mac_ctx_new(void)
+{
+	return EVP_MAC_CTX_new(hmac);
+}
+
+static void mac_init(void)
+{
+	hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	if (pthread_key_create(&mac_key, mac_ctx_free) != 0)
+		hmac = NULL;
+}
+
+/* The chain's hash of a || b: HMAC-SHA-256 with the key, as hex. The key
+ * is given to the context for every hash (it may have changed). */
 static void hmac_hex(const void *a, size_t alen, const void *b, size_t blen, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	size_t mdlen = 0;
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	pthread_once(&mac_once, mac_init);
+	EVP_MAC_CTX *ctx = hmac ? thread_obj(mac_key, mac_ctx_new, mac_ctx_free) : NULL;
 	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
 			       OSSL_PARAM_construct_end()};
 	if (!ctx || !EVP_MAC_init(ctx, chain_key, chain_key_len, params) ||
@@ -108,8 +170,6 @@ static void hmac_hex(const void *a, size_t alen, const void *b, size_t blen, cha
 		fputs("ddlgate: audit: HMAC-SHA-256 unavailable\n", stderr);
 		abort();
 	}
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
 	hex32(md, out);
 }
 
@@ -166,44 +226,112 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 }
 
 /*
- * A JSON string of s[0..n): statements come off the wire in any charset,
- * so bytes that are not valid UTF-8 become U+FFFD (the record must stay
- * valid JSON). A NULL s gives JSON null.
+ * Appends s[0..n) to b as a JSON string: statements come off the wire in
+ * any charset, so bytes that are not valid UTF-8 become U+FFFD (the record
+ * must stay valid JSON). A NULL s gives JSON null. The escapes are those of
+ * the JSON library the format was first written with (and that `audit
+ * verify` reads it with): \" \\ \b \f \n \r \t, other control
+ * characters as \u00XX with upper-case hex digits, everything else (DEL,
+ * '/', non-ASCII) as it is; the unit tests compare the two byte for byte.
  */
-static json_t *jstr(struct arena *ar, const char *s, size_t n)
+static void put_str(struct audit_buf *b, const char *s, size_t n)
 {
-	if (!s)
-		return json_null();
+	static const char hex[] = "0123456789ABCDEF";
+	if (!s) {
+		audit_buf_add(b, "null", 4);
+		return;
+	}
+	/* worst case: every byte an invalid one (3 bytes of U+FFFD) or a
+	 * control character (6 bytes of \u00XX), plus the quotes */
+	audit_buf_reserve(b, n * 6 + 2);
+	char *o = b->p + b->len;
 	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n) {
-		size_t l = utf8_seq(u + i, n - i);
-		if (!l)
-			break;
-		i += l;
-	}
-	if (i == n)
-		return json_stringn(s, n);
-	char *out = arena_alloc(ar, n * 3 + 1);
-	size_t o = 0;
-	for (i = 0; i < n;) {
-		size_t l = utf8_seq(u + i, n - i);
-		if (l) {
-			memcpy(out + o, s + i, l);
-			o += l;
-			i += l;
-		} else {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
+	*o++ = '"';
+	for (size_t i = 0; i < n;) {
+		unsigned c = u[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			*o++ = (char)c;
 			i++;
+			continue;
 		}
+		if (c >= 0x80) {
+			size_t l = utf8_seq(u + i, n - i);
+			if (l) {
+				memcpy(o, s + i, l);
+				o += l;
+				i += l;
+			} else {
+				memcpy(o, "\xef\xbf\xbd", 3);
+				o += 3;
+				i++;
+			}
+			continue;
+		}
+		*o++ = '\\';
+		switch (c) {
+		case '"':
+		case '\\':
+			*o++ = (char)c;
+			break;
+		case '\b':
+			*o++ = 'b';
+			break;
+		case '\f':
+			*o++ = 'f';
+			break;
+		case '\n':
+			*o++ = 'n';
+			break;
+		case '\r':
+			*o++ = 'r';
+			break;
+		case '\t':
+			*o++ = 't';
+			break;
+		default:
+			memcpy(o, "u00", 3);
+			o[3] = hex[c >> 4];
+			o[4] = hex[c & 15];
+			o += 5;
+			break;
+		}
+		i++;
 	}
-	return json_stringn(out, o);
+	*o++ = '"';
+	b->len = (size_t)(o - b->p);
 }
 
-static json_t *jcstr(struct arena *ar, const char *s)
+static void put_cstr(struct audit_buf *b, const char *s)
 {
-	return jstr(ar, s, s ? strlen(s) : 0);
+	put_str(b, s, s ? strlen(s) : 0);
+}
+
+/* A literal piece of the line (a key with its punctuation). */
+#define PUT(b, lit) audit_buf_add((b), (lit), sizeof(lit) - 1)
+/* A key (literal, with its punctuation) and a string value or null. */
+#define PUT_STR(b, lit, s) (PUT(b, lit), put_cstr((b), (s)))
+
+/* A JSON integer as the record has always printed it: signed 64-bit. */
+static void put_int(struct audit_buf *b, int64_t v)
+{
+	char tmp[24];
+	char *e = tmp + sizeof tmp, *p = e;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	audit_buf_add(b, p, (size_t)(e - p));
+}
+
+static void put_bool(struct audit_buf *b, bool v)
+{
+	if (v)
+		PUT(b, "true");
+	else
+		PUT(b, "false");
 }
 
 /* The record's names for the enums: tables indexed by value, so that a new
@@ -237,11 +365,9 @@ const char *audit_kind_name(enum stmt_kind k)
 	return name_of(kind_names, sizeof kind_names / sizeof kind_names[0], k, "other");
 }
 
-/* The fingerprint, computed with scratch memory from ar. */
-static void fingerprint_in(struct arena *ar, const char *sql, size_t len, char out[17])
+/* The fingerprint of a statement from its normalised text. */
+static void fingerprint_of(const char *norm, size_t n, char out[17])
 {
-	size_t n = 0;
-	const char *norm = redact_normalise(ar, sql, len, &n);
 	char hex[65];
 	sha256_hex(norm, n, "", 0, hex);
 	memcpy(out, hex, 16);
@@ -252,56 +378,86 @@ void audit_fingerprint(const char *sql, size_t len, char out[17])
 {
 	struct arena ar;
 	arena_init(&ar, 1024);
-	fingerprint_in(&ar, sql, len, out);
+	size_t n = 0;
+	const char *norm = redact_normalise(&ar, sql, len, &n);
+	fingerprint_of(norm, n, out);
 	arena_cleanup(&ar);
 }
 
 void audit_ts_format(int64_t us, char out[40])
 {
-	time_t sec = (time_t)(us / 1000000);
+	/* The date and time of day change once a second; records come by the
+	 * thousand: each thread keeps the last second it formatted. */
+	static _Thread_local int64_t last_sec = INT64_MIN;
+	static _Thread_local char last[24];
+	int64_t sec = us / 1000000;
 	long frac = (long)(us % 1000000);
 	if (frac < 0) {
 		frac += 1000000;
 		sec--;
 	}
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 40 - n, ".%06ldZ", frac);
+	if (sec != last_sec) {
+		time_t t = (time_t)sec;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		if (strftime(last, sizeof last, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+			last[0] = '\0';
+		last_sec = sec;
+	}
+	size_t n = strlen(last);
+	memcpy(out, last, n);
+	out[n] = '.';
+	for (int i = 6; i >= 1; i--) {
+		out[n + (size_t)i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	out[n + 7] = 'Z';
+	out[n + 8] = '\0';
 }
 
 /*
- * The record as a JSON object, keys in the documented order, without the
- * hash. Redaction and the fingerprint are computed here, on the writer
- * thread. The caller owns the result (json_decref).
+ * Appends the record as compact JSON, keys in the documented order, without
+ * the hash and with its closing brace. Redaction and the fingerprint are
+ * computed here, on the writer thread, with scratch memory from ar.
+ * Written straight into b, with no intermediate JSON objects: the bytes are
+ * those the JSON library produced for the same record (the unit tests keep
+ * that reference and compare).
  */
-static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq, const char *prev)
+static void rec_text(const char *instance, struct audit_rec *r, uint64_t seq, const char *prev,
+		     struct arena *ar, struct audit_buf *b)
 {
-	struct arena *ar = &r->arena;
-	json_t *o = json_object();
 	char ts[40];
 	audit_ts_format(r->ts_us, ts);
 
-	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
-	json_object_set_new(o, "ts", json_string(ts));
-	json_object_set_new(o, "instance", jcstr(ar, instance));
-	json_object_set_new(o, "conn_id", json_integer((json_int_t)r->conn_id));
-	json_object_set_new(o, "client", jcstr(ar, r->client ? r->client : ""));
-	json_object_set_new(o, "user", jcstr(ar, r->user));
-	json_object_set_new(o, "schema", jcstr(ar, r->schema));
-	json_object_set_new(o, "session", json_string(r->migration ? "migration" : "app"));
+	PUT(b, "{\"seq\":");
+	put_int(b, (int64_t)seq);
+	PUT(b, ",\"ts\":\"");
+	audit_buf_add(b, ts, strlen(ts));
+	PUT_STR(b, "\",\"instance\":", instance);
+	PUT(b, ",\"conn_id\":");
+	put_int(b, (int64_t)r->conn_id);
+	PUT_STR(b, ",\"client\":", r->client ? r->client : "");
+	PUT_STR(b, ",\"user\":", r->user);
+	PUT_STR(b, ",\"schema\":", r->schema);
+	if (r->migration)
+		PUT(b, ",\"session\":\"migration\"");
+	else
+		PUT(b, ",\"session\":\"app\"");
 	if (r->migration || r->mig_tool || r->mig_name) {
-		json_t *m = json_object();
-		json_object_set_new(m, "tool", jcstr(ar, r->mig_tool));
-		json_object_set_new(m, "name", jcstr(ar, r->mig_name));
-		json_object_set_new(o, "migration", m);
+		PUT_STR(b, ",\"migration\":{\"tool\":", r->mig_tool);
+		PUT_STR(b, ",\"name\":", r->mig_name);
+		PUT(b, "}");
 	} else {
-		json_object_set_new(o, "migration", json_null());
+		PUT(b, ",\"migration\":null");
 	}
-	json_object_set_new(o, "kind", json_string(r->drift ? "drift" : audit_kind_name(r->kind)));
+	PUT_STR(b, ",\"kind\":", r->drift ? "drift" : audit_kind_name(r->kind));
 
-	size_t rlen = 0;
-	const char *red = r->sql ? redact_sql(ar, r->sql, r->sql_len, &rlen, NULL) : "";
+	/* the text is lexed once for both the redaction and the fingerprint */
+	char *red = "", *norm = "";
+	size_t rlen = 0, nlen = 0;
+	if (r->sql)
+		redact_both(ar, r->sql, r->sql_len, &red, &rlen, &norm, &nlen);
+	PUT(b, ",\"statement\":");
 	if (r->sql_full_len > r->sql_len) {
 		char tail[80];
 		int tn = snprintf(tail, sizeof tail, " /* ddlgate: truncated, %zu bytes */",
@@ -312,107 +468,146 @@ static json_t *rec_json(const char *instance, struct audit_rec *r, uint64_t seq,
 		red = cut;
 		rlen += (size_t)tn;
 	}
-	json_object_set_new(o, "statement", jstr(ar, red, rlen));
+	put_str(b, red, rlen);
 	char fp[17];
-	fingerprint_in(ar, r->sql ? r->sql : "", r->sql_len, fp);
-	json_object_set_new(o, "fingerprint", json_string(fp));
+	fingerprint_of(norm, nlen, fp);
+	PUT(b, ",\"fingerprint\":\"");
+	audit_buf_add(b, fp, 16);
 
-	json_t *objs = json_array();
+	PUT(b, "\",\"objects\":[");
 	for (struct audit_rec_obj *ob = r->objs; ob; ob = ob->next) {
+		if (ob != r->objs)
+			PUT(b, ",");
 		if (ob->schema) {
-			size_t n = strlen(ob->schema) + strlen(ob->table) + 2;
-			char *s = arena_alloc(ar, n);
-			snprintf(s, n, "%s.%s", ob->schema, ob->table);
-			json_array_append_new(objs, jcstr(ar, s));
+			size_t sl = strlen(ob->schema), tl = strlen(ob->table);
+			char *q = arena_alloc(ar, sl + tl + 2);
+			memcpy(q, ob->schema, sl);
+			q[sl] = '.';
+			memcpy(q + sl + 1, ob->table, tl + 1);
+			put_str(b, q, sl + tl + 1);
 		} else {
-			json_array_append_new(objs, jcstr(ar, ob->table));
+			put_cstr(b, ob->table);
 		}
 	}
-	json_object_set_new(o, "objects", objs);
-	json_object_set_new(o, "decision", json_string(audit_decision_name(r->decision)));
+	PUT_STR(b, "],\"decision\":", audit_decision_name(r->decision));
 
-	json_t *rules = json_array();
+	PUT(b, ",\"rules\":[");
 	for (struct audit_rec_rule *u = r->rules; u; u = u->next) {
-		json_t *j = json_object();
-		json_object_set_new(j, "id", jcstr(ar, u->id));
-		json_object_set_new(j, "action", jcstr(ar, u->action));
-		json_object_set_new(j, "message", jcstr(ar, u->message));
-		json_object_set_new(j, "guard", jcstr(ar, u->guard));
-		json_array_append_new(rules, j);
+		if (u != r->rules)
+			PUT(b, ",");
+		PUT_STR(b, "{\"id\":", u->id);
+		PUT_STR(b, ",\"action\":", u->action);
+		PUT_STR(b, ",\"message\":", u->message);
+		PUT_STR(b, ",\"guard\":", u->guard);
+		PUT(b, "}");
 	}
-	json_object_set_new(o, "rules", rules);
-	json_object_set_new(o, "outcome", json_string(audit_outcome_name(r->outcome)));
-	json_object_set_new(o, "error_code",
-			    r->outcome == AUDIT_ERROR ? json_integer(r->error_code) : json_null());
-	json_object_set_new(o, "affected_rows",
-			    r->outcome == AUDIT_OK ? json_integer((json_int_t)r->affected_rows)
-						   : json_null());
-	json_object_set_new(o, "duration_us", json_integer((json_int_t)r->duration_us));
+	PUT_STR(b, "],\"outcome\":", audit_outcome_name(r->outcome));
+	PUT(b, ",\"error_code\":");
+	if (r->outcome == AUDIT_ERROR)
+		put_int(b, r->error_code);
+	else
+		PUT(b, "null");
+	PUT(b, ",\"affected_rows\":");
+	if (r->outcome == AUDIT_OK)
+		put_int(b, (int64_t)r->affected_rows);
+	else
+		PUT(b, "null");
+	PUT(b, ",\"duration_us\":");
+	put_int(b, (int64_t)r->duration_us);
 	if (r->executed) {
-		json_t *params = json_pack("{sI}", "count", (json_int_t)r->nparams);
+		PUT(b, ",\"params\":{\"count\":");
+		put_int(b, (int64_t)r->nparams);
 		if (r->nparams > 0) {
-			json_t *types = r->param_types ? json_array() : json_null();
-			json_t *values = r->param_values ? json_array() : NULL;
-			for (unsigned i = 0; r->param_types && i < r->nparams; i++)
-				json_array_append_new(types, jcstr(ar, r->param_types[i]));
-			for (unsigned i = 0; values && i < r->nparams; i++)
-				json_array_append_new(values, r->param_values[i]
-								  ? jcstr(ar, r->param_values[i])
-								  : json_null());
-			json_object_set_new(params, "types", types);
-			if (values)
-				json_object_set_new(params, "values", values);
+			PUT(b, ",\"types\":");
+			if (r->param_types) {
+				PUT(b, "[");
+				for (unsigned i = 0; i < r->nparams; i++) {
+					if (i)
+						PUT(b, ",");
+					put_cstr(b, r->param_types[i]);
+				}
+				PUT(b, "]");
+			} else {
+				PUT(b, "null");
+			}
+			if (r->param_values) {
+				PUT(b, ",\"values\":[");
+				for (unsigned i = 0; i < r->nparams; i++) {
+					if (i)
+						PUT(b, ",");
+					put_cstr(b, r->param_values[i]); /* NULL: SQL NULL */
+				}
+				PUT(b, "]");
+			}
 		}
-		json_object_set_new(o, "params", params);
+		PUT(b, "}");
 	}
 	if (r->attempts) {
-		json_t *tries = json_array();
+		PUT(b, ",\"attempts\":[");
 		for (struct audit_rec_attempt *t = r->attempts; t; t = t->next) {
 			const struct audit_attempt *a = &t->a;
-			json_t *b = json_null();
-			if (a->blocker_id)
-				b = json_pack(
-				    "{s:I, s:o, s:o, s:o, s:s, s:o, s:b}", "conn_id",
-				    (json_int_t)a->blocker_id, "user", jcstr(ar, a->blocker_user),
-				    "host", jcstr(ar, a->blocker_host), "transaction_age_ms",
-				    a->blocker_trx_age_ms >= 0
-					? json_integer((json_int_t)a->blocker_trx_age_ms)
-					: json_null(),
-				    "state", a->blocker_running ? "running" : "idle", "statement",
-				    a->blocker_statement[0] ? jcstr(ar, a->blocker_statement)
-							    : json_null(),
-				    "exact", a->blocker_exact);
-			json_array_append_new(
-			    tries, json_pack("{s:b, s:I, s:b, s:b, s:o}", "sent", a->sent,
-					     "waited_ms", (json_int_t)a->waited_ms, "cancelled",
-					     a->cancelled, "retried", a->retried, "blocker", b));
+			if (t != r->attempts)
+				PUT(b, ",");
+			PUT(b, "{\"sent\":");
+			put_bool(b, a->sent);
+			PUT(b, ",\"waited_ms\":");
+			put_int(b, a->waited_ms);
+			PUT(b, ",\"cancelled\":");
+			put_bool(b, a->cancelled);
+			PUT(b, ",\"retried\":");
+			put_bool(b, a->retried);
+			PUT(b, ",\"blocker\":");
+			if (!a->blocker_id) {
+				PUT(b, "null}");
+				continue;
+			}
+			PUT(b, "{\"conn_id\":");
+			put_int(b, (int64_t)a->blocker_id);
+			PUT_STR(b, ",\"user\":", a->blocker_user);
+			PUT_STR(b, ",\"host\":", a->blocker_host);
+			PUT(b, ",\"transaction_age_ms\":");
+			if (a->blocker_trx_age_ms >= 0)
+				put_int(b, a->blocker_trx_age_ms);
+			else
+				PUT(b, "null");
+			PUT_STR(b, ",\"state\":", a->blocker_running ? "running" : "idle");
+			PUT_STR(b, ",\"statement\":",
+				a->blocker_statement[0] ? a->blocker_statement : NULL);
+			PUT(b, ",\"exact\":");
+			put_bool(b, a->blocker_exact);
+			PUT(b, "}}");
 		}
-		json_object_set_new(o, "attempts", tries);
+		PUT(b, "]");
 	}
 	if (r->intent) {
 		/* a write-ahead pair; a single record has neither key */
 		uint64_t iseq = audit_intent_seq(r->intent);
-		json_object_set_new(o, "phase", json_string(r->is_intent ? "intent" : "outcome"));
-		if (!r->is_intent)
-			json_object_set_new(o, "intent",
-					    iseq ? json_integer((json_int_t)iseq) : json_null());
+		if (r->is_intent) {
+			PUT(b, ",\"phase\":\"intent\"");
+		} else {
+			PUT(b, ",\"phase\":\"outcome\",\"intent\":");
+			if (iseq)
+				put_int(b, (int64_t)iseq);
+			else
+				PUT(b, "null");
+		}
 	}
 	if (r->drift) {
 		char since[40];
 		audit_ts_format(r->drift_since_us, since);
-		json_object_set_new(o, "drift",
-				    json_pack("{s:o, s:o, s:o, s:s}", "type",
-					      jcstr(ar, r->drift_type), "change",
-					      jcstr(ar, r->drift_change), "detail",
-					      jcstr(ar, r->drift_detail), "previous_look", since));
+		PUT_STR(b, ",\"drift\":{\"type\":", r->drift_type);
+		PUT_STR(b, ",\"change\":", r->drift_change);
+		PUT_STR(b, ",\"detail\":", r->drift_detail);
+		PUT_STR(b, ",\"previous_look\":", since);
+		PUT(b, "}");
 	}
 	if (chain_key_len)
-		json_object_set_new(o, "mac", json_string(AUDIT_MAC_HMAC));
-	json_object_set_new(o, "prev", json_string(prev));
-	return o;
+		PUT(b, ",\"mac\":\"" AUDIT_MAC_HMAC "\"");
+	PUT_STR(b, ",\"prev\":", prev);
+	PUT(b, "}");
 }
 
-void audit_buf_add(struct audit_buf *b, const char *s, size_t n)
+void audit_buf_reserve(struct audit_buf *b, size_t n)
 {
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
@@ -421,6 +616,11 @@ void audit_buf_add(struct audit_buf *b, const char *s, size_t n)
 		b->p = mem_realloc(b->p, cap, "audit line buffer");
 		b->cap = cap;
 	}
+}
+
+void audit_buf_add(struct audit_buf *b, const char *s, size_t n)
+{
+	audit_buf_reserve(b, n);
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 }
@@ -431,20 +631,18 @@ void audit_buf_add(struct audit_buf *b, const char *s, size_t n)
  * before the closing brace, so a verifier can cut the suffix and rehash.
  */
 void audit_line_append(const char *instance, struct audit_rec *r, uint64_t seq, const char *prev,
-		       struct audit_buf *b, char hash_out[AUDIT_HASH_HEX + 1])
+		       struct arena *scratch, struct audit_buf *b,
+		       char hash_out[AUDIT_HASH_HEX + 1])
 {
-	json_t *o = rec_json(instance, r, seq, prev);
-	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (!text)
-		mem_oom("audit record JSON");
-	size_t n = strlen(text);
-	chain_hex(chain_key_len > 0, prev, text, n, hash_out);
-	audit_buf_add(b, text, n - 1);
+	size_t start = b->len;
+	if (scratch)
+		arena_reset(scratch);
+	rec_text(instance, r, seq, prev, scratch ? scratch : &r->arena, b);
+	chain_hex(chain_key_len > 0, prev, b->p + start, b->len - start, hash_out);
+	b->len--; /* the closing brace, put back after the hash */
 	audit_buf_add(b, HASH_SUFFIX, strlen(HASH_SUFFIX));
 	audit_buf_add(b, hash_out, AUDIT_HASH_HEX);
 	audit_buf_add(b, "\"}\n", 3);
-	free(text);
 }
 
 enum audit_line_status audit_check_line(const char *line, size_t len, const char *prev,

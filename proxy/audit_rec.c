@@ -5,13 +5,24 @@
 #include "proxy/audit_int.h"
 #include "proxy/mem.h"
 
-struct audit_rec *audit_rec_new(void)
+void audit_rec_init(struct audit_rec *r)
 {
-	struct audit_rec *r = mem_calloc(1, sizeof(*r), "audit record");
-	arena_init(&r->arena, 2048);
+	struct arena keep = r->arena;
+	memset(r, 0, sizeof(*r));
+	r->arena = keep;
 	r->objs_tail = &r->objs;
 	r->rules_tail = &r->rules;
 	r->kind = STMT_OTHER;
+}
+
+struct audit_rec *audit_rec_new(void)
+{
+	struct audit_rec *r = audit_rec_reuse();
+	if (r)
+		return r;
+	r = mem_calloc(1, sizeof(*r), "audit record");
+	arena_init(&r->arena, 2048);
+	audit_rec_init(r);
 	return r;
 }
 

@@ -22,23 +22,30 @@ struct toks {
 	bool params;	   /* ? placeholders count as literals (redact_secret_params) */
 };
 
+/* One pass of the lexer: the token array grows by doubling (the audit
+ * writer runs this for every record, so the text is not lexed twice to
+ * count first). */
 static void toks_lex(struct arena *a, const char *sql, size_t len, struct toks *out)
 {
 	out->params = false;
 	struct lexer lx;
 	struct lex_token tok;
-	size_t n = 0;
-	lex_init(&lx, sql, len, 0);
-	while (lex_next(&lx, &tok))
-		n++;
-	out->t = arena_alloc(a, (n + 1) * sizeof(*out->t));
-	out->repl = arena_alloc(a, (n + 1) * sizeof(*out->repl));
-	out->repl_len = arena_alloc(a, (n + 1) * sizeof(*out->repl_len));
-	out->a = a;
+	size_t cap = 64;
+	out->t = arena_alloc(a, cap * sizeof(*out->t));
 	out->n = 0;
+	out->a = a;
 	lex_init(&lx, sql, len, 0);
-	while (out->n < n && lex_next(&lx, &tok))
+	while (lex_next(&lx, &tok)) {
+		if (out->n == cap) {
+			struct lex_token *t = arena_alloc(a, 2 * cap * sizeof(*t));
+			memcpy(t, out->t, cap * sizeof(*t));
+			out->t = t;
+			cap *= 2;
+		}
 		out->t[out->n++] = tok;
+	}
+	out->repl = arena_alloc(a, (out->n + 1) * sizeof(*out->repl));
+	out->repl_len = arena_alloc(a, (out->n + 1) * sizeof(*out->repl_len));
 }
 
 /* A string literal, or an unterminated one (running to the end of the
@@ -303,10 +310,12 @@ static void mark_stmt(struct toks *ts, size_t start, size_t end)
 	mark_adjacent(ts, start, end);
 }
 
-char *redact_sql(struct arena *a, const char *sql, size_t len, size_t *outlen, size_t *count)
+/* redact_sql() over the tokens ts of sql. */
+static char *redact_toks(struct toks *tsp, const char *sql, size_t len, size_t *outlen,
+			 size_t *count)
 {
-	struct toks ts;
-	toks_lex(a, sql, len, &ts);
+	struct toks ts = *tsp;
+	struct arena *a = ts.a;
 	for (size_t i = 0; i < ts.n;) {
 		size_t end = stmt_end(&ts, i);
 		mark_stmt(&ts, i, end);
@@ -351,6 +360,13 @@ char *redact_sql(struct arena *a, const char *sql, size_t len, size_t *outlen, s
 	return out;
 }
 
+char *redact_sql(struct arena *a, const char *sql, size_t len, size_t *outlen, size_t *count)
+{
+	struct toks ts;
+	toks_lex(a, sql, len, &ts);
+	return redact_toks(&ts, sql, len, outlen, count);
+}
+
 static bool is_literal(const struct lex_token *t)
 {
 	return t->type == LEX_STRING || t->type == LEX_NUMBER || t->type == LEX_HEX ||
@@ -376,10 +392,11 @@ static size_t literal_list(const struct toks *ts, size_t i)
 	}
 }
 
-char *redact_normalise(struct arena *a, const char *sql, size_t len, size_t *outlen)
+/* redact_normalise() over the tokens of the text (a copy: the trailing
+ * ';' is dropped from it, not from the caller's). */
+static char *normalise_toks(struct toks ts, size_t *outlen)
 {
-	struct toks ts;
-	toks_lex(a, sql, len, &ts);
+	struct arena *a = ts.a;
 	while (ts.n > 0 && lex_is_op(&ts.t[ts.n - 1], ";"))
 		ts.n--;
 	size_t cap = 0;
@@ -446,4 +463,20 @@ size_t redact_secret_params(struct arena *a, const char *sql, size_t len, bool *
 		k++;
 	}
 	return found;
+}
+
+char *redact_normalise(struct arena *a, const char *sql, size_t len, size_t *outlen)
+{
+	struct toks ts;
+	toks_lex(a, sql, len, &ts);
+	return normalise_toks(ts, outlen);
+}
+
+void redact_both(struct arena *a, const char *sql, size_t len, char **red, size_t *red_len,
+		 char **norm, size_t *norm_len)
+{
+	struct toks ts;
+	toks_lex(a, sql, len, &ts);
+	*norm = normalise_toks(ts, norm_len);
+	*red = redact_toks(&ts, sql, len, red_len, NULL);
 }

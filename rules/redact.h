@@ -58,4 +58,9 @@ size_t redact_secret_params(struct arena *a, const char *sql, size_t len, bool *
  */
 char *redact_normalise(struct arena *a, const char *sql, size_t len, size_t *outlen);
 
+/* redact_sql() and redact_normalise() of the same text from one pass of the
+ * lexer (the audit writer needs both for every record). */
+void redact_both(struct arena *a, const char *sql, size_t len, char **red, size_t *red_len,
+		 char **norm, size_t *norm_len);
+
 #endif

@@ -95,6 +95,33 @@ backend mysql_out
 		self.logf.close()
 
 
+def sysbench(port, workload, tables, table_size, *args, timeout=None):
+	"""Runs sysbench's workload against 127.0.0.1:port (database sbtest, the
+	harness's app account); returns its output, raises when it fails."""
+	cmd = ["sysbench", workload, "--db-driver=mysql", "--mysql-host=127.0.0.1",
+	       f"--mysql-port={port}", f"--mysql-user={harness.APP_USER}",
+	       f"--mysql-password={harness.APP_PASSWORD}", "--mysql-db=sbtest",
+	       f"--tables={tables}", f"--table-size={table_size}"] + list(args)
+	r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+			   timeout=timeout)
+	if r.returncode != 0:
+		raise RuntimeError(f"sysbench failed ({' '.join(cmd)}):\n{r.stdout[-3000:]}")
+	return r.stdout
+
+
+def sysbench_mariadb(stack, tables, table_size, tls=False):
+	"""Starts a benchmark MariaDB on stack with the sysbench tables
+	(tables x table_size rows in database sbtest) prepared; returns it.
+	tls: the server offers TLS (bench_mariadb)."""
+	log("starting MariaDB ...")
+	db = stack.add(bench_mariadb(max_connections=500, tls=tls))
+	db.query("create database sbtest")
+	log(f"sysbench prepare: {tables} tables x {table_size} rows ...")
+	sysbench(db.port, "oltp_read_write", tables, table_size, "--threads=2", "prepare",
+		 timeout=600)
+	return db
+
+
 def cpu_seconds(pid):
 	"""utime + stime of a process (all its threads), in seconds."""
 	with open(f"/proc/{pid}/stat") as f:
