@@ -2,6 +2,7 @@
 #include "rules/migration_signal.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -365,21 +366,41 @@ static bool mig_history_hit(const char *schema, const char *table, void *arg)
 	return true;
 }
 
+#define MIG_HISTORY_LITS 32
+
 /* Whether the text holds the literal start of one of the patterns (the
- * part before the first wildcard; an empty one always may match). */
+ * part before the first wildcard; an empty one always may match). This
+ * runs for every DML statement on the fast path: one pass over the text,
+ * comparing only where a byte can start one of the literals. */
 static bool mig_history_maybe(const char *sql, size_t len, const struct rules_patterns *tables)
 {
+	struct {
+		const char *p;
+		size_t n;
+	} lit[MIG_HISTORY_LITS];
+	size_t nlit = 0;
+	uint8_t first[256 / 8] = {0};
+
 	for (size_t i = 0; i < tables->n; i++) {
-		char lit[64];
-		size_t n = 0;
 		const char *p = tables->items[i];
-		while (p[n] && n + 1 < sizeof(lit) && !strchr("*?#\\", p[n])) {
-			lit[n] = p[n];
-			n++;
-		}
-		lit[n] = 0;
-		if (n == 0 || lex_contains_ci(sql, len, lit))
-			return true;
+		size_t n = strcspn(p, "*?#\\");
+		if (n == 0 || nlit == MIG_HISTORY_LITS)
+			return true; /* matches anywhere, or too many to sort out */
+		unsigned char c = (unsigned char)tolower((unsigned char)p[0]);
+		first[c / 8] |= (uint8_t)(1u << (c % 8));
+		c = (unsigned char)toupper((unsigned char)p[0]);
+		first[c / 8] |= (uint8_t)(1u << (c % 8));
+		lit[nlit].p = p;
+		lit[nlit].n = n;
+		nlit++;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)sql[i];
+		if (!(first[c / 8] & (1u << (c % 8))))
+			continue;
+		for (size_t k = 0; k < nlit; k++)
+			if (lit[k].n <= len - i && strncasecmp(sql + i, lit[k].p, lit[k].n) == 0)
+				return true;
 	}
 	return false;
 }
