@@ -586,15 +586,94 @@ static void test_history(void **state)
 	cfg_free(c);
 }
 
+/* The holder a migration-conflict names, for each way a migration starts:
+ * every part once (tool, name, account), whatever the session went through. */
+static void test_who(void **state)
+{
+	static const struct {
+		const char *login; /* authenticated as ("migrator" is in users) */
+		const char *sql[3];
+		bool reset; /* COM_RESET_CONNECTION at the end */
+		const char *who;
+	} cases[] = {
+	    {"app",
+	     {"SELECT GET_LOCK('prisma_migrate', 10)"},
+	     false,
+	     "connection 1 (prisma: prisma_migrate, user app)"},
+	    {"app",
+	     {"UPDATE DATABASECHANGELOGLOCK SET LOCKED = 1 WHERE ID = 1"},
+	     false,
+	     "connection 1 (liquibase: DATABASECHANGELOGLOCK, user app)"},
+	    {"app",
+	     {"/* ddlgate:migration name=\"release-42\" */ SELECT 1"},
+	     false,
+	     "connection 1 (directive: release-42, user app)"},
+	    {"app",
+	     {"/* ddlgate:migration */ SELECT 1"},
+	     false,
+	     "connection 1 (directive, user app)"},
+	    {"app",
+	     {"SELECT * FROM django_migrations"},
+	     false,
+	     "connection 1 (django: django_migrations, user app)"},
+	    {"migrator", {NULL}, false, "connection 1 (user migrator)"},
+	    {"migrator",
+	     {"SELECT GET_LOCK('prisma_migrate', 10)"},
+	     false,
+	     "connection 1 (prisma: prisma_migrate, user migrator)"},
+	    {"migrator",
+	     {"SELECT GET_LOCK('prisma_migrate', 10)", "SELECT RELEASE_LOCK('prisma_migrate')"},
+	     false,
+	     "connection 1 (user migrator)"},
+	    {"migrator",
+	     {"SELECT GET_LOCK('prisma_migrate', 10)"},
+	     true,
+	     "connection 1 (user migrator)"},
+	};
+	struct cfg *c = test_cfg();
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct migration_sess m;
+		migration_sess_auth(&m, c, cases[i].login, "10.0.0.1");
+		for (size_t k = 0; k < 3 && cases[i].sql[k]; k++) {
+			const char *q = cases[i].sql[k];
+			struct migration_signal sig;
+			if (!migration_scan(q, strlen(q), &sig))
+				assert_true(migration_scan_history(
+				    q, strlen(q), 0, &c->migration.history_tables, &sig));
+			(void)migration_sess_apply(&m, c, &sig, true, "1", 1);
+		}
+		if (cases[i].reset)
+			migration_sess_clear(&m);
+		assert_true(migration_sess_active(&m));
+		migration_registry_reset();
+		migration_register(1, cases[i].login, "10.0.0.1", "11", m.tool, m.name, "shop");
+		char who[256] = "";
+		assert_true(migration_conflict(2, "other", "10.0.0.2", "22", CFG_SCOPE_SERVER,
+					       "shop", NULL, 0, who, sizeof(who)));
+		if (strcmp(who, cases[i].who) != 0)
+			fail_msg("case %zu: want \"%s\", got \"%s\"", i, cases[i].who, who);
+	}
+	migration_registry_reset();
+	cfg_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_states),	     cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_registry_scopes),  cmocka_unit_test(test_hosts),
-	    cmocka_unit_test(test_claims),	     cmocka_unit_test(test_floor),
-	    cmocka_unit_test(test_write_targets),    cmocka_unit_test(test_scan_tables),
-	    cmocka_unit_test(test_memory_writes),    cmocka_unit_test(test_memory_shared),
-	    cmocka_unit_test(test_peers_by_process), cmocka_unit_test(test_history),
+	    cmocka_unit_test(test_states),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_registry_scopes),
+	    cmocka_unit_test(test_hosts),
+	    cmocka_unit_test(test_claims),
+	    cmocka_unit_test(test_floor),
+	    cmocka_unit_test(test_write_targets),
+	    cmocka_unit_test(test_scan_tables),
+	    cmocka_unit_test(test_memory_writes),
+	    cmocka_unit_test(test_memory_shared),
+	    cmocka_unit_test(test_peers_by_process),
+	    cmocka_unit_test(test_history),
+	    cmocka_unit_test(test_who),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
