@@ -138,6 +138,8 @@ def test_prisma_unsafe_migration_is_refused_whole():
 	else:
 		assert code == 1290 and "unique-unguarded" in msg, err
 		assert msg.startswith("ddlgate: blocked by unique-unguarded"), msg
+		# Prisma's script says `User`: the message says which database
+		assert f"of `{schema}`.`User`" in msg, msg
 		# Nothing of the refused COM_QUERY reached the server.
 		assert not db.column_exists(schema, "User", "nickname"), \
 			"the refused script's first statement ran anyway"
