@@ -209,8 +209,8 @@ bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
 		 * tell which of the tools sharing a lock shape it is */
 		if (!was)
 			mig_name_from(m, sig->tool, sig->name);
-		else if (!m->tool[0] || (strchr(m->tool, '/') && !strchr(sig->tool, '/')))
-			snprintf(m->tool, sizeof(m->tool), "%s", sig->tool);
+		else
+			(void)migration_tool_merge(m->tool, sizeof(m->tool), sig->tool);
 		return true;
 	}
 	/* the tool said its migration is over (lock released, lock row or

@@ -833,7 +833,7 @@ def schema_shape(db, schema, tables, queries=()):
 def tool_run_matches_direct(db, start, shown, tool, shape, limit, sessions=None):
 	"""The course of a tool test. start(host, port, schema) starts the
 	tool (start_tool) on schema; shown names it in the log; tool is what
-	/sessions and the audit log must name (a part of the tool field);
+	/sessions must name (its tool field, exactly);
 	shape is (tables, queries) for schema_shape(); limit bounds each run
 	in seconds; sessions, if given, is how many connections the tool holds
 	at the gate.
@@ -856,7 +856,7 @@ def tool_run_matches_direct(db, start, shown, tool, shape, limit, sessions=None)
 		gate.wait_reached(proc, limit)
 		if not DIRECT:
 			mine = tool_sessions(gw, schema)
-			assert mine and all(s["kind"] == "migration" and tool in s["tool"]
+			assert mine and all(s["kind"] == "migration" and s["tool"] == tool
 					    for s in mine), mine
 			assert sessions is None or len(mine) == sessions, mine
 		assert_other_process_refused(db, gw, schema, f"DDL of another process during {shown}")
