@@ -20,6 +20,10 @@ Helpers the test files share (each documented where it is defined):
              run_err_in_thread, assert_blocked/assert_refused, mariadb_cli, run/run_shown,
              require_programs, PrismaDeploy (a `prisma migrate deploy`)
   waiting    wait_for(pred, timeout, what), retry_err(fn, timeout)
+  tools      Background (a tool's run while the test looks at ddlgate),
+             ddl_from_other_process, tool_sessions, Gate, check_migration_tool,
+             check_fix_alone, tool_run_matches_direct, tool_project/
+             node_project/node_tool/tool_env
 
 Environment:
   DDLGATE_BIN     the ddlgate binary (set by ctest)
@@ -730,7 +734,17 @@ def mariadb_cli(gw, *args, user=APP_USER, password=APP_PASSWORD, database=None, 
 	return run(cmd + list(args), timeout=timeout, input=input)
 
 
-# --- A real tool's run, held in the middle while a test looks at it ---
+# --- Real migration tools, run in the background while a test looks at ddlgate ---
+#
+# A tool test describes one run of its tool by command(target, schema) ->
+# (argv, env, cwd, shown): the tool's migrate command against target (a
+# Ddlgate, or Direct(db) for MariaDB itself) into schema; shown names it in
+# the log. Background runs it while the test looks at ddlgate;
+# ddl_from_other_process() is the DDL of an unrelated process of the same
+# account. Two courses build on them: check_migration_tool() for a project
+# whose migration sleeps, tool_run_matches_direct() for a tool held at a
+# Gate. Projects live under tests/integration/tools/ (tool_project(), and
+# node_project() with node_tool() and tool_env() for the npm tools).
 
 GATE_NAME = "tool_test_gate"
 
@@ -747,11 +761,12 @@ class Gate:
 		self.conn = db.admin_connect()
 		assert scalar(self.conn, "SELECT GET_LOCK(%s, 0)", (GATE_NAME,)) == 1
 
-	def wait_reached(self, proc, timeout=120):
+	def wait_reached(self, run, timeout=120):
 		"""Waits until a session (the tool's, whichever port it came
-		through) waits for the gate; fails at once if proc exited."""
+		through) waits for the gate; fails at once if the Background run
+		exited."""
 		def reached():
-			assert proc.poll() is None, f"the tool exited ({proc.returncode}) before the gate"
+			assert run.running(), f"the tool exited ({run.proc.returncode}) before the gate"
 			return self.db.query(
 				"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> "
 				"CONNECTION_ID() AND STATE = 'User lock' AND INFO LIKE %s",
@@ -764,30 +779,38 @@ class Gate:
 			self.conn = None
 
 
-def start_tool(cmd, env=None, cwd=None):
-	"""Starts a tool in the background, output to a file; finish_tool()
-	waits for it."""
-	out = tempfile.TemporaryFile(mode="w+")
-	proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
-				cwd=cwd, start_new_session=True)
-	proc.out = out
-	return proc
+class Background:
+	"""A client command started in the background (its own process group,
+	output to a file), so the test can look at ddlgate while it runs;
+	finish() waits (at most timeout seconds from the start, then kills
+	it), prints it as run_shown() does and returns a CompletedProcess
+	(stdout holds both streams)."""
 
+	def __init__(self, cmd, shown=None, timeout=120, **kw):
+		self.cmd, self.shown, self.timeout = cmd, shown or " ".join(cmd), timeout
+		self.out = tempfile.TemporaryFile(mode="w+", dir=tmpdir("bg-"))
+		self.t0 = time.monotonic()
+		self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT, text=True,
+					     stdin=subprocess.DEVNULL, start_new_session=True, **kw)
 
-def finish_tool(proc, shown, timeout):
-	"""Waits (up to timeout s, then kills the tool's process group) for a
-	start_tool() process; prints "$ shown -> exit N" and its output as
-	run_shown() does; returns (exit code, output)."""
-	try:
-		proc.wait(timeout)
-	except subprocess.TimeoutExpired:
-		os.killpg(proc.pid, signal.SIGKILL)  # the tool's own process group
-		proc.wait()
-	proc.out.seek(0)
-	text = proc.out.read()
-	proc.out.close()
-	print(f"$ {shown} -> exit {proc.returncode}\n{text}".rstrip())
-	return proc.returncode, text
+	def running(self):
+		return self.proc.poll() is None
+
+	def finish(self, wait=None):
+		"""wait: seconds to give it now instead (0: stop it at once, the
+		test failed already)."""
+		left = max(1, self.timeout - (time.monotonic() - self.t0)) if wait is None else wait
+		try:
+			self.proc.wait(left)
+		except subprocess.TimeoutExpired:
+			os.killpg(self.proc.pid, signal.SIGKILL)  # the tool's own process group
+			self.proc.wait()
+			print(f"$ {self.shown}: killed after {time.monotonic() - self.t0:.0f}s")
+		self.out.seek(0)
+		text = self.out.read()
+		self.out.close()
+		print(f"$ {self.shown} -> exit {self.proc.returncode}\n{text}".rstrip())
+		return subprocess.CompletedProcess(self.cmd, self.proc.returncode, text, "")
 
 
 def tool_sessions(gw, schema):
@@ -798,24 +821,22 @@ def tool_sessions(gw, schema):
 	return [s for s in gw.sessions() if s.get("schema") == schema]
 
 
-def assert_other_process_refused(db, gw, schema, what):
-	"""While a tool's migration runs, a DDL from a `mariadb` client of the
-	same account as the tool (another process, and not one the tool
-	descends from, as this test's own process is) must be a
-	migration-conflict; MariaDB itself accepts it (the table is dropped
-	again, so that the schemas compare)."""
-	r = mariadb_cli(gw, "-e", "CREATE TABLE other_process_ddl (id INT PRIMARY KEY)",
-			database=schema)
-	print(f"$ mariadb -e 'CREATE TABLE other_process_ddl …' -> exit {r.returncode}\n"
-	      f"{r.stdout}{r.stderr}".rstrip())
+def ddl_from_other_process(gw, sql, database=APP_DB):
+	"""Runs sql with the mariadb client (another process of the same
+	account on the same machine, neither parent nor child of the tool);
+	returns None when ddlgate refused it with ERR 1290 migration-conflict
+	(under DDLGATE_DIRECT=1: when MariaDB itself ran it), else what went
+	wrong (for the caller to assert on)."""
+	r = mariadb_cli(gw, "-e", sql, database=database)
+	out = r.stdout + r.stderr
+	print(f"$ mariadb -e {sql!r} -> exit {r.returncode}\n{out}".rstrip())
 	if DIRECT:
-		assert r.returncode == 0, f"{what}: MariaDB itself accepts it: {r.stderr}"
-		db.query(f"DROP TABLE `{schema}`.other_process_ddl")
-		return
-	assert r.returncode != 0, f"{what}: expected migration-conflict to refuse"
-	assert "ERROR 1290 (HY000)" in r.stderr, r.stderr
-	assert "ddlgate: blocked by migration-conflict:" in r.stderr, r.stderr
-	assert not db.table_exists(schema, "other_process_ddl")
+		return None if r.returncode == 0 else f"MariaDB itself refused {sql}: {out}"
+	if r.returncode == 0:
+		return f"DDL of another process passed during the migration: {sql}"
+	if "ERROR 1290" not in out or "ddlgate: blocked by migration-conflict" not in out:
+		return f"DDL of another process failed otherwise: {out}"
+	return None
 
 
 def schema_shape(db, schema, tables, queries=()):
@@ -830,12 +851,12 @@ def schema_shape(db, schema, tables, queries=()):
 	return shape
 
 
-def tool_run_matches_direct(db, start, shown, tool, shape, limit, sessions=None):
-	"""The course of a tool test. start(host, port, schema) starts the
-	tool (start_tool) on schema; shown names it in the log; tool is what
-	/sessions must name (its tool field, exactly);
-	shape is (tables, queries) for schema_shape(); limit bounds each run
-	in seconds; sessions, if given, is how many connections the tool holds
+def tool_run_matches_direct(db, command, tool, shape, limit, sessions=None):
+	"""The course of a tool test held at a Gate. command(target, schema)
+	is one run of the tool (see above) whose long step waits at the gate;
+	tool is what /sessions must name (its tool field, exactly); shape is
+	(tables, queries) for schema_shape(); limit bounds each run in
+	seconds; sessions, if given, is how many connections the tool holds
 	at the gate.
 
 	The tool runs straight against MariaDB into <tool>_direct, then
@@ -845,34 +866,39 @@ def tool_run_matches_direct(db, start, shown, tool, shape, limit, sessions=None)
 	must exit 0 and leave the same schema_shape(). Returns (gw, the
 	proxied schema); gw still runs (its audit log)."""
 	direct = db.fresh_database(f"{tool}_direct")
-	code, out = finish_tool(start(db.host, db.port, direct), f"{shown} (direct)", limit)
-	assert code == 0, f"{shown} straight against MariaDB failed:\n{out}"
+	argv, env, cwd, shown = command(Direct(db), direct)
+	r = Background(argv, shown=f"{shown} (direct)", timeout=limit, env=env, cwd=cwd).finish()
+	assert r.returncode == 0, f"{shown} straight against MariaDB failed:\n{r.stdout}"
 
 	schema = db.fresh_database(f"{tool}_proxied")
 	gw = guarded_gateway(db)
 	gate = Gate(db)
-	proc = start(gw.host, gw.port, schema)
+	argv, env, cwd, shown = command(gw, schema)
+	run = Background(argv, shown=f"{shown} (through ddlgate)", timeout=limit, env=env, cwd=cwd)
 	try:
-		gate.wait_reached(proc, limit)
+		gate.wait_reached(run, limit)
 		if not DIRECT:
 			mine = tool_sessions(gw, schema)
 			assert mine and all(s["kind"] == "migration" and s["tool"] == tool
 					    for s in mine), mine
 			assert sessions is None or len(mine) == sessions, mine
-		assert_other_process_refused(db, gw, schema, f"DDL of another process during {shown}")
+		err = ddl_from_other_process(gw, "CREATE TABLE other_process_ddl (id INT PRIMARY KEY)",
+					     database=schema)
+		assert err is None, f"DDL of another process during {shown}: {err}"
+		if DIRECT:  # MariaDB ran it: dropped again, so that the schemas compare
+			db.query(f"DROP TABLE `{schema}`.other_process_ddl")
+		assert not db.table_exists(schema, "other_process_ddl")
 	except BaseException:
-		finish_tool(proc, shown, 0)  # stopped at once: the test failed already
+		run.finish(wait=0)  # stopped at once: the test failed already
 		raise
 	finally:
 		gate.open()
-	code, out = finish_tool(proc, f"{shown} (through ddlgate)", limit)
-	assert code == 0, f"{shown} through ddlgate failed:\n{out}"
+	r = run.finish()
+	assert r.returncode == 0, f"{shown} through ddlgate failed:\n{r.stdout}"
 
 	assert schema_shape(db, schema, *shape) == schema_shape(db, direct, *shape)
 	return gw, schema
 
-
-# --- Migration tools run for real (projects under tests/integration/tools/) ---
 
 NODE_BIN = os.path.join(HERE, "node_modules", ".bin")
 
@@ -903,37 +929,6 @@ def tool_env(gw, schema, account=APP):
 		    "TOOL_PASSWORD": account.password, "TOOL_DATABASE": schema,
 		    "NO_COLOR": "1", "FORCE_COLOR": "0", "npm_config_update_notifier": "false"})
 	return env
-
-
-class Background:
-	"""A client command started in the background, output to a file, so
-	the test can look at ddlgate while it runs; finish() waits (at most
-	timeout seconds from the start, then kills it), prints it as
-	run_shown() does and returns a CompletedProcess."""
-
-	def __init__(self, cmd, shown=None, timeout=120, **kw):
-		self.cmd, self.shown, self.timeout = cmd, shown or " ".join(cmd), timeout
-		self.out = tempfile.TemporaryFile(mode="w+", dir=tmpdir("bg-"))
-		self.t0 = time.monotonic()
-		self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT, text=True,
-					     stdin=subprocess.DEVNULL, start_new_session=True, **kw)
-
-	def running(self):
-		return self.proc.poll() is None
-
-	def finish(self):
-		left = max(1, self.timeout - (time.monotonic() - self.t0))
-		try:
-			self.proc.wait(left)
-		except subprocess.TimeoutExpired:
-			os.killpg(self.proc.pid, signal.SIGKILL)
-			self.proc.wait()
-			print(f"$ {self.shown}: killed after {self.timeout}s")
-		self.out.seek(0)
-		text = self.out.read()
-		self.out.close()
-		print(f"$ {self.shown} -> exit {self.proc.returncode}\n{text}".rstrip())
-		return subprocess.CompletedProcess(self.cmd, self.proc.returncode, text, "")
 
 
 def schema_snapshot(db, schema, history=None, columns="*"):
@@ -984,21 +979,6 @@ class ServerLog:
 	def ddl(self):
 		return [t for t in self.texts if t.lstrip().split(None, 1)[:1] and
 			t.lstrip().split(None, 1)[0].upper() in self.DDL]
-
-
-def ddl_from_other_process(gw, sql, database=APP_DB):
-	"""Runs sql with the mariadb client (another process of the same
-	account on the same machine, neither parent nor child of the tool);
-	returns None when ddlgate refused it with ERR 1290 migration-conflict,
-	else what went wrong (for the caller to assert on)."""
-	r = mariadb_cli(gw, "-e", sql, database=database)
-	out = r.stdout + r.stderr
-	print(f"$ mariadb -e {sql!r} -> exit {r.returncode}\n{out}".rstrip())
-	if r.returncode == 0:
-		return f"DDL of another process passed during the migration: {sql}"
-	if "ERROR 1290" not in out or "ddlgate: blocked by migration-conflict" not in out:
-		return f"DDL of another process failed otherwise: {out}"
-	return None
 
 
 def check_migration_tool(name, tool, command, history, columns="*",
