@@ -22,6 +22,7 @@ ddlgate's doing.
 """
 
 import os
+import re
 import sys
 import time
 
@@ -167,6 +168,9 @@ def test_prisma_deploy_on_one_ddlgate_blocks_ddl_on_another():
 	time.sleep(0.5)
 	err = try_ddl(gw2, schema, "ALTER TABLE `User` ADD COLUMN `other_gate` INT NULL")
 	harness.assert_refused(err, "migration-conflict", "DDL through the second ddlgate")
+	# the holder, named once: the other instance and the lock it holds
+	assert re.search(r": a migration is running on another ddlgate instance \(lock '[^']+' "
+			 r"held by server connection \d+\) and DDL from other sessions", err[1]), err
 	assert not db.column_exists(schema, "User", "other_gate")
 	deploy.close()
 
