@@ -832,13 +832,13 @@ bool migration_peer(uint64_t conn_id, const char *user, const char *host, const 
 
 /* "connection 12 (prisma: prisma_migrate, user migrator)": each part once.
  * A migration by login is its account ("connection 12 (user migrator)");
- * a name that only repeats the tool (a directive without name="…") or the
- * account is left out. */
+ * a name that only repeats the tool (a directive without name="…") is
+ * left out. */
 static void mig_who(const struct migration_info *i, char *who, size_t wholen)
 {
 	unsigned long long id = (unsigned long long)i->conn_id;
 	const char *tool = i->tool[0] ? i->tool : "migration";
-	bool name = i->name[0] && strcmp(i->name, tool) != 0 && strcmp(i->name, i->user) != 0;
+	bool name = i->name[0] && strcmp(i->name, tool) != 0;
 	if (strcmp(i->tool, "user") == 0)
 		snprintf(who, wholen, "connection %llu (user %s)", id, i->user);
 	else

@@ -688,6 +688,11 @@ static void test_who(void **state)
 	     {"/* ddlgate:migration */ SELECT 1"},
 	     false,
 	     "connection 1 (directive, user app)"},
+	    /* a directive named like the account keeps its name */
+	    {"app",
+	     {"/* ddlgate:migration name=\"app\" */ SELECT 1"},
+	     false,
+	     "connection 1 (directive: app, user app)"},
 	    {"app",
 	     {"SELECT * FROM django_migrations"},
 	     false,
