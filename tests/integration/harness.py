@@ -22,7 +22,7 @@ Helpers the test files share (each documented where it is defined):
   waiting    wait_for(pred, timeout, what), retry_err(fn, timeout)
   tools      Background (a tool's run while the test looks at ddlgate),
              ddl_from_other_process, tool_sessions, Gate, check_migration_tool,
-             check_fix_alone, tool_run_matches_direct, tool_project/
+             check_fix_alone, tool_project/
              node_project/node_tool/tool_env
 
 Environment:
@@ -741,9 +741,10 @@ def mariadb_cli(gw, *args, user=APP_USER, password=APP_PASSWORD, database=None, 
 # Ddlgate, or Direct(db) for MariaDB itself) into schema; shown names it in
 # the log. Background runs it while the test looks at ddlgate;
 # ddl_from_other_process() is the DDL of an unrelated process of the same
-# account. Two courses build on them: check_migration_tool() for a project
-# whose migration sleeps, tool_run_matches_direct() for a tool held at a
-# Gate. Projects live under tests/integration/tools/ (tool_project(), and
+# account; check_migration_tool() is the course of a tool test built on
+# them (the tool held in the middle by a migration that sleeps, or at a
+# Gate), check_fix_alone() a deploy of the fixing migration on its own.
+# Projects live under tests/integration/tools/ (tool_project(), and
 # node_project() with node_tool() and tool_env() for the npm tools).
 
 GATE_NAME = "tool_test_gate"
@@ -839,67 +840,6 @@ def ddl_from_other_process(gw, sql, database=APP_DB):
 	return None
 
 
-def schema_shape(db, schema, tables, queries=()):
-	"""What a migration left in schema, to compare two runs: SHOW CREATE
-	TABLE of each table, then the rows of each query (which may name the
-	schema as {schema})."""
-	shape = {}
-	for t in tables:
-		shape[t] = db.query(f"SHOW CREATE TABLE `{schema}`.`{t}`")[0][1]
-	for q in queries:
-		shape[q] = db.query(q.format(schema=f"`{schema}`"))
-	return shape
-
-
-def tool_run_matches_direct(db, command, tool, shape, limit, sessions=None):
-	"""The course of a tool test held at a Gate. command(target, schema)
-	is one run of the tool (see above) whose long step waits at the gate;
-	tool is what /sessions must name (its tool field, exactly); shape is
-	(tables, queries) for schema_shape(); limit bounds each run in
-	seconds; sessions, if given, is how many connections the tool holds
-	at the gate.
-
-	The tool runs straight against MariaDB into <tool>_direct, then
-	through a guarded ddlgate into <tool>_proxied while a Gate holds it at
-	its long step: its sessions there are migrations of tool, and DDL from
-	another process of the same account is a migration-conflict. Both runs
-	must exit 0 and leave the same schema_shape(). Returns (gw, the
-	proxied schema); gw still runs (its audit log)."""
-	direct = db.fresh_database(f"{tool}_direct")
-	argv, env, cwd, shown = command(Direct(db), direct)
-	r = Background(argv, shown=f"{shown} (direct)", timeout=limit, env=env, cwd=cwd).finish()
-	assert r.returncode == 0, f"{shown} straight against MariaDB failed:\n{r.stdout}"
-
-	schema = db.fresh_database(f"{tool}_proxied")
-	gw = guarded_gateway(db)
-	gate = Gate(db)
-	argv, env, cwd, shown = command(gw, schema)
-	run = Background(argv, shown=f"{shown} (through ddlgate)", timeout=limit, env=env, cwd=cwd)
-	try:
-		gate.wait_reached(run, limit)
-		if not DIRECT:
-			mine = tool_sessions(gw, schema)
-			assert mine and all(s["kind"] == "migration" and s["tool"] == tool
-					    for s in mine), mine
-			assert sessions is None or len(mine) == sessions, mine
-		err = ddl_from_other_process(gw, "CREATE TABLE other_process_ddl (id INT PRIMARY KEY)",
-					     database=schema)
-		assert err is None, f"DDL of another process during {shown}: {err}"
-		if DIRECT:  # MariaDB ran it: dropped again, so that the schemas compare
-			db.query(f"DROP TABLE `{schema}`.other_process_ddl")
-		assert not db.table_exists(schema, "other_process_ddl")
-	except BaseException:
-		run.finish(wait=0)  # stopped at once: the test failed already
-		raise
-	finally:
-		gate.open()
-	r = run.finish()
-	assert r.returncode == 0, f"{shown} through ddlgate failed:\n{r.stdout}"
-
-	assert schema_shape(db, schema, *shape) == schema_shape(db, direct, *shape)
-	return gw, schema
-
-
 NODE_BIN = os.path.join(HERE, "node_modules", ".bin")
 
 
@@ -931,10 +871,12 @@ def tool_env(gw, schema, account=APP):
 	return env
 
 
-def schema_snapshot(db, schema, history=None, columns="*"):
+def schema_snapshot(db, schema, history=None, columns="*", queries=()):
 	"""What a migration run left in schema: {table: SHOW CREATE TABLE} of
-	every table (AUTO_INCREMENT counters left out), and under the key
-	("rows", history) the rows of the history table (columns, in order)."""
+	every table (AUTO_INCREMENT counters left out), under the key
+	("rows", history) the rows of the history table (columns, in order),
+	and under each of queries (which name the schema as {schema}) its
+	rows."""
 	out = {}
 	for (table,) in db.query("SELECT TABLE_NAME FROM information_schema.TABLES "
 				  "WHERE TABLE_SCHEMA=%s ORDER BY TABLE_NAME", (schema,)):
@@ -943,6 +885,8 @@ def schema_snapshot(db, schema, history=None, columns="*"):
 	if history:
 		out[("rows", history)] = db.query(f"SELECT {columns} FROM `{schema}`.`{history}` "
 						  f"ORDER BY 1")
+	for q in queries:
+		out[q] = db.query(q.format(schema=f"`{schema}`"))
 	return out
 
 
@@ -982,56 +926,74 @@ class ServerLog:
 
 
 def check_migration_tool(name, tool, command, history, columns="*",
-			 conflict="CREATE TABLE conflict_probe (id INT PRIMARY KEY)"):
+			 conflict="CREATE TABLE conflict_probe (id INT PRIMARY KEY)", queries=(),
+			 gate=False, sessions=1, limit=120):
 	"""What every real-tool test checks, as a user would see it.
 
-	command(gw, schema) returns (argv, env, cwd, shown) of one run of the
-	tool's migrate command against gw into schema; the tool's project has a
-	migration that sleeps a few seconds. The tool runs once directly
-	against MariaDB (schema <name>_direct, with the server's query log on),
-	then through a fresh guarded ddlgate (schema <name>): while it runs,
-	/sessions shows a migration session of tool and conflict, sent by
-	another process of the same account, is refused with migration-conflict;
-	the tool exits 0 (each run bounded to 120 s); every table and the
-	history table's rows (columns) equal the direct run's; and each DDL
+	command(target, schema) is one run of the tool's migrate command (see
+	above). The tool's project holds its migration in the middle: a
+	migration that sleeps a few seconds, or (gate) one that waits at a
+	Gate. The tool runs once directly against MariaDB (schema
+	<name>_direct, with the server's query log on), then through a fresh
+	guarded ddlgate (schema <name>): while it runs, /sessions shows
+	sessions (how many connections the tool holds then) migration sessions
+	of tool (its tool field, exactly), and conflict, sent in schema by
+	another process of the same account, is refused with
+	migration-conflict; the tool exits 0 (each run bounded to limit s);
+	every table, the history table's rows (columns) and the rows of
+	queries (schema_snapshot) equal the direct run's; and each DDL
 	statement the server got in the direct run has an audit record of the
 	migration that ran it (the statement that creates the history table
 	makes the session a migration once it ran: its own record may say
-	app). Returns gw (stopped)."""
+	app). Returns (gw, schema); gw is stopped, its audit log stays."""
 	db = shared_mariadb(accounts=(PROBER,))
 	direct = db.fresh_database(name + "_direct")
 	argv, env, cwd, shown = command(Direct(db), direct)
 	with ServerLog(db) as log:
-		r = run_shown(argv, shown=shown + " (directly)", timeout=120, env=env, cwd=cwd)
-	assert r.returncode == 0, f"{shown} failed directly against MariaDB:\n{r.stdout}{r.stderr}"
-	want = schema_snapshot(db, direct, history, columns)
+		r = Background(argv, shown=shown + " (directly)", timeout=limit, env=env,
+			       cwd=cwd).finish()
+	assert r.returncode == 0, f"{shown} failed directly against MariaDB:\n{r.stdout}"
+	want = schema_snapshot(db, direct, history, columns, queries)
 	ddl = [t.replace(f"`{direct}`", f"`{name}`").replace(f"'{direct}'", f"'{name}'")
-	       for t in log.ddl()]
+	       .replace(f" {direct}.", f" {name}.") for t in log.ddl()]
 	assert ddl, "the direct run sent no DDL"
 
 	schema = db.fresh_database(name)
 	gw = guarded_gateway(db)
+	held = Gate(db) if gate else None
 	argv, env, cwd, shown = command(gw, schema)
-	run = Background(argv, shown=shown, timeout=120, env=env, cwd=cwd)
+	run = Background(argv, shown=shown, timeout=limit, env=env, cwd=cwd)
 	conflict_err = None
 	try:
-		if not DIRECT:
-			mine = lambda: [x for x in gw.sessions() if x.get("kind") == "migration"]  # noqa: E731
+		mine = lambda: [x for x in gw.sessions() if x.get("kind") == "migration"]  # noqa: E731
+		if held:
+			held.wait_reached(run, limit)
+		elif not DIRECT:
 			wait_for(lambda: mine() or not run.running(), 60, f"a migration session of {tool}")
+		if not DIRECT:
 			assert run.running(), f"{shown} ended before ddlgate saw a migration session"
-			assert [x.get("tool") for x in mine()] == [tool], gw.sessions()
+			assert [x.get("tool") for x in mine()] == [tool] * sessions, gw.sessions()
+			# every session of the tool in its schema is the migration's
+			assert all(x["kind"] == "migration" for x in tool_sessions(gw, schema)), \
+				gw.sessions()
 			print(f"/sessions during the run: {gw.sessions()}")
-			conflict_err = ddl_from_other_process(gw, conflict)
-			if conflict_err:
-				db.query(f"DROP TABLE IF EXISTS `{APP_DB}`.conflict_probe")
+		conflict_err = ddl_from_other_process(gw, conflict, database=schema)
+		if conflict_err or DIRECT:  # it ran: dropped again, so that the schemas compare
+			db.query(f"DROP TABLE IF EXISTS `{schema}`.conflict_probe")
+	except BaseException:
+		run.finish(wait=0)  # stopped at once: the test failed already
+		raise
 	finally:
-		r = run.finish()
+		if held:
+			held.open()
+	r = run.finish()
 	# The tool's own outcome first: it says most about what went wrong.
 	refused = [f"{x.get('statement')}: {x.get('rules')}" for x in
 		   audit_records(gw, decision="block") if conflict not in x.get("statement", "")]
 	assert r.returncode == 0, (f"{shown} failed through ddlgate (exit {r.returncode}):\n"
 				   f"{r.stdout}\nrefused by ddlgate: {refused}")
-	assert_same_schema(schema_snapshot(db, schema, history, columns), want)
+	assert_same_schema(schema_snapshot(db, schema, history, columns, queries), want)
+	assert conflict_err is None, conflict_err
 	if not DIRECT:
 		recs = audit_records(gw)
 		for text in ddl:
@@ -1043,11 +1005,10 @@ def check_migration_tool(name, tool, command, history, columns="*",
 				continue
 			assert all(x.get("session") == "migration" and
 				   (x.get("migration") or {}).get("tool") == tool for x in of), of
-		assert conflict_err is None, conflict_err
 		refused = audit_records(gw, conflict, decision="block")
 		assert refused and "migration-conflict" in rule_ids(refused[-1]), refused
 	gw.stop()
-	return gw
+	return gw, schema
 
 
 def check_fix_alone(name, command, history, columns, hold_back):

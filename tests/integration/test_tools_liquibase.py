@@ -34,10 +34,8 @@ import harness  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIQUIBASE = os.path.join(HERE, "node_modules", "liquibase", "dist", "liquibase", "liquibase")
 CONNECTOR_J = "/usr/share/java/mariadb-java-client.jar"
-TABLES = ("products", "DATABASECHANGELOGLOCK")
-QUERIES = ("SELECT ID, AUTHOR, FILENAME, ORDEREXECUTED, EXECTYPE, MD5SUM, DESCRIPTION "
-	   "FROM {schema}.DATABASECHANGELOG ORDER BY ORDEREXECUTED",
-	   "SELECT ID, LOCKED FROM {schema}.DATABASECHANGELOGLOCK",
+HISTORY_COLUMNS = "ID, AUTHOR, FILENAME, ORDEREXECUTED, EXECTYPE, MD5SUM, DESCRIPTION"
+QUERIES = ("SELECT ID, LOCKED FROM {schema}.DATABASECHANGELOGLOCK",
 	   "SELECT id, name, sku, quantity FROM {schema}.products ORDER BY id")
 RUN_LIMIT = 180  # seconds: the JVM starts slowly on a busy machine
 
@@ -64,8 +62,9 @@ def liquibase_update(target, schema):
 
 def test_liquibase_update_through_ddlgate_matches_a_direct_run():
 	db = harness.shared_mariadb(accounts=(harness.PROBER,))
-	gw, schema = harness.tool_run_matches_direct(db, liquibase_update, "liquibase",
-						     (TABLES, QUERIES), RUN_LIMIT, sessions=1)
+	gw, schema = harness.check_migration_tool("liquibase_tool", "liquibase", liquibase_update,
+						  "DATABASECHANGELOG", HISTORY_COLUMNS,
+						  queries=QUERIES, gate=True, limit=RUN_LIMIT)
 	assert db.columns(schema, "products") == ["id", "name", "sku", "quantity"]
 	if not harness.DIRECT:
 		ddl = harness.audit_records(gw, "products", kind="ddl")

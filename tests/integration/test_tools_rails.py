@@ -35,9 +35,7 @@ import harness  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIGRATE = os.path.join(HERE, "tools", "rails", "migrate.rb")
-TABLES = ("products", "schema_migrations")
-QUERIES = ("SELECT version FROM {schema}.schema_migrations ORDER BY version",
-	   "SELECT id, name, sku, quantity FROM {schema}.products ORDER BY id")
+QUERIES = ("SELECT id, name, sku, quantity FROM {schema}.products ORDER BY id",)
 
 harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 180)
 
@@ -58,8 +56,9 @@ def rails_migrate(target, schema, project=None):
 def test_rails_migrate_through_ddlgate_matches_a_direct_run():
 	db = harness.shared_mariadb(accounts=(harness.PROBER,))
 	# two sessions at the gate: the lock connection and the main one
-	gw, schema = harness.tool_run_matches_direct(db, rails_migrate, "rails", (TABLES, QUERIES),
-						     90, sessions=2)
+	gw, schema = harness.check_migration_tool("rails_tool", "rails", rails_migrate,
+						  "schema_migrations", "version", queries=QUERIES,
+						  gate=True, sessions=2, limit=90)
 	assert db.columns(schema, "products") == ["id", "name", "sku", "created_at", "updated_at",
 						  "quantity"]
 	if not harness.DIRECT:
