@@ -134,6 +134,7 @@ void migration_sess_auth(struct migration_sess *m, const struct cfg *c, const ch
 	for (size_t i = 0; i < c->migration.users.n; i++) {
 		if (mig_user_entry_match(c->migration.users.items[i], user, host)) {
 			m->by_user = true;
+			snprintf(m->login, sizeof(m->login), "%s", user);
 			mig_name_from(m, "user", user);
 			return;
 		}
@@ -208,8 +209,8 @@ bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
 		 * tell which of the tools sharing a lock shape it is */
 		if (!was)
 			mig_name_from(m, sig->tool, sig->name);
-		else if (!m->tool[0] || (strchr(m->tool, '/') && !strchr(sig->tool, '/')))
-			snprintf(m->tool, sizeof(m->tool), "%s", sig->tool);
+		else
+			(void)migration_tool_merge(m->tool, sizeof(m->tool), sig->tool);
 		return true;
 	}
 	/* the tool said its migration is over (lock released, lock row or
@@ -221,6 +222,9 @@ bool migration_sess_apply(struct migration_sess *m, const struct cfg *c,
 	if (!migration_sess_active(m)) {
 		m->name[0] = 0;
 		m->tool[0] = 0;
+	} else if (m->by_user && !m->by_lock && !m->by_table && !m->by_directive &&
+		   !m->by_history) {
+		mig_name_from(m, "user", m->login); /* the lock is gone, the login stays */
 	}
 	return was != migration_sess_active(m) || sig->kind == MIG_SIG_GET_LOCK ||
 	       sig->kind == MIG_SIG_DIRECTIVE || sig->kind == MIG_SIG_LOCK_TABLE_SET;
@@ -252,18 +256,15 @@ bool migration_sess_claims(const struct migration_sess *m, const struct cfg *c,
 void migration_sess_clear(struct migration_sess *m)
 {
 	bool user = m->by_user;
-	char name[MIGRATION_NAME_MAX], tool[MIGRATION_TOOL_MAX];
+	char login[MIGRATION_NAME_MAX];
 
 	/* the login survives COM_RESET_CONNECTION; locks and directives do not */
-	memcpy(name, m->name, sizeof(name));
-	memcpy(tool, m->tool, sizeof(tool));
+	memcpy(login, m->login, sizeof(login));
 	memset(m, 0, sizeof(*m));
 	if (user) {
 		m->by_user = true;
-		memcpy(m->name, name, sizeof(name));
-		memcpy(m->tool, tool, sizeof(tool));
-		if (strcmp(m->tool, "user") != 0)
-			snprintf(m->tool, sizeof(m->tool), "user");
+		memcpy(m->login, login, sizeof(login));
+		mig_name_from(m, "user", login);
 	}
 }
 
@@ -829,17 +830,20 @@ bool migration_peer(uint64_t conn_id, const char *user, const char *host, const 
 	return found;
 }
 
-/* "connection 12 (prisma: prisma_migrate, user migrator)"; a migration by
- * login names its account once: "connection 12 (user migrator)". */
+/* "connection 12 (prisma: prisma_migrate, user migrator)": each part once.
+ * A migration by login is its account ("connection 12 (user migrator)");
+ * a name that only repeats the tool (a directive without name="…") is
+ * left out. */
 static void mig_who(const struct migration_info *i, char *who, size_t wholen)
 {
 	unsigned long long id = (unsigned long long)i->conn_id;
-	if (strcmp(i->tool, "user") == 0 && strcmp(i->name, i->user) == 0)
+	const char *tool = i->tool[0] ? i->tool : "migration";
+	bool name = i->name[0] && strcmp(i->name, tool) != 0;
+	if (strcmp(i->tool, "user") == 0)
 		snprintf(who, wholen, "connection %llu (user %s)", id, i->user);
 	else
-		snprintf(who, wholen, "connection %llu (%s%s%s, user %s)", id,
-			 i->tool[0] ? i->tool : "migration", i->name[0] ? ": " : "", i->name,
-			 i->user);
+		snprintf(who, wholen, "connection %llu (%s%s%s, user %s)", id, tool,
+			 name ? ": " : "", name ? i->name : "", i->user);
 }
 
 bool migration_conflict(uint64_t conn_id, const char *user, const char *host, const char *proc,

@@ -34,6 +34,7 @@ struct migration_sess {
 	char lock_name[MIGRATION_NAME_MAX];
 	char name[MIGRATION_NAME_MAX]; /* what /status and the audit log call it */
 	char tool[MIGRATION_TOOL_MAX];
+	char login[MIGRATION_NAME_MAX]; /* the account, when by_user */
 };
 
 static inline bool migration_sess_active(const struct migration_sess *m)

@@ -127,8 +127,12 @@ bool pol_history_signal(struct pol_sess *ps, const char *sql, size_t len, unsign
 	if (c->migration.history_tables.n == 0)
 		return false;
 	if (ps->mig.by_history) {
-		if (migration_scan_history(sql, len, mode, &c->migration.history_tables, sig))
+		if (migration_scan_history(sql, len, mode, &c->migration.history_tables, sig)) {
 			pol_history_touch(ps);
+			/* a later statement may tell which tool it is (`dirty`, `run_on`) */
+			if (migration_tool_merge(ps->mig.tool, sizeof(ps->mig.tool), sig->tool))
+				(void)pol_mig_sync(ps);
+		}
 		return false;
 	}
 	if (guard_enabled() && migration_floor_cached(ps->hs->user, pol_now_s(), &v) &&
@@ -309,6 +313,9 @@ bool pol_mig_sync(struct pol_sess *ps)
 			started = true;
 		}
 		char host[64], proc[MIGRATION_PROC_MAX];
+		/* the client's driver rules out the tools that never use it */
+		(void)migration_tool_by_program(ps->mig.tool, sizeof(ps->mig.tool),
+						ps->hs->client_prog);
 		migration_register(ps->conn_id, ps->hs->user, host,
 				   pol_client_id(ps, host, sizeof(host), proc, sizeof(proc)),
 				   ps->mig.tool, ps->mig.name, ps->hs->schema);

@@ -323,6 +323,45 @@ static struct rules_finding *finding_add(struct rules_eval *ev, bool passed)
 
 /* Suppression, inner-statement prefix and the decision are applied here so
  * every rule reports the same way. */
+/* Whether the text just before p (start: the message's first byte) ends
+ * with word, a phrase that introduces a table name. */
+static bool ends_with_word(const char *start, const char *p, const char *word)
+{
+	size_t n = strlen(word);
+	return (size_t)(p - start) >= n && memcmp(p - n, word, n) == 0;
+}
+
+/*
+ * what, with the table named as `schema`.`table`: a tool's statement says
+ * `customers` and relies on the session's schema, and a user reading the
+ * tool's error must see which database it was. The mention qualified is
+ * the first `table` that is followed by a column (`t`.`c`) or introduced
+ * as a table ("of", "on", "TABLE" ...), never a column or index of the
+ * same name. A message that names the table nowhere (or qualified
+ * already) gets "(schema S)" at its end.
+ */
+static const char *qualify_table(struct rules_eval *ev, const char *what, const char *schema,
+				 const char *table)
+{
+	static const char *const intro[] = {"of ", "on ", "TABLE ", "Table ", "table ", "scans "};
+	if (!schema || !table || !what)
+		return what;
+	const char *needle = rules_fmt(ev->a, "`%s`", table);
+	if (strstr(what, rules_fmt(ev->a, "`%s`.%s", schema, needle)))
+		return what;
+	size_t nl = strlen(needle);
+	for (const char *p = strstr(what, needle); p; p = strstr(p + 1, needle)) {
+		if (p > what && p[-1] == '.')
+			continue; /* `other`.`t`: another schema's table, as the statement said */
+		bool hit = p[nl] == '.';
+		for (size_t i = 0; !hit && i < sizeof(intro) / sizeof(intro[0]); i++)
+			hit = ends_with_word(what, p, intro[i]);
+		if (hit)
+			return rules_fmt(ev->a, "%.*s`%s`.%s", (int)(p - what), what, schema, p);
+	}
+	return rules_fmt(ev->a, "%s (schema %s)", what, schema);
+}
+
 struct rules_finding *rules_emit(struct rules_eval *ev, const char *id, const char *schema,
 				 const char *table, bool passed, const char *guard,
 				 const char *what, const char *fix)
@@ -341,6 +380,8 @@ struct rules_finding *rules_emit(struct rules_eval *ev, const char *id, const ch
 		f->object = sch ? rules_fmt(ev->a, "%s.%s", sch, table) : table;
 	else
 		f->object = sch;
+	if (!ev->verbatim && sch && table)
+		what = qualify_table(ev, what, sch, table);
 	const char *msg = fix && *fix ? rules_fmt(ev->a, "%s. %s", what, fix) : what;
 	f->message = ev->inner ? rules_fmt(ev->a, "In the %s: %s", ev->inner_what, msg) : msg;
 	if (!passed && directive_allows(&ev->v->directives, id)) {
@@ -412,11 +453,13 @@ static void check_custom(struct rules_eval *ev, const struct stmt *st, const cha
 		else if (rc < 0)
 			continue;
 		/* a custom message is the whole "<what and why>. <how>" text */
+		ev->verbatim = c->message != NULL;
 		struct rules_finding *f = rules_emit(
 		    ev, c->id, sch, tbl, false, guard,
 		    c->message ? c->message
 			       : rules_fmt(ev->a, "The statement matches custom rule %s", c->id),
 		    c->message ? "" : "Ask the owner of the rule how to make this change");
+		ev->verbatim = false;
 		if (f)
 			f->custom = true;
 	}

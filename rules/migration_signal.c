@@ -405,6 +405,38 @@ static bool mig_history_maybe(const char *sql, size_t len, const struct rules_pa
 	return false;
 }
 
+/*
+ * Tools that share a history table name different columns in it, and
+ * their statements name those columns: golang-migrate's schema_migrations
+ * has `dirty` beside `version` (Rails' and dbmate's have `version` only);
+ * db-migrate's migrations has `run_on`, TypeORM's `timestamp` (always
+ * quoted by TypeORM; a bare TIMESTAMP is a type). Narrows out->tool, the
+ * table's candidates, by the columns sql names.
+ */
+static void mig_history_columns(const char *sql, size_t len, unsigned mode,
+				struct migration_signal *out)
+{
+	bool dirty = false, version = false, run_on = false, timestamp = false;
+	struct lexer lx;
+	struct lex_token t;
+	lex_init(&lx, sql, len, mode & ~(unsigned)LEX_KEEP_COMMENTS);
+	while (lex_next(&lx, &t) && t.type != LEX_EOF) {
+		if (t.type != LEX_WORD && t.type != LEX_QUOTED_IDENT)
+			continue;
+		dirty |= mig_is_ident(&t, "dirty");
+		version |= mig_is_ident(&t, "version");
+		run_on |= mig_is_ident(&t, "run_on");
+		timestamp |= t.type == LEX_QUOTED_IDENT && mig_is_ident(&t, "timestamp");
+	}
+	const char *tool = NULL;
+	if (strcasecmp(out->name, "schema_migrations") == 0)
+		tool = dirty ? "golang-migrate" : version ? "rails/dbmate" : NULL;
+	else if (strcasecmp(out->name, "migrations") == 0)
+		tool = run_on ? "db-migrate" : timestamp ? "typeorm" : NULL;
+	if (tool)
+		(void)migration_tool_merge(out->tool, sizeof(out->tool), tool);
+}
+
 bool migration_scan_history(const char *sql, size_t len, unsigned mode,
 			    const struct rules_patterns *tables, struct migration_signal *out)
 {
@@ -412,7 +444,93 @@ bool migration_scan_history(const char *sql, size_t len, unsigned mode,
 	if (!tables || tables->n == 0 || !mig_history_maybe(sql, len, tables))
 		return false;
 	struct mig_history_ctx c = {tables, out};
-	return migration_scan_tables(sql, len, mode, mig_history_hit, &c);
+	if (!migration_scan_tables(sql, len, mode, mig_history_hit, &c))
+		return false;
+	mig_history_columns(sql, len, mode, out);
+	return true;
+}
+
+/* Whether the '/'-separated list names tool (n bytes). */
+static bool mig_list_has(const char *list, const char *tool, size_t n)
+{
+	for (const char *p = list; *p;) {
+		size_t k = strcspn(p, "/");
+		if (k == n && strncasecmp(p, tool, n) == 0)
+			return true;
+		p += k + (p[k] == '/');
+	}
+	return false;
+}
+
+bool migration_tool_merge(char *tool, size_t cap, const char *more)
+{
+	char both[MIGRATION_TOOL_MAX] = "";
+	size_t o = 0;
+	if (!more || !*more || cap == 0)
+		return false;
+	if (!tool[0]) {
+		snprintf(tool, cap, "%s", more);
+		return tool[0] != 0;
+	}
+	for (const char *p = tool; *p;) {
+		size_t k = strcspn(p, "/");
+		if (k && mig_list_has(more, p, k) && o + k + 2 < sizeof(both))
+			o += (size_t)snprintf(both + o, sizeof(both) - o, "%s%.*s", o ? "/" : "",
+					      (int)k, p);
+		p += k + (p[k] == '/');
+	}
+	if (!both[0] || strcmp(both, tool) == 0)
+		return false; /* nothing in common: the earlier signal stands */
+	snprintf(tool, cap, "%s", both);
+	return true;
+}
+
+bool migration_tool_by_program(char *tool, size_t cap, const char *program)
+{
+	/* the driver each of these tools connects with */
+	static const struct {
+		const char *program; /* program_name or _client_name, a prefix */
+		const char *tools;
+	} drivers[] = {
+	    {"Go-MySQL-Driver", "golang-migrate/dbmate"}, /* go-sql-driver */
+	    {"Node-MySQL", "db-migrate/typeorm"},	  /* mysql2 */
+	    {"libmysql", "rails"},			  /* the mysql2 gem on libmysqlclient */
+	    {"libmariadb", "rails"},			  /* ... or on libmariadb */
+	};
+	if (!program || !*program)
+		return false;
+	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+		if (strncasecmp(program, drivers[i].program, strlen(drivers[i].program)) == 0)
+			return migration_tool_merge(tool, cap, drivers[i].tools);
+	return false;
+}
+
+/*
+ * Active Record (4.2 and later) locks with GET_LOCK of its salt times the
+ * CRC-32 of the database name, a multiple of the salt; golang-migrate with
+ * CRC-32 of its database and table times its own salt, kept to 32 bits.
+ * Any other digit run is one of the two, as far as ddlgate can tell.
+ */
+#define MIG_RAILS_LOCK_SALT 2053462845ULL
+
+static const char *mig_numeric_lock_tool(const char *name)
+{
+	unsigned long long v = 0;
+	size_t i = 0;
+	if (name[0] == '0' && name[1]) /* not how either tool prints a number */
+		return "rails/golang-migrate";
+	for (; isdigit((unsigned char)name[i]); i++) {
+		if (v > (~0ULL - 9) / 10)
+			return "rails/golang-migrate";
+		v = v * 10 + (unsigned)(name[i] - '0');
+	}
+	if (name[i] || i == 0)
+		return "rails/golang-migrate";
+	if (v && v % MIG_RAILS_LOCK_SALT == 0 && v / MIG_RAILS_LOCK_SALT <= 0xFFFFFFFFULL)
+		return "rails";
+	if (v <= 0xFFFFFFFFULL)
+		return "golang-migrate";
+	return "rails/golang-migrate";
 }
 
 const char *migration_tool_for(const char *name)
@@ -453,7 +571,7 @@ const char *migration_tool_for(const char *name)
 		if (!isdigit((unsigned char)name[i]) && name[i] != '-')
 			break;
 	if (!name[i])
-		return "rails/golang-migrate"; /* both take numeric advisory locks */
+		return mig_numeric_lock_tool(name); /* both take numeric advisory locks */
 	return "";
 }
 

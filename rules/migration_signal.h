@@ -97,7 +97,26 @@ struct rules_patterns;
 bool migration_scan_history(const char *sql, size_t len, unsigned mode,
 			    const struct rules_patterns *tables, struct migration_signal *out);
 
-/* The tool a lock name or lock table belongs to ("prisma", "flyway", ...), or "". */
+/* The tool a lock name or lock table belongs to ("prisma", "flyway", ...), or "".
+ * Tools that share a name are listed with '/' ("db-migrate/typeorm"). */
 const char *migration_tool_for(const char *name);
+
+/*
+ * A later signal of the same session refines its tool: tool (cap bytes)
+ * becomes the tools both '/'-lists name ("rails/golang-migrate/dbmate"
+ * and "rails/dbmate" give "rails/dbmate"). When they name none in common
+ * (or tool is "user", "directive" ...), the earlier tool stands. An empty
+ * tool takes more. Returns true when tool changed.
+ */
+bool migration_tool_merge(char *tool, size_t cap, const char *more);
+
+/*
+ * The client's driver (program_name or _client_name of its handshake)
+ * rules out tools that never use it: the Go driver is golang-migrate's
+ * or dbmate's, mysql2 (Node) db-migrate's or TypeORM's, libmysqlclient or
+ * libmariadb (the mysql2 gem) Rails'. Narrows tool as
+ * migration_tool_merge() does; true when it changed.
+ */
+bool migration_tool_by_program(char *tool, size_t cap, const char *program);
 
 #endif

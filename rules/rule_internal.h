@@ -23,6 +23,7 @@ struct rules_eval {
 	size_t cap_passed;	/* allocated passed guards */
 	unsigned inner;		/* 0 top level, k: k-th inner statement */
 	const char *inner_what; /* "routine body", ... for messages */
+	bool verbatim;		/* the message is the operator's (custom rule): as written */
 };
 
 /* What the migration knows about a column (see rule_memory.c). */

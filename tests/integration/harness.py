@@ -20,6 +20,10 @@ Helpers the test files share (each documented where it is defined):
              run_err_in_thread, assert_blocked/assert_refused, mariadb_cli, run/run_shown,
              require_programs, PrismaDeploy (a `prisma migrate deploy`)
   waiting    wait_for(pred, timeout, what), retry_err(fn, timeout)
+  tools      Background (a tool's run while the test looks at ddlgate),
+             ddl_from_other_process, tool_sessions, Gate, check_migration_tool,
+             check_fix_alone, tool_project/
+             node_project/node_tool/tool_env
 
 Environment:
   DDLGATE_BIN     the ddlgate binary (set by ctest)
@@ -730,7 +734,18 @@ def mariadb_cli(gw, *args, user=APP_USER, password=APP_PASSWORD, database=None, 
 	return run(cmd + list(args), timeout=timeout, input=input)
 
 
-# --- A real tool's run, held in the middle while a test looks at it ---
+# --- Real migration tools, run in the background while a test looks at ddlgate ---
+#
+# A tool test describes one run of its tool by command(target, schema) ->
+# (argv, env, cwd, shown): the tool's migrate command against target (a
+# Ddlgate, or Direct(db) for MariaDB itself) into schema; shown names it in
+# the log. Background runs it while the test looks at ddlgate;
+# ddl_from_other_process() is the DDL of an unrelated process of the same
+# account; check_migration_tool() is the course of a tool test built on
+# them (the tool held in the middle by a migration that sleeps, or at a
+# Gate), check_fix_alone() a deploy of the fixing migration on its own.
+# Projects live under tests/integration/tools/ (tool_project(), and
+# node_project() with node_tool() and tool_env() for the npm tools).
 
 GATE_NAME = "tool_test_gate"
 
@@ -747,11 +762,12 @@ class Gate:
 		self.conn = db.admin_connect()
 		assert scalar(self.conn, "SELECT GET_LOCK(%s, 0)", (GATE_NAME,)) == 1
 
-	def wait_reached(self, proc, timeout=120):
+	def wait_reached(self, run, timeout=120):
 		"""Waits until a session (the tool's, whichever port it came
-		through) waits for the gate; fails at once if proc exited."""
+		through) waits for the gate; fails at once if the Background run
+		exited."""
 		def reached():
-			assert proc.poll() is None, f"the tool exited ({proc.returncode}) before the gate"
+			assert run.running(), f"the tool exited ({run.proc.returncode}) before the gate"
 			return self.db.query(
 				"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> "
 				"CONNECTION_ID() AND STATE = 'User lock' AND INFO LIKE %s",
@@ -764,30 +780,38 @@ class Gate:
 			self.conn = None
 
 
-def start_tool(cmd, env=None, cwd=None):
-	"""Starts a tool in the background, output to a file; finish_tool()
-	waits for it."""
-	out = tempfile.TemporaryFile(mode="w+")
-	proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
-				cwd=cwd, start_new_session=True)
-	proc.out = out
-	return proc
+class Background:
+	"""A client command started in the background (its own process group,
+	output to a file), so the test can look at ddlgate while it runs;
+	finish() waits (at most timeout seconds from the start, then kills
+	it), prints it as run_shown() does and returns a CompletedProcess
+	(stdout holds both streams)."""
 
+	def __init__(self, cmd, shown=None, timeout=120, **kw):
+		self.cmd, self.shown, self.timeout = cmd, shown or " ".join(cmd), timeout
+		self.out = tempfile.TemporaryFile(mode="w+", dir=tmpdir("bg-"))
+		self.t0 = time.monotonic()
+		self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT, text=True,
+					     stdin=subprocess.DEVNULL, start_new_session=True, **kw)
 
-def finish_tool(proc, shown, timeout):
-	"""Waits (up to timeout s, then kills the tool's process group) for a
-	start_tool() process; prints "$ shown -> exit N" and its output as
-	run_shown() does; returns (exit code, output)."""
-	try:
-		proc.wait(timeout)
-	except subprocess.TimeoutExpired:
-		os.killpg(proc.pid, signal.SIGKILL)  # the tool's own process group
-		proc.wait()
-	proc.out.seek(0)
-	text = proc.out.read()
-	proc.out.close()
-	print(f"$ {shown} -> exit {proc.returncode}\n{text}".rstrip())
-	return proc.returncode, text
+	def running(self):
+		return self.proc.poll() is None
+
+	def finish(self, wait=None):
+		"""wait: seconds to give it now instead (0: stop it at once, the
+		test failed already)."""
+		left = max(1, self.timeout - (time.monotonic() - self.t0)) if wait is None else wait
+		try:
+			self.proc.wait(left)
+		except subprocess.TimeoutExpired:
+			os.killpg(self.proc.pid, signal.SIGKILL)  # the tool's own process group
+			self.proc.wait()
+			print(f"$ {self.shown}: killed after {time.monotonic() - self.t0:.0f}s")
+		self.out.seek(0)
+		text = self.out.read()
+		self.out.close()
+		print(f"$ {self.shown} -> exit {self.proc.returncode}\n{text}".rstrip())
+		return subprocess.CompletedProcess(self.cmd, self.proc.returncode, text, "")
 
 
 def tool_sessions(gw, schema):
@@ -798,81 +822,23 @@ def tool_sessions(gw, schema):
 	return [s for s in gw.sessions() if s.get("schema") == schema]
 
 
-def assert_other_process_refused(db, gw, schema, what):
-	"""While a tool's migration runs, a DDL from a `mariadb` client of the
-	same account as the tool (another process, and not one the tool
-	descends from, as this test's own process is) must be a
-	migration-conflict; MariaDB itself accepts it (the table is dropped
-	again, so that the schemas compare)."""
-	r = mariadb_cli(gw, "-e", "CREATE TABLE other_process_ddl (id INT PRIMARY KEY)",
-			database=schema)
-	print(f"$ mariadb -e 'CREATE TABLE other_process_ddl …' -> exit {r.returncode}\n"
-	      f"{r.stdout}{r.stderr}".rstrip())
+def ddl_from_other_process(gw, sql, database=APP_DB):
+	"""Runs sql with the mariadb client (another process of the same
+	account on the same machine, neither parent nor child of the tool);
+	returns None when ddlgate refused it with ERR 1290 migration-conflict
+	(under DDLGATE_DIRECT=1: when MariaDB itself ran it), else what went
+	wrong (for the caller to assert on)."""
+	r = mariadb_cli(gw, "-e", sql, database=database)
+	out = r.stdout + r.stderr
+	print(f"$ mariadb -e {sql!r} -> exit {r.returncode}\n{out}".rstrip())
 	if DIRECT:
-		assert r.returncode == 0, f"{what}: MariaDB itself accepts it: {r.stderr}"
-		db.query(f"DROP TABLE `{schema}`.other_process_ddl")
-		return
-	assert r.returncode != 0, f"{what}: expected migration-conflict to refuse"
-	assert "ERROR 1290 (HY000)" in r.stderr, r.stderr
-	assert "ddlgate: blocked by migration-conflict:" in r.stderr, r.stderr
-	assert not db.table_exists(schema, "other_process_ddl")
+		return None if r.returncode == 0 else f"MariaDB itself refused {sql}: {out}"
+	if r.returncode == 0:
+		return f"DDL of another process passed during the migration: {sql}"
+	if "ERROR 1290" not in out or "ddlgate: blocked by migration-conflict" not in out:
+		return f"DDL of another process failed otherwise: {out}"
+	return None
 
-
-def schema_shape(db, schema, tables, queries=()):
-	"""What a migration left in schema, to compare two runs: SHOW CREATE
-	TABLE of each table, then the rows of each query (which may name the
-	schema as {schema})."""
-	shape = {}
-	for t in tables:
-		shape[t] = db.query(f"SHOW CREATE TABLE `{schema}`.`{t}`")[0][1]
-	for q in queries:
-		shape[q] = db.query(q.format(schema=f"`{schema}`"))
-	return shape
-
-
-def tool_run_matches_direct(db, start, shown, tool, shape, limit, sessions=None):
-	"""The course of a tool test. start(host, port, schema) starts the
-	tool (start_tool) on schema; shown names it in the log; tool is what
-	/sessions and the audit log must name (a part of the tool field);
-	shape is (tables, queries) for schema_shape(); limit bounds each run
-	in seconds; sessions, if given, is how many connections the tool holds
-	at the gate.
-
-	The tool runs straight against MariaDB into <tool>_direct, then
-	through a guarded ddlgate into <tool>_proxied while a Gate holds it at
-	its long step: its sessions there are migrations of tool, and DDL from
-	another process of the same account is a migration-conflict. Both runs
-	must exit 0 and leave the same schema_shape(). Returns (gw, the
-	proxied schema); gw still runs (its audit log)."""
-	direct = db.fresh_database(f"{tool}_direct")
-	code, out = finish_tool(start(db.host, db.port, direct), f"{shown} (direct)", limit)
-	assert code == 0, f"{shown} straight against MariaDB failed:\n{out}"
-
-	schema = db.fresh_database(f"{tool}_proxied")
-	gw = guarded_gateway(db)
-	gate = Gate(db)
-	proc = start(gw.host, gw.port, schema)
-	try:
-		gate.wait_reached(proc, limit)
-		if not DIRECT:
-			mine = tool_sessions(gw, schema)
-			assert mine and all(s["kind"] == "migration" and tool in s["tool"]
-					    for s in mine), mine
-			assert sessions is None or len(mine) == sessions, mine
-		assert_other_process_refused(db, gw, schema, f"DDL of another process during {shown}")
-	except BaseException:
-		finish_tool(proc, shown, 0)  # stopped at once: the test failed already
-		raise
-	finally:
-		gate.open()
-	code, out = finish_tool(proc, f"{shown} (through ddlgate)", limit)
-	assert code == 0, f"{shown} through ddlgate failed:\n{out}"
-
-	assert schema_shape(db, schema, *shape) == schema_shape(db, direct, *shape)
-	return gw, schema
-
-
-# --- Migration tools run for real (projects under tests/integration/tools/) ---
 
 NODE_BIN = os.path.join(HERE, "node_modules", ".bin")
 
@@ -905,41 +871,12 @@ def tool_env(gw, schema, account=APP):
 	return env
 
 
-class Background:
-	"""A client command started in the background, output to a file, so
-	the test can look at ddlgate while it runs; finish() waits (at most
-	timeout seconds from the start, then kills it), prints it as
-	run_shown() does and returns a CompletedProcess."""
-
-	def __init__(self, cmd, shown=None, timeout=120, **kw):
-		self.cmd, self.shown, self.timeout = cmd, shown or " ".join(cmd), timeout
-		self.out = tempfile.TemporaryFile(mode="w+", dir=tmpdir("bg-"))
-		self.t0 = time.monotonic()
-		self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT, text=True,
-					     stdin=subprocess.DEVNULL, start_new_session=True, **kw)
-
-	def running(self):
-		return self.proc.poll() is None
-
-	def finish(self):
-		left = max(1, self.timeout - (time.monotonic() - self.t0))
-		try:
-			self.proc.wait(left)
-		except subprocess.TimeoutExpired:
-			os.killpg(self.proc.pid, signal.SIGKILL)
-			self.proc.wait()
-			print(f"$ {self.shown}: killed after {self.timeout}s")
-		self.out.seek(0)
-		text = self.out.read()
-		self.out.close()
-		print(f"$ {self.shown} -> exit {self.proc.returncode}\n{text}".rstrip())
-		return subprocess.CompletedProcess(self.cmd, self.proc.returncode, text, "")
-
-
-def schema_snapshot(db, schema, history=None, columns="*"):
+def schema_snapshot(db, schema, history=None, columns="*", queries=()):
 	"""What a migration run left in schema: {table: SHOW CREATE TABLE} of
-	every table (AUTO_INCREMENT counters left out), and under the key
-	("rows", history) the rows of the history table (columns, in order)."""
+	every table (AUTO_INCREMENT counters left out), under the key
+	("rows", history) the rows of the history table (columns, in order),
+	and under each of queries (which name the schema as {schema}) its
+	rows."""
 	out = {}
 	for (table,) in db.query("SELECT TABLE_NAME FROM information_schema.TABLES "
 				  "WHERE TABLE_SCHEMA=%s ORDER BY TABLE_NAME", (schema,)):
@@ -948,6 +885,8 @@ def schema_snapshot(db, schema, history=None, columns="*"):
 	if history:
 		out[("rows", history)] = db.query(f"SELECT {columns} FROM `{schema}`.`{history}` "
 						  f"ORDER BY 1")
+	for q in queries:
+		out[q] = db.query(q.format(schema=f"`{schema}`"))
 	return out
 
 
@@ -986,72 +925,75 @@ class ServerLog:
 			t.lstrip().split(None, 1)[0].upper() in self.DDL]
 
 
-def ddl_from_other_process(gw, sql, database=APP_DB):
-	"""Runs sql with the mariadb client (another process of the same
-	account on the same machine, neither parent nor child of the tool);
-	returns None when ddlgate refused it with ERR 1290 migration-conflict,
-	else what went wrong (for the caller to assert on)."""
-	r = mariadb_cli(gw, "-e", sql, database=database)
-	out = r.stdout + r.stderr
-	print(f"$ mariadb -e {sql!r} -> exit {r.returncode}\n{out}".rstrip())
-	if r.returncode == 0:
-		return f"DDL of another process passed during the migration: {sql}"
-	if "ERROR 1290" not in out or "ddlgate: blocked by migration-conflict" not in out:
-		return f"DDL of another process failed otherwise: {out}"
-	return None
-
-
 def check_migration_tool(name, tool, command, history, columns="*",
-			 conflict="CREATE TABLE conflict_probe (id INT PRIMARY KEY)"):
+			 conflict="CREATE TABLE conflict_probe (id INT PRIMARY KEY)", queries=(),
+			 gate=False, sessions=1, limit=120):
 	"""What every real-tool test checks, as a user would see it.
 
-	command(gw, schema) returns (argv, env, cwd, shown) of one run of the
-	tool's migrate command against gw into schema; the tool's project has a
-	migration that sleeps a few seconds. The tool runs once directly
-	against MariaDB (schema <name>_direct, with the server's query log on),
-	then through a fresh guarded ddlgate (schema <name>): while it runs,
-	/sessions shows a migration session of tool and conflict, sent by
-	another process of the same account, is refused with migration-conflict;
-	the tool exits 0 (each run bounded to 120 s); every table and the
-	history table's rows (columns) equal the direct run's; and each DDL
+	command(target, schema) is one run of the tool's migrate command (see
+	above). The tool's project holds its migration in the middle: a
+	migration that sleeps a few seconds, or (gate) one that waits at a
+	Gate. The tool runs once directly against MariaDB (schema
+	<name>_direct, with the server's query log on), then through a fresh
+	guarded ddlgate (schema <name>): while it runs, /sessions shows
+	sessions (how many connections the tool holds then) migration sessions
+	of tool (its tool field, exactly), and conflict, sent in schema by
+	another process of the same account, is refused with
+	migration-conflict; the tool exits 0 (each run bounded to limit s);
+	every table, the history table's rows (columns) and the rows of
+	queries (schema_snapshot) equal the direct run's; and each DDL
 	statement the server got in the direct run has an audit record of the
 	migration that ran it (the statement that creates the history table
 	makes the session a migration once it ran: its own record may say
-	app). Returns gw (stopped)."""
+	app). Returns (gw, schema); gw is stopped, its audit log stays."""
 	db = shared_mariadb(accounts=(PROBER,))
 	direct = db.fresh_database(name + "_direct")
 	argv, env, cwd, shown = command(Direct(db), direct)
 	with ServerLog(db) as log:
-		r = run_shown(argv, shown=shown + " (directly)", timeout=120, env=env, cwd=cwd)
-	assert r.returncode == 0, f"{shown} failed directly against MariaDB:\n{r.stdout}{r.stderr}"
-	want = schema_snapshot(db, direct, history, columns)
+		r = Background(argv, shown=shown + " (directly)", timeout=limit, env=env,
+			       cwd=cwd).finish()
+	assert r.returncode == 0, f"{shown} failed directly against MariaDB:\n{r.stdout}"
+	want = schema_snapshot(db, direct, history, columns, queries)
 	ddl = [t.replace(f"`{direct}`", f"`{name}`").replace(f"'{direct}'", f"'{name}'")
-	       for t in log.ddl()]
+	       .replace(f" {direct}.", f" {name}.") for t in log.ddl()]
 	assert ddl, "the direct run sent no DDL"
 
 	schema = db.fresh_database(name)
 	gw = guarded_gateway(db)
+	held = Gate(db) if gate else None
 	argv, env, cwd, shown = command(gw, schema)
-	run = Background(argv, shown=shown, timeout=120, env=env, cwd=cwd)
+	run = Background(argv, shown=shown, timeout=limit, env=env, cwd=cwd)
 	conflict_err = None
 	try:
-		if not DIRECT:
-			mine = lambda: [x for x in gw.sessions() if x.get("kind") == "migration"]  # noqa: E731
+		mine = lambda: [x for x in gw.sessions() if x.get("kind") == "migration"]  # noqa: E731
+		if held:
+			held.wait_reached(run, limit)
+		elif not DIRECT:
 			wait_for(lambda: mine() or not run.running(), 60, f"a migration session of {tool}")
+		if not DIRECT:
 			assert run.running(), f"{shown} ended before ddlgate saw a migration session"
-			assert [x.get("tool") for x in mine()] == [tool], gw.sessions()
+			assert [x.get("tool") for x in mine()] == [tool] * sessions, gw.sessions()
+			# every session of the tool in its schema is the migration's
+			assert all(x["kind"] == "migration" for x in tool_sessions(gw, schema)), \
+				gw.sessions()
 			print(f"/sessions during the run: {gw.sessions()}")
-			conflict_err = ddl_from_other_process(gw, conflict)
-			if conflict_err:
-				db.query(f"DROP TABLE IF EXISTS `{APP_DB}`.conflict_probe")
+		conflict_err = ddl_from_other_process(gw, conflict, database=schema)
+		if conflict_err or DIRECT:  # it ran: dropped again, so that the schemas compare
+			db.query(f"DROP TABLE IF EXISTS `{schema}`.conflict_probe")
+	except BaseException:
+		run.finish(wait=0)  # stopped at once: the test failed already
+		raise
 	finally:
-		r = run.finish()
+		if held:
+			held.open()
+	r = run.finish()
 	# The tool's own outcome first: it says most about what went wrong.
 	refused = [f"{x.get('statement')}: {x.get('rules')}" for x in
 		   audit_records(gw, decision="block") if conflict not in x.get("statement", "")]
 	assert r.returncode == 0, (f"{shown} failed through ddlgate (exit {r.returncode}):\n"
 				   f"{r.stdout}\nrefused by ddlgate: {refused}")
-	assert_same_schema(schema_snapshot(db, schema, history, columns), want)
+	assert_same_schema(schema_snapshot(db, schema, history, columns, queries), want)
+	assert conflict_err is None, conflict_err
 	if not DIRECT:
 		recs = audit_records(gw)
 		for text in ddl:
@@ -1063,11 +1005,10 @@ def check_migration_tool(name, tool, command, history, columns="*",
 				continue
 			assert all(x.get("session") == "migration" and
 				   (x.get("migration") or {}).get("tool") == tool for x in of), of
-		assert conflict_err is None, conflict_err
 		refused = audit_records(gw, conflict, decision="block")
 		assert refused and "migration-conflict" in rule_ids(refused[-1]), refused
 	gw.stop()
-	return gw
+	return gw, schema
 
 
 def check_fix_alone(name, command, history, columns, hold_back):

@@ -14,6 +14,7 @@ Under DDLGATE_DIRECT=1 the proxy-only assertions are skipped.
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -97,7 +98,11 @@ def test_prisma_deploy_blocks_other_sessions_on_two_instances():
 	peer.close()
 
 	other = other_client(gw1, schema)
-	h.assert_blocked(other, "ALTER TABLE existing ADD COLUMN a1 INT NULL", "migration-conflict")
+	err = h.run_err(other, "ALTER TABLE existing ADD COLUMN a1 INT NULL")
+	h.assert_refused(err, "migration-conflict")
+	# the holder, named once: connection, tool and lock, account
+	assert re.search(r": a migration is running on connection \d+ "
+			 r"\(prisma: prisma_migrate, user \w+\) and DDL from other sessions", err[1]), err
 	h.assert_blocked(other, "CREATE TABLE t_other (id INT PRIMARY KEY)", "migration-conflict")
 	# an allow directive cannot lift it
 	h.assert_blocked(other, "/* ddlgate:allow migration-conflict reason=\"urgent\" */ "

@@ -18,7 +18,6 @@ Under DDLGATE_DIRECT=1 the same runs go to MariaDB itself.
 
 import os
 import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -140,31 +139,28 @@ def test_dbmate_run_is_a_migration_and_holds_the_floor():
 	gw = harness.guarded_gateway(db)
 	proj = project("*_populate_users.sql", "*_unique_email.sql")
 	cmd, env = dbmate_cmd(gw.host, gw.port, schema, proj, "up")
-	p = subprocess.Popen(cmd, env=env, cwd=proj, stdout=subprocess.PIPE,
-			     stderr=subprocess.STDOUT, text=True)
+	run = harness.Background(cmd, shown="dbmate up", timeout=60, env=env, cwd=proj)
 	try:
 		def dbmate_migration():
 			return [s for s in gw.sessions() if s.get("kind") == "migration"]
-		harness.wait_for(lambda: dbmate_migration() or p.poll() is not None, 30,
+		harness.wait_for(lambda: dbmate_migration() or not run.running(), 30,
 				 "dbmate's session in /sessions")
 		migs = dbmate_migration()
 		assert migs, "dbmate's connection must be a migration session"
-		assert "dbmate" in (migs[0].get("tool") or ""), migs[0]
+		# schema_migrations is Rails', golang-migrate's and dbmate's: dbmate's
+		# statements name `version` only, and its driver is Go's
+		assert migs[0].get("tool") == "dbmate", migs[0]
 		# another process of the same account: the mariadb client, a sibling
 		# of dbmate (this test process is dbmate's parent, so its own
 		# connections would be the migration's peers)
-		r = harness.mariadb_cli(gw, "-e", "ALTER TABLE app_t ADD COLUMN hotfix INT NULL",
-					database=schema)
-		print(r.stdout, r.stderr)
-		assert r.returncode != 0, "an ALTER during dbmate up must be refused"
-		assert "ddlgate: blocked by migration-conflict" in r.stderr, r.stderr
-		out, _ = p.communicate(timeout=60)
-	finally:
-		if p.poll() is None:
-			p.kill()
-			p.wait()
-	print(out)
-	assert p.returncode == 0, out
+		err = harness.ddl_from_other_process(gw, "ALTER TABLE app_t ADD COLUMN hotfix INT NULL",
+						     database=schema)
+		assert err is None, f"an ALTER during dbmate up must be a migration-conflict: {err}"
+	except BaseException:
+		run.finish(wait=0)  # stopped at once: the test failed already
+		raise
+	r = run.finish()
+	assert r.returncode == 0, r.stdout
 	assert not db.column_exists(schema, "app_t", "hotfix")
 	assert db.columns(schema, "notes") == ["id", "note"]
 	# the migration ended with dbmate's connection

@@ -31,7 +31,7 @@ def up(gw, schema):
 
 
 def test_db_migrate_up_runs_as_a_migration_like_directly():
-	harness.check_migration_tool("dbmigrate_tool", "db-migrate/typeorm", up, "migrations",
+	harness.check_migration_tool("dbmigrate_tool", "db-migrate", up, "migrations",
 				     "name")
 
 

@@ -131,6 +131,8 @@ def test_knex_safe_unique_migrations_pass_and_duplicates_are_refused():
 	else:
 		assert "unique-unguarded" in out, "the error must name the rule:\n" + out
 		assert "1290" in out or "ddlgate: blocked by" in out, out
+		# knex said `users`; the error says which database that was
+		assert f"of `{schema}`.`users`" in out, "the error must name the schema:\n" + out
 		# ddlgate refused it: the server never ran the ALTER.
 		assert "Duplicate entry" not in out, out
 	assert index_info(db, schema, "users", "users_name_unique") is None
@@ -145,6 +147,8 @@ def test_knex_safe_unique_migrations_pass_and_duplicates_are_refused():
 		assert recs[-1].get("decision") == "block", recs[-1]
 		assert "unique-unguarded" in harness.rule_ids(recs[-1]), recs[-1]
 		assert recs[-1].get("outcome") == "not_sent", recs[-1]
+		msgs = [x.get("message", "") for x in recs[-1]["rules"] if x["id"] == "unique-unguarded"]
+		assert msgs and f"of `{schema}`.`users`" in msgs[0], recs[-1]
 
 	# 4. The team fixes the data; the same migration now passes (the live
 	# probe finds no duplicate).

@@ -34,18 +34,17 @@ import harness  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIQUIBASE = os.path.join(HERE, "node_modules", "liquibase", "dist", "liquibase", "liquibase")
 CONNECTOR_J = "/usr/share/java/mariadb-java-client.jar"
-TABLES = ("products", "DATABASECHANGELOGLOCK")
-QUERIES = ("SELECT ID, AUTHOR, FILENAME, ORDEREXECUTED, EXECTYPE, MD5SUM, DESCRIPTION "
-	   "FROM {schema}.DATABASECHANGELOG ORDER BY ORDEREXECUTED",
-	   "SELECT ID, LOCKED FROM {schema}.DATABASECHANGELOGLOCK",
+HISTORY_COLUMNS = "ID, AUTHOR, FILENAME, ORDEREXECUTED, EXECTYPE, MD5SUM, DESCRIPTION"
+QUERIES = ("SELECT ID, LOCKED FROM {schema}.DATABASECHANGELOGLOCK",
 	   "SELECT id, name, sku, quantity FROM {schema}.products ORDER BY id")
 RUN_LIMIT = 180  # seconds: the JVM starts slowly on a busy machine
 
 harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 2 * RUN_LIMIT + 60)
 
 
-def liquibase_update(host, port, schema):
-	"""Starts `liquibase update` (see harness.start_tool) against host:port."""
+def liquibase_update(target, schema):
+	"""One `liquibase update` against target (harness: command(target,
+	schema))."""
 	if not os.access(LIQUIBASE, os.X_OK):
 		raise RuntimeError("the liquibase npm package is missing: npm ci in tests/integration")
 	if not os.path.exists(CONNECTOR_J) or not os.path.exists("/usr/bin/java"):
@@ -53,19 +52,19 @@ def liquibase_update(host, port, schema):
 	env = dict(os.environ, JAVA_OPTS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 	env.pop("JAVA_HOME", None)  # Debian's java from PATH, whatever JAVA_HOME names
 	proj = harness.tool_project("liquibase")
-	return harness.start_tool([
+	return [
 		LIQUIBASE, f"--classpath={CONNECTOR_J}", "--show-banner=false", "--log-level=WARNING",
 		"update", "--changelog-file=changelog.yaml",
-		f"--url=jdbc:mariadb://{host}:{port}/{schema}",
+		f"--url=jdbc:mariadb://{target.host}:{target.port}/{schema}",
 		f"--username={harness.APP_USER}", f"--password={harness.APP_PASSWORD}",
-	], env=env, cwd=proj)
+	], env, proj, "liquibase update"
 
 
 def test_liquibase_update_through_ddlgate_matches_a_direct_run():
 	db = harness.shared_mariadb(accounts=(harness.PROBER,))
-	gw, schema = harness.tool_run_matches_direct(db, liquibase_update, "liquibase update",
-						     "liquibase", (TABLES, QUERIES), RUN_LIMIT,
-						     sessions=1)
+	gw, schema = harness.check_migration_tool("liquibase_tool", "liquibase", liquibase_update,
+						  "DATABASECHANGELOG", HISTORY_COLUMNS,
+						  queries=QUERIES, gate=True, limit=RUN_LIMIT)
 	assert db.columns(schema, "products") == ["id", "name", "sku", "quantity"]
 	if not harness.DIRECT:
 		ddl = harness.audit_records(gw, "products", kind="ddl")

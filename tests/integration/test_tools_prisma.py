@@ -22,6 +22,7 @@ ddlgate's doing.
 """
 
 import os
+import re
 import sys
 import time
 
@@ -138,6 +139,8 @@ def test_prisma_unsafe_migration_is_refused_whole():
 	else:
 		assert code == 1290 and "unique-unguarded" in msg, err
 		assert msg.startswith("ddlgate: blocked by unique-unguarded"), msg
+		# Prisma's script says `User`: the message says which database
+		assert f"of `{schema}`.`User`" in msg, msg
 		# Nothing of the refused COM_QUERY reached the server.
 		assert not db.column_exists(schema, "User", "nickname"), \
 			"the refused script's first statement ran anyway"
@@ -165,6 +168,9 @@ def test_prisma_deploy_on_one_ddlgate_blocks_ddl_on_another():
 	time.sleep(0.5)
 	err = try_ddl(gw2, schema, "ALTER TABLE `User` ADD COLUMN `other_gate` INT NULL")
 	harness.assert_refused(err, "migration-conflict", "DDL through the second ddlgate")
+	# the holder, named once: the other instance and the lock it holds
+	assert re.search(r": a migration is running on another ddlgate instance \(lock '[^']+' "
+			 r"held by server connection \d+\) and DDL from other sessions", err[1]), err
 	assert not db.column_exists(schema, "User", "other_gate")
 	deploy.close()
 

@@ -35,38 +35,37 @@ import harness  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIGRATE = os.path.join(HERE, "tools", "rails", "migrate.rb")
-TABLES = ("products", "schema_migrations")
-QUERIES = ("SELECT version FROM {schema}.schema_migrations ORDER BY version",
-	   "SELECT id, name, sku, quantity FROM {schema}.products ORDER BY id")
+QUERIES = ("SELECT id, name, sku, quantity FROM {schema}.products ORDER BY id",)
 
 harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 180)
 
 
-def rails_migrate(host, port, schema, project=None):
-	"""Starts the migration (see harness.start_tool) against host:port,
-	with the migrations of project (a copy of tools/rails; default: the
-	original)."""
+def rails_migrate(target, schema, project=None):
+	"""One `rails db:migrate` against target (harness: command(target,
+	schema)), with the migrations of project (a copy of tools/rails;
+	default: the original)."""
 	if not shutil.which("ruby"):
 		raise RuntimeError("ruby missing: install ruby-activerecord and ruby-mysql2 (tests/run.sh)")
-	env = dict(os.environ, RAILS_DB_HOST=host, RAILS_DB_PORT=str(port),
+	env = dict(os.environ, RAILS_DB_HOST=target.host, RAILS_DB_PORT=str(target.port),
 		   RAILS_DB_USER=harness.APP_USER, RAILS_DB_PASSWORD=harness.APP_PASSWORD,
 		   RAILS_DB_DATABASE=schema)
 	script = os.path.join(project, "migrate.rb") if project else MIGRATE
-	return harness.start_tool(["ruby", script], env=env)
+	return ["ruby", script], env, None, "rails db:migrate"
 
 
 def test_rails_migrate_through_ddlgate_matches_a_direct_run():
 	db = harness.shared_mariadb(accounts=(harness.PROBER,))
 	# two sessions at the gate: the lock connection and the main one
-	gw, schema = harness.tool_run_matches_direct(db, rails_migrate, "rails db:migrate", "rails",
-						     (TABLES, QUERIES), 90, sessions=2)
+	gw, schema = harness.check_migration_tool("rails_tool", "rails", rails_migrate,
+						  "schema_migrations", "version", queries=QUERIES,
+						  gate=True, sessions=2, limit=90)
 	assert db.columns(schema, "products") == ["id", "name", "sku", "created_at", "updated_at",
 						  "quantity"]
 	if not harness.DIRECT:
 		ddl = harness.audit_records(gw, "products", kind="ddl")
 		assert len(ddl) == 4, ddl
 		assert all(r["decision"] != "block" and r["session"] == "migration" for r in ddl), ddl
-		assert all("rails" in r["migration"]["tool"] for r in ddl), ddl
+		assert all(r["migration"]["tool"] == "rails" for r in ddl), ddl
 	gw.stop()
 
 
@@ -75,13 +74,15 @@ def test_a_later_rename_of_an_earlier_table_is_refused():
 	schema = db.fresh_database("rails_later")
 	gw = harness.guarded_gateway(db)
 	proj = harness.tool_project("rails")
-	code, out = harness.finish_tool(rails_migrate(gw.host, gw.port, schema, proj),
-					"rails db:migrate", 90)
+	argv, env, cwd, shown = rails_migrate(gw, schema, proj)
+	r = harness.Background(argv, shown=shown, timeout=90, env=env, cwd=cwd).finish()
+	code, out = r.returncode, r.stdout
 	assert code == 0, out
 	shutil.copy(os.path.join(HERE, "tools", "rails_later", "20240201000001_rename_name_again.rb"),
 		    os.path.join(proj, "db", "migrate"))
-	code, out = harness.finish_tool(rails_migrate(gw.host, gw.port, schema, proj),
-					"rails db:migrate (a later deploy)", 90)
+	r = harness.Background(argv, shown=shown + " (a later deploy)", timeout=90, env=env,
+			       cwd=cwd).finish()
+	code, out = r.returncode, r.stdout
 	versions = [r[0] for r in db.query(f"SELECT version FROM `{schema}`.schema_migrations")]
 	if harness.DIRECT:
 		assert code == 0, out

@@ -31,7 +31,7 @@ def migration_run(gw, schema):
 
 
 def test_typeorm_migration_run_runs_as_a_migration_like_directly():
-	harness.check_migration_tool("typeorm_tool", "db-migrate/typeorm", migration_run,
+	harness.check_migration_tool("typeorm_tool", "typeorm", migration_run,
 				     "migrations", "timestamp, name")
 
 

@@ -565,7 +565,7 @@ static void test_history(void **state)
 
 	/* a lock that ends ends the history claim with it */
 	struct migration_signal lock = {.kind = MIG_SIG_GET_LOCK};
-	snprintf(lock.name, sizeof(lock.name), "3712897134");
+	snprintf(lock.name, sizeof(lock.name), "6160388535"); /* Active Record's */
 	snprintf(lock.tool, sizeof(lock.tool), "%s", migration_tool_for(lock.name));
 	assert_true(migration_sess_apply(&m, c, &lock, true, "1", 0));
 	q = "SELECT * FROM ar_internal_metadata";
@@ -586,15 +586,171 @@ static void test_history(void **state)
 	cfg_free(c);
 }
 
+/* The server answered q with OK, first value 1 and affected rows: m
+ * takes the signal q carries (a lock, lock row, directive or history
+ * table; q must carry one). */
+static void apply_ok(struct migration_sess *m, const struct cfg *c, const char *q,
+		     uint64_t affected)
+{
+	struct migration_signal sig;
+	if (!migration_scan(q, strlen(q), &sig))
+		assert_true(
+		    migration_scan_history(q, strlen(q), 0, &c->migration.history_tables, &sig));
+	(void)migration_sess_apply(m, c, &sig, true, "1", affected);
+}
+
+/* The tool a session is named by, as its statements come: tools that
+ * share a history table or a lock shape are told apart by the columns
+ * their statements name, Active Record's lock id and the client's driver;
+ * each later, more specific signal narrows the name. */
+static void test_tool_names(void **state)
+{
+	static const struct {
+		const char *program; /* the client's program_name / _client_name */
+		const char *sql[4];
+		const char *tool;
+	} cases[] = {
+	    /* Rails' lock connection, then its main connection */
+	    {"libmariadb", {"SELECT GET_LOCK('6160388535', 0)"}, "rails"},
+	    {"",
+	     {"SELECT `schema_migrations`.`version` FROM `schema_migrations`",
+	      "SELECT * FROM `ar_internal_metadata` WHERE `key` = 'environment'"},
+	     "rails"},
+	    {"libmariadb",
+	     {"SELECT `schema_migrations`.`version` FROM `schema_migrations`"},
+	     "rails"},
+	    /* golang-migrate: its lock, then its version table */
+	    {"Go-MySQL-Driver",
+	     {"SELECT GET_LOCK('1316283049', 10)",
+	      "SELECT version, dirty FROM `schema_migrations` LIMIT 1"},
+	     "golang-migrate"},
+	    {"",
+	     {"CREATE TABLE IF NOT EXISTS `schema_migrations` (version bigint not null "
+	      "primary key, dirty boolean not null)"},
+	     "golang-migrate"},
+	    /* dbmate: version only, the Go driver */
+	    {"Go-MySQL-Driver",
+	     {"create table if not exists schema_migrations (version varchar(128) primary key)",
+	      "select version from schema_migrations order by version desc"},
+	     "dbmate"},
+	    {"", {"select version from schema_migrations order by version desc"}, "rails/dbmate"},
+	    {"", {"DELETE FROM `schema_migrations`"}, "rails/golang-migrate/dbmate"},
+	    /* TypeORM and db-migrate, both on Node */
+	    {"Node-MySQL-2",
+	     {"CREATE TABLE `app`.`migrations` (`id` int NOT NULL AUTO_INCREMENT, `timestamp` "
+	      "bigint NOT NULL, `name` varchar(255) NOT NULL, PRIMARY KEY (`id`))",
+	      "SELECT * FROM `app`.`migrations` `migrations` ORDER BY `id` DESC"},
+	     "typeorm"},
+	    {"",
+	     {"SELECT * FROM `migrations` ORDER BY run_on DESC, name DESC",
+	      "INSERT INTO `migrations` (`name`, `run_on`) VALUES ('/20240101-a', NOW())"},
+	     "db-migrate"},
+	    {"Node-MySQL-2", {"SELECT * FROM migrations"}, "db-migrate/typeorm"},
+	};
+	struct cfg *c = cfg_defaults();
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct migration_sess m = {0};
+		for (size_t k = 0; k < 4 && cases[i].sql[k]; k++) {
+			apply_ok(&m, c, cases[i].sql[k], 0);
+			/* as ddlgate registers it: the driver narrows it */
+			(void)migration_tool_by_program(m.tool, sizeof(m.tool), cases[i].program);
+		}
+		if (strcmp(m.tool, cases[i].tool) != 0)
+			fail_msg("case %zu: want %s, got %s", i, cases[i].tool, m.tool);
+	}
+	cfg_free(c);
+}
+
+/* The holder a migration-conflict names, for each way a migration starts:
+ * every part once (tool, name, account), whatever the session went through. */
+static void test_who(void **state)
+{
+	static const struct {
+		const char *login; /* authenticated as ("migrator" is in users) */
+		const char *sql[3];
+		bool reset; /* COM_RESET_CONNECTION at the end */
+		const char *who;
+	} cases[] = {
+	    {"app",
+	     {"SELECT GET_LOCK('prisma_migrate', 10)"},
+	     false,
+	     "connection 1 (prisma: prisma_migrate, user app)"},
+	    {"app",
+	     {"UPDATE DATABASECHANGELOGLOCK SET LOCKED = 1 WHERE ID = 1"},
+	     false,
+	     "connection 1 (liquibase: DATABASECHANGELOGLOCK, user app)"},
+	    {"app",
+	     {"/* ddlgate:migration name=\"release-42\" */ SELECT 1"},
+	     false,
+	     "connection 1 (directive: release-42, user app)"},
+	    {"app",
+	     {"/* ddlgate:migration */ SELECT 1"},
+	     false,
+	     "connection 1 (directive, user app)"},
+	    /* a directive named like the account keeps its name */
+	    {"app",
+	     {"/* ddlgate:migration name=\"app\" */ SELECT 1"},
+	     false,
+	     "connection 1 (directive: app, user app)"},
+	    {"app",
+	     {"SELECT * FROM django_migrations"},
+	     false,
+	     "connection 1 (django: django_migrations, user app)"},
+	    {"migrator", {NULL}, false, "connection 1 (user migrator)"},
+	    {"migrator",
+	     {"SELECT GET_LOCK('prisma_migrate', 10)"},
+	     false,
+	     "connection 1 (prisma: prisma_migrate, user migrator)"},
+	    {"migrator",
+	     {"SELECT GET_LOCK('prisma_migrate', 10)", "SELECT RELEASE_LOCK('prisma_migrate')"},
+	     false,
+	     "connection 1 (user migrator)"},
+	    {"migrator",
+	     {"SELECT GET_LOCK('prisma_migrate', 10)"},
+	     true,
+	     "connection 1 (user migrator)"},
+	};
+	struct cfg *c = test_cfg();
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct migration_sess m;
+		migration_sess_auth(&m, c, cases[i].login, "10.0.0.1");
+		for (size_t k = 0; k < 3 && cases[i].sql[k]; k++) {
+			apply_ok(&m, c, cases[i].sql[k], 1);
+		}
+		if (cases[i].reset)
+			migration_sess_clear(&m);
+		assert_true(migration_sess_active(&m));
+		migration_registry_reset();
+		migration_register(1, cases[i].login, "10.0.0.1", "11", m.tool, m.name, "shop");
+		char who[256] = "";
+		assert_true(migration_conflict(2, "other", "10.0.0.2", "22", CFG_SCOPE_SERVER,
+					       "shop", NULL, 0, who, sizeof(who)));
+		if (strcmp(who, cases[i].who) != 0)
+			fail_msg("case %zu: want \"%s\", got \"%s\"", i, cases[i].who, who);
+	}
+	migration_registry_reset();
+	cfg_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_states),	     cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_registry_scopes),  cmocka_unit_test(test_hosts),
-	    cmocka_unit_test(test_claims),	     cmocka_unit_test(test_floor),
-	    cmocka_unit_test(test_write_targets),    cmocka_unit_test(test_scan_tables),
-	    cmocka_unit_test(test_memory_writes),    cmocka_unit_test(test_memory_shared),
-	    cmocka_unit_test(test_peers_by_process), cmocka_unit_test(test_history),
+	    cmocka_unit_test(test_states),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_registry_scopes),
+	    cmocka_unit_test(test_hosts),
+	    cmocka_unit_test(test_claims),
+	    cmocka_unit_test(test_floor),
+	    cmocka_unit_test(test_write_targets),
+	    cmocka_unit_test(test_scan_tables),
+	    cmocka_unit_test(test_memory_writes),
+	    cmocka_unit_test(test_memory_shared),
+	    cmocka_unit_test(test_peers_by_process),
+	    cmocka_unit_test(test_history),
+	    cmocka_unit_test(test_who),
+	    cmocka_unit_test(test_tool_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

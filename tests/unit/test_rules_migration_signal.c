@@ -70,7 +70,15 @@ static void test_tool_for(void **state)
 	    {"Flyway-1", "flyway"},
 	    {"knex_migrations_lock", "knex"},
 	    {"DATABASECHANGELOGLOCK", "liquibase"},
-	    {"987654", "rails/golang-migrate"},
+	    /* Active Record: its salt times CRC-32 of the database name */
+	    {"6160388535", "rails"},
+	    {"8819555760772654275", "rails"}, /* 2053462845 * 0xFFFFFFFF */
+	    /* golang-migrate's ids are 32-bit */
+	    {"987654", "golang-migrate"},
+	    {"4294967295", "golang-migrate"},
+	    {"4294967296", "rails/golang-migrate"},
+	    {"99999999999999999999999", "rails/golang-migrate"},
+	    {"007", "rails/golang-migrate"},
 	    {"-42", "rails/golang-migrate"},
 	    {"cron", ""},
 	    {"", ""},
@@ -118,12 +126,62 @@ static void test_scan_bound(void **state)
 	assert_string_equal(sig.tool, "atlas");
 }
 
+/* A later signal narrows the tool to what both name; nothing in common
+ * leaves the earlier one. */
+static void test_tool_merge(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *tool, *more, *want;
+		bool changed;
+	} cases[] = {
+	    {"rails/golang-migrate/dbmate", "rails", "rails", true},
+	    {"rails/golang-migrate/dbmate", "rails/dbmate", "rails/dbmate", true},
+	    {"rails/golang-migrate", "rails/golang-migrate/dbmate", "rails/golang-migrate", false},
+	    {"rails/dbmate", "golang-migrate/dbmate", "dbmate", true},
+	    {"db-migrate/typeorm", "typeorm", "typeorm", true},
+	    {"typeorm", "db-migrate", "typeorm", false},
+	    {"user", "django", "user", false},
+	    {"", "knex", "knex", true},
+	    {"knex", "", "knex", false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char tool[MIGRATION_TOOL_MAX];
+		snprintf(tool, sizeof(tool), "%s", cases[i].tool);
+		bool changed = migration_tool_merge(tool, sizeof(tool), cases[i].more);
+		if (strcmp(tool, cases[i].want) != 0 || changed != cases[i].changed)
+			fail_msg("%s + %s: want %s (%d), got %s (%d)", cases[i].tool, cases[i].more,
+				 cases[i].want, cases[i].changed, tool, changed);
+	}
+	static const struct {
+		const char *tool, *program, *want;
+	} by_program[] = {
+	    {"rails/golang-migrate/dbmate", "Go-MySQL-Driver", "golang-migrate/dbmate"},
+	    {"rails/dbmate", "Go-MySQL-Driver", "dbmate"},
+	    {"rails/dbmate", "libmariadb", "rails"},
+	    {"rails/golang-migrate/dbmate", "libmysql", "rails"},
+	    {"db-migrate/typeorm", "Node-MySQL-2", "db-migrate/typeorm"},
+	    {"rails/golang-migrate/dbmate", "mysql", "rails/golang-migrate/dbmate"},
+	    {"rails/golang-migrate/dbmate", "", "rails/golang-migrate/dbmate"},
+	    {"knex", "Go-MySQL-Driver", "knex"},
+	};
+	for (size_t i = 0; i < sizeof(by_program) / sizeof(by_program[0]); i++) {
+		char tool[MIGRATION_TOOL_MAX];
+		snprintf(tool, sizeof(tool), "%s", by_program[i].tool);
+		(void)migration_tool_by_program(tool, sizeof(tool), by_program[i].program);
+		if (strcmp(tool, by_program[i].want) != 0)
+			fail_msg("%s by %s: want %s, got %s", by_program[i].tool,
+				 by_program[i].program, by_program[i].want, tool);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_scan),
 	    cmocka_unit_test(test_scan_bound),
 	    cmocka_unit_test(test_tool_for),
+	    cmocka_unit_test(test_tool_merge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
