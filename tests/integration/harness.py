@@ -845,10 +845,10 @@ NODE_BIN = os.path.join(HERE, "node_modules", ".bin")
 
 def node_tool(name):
 	"""The path of an npm package's command in tests/integration/node_modules
-	(fails clearly when `npm ci` has not run there)."""
+	(fails clearly when `npm install` has not run there)."""
 	path = os.path.join(NODE_BIN, name)
 	if not os.access(path, os.X_OK):
-		raise RuntimeError(f"{name} missing: run `npm ci` in tests/integration")
+		raise RuntimeError(f"{name} missing: run `npm install` in tests/integration")
 	return path
 
 

@@ -279,7 +279,7 @@ def test_perl_server_prepare():
 def node_modules_ok():
 	if not os.path.isdir(os.path.join(h.HERE, "node_modules", "mysql2")):
 		raise AssertionError("tests/integration/node_modules is missing: run "
-				     "`npm ci` in tests/integration (tests/run.sh does)")
+				     "`npm install` in tests/integration (tests/run.sh does)")
 
 
 def test_node_mysql2():

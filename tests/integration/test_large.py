@@ -116,7 +116,7 @@ def test_20mib_prepared_parameter_and_binary_row():
 	"""COM_STMT_EXECUTE carrying a 20 MiB parameter, and a 20 MiB binary-protocol row (Node mysql2)."""
 	if not os.path.isdir(os.path.join(h.HERE, "node_modules", "mysql2")):
 		raise AssertionError("tests/integration/node_modules is missing: run "
-				     "`npm ci` in tests/integration (tests/run.sh does)")
+				     "`npm install` in tests/integration (tests/run.sh does)")
 	gw = h.gateway(db())
 	r = h.run(["node", os.path.join(h.HERE, "big_execute.js"), gw.host, str(gw.port),
 		   h.APP_USER, h.APP_PASSWORD, h.APP_DB, "20"], timeout=180, cwd=h.HERE)

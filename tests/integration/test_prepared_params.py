@@ -48,7 +48,7 @@ class Prepared:
 	def __init__(self, gw, client="perl"):
 		if client == "node" and not os.path.isdir(os.path.join(h.HERE, "node_modules", "mysql2")):
 			raise AssertionError("tests/integration/node_modules is missing: run "
-					     "`npm ci` in tests/integration")
+					     "`npm install` in tests/integration")
 		prog = ["perl", os.path.join(h.HERE, "prepared_params.pl")] if client == "perl" else \
 			["node", os.path.join(h.HERE, "prepared_params.js")]
 		self.p = subprocess.Popen(

@@ -32,7 +32,7 @@ harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 180)
 
 def require_dbmate():
 	if not os.path.exists(DBMATE):
-		raise RuntimeError("dbmate missing: run `npm ci` in tests/integration")
+		raise RuntimeError("dbmate missing: run `npm install` in tests/integration")
 
 
 def project(*leave_out, no_transaction=False):

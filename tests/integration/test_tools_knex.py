@@ -29,10 +29,10 @@ harness.TEST_TIMEOUT = max(harness.TEST_TIMEOUT, 180)
 
 
 def require_knex():
-	"""Fails clearly when the npm packages were not installed (npm ci)."""
+	"""Fails clearly when the npm packages were not installed (npm install)."""
 	cli = os.path.join(HERE, "node_modules", "knex", "bin", "cli.js")
 	if not os.path.exists(cli) or not os.path.isdir(os.path.join(HERE, "node_modules", "mysql2")):
-		raise RuntimeError("knex/mysql2 missing: run `npm ci` in tests/integration")
+		raise RuntimeError("knex/mysql2 missing: run `npm install` in tests/integration")
 
 
 def start(schema, sections=None):

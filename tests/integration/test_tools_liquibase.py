@@ -46,7 +46,7 @@ def liquibase_update(target, schema):
 	"""One `liquibase update` against target (harness: command(target,
 	schema))."""
 	if not os.access(LIQUIBASE, os.X_OK):
-		raise RuntimeError("the liquibase npm package is missing: npm ci in tests/integration")
+		raise RuntimeError("the liquibase npm package is missing: npm install in tests/integration")
 	if not os.path.exists(CONNECTOR_J) or not os.path.exists("/usr/bin/java"):
 		raise RuntimeError("install default-jre-headless and libmariadb-java (tests/run.sh)")
 	env = dict(os.environ, JAVA_OPTS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
