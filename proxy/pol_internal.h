@@ -315,8 +315,9 @@ struct pol_sess {
 	atomic_uint mdl_attempts; /* /sessions: attempts of the protected DDL in flight; 0 = none */
 	_Atomic uint64_t mdl_watch; /* /status: the watcher handle of that DDL; 0 = none */
 	/* A script judged in steps: the relay holds the last answer of a step
-	 * while the rest is judged (pol_step.c). */
+	 * until it is durable, lets it go, and the rest is judged (pol_step.c). */
 	bool step_wait;
+	bool step_judging; /* the step's answer went on: the rest is being judged */
 	enum hook_verdict step_out; /* the decision on the rest; HOOK_WAIT = not yet */
 	size_t step_from_off, step_to_off;
 	struct hook_reply step_reply;

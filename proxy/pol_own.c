@@ -307,10 +307,11 @@ static void pol_own_probe_done(struct sess *s, void *arg, const struct private_r
 				      ps->conf->cfg->guard.sample_values == CFG_SAMPLE_VALUES_MASK,
 				      a);
 	} else if (r->kind == PRIVATE_ERR && (r->code == 1146 || r->code == 1049) &&
-		   ps->cmd.job_stmt == 0) {
-		/* asked where the statement will run, before anything of the
-		 * command ran: the table is not there, and the statement fails on
-		 * it (or, for a DROP ... IF EXISTS, destroys nothing) */
+		   ps->cmd.job_stmt == ps->cmd.step_from) {
+		/* asked where the statement will run, with nothing of the command
+		 * before it left unrun (a script's earlier steps ran): the table
+		 * is not there, and the statement fails on it (or, for a DROP ...
+		 * IF EXISTS, destroys nothing) */
 		a->status = RULES_FACT_OK;
 		a->value = RULES_NO;
 		snprintf(a->detail, sizeof(a->detail), "probe: the table does not exist");
