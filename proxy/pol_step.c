@@ -137,11 +137,18 @@ static size_t pol_step_lookahead(struct pol_sess *ps, size_t k, bool *hold)
 	return found;
 }
 
+/* Whether the script may be cut before statement k at all. */
+static bool pol_step_may_cut(const struct pol_sess *ps, size_t k)
+{
+	const struct pol_cmd *cmd = &ps->cmd;
+	return cmd->text && !cmd->blocked && !cmd->no_step && k > cmd->step_from &&
+	       cmd->com == COM_QUERY && ps->hs->multi_statements && !ps->hs->compressed;
+}
+
 enum pol_cut pol_step_here(struct pol_sess *ps, size_t k)
 {
 	struct pol_cmd *cmd = &ps->cmd;
-	if (!cmd->text || cmd->blocked || cmd->no_step || k <= cmd->step_from ||
-	    cmd->com != COM_QUERY || !ps->hs->multi_statements || ps->hs->compressed)
+	if (!pol_step_may_cut(ps, k))
 		return POL_CUT_NONE;
 	/* without live probes the guard's answer does not depend on the data:
 	 * the script is decided up front */
@@ -161,6 +168,31 @@ enum pol_cut pol_step_here(struct pol_sess *ps, size_t k)
 	}
 	cmd->n = k;
 	return POL_CUT_HERE;
+}
+
+/*
+ * `SET @s = IF(...); PREPARE p FROM @s; EXECUTE p` as one script: the value
+ * of @s is known only once the SET ran. Statement k (PREPARE ... FROM @v or
+ * EXECUTE IMMEDIATE @v) waits for the statements before it: they go first
+ * as a step, then @v is read on the session's own connection
+ * (pol_own_variable) and k is judged as the text the server will run.
+ * Statements after k that are refused whatever the data refuse the script
+ * whole, as for a data cut. False when no cut is made here (k is then
+ * judged as DDL of unknown content).
+ */
+bool pol_step_variable(struct pol_sess *ps, size_t k)
+{
+	struct pol_cmd *cmd = &ps->cmd;
+	if (!pol_step_may_cut(ps, k) || !cmd->stmts[k].st.prepare_from_variable ||
+	    !pol_own_variable_possible(ps, k))
+		return false;
+	bool hold;
+	size_t j = k + 1 < cmd->total ? pol_step_lookahead(ps, k + 1, &hold) : cmd->total;
+	if (k + 1 < cmd->total && (hold || j < cmd->total))
+		return false; /* judged whole, as without the cut */
+	cmd->no_step = true;
+	cmd->n = k;
+	return true;
 }
 
 void pol_step_forward(struct pol_sess *ps)
@@ -190,6 +222,12 @@ static void pol_step_judge(struct pol_sess *ps)
 		    "statements one at a time"};
 		return;
 	}
+	if (!pol_own_variable(ps)) /* else the answer goes on to pol_step_rest */
+		pol_step_rest(ps);
+}
+
+void pol_step_rest(struct pol_sess *ps)
+{
 	struct hook_reply reply = {0};
 	enum pol_step step = pol_continue(ps);
 	if (step != POL_DONE) {

@@ -344,6 +344,50 @@ def test_decidable_script_is_refused_whole():
 	assert_refused_whole(gw, db, schema, "ddl-outside-window")
 
 
+# Mattermost's way to add a column once: the branch is chosen by the server.
+CONDITIONAL = ("SET @s = IF((SELECT COUNT(*) FROM information_schema.COLUMNS WHERE "
+	       "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't' AND COLUMN_NAME = 'c') > 0, "
+	       "'SELECT 1', 'ALTER TABLE t ADD COLUMN c INT'); "
+	       "PREPARE p FROM @s; EXECUTE p; DEALLOCATE PREPARE p")
+
+
+def test_conditional_ddl_script_is_judged_by_its_branch():
+	"""The conditional DDL as one script: the SET runs as a step, ddlgate
+	reads @s on the session's own connection, and the PREPARE is judged as
+	the text the server will run. Outside the window the ALTER branch is
+	refused with ddl-outside-window after the SET's result; the SELECT 1
+	branch runs. With the window open the ALTER branch runs, recorded."""
+	harness.require_proxy("windows are ddlgate's")
+	schema = "step_conditional"
+	db, gw = start(schema, {"window": {"schedule": other_day_schedule()}})
+	conn = multi(gw, schema)
+	n, err = run_script(conn, CONDITIONAL)
+	assert n == 1, f"the SET's result must arrive first, got {n} results"
+	harness.assert_refused(err, "ddl-outside-window", "the ALTER branch")
+	assert harness.scalar(conn, "SELECT @s") == "ALTER TABLE t ADD COLUMN c INT"
+	assert not db.column_exists(schema, "t", "c")
+	harness.wait_for(lambda: harness.audit_records(gw, "PREPARE p FROM @s"), 5,
+			 "the refused branch's audit record")
+	rec = harness.audit_records(gw, "PREPARE p FROM @s")[-1]
+	assert rec["decision"] == "block" and rec["outcome"] == "not_sent", rec
+	assert [r for r in rec["rules"] if r["id"] == "ddl-outside-window"], rec
+
+	# the column is there: the SELECT 1 branch runs, window or not
+	db.query(f"ALTER TABLE `{schema}`.t ADD COLUMN c INT")
+	assert run_script(conn, CONDITIONAL) == (4, None)
+	conn.close()
+
+	# the window opens: the ALTER branch runs and is recorded
+	db.query(f"ALTER TABLE `{schema}`.t DROP COLUMN c")
+	gw.admin_post("/window/open?minutes=5")
+	conn = multi(gw, schema)
+	assert run_script(conn, CONDITIONAL) == (4, None)
+	conn.close()
+	assert db.column_exists(schema, "t", "c")
+	rec = harness.audit_records(gw, "PREPARE p FROM @s")[-1]
+	assert rec["decision"] == "allow" and rec["outcome"] == "prepared", rec
+
+
 def test_without_probes_the_script_is_decided_whole():
 	"""No [guard] account: no probe can tell the data, so the unique key is
 	refused whatever the UPDATE does, and the script is refused whole,
