@@ -295,6 +295,45 @@ def test_unfixed_script_in_transaction_is_refused_after_the_update():
 	assert not unique_on(db, schema, "u")
 
 
+def test_slow_probe_between_steps_is_drained_before_the_refusal():
+	"""Between the steps the probe on the session's own connection waits
+	for a table lock another session took meanwhile, past
+	probe_timeout_ms: the key stays unguarded and is refused, but the ERR
+	reaches the client only once the server answered the late probe, and
+	the session reads its own answers afterwards."""
+	harness.require_proxy("the refusal is ddlgate's")
+	schema = "step_slow"
+	db, gw = start(schema, {"guard": {"probe_timeout_ms": "300"}})
+	conn = multi(gw, schema)
+	locker = harness.connect(gw, database=schema)
+	result = {}
+
+	def script():
+		t0 = time.monotonic()
+		result["got"] = run_script(conn, "UPDATE t SET u = id WHERE u = 7; DO SLEEP(1); "
+					   "ALTER TABLE t ADD UNIQUE KEY t_u (u)")
+		result["took"] = time.monotonic() - t0
+
+	t = threading.Thread(target=script)
+	t.start()
+	try:
+		time.sleep(0.4)  # the UPDATE ran, the step sleeps
+		assert harness.run_err(locker, "LOCK TABLES t WRITE") is None
+		time.sleep(2.0)  # the step ended, the probes timed out
+		assert t.is_alive(), f"refused before the late probe answered: {result}"
+	finally:
+		assert harness.run_err(locker, "UNLOCK TABLES") is None
+		t.join(20)
+	locker.close()
+	n, err = result["got"]
+	assert n == 2, result
+	harness.assert_refused(err, "unique-unguarded", "the ALTER")
+	assert result["took"] >= 2.3, result
+	assert harness.scalar(conn, "SELECT COUNT(DISTINCT u) FROM t") == 3
+	conn.close()
+	assert not unique_on(db, schema, "u")
+
+
 def test_insert_then_required_column_is_refused():
 	"""The table is empty before the script and holds a row after its
 	INSERT: ADD COLUMN NOT NULL without DEFAULT is judged on the row."""
