@@ -263,7 +263,8 @@ size_t pkt_status_at(const uint8_t *p, size_t len, uint32_t caps)
 		struct pkt_rd r;
 		uint64_t v;
 		pkt_rd_init(&r, p, len);
-		if (pkt_rd_skip(&r, 1) && pkt_rd_lenenc(&r, &v, NULL) && pkt_rd_lenenc(&r, &v, NULL))
+		if (pkt_rd_skip(&r, 1) && pkt_rd_lenenc(&r, &v, NULL) &&
+		    pkt_rd_lenenc(&r, &v, NULL))
 			at = r.pos;
 	}
 	return at && at + 2 <= len ? at : 0;

@@ -33,10 +33,10 @@ struct sess_private {
 	struct event timer;			      /* the answer's deadline */
 	enum {
 		PRIV_THEN_NOTHING,
-		PRIV_THEN_VERDICT,   /* a verdict on the held command waits */
-		PRIV_THEN_STEP,	     /* the next step of a script waits */
-		PRIV_THEN_STEP_END,  /* the refusal of a script's rest waits */
-	} then;			     /* what waits for the answer */
+		PRIV_THEN_VERDICT,  /* a verdict on the held command waits */
+		PRIV_THEN_STEP,	    /* the next step of a script waits */
+		PRIV_THEN_STEP_END, /* the refusal of a script's rest waits */
+	} then;			    /* what waits for the answer */
 	enum hook_verdict verdict;
 	bool has_reply;
 	struct hook_reply reply;
@@ -152,8 +152,7 @@ static void private_finish(struct sess *s)
 		switch (p->then) {
 		case PRIV_THEN_VERDICT:
 			if (!sess_private_defer(s, p->verdict, p->has_reply ? &p->reply : NULL))
-				sess_apply_verdict(s, p->verdict,
-						   p->has_reply ? &p->reply : NULL);
+				sess_apply_verdict(s, p->verdict, p->has_reply ? &p->reply : NULL);
 			break;
 		case PRIV_THEN_STEP:
 			if (!sess_private_defer_step(s, p->step_from, p->step_to, NULL))
