@@ -255,25 +255,33 @@ void sess_hook_schema(struct sess *s, const char *schema);
  * A script judged in steps (hs->step_to), once the answer to a step's last
  * statement is held (hook_result() returned false for it, an OK):
  *
- * sess_hook_step() lets the held answer go to the client with
- * SERVER_MORE_RESULTS_EXISTS set and sends the SQL text's bytes [from, to)
- * of the client's command to the server as the next step, a COM_QUERY of
- * its own. Its answers reach the client with sequence ids continuing the
- * one answer the client reads, and hook_result() with indexes continuing
- * the command's. Returns false, changing nothing, when no step is under way
- * or the held answer does not end the step.
+ * sess_hook_step_release() lets the held answer go to the client with
+ * SERVER_MORE_RESULTS_EXISTS set: the client reads on, the backend
+ * connection is idle, and private queries may run on it
+ * (sess_hook_private_query) until one of the two calls below. Returns
+ * false, changing nothing, when no step's last answer is held.
  *
- * sess_hook_step_refuse() lets the held answer go with
- * SERVER_MORE_RESULTS_EXISTS, then ends the answer with an ERR of reply:
- * what the server answers to a script whose later statement fails.
+ * sess_hook_step() sends the SQL text's bytes [from, to) of the client's
+ * command to the server as the next step, a COM_QUERY of its own. Its
+ * answers reach the client with sequence ids continuing the one answer the
+ * client reads, and hook_result() with indexes continuing the command's.
+ * Returns false, changing nothing, when no step is under way.
+ *
+ * sess_hook_step_refuse() ends the answer with an ERR of reply after the
+ * step's: what the server answers to a script whose later statement fails.
+ *
+ * Both release a still held answer first, and both wait for a private
+ * answer that is due.
  */
+bool sess_hook_step_release(struct sess *s);
 bool sess_hook_step(struct sess *s, size_t from, size_t to) __attribute__((warn_unused_result));
 void sess_hook_step_refuse(struct sess *s, const struct hook_reply *reply);
 /*
  * A private query on the session's own backend connection: while the hook
  * holds a client command (inside hook_command() or hook_stmt_execute()
  * before it returns HOOK_WAIT, or later in HOOK_WAIT), nothing of it
- * forwarded and the backend idle, the relay sends sql as a COM_QUERY,
+ * forwarded and the backend idle, or between two steps of a script (after
+ * sess_hook_step_release()), the relay sends sql as a COM_QUERY,
  * reads the whole answer itself (no byte of it reaches the client), and
  * calls done(s, arg, result) on the session's thread. The answer runs in
  * the session's own transaction, schema, sql_mode and character set, and

@@ -252,6 +252,24 @@ size_t pkt_build_err(uint8_t *out, size_t cap, uint8_t seq, uint16_t code, const
 	return PKT_HDR + payload;
 }
 
+size_t pkt_status_at(const uint8_t *p, size_t len, uint32_t caps)
+{
+	size_t at = 0;
+	if (len == 0)
+		return 0;
+	if (p[0] == 0xFE && len < 9 && !(caps & CLIENT_DEPRECATE_EOF)) {
+		at = 3; /* EOF: header, warnings, status */
+	} else if (p[0] == 0x00 || (p[0] == 0xFE && pkt_is_eof(p[0], (uint32_t)len, caps))) {
+		struct pkt_rd r;
+		uint64_t v;
+		pkt_rd_init(&r, p, len);
+		if (pkt_rd_skip(&r, 1) && pkt_rd_lenenc(&r, &v, NULL) &&
+		    pkt_rd_lenenc(&r, &v, NULL))
+			at = r.pos;
+	}
+	return at && at + 2 <= len ? at : 0;
+}
+
 size_t pkt_build_ok(uint8_t *out, uint8_t seq, uint64_t affected, uint64_t insert_id,
 		    uint16_t status, uint16_t warnings)
 {

@@ -204,6 +204,11 @@ static inline bool pkt_is_eof(const uint8_t first, uint32_t len, uint32_t caps)
 	return (caps & CLIENT_DEPRECATE_EOF) ? len < PKT_MAX_PAYLOAD : len < 9;
 }
 
+/* The offset of the two status-flag bytes in a terminal packet's payload:
+ * an OK (0x00), an old EOF, or the 0xFE OK that ends a result set under
+ * CLIENT_DEPRECATE_EOF. 0 when p is none of them or too short. */
+size_t pkt_status_at(const uint8_t *p, size_t len, uint32_t caps);
+
 /* Builds a whole ERR packet (header included) with sequence id seq into
  * out (cap bytes); the message is cut to fit. Returns the bytes written,
  * or 0 if cap is too small for even the fixed part. */

@@ -315,8 +315,9 @@ struct pol_sess {
 	atomic_uint mdl_attempts; /* /sessions: attempts of the protected DDL in flight; 0 = none */
 	_Atomic uint64_t mdl_watch; /* /status: the watcher handle of that DDL; 0 = none */
 	/* A script judged in steps: the relay holds the last answer of a step
-	 * while the rest is judged (pol_step.c). */
+	 * until it is durable, lets it go, and the rest is judged (pol_step.c). */
 	bool step_wait;
+	bool step_judging; /* the step's answer went on: the rest is being judged */
 	enum hook_verdict step_out; /* the decision on the rest; HOOK_WAIT = not yet */
 	size_t step_from_off, step_to_off;
 	struct hook_reply step_reply;
@@ -362,7 +363,10 @@ size_t pol_objects(const struct stmt *st, struct migration_obj *out, size_t max)
 
 /* pol_step.c: pol_step_here() (statement k waits for probes) decides
  * whether the statements before k go first as a step of their own;
- * pol_step_forward() tells the relay where the step ends; pol_step_answer()
+ * pol_step_variable() whether a PREPARE / EXECUTE IMMEDIATE of a variable
+ * waits for the statements before it to run (true: cut there);
+ * pol_step_rest() judges the rest between steps once its statements are
+ * prepared; pol_step_forward() tells the relay where the step ends; pol_step_answer()
  * takes over at a step's last answer (true: held, the rest is judged);
  * pol_deliver() gives a decision to the relay (sess_hook_resume, or the
  * next step); pol_step_durable() is called when the held answers are
@@ -370,6 +374,8 @@ size_t pol_objects(const struct stmt *st, struct migration_obj *out, size_t max)
  * never sent. */
 enum pol_cut { POL_CUT_NONE, POL_CUT_HERE, POL_CUT_HOLD };
 enum pol_cut pol_step_here(struct pol_sess *ps, size_t k);
+bool pol_step_variable(struct pol_sess *ps, size_t k);
+void pol_step_rest(struct pol_sess *ps);
 void pol_step_forward(struct pol_sess *ps);
 bool pol_step_answer(struct pol_sess *ps, const struct hook_result *r);
 void pol_deliver(struct pol_sess *ps, enum hook_verdict v, const struct hook_reply *reply);
@@ -480,8 +486,9 @@ void pol_mdl_audit(const struct pol_sess *ps, const struct pol_stmt *p, struct a
  * command is held. pol_own_mode: ambiguous text, the session's sql_mode and
  * character set (POL_OWN_ASKING: hook_command runs again with the answer;
  * POL_OWN_EXACT: *ansi and pol_lex_mode() now read as the server does).
- * pol_own_variable: the first statement takes its text from a user
- * variable, whose value is being read (true: pol_command_go follows).
+ * pol_own_variable: the first statement (of the step, between a script's
+ * steps) takes its text from a user variable, whose value is being read
+ * (true: pol_command_go follows, or pol_step_rest between steps).
  * pol_own_probes: the pending facts of statement i are probed on the own
  * connection (true: pol_resume follows). pol_own_floor: without a [guard]
  * account, a command that claims the migration floor first reads whether
@@ -490,6 +497,7 @@ void pol_mdl_audit(const struct pol_sess *ps, const struct pol_stmt *p, struct a
 enum pol_own_read { POL_OWN_NONE, POL_OWN_ASKING, POL_OWN_EXACT };
 enum pol_own_read pol_own_mode(struct pol_sess *ps, const uint8_t *payload, size_t len, bool *ansi);
 bool pol_own_variable(struct pol_sess *ps);
+bool pol_own_variable_possible(struct pol_sess *ps, size_t i);
 bool pol_own_floor(struct pol_sess *ps);
 bool pol_own_probes(struct pol_sess *ps, size_t i);
 void pol_own_clear(struct pol_sess *ps);

@@ -300,6 +300,8 @@ enum pol_step pol_continue(struct pol_sess *ps)
 			continue;
 		}
 		if (!p->probed) {
+			if (pol_step_variable(ps, cmd->next_eval))
+				return POL_DONE; /* the statements before p set its text */
 			/* judge the first DDL on the server's lock state of now, not of
 			 * the last poll: another ddlgate's migration may have just begun */
 			if (!cmd->cluster_checked && !cmd->blocked) {

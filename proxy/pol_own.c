@@ -195,7 +195,8 @@ static void pol_own_var_done(struct sess *s, void *arg, const struct private_res
 	if (!ps || ps->cmd.state != POL_CMD_JUDGING || !ps->own.var_wait)
 		return;
 	ps->own.var_wait = false;
-	struct pol_stmt *p = &ps->cmd.stmts[0];
+	size_t at = ps->cmd.step_from;
+	struct pol_stmt *p = &ps->cmd.stmts[at];
 	if (r->kind == PRIVATE_ROWS && r->has_row && !r->truncated && r->ncols == 1 && r->vals[0]) {
 		/* the statement as the server will read it: the variable replaced
 		 * by a string literal of its value */
@@ -227,30 +228,48 @@ static void pol_own_var_done(struct sess *s, void *arg, const struct private_res
 			p->change = (p->ddl && !prepares) || p->st.kind == STMT_DCL;
 			p->record = record || (pol.audit && p->ddl);
 			p->binds = false;
-			pol_indirect_stmt(ps, 0, mode);
+			pol_indirect_stmt(ps, at, mode);
 		}
 	}
 	/* otherwise (NULL, too long, an error) it stays DDL of unknown content */
-	pol_own_go_on(ps);
+	if (ps->step_wait)
+		pol_step_rest(ps); /* between a script's steps */
+	else
+		pol_own_go_on(ps);
+}
+
+/* Whether statement i could be judged by its variable's value read on the
+ * own connection (a PREPARE ... FROM @v or EXECUTE IMMEDIATE @v of a
+ * COM_QUERY, where a SELECT changes nothing); *var / *varlen name it. */
+static bool pol_own_var_at(struct pol_sess *ps, size_t i, const char **var, size_t *varlen)
+{
+	struct pol_cmd *cmd = &ps->cmd;
+	if (i >= cmd->n || cmd->com != COM_QUERY || !pol_own_safe(ps))
+		return false;
+	const struct pol_stmt *p = &cmd->stmts[i];
+	size_t tail;
+	return p->st.prepare_from_variable &&
+	       pol_own_var_of(p->sql, p->len, pol_lex_mode(ps, p->ansi), var, varlen, &tail) &&
+	       *varlen <= 256;
+}
+
+bool pol_own_variable_possible(struct pol_sess *ps, size_t i)
+{
+	const char *var;
+	size_t varlen;
+	return pol_own_var_at(ps, i, &var, &varlen);
 }
 
 bool pol_own_variable(struct pol_sess *ps)
 {
-	struct pol_cmd *cmd = &ps->cmd;
-	if (cmd->n == 0 || cmd->com != COM_QUERY || !pol_own_safe(ps))
-		return false;
-	/* the first statement only: a later one may read a value the
-	 * statements before it set, which the server has not run yet */
-	struct pol_stmt *p = &cmd->stmts[0];
-	if (!p->st.prepare_from_variable)
-		return false;
+	/* the first statement not run yet only: a later one may read a value
+	 * the statements before it set, which the server has not run yet
+	 * (pol_step_variable makes them a step of their own first) */
 	const char *var;
-	size_t varlen, tail;
-	if (!pol_own_var_of(p->sql, p->len, pol_lex_mode(ps, p->ansi), &var, &varlen, &tail))
+	size_t varlen;
+	if (!pol_own_var_at(ps, ps->cmd.step_from, &var, &varlen))
 		return false;
 	char q[300];
-	if (varlen > sizeof(q) - 8)
-		return false;
 	int n = snprintf(q, sizeof(q), "SELECT %.*s", (int)varlen, var);
 	if (!sess_hook_private_query(ps->s, q, (size_t)n, pol_own_var_done, NULL))
 		return false;
@@ -307,10 +326,11 @@ static void pol_own_probe_done(struct sess *s, void *arg, const struct private_r
 				      ps->conf->cfg->guard.sample_values == CFG_SAMPLE_VALUES_MASK,
 				      a);
 	} else if (r->kind == PRIVATE_ERR && (r->code == 1146 || r->code == 1049) &&
-		   ps->cmd.job_stmt == 0) {
-		/* asked where the statement will run, before anything of the
-		 * command ran: the table is not there, and the statement fails on
-		 * it (or, for a DROP ... IF EXISTS, destroys nothing) */
+		   ps->cmd.job_stmt == ps->cmd.step_from) {
+		/* asked where the statement will run, with nothing of the command
+		 * before it left unrun (a script's earlier steps ran): the table
+		 * is not there, and the statement fails on it (or, for a DROP ...
+		 * IF EXISTS, destroys nothing) */
 		a->status = RULES_FACT_OK;
 		a->value = RULES_NO;
 		snprintf(a->detail, sizeof(a->detail), "probe: the table does not exist");

@@ -10,9 +10,13 @@
  *     probe: then the script is refused whole, before any of it runs)
  *   ──> the statements before k are forwarded alone (hs->step_to)
  *   ──> hook_result holds the answer to the step's last statement
- *       (pol_step_answer): k and the rest are judged now, with the normal
- *       probe path, and the relay sends the next step (sess_hook_step) or
- *       ends the answer with the refusal (sess_hook_step_refuse).
+ *       (pol_step_answer) until its record is durable; then it goes to the
+ *       client with the more-results flag (sess_hook_step_release), the
+ *       backend is idle, and k and the rest are judged with the normal probe
+ *       path: on the session's own connection, so the probes see what the
+ *       step wrote inside an open transaction. The relay then sends the
+ *       next step (sess_hook_step) or ends the answer with the refusal
+ *       (sess_hook_step_refuse).
  *
  * A step whose statement fails ends the script there, as the server would.
  * Boundaries are the splitter's, only for text that splits cleanly and is
@@ -133,11 +137,18 @@ static size_t pol_step_lookahead(struct pol_sess *ps, size_t k, bool *hold)
 	return found;
 }
 
+/* Whether the script may be cut before statement k at all. */
+static bool pol_step_may_cut(const struct pol_sess *ps, size_t k)
+{
+	const struct pol_cmd *cmd = &ps->cmd;
+	return cmd->text && !cmd->blocked && !cmd->no_step && k > cmd->step_from &&
+	       cmd->com == COM_QUERY && ps->hs->multi_statements && !ps->hs->compressed;
+}
+
 enum pol_cut pol_step_here(struct pol_sess *ps, size_t k)
 {
 	struct pol_cmd *cmd = &ps->cmd;
-	if (!cmd->text || cmd->blocked || cmd->no_step || k <= cmd->step_from ||
-	    cmd->com != COM_QUERY || !ps->hs->multi_statements || ps->hs->compressed)
+	if (!pol_step_may_cut(ps, k))
 		return POL_CUT_NONE;
 	/* without live probes the guard's answer does not depend on the data:
 	 * the script is decided up front */
@@ -159,6 +170,31 @@ enum pol_cut pol_step_here(struct pol_sess *ps, size_t k)
 	return POL_CUT_HERE;
 }
 
+/*
+ * `SET @s = IF(...); PREPARE p FROM @s; EXECUTE p` as one script: the value
+ * of @s is known only once the SET ran. Statement k (PREPARE ... FROM @v or
+ * EXECUTE IMMEDIATE @v) waits for the statements before it: they go first
+ * as a step, then @v is read on the session's own connection
+ * (pol_own_variable) and k is judged as the text the server will run.
+ * Statements after k that are refused whatever the data refuse the script
+ * whole, as for a data cut. False when no cut is made here (k is then
+ * judged as DDL of unknown content).
+ */
+bool pol_step_variable(struct pol_sess *ps, size_t k)
+{
+	struct pol_cmd *cmd = &ps->cmd;
+	if (!pol_step_may_cut(ps, k) || !cmd->stmts[k].st.prepare_from_variable ||
+	    !pol_own_variable_possible(ps, k))
+		return false;
+	bool hold;
+	size_t j = k + 1 < cmd->total ? pol_step_lookahead(ps, k + 1, &hold) : cmd->total;
+	if (k + 1 < cmd->total && (hold || j < cmd->total))
+		return false; /* judged whole, as without the cut */
+	cmd->no_step = true;
+	cmd->n = k;
+	return true;
+}
+
 void pol_step_forward(struct pol_sess *ps)
 {
 	struct pol_cmd *cmd = &ps->cmd;
@@ -166,13 +202,58 @@ void pol_step_forward(struct pol_sess *ps)
 		ps->hs->step_to = pol_step_end(cmd, cmd->n - 1);
 }
 
-/* Hands the decision on the rest to the relay once the step's answers are
- * durable (a DDL's record is written before its answer goes on). */
+/* Judges the rest of the script, now that the step ran and its answer
+ * went on: the relay's backend connection is idle, so the probes run on it
+ * (pol_own.c) and see what the step wrote, committed or not. */
+static void pol_step_judge(struct pol_sess *ps)
+{
+	ps->step_judging = true;
+	if (!sess_hook_step_release(ps->s)) {
+		/* nothing held: the relay has no step to continue, and nothing
+		 * more of the script runs */
+		struct pol_cmd *cmd = &ps->cmd;
+		for (size_t i = cmd->step_from; i < cmd->n; i++)
+			pol_submit(ps, &cmd->stmts[i], AUDIT_NOT_SENT, 0, 0, false);
+		pol_cmd_end(ps);
+		ps->step_out = HOOK_REJECT;
+		ps->step_reply = (struct hook_reply){
+		    1290, "HY000",
+		    "ddlgate: blocked: the script's next step could not be sent. Send its "
+		    "statements one at a time"};
+		return;
+	}
+	if (!pol_own_variable(ps)) /* else the answer goes on to pol_step_rest */
+		pol_step_rest(ps);
+}
+
+void pol_step_rest(struct pol_sess *ps)
+{
+	struct hook_reply reply = {0};
+	enum pol_step step = pol_continue(ps);
+	if (step != POL_DONE) {
+		(void)pol_wait(ps, step);
+		return;
+	}
+	enum hook_verdict v = pol_finish(ps, &reply);
+	pol_deliver(ps, v, &reply);
+}
+
+/* Moves a script between steps on: once the step's answers are durable (a
+ * DDL's record is written before its answer goes on), the rest is judged;
+ * once it is decided, the relay sends the next step or the refusal. */
 static void pol_step_flush(struct pol_sess *ps)
 {
-	if (!ps->step_wait || ps->step_out == HOOK_WAIT || ps->durable_wait > 0)
+	if (!ps->step_wait || ps->durable_wait > 0)
+		return;
+	if (!ps->step_judging) {
+		pol_step_judge(ps);
+		if (!ps->step_wait || ps->step_out == HOOK_WAIT)
+			return;
+	}
+	if (ps->step_out == HOOK_WAIT)
 		return;
 	ps->step_wait = false;
+	ps->step_judging = false;
 	if (ps->step_out == HOOK_FORWARD) {
 		if (!sess_hook_step(ps->s, ps->step_from_off, ps->step_to_off)) {
 			/* the relay has no step to continue: nothing more runs */
@@ -186,8 +267,8 @@ static void pol_step_flush(struct pol_sess *ps)
 	}
 }
 
-/* Posted: the relay holds the step's last answer by now (a decision made
- * inside hook_result() must wait until the relay has held it). */
+/* Posted: the relay holds the step's last answer by now (hook_result()
+ * returned), or a decision on the rest came. */
 static void pol_step_posted(struct sess *s, void *arg)
 {
 	(void)arg;
@@ -233,7 +314,8 @@ bool pol_step_answer(struct pol_sess *ps, const struct hook_result *r)
 		cmd->n = cmd->total; /* the script stops here: the rest is never sent */
 		return false;
 	}
-	/* the step ran: judge the rest on the data it left */
+	/* the step ran: the rest is judged on the data it left, once the relay
+	 * let the step's answer go (pol_step_flush) */
 	cmd->step_from = cmd->n;
 	cmd->next_eval = cmd->n;
 	cmd->n = cmd->total;
@@ -243,15 +325,9 @@ bool pol_step_answer(struct pol_sess *ps, const struct hook_result *r)
 	cmd->facts = NULL;
 	cmd->state = POL_CMD_JUDGING;
 	ps->step_wait = true;
+	ps->step_judging = false;
 	ps->step_out = HOOK_WAIT;
-	struct hook_reply reply = {0};
-	enum pol_step step = pol_continue(ps);
-	if (step != POL_DONE) {
-		(void)pol_wait(ps, step);
-		return true;
-	}
-	enum hook_verdict v = pol_finish(ps, &reply);
-	pol_deliver(ps, v, &reply);
+	sess_post(ps->s, pol_step_posted, NULL);
 	return true;
 }
 
@@ -259,6 +335,7 @@ void pol_step_abort(struct pol_sess *ps)
 {
 	struct pol_cmd *cmd = &ps->cmd;
 	ps->step_wait = false;
+	ps->step_judging = false;
 	for (size_t i = cmd->n; i < cmd->total; i++)
 		if (cmd->stmts[i].record)
 			pol_submit(ps, &cmd->stmts[i], AUDIT_NOT_SENT, 0, 0, false);

@@ -483,6 +483,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	if (ps->cmd.state != POL_CMD_IDLE) /* the previous command never got its results */
 		pol_abort_cmd(ps);
 	ps->step_wait = false;
+	ps->step_judging = false;
 	pol_conf_refresh(ps);
 	pol_history_expire(ps);
 

@@ -53,6 +53,9 @@
  *       |  answer complete                 | command
  *       |                                  v
  *       +--------------------------------- COMMAND <--> HOOK_WAIT
+ *                                          ^  |
+ *                         the next step    |  v  a step's last answer went on
+ *                                        STEP_WAIT
  *
  *   any state --sess_close()--> DEAD (parked; freed by a zero timer)
  *
@@ -83,7 +86,7 @@
 
 static const char *const state_names[] = {
     "connect", "greeting", "hello",	"client-tls", "backend-tls", "auth",
-    "idle",    "command",  "hook-wait", "closing",    "dead",
+    "idle",    "command",  "hook-wait", "step-wait",  "closing",     "dead",
 };
 
 /* The columns of SESS_END_TABLE (session.h) that the session reads. */
@@ -438,8 +441,9 @@ void sess_pump(struct sess *s)
 			return;
 		}
 		/* What the server said last (a kill's ERR, say) still goes out. */
-		sess_close_after_flush(s, s->state == S_COMMAND ? SESS_END_BACKEND_LOST
-								: SESS_END_BACKEND_EOF);
+		sess_close_after_flush(s, s->state == S_COMMAND || s->state == S_STEP_WAIT
+					      ? SESS_END_BACKEND_LOST
+					      : SESS_END_BACKEND_EOF);
 		return;
 	}
 	sess_interest(s);
@@ -449,7 +453,8 @@ void sess_pump(struct sess *s)
  * (leg_read_scratch): a statement's bytes are forwarded straight from it. */
 static bool sess_hot(const struct sess *s)
 {
-	return s->state == S_IDLE || s->state == S_COMMAND || s->state == S_HOOK_WAIT;
+	return s->state == S_IDLE || s->state == S_COMMAND || s->state == S_HOOK_WAIT ||
+	       s->state == S_STEP_WAIT;
 }
 
 /* True when an idle session's next client command, already received, is

@@ -115,6 +115,7 @@ bool sess_backend_process(struct sess *s)
 	case S_IDLE:
 	case S_COMMAND:
 	case S_HOOK_WAIT:
+	case S_STEP_WAIT:
 		break;
 	default:
 		return true;

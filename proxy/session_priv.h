@@ -39,6 +39,7 @@ enum sess_state {
 	S_IDLE,
 	S_COMMAND,
 	S_HOOK_WAIT,
+	S_STEP_WAIT, /* between two steps of a script (session_step.c) */
 	S_CLOSING,
 	S_DEAD,
 };
@@ -105,7 +106,8 @@ struct sess {
 	uint8_t *step_cmd; /* owned: the client's COM_QUERY payload; NULL = no steps */
 	size_t step_cmd_len;
 	size_t step_sql_off; /* where its SQL text starts in step_cmd */
-	uint8_t step_seq;    /* added to the sequence ids of the server's answers */
+	uint8_t step_seq;    /* added to the sequence ids of the server's answers; in
+			      * STEP_WAIT, the id the client saw last */
 	uint32_t step_index; /* added to the indexes hook_result() gets */
 };
 
@@ -163,12 +165,16 @@ void sess_apply_verdict(struct sess *s, enum hook_verdict v, const struct hook_r
 bool sess_step_start(struct sess *s, size_t wire) __attribute__((warn_unused_result));
 void sess_step_seq(struct sess *s, struct leg *in);
 void sess_step_reset(struct sess *s);
+void sess_step_go(struct sess *s, size_t from, size_t to);
+void sess_step_end(struct sess *s, const struct hook_reply *reply);
 void sess_command_sent(struct sess *s);
 /* session_private.c: the answer to a private query is read (false: the
  * session closed); a verdict is kept until it is (true: deferred); the
  * state goes with the session. */
 bool sess_private_process(struct sess *s);
 bool sess_private_defer(struct sess *s, enum hook_verdict v, const struct hook_reply *reply);
+bool sess_private_defer_step(struct sess *s, size_t from, size_t to,
+			     const struct hook_reply *refuse);
 void sess_private_free(struct sess *s);
 
 /* session_answer.c */

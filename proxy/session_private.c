@@ -8,9 +8,13 @@
  *     dropped from b.in ──> done(s, arg, result) ──> the hook resumes:
  *     the held command is forwarded or refused.
  *
- * A verdict that comes while an answer is pending (or after its done was
- * called for a timeout) waits until the answer has been read whole: the
- * backend leg carries one command at a time.
+ * Between two steps of a script (STEP_WAIT, session_step.c) the same holds:
+ * the step's last answer has gone to the client, the backend is idle, and
+ * the rest is judged with what this connection answers.
+ *
+ * A verdict or step that comes while an answer is pending (or after its
+ * done was called for a timeout) waits until the answer has been read
+ * whole: the backend leg carries one command at a time.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +31,16 @@ struct sess_private {
 	void *arg;				      /* borrowed, the caller's */
 	struct sess *s;				      /* borrowed: the owner */
 	struct event timer;			      /* the answer's deadline */
-	bool deferred;				      /* a verdict waits for the answer */
+	enum {
+		PRIV_THEN_NOTHING,
+		PRIV_THEN_VERDICT,  /* a verdict on the held command waits */
+		PRIV_THEN_STEP,	    /* the next step of a script waits */
+		PRIV_THEN_STEP_END, /* the refusal of a script's rest waits */
+	} then;			    /* what waits for the answer */
 	enum hook_verdict verdict;
 	bool has_reply;
 	struct hook_reply reply;
+	size_t step_from, step_to;
 	uint64_t skip;		 /* bytes of the current packet still to drop */
 	bool skip_cont;		 /* the dropped packet is continued by the next one */
 	struct priv_parse parse; /* owns the kept first row */
@@ -72,7 +82,8 @@ bool sess_hook_private_query(struct sess *s, const char *sql, size_t len,
 			     void *arg)
 {
 	if (sess_dead(s) || s->priv || s->held || s->b.fd < 0 || !done ||
-	    !(s->in_hook || s->state == S_HOOK_WAIT) || len + 1 >= PKT_MAX_PAYLOAD)
+	    !(s->in_hook || s->state == S_HOOK_WAIT || s->state == S_STEP_WAIT) ||
+	    len + 1 >= PKT_MAX_PAYLOAD)
 		return false;
 	struct sess_private *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -105,7 +116,7 @@ bool sess_private_defer(struct sess *s, enum hook_verdict v, const struct hook_r
 	struct sess_private *p = s->priv;
 	if (!p)
 		return false;
-	p->deferred = true;
+	p->then = PRIV_THEN_VERDICT;
 	p->verdict = v;
 	p->has_reply = reply != NULL;
 	if (reply)
@@ -114,19 +125,45 @@ bool sess_private_defer(struct sess *s, enum hook_verdict v, const struct hook_r
 	return true;
 }
 
+bool sess_private_defer_step(struct sess *s, size_t from, size_t to,
+			     const struct hook_reply *refuse)
+{
+	struct sess_private *p = s->priv;
+	if (!p)
+		return false;
+	p->then = refuse ? PRIV_THEN_STEP_END : PRIV_THEN_STEP;
+	p->step_from = from;
+	p->step_to = to;
+	if (refuse)
+		p->reply = *refuse;
+	return true;
+}
+
 /* The answer is read whole: done (unless a timeout called it already),
- * then a verdict that waited for it. */
+ * then what waited for it: a verdict, or the next step of a script. If
+ * done asked another question, that waits for this one's answer. */
 static void private_finish(struct sess *s)
 {
 	struct sess_private *p = s->priv;
 	s->priv = NULL;
 	event_del(&p->timer);
 	private_done(p, &p->parse.res); /* the values point into p: freed after */
-	if (p->deferred && !sess_dead(s)) {
-		if (s->priv) { /* done asked again: the verdict waits for that one */
-			(void)sess_private_defer(s, p->verdict, p->has_reply ? &p->reply : NULL);
-		} else {
-			sess_apply_verdict(s, p->verdict, p->has_reply ? &p->reply : NULL);
+	if (!sess_dead(s)) {
+		switch (p->then) {
+		case PRIV_THEN_VERDICT:
+			if (!sess_private_defer(s, p->verdict, p->has_reply ? &p->reply : NULL))
+				sess_apply_verdict(s, p->verdict, p->has_reply ? &p->reply : NULL);
+			break;
+		case PRIV_THEN_STEP:
+			if (!sess_private_defer_step(s, p->step_from, p->step_to, NULL))
+				sess_step_go(s, p->step_from, p->step_to);
+			break;
+		case PRIV_THEN_STEP_END:
+			if (!sess_private_defer_step(s, 0, 0, &p->reply))
+				sess_step_end(s, &p->reply);
+			break;
+		case PRIV_THEN_NOTHING:
+			break;
 		}
 	}
 	free(p);

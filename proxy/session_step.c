@@ -5,14 +5,19 @@
  *
  *   client  COM_QUERY "UPDATE ...; ALTER ..."           (seq 0)
  *   ddlgate ──> server  COM_QUERY "UPDATE ..."          (seq 0)
- *           <── OK (seq 1), held for the hook; it goes on to the client with
- *               SERVER_MORE_RESULTS_EXISTS set
- *   hook    probes, judges the rest: sess_hook_step() or sess_hook_step_refuse()
+ *           <── OK (seq 1), held for the hook (its audit record first);
+ *               sess_hook_step_release() lets it go on to the client with
+ *               SERVER_MORE_RESULTS_EXISTS set: STEP_WAIT, the backend idle
+ *   hook    probes, on this connection too (private queries: they see the
+ *           step's uncommitted writes), judges the rest:
+ *           sess_hook_step() or sess_hook_step_refuse()
  *   ddlgate ──> server  COM_QUERY "ALTER ..."           (seq 0)
  *           <── OK (seq 1), to the client as seq 2: sequence ids continue
  *
- * A refused rest ends the answer with an ERR after the last step's result,
- * as the server ends a script whose later statement fails.
+ * A refused rest ends the answer with an ERR after the last step's result
+ * (sequence id one past it), as the server ends a script whose later
+ * statement fails. A decision that comes while a private answer is due
+ * waits until it has been read whole (session_private.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -89,53 +94,63 @@ static uint8_t step_release_more(struct sess *s)
 	size_t n = s->held;
 	uint8_t *w = leg_in_pullup(&s->b, n);
 	uint8_t seq = w ? w[3] : 0;
-	if (w && n > PKT_HDR) {
-		uint8_t *p = w + PKT_HDR;
-		size_t len = n - PKT_HDR;
-		size_t at = 0;
-		if (p[0] == 0xFE && len < 9 && !(s->caps & CLIENT_DEPRECATE_EOF)) {
-			at = 3; /* EOF: header, warnings, status */
-		} else if (p[0] == 0x00 || p[0] == 0xFE) {
-			struct pkt_rd r;
-			uint64_t v;
-			pkt_rd_init(&r, p, len);
-			if (pkt_rd_skip(&r, 1) && pkt_rd_lenenc(&r, &v, NULL) &&
-			    pkt_rd_lenenc(&r, &v, NULL))
-				at = r.pos;
-		}
-		if (at && at + 2 <= len)
-			leg_in_poke(&s->b, PKT_HDR + at, p[at] | SERVER_MORE_RESULTS_EXISTS);
-	}
+	size_t at = w && n > PKT_HDR ? pkt_status_at(w + PKT_HDR, n - PKT_HDR, s->caps) : 0;
+	if (at)
+		leg_in_poke(&s->b, PKT_HDR + at, w[PKT_HDR + at] | SERVER_MORE_RESULTS_EXISTS);
 	s->held = 0;
 	s->held_done = false;
 	leg_in_forward(&s->b, &s->c, n);
 	return seq;
 }
 
-bool sess_hook_step(struct sess *s, size_t from, size_t to)
+bool sess_hook_step_release(struct sess *s)
 {
-	if (sess_dead(s) || !s->held || !s->held_done || !s->step_cmd || s->state != S_COMMAND ||
-	    from >= to || to > s->step_cmd_len - s->step_sql_off)
+	if (sess_dead(s) || !s->held || !s->held_done || !s->step_cmd || s->state != S_COMMAND)
 		return false;
 	s->step_index += s->resp.index;
 	s->step_seq = step_release_more(s);
+	sess_set_state(s, S_STEP_WAIT);
+	sess_pump(s);
+	return true;
+}
+
+void sess_step_go(struct sess *s, size_t from, size_t to)
+{
 	if (!step_send(s, from, to))
-		return true;
+		return;
 	sess_set_state(s, S_IDLE);
 	sess_command_sent(s);
 	sess_pump(s);
+}
+
+void sess_step_end(struct sess *s, const struct hook_reply *reply)
+{
+	sess_send_err(s, (uint8_t)(s->step_seq + 1), reply->code,
+		      reply->sqlstate[0] ? reply->sqlstate : "HY000", "%s", reply->message);
+	sess_command_done(s);
+	sess_pump(s);
+}
+
+bool sess_hook_step(struct sess *s, size_t from, size_t to)
+{
+	if (s->state == S_COMMAND)
+		(void)sess_hook_step_release(s);
+	if (sess_dead(s) || s->state != S_STEP_WAIT || !s->step_cmd || from >= to ||
+	    to > s->step_cmd_len - s->step_sql_off)
+		return false;
+	if (!sess_private_defer_step(s, from, to, NULL)) /* else after the private answer */
+		sess_step_go(s, from, to);
 	return true;
 }
 
 void sess_hook_step_refuse(struct sess *s, const struct hook_reply *reply)
 {
-	if (sess_dead(s) || !s->held || !s->held_done || s->state != S_COMMAND) {
+	if (s->state == S_COMMAND)
+		(void)sess_hook_step_release(s);
+	if (sess_dead(s) || s->state != S_STEP_WAIT) {
 		sess_hook_answer_err(s, reply);
 		return;
 	}
-	uint8_t seq = step_release_more(s);
-	sess_send_err(s, (uint8_t)(seq + 1), reply->code,
-		      reply->sqlstate[0] ? reply->sqlstate : "HY000", "%s", reply->message);
-	sess_command_done(s);
-	sess_pump(s);
+	if (!sess_private_defer_step(s, 0, 0, reply))
+		sess_step_end(s, reply);
 }

@@ -84,9 +84,9 @@ def test_dbmate_up_matches_direct():
 	with duplicates, fix and add the unique key in one file, create then
 	rename a column. Passes and gives the same schema as directly.
 
-	The fix runs inside dbmate's transaction; until data probes run on the
-	session's own connection, the guard's side connection does not see it
-	and refuses the unique key (see the report of this change)."""
+	The fix runs inside dbmate's transaction, not committed when the key
+	is judged: the probe between the steps runs on dbmate's own
+	connection and sees it (the guard's side connection would not)."""
 	schema = "dbmate_up"
 	db = harness.shared_mariadb(accounts=(harness.PROBER,))
 	db.fresh_database(schema)
@@ -103,6 +103,8 @@ def test_dbmate_up_matches_direct():
 	if not harness.DIRECT:
 		assert recs and recs[-1]["outcome"] == "ok", recs
 		assert recs[-1]["session"] == "migration", recs[-1]
+		guard = [x for x in recs[-1]["rules"] if x["id"] == "unique-unguarded"]
+		assert guard and guard[0]["guard"] == "probe: no duplicates", recs[-1]
 
 
 def test_dbmate_fix_outside_transaction_is_judged_in_steps():

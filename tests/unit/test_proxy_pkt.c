@@ -151,6 +151,39 @@ static void test_build_parse_ok(void **state)
 	assert_false(pkt_is_eof(0xFE, PKT_MAX_PAYLOAD, CLIENT_DEPRECATE_EOF));
 }
 
+/* Where a terminal packet keeps its status flags: the bytes ddlgate sets
+ * SERVER_MORE_RESULTS_EXISTS in when a script's step ends (session_step.c). */
+static void test_status_at(void **state)
+{
+	(void)state;
+	uint8_t buf[64];
+	/* an OK with multi-byte affected rows and insert id */
+	size_t n = pkt_build_ok(buf, 1, 300, 70000, SERVER_STATUS_AUTOCOMMIT, 0);
+	size_t at = pkt_status_at(buf + PKT_HDR, n - PKT_HDR, CLIENT_PROTOCOL_41);
+	assert_int_equal(at, 1 + 3 + 4);
+	assert_int_equal(buf[PKT_HDR + at], SERVER_STATUS_AUTOCOMMIT);
+	buf[PKT_HDR + at] |= SERVER_MORE_RESULTS_EXISTS;
+	struct pkt_ok ok;
+	assert_true(pkt_parse_ok(buf + PKT_HDR, n - PKT_HDR, CLIENT_PROTOCOL_41, &ok));
+	assert_int_equal(ok.status, SERVER_STATUS_AUTOCOMMIT | SERVER_MORE_RESULTS_EXISTS);
+	assert_int_equal(ok.affected_rows, 300);
+	/* the old EOF that ends a result set: warnings first, then status */
+	const uint8_t eof[] = {0xFE, 1, 0, 0x02, 0};
+	assert_int_equal(pkt_status_at(eof, sizeof(eof), CLIENT_PROTOCOL_41), 3);
+	/* the OK-style terminator of CLIENT_DEPRECATE_EOF */
+	const uint8_t end[] = {0xFE, 0, 0, 0x22, 0, 0, 0};
+	assert_int_equal(pkt_status_at(end, sizeof(end), CLIENT_PROTOCOL_41 | CLIENT_DEPRECATE_EOF),
+			 3);
+	/* not terminal packets, or cut short: nothing to set */
+	const uint8_t err[] = {0xFF, 0x10, 0x04, '#', 'H', 'Y', '0', '0', '0', 'x'};
+	assert_int_equal(pkt_status_at(err, sizeof(err), CLIENT_PROTOCOL_41), 0);
+	const uint8_t row[] = {0x01, 'a'};
+	assert_int_equal(pkt_status_at(row, sizeof(row), CLIENT_PROTOCOL_41), 0);
+	const uint8_t shortok[] = {0x00, 0, 0, 0x02};
+	assert_int_equal(pkt_status_at(shortok, sizeof(shortok), CLIENT_PROTOCOL_41), 0);
+	assert_int_equal(pkt_status_at(eof, 0, CLIENT_PROTOCOL_41), 0);
+}
+
 /* ---- continuation ------------------------------------------------------------ */
 
 static void test_scan(void **state)
@@ -606,6 +639,7 @@ int main(void)
 	    cmocka_unit_test(test_lenenc_str_and_cstr),
 	    cmocka_unit_test(test_build_parse_err),
 	    cmocka_unit_test(test_build_parse_ok),
+	    cmocka_unit_test(test_status_at),
 	    cmocka_unit_test(test_scan),
 	    cmocka_unit_test(test_scan_part),
 	    cmocka_unit_test(test_handshake),

@@ -77,6 +77,12 @@ void sess_hook_schema(struct sess *s, const char *schema)
 }
 
 /* Scripts judged in steps need a relay that cuts packets: none here. */
+bool sess_hook_step_release(struct sess *s)
+{
+	(void)s;
+	return false;
+}
+
 bool sess_hook_step(struct sess *s, size_t from, size_t to)
 {
 	(void)s;
