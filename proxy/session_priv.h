@@ -107,6 +107,9 @@ struct sess {
 	size_t step_sql_off; /* where its SQL text starts in step_cmd */
 	uint8_t step_seq;    /* added to the sequence ids of the server's answers */
 	uint32_t step_index; /* added to the indexes hook_result() gets */
+
+	struct sess_kill *kill; /* owned: a KILL's held OK or a victim's end
+				   (session_kill.c); NULL = none */
 };
 
 static inline uint64_t sess_now_ms(void)
@@ -170,6 +173,10 @@ void sess_command_sent(struct sess *s);
 bool sess_private_process(struct sess *s);
 bool sess_private_defer(struct sess *s, enum hook_verdict v, const struct hook_reply *reply);
 void sess_private_free(struct sess *s);
+
+/* session_kill.c: the session closed (client socket included): a killer
+ * waiting for that is released, the kill state freed. */
+void sess_kill_end(struct sess *s);
 
 /* session_answer.c */
 bool sess_backend_process(struct sess *s);
