@@ -16,6 +16,7 @@
 #include "proxy/migration.h"
 #include "proxy/snapshot.h"
 #include "proxy/window.h"
+#include "proxy/worker.h"
 
 /* ---- the stand-in relay: what session.c provides to the hook ---- */
 
@@ -90,6 +91,20 @@ void sess_hook_step_refuse(struct sess *s, const struct hook_reply *reply)
 	s->resumed = true;
 	s->verdict = HOOK_REJECT;
 	s->reply = *reply;
+}
+
+/* No other session lives here: a KILL's answer is never held for one. */
+uint64_t worker_registry_find_thread(uint32_t server_thread)
+{
+	(void)server_thread;
+	return 0;
+}
+
+bool sess_hook_hold_for_end(struct sess *s, uint64_t victim)
+{
+	(void)s;
+	(void)victim;
+	return false;
 }
 
 /* Posted calls run on the test's thread at the next step, like an event loop. */
