@@ -19,6 +19,7 @@
  * A victim that ended before the post ran is not found: the release is
  * posted at once. hold_ev releases the OK anyway, so nothing hangs.
  */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "proxy/session_priv.h"
@@ -29,20 +30,24 @@
 struct sess_kill {
 	struct event hold_ev; /* killer: the bound on the held OK */
 	bool holding;
+	uintptr_t hold_gen;  /* killer: counts holds, so a late release of an
+			      * earlier one is told apart */
 	struct event end_ev; /* victim: the bound on the wait for the backend's close */
 	bool ending;
-	uint64_t killer; /* victim: the session whose OK waits for this end; 0 = none */
+	uint64_t killer;      /* victim: the session whose OK waits for this end; 0 = none */
+	uintptr_t killer_gen; /* victim: that session's hold_gen */
 };
 
 struct kill_msg {
 	uint64_t victim, killer;
+	uintptr_t gen;
 };
 
+/* On the killer's thread; arg is the hold_gen of the hold it ends. */
 static void kill_release(struct sess *s, void *arg)
 {
-	(void)arg;
 	struct sess_kill *k = s->kill;
-	if (!k || !k->holding)
+	if (!k || !k->holding || (uintptr_t)arg != k->hold_gen)
 		return;
 	k->holding = false;
 	event_del(&k->hold_ev);
@@ -56,7 +61,7 @@ static void kill_hold_timeout(evutil_socket_t fd, short what, void *arg)
 		   "the session a KILL ended did not close within %d ms; answer "
 		   "released",
 		   SESS_KILL_HOLD_MS);
-	kill_release(s, NULL);
+	kill_release(s, (void *)s->kill->hold_gen);
 }
 
 static void kill_end_timeout(evutil_socket_t fd, short what, void *arg)
@@ -90,13 +95,14 @@ static void kill_victim_run(struct worker *w, void *arg)
 	if (worker_registry_find(m->victim, &s) == w && !sess_dead(s))
 		k = kill_get(s);
 	if (!k) { /* already closed (or no memory): nothing to wait for */
-		sess_post_id(m->killer, kill_release, NULL);
+		sess_post_id(m->killer, kill_release, (void *)m->gen);
 		free(m);
 		return;
 	}
-	if (k->killer && k->killer != m->killer) /* one waits; another KILL is let go */
-		sess_post_id(k->killer, kill_release, NULL);
+	if (k->killer) /* one waits; an earlier KILL is let go */
+		sess_post_id(k->killer, kill_release, (void *)k->killer_gen);
 	k->killer = m->killer;
+	k->killer_gen = m->gen;
 	free(m);
 	if (s->state != S_CLOSING && !k->ending) {
 		k->ending = true;
@@ -117,7 +123,7 @@ bool sess_hook_hold_for_end(struct sess *s, uint64_t victim)
 		free(m);
 		return false;
 	}
-	*m = (struct kill_msg){victim, s->hs.conn_id};
+	*m = (struct kill_msg){victim, s->hs.conn_id, ++k->hold_gen};
 	k->holding = true;
 	struct timeval tv = {0, SESS_KILL_HOLD_MS * 1000};
 	evtimer_add(&k->hold_ev, &tv);
@@ -133,7 +139,7 @@ void sess_kill_end(struct sess *s)
 	event_del(&k->hold_ev);
 	event_del(&k->end_ev);
 	if (k->killer)
-		sess_post_id(k->killer, kill_release, NULL);
+		sess_post_id(k->killer, kill_release, (void *)k->killer_gen);
 	free(k);
 	s->kill = NULL;
 }
