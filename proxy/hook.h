@@ -143,8 +143,9 @@ void hook_session_reset(struct sess *s, struct hook_sess *hs);
 /*
  * A complete client command: payload[0] is the command byte, len counts it,
  * reassembled across 16 MiB continuation packets (and decompressed).
- * Called for COM_QUERY, COM_STMT_PREPARE, COM_INIT_DB and the commands the
- * relay refuses by default (replication, LOCAL INFILE). On HOOK_REJECT the
+ * Called for COM_QUERY, COM_STMT_PREPARE, COM_INIT_DB, COM_PROCESS_KILL
+ * (its answer, too, goes to hook_result()) and the commands the relay
+ * refuses by default (replication, LOCAL INFILE). On HOOK_REJECT the
  * relay sends reply as an ERR packet and the command is over.
  */
 enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8_t *payload,
@@ -299,6 +300,17 @@ bool sess_hook_private_query(struct sess *s, const char *sql, size_t len,
 			     void (*done)(struct sess *s, void *arg,
 					  const struct private_result *r),
 			     void *arg) __attribute__((warn_unused_result));
+/*
+ * The answer to a KILL of another session's connection, which the server
+ * sent once it had closed that connection: the hook returns false from
+ * hook_result() for it after this returned true. The relay asks the
+ * victim (ddlgate's connection id; worker_registry_find_thread() finds it
+ * by its server thread id) to end on its own thread: it sends what was
+ * queued for its client, closes its client socket, and the held answer is
+ * released then (sess_hook_release()), or after 500 ms at the latest.
+ * False, holding nothing, when the victim has already ended or is s.
+ */
+bool sess_hook_hold_for_end(struct sess *s, uint64_t victim) __attribute__((warn_unused_result));
 /* Runs fn(s, arg) on s's event-loop thread, if s still lives then. */
 void sess_post(struct sess *s, void (*fn)(struct sess *s, void *arg), void *arg);
 /* The same by ddlgate's connection id, from any thread: the one way to wake

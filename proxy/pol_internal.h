@@ -283,6 +283,8 @@ struct pol_params {
 
 struct pol_sess {
 	uint64_t conn_id;
+	uint32_t kill_thread; /* the server thread whose connection the command in
+			       * flight KILLs; 0 = none (its OK waits for that end) */
 	struct sess *s;	      /* borrowed: the relay's session */
 	struct hook_sess *hs; /* borrowed: valid until hook_session_end() */
 	struct snap *conf;    /* reference owned: the snapshot it judges with */

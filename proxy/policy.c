@@ -49,6 +49,7 @@
 #include "proxy/metrics.h"
 #include "proxy/pkt.h"
 #include "proxy/pol_internal.h"
+#include "proxy/worker.h"
 #include "rules/classify.h"
 #include "rules/lex.h"
 #include "rules/parse.h"
@@ -459,6 +460,13 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 
 	if (!ps || len == 0)
 		return HOOK_FORWARD;
+	ps->kill_thread = 0;
+	if (payload[0] == COM_PROCESS_KILL) {
+		if (len >= 5)
+			ps->kill_thread = (uint32_t)payload[1] | (uint32_t)payload[2] << 8 |
+					  (uint32_t)payload[3] << 16 | (uint32_t)payload[4] << 24;
+		return HOOK_FORWARD;
+	}
 	const struct pol_prep *exec = NULL;
 	if ((payload[0] == COM_STMT_EXECUTE || payload[0] == COM_STMT_CLOSE) && len >= 5) {
 		uint32_t id = (uint32_t)payload[1] | (uint32_t)payload[2] << 8 |
@@ -525,6 +533,10 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	 * sure what the server will run, so it is DDL of unknown content,
 	 * unless the session's own connection says how it reads text now. */
 	bool ambiguous = classify_ambiguous(sql, sqllen, mode);
+	unsigned long kill_id;
+	if (!exec && payload[0] == COM_QUERY && sqlscan_kw(ci.keyword, ci.keyword_len, "KILL") &&
+	    sqlscan_kill_connection(sql, sqllen, &kill_id))
+		ps->kill_thread = (uint32_t)kill_id; /* followed whichever path it takes */
 	if ((ambiguous || ps->own.mode_ready) && !exec) {
 		switch (pol_own_mode(ps, payload, len, &ansi)) {
 		case POL_OWN_ASKING:
@@ -744,7 +756,8 @@ static void pol_drift_note(const struct pol_stmt *p)
 	}
 }
 
-bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result *r)
+/* What hook_result() answers, a KILL's hold aside (pol_kill_answer). */
+static bool pol_result(struct sess *s, struct hook_sess *hs, const struct hook_result *r)
 {
 	struct pol_sess *ps = hs->policy;
 	bool wait = false;
@@ -816,6 +829,36 @@ bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result 
 		pol_cmd_end(ps);
 	}
 	return pol_mdl_deliver(ps, held_back == 0);
+}
+
+/*
+ * The server answers a KILL of a connection once it has closed that
+ * connection, and a client that reads the OK counts on the victim being
+ * gone (libmariadb's reconnect checks its socket before the next command).
+ * When the victim is a session of this ddlgate, its client socket must be
+ * closed too before the OK goes on: held until the victim's thread has
+ * closed it (sess_hook_hold_for_end). An answer already held for another
+ * reason is left to that reason.
+ */
+static bool pol_kill_answer(struct sess *s, struct pol_sess *ps, const struct hook_result *r,
+			    bool go)
+{
+	uint32_t thread = ps->kill_thread;
+	ps->kill_thread = 0;
+	if (!go || !r->ok || r->aborted || r->more || r->index != 0 ||
+	    (ps->hs->command != COM_QUERY && ps->hs->command != COM_PROCESS_KILL))
+		return go;
+	uint64_t victim = worker_registry_find_thread(thread);
+	return !(victim && sess_hook_hold_for_end(s, victim));
+}
+
+bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result *r)
+{
+	struct pol_sess *ps = hs->policy;
+	bool go = pol_result(s, hs, r);
+	if (!ps || !ps->kill_thread)
+		return go;
+	return pol_kill_answer(s, ps, r, go);
 }
 
 /* ---- lifecycle ---- */

@@ -335,6 +335,7 @@ void sess_close(struct sess *s, enum sess_end why)
 	 * stops, which must leave no socket behind. */
 	leg_close_gently(&s->c, s->w->draining ? 0 : SESS_LINGER_MS);
 	leg_cleanup(&s->b);
+	sess_kill_end(s); /* after the client's socket closed: a killer may go on */
 	worker_registry_del(s);
 	struct worker *w = s->w;
 	if (s->prev)

@@ -57,6 +57,7 @@ struct worker;
 	X(BACKEND_UNSOLICITED, "unexpected packet from the backend", "backend_unsolicited", false) \
 	X(HANDSHAKE_TIMEOUT, "handshake timeout", "handshake_timeout", false)                      \
 	X(IDLE_TIMEOUT, "idle timeout", "idle_timeout", false)                                     \
+	X(KILLED, "killed by another session", "killed", false)                                    \
 	X(SHUTDOWN, "shutdown", "shutdown", false)                                                 \
 	X(OOM, "out of memory", "oom", false)
 

@@ -119,7 +119,8 @@ static bool is_fetched(const struct sess *s, uint8_t cmd)
 	if (cmd == COM_STMT_EXECUTE || cmd == COM_STMT_CLOSE)
 		return s->hs.watch_executes;
 	return cmd == COM_QUERY || cmd == COM_STMT_PREPARE || cmd == COM_INIT_DB ||
-	       cmd == COM_CHANGE_USER || cmd == COM_SET_OPTION || is_replication(cmd);
+	       cmd == COM_CHANGE_USER || cmd == COM_SET_OPTION || cmd == COM_PROCESS_KILL ||
+	       is_replication(cmd);
 }
 
 /* The statement id of a COM_STMT_EXECUTE / COM_STMT_CLOSE payload; 0 if
@@ -239,7 +240,7 @@ static bool fetched_command(struct sess *s, unsigned parts, uint64_t total)
 			 "ddlgate: replication commands are refused ([proxy] allow_replication = "
 			 "false)");
 	} else if (cmd == COM_QUERY || cmd == COM_STMT_PREPARE || cmd == COM_INIT_DB ||
-		   is_replication(cmd)) {
+		   cmd == COM_PROCESS_KILL || is_replication(cmd)) {
 		memset(&reply, 0, sizeof(reply));
 		s->in_hook = true;
 		v = hook_decided(s, hook_command(s, &s->hs, payload, plen, &reply), &reply);
@@ -400,7 +401,8 @@ bool sess_client_process(struct sess *s)
 			enum pkt_part r = pkt_scan_part(&s->c_scan, h, max);
 			s->cmd_start_us = (uint64_t)clk_mono_us();
 			s->hook_results = s->cmd == COM_QUERY || s->cmd == COM_STMT_PREPARE ||
-					  s->cmd == COM_STMT_EXECUTE || s->cmd == COM_INIT_DB;
+					  s->cmd == COM_STMT_EXECUTE || s->cmd == COM_INIT_DB ||
+					  s->cmd == COM_PROCESS_KILL;
 			s->last_active_ms = sess_now_ms();
 			if (r == PKT_PART_TOO_LARGE)
 				return too_large(s);

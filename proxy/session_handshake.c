@@ -73,6 +73,7 @@ bool sess_on_greeting(struct sess *s)
 	s->srv_caps = g.caps;
 	s->srv_ext = g.mariadb_ext ? g.ext_caps : 0;
 	s->hs.server_thread = g.thread_id;
+	worker_registry_set_thread(s, g.thread_id); /* a KILL finds the session by it */
 	char version[64];
 	size_t vn = g.version_len < sizeof(version) - 1 ? g.version_len : sizeof(version) - 1;
 	memcpy(version, g.version, vn);

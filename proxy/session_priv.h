@@ -109,6 +109,9 @@ struct sess {
 	uint8_t step_seq;    /* added to the sequence ids of the server's answers; in
 			      * STEP_WAIT, the id the client saw last */
 	uint32_t step_index; /* added to the indexes hook_result() gets */
+
+	struct sess_kill *kill; /* owned: a KILL's held OK or a victim's end
+				   (session_kill.c); NULL = none */
 };
 
 static inline uint64_t sess_now_ms(void)
@@ -176,6 +179,10 @@ bool sess_private_defer(struct sess *s, enum hook_verdict v, const struct hook_r
 bool sess_private_defer_step(struct sess *s, size_t from, size_t to,
 			     const struct hook_reply *refuse);
 void sess_private_free(struct sess *s);
+
+/* session_kill.c: the session closed (client socket included): a killer
+ * waiting for that is released, the kill state freed. */
+void sess_kill_end(struct sess *s);
 
 /* session_answer.c */
 bool sess_backend_process(struct sess *s);

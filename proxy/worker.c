@@ -186,6 +186,7 @@ struct reg_node {
 	struct sess *s;
 	struct worker *w;
 	uint64_t id;
+	uint32_t server_thread; /* the backend's thread id once greeted; 0 = not yet */
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -202,6 +203,7 @@ void worker_registry_add(struct sess *s, struct worker *w)
 	if (!n)
 		return; /* sess_post() to this session becomes a no-op */
 	n->s = s;
+	n->server_thread = 0;
 	n->w = w;
 	n->id = sess_conn_id(s);
 	size_t h = reg_hash(n->id);
@@ -240,6 +242,33 @@ struct worker *worker_registry_find(uint64_t id, struct sess **s)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	return w;
+}
+
+void worker_registry_set_thread(struct sess *s, uint32_t server_thread)
+{
+	size_t h = reg_hash(sess_conn_id(s));
+	pthread_mutex_lock(&reg_lock);
+	for (struct reg_node *n = reg[h]; n; n = n->next)
+		if (n->s == s)
+			n->server_thread = server_thread;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* A scan of every bucket: only a KILL asks, and KILLs are rare. */
+uint64_t worker_registry_find_thread(uint32_t server_thread)
+{
+	uint64_t id = 0;
+	if (server_thread == 0)
+		return 0;
+	pthread_mutex_lock(&reg_lock);
+	for (size_t h = 0; h < REG_BUCKETS && !id; h++)
+		for (struct reg_node *n = reg[h]; n; n = n->next)
+			if (n->server_thread == server_thread) {
+				id = n->id;
+				break;
+			}
+	pthread_mutex_unlock(&reg_lock);
+	return id;
 }
 
 /* ---- posts ------------------------------------------------------------------- */

@@ -95,6 +95,11 @@ void worker_registry_del(struct sess *s);
 /* If a session with this id is registered, returns its worker and sets *s;
  * else NULL. */
 struct worker *worker_registry_find(uint64_t id, struct sess **s);
+/* The backend's thread id of s (from the server's greeting), on s's thread;
+ * worker_registry_find_thread() returns the connection id of the live
+ * session whose backend connection has that thread id, 0 = none. */
+void worker_registry_set_thread(struct sess *s, uint32_t server_thread);
+uint64_t worker_registry_find_thread(uint32_t server_thread);
 
 /* One line on stderr: timestamp, connection id (0 = none), message. */
 void worker_log(uint64_t conn_id, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

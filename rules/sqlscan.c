@@ -1,4 +1,4 @@
-/* Scanners for SET lock_wait_timeout, SET sql_mode, USE and write keywords over raw SQL. */
+/* Scanners for SET lock_wait_timeout, SET sql_mode, USE, KILL and write keywords over raw SQL. */
 #include "rules/sqlscan.h"
 
 #include <stdio.h>
@@ -189,5 +189,35 @@ bool sqlscan_use_schema(const char *sql, size_t len, char *out, size_t outlen)
 		out[o++] = t.p[i];
 	}
 	out[o] = 0;
+	return true;
+}
+
+bool sqlscan_kill_connection(const char *sql, size_t len, unsigned long *id)
+{
+	struct lexer lx;
+	struct lex_token t;
+
+	lex_init(&lx, sql, len, 0);
+	if (!lex_next(&lx, &t) || !lex_is_word(&t, "KILL") || !lex_next(&lx, &t))
+		return false;
+	if (lex_is_word(&t, "HARD") || lex_is_word(&t, "SOFT"))
+		if (!lex_next(&lx, &t))
+			return false;
+	if (lex_is_word(&t, "CONNECTION"))
+		if (!lex_next(&lx, &t))
+			return false;
+	if (t.type != LEX_NUMBER || t.n > 10)
+		return false;
+	unsigned long long v = 0;
+	for (size_t i = 0; i < t.n; i++) {
+		if (t.p[i] < '0' || t.p[i] > '9')
+			return false; /* 1.5, 1e3: not a thread id */
+		v = v * 10 + (unsigned)(t.p[i] - '0');
+	}
+	if (v > 0xFFFFFFFFull)
+		return false;
+	if (lex_next(&lx, &t) && (!lex_is_op(&t, ";") || lex_next(&lx, &t)))
+		return false; /* KILL 5; SELECT 1, or anything after the id */
+	*id = (unsigned long)v;
 	return true;
 }

@@ -41,4 +41,13 @@ int sqlscan_sql_mode(const char *sql, size_t len);
  * NUL-terminated). False when sql is not a USE of a plain or quoted name. */
 bool sqlscan_use_schema(const char *sql, size_t len, char *out, size_t outlen);
 
+/*
+ * The connection "KILL [HARD | SOFT] [CONNECTION] <id>" ends: the server's
+ * thread id, into *id. False for anything else: KILL QUERY, KILL QUERY ID,
+ * KILL USER, an id that is no plain decimal number or does not fit 32 bits
+ * (server thread ids in the protocol's greeting are 32-bit), or more text
+ * after the statement than a closing ';'.
+ */
+bool sqlscan_kill_connection(const char *sql, size_t len, unsigned long *id);
+
 #endif

@@ -16,6 +16,7 @@
 #include "proxy/migration.h"
 #include "proxy/snapshot.h"
 #include "proxy/window.h"
+#include "proxy/worker.h"
 
 /* ---- the stand-in relay: what session.c provides to the hook ---- */
 
@@ -26,7 +27,8 @@ struct sess {
 	enum hook_verdict verdict;
 	struct hook_reply reply;
 	int releases;
-	char schema[192]; /* what the hook last said the current schema is */
+	uint64_t kill_victim; /* the session sess_hook_hold_for_end() last held for */
+	char schema[192];     /* what the hook last said the current schema is */
 };
 
 void sess_hook_resume(struct sess *s, enum hook_verdict v, const struct hook_reply *reply)
@@ -98,6 +100,16 @@ void sess_hook_step_refuse(struct sess *s, const struct hook_reply *reply)
 	s->reply = *reply;
 }
 
+/* The stand-in registry by server thread: the table's sessions (below). */
+uint64_t worker_registry_find_thread(uint32_t server_thread);
+
+/* A KILL's answer held for victim: noted, always possible here. */
+bool sess_hook_hold_for_end(struct sess *s, uint64_t victim)
+{
+	s->kill_victim = victim;
+	return true;
+}
+
 /* Posted calls run on the test's thread at the next step, like an event loop. */
 #define MAX_POSTS 64
 static struct {
@@ -146,6 +158,14 @@ static struct sess *find_sess(uint64_t conn_id)
 		if (sessions[i].live && hsess[i].conn_id == conn_id)
 			return &sessions[i];
 	return NULL;
+}
+
+uint64_t worker_registry_find_thread(uint32_t server_thread)
+{
+	for (int i = 0; i < NSESS; i++)
+		if (sessions[i].live && hsess[i].server_thread == server_thread)
+			return hsess[i].conn_id;
+	return 0;
 }
 
 uint64_t sess_conn_id(const struct sess *s);
@@ -239,6 +259,7 @@ static void step_query(const char *casename, uint8_t com, int n, const char *sql
 	payload[0] = com;
 	size_t len = 1 + unescape(sql, payload + 1, sizeof(payload) - 1);
 	s->resumed = false;
+	hsess[n].command = com; /* as the relay sets it */
 	enum hook_verdict v = hook_command(s, &hsess[n], payload, len, &reply);
 	run_posts();
 	if (v == HOOK_WAIT && s->resumed) {
@@ -280,6 +301,7 @@ static void step_stmt(const char *casename, uint8_t com, int n, uint32_t id, con
 	assert_true(s->live);
 	snprintf(what, sizeof(what), "command 0x%02x of statement %u", com, id);
 	s->resumed = false;
+	hsess[n].command = com;
 	enum hook_verdict v = hook_command(s, &hsess[n], payload, com == 0x17 ? 10 : 5, &reply);
 	run_posts();
 	if (v == HOOK_WAIT && s->resumed) {
@@ -299,7 +321,9 @@ static void step_stmt(const char *casename, uint8_t com, int n, uint32_t id, con
 			 reply.message);
 }
 
-static void step_result(int n, char **f)
+/* An answer and, with an eighth field, what the hook does with it: "go"
+ * (delivered now) or "held N" (held until session N has closed, a KILL's). */
+static void step_result(const char *casename, int n, char **f, size_t nf)
 {
 	struct hook_result r = {0};
 	r.index = (uint32_t)atoi(f[2]);
@@ -313,8 +337,18 @@ static void step_result(int n, char **f)
 	r.more = strcmp(f[6], "more") == 0;
 	if (!r.ok)
 		r.error_code = 1146;
-	(void)hook_result(&sessions[n], &hsess[n], &r);
+	sessions[n].kill_victim = 0;
+	bool go = hook_result(&sessions[n], &hsess[n], &r);
 	run_posts();
+	if (nf < 8)
+		return;
+	char got[32] = "go";
+	if (!go)
+		snprintf(got, sizeof(got), "held %d",
+			 find_sess(sessions[n].kill_victim) ? find_sess(sessions[n].kill_victim)->id
+							    : -1);
+	if (strcmp(got, f[7]) != 0)
+		fail_msg("case %s: answer %s: expected %s, got %s", casename, f[2], f[7], got);
 }
 
 static void test_policy_cases(void **state)
@@ -354,6 +388,7 @@ static void test_policy_cases(void **state)
 		if (strcmp(fld[0], "begin") == 0) {
 			memset(&hsess[n], 0, sizeof(hsess[n]));
 			hsess[n].conn_id = (uint64_t)(cases * 100 + n);
+			hsess[n].server_thread = (uint32_t)(1000 + n);
 			snprintf(hsess[n].client, sizeof(hsess[n].client), "127.0.0.1:%d",
 				 40000 + n);
 			snprintf(hsess[n].user, sizeof(hsess[n].user), "%s", fld[2]);
@@ -383,9 +418,12 @@ static void test_policy_cases(void **state)
 		} else if (strcmp(fld[0], "wclose") == 0) {
 			struct cfg none = {0}; /* no schedule of its own to cut short */
 			window_adhoc_close(&none, time(NULL));
+		} else if (strcmp(fld[0], "k") == 0) {
+			assert_int_equal(nf, 3);
+			step_stmt(name, 0x0c, n, (uint32_t)strtoul(fld[2], NULL, 10), "forward");
 		} else if (strcmp(fld[0], "r") == 0) {
-			assert_int_equal(nf, 7);
-			step_result(n, fld);
+			assert_true(nf == 7 || nf == 8);
+			step_result(name, n, fld, nf);
 		} else {
 			fail_msg("bad line: %s", fld[0]);
 		}

@@ -28,23 +28,45 @@ static void render(const char *sql, char *out, size_t n)
 		 sqlscan_is_write_kw(sql, kw) ? "yes" : "no");
 }
 
-static void test_sqlscan_table(void **state)
+/* The KILL scanner's answer: "kill=<id>" or "kill=-". */
+static void render_kill(const char *sql, char *out, size_t n)
 {
-	struct tcases t = td_load("sqlscan.txt");
+	unsigned long id;
+	if (sqlscan_kill_connection(sql, strlen(sql), &id))
+		snprintf(out, n, "kill=%lu", id);
+	else
+		snprintf(out, n, "kill=-");
+}
+
+/* Runs every case of a table file through render; at least min cases. */
+static void run_table(const char *file, void (*render_fn)(const char *, char *, size_t), size_t min)
+{
+	struct tcases t = td_load(file);
 	int failed = 0;
-	assert_true(t.n >= 20);
+	assert_true(t.n >= min);
 	for (size_t i = 0; i < t.n; i++) {
 		const struct tcase *c = &t.v[i];
 		char got[512];
-		render(c->sql, got, sizeof(got));
+		render_fn(c->sql, got, sizeof(got));
 		if (strcmp(got, c->want) != 0) {
-			printf("sqlscan.txt:%u:\n  want: %s\n  got:  %s\n", c->line, c->want, got);
+			printf("%s:%u:\n  want: %s\n  got:  %s\n", file, c->line, c->want, got);
 			failed++;
 		}
 	}
-	printf("sqlscan: %zu cases, %d failed\n", t.n, failed);
+	printf("%s: %zu cases, %d failed\n", file, t.n, failed);
 	td_free(&t);
 	assert_int_equal(failed, 0);
+}
+
+static void test_sqlscan_table(void **state)
+{
+	run_table("sqlscan.txt", render, 20);
+}
+
+/* KILL [HARD|SOFT] [CONNECTION] <id> (data/sqlscan_kill.txt). */
+static void test_sqlscan_kill_table(void **state)
+{
+	run_table("sqlscan_kill.txt", render_kill, 15);
 }
 
 /* The keyword comparison the fast path uses: exact length, any case. */
@@ -68,6 +90,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sqlscan_table),
+	    cmocka_unit_test(test_sqlscan_kill_table),
 	    cmocka_unit_test(test_sqlscan_kw),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
