@@ -63,13 +63,6 @@
 /* Records per write(): bounds the batch buffer and a callback's wait. */
 #define BATCH_MAX 4096
 
-/* What the writer is doing, for audit_submit() to decide whether to wake it. */
-enum writer_state {
-	W_BUSY,	 /* working: it looks at the lanes again before it waits */
-	W_NAP,	 /* a short wait after a round: only records with a callback wake it */
-	W_SLEEP, /* waiting for work: every record wakes it */
-};
-
 /* One submitting thread's queue. Lanes live until audit_close(). */
 struct audit_lane {
 	struct audit_lane *next; /* a->lanes, guarded by a->mu */
@@ -130,196 +123,12 @@ struct audit_rec *audit_rec_reuse(void)
 	return r;
 }
 
-struct audit {
-	/* Immutable after audit_open(). */
-	uint64_t id;	/* audit_ids */
-	char *instance; /* owned */
-	pthread_t thread;
-	struct audit_mirror *mirror; /* owned; NULL when [audit] mirror is off */
-
-	/* Guarded by mu. */
-	pthread_mutex_t mu;
-	pthread_cond_t wake;		/* writer: work or a request arrived */
-	pthread_cond_t done;	  /* waiters: handled / path_gen advanced */
-	struct audit_lane *lanes; /* owned */
-	uint64_t handled;	  /* tickets below this are written (or failed) */
-	bool closing;
-	bool reopen_req;
-	char *new_path; /* owned; set by audit_set_path() / audit_reconfigure() */
-	uint64_t path_req, path_done;
-	struct audit_stats stats;
-	uint64_t last_seq_pub;
-	char last_hash_pub[AUDIT_HASH_HEX + 1];
-
-	/* audit_reconfigure(): taken over by the writer with its next round. */
-	bool next_pending;
-	enum cfg_fsync next_fsync;
-	int next_interval_ms;
-	uint64_t next_rotate;
-
-	atomic_bool healthy;
-	atomic_int record; /* enum cfg_audit_record, read by audit_wants() */
-	atomic_int wstate; /* enum writer_state */
-	atomic_bool urgent; /* a record with a callback waits in a lane */
-	/* The next ticket; on a line of its own, every submit writes it. */
-	_Alignas(64) _Atomic uint64_t tickets;
-	_Alignas(64) char tickets_pad_;
-
-	/* Writer thread only. */
-	enum cfg_fsync fsync_mode;
-	int fsync_interval_ms;
-	uint64_t rotate_bytes;
-	char *path; /* owned */
-	int fd;	    /* -1 when closed (after a failure) */
-	uint64_t file_bytes;
-	uint64_t seq;
-	char prev[AUDIT_HASH_HEX + 1];
-	char *batch_buf; /* owned: kept between batches to spare malloc */
-	struct arena scratch; /* redaction and fingerprint of one record at a time */
-	size_t batch_cap;
-	bool dirty;	       /* written but not fsynced (interval mode) */
-	uint64_t rotations;    /* published into stats under mu */
-	uint64_t fsyncs;       /* published into stats under mu */
-	int64_t last_fsync_us; /* clk_mono_us() of the last fsync */
-	uint64_t taken;	       /* records taken out of the lanes */
-	uint64_t next_ticket;  /* the ticket the next record written must have */
-	struct audit_rec *held; /* taken, waiting for an earlier ticket; ticket order */
-};
-
 void audit_thread_setup(const char *name)
 {
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_setname_np(pthread_self(), name);
-}
-
-/*
- * Opens (creates) a->path for appending. A regular file that does not end
- * with a newline holds the partial line of a write that failed half-way
- * (and could not be cut back then): it is cut now, so the next record
- * starts on a line of its own. Writer thread (and audit_open()).
- */
-static bool file_open(struct audit *a)
-{
-	a->fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (a->fd < 0 && errno == EACCES)
-		a->fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (a->fd < 0)
-		return false;
-	struct stat st;
-	a->file_bytes = fstat(a->fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-	char last;
-	if (a->file_bytes > 0 && pread(a->fd, &last, 1, (off_t)(a->file_bytes - 1)) == 1 &&
-	    last != '\n') {
-		uint64_t start, llen, tail_end = 0;
-		if (!audit_last_line_span(a->fd, a->file_bytes, &start, &llen, &tail_end))
-			tail_end = 0;
-		if (ftruncate(a->fd, (off_t)tail_end) == 0) {
-			fprintf(stderr,
-				"ddlgate: audit: %s: cut %" PRIu64 " bytes of a partial record\n",
-				a->path, a->file_bytes - tail_end);
-			a->file_bytes = tail_end;
-		}
-	}
-	return true;
-}
-
-/* fsync(), except that pipes and character devices (a FIFO read by a log
- * shipper, /dev/null in benchmarks) cannot be synced and do not need to be. */
-static int sync_fd(int fd)
-{
-	if (fsync(fd) == 0)
-		return 0;
-	int e = errno;
-	struct stat st;
-	if ((e == EINVAL || e == EROFS || e == ENOTSUP) && fstat(fd, &st) == 0 &&
-	    !S_ISREG(st.st_mode))
-		return 0;
-	errno = e;
-	return -1;
-}
-
-static void file_close(struct audit *a)
-{
-	if (a->fd >= 0) {
-		if (a->dirty)
-			(void)sync_fd(a->fd);
-		close(a->fd);
-	}
-	a->fd = -1;
-	a->dirty = false;
-}
-
-static void set_healthy(struct audit *a, bool ok)
-{
-	bool was = atomic_exchange(&a->healthy, ok);
-	if (was != ok)
-		fprintf(stderr, "ddlgate: audit: log %s %s\n", a->path,
-			ok ? "writable again" : "cannot be written: DDL is refused");
-}
-
-/*
- * Size rotation: the full file is renamed to PATH.YYYYMMDDTHHMMSS.uuuuuuZ
- * (UTC, the moment of rotation; sorts in time order) and a new PATH begins.
- * The chain continues: the new file's first prev is the old file's last hash.
- */
-static bool rotate(struct audit *a)
-{
-	char ts[40], name[4200];
-	audit_ts_format(clk_wall_us(), ts);
-	/* 2026-11-24T02:03:04.123456Z -> 20261124T020304.123456Z */
-	char compact[32];
-	size_t o = 0;
-	for (const char *p = ts; *p && o < sizeof compact - 1; p++)
-		if (*p != '-' && *p != ':')
-			compact[o++] = *p;
-	compact[o] = '\0';
-	snprintf(name, sizeof name, "%s.%s", a->path, compact);
-	for (int i = 1; access(name, F_OK) == 0 && i < 1000; i++)
-		snprintf(name, sizeof name, "%s.%s-%d", a->path, compact, i);
-	if (a->fd >= 0 && sync_fd(a->fd) != 0)
-		return false;
-	file_close(a);
-	if (rename(a->path, name) != 0) {
-		fprintf(stderr, "ddlgate: audit: cannot rotate %s: %s\n", a->path, strerror(errno));
-		return file_open(a);
-	}
-	a->rotations++;
-	return file_open(a);
-}
-
-static bool write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = ENOSPC;
-			return false;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
-static void do_fsync(struct audit *a)
-{
-	if (a->fd >= 0 && sync_fd(a->fd) != 0) {
-		fprintf(stderr, "ddlgate: audit: fsync %s: %s\n", a->path, strerror(errno));
-		set_healthy(a, false);
-		file_close(a);
-	} else if (a->fd >= 0) {
-		a->fsyncs++;
-	}
-	a->dirty = false;
-	a->last_fsync_us = clk_mono_us();
-	pthread_mutex_lock(&a->mu);
-	a->stats.fsyncs = a->fsyncs;
-	pthread_mutex_unlock(&a->mu);
 }
 
 /*
@@ -384,9 +193,9 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 	int64_t t0 = clk_mono_us();
 	bool ok = true;
 	if (a->fd < 0)
-		ok = file_open(a);
+		ok = audit_file_open(a);
 	if (ok && a->rotate_bytes && a->file_bytes >= a->rotate_bytes)
-		ok = rotate(a);
+		ok = audit_rotate(a);
 
 	struct audit_buf b = {a->batch_buf, 0, a->batch_cap};
 	char prev[65], hash[65];
@@ -401,12 +210,12 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 			memcpy(prev, hash, 65);
 		}
 		uint64_t before = a->file_bytes;
-		if (!write_all(a->fd, b.p, b.len)) {
+		if (!audit_write_all(a->fd, b.p, b.len)) {
 			fprintf(stderr, "ddlgate: audit: write %s: %s\n", a->path, strerror(errno));
 			if (ftruncate(a->fd, (off_t)before) != 0) {
 				/* not a regular file, or the disk is gone: nothing to cut */
 			}
-			file_close(a);
+			audit_file_close(a);
 			ok = false;
 		} else {
 			a->file_bytes += b.len;
@@ -416,10 +225,10 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 			memcpy(a->prev, prev, 65);
 			a->dirty = true;
 			if (a->fsync_mode == CFG_FSYNC_ALWAYS) {
-				if (sync_fd(a->fd) != 0) {
+				if (audit_sync_fd(a->fd) != 0) {
 					fprintf(stderr, "ddlgate: audit: fsync %s: %s\n", a->path,
 						strerror(errno));
-					file_close(a);
+					audit_file_close(a);
 					ok = false;
 				} else {
 					a->dirty = false;
@@ -436,7 +245,7 @@ static void write_batch(struct audit *a, struct audit_rec *batch, size_t count)
 	}
 	a->batch_buf = b.p;
 	a->batch_cap = b.cap;
-	set_healthy(a, ok);
+	audit_set_healthy(a, ok);
 	if (!ok) /* the intents of this batch were never written */
 		for (struct audit_rec *r = batch; r; r = r->next)
 			if (r->is_intent)
@@ -487,15 +296,15 @@ static bool probe_writable(struct audit *a)
 	if (!S_ISREG(st.st_mode))
 		return true;
 	return fstatvfs(a->fd, &vfs) == 0 &&
-	       (uint64_t)vfs.f_bavail * vfs.f_frsize >= RETRY_MIN_FREE && sync_fd(a->fd) == 0;
+	       (uint64_t)vfs.f_bavail * vfs.f_frsize >= RETRY_MIN_FREE && audit_sync_fd(a->fd) == 0;
 }
 
 static void retry_health(struct audit *a)
 {
-	if (a->fd < 0 && !file_open(a))
+	if (a->fd < 0 && !audit_file_open(a))
 		return;
 	if (probe_writable(a))
-		set_healthy(a, true);
+		audit_set_healthy(a, true);
 }
 
 /* Records submitted and not yet taken out of the lanes (mu held or not). */
@@ -599,7 +408,7 @@ static void writer_wait(struct audit *a, bool nap)
 		}
 		pthread_mutex_unlock(&a->mu);
 		if (interval)
-			do_fsync(a);
+			audit_do_fsync(a);
 		if (!atomic_load(&a->healthy))
 			retry_health(a);
 		pthread_mutex_lock(&a->mu);
@@ -634,17 +443,17 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&a->mu);
 
 		if (reopen) {
-			file_close(a);
+			audit_file_close(a);
 			if (new_path) {
 				free(a->path);
 				a->path = new_path;
 			}
-			if (!file_open(a)) {
+			if (!audit_file_open(a)) {
 				fprintf(stderr, "ddlgate: audit: open %s: %s\n", a->path,
 					strerror(errno));
-				set_healthy(a, false);
+				audit_set_healthy(a, false);
 			} else {
-				set_healthy(a, probe_writable(a));
+				audit_set_healthy(a, probe_writable(a));
 			}
 		}
 		/* in slices of BATCH_MAX: a huge backlog neither grows the
@@ -664,7 +473,7 @@ static void *writer_main(void *arg)
 		if (a->fsync_mode == CFG_FSYNC_INTERVAL && a->dirty) {
 			if (closing || clk_mono_us() - a->last_fsync_us >=
 					   (int64_t)a->fsync_interval_ms * 1000)
-				do_fsync(a);
+				audit_do_fsync(a);
 		}
 
 		pthread_mutex_lock(&a->mu);
@@ -677,7 +486,7 @@ static void *writer_main(void *arg)
 			break;
 	}
 	pthread_mutex_unlock(&a->mu);
-	file_close(a);
+	audit_file_close(a);
 	free(a->batch_buf);
 	a->batch_buf = NULL;
 	arena_cleanup(&a->scratch);
@@ -725,7 +534,7 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 
 	if (audit_recover_chain(a->path, &a->seq, a->prev, err, errlen) < 0)
 		goto fail;
-	if (!file_open(a)) {
+	if (!audit_file_open(a)) {
 		snprintf(err, errlen, "%s: %s", a->path, strerror(errno));
 		goto fail;
 	}
@@ -738,7 +547,7 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 	if (cfg->audit.mirror) {
 		a->mirror = audit_mirror_start(cfg, err, errlen);
 		if (!a->mirror) {
-			file_close(a);
+			audit_file_close(a);
 			goto fail;
 		}
 	}
@@ -749,7 +558,7 @@ struct audit *audit_open(const struct cfg *cfg, char *err, size_t errlen)
 	pthread_cond_init(&a->done, NULL);
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		snprintf(err, errlen, "cannot start the audit writer thread");
-		file_close(a);
+		audit_file_close(a);
 		audit_mirror_stop(a->mirror);
 		pthread_mutex_destroy(&a->mu);
 		pthread_cond_destroy(&a->wake);

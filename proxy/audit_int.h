@@ -173,4 +173,79 @@ void audit_ticker_stop(struct audit_ticker *t);
  * handle them) and names it for top -H and gdb. */
 void audit_thread_setup(const char *name);
 
+/* ---- the writer's log (audit.c) and its file (audit_file.c) ---- */
+
+struct audit_lane;
+/* What the writer is doing, for audit_submit() to decide whether to wake it. */
+enum writer_state {
+	W_BUSY,	 /* working: it looks at the lanes again before it waits */
+	W_NAP,	 /* a short wait after a round: only records with a callback wake it */
+	W_SLEEP, /* waiting for work: every record wakes it */
+};
+
+struct audit {
+	/* Immutable after audit_open(). */
+	uint64_t id;	/* audit_ids */
+	char *instance; /* owned */
+	pthread_t thread;
+	struct audit_mirror *mirror; /* owned; NULL when [audit] mirror is off */
+
+	/* Guarded by mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t wake;		/* writer: work or a request arrived */
+	pthread_cond_t done;	  /* waiters: handled / path_gen advanced */
+	struct audit_lane *lanes; /* owned */
+	uint64_t handled;	  /* tickets below this are written (or failed) */
+	bool closing;
+	bool reopen_req;
+	char *new_path; /* owned; set by audit_set_path() / audit_reconfigure() */
+	uint64_t path_req, path_done;
+	struct audit_stats stats;
+	uint64_t last_seq_pub;
+	char last_hash_pub[AUDIT_HASH_HEX + 1];
+
+	/* audit_reconfigure(): taken over by the writer with its next round. */
+	bool next_pending;
+	enum cfg_fsync next_fsync;
+	int next_interval_ms;
+	uint64_t next_rotate;
+
+	atomic_bool healthy;
+	atomic_int record; /* enum cfg_audit_record, read by audit_wants() */
+	atomic_int wstate; /* enum writer_state */
+	atomic_bool urgent; /* a record with a callback waits in a lane */
+	/* The next ticket; on a line of its own, every submit writes it. */
+	_Alignas(64) _Atomic uint64_t tickets;
+	_Alignas(64) char tickets_pad_;
+
+	/* Writer thread only. */
+	enum cfg_fsync fsync_mode;
+	int fsync_interval_ms;
+	uint64_t rotate_bytes;
+	char *path; /* owned */
+	int fd;	    /* -1 when closed (after a failure) */
+	uint64_t file_bytes;
+	uint64_t seq;
+	char prev[AUDIT_HASH_HEX + 1];
+	char *batch_buf; /* owned: kept between batches to spare malloc */
+	struct arena scratch; /* redaction and fingerprint of one record at a time */
+	size_t batch_cap;
+	bool dirty;	       /* written but not fsynced (interval mode) */
+	uint64_t rotations;    /* published into stats under mu */
+	uint64_t fsyncs;       /* published into stats under mu */
+	int64_t last_fsync_us; /* clk_mono_us() of the last fsync */
+	uint64_t taken;	       /* records taken out of the lanes */
+	uint64_t next_ticket;  /* the ticket the next record written must have */
+	struct audit_rec *held; /* taken, waiting for an earlier ticket; ticket order */
+};
+
+/* audit_file.c, writer thread only (and audit_open()). */
+bool audit_file_open(struct audit *a);
+int audit_sync_fd(int fd);
+void audit_file_close(struct audit *a);
+void audit_set_healthy(struct audit *a, bool ok);
+bool audit_rotate(struct audit *a);
+bool audit_write_all(int fd, const char *p, size_t n);
+void audit_do_fsync(struct audit *a);
+
 #endif

@@ -163,6 +163,13 @@ struct migration_info {
  */
 bool migration_client_pid(const char *client, char *out, size_t cap);
 
+/* Whether host (an address, no brackets) is this machine's loopback. */
+bool migration_is_loopback(const char *host);
+
+/* Whether process child descends from process ancestor (both decimal pids,
+ * up to 16 generations, read from /proc); false for anything else. */
+bool migration_descends(const char *child, const char *ancestor);
+
 /*
  * The client process as the peer test compares it, from the connection
  * attributes of the client's handshake: its _pid when sent (decimal);

@@ -428,6 +428,9 @@ bool pol_refuse_cluster_lock(struct pol_sess *ps, struct hook_reply *reply);
 struct pol_prep *pol_prep_find(struct pol_sess *ps, uint32_t id);
 void pol_prep_del(struct pol_sess *ps, struct pol_prep *pp);
 void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p);
+/* The server answered the command's COM_STMT_PREPARE with PREPARE_OK for
+ * stmt_id: keep what must be judged or recorded at each execute. */
+void pol_stmt_prepared(struct pol_sess *ps, uint32_t stmt_id);
 /* The parameters of the execute x of pp, decoded into the arena (never
  * NULL; decoded false when they cannot be read). */
 struct pol_params *pol_params_decode(struct pol_sess *ps, const struct pol_prep *pp,

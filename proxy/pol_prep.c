@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/hook.h"
 #include "proxy/mem.h"
 #include "proxy/pol_internal.h"
 #include "rules/lex.h"
@@ -138,4 +139,73 @@ void pol_named_set(struct pol_sess *ps, const char *name, const char *sql, const
 	pn->mode = mode;
 	pn->gen = ps->blind_gen;
 	pn->ddl = ddl;
+}
+
+/* ---- the hook: prepared statements ---- */
+
+/*
+ * Called by the relay when the server answered a COM_STMT_PREPARE with
+ * PREPARE_OK, before hook_result() for that answer: stmt_id is the
+ * statement id of the PREPARE_OK packet. When the prepared statement is a
+ * DDL, the policy keeps its text (pol_prep.c) and judges it again (window,
+ * migration-conflict, rules, audit) at every COM_STMT_EXECUTE of that id,
+ * which the relay passes to hook_stmt_execute(), as it does COM_STMT_CLOSE.
+ */
+void pol_stmt_prepared(struct pol_sess *ps, uint32_t stmt_id)
+{
+	if (!ps || ps->cmd.state != POL_CMD_FORWARDED || ps->cmd.com != COM_STMT_PREPARE)
+		return;
+	ps->last_prep = stmt_id; /* what COM_STMT_EXECUTE of 0xFFFFFFFF runs, DDL or not */
+	if (ps->cmd.n != 1)
+		return;
+	/* a DDL or CALL is judged again at each execute; a statement the audit
+	 * records (record = writes | all) is recorded at each execute */
+	if (ps->cmd.stmts[0].ddl || ps->cmd.stmts[0].call || ps->cmd.stmts[0].record ||
+	    ps->cmd.stmts[0].lock_param) {
+		pol_prep_add(ps, stmt_id, &ps->cmd.stmts[0]);
+	} else {
+		/* the server may reuse the id of a statement closed unseen */
+		struct pol_prep *old = pol_prep_find(ps, stmt_id);
+		if (old)
+			pol_prep_del(ps, old);
+	}
+}
+
+/*
+ * The relay's entry points for COM_STMT_EXECUTE and COM_STMT_CLOSE (called
+ * only while hs->watch_executes is set, i.e. once this session prepared a
+ * DDL): both go through hook_command() with the command byte and the
+ * statement id, where a remembered DDL is judged again.
+ */
+static size_t pol_stmt_payload(uint8_t out[5], uint8_t com, uint32_t stmt_id)
+{
+	out[0] = com;
+	out[1] = (uint8_t)stmt_id;
+	out[2] = (uint8_t)(stmt_id >> 8);
+	out[3] = (uint8_t)(stmt_id >> 16);
+	out[4] = (uint8_t)(stmt_id >> 24);
+	return 5;
+}
+
+enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs, const struct hook_exec *x,
+				    struct hook_reply *reply)
+{
+	struct pol_sess *ps = hs->policy;
+	uint8_t payload[5];
+	if (!ps)
+		return HOOK_FORWARD;
+	/* the parameters are decoded from x while hook_command() runs */
+	ps->exec = x;
+	enum hook_verdict v = hook_command(
+	    s, hs, payload, pol_stmt_payload(payload, COM_STMT_EXECUTE, x->stmt_id), reply);
+	ps->exec = NULL;
+	return v;
+}
+
+void hook_stmt_close(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
+{
+	uint8_t payload[5];
+	struct hook_reply reply;
+	(void)hook_command(s, hs, payload, pol_stmt_payload(payload, COM_STMT_CLOSE, stmt_id),
+			   &reply);
 }

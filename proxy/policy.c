@@ -134,37 +134,6 @@ static void pol_sessions_del(struct pol_sess *ps)
 
 /* ---- the hook: sessions ---- */
 
-/*
- * Called by the relay when the server answered a COM_STMT_PREPARE with
- * PREPARE_OK, before hook_result() for that answer: stmt_id is the
- * statement id of the PREPARE_OK packet. When the prepared statement is a
- * DDL, the policy keeps its text (pol_prep.c) and judges it again (window,
- * migration-conflict, rules, audit) at every COM_STMT_EXECUTE of that id,
- * which the relay passes to hook_stmt_execute(), as it does COM_STMT_CLOSE.
- */
-void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id);
-void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
-{
-	struct pol_sess *ps = hs->policy;
-	(void)s;
-	if (!ps || ps->cmd.state != POL_CMD_FORWARDED || ps->cmd.com != COM_STMT_PREPARE)
-		return;
-	ps->last_prep = stmt_id; /* what COM_STMT_EXECUTE of 0xFFFFFFFF runs, DDL or not */
-	if (ps->cmd.n != 1)
-		return;
-	/* a DDL or CALL is judged again at each execute; a statement the audit
-	 * records (record = writes | all) is recorded at each execute */
-	if (ps->cmd.stmts[0].ddl || ps->cmd.stmts[0].call || ps->cmd.stmts[0].record ||
-	    ps->cmd.stmts[0].lock_param) {
-		pol_prep_add(ps, stmt_id, &ps->cmd.stmts[0]);
-	} else {
-		/* the server may reuse the id of a statement closed unseen */
-		struct pol_prep *old = pol_prep_find(ps, stmt_id);
-		if (old)
-			pol_prep_del(ps, old);
-	}
-}
-
 void hook_session_begin(struct sess *s, struct hook_sess *hs)
 {
 	struct pol_sess *ps = mem_calloc(1, sizeof(*ps), "policy session");
@@ -774,7 +743,7 @@ static bool pol_result(struct sess *s, struct hook_sess *hs, const struct hook_r
 		ps->last_prep = 0; /* a failed prepare leaves no last statement */
 	if (r->stmt_id && r->ok && cmd->com == COM_STMT_PREPARE) {
 		size_t before = ps->nprep;
-		hook_stmt_prepared(s, hs, r->stmt_id);
+		pol_stmt_prepared(ps, r->stmt_id);
 		if (ps->nprep > before)
 			hs->watch_executes = true; /* from now on the relay asks at execute */
 	}
@@ -915,43 +884,4 @@ void hook_shutdown(void)
 	pthread_mutex_unlock(&pol.lock);
 	snap_put(old);
 	pol_routine_forget_all();
-}
-
-/*
- * The relay's entry points for COM_STMT_EXECUTE and COM_STMT_CLOSE (called
- * only while hs->watch_executes is set, i.e. once this session prepared a
- * DDL): both go through hook_command() with the command byte and the
- * statement id, where a remembered DDL is judged again.
- */
-static size_t pol_stmt_payload(uint8_t out[5], uint8_t com, uint32_t stmt_id)
-{
-	out[0] = com;
-	out[1] = (uint8_t)stmt_id;
-	out[2] = (uint8_t)(stmt_id >> 8);
-	out[3] = (uint8_t)(stmt_id >> 16);
-	out[4] = (uint8_t)(stmt_id >> 24);
-	return 5;
-}
-
-enum hook_verdict hook_stmt_execute(struct sess *s, struct hook_sess *hs, const struct hook_exec *x,
-				    struct hook_reply *reply)
-{
-	struct pol_sess *ps = hs->policy;
-	uint8_t payload[5];
-	if (!ps)
-		return HOOK_FORWARD;
-	/* the parameters are decoded from x while hook_command() runs */
-	ps->exec = x;
-	enum hook_verdict v = hook_command(
-	    s, hs, payload, pol_stmt_payload(payload, COM_STMT_EXECUTE, x->stmt_id), reply);
-	ps->exec = NULL;
-	return v;
-}
-
-void hook_stmt_close(struct sess *s, struct hook_sess *hs, uint32_t stmt_id)
-{
-	uint8_t payload[5];
-	struct hook_reply reply;
-	(void)hook_command(s, hs, payload, pol_stmt_payload(payload, COM_STMT_CLOSE, stmt_id),
-			   &reply);
 }

@@ -283,9 +283,10 @@ static void step_query(const char *casename, uint8_t com, int n, const char *sql
 		fail_msg("case %s: %s: expected %s, got: %s", casename, sql, expect, reply.message);
 }
 
-/* The relay's report of a PREPARE_OK (policy.c; the relay calls it before
- * hook_result() of the prepare). */
-void hook_stmt_prepared(struct sess *s, struct hook_sess *hs, uint32_t stmt_id);
+/* The policy's note of a PREPARE_OK (pol_prep.c; hook_result() of the
+ * prepare calls it first). */
+struct pol_sess;
+void pol_stmt_prepared(struct pol_sess *ps, uint32_t stmt_id);
 
 /* COM_STMT_EXECUTE (no parameters) or COM_STMT_CLOSE of statement id. */
 static void step_stmt(const char *casename, uint8_t com, int n, uint32_t id, const char *expect)
@@ -406,7 +407,7 @@ static void test_policy_cases(void **state)
 			step_query(name, fld[0][0] == 'q' ? 0x03 : 0x16, n, fld[2], fld[3]);
 		} else if (strcmp(fld[0], "prepared") == 0) {
 			assert_int_equal(nf, 3);
-			hook_stmt_prepared(&sessions[n], &hsess[n], (uint32_t)atoi(fld[2]));
+			pol_stmt_prepared(hsess[n].policy, (uint32_t)atoi(fld[2]));
 		} else if (strcmp(fld[0], "x") == 0) {
 			assert_int_equal(nf, 4);
 			step_stmt(name, 0x17, n, (uint32_t)strtoul(fld[2], NULL, 10), fld[3]);
