@@ -79,6 +79,32 @@ def test_drop_after_use_of_a_table_empty_in_the_first_schema():
 	gw.stop()
 
 
+def test_schema_follows_use_and_drop_database():
+	"""The schema ddlgate keeps for a session (/sessions, audit records,
+	guard-side probes) follows what the server did: a USE it accepted from
+	a client without session tracking, and a DROP DATABASE of the current
+	schema, after which the server has none (DATABASE() is NULL)."""
+	h.require_proxy("the schema ddlgate tracks is ddlgate's")
+	gone = "probe_gone"
+	db().fresh_database(FIRST)
+	db().fresh_database(gone)
+	gw = h.guarded_gateway(db())
+	conn = h.connect(gw, database=FIRST)
+	assert not conn.client_flag & CLIENT.SESSION_TRACK
+
+	def tracked():
+		return [x["schema"] for x in gw.sessions() if x.get("user") == h.APP_USER]
+
+	assert tracked() == [FIRST]
+	assert h.run_err(conn, f"USE {gone}") is None
+	assert tracked() == [gone]
+	assert h.run_err(conn, f"DROP DATABASE {gone}") is None
+	assert h.scalar(conn, "SELECT DATABASE()") is None
+	assert tracked() == [""]
+	conn.close()
+	gw.stop()
+
+
 def test_drop_of_a_table_named_in_latin1():
 	schema = db().fresh_database("probe_latin1", "CHARACTER SET utf8mb4")
 	db().query(f"CREATE TABLE `{schema}`.`café` (id INT PRIMARY KEY)")
