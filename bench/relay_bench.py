@@ -28,7 +28,10 @@ Environment (defaults in brackets):
                              (the default `[tls] backend = preferred`);
                              the plain "ddlgate" endpoint then runs with
                              `backend = off`; prints the TLS endpoint's
-                             throughput and CPU per query against it
+                             throughput and CPU per query against it, and
+                             sysbench straight to MariaDB over TLS against
+                             direct plaintext (what TLS costs the server
+                             and client on the same cores, without ddlgate)
   BENCH_PS_MODE [auto]       sysbench --db-ps-mode: auto (prepared statements)
                              or disable (every statement a COM_QUERY; the
                              audit records COM_QUERY text, not executes)
@@ -66,8 +69,9 @@ def run_once(target, workload, threads):
 	"""One timed sysbench run; returns (queries, qps, proxy cpu seconds or None)."""
 	name, port, pid = target
 	cpu0 = bl.cpu_seconds(pid) if pid else None
+	tls = ["--mysql-ssl=on"] if name == "direct-tls" else []
 	out = sysbench(port, workload, f"--threads={threads}", f"--time={RUN_TIME}", "--events=0",
-		       f"--db-ps-mode={PS_MODE}", "--report-interval=0", "run",
+		       f"--db-ps-mode={PS_MODE}", "--report-interval=0", *tls, "run",
 		       timeout=RUN_TIME + 120)
 	cpu = bl.cpu_seconds(pid) - cpu0 if pid else None
 	m = re.search(r"queries:\s+(\d+)\s+\((\d+(?:\.\d+)?) per sec", out)
@@ -108,6 +112,9 @@ def main():
 				raise RuntimeError("ddlgate's backend leg did not negotiate TLS")
 			print(f"# backend-tls endpoint: ddlgate's backend leg cipher {cipher}")
 			targets.append(("backend-tls", gwt.port, gwt.proc.pid))
+			# what TLS costs without ddlgate: the client straight to MariaDB
+			# over TLS, against the plain direct runs
+			targets.append(("direct-tls", db.port, None))
 		bl.log(f"set-up done at {time.monotonic() - t_start:.0f}s; warm-up ...")
 		for _, port, _ in targets:
 			sysbench(port, "oltp_point_select", "--threads=4", "--time=3", "--events=0",
@@ -159,6 +166,11 @@ def main():
 					      f"{bl.median(r_tq):.3f}, cpu/q {bl.median(r_tc):.3f}; "
 					      f"over haproxy: throughput {bl.median(r_th):.3f}",
 					      flush=True)
+					r_dt = [t / d for t, d in zip(qps["direct-tls"], qps["direct"])]
+					print(f"{'  direct TLS':<18} {threads:>3} "
+					      f"qps {bl.median(qps['direct-tls']):.0f}, sysbench straight to "
+					      f"MariaDB over TLS, over direct plaintext: throughput "
+					      f"{bl.median(r_dt):.3f}", flush=True)
 		if not gw.alive():
 			print("WARNING: ddlgate exited during the benchmark; see its log")
 		print(f"# total {time.monotonic() - t_start:.0f}s; ratios are medians of "

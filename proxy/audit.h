@@ -187,6 +187,20 @@ void audit_rec_session(struct audit_rec *r, bool migration, const char *tool, co
 /* The raw statement text; secrets are redacted and the fingerprint computed
  * on the writer thread. */
 void audit_rec_statement(struct audit_rec *r, enum stmt_kind kind, const char *sql, size_t len);
+/*
+ * A statement text recorded many times (the executes of one prepared
+ * statement), redacted and fingerprinted once instead of by the writer
+ * for every record. audit_text_make() returns false (t empty) for a text
+ * longer than a record keeps, which is recorded with audit_rec_statement().
+ */
+struct audit_text {
+	char *red; /* owned: the text as the log shows it */
+	size_t len;
+	char fp[17];
+};
+bool audit_text_make(struct audit_text *t, const char *sql, size_t len);
+void audit_text_free(struct audit_text *t);
+void audit_rec_statement_text(struct audit_rec *r, enum stmt_kind kind, const struct audit_text *t);
 /* One target object; schema may be NULL (the record then says just "table"). */
 void audit_rec_object(struct audit_rec *r, const char *schema, const char *table);
 /*

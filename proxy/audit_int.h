@@ -59,6 +59,9 @@ struct audit_rec {
 	const char *sql;
 	size_t sql_len;
 	size_t sql_full_len; /* before the AUDIT_MAX_STATEMENT cut */
+	bool sql_ready;	     /* sql is already redacted and fp is its fingerprint
+				(audit_rec_statement_text) */
+	char fp[17];
 	struct audit_rec_obj *objs, **objs_tail;
 	struct audit_rec_rule *rules, **rules_tail;
 	enum audit_decision decision;

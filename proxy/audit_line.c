@@ -384,6 +384,31 @@ void audit_fingerprint(const char *sql, size_t len, char out[17])
 	arena_cleanup(&ar);
 }
 
+bool audit_text_make(struct audit_text *t, const char *sql, size_t len)
+{
+	memset(t, 0, sizeof(*t));
+	if (len > AUDIT_MAX_STATEMENT)
+		return false;
+	struct arena ar;
+	arena_init(&ar, 1024);
+	char *red, *norm;
+	size_t rlen, nlen;
+	redact_both(&ar, sql, len, &red, &rlen, &norm, &nlen);
+	t->red = mem_alloc(rlen + 1, "audit text"); /* the text may hold NUL bytes */
+	memcpy(t->red, red, rlen);
+	t->red[rlen] = '\0';
+	t->len = rlen;
+	fingerprint_of(norm, nlen, t->fp);
+	arena_cleanup(&ar);
+	return true;
+}
+
+void audit_text_free(struct audit_text *t)
+{
+	free(t->red);
+	memset(t, 0, sizeof(*t));
+}
+
 void audit_ts_format(int64_t us, char out[40])
 {
 	/* The date and time of day change once a second; records come by the
@@ -455,8 +480,14 @@ static void rec_text(const char *instance, struct audit_rec *r, uint64_t seq, co
 	/* the text is lexed once for both the redaction and the fingerprint */
 	char *red = "", *norm = "";
 	size_t rlen = 0, nlen = 0;
-	if (r->sql)
+	char fp[17] = "";
+	if (r->sql_ready) { /* done once for many records (audit_text_make) */
+		red = (char *)r->sql;
+		rlen = r->sql_len;
+		memcpy(fp, r->fp, sizeof(fp));
+	} else if (r->sql) {
 		redact_both(ar, r->sql, r->sql_len, &red, &rlen, &norm, &nlen);
+	}
 	PUT(b, ",\"statement\":");
 	if (r->sql_full_len > r->sql_len) {
 		char tail[80];
@@ -469,8 +500,8 @@ static void rec_text(const char *instance, struct audit_rec *r, uint64_t seq, co
 		rlen += (size_t)tn;
 	}
 	put_str(b, red, rlen);
-	char fp[17];
-	fingerprint_of(norm, nlen, fp);
+	if (!r->sql_ready)
+		fingerprint_of(norm, nlen, fp);
 	PUT(b, ",\"fingerprint\":\"");
 	audit_buf_add(b, fp, 16);
 

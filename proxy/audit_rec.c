@@ -66,6 +66,15 @@ void audit_rec_statement(struct audit_rec *r, enum stmt_kind kind, const char *s
 	r->sql_len = sql ? len : 0;
 }
 
+void audit_rec_statement_text(struct audit_rec *r, enum stmt_kind kind, const struct audit_text *t)
+{
+	r->kind = kind;
+	r->sql = arena_strndup(&r->arena, t->red, t->len);
+	r->sql_len = r->sql_full_len = t->len;
+	r->sql_ready = true;
+	memcpy(r->fp, t->fp, sizeof(r->fp));
+}
+
 void audit_rec_object(struct audit_rec *r, const char *schema, const char *table)
 {
 	if (!table)

@@ -66,6 +66,19 @@ struct pol_prep {
 	unsigned nparams;    /* its ? placeholders */
 	unsigned lock_param; /* GET_LOCK(?) / RELEASE_LOCK(?): 1 + the placeholder
 				that binds the lock name; 0 = no lock call */
+	bool *secret;	     /* owned: nparams flags, the placeholders whose values
+				are secrets (redact_secret_params); NULL = none */
+	/* A plain statement (pol_prep_plain): one DML kept only for the audit,
+	 * parsed once at prepare into its own arena; its executes skip the
+	 * judging while no migration runs (pol_exec_light). */
+	bool light;
+	bool is_write;
+	bool hist_known; /* hist holds for the session's configuration (a reload clears it) */
+	bool hist;	 /* the text names a migration history table */
+	struct arena arena; /* owned when light */
+	struct stmt st;	    /* parsed into arena */
+	struct audit_text text; /* owned when light: the text as its records show it
+				   (red NULL: too long, redacted per record) */
 };
 
 /* A name the session bound with SQL PREPARE name FROM ..., learnt from the
@@ -133,6 +146,10 @@ struct pol_stmt {
 	bool ws_scratch; /* ... on tables this client process made there: no rules */
 	unsigned lock_param; /* prepared GET_LOCK(?) / RELEASE_LOCK(?): 1 + the
 				placeholder of the name (migration_scan_bound) */
+	bool light;	     /* an execute of a plain prepared statement (pol_exec_light):
+				st and sql belong to its pol_prep */
+	const struct audit_text *text; /* borrowed (its pol_prep): the redacted text,
+					  or NULL */
 };
 
 /*
@@ -431,6 +448,11 @@ void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p);
 /* The server answered the command's COM_STMT_PREPARE with PREPARE_OK for
  * stmt_id: keep what must be judged or recorded at each execute. */
 void pol_stmt_prepared(struct pol_sess *ps, uint32_t stmt_id);
+/* An execute of a plain prepared statement: whether it may skip the
+ * judging now, and the light path that records it. */
+bool pol_exec_light_ok(struct pol_sess *ps, struct pol_prep *pp);
+enum hook_verdict pol_exec_light(struct pol_sess *ps, const struct pol_prep *pp,
+				 struct hook_reply *reply);
 /* The parameters of the execute x of pp, decoded into the arena (never
  * NULL; decoded false when they cannot be read). */
 struct pol_params *pol_params_decode(struct pol_sess *ps, const struct pol_prep *pp,

@@ -6,7 +6,6 @@
 #include "config/cfg.h"
 #include "proxy/pkt_exec.h"
 #include "proxy/pol_internal.h"
-#include "rules/redact.h"
 
 /* Whether bytes are text a reader can take as it is: UTF-8 without
  * control characters other than tab and newlines. A character cut at the
@@ -81,8 +80,6 @@ struct pol_params *pol_params_decode(struct pol_sess *ps, const struct pol_prep 
 	pa->types = arena_alloc(&ps->arena, n * sizeof(*pa->types));
 	pa->values = arena_alloc(&ps->arena, n * sizeof(*pa->values));
 	pa->raw = arena_alloc(&ps->arena, n * sizeof(*pa->raw));
-	bool *secret = arena_alloc(&ps->arena, n * sizeof(*secret));
-	(void)redact_secret_params(&ps->arena, pp->sql, pp->len, secret, n);
 	for (unsigned i = 0; i < n; i++) {
 		const struct pkt_exec_param *v = &raw[i];
 		pa->types[i] = pkt_type_name(v->type, v->unsig);
@@ -97,7 +94,8 @@ struct pol_params *pol_params_decode(struct pol_sess *ps, const struct pol_prep 
 		size_t full = pkt_exec_param_text(v, text, sizeof(text));
 		pa->raw[i] =
 		    arena_strndup(&ps->arena, text, full < POL_PARAM_KEEP ? full : POL_PARAM_KEEP);
-		pa->values[i] = secret[i] ? "<redacted>" : pol_param_show(&ps->arena, v, text);
+		pa->values[i] = pp->secret && pp->secret[i] ? "<redacted>"
+							     : pol_param_show(&ps->arena, v, text);
 	}
 	return pa;
 }

@@ -5,10 +5,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/cfg.h"
+#include "proxy/clock.h"
 #include "proxy/hook.h"
 #include "proxy/mem.h"
+#include "proxy/metrics.h"
 #include "proxy/pol_internal.h"
 #include "rules/lex.h"
+#include "rules/parse.h"
+#include "rules/redact.h"
+#include "rules/sqlscan.h"
 
 /* The ? placeholders of a prepared text: the parameter count each execute
  * binds (the audit record's summary of them). */
@@ -37,6 +43,11 @@ void pol_prep_del(struct pol_sess *ps, struct pol_prep *pp)
 {
 	free(pp->sql);
 	free(pp->schema);
+	free(pp->secret);
+	if (pp->light) {
+		arena_cleanup(&pp->arena);
+		audit_text_free(&pp->text);
+	}
 	*pp = ps->prep[--ps->nprep];
 }
 
@@ -48,6 +59,20 @@ void pol_prep_clear(struct pol_sess *ps)
 	free(ps->prep);
 	ps->prep = NULL;
 	ps->capprep = 0;
+}
+
+/*
+ * Whether p is plain: one DML kept only because the audit records it,
+ * which no text-based judgement can touch (no signal, no session setting,
+ * nothing it binds or runs indirectly). Such a statement is allowed
+ * whatever it binds, so its executes need only their records.
+ */
+static bool pol_prep_plain(const struct pol_stmt *p)
+{
+	return p->st.kind == STMT_DML && p->record && !p->ddl && !p->call && !p->has_sig &&
+	       !p->lock_param && !p->sysconf && !p->binds && !p->st.unparsed && p->set_ansi < 0 &&
+	       p->set_lock_wait == SQLSCAN_LOCK_WAIT_NONE && !p->set_notes && !p->ws_schema &&
+	       !p->ws_scratch;
 }
 
 /* Remembers p, a DDL or recorded statement the server prepared as
@@ -69,6 +94,89 @@ void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p)
 	pp->ansi = p->ansi;
 	pp->nparams = pol_prep_params(p->sql, p->len, p->ansi);
 	pp->lock_param = p->lock_param;
+	pp->secret = NULL;
+	if (pp->nparams) {
+		/* which placeholders bind secrets depends on the text alone */
+		bool *secret = arena_alloc(&ps->arena, pp->nparams * sizeof(*secret));
+		if (redact_secret_params(&ps->arena, pp->sql, pp->len, secret, pp->nparams) > 0) {
+			pp->secret = mem_alloc(pp->nparams * sizeof(*secret), "prepared DDL");
+			memcpy(pp->secret, secret, pp->nparams * sizeof(*secret));
+		}
+	}
+	pp->light = pol_prep_plain(p);
+	pp->is_write = p->is_write;
+	pp->hist_known = false;
+	if (pp->light) {
+		arena_init(&pp->arena, 512);
+		stmt_parse(&pp->arena, pp->sql, pp->len, pol_lex_mode(ps, pp->ansi), &pp->st);
+		(void)audit_text_make(&pp->text, pp->sql, pp->len); /* red NULL when too long */
+	}
+}
+
+/*
+ * Whether an execute of pp may take the light path now: pp is plain and
+ * no migration runs anywhere (a migration's memory learns the rows its
+ * peers write, and history tables can be learnt after the prepare).
+ */
+bool pol_exec_light_ok(struct pol_sess *ps, struct pol_prep *pp)
+{
+	if (!pp->light || migration_count() > 0 || migration_sess_active(&ps->mig))
+		return false;
+	if (!pp->hist_known) {
+		/* the same text against the same history tables: known until a reload */
+		const struct cfg *c = ps->conf->cfg;
+		struct migration_signal sig;
+		pp->hist = c->migration.history_tables.n > 0 &&
+			   migration_scan_history(pp->sql, pp->len, pol_lex_mode(ps, pp->ansi),
+						  &c->migration.history_tables, &sig);
+		pp->hist_known = true;
+	}
+	return !pp->hist; /* a tool's history table: judged as a signal */
+}
+
+/*
+ * An execute of a plain prepared statement: allowed without judging (its
+ * judgement at prepare cannot change), recorded with what it bound. A
+ * write still has its intent record made durable first (pol_finish).
+ */
+enum hook_verdict pol_exec_light(struct pol_sess *ps, const struct pol_prep *pp,
+				 struct hook_reply *reply)
+{
+	ps->hs->want_first_value = false;
+	if (!pol.audit || !audit_wants(pol.audit, pp->st.kind, pp->is_write)) {
+		metrics_statement(pp->st.kind, METRICS_ALLOW); /* the record setting changed */
+		return HOOK_FORWARD;
+	}
+	arena_reset(&ps->arena);
+	struct pol_cmd *cmd = &ps->cmd;
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->state = POL_CMD_JUDGING;
+	cmd->com = COM_STMT_EXECUTE;
+	cmd->nparams = pp->nparams;
+	cmd->start_us = clk_wall_us();
+	cmd->start_mono = clk_mono_us();
+	struct pol_stmt *p = arena_alloc(&ps->arena, sizeof(*p));
+	memset(p, 0, sizeof(*p));
+	cmd->stmts = p;
+	cmd->n = cmd->total = 1;
+	cmd->next_eval = 1;
+	/* pp outlives the command: a close or reset is a command of its own */
+	p->sql = pp->sql;
+	p->len = pp->len;
+	p->schema = pp->schema;
+	p->st = pp->st;
+	p->light = true;
+	p->text = pp->text.red ? &pp->text : NULL;
+	p->is_write = pp->is_write;
+	p->change = pp->is_write;
+	p->record = true;
+	p->set_lock_wait = SQLSCAN_LOCK_WAIT_NONE;
+	p->set_ansi = -1;
+	p->lock_wait = ps->lock_wait;
+	p->ansi = pp->ansi;
+	p->decision = AUDIT_ALLOW;
+	cmd->params = pol_params_decode(ps, pp, ps->exec);
+	return pol_finish(ps, reply);
 }
 
 /* ---- names bound by SQL PREPARE ---- */

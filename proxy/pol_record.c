@@ -33,7 +33,10 @@ static struct audit_rec *pol_record(struct pol_sess *ps, struct pol_stmt *p)
 
 	audit_rec_conn(r, hs->conn_id, hs->client, hs->user, p->schema);
 	audit_rec_session(r, mig, tool[0] ? tool : NULL, name[0] ? name : NULL);
-	audit_rec_statement(r, p->st.kind, p->sql, p->len);
+	if (p->text)
+		audit_rec_statement_text(r, p->st.kind, p->text);
+	else
+		audit_rec_statement(r, p->st.kind, p->sql, p->len);
 	/* the same list the conflict check compares (pol_objects): a DDL inside
 	 * EXECUTE IMMEDIATE or a routine body names its tables here too */
 	struct stmt_obj objs[POL_MAX_OBJECTS];

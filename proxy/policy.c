@@ -92,6 +92,8 @@ static void pol_conf_refresh(struct pol_sess *ps)
 	struct snap *pc = pol_conf_get();
 	snap_put(ps->conf);
 	ps->conf = pc;
+	for (size_t i = 0; i < ps->nprep; i++)
+		ps->prep[i].hist_known = false; /* the history tables may have changed */
 }
 
 /* Makes snap the policy's configuration; sessions pick it up between
@@ -436,7 +438,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 					  (uint32_t)payload[3] << 16 | (uint32_t)payload[4] << 24;
 		return HOOK_FORWARD;
 	}
-	const struct pol_prep *exec = NULL;
+	struct pol_prep *exec = NULL;
 	if ((payload[0] == COM_STMT_EXECUTE || payload[0] == COM_STMT_CLOSE) && len >= 5) {
 		uint32_t id = (uint32_t)payload[1] | (uint32_t)payload[2] << 8 |
 			      (uint32_t)payload[3] << 16 | (uint32_t)payload[4] << 24;
@@ -463,6 +465,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	ps->step_judging = false;
 	pol_conf_refresh(ps);
 	pol_history_expire(ps);
+	if (exec && pol_exec_light_ok(ps, exec))
+		return pol_exec_light(ps, exec, reply);
 
 	const char *sql = (const char *)payload + 1;
 	size_t sqllen = len - 1;
@@ -757,9 +761,10 @@ static bool pol_result(struct sess *s, struct hook_sess *hs, const struct hook_r
 			bool started = pol_apply_result(ps, p, r, &floor_held);
 			held_back += floor_held;
 			/* a prepare runs nothing yet */
-			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE)
+			/* a light execute: no migration to learn it, nothing indirect */
+			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE && !p->light)
 				pol_memory_commit(ps, p, r->warnings);
-			if (!r->aborted && cmd->com != COM_STMT_PREPARE)
+			if (!r->aborted && cmd->com != COM_STMT_PREPARE && !p->light)
 				pol_indirect_learn(ps, p, pol_lex_mode(ps, p->ansi), r->ok);
 			if (cmd->com != COM_STMT_PREPARE && (p->ddl || p->st.kind == STMT_DCL))
 				pol_drift_note(p); /* also when not recorded, or failed */
