@@ -61,8 +61,11 @@ PS_MODE = os.environ.get("BENCH_PS_MODE", "auto")
 BACKEND_TLS = os.environ.get("BENCH_BACKEND_TLS", "0") == "1"
 
 
-def sysbench(port, workload, *args, timeout=None):
-	return bl.sysbench(port, workload, TABLES, TABLE_SIZE, *args, timeout=timeout)
+TLS_DIR = None  # where sysbench finds its TLS files (direct-tls)
+
+
+def sysbench(port, workload, *args, timeout=None, cwd=None):
+	return bl.sysbench(port, workload, TABLES, TABLE_SIZE, *args, timeout=timeout, cwd=cwd)
 
 
 def run_once(target, workload, threads):
@@ -72,7 +75,7 @@ def run_once(target, workload, threads):
 	tls = ["--mysql-ssl=on"] if name == "direct-tls" else []
 	out = sysbench(port, workload, f"--threads={threads}", f"--time={RUN_TIME}", "--events=0",
 		       f"--db-ps-mode={PS_MODE}", "--report-interval=0", *tls, "run",
-		       timeout=RUN_TIME + 120)
+		       timeout=RUN_TIME + 120, cwd=TLS_DIR if tls else None)
 	cpu = bl.cpu_seconds(pid) - cpu0 if pid else None
 	m = re.search(r"queries:\s+(\d+)\s+\((\d+(?:\.\d+)?) per sec", out)
 	if not m:
@@ -84,6 +87,7 @@ def run_once(target, workload, threads):
 
 
 def main():
+	global TLS_DIR
 	t_start = time.monotonic()
 	bl.set_nofile()
 	bl.build_release()
@@ -115,6 +119,7 @@ def main():
 			# what TLS costs without ddlgate: the client straight to MariaDB
 			# over TLS, against the plain direct runs
 			targets.append(("direct-tls", db.port, None))
+			TLS_DIR = bl.sysbench_tls_dir()
 		bl.log(f"set-up done at {time.monotonic() - t_start:.0f}s; warm-up ...")
 		for _, port, _ in targets:
 			sysbench(port, "oltp_point_select", "--threads=4", "--time=3", "--events=0",

@@ -37,6 +37,7 @@ struct metrics_block {
 	uint64_t conn_ends[SESS_END_COUNT]; /* closes by enum sess_end */
 	uint64_t bytes_in, bytes_out;
 	uint64_t backend_errors;
+	uint64_t backend_tls[2]; /* backend-leg handshakes: [0] full, [1] resumed */
 	uint64_t audit_errors;
 	uint64_t audit_drift;
 	uint64_t migrations;
@@ -142,6 +143,11 @@ void metrics_command(uint8_t cmd, uint64_t latency_us)
 void metrics_backend_error(void)
 {
 	metrics_add(&metrics_block()->backend_errors, 1);
+}
+
+void metrics_backend_tls(bool resumed)
+{
+	metrics_add(&metrics_block()->backend_tls[resumed], 1);
 }
 
 void metrics_statement(enum stmt_kind kind, int decision)
@@ -393,6 +399,11 @@ void metrics_render(FILE *out)
 			s->bytes_out);
 	metrics_counter(out, "ddlgate_backend_errors_total", "Backend connection failures.",
 			s->backend_errors);
+	metrics_header(out, "ddlgate_backend_tls_handshakes_total", "counter",
+		       "TLS handshakes of backend connections, by whether a session was resumed.");
+	for (unsigned i = 0; i < 2; i++)
+		fprintf(out, "ddlgate_backend_tls_handshakes_total{resumed=\"%s\"} %llu\n",
+			i ? "true" : "false", (unsigned long long)s->backend_tls[i]);
 
 	metrics_header(out, "ddlgate_commands_total", "counter",
 		       "Completed client commands by MySQL command type.");

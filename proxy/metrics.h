@@ -41,6 +41,7 @@ void metrics_bytes(uint64_t from_clients, uint64_t to_clients);
 void metrics_command(uint8_t cmd, uint64_t latency_us);
 /* The backend leg failed (connect, reset, protocol error). */
 void metrics_backend_error(void);
+void metrics_backend_tls(bool resumed); /* a backend leg's TLS handshake completed */
 
 /* Extension points for policy, audit and guards. */
 void metrics_statement(enum stmt_kind kind, int decision); /* one per inspected statement */

@@ -124,6 +124,7 @@ bool sess_tls_step(struct sess *s, struct leg *l)
 			}
 			return sess_client_process(s);
 		}
+		metrics_backend_tls(SSL_session_reused(l->ssl));
 		send_hello(s);
 		return sess_flush(s);
 	case TLS_IO_WANT_READ:

@@ -3,7 +3,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -71,6 +73,107 @@ fail:
 	return NULL;
 }
 
+/*
+ * Resumption on the backend leg. Every connection of one client context
+ * goes to the same server under the same name (the backend and [tls] are
+ * restart-only), so the session tickets the server sends are kept in a
+ * small pool per context, and a new backend connection takes one: the
+ * handshake skips the certificate (its check was made when the ticket's
+ * session was verified), and the connection shares the server's parsed
+ * certificate with the others instead of holding a copy. A ticket is used
+ * once (RFC 8446, section C.4); the server sends new ones on every
+ * connection, resumed or not. When the server declines a ticket, the
+ * handshake is a full one, verified as always.
+ */
+#define TLS_TICKETS 32
+
+struct tls_pool {
+	pthread_mutex_t lock;
+	SSL_SESSION *sess[TLS_TICKETS]; /* owned: a ring, newest at head - 1 */
+	unsigned head, n;
+};
+
+static int pool_idx = -1;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	struct tls_pool *p = ptr;
+	if (!p)
+		return;
+	for (unsigned i = 0; i < TLS_TICKETS; i++)
+		SSL_SESSION_free(p->sess[i]);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+static void pool_index(void)
+{
+	pool_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, pool_free);
+}
+
+/* OpenSSL: the server sent a session (a TLS 1.3 ticket, or the session of
+ * a TLS 1.2 handshake). Returns 1 when the pool keeps the reference. */
+static int pool_add(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_pool *p = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pool_idx);
+	if (!p || !SSL_SESSION_is_resumable(sess) ||
+	    ((SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) &&
+	     SSL_get_verify_result(ssl) != X509_V_OK))
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	SSL_SESSION *old = p->sess[p->head]; /* the oldest, when the ring is full */
+	p->sess[p->head] = sess;
+	p->head = (p->head + 1) % TLS_TICKETS;
+	if (p->n < TLS_TICKETS)
+		p->n++;
+	pthread_mutex_unlock(&p->lock);
+	SSL_SESSION_free(old);
+	return 1;
+}
+
+/* The newest ticket of ctx's pool, taken out of it (NULL: none). */
+static SSL_SESSION *pool_take(SSL_CTX *ctx)
+{
+	struct tls_pool *p = SSL_CTX_get_ex_data(ctx, pool_idx);
+	SSL_SESSION *sess = NULL;
+	if (!p)
+		return NULL;
+	pthread_mutex_lock(&p->lock);
+	if (p->n > 0) {
+		p->head = (p->head + TLS_TICKETS - 1) % TLS_TICKETS;
+		sess = p->sess[p->head];
+		p->sess[p->head] = NULL;
+		p->n--;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return sess;
+}
+
+/* Gives ctx its ticket pool; false when out of memory (no resumption). */
+static bool pool_attach(SSL_CTX *ctx)
+{
+	pthread_once(&pool_once, pool_index);
+	struct tls_pool *p = calloc(1, sizeof(*p));
+	if (pool_idx < 0 || !p) {
+		free(p);
+		return false;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	if (SSL_CTX_set_ex_data(ctx, pool_idx, p) != 1) {
+		pool_free(NULL, p, NULL, 0, 0, NULL);
+		return false;
+	}
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, pool_add);
+	return true;
+}
+
 SSL_CTX *tls_client_ctx_new(const struct cfg *c, char *err, size_t errlen)
 {
 	err[0] = 0;
@@ -79,10 +182,10 @@ SSL_CTX *tls_client_ctx_new(const struct cfg *c, char *err, size_t errlen)
 	SSL_CTX *ctx = tls_ctx_base(TLS_client_method(), err, errlen);
 	if (!ctx)
 		return NULL;
-	/* MySQL servers drop the connection without close_notify. Sessions are
-	 * never resumed, so their tickets are not kept. */
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* MySQL servers drop the connection without close_notify. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (!pool_attach(ctx))
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (c->tls.backend >= CFG_TLS_BACKEND_VERIFY_CA) {
 		int ok = c->tls.backend_ca
 			     ? SSL_CTX_load_verify_locations(ctx, c->tls.backend_ca, NULL)
@@ -136,6 +239,11 @@ SSL *tls_new_connect(SSL_CTX *ctx, int fd, const struct cfg *c, const char *host
 		}
 	}
 	SSL_set_connect_state(ssl);
+	SSL_SESSION *sess = pool_take(ctx);
+	if (sess) {
+		(void)SSL_set_session(ssl, sess); /* a full handshake if it fails */
+		SSL_SESSION_free(sess);		  /* ssl holds its own reference */
+	}
 	return ssl;
 fail:
 	SSL_free(ssl);

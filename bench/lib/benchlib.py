@@ -95,18 +95,30 @@ backend mysql_out
 		self.logf.close()
 
 
-def sysbench(port, workload, tables, table_size, *args, timeout=None):
+def sysbench(port, workload, tables, table_size, *args, timeout=None, cwd=None):
 	"""Runs sysbench's workload against 127.0.0.1:port (database sbtest, the
-	harness's app account); returns its output, raises when it fails."""
+	harness's app account) in cwd; returns its output, raises when it fails."""
 	cmd = ["sysbench", workload, "--db-driver=mysql", "--mysql-host=127.0.0.1",
 	       f"--mysql-port={port}", f"--mysql-user={harness.APP_USER}",
 	       f"--mysql-password={harness.APP_PASSWORD}", "--mysql-db=sbtest",
 	       f"--tables={tables}", f"--table-size={table_size}"] + list(args)
 	r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-			   timeout=timeout)
+			   timeout=timeout, cwd=cwd)
 	if r.returncode != 0:
 		raise RuntimeError(f"sysbench failed ({' '.join(cmd)}):\n{r.stdout[-3000:]}")
 	return r.stdout
+
+
+def sysbench_tls_dir():
+	"""A directory to run `sysbench --mysql-ssl=on` in: sysbench 1.0 loads
+	client-key.pem, client-cert.pem and cacert.pem from its working
+	directory (here the harness's server pair; the server asks for no
+	client certificate)."""
+	cert, key = harness.tls_pair()
+	d = harness.tmpdir("sysbench-tls-")
+	for name, src in (("client-key.pem", key), ("client-cert.pem", cert), ("cacert.pem", cert)):
+		os.symlink(src, os.path.join(d, name))
+	return d
 
 
 def sysbench_mariadb(stack, tables, table_size, tls=False):

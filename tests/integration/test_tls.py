@@ -139,6 +139,44 @@ def test_backend_leg_tls_verify_ca():
 	c.close()
 
 
+def backend_handshakes(gw):
+	"""ddlgate's backend-leg TLS handshakes so far: (full, resumed)."""
+	code, body = gw.admin_get("/metrics")
+	assert code == 200, body
+	got = {}
+	for line in body.splitlines():
+		if line.startswith("ddlgate_backend_tls_handshakes_total{"):
+			got[line.split('"')[1]] = int(line.split()[-1])
+	return got["false"], got["true"]
+
+
+def test_backend_leg_resumes_sessions():
+	"""The backend leg's first connection makes a full, verified handshake;
+	later ones resume a session from the tickets the server sent, each
+	ticket once, and work as any other. (MariaDB's Ssl_sessions_reused
+	stays 0 for a TLS 1.3 resumption, whoever the client, so ddlgate's
+	count is what tells.) A ddlgate that trusts another CA never gets that
+	far (test_backend_wrong_ca_is_refused)."""
+	h.require_proxy("the backend leg is ddlgate's")
+	cert, _ = h.tls_pair()
+	gw = h.gateway(db(), {"tls": {"backend": "verify-ca", "backend_ca": cert}})
+	first = h.connect(gw)
+	assert backend_cipher(first), "the backend leg is not TLS"
+	full, resumed = backend_handshakes(gw)
+	assert full >= 1 and resumed == 0, (full, resumed)
+	conns = []
+	for i in range(6):
+		c = h.connect(gw)
+		conns.append(c)
+		assert backend_cipher(c)
+		assert h.scalar(c, f"select {i} + 1") == i + 1
+	full2, resumed2 = backend_handshakes(gw)
+	print(f"  backend-leg handshakes: {full2} full, {resumed2} resumed")
+	assert full2 == full and resumed2 >= 6, (full, full2, resumed2)
+	for c in conns + [first]:
+		c.close()
+
+
 def test_backend_leg_plaintext_when_off():
 	h.require_proxy("the backend leg is ddlgate's")
 	gw = h.gateway(db(), {"tls": {"backend": "off"}})

@@ -215,6 +215,30 @@ static void test_idle_after_command(void **state)
 	fixture_close(&f);
 }
 
+/* A second connection of the same context resumes a session from the
+ * server's tickets: it shares the server's certificate with the others,
+ * so an idle resumed leg costs less than the first, full one. */
+static void test_resumed_leg_costs_less(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_open(&f);
+	assert_false(SSL_session_reused(f.p.client));
+	struct pair second;
+	pair_open(&second, f.sctx, f.cctx, &f.c);
+	assert_true(SSL_session_reused(second.client));
+	size_t put;
+	assert_int_equal(SSL_write_ex(second.server, "greeting", 8, &put), 1);
+	assert_int_equal(client_drain(&second), 8);
+	size_t full = client_footprint(&f.p);
+	size_t resumed = client_footprint(&second);
+	print_message("idle backend leg: full handshake %zu bytes, resumed %zu bytes\n", full,
+		      resumed);
+	assert_true(resumed < full);
+	pair_close(&second);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	/* before OpenSSL allocates anything */
@@ -225,6 +249,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_idle_after_answer),
 	    cmocka_unit_test(test_idle_after_command),
+	    cmocka_unit_test(test_resumed_leg_costs_less),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
