@@ -46,12 +46,14 @@ def build_release():
 def bench_mariadb(max_connections=500, tls=False):
 	"""A throw-away MariaDB tuned for benchmarks (the harness already
 	passes --skip-log-bin; later options override its small test sizes).
-	tls: the server gets a certificate, so it offers TLS."""
+	tls: the server gets a certificate, so it offers TLS, and trusts that
+	certificate as a CA (sysbench always presents a client certificate:
+	sysbench_tls_dir)."""
 	return harness.MariaDB(tls=tls, args=[
 		"--innodb-buffer-pool-size=512M", "--innodb-log-file-size=256M",
 		f"--max-connections={max_connections}", "--skip-log-bin",
 		"--performance-schema=OFF", "--thread-cache-size=600",
-	])
+	] + ([f"--ssl-ca={harness.tls_pair()[0]}"] if tls else []))
 
 
 class HAProxy:
