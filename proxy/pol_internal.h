@@ -451,6 +451,9 @@ void pol_stmt_prepared(struct pol_sess *ps, uint32_t stmt_id);
 /* An execute of a plain prepared statement: whether it may skip the
  * judging now, and the light path that records it. */
 bool pol_exec_light_ok(struct pol_sess *ps, struct pol_prep *pp);
+/* policy.c: the light path of a DML only the audit wants */
+bool pol_light_ok(struct pol_sess *ps, enum stmt_kind kind);
+struct pol_stmt *pol_light_cmd(struct pol_sess *ps, uint8_t com);
 enum hook_verdict pol_exec_light(struct pol_sess *ps, const struct pol_prep *pp,
 				 struct hook_reply *reply);
 /* The parameters of the execute x of pp, decoded into the arena (never

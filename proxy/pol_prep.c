@@ -120,7 +120,7 @@ void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p)
  */
 bool pol_exec_light_ok(struct pol_sess *ps, struct pol_prep *pp)
 {
-	if (!pp->light || migration_count() > 0 || migration_sess_active(&ps->mig))
+	if (!pp->light || !pol_light_ok(ps, pp->st.kind))
 		return false;
 	if (!pp->hist_known) {
 		/* the same text against the same history tables: known until a reload */
@@ -142,40 +142,22 @@ bool pol_exec_light_ok(struct pol_sess *ps, struct pol_prep *pp)
 enum hook_verdict pol_exec_light(struct pol_sess *ps, const struct pol_prep *pp,
 				 struct hook_reply *reply)
 {
-	ps->hs->want_first_value = false;
 	if (!pol.audit || !audit_wants(pol.audit, pp->st.kind, pp->is_write)) {
+		ps->hs->want_first_value = false;
 		metrics_statement(pp->st.kind, METRICS_ALLOW); /* the record setting changed */
 		return HOOK_FORWARD;
 	}
-	arena_reset(&ps->arena);
-	struct pol_cmd *cmd = &ps->cmd;
-	memset(cmd, 0, sizeof(*cmd));
-	cmd->state = POL_CMD_JUDGING;
-	cmd->com = COM_STMT_EXECUTE;
-	cmd->nparams = pp->nparams;
-	cmd->start_us = clk_wall_us();
-	cmd->start_mono = clk_mono_us();
-	struct pol_stmt *p = arena_alloc(&ps->arena, sizeof(*p));
-	memset(p, 0, sizeof(*p));
-	cmd->stmts = p;
-	cmd->n = cmd->total = 1;
-	cmd->next_eval = 1;
+	struct pol_stmt *p = pol_light_cmd(ps, COM_STMT_EXECUTE);
+	ps->cmd.nparams = pp->nparams;
 	/* pp outlives the command: a close or reset is a command of its own */
 	p->sql = pp->sql;
 	p->len = pp->len;
 	p->schema = pp->schema;
 	p->st = pp->st;
-	p->light = true;
 	p->text = pp->text.red ? &pp->text : NULL;
-	p->is_write = pp->is_write;
-	p->change = pp->is_write;
-	p->record = true;
-	p->set_lock_wait = SQLSCAN_LOCK_WAIT_NONE;
-	p->set_ansi = -1;
-	p->lock_wait = ps->lock_wait;
+	p->is_write = p->change = pp->is_write;
 	p->ansi = pp->ansi;
-	p->decision = AUDIT_ALLOW;
-	cmd->params = pol_params_decode(ps, pp, ps->exec);
+	ps->cmd.params = pol_params_decode(ps, pp, ps->exec);
 	return pol_finish(ps, reply);
 }
 

@@ -385,17 +385,16 @@ static const char *pol_use_schema(struct pol_sess *ps, const struct pol_stmt *p)
 
 /*
  * The fast path for one statement that is neither DDL nor carries a
- * directive. Returns true when it was fully handled (forward, nothing to
- * remember); false when the statement needs a record (signal, SET of
- * lock_wait_timeout, audit).
+ * directive. Returns true when nothing about it needs judging (forward;
+ * *record: the audit still wants its record); false when the statement
+ * needs the slow path (signal, SET of lock_wait_timeout, server settings).
  */
 static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt_kind kind,
-		     const struct classify_info *ci)
+		     const struct classify_info *ci, bool *record)
 {
 	bool write = kind == STMT_DML && sqlscan_is_write_kw(ci->keyword, ci->keyword_len);
 
-	if (pol.audit && audit_wants(pol.audit, kind, write))
-		return false;
+	*record = pol.audit && audit_wants(pol.audit, kind, write);
 	if (pol.audit && kind == STMT_OTHER && pol_server_config(sql, len, ci))
 		return false;
 	if (sqlscan_kw(ci->keyword, ci->keyword_len, "USE"))
@@ -419,6 +418,55 @@ static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt
 	struct migration_signal sig;
 	return kind != STMT_DML ||
 	       !pol_history_signal(ps, sql, len, pol_lex_mode(ps, ps->ansi_quotes), &sig);
+}
+
+/*
+ * The light path: a single DML that only the audit wants (a text query
+ * that pol_fast() lets through, or an execute of a plain prepared
+ * statement, pol_exec_light) is allowed without judging, since nothing in
+ * it can be refused, and only recorded. Taken while no migration runs: a
+ * migration's memory learns the rows others write.
+ */
+bool pol_light_ok(struct pol_sess *ps, enum stmt_kind kind)
+{
+	return kind == STMT_DML && migration_count() == 0 && !migration_sess_active(&ps->mig);
+}
+
+/* The statements a text query may take the light path with: plain reads
+ * and row writes (a CALL, SET STATEMENT, LOAD DATA or HANDLER is judged as
+ * ever). */
+static bool pol_light_kw(const struct classify_info *ci)
+{
+	static const char *const kws[] = {"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH"};
+	for (size_t i = 0; i < sizeof(kws) / sizeof(kws[0]); i++)
+		if (sqlscan_kw(ci->keyword, ci->keyword_len, kws[i]))
+			return true;
+	return false;
+}
+
+/* Starts the light command: one allowed statement, to be recorded; the
+ * caller fills its text, kind and schema and calls pol_finish(). */
+struct pol_stmt *pol_light_cmd(struct pol_sess *ps, uint8_t com)
+{
+	ps->hs->want_first_value = false;
+	arena_reset(&ps->arena);
+	struct pol_cmd *cmd = &ps->cmd;
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->state = POL_CMD_JUDGING;
+	cmd->com = com;
+	cmd->start_us = clk_wall_us();
+	cmd->start_mono = clk_mono_us();
+	struct pol_stmt *p = arena_alloc(&ps->arena, sizeof(*p));
+	memset(p, 0, sizeof(*p));
+	cmd->stmts = p;
+	cmd->n = cmd->total = cmd->next_eval = 1;
+	p->light = true;
+	p->record = true;
+	p->set_lock_wait = SQLSCAN_LOCK_WAIT_NONE;
+	p->set_ansi = -1;
+	p->lock_wait = ps->lock_wait;
+	p->decision = AUDIT_ALLOW;
+	return p;
 }
 
 /* ---- the hook: commands ---- */
@@ -532,10 +580,26 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 			break;
 		}
 	}
+	bool record = false;
 	if (!exec && !ambiguous && kind != STMT_DDL && kind != STMT_DCL &&
 	    !ci.has_ddlgate_comment && !ci.multi &&
 	    !pol_indirect_maybe(ps, payload[0], ci.keyword, ci.keyword_len, sql, sqllen) &&
-	    pol_fast(ps, sql, sqllen, kind, &ci)) {
+	    pol_fast(ps, sql, sqllen, kind, &ci, &record) &&
+	    (!record || (pol_light_ok(ps, kind) && pol_light_kw(&ci)))) {
+		if (record) {
+			/* one DML that only the audit wants: recorded, not judged */
+			struct pol_stmt *p = pol_light_cmd(ps, payload[0]);
+			p->sql = arena_strndup(&ps->arena, sql, sqllen);
+			p->len = sqllen;
+			p->schema = hs->schema[0] ? arena_strndup(&ps->arena, hs->schema,
+								   strnlen(hs->schema,
+									   sizeof(hs->schema)))
+						  : NULL;
+			p->st.kind = kind;
+			p->is_write = p->change = sqlscan_is_write_kw(ci.keyword, ci.keyword_len);
+			p->ansi = ansi;
+			return pol_finish(ps, reply);
+		}
 		if (kind == STMT_DML && sqlscan_is_write_kw(ci.keyword, ci.keyword_len) &&
 		    (migration_sess_active(&ps->mig) ||
 		     (migration_count() > 0 && pol_in_migration(ps, NULL)))) {
