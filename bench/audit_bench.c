@@ -280,7 +280,8 @@ int main(int argc, char **argv)
 			dir = optarg;
 			break;
 		default:
-			fputs("usage: audit_bench [-q] [-n RECORDS] [-t THREADS] [-d DIR]\n", stderr);
+			fputs("usage: audit_bench [-q] [-n RECORDS] [-t THREADS] [-d DIR]\n",
+			      stderr);
 			return 2;
 		}
 	}

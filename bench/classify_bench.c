@@ -217,8 +217,10 @@ int main(int argc, char **argv)
 		for (int i = 0; i < NDDL; i++) {
 			struct stmt s;
 			struct rules_verdict v;
-			struct rules_ctx ctx = {.schema = "shop", .lock_wait_timeout = 10,
-						.max_lock_wait_s = 60, .mig = mig,
+			struct rules_ctx ctx = {.schema = "shop",
+						.lock_wait_timeout = 10,
+						.max_lock_wait_s = 60,
+						.mig = mig,
 						.no_memory_update = true};
 			stmt_parse(&a, ddl[i].p, ddl[i].n, 0, &s);
 			blocked += rules_evaluate(eng, &a, &s, ddl[i].p, ddl[i].n, &ctx, &v) ==

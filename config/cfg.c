@@ -80,9 +80,9 @@ static const char *const cfg_action_names[] = {[RULES_SPEC_DEFAULT] = "",
 /* Migration-history tables of the tools (see docs/migration-tools.md): Django,
  * Alembic, Sequelize, Drizzle, Rails / golang-migrate / dbmate, knex, Flyway,
  * Liquibase, Prisma, db-migrate / TypeORM (migrations), Rails' ar_internal_metadata. */
-#define CFG_DEFAULT_HISTORY_TABLES                                                               \
-	"django_migrations, alembic_version, SequelizeMeta, __drizzle_migrations, "              \
-	"schema_migrations, knex_migrations, flyway_schema_history, DATABASECHANGELOG, "         \
+#define CFG_DEFAULT_HISTORY_TABLES                                                                 \
+	"django_migrations, alembic_version, SequelizeMeta, __drizzle_migrations, "                \
+	"schema_migrations, knex_migrations, flyway_schema_history, DATABASECHANGELOG, "           \
 	"_prisma_migrations, migrations, ar_internal_metadata"
 
 /* The single list of settings. README.md's reference follows this table. */

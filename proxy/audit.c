@@ -65,9 +65,9 @@
 
 /* One submitting thread's queue. Lanes live until audit_close(). */
 struct audit_lane {
-	struct audit_lane *next; /* a->lanes, guarded by a->mu */
-	pthread_t owner;	 /* the thread that made it (immutable) */
-	pthread_mutex_t mu;	 /* the owner and the writer */
+	struct audit_lane *next;	/* a->lanes, guarded by a->mu */
+	pthread_t owner;		/* the thread that made it (immutable) */
+	pthread_mutex_t mu;		/* the owner and the writer */
 	struct audit_rec *head, **tail; /* guarded by mu; ticket order */
 	bool closed;			/* guarded by mu: audit_close() began */
 	struct audit_rec *reuse;	/* guarded by mu: written records for the owner */

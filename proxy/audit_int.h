@@ -195,7 +195,7 @@ struct audit {
 
 	/* Guarded by mu. */
 	pthread_mutex_t mu;
-	pthread_cond_t wake;		/* writer: work or a request arrived */
+	pthread_cond_t wake;	  /* writer: work or a request arrived */
 	pthread_cond_t done;	  /* waiters: handled / path_gen advanced */
 	struct audit_lane *lanes; /* owned */
 	uint64_t handled;	  /* tickets below this are written (or failed) */
@@ -214,8 +214,8 @@ struct audit {
 	uint64_t next_rotate;
 
 	atomic_bool healthy;
-	atomic_int record; /* enum cfg_audit_record, read by audit_wants() */
-	atomic_int wstate; /* enum writer_state */
+	atomic_int record;  /* enum cfg_audit_record, read by audit_wants() */
+	atomic_int wstate;  /* enum writer_state */
 	atomic_bool urgent; /* a record with a callback waits in a lane */
 	/* The next ticket; on a line of its own, every submit writes it. */
 	_Alignas(64) _Atomic uint64_t tickets;
@@ -230,15 +230,15 @@ struct audit {
 	uint64_t file_bytes;
 	uint64_t seq;
 	char prev[AUDIT_HASH_HEX + 1];
-	char *batch_buf; /* owned: kept between batches to spare malloc */
+	char *batch_buf;      /* owned: kept between batches to spare malloc */
 	struct arena scratch; /* redaction and fingerprint of one record at a time */
 	size_t batch_cap;
-	bool dirty;	       /* written but not fsynced (interval mode) */
-	uint64_t rotations;    /* published into stats under mu */
-	uint64_t fsyncs;       /* published into stats under mu */
-	int64_t last_fsync_us; /* clk_mono_us() of the last fsync */
-	uint64_t taken;	       /* records taken out of the lanes */
-	uint64_t next_ticket;  /* the ticket the next record written must have */
+	bool dirty;		/* written but not fsynced (interval mode) */
+	uint64_t rotations;	/* published into stats under mu */
+	uint64_t fsyncs;	/* published into stats under mu */
+	int64_t last_fsync_us;	/* clk_mono_us() of the last fsync */
+	uint64_t taken;		/* records taken out of the lanes */
+	uint64_t next_ticket;	/* the ticket the next record written must have */
 	struct audit_rec *held; /* taken, waiting for an earlier ticket; ticket order */
 };
 

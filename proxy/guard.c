@@ -27,8 +27,7 @@ struct guard_job {
 	struct guard_job *next; /* queue link */
 };
 
-struct guard_shared guard = {.lock = PTHREAD_MUTEX_INITIALIZER,
-			     .cond = PTHREAD_COND_INITIALIZER};
+struct guard_shared guard = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 /* Caller holds guard.lock. */
 static void guard_conf_set(const struct cfg *c)
@@ -137,7 +136,6 @@ static void guard_job_unref(struct guard_job *j)
 	free(j->results);
 	free(j);
 }
-
 
 static void *guard_worker(void *unused)
 {

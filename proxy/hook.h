@@ -45,27 +45,27 @@ struct hook_sess {
 	uint32_t
 	    capabilities; /* negotiated client flags (pkt.h CLIENT_*): pkt_query_sql() needs them */
 	uint8_t command;  /* command byte in flight (COM_QUERY, COM_STMT_EXECUTE, ...) */
-	bool want_first_value; /* set by the hook: fill hook_result.first_value for
-				* one-column text results (e.g. GET_LOCK); off = no cost */
-	bool keep_command;     /* set by the hook before forwarding a single-packet
-				* COM_QUERY (a one-statement DDL) or a COM_STMT_EXECUTE
-				* of a prepared DDL without parameters: the relay keeps
-				* its bytes for sess_hook_resend(); cleared by the
-				* relay at forward */
-	bool watch_executes;   /* set by the hook (once it kept a prepared statement:
-				* a DDL, a CALL, a lock call, one the audit records):
-				* call hook_stmt_execute() / hook_stmt_close(); off =
-				* executes stream straight through at no cost. While
-				* set, the relay also remembers each statement it sees
-				* prepared (parameter count, bound types, long data) */
-	char client_pid[24];   /* connection attribute _pid ("" = not sent): with user
-				* and host it tells the client process apart */
-	char client_prog[48];  /* program_name, else _client_name ("" = not sent) */
-	size_t step_to;	       /* set by the hook with HOOK_FORWARD of a single-packet
-				* COM_QUERY: send only the SQL text's bytes [0, step_to)
-				* now, the first step of a script judged in steps (see
-				* sess_hook_step); 0 = the whole command. Cleared by the
-				* relay at forward */
+	bool want_first_value;	  /* set by the hook: fill hook_result.first_value for
+				   * one-column text results (e.g. GET_LOCK); off = no cost */
+	bool keep_command;	  /* set by the hook before forwarding a single-packet
+				   * COM_QUERY (a one-statement DDL) or a COM_STMT_EXECUTE
+				   * of a prepared DDL without parameters: the relay keeps
+				   * its bytes for sess_hook_resend(); cleared by the
+				   * relay at forward */
+	bool watch_executes;	  /* set by the hook (once it kept a prepared statement:
+				   * a DDL, a CALL, a lock call, one the audit records):
+				   * call hook_stmt_execute() / hook_stmt_close(); off =
+				   * executes stream straight through at no cost. While
+				   * set, the relay also remembers each statement it sees
+				   * prepared (parameter count, bound types, long data) */
+	char client_pid[24];	  /* connection attribute _pid ("" = not sent): with user
+				   * and host it tells the client process apart */
+	char client_prog[48];	  /* program_name, else _client_name ("" = not sent) */
+	size_t step_to;		  /* set by the hook with HOOK_FORWARD of a single-packet
+				   * COM_QUERY: send only the SQL text's bytes [0, step_to)
+				   * now, the first step of a script judged in steps (see
+				   * sess_hook_step); 0 = the whole command. Cleared by the
+				   * relay at forward */
 	uint16_t server_status;	  /* the server's status flags (pkt.h SERVER_STATUS_*) from its
 				   * last OK / EOF to the client's commands; never from a
 				   * private query's answer */

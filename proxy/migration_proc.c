@@ -178,4 +178,3 @@ void migration_client_proc(const char *pid, const char *prog, char *out, size_t 
 	else
 		out[0] = 0;
 }
-

@@ -73,8 +73,8 @@ struct pol_prep {
 	 * judging while no migration runs (pol_exec_light). */
 	bool light;
 	bool is_write;
-	bool hist_known; /* hist holds for the session's configuration (a reload clears it) */
-	bool hist;	 /* the text names a migration history table */
+	bool hist_known;    /* hist holds for the session's configuration (a reload clears it) */
+	bool hist;	    /* the text names a migration history table */
 	struct arena arena; /* owned when light */
 	struct stmt st;	    /* parsed into arena */
 	struct audit_text text; /* owned when light: the text as its records show it
@@ -136,18 +136,18 @@ struct pol_stmt {
 		char *message;	       /* borrowed: arena */
 	} pf[POL_MAX_POLICY_FINDINGS]; /* the policy's own findings */
 	size_t npf;
-	int64_t held_us; /* how long it waited for a migration (conflict = hold) */
-	char *held_who;	 /* borrowed (arena): the migration it waited for */
-	bool done;	 /* its result was attributed */
-	bool call;	 /* a CALL: prepared, its executes are watched */
-	bool binds;	 /* may PREPARE names out of sight (an unread CALL body,
-			    EXECUTE IMMEDIATE): once it ran, names are unsure */
-	bool ws_schema;	 /* every object lies in skeema's workspace: no conflict */
-	bool ws_scratch; /* ... on tables this client process made there: no rules */
-	unsigned lock_param; /* prepared GET_LOCK(?) / RELEASE_LOCK(?): 1 + the
-				placeholder of the name (migration_scan_bound) */
-	bool light;	     /* an execute of a plain prepared statement (pol_exec_light):
-				st and sql belong to its pol_prep */
+	int64_t held_us;	       /* how long it waited for a migration (conflict = hold) */
+	char *held_who;		       /* borrowed (arena): the migration it waited for */
+	bool done;		       /* its result was attributed */
+	bool call;		       /* a CALL: prepared, its executes are watched */
+	bool binds;		       /* may PREPARE names out of sight (an unread CALL body,
+					  EXECUTE IMMEDIATE): once it ran, names are unsure */
+	bool ws_schema;		       /* every object lies in skeema's workspace: no conflict */
+	bool ws_scratch;	       /* ... on tables this client process made there: no rules */
+	unsigned lock_param;	       /* prepared GET_LOCK(?) / RELEASE_LOCK(?): 1 + the
+					  placeholder of the name (migration_scan_bound) */
+	bool light;		       /* an execute of a plain prepared statement (pol_exec_light):
+					  st and sql belong to its pol_prep */
 	const struct audit_text *text; /* borrowed (its pol_prep): the redacted text,
 					  or NULL */
 };
@@ -173,13 +173,13 @@ struct pol_stmt {
  * records the unfinished one as aborted (pol_abort_cmd).
  */
 enum pol_cmd_state {
-	POL_CMD_IDLE,	   /* no command in the policy's hands */
-	POL_CMD_JUDGING,   /* being judged, on the session's thread */
-	POL_CMD_PROBING,   /* HOOK_WAIT: guard probes run for cmd.job */
-	POL_CMD_CLUSTER,   /* HOOK_WAIT: the cluster lock is being polled */
-	POL_CMD_HOLDING,   /* HOOK_WAIT: held by a migration conflict; ticker re-checks */
-	POL_CMD_INTENT,	   /* HOOK_WAIT: the intent records are being made durable */
-	POL_CMD_LOOKING,   /* HOOK_WAIT: a DDL waits for old transactions on its table (pol_mdl.c) */
+	POL_CMD_IDLE,	 /* no command in the policy's hands */
+	POL_CMD_JUDGING, /* being judged, on the session's thread */
+	POL_CMD_PROBING, /* HOOK_WAIT: guard probes run for cmd.job */
+	POL_CMD_CLUSTER, /* HOOK_WAIT: the cluster lock is being polled */
+	POL_CMD_HOLDING, /* HOOK_WAIT: held by a migration conflict; ticker re-checks */
+	POL_CMD_INTENT,	 /* HOOK_WAIT: the intent records are being made durable */
+	POL_CMD_LOOKING, /* HOOK_WAIT: a DDL waits for old transactions on its table (pol_mdl.c) */
 	POL_CMD_FORWARDED, /* sent to the server; answers come to hook_result */
 };
 
@@ -201,10 +201,10 @@ struct pol_cmd {
 					    on a copy of the memory */
 	struct guard_job *job;		 /* reference owned */
 	size_t job_stmt;
-	unsigned nparams;     /* COM_STMT_EXECUTE: parameters of the prepared statement */
+	unsigned nparams;	   /* COM_STMT_EXECUTE: parameters of the prepared statement */
 	struct pol_params *params; /* borrowed: arena; COM_STMT_EXECUTE: what it bound */
-	unsigned intent_wait; /* intent records not yet durable (POL_CMD_INTENT) */
-	struct pol_call *calls; /* borrowed: arena; CALLs judged by procedure bodies */
+	unsigned intent_wait;	   /* intent records not yet durable (POL_CMD_INTENT) */
+	struct pol_call *calls;	   /* borrowed: arena; CALLs judged by procedure bodies */
 	size_t ncalls;
 	struct pol_call *reading; /* borrowed: arena; the bodies cmd.job reads */
 	size_t nreading;
@@ -216,12 +216,12 @@ struct pol_cmd {
 	const char *text; /* borrowed (arena): the SQL text the statements point into;
 			     NULL = the command cannot be cut */
 	size_t text_len;
-	size_t total;	  /* statements of the script; n counts those of the steps
-			     judged so far */
-	size_t step_from; /* the first statement of the step being judged */
-	bool no_step;	  /* the step decision was taken for this step */
-	bool own_floor_set;   /* the account's right to take the floor was read on the
-				 own connection for this command (pol_own.c) */
+	size_t total;	    /* statements of the script; n counts those of the steps
+			       judged so far */
+	size_t step_from;   /* the first statement of the step being judged */
+	bool no_step;	    /* the step decision was taken for this step */
+	bool own_floor_set; /* the account's right to take the floor was read on the
+			       own connection for this command (pol_own.c) */
 	enum migration_floor own_floor;
 };
 
@@ -247,18 +247,18 @@ struct pol_mdl_try {
 
 /* A DDL's metadata-lock protection (pol_mdl.c), per session. */
 struct pol_mdl {
-	bool active;		       /* the forwarded command is protected */
-	bool resend;		       /* a stopped attempt may go again unseen (one-statement,
-					  one-packet COM_QUERY, or an execute without
-					  parameters); else it is refused at once */
-	bool backing_off;	       /* an attempt was stopped: the retry timer runs */
-	bool replace;		       /* the held answer becomes reply (lock-wait-exceeded) */
-	uint64_t watch;		       /* the guard watcher's handle (a watch or a look); 0 = none */
-	size_t stmt;		       /* the protected statement's index in the command */
-	unsigned attempts;	       /* sent so far */
+	bool active;	   /* the forwarded command is protected */
+	bool resend;	   /* a stopped attempt may go again unseen (one-statement,
+			      one-packet COM_QUERY, or an execute without
+			      parameters); else it is refused at once */
+	bool backing_off;  /* an attempt was stopped: the retry timer runs */
+	bool replace;	   /* the held answer becomes reply (lock-wait-exceeded) */
+	uint64_t watch;	   /* the guard watcher's handle (a watch or a look); 0 = none */
+	size_t stmt;	   /* the protected statement's index in the command */
+	unsigned attempts; /* sent so far */
 	int64_t first_mono, last_mono; /* when the first and the last attempt (or the look) began */
 	int64_t try_mono;	       /* when the current attempt (or the look) began */
-	int64_t held_ms;	       /* held before sending while an old transaction had the table */
+	int64_t held_ms; /* held before sending while an old transaction had the table */
 	char schema[65], table[65];
 	struct hook_reply reply;
 	struct pol_mdl_try *tries; /* borrowed: the session's arena, POL_MDL_MAX_TRIES */
@@ -315,11 +315,11 @@ struct pol_sess {
 					   migration's own memory is in the registry) */
 	struct pol_prep *prep;		/* owned: prepared DDL by statement id */
 	size_t nprep, capprep;
-	uint32_t last_prep;	 /* the server's last COM_STMT_PREPARE id (0 = none): what
-				    COM_STMT_EXECUTE of id 0xFFFFFFFF runs */
+	uint32_t last_prep;	      /* the server's last COM_STMT_PREPARE id (0 = none): what
+					 COM_STMT_EXECUTE of id 0xFFFFFFFF runs */
 	const struct hook_exec *exec; /* borrowed: the execute hook_stmt_execute()
 					 hands to hook_command(), during that call */
-	struct pol_named *named; /* owned: SQL PREPARE names */
+	struct pol_named *named;      /* owned: SQL PREPARE names */
 	size_t nnamed, capnamed;
 	unsigned blind_gen; /* bumped when a CALL or EXECUTE IMMEDIATE may have bound
 			       names out of ddlgate's sight: what it learnt of
@@ -336,7 +336,7 @@ struct pol_sess {
 	/* A script judged in steps: the relay holds the last answer of a step
 	 * until it is durable, lets it go, and the rest is judged (pol_step.c). */
 	bool step_wait;
-	bool step_judging; /* the step's answer went on: the rest is being judged */
+	bool step_judging;	    /* the step's answer went on: the rest is being judged */
 	enum hook_verdict step_out; /* the decision on the rest; HOOK_WAIT = not yet */
 	size_t step_from_off, step_to_off;
 	struct hook_reply step_reply;
@@ -374,8 +374,8 @@ bool pol_policy_checks(struct pol_sess *ps, struct pol_stmt *p, bool may_hold);
 void pol_engine(struct pol_sess *ps, struct pol_stmt *p, bool with_facts);
 void pol_cmd_end(struct pol_sess *ps);
 bool pol_judged_ddl(const struct stmt *st);
-void pol_add_pf(struct pol_sess *ps, struct pol_stmt *p, const char *rule,
-		enum rules_action action, char *message);
+void pol_add_pf(struct pol_sess *ps, struct pol_stmt *p, const char *rule, enum rules_action action,
+		char *message);
 bool pol_audit_preflight(const char *path, uint64_t need);
 void pol_block_audit(struct pol_sess *ps, struct pol_stmt *p, const char *room);
 size_t pol_objects(const struct stmt *st, struct migration_obj *out, size_t max);

@@ -95,7 +95,7 @@ struct pol_params *pol_params_decode(struct pol_sess *ps, const struct pol_prep 
 		pa->raw[i] =
 		    arena_strndup(&ps->arena, text, full < POL_PARAM_KEEP ? full : POL_PARAM_KEEP);
 		pa->values[i] = pp->secret && pp->secret[i] ? "<redacted>"
-							     : pol_param_show(&ps->arena, v, text);
+							    : pol_param_show(&ps->arena, v, text);
 	}
 	return pa;
 }

@@ -292,8 +292,7 @@ static bool pol_server_config(const char *sql, size_t len, const struct classify
 		}
 		/* a comment, but not an executable one, whose text the server reads */
 		if (c == '/' && i + 2 < len && sql[i + 1] == '*' && sql[i + 2] != '!' &&
-		    !(sql[i + 2] == 'M' && i + 3 < len && sql[i + 3] == '!'))
-		{
+		    !(sql[i + 2] == 'M' && i + 3 < len && sql[i + 3] == '!')) {
 			for (i += 2; i + 1 < len && !(sql[i] == '*' && sql[i + 1] == '/'); i++)
 				;
 			i++;
@@ -437,7 +436,8 @@ bool pol_light_ok(struct pol_sess *ps, enum stmt_kind kind)
  * ever). */
 static bool pol_light_kw(const struct classify_info *ci)
 {
-	static const char *const kws[] = {"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH"};
+	static const char *const kws[] = {"SELECT", "INSERT",  "UPDATE",
+					  "DELETE", "REPLACE", "WITH"};
 	for (size_t i = 0; i < sizeof(kws) / sizeof(kws[0]); i++)
 		if (sqlscan_kw(ci->keyword, ci->keyword_len, kws[i]))
 			return true;
@@ -591,10 +591,10 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 			struct pol_stmt *p = pol_light_cmd(ps, payload[0]);
 			p->sql = arena_strndup(&ps->arena, sql, sqllen);
 			p->len = sqllen;
-			p->schema = hs->schema[0] ? arena_strndup(&ps->arena, hs->schema,
-								   strnlen(hs->schema,
-									   sizeof(hs->schema)))
-						  : NULL;
+			p->schema = hs->schema[0]
+					? arena_strndup(&ps->arena, hs->schema,
+							strnlen(hs->schema, sizeof(hs->schema)))
+					: NULL;
 			p->st.kind = kind;
 			p->is_write = p->change = sqlscan_is_write_kw(ci.keyword, ci.keyword_len);
 			p->ansi = ansi;

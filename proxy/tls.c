@@ -169,7 +169,8 @@ static bool pool_attach(SSL_CTX *ctx)
 		pool_free(NULL, p, NULL, 0, 0, NULL);
 		return false;
 	}
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_set_session_cache_mode(ctx,
+				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, pool_add);
 	return true;
 }

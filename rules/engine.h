@@ -93,23 +93,23 @@ const char *rules_decision_name(enum rules_decision d);
 enum rules_answer { RULES_UNKNOWN = 0, RULES_YES, RULES_NO };
 
 enum rules_fact_kind {
-	FACT_HAS_ROWS,	    /* table holds rows; answer.number = rows seen, capped at 2 */
-	FACT_DUPLICATES,    /* key parts have a duplicate (rows with a NULL part excluded,
-			       prefix lengths respected); answer.detail = a sample value */
-	FACT_NULLS,	    /* column holds a NULL */
-	FACT_COLUMN_DATA,   /* column holds a non-NULL value */
-	FACT_LARGE_TABLE,   /* data+index size > query.threshold; answer.number = bytes */
-	FACT_ORPHANS,	    /* child rows (all FK parts non-NULL) without a parent row */
-	FACT_SCHEMA_TABLES, /* schema (query.table.name) holds base tables; number = how many */
-	FACT_COLUMN_TYPE,   /* column exists; answer.detail = its COLUMN_TYPE */
-	FACT_LOSSY_CHARSET, /* column (parts[0]) holds a value that does not survive conversion
-			       to query.charset (it would come back as '?') */
-	FACT_NEGATIVES,	    /* column (parts[0]) holds a value below 0 */
+	FACT_HAS_ROWS,	       /* table holds rows; answer.number = rows seen, capped at 2 */
+	FACT_DUPLICATES,       /* key parts have a duplicate (rows with a NULL part excluded,
+				  prefix lengths respected); answer.detail = a sample value */
+	FACT_NULLS,	       /* column holds a NULL */
+	FACT_COLUMN_DATA,      /* column holds a non-NULL value */
+	FACT_LARGE_TABLE,      /* data+index size > query.threshold; answer.number = bytes */
+	FACT_ORPHANS,	       /* child rows (all FK parts non-NULL) without a parent row */
+	FACT_SCHEMA_TABLES,    /* schema (query.table.name) holds base tables; number = how many */
+	FACT_COLUMN_TYPE,      /* column exists; answer.detail = its COLUMN_TYPE */
+	FACT_LOSSY_CHARSET,    /* column (parts[0]) holds a value that does not survive conversion
+				  to query.charset (it would come back as '?') */
+	FACT_NEGATIVES,	       /* column (parts[0]) holds a value below 0 */
 	FACT_COLUMN_GENERATED, /* column (parts[0]) is a generated column now */
-	FACT_TABLE_COMMENT, /* table exists; answer.detail = its comment (read from
-			       information_schema, which LOCK TABLES does not block) */
-	FACT_COLUMN_CHARSET, /* column (parts[0]) exists; answer.detail = its character set
-				("" when not text), a space, the table's default collation */
+	FACT_TABLE_COMMENT,    /* table exists; answer.detail = its comment (read from
+				  information_schema, which LOCK TABLES does not block) */
+	FACT_COLUMN_CHARSET,   /* column (parts[0]) exists; answer.detail = its character set
+				  ("" when not text), a space, the table's default collation */
 };
 
 /* A question. Strings are borrowed from the statement being evaluated

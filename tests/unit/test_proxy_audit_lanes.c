@@ -1,5 +1,6 @@
 /* Unit tests of the audit writer's per-thread lanes: seq follows submission order across threads,
- * each thread's records stay in order, nothing is lost, the chain holds, reused records start empty. */
+ * each thread's records stay in order, nothing is lost, the chain holds, reused records start
+ * empty. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -250,10 +251,14 @@ static void test_reused_record_starts_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_seq_follows_submission_order, afx_setup, afx_teardown),
-	    cmocka_unit_test_setup_teardown(test_burst_keeps_each_thread_in_order, afx_setup, afx_teardown),
-	    cmocka_unit_test_setup_teardown(test_thread_moves_to_a_new_log, afx_setup, afx_teardown),
-	    cmocka_unit_test_setup_teardown(test_reused_record_starts_empty, afx_setup, afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_seq_follows_submission_order, afx_setup,
+					    afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_burst_keeps_each_thread_in_order, afx_setup,
+					    afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_thread_moves_to_a_new_log, afx_setup,
+					    afx_teardown),
+	    cmocka_unit_test_setup_teardown(test_reused_record_starts_empty, afx_setup,
+					    afx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
-/* Unit tests of the audit line format: the line written directly is byte for byte the JSON library's
- * serialisation of the same record, and it verifies. */
+/* Unit tests of the audit line format: the line written directly is byte for byte the JSON
+ * library's serialisation of the same record, and it verifies. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -278,7 +278,8 @@ static void check_same(struct audit_rec *r, uint64_t seq, const char *instance)
 	memcpy(t, prev, strlen(prev));
 	memcpy(t + strlen(prev), want, wl);
 	if (ref_keyed)
-		assert_non_null(HMAC(EVP_sha256(), ref_key, (int)strlen(ref_key), t, tlen, md, &mdlen));
+		assert_non_null(
+		    HMAC(EVP_sha256(), ref_key, (int)strlen(ref_key), t, tlen, md, &mdlen));
 	else
 		assert_true(EVP_Digest(t, tlen, md, &mdlen, EVP_sha256(), NULL));
 	free(t);
@@ -375,14 +376,24 @@ static void test_fixed_records(void **state)
 	audit_rec_free(r);
 	r = audit_rec_new();
 	audit_rec_statement(r, STMT_DDL, "ALTER TABLE t ADD c INT", 23);
-	struct audit_attempt held = {.sent = false, .waited_ms = 1500, .blocker_id = 31,
-				     .blocker_user = "report", .blocker_host = "10.0.0.9",
-				     .blocker_statement = "", .blocker_trx_age_ms = -1,
+	struct audit_attempt held = {.sent = false,
+				     .waited_ms = 1500,
+				     .blocker_id = 31,
+				     .blocker_user = "report",
+				     .blocker_host = "10.0.0.9",
+				     .blocker_statement = "",
+				     .blocker_trx_age_ms = -1,
 				     .blocker_exact = true};
-	struct audit_attempt sent = {.sent = true, .waited_ms = 2000, .cancelled = true,
-				     .retried = true, .blocker_id = 31, .blocker_user = "report",
-				     .blocker_host = nasty, .blocker_statement = "SELECT * FROM t",
-				     .blocker_trx_age_ms = 61000, .blocker_running = true};
+	struct audit_attempt sent = {.sent = true,
+				     .waited_ms = 2000,
+				     .cancelled = true,
+				     .retried = true,
+				     .blocker_id = 31,
+				     .blocker_user = "report",
+				     .blocker_host = nasty,
+				     .blocker_statement = "SELECT * FROM t",
+				     .blocker_trx_age_ms = 61000,
+				     .blocker_running = true};
 	struct audit_attempt clear = {.sent = true, .waited_ms = 3};
 	audit_rec_attempt(r, &held);
 	audit_rec_attempt(r, &sent);
@@ -429,7 +440,8 @@ static void test_fixed_records(void **state)
 /* A byte string of up to max bytes, biased to the bytes JSON and UTF-8 care about. */
 static size_t random_bytes(char *out, size_t max, unsigned *seed)
 {
-	static const char pick[] = "\"\\/\n\t\x01\x1f\x7f\x80\xbf\xc3\xa9\xe2\x82\xac\xf0\x9f\xed\xff'` ;a";
+	static const char pick[] =
+	    "\"\\/\n\t\x01\x1f\x7f\x80\xbf\xc3\xa9\xe2\x82\xac\xf0\x9f\xed\xff'` ;a";
 	size_t n = (size_t)rand_r(seed) % max;
 	for (size_t i = 0; i < n; i++)
 		out[i] = rand_r(seed) % 3 ? pick[rand_r(seed) % (sizeof pick - 1)]
