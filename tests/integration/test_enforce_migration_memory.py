@@ -32,11 +32,13 @@ Under DDLGATE_DIRECT=1 every test is skipped (the policy is ddlgate's).
 """
 
 import os
+import struct
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_prepared_params import RawStatement  # noqa: E402
 
 SCHEMA = "mig_mem"
 MIGRATOR = h.Account("memo_migrator", "memo-migrator-secret")
@@ -113,6 +115,40 @@ def test_rows_in_the_new_table_are_remembered():
 	assert h.run_err(m, "ALTER TABLE gadgets RENAME COLUMN name TO title") is None
 	m.close()
 	assert gw.stop() == 0
+
+
+def test_peer_rows_remembered_with_every_statement_recorded():
+	"""[audit] record = all: a statement only the audit wants takes a light
+	path (recorded, not judged) while no migration runs. During one, a
+	peer's row in a new table, written as text or by a prepared execute,
+	is still learnt, and the NOT NULL column is refused as without the
+	audit."""
+	h.require_proxy("the migration memory is ddlgate's")
+	fresh_schema()
+	gw = h.Ddlgate(db(), {"guard": {"own_connection": False}, "audit": {"record": "all"}},
+		       audit=True)
+	lock = h.connect_as(gw, RAILS, database=SCHEMA)
+	ddl = h.connect_as(gw, RAILS, database=SCHEMA)
+	assert h.rows(ddl, "SELECT id FROM accounts") == ((1,),)  # no migration yet
+	assert h.scalar(lock, "SELECT GET_LOCK('3712897134', 0)") == 1
+	for t in ("gizmos", "doohickeys", "empties"):
+		assert h.run_err(ddl, f"CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(20))") is None
+	st = RawStatement(ddl, "INSERT INTO gizmos VALUES (?, ?)")
+	assert st.execute([struct.pack("<i", 1), b"\1a"], [(3, 0), (253, 0)])
+	assert h.run_err(ddl, "INSERT INTO doohickeys VALUES (1, 'b')") is None
+	for t in ("gizmos", "doohickeys"):
+		h.assert_blocked(lock, f"ALTER TABLE {t} ADD COLUMN qty INT NOT NULL",
+				 "add-required-column")
+	assert h.run_err(lock, "ALTER TABLE empties ADD COLUMN qty INT NOT NULL") is None
+	assert h.scalar(lock, "SELECT RELEASE_LOCK('3712897134')") == 1
+	ddl.close()
+	lock.close()
+	assert gw.stop() == 0
+	writes = [(r["statement"], r["outcome"]) for r in h.audit_records(gw)
+		  if r["statement"].startswith("INSERT")]
+	assert writes == [("INSERT INTO gizmos VALUES (?, ?)", "prepared"),
+			  ("INSERT INTO gizmos VALUES (?, ?)", "ok"),
+			  ("INSERT INTO doohickeys VALUES (1, 'b')", "ok")], writes
 
 
 def test_create_table_if_not_exists_is_new_when_the_server_created_it():
