@@ -598,6 +598,8 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 			p->st.kind = kind;
 			p->is_write = p->change = sqlscan_is_write_kw(ci.keyword, ci.keyword_len);
 			p->ansi = ansi;
+			if (p->is_write) /* the table it writes, for the record */
+				stmt_parse(&ps->arena, p->sql, p->len, mode, &p->st);
 			return pol_finish(ps, reply);
 		}
 		if (kind == STMT_DML && sqlscan_is_write_kw(ci.keyword, ci.keyword_len) &&

@@ -1078,6 +1078,73 @@ static void parse_tokens(struct parser *p, struct stmt *s)
 	}
 }
 
+/* Tokens a single-table DML needs before its target is known. */
+#define DML_HEAD_TOKENS 24
+
+static void dml_modifiers(struct parser *p, const char *const *mods)
+{
+	for (bool more = true; more;) {
+		more = false;
+		for (size_t i = 0; mods[i]; i++)
+			more |= ps_accept_kw(p, mods[i]);
+	}
+}
+
+/* The table one INSERT, REPLACE, UPDATE or DELETE writes, as an object;
+ * fails (ps_fail) on any other form: a multi-table UPDATE or DELETE, a
+ * WITH, a CALL. */
+static void dml_target_tokens(struct parser *p, struct stmt *s)
+{
+	static const char *const ins[] = {"LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE", NULL};
+	static const char *const upd[] = {"LOW_PRIORITY", "IGNORE", NULL};
+	static const char *const del[] = {"LOW_PRIORITY", "QUICK", "IGNORE", NULL};
+	if (ps_accept_kw(p, "INSERT") || ps_accept_kw(p, "REPLACE")) {
+		dml_modifiers(p, ins);
+		ps_accept_kw(p, "INTO");
+		ps_qname(p, ps_add_object(p, s));
+		return; /* columns, VALUES, SET or a SELECT follow: it writes this one table */
+	}
+	if (ps_accept_kw(p, "UPDATE")) {
+		dml_modifiers(p, upd);
+		ps_qname(p, ps_add_object(p, s));
+		if (ps_accept_kw(p, "AS") || (!ps_is_kw(p, "SET") && ps_is_ident_tok(ps_cur(p))))
+			ps_adv(p); /* its alias */
+		ps_expect_kw(p, "SET"); /* not a join or a list of tables */
+		return;
+	}
+	if (ps_accept_kw(p, "DELETE")) {
+		dml_modifiers(p, del);
+		ps_expect_kw(p, "FROM"); /* DELETE t1 FROM ...: several tables */
+		ps_qname(p, ps_add_object(p, s));
+		if (ps_is_op(p, ",") || ps_is_kw(p, "USING"))
+			ps_fail(p, "several tables");
+		return;
+	}
+	ps_fail(p, "not a single-table write");
+}
+
+/*
+ * A DML's target for the audit record's objects: the one table a
+ * single-table INSERT, REPLACE, UPDATE or DELETE writes, read from the
+ * statement's first tokens. Any other form (reads, joins, several tables)
+ * names none; nothing else about the statement changes.
+ */
+static void dml_target(struct parser *head, struct lexer *lx, struct stmt *out)
+{
+	struct parser p = {.a = head->a, .lex_flags = head->lex_flags, .eof = eof_tok};
+	p.t = arena_alloc(p.a, DML_HEAD_TOKENS * sizeof(*p.t));
+	p.t[p.n++] = head->t[0];
+	struct lex_token t;
+	while (p.n < DML_HEAD_TOKENS && lex_next(lx, &t))
+		p.t[p.n++] = t;
+	if (setjmp(p.jmp) == 0) {
+		dml_target_tokens(&p, out);
+	} else {
+		out->nobjects = 0;
+		out->objects = NULL;
+	}
+}
+
 /*
  * The common entry for top-level and nested statements: classifies, and
  * for DDL lexes the whole statement into a token array and parses it.
@@ -1099,6 +1166,8 @@ static void parse_at_depth(struct arena *a, const char *sql, size_t len, unsigne
 			p.t = &t;
 			p.n = 1;
 			out->keyword = keyword_of(&p);
+			if (out->kind == STMT_DML)
+				dml_target(&p, &lx, out);
 		}
 		return;
 	}

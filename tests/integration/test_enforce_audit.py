@@ -186,6 +186,47 @@ def test_inner_statement_objects_are_recorded():
 	assert f"{SCHEMA}.inner_t" in rec["objects"], rec
 
 
+def checksums(tables):
+	return {t: db().query(f"CHECKSUM TABLE `{SCHEMA}`.`{t}`")[0][1] for t in tables}
+
+
+def test_write_records_name_the_table_the_server_changed():
+	"""record = writes: the record of a single-table INSERT, REPLACE,
+	UPDATE or DELETE names the table it wrote; the server says which one
+	changed (CHECKSUM TABLE before and after each). A write to several
+	tables names none rather than a wrong one (prepared executes:
+	test_prepared_params)."""
+	h.require_proxy("the audit log is ddlgate's")
+	fresh_schema()
+	for t in ("a", "b", "c d"):
+		db().query(f"CREATE TABLE `{SCHEMA}`.`{t}` (id INT PRIMARY KEY, v INT)")
+	db().query(f"INSERT INTO `{SCHEMA}`.b VALUES (7, 7)")
+	gw = gateway_with_audit(record="writes")
+	c = session(gw)
+	writes = [
+		("INSERT INTO a VALUES (1, 1)", ["a"]),
+		("INSERT IGNORE INTO `c d` (id, v) SELECT id, v FROM b", ["c d"]),
+		("UPDATE a SET v = 2 WHERE id = 1", ["a"]),
+		("REPLACE INTO b SET id = 8, v = 8", ["b"]),
+		(f"DELETE FROM {SCHEMA}.b WHERE id = 8", ["b"]),
+		("UPDATE a JOIN b ON a.id < b.id SET a.v = b.v, b.v = 0", None),
+		("DELETE a FROM a JOIN `c d` ON a.id < `c d`.id", None),
+	]
+	for sql, want in writes:
+		before = checksums(["a", "b", "c d"])
+		assert h.run_err(c, sql) is None, sql
+		after = checksums(["a", "b", "c d"])
+		changed = sorted(t for t in before if before[t] != after[t])
+		if want is not None:
+			assert changed == want, (sql, changed)
+	c.close()
+	assert gw.stop() == 0
+	recs = records(gw.audit)
+	for sql, want in writes:
+		rec = by_statement(recs, sql)
+		assert rec["objects"] == ([f"{SCHEMA}.{t}" for t in want] if want else []), rec
+
+
 def wait_reloaded(gw, before, timeout=10):
 	"""Waits until the log says the configuration was reloaded once more
 	than `before` times."""

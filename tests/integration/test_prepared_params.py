@@ -152,7 +152,7 @@ def test_executes_recorded_with_param_types():
 		assert recs[2]["error_code"] == 1062, recs[2]
 		for r in recs:
 			assert r["statement"] == sql, r
-			assert r["kind"] == "dml" and r["schema"] == SCHEMA, r
+			assert r["kind"] == "dml" and r["objects"] == [f"{SCHEMA}.pp"], r
 			assert r["decision"] == "allow" and r["user"] == h.APP_USER, r
 			assert r["params"]["count"] == 5, r
 			assert r["params"]["types"] == TYPES[client], (client, r)

@@ -25,6 +25,28 @@ static const struct {
     {"CREATE PROCEDURE p() BEGIN ALTER TABLE t1 ADD c INT; DROP TABLE t2; END", "-.p -.t1 -.t2"},
     {"CREATE DATABASE d", "-.d!"},
     {"SELECT 1", ""},
+    /* the one table a single-table write writes (the audit's objects) */
+    {"INSERT INTO t (a) VALUES (1)", "-.t"},
+    {"INSERT LOW_PRIORITY IGNORE s.t VALUES (1)", "s.t"},
+    {"insert into `my db`.`ord``ers` select * from src", "my db.ord`ers"},
+    {"REPLACE INTO t SET a = 1", "-.t"},
+    {"INSERT INTO t PARTITION (p0) VALUES (1) ON DUPLICATE KEY UPDATE a = 2", "-.t"},
+    {"UPDATE t SET a = 1 WHERE id = 2", "-.t"},
+    {"UPDATE LOW_PRIORITY IGNORE s.t AS x SET x.a = 1", "s.t"},
+    {"UPDATE t x SET x.a = 1", "-.t"},
+    {"DELETE FROM s.t WHERE id = 1", "s.t"},
+    {"DELETE QUICK IGNORE FROM t ORDER BY id LIMIT 3", "-.t"},
+    {"DELETE /* why */ FROM t", "-.t"},
+    /* several tables, or none written: no single target */
+    {"UPDATE t1 JOIN t2 ON t1.id = t2.id SET t1.a = t2.a", ""},
+    {"UPDATE t1, t2 SET t1.a = t2.a", ""},
+    {"DELETE t1 FROM t1 JOIN t2 ON t1.id = t2.id", ""},
+    {"DELETE FROM t1, t2 USING t1 JOIN t2", ""},
+    {"DELETE FROM t1 USING t1 JOIN t2", ""},
+    {"WITH c AS (SELECT 1) SELECT * FROM c", ""},
+    {"SELECT * FROM t", ""},
+    {"CALL p()", ""},
+    {"INSERT", ""},
 };
 
 static void test_stmt_objects_table(void **state)
