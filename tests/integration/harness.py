@@ -39,6 +39,7 @@ Runs with Debian's /usr/bin/python3: standard library and pymysql only.
 import hashlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -93,8 +94,31 @@ class Skip(Exception):
 	"""Raised by a test that cannot run in this mode (reported as skipped)."""
 
 
+_ports_given = set()
+
+
 def free_port():
-	"""Returns a TCP port on 127.0.0.1 that was free a moment ago."""
+	"""Returns a TCP port on 127.0.0.1 that was free a moment ago, taken
+	below the kernel's ephemeral range when there is room: a port from that
+	range can be taken by any outgoing connection (a test's clients, a
+	parallel test) before the server binds it."""
+	try:
+		with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+			ephemeral_low = int(f.read().split()[0])
+	except (OSError, ValueError, IndexError):
+		ephemeral_low = 32768
+	low = 20000
+	for _ in range(200 if ephemeral_low - low > 1000 else 0):
+		port = random.randint(low, ephemeral_low - 1)
+		if port in _ports_given:
+			continue
+		with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+			try:
+				s.bind(("127.0.0.1", port))
+			except OSError:
+				continue
+		_ports_given.add(port)
+		return port
 	with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
 		s.bind(("127.0.0.1", 0))
 		return s.getsockname()[1]
