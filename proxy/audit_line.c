@@ -384,6 +384,17 @@ void audit_fingerprint(const char *sql, size_t len, char out[17])
 	arena_cleanup(&ar);
 }
 
+/* A statement as the log shows it: redacted into ar, and its fingerprint;
+ * the text is lexed once for both. */
+static void text_of(struct arena *ar, const char *sql, size_t len, char **red, size_t *rlen,
+		    char fp[17])
+{
+	char *norm;
+	size_t nlen;
+	redact_both(ar, sql, len, red, rlen, &norm, &nlen);
+	fingerprint_of(norm, nlen, fp);
+}
+
 bool audit_text_make(struct audit_text *t, const char *sql, size_t len)
 {
 	memset(t, 0, sizeof(*t));
@@ -391,14 +402,13 @@ bool audit_text_make(struct audit_text *t, const char *sql, size_t len)
 		return false;
 	struct arena ar;
 	arena_init(&ar, 1024);
-	char *red, *norm;
-	size_t rlen, nlen;
-	redact_both(&ar, sql, len, &red, &rlen, &norm, &nlen);
+	char *red;
+	size_t rlen;
+	text_of(&ar, sql, len, &red, &rlen, t->fp);
 	t->red = mem_alloc(rlen + 1, "audit text"); /* the text may hold NUL bytes */
 	memcpy(t->red, red, rlen);
 	t->red[rlen] = '\0';
 	t->len = rlen;
-	fingerprint_of(norm, nlen, t->fp);
 	arena_cleanup(&ar);
 	return true;
 }
@@ -477,17 +487,12 @@ static void rec_text(const char *instance, struct audit_rec *r, uint64_t seq, co
 	}
 	PUT_STR(b, ",\"kind\":", r->drift ? "drift" : audit_kind_name(r->kind));
 
-	/* the text is lexed once for both the redaction and the fingerprint */
-	char *red = "", *norm = "";
-	size_t rlen = 0, nlen = 0;
-	char fp[17] = "";
-	if (r->sql_ready) { /* done once for many records (audit_text_make) */
-		red = (char *)r->sql;
-		rlen = r->sql_len;
+	char *red = (char *)r->sql, fp[17];
+	size_t rlen = r->sql_len;
+	if (r->sql_ready) /* done once for many records (audit_text_make) */
 		memcpy(fp, r->fp, sizeof(fp));
-	} else if (r->sql) {
-		redact_both(ar, r->sql, r->sql_len, &red, &rlen, &norm, &nlen);
-	}
+	else
+		text_of(ar, r->sql ? r->sql : "", r->sql ? r->sql_len : 0, &red, &rlen, fp);
 	PUT(b, ",\"statement\":");
 	if (r->sql_full_len > r->sql_len) {
 		char tail[80];
@@ -500,8 +505,6 @@ static void rec_text(const char *instance, struct audit_rec *r, uint64_t seq, co
 		rlen += (size_t)tn;
 	}
 	put_str(b, red, rlen);
-	if (!r->sql_ready)
-		fingerprint_of(norm, nlen, fp);
 	PUT(b, ",\"fingerprint\":\"");
 	audit_buf_add(b, fp, 16);
 

@@ -146,8 +146,8 @@ struct pol_stmt {
 	bool ws_scratch;	       /* ... on tables this client process made there: no rules */
 	unsigned lock_param;	       /* prepared GET_LOCK(?) / RELEASE_LOCK(?): 1 + the
 					  placeholder of the name (migration_scan_bound) */
-	bool light;		       /* an execute of a plain prepared statement (pol_exec_light):
-					  st and sql belong to its pol_prep */
+	bool light;		       /* recorded without judging (pol_light.c); for an
+					  execute, st and sql belong to its pol_prep */
 	const struct audit_text *text; /* borrowed (its pol_prep): the redacted text,
 					  or NULL */
 };
@@ -363,6 +363,15 @@ extern struct pol_state pol;
 
 /* policy.c */
 struct snap *pol_conf_get(void);
+/* policy.c: what a statement does to the session, for pol_answer.c: the
+ * schema a USE switches to (arena copy, or NULL), and whether it is a SQL
+ * PREPARE (which runs nothing yet). */
+const char *pol_use_schema(struct pol_sess *ps, const struct pol_stmt *p);
+bool pol_prepares(const struct pol_stmt *p);
+/* The session's current schema copied into the arena (NULL: none), and
+ * the start of a new command's judging (arena and ps->cmd reset). */
+const char *pol_schema_now(struct pol_sess *ps);
+void pol_cmd_start(struct pol_sess *ps, uint8_t com);
 unsigned pol_lex_mode(const struct pol_sess *ps, bool ansi);
 enum hook_verdict pol_command_go(struct pol_sess *ps, struct hook_reply *reply);
 
@@ -448,14 +457,20 @@ void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p);
 /* The server answered the command's COM_STMT_PREPARE with PREPARE_OK for
  * stmt_id: keep what must be judged or recorded at each execute. */
 void pol_stmt_prepared(struct pol_sess *ps, uint32_t stmt_id);
-/* An execute of a plain prepared statement: whether it may skip the
- * judging now, and the light path that records it. */
+
+struct classify_info;
+/* pol_light.c: a DML only the audit wants, recorded without judging while
+ * no migration runs. A text query (one statement the fast path lets
+ * through): whether it may, and the path; mode is its lex mode. An execute
+ * of a plain prepared statement: the same. */
+bool pol_light_text_ok(struct pol_sess *ps, enum stmt_kind kind, const struct classify_info *ci);
+enum hook_verdict pol_light_text(struct pol_sess *ps, uint8_t com, const char *sql, size_t len,
+				 const struct classify_info *ci, unsigned mode,
+				 struct hook_reply *reply);
 bool pol_exec_light_ok(struct pol_sess *ps, struct pol_prep *pp);
-/* policy.c: the light path of a DML only the audit wants */
-bool pol_light_ok(struct pol_sess *ps, enum stmt_kind kind);
-struct pol_stmt *pol_light_cmd(struct pol_sess *ps, uint8_t com);
 enum hook_verdict pol_exec_light(struct pol_sess *ps, const struct pol_prep *pp,
 				 struct hook_reply *reply);
+
 /* The parameters of the execute x of pp, decoded into the arena (never
  * NULL; decoded false when they cannot be read). */
 struct pol_params *pol_params_decode(struct pol_sess *ps, const struct pol_prep *pp,

@@ -5,11 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config/cfg.h"
-#include "proxy/clock.h"
 #include "proxy/hook.h"
 #include "proxy/mem.h"
-#include "proxy/metrics.h"
 #include "proxy/pol_internal.h"
 #include "rules/lex.h"
 #include "rules/parse.h"
@@ -111,54 +108,6 @@ void pol_prep_add(struct pol_sess *ps, uint32_t id, const struct pol_stmt *p)
 		stmt_parse(&pp->arena, pp->sql, pp->len, pol_lex_mode(ps, pp->ansi), &pp->st);
 		(void)audit_text_make(&pp->text, pp->sql, pp->len); /* red NULL when too long */
 	}
-}
-
-/*
- * Whether an execute of pp may take the light path now: pp is plain and
- * no migration runs anywhere (a migration's memory learns the rows its
- * peers write, and history tables can be learnt after the prepare).
- */
-bool pol_exec_light_ok(struct pol_sess *ps, struct pol_prep *pp)
-{
-	if (!pp->light || !pol_light_ok(ps, pp->st.kind))
-		return false;
-	if (!pp->hist_known) {
-		/* the same text against the same history tables: known until a reload */
-		const struct cfg *c = ps->conf->cfg;
-		struct migration_signal sig;
-		pp->hist = c->migration.history_tables.n > 0 &&
-			   migration_scan_history(pp->sql, pp->len, pol_lex_mode(ps, pp->ansi),
-						  &c->migration.history_tables, &sig);
-		pp->hist_known = true;
-	}
-	return !pp->hist; /* a tool's history table: judged as a signal */
-}
-
-/*
- * An execute of a plain prepared statement: allowed without judging (its
- * judgement at prepare cannot change), recorded with what it bound. A
- * write still has its intent record made durable first (pol_finish).
- */
-enum hook_verdict pol_exec_light(struct pol_sess *ps, const struct pol_prep *pp,
-				 struct hook_reply *reply)
-{
-	if (!pol.audit || !audit_wants(pol.audit, pp->st.kind, pp->is_write)) {
-		ps->hs->want_first_value = false;
-		metrics_statement(pp->st.kind, METRICS_ALLOW); /* the record setting changed */
-		return HOOK_FORWARD;
-	}
-	struct pol_stmt *p = pol_light_cmd(ps, COM_STMT_EXECUTE);
-	ps->cmd.nparams = pp->nparams;
-	/* pp outlives the command: a close or reset is a command of its own */
-	p->sql = pp->sql;
-	p->len = pp->len;
-	p->schema = pp->schema;
-	p->st = pp->st;
-	p->text = pp->text.red ? &pp->text : NULL;
-	p->is_write = p->change = pp->is_write;
-	p->ansi = pp->ansi;
-	ps->cmd.params = pol_params_decode(ps, pp, ps->exec);
-	return pol_finish(ps, reply);
 }
 
 /* ---- names bound by SQL PREPARE ---- */

@@ -15,7 +15,7 @@
  *             ├── any statement blocks ──> HOOK_REJECT (nothing is forwarded;
  *             │                            pol_record.c records not_sent)
  *             └── all allowed ──> HOOK_FORWARD
- *   hook_result (per statement): migration signals and membership
+ *   hook_result (per statement, pol_answer.c): migration signals and membership
  *        (pol_memory.c), SET lock_wait_timeout / sql_mode, the audit record
  *        with the outcome (pol_record.c); a DDL's record must be durable
  *        before the client sees the answer (return false, release later).
@@ -41,7 +41,6 @@
 #include <strings.h>
 
 #include "config/cfg.h"
-#include "proxy/audit_drift.h"
 #include "proxy/clock.h"
 #include "proxy/cluster.h"
 #include "proxy/guard.h"
@@ -49,13 +48,11 @@
 #include "proxy/metrics.h"
 #include "proxy/pkt.h"
 #include "proxy/pol_internal.h"
-#include "proxy/worker.h"
 #include "rules/classify.h"
 #include "rules/lex.h"
 #include "rules/parse.h"
 #include "rules/split.h"
 #include "rules/sqlscan.h"
-#include "rules/stmt_objects.h"
 
 struct pol_state pol = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
@@ -311,7 +308,7 @@ static bool pol_server_config(const char *sql, size_t len, const struct classify
 
 /* SQL-level PREPARE name FROM '..': it only prepares; the DDL inside runs
  * at EXECUTE (EXECUTE IMMEDIATE, the same verb, runs it at once). */
-static bool pol_prepares(const struct pol_stmt *p)
+bool pol_prepares(const struct pol_stmt *p)
 {
 	return p->st.kind == STMT_DDL && p->st.verb == DDL_PREPARE && p->st.keyword &&
 	       strcasecmp(p->st.keyword, "PREPARE") == 0; /* not EXECUTE IMMEDIATE */
@@ -371,7 +368,7 @@ static void pol_mark_ambiguous(struct pol_stmt *p)
 }
 
 /* The schema a USE statement switches to (arena copy), or NULL. */
-static const char *pol_use_schema(struct pol_sess *ps, const struct pol_stmt *p)
+const char *pol_use_schema(struct pol_sess *ps, const struct pol_stmt *p)
 {
 	char name[192];
 
@@ -419,36 +416,19 @@ static bool pol_fast(struct pol_sess *ps, const char *sql, size_t len, enum stmt
 	       !pol_history_signal(ps, sql, len, pol_lex_mode(ps, ps->ansi_quotes), &sig);
 }
 
-/*
- * The light path: a single DML that only the audit wants (a text query
- * that pol_fast() lets through, or an execute of a plain prepared
- * statement, pol_exec_light) is allowed without judging, since nothing in
- * it can be refused, and only recorded. Taken while no migration runs: a
- * migration's memory learns the rows others write.
- */
-bool pol_light_ok(struct pol_sess *ps, enum stmt_kind kind)
+/* The session's current schema, copied into the arena (NULL: none): the
+ * relay updates hs->schema while a command's statements still run. */
+const char *pol_schema_now(struct pol_sess *ps)
 {
-	return kind == STMT_DML && migration_count() == 0 && !migration_sess_active(&ps->mig);
+	const struct hook_sess *hs = ps->hs;
+	return hs->schema[0]
+		   ? arena_strndup(&ps->arena, hs->schema, strnlen(hs->schema, sizeof(hs->schema)))
+		   : NULL;
 }
 
-/* The statements a text query may take the light path with: plain reads
- * and row writes (a CALL, SET STATEMENT, LOAD DATA or HANDLER is judged as
- * ever). */
-static bool pol_light_kw(const struct classify_info *ci)
+/* Starts judging a new command com: the arena and ps->cmd are reset. */
+void pol_cmd_start(struct pol_sess *ps, uint8_t com)
 {
-	static const char *const kws[] = {"SELECT", "INSERT",  "UPDATE",
-					  "DELETE", "REPLACE", "WITH"};
-	for (size_t i = 0; i < sizeof(kws) / sizeof(kws[0]); i++)
-		if (sqlscan_kw(ci->keyword, ci->keyword_len, kws[i]))
-			return true;
-	return false;
-}
-
-/* Starts the light command: one allowed statement, to be recorded; the
- * caller fills its text, kind and schema and calls pol_finish(). */
-struct pol_stmt *pol_light_cmd(struct pol_sess *ps, uint8_t com)
-{
-	ps->hs->want_first_value = false;
 	arena_reset(&ps->arena);
 	struct pol_cmd *cmd = &ps->cmd;
 	memset(cmd, 0, sizeof(*cmd));
@@ -456,17 +436,6 @@ struct pol_stmt *pol_light_cmd(struct pol_sess *ps, uint8_t com)
 	cmd->com = com;
 	cmd->start_us = clk_wall_us();
 	cmd->start_mono = clk_mono_us();
-	struct pol_stmt *p = arena_alloc(&ps->arena, sizeof(*p));
-	memset(p, 0, sizeof(*p));
-	cmd->stmts = p;
-	cmd->n = cmd->total = cmd->next_eval = 1;
-	p->light = true;
-	p->record = true;
-	p->set_lock_wait = SQLSCAN_LOCK_WAIT_NONE;
-	p->set_ansi = -1;
-	p->lock_wait = ps->lock_wait;
-	p->decision = AUDIT_ALLOW;
-	return p;
 }
 
 /* ---- the hook: commands ---- */
@@ -585,23 +554,9 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 	    !ci.has_ddlgate_comment && !ci.multi &&
 	    !pol_indirect_maybe(ps, payload[0], ci.keyword, ci.keyword_len, sql, sqllen) &&
 	    pol_fast(ps, sql, sqllen, kind, &ci, &record) &&
-	    (!record || (pol_light_ok(ps, kind) && pol_light_kw(&ci)))) {
-		if (record) {
-			/* one DML that only the audit wants: recorded, not judged */
-			struct pol_stmt *p = pol_light_cmd(ps, payload[0]);
-			p->sql = arena_strndup(&ps->arena, sql, sqllen);
-			p->len = sqllen;
-			p->schema = hs->schema[0]
-					? arena_strndup(&ps->arena, hs->schema,
-							strnlen(hs->schema, sizeof(hs->schema)))
-					: NULL;
-			p->st.kind = kind;
-			p->is_write = p->change = sqlscan_is_write_kw(ci.keyword, ci.keyword_len);
-			p->ansi = ansi;
-			if (p->is_write) /* the table it writes, for the record */
-				stmt_parse(&ps->arena, p->sql, p->len, mode, &p->st);
-			return pol_finish(ps, reply);
-		}
+	    (!record || pol_light_text_ok(ps, kind, &ci))) {
+		if (record) /* one DML that only the audit wants: recorded, not judged */
+			return pol_light_text(ps, payload[0], sql, sqllen, &ci, mode, reply);
 		if (kind == STMT_DML && sqlscan_is_write_kw(ci.keyword, ci.keyword_len) &&
 		    (migration_sess_active(&ps->mig) ||
 		     (migration_count() > 0 && pol_in_migration(ps, NULL)))) {
@@ -616,16 +571,11 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		return HOOK_FORWARD;
 
 	/* slow path: the text must outlive this call (waits), so copy it */
-	arena_reset(&ps->arena);
+	pol_cmd_start(ps, payload[0]);
 	if (!migration_sess_active(&ps->mig))
 		pol_memory_next_command(ps); /* an app session's memory spans one command */
 	struct pol_cmd *cmd = &ps->cmd;
-	memset(cmd, 0, sizeof(*cmd));
-	cmd->state = POL_CMD_JUDGING;
-	cmd->com = payload[0];
 	cmd->nparams = nparams;
-	cmd->start_us = clk_wall_us();
-	cmd->start_mono = clk_mono_us();
 	char *copy = arena_strndup(&ps->arena, sql, sqllen);
 	size_t n = 0;
 	unsigned split_flags = mode;
@@ -651,9 +601,7 @@ enum hook_verdict hook_command(struct sess *s, struct hook_sess *hs, const uint8
 		cmd->text_len = sqllen;
 	}
 	/* a copy: the relay updates hs->schema while later statements still run */
-	const char *schema = hs->schema[0] ? arena_strndup(&ps->arena, hs->schema,
-							   strnlen(hs->schema, sizeof(hs->schema)))
-					   : NULL;
+	const char *schema = pol_schema_now(ps);
 	if (exec)
 		schema = exec->schema
 			     ? arena_strndup(&ps->arena, exec->schema, strlen(exec->schema))
@@ -709,196 +657,6 @@ enum hook_verdict pol_command_go(struct pol_sess *ps, struct hook_reply *reply)
 	if (step != POL_DONE)
 		return pol_wait(ps, step);
 	return pol_finish(ps, reply);
-}
-
-/* The session's current schema after p succeeded: `USE x` switches to x;
- * DROP DATABASE of the current schema leaves none (the server's rule). */
-static void pol_schema_result(struct pol_sess *ps, const struct pol_stmt *p)
-{
-	const char *used = pol_use_schema(ps, p);
-	if (used) {
-		sess_hook_schema(ps->s, used);
-		return;
-	}
-	if (p->st.kind == STMT_DDL && p->st.verb == DDL_DROP_DATABASE && p->st.nobjects > 0 &&
-	    p->st.objects[0].name &&
-	    strncmp(p->st.objects[0].name, ps->hs->schema, sizeof(ps->hs->schema)) == 0)
-		sess_hook_schema(ps->s, "");
-}
-
-/* Applies what statement p did, now that the server answered it. Returns
- * true when it started a migration; *held when the answer must wait for
- * the account's grant check (pol_mig_signal releases it). */
-static bool pol_apply_result(struct pol_sess *ps, struct pol_stmt *p, const struct hook_result *r,
-			     bool *held)
-{
-	bool started = false;
-	if (p->has_sig) {
-		char value[64];
-		const char *v = NULL;
-		if (r->first_value && !r->first_value_null) {
-			size_t n = r->first_value_len < sizeof(value) - 1 ? r->first_value_len
-									  : sizeof(value) - 1;
-			memcpy(value, r->first_value, n);
-			value[n] = 0;
-			v = value;
-		}
-		/* a directive alone in a comment is an empty query to the server (ERR
-		 * 1065): it still counts */
-		bool ok = (r->ok ||
-			   (p->st.kind == STMT_EMPTY && (p->sig.kind == MIG_SIG_DIRECTIVE ||
-							 p->sig.kind == MIG_SIG_DIRECTIVE_END))) &&
-			  !r->aborted;
-		started = pol_mig_signal(ps, &p->sig, ok, v, r->affected_rows, held);
-	}
-	if (r->ok && !r->aborted)
-		pol_schema_result(ps, p);
-	if (r->ok && p->set_ansi >= 0)
-		ps->ansi_quotes = p->set_ansi == 1;
-	if (p->set_notes)
-		pol_memory_notes_changed();
-	if (r->ok && p->set_lock_wait != SQLSCAN_LOCK_WAIT_NONE)
-		ps->lock_wait = p->set_lock_wait == SQLSCAN_LOCK_WAIT_DEFAULT
-				    ? POL_DEFAULT_LOCK_WAIT
-				    : p->set_lock_wait;
-	struct migration_info peer;
-	uint64_t owner = ps->conn_id;
-	if (r->ok && p->ddl && !ps->registered && pol_in_migration(ps, &peer))
-		owner = peer.conn_id; /* a peer's DDL counts for the migration it serves */
-	if (r->ok && p->ddl && ps->mig.by_history)
-		pol_history_touch(ps);
-	if (r->ok && p->ddl && (ps->registered || owner != ps->conn_id)) {
-		struct migration_obj objs[POL_MAX_OBJECTS];
-		size_t n = pol_objects(&p->st, objs, POL_MAX_OBJECTS);
-		for (size_t i = 0; i < n; i++)
-			migration_touch(owner, objs[i].schema ? objs[i].schema : p->schema,
-					objs[i].table);
-	}
-	return started;
-}
-
-/* Tells the drift watch which objects a forwarded schema or account change
- * touched, so that it does not report them as changed behind ddlgate's back. */
-static void pol_drift_note(const struct pol_stmt *p)
-{
-	struct stmt_obj objs[POL_MAX_OBJECTS];
-	size_t n = stmt_objects(&p->st, objs, POL_MAX_OBJECTS);
-	if (p->st.kind != STMT_DDL || n == 0) {
-		audit_drift_note(NULL, NULL); /* accounts, or objects unknown */
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (objs[i].is_schema)
-			audit_drift_note(objs[i].name, NULL);
-		else
-			audit_drift_note(objs[i].schema ? objs[i].schema : p->schema, objs[i].name);
-	}
-}
-
-/* What hook_result() answers, a KILL's hold aside (pol_kill_answer). */
-static bool pol_result(struct sess *s, struct hook_sess *hs, const struct hook_result *r)
-{
-	struct pol_sess *ps = hs->policy;
-	bool wait = false;
-	unsigned held_back = 0;
-
-	if (!ps || ps->cmd.state != POL_CMD_FORWARDED)
-		return true;
-	struct hook_result mdl_r;
-	r = pol_mdl_result(ps, r, &mdl_r);
-	if (!r)
-		return false; /* a DDL stopped at its lock-wait bound goes again */
-	struct pol_cmd *cmd = &ps->cmd;
-	if (cmd->com == COM_STMT_PREPARE && !r->ok)
-		ps->last_prep = 0; /* a failed prepare leaves no last statement */
-	if (r->stmt_id && r->ok && cmd->com == COM_STMT_PREPARE) {
-		size_t before = ps->nprep;
-		pol_stmt_prepared(ps, r->stmt_id);
-		if (ps->nprep > before)
-			hs->watch_executes = true; /* from now on the relay asks at execute */
-	}
-	if (r->index < cmd->n) {
-		struct pol_stmt *p = &cmd->stmts[r->index];
-		if (!p->done) {
-			p->done = true;
-			/* after the signals: a migration that starts here starts with
-			 * an empty memory, which then learns p */
-			bool floor_held = false;
-			bool started = pol_apply_result(ps, p, r, &floor_held);
-			held_back += floor_held;
-			/* a prepare runs nothing yet */
-			/* a light execute: no migration to learn it, nothing indirect */
-			if (r->ok && !r->aborted && cmd->com != COM_STMT_PREPARE && !p->light)
-				pol_memory_commit(ps, p, r->warnings);
-			if (!r->aborted && cmd->com != COM_STMT_PREPARE && !p->light)
-				pol_indirect_learn(ps, p, pol_lex_mode(ps, p->ansi), r->ok);
-			if (cmd->com != COM_STMT_PREPARE && (p->ddl || p->st.kind == STMT_DCL))
-				pol_drift_note(p); /* also when not recorded, or failed */
-			if (!r->aborted && cmd->com != COM_STMT_PREPARE && p->ddl)
-				pol_ws_result(ps, p, r->ok);
-			if (started && cluster_wait_held(s, pol_durable_fn, NULL, 1000)) {
-				/* the client learns it holds the floor once every ddlgate can
-				 * see it: after the cluster lock is taken */
-				ps->durable_wait++;
-				held_back++;
-			}
-			if (p->record) {
-				/* a prepare ran nothing: never "ok" as if it had */
-				enum audit_outcome o =
-				    r->aborted ? AUDIT_ABORTED
-				    : !r->ok   ? AUDIT_ERROR
-				    : cmd->com == COM_STMT_PREPARE || pol_prepares(p)
-					? AUDIT_PREPARED
-					: AUDIT_OK;
-				wait = p->ddl && !r->aborted;
-				held_back +=
-				    pol_submit(ps, p, o, r->error_code, r->affected_rows, wait);
-			}
-		}
-	}
-	if (pol_step_answer(ps, r))
-		return false; /* a step ran: the rest is judged, its answer waits */
-	if (!r->more || r->aborted) {
-		/* the server stops at the first error: later statements never ran */
-		for (size_t i = 0; i < cmd->n; i++) {
-			struct pol_stmt *p = &cmd->stmts[i];
-			if (!p->done && p->record)
-				pol_submit(ps, p, r->aborted ? AUDIT_ABORTED : AUDIT_NOT_SENT, 0, 0,
-					   false);
-		}
-		pol_cmd_end(ps);
-	}
-	return pol_mdl_deliver(ps, held_back == 0);
-}
-
-/*
- * The server answers a KILL of a connection once it has closed that
- * connection, and a client that reads the OK counts on the victim being
- * gone (libmariadb's reconnect checks its socket before the next command).
- * When the victim is a session of this ddlgate, its client socket must be
- * closed too before the OK goes on: held until the victim's thread has
- * closed it (sess_hook_hold_for_end). An answer already held for another
- * reason is left to that reason.
- */
-static bool pol_kill_answer(struct sess *s, struct pol_sess *ps, const struct hook_result *r,
-			    bool go)
-{
-	uint32_t thread = ps->kill_thread;
-	ps->kill_thread = 0;
-	if (!go || !r->ok || r->aborted || r->more || r->index != 0 ||
-	    (ps->hs->command != COM_QUERY && ps->hs->command != COM_PROCESS_KILL))
-		return go;
-	uint64_t victim = worker_registry_find_thread(thread);
-	return !(victim && sess_hook_hold_for_end(s, victim));
-}
-
-bool hook_result(struct sess *s, struct hook_sess *hs, const struct hook_result *r)
-{
-	struct pol_sess *ps = hs->policy;
-	bool go = pol_result(s, hs, r);
-	if (!ps || !ps->kill_thread)
-		return go;
-	return pol_kill_answer(s, ps, r, go);
 }
 
 /* ---- lifecycle ---- */
